@@ -1,0 +1,160 @@
+package callevent_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/callevent"
+)
+
+func TestEnumText(t *testing.T) {
+	t.Parallel()
+	kinds := map[callevent.Kind]string{
+		callevent.Ringing: "ringing", callevent.Answered: "answered", callevent.Transferred: "transferred",
+		callevent.Ended: "ended", callevent.Completed: "completed", callevent.Rated: "rated",
+	}
+	for k, s := range kinds {
+		require.Equal(t, s, k.String())
+		b, err := k.MarshalText()
+		require.NoError(t, err)
+		var got callevent.Kind
+		require.NoError(t, got.UnmarshalText(b))
+		require.Equal(t, k, got)
+	}
+	dirs := map[callevent.Direction]string{callevent.Inbound: "inbound", callevent.Outbound: "outbound", callevent.Internal: "internal"}
+	for d, s := range dirs {
+		require.Equal(t, s, d.String())
+		var got callevent.Direction
+		require.NoError(t, got.UnmarshalText([]byte(s)))
+		require.Equal(t, d, got)
+	}
+	statuses := map[callevent.Status]string{
+		callevent.Success: "success", callevent.Missed: "missed", callevent.Canceled: "canceled",
+		callevent.Busy: "busy", callevent.NotAvailable: "not_available", callevent.NotAllowed: "not_allowed",
+		callevent.NotFound: "not_found", callevent.Failed: "failed",
+	}
+	for st, s := range statuses {
+		require.Equal(t, s, st.String())
+		var got callevent.Status
+		require.NoError(t, got.UnmarshalText([]byte(s)))
+		require.Equal(t, st, got)
+	}
+}
+
+func TestEnumUnknownText(t *testing.T) {
+	t.Parallel()
+	k := callevent.Answered
+	require.ErrorContains(t, k.UnmarshalText([]byte("Ringing")), `unknown kind "Ringing"`)
+	require.Equal(t, callevent.Answered, k, "a failed unmarshal leaves the value alone")
+	var d callevent.Direction
+	require.Error(t, d.UnmarshalText([]byte("in")))
+	var s callevent.Status
+	require.Error(t, s.UnmarshalText([]byte("NotAvailable")))
+	_, err := callevent.Status(42).MarshalText()
+	require.Error(t, err)
+	require.Equal(t, "Status(42)", callevent.Status(42).String())
+}
+
+func sampleEvent() callevent.Event {
+	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	return callevent.Event{
+		ID: "id1", Provider: "telphin", Account: "app", Kind: callevent.Completed,
+		Direction: callevent.Inbound, Status: callevent.NotAvailable, CallID: "c1", LegID: "l1",
+		ClientPhone: "79161234567", LinePhone: "74951234567", Extension: "101", Employee: "Иван",
+		Group: "sales", At: at, AnsweredAt: at.Add(5 * time.Second), EndedAt: at.Add(65 * time.Second),
+		Duration: time.Minute, Wait: 5 * time.Second, RecordingURL: "https://r/1.mp3", Rating: 5,
+		ContactRef: "pid-9", Raw: json.RawMessage(`{"a":"b"}`),
+	}
+}
+
+func TestEventJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := sampleEvent()
+	b, err := json.Marshal(e)
+	require.NoError(t, err)
+	for _, key := range []string{`"id"`, `"provider"`, `"account"`, `"kind":"completed"`, `"direction":"inbound"`,
+		`"status":"not_available"`, `"call_id"`, `"leg_id"`, `"client_phone"`, `"line_phone"`, `"extension"`,
+		`"employee"`, `"group"`, `"at"`, `"answered_at"`, `"ended_at"`, `"duration":60000000000`, `"wait"`,
+		`"recording_url"`, `"rating"`, `"contact_ref"`, `"raw":{"a":"b"}`} {
+		require.Contains(t, string(b), key)
+	}
+	var got callevent.Event
+	require.NoError(t, json.Unmarshal(b, &got))
+	require.Empty(t, cmp.Diff(e, got))
+
+	min := callevent.Event{ID: "x", Provider: "p", Kind: callevent.Ringing, CallID: "c", At: e.At}
+	b, err = json.Marshal(min)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "answered_at", "zero times are omitted")
+	require.NotContains(t, string(b), "status")
+}
+
+func TestEventValidate(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, sampleEvent().Validate())
+	tests := []struct {
+		name  string
+		edit  func(*callevent.Event)
+		wants string
+	}{
+		{"no id", func(e *callevent.Event) { e.ID = "" }, "id is empty"},
+		{"no provider", func(e *callevent.Event) { e.Provider = "" }, "provider is empty"},
+		{"no call id", func(e *callevent.Event) { e.CallID = "" }, "call_id is empty"},
+		{"no kind", func(e *callevent.Event) { e.Kind = 0 }, "invalid kind"},
+		{"bad direction", func(e *callevent.Event) { e.Direction = 9 }, "invalid direction"},
+		{"bad status", func(e *callevent.Event) { e.Status = 99 }, "invalid status"},
+		{"no time", func(e *callevent.Event) { e.At = time.Time{} }, "at is zero"},
+		{"formatted phone", func(e *callevent.Event) { e.ClientPhone = "+79161234567" }, "client_phone"},
+		{"formatted line", func(e *callevent.Event) { e.LinePhone = "8 495" }, "line_phone"},
+		{"negative duration", func(e *callevent.Event) { e.Duration = -1 }, "negative duration"},
+		{"negative wait", func(e *callevent.Event) { e.Wait = -1 }, "negative wait"},
+		{"negative rating", func(e *callevent.Event) { e.Rating = -1 }, "negative rating"},
+		{"bad raw", func(e *callevent.Event) { e.Raw = json.RawMessage("{") }, "raw"},
+	}
+	for _, tt := range tests {
+		e := sampleEvent()
+		tt.edit(&e)
+		require.ErrorContains(t, e.Validate(), tt.wants, tt.name)
+	}
+	var e callevent.Event
+	err := e.Validate()
+	require.Error(t, err)
+	require.True(t, strings.Count(err.Error(), "\n") >= 3, "every problem is reported: %v", err)
+}
+
+func TestFanout(t *testing.T) {
+	t.Parallel()
+	var got []string
+	rec := func(name string, err error) callevent.Sink {
+		return callevent.SinkFunc(func(_ context.Context, e callevent.Event) error {
+			got = append(got, name+":"+e.ID)
+			return err
+		})
+	}
+	errA, errC := errors.New("a failed"), errors.New("c failed")
+	s := callevent.Fanout(rec("a", errA), nil, rec("b", nil), rec("c", errC))
+	err := s.HandleEvent(t.Context(), callevent.Event{ID: "1"})
+	require.Equal(t, []string{"a:1", "b:1", "c:1"}, got, "all sinks get the event even after a failure")
+	require.ErrorIs(t, err, errA)
+	require.ErrorIs(t, err, errC)
+	require.NoError(t, callevent.Fanout().HandleEvent(t.Context(), callevent.Event{}))
+}
+
+func TestContactLookupFunc(t *testing.T) {
+	t.Parallel()
+	var l callevent.ContactLookup = callevent.ContactLookupFunc(func(_ context.Context, account, phone string) (callevent.Contact, bool, error) {
+		return callevent.Contact{ID: account + "/" + phone}, true, nil
+	})
+	c, ok, err := l.LookupContact(t.Context(), "acc", "7916")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "acc/7916", c.ID)
+	require.True(t, errors.Is(error(callevent.ErrUnsupported), callevent.ErrUnsupported))
+}

@@ -1,0 +1,67 @@
+package callevent
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrUnsupported is returned (possibly wrapped) by a provider client for a
+// command its provider cannot perform. Test with errors.Is.
+var ErrUnsupported = errors.New("callevent: operation not supported by this provider")
+
+// CallRequest asks the provider to connect an employee with a client:
+// the employee's phone rings first, then the client is dialled.
+type CallRequest struct {
+	// Account is the tenant, for clients that serve several.
+	Account string
+	// From is the employee: extension, login or full extension name.
+	From string
+	// To is the client's phone number.
+	To string
+	// CallerID is the company number to show the client, if the provider allows choosing.
+	CallerID string
+}
+
+// GroupCallRequest asks the provider to ring a group or queue and connect
+// whoever answers with the client.
+type GroupCallRequest struct {
+	Account string
+	// Group is the provider's group, queue or department identifier.
+	Group string
+	// To is the client's phone number.
+	To       string
+	CallerID string
+}
+
+// TransferRequest asks the provider to transfer an ongoing call.
+type TransferRequest struct {
+	Account string
+	// CallID is the provider's identifier of the call to transfer.
+	CallID string
+	// From is the employee who currently holds the call.
+	From string
+	// To is the extension or phone number to transfer to.
+	To string
+	// Attended asks for a consultative transfer instead of a blind one.
+	Attended bool
+}
+
+// CallRef identifies a call placed by a command.
+type CallRef struct {
+	CallID string
+}
+
+// Caller places employee-to-client calls.
+type Caller interface {
+	Call(ctx context.Context, req CallRequest) (CallRef, error)
+}
+
+// GroupCaller places group-to-client calls.
+type GroupCaller interface {
+	GroupCall(ctx context.Context, req GroupCallRequest) (CallRef, error)
+}
+
+// Transferer transfers ongoing calls.
+type Transferer interface {
+	Transfer(ctx context.Context, req TransferRequest) error
+}

@@ -1,0 +1,23 @@
+// Package callbridge is an embeddable Go SDK that brings cloud telephony
+// into CRMs.
+//
+// A CRM imports a provider package, mounts its webhook handler on its own
+// router, places calls with Call / GroupCall / Transfer, and lets package
+// match turn every call into CRM facts: which client called (found by phone,
+// or created), which manager is responsible, a missed call that needs a
+// lead, a recording link on the card.
+//
+// The packages:
+//
+//   - callevent: the shared vocabulary — Event, Kind, Direction, Status,
+//     Sink, ContactLookup and the provider-neutral call commands.
+//   - webhook: the mechanics every provider handler shares — body limits,
+//     authentication, deduplication, synchronous or queued delivery.
+//   - match: phone normalisation (Normalize) and phone → client resolution.
+//   - internal/httpx: the retrying, rate-limited HTTP client core with typed
+//     errors that provider clients are built on.
+//   - internal/phone: the phone normalisation core behind match.Normalize.
+//
+// Provider packages (telphin, megafon, phonet, finaz), the amoCRM
+// connector and the reference gateway under examples/ build on these.
+package callbridge

@@ -1,0 +1,59 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestMemoryDedup(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	now := time.Unix(1700000000, 0)
+	d := NewMemoryDedup(time.Minute, 3)
+	d.now = func() time.Time { return now }
+
+	claim := func(id string) bool {
+		ok, err := d.Claim(ctx, id)
+		require.NoError(t, err)
+		return ok
+	}
+	require.True(t, claim("a"))
+	require.False(t, claim("a"), "in flight")
+	d.Release(ctx, "a", false)
+	require.True(t, claim("a"), "forgotten after a failed delivery")
+	d.Release(ctx, "a", true)
+	require.False(t, claim("a"), "processed")
+	d.Release(ctx, "a", false) // a stray release of a done id changes nothing
+	require.False(t, claim("a"))
+
+	now = now.Add(time.Minute)
+	require.True(t, claim("a"), "expired")
+	d.Release(ctx, "a", true)
+
+	// Bounded: at most 3 processed ids, the oldest forgotten first.
+	for _, id := range []string{"b", "c", "d"} {
+		require.True(t, claim(id))
+		d.Release(ctx, id, true)
+	}
+	require.Equal(t, 3, d.Len())
+	require.True(t, claim("a"), "evicted as the oldest")
+	require.False(t, claim("d"))
+}
+
+func TestMemoryDedupMemoryIsBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := NewMemoryDedup(time.Hour, 1000)
+	for i := range 100_000 {
+		id := fmt.Sprint(i)
+		ok, _ := d.Claim(ctx, id)
+		require.True(t, ok)
+		d.Release(ctx, id, true)
+	}
+	require.Equal(t, 1000, d.Len())
+	require.Len(t, d.entries, 1000)
+}

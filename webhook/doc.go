@@ -1,0 +1,25 @@
+// Package webhook holds the mechanics every provider's webhook handler
+// shares, so each provider only writes a Decoder.
+//
+// A Handler checks the HTTP method (405), limits the body (1 MiB by
+// default, 413), authenticates (401/403, with no side effects), decodes the
+// request into callevent.Events with the provider's Decoder (400 for
+// malformed input), drops redeliveries through a Dedup store, delivers the
+// rest to a callevent.Sink and writes the provider's reply. A failing sink
+// gives 500, so the provider redelivers; a panic is recovered and answered
+// with 500.
+//
+// Authentication is required: give WithAuthenticator (TokenAuth with
+// Secrets for shared tokens — several at once for rotation —, IPAllowList
+// for address allow-lists with trusted-proxy-aware ClientIP, AllOf to
+// combine) or explicitly WithoutAuth.
+//
+// Delivery is synchronous by default. Wrap the sink in a Queue to reply at
+// once (202) and deliver from workers with retries, backoff and a dead
+// letter; a full queue answers 503. Close the Queue on shutdown to drain it.
+//
+// Deliveries are at-least-once and may arrive out of order. Dedup claims an
+// event ID before delivery and records it only when the sink accepted the
+// event, so a redelivery after a failure is processed again while a
+// redelivery after success is a no-op. EventID derives stable IDs.
+package webhook

@@ -1,0 +1,60 @@
+package webhook
+
+import (
+	"errors"
+	"net/http"
+)
+
+// Sentinel errors a Decoder or Authenticator returns (wrapped with detail)
+// to choose the HTTP status of the reply. Test with errors.Is.
+var (
+	// ErrUnauthorized: missing or wrong credentials (401).
+	ErrUnauthorized = errors.New("webhook: unauthorized")
+	// ErrForbidden: the sender is not allowed, e.g. an IP outside the allow-list (403).
+	ErrForbidden = errors.New("webhook: forbidden")
+	// ErrBadRequest: malformed input; the wrapped message says what was wrong (400).
+	ErrBadRequest = errors.New("webhook: bad request")
+	// ErrTooLarge: the body exceeded the limit (413).
+	ErrTooLarge = errors.New("webhook: request body too large")
+	// ErrMethodNotAllowed: the HTTP method is not accepted (405).
+	ErrMethodNotAllowed = errors.New("webhook: method not allowed")
+	// ErrQueueFull: a Queue could not take the event (503, the provider retries).
+	ErrQueueFull = errors.New("webhook: queue full")
+	// ErrClosed: a Queue was closed (503).
+	ErrClosed = errors.New("webhook: closed")
+)
+
+// StatusOf maps an error to the HTTP status a webhook reply should carry:
+// the sentinels above to their codes, anything else (a failing sink, a bug)
+// to 500 so the provider redelivers. A nil error is 200.
+func StatusOf(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrMethodNotAllowed):
+		return http.StatusMethodNotAllowed
+	case errors.Is(err, ErrQueueFull), errors.Is(err, ErrClosed):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// publicMessage is the text a reply may show for err: the error's own
+// message for client errors (they describe the input, never secrets, by
+// contract of the Decoder), a generic text for server errors so internals
+// do not leak.
+func publicMessage(status int, err error) string {
+	if status >= 500 {
+		return http.StatusText(status)
+	}
+	return err.Error()
+}

@@ -1,0 +1,355 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/callbridge/callbridge/callevent"
+)
+
+// DefaultMaxBodyBytes is the default body limit of a Handler (1 MiB).
+const DefaultMaxBodyBytes = 1 << 20
+
+// Decoder turns one provider request into events and the reply the provider
+// expects. body is the whole request body, already size-limited; r's body
+// must not be read again. Decode runs after authentication. It returns an
+// error wrapping ErrBadRequest for malformed input (the message is shown to
+// the sender, so it must describe the input and never echo a secret).
+// A Decoder that answers a synchronous question (a contact lookup) does so
+// within r.Context() and puts the answer in the Reply.
+type Decoder interface {
+	Decode(r *http.Request, body []byte) (Result, error)
+}
+
+// DecoderFunc adapts a function to a Decoder.
+type DecoderFunc func(r *http.Request, body []byte) (Result, error)
+
+// Decode calls f(r, body).
+func (f DecoderFunc) Decode(r *http.Request, body []byte) (Result, error) { return f(r, body) }
+
+// Result is what a Decoder made of a request.
+type Result struct {
+	// Events go to the sink, in order, each at most once (see Dedup).
+	Events []callevent.Event
+	// Reply is written after every event was delivered.
+	Reply Reply
+}
+
+// Reply is an HTTP answer to a provider. The zero Reply is an empty 200
+// (202 when the events went to a Queue).
+type Reply struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSONReply returns a 200 reply with v encoded as JSON.
+func JSONReply(v any) (Reply, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Reply{}, fmt.Errorf("webhook: encode reply: %w", err)
+	}
+	return Reply{Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}}, Body: b}, nil
+}
+
+// Option configures a Handler.
+type Option func(*Handler) error
+
+// WithMaxBodyBytes sets the body limit; larger bodies get 413.
+func WithMaxBodyBytes(n int64) Option {
+	return func(h *Handler) error {
+		if n <= 0 {
+			return errors.New("webhook: body limit must be positive")
+		}
+		h.maxBody = n
+		return nil
+	}
+}
+
+// WithMethods sets the accepted HTTP methods (default POST); others get 405.
+func WithMethods(methods ...string) Option {
+	return func(h *Handler) error {
+		if len(methods) == 0 {
+			return errors.New("webhook: no methods given")
+		}
+		h.methods = append([]string(nil), methods...)
+		return nil
+	}
+}
+
+// WithAuthenticator sets how requests are authenticated. Several calls
+// combine with AllOf.
+func WithAuthenticator(a Authenticator) Option {
+	return func(h *Handler) error {
+		if a == nil {
+			return errors.New("webhook: nil authenticator")
+		}
+		if h.auth != nil {
+			a = AllOf(h.auth, a)
+		}
+		h.auth = a
+		return nil
+	}
+}
+
+// WithoutAuth explicitly runs the handler with no authentication, e.g.
+// behind a gateway that already authenticates. Without an authenticator and
+// without this option, New fails.
+func WithoutAuth() Option {
+	return func(h *Handler) error { h.noAuth = true; return nil }
+}
+
+// WithDedup sets the store that makes redeliveries no-ops (default: a
+// MemoryDedup with the default TTL and size). nil turns deduplication off.
+func WithDedup(d Dedup) Option {
+	return func(h *Handler) error { h.dedup = d; return nil }
+}
+
+// WithLogger sets the logger (default: discard). Secrets are never logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(h *Handler) error {
+		if l == nil {
+			return errors.New("webhook: nil logger")
+		}
+		h.log = l
+		return nil
+	}
+}
+
+// WithErrorWriter replaces how error replies are written. The default
+// writes {"error": message} as JSON with the status of StatusOf.
+func WithErrorWriter(f func(w http.ResponseWriter, r *http.Request, status int, err error)) Option {
+	return func(h *Handler) error {
+		if f == nil {
+			return errors.New("webhook: nil error writer")
+		}
+		h.writeErr = f
+		return nil
+	}
+}
+
+// Handler is an http.Handler that receives one provider's webhooks: it
+// checks the method, limits the body, authenticates, decodes with a
+// Decoder, deduplicates and delivers events to a Sink, and replies.
+// A sink error gives 500 so the provider redelivers; a panic anywhere in
+// decoding or delivery is recovered, logged and answered with 500.
+type Handler struct {
+	sink     callevent.Sink
+	dec      Decoder
+	maxBody  int64
+	methods  []string
+	auth     Authenticator
+	noAuth   bool
+	dedup    Dedup
+	log      *slog.Logger
+	writeErr func(w http.ResponseWriter, r *http.Request, status int, err error)
+	queued   bool
+}
+
+// New returns a Handler that decodes requests with dec and delivers events
+// to sink. An authenticator (WithAuthenticator) is required unless
+// WithoutAuth is given.
+func New(sink callevent.Sink, dec Decoder, opts ...Option) (*Handler, error) {
+	if sink == nil {
+		return nil, errors.New("webhook: nil sink")
+	}
+	if dec == nil {
+		return nil, errors.New("webhook: nil decoder")
+	}
+	h := &Handler{
+		sink:     sink,
+		dec:      dec,
+		maxBody:  DefaultMaxBodyBytes,
+		methods:  []string{http.MethodPost},
+		dedup:    NewMemoryDedup(0, 0),
+		log:      slog.New(slog.DiscardHandler),
+		writeErr: writeJSONError,
+	}
+	for _, o := range opts {
+		if err := o(h); err != nil {
+			return nil, err
+		}
+	}
+	if h.auth == nil && !h.noAuth {
+		return nil, errors.New("webhook: no authentication configured (use WithoutAuth to run without)")
+	}
+	_, h.queued = sink.(*Queue)
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reply, err := h.serve(r)
+	if err != nil {
+		status := StatusOf(err)
+		if status >= 500 {
+			h.log.ErrorContext(r.Context(), "webhook failed", "path", r.URL.Path, "status", status, "error", err)
+		} else {
+			h.log.InfoContext(r.Context(), "webhook rejected", "path", r.URL.Path, "status", status, "error", err)
+		}
+		if status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", strings.Join(h.methods, ", "))
+		}
+		h.writeErr(w, r, status, err)
+		return
+	}
+	for k, v := range reply.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(reply.Status)
+	_, _ = w.Write(reply.Body)
+}
+
+// serve does everything but writing, so that a panic becomes an error.
+func (h *Handler) serve(r *http.Request) (reply Reply, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("webhook: panic: %v", p)
+		}
+	}()
+	if !h.methodAllowed(r.Method) {
+		return Reply{}, fmt.Errorf("%w: %s", ErrMethodNotAllowed, r.Method)
+	}
+	body, err := readBody(r, h.maxBody)
+	if err != nil {
+		return Reply{}, err
+	}
+	if h.auth != nil {
+		if err := h.auth.Authenticate(r, body); err != nil {
+			return Reply{}, err
+		}
+	}
+	res, err := h.dec.Decode(r, body)
+	if err != nil {
+		return Reply{}, err
+	}
+	for i := range res.Events {
+		if err := res.Events[i].Validate(); err != nil {
+			return Reply{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
+		}
+	}
+	delivered := 0
+	for _, e := range res.Events {
+		ok, err := h.deliver(r, e)
+		if err != nil {
+			return Reply{}, err
+		}
+		if ok {
+			delivered++
+		}
+	}
+	reply = res.Reply
+	if reply.Status == 0 {
+		reply.Status = http.StatusOK
+		if h.queued && delivered > 0 {
+			reply.Status = http.StatusAccepted
+		}
+	}
+	return reply, nil
+}
+
+// deliver hands one event to the sink at most once and reports whether it
+// did (false for a duplicate). The claim is released as done only when the
+// sink took the event, so a failed delivery is processed again when the
+// provider redelivers.
+func (h *Handler) deliver(r *http.Request, e callevent.Event) (bool, error) {
+	ctx := r.Context()
+	if h.dedup == nil {
+		return true, h.handle(ctx, e)
+	}
+	ok, err := h.dedup.Claim(ctx, e.ID)
+	if err != nil {
+		return false, fmt.Errorf("webhook: dedup: %w", err)
+	}
+	if !ok {
+		h.log.DebugContext(ctx, "webhook duplicate skipped", "event_id", e.ID)
+		return false, nil
+	}
+	done := false // stays false if the sink fails or panics
+	defer func() { h.dedup.Release(context.WithoutCancel(ctx), e.ID, done) }()
+	if err := h.handle(ctx, e); err != nil {
+		return false, err
+	}
+	done = true
+	return true, nil
+}
+
+func (h *Handler) handle(ctx context.Context, e callevent.Event) error {
+	if err := h.sink.HandleEvent(ctx, e); err != nil {
+		return fmt.Errorf("webhook: deliver event %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+func (h *Handler) methodAllowed(m string) bool {
+	for _, a := range h.methods {
+		if a == m {
+			return true
+		}
+	}
+	return false
+}
+
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	if r.ContentLength > limit {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, r.ContentLength, limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read body: %v", ErrBadRequest, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: limit %d bytes", ErrTooLarge, limit)
+	}
+	return b, nil
+}
+
+func writeJSONError(w http.ResponseWriter, _ *http.Request, status int, err error) {
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{publicMessage(status, err)})
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// Values returns the request's parameters: the URL query, overlaid with the
+// body's fields when the body is form-encoded (application/x-www-form-urlencoded,
+// or no content type and a body that parses as a form). Body fields win.
+// Malformed form encoding is ErrBadRequest.
+func Values(r *http.Request, body []byte) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("%w: query: %v", ErrBadRequest, err)
+	}
+	if len(body) == 0 {
+		return q, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/x-www-form-urlencoded" {
+			return q, nil
+		}
+	}
+	f, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("%w: form body: %v", ErrBadRequest, err)
+	}
+	for k, v := range f {
+		q[k] = v
+	}
+	return q, nil
+}
