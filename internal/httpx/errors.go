@@ -1,0 +1,387 @@
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxErrorBodyBytes caps the error response body kept in APIError.Body.
+const MaxErrorBodyBytes = 64 << 10
+
+// maxMessageLen caps APIError.Message taken from a plain-text body.
+const maxMessageLen = 512
+
+// ErrResponseTooLarge is returned (wrapped in a *RequestError) by
+// Client.JSON when a response body exceeds Config.MaxResponseBytes.
+var ErrResponseTooLarge = errors.New("httpx: response body too large")
+
+// APIError is a non-2xx response from the provider (or a response the
+// Authenticator classified as an authentication failure).
+//
+// Every string field and Body are redacted: they never contain a secret.
+type APIError struct {
+	StatusCode int
+	// Code is the provider's error code, if the body carried one.
+	Code string
+	// Message is the provider's human-readable message, if any.
+	Message string
+	// RequestID is the provider's request id from a response header
+	// (X-Request-Id, Request-Id, X-Amzn-RequestId, X-Correlation-Id, …).
+	RequestID string
+	// Body is the response body, capped at MaxErrorBodyBytes, secrets redacted.
+	Body []byte
+	// Method and URL identify the request; URL is redacted.
+	Method, URL string
+
+	// idempotent records whether the request was safe to repeat.
+	idempotent bool
+}
+
+// Error returns "<method> <url>: <status> <code>: <message>".
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Method)
+	b.WriteByte(' ')
+	b.WriteString(e.URL)
+	b.WriteString(": ")
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	switch {
+	case e.Code == "" && e.Message == "":
+		if t := http.StatusText(e.StatusCode); t != "" {
+			b.WriteByte(' ')
+			b.WriteString(t)
+		}
+	case e.Code == "":
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	default:
+		b.WriteByte(' ')
+		b.WriteString(e.Code)
+		if e.Message != "" {
+			b.WriteString(": ")
+			b.WriteString(e.Message)
+		}
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request id ")
+		b.WriteString(e.RequestID)
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// HTTPStatusCode returns the response status code.
+func (e *APIError) HTTPStatusCode() int { return e.StatusCode }
+
+// Retryable reports whether sending the same request again later is safe and
+// may succeed: 429 always; 502, 503 and 504 when the request was idempotent
+// (GET, HEAD, PUT, DELETE, OPTIONS, or marked Request.Idempotent).
+func (e *APIError) Retryable() bool {
+	switch e.StatusCode {
+	case http.StatusTooManyRequests:
+		return true
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return e.idempotent
+	}
+	return false
+}
+
+// RateLimitError is a 429 response. errors.As matches it both as
+// *RateLimitError and as *APIError.
+type RateLimitError struct {
+	APIError
+	// RetryAfter is how long the provider asked to wait (Retry-After, or the
+	// time until X-RateLimit-Reset); zero if unknown. It is not capped.
+	RetryAfter time.Duration
+	// Reset is when the quota resets; zero if unknown.
+	Reset time.Time
+	// Limit and Remaining come from X-RateLimit-Limit / -Remaining; -1 if absent.
+	Limit, Remaining int
+}
+
+// Error returns the APIError text plus the requested wait.
+func (e *RateLimitError) Error() string {
+	s := e.APIError.Error()
+	if e.RetryAfter > 0 {
+		s += " (retry after " + e.RetryAfter.String() + ")"
+	}
+	return s
+}
+
+// Unwrap returns the embedded *APIError so errors.As(err, **APIError) works.
+func (e *RateLimitError) Unwrap() error { return &e.APIError }
+
+// RequestError is any failure that is not an HTTP error response: a
+// transport error (connection refused, timeout, reset), a canceled context,
+// a rate-limiter wait, an authentication step or decoding the response. It
+// carries the method and redacted URL; its message is redacted. Unwrap gives
+// the cause with any *url.Error (which embeds the full URL) removed, so
+// errors.Is(err, context.Canceled) and errors.As(err, **net.OpError) work.
+type RequestError struct {
+	Method, URL string
+	// Op is the failed step: "" for sending the request, or "authenticate",
+	// "reauthenticate", "rate limit", "build request", "decode".
+	Op string
+	// Attempts is the number of HTTP attempts made (0 if none was sent).
+	Attempts int
+	Err      error
+
+	msg       string // redacted Err.Error()
+	retryable bool
+}
+
+// Error returns "<method> <url>: [<op>: ]<cause>[ (after N attempts)]".
+func (e *RequestError) Error() string {
+	msg := e.msg
+	if msg == "" && e.Err != nil {
+		msg = Redact(e.Err.Error())
+	}
+	var b strings.Builder
+	b.WriteString(e.Method)
+	b.WriteByte(' ')
+	b.WriteString(e.URL)
+	b.WriteString(": ")
+	if e.Op != "" {
+		b.WriteString(e.Op)
+		b.WriteString(": ")
+	}
+	b.WriteString(msg)
+	if e.Attempts > 1 {
+		b.WriteString(" (after ")
+		b.WriteString(strconv.Itoa(e.Attempts))
+		b.WriteString(" attempts)")
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// HTTPStatusCode returns 0: there was no HTTP response.
+func (e *RequestError) HTTPStatusCode() int { return 0 }
+
+// Retryable reports whether sending the same request again later is safe and
+// may succeed: true for connection errors before the request was sent, and
+// for other transport errors of idempotent requests; false for canceled
+// contexts, certificate errors and non-transport steps.
+func (e *RequestError) Retryable() bool { return e.retryable }
+
+// RateLimit is the quota state reported by X-RateLimit-* headers.
+type RateLimit struct {
+	// Limit and Remaining are -1 when the header is absent or unparsable.
+	Limit, Remaining int
+	// Reset is when the quota resets; zero when absent.
+	Reset time.Time
+}
+
+// ParseRateLimit reads X-RateLimit-Limit, X-RateLimit-Remaining and
+// X-RateLimit-Reset (falling back to the IETF draft RateLimit-Limit,
+// RateLimit-Remaining, RateLimit-Reset). Limit and Remaining take the leading
+// integer ("100" or "100, 100;w=60"). Reset is an integer or decimal number:
+// values above 1e9 are Unix epoch seconds (an absolute time after 2001);
+// smaller values are seconds from now (RateLimit-Reset is always a delta).
+func ParseRateLimit(h http.Header) RateLimit { return parseRateLimit(h, time.Now()) }
+
+func parseRateLimit(h http.Header, now time.Time) RateLimit {
+	rl := RateLimit{Limit: -1, Remaining: -1}
+	get := func(names ...string) string {
+		for _, n := range names {
+			if v := strings.TrimSpace(h.Get(n)); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	if n, ok := leadingInt(get("X-RateLimit-Limit", "RateLimit-Limit")); ok {
+		rl.Limit = n
+	}
+	if n, ok := leadingInt(get("X-RateLimit-Remaining", "RateLimit-Remaining")); ok {
+		rl.Remaining = n
+	}
+	if v := get("X-RateLimit-Reset"); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
+			if f > 1e9 {
+				sec := int64(f)
+				rl.Reset = time.Unix(sec, int64((f-float64(sec))*1e9))
+			} else {
+				rl.Reset = now.Add(time.Duration(f * float64(time.Second)))
+			}
+		}
+	} else if n, ok := leadingInt(get("RateLimit-Reset")); ok {
+		rl.Reset = now.Add(time.Duration(n) * time.Second)
+	}
+	return rl
+}
+
+func leadingInt(s string) (int, bool) {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s[:i])
+	return n, err == nil
+}
+
+// retryAfter returns the wait a response asks for: Retry-After (delta
+// seconds or an HTTP date) or, for a 429 without it, the time until
+// X-RateLimit-Reset. ok is false when the response says nothing.
+func retryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
+	if resp == nil {
+		return 0, false
+	}
+	if v := strings.TrimSpace(resp.Header.Get("Retry-After")); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			if n < 0 {
+				return 0, false
+			}
+			if n > int64(1<<62)/int64(time.Second) {
+				n = int64(1<<62) / int64(time.Second)
+			}
+			return time.Duration(n) * time.Second, true
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return max(t.Sub(now), 0), true
+		}
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		if rl := parseRateLimit(resp.Header, now); !rl.Reset.IsZero() {
+			return max(rl.Reset.Sub(now), 0), true
+		}
+	}
+	return 0, false
+}
+
+var requestIDHeaders = []string{
+	"X-Request-Id", "Request-Id", "X-Amzn-RequestId", "X-Amz-Request-Id",
+	"X-Correlation-Id", "X-Trace-Id", "Trace-Id", "X-Req-Id",
+}
+
+func requestID(h http.Header) string {
+	for _, k := range requestIDHeaders {
+		if v := h.Get(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// DefaultParseError fills e.Code and e.Message from common error body shapes:
+//
+//	{"error":"invalid_grant","error_description":"…"}  (OAuth 2)
+//	{"error":"…"}
+//	{"message":"…","code":"…"}
+//	{"error":{"code":…,"message":…}}
+//	{"title":"…","detail":"…"}                          (RFC 9457 problem+json)
+//
+// and from a short text/plain body. It runs before Config.ParseError, which
+// may override what it set.
+func DefaultParseError(resp *http.Response, body []byte, e *APIError) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return
+	}
+	if trimmed[0] == '{' {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(trimmed, &m) == nil {
+			parseErrorObject(m, e)
+		}
+		return
+	}
+	if resp != nil {
+		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/plain" {
+			msg := string(trimmed)
+			if i := strings.IndexAny(msg, "\r\n"); i >= 0 {
+				msg = msg[:i]
+			}
+			e.Message = truncate(msg, maxMessageLen)
+		}
+	}
+}
+
+func parseErrorObject(m map[string]json.RawMessage, e *APIError) {
+	str := func(k string) string {
+		raw, ok := m[k]
+		if !ok {
+			return ""
+		}
+		return jsonScalar(raw)
+	}
+	if raw, ok := m["error"]; ok {
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(raw, &inner) == nil {
+			parseErrorObject(inner, e)
+			return
+		}
+		if s := jsonScalar(raw); s != "" {
+			if d := str("error_description"); d != "" {
+				e.Code, e.Message = truncate(s, maxMessageLen), truncate(d, maxMessageLen)
+				return
+			}
+			if msg := str("message"); msg != "" {
+				e.Code, e.Message = truncate(s, maxMessageLen), truncate(msg, maxMessageLen)
+				return
+			}
+			e.Message = truncate(s, maxMessageLen)
+			return
+		}
+	}
+	if msg := str("message"); msg != "" {
+		e.Message = truncate(msg, maxMessageLen)
+		for _, k := range []string{"code", "error_code", "errorCode"} {
+			if c := str(k); c != "" {
+				e.Code = truncate(c, maxMessageLen)
+				break
+			}
+		}
+		return
+	}
+	title, detail := str("title"), str("detail")
+	switch {
+	case title != "" && detail != "":
+		e.Code, e.Message = truncate(title, maxMessageLen), truncate(detail, maxMessageLen)
+	case detail != "":
+		e.Message = truncate(detail, maxMessageLen)
+	case title != "":
+		e.Message = truncate(title, maxMessageLen)
+	}
+}
+
+// jsonScalar renders a JSON string, number or bool as text; "" otherwise.
+func jsonScalar(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	case '{', '[', 'n':
+		return ""
+	default:
+		return string(raw)
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Do not cut a UTF-8 sequence in half.
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
+}

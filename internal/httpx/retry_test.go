@@ -1,0 +1,470 @@
+package httpx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+)
+
+func TestRetryPolicyByStatusAndMethod(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		method     string
+		idempotent bool
+		status     int
+		attempts   int // with RetryMax 3
+	}{
+		{http.MethodGet, false, 503, 4},
+		{http.MethodGet, false, 502, 4},
+		{http.MethodGet, false, 504, 4},
+		{http.MethodHead, false, 503, 4},
+		{http.MethodPut, false, 503, 4},
+		{http.MethodDelete, false, 504, 4},
+		{http.MethodOptions, false, 502, 4},
+		{http.MethodPost, false, 503, 1},
+		{http.MethodPost, false, 502, 1},
+		{http.MethodPost, false, 504, 1},
+		{http.MethodPatch, false, 503, 1},
+		{http.MethodPost, true, 503, 4},
+		{http.MethodPatch, true, 502, 4},
+		{http.MethodPost, false, 500, 1},
+		{http.MethodPost, true, 500, 1},
+		{http.MethodGet, false, 500, 1},
+		{http.MethodGet, false, 501, 1},
+		{http.MethodGet, false, 400, 1},
+		{http.MethodGet, false, 404, 1},
+		{http.MethodPost, false, 401, 1},
+		{http.MethodPost, false, 409, 1},
+		{http.MethodPost, false, 429, 4},
+		{http.MethodGet, false, 429, 4},
+	} {
+		name := fmt.Sprintf("%s idempotent=%v %d", tc.method, tc.idempotent, tc.status)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var attempts atomic.Int32
+			var bodies sync.Map
+			c, _ := setup(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+				n := attempts.Add(1)
+				b, _ := io.ReadAll(r.Body)
+				bodies.Store(n, string(b))
+				w.WriteHeader(tc.status)
+			})
+			resp, err := c.Do(t.Context(), &Request{Method: tc.method, Path: "calls", Body: []byte(`{"to":"79161234567"}`), Idempotent: tc.idempotent})
+			require.Error(t, err)
+			require.Equal(t, int32(tc.attempts), attempts.Load(), "attempts")
+			require.NotNil(t, resp)
+			var ae *APIError
+			require.ErrorAs(t, err, &ae)
+			require.Equal(t, tc.status, ae.StatusCode)
+			var rle *RateLimitError
+			require.Equal(t, tc.status == 429, errors.As(err, &rle), "RateLimitError only for 429")
+			if tc.method != http.MethodHead {
+				bodies.Range(func(k, v any) bool {
+					require.Equal(t, `{"to":"79161234567"}`, v, "body replayed on attempt %v", k)
+					return true
+				})
+			}
+		})
+	}
+}
+
+func TestRetryThenSuccess(t *testing.T) {
+	t.Parallel()
+	var attempts atomic.Int32
+	c, _ := setup(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+		if attempts.Add(1) < 3 {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	})
+	var out struct{ OK bool }
+	_, err := c.JSON(t.Context(), &Request{Path: "x"}, &out)
+	require.NoError(t, err)
+	require.True(t, out.OK)
+	require.Equal(t, int32(3), attempts.Load())
+}
+
+func TestRetryMaxNegativeMeansNoRetry(t *testing.T) {
+	t.Parallel()
+	var attempts atomic.Int32
+	c, _ := setup(t, Config{RetryMax: -1}, func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	_, err := c.Do(t.Context(), &Request{Path: "x"})
+	require.Error(t, err)
+	require.Equal(t, int32(1), attempts.Load())
+}
+
+func Test429RetryAfterHonoured(t *testing.T) {
+	t.Parallel()
+	var attempts atomic.Int32
+	var waits []time.Duration
+	var mu sync.Mutex
+	c, _ := setup(t, Config{
+		Backoff: func(minWait, maxWait time.Duration, n int, resp *http.Response) time.Duration {
+			mu.Lock()
+			defer mu.Unlock()
+			waits = append(waits, DefaultBackoff(minWait, maxWait, n, resp))
+			return 0
+		},
+	}, func(w http.ResponseWriter, r *http.Request) {
+		if attempts.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	_, err := c.JSON(t.Context(), &Request{Method: http.MethodPost, Path: "calls"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, int32(2), attempts.Load())
+	require.Equal(t, []time.Duration{time.Second}, waits, "the default backoff would wait Retry-After")
+}
+
+func Test429WaitBeyondCapNotRetried(t *testing.T) {
+	t.Parallel()
+	future := time.Now().Add(3 * time.Hour)
+	for _, tc := range []struct {
+		name       string
+		header     http.Header
+		wantAfter  time.Duration
+		tolerance  time.Duration
+		wantLimit  int
+		wantRemain int
+	}{
+		{"retry-after seconds", http.Header{"Retry-After": {"3600"}}, time.Hour, 0, -1, -1},
+		{"retry-after date", http.Header{"Retry-After": {future.UTC().Format(http.TimeFormat)}}, 3 * time.Hour, 2 * time.Second, -1, -1},
+		{"x-ratelimit-reset epoch", http.Header{
+			"X-Ratelimit-Limit":     {"1000"},
+			"X-Ratelimit-Remaining": {"0"},
+			"X-Ratelimit-Reset":     {strconv.FormatInt(future.Unix(), 10)},
+		}, 3 * time.Hour, 2 * time.Second, 1000, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var attempts atomic.Int32
+			c, _ := setup(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+				attempts.Add(1)
+				for k, v := range tc.header {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(http.StatusTooManyRequests)
+			})
+			start := time.Now()
+			_, err := c.Do(t.Context(), &Request{Path: "history"})
+			require.Less(t, time.Since(start), 2*time.Second, "must not sleep")
+			require.Equal(t, int32(1), attempts.Load(), "not retried")
+			var rle *RateLimitError
+			require.ErrorAs(t, err, &rle)
+			require.InDelta(t, float64(tc.wantAfter), float64(rle.RetryAfter), float64(tc.tolerance))
+			require.False(t, rle.Reset.IsZero())
+			require.Equal(t, tc.wantLimit, rle.Limit)
+			require.Equal(t, tc.wantRemain, rle.Remaining)
+			require.True(t, rle.Retryable())
+			require.Contains(t, err.Error(), "429")
+		})
+	}
+}
+
+func Test503RetryAfterBeyondCapNotRetried(t *testing.T) {
+	t.Parallel()
+	var attempts atomic.Int32
+	c, _ := setup(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		w.Header().Set("Retry-After", "86400")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	_, err := c.Do(t.Context(), &Request{Path: "x"})
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, int32(1), attempts.Load())
+}
+
+// closedAddr returns the address of a listener that has been closed, so
+// connecting to it is refused.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func countingClient(dials *atomic.Int32) *http.Client {
+	d := &net.Dialer{Timeout: time.Second}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return d.DialContext(ctx, network, addr)
+		},
+	}}
+}
+
+func TestConnectionRefusedRetriedForPOST(t *testing.T) {
+	t.Parallel()
+	var dials atomic.Int32
+	c, err := New(Config{BaseURL: "http://" + closedAddr(t) + "/api/", HTTPClient: countingClient(&dials), Backoff: noWait})
+	require.NoError(t, err)
+	_, err = c.Do(t.Context(), &Request{Method: http.MethodPost, Path: "calls", Body: []byte("x")})
+	require.Error(t, err)
+	require.Equal(t, int32(4), dials.Load(), "1 attempt + RetryMax retries")
+	require.ErrorIs(t, err, syscall.ECONNREFUSED)
+	var re *RequestError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, 4, re.Attempts)
+	require.Equal(t, http.MethodPost, re.Method)
+	require.True(t, re.Retryable())
+	var op *net.OpError
+	require.ErrorAs(t, err, &op)
+	require.Equal(t, "dial", op.Op)
+	var ue *url.Error
+	require.False(t, errors.As(err, &ue), "url.Error (full URL) is not in the chain")
+}
+
+// hangupServer reads each request fully and then drops the connection
+// without answering: the request reached the server.
+func hangupServer(t *testing.T, hits *atomic.Int32) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		_, _ = io.ReadAll(r.Body)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String() + "/api/"
+}
+
+func TestTransportErrorAfterSend(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		method     string
+		idempotent bool
+		attempts   int32
+	}{
+		{http.MethodPost, false, 1},
+		{http.MethodPost, true, 4},
+		{http.MethodGet, false, 4},
+		{http.MethodPut, false, 4},
+	} {
+		t.Run(fmt.Sprintf("%s idempotent=%v", tc.method, tc.idempotent), func(t *testing.T) {
+			t.Parallel()
+			var hits atomic.Int32
+			c, err := New(Config{BaseURL: hangupServer(t, &hits), Backoff: noWait})
+			require.NoError(t, err)
+			_, err = c.Do(t.Context(), &Request{Method: tc.method, Path: "calls", Body: []byte("{}"), Idempotent: tc.idempotent})
+			var re *RequestError
+			require.ErrorAs(t, err, &re)
+			require.Equal(t, tc.attempts, hits.Load(), "requests that reached the server")
+			require.Equal(t, tc.idempotent || tc.method != http.MethodPost, re.Retryable())
+		})
+	}
+}
+
+func TestTimeoutPOSTNotRetried(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	_, srv := setup(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	for _, tc := range []struct {
+		method string
+		want   int32
+	}{{http.MethodPost, 1}, {http.MethodGet, 2}} {
+		hits.Store(0)
+		c, err := New(Config{BaseURL: srv.URL + "/api/", HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}, RetryMax: 1, Backoff: noWait})
+		require.NoError(t, err)
+		_, err = c.Do(t.Context(), &Request{Method: tc.method, Path: "x"})
+		require.Error(t, err)
+		require.Equal(t, tc.want, hits.Load(), tc.method)
+	}
+}
+
+func TestContextCancelDuringBackoff(t *testing.T) {
+	t.Parallel()
+	hit := make(chan struct{}, 10)
+	c, _ := setup(t, Config{
+		RetryWaitMax: 2 * time.Hour,
+		Backoff:      func(time.Duration, time.Duration, int, *http.Response) time.Duration { return time.Hour },
+	}, func(w http.ResponseWriter, r *http.Request) {
+		hit <- struct{}{}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		<-hit
+		time.Sleep(20 * time.Millisecond)
+		cancel()
+	}()
+	start := time.Now()
+	_, err := c.Do(ctx, &Request{Path: "x"})
+	require.Less(t, time.Since(start), 2*time.Second)
+	require.ErrorIs(t, err, context.Canceled)
+	var re *RequestError
+	require.ErrorAs(t, err, &re)
+	require.False(t, re.Retryable())
+	require.Len(t, hit, 0, "no second attempt")
+}
+
+func TestContextDeadline(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t, Config{
+		RetryWaitMax: time.Hour,
+		Backoff:      func(time.Duration, time.Duration, int, *http.Response) time.Duration { return time.Minute },
+	}, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.Do(ctx, &Request{Path: "x"})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestContextAlreadyCanceled(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	c, _ := setup(t, Config{}, func(w http.ResponseWriter, r *http.Request) { hits.Add(1) })
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := c.Do(ctx, &Request{Path: "x"})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Zero(t, hits.Load())
+}
+
+// Limiter tests are not parallel: they measure wall time.
+
+func TestLimiterPacesRequests(t *testing.T) {
+	const n = 60
+	var hits atomic.Int32
+	c, _ := setup(t, Config{Limiter: rate.NewLimiter(50, 1)}, func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+	})
+	start := time.Now()
+	for range n {
+		_, err := c.JSON(t.Context(), &Request{Path: "x"}, nil)
+		require.NoError(t, err)
+	}
+	elapsed := time.Since(start)
+	want := time.Duration(n-1) * time.Second / 50 // the first token is available at once
+	require.Equal(t, int32(n), hits.Load())
+	require.GreaterOrEqual(t, elapsed, want*8/10, "limiter not applied")
+	require.LessOrEqual(t, elapsed, want*12/10, "limiter too slow")
+}
+
+func TestLimiterBeforeEveryRetry(t *testing.T) {
+	const every = 40 * time.Millisecond
+	var mu sync.Mutex
+	var times []time.Time
+	c, _ := setup(t, Config{Limiter: rate.NewLimiter(rate.Every(every), 1)}, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		n := len(times)
+		mu.Unlock()
+		if n < 4 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	_, err := c.JSON(t.Context(), &Request{Path: "x"}, nil)
+	require.NoError(t, err)
+	require.Len(t, times, 4)
+	for i := 1; i < len(times); i++ {
+		require.GreaterOrEqual(t, times[i].Sub(times[i-1]), every*8/10, "attempt %d not rate limited", i+1)
+	}
+}
+
+func TestLimiterWaitCanceled(t *testing.T) {
+	c, _ := setup(t, Config{Limiter: rate.NewLimiter(rate.Every(time.Hour), 1)}, func(w http.ResponseWriter, r *http.Request) {})
+	_, err := c.JSON(t.Context(), &Request{Path: "x"}, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	start := time.Now()
+	_, err = c.JSON(ctx, &Request{Path: "x"}, nil)
+	require.Less(t, time.Since(start), 2*time.Second)
+	require.ErrorIs(t, err, context.Canceled)
+	var re *RequestError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, "rate limit", re.Op)
+}
+
+func TestDefaultBackoff(t *testing.T) {
+	t.Parallel()
+	const lo, hi = 100 * time.Millisecond, 10 * time.Second
+	resp := func(status int, ra string) *http.Response {
+		h := http.Header{}
+		if ra != "" {
+			h.Set("Retry-After", ra)
+		}
+		return &http.Response{StatusCode: status, Header: h}
+	}
+	require.Equal(t, time.Second, DefaultBackoff(lo, hi, 0, resp(429, "1")))
+	require.Equal(t, 2*time.Second, DefaultBackoff(lo, hi, 0, resp(503, "2")))
+	require.Equal(t, hi, DefaultBackoff(lo, hi, 0, resp(429, "3600")), "Retry-After capped")
+	d := DefaultBackoff(lo, hi, 0, resp(429, time.Now().Add(5*time.Second).UTC().Format(http.TimeFormat)))
+	require.InDelta(t, float64(5*time.Second), float64(d), float64(1100*time.Millisecond))
+	require.Zero(t, DefaultBackoff(lo, hi, 0, resp(429, "Mon, 02 Jan 2006 15:04:05 GMT")), "date in the past")
+
+	for _, tc := range []struct {
+		attempt int
+		min     time.Duration
+		max     time.Duration
+	}{
+		{0, 50 * time.Millisecond, 100 * time.Millisecond},
+		{1, 100 * time.Millisecond, 200 * time.Millisecond},
+		{3, 400 * time.Millisecond, 800 * time.Millisecond},
+		{10, hi / 2, hi},
+		{63, hi / 2, hi},
+		{1000, hi / 2, hi},
+	} {
+		seen := map[time.Duration]bool{}
+		for range 50 {
+			d := DefaultBackoff(lo, hi, tc.attempt, resp(502, ""))
+			require.GreaterOrEqual(t, d, tc.min, "attempt %d", tc.attempt)
+			require.LessOrEqual(t, d, tc.max, "attempt %d", tc.attempt)
+			seen[d] = true
+		}
+		require.Greater(t, len(seen), 1, "jitter at attempt %d", tc.attempt)
+	}
+	require.Zero(t, DefaultBackoff(0, 0, 3, nil))
+}
+
+func TestClampedBackoff(t *testing.T) {
+	t.Parallel()
+	c, err := New(Config{BaseURL: "https://example.com/", RetryWaitMax: time.Second,
+		Backoff: func(_, _ time.Duration, n int, _ *http.Response) time.Duration {
+			if n == 0 {
+				return -time.Second
+			}
+			return time.Hour
+		}})
+	require.NoError(t, err)
+	require.Zero(t, c.clampedBackoff(c.waitMin, c.waitMax, 0, nil))
+	require.Equal(t, time.Second, c.clampedBackoff(c.waitMin, c.waitMax, 1, nil))
+}
