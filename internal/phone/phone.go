@@ -58,20 +58,6 @@ const (
 	countryBR
 )
 
-// callingCode returns the country calling code as digits.
-func (c country) callingCode() string {
-	switch c {
-	case countryRU:
-		return "7"
-	case countryUA:
-		return "380"
-	case countryBY:
-		return "375"
-	default:
-		return "55"
-	}
-}
-
 // parseCountry maps an ISO 3166-1 alpha-2 code (any case, "" = RU).
 func parseCountry(s string) (country, bool) {
 	if s == "" {
