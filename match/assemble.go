@@ -1,0 +1,186 @@
+package match
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/callbridge/callbridge/callevent"
+)
+
+// maxCallEvents bounds the events kept per call; further distinct events
+// of one call are dropped (and logged).
+const maxCallEvents = 64
+
+// assembled is what the events of one call say, independent of the order
+// they arrived in.
+type assembled struct {
+	rec       CallRecord // without ClientID, LeadID, Employee
+	internal  bool
+	answered  bool
+	completed bool // a Completed event was seen
+	openLegs  bool // a leg rang or was answered and has not ended
+	ended     bool // some leg ended or completed
+	handler   string
+	handlerBy string // "extension" or "login"
+}
+
+// eventOrder sorts events by time, then kind, then id, so every fold over
+// them is deterministic whatever the delivery order.
+func eventOrder(a, b callevent.Event) int {
+	return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID))
+}
+
+// assemble folds the events of one call (already sorted by eventOrder)
+// into a call record.
+func assemble(evs []callevent.Event) assembled {
+	var s assembled
+	r := &s.rec
+	legs := make(map[string]uint8, 2) // bit 1: started, bit 2: closed
+	var completedStatus, endedStatus callevent.Status
+	var answerExt, answerEmp, anyExt, anyEmp string
+	for i := range evs {
+		e := &evs[i]
+		if r.Provider == "" {
+			r.Provider, r.Account, r.CallID = e.Provider, e.Account, e.CallID
+		}
+		if e.Direction == callevent.Internal {
+			s.internal = true
+		}
+		if r.Direction == 0 {
+			r.Direction = e.Direction
+		}
+		if r.ClientPhone == "" {
+			r.ClientPhone = e.ClientPhone
+		}
+		if r.LinePhone == "" {
+			r.LinePhone = e.LinePhone
+		}
+		if r.RecordingURL == "" {
+			r.RecordingURL = e.RecordingURL
+		}
+		if r.StartedAt.IsZero() || e.At.Before(r.StartedAt) {
+			r.StartedAt = e.At
+		}
+		answeredAt := e.AnsweredAt
+		if e.Kind == callevent.Answered && answeredAt.IsZero() {
+			answeredAt = e.At
+		}
+		if !answeredAt.IsZero() && (r.AnsweredAt.IsZero() || answeredAt.Before(r.AnsweredAt)) {
+			r.AnsweredAt = answeredAt
+		}
+		endedAt := e.EndedAt
+		if e.Kind == callevent.Ended && endedAt.IsZero() {
+			endedAt = e.At
+		}
+		if endedAt.After(r.EndedAt) {
+			r.EndedAt = endedAt
+		}
+		r.Duration = max(r.Duration, e.Duration)
+		r.Wait = max(r.Wait, e.Wait)
+		if anyExt == "" && anyEmp == "" {
+			anyExt, anyEmp = e.Extension, e.Employee
+		}
+		success := e.Status == callevent.Success
+		switch e.Kind {
+		case callevent.Ringing, callevent.Transferred:
+			legs[e.LegID] |= 1
+		case callevent.Answered:
+			legs[e.LegID] |= 1
+			s.answered = true
+		case callevent.Ended:
+			legs[e.LegID] |= 2
+			s.ended = true
+			if endedStatus == 0 {
+				endedStatus = e.Status
+			}
+		case callevent.Completed:
+			legs[e.LegID] |= 2
+			s.ended, s.completed = true, true
+			if completedStatus == 0 {
+				completedStatus = e.Status
+			}
+		}
+		if success || e.Kind == callevent.Answered || !e.AnsweredAt.IsZero() {
+			s.answered = true
+			if answerExt == "" && answerEmp == "" && (e.Kind == callevent.Answered || success) {
+				answerExt, answerEmp = e.Extension, e.Employee
+			}
+		}
+	}
+	for _, st := range legs {
+		if st == 1 {
+			s.openLegs = true
+		}
+	}
+	switch {
+	case s.answered:
+		r.Status = callevent.Success
+	case completedStatus != 0:
+		r.Status = completedStatus
+	case endedStatus != 0:
+		r.Status = endedStatus
+	case r.Direction == callevent.Outbound:
+		r.Status = callevent.Canceled
+	default:
+		r.Status = callevent.Missed
+	}
+	if s.answered && r.Duration == 0 && !r.AnsweredAt.IsZero() && r.EndedAt.After(r.AnsweredAt) {
+		r.Duration = r.EndedAt.Sub(r.AnsweredAt)
+	}
+	if r.Wait == 0 {
+		until := r.EndedAt
+		if s.answered {
+			until = r.AnsweredAt
+		}
+		if !until.IsZero() && until.After(r.StartedAt) {
+			r.Wait = until.Sub(r.StartedAt)
+		}
+	}
+	// Who handled the call: who answered it (inbound) or placed it
+	// (outbound). A missed inbound call has no handler.
+	ext, emp := "", ""
+	switch {
+	case r.Direction == callevent.Outbound:
+		ext, emp = anyExt, anyEmp
+	case s.answered:
+		ext, emp = answerExt, answerEmp
+	}
+	r.Extension = ext
+	switch {
+	case ext != "":
+		s.handler, s.handlerBy = ext, "extension"
+	case emp != "":
+		s.handler, s.handlerBy = emp, "login"
+	}
+	return s
+}
+
+// callCase classifies a call for the rules.
+func callCase(a assembled) Case {
+	switch {
+	case a.rec.Direction == callevent.Outbound && a.answered:
+		return OutboundAnswered
+	case a.rec.Direction == callevent.Outbound:
+		return OutboundMissed
+	case a.answered:
+		return InboundAnswered
+	default:
+		return InboundMissed
+	}
+}
+
+// insertEvent adds e to evs keeping eventOrder; it reports false if an
+// event with the same ID is already there or evs is full.
+func insertEvent(evs []callevent.Event, e callevent.Event) ([]callevent.Event, bool) {
+	for i := range evs {
+		if evs[i].ID == e.ID {
+			return evs, false
+		}
+	}
+	if len(evs) >= maxCallEvents {
+		return evs, false
+	}
+	e.Raw = nil // not needed for the record; keeps per-call memory small
+	i, _ := slices.BinarySearchFunc(evs, e, eventOrder)
+	return slices.Insert(evs, i, e), true
+}

@@ -1,0 +1,26 @@
+package match
+
+import "time"
+
+// Clock is the engine's source of time: grace periods, the late-binding
+// window, delayed notifications and forgetting finished calls all go
+// through it, so tests can drive them without sleeping. The zero Engine
+// uses the system clock.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine (or, for a fake clock, when
+	// time is advanced) once d has passed, unless the Timer is stopped.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a scheduled call of a Clock.
+type Timer interface {
+	// Stop prevents the call; it reports false if it already ran or was
+	// stopped.
+	Stop() bool
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                            { return time.Now() }
+func (systemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }

@@ -1,0 +1,419 @@
+package match
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+)
+
+// permutations calls f with every ordering of n indexes (Heap's algorithm).
+func permutations(n int, f func([]int)) {
+	p := make([]int, n)
+	for i := range p {
+		p[i] = i
+	}
+	var gen func(k int)
+	gen = func(k int) {
+		if k == 1 {
+			f(p)
+			return
+		}
+		for i := 0; i < k; i++ {
+			gen(k - 1)
+			if k%2 == 0 {
+				p[i], p[k-1] = p[k-1], p[i]
+			} else {
+				p[0], p[k-1] = p[k-1], p[0]
+			}
+		}
+	}
+	gen(n)
+}
+
+// megafonLike is a call whose provider sends no Completed: two legs rang,
+// one answered, both ended.
+func megafonLike() []callevent.Event {
+	base := callevent.Event{Provider: "megafon", Account: acct, Direction: callevent.Inbound, CallID: "mf1",
+		ClientPhone: unknownA, LinePhone: line}
+	mk := func(id string, k callevent.Kind, leg, ext string, at time.Duration) callevent.Event {
+		e := base
+		e.ID, e.Kind, e.LegID, e.Extension, e.At = id, k, leg, ext, t0.Add(at)
+		return e
+	}
+	return []callevent.Event{
+		mk("r1", callevent.Ringing, "a", "101", 0),
+		mk("r2", callevent.Ringing, "b", "201", 0),
+		mk("an", callevent.Answered, "b", "201", 12*time.Second),
+		mk("e1", callevent.Ended, "a", "101", 12*time.Second),
+		mk("e2", callevent.Ended, "b", "201", 70*time.Second),
+	}
+}
+
+// TestShuffledAndDuplicated delivers the events of a call in every order,
+// each twice, and expects the same final state as in order.
+func TestShuffledAndDuplicated(t *testing.T) {
+	t.Parallel()
+	rule := DefaultRule()
+	rule.Leads.InboundAnswered = LeadCase{Create: true}
+	withCompleted := callSpec{id: "sh", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}.events()
+	// A Ended from the provider's realtime feed as well as its Completed.
+	ended := withCompleted[0]
+	ended.ID, ended.Kind, ended.At = "sh-e", callevent.Ended, t0.Add(115*time.Second)
+	withCompleted = append(withCompleted, ended)
+
+	for name, evs := range map[string][]callevent.Event{"with Completed": withCompleted, "Ended only": megafonLike()} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			run := func(order []int) state {
+				h := newHarness(t, rule)
+				for _, i := range order {
+					h.send(evs[i], evs[i])
+				}
+				h.clock.Advance(DefaultGracePeriod)
+				return h.state()
+			}
+			in := make([]int, len(evs))
+			for i := range in {
+				in[i] = i
+			}
+			want := run(in)
+			require.Len(t, want.Clients, 2)
+			require.Len(t, want.Leads, 1)
+			require.Len(t, want.Calls, 1)
+			require.Equal(t, callevent.Success, want.Calls[0].Status)
+			require.Equal(t, "c1", want.Calls[0].ClientID)
+			require.NotZero(t, want.Calls[0].Duration)
+			n := 0
+			permutations(len(evs), func(order []int) {
+				n++
+				if diff := cmp.Diff(want, run(order)); diff != "" {
+					t.Fatalf("order %v (-in order +shuffled):\n%s", order, diff)
+				}
+			})
+			require.Positive(t, n)
+		})
+	}
+}
+
+func TestEndedOnlyWaitsForGrace(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, DefaultRule())
+	h.send(megafonLike()...)
+	require.Empty(t, h.s.Calls(), "nothing happens before the grace period")
+	h.clock.Advance(DefaultGracePeriod - time.Second)
+	require.Empty(t, h.s.Calls())
+	h.clock.Advance(time.Second)
+	calls := h.s.Calls()
+	require.Len(t, calls, 1)
+	want := CallRecord{Provider: "megafon", Account: acct, CallID: "mf1", Direction: callevent.Inbound,
+		Status: callevent.Success, ClientID: "c1", ClientPhone: unknownA, Employee: "u2", Extension: "201",
+		LinePhone: line, StartedAt: t0, AnsweredAt: t0.Add(12 * time.Second), EndedAt: t0.Add(70 * time.Second),
+		Duration: 58 * time.Second, Wait: 12 * time.Second}
+	require.Empty(t, cmp.Diff(want, calls[0]))
+
+	// A Completed arriving late (e.g. from history) adds what it knows
+	// without re-running the rules.
+	late := megafonLike()[2]
+	late.ID, late.Kind, late.RecordingURL, late.Status = "hist", callevent.Completed, "https://rec/1.mp3", callevent.Success
+	h.send(late)
+	calls = h.s.Calls()
+	require.Len(t, calls, 1)
+	want.RecordingURL = "https://rec/1.mp3"
+	require.Empty(t, cmp.Diff(want, calls[0]))
+	require.Len(t, h.s.Clients(), 2)
+}
+
+// TestConcurrentCallsOneUnknownNumber: 100 calls at once from one unknown
+// number make one client and one lead.
+func TestConcurrentCallsOneUnknownNumber(t *testing.T) {
+	t.Parallel()
+	rule := DefaultRule()
+	rule.Leads.InboundMissed = LeadCase{Create: true}
+	h := newHarness(t, rule)
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := callSpec{id: fmt.Sprintf("cc%d", i), dir: callevent.Inbound, phone: unknownA, ring: "101", status: callevent.Missed}
+			for _, ev := range c.events() {
+				if err := h.e.HandleEvent(context.Background(), ev); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.Len(t, h.s.Clients(), 2)
+	require.Len(t, h.s.Leads(), 1)
+	calls := h.s.Calls()
+	require.Len(t, calls, 100)
+	for _, c := range calls {
+		require.Equal(t, "c1", c.ClientID)
+		require.Equal(t, "l1", c.LeadID)
+	}
+}
+
+func TestLateBinding(t *testing.T) {
+	t.Parallel()
+	noCreate := Rule{}
+	tests := []struct {
+		name     string
+		wait     time.Duration
+		attached bool
+	}{
+		{"inside the window", 10 * time.Minute, true},
+		{"outside the window", 10*time.Minute + time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, noCreate)
+			c := callSpec{id: "lb", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}
+			h.send(c.events()...)
+			require.Equal(t, "", h.s.Calls()[0].ClientID)
+			h.clock.Advance(tt.wait)
+			require.NoError(t, h.s.AddClients(Client{ID: "m1", Account: acct, Phone: unknownA}))
+			require.NoError(t, h.s.AddLeads(Lead{ID: "L1", Account: acct, ClientID: "m1"}))
+			require.NoError(t, h.e.ClientCreated(t.Context(), acct, "+"+unknownA))
+			got := h.s.Calls()[0]
+			if tt.attached {
+				require.Equal(t, "m1", got.ClientID)
+				require.Equal(t, "L1", got.LeadID, "attached to the client's active lead too")
+			} else {
+				require.Equal(t, "", got.ClientID)
+			}
+			// Once bound (or expired), a second hook changes nothing.
+			require.NoError(t, h.e.ClientCreated(t.Context(), acct, unknownA))
+			require.Equal(t, got, h.s.Calls()[0])
+		})
+	}
+}
+
+// TestLateBindingByEngine: a call that waited is attached when a later
+// call, under a rule that creates clients, creates the client.
+func TestLateBindingByEngine(t *testing.T) {
+	t.Parallel()
+	rule := Rule{}
+	sales := DefaultRule()
+	h := newHarness(t, DefaultRule(), WithRules(RuleSet{Default: Rules{Rule: rule,
+		Lines: []LineRule{{Name: "sales", Numbers: []string{"+7 495 000-00-01"}, Rule: sales}}}}))
+	first := callSpec{id: "w1", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}
+	h.send(first.events()...)
+	h.clock.Advance(time.Minute)
+	second := callSpec{id: "w2", dir: callevent.Inbound, phone: unknownA, line: "74950000001", ext: "201", status: callevent.Success}
+	h.send(second.events()...)
+	calls := h.s.Calls()
+	require.Len(t, calls, 2)
+	for _, c := range calls {
+		require.Equal(t, "c1", c.ClientID, c.CallID)
+	}
+}
+
+func TestIgnoredCalls(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, DefaultRule())
+	internal := callSpec{id: "i1", dir: callevent.Internal, phone: "", ext: "101", status: callevent.Success}
+	h.send(internal.events()...)
+	require.Empty(t, h.s.Calls(), "internal calls are not passed to the CRM")
+
+	anon := callSpec{id: "a1", dir: callevent.Inbound, phone: "", ring: "101", status: callevent.Missed}
+	h.send(anon.events()...)
+	calls := h.s.Calls()
+	require.Len(t, calls, 1, "an anonymous call is logged")
+	require.Equal(t, "", calls[0].ClientID)
+	require.Len(t, h.s.Clients(), 1, "no client for an anonymous caller")
+
+	h.send(callevent.Event{ID: "rate", Provider: "telphin", Account: acct, Kind: callevent.Rated, CallID: "zz", At: t0, Rating: 5})
+	require.Error(t, h.e.HandleEvent(t.Context(), callevent.Event{ID: "bad", Provider: "telphin", Kind: callevent.Ringing, At: t0}))
+}
+
+// TestRetryAfterStoreError: a failed finalization is retried by the
+// redelivered event and continues where it stopped.
+func TestRetryAfterStoreError(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	ms, err := NewMemoryStore("RU", WithMemoryClock(clock.Now))
+	require.NoError(t, err)
+	fs := &failingStore{MemoryStore: ms, fail: map[string]bool{"LogCall": true}}
+	rule := DefaultRule()
+	rule.Leads.InboundAnswered = LeadCase{Create: true}
+	e, err := NewEngine(fs, WithRules(RuleSet{Default: Rules{Rule: rule}}), WithClock(clock))
+	require.NoError(t, err)
+	defer e.Close(t.Context())
+	ms.SetEmployees(acct, employees()...)
+
+	evs := callSpec{id: "f1", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}.events()
+	for _, ev := range evs[:2] {
+		require.NoError(t, e.HandleEvent(t.Context(), ev))
+	}
+	require.ErrorIs(t, e.HandleEvent(t.Context(), evs[2]), errStoreDown)
+	require.Len(t, ms.Clients(), 1)
+	fs.set("LogCall", false)
+	require.NoError(t, e.HandleEvent(t.Context(), evs[2]), "the redelivery retries")
+	require.Len(t, ms.Clients(), 1, "the client is not created twice")
+	require.Len(t, ms.Leads(), 1, "the lead is created once, for the new client")
+	require.Equal(t, "l1", ms.Calls()[0].LeadID)
+
+	// Timer-driven finalization retries too.
+	fs.set("Find", true)
+	for _, ev := range megafonLike() {
+		require.NoError(t, e.HandleEvent(t.Context(), ev))
+	}
+	clock.Advance(DefaultGracePeriod)
+	require.Len(t, ms.Calls(), 1)
+	fs.set("Find", false)
+	clock.Advance(DefaultGracePeriod)
+	require.Len(t, ms.Calls(), 2)
+}
+
+func TestDryRun(t *testing.T) {
+	t.Parallel()
+	rule := DefaultRule()
+	rule.Missed.Distribution = DistributeRoundRobin
+	rule.Leads.InboundMissed = LeadCase{Create: true, Source: "missed"}
+	rule.Notify.Admins = true
+	h := newHarness(t, rule)
+	c := callSpec{id: "dr", dir: callevent.Inbound, phone: unknownA, ring: "101", status: callevent.Missed}
+	d, err := h.e.DryRun(t.Context(), c.events()...)
+	require.NoError(t, err)
+	require.Equal(t, state{Clients: []Client{k1}}, h.state(), "a dry run writes nothing")
+	want := []Action{
+		{Kind: ActResponsible, Employee: "u1", Reason: "missed call from an unknown number: round robin"},
+		{Kind: ActCreateClient, Employee: "u1", Reason: `unknown number and creating clients on inbound missed is on: telephony client "Автоконтакт: Входящий-пропущенный"`},
+		{Kind: ActCreateLead, Employee: "u1", Reason: `no active lead, creating leads on inbound missed is on, a new client: "Входящий +79162222222"`},
+		{Kind: ActLogCall, Employee: "u1", Reason: "inbound missed call"},
+		{Kind: ActNotify, Employee: "u1", Reason: "responsible for the missed call"},
+		{Kind: ActNotify, Employee: "u3", Reason: "admin"},
+	}
+	require.Empty(t, cmp.Diff(want, d.Actions))
+	require.Equal(t, InboundMissed, d.Case)
+	require.Contains(t, d.String(), "create client employee=u1: unknown number")
+
+	// The real run agrees, and the dry run did not consume the round robin.
+	h.send(c.events()...)
+	cl, _, _ := h.s.FindClientByPhone(t.Context(), acct, unknownA)
+	require.Equal(t, "u1", cl.Responsible)
+
+	_, err = h.e.DryRun(t.Context(), append(c.events(), callSpec{id: "other", phone: known}.events()...)...)
+	require.Error(t, err)
+	_, err = h.e.DryRun(t.Context())
+	require.Error(t, err)
+}
+
+func TestLookupContact(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, DefaultRule(), WithCardURL("https://crm.example.com/{account}/clients/{id}"))
+	got, found, err := h.e.LookupContact(t.Context(), acct, "8 916 111 11 11")
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, callevent.Contact{ID: "k1", Name: "Иван Петров", URL: "https://crm.example.com/acc/clients/k1",
+		ResponsibleExtension: "201", ResponsibleLogin: "boris", ResponsibleEmail: "boris@example.com"}, got)
+	for _, p := range []string{unknownA, "", "101", "garbage"} {
+		_, found, err = h.e.LookupContact(t.Context(), acct, p)
+		require.NoError(t, err)
+		require.False(t, found, p)
+	}
+}
+
+// TestCloseFlushesAndStops: Close acts on calls in their grace period,
+// drops timers and refuses further events.
+func TestCloseFlushesAndStops(t *testing.T) {
+	t.Parallel()
+	rule := DefaultRule()
+	rule.Notify = NotifyRule{Extra: []string{"u4"}, ExtraDelay: Duration(time.Hour)}
+	h := newHarness(t, rule)
+	h.send(megafonLike()...)
+	h.send(callSpec{id: "m", dir: callevent.Inbound, phone: unknownB, ring: "101", status: callevent.Missed}.events()...)
+	require.Len(t, h.s.Calls(), 1)
+	require.NoError(t, h.e.Close(t.Context()))
+	require.Len(t, h.s.Calls(), 2, "the call in its grace period was acted on")
+	require.Zero(t, h.clock.pending(), "no timer left")
+	require.ErrorIs(t, h.e.HandleEvent(t.Context(), megafonLike()[0]), ErrClosed)
+	require.NoError(t, h.e.Close(t.Context()), "Close is idempotent")
+}
+
+// TestForgetsFinishedCalls: per-call state is dropped after the retention.
+func TestForgetsFinishedCalls(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Rule{})
+	for i := range 50 {
+		h.send(callSpec{id: fmt.Sprint("g", i), dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}.events()...)
+	}
+	h.send(megafonLike()[0]) // a call that never ends
+	count := func() (int, int) {
+		h.e.mu.Lock()
+		defer h.e.mu.Unlock()
+		n := 0
+		for _, l := range h.e.pending {
+			n += len(l)
+		}
+		return len(h.e.active), n
+	}
+	active, waiting := count()
+	require.Equal(t, 51, active)
+	require.Equal(t, 50, waiting)
+	h.clock.Advance(DefaultRetention)
+	active, waiting = count()
+	require.Equal(t, 1, active)
+	require.Zero(t, waiting)
+	require.Len(t, h.s.Calls(), 50)
+	h.clock.Advance(DefaultIdleTimeout - DefaultRetention)
+	active, _ = count()
+	require.Equal(t, 1, active, "the idle call is acted on, then kept for the retention")
+	require.Len(t, h.s.Calls(), 51)
+	h.clock.Advance(DefaultRetention)
+	active, _ = count()
+	require.Zero(t, active)
+	require.Len(t, h.s.Calls(), 51)
+}
+
+func TestEngineLimits(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, DefaultRule(), WithLimits(0, 1))
+	h.send(megafonLike()[0])
+	err := h.e.HandleEvent(t.Context(), callSpec{id: "x", dir: callevent.Inbound, phone: known}.events()[0])
+	require.ErrorIs(t, err, ErrOverloaded)
+
+	_, err = NewEngine(nil)
+	require.Error(t, err)
+	_, err = NewEngine(h.s, WithTiming(-1, 0, 0))
+	require.Error(t, err)
+	_, err = NewEngine(h.s, WithRules(RuleSet{Default: Rules{Lines: []LineRule{{Name: "x", Numbers: []string{"abc"}}}}}))
+	require.ErrorContains(t, err, "abc")
+	_, err = NewEngine(h.s, WithLogger(nil))
+	require.ErrorContains(t, err, "nil logger")
+}
+
+// TestDecisionLogged: every decision is logged at debug level with its
+// reasons, and nothing is logged at the default level.
+func TestDecisionLogged(t *testing.T) {
+	t.Parallel()
+	var buf strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := newHarness(t, DefaultRule(), WithLogger(logger))
+	h.send(callSpec{id: "lg", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}.events()...)
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	require.Contains(t, out, "level=DEBUG msg=\"match: call decided\"")
+	require.Contains(t, out, "decision.call_id=lg")
+	require.Contains(t, out, "create client client=c1 employee=u1: unknown number and creating clients on inbound answered is on")
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

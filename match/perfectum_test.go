@@ -1,0 +1,180 @@
+package match
+
+import (
+	"testing"
+	"time"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/stretchr/testify/require"
+)
+
+// TestPerfectumLeadRules checks Perfectum's Phonet lead rules (seed 003):
+// leads from missed and answered calls unless an active lead exists, "even
+// if the client exists", outbound missed leads, reopening a lost lead.
+func TestPerfectumLeadRules(t *testing.T) {
+	t.Parallel()
+	in, out := callevent.Inbound, callevent.Outbound
+	missedLead := LeadCase{Create: true, EvenIfClientExists: true, Status: "new", Source: "missed call"}
+	answeredLead := LeadCase{Create: true, Status: "new", Source: "call"}
+
+	open := Lead{ID: "L", Account: acct, ClientID: "k1", Name: "old", Status: "talks", State: LeadOpen, Responsible: "u2", CreatedAt: t0}
+	lost := Lead{ID: "L", Account: acct, ClientID: "k1", Name: "old", Status: "lost", State: LeadLost, Responsible: "u2", CreatedAt: t0}
+	won := Lead{ID: "W", Account: acct, ClientID: "k1", Name: "older", Status: "won", State: LeadWon, Responsible: "u2", CreatedAt: t0}
+
+	tests := []struct {
+		name      string
+		leads     LeadRules
+		reopen    string
+		existing  []Lead
+		call      callSpec
+		wantLeads []Lead
+		wantLead  string // the call's lead
+	}{
+		{
+			name:  "missed inbound, active lead: attached, no new lead",
+			leads: LeadRules{InboundMissed: missedLead}, existing: []Lead{open},
+			call:      callSpec{id: "p1", dir: in, phone: known, ring: "101", status: callevent.Missed},
+			wantLeads: []Lead{open}, wantLead: "L",
+		},
+		{
+			name:  "missed inbound, only a lost lead: new lead for the client's responsible",
+			leads: LeadRules{InboundMissed: missedLead}, existing: []Lead{lost},
+			call: callSpec{id: "p2", dir: in, phone: known, ring: "101", status: callevent.Missed},
+			wantLeads: []Lead{lost, {ID: "l1", Account: acct, ClientID: "k1", Name: "Входящий +" + known, Status: "new",
+				Source: "missed call", Responsible: "u2", CreatedAt: t0}},
+			wantLead: "l1",
+		},
+		{
+			name:  "answered inbound, client exists, even-if-exists off: no lead",
+			leads: LeadRules{InboundAnswered: answeredLead},
+			call:  callSpec{id: "p3", dir: in, phone: known, ext: "101", status: callevent.Success},
+		},
+		{
+			name:  "answered inbound, client exists, even-if-exists on: lead for the answerer",
+			leads: LeadRules{InboundAnswered: LeadCase{Create: true, EvenIfClientExists: true, Status: "new", Source: "call"}},
+			call:  callSpec{id: "p4", dir: in, phone: known, ext: "101", status: callevent.Success},
+			wantLeads: []Lead{{ID: "l1", Account: acct, ClientID: "k1", Name: "Входящий +" + known, Status: "new",
+				Source: "call", Responsible: "u1", CreatedAt: t0}},
+			wantLead: "l1",
+		},
+		{
+			name:  "outbound missed: lead named Исходящий for the caller",
+			leads: LeadRules{OutboundMissed: LeadCase{Create: true, EvenIfClientExists: true, Pipeline: "cold", Status: "new"}},
+			call:  callSpec{id: "p5", dir: out, phone: known, ext: "201", status: callevent.NotAvailable},
+			wantLeads: []Lead{{ID: "l1", Account: acct, ClientID: "k1", Name: "Исходящий +" + known, Pipeline: "cold",
+				Status: "new", Responsible: "u2", CreatedAt: t0}},
+			wantLead: "l1",
+		},
+		{
+			name:   "outbound to a client whose newest lead is lost: reopened, no new lead",
+			leads:  LeadRules{OutboundAnswered: LeadCase{Create: true, EvenIfClientExists: true}},
+			reopen: "reopened", existing: []Lead{won, lost},
+			call: callSpec{id: "p6", dir: out, phone: known, ext: "101", status: callevent.Success},
+			wantLeads: []Lead{won, {ID: "L", Account: acct, ClientID: "k1", Name: "old", Status: "reopened",
+				State: LeadOpen, Responsible: "u2", CreatedAt: t0}},
+			wantLead: "L",
+		},
+		{
+			name:   "inbound call to a lost lead's client: not reopened",
+			reopen: "reopened", existing: []Lead{lost},
+			call:      callSpec{id: "p7", dir: in, phone: known, ext: "101", status: callevent.Success},
+			wantLeads: []Lead{lost},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rule := Rule{Leads: tt.leads, ReopenStatus: tt.reopen}
+			h := newHarness(t, rule)
+			require.NoError(t, h.s.AddLeads(tt.existing...))
+			h.send(tt.call.events()...)
+			if diff := cmp.Diff(tt.wantLeads, h.s.Leads(), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("leads (-want +got):\n%s", diff)
+			}
+			calls := h.s.Calls()
+			require.Len(t, calls, 1)
+			require.Equal(t, tt.wantLead, calls[0].LeadID)
+			require.Len(t, h.s.Clients(), 1, "no client may be created for a known number")
+		})
+	}
+}
+
+// TestDistribution checks who becomes responsible for missed calls from
+// unknown numbers: round robin and "active" over a restricted list.
+func TestDistribution(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		missed MissedRule
+		online []string
+		want   []string
+	}{
+		{"round robin over a list", MissedRule{Distribution: DistributeRoundRobin, Employees: []string{"u2", "u4"}},
+			nil, []string{"u2", "u4", "u2"}},
+		{"round robin over everybody", MissedRule{Distribution: DistributeRoundRobin},
+			nil, []string{"u1", "u2", "u3", "u4", "u1"}},
+		{"active: the online employees of the list", MissedRule{Distribution: DistributeActive, Employees: []string{"u1", "u2", "u4"}},
+			[]string{"u3", "u4"}, []string{"u4", "u4"}},
+		{"active: nobody of the list online, round robin", MissedRule{Distribution: DistributeActive, Employees: []string{"u1", "u2"}},
+			[]string{"u3"}, []string{"u1", "u2", "u1"}},
+		{"manager wins over distribution", MissedRule{Manager: "u3", Distribution: DistributeRoundRobin},
+			nil, []string{"u3", "u3"}},
+		{"nothing set: nobody", MissedRule{}, nil, []string{""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rule := DefaultRule()
+			rule.Missed = tt.missed
+			h := newHarness(t, rule)
+			h.s.SetOnline(acct, tt.online...)
+			var got []string
+			for i := range tt.want {
+				phone := "7916444000" + string(rune('0'+i))
+				c := callSpec{id: "d" + phone, dir: callevent.Inbound, phone: phone, ring: "101", status: callevent.Missed}
+				h.send(c.events()...)
+				cl, ok, err := h.s.FindClientByPhone(t.Context(), acct, phone)
+				require.NoError(t, err)
+				require.True(t, ok)
+				got = append(got, cl.Responsible)
+			}
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// TestMissedNotifications checks whom a missed call is told to: the
+// responsible, admins, chosen employees for unknown numbers, and extra
+// employees only after their delay.
+func TestMissedNotifications(t *testing.T) {
+	t.Parallel()
+	rule := DefaultRule()
+	rule.Missed.Manager = "u4"
+	rule.Notify = NotifyRule{Admins: true, Unknown: []string{"u1", "u4"}, Extra: []string{"u2", "u3"}, ExtraDelay: Duration(5 * time.Minute)}
+	h := newHarness(t, rule)
+
+	unknown := callSpec{id: "n1", dir: callevent.Inbound, phone: unknownA, ring: "101", status: callevent.Missed}
+	knownCall := callSpec{id: "n2", dir: callevent.Inbound, phone: known, ring: "101", status: callevent.Missed}
+	h.send(unknown.events()...)
+	h.send(knownCall.events()...)
+	want := []Notification{
+		missedNote(unknown, "u4", "c1", "responsible for the missed call"),
+		missedNote(unknown, "u3", "c1", "admin"),
+		missedNote(unknown, "u1", "c1", "chosen for missed calls from unknown numbers"),
+		missedNote(knownCall, "u2", "k1", "responsible for the missed call"),
+		missedNote(knownCall, "u3", "k1", "admin"),
+	}
+	require.Empty(t, cmp.Diff(want, h.s.Notifications()))
+
+	h.clock.Advance(5*time.Minute - time.Second)
+	require.Len(t, h.s.Notifications(), len(want), "extra employees are told only after the delay")
+	h.clock.Advance(time.Second)
+	at := t0.Add(5 * time.Minute)
+	// u3 was told already as an admin; u2 is the known client's responsible.
+	extra1 := missedNote(unknown, "u2", "c1", "extra employee, after 5m0s")
+	extra1.At = at
+	want = append(want, extra1)
+	require.Empty(t, cmp.Diff(want, h.s.Notifications()))
+}

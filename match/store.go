@@ -1,0 +1,264 @@
+package match
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/callbridge/callbridge/callevent"
+)
+
+// Channel is the kind of client record: how the CRM can reach the client.
+type Channel string
+
+// Client channels. Any other messenger name ("viber", "telegram", …) is a
+// valid Channel too.
+const (
+	// ChannelTelephony is a client the CRM can only call (Salebot's
+	// "telephony client").
+	ChannelTelephony Channel = "telephony"
+	// ChannelWhatsApp is a WhatsApp client, created for an unknown number
+	// when the account has WhatsApp connected.
+	ChannelWhatsApp Channel = "whatsapp"
+)
+
+// Client is a CRM client (amoCRM contact, Salebot client, Perfectum
+// customer).
+//
+// Values returned by a store share their Tags and Fields with the store:
+// treat them as read-only.
+type Client struct {
+	// ID is the store's id of the client, unique within the account.
+	ID string `json:"id"`
+	// Account is the tenant the client belongs to (see callevent.Event.Account).
+	Account string `json:"account,omitempty"`
+	Name    string `json:"name"`
+	// Phone is the client's normalised telephony number: what step 1 of
+	// the resolver matches.
+	Phone   string  `json:"phone"`
+	Channel Channel `json:"channel"`
+	// Responsible is the id of the employee who owns the client.
+	Responsible string `json:"responsible"`
+	// CreatedFromCall is true for clients the engine created for an
+	// unknown number.
+	CreatedFromCall bool `json:"created_from_call"`
+	// Tags label the client; the engine tags a client it creates for an
+	// inbound call with the company number that was dialled.
+	Tags []string `json:"tags,omitempty"`
+	// Fields are the client's other fields or variables ("work_phone",
+	// "whatsapp", …). Step 2 of the resolver matches every value that
+	// normalises to the phone.
+	Fields    map[string]string `json:"fields,omitempty"`
+	CreatedAt time.Time         `json:"created_at,omitzero"`
+}
+
+// LeadState classifies a lead's status: only open leads are active.
+type LeadState uint8
+
+// Lead states.
+const (
+	// LeadOpen is an active lead: not won, lost or unqualified.
+	LeadOpen LeadState = iota
+	LeadWon
+	LeadLost
+	LeadUnqualified
+)
+
+var leadStateNames = [...]string{"open", "won", "lost", "unqualified"}
+
+// String returns "open", "won", "lost" or "unqualified".
+func (s LeadState) String() string {
+	if int(s) < len(leadStateNames) {
+		return leadStateNames[s]
+	}
+	return "LeadState(" + strconv.Itoa(int(s)) + ")"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s LeadState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler; "" is LeadOpen.
+func (s *LeadState) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*s = LeadOpen
+		return nil
+	}
+	for i, n := range leadStateNames {
+		if n == string(b) {
+			*s = LeadState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("match: unknown lead state %q", b)
+}
+
+// Lead is a CRM deal (amoCRM сделка, Perfectum лід).
+type Lead struct {
+	ID       string `json:"id"`
+	Account  string `json:"account,omitempty"`
+	ClientID string `json:"client_id"`
+	Name     string `json:"name"`
+	Pipeline string `json:"pipeline,omitempty"`
+	// Status is the CRM's status (stage) name or id.
+	Status string `json:"status"`
+	// State says whether Status is open, won, lost or unqualified.
+	State       LeadState `json:"state"`
+	Source      string    `json:"source,omitempty"`
+	Responsible string    `json:"responsible"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+}
+
+// Active reports whether the lead is open (not won, lost or unqualified).
+func (l Lead) Active() bool { return l.State == LeadOpen }
+
+// CallRecord is one call as the engine assembled it from its events, with
+// the client, lead and employee it was attached to.
+type CallRecord struct {
+	Provider  string              `json:"provider"`
+	Account   string              `json:"account"`
+	CallID    string              `json:"call_id"`
+	Direction callevent.Direction `json:"direction"`
+	Status    callevent.Status    `json:"status"`
+	ClientID  string              `json:"client_id"`
+	// ClientPhone is the normalised external number, "" if anonymous.
+	ClientPhone string `json:"client_phone"`
+	// Employee is the id of the employee the call belongs to: who answered
+	// (inbound) or called (outbound); for a missed call the responsible
+	// ("Кому" in amoCRM).
+	Employee string `json:"employee"`
+	// Extension is the short number that answered or called.
+	Extension    string        `json:"extension"`
+	LinePhone    string        `json:"line_phone"`
+	StartedAt    time.Time     `json:"started_at"`
+	AnsweredAt   time.Time     `json:"answered_at,omitzero"`
+	EndedAt      time.Time     `json:"ended_at,omitzero"`
+	Duration     time.Duration `json:"-"`
+	Wait         time.Duration `json:"-"`
+	RecordingURL string        `json:"recording_url"`
+	LeadID       string        `json:"lead_id"`
+}
+
+// MarshalJSON encodes Duration and Wait as whole seconds, duration_sec and
+// wait_sec.
+func (r CallRecord) MarshalJSON() ([]byte, error) {
+	type plain CallRecord
+	return json.Marshal(struct {
+		plain
+		DurationSec int64 `json:"duration_sec"`
+		WaitSec     int64 `json:"wait_sec"`
+	}{plain(r), int64(r.Duration / time.Second), int64(r.Wait / time.Second)})
+}
+
+// UnmarshalJSON is the inverse of MarshalJSON.
+func (r *CallRecord) UnmarshalJSON(b []byte) error {
+	type plain CallRecord
+	var v struct {
+		plain
+		DurationSec int64 `json:"duration_sec"`
+		WaitSec     int64 `json:"wait_sec"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = CallRecord(v.plain)
+	r.Duration = time.Duration(v.DurationSec) * time.Second
+	r.Wait = time.Duration(v.WaitSec) * time.Second
+	return nil
+}
+
+// Employee is a user of the CRM who takes calls.
+type Employee struct {
+	ID    string `json:"id"`
+	Name  string `json:"name,omitempty"`
+	Login string `json:"login,omitempty"`
+	Email string `json:"email,omitempty"`
+	// Extensions are the employee's short numbers; several may map to one
+	// employee.
+	Extensions []string `json:"extensions,omitempty"`
+	Admin      bool     `json:"admin,omitempty"`
+}
+
+// NotificationKind says why an employee is notified.
+type NotificationKind uint8
+
+// Notification kinds.
+const (
+	// NotifyMissed: an inbound call was not answered.
+	NotifyMissed NotificationKind = iota + 1
+)
+
+// String returns "missed".
+func (k NotificationKind) String() string {
+	if k == NotifyMissed {
+		return "missed"
+	}
+	return "NotificationKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (k NotificationKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// Notification tells one employee about a call.
+type Notification struct {
+	Kind        NotificationKind `json:"kind"`
+	Account     string           `json:"account"`
+	Employee    string           `json:"employee"`
+	Provider    string           `json:"provider"`
+	CallID      string           `json:"call_id"`
+	ClientID    string           `json:"client_id,omitempty"`
+	ClientPhone string           `json:"client_phone,omitempty"`
+	LeadID      string           `json:"lead_id,omitempty"`
+	// Reason says why this employee is told: "responsible", "admin",
+	// "unknown number", "extra".
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// ClientStore finds and creates clients. Phones passed in are normalised.
+type ClientStore interface {
+	// FindClientByPhone returns the first client (in a stable order) whose
+	// Phone is phone.
+	FindClientByPhone(ctx context.Context, account, phone string) (c Client, found bool, err error)
+	// FindClientsByField returns up to limit clients, in a stable order,
+	// with any field or variable holding phone (compared after Normalize).
+	FindClientsByField(ctx context.Context, account, phone string, limit int) ([]Client, error)
+	// CreateClient stores c (c.ID empty: the store assigns one) and returns
+	// it as stored.
+	CreateClient(ctx context.Context, c Client) (Client, error)
+}
+
+// LeadStore reads and writes a client's leads.
+type LeadStore interface {
+	// ClientLeads returns the client's leads, newest first.
+	ClientLeads(ctx context.Context, account, clientID string) ([]Lead, error)
+	// CreateLead stores l (l.ID empty: the store assigns one).
+	CreateLead(ctx context.Context, l Lead) (Lead, error)
+	// ReopenLead moves a closed lead to status, making it active again.
+	ReopenLead(ctx context.Context, account, leadID, status string) (Lead, error)
+}
+
+// CallLog records calls.
+type CallLog interface {
+	// LogCall records rec, replacing an earlier record of the same
+	// Provider, Account and CallID (the engine logs a call again when it
+	// attaches it late or learns more about it).
+	LogCall(ctx context.Context, rec CallRecord) error
+}
+
+// Directory knows the account's employees.
+type Directory interface {
+	// FindEmployee returns the employee with key as one of its extensions
+	// or as its login.
+	FindEmployee(ctx context.Context, account, key string) (e Employee, found bool, err error)
+	// Employees returns every employee of the account in a stable order.
+	Employees(ctx context.Context, account string) ([]Employee, error)
+	// Online returns the ids of the employees online now.
+	Online(ctx context.Context, account string) ([]string, error)
+}
+
+// Notifier tells an employee about a call.
+type Notifier interface {
+	Notify(ctx context.Context, n Notification) error
+}
