@@ -1,0 +1,259 @@
+package telphin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/phone"
+)
+
+// CallbackRequest is the body of POST /extension/{id}/callback/ (the
+// fields callbridge uses; see Telphin's callback documentation).
+type CallbackRequest struct {
+	// SrcNum ring first, simultaneously; the first to answer is connected to DstNum.
+	SrcNum []string `json:"src_num"`
+	// DstNum is dialled after a source answered; its incoming rules apply,
+	// so a queue or IVR extension may be given.
+	DstNum string `json:"dst_num"`
+	// SrcANI / DstANI are client DIDs shown to external parties on each leg.
+	SrcANI string `json:"src_ani,omitempty"`
+	DstANI string `json:"dst_ani,omitempty"`
+	// CallerIDName / CallerIDNumber override the caller id (default: the extension).
+	CallerIDName   string `json:"caller_id_name,omitempty"`
+	CallerIDNumber string `json:"caller_id_number,omitempty"`
+}
+
+// CallbackResult identifies a call started by Callback.
+type CallbackResult struct {
+	// CallAPIID controls the call (Transfer, Hangup): "cb-<10 digits>-<32 hex>".
+	CallAPIID string `json:"call_api_id"`
+	// CallID is the whole-call id; events carry it as CallID / CallBackID.
+	CallID string `json:"call_id"`
+}
+
+// Callback starts a call from extension extensionID
+// (POST /api/ver1.0/extension/{id}/callback/). It is never retried after the
+// request may have reached Telphin: one request, at most one call.
+func (c *Client) Callback(ctx context.Context, extensionID int64, req CallbackRequest) (*CallbackResult, error) {
+	var res CallbackResult
+	path := "extension/" + strconv.FormatInt(extensionID, 10) + "/callback/"
+	if err := c.do(ctx, http.MethodPost, path, nil, req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Call connects an employee with a client (Salebot's telphin_employee_call):
+// the employee's extension rings first and, once answered, the client is
+// dialled. req.From is the employee's short number ("101"), full extension
+// name ("15400*101") or numeric extension id, resolved through the cached
+// extension list; req.To is the client's phone, normalised (an invalid
+// number fails before anything is sent) and sent as "+<digits>";
+// req.CallerID, if set, is the company number shown to the client
+// (dst_ani). It sends
+//
+//	POST /api/ver1.0/extension/{id}/callback/ {"src_num":["<ext name>"],"dst_num":"+<client>","dst_ani":"<CallerID>"}
+//
+// and returns the call_id. The POST is never retried once it may have
+// reached Telphin.
+func (c *Client) Call(ctx context.Context, req callevent.CallRequest) (callevent.CallRef, error) {
+	dst, err := c.dialable(req.To)
+	if err != nil {
+		return callevent.CallRef{}, err
+	}
+	ani, err := c.ani(req.CallerID)
+	if err != nil {
+		return callevent.CallRef{}, err
+	}
+	ext, err := c.Extension(ctx, req.From)
+	if err != nil {
+		return callevent.CallRef{}, fmt.Errorf("telphin: call from %q: %w", req.From, err)
+	}
+	res, err := c.Callback(ctx, ext.ID, CallbackRequest{SrcNum: []string{ext.Name}, DstNum: dst, DstANI: ani})
+	if err != nil {
+		return callevent.CallRef{}, err
+	}
+	return callevent.CallRef{CallID: res.CallID}, nil
+}
+
+// GroupCall connects a client with a queue or IVR (Salebot's
+// telphin_group_call). Telphin's callback has no group field; its dst_num
+// follows the incoming rules of the number, so the client is called first
+// and then put through to the queue, which rings its agents:
+//
+//	POST /api/ver1.0/extension/{queue id}/callback/ {"src_num":["+<client>"],"dst_num":"<queue name>","src_ani":"<CallerID>"}
+//
+// req.Group is the queue/IVR extension id (Salebot's group_id), short
+// number or full name; req.To the client's phone; req.CallerID, if set, the
+// company number shown to the client (src_ani). Never retried once sent.
+func (c *Client) GroupCall(ctx context.Context, req callevent.GroupCallRequest) (callevent.CallRef, error) {
+	src, err := c.dialable(req.To)
+	if err != nil {
+		return callevent.CallRef{}, err
+	}
+	ani, err := c.ani(req.CallerID)
+	if err != nil {
+		return callevent.CallRef{}, err
+	}
+	grp, err := c.Extension(ctx, req.Group)
+	if err != nil {
+		return callevent.CallRef{}, fmt.Errorf("telphin: group call to %q: %w", req.Group, err)
+	}
+	res, err := c.Callback(ctx, grp.ID, CallbackRequest{SrcNum: []string{src}, DstNum: grp.Name, SrcANI: ani})
+	if err != nil {
+		return callevent.CallRef{}, err
+	}
+	return callevent.CallRef{CallID: res.CallID}, nil
+}
+
+// dialable normalises a client phone to "+<digits>"; an internal extension
+// name is passed as is.
+func (c *Client) dialable(raw string) (string, error) {
+	n, err := phone.Normalize(raw, c.country)
+	switch {
+	case err == nil:
+		return "+" + n, nil
+	case errors.Is(err, phone.ErrInternal):
+		return strings.TrimSpace(raw), nil
+	default:
+		return "", fmt.Errorf("telphin: phone %q: %w", raw, err)
+	}
+}
+
+// ani normalises a caller-id DID to digits ("" stays "").
+func (c *Client) ani(raw string) (string, error) {
+	if strings.TrimSpace(raw) == "" {
+		return "", nil
+	}
+	n, err := phone.Normalize(raw, c.country)
+	if err != nil {
+		return "", fmt.Errorf("telphin: caller id %q: %w", raw, err)
+	}
+	return n, nil
+}
+
+// CurrentCall is a call in progress on an extension
+// (GET /extension/{id}/current_calls/).
+type CurrentCall struct {
+	CallAPIID       string         `json:"call_api_id"`
+	CallID          string         `json:"call_id"`
+	SubCallID       string         `json:"subcall_id"`
+	CallFlow        string         `json:"call_flow"`
+	CalledNumber    string         `json:"called_number"`
+	CalledDID       string         `json:"called_did"`
+	CallerIDNumber  string         `json:"caller_id_number"`
+	CallerIDName    string         `json:"caller_id_name"`
+	InitTime        Time           `json:"init_time_gmt"`
+	AnswerTime      Time           `json:"answer_time_gmt"`
+	RecordUUID      string         `json:"record_uuid"`
+	CallbackID      string         `json:"callback_id"`
+	ExtensionID     int64          `json:"extension_id"`
+	RealCall        bool           `json:"real_call"`
+	CallerExtension *CallExtension `json:"caller_extension"`
+	CalledExtension *CallExtension `json:"called_extension"`
+}
+
+// CallExtension is an extension as described inside a current call.
+type CallExtension struct {
+	ID       int64  `json:"id"`
+	Type     string `json:"type"`
+	Name     string `json:"name"`
+	ClientID int64  `json:"client_id"`
+}
+
+// CurrentCalls lists the calls in progress on an extension (short number,
+// full name or id).
+func (c *Client) CurrentCalls(ctx context.Context, extension string) ([]CurrentCall, error) {
+	ext, err := c.Extension(ctx, extension)
+	if err != nil {
+		return nil, err
+	}
+	var res struct {
+		CallList []CurrentCall `json:"call_list"`
+	}
+	if err := c.do(ctx, http.MethodGet, "extension/"+strconv.FormatInt(ext.ID, 10)+"/current_calls/", nil, nil, &res); err != nil {
+		return nil, err
+	}
+	return res.CallList, nil
+}
+
+// Transfer transfers a call in progress:
+//
+//	PUT /api/ver1.0/extension/{From id}/current_calls/{call_api_id} {"action":"transfer"|"attended_transfer","send_dst":"<To>"}
+//
+// req.From is the employee holding the call (short number, name or id);
+// req.CallID is the CallAPIID of the call, or its CallID (then looked up
+// in From's current calls, case-insensitively); req.To is a phone number
+// (sent as "+<digits>") or an extension (short number, name or id, sent as
+// its full name).
+// req.Attended selects attended_transfer instead of a blind transfer.
+func (c *Client) Transfer(ctx context.Context, req callevent.TransferRequest) error {
+	if strings.TrimSpace(req.To) == "" {
+		return errors.New("telphin: transfer: empty destination")
+	}
+	ext, apiID, err := c.callRef(ctx, req.From, req.CallID)
+	if err != nil {
+		return fmt.Errorf("telphin: transfer: %w", err)
+	}
+	dst := strings.TrimSpace(req.To)
+	if n, err := phone.Normalize(dst, c.country); err == nil {
+		dst = "+" + n
+	} else if to, err := c.Extension(ctx, dst); err == nil {
+		dst = to.Name
+	} else {
+		return fmt.Errorf("telphin: transfer to %q: %w", req.To, err)
+	}
+	action := "transfer"
+	if req.Attended {
+		action = "attended_transfer"
+	}
+	body := map[string]string{"action": action, "send_dst": dst}
+	return c.do(ctx, http.MethodPut, callPath(ext, apiID), nil, body, nil)
+}
+
+// Hangup ends a call in progress on an extension (short number, name or
+// id): DELETE /api/ver1.0/extension/{id}/current_calls/{call_api_id}.
+// callID is the CallAPIID, or the CallID (looked up in current calls).
+func (c *Client) Hangup(ctx context.Context, extension, callID string) error {
+	ext, apiID, err := c.callRef(ctx, extension, callID)
+	if err != nil {
+		return fmt.Errorf("telphin: hangup: %w", err)
+	}
+	return c.do(ctx, http.MethodDelete, callPath(ext, apiID), nil, nil, nil)
+}
+
+func callPath(ext int64, callAPIID string) string {
+	return "extension/" + strconv.FormatInt(ext, 10) + "/current_calls/" + url.PathEscape(callAPIID)
+}
+
+// callRef resolves the extension and turns a CallID into the CallAPIID.
+// A CallAPIID contains "-" ("3584709739-45c0…", "cb-…"); a CallID is 32 hex.
+func (c *Client) callRef(ctx context.Context, extension, callID string) (int64, string, error) {
+	callID = strings.TrimSpace(callID)
+	if callID == "" {
+		return 0, "", errors.New("empty call id")
+	}
+	ext, err := c.Extension(ctx, extension)
+	if err != nil {
+		return 0, "", err
+	}
+	if strings.Contains(callID, "-") {
+		return ext.ID, callID, nil
+	}
+	calls, err := c.CurrentCalls(ctx, strconv.FormatInt(ext.ID, 10))
+	if err != nil {
+		return 0, "", err
+	}
+	for _, cc := range calls {
+		if strings.EqualFold(cc.CallID, callID) {
+			return ext.ID, cc.CallAPIID, nil
+		}
+	}
+	return 0, "", fmt.Errorf("call %q is not in progress on extension %s", callID, ext.Name)
+}

@@ -1,0 +1,424 @@
+package telphin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"golang.org/x/oauth2"
+	"golang.org/x/time/rate"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/httpx"
+	"github.com/callbridge/callbridge/internal/oauth"
+)
+
+// DefaultBaseURL is the Telphin API host.
+const DefaultBaseURL = "https://apiproxy.telphin.ru"
+
+// DefaultTimeout is the HTTP timeout of a Client built without
+// WithHTTPClient.
+const DefaultTimeout = httpx.DefaultTimeout
+
+// apiPrefix is the path of the REST API under the base URL.
+const apiPrefix = "api/ver1.0/"
+
+// Compile-time checks of the provider-neutral command interfaces.
+var (
+	_ callevent.Caller      = (*Client)(nil)
+	_ callevent.GroupCaller = (*Client)(nil)
+	_ callevent.Transferer  = (*Client)(nil)
+)
+
+// Credentials identify a Telphin API application: App ID and App Secret
+// from https://apiproxy.telphin.ru/app/register/.
+type Credentials struct {
+	ClientID     string
+	ClientSecret string
+}
+
+// APIError is a non-2xx answer of the Telphin API. Use errors.As:
+//
+//	var apiErr *telphin.APIError
+//	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound { … }
+//
+// Code carries Telphin's "status" field when the body has one
+// ("access_denied", "rate_limit_exceeded", …).
+type APIError = httpx.APIError
+
+// RateLimitError is a 429 answer; errors.As matches it as *RateLimitError
+// and as *APIError. Reset says when the hourly quota resets.
+type RateLimitError = httpx.RateLimitError
+
+// RateLimit is the quota state of the last response (X-RateLimit-* headers).
+type RateLimit = httpx.RateLimit
+
+// TokenStore persists OAuth tokens between restarts and processes. Load
+// returns (nil, nil) when nothing is stored. Save must store tok durably:
+// it receives every new token, including rotated refresh tokens, before the
+// token is used.
+type TokenStore interface {
+	Load(ctx context.Context) (*oauth2.Token, error)
+	Save(ctx context.Context, tok *oauth2.Token) error
+}
+
+// Errors of the OAuth flows. Test with errors.Is.
+var (
+	// ErrAuthorizationRequired: a public app has no token yet (or its
+	// refresh token was rejected): send the user to AuthCodeURL and call
+	// Exchange with the code.
+	ErrAuthorizationRequired = oauth.ErrNoToken
+	// ErrInvalidGrant: Telphin rejected the refresh token or code (401
+	// invalid_grant): the user must authorize the app again.
+	ErrInvalidGrant = oauth.ErrInvalidGrant
+)
+
+// ErrUnknownExtension is returned when an extension given as short number,
+// full name or id is not among the client's extensions.
+var ErrUnknownExtension = errors.New("telphin: unknown extension")
+
+// Option configures a Client.
+type Option func(*options) error
+
+type options struct {
+	httpClient       *http.Client
+	baseURL          string
+	userAgent        string
+	limiter          *rate.Limiter
+	retryMax         int
+	waitMin, waitMax time.Duration
+	backoff          retryablehttp.Backoff
+	logger           *slog.Logger
+	store            TokenStore
+	redirectURL      string
+	public           bool
+	defaultCountry   string
+}
+
+// WithHTTPClient sets the HTTP client (copied, never mutated); its Timeout
+// and Transport apply. Default: a client with a 30 s timeout.
+func WithHTTPClient(c *http.Client) Option {
+	return func(o *options) error {
+		if c == nil {
+			return errors.New("telphin: nil HTTP client")
+		}
+		o.httpClient = c
+		return nil
+	}
+}
+
+// WithBaseURL sets the API host (default https://apiproxy.telphin.ru), e.g.
+// https://altapi.telphin.ru or a telphintest.Server URL.
+func WithBaseURL(u string) Option {
+	return func(o *options) error {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("telphin: base URL %q must be an absolute http(s) URL", u)
+		}
+		o.baseURL = strings.TrimRight(u, "/") + "/"
+		return nil
+	}
+}
+
+// WithUserAgent appends ua to the callbridge User-Agent.
+func WithUserAgent(ua string) Option {
+	return func(o *options) error { o.userAgent = ua; return nil }
+}
+
+// WithRateLimit throttles requests client-side to r per second with the
+// given burst (Telphin's quota is hourly and shared by all apps of a
+// client).
+func WithRateLimit(r rate.Limit, burst int) Option {
+	return func(o *options) error {
+		if r <= 0 || burst <= 0 {
+			return errors.New("telphin: rate limit and burst must be positive")
+		}
+		o.limiter = rate.NewLimiter(r, burst)
+		return nil
+	}
+}
+
+// WithRetry sets how many times a request that is safe to repeat is retried
+// (default 3; 0 disables) and the backoff bounds (default 500 ms – 10 s).
+func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
+	return func(o *options) error {
+		if maxRetries < 0 || minWait < 0 || maxWait < minWait {
+			return errors.New("telphin: invalid retry settings")
+		}
+		o.retryMax = maxRetries
+		if maxRetries == 0 {
+			o.retryMax = -1
+		}
+		o.waitMin, o.waitMax = minWait, maxWait
+		return nil
+	}
+}
+
+// WithBackoff replaces the backoff function (tests use one returning 0).
+func WithBackoff(b retryablehttp.Backoff) Option {
+	return func(o *options) error {
+		if b == nil {
+			return errors.New("telphin: nil backoff")
+		}
+		o.backoff = b
+		return nil
+	}
+}
+
+// WithLogger sets a logger for debug lines (retries, token refreshes).
+// Secrets are never logged. Default: discard.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("telphin: nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithTokenStore persists tokens: the store is loaded before a token is
+// requested and receives every new token before it is used. Optional for a
+// trusted app (it saves token requests across restarts), required with
+// WithPublicApp.
+func WithTokenStore(s TokenStore) Option {
+	return func(o *options) error {
+		if s == nil {
+			return errors.New("telphin: nil token store")
+		}
+		o.store = s
+		return nil
+	}
+}
+
+// WithPublicApp switches from the trusted-app flow (client_credentials) to
+// the public-app flow: the user authorizes the app in the browser
+// (AuthCodeURL), the app trades the code with Exchange, and the token is
+// renewed with its refresh token. redirectURL must equal the one
+// registered for the app. Requires WithTokenStore.
+func WithPublicApp(redirectURL string) Option {
+	return func(o *options) error {
+		if _, err := url.ParseRequestURI(redirectURL); err != nil {
+			return fmt.Errorf("telphin: invalid redirect URL %q", redirectURL)
+		}
+		o.public, o.redirectURL = true, redirectURL
+		return nil
+	}
+}
+
+// WithDialCountry sets the country of phone numbers given to Call,
+// GroupCall and Transfer without a country code ("RU" by default; "KZ",
+// "UA", "BY", "BR" also supported). (WithDefaultCountry is the handler's.)
+func WithDialCountry(cc string) Option {
+	return func(o *options) error { o.defaultCountry = cc; return nil }
+}
+
+// Client calls the Telphin REST API on behalf of one application of one
+// Telphin client. It is safe for concurrent use; create one per tenant and
+// share it.
+type Client struct {
+	creds    Credentials
+	base     string
+	redirect string
+	api      *httpx.Client
+	tokens   *oauth.Source
+	country  string
+
+	rlMu      sync.Mutex
+	rateLimit RateLimit
+	blocked   time.Time // quota exhausted until then
+
+	stats chan struct{} // one call_history request at a time
+
+	ext       *httpx.CredentialCache[*extIndex]
+	extMinAge time.Duration // a miss refreshes a list at least this old
+}
+
+// NewClient returns a Client for the application creds. It does no I/O:
+// the first API call obtains a token.
+func NewClient(creds Credentials, opts ...Option) (*Client, error) {
+	if strings.TrimSpace(creds.ClientID) == "" || strings.TrimSpace(creds.ClientSecret) == "" {
+		return nil, errors.New("telphin: ClientID and ClientSecret are required")
+	}
+	o := options{baseURL: DefaultBaseURL + "/", defaultCountry: "RU"}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if o.public && o.store == nil {
+		return nil, errors.New("telphin: WithPublicApp requires WithTokenStore (refresh tokens rotate)")
+	}
+	if err := checkCountry(o.defaultCountry); err != nil {
+		return nil, err
+	}
+	c := &Client{creds: creds, base: o.baseURL, redirect: o.redirectURL, country: o.defaultCountry, stats: make(chan struct{}, 1), extMinAge: 5 * time.Second}
+	grant := oauth.GrantClientCredentials
+	if o.public {
+		grant = oauth.GrantAuthorizationCode
+	}
+	var store oauth.TokenStore
+	if o.store != nil {
+		store = o.store
+	}
+	var err error
+	c.tokens, err = oauth.New(oauth.Config{
+		TokenURL:     o.baseURL + "oauth/token",
+		ClientID:     creds.ClientID,
+		ClientSecret: creds.ClientSecret,
+		RedirectURL:  o.redirectURL,
+		Grant:        grant,
+		Store:        store,
+		HTTPClient:   o.httpClient,
+		UserAgent:    o.userAgent,
+		Logger:       o.logger,
+		RetryMax:     o.retryMax,
+		Backoff:      o.backoff,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("telphin: %w", err)
+	}
+	c.api, err = httpx.New(httpx.Config{
+		BaseURL:      o.baseURL,
+		HTTPClient:   o.httpClient,
+		UserAgent:    o.userAgent,
+		Limiter:      o.limiter,
+		RetryMax:     o.retryMax,
+		RetryWaitMin: o.waitMin,
+		RetryWaitMax: o.waitMax,
+		Backoff:      o.backoff,
+		Auth:         c.tokens,
+		ParseError:   parseError,
+		Secrets:      c.tokens.Secrets,
+		Logger:       o.logger,
+		OnResponse:   c.observe,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("telphin: %w", err)
+	}
+	c.ext = httpx.NewCredentialCache(c.fetchExtensions)
+	return c, nil
+}
+
+// AuthCodeURL returns the page a public app sends the user to:
+// /oauth/authorize?response_type=code&client_id=…&redirect_uri=…&scope=all&state=….
+// Telphin redirects back to the redirect URL with ?code=…; pass it to Exchange.
+func (c *Client) AuthCodeURL(state string) string {
+	q := url.Values{"response_type": {"code"}, "client_id": {c.creds.ClientID}, "scope": {"all"}}
+	if state != "" {
+		q.Set("state", state)
+	}
+	if c.redirect != "" {
+		q.Set("redirect_uri", c.redirect)
+	}
+	return c.base + "oauth/authorize?" + q.Encode()
+}
+
+// Exchange trades the authorization code of a public app for a token,
+// saves it to the TokenStore and uses it from now on.
+func (c *Client) Exchange(ctx context.Context, code string) error {
+	_, err := c.tokens.Exchange(ctx, code)
+	return err
+}
+
+// RateLimit returns the quota state reported by the last API response
+// (Limit and Remaining are -1 before the first response).
+func (c *Client) RateLimit() RateLimit {
+	c.rlMu.Lock()
+	defer c.rlMu.Unlock()
+	if c.rateLimit == (RateLimit{}) {
+		return RateLimit{Limit: -1, Remaining: -1}
+	}
+	return c.rateLimit
+}
+
+// observe records X-RateLimit-* headers and a quota 429.
+func (c *Client) observe(resp *http.Response) {
+	rl := httpx.ParseRateLimit(resp.Header)
+	if rl.Limit < 0 && rl.Remaining < 0 && rl.Reset.IsZero() {
+		return
+	}
+	c.rlMu.Lock()
+	defer c.rlMu.Unlock()
+	c.rateLimit = rl
+	if resp.StatusCode == http.StatusTooManyRequests && rl.Remaining == 0 && rl.Reset.After(time.Now()) {
+		c.blocked = rl.Reset
+	}
+}
+
+// quotaError returns a synthetic *RateLimitError while the hourly quota is
+// known to be exhausted, so the API is not hammered until it resets.
+func (c *Client) quotaError(method, path string) error {
+	c.rlMu.Lock()
+	defer c.rlMu.Unlock()
+	now := time.Now()
+	if c.blocked.IsZero() || !now.Before(c.blocked) {
+		return nil
+	}
+	return &RateLimitError{
+		APIError: APIError{
+			StatusCode: http.StatusTooManyRequests, Code: "rate_limit_exceeded",
+			Message: "hourly request quota exhausted (not sent)", Method: method, URL: c.base + strings.TrimPrefix(path, "/"),
+		},
+		RetryAfter: c.blocked.Sub(now), Reset: c.blocked, Limit: c.rateLimit.Limit, Remaining: 0,
+	}
+}
+
+// parseError reads Telphin's {"status": "...", "message": "..."} bodies.
+func parseError(_ *http.Response, body []byte, e *APIError) {
+	var m struct {
+		Status any `json:"status"`
+	}
+	if json.Unmarshal(body, &m) == nil {
+		if s, ok := m.Status.(string); ok && s != "" {
+			e.Code = s
+		}
+	}
+}
+
+// do sends one API request and decodes a JSON answer into out (may be nil).
+// path is relative to /api/ver1.0/.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	if err := c.quotaError(method, apiPrefix+path); err != nil {
+		return err
+	}
+	req, err := httpx.NewJSONRequest(method, apiPrefix+path, body)
+	if err != nil {
+		return fmt.Errorf("telphin: %w", err)
+	}
+	req.Query = query
+	_, err = c.api.JSON(ctx, req, out)
+	return err
+}
+
+// User is the authorised user (GET /user/).
+type User struct {
+	ID               int64  `json:"id"`
+	Login            string `json:"login"`
+	Admin            bool   `json:"admin"`
+	DealerID         *int64 `json:"dealer_id"`
+	ClientID         int64  `json:"client_id"`
+	ExtensionGroupID *int64 `json:"extension_group_id"`
+	ExtensionID      *int64 `json:"extension_id"`
+	// Timezone is an IANA zone, e.g. "Europe/Moscow".
+	Timezone string `json:"timezone"`
+	// Access is "full" or "read_only" (GET only).
+	Access string `json:"access"`
+}
+
+// User returns the user the application acts for (GET /api/ver1.0/user/).
+func (c *Client) User(ctx context.Context) (*User, error) {
+	var u User
+	if err := c.do(ctx, http.MethodGet, "user/", nil, nil, &u); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}

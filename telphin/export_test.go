@@ -1,0 +1,6 @@
+package telphin
+
+import "time"
+
+// SetExtensionRefreshAge lets tests refresh the extension list on every miss.
+func SetExtensionRefreshAge(c *Client, d time.Duration) { c.extMinAge = d }

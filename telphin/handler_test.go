@@ -1,0 +1,460 @@
+package telphin_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/telphin"
+	"github.com/callbridge/callbridge/telphin/telphintest"
+	"github.com/callbridge/callbridge/webhook"
+)
+
+const (
+	hookToken = "hook-secret-1"
+	hookURL   = "https://crm.example/telphin/74c86d009b914aacb0f04cb0795eee86"
+	appID     = "74c86d009b914aacb0f04cb0795eee86"
+)
+
+// recorder is a Sink keeping what it receives.
+type recorder struct {
+	mu     sync.Mutex
+	events []callevent.Event
+}
+
+func (r *recorder) HandleEvent(_ context.Context, e callevent.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	return nil
+}
+
+func (r *recorder) got() []callevent.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]callevent.Event(nil), r.events...)
+}
+
+func newHandler(t *testing.T, sink callevent.Sink, opts ...telphin.HandlerOption) http.Handler {
+	t.Helper()
+	h, err := telphin.NewHandler(sink, append([]telphin.HandlerOption{telphin.WithToken("old-secret", hookToken)}, opts...)...)
+	require.NoError(t, err)
+	return h
+}
+
+func readPayload(t *testing.T, name string) string {
+	t.Helper()
+	b, err := readFile(name)
+	require.NoError(t, err)
+	return b
+}
+
+func readFile(name string) (string, error) {
+	b, err := os.ReadFile(filepath.Join("testdata", "webhooks", name+".form"))
+	return string(b), err
+}
+
+// rawOf is the Event.Raw the handler must produce for a form body.
+func rawOf(t *testing.T, body string) json.RawMessage {
+	t.Helper()
+	v, err := url.ParseQuery(body)
+	require.NoError(t, err)
+	m := map[string]string{}
+	for k := range v {
+		m[k] = v.Get(k)
+	}
+	b, err := json.Marshal(m)
+	require.NoError(t, err)
+	return b
+}
+
+func us(n int64) time.Time { return time.UnixMicro(n).UTC() }
+
+// The sample payloads of the facts file (§8.10), hand-checked.
+func TestHandlerSamplePayloads(t *testing.T) {
+	t.Parallel()
+	id := func(leg, typ string) string { return webhook.EventID("telphin", appID, leg, typ) }
+	const (
+		inCall  = "76c8491e9d3711e7bd2379424bc8e8c8"
+		inLeg   = "124575-79a2b6069d3711e7845f79424bc8e8c8"
+		outCall = "ed7007fbd6404b9691150d649e0c253d"
+		outLeg  = "124575-f7cbc78aa41111e79a952b3394a79396"
+	)
+	tests := []struct {
+		name string
+		want callevent.Event
+	}{
+		{"inbound_dial_in", callevent.Event{
+			ID: id(inLeg, "dial-in"), Kind: callevent.Ringing, Direction: callevent.Inbound,
+			CallID: inCall, LegID: inLeg, ClientPhone: "78123351127", LinePhone: "78123092854",
+			Extension: "101", Group: "099", At: us(1505824724746286),
+		}},
+		{"inbound_answer", callevent.Event{ // CallerIDNum=101 (sic): the client is in CallerIDName
+			ID: id(inLeg, "answer"), Kind: callevent.Answered, Direction: callevent.Inbound,
+			CallID: inCall, LegID: inLeg, ClientPhone: "78123351127", LinePhone: "78123092854",
+			Extension: "101", Group: "099", At: us(1505824734866310), AnsweredAt: us(1505824734866310),
+		}},
+		{"inbound_hangup_plus_unescaped", callevent.Event{ // "+" not percent-encoded arrives as " "
+			ID: id(inLeg, "hangup"), Kind: callevent.Completed, Direction: callevent.Inbound, Status: callevent.Success,
+			CallID: inCall, LegID: inLeg, ClientPhone: "78123351127", LinePhone: "78123092854",
+			Extension: "101", Group: "099",
+			At: us(1505824734866310), AnsweredAt: us(1505824734866310), EndedAt: us(1505824818346287),
+			Duration: 83479977 * time.Microsecond,
+		}},
+		{"outbound_callback_dial_out", callevent.Event{
+			ID: id(outLeg, "dial-out"), Kind: callevent.Ringing, Direction: callevent.Outbound,
+			CallID: outCall, LegID: outLeg, ClientPhone: "79523326838", Extension: "101",
+			Employee: "Иванов Иван Иванович", At: us(1506578297127004),
+		}},
+		{"outbound_callback_hangup", callevent.Event{
+			ID: id(outLeg, "hangup"), Kind: callevent.Completed, Direction: callevent.Outbound, Status: callevent.Success,
+			CallID: outCall, LegID: outLeg, ClientPhone: "79523326838", Extension: "101",
+			Employee: "Иванов Иван Иванович",
+			At:       us(1506578298940984), AnsweredAt: us(1506578298940984), EndedAt: us(1506578305340989),
+			Duration: 6400005 * time.Microsecond,
+		}},
+		{"queue_missed", callevent.Event{
+			ID: id("124583-0a1b2c3d4e5f60718293a4b5c6d7e8f9", "hangup"), Kind: callevent.Completed,
+			Direction: callevent.Inbound, Status: callevent.Missed,
+			CallID: "1f0e2d3c4b5a69788796a5b4c3d2e1f0", LegID: "124583-0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+			ClientPhone: "79161112233", LinePhone: "78123092854", Group: "099",
+			At: us(1505900000000000), EndedAt: us(1505900021000000), Wait: 21 * time.Second,
+		}},
+		{"internal_transfer_dial_in", callevent.Event{ // RemoteNumber, not the transferring extension
+			ID: id("124575-e6bd7bb2622b424392a012e28473f91a", "dial-in"), Kind: callevent.Ringing, Direction: callevent.Inbound,
+			CallID: "45c0c95e2b8d4ee4b3c5c62e29552a8c", LegID: "124575-e6bd7bb2622b424392a012e28473f91a",
+			ClientPhone: "79161112233", Extension: "101", At: us(1503503876600000),
+		}},
+		{"forwarded_dial_out", callevent.Event{
+			ID: id("124575-5f1e2d3c4b5a69788796a5b4c3d2e1f0", "dial-out"), Kind: callevent.Ringing, Direction: callevent.Outbound,
+			CallID: "45c0c95e2b8d4ee4b3c5c62e29552a8c", LegID: "124575-5f1e2d3c4b5a69788796a5b4c3d2e1f0",
+			ClientPhone: "79031234567", Extension: "101", Employee: "Иванов", At: us(1503503880100000),
+		}},
+		{"internal_dial_out", callevent.Event{ // an extension calling another: no client phone
+			ID: id("124575-9a8b7c6d5e4f30211203f4e5d6c7b8a9", "dial-out"), Kind: callevent.Ringing, Direction: callevent.Internal,
+			CallID: "9a8b7c6d5e4f30211203f4e5d6c7b8a9", LegID: "124575-9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+			Extension: "101", Employee: "Иванов", At: us(1503503890000000),
+		}},
+	}
+	for _, tt := range tests {
+		for _, method := range []string{http.MethodPost, http.MethodGet} {
+			t.Run(tt.name+"/"+method, func(t *testing.T) {
+				t.Parallel()
+				body := readPayload(t, tt.name)
+				var req *http.Request
+				if method == http.MethodPost {
+					req = httptest.NewRequest(method, hookURL+"?token="+hookToken, strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				} else {
+					req = httptest.NewRequest(method, hookURL+"?token="+hookToken+"&"+body, nil)
+				}
+				rec := &recorder{}
+				w := httptest.NewRecorder()
+				newHandler(t, rec).ServeHTTP(w, req)
+				require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+
+				want := tt.want
+				want.Provider, want.Account, want.Raw = "telphin", appID, rawOf(t, body)
+				got := rec.got()
+				require.Len(t, got, 1)
+				if diff := cmp.Diff([]callevent.Event{want}, got); diff != "" {
+					t.Errorf("events (-want +got):\n%s", diff)
+				}
+				require.NotContains(t, string(got[0].Raw), hookToken, "the token must not reach Raw")
+			})
+		}
+	}
+}
+
+func TestHandlerRecIDHelper(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	req := telphintest.NewRequest(hookURL, hookToken, mustQuery(t, readPayload(t, "outbound_callback_hangup")))
+	w := httptest.NewRecorder()
+	newHandler(t, rec).ServeHTTP(w, req)
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Equal(t, "124575-f7cbc78aa41111e79a952b3394a79396", telphin.RecID(rec.got()[0]))
+	require.Empty(t, telphin.RecID(callevent.Event{}))
+}
+
+func mustQuery(t *testing.T, s string) url.Values {
+	t.Helper()
+	v, err := url.ParseQuery(s)
+	require.NoError(t, err)
+	return v
+}
+
+// The telphintest builders go through the handler as a whole inbound call
+// via the queue, a missed queue call and an outbound call.
+func TestHandlerBuilders(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	h := newHandler(t, rec)
+	call := telphintest.Call{}
+	out := telphintest.Call{CallID: "0123456789abcdef0123456789abcdef", SubCallID: "124575-0123456789abcdef0123456789abcdef"}
+	for _, f := range []url.Values{call.DialIn(), call.Answer(), call.Hangup(), call.QueueMissed(), out.DialOut(), out.HangupOut("BUSY")} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, telphintest.NewRequest(hookURL, hookToken, f))
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	}
+	got := rec.got()
+	require.Len(t, got, 6)
+	type summary struct {
+		Kind      callevent.Kind
+		Direction callevent.Direction
+		Status    callevent.Status
+		Client    string
+		Ext, Grp  string
+	}
+	var sums []summary
+	for _, e := range got {
+		sums = append(sums, summary{e.Kind, e.Direction, e.Status, e.ClientPhone, e.Extension, e.Group})
+	}
+	want := []summary{
+		{callevent.Ringing, callevent.Inbound, 0, "78123351127", "101", "099"},
+		{callevent.Answered, callevent.Inbound, 0, "78123351127", "101", "099"},
+		{callevent.Completed, callevent.Inbound, callevent.Success, "78123351127", "101", "099"},
+		{callevent.Completed, callevent.Inbound, callevent.Missed, "78123351127", "", "099"},
+		{callevent.Ringing, callevent.Outbound, 0, "78123351127", "101", ""},
+		{callevent.Completed, callevent.Outbound, callevent.Busy, "78123351127", "101", ""},
+	}
+	if diff := cmp.Diff(want, sums); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// The same SubCallID but another event type is a different event; a
+	// redelivery is not delivered twice.
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, telphintest.NewGETRequest(hookURL, hookToken, call.Hangup()))
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Len(t, rec.got(), 6, "redelivered hangup must dedup")
+	// A second routing round to the same extension has a new SubCallID.
+	again := telphintest.Call{SubCallID: "124575-00000000000000000000000000000002"}
+	h.ServeHTTP(httptest.NewRecorder(), telphintest.NewRequest(hookURL, hookToken, again.DialIn()))
+	require.Len(t, rec.got(), 7, "a new routing round is a new event")
+}
+
+func TestHandlerStatusMapping(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		flow, status, bridged string
+		want                  callevent.Status
+	}{
+		{"in", "ANSWER", "", callevent.Success},
+		{"in", "NOANSWER", "", callevent.Missed},
+		{"in", "CANCEL", "", callevent.Missed},
+		{"in", "BUSY", "", callevent.Missed},
+		{"in", "CONGESTION", "", callevent.Missed},
+		{"in", "CHANUNAVAIL", "", callevent.Missed},
+		{"in", "ANSWER", "no", callevent.Missed}, // the IVR answered, no person did
+		{"IN", "ANSWER", "yes", callevent.Success},
+		{"out", "ANSWER", "", callevent.Success},
+		{"out", "NOANSWER", "", callevent.NotAvailable},
+		{"OUT", "CHANUNAVAIL", "", callevent.NotAvailable},
+		{"out", "BUSY", "", callevent.Busy},
+		{"out", "CANCEL", "", callevent.Canceled},
+		{"out", "CONGESTION", "", callevent.Failed},
+		{"out", "SOMETHING", "", callevent.Failed},
+		{"out", "", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.flow+"_"+tt.status+"_"+tt.bridged, func(t *testing.T) {
+			t.Parallel()
+			f := url.Values{"EventType": {"hangup"}, "CallID": {"abc"}, "CallFlow": {tt.flow}, "CallStatus": {tt.status},
+				"EventTime": {"1505824818346287"}, "CallerIDNum": {"+79161112233"}, "CalledNumber": {"+79161112233"}}
+			if tt.bridged != "" {
+				f.Set("Bridged", tt.bridged)
+			}
+			events, err := telphin.ParseFields("acc", f, "RU")
+			require.NoError(t, err)
+			require.Len(t, events, 1)
+			require.Equal(t, tt.want, events[0].Status)
+			require.NoError(t, events[0].Validate())
+		})
+	}
+}
+
+func TestHandlerRejects(t *testing.T) {
+	t.Parallel()
+	good := readPayload(t, "inbound_dial_in")
+	tests := []struct {
+		name   string
+		req    func() *http.Request
+		status int
+		msg    string
+	}{
+		{"no token", func() *http.Request {
+			return telphintest.NewRequest(hookURL, "", mustQuery(t, good))
+		}, http.StatusUnauthorized, "missing token"},
+		{"wrong token", func() *http.Request {
+			return telphintest.NewRequest(hookURL, "nope", mustQuery(t, good))
+		}, http.StatusUnauthorized, "invalid token"},
+		{"missing EventType", func() *http.Request {
+			f := mustQuery(t, good)
+			f.Del("EventType")
+			return telphintest.NewRequest(hookURL, hookToken, f)
+		}, http.StatusBadRequest, "missing EventType"},
+		{"missing CallID", func() *http.Request {
+			f := mustQuery(t, good)
+			f.Del("CallID")
+			return telphintest.NewRequest(hookURL, hookToken, f)
+		}, http.StatusBadRequest, "missing CallID"},
+		{"bad EventTime", func() *http.Request {
+			f := mustQuery(t, good)
+			f.Set("EventTime", "yesterday")
+			return telphintest.NewRequest(hookURL, hookToken, f)
+		}, http.StatusBadRequest, "EventTime"},
+		{"negative Duration", func() *http.Request {
+			f := mustQuery(t, good)
+			f.Set("Duration", "-5")
+			return telphintest.NewRequest(hookURL, hookToken, f)
+		}, http.StatusBadRequest, "Duration"},
+		{"malformed form", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, hookURL+"?token="+hookToken, strings.NewReader("EventType=%zz"))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return r
+		}, http.StatusBadRequest, "form body"},
+		{"PUT", func() *http.Request {
+			return httptest.NewRequest(http.MethodPut, hookURL+"?token="+hookToken, strings.NewReader(good))
+		}, http.StatusMethodNotAllowed, "method"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := &recorder{}
+			w := httptest.NewRecorder()
+			newHandler(t, rec).ServeHTTP(w, tt.req())
+			require.Equal(t, tt.status, w.Code, w.Body.String())
+			require.Contains(t, w.Body.String(), tt.msg)
+			require.Empty(t, rec.got(), "nothing reaches the sink")
+		})
+	}
+}
+
+func TestHandlerUnknownEventAcknowledged(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	w := httptest.NewRecorder()
+	f := url.Values{"EventType": {"voicemail"}, "CallID": {"x"}}
+	newHandler(t, rec).ServeHTTP(w, telphintest.NewRequest(hookURL, hookToken, f))
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Empty(t, rec.got())
+}
+
+func TestHandlerOptions(t *testing.T) {
+	t.Parallel()
+	_, err := telphin.NewHandler(&recorder{})
+	require.ErrorContains(t, err, "no token")
+	_, err = telphin.NewHandler(&recorder{}, telphin.WithToken(""))
+	require.Error(t, err)
+	_, err = telphin.NewHandler(&recorder{}, telphin.WithoutAuth(), telphin.WithDefaultCountry("XX"))
+	require.Error(t, err)
+
+	t.Run("account function and token function", func(t *testing.T) {
+		t.Parallel()
+		rec := &recorder{}
+		h, err := telphin.NewHandler(rec,
+			telphin.WithToken(hookToken),
+			telphin.WithTokenFunc(func(r *http.Request) string { return r.Header.Get("X-Hook-Token") }),
+			telphin.WithAccount(func(*http.Request) string { return "tenant-7" }))
+		require.NoError(t, err)
+		req := telphintest.NewRequest("https://crm.example/hook", "", telphintest.Call{}.DialIn())
+		req.Header.Set("X-Hook-Token", hookToken)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		require.Equal(t, "tenant-7", rec.got()[0].Account)
+	})
+	t.Run("IP allow-list", func(t *testing.T) {
+		t.Parallel()
+		allowed, err := webhook.ParsePrefixes("213.170.84.96/27")
+		require.NoError(t, err)
+		rec := &recorder{}
+		h := newHandler(t, rec, telphin.WithAllowedIPs(allowed, nil))
+		for addr, want := range map[string]int{"213.170.84.100:5000": http.StatusOK, "10.0.0.1:5000": http.StatusForbidden} {
+			req := telphintest.NewRequest(hookURL, hookToken, telphintest.Call{}.DialIn())
+			req.RemoteAddr = addr
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			require.Equal(t, want, w.Code, addr)
+		}
+		require.Len(t, rec.got(), 1)
+	})
+	t.Run("trailing slash account", func(t *testing.T) {
+		t.Parallel()
+		rec := &recorder{}
+		w := httptest.NewRecorder()
+		newHandler(t, rec).ServeHTTP(w, telphintest.NewRequest(hookURL+"/", hookToken, telphintest.Call{}.DialIn()))
+		require.Equal(t, appID, rec.got()[0].Account)
+	})
+}
+
+func TestHandlerSinkFailureIs500(t *testing.T) {
+	t.Parallel()
+	h := newHandler(t, callevent.SinkFunc(func(context.Context, callevent.Event) error { return errors.New("db down") }))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, telphintest.NewRequest(hookURL, hookToken, telphintest.Call{}.DialIn()))
+	require.Equal(t, http.StatusInternalServerError, w.Code)
+}
+
+func TestCallInteractive(t *testing.T) {
+	t.Parallel()
+	const (
+		found = `<?xml version="1.0" encoding="UTF-8"?><Response><SetVar name="number">101</SetVar></Response>`
+		empty = `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`
+	)
+	lookup := func(ext string, found bool, err error, delay time.Duration) callevent.ContactLookup {
+		return callevent.ContactLookupFunc(func(ctx context.Context, account, phone string) (callevent.Contact, bool, error) {
+			if account != appID || phone != "74953730763" {
+				return callevent.Contact{}, false, errors.New("unexpected lookup " + account + " " + phone)
+			}
+			time.Sleep(delay) // ignores ctx on purpose
+			return callevent.Contact{ResponsibleExtension: ext}, found, err
+		})
+	}
+	tests := []struct {
+		name   string
+		lookup callevent.ContactLookup
+		want   string
+	}{
+		{"known client", lookup("101", true, nil, 0), found},
+		{"unknown client", lookup("", false, nil, 0), empty},
+		{"lookup error", lookup("101", true, errors.New("crm down"), 0), empty},
+		{"too slow", lookup("101", true, nil, 300*time.Millisecond), empty},
+		{"escaped", lookup("<1&2>", true, nil, 0), `<?xml version="1.0" encoding="UTF-8"?><Response><SetVar name="number">&lt;1&amp;2&gt;</SetVar></Response>`},
+		{"no lookup configured", nil, empty},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := []telphin.HandlerOption{telphin.WithLookupTimeout(50 * time.Millisecond)}
+			if tt.lookup != nil {
+				opts = append(opts, telphin.WithContactLookup(tt.lookup))
+			}
+			rec := &recorder{}
+			h := newHandler(t, rec, opts...)
+			w := httptest.NewRecorder()
+			start := time.Now()
+			h.ServeHTTP(w, telphintest.NewRequest(hookURL, hookToken, mustQuery(t, readPayload(t, "call_interactive"))))
+			require.Less(t, time.Since(start), 250*time.Millisecond, "the caller must not wait for a slow lookup")
+			require.Equal(t, http.StatusOK, w.Code)
+			require.Equal(t, "text/xml; charset=utf-8", w.Header().Get("Content-Type"))
+			body, _ := io.ReadAll(w.Body)
+			require.Equal(t, tt.want, string(body))
+			require.Empty(t, rec.got(), "call_interactive is a question, not an event")
+		})
+	}
+}

@@ -1,0 +1,268 @@
+package telphin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/httpx"
+)
+
+// apiTimeLayout is how the API writes and reads times (UTC).
+const apiTimeLayout = "2006-01-02 15:04:05"
+
+// Time is a UTC time of the API ("2021-01-01 16:29:38", with an optional
+// fraction after "." or ","); JSON null or "" is the zero Time.
+type Time struct{ time.Time }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		t.Time = time.Time{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("telphin: time %s: %w", b, err)
+	}
+	s = strings.Replace(strings.TrimSpace(s), ",", ".", 1)
+	if s == "" {
+		t.Time = time.Time{}
+		return nil
+	}
+	v, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", s, time.UTC)
+	if err != nil {
+		return fmt.Errorf("telphin: time %q: %w", s, err)
+	}
+	t.Time = v
+	return nil
+}
+
+// MarshalJSON implements json.Marshaler (null for the zero Time).
+func (t Time) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte("null"), nil
+	}
+	return json.Marshal(t.UTC().Format("2006-01-02 15:04:05.999999999"))
+}
+
+// HistoryCall is one call of the call history (GET /client/@me/call_history/).
+// Durations are in seconds, as the API gives them.
+type HistoryCall struct {
+	// CallUUID is the CallID of the events in upper case; compare with strings.EqualFold.
+	CallUUID              string `json:"call_uuid"`
+	Flow                  string `json:"flow"`
+	Result                string `json:"result"`
+	ClientOwnerID         int64  `json:"client_owner_id"`
+	ExtensionID           int64  `json:"extension_id"`
+	ExtensionName         string `json:"extension_name"`
+	ExtensionType         string `json:"extension_type"`
+	ExtensionGroupOwnerID *int64 `json:"extension_group_owner_id"`
+	FromUsername          string `json:"from_username"`
+	FromScreenName        string `json:"from_screen_name"`
+	ToUsername            string `json:"to_username"`
+	DIDNumber             string `json:"did_number"`
+	InitTime              Time   `json:"init_time_gmt"`
+	StartTime             Time   `json:"start_time_gmt"`
+	BridgedTime           Time   `json:"bridged_time_gmt"`
+	HangupTime            Time   `json:"hangup_time_gmt"`
+	Duration              int64  `json:"duration"`
+	BridgedDuration       int64  `json:"bridged_duration"`
+	BridgedUsername       string `json:"bridged_username"`
+	HangupCause           string `json:"hangup_cause"`
+	HangupDisposition     string `json:"hangup_disposition"`
+	CDR                   []CDR  `json:"cdr"`
+}
+
+// CDR is one leg of a HistoryCall.
+type CDR struct {
+	Flow              string `json:"flow"`
+	Result            string `json:"result"`
+	Application       string `json:"application"`
+	ExtensionID       int64  `json:"extension_id"`
+	ExtensionType     string `json:"extension_type"`
+	FromUsername      string `json:"from_username"`
+	ToUsername        string `json:"to_username"`
+	DestNumber        string `json:"dest_number"`
+	ANINumber         string `json:"ani_number"`
+	SourceNumber      string `json:"source_number"`
+	InitTime          Time   `json:"init_time_gmt"`
+	StartTime         Time   `json:"start_time_gmt"`
+	HangupTime        Time   `json:"hangup_time_gmt"`
+	Duration          int64  `json:"duration"`
+	HangupCause       string `json:"hangup_cause"`
+	HangupDisposition string `json:"hangup_disposition"`
+	// RecordUUID is the record id (events' RecID, in upper case), "" without a record.
+	RecordUUID     string `json:"record_uuid"`
+	RecordFileSize int64  `json:"record_file_size"`
+}
+
+// HistoryQuery selects calls for CallHistory. Start and End are required.
+type HistoryQuery struct {
+	Start, End time.Time
+	// Flow is "in", "out" or "transfer"; "" for all.
+	Flow string
+	// ExtensionID limits to one extension; 0 for all.
+	ExtensionID int64
+	// Order is "asc" or "desc" (Telphin's default).
+	Order string
+	// PerPage is the page size (default 50).
+	PerPage int
+}
+
+// CallHistory iterates over every call matching q, fetching pages as the
+// loop advances (GET /api/ver1.0/client/@me/call_history/). Times are sent
+// as UTC. Telphin refuses concurrent statistics requests with 429, so the
+// Client sends its call_history requests one at a time, whatever the
+// number of goroutines iterating. An error ends the iteration:
+//
+//	for call, err := range client.CallHistory(ctx, q) {
+//		if err != nil { return err }
+//		…
+//	}
+func (c *Client) CallHistory(ctx context.Context, q HistoryQuery) iter.Seq2[HistoryCall, error] {
+	return func(yield func(HistoryCall, error) bool) {
+		if q.Start.IsZero() || q.End.IsZero() || q.End.Before(q.Start) {
+			yield(HistoryCall{}, errors.New("telphin: call history needs Start <= End"))
+			return
+		}
+		per := q.PerPage
+		if per <= 0 {
+			per = 50
+		}
+		v := url.Values{
+			"start_datetime": {q.Start.UTC().Format(apiTimeLayout)},
+			"end_datetime":   {q.End.UTC().Format(apiTimeLayout)},
+			"per_page":       {strconv.Itoa(per)},
+		}
+		if q.Flow != "" {
+			v.Set("flow", q.Flow)
+		}
+		if q.ExtensionID != 0 {
+			v.Set("extension_id", strconv.FormatInt(q.ExtensionID, 10))
+		}
+		if q.Order != "" {
+			v.Set("order", q.Order)
+		}
+		for page := 1; ; page++ {
+			v.Set("page", strconv.Itoa(page))
+			var res struct {
+				CallHistory []HistoryCall `json:"call_history"`
+			}
+			if err := c.statsRequest(ctx, "client/@me/call_history/", v, &res); err != nil {
+				yield(HistoryCall{}, err)
+				return
+			}
+			for _, call := range res.CallHistory {
+				if !yield(call, nil) {
+					return
+				}
+			}
+			if len(res.CallHistory) < per {
+				return
+			}
+		}
+	}
+}
+
+// HistoryCall returns one call of the history by its call_uuid (= the
+// events' CallID, any case).
+func (c *Client) HistoryCall(ctx context.Context, callID string) (*HistoryCall, error) {
+	var call HistoryCall
+	if err := c.statsRequest(ctx, "client/@me/call_history/"+url.PathEscape(strings.ToUpper(callID)), nil, &call); err != nil {
+		return nil, err
+	}
+	return &call, nil
+}
+
+// statsRequest sends a statistics GET while holding the Client's stats
+// slot, so no two run at once.
+func (c *Client) statsRequest(ctx context.Context, path string, q url.Values, out any) error {
+	select {
+	case c.stats <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.stats }()
+	return c.do(ctx, http.MethodGet, path, q, nil, out)
+}
+
+// Record returns the storage URL of a call record
+// (GET /api/ver1.0/client/@me/record/{uuid}/storage_url/). recordUUID is
+// the hangup event's RecID or a CDR's RecordUUID. The URL is fetched without
+// authentication and may expire: fetch it when needed.
+func (c *Client) Record(ctx context.Context, recordUUID string) (string, error) {
+	if strings.TrimSpace(recordUUID) == "" {
+		return "", errors.New("telphin: empty record id")
+	}
+	var res struct {
+		RecordURL string `json:"record_url"`
+	}
+	if err := c.do(ctx, http.MethodGet, "client/@me/record/"+url.PathEscape(recordUUID)+"/storage_url/", nil, nil, &res); err != nil {
+		return "", err
+	}
+	if res.RecordURL == "" {
+		return "", errors.New("telphin: storage_url answer has no record_url")
+	}
+	return res.RecordURL, nil
+}
+
+// DownloadRecord streams the audio (audio/mpeg) of a call record to w
+// (GET /api/ver1.0/client/@me/record/{uuid}) and returns the bytes written.
+// Nothing is buffered in memory.
+func (c *Client) DownloadRecord(ctx context.Context, recordUUID string, w io.Writer) (int64, error) {
+	if strings.TrimSpace(recordUUID) == "" {
+		return 0, errors.New("telphin: empty record id")
+	}
+	path := apiPrefix + "client/@me/record/" + url.PathEscape(recordUUID)
+	if err := c.quotaError(http.MethodGet, path); err != nil {
+		return 0, err
+	}
+	resp, err := c.api.Do(ctx, &httpx.Request{Path: path})
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("telphin: download record: %w", err)
+	}
+	return n, nil
+}
+
+// RecordingURL returns the storage URL of the recording of a Completed
+// event e from this package's handler, using the RecID the hangup carried.
+// It returns "" and no error when the event has no RecID (recording off,
+// or Telphin did not send it: then look for CDR.RecordUUID in HistoryCall).
+func (c *Client) RecordingURL(ctx context.Context, e callevent.Event) (string, error) {
+	rec := RecID(e)
+	if rec == "" {
+		return "", nil
+	}
+	return c.Record(ctx, rec)
+}
+
+// RecID returns the record id a hangup event carried in its raw fields,
+// or "".
+func RecID(e callevent.Event) string {
+	if len(e.Raw) == 0 || !bytes.Contains(e.Raw, []byte(`"RecID"`)) {
+		return ""
+	}
+	var raw struct {
+		RecID string `json:"RecID"`
+	}
+	if json.Unmarshal(e.Raw, &raw) != nil {
+		return ""
+	}
+	return raw.RecID
+}

@@ -1,0 +1,251 @@
+package telphin
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/phone"
+	"github.com/callbridge/callbridge/webhook"
+)
+
+// Provider is the Event.Provider of this package's events.
+const Provider = "telphin"
+
+// Telphin event types (the EventType field).
+const (
+	EventDialIn          = "dial-in"
+	EventDialOut         = "dial-out"
+	EventAnswer          = "answer"
+	EventHangup          = "hangup"
+	EventCallInteractive = "call_interactive"
+)
+
+// maxMicros bounds EventTime and Duration so they fit a time.Duration.
+const maxMicros = math.MaxInt64 / int64(time.Microsecond)
+
+// ParseFields maps the fields of one Telphin call-event request (form body
+// or query string, already decoded) to events, without HTTP: use it to
+// parse requests stored in a queue. account is the tenant (the App ID of
+// the hook URL); defaultCountry as in match.Normalize ("" = "RU").
+//
+// dial-in and dial-out give a Ringing event, answer Answered and hangup
+// Completed. Other event types (message-in, voicemail, call_interactive,
+// unknown ones) give no event and no error. Missing EventType, CallID or
+// EventTime, or malformed EventTime/Duration, is an error wrapping
+// webhook.ErrBadRequest. The mapping is described in the package doc.
+func ParseFields(account string, fields url.Values, defaultCountry string) ([]callevent.Event, error) {
+	get := func(k string) string { return strings.TrimSpace(fields.Get(k)) }
+	typ := strings.ToLower(get("EventType"))
+	var kind callevent.Kind
+	switch typ {
+	case "":
+		return nil, fmt.Errorf("%w: telphin: missing EventType", webhook.ErrBadRequest)
+	case EventDialIn, EventDialOut:
+		kind = callevent.Ringing
+	case EventAnswer:
+		kind = callevent.Answered
+	case EventHangup:
+		kind = callevent.Completed
+	default:
+		return nil, nil
+	}
+	callID := strings.ToLower(get("CallID"))
+	if callID == "" {
+		return nil, fmt.Errorf("%w: telphin: missing CallID", webhook.ErrBadRequest)
+	}
+	at, err := micros(get("EventTime"), true)
+	if err != nil {
+		return nil, fmt.Errorf("%w: telphin: EventTime: %v", webhook.ErrBadRequest, err)
+	}
+	dur, err := micros(get("Duration"), false)
+	if err != nil {
+		return nil, fmt.Errorf("%w: telphin: Duration: %v", webhook.ErrBadRequest, err)
+	}
+	leg := strings.ToLower(get("SubCallID"))
+	e := callevent.Event{
+		ID:       webhook.EventID(Provider, account, cmp.Or(leg, callID), typ),
+		Provider: Provider,
+		Account:  account,
+		Kind:     kind,
+		CallID:   callID,
+		LegID:    leg,
+		At:       time.UnixMicro(at.Microseconds()).UTC(),
+	}
+
+	switch strings.ToLower(get("CallFlow")) {
+	case "in":
+		e.Direction = callevent.Inbound
+	case "out":
+		e.Direction = callevent.Outbound
+	default:
+		switch typ {
+		case EventDialIn:
+			e.Direction = callevent.Inbound
+		case EventDialOut:
+			e.Direction = callevent.Outbound
+		}
+	}
+
+	// The counterpart: the client, or another extension for internal calls.
+	var internal bool
+	outbound := e.Direction == callevent.Outbound
+	if outbound {
+		e.ClientPhone, internal = normalize(get("CalledNumber"), defaultCountry)
+	} else if remote := get("RemoteNumber"); remote != "" {
+		e.ClientPhone, internal = normalize(remote, defaultCountry)
+	} else {
+		e.ClientPhone, internal = normalize(get("CallerIDNum"), defaultCountry)
+		if e.ClientPhone == "" && e.Direction == callevent.Inbound {
+			// The answer of a routed call may carry the extension in
+			// CallerIDNum and the client only in CallerIDName.
+			if p, _ := normalize(get("CallerIDName"), defaultCountry); p != "" {
+				e.ClientPhone, internal = p, false
+			}
+		}
+	}
+	if internal && e.ClientPhone == "" && e.Direction != 0 {
+		e.Direction = callevent.Internal
+	}
+	e.LinePhone, _ = normalize(get("CalledDID"), defaultCountry)
+
+	bridged := strings.ToLower(get("Bridged"))
+	switch {
+	case bridged != "": // a queue or IVR leg
+		e.Group = extensionOf(get("CalledExtension"), get("CalledNumber"))
+	case outbound:
+		e.Extension = extensionOf(get("CallerExtension"), get("CallerIDNum"))
+		if name := get("CallerIDName"); name != "" && name != get("CallerIDNum") {
+			if p, _ := normalize(name, defaultCountry); p == "" {
+				e.Employee = name
+			}
+		}
+	default:
+		e.Extension = extensionOf(get("CalledExtension"), get("CalledNumber"))
+		if get("RemoteNumber") == "" && e.Direction == callevent.Inbound {
+			e.Group = shortExtension(get("CallerExtension"))
+		}
+	}
+
+	switch kind {
+	case callevent.Answered:
+		e.AnsweredAt = e.At
+	case callevent.Completed:
+		e.Status = hangupStatus(strings.ToUpper(get("CallStatus")), bridged, e.Direction)
+		e.EndedAt = e.At
+		if e.Status == callevent.Success && bridged == "" {
+			e.Duration = dur
+			e.AnsweredAt = e.EndedAt.Add(-dur)
+		} else if e.Status == callevent.Success {
+			e.Duration = dur
+		} else {
+			e.Wait = dur
+		}
+		e.At = e.EndedAt.Add(-dur)
+	}
+
+	raw := make(map[string]string, len(fields))
+	for k, v := range fields {
+		if len(v) > 0 {
+			raw[k] = v[0]
+		}
+	}
+	if e.Raw, err = json.Marshal(raw); err != nil {
+		return nil, fmt.Errorf("telphin: raw fields: %w", err)
+	}
+	return []callevent.Event{e}, nil
+}
+
+// hangupStatus maps CallStatus (and Bridged of a queue/IVR hangup) to a
+// Status: for inbound calls any unanswered outcome is Missed; for outbound
+// and internal calls NOANSWER and CHANUNAVAIL are NotAvailable, BUSY is
+// Busy, CANCEL Canceled, CONGESTION Failed.
+func hangupStatus(callStatus, bridged string, dir callevent.Direction) callevent.Status {
+	switch bridged {
+	case "no":
+		return callevent.Missed
+	case "yes":
+		return callevent.Success
+	}
+	switch callStatus {
+	case "":
+		return 0
+	case "ANSWER":
+		return callevent.Success
+	case "NOANSWER", "CANCEL", "BUSY", "CONGESTION", "CHANUNAVAIL":
+		if dir == callevent.Inbound {
+			return callevent.Missed
+		}
+	}
+	switch callStatus {
+	case "NOANSWER", "CHANUNAVAIL":
+		return callevent.NotAvailable
+	case "BUSY":
+		return callevent.Busy
+	case "CANCEL":
+		return callevent.Canceled
+	default:
+		return callevent.Failed
+	}
+}
+
+// micros parses a count of microseconds; "" is 0 unless required.
+func micros(s string, required bool) (time.Duration, error) {
+	if s == "" {
+		if required {
+			return 0, errors.New("missing")
+		}
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > maxMicros || (required && n == 0) {
+		return 0, fmt.Errorf("%q is not a count of microseconds", truncate(s, 32))
+	}
+	return time.Duration(n) * time.Microsecond, nil
+}
+
+// normalize returns the digits of a phone, or "" with internal=true for an
+// internal extension, or "" for anonymous and invalid values.
+func normalize(raw, country string) (digits string, internal bool) {
+	if raw == "" {
+		return "", false
+	}
+	n, err := phone.Normalize(raw, country)
+	if err != nil {
+		return "", errors.Is(err, phone.ErrInternal)
+	}
+	return n, false
+}
+
+// extensionOf returns the short number from "prefix*ext@domain", falling
+// back to a number of the form "prefix*ext".
+func extensionOf(ext, number string) string {
+	if ext != "" {
+		return shortExtension(ext)
+	}
+	if strings.Contains(number, "*") {
+		return shortExtension(number)
+	}
+	return ""
+}
+
+func checkCountry(cc string) error {
+	if _, err := phone.Normalize("0", cc); errors.Is(err, phone.ErrUnknownCountry) {
+		return fmt.Errorf("telphin: %w", err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
