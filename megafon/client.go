@@ -1,0 +1,326 @@
+package megafon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"golang.org/x/time/rate"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/httpx"
+)
+
+// Provider is the value of callevent.Event.Provider for MegaFon events.
+const Provider = "megafon"
+
+// Defaults of a Client.
+const (
+	// DefaultTimeout is the per-attempt HTTP timeout of the default HTTP client.
+	DefaultTimeout = httpx.DefaultTimeout
+	// DefaultRateLimit is the client-side request rate: the PBX documents
+	// no limits, so the client stays polite by default.
+	DefaultRateLimit rate.Limit = 5
+	// DefaultBurst is the burst of DefaultRateLimit.
+	DefaultBurst int = 10
+	// usersPageSize is the page size used by Users on crmapi v1.
+	usersPageSize = 100
+	// maxResponseBytes caps a response body the client reads.
+	maxResponseBytes = 32 << 20
+)
+
+// The two API generations, relative to the PBX root URL.
+const (
+	v1Prefix   = "crmapi/v1/"
+	legacyPath = "sys/crm_api.wcgp"
+)
+
+// APIError is a non-2xx answer of the PBX, of either API generation: the
+// legacy {"error":"…"} and the crmapi v1 {"message":"…"} bodies both end up
+// in Message. Use errors.As(err, &apiErr). It never contains the API key.
+type APIError = httpx.APIError
+
+// RateLimitError is a 429 answer; errors.As matches it as *RateLimitError
+// and as *APIError.
+type RateLimitError = httpx.RateLimitError
+
+// ErrNotFound is returned (wrapped, with the *APIError when the PBX sent
+// one) when a user looked up by login does not exist. Test with errors.Is.
+var ErrNotFound = errors.New("megafon: not found")
+
+// Credentials identify one virtual PBX.
+type Credentials struct {
+	// Domain is the PBX address used to log in to its cabinet, e.g.
+	// "vats123456.megapbx.ru" (a leading "https://" and a trailing "/" are
+	// accepted). Other operators of the platform work too
+	// ("example.gravitel.ru", "cloudpbx.beeline.ru").
+	Domain string
+	// APIKey is the "Ключ для авторизации в АТС" from the CRM integration
+	// settings: the X-API-KEY of crmapi v1, the token of the legacy API.
+	APIKey string
+}
+
+// Option configures a Client.
+type Option func(*config) error
+
+type config struct {
+	httpClient   *http.Client
+	baseURL      string
+	userAgent    string
+	limit        rate.Limit
+	burst        int
+	retryMax     int
+	retryWaitMin time.Duration
+	retryWaitMax time.Duration
+	backoff      retryablehttp.Backoff
+	logger       *slog.Logger
+	legacy       bool
+}
+
+// WithHTTPClient sets the HTTP client (copied, never mutated). Its Timeout,
+// Transport and redirect policy apply. The default client has a 30 s
+// timeout and does not follow redirects, so the 301 a PBX answers to a
+// wrong domain is an *APIError instead of a silently re-sent request.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *config) error {
+		if hc == nil {
+			return errors.New("megafon: nil HTTP client")
+		}
+		c.httpClient = hc
+		return nil
+	}
+}
+
+// WithBaseURL sets the PBX root URL, under which crmapi/v1/ and
+// sys/crm_api.wcgp live (default "https://<Domain>/"). Use it for tests
+// (megafontest.Server.URL) or a proxy.
+func WithBaseURL(u string) Option {
+	return func(c *config) error {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("megafon: base URL must be an absolute http(s) URL")
+		}
+		c.baseURL = u
+		return nil
+	}
+}
+
+// WithUserAgent appends ua to the User-Agent "callbridge/<version>".
+func WithUserAgent(ua string) Option {
+	return func(c *config) error { c.userAgent = ua; return nil }
+}
+
+// WithRateLimit limits requests to r per second with bursts of burst
+// (default 5/s, burst 10). rate.Inf turns the limit off.
+func WithRateLimit(r rate.Limit, burst int) Option {
+	return func(c *config) error {
+		if r <= 0 || burst <= 0 {
+			return errors.New("megafon: rate limit and burst must be positive")
+		}
+		c.limit, c.burst = r, burst
+		return nil
+	}
+}
+
+// WithRetry sets how often a failed request that is safe to repeat is
+// retried (default 3; 0 turns retries off) and the bounds of the backoff
+// (default 500 ms – 10 s).
+func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
+	return func(c *config) error {
+		if maxRetries < 0 || minWait < 0 || maxWait < minWait {
+			return errors.New("megafon: invalid retry settings")
+		}
+		c.retryMax = maxRetries
+		if maxRetries == 0 {
+			c.retryMax = -1
+		}
+		c.retryWaitMin, c.retryWaitMax = minWait, maxWait
+		return nil
+	}
+}
+
+// WithBackoff sets the wait before each retry (tests pass a function
+// returning 0). The result is capped at the maximum wait.
+func WithBackoff(b retryablehttp.Backoff) Option {
+	return func(c *config) error {
+		if b == nil {
+			return errors.New("megafon: nil backoff")
+		}
+		c.backoff = b
+		return nil
+	}
+}
+
+// WithLogger sets a logger for debug lines (retries). Default: silent.
+// The API key is never logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("megafon: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithLegacyAPI makes the client speak the legacy form API
+// (POST /sys/crm_api.wcgp with cmd and token) instead of crmapi v1, for
+// PBXes that only have it. GroupCall needs crmapi v1.
+func WithLegacyAPI() Option {
+	return func(c *config) error { c.legacy = true; return nil }
+}
+
+// Client talks to one virtual PBX. It is safe for concurrent use. It holds
+// one tenant's key: do not share it across CRM accounts.
+type Client struct {
+	domain string
+	key    string
+	legacy bool
+	http   *httpx.Client
+}
+
+var (
+	_ callevent.Caller      = (*Client)(nil)
+	_ callevent.GroupCaller = (*Client)(nil)
+	_ callevent.Transferer  = (*Client)(nil)
+)
+
+// NewClient returns a client for the PBX in creds. Domain and APIKey are
+// required.
+func NewClient(creds Credentials, opts ...Option) (*Client, error) {
+	domain, err := cleanDomain(creds.Domain)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(creds.APIKey) == "" {
+		return nil, errors.New("megafon: APIKey is required")
+	}
+	cfg := config{limit: DefaultRateLimit, burst: DefaultBurst}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.baseURL == "" {
+		cfg.baseURL = "https://" + domain + "/"
+	}
+	if cfg.httpClient == nil {
+		cfg.httpClient = &http.Client{
+			Timeout:       DefaultTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+		if t, ok := http.DefaultTransport.(*http.Transport); ok {
+			cfg.httpClient.Transport = t.Clone()
+		}
+	}
+	var limiter *rate.Limiter
+	if cfg.limit != rate.Inf {
+		limiter = rate.NewLimiter(cfg.limit, cfg.burst)
+	}
+	key := creds.APIKey
+	hc, err := httpx.New(httpx.Config{
+		BaseURL:          cfg.baseURL,
+		HTTPClient:       cfg.httpClient,
+		UserAgent:        cfg.userAgent,
+		Limiter:          limiter,
+		RetryMax:         cfg.retryMax,
+		RetryWaitMin:     cfg.retryWaitMin,
+		RetryWaitMax:     cfg.retryWaitMax,
+		Backoff:          cfg.backoff,
+		Secrets:          func() []string { return []string{key} },
+		Logger:           cfg.logger,
+		MaxResponseBytes: maxResponseBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("megafon: %w", err)
+	}
+	return &Client{domain: domain, key: key, legacy: cfg.legacy, http: hc}, nil
+}
+
+// cleanDomain accepts "vats1.megapbx.ru", "https://vats1.megapbx.ru/" and
+// returns the host.
+func cleanDomain(d string) (string, error) {
+	d = strings.TrimSpace(d)
+	d = strings.TrimPrefix(strings.TrimPrefix(d, "https://"), "http://")
+	d = strings.TrimSuffix(d, "/")
+	if d == "" {
+		return "", errors.New("megafon: Domain is required")
+	}
+	if strings.ContainsAny(d, "/?#@ ") {
+		return "", fmt.Errorf("megafon: Domain %q must be a host name such as vats123456.megapbx.ru", d)
+	}
+	return strings.ToLower(d), nil
+}
+
+// Domain returns the PBX domain; it is the Account of this PBX's events.
+func (c *Client) Domain() string { return c.domain }
+
+// Legacy reports whether the client speaks the legacy form API.
+func (c *Client) Legacy() bool { return c.legacy }
+
+// apiCall is one operation in both wire formats. Every method fills the
+// fields of both generations from the same arguments and send picks one.
+type apiCall struct {
+	name string // operation name for error messages
+
+	// crmapi v1: method and path under crmapi/v1/, query, JSON body.
+	method string
+	path   string
+	query  url.Values
+	body   any
+
+	// legacy: cmd and its form parameters (the token is added by send).
+	// An empty cmd means the operation exists only in crmapi v1.
+	cmd  string
+	form url.Values
+
+	// safe marks an operation that may be repeated (a read or a state
+	// change to a given value), so a legacy POST is retried like a GET.
+	// A click-to-call is never safe.
+	safe bool
+}
+
+// send performs a in the client's API generation and returns the 2xx body.
+func (c *Client) send(ctx context.Context, a apiCall) ([]byte, error) {
+	var req *httpx.Request
+	if c.legacy {
+		if a.cmd == "" {
+			return nil, fmt.Errorf("megafon: %s needs crmapi v1: %w", a.name, callevent.ErrUnsupported)
+		}
+		form := url.Values{"cmd": {a.cmd}}
+		for k, v := range a.form {
+			form[k] = v
+		}
+		form.Set("token", c.key)
+		req = httpx.NewFormRequest(http.MethodPost, legacyPath, form)
+	} else {
+		var err error
+		req, err = httpx.NewJSONRequest(a.method, v1Prefix+a.path, a.body)
+		if err != nil {
+			return nil, fmt.Errorf("megafon: %s: %w", a.name, err)
+		}
+		req.Query = a.query
+		req.Header = http.Header{"X-Api-Key": {c.key}, "Accept": {"application/json"}}
+	}
+	req.Idempotent = a.safe
+	resp, err := c.http.Do(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("megafon: %s: %w", a.name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("megafon: %s: read response: %w", a.name, err)
+	}
+	if len(body) > maxResponseBytes {
+		return nil, fmt.Errorf("megafon: %s: %w", a.name, httpx.ErrResponseTooLarge)
+	}
+	return body, nil
+}

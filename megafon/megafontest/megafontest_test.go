@@ -1,0 +1,90 @@
+package megafontest_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/megafon/megafontest"
+)
+
+func TestWebhookBuilders(t *testing.T) {
+	t.Parallel()
+	c := megafontest.Call{ID: "c1", Direction: "in", Phone: "79161234567", User: "pbx"}
+
+	h := megafontest.History(c, megafontest.Outcome{Status: "missed", Group: "g_1"})
+	require.False(t, h.Has("start"), "zero Start leaves start out")
+	require.Equal(t, "missed", h.Get("status"))
+	require.Equal(t, "pbx", h.Get("user"))
+	require.Equal(t, "in", h.Get("type"))
+	require.False(t, h.Has("wait"))
+
+	h = megafontest.History(c, megafontest.Outcome{Status: "Success", Start: time.Date(2023, 1, 1, 15, 4, 5, 0, time.FixedZone("", 3*3600)), Wait: 3, SendWait: true})
+	require.Equal(t, "20230101T120405Z", h.Get("start"))
+	require.Equal(t, "3", h.Get("wait"))
+
+	tr := megafontest.Transferred(c, "c2")
+	require.Equal(t, "TRANSFERRED", tr.Get("type"))
+	require.Equal(t, "c2", tr.Get("second_callid"))
+
+	fields := megafontest.Rating(c, 4)
+	r := megafontest.NewRequest("/hook", "tok", fields)
+	require.Equal(t, "application/x-www-form-urlencoded", r.Header.Get("Content-Type"))
+	b, _ := io.ReadAll(r.Body)
+	got, err := url.ParseQuery(string(b))
+	require.NoError(t, err)
+	require.Equal(t, "tok", got.Get("crm_token"))
+	require.Equal(t, "4", got.Get("rating"))
+	require.False(t, fields.Has("crm_token"), "fields not modified")
+
+	r = megafontest.NewJSONRequest("/hook", "tok", megafontest.Contact("79161234567", "c1"))
+	var m map[string]string
+	require.NoError(t, json.NewDecoder(r.Body).Decode(&m))
+	require.Equal(t, map[string]string{"cmd": "contact", "phone": "79161234567", "callid": "c1", "crm_token": "tok"}, m)
+}
+
+func TestServerFaultsAndShapes(t *testing.T) {
+	t.Parallel()
+	srv := megafontest.NewServer(t)
+	get := func(path string, key string) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+path, nil)
+		require.NoError(t, err)
+		if key != "" {
+			req.Header.Set("X-API-KEY", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/crmapi/v1/groups", "")
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.JSONEq(t, `{"message":"Empty token"}`, body)
+	code, body = get("/crmapi/v1/nothing", megafontest.APIKey)
+	require.Equal(t, http.StatusNotFound, code)
+	require.JSONEq(t, `{"message":"Not found"}`, body)
+
+	srv.Inject(megafontest.Fault{Op: megafontest.OpGroups, Status: http.StatusInternalServerError, Times: 2})
+	for range 2 {
+		code, _ = get("/crmapi/v1/groups", megafontest.APIKey)
+		require.Equal(t, http.StatusInternalServerError, code)
+	}
+	code, _ = get("/crmapi/v1/groups", megafontest.APIKey)
+	require.Equal(t, http.StatusOK, code, "the fault is used up")
+
+	resp, err := http.PostForm(srv.URL+"/sys/crm_api.wcgp", url.Values{"cmd": {"subscribtionstatus"}, "token": {megafontest.APIKey}})
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "the spec's misspelling is rejected, as live")
+	require.True(t, strings.Contains(string(b), `"error"`))
+	require.Len(t, srv.Requests(), 6)
+	require.True(t, srv.Requests()[5].Legacy)
+}
