@@ -1,0 +1,276 @@
+package phonet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/httpx"
+)
+
+var (
+	_ callevent.Caller      = (*Client)(nil)
+	_ callevent.GroupCaller = (*Client)(nil)
+	_ callevent.Transferer  = (*Client)(nil)
+)
+
+// ErrCallNotFound is returned by FindCall when no history record has the uuid.
+var ErrCallNotFound = errors.New("phonet: call not found")
+
+// Call places a click-to-call: POST /rest/user/makeCall with legExt =
+// req.From (the employee's internal number, rung first) and otherLegNum =
+// req.To (the number to dial, sent as given). CallRef.CallID is the call's
+// uuid. A CallerID is not supported by Phonet's API (ErrUnsupported). The
+// request is never retried once it may have reached Phonet (no second call
+// on a 5xx or a timeout); a rejected session is re-authorized and the
+// request replayed once.
+func (c *Client) Call(ctx context.Context, req callevent.CallRequest) (callevent.CallRef, error) {
+	legExt, to := strings.TrimSpace(req.From), strings.TrimSpace(req.To)
+	if legExt == "" || to == "" {
+		return callevent.CallRef{}, errors.New("phonet: Call needs From (employee extension) and To (number)")
+	}
+	if req.CallerID != "" {
+		return callevent.CallRef{}, fmt.Errorf("%w: phonet cannot choose the caller ID", callevent.ErrUnsupported)
+	}
+	r, err := httpx.NewJSONRequest(http.MethodPost, "rest/user/makeCall",
+		struct {
+			LegExt      string `json:"legExt"`
+			OtherLegNum string `json:"otherLegNum"`
+		}{legExt, to})
+	if err != nil {
+		return callevent.CallRef{}, err
+	}
+	var out struct {
+		UUID flexString `json:"uuid"`
+	}
+	if _, err := c.api.JSON(ctx, r, &out); err != nil {
+		return callevent.CallRef{}, fmt.Errorf("phonet: makeCall: %w", err)
+	}
+	if out.UUID == "" {
+		return callevent.CallRef{}, errors.New("phonet: makeCall: response has no uuid")
+	}
+	return callevent.CallRef{CallID: string(out.UUID)}, nil
+}
+
+// GroupCall is not offered by Phonet's API: it returns callevent.ErrUnsupported.
+func (c *Client) GroupCall(context.Context, callevent.GroupCallRequest) (callevent.CallRef, error) {
+	return callevent.CallRef{}, fmt.Errorf("phonet: group call: %w", callevent.ErrUnsupported)
+}
+
+// Transfer is not offered by Phonet's API: it returns callevent.ErrUnsupported.
+func (c *Client) Transfer(context.Context, callevent.TransferRequest) error {
+	return fmt.Errorf("phonet: transfer: %w", callevent.ErrUnsupported)
+}
+
+// Hangup ends an active call: GET /rest/calls/active/{uuid}/hangup.
+func (c *Client) Hangup(ctx context.Context, uuid string) error {
+	if uuid == "" {
+		return errors.New("phonet: Hangup: empty uuid")
+	}
+	_, err := c.api.JSON(ctx, &httpx.Request{Path: "rest/calls/active/" + url.PathEscape(uuid) + "/hangup"}, nil)
+	if err != nil {
+		return fmt.Errorf("phonet: hangup: %w", err)
+	}
+	return nil
+}
+
+// ActiveCalls lists the calls in progress: GET /rest/calls/active/v3.
+func (c *Client) ActiveCalls(ctx context.Context) ([]ActiveCall, error) {
+	var out []ActiveCall
+	if _, err := c.api.JSON(ctx, &httpx.Request{Path: "rest/calls/active/v3"}, &out); err != nil {
+		return nil, fmt.Errorf("phonet: active calls: %w", err)
+	}
+	return out, nil
+}
+
+// Users lists the company's employees: GET /rest/users.
+func (c *Client) Users(ctx context.Context) ([]User, error) {
+	var out []User
+	if _, err := c.api.JSON(ctx, &httpx.Request{Path: "rest/users"}, &out); err != nil {
+		return nil, fmt.Errorf("phonet: users: %w", err)
+	}
+	return out, nil
+}
+
+// HistorySource selects one of Phonet's three history endpoints.
+type HistorySource int
+
+// History sources.
+const (
+	HistoryCompany HistorySource = iota // /rest/calls/company.api: every call (default)
+	HistoryMissed                       // /rest/calls/missed.api: calls to call back
+	HistoryUsers                        // /rest/calls/users.api: calls per employee
+)
+
+func (s HistorySource) path() (string, bool) {
+	switch s {
+	case HistoryCompany:
+		return "rest/calls/company.api", true
+	case HistoryMissed:
+		return "rest/calls/missed.api", true
+	case HistoryUsers:
+		return "rest/calls/users.api", true
+	}
+	return "", false
+}
+
+// DirectionsEncoding says how CallsQuery.Directions is sent; Phonet's
+// expected form is not documented publicly and integrations disagree.
+type DirectionsEncoding int
+
+// Encodings of the directions filter.
+const (
+	// DirectionsMask sends one bit-sum: directions=6 for outgoing+incoming.
+	DirectionsMask DirectionsEncoding = iota
+	// DirectionsIndexed sends PHP-style directions[0]=2&directions[1]=4.
+	DirectionsIndexed
+)
+
+// MaxPageSize is the largest page Phonet's history endpoints return.
+const MaxPageSize = 50
+
+// CallsQuery selects history records.
+type CallsQuery struct {
+	Source HistorySource
+	// From and To bound the call end time; both required. Sent as epoch
+	// milliseconds (timeFrom, timeTo).
+	From, To time.Time
+	// Directions filters by lgDirection; empty means no filter.
+	Directions         []Direction
+	DirectionsEncoding DirectionsEncoding
+	// PageSize is the limit per request, 1..50; 0 means 50.
+	PageSize int
+}
+
+// Calls iterates over history records, requesting pages with limit/offset
+// until a page has fewer rows than the limit. On an error it yields the
+// error once and stops. Stop early by breaking out of the loop.
+//
+//	for rec, err := range client.Calls(ctx, phonet.CallsQuery{From: from, To: to}) { … }
+func (c *Client) Calls(ctx context.Context, q CallsQuery) iter.Seq2[CallRecord, error] {
+	return func(yield func(CallRecord, error) bool) {
+		path, query, err := q.request()
+		if err != nil {
+			yield(CallRecord{}, err)
+			return
+		}
+		limit, _ := strconv.Atoi(query.Get("limit"))
+		for offset := 0; ; offset += limit {
+			query.Set("offset", strconv.Itoa(offset))
+			var page []json.RawMessage
+			if _, err := c.api.JSON(ctx, &httpx.Request{Path: path, Query: query}, &page); err != nil {
+				yield(CallRecord{}, fmt.Errorf("phonet: call history: %w", err))
+				return
+			}
+			for _, raw := range page {
+				var rec CallRecord
+				if err := rec.UnmarshalJSON(raw); err != nil {
+					yield(CallRecord{}, fmt.Errorf("phonet: call history record: %w", err))
+					return
+				}
+				if !yield(rec, nil) {
+					return
+				}
+			}
+			if len(page) < limit {
+				return
+			}
+		}
+	}
+}
+
+// request validates q and builds the path and the query without offset.
+func (q CallsQuery) request() (string, url.Values, error) {
+	path, ok := q.Source.path()
+	if !ok {
+		return "", nil, fmt.Errorf("phonet: unknown history source %d", q.Source)
+	}
+	if q.From.IsZero() || q.To.IsZero() || q.To.Before(q.From) {
+		return "", nil, errors.New("phonet: CallsQuery needs From <= To")
+	}
+	limit := q.PageSize
+	if limit == 0 {
+		limit = MaxPageSize
+	}
+	if limit < 1 || limit > MaxPageSize {
+		return "", nil, fmt.Errorf("phonet: page size %d outside 1..%d", q.PageSize, MaxPageSize)
+	}
+	v := url.Values{
+		"timeFrom": {strconv.FormatInt(q.From.UnixMilli(), 10)},
+		"timeTo":   {strconv.FormatInt(q.To.UnixMilli(), 10)},
+		"limit":    {strconv.Itoa(limit)},
+	}
+	switch q.DirectionsEncoding {
+	case DirectionsMask:
+		mask := 0
+		for _, d := range q.Directions {
+			mask |= int(d)
+		}
+		if mask != 0 {
+			v.Set("directions", strconv.Itoa(mask))
+		}
+	case DirectionsIndexed:
+		for i, d := range q.Directions {
+			v.Set("directions["+strconv.Itoa(i)+"]", strconv.Itoa(int(d)))
+		}
+	default:
+		return "", nil, fmt.Errorf("phonet: unknown directions encoding %d", q.DirectionsEncoding)
+	}
+	return path, v, nil
+}
+
+// FindCallWindow is how far around the given time FindCall searches.
+const FindCallWindow = 10 * time.Minute
+
+// FindCall finds a finished call by uuid. Phonet has no lookup by uuid, so
+// it scans the company history from around−10 min to around+10 min (use the
+// hang-up time of the call). It returns ErrCallNotFound when no record
+// matches (the record may not be written yet: try again later).
+func (c *Client) FindCall(ctx context.Context, uuid string, around time.Time) (CallRecord, error) {
+	if uuid == "" || around.IsZero() {
+		return CallRecord{}, errors.New("phonet: FindCall needs a uuid and a time")
+	}
+	q := CallsQuery{From: around.Add(-FindCallWindow), To: around.Add(FindCallWindow)}
+	for rec, err := range c.Calls(ctx, q) {
+		if err != nil {
+			return CallRecord{}, err
+		}
+		if rec.UUID == uuid {
+			return rec, nil
+		}
+	}
+	return CallRecord{}, fmt.Errorf("%w: %s", ErrCallNotFound, uuid)
+}
+
+// RecordingURL returns the address of a call's recording:
+// https://<domain>/rest/public/calls/{uuid}/audio.
+func (c *Client) RecordingURL(uuid string) string {
+	return c.api.BaseURL().String() + "rest/public/calls/" + url.PathEscape(uuid) + "/audio"
+}
+
+// DownloadRecording streams a call's recording (wav or mp3) to w and
+// returns the number of bytes written. The session cookie is sent along.
+func (c *Client) DownloadRecording(ctx context.Context, uuid string, w io.Writer) (int64, error) {
+	if uuid == "" {
+		return 0, errors.New("phonet: DownloadRecording: empty uuid")
+	}
+	resp, err := c.api.Do(ctx, &httpx.Request{Path: c.RecordingURL(uuid)})
+	if err != nil {
+		return 0, fmt.Errorf("phonet: recording: %w", err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("phonet: recording: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,317 @@
+package phonet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"golang.org/x/time/rate"
+
+	"github.com/callbridge/callbridge/internal/httpx"
+)
+
+// APIError is a non-2xx answer from Phonet (or a session that was rejected
+// again after re-authorization). Match it with errors.As.
+type APIError = httpx.APIError
+
+// RateLimitError is a 429 answer; errors.As matches it as *RateLimitError
+// and as *APIError.
+type RateLimitError = httpx.RateLimitError
+
+// ErrNoSession is returned (wrapped) when Phonet accepted the authorization
+// request but set no session cookie.
+var ErrNoSession = errors.New("phonet: authorize returned no session cookie")
+
+// SessionCookie is the name of Phonet's session cookie.
+const SessionCookie = "JSESSIONID"
+
+// DefaultTimeout is the HTTP timeout of a Client built without
+// WithHTTPClient.
+const DefaultTimeout = httpx.DefaultTimeout
+
+// Credentials are the «Дані для авторизації за API» of the Phonet cabinet.
+type Credentials struct {
+	// Domain is the company host, e.g. "acme.phonet.com.ua" ("Phonet домен").
+	// A scheme and trailing slashes are removed.
+	Domain string
+	// APIKey is the "Phonet ApiKey". It never appears in errors or logs.
+	APIKey string
+}
+
+// Option configures NewClient.
+type Option func(*clientConfig) error
+
+type clientConfig struct {
+	httpClient       *http.Client
+	baseURL          string
+	userAgent        string
+	limiter          *rate.Limiter
+	retryMax         int
+	waitMin, waitMax time.Duration
+	backoff          retryablehttp.Backoff
+	logger           *slog.Logger
+}
+
+// WithHTTPClient sets the HTTP client (copied, never mutated). Its
+// Transport and Timeout apply; in the copy, CheckRedirect is wrapped to stop
+// at redirects to a login page (so an expired session is detected) and Jar
+// is removed (the session cookie is managed by the Client).
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *clientConfig) error {
+		if hc == nil {
+			return errors.New("phonet: WithHTTPClient: nil client")
+		}
+		c.httpClient = hc
+		return nil
+	}
+}
+
+// WithBaseURL overrides "https://<Domain>/", e.g. for phonettest.
+func WithBaseURL(u string) Option {
+	return func(c *clientConfig) error {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("phonet: WithBaseURL: %q is not an absolute http(s) URL", u)
+		}
+		c.baseURL = u
+		return nil
+	}
+}
+
+// WithUserAgent appends ua to the User-Agent "callbridge/<version>".
+func WithUserAgent(ua string) Option {
+	return func(c *clientConfig) error { c.userAgent = ua; return nil }
+}
+
+// WithRateLimit limits requests (attempts, retries and re-authorizations
+// included) to r per second with bursts of burst.
+func WithRateLimit(r rate.Limit, burst int) Option {
+	return func(c *clientConfig) error {
+		if r <= 0 || burst <= 0 {
+			return errors.New("phonet: WithRateLimit: rate and burst must be positive")
+		}
+		c.limiter = rate.NewLimiter(r, burst)
+		return nil
+	}
+}
+
+// WithRetry sets the number of retries after the first attempt (0 turns
+// retries off; default 3) and the backoff bounds (default 500 ms … 10 s).
+// Only safe requests are retried: see the package documentation.
+func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
+	return func(c *clientConfig) error {
+		if maxRetries < 0 || minWait < 0 || maxWait < minWait {
+			return errors.New("phonet: WithRetry: need maxRetries >= 0 and 0 <= minWait <= maxWait")
+		}
+		c.retryMax = maxRetries
+		if maxRetries == 0 {
+			c.retryMax = -1 // httpx: negative means none
+		}
+		c.waitMin, c.waitMax = minWait, maxWait
+		return nil
+	}
+}
+
+// WithBackoff replaces the backoff between retries (tests pass one that
+// returns 0).
+func WithBackoff(b retryablehttp.Backoff) Option {
+	return func(c *clientConfig) error {
+		if b == nil {
+			return errors.New("phonet: WithBackoff: nil backoff")
+		}
+		c.backoff = b
+		return nil
+	}
+}
+
+// WithLogger sets the logger for retries and re-authorizations (debug
+// level). Default: discard. Secrets are never logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *clientConfig) error {
+		if l == nil {
+			return errors.New("phonet: WithLogger: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// session is a Phonet session cookie.
+type session struct {
+	name, value string
+}
+
+// Client is a Phonet REST client for one company. It authorizes lazily,
+// shares one session among all goroutines and re-authorizes once when the
+// session is rejected. It is safe for concurrent use; do not share one
+// Client across tenants.
+type Client struct {
+	domain, apiKey string
+	api            *httpx.Client // authenticated with the session cookie
+	authAPI        *httpx.Client // for the authorize call itself
+	sessions       *httpx.CredentialCache[session]
+}
+
+// NewClient validates creds and returns a Client. No request is sent until
+// the first call.
+func NewClient(creds Credentials, opts ...Option) (*Client, error) {
+	domain := strings.TrimSpace(creds.Domain)
+	if i := strings.Index(domain, "://"); i >= 0 {
+		domain = domain[i+3:]
+	}
+	domain = strings.TrimRight(domain, "/")
+	if domain == "" || strings.ContainsAny(domain, "/?#@ \t") {
+		return nil, fmt.Errorf("phonet: invalid domain %q: want a host such as acme.phonet.com.ua", creds.Domain)
+	}
+	if strings.TrimSpace(creds.APIKey) == "" {
+		return nil, errors.New("phonet: API key is empty")
+	}
+	var cfg clientConfig
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.baseURL == "" {
+		cfg.baseURL = "https://" + domain + "/"
+	}
+	c := &Client{domain: domain, apiKey: creds.APIKey}
+	c.sessions = httpx.NewCredentialCache(c.authorize)
+	hcfg := httpx.Config{
+		BaseURL:      cfg.baseURL,
+		HTTPClient:   httpClient(cfg.httpClient),
+		UserAgent:    cfg.userAgent,
+		Limiter:      cfg.limiter,
+		RetryMax:     cfg.retryMax,
+		RetryWaitMin: cfg.waitMin,
+		RetryWaitMax: cfg.waitMax,
+		Backoff:      cfg.backoff,
+		Secrets:      c.secrets,
+		Logger:       cfg.logger,
+	}
+	var err error
+	if c.authAPI, err = httpx.New(hcfg); err != nil {
+		return nil, fmt.Errorf("phonet: %w", err)
+	}
+	hcfg.Auth = &httpx.CacheAuth[session]{
+		Cache:       c.sessions,
+		Apply:       func(r *http.Request, s session) { r.AddCookie(&http.Cookie{Name: s.name, Value: s.value}) },
+		AuthFailure: IsSessionExpired,
+	}
+	if c.api, err = httpx.New(hcfg); err != nil {
+		return nil, fmt.Errorf("phonet: %w", err)
+	}
+	return c, nil
+}
+
+// Domain returns the company host the client was created for.
+func (c *Client) Domain() string { return c.domain }
+
+func (c *Client) secrets() []string {
+	out := []string{c.apiKey}
+	if s, _ := c.sessions.Peek(); s.value != "" {
+		out = append(out, s.value)
+	}
+	return out
+}
+
+// httpClient copies hc (or builds the default) so that redirects to a
+// login page are not followed and no cookie jar interferes.
+func httpClient(hc *http.Client) *http.Client {
+	var c http.Client
+	if hc != nil {
+		c = *hc
+	} else {
+		var tr http.RoundTripper = http.DefaultTransport
+		if t, ok := tr.(*http.Transport); ok {
+			tr = t.Clone()
+		}
+		c = http.Client{Timeout: DefaultTimeout, Transport: tr}
+	}
+	c.Jar = nil
+	next := c.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if isLoginURL(req.URL) {
+			return http.ErrUseLastResponse
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
+}
+
+// IsSessionExpired reports whether resp means Phonet rejected the session:
+// 401, 403, or a redirect to a login page. The Client re-authorizes once
+// (single-flight) and replays the request once when it sees one.
+func IsSessionExpired(resp *http.Response) bool {
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return true
+	case resp.StatusCode >= 300 && resp.StatusCode <= 399:
+		loc, err := resp.Location()
+		return err == nil && isLoginURL(loc)
+	}
+	return false
+}
+
+func isLoginURL(u *url.URL) bool {
+	p := strings.ToLower(u.Path)
+	for _, w := range []string{"login", "signin", "sign-in", "logon", "/auth"} {
+		if strings.Contains(p, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// authorize is the CredentialCache fetch: POST /rest/security/authorize.
+func (c *Client) authorize(ctx context.Context, _ session) (session, time.Time, error) {
+	req, err := httpx.NewJSONRequest(http.MethodPost, "rest/security/authorize",
+		map[string]string{"domain": c.domain, "apiKey": c.apiKey})
+	if err != nil {
+		return session{}, time.Time{}, err
+	}
+	req.Idempotent = true // a repeated authorize only opens another session
+	resp, err := c.authAPI.Do(ctx, req)
+	if err != nil {
+		return session{}, time.Time{}, fmt.Errorf("phonet: authorize: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	var first *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Value == "" {
+			continue
+		}
+		if strings.EqualFold(ck.Name, SessionCookie) {
+			first = ck
+			break
+		}
+		if first == nil {
+			first = ck
+		}
+	}
+	if first == nil {
+		return session{}, time.Time{}, ErrNoSession
+	}
+	var exp time.Time
+	switch {
+	case first.MaxAge > 0:
+		exp = time.Now().Add(time.Duration(first.MaxAge) * time.Second)
+	case !first.Expires.IsZero():
+		exp = first.Expires
+	}
+	return session{name: first.Name, value: first.Value}, exp, nil
+}

@@ -1,0 +1,137 @@
+// Package phonet connects callbridge to Phonet (phonet.ua), a Ukrainian
+// cloud PBX: a REST client for click-to-call, hang-up, active calls, call
+// history, employees and recordings, and a webhook handler for the calls
+// Phonet makes to a CRM (customer lookup, call events, full call info).
+//
+// Phonet's own API document is not public; the behaviour here follows
+// open-source integrations and is described in the callbridge facts file.
+//
+// # Client and authentication
+//
+//	client, err := phonet.NewClient(phonet.Credentials{
+//		Domain: "acme.phonet.com.ua",            // "Phonet домен"
+//		APIKey: os.Getenv("PHONET_API_KEY"),     // "Phonet ApiKey"
+//	})
+//	ref, err := client.Call(ctx, callevent.CallRequest{From: "001", To: "+380671234567"})
+//
+// Phonet authenticates with a session: the first request triggers
+// POST /rest/security/authorize {"domain","apiKey"}, and the JSESSIONID
+// cookie it sets is sent with every later request. The session is shared by
+// all goroutines using the Client; concurrent first calls authorize once.
+// When Phonet rejects the session (401, 403, or a redirect to a login page —
+// the Client never follows a redirect to a login page, so it can see it)
+// the Client re-authorizes once, single-flight, and replays the request
+// once; a second rejection is returned as an error. The API key and the
+// session id never appear in errors or logs. A Client belongs to one Phonet
+// company: do not share it across tenants.
+//
+// Call rings the employee's extension (From) first, then dials To, and
+// returns the call's uuid. Phonet's API has no caller-ID choice, group call
+// or transfer: those return callevent.ErrUnsupported. Calls iterates over
+// the company, missed or per-employee history (50 rows per request, offset
+// paging, optional direction filter in either encoding integrations use);
+// FindCall finds a finished call by uuid by scanning ±10 minutes of history,
+// as Phonet has no lookup by uuid. CallRecord.ToEvent turns a history row
+// into the same Completed event the after_call_end webhook gives.
+//
+// # Errors
+//
+// A non-2xx answer is an *APIError (a 429 a *RateLimitError, which also
+// matches *APIError):
+//
+//	var apiErr *phonet.APIError
+//	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound { … }
+//
+// Transport failures and a canceled context keep their cause:
+// errors.Is(err, context.DeadlineExceeded) works. An authorization that
+// sets no cookie is ErrNoSession; FindCall without a match is
+// ErrCallNotFound.
+//
+// # Retries, rate limits and timeouts
+//
+// Requests that cannot take effect twice are retried up to 3 times
+// (WithRetry) with capped exponential backoff (WithBackoff): 429 (honouring
+// Retry-After up to the maximum wait), connection failures before the
+// request was sent, and 502/503/504 or timeouts on GET requests.
+// Click-to-call (a POST) is never retried once it may have reached Phonet:
+// one click makes at most one call. WithRateLimit adds a client-side
+// limiter. Without WithHTTPClient the HTTP timeout is DefaultTimeout (30 s).
+// Nothing is logged unless WithLogger is given.
+//
+// # Webhooks
+//
+// In Phonet's cabinet (Налаштування → «Інша система CRM») five URL fields
+// can point at the same handler, or at Perfectum-style separate paths
+// (…/customer_data, …/call, …/after_call_end): the handler tells the kinds
+// apart by the body. A body without "event" is a customer lookup; one with
+// "event" is a call event; one with history-record fields (endAt, billSecs,
+// duration, disposition) is the full call info. JSON is expected; a
+// form-encoded body (PHP-style "leg[ext]" keys) is accepted too.
+//
+//	h, err := phonet.NewHandler(sink,
+//		phonet.WithToken(os.Getenv("PHONET_WEBHOOK_TOKEN")), // ?token=… in the cabinet URLs
+//		phonet.WithAllowedIPs(phonet.PhonetIPs(), nil),
+//		phonet.WithContactLookup(crm),
+//		phonet.WithCardURL("https://crm.example.com/contacts/{id}", "https://crm.example.com/contacts/new?phone={phone}"),
+//	)
+//	mux.Handle("POST /phonet", h)
+//
+// Phonet does not sign its requests. Authenticate with a secret token in
+// the URL (WithToken, several for rotation; WithTokenFunc to read it from
+// the path) and/or Phonet's source addresses (WithAllowedIPs with
+// PhonetIPs, trusted-proxy aware). One of them is required unless
+// WithoutAuth. A rejected request (401/403) reaches neither the Sink nor
+// the ContactLookup.
+//
+// Mapping: call.dial → Ringing, call.bridge → Answered, call.hangup → Ended,
+// full call info → Completed (billSecs → Duration, duration − billSecs →
+// Wait, disposition 0..4 → Success, Missed, NotAvailable, Failed, Busy,
+// audioRecUrl trimmed → RecordingURL). lgDirection 1/2/4 → Internal,
+// Outbound, Inbound. leg.ext → Extension, leg.displayName → Employee,
+// otherLegs[0].num (otherLegNum in records) → ClientPhone, trunkNum → LinePhone, both
+// normalised with the default country UA (WithDefaultCountry); anonymous
+// numbers and internal extensions give "". accountDomain → Account, uuid →
+// CallID. Timestamps may be milliseconds or seconds (values below 1e12 are
+// seconds); 0 and null are "not set". Event.ID is derived from (account,
+// uuid, event), so Phonet's duplicate deliveries are dropped by the
+// webhook dedup store. Pause toggles (lgDirection 32/64) are acknowledged
+// and not emitted as calls; WithPauseFunc receives them. Unknown event
+// types are acknowledged and ignored. Call events are answered with {}.
+//
+// The customer lookup sits in the ringing path of an incoming call. The
+// handler asks the ContactLookup (with the normalised number) and answers
+// within WithLookupTimeout (default 1 s):
+//
+//	{"name":"ТОВ Ромашка","url":"https://crm.example.com/contacts/6137","urlText":"ТОВ Ромашка",
+//	 "newEntity":false,"responsibleEmployeeExt":"001","responsibleEmployeeEmail":"olena@acme.ua"}
+//
+// for a known number (Phonet routes the call to the manager by e-mail when
+// set, else by extension),
+//
+//	{"name":null,"url":"https://crm.example.com/contacts/new?phone=%2B380501112233","urlText":"Додати контакт",
+//	 "newEntity":true,"responsibleEmployeeExt":null,"responsibleEmployeeEmail":null}
+//
+// for an unknown one, and all nulls with newEntity false when the lookup
+// failed, timed out, or the number is anonymous or internal.
+//
+// ParseNotification and ParseEvents are the same decoding without HTTP,
+// for bodies taken from a queue.
+//
+// # Testing
+//
+// Package phonettest has a fake Phonet API (sessions that expire, makeCall,
+// hangup, active calls, paged history, users, recordings, failure
+// injection, request recording) and builders for realistic webhook bodies
+// and requests:
+//
+//	srv := phonettest.NewServer(t)
+//	client, _ := srv.NewClient()
+//	req := phonettest.InboundCall().Dial().Request("/phonet", phonettest.WithToken(tok))
+//
+// # Performance
+//
+// BenchmarkPhonetHandler (a call.dial through token check, decoding, phone
+// normalisation, dedup and delivery; httptest request and recorder
+// included), median of -count 5 on a shared 2-core AMD EPYC:
+// about 80 µs/op (12,500 events/s), 12.5 KB/op, 92 allocs/op.
+package phonet

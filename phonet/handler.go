@@ -1,0 +1,411 @@
+package phonet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/phone"
+	"github.com/callbridge/callbridge/webhook"
+)
+
+// DefaultLookupTimeout is how long a customer lookup may take before the
+// handler answers without it (Phonet holds the ringing call meanwhile).
+const DefaultLookupTimeout = time.Second
+
+// DefaultNewContactText is the link text of the not-found lookup reply.
+const DefaultNewContactText = "Додати контакт"
+
+// PhonetIPs returns the addresses Phonet documents as the source of its
+// webhooks (a 2019 list: 89.184.65.208, 89.184.82.130, 89.184.67.228,
+// 89.184.82.191, 89.184.65.137, 95.213.132.131), for WithAllowedIPs. It
+// returns a new slice on every call.
+func PhonetIPs() []netip.Prefix {
+	ips := [...]string{"89.184.65.208", "89.184.82.130", "89.184.67.228", "89.184.82.191", "89.184.65.137", "95.213.132.131"}
+	out := make([]netip.Prefix, len(ips))
+	for i, s := range ips {
+		out[i] = netip.PrefixFrom(netip.MustParseAddr(s), 32)
+	}
+	return out
+}
+
+// Pause is an employee's pause toggle: a call event with lgDirection 32
+// (pause on) or 64 (pause off). It is not a call, so it is not sent to the
+// Sink; see WithPauseFunc.
+type Pause struct {
+	Account   string
+	Extension string
+	Employee  string
+	// On is true when the employee went on pause, false when back.
+	On bool
+	// At is serverTime, else dialAt.
+	At time.Time
+	// Event is the notification as decoded.
+	Event *CallEvent
+}
+
+// LookupReply is the JSON answer to a customer lookup. Null fields are
+// written as null, as Phonet expects.
+type LookupReply struct {
+	Name    *string `json:"name"`
+	URL     *string `json:"url"`
+	URLText *string `json:"urlText"`
+	// NewEntity is false when the number belongs to a known contact.
+	NewEntity bool `json:"newEntity"`
+	// ResponsibleEmployeeExt is the internal number of the contact's
+	// manager; Phonet routes a regular customer's call to him.
+	ResponsibleEmployeeExt *string `json:"responsibleEmployeeExt"`
+	// ResponsibleEmployeeEmail is the manager's e-mail; Phonet prefers it
+	// over ResponsibleEmployeeExt when both are set.
+	ResponsibleEmployeeEmail *string `json:"responsibleEmployeeEmail"`
+}
+
+// HandlerOption configures NewHandler.
+type HandlerOption func(*handlerConfig) error
+
+type handlerConfig struct {
+	tokens        []string
+	tokenFrom     func(r *http.Request) string
+	allowed       []netip.Prefix
+	trusted       []netip.Prefix
+	ipSet         bool
+	noAuth        bool
+	lookup        callevent.ContactLookup
+	lookupTimeout time.Duration
+	country       string
+	cardURL       string
+	newCardURL    string
+	newText       string
+	pause         func(ctx context.Context, p Pause) error
+	log           *slog.Logger
+	webhookOpts   []webhook.Option
+}
+
+// WithToken requires a secret token on every request, by default in the
+// query parameter "token" (put it into the URLs in Phonet's cabinet:
+// "https://crm.example.com/phonet?token=…"). Several tokens may be valid
+// at once, for rotation. A wrong or missing token is 401.
+func WithToken(tokens ...string) HandlerOption {
+	return func(c *handlerConfig) error {
+		if _, err := webhook.NewSecrets(tokens...); err != nil {
+			return fmt.Errorf("phonet: WithToken: %w", err)
+		}
+		c.tokens = append([]string(nil), tokens...)
+		return nil
+	}
+}
+
+// WithTokenFunc sets where WithToken's token is read from, e.g. a path
+// segment: func(r *http.Request) string { return r.PathValue("token") }.
+func WithTokenFunc(from func(r *http.Request) string) HandlerOption {
+	return func(c *handlerConfig) error {
+		if from == nil {
+			return errors.New("phonet: WithTokenFunc: nil function")
+		}
+		c.tokenFrom = from
+		return nil
+	}
+}
+
+// WithAllowedIPs accepts only requests from allowed (e.g. PhonetIPs());
+// others get 403. X-Forwarded-For is believed only from trustedProxies.
+// Combined with WithToken, both must pass.
+func WithAllowedIPs(allowed, trustedProxies []netip.Prefix) HandlerOption {
+	return func(c *handlerConfig) error {
+		if len(allowed) == 0 {
+			return errors.New("phonet: WithAllowedIPs: empty allow-list")
+		}
+		c.allowed = append([]netip.Prefix(nil), allowed...)
+		c.trusted = append([]netip.Prefix(nil), trustedProxies...)
+		c.ipSet = true
+		return nil
+	}
+}
+
+// WithoutAuth runs the handler without authentication (e.g. behind a
+// gateway that authenticates). Without it, WithToken or WithAllowedIPs is
+// required.
+func WithoutAuth() HandlerOption {
+	return func(c *handlerConfig) error { c.noAuth = true; return nil }
+}
+
+// WithContactLookup answers Phonet's customer lookups. Without it every
+// lookup gets the "unknown" reply (all fields null, newEntity false).
+func WithContactLookup(l callevent.ContactLookup) HandlerOption {
+	return func(c *handlerConfig) error {
+		if l == nil {
+			return errors.New("phonet: WithContactLookup: nil lookup")
+		}
+		c.lookup = l
+		return nil
+	}
+}
+
+// WithLookupTimeout bounds a customer lookup (default DefaultLookupTimeout,
+// 1 s). Past it, or when the lookup fails, the handler answers with the
+// "unknown" reply and logs, so the call is never held up.
+func WithLookupTimeout(d time.Duration) HandlerOption {
+	return func(c *handlerConfig) error {
+		if d <= 0 {
+			return errors.New("phonet: WithLookupTimeout: timeout must be positive")
+		}
+		c.lookupTimeout = d
+		return nil
+	}
+}
+
+// WithDefaultCountry sets the country for numbers written without a country
+// code (default "UA"): "RU", "KZ", "UA", "BY" or "BR".
+func WithDefaultCountry(country string) HandlerOption {
+	return func(c *handlerConfig) error {
+		if _, err := phone.Normalize("", country); errors.Is(err, phone.ErrUnknownCountry) {
+			return fmt.Errorf("phonet: WithDefaultCountry: %w", err)
+		}
+		c.country = country
+		return nil
+	}
+}
+
+// WithCardURL sets the templates of the lookup reply's url: found for a
+// known contact without Contact.URL, notFound for an unknown number (the
+// "create contact" page). Placeholders: {id} (Contact.ID, path-escaped),
+// {phone} (the number as Phonet sent it, query-escaped) and {digits} (the
+// normalised number). Either may be empty. Example:
+// WithCardURL("https://crm.example.com/contacts/{id}", "https://crm.example.com/contacts/new?phone={phone}").
+func WithCardURL(found, notFound string) HandlerOption {
+	return func(c *handlerConfig) error {
+		for _, t := range []string{found, notFound} {
+			if t == "" {
+				continue
+			}
+			u, err := url.Parse(expandCard(t, "1", "+380501112233", "380501112233"))
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("phonet: WithCardURL: %q is not an absolute http(s) URL template", t)
+			}
+		}
+		c.cardURL, c.newCardURL = found, notFound
+		return nil
+	}
+}
+
+// WithNewContactText sets the link text of the not-found reply (default
+// DefaultNewContactText, "Додати контакт").
+func WithNewContactText(text string) HandlerOption {
+	return func(c *handlerConfig) error {
+		if strings.TrimSpace(text) == "" {
+			return errors.New("phonet: WithNewContactText: empty text")
+		}
+		c.newText = text
+		return nil
+	}
+}
+
+// WithPauseFunc receives the employees' pause toggles (lgDirection 32/64),
+// which are acknowledged but not sent to the Sink. An error makes the
+// handler answer 500 so Phonet redelivers. Pauses are not deduplicated.
+func WithPauseFunc(f func(ctx context.Context, p Pause) error) HandlerOption {
+	return func(c *handlerConfig) error {
+		if f == nil {
+			return errors.New("phonet: WithPauseFunc: nil function")
+		}
+		c.pause = f
+		return nil
+	}
+}
+
+// WithHandlerLogger sets the logger of the handler: rejected requests,
+// failed or slow lookups. Default: discard.
+func WithHandlerLogger(l *slog.Logger) HandlerOption {
+	return func(c *handlerConfig) error {
+		if l == nil {
+			return errors.New("phonet: WithHandlerLogger: nil logger")
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// WithWebhookOptions passes options to webhook.New: body limit, methods,
+// dedup store, error writer, logger.
+func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
+	return func(c *handlerConfig) error {
+		c.webhookOpts = append(c.webhookOpts, opts...)
+		return nil
+	}
+}
+
+// NewHandler returns the http.Handler for all of Phonet's webhooks: mount it
+// on one URL for everything, or on the three Perfectum-style URLs
+// (…/customer_data, …/call, …/after_call_end); the body tells the kinds
+// apart (see ParseNotification). Call events and call records go to sink
+// (deduplicated by Event.ID); a customer lookup is answered from
+// WithContactLookup. Authentication (WithToken and/or WithAllowedIPs) is
+// required unless WithoutAuth.
+func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error) {
+	c := handlerConfig{
+		lookupTimeout: DefaultLookupTimeout,
+		country:       DefaultCountry,
+		newText:       DefaultNewContactText,
+		log:           slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	wopts := []webhook.Option{webhook.WithLogger(c.log)}
+	if c.tokenFrom != nil && len(c.tokens) == 0 {
+		return nil, errors.New("phonet: WithTokenFunc needs WithToken")
+	}
+	if len(c.tokens) > 0 {
+		secrets, err := webhook.NewSecrets(c.tokens...)
+		if err != nil {
+			return nil, fmt.Errorf("phonet: %w", err)
+		}
+		from := webhook.QueryToken("token")
+		if c.tokenFrom != nil {
+			tf := c.tokenFrom
+			from = func(r *http.Request, _ []byte) string { return tf(r) }
+		}
+		wopts = append(wopts, webhook.WithAuthenticator(webhook.TokenAuth(secrets, from)))
+	}
+	if c.ipSet {
+		wopts = append(wopts, webhook.WithAuthenticator(webhook.IPAllowList(c.allowed, c.trusted)))
+	}
+	if c.noAuth {
+		wopts = append(wopts, webhook.WithoutAuth())
+	}
+	wopts = append(wopts, c.webhookOpts...)
+	d := &decoder{cfg: c}
+	h, err := webhook.New(sink, d, wopts...)
+	if err != nil {
+		return nil, fmt.Errorf("phonet: %w", err)
+	}
+	return h, nil
+}
+
+type decoder struct {
+	cfg handlerConfig
+}
+
+func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
+	n, err := ParseNotification(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		return webhook.Result{}, err
+	}
+	if n.Kind == KindLookup {
+		reply, err := webhook.JSONReply(d.answer(r.Context(), n.Lookup))
+		return webhook.Result{Reply: reply}, err
+	}
+	if n.Kind == KindCallEvent && n.Event.Direction.IsPause() && d.cfg.pause != nil {
+		if err := d.cfg.pause(r.Context(), pauseOf(n.Event)); err != nil {
+			return webhook.Result{}, fmt.Errorf("phonet: pause callback: %w", err)
+		}
+	}
+	events, err := n.Events(d.cfg.country)
+	if err != nil {
+		return webhook.Result{}, err
+	}
+	return webhook.Result{Events: events, Reply: webhook.Reply{
+		Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}},
+		Body:   []byte("{}"), // call events and records are acknowledged with {}
+	}}, nil
+}
+
+func pauseOf(e *CallEvent) Pause {
+	p := Pause{Account: e.AccountDomain, On: e.Direction == DirectionPauseOn, Event: e,
+		At: firstTime(e.ServerTime, e.DialAt, e.BridgeAt)}
+	if e.Leg != nil {
+		p.Extension, p.Employee = e.Leg.Ext, e.Leg.DisplayName
+	}
+	return p
+}
+
+type lookupResult struct {
+	c     callevent.Contact
+	found bool
+	err   error
+}
+
+// answer runs the contact lookup within the deadline and builds the reply.
+func (d *decoder) answer(ctx context.Context, req *LookupRequest) LookupReply {
+	if d.cfg.lookup == nil {
+		return LookupReply{}
+	}
+	digits, err := phone.Normalize(req.OtherLegNum, d.cfg.country)
+	if err != nil {
+		d.cfg.log.DebugContext(ctx, "phonet: lookup skipped", "reason", err)
+		return LookupReply{}
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.lookupTimeout)
+	defer cancel()
+	ch := make(chan lookupResult, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- lookupResult{err: fmt.Errorf("panic: %v", p)}
+			}
+		}()
+		c, found, err := d.cfg.lookup.LookupContact(ctx, req.AccountDomain, digits)
+		ch <- lookupResult{c, found, err}
+	}()
+	var res lookupResult
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		res.err = ctx.Err()
+	}
+	if res.err != nil {
+		d.cfg.log.WarnContext(ctx, "phonet: contact lookup failed, answering unknown",
+			"account", req.AccountDomain, "error", res.err)
+		return LookupReply{}
+	}
+	return d.cfg.reply(res.c, res.found, req.OtherLegNum, digits)
+}
+
+// reply builds the lookup reply for a finished lookup.
+func (c *handlerConfig) reply(ct callevent.Contact, found bool, raw, digits string) LookupReply {
+	if !found {
+		return LookupReply{
+			URL:       optional(expandCard(c.newCardURL, "", raw, digits)),
+			URLText:   optional(c.newText),
+			NewEntity: true,
+		}
+	}
+	link := ct.URL
+	if link == "" {
+		link = expandCard(c.cardURL, ct.ID, raw, digits)
+	}
+	return LookupReply{
+		Name:                     optional(ct.Name),
+		URL:                      optional(link),
+		URLText:                  optional(ct.Name),
+		ResponsibleEmployeeExt:   optional(ct.ResponsibleExtension),
+		ResponsibleEmployeeEmail: optional(ct.ResponsibleEmail),
+	}
+}
+
+func expandCard(tmpl, id, raw, digits string) string {
+	if tmpl == "" {
+		return ""
+	}
+	return strings.NewReplacer(
+		"{id}", url.PathEscape(id),
+		"{phone}", url.QueryEscape(raw),
+		"{digits}", digits,
+	).Replace(tmpl)
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,452 @@
+package phonet_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/phonet"
+	"github.com/callbridge/callbridge/phonet/phonettest"
+	"github.com/callbridge/callbridge/webhook"
+)
+
+const (
+	token   = "s3cret-token"
+	account = "acme.phonet.com.ua"
+	inUUID  = "5c3d2e1f0a9b4c8d7e6f5a4b3c2d1e0f"
+)
+
+// recorder is a Sink that keeps the events it got.
+type recorder struct {
+	mu     sync.Mutex
+	events []callevent.Event
+	err    error
+}
+
+func (r *recorder) HandleEvent(_ context.Context, e callevent.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	r.events = append(r.events, e)
+	return nil
+}
+
+func (r *recorder) got() []callevent.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]callevent.Event(nil), r.events...)
+}
+
+func golden(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	return bytes.TrimSpace(b)
+}
+
+func ms(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func newHandler(t testing.TB, sink callevent.Sink, opts ...phonet.HandlerOption) http.Handler {
+	t.Helper()
+	h, err := phonet.NewHandler(sink, append([]phonet.HandlerOption{phonet.WithToken(token)}, opts...)...)
+	require.NoError(t, err)
+	return h
+}
+
+func post(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func rawRequest(body []byte, contentType string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/phonet?token="+token, bytes.NewReader(body))
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
+	return r
+}
+
+// The incoming call of the facts file §7.6, as every event shares it.
+func inbound(kind callevent.Kind, event string, at time.Time) callevent.Event {
+	return callevent.Event{
+		ID: webhook.EventID("phonet", account, inUUID, event), Provider: "phonet", Account: account,
+		Kind: kind, Direction: callevent.Inbound, CallID: inUUID,
+		ClientPhone: "380501112233", LinePhone: "380442000000", Extension: "001", Employee: "Олена Коваль",
+		At: at,
+	}
+}
+
+func TestHandlerGoldenPayloads(t *testing.T) {
+	t.Parallel()
+	dial := inbound(callevent.Ringing, "call.dial", ms(1754641204000))
+	bridge := inbound(callevent.Answered, "call.bridge", ms(1754641217000))
+	bridge.AnsweredAt = bridge.At
+	hangup := inbound(callevent.Ended, "call.hangup", ms(1754641335000))
+	hangup.AnsweredAt, hangup.EndedAt = ms(1754641217000), hangup.At
+	completed := inbound(callevent.Completed, "after_call_end", ms(1754641204000))
+	completed.Status = callevent.Success
+	completed.AnsweredAt, completed.EndedAt = ms(1754641217000), ms(1754641335000)
+	completed.Duration, completed.Wait = 118*time.Second, 13*time.Second
+	completed.RecordingURL = "https://acme.phonet.com.ua/rest/public/calls/" + inUUID + "/audio"
+
+	tests := []struct {
+		file string
+		want []callevent.Event
+	}{
+		{"dial_incoming.json", []callevent.Event{dial}},
+		{"bridge_incoming.json", []callevent.Event{bridge}},
+		{"hangup_incoming.json", []callevent.Event{hangup}},
+		{"dial_internal.json", []callevent.Event{{
+			ID: webhook.EventID("phonet", account, "68333cd7aa94421e89dbc8acfe5027bb", "call.dial"), Provider: "phonet",
+			Account: account, Kind: callevent.Ringing, Direction: callevent.Internal, CallID: "68333cd7aa94421e89dbc8acfe5027bb",
+			Extension: "001", Employee: "Олена Коваль", At: ms(1754641001000),
+		}}},
+		{"after_call_end.json", []callevent.Event{completed}},
+		{"ws_error.json", nil}, // §7.9: an error frame is acknowledged, nothing emitted
+		{"lookup.json", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			t.Parallel()
+			body := golden(t, tt.file)
+			for i := range tt.want {
+				tt.want[i].Raw = json.RawMessage(body)
+			}
+			sink := &recorder{}
+			w := post(newHandler(t, sink), rawRequest(body, "application/json"))
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+			require.Empty(t, cmp.Diff(tt.want, sink.got(), cmpopts.EquateEmpty()))
+
+			// The pure layer gives the same events.
+			got, err := phonet.ParseEvents("application/json", body, "")
+			require.NoError(t, err)
+			require.Empty(t, cmp.Diff(tt.want, got, cmpopts.EquateEmpty()))
+		})
+	}
+}
+
+// TestHistoryRecordEvents maps the history rows of §7.4 to Completed events.
+func TestHistoryRecordEvents(t *testing.T) {
+	t.Parallel()
+	var recs []phonet.CallRecord
+	require.NoError(t, json.Unmarshal(golden(t, "history_company.json"), &recs))
+	require.Len(t, recs, 2)
+	want := []callevent.Event{{
+		ID: webhook.EventID("phonet", "", "9b2f6c1e4d8a4f0b8c3e7a5d1f2b6c90", "after_call_end"), Provider: "phonet",
+		Kind: callevent.Completed, Direction: callevent.Outbound, Status: callevent.Success,
+		CallID: "9b2f6c1e4d8a4f0b8c3e7a5d1f2b6c90", ClientPhone: "380671234567", LinePhone: "380442000000",
+		Extension: "001", Employee: "Олена Коваль",
+		At: ms(1754641204000), AnsweredAt: ms(1754641217000), EndedAt: ms(1754641335000),
+		Duration: 118 * time.Second, Wait: 13 * time.Second,
+		RecordingURL: "https://acme.phonet.com.ua/rest/public/calls/9b2f6c1e4d8a4f0b8c3e7a5d1f2b6c90/audio",
+	}, {
+		ID: webhook.EventID("phonet", "", "1d0e9a8b7c6f4e5d9a0b1c2d3e4f5a6b", "after_call_end"), Provider: "phonet",
+		Kind: callevent.Completed, Direction: callevent.Inbound, Status: callevent.Missed,
+		CallID: "1d0e9a8b7c6f4e5d9a0b1c2d3e4f5a6b", ClientPhone: "380501112233",
+		Extension: "500", Group: "Відділ продажу",
+		At: ms(1754641985000), EndedAt: ms(1754642010000), Wait: 25 * time.Second,
+	}}
+	for i, rec := range recs {
+		got, err := rec.ToEvent("")
+		require.NoError(t, err)
+		require.NoError(t, got.Validate())
+		require.True(t, json.Valid(got.Raw))
+		got.Raw = nil
+		require.Empty(t, cmp.Diff(want[i], got), "record %d", i)
+	}
+	require.Equal(t, phonet.DispositionNoAnswer, recs[1].Disposition)
+	require.Equal(t, "500 > 002", recs[1].TransferHistory)
+	require.Equal(t, phonet.LegGroup, recs[1].Leg.Type)
+}
+
+// TestHandlerQuirks covers what real deliveries do differently from the
+// documentation, built with phonettest.
+func TestHandlerQuirks(t *testing.T) {
+	t.Parallel()
+	in := phonettest.InboundCall()
+	dial := inbound(callevent.Ringing, "call.dial", ms(1754641204000))
+	answered := phonettest.OutboundCall()
+	unanswered := phonettest.InboundCall()
+	unanswered.BridgeAt = time.Time{}
+	missed := inbound(callevent.Completed, "after_call_end", ms(1754641204000))
+	missed.Status, missed.EndedAt, missed.Wait = callevent.Missed, ms(1754641335000), 131*time.Second
+
+	tests := []struct {
+		name string
+		req  *http.Request
+		want []callevent.Event
+	}{
+		{"timestamps in seconds", in.Dial().InSeconds().Request("/phonet", phonettest.WithToken(token)),
+			[]callevent.Event{dial}},
+		{"form-encoded body", in.Dial().Request("/phonet", phonettest.WithToken(token), phonettest.AsForm()),
+			[]callevent.Event{dial}},
+		{"numbers as strings", in.Dial().With("lgDirection", "4").With("dialAt", "1754641204000").
+			Request("/phonet", phonettest.WithToken(token)), []callevent.Event{dial}},
+		{"test call with nulls in leg", in.Dial().NullLeg().Request("/phonet", phonettest.WithToken(token)),
+			[]callevent.Event{func() callevent.Event { e := dial; e.Extension, e.Employee = "", ""; return e }()}},
+		{"anonymous caller", in.Dial().With("otherLegs", []any{map[string]any{"num": "anonymous"}}).
+			Request("/phonet", phonettest.WithToken(token)),
+			[]callevent.Event{func() callevent.Event { e := dial; e.ClientPhone = ""; return e }()}},
+		{"national number", in.Dial().With("otherLegs", []any{map[string]any{"num": "0501112233"}}).
+			Request("/phonet", phonettest.WithToken(token)), []callevent.Event{dial}},
+		{"hangup without hangupAt uses serverTime", in.Hangup().Without("hangupAt").Request("/phonet", phonettest.WithToken(token)),
+			[]callevent.Event{func() callevent.Event {
+				e := inbound(callevent.Ended, "call.hangup", ms(1754641335350))
+				e.AnsweredAt, e.EndedAt = ms(1754641217000), e.At
+				return e
+			}()}},
+		{"outbound answered", answered.Bridge().Request("/phonet", phonettest.WithToken(token)),
+			[]callevent.Event{{
+				ID: webhook.EventID("phonet", account, answered.UUID, "call.bridge"), Provider: "phonet", Account: account,
+				Kind: callevent.Answered, Direction: callevent.Outbound, CallID: answered.UUID,
+				ClientPhone: "380671234567", LinePhone: "380442000000", Extension: "002", Employee: "Петро Шевченко",
+				At: ms(1754641212000), AnsweredAt: ms(1754641212000),
+			}}},
+		{"full info of an unanswered call", unanswered.Record().Request("/phonet", phonettest.WithToken(token)),
+			[]callevent.Event{missed}},
+		{"full info with padded recording URL, form-encoded", in.Record().Request("/phonet", phonettest.WithToken(token), phonettest.AsForm()),
+			[]callevent.Event{func() callevent.Event {
+				e := inbound(callevent.Completed, "after_call_end", ms(1754641204000))
+				e.Status, e.AnsweredAt, e.EndedAt = callevent.Success, ms(1754641217000), ms(1754641335000)
+				e.Duration, e.Wait = 118*time.Second, 13*time.Second
+				e.RecordingURL = "https://acme.phonet.com.ua/rest/public/calls/" + inUUID + "/audio"
+				return e
+			}()}},
+		{"unknown event acknowledged", in.Dial().With("event", "call.transfer").Request("/phonet", phonettest.WithToken(token)), nil},
+		{"pause on is not a call", phonettest.Pause(true, account, "001", "Олена Коваль", ms(1754641204000)).
+			Request("/phonet", phonettest.WithToken(token)), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sink := &recorder{}
+			w := post(newHandler(t, sink), tt.req)
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+			require.JSONEq(t, `{}`, w.Body.String())
+			got := sink.got()
+			for i := range got {
+				require.True(t, json.Valid(got[i].Raw), "raw is JSON")
+				require.Contains(t, string(got[i].Raw), `"uuid"`)
+				got[i].Raw = nil
+			}
+			require.Empty(t, cmp.Diff(tt.want, got, cmpopts.EquateEmpty()))
+		})
+	}
+}
+
+func TestHandlerDuplicates(t *testing.T) {
+	t.Parallel()
+	sink := &recorder{}
+	h := newHandler(t, sink)
+	c := phonettest.InboundCall()
+	for _, b := range []phonettest.Body{c.Dial(), c.Dial(), c.Bridge(), c.Dial().InSeconds(), c.Bridge()} {
+		require.Equal(t, http.StatusOK, post(h, b.Request("/phonet", phonettest.WithToken(token))).Code)
+	}
+	got := sink.got()
+	require.Len(t, got, 2, "redeliveries are no-ops")
+	require.Equal(t, callevent.Ringing, got[0].Kind)
+	require.Equal(t, callevent.Answered, got[1].Kind)
+}
+
+func TestHandlerPauseFunc(t *testing.T) {
+	t.Parallel()
+	var pauses []phonet.Pause
+	sink := &recorder{}
+	h := newHandler(t, sink, phonet.WithPauseFunc(func(_ context.Context, p phonet.Pause) error {
+		pauses = append(pauses, p)
+		return nil
+	}))
+	at := ms(1754641204000)
+	require.Equal(t, http.StatusOK, post(h, phonettest.Pause(true, account, "001", "Олена Коваль", at).Request("/p", phonettest.WithToken(token))).Code)
+	require.Equal(t, http.StatusOK, post(h, phonettest.Pause(false, account, "001", "Олена Коваль", at.Add(time.Minute)).Request("/p", phonettest.WithToken(token))).Code)
+	require.Empty(t, sink.got())
+	require.Len(t, pauses, 2)
+	for i, p := range pauses {
+		require.NotNil(t, p.Event)
+		pauses[i].Event = nil
+	}
+	want := []phonet.Pause{
+		{Account: account, Extension: "001", Employee: "Олена Коваль", On: true, At: at},
+		{Account: account, Extension: "001", Employee: "Олена Коваль", On: false, At: at.Add(time.Minute)},
+	}
+	require.Empty(t, cmp.Diff(want, pauses))
+
+	failing := newHandler(t, sink, phonet.WithPauseFunc(func(context.Context, phonet.Pause) error { return errors.New("db down") }))
+	require.Equal(t, http.StatusInternalServerError,
+		post(failing, phonettest.Pause(true, account, "001", "", at).Request("/p", phonettest.WithToken(token))).Code)
+}
+
+func TestHandlerBadInput(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, ct string
+		want           int
+	}{
+		{"empty", "", "application/json", http.StatusBadRequest},
+		{"broken JSON", `{"event":`, "application/json", http.StatusBadRequest},
+		{"JSON array", `[{"event":"call.dial"}]`, "application/json", http.StatusBadRequest},
+		{"event without uuid", `{"event":"call.dial","dialAt":1754641204000}`, "application/json", http.StatusBadRequest},
+		{"event without any time", `{"event":"call.dial","uuid":"u1"}`, "", http.StatusBadRequest},
+		{"record without endAt", `{"uuid":"u1","billSecs":5}`, "", http.StatusBadRequest},
+		{"lgDirection not a number", `{"event":"call.dial","uuid":"u1","dialAt":1,"lgDirection":"in"}`, "", http.StatusBadRequest},
+		{"leg is a string", `{"event":"call.dial","uuid":"u1","dialAt":1,"leg":"001"}`, "", http.StatusBadRequest},
+		{"conflicting form keys", "leg=1&leg[ext]=2", "application/x-www-form-urlencoded", http.StatusBadRequest},
+		{"broken form", "a=%zz", "application/x-www-form-urlencoded", http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sink := &recorder{}
+			w := post(newHandler(t, sink), rawRequest([]byte(tt.body), tt.ct))
+			require.Equal(t, tt.want, w.Code, w.Body.String())
+			require.Empty(t, sink.got())
+		})
+	}
+}
+
+func TestHandlerSinkFailure(t *testing.T) {
+	t.Parallel()
+	sink := &recorder{err: errors.New("crm down")}
+	h := newHandler(t, sink)
+	req := func() *http.Request {
+		return phonettest.InboundCall().Dial().Request("/p", phonettest.WithToken(token))
+	}
+	require.Equal(t, http.StatusInternalServerError, post(h, req()).Code)
+	sink.mu.Lock()
+	sink.err = nil
+	sink.mu.Unlock()
+	require.Equal(t, http.StatusOK, post(h, req()).Code, "the redelivery after a failure is processed")
+	require.Len(t, sink.got(), 1)
+}
+
+func TestHandlerAuth(t *testing.T) {
+	t.Parallel()
+	phonetIP := phonettest.DefaultRemoteAddr
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	body := phonettest.InboundCall().Dial()
+	viaProxy := func(xff string) *http.Request {
+		r := body.Request("/p", phonettest.FromAddr("10.1.2.3:5000"))
+		r.Header.Set("X-Forwarded-For", xff)
+		return r
+	}
+	tests := []struct {
+		name string
+		opts []phonet.HandlerOption
+		req  *http.Request
+		want int
+	}{
+		{"token ok", []phonet.HandlerOption{phonet.WithToken(token)}, body.Request("/p", phonettest.WithToken(token)), 200},
+		{"token missing", []phonet.HandlerOption{phonet.WithToken(token)}, body.Request("/p"), 401},
+		{"token wrong", []phonet.HandlerOption{phonet.WithToken(token)}, body.Request("/p", phonettest.WithToken("nope")), 401},
+		{"rotated token", []phonet.HandlerOption{phonet.WithToken("old", token)}, body.Request("/p", phonettest.WithToken("old")), 200},
+		{"token in path", []phonet.HandlerOption{phonet.WithToken(token),
+			phonet.WithTokenFunc(func(r *http.Request) string { return r.URL.Path[len("/phonet/"):] })},
+			body.Request("/phonet/" + token), 200},
+		{"token in path wrong", []phonet.HandlerOption{phonet.WithToken(token),
+			phonet.WithTokenFunc(func(r *http.Request) string { return r.URL.Path[len("/phonet/"):] })},
+			body.Request("/phonet/other", phonettest.WithToken(token)), 401},
+		{"Phonet IP", []phonet.HandlerOption{phonet.WithAllowedIPs(phonet.PhonetIPs(), nil)}, body.Request("/p"), 200},
+		{"other IP", []phonet.HandlerOption{phonet.WithAllowedIPs(phonet.PhonetIPs(), nil)},
+			body.Request("/p", phonettest.FromAddr("203.0.113.9:1234")), 403},
+		{"spoofed X-Forwarded-For", []phonet.HandlerOption{phonet.WithAllowedIPs(phonet.PhonetIPs(), nil)},
+			func() *http.Request {
+				r := body.Request("/p", phonettest.FromAddr("203.0.113.9:1234"))
+				r.Header.Set("X-Forwarded-For", "89.184.65.208")
+				return r
+			}(), 403},
+		{"Phonet behind trusted proxy", []phonet.HandlerOption{phonet.WithAllowedIPs(phonet.PhonetIPs(), proxies)},
+			viaProxy("89.184.82.130"), 200},
+		{"stranger behind trusted proxy", []phonet.HandlerOption{phonet.WithAllowedIPs(phonet.PhonetIPs(), proxies)},
+			viaProxy("203.0.113.9"), 403},
+		{"IP and token: both pass", []phonet.HandlerOption{phonet.WithToken(token), phonet.WithAllowedIPs(phonet.PhonetIPs(), nil)},
+			body.Request("/p", phonettest.WithToken(token), phonettest.FromAddr(phonetIP)), 200},
+		{"IP and token: token missing", []phonet.HandlerOption{phonet.WithToken(token), phonet.WithAllowedIPs(phonet.PhonetIPs(), nil)},
+			body.Request("/p"), 401},
+		{"without auth", []phonet.HandlerOption{phonet.WithoutAuth()}, body.Request("/p", phonettest.FromAddr("203.0.113.9:1")), 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sink := &recorder{}
+			lookups := 0
+			opts := append(tt.opts, phonet.WithContactLookup(callevent.ContactLookupFunc(
+				func(context.Context, string, string) (callevent.Contact, bool, error) {
+					lookups++
+					return callevent.Contact{}, false, nil
+				})))
+			h, err := phonet.NewHandler(sink, opts...)
+			require.NoError(t, err)
+			w := post(h, tt.req)
+			require.Equal(t, tt.want, w.Code, w.Body.String())
+			if tt.want != http.StatusOK {
+				require.Empty(t, sink.got(), "a rejected request has no side effects")
+				// A rejected lookup does not reach the ContactLookup either.
+				lr := phonettest.InboundCall().Lookup().Request(tt.req.URL.String())
+				lr.RemoteAddr, lr.Header = tt.req.RemoteAddr, tt.req.Header.Clone()
+				require.Equal(t, tt.want, post(h, lr).Code)
+				require.Zero(t, lookups)
+			} else {
+				require.Len(t, sink.got(), 1)
+			}
+		})
+	}
+}
+
+func TestNewHandlerErrors(t *testing.T) {
+	t.Parallel()
+	sink := &recorder{}
+	tests := []struct {
+		name string
+		opts []phonet.HandlerOption
+	}{
+		{"no auth configured", nil},
+		{"empty token", []phonet.HandlerOption{phonet.WithToken("")}},
+		{"no tokens", []phonet.HandlerOption{phonet.WithToken()}},
+		{"token func without token", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithTokenFunc(func(*http.Request) string { return "" })}},
+		{"empty allow-list", []phonet.HandlerOption{phonet.WithAllowedIPs(nil, nil)}},
+		{"unknown country", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithDefaultCountry("XX")}},
+		{"bad card URL", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithCardURL("crm/{id}", "")}},
+		{"zero lookup timeout", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithLookupTimeout(0)}},
+		{"nil lookup", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithContactLookup(nil)}},
+		{"nil pause func", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithPauseFunc(nil)}},
+		{"empty new contact text", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithNewContactText(" ")}},
+		{"nil logger", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithHandlerLogger(nil)}},
+		{"bad webhook option", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithWebhookOptions(webhook.WithMaxBodyBytes(0))}},
+	}
+	for _, tt := range tests {
+		_, err := phonet.NewHandler(sink, tt.opts...)
+		require.Error(t, err, tt.name)
+	}
+	_, err := phonet.NewHandler(nil, phonet.WithoutAuth())
+	require.Error(t, err, "nil sink")
+}
+
+func TestPhonetIPs(t *testing.T) {
+	t.Parallel()
+	ips := phonet.PhonetIPs()
+	want := []string{"89.184.65.208/32", "89.184.82.130/32", "89.184.67.228/32", "89.184.82.191/32", "89.184.65.137/32", "95.213.132.131/32"}
+	got := make([]string, len(ips))
+	for i, p := range ips {
+		got[i] = p.String()
+	}
+	require.Equal(t, want, got)
+	ips[0] = netip.Prefix{}
+	require.Equal(t, want[0], phonet.PhonetIPs()[0].String(), "callers cannot change the list")
+}

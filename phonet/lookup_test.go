@@ -1,0 +1,105 @@
+package phonet_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/phonet"
+	"github.com/callbridge/callbridge/phonet/phonettest"
+)
+
+const unknownReply = `{"name":null,"url":null,"urlText":null,"newEntity":false,"responsibleEmployeeExt":null,"responsibleEmployeeEmail":null}`
+
+func TestLookupReplies(t *testing.T) {
+	t.Parallel()
+	romashka := callevent.Contact{ID: "6137", Name: "ТОВ Ромашка", URL: "https://crm.example.com/contacts/6137",
+		ResponsibleExtension: "001", ResponsibleEmail: "olena@acme.ua"}
+	cards := phonet.WithCardURL("https://crm.example.com/contacts/{id}?from={digits}", "https://crm.example.com/contacts/new?phone={phone}")
+	tests := []struct {
+		name    string
+		body    phonettest.Body
+		contact callevent.Contact
+		found   bool
+		err     error
+		delay   time.Duration
+		opts    []phonet.HandlerOption
+		want    string
+		calls   int32
+	}{
+		{name: "found (facts §7.7)", contact: romashka, found: true, opts: []phonet.HandlerOption{cards},
+			want: string(golden(t, "lookup_found_reply.json")), calls: 1},
+		{name: "not found (facts §7.7)", opts: []phonet.HandlerOption{cards},
+			want: string(golden(t, "lookup_not_found_reply.json")), calls: 1},
+		{name: "not found, own text, no template", opts: []phonet.HandlerOption{phonet.WithNewContactText("Створити")},
+			want: `{"name":null,"url":null,"urlText":"Створити","newEntity":true,"responsibleEmployeeExt":null,"responsibleEmployeeEmail":null}`, calls: 1},
+		{name: "found without URL uses the card template", contact: callevent.Contact{ID: "a/b", Name: "Іван"}, found: true,
+			opts: []phonet.HandlerOption{cards},
+			want: `{"name":"Іван","url":"https://crm.example.com/contacts/a%2Fb?from=380501112233","urlText":"Іван","newEntity":false,"responsibleEmployeeExt":null,"responsibleEmployeeEmail":null}`, calls: 1},
+		{name: "only the manager's e-mail", contact: callevent.Contact{Name: "Іван", ResponsibleEmail: "petro@acme.ua"}, found: true,
+			want: `{"name":"Іван","url":null,"urlText":"Іван","newEntity":false,"responsibleEmployeeExt":null,"responsibleEmployeeEmail":"petro@acme.ua"}`, calls: 1},
+		{name: "only the manager's extension", contact: callevent.Contact{Name: "Іван", ResponsibleExtension: "002"}, found: true,
+			want: `{"name":"Іван","url":null,"urlText":"Іван","newEntity":false,"responsibleEmployeeExt":"002","responsibleEmployeeEmail":null}`, calls: 1},
+		{name: "lookup error answers unknown", err: errors.New("db down"), opts: []phonet.HandlerOption{cards},
+			want: unknownReply, calls: 1},
+		{name: "slow lookup answers unknown within the deadline", contact: romashka, found: true, delay: 5 * time.Second,
+			opts: []phonet.HandlerOption{cards, phonet.WithLookupTimeout(50 * time.Millisecond)}, want: unknownReply, calls: 1},
+		{name: "anonymous number is not looked up", body: phonettest.InboundCall().Lookup().With("otherLegNum", "anonymous"),
+			want: unknownReply},
+		{name: "internal number is not looked up", body: phonettest.InboundCall().Lookup().With("otherLegNum", "002"),
+			want: unknownReply},
+		{name: "form-encoded lookup", body: phonettest.InboundCall().Lookup(), contact: romashka, found: true,
+			want: string(golden(t, "lookup_found_reply.json")), calls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			lookup := callevent.ContactLookupFunc(func(ctx context.Context, acc, phone string) (callevent.Contact, bool, error) {
+				calls.Add(1)
+				if acc != account || phone != "380501112233" {
+					return callevent.Contact{}, false, errors.New("unexpected account or phone " + acc + " " + phone)
+				}
+				if tt.delay > 0 {
+					select {
+					case <-time.After(tt.delay):
+					case <-ctx.Done():
+					}
+				}
+				return tt.contact, tt.found, tt.err
+			})
+			sink := &recorder{}
+			h := newHandler(t, sink, append(tt.opts, phonet.WithContactLookup(lookup))...)
+			var req *http.Request
+			switch {
+			case tt.name == "form-encoded lookup":
+				req = tt.body.Request("/phonet/customer_data", phonettest.WithToken(token), phonettest.AsForm())
+			case tt.body != nil:
+				req = tt.body.Request("/phonet/customer_data", phonettest.WithToken(token))
+			default:
+				req = rawRequest(golden(t, "lookup.json"), "application/json")
+			}
+			start := time.Now()
+			w := post(h, req)
+			require.Less(t, time.Since(start), 2*time.Second)
+			require.Equal(t, http.StatusOK, w.Code)
+			require.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
+			require.Equal(t, tt.want, w.Body.String(), "the exact reply")
+			require.Equal(t, tt.calls, calls.Load())
+			require.Empty(t, sink.got(), "a lookup is not an event")
+		})
+	}
+}
+
+func TestLookupWithoutContactLookup(t *testing.T) {
+	t.Parallel()
+	w := post(newHandler(t, &recorder{}), rawRequest(golden(t, "lookup.json"), "application/json"))
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Equal(t, unknownReply, w.Body.String())
+}

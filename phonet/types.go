@@ -1,0 +1,446 @@
+package phonet
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Direction is Phonet's lgDirection: the kind of a call, or a pause toggle.
+// Values Phonet adds later are kept as they are.
+type Direction int
+
+// Directions documented by Phonet.
+const (
+	DirectionInternal Direction = 1  // between two employees
+	DirectionOutgoing Direction = 2  // employee → customer
+	DirectionIncoming Direction = 4  // customer → company
+	DirectionPauseOn  Direction = 32 // the employee went on pause ("нет на месте")
+	DirectionPauseOff Direction = 64 // the employee is back ("есть на месте")
+)
+
+// String returns "internal", "outgoing", "incoming", "pause_on", "pause_off"
+// or "Direction(n)".
+func (d Direction) String() string {
+	switch d {
+	case DirectionInternal:
+		return "internal"
+	case DirectionOutgoing:
+		return "outgoing"
+	case DirectionIncoming:
+		return "incoming"
+	case DirectionPauseOn:
+		return "pause_on"
+	case DirectionPauseOff:
+		return "pause_off"
+	}
+	return "Direction(" + strconv.Itoa(int(d)) + ")"
+}
+
+// IsPause reports whether d is a pause toggle rather than a call.
+func (d Direction) IsPause() bool { return d == DirectionPauseOn || d == DirectionPauseOff }
+
+// LegType is the type of a call leg (leg.type).
+type LegType int
+
+// Leg types.
+const (
+	LegUser  LegType = 1
+	LegGroup LegType = 2
+	LegIVR   LegType = 4
+)
+
+// Disposition is the outcome of a finished call (history disposition).
+type Disposition int
+
+// Dispositions documented by Phonet, plus DispositionUnknown for a record
+// that carries none.
+const (
+	DispositionUnknown   Disposition = -1
+	DispositionAnswered  Disposition = 0
+	DispositionNoAnswer  Disposition = 1
+	DispositionCongested Disposition = 2 // direction overloaded
+	DispositionFailed    Disposition = 3 // internal or dial error
+	DispositionBusy      Disposition = 4
+)
+
+// String returns "answered", "no_answer", "congested", "failed", "busy",
+// "unknown" or "Disposition(n)".
+func (d Disposition) String() string {
+	switch d {
+	case DispositionUnknown:
+		return "unknown"
+	case DispositionAnswered:
+		return "answered"
+	case DispositionNoAnswer:
+		return "no_answer"
+	case DispositionCongested:
+		return "congested"
+	case DispositionFailed:
+		return "failed"
+	case DispositionBusy:
+		return "busy"
+	}
+	return "Disposition(" + strconv.Itoa(int(d)) + ")"
+}
+
+// EventType is a call event name (event, or lastEvent of an active call).
+type EventType string
+
+// Call event types.
+const (
+	EventDial   EventType = "call.dial"   // the call started ringing
+	EventBridge EventType = "call.bridge" // the call was answered
+	EventHangup EventType = "call.hangup" // the call ended
+)
+
+// Leg is an employee side of a call. Phonet sends nulls in test calls, which
+// decode as empty strings.
+type Leg struct {
+	ID          string  `json:"id"`
+	Type        LegType `json:"type,omitempty"`
+	Ext         string  `json:"ext"`
+	DisplayName string  `json:"displayName"`
+}
+
+// OtherLeg is the external party of a call.
+type OtherLeg struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Num         string `json:"num"`
+	CompanyName string `json:"companyName"`
+	URL         string `json:"url"`
+}
+
+// CallEvent is a call.dial / call.bridge / call.hangup notification.
+// Timestamps are UTC; a missing, null or 0 timestamp is the zero time.
+type CallEvent struct {
+	Type          EventType
+	AccountDomain string
+	UUID          string
+	ParentUUID    string
+	Direction     Direction
+	DialAt        time.Time
+	BridgeAt      time.Time
+	HangupAt      time.Time
+	ServerTime    time.Time
+	Leg           *Leg
+	Leg2          *Leg
+	OtherLegs     []OtherLeg
+	TrunkNum      string
+	TrunkName     string
+	// Raw is the notification as received (form bodies converted to JSON).
+	Raw json.RawMessage
+}
+
+// ActiveCall is one entry of ActiveCalls.
+type ActiveCall struct {
+	UUID       string
+	ParentUUID string
+	LastEvent  EventType
+	Direction  Direction
+	DialAt     time.Time
+	BridgeAt   time.Time
+	Leg        *Leg
+	Leg2       *Leg
+	OtherLegs  []OtherLeg
+	TrunkNum   string
+	TrunkName  string
+}
+
+// CallRecord is a finished call: one row of the call history, or the body
+// of the "full call info" (after_call_end) webhook.
+type CallRecord struct {
+	UUID          string
+	ParentUUID    string
+	AccountDomain string // only in webhooks
+	Direction     Direction
+	EndAt         time.Time
+	// BillSecs is the talk time and Duration the whole call including
+	// ringing, both in seconds.
+	BillSecs, Duration int
+	Disposition        Disposition
+	OtherLegNum        string
+	OtherLegName       string
+	Leg                *Leg
+	Leg2               *Leg
+	TransferHistory    string // e.g. "500 > 002"
+	AudioRecURL        string // trimmed; "" when there is no recording
+	// Trunk is the company line as Phonet writes it in history
+	// ("o=380442000000;") or TrunkNum's value in webhooks.
+	Trunk string
+	// Raw is the record as received.
+	Raw json.RawMessage
+}
+
+// LookupRequest is Phonet's customer lookup («Отримати інформацію за
+// номером»): who owns OtherLegNum?
+type LookupRequest struct {
+	// OtherLegNum is the customer's number: the caller of an incoming call,
+	// the callee of an outgoing one.
+	OtherLegNum string
+	// TrunkNum is the company number dialled (incoming calls only).
+	TrunkNum      string
+	UUID          string
+	AccountDomain string
+	Direction     Direction
+	Raw           json.RawMessage
+}
+
+// User is a Phonet employee.
+type User struct {
+	ID          int64  `json:"id"`
+	DisplayName string `json:"displayName"`
+	Ext         string `json:"ext"`
+	Email       string `json:"email"`
+}
+
+// wire is every field any Phonet payload (webhook body, history row,
+// active call) carries, decoded tolerantly: numbers may come as strings and
+// strings as numbers, nulls are empty.
+type wire struct {
+	Event           flexString  `json:"event"`
+	LastEvent       flexString  `json:"lastEvent"`
+	AccountDomain   flexString  `json:"accountDomain"`
+	UUID            flexString  `json:"uuid"`
+	ParentUUID      flexString  `json:"parentUuid"`
+	LgDirection     flexInt     `json:"lgDirection"`
+	DialAt          epoch       `json:"dialAt"`
+	BridgeAt        epoch       `json:"bridgeAt"`
+	HangupAt        epoch       `json:"hangupAt"`
+	ServerTime      epoch       `json:"serverTime"`
+	EndAt           epoch       `json:"endAt"`
+	Leg             *wireLeg    `json:"leg"`
+	Leg2            *wireLeg    `json:"leg2"`
+	OtherLegs       []wireOther `json:"otherLegs"`
+	OtherLegNum     flexString  `json:"otherLegNum"`
+	OtherLegName    flexString  `json:"otherLegName"`
+	TrunkNum        flexString  `json:"trunkNum"`
+	TrunkName       flexString  `json:"trunkName"`
+	Trunk           flexString  `json:"trunk"`
+	BillSecs        flexInt     `json:"billSecs"`
+	Duration        flexInt     `json:"duration"`
+	Disposition     *flexInt    `json:"disposition"`
+	TransferHistory flexString  `json:"transferHistory"`
+	AudioRecURL     flexString  `json:"audioRecUrl"`
+}
+
+type wireLeg struct {
+	ID          flexString `json:"id"`
+	Type        flexInt    `json:"type"`
+	Ext         flexString `json:"ext"`
+	DisplayName flexString `json:"displayName"`
+}
+
+type wireOther struct {
+	ID          flexString `json:"id"`
+	Name        flexString `json:"name"`
+	Num         flexString `json:"num"`
+	CompanyName flexString `json:"companyName"`
+	URL         flexString `json:"url"`
+}
+
+func (l *wireLeg) leg() *Leg {
+	if l == nil {
+		return nil
+	}
+	return &Leg{ID: string(l.ID), Type: LegType(l.Type), Ext: string(l.Ext), DisplayName: string(l.DisplayName)}
+}
+
+func (w *wire) otherLegs() []OtherLeg {
+	if len(w.OtherLegs) == 0 {
+		return nil
+	}
+	out := make([]OtherLeg, len(w.OtherLegs))
+	for i, o := range w.OtherLegs {
+		out[i] = OtherLeg{ID: string(o.ID), Name: string(o.Name), Num: string(o.Num),
+			CompanyName: string(o.CompanyName), URL: string(o.URL)}
+	}
+	return out
+}
+
+func (w *wire) callEvent(raw json.RawMessage) *CallEvent {
+	return &CallEvent{
+		Type: EventType(w.Event), AccountDomain: string(w.AccountDomain), UUID: string(w.UUID),
+		ParentUUID: string(w.ParentUUID), Direction: Direction(w.LgDirection),
+		DialAt: w.DialAt.t(), BridgeAt: w.BridgeAt.t(), HangupAt: w.HangupAt.t(), ServerTime: w.ServerTime.t(),
+		Leg: w.Leg.leg(), Leg2: w.Leg2.leg(), OtherLegs: w.otherLegs(),
+		TrunkNum: string(w.TrunkNum), TrunkName: string(w.TrunkName), Raw: raw,
+	}
+}
+
+func (w *wire) activeCall() ActiveCall {
+	return ActiveCall{
+		UUID: string(w.UUID), ParentUUID: string(w.ParentUUID), LastEvent: EventType(w.LastEvent),
+		Direction: Direction(w.LgDirection), DialAt: w.DialAt.t(), BridgeAt: w.BridgeAt.t(),
+		Leg: w.Leg.leg(), Leg2: w.Leg2.leg(), OtherLegs: w.otherLegs(),
+		TrunkNum: string(w.TrunkNum), TrunkName: string(w.TrunkName),
+	}
+}
+
+func (w *wire) callRecord(raw json.RawMessage) *CallRecord {
+	r := &CallRecord{
+		UUID: string(w.UUID), ParentUUID: string(w.ParentUUID), AccountDomain: string(w.AccountDomain),
+		Direction: Direction(w.LgDirection), EndAt: w.EndAt.t(),
+		BillSecs: int(w.BillSecs), Duration: int(w.Duration), Disposition: DispositionUnknown,
+		OtherLegNum: string(w.OtherLegNum), OtherLegName: string(w.OtherLegName),
+		Leg: w.Leg.leg(), Leg2: w.Leg2.leg(), TransferHistory: string(w.TransferHistory),
+		AudioRecURL: strings.TrimSpace(string(w.AudioRecURL)), Trunk: string(w.Trunk), Raw: raw,
+	}
+	if r.Trunk == "" {
+		r.Trunk = string(w.TrunkNum)
+	}
+	if w.Disposition != nil {
+		r.Disposition = Disposition(*w.Disposition)
+	}
+	return r
+}
+
+func (w *wire) lookup(raw json.RawMessage) *LookupRequest {
+	return &LookupRequest{
+		OtherLegNum: string(w.OtherLegNum), TrunkNum: string(w.TrunkNum), UUID: string(w.UUID),
+		AccountDomain: string(w.AccountDomain), Direction: Direction(w.LgDirection), Raw: raw,
+	}
+}
+
+// UnmarshalJSON decodes an active call tolerantly (see CallRecord).
+func (a *ActiveCall) UnmarshalJSON(b []byte) error {
+	var w wire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*a = w.activeCall()
+	return nil
+}
+
+// UnmarshalJSON decodes a history row tolerantly: numbers given as strings,
+// strings given as numbers, nulls, and timestamps in milliseconds or seconds
+// are all accepted. Raw keeps b.
+func (r *CallRecord) UnmarshalJSON(b []byte) error {
+	var w wire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*r = *w.callRecord(append(json.RawMessage(nil), b...))
+	return nil
+}
+
+// UnmarshalJSON decodes an employee, accepting a numeric id as a string and
+// nulls.
+func (u *User) UnmarshalJSON(b []byte) error {
+	var w struct {
+		ID          flexInt    `json:"id"`
+		DisplayName flexString `json:"displayName"`
+		Ext         flexString `json:"ext"`
+		Email       flexString `json:"email"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*u = User{ID: int64(w.ID), DisplayName: string(w.DisplayName), Ext: string(w.Ext), Email: string(w.Email)}
+	return nil
+}
+
+// secondsLimit separates epoch seconds from epoch milliseconds: Phonet's
+// documentation shows seconds, the live service sends milliseconds.
+const secondsLimit = 1e12
+
+// epoch is a Phonet timestamp: epoch milliseconds, or seconds when below
+// 1e12, as a number or numeric string; null, "" and 0 are the zero time.
+type epoch int64 // milliseconds; 0 = none
+
+func (e epoch) t() time.Time {
+	if e <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(e)).UTC()
+}
+
+func (e *epoch) UnmarshalJSON(b []byte) error {
+	f, ok, err := parseNumber(b)
+	if err != nil || !ok {
+		*e = 0
+		return err
+	}
+	if f < secondsLimit {
+		f *= 1000
+	}
+	// Outside ±year 10000 the value is garbage; treat it as absent.
+	if f <= 0 || f > 253402300799999 {
+		*e = 0
+		return nil
+	}
+	*e = epoch(f)
+	return nil
+}
+
+// flexInt is an integer sent as a number or a numeric string; null and ""
+// are 0.
+type flexInt int64
+
+func (n *flexInt) UnmarshalJSON(b []byte) error {
+	f, ok, err := parseNumber(b)
+	if err != nil || !ok {
+		*n = 0
+		return err
+	}
+	if f > math.MaxInt32 || f < math.MinInt32 {
+		return fmt.Errorf("phonet: number %s out of range", b)
+	}
+	*n = flexInt(f)
+	return nil
+}
+
+// parseNumber reads a JSON number or numeric string. ok is false for null,
+// "" and "null".
+func parseNumber(b []byte) (f float64, ok bool, err error) {
+	b = bytes.TrimSpace(b)
+	s := string(b)
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return 0, false, err
+		}
+		s = strings.TrimSpace(s)
+	}
+	if s == "" || s == "null" {
+		return 0, false, nil
+	}
+	f, err = strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false, fmt.Errorf("phonet: %q is not a number", truncate(s, 32))
+	}
+	return f, true, nil
+}
+
+// flexString is a string that may be sent as a number or bool; null is "".
+type flexString string
+
+func (s *flexString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || string(b) == "null":
+		*s = ""
+	case b[0] == '"':
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = flexString(v)
+	case b[0] == '{' || b[0] == '[':
+		return fmt.Errorf("phonet: expected a string, got %s", truncate(string(b), 32))
+	default:
+		*s = flexString(b) // number or bool as written
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
