@@ -1,0 +1,538 @@
+package finaz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"golang.org/x/time/rate"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/httpx"
+	"github.com/callbridge/callbridge/internal/phone"
+)
+
+// APIError is an error response from the telephony system: a non-2xx
+// status, or a 2xx the RequestTemplate's Response spec judged a failure
+// (wrong status, success field or regex). Use errors.As. Its strings and
+// Body never contain secret Params.
+type APIError = httpx.APIError
+
+// RateLimitError is a 429 response; errors.As matches it as *RateLimitError
+// and as *APIError.
+type RateLimitError = httpx.RateLimitError
+
+// RequestError is a failure without an HTTP response (connection refused,
+// timeout, canceled context).
+type RequestError = httpx.RequestError
+
+// Client sends the configured requests. It is safe for concurrent use. A
+// Client carries one telephony account's credentials: do not share it
+// across tenants.
+type Client struct {
+	c       *compiled
+	retry   *httpx.Client // httpx's policy: retried only when safe for the method
+	once    *httpx.Client // never retried: state-changing ops sent with GET/PUT/DELETE
+	log     *slog.Logger
+	secrets []string
+}
+
+var (
+	_ callevent.Caller      = (*Client)(nil)
+	_ callevent.GroupCaller = (*Client)(nil)
+	_ callevent.Transferer  = (*Client)(nil)
+)
+
+// Option configures a Client.
+type Option func(*options) error
+
+type options struct {
+	httpClient       *http.Client
+	baseURL          string
+	userAgent        string
+	limiter          *rate.Limiter
+	retryMax         int
+	waitMin, waitMax time.Duration
+	backoff          retryablehttp.Backoff
+	logger           *slog.Logger
+}
+
+// WithHTTPClient sets the HTTP client (copied, never modified). The default
+// has a 30 s timeout and keeps enough idle connections for the upload
+// concurrency.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(o *options) error {
+		if hc == nil {
+			return errors.New("finaz: nil HTTP client")
+		}
+		o.httpClient = hc
+		return nil
+	}
+}
+
+// WithBaseURL overrides Config.BaseURL, e.g. to point at a finaztest server.
+func WithBaseURL(u string) Option {
+	return func(o *options) error {
+		if err := checkBaseURL(u); err != nil {
+			return fmt.Errorf("finaz: base URL: %w", err)
+		}
+		o.baseURL = u
+		return nil
+	}
+}
+
+// WithUserAgent appends ua to the User-Agent "callbridge/<version>".
+func WithUserAgent(ua string) Option {
+	return func(o *options) error { o.userAgent = ua; return nil }
+}
+
+// WithRateLimit limits requests to r per second with bursts of burst,
+// waiting (within the context) before each attempt.
+func WithRateLimit(r rate.Limit, burst int) Option {
+	return func(o *options) error {
+		if r <= 0 || burst <= 0 {
+			return errors.New("finaz: rate limit and burst must be positive")
+		}
+		o.limiter = rate.NewLimiter(r, burst)
+		return nil
+	}
+}
+
+// WithRetry sets how often a failed request is retried (0: never; default
+// 3) and the backoff bounds (default 500 ms … 10 s). Only safe requests are
+// retried; see RequestTemplate.Idempotent.
+func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
+	return func(o *options) error {
+		if maxRetries < 0 || minWait < 0 || maxWait < 0 || (maxWait > 0 && minWait > maxWait) {
+			return errors.New("finaz: invalid retry settings")
+		}
+		o.retryMax = maxRetries
+		if maxRetries == 0 {
+			o.retryMax = -1
+		}
+		o.waitMin, o.waitMax = minWait, maxWait
+		return nil
+	}
+}
+
+// WithBackoff replaces the backoff between retries (tests use a zero
+// backoff to run instantly).
+func WithBackoff(b retryablehttp.Backoff) Option {
+	return func(o *options) error {
+		if b == nil {
+			return errors.New("finaz: nil backoff")
+		}
+		o.backoff = b
+		return nil
+	}
+}
+
+// WithLogger sets a logger for debug lines (retries, per-contact upload
+// failures). The default discards everything. Secrets are never logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("finaz: nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// NewClient validates cfg (see Config.Validate; every Param must also have
+// a value) and returns a Client.
+func NewClient(cfg Config, opts ...Option) (*Client, error) {
+	var o options
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if o.baseURL != "" {
+		cfg.BaseURL = o.baseURL
+	}
+	comp, err := compileConfig(&cfg, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{c: comp, log: o.logger}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	for _, name := range sortedKeys(cfg.Params) {
+		if p := cfg.Params[name]; p.Secret {
+			c.secrets = append(c.secrets, p.Value)
+		}
+	}
+	hc := o.httpClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = max(comp.conc, 4)
+		hc = &http.Client{Timeout: httpx.DefaultTimeout, Transport: tr}
+	}
+	hcfg := httpx.Config{
+		BaseURL:      comp.base,
+		HTTPClient:   hc,
+		UserAgent:    o.userAgent,
+		Limiter:      o.limiter,
+		RetryMax:     o.retryMax,
+		RetryWaitMin: o.waitMin,
+		RetryWaitMax: o.waitMax,
+		Backoff:      o.backoff,
+		Secrets:      func() []string { return c.secrets },
+		Logger:       o.logger,
+	}
+	if c.retry, err = httpx.New(hcfg); err != nil {
+		return nil, fmt.Errorf("finaz: %w", err)
+	}
+	hcfg.RetryMax = -1
+	if c.once, err = httpx.New(hcfg); err != nil {
+		return nil, fmt.Errorf("finaz: %w", err)
+	}
+	return c, nil
+}
+
+// Configured reports whether op has a template.
+func (c *Client) Configured(op Operation) bool { return c.c.ops[op] != nil }
+
+func (c *Client) notConfigured(op Operation) error {
+	return fmt.Errorf("finaz: %s is not configured: %w", op, callevent.ErrUnsupported)
+}
+
+// send renders and sends op. The caller closes the response body.
+func (c *Client) send(ctx context.Context, op Operation, vars map[string]string, rows []map[string]string) (*http.Response, error) {
+	ot := c.c.ops[op]
+	if ot == nil {
+		return nil, c.notConfigured(op)
+	}
+	req, err := ot.renderRequest(&env{vars: vars, params: c.c.cfg.Params}, rows)
+	if err != nil {
+		return nil, err
+	}
+	hc := c.retry
+	if op.command() && !ot.idempotent && idempotentMethod(ot.method) {
+		// httpx would retry a GET/PUT/DELETE after a 5xx or timeout, but a
+		// click2call or upload sent as GET is not safe to repeat.
+		hc = c.once
+	}
+	resp, err := hc.Do(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("finaz: %s: %w", op, err)
+	}
+	return resp, nil
+}
+
+func idempotentMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// maxJudgedBody bounds the response body read to judge success.
+const maxJudgedBody = 1 << 20
+
+// exchange sends op and judges the answer by the template's Response spec;
+// it returns the (capped) body of a success.
+func (c *Client) exchange(ctx context.Context, op Operation, vars map[string]string, rows []map[string]string) ([]byte, error) {
+	resp, err := c.send(ctx, op, vars, rows)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJudgedBody))
+	if err != nil {
+		return nil, fmt.Errorf("finaz: %s: reading response: %w", op, err)
+	}
+	if reason := c.c.ops[op].resp.judge(resp.StatusCode, body); reason != "" {
+		return nil, fmt.Errorf("finaz: %s: %w", op, c.judgedError(resp, body, reason, c.c.ops[op].resp))
+	}
+	return body, nil
+}
+
+// judge returns why a response is a failure, or "".
+func (rs *responseSpec) judge(status int, body []byte) string {
+	if len(rs.status) > 0 {
+		ok := false
+		for _, s := range rs.status {
+			ok = ok || s == status
+		}
+		if !ok {
+			return fmt.Sprintf("status %d is not one of %v", status, rs.status)
+		}
+	}
+	if rs.successRe != nil && !rs.successRe.Match(body) {
+		return "body does not match success_regex"
+	}
+	if rs.successField != nil {
+		v, _ := jsonField(body, rs.successField)
+		ok := false
+		for _, want := range rs.successValues {
+			ok = ok || v == want
+		}
+		if !ok {
+			return fmt.Sprintf("%s is %q", strings.Join(rs.successField, "."), v)
+		}
+	}
+	return ""
+}
+
+// judgedError is the *APIError of a 2xx response judged a failure.
+func (c *Client) judgedError(resp *http.Response, body []byte, reason string, rs responseSpec) error {
+	e := &APIError{StatusCode: resp.StatusCode, Message: reason}
+	if rs.messageField != nil {
+		if m, ok := jsonField(body, rs.messageField); ok && m != "" {
+			e.Message = m
+		}
+	} else if rs.successRe != nil {
+		e.Message = firstLine(string(body), 200)
+	}
+	if resp.Request != nil {
+		e.Method = resp.Request.Method
+		e.URL = httpx.Redact(redactURL(resp.Request.URL), c.secrets...)
+	}
+	e.Message = httpx.Redact(e.Message, c.secrets...)
+	if len(body) > httpx.MaxErrorBodyBytes {
+		body = body[:httpx.MaxErrorBodyBytes]
+	}
+	e.Body = []byte(httpx.Redact(string(body), c.secrets...))
+	return e
+}
+
+// redactURL drops user info before the URL is put in an error.
+func redactURL(u *url.URL) string {
+	v := *u
+	v.User = nil
+	return v.String()
+}
+
+func firstLine(s string, n int) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > n {
+		s = s[:n]
+	}
+	return s
+}
+
+// Call places a Click2Call: the operator's extension (req.From, variable
+// ramal_operador) rings, then req.To (ddd, numero, telefone) is dialled.
+// identificador_fila is Config.DefaultQueue. The call id comes from the
+// response as configured (empty when not configured or not found: the
+// call may still have been placed, so that is not an error). Unless the
+// template is marked idempotent the request is never retried once it may
+// have reached the PBX.
+func (c *Client) Call(ctx context.Context, req callevent.CallRequest) (callevent.CallRef, error) {
+	vars, err := c.click2callVars(c.c.cfg.DefaultQueue, req.From, req.To)
+	if err != nil {
+		return callevent.CallRef{}, err
+	}
+	return c.click2call(ctx, vars)
+}
+
+// GroupCall places a Click2Call for a queue: identificador_fila is
+// req.Group, and there is no operator extension.
+func (c *Client) GroupCall(ctx context.Context, req callevent.GroupCallRequest) (callevent.CallRef, error) {
+	vars, err := c.click2callVars(req.Group, "", req.To)
+	if err != nil {
+		return callevent.CallRef{}, err
+	}
+	return c.click2call(ctx, vars)
+}
+
+func (c *Client) click2callVars(queue, ext, to string) (map[string]string, error) {
+	full, ddd, num, err := SplitPhone(to, c.c.country)
+	if err != nil {
+		return nil, fmt.Errorf("finaz: click2call: %w", err)
+	}
+	vars := map[string]string{VarTelefone: full}
+	setNonEmpty(vars, VarFila, queue)
+	setNonEmpty(vars, VarRamal, ext)
+	setNonEmpty(vars, VarDDD, ddd)
+	setNonEmpty(vars, VarNumero, num)
+	return vars, nil
+}
+
+// setNonEmpty sets vars[k] unless v is empty: an empty request field is a
+// missing variable, so a template that needs it fails instead of sending "".
+func setNonEmpty(vars map[string]string, k, v string) {
+	if v = strings.TrimSpace(v); v != "" {
+		vars[k] = v
+	}
+}
+
+func (c *Client) click2call(ctx context.Context, vars map[string]string) (callevent.CallRef, error) {
+	body, err := c.exchange(ctx, OpClick2Call, vars, nil)
+	if err != nil {
+		return callevent.CallRef{}, err
+	}
+	rs := c.c.ops[OpClick2Call].resp
+	var id string
+	switch {
+	case rs.callIDField != nil:
+		id, _ = jsonField(body, rs.callIDField)
+	case rs.callIDRe != nil:
+		if m := rs.callIDRe.FindSubmatch(body); m != nil {
+			id = string(m[len(m)-1])
+		}
+	}
+	if id == "" && (rs.callIDField != nil || rs.callIDRe != nil) {
+		c.log.DebugContext(ctx, "finaz: click2call response has no call id")
+	}
+	return callevent.CallRef{CallID: strings.TrimSpace(id)}, nil
+}
+
+// Transfer transfers the operator's current call (req.From is
+// ramal_operador, req.CallID identificador_chamada) to req.To
+// (numero_destino: a phone number or an internal extension).
+// identificador_fila is Config.DefaultQueue. Attended transfers are not
+// part of the contract: they fail with callevent.ErrUnsupported.
+func (c *Client) Transfer(ctx context.Context, req callevent.TransferRequest) error {
+	if req.Attended {
+		return fmt.Errorf("finaz: transfer: attended transfer: %w", callevent.ErrUnsupported)
+	}
+	dest, err := destination(req.To, c.c.country)
+	if err != nil {
+		return fmt.Errorf("finaz: transfer: %w", err)
+	}
+	vars := map[string]string{VarNumeroDestino: dest}
+	setNonEmpty(vars, VarFila, c.c.cfg.DefaultQueue)
+	setNonEmpty(vars, VarRamal, req.From)
+	setNonEmpty(vars, VarChamada, req.CallID)
+	_, err = c.exchange(ctx, OpTransfer, vars, nil)
+	return err
+}
+
+// destination is numero_destino: national DDD+number for Brazil, full
+// digits for other countries, an internal extension as given.
+func destination(to, country string) (string, error) {
+	full, err := phone.Normalize(to, country)
+	switch {
+	case errors.Is(err, phone.ErrInternal):
+		return strings.TrimSpace(to), nil
+	case err != nil:
+		return "", phoneError(to, err)
+	}
+	if ddd, num, ok := splitBR(full); ok {
+		return ddd + num, nil
+	}
+	return full, nil
+}
+
+// ClearDialer asks the dialer to drop the queue's contacts ("Limpeza de
+// Contatos do Discador").
+func (c *Client) ClearDialer(ctx context.Context, queue string) error {
+	vars := map[string]string{}
+	setNonEmpty(vars, VarFila, queue)
+	_, err := c.exchange(ctx, OpClearDialer, vars, nil)
+	return err
+}
+
+// maxResultsBody bounds the dialer_results answer.
+const maxResultsBody = 64 << 20
+
+// DialerResults fetches the outcome of the queue's dialer attempts
+// ("Retorno do Discador"), parsing the CSV or JSON answer as configured.
+// Results that cannot be read are skipped and reported in the error (as
+// *ResultError, joined) next to the good ones.
+func (c *Client) DialerResults(ctx context.Context, queue string) ([]DialerResult, error) {
+	vars := map[string]string{}
+	setNonEmpty(vars, VarFila, queue)
+	resp, err := c.send(ctx, OpDialerResults, vars, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	ot := c.c.ops[OpDialerResults]
+	if reason := ot.resp.judge(resp.StatusCode, nil); reason != "" {
+		return nil, fmt.Errorf("finaz: %s: %w", OpDialerResults, c.judgedError(resp, nil, reason, ot.resp))
+	}
+	lr := &io.LimitedReader{R: resp.Body, N: maxResultsBody + 1}
+	res, err := ot.results.parse(lr)
+	if lr.N <= 0 {
+		return res, fmt.Errorf("finaz: %s: response larger than %d bytes", OpDialerResults, maxResultsBody)
+	}
+	return res, err
+}
+
+// DownloadRecording streams the recording of callID
+// (identificador_chamada) into w and returns the number of bytes written.
+// A failure after some bytes were written leaves w partly written.
+func (c *Client) DownloadRecording(ctx context.Context, callID string, w io.Writer) (int64, error) {
+	vars := map[string]string{}
+	setNonEmpty(vars, VarChamada, callID)
+	resp, err := c.send(ctx, OpDownloadRecording, vars, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	rs := c.c.ops[OpDownloadRecording].resp
+	if reason := rs.judge(resp.StatusCode, nil); reason != "" {
+		return 0, fmt.Errorf("finaz: %s: %w", OpDownloadRecording, c.judgedError(resp, nil, reason, rs))
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("finaz: %s: %w", OpDownloadRecording, err)
+	}
+	return n, nil
+}
+
+// RenderedRequest is a dry-run rendering of an operation, secrets redacted.
+type RenderedRequest struct {
+	Method string
+	URL    string
+	Header http.Header
+	Body   []byte
+}
+
+// Render builds op's request from vars (system variable name → value,
+// exactly as the template will see them) without sending it. Secret
+// Params appear as "REDACTED". For upload_contacts in CSV mode, vars also
+// fill the one line of the file. A variable the template needs but vars
+// lacks is an error, as at run time.
+func (c *Client) Render(op Operation, vars map[string]string) (*RenderedRequest, error) {
+	ot := c.c.ops[op]
+	if ot == nil {
+		return nil, c.notConfigured(op)
+	}
+	var rows []map[string]string
+	if ot.csv != nil {
+		rows = []map[string]string{vars}
+	}
+	req, err := ot.renderRequest(&env{vars: vars, params: c.c.cfg.Params, redact: true}, rows)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(req.Path)
+	if err != nil {
+		return nil, withOp(op, fieldErr("url", err))
+	}
+	if !u.IsAbs() {
+		base := c.retry.BaseURL()
+		u.Path = strings.TrimLeft(u.Path, "/")
+		u.RawPath = strings.TrimLeft(u.RawPath, "/")
+		u = base.ResolveReference(u)
+	}
+	if len(req.Query) > 0 {
+		q := u.Query()
+		for k, vs := range req.Query {
+			q[k] = append(q[k], vs...)
+		}
+		u.RawQuery = q.Encode()
+	}
+	h := req.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	if req.ContentType != "" {
+		h.Set("Content-Type", req.ContentType)
+	}
+	return &RenderedRequest{Method: req.Method, URL: u.String(), Header: h, Body: req.Body}, nil
+}

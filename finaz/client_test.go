@@ -1,0 +1,262 @@
+package finaz_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/finaz"
+	"github.com/callbridge/callbridge/finaz/finaztest"
+)
+
+func click2callConfig(method string, idempotent bool) finaz.Config {
+	return finaz.Config{
+		Params: map[string]finaz.Param{"key": {Value: "k-s3cret", Secret: true}},
+		Click2Call: &finaz.RequestTemplate{
+			Method:     method,
+			URL:        "dial",
+			Query:      map[string]string{"ext": "{{ramal_operador}}", "to": "{{ddd}}{{numero}}", "key": "{{key}}"},
+			Idempotent: idempotent,
+			Response:   &finaz.ResponseSpec{CallIDRegex: `call=(\w+)`},
+		},
+		DialerResults: &finaz.RequestTemplate{
+			URL:     "results",
+			Results: &finaz.ResultsSpec{Format: "csv", Fields: finaz.ResultFields{ContactID: "0", Phone: "1", Status: "2"}},
+		},
+	}
+}
+
+func TestClick2CallRetries(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		method     string
+		idempotent bool
+		fail       int
+		wantReqs   int
+		wantOK     bool
+	}{
+		// One click, at most one call: a 5xx may come after the PBX dialled.
+		{"POST 503 not retried", "POST", false, 503, 1, false},
+		{"POST 502 not retried", "POST", false, 502, 1, false},
+		{"GET 503 not retried either", "GET", false, 503, 1, false},
+		{"GET 504 not retried either", "GET", false, 504, 1, false},
+		// 429 means the PBX refused the request: safe to retry for POST.
+		{"POST 429 retried", "POST", false, 429, 2, true},
+		// Only a template declared idempotent is retried after a 5xx.
+		{"idempotent POST 503 retried", "POST", true, 503, 2, true},
+		{"idempotent GET 503 retried", "GET", true, 503, 2, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			pbx := finaztest.NewServer(t)
+			pbx.Reply(tt.method, "/dial", finaztest.Response{Body: "ok call=abc"})
+			pbx.FailNext(1, finaztest.Response{Status: tt.fail})
+			c := newClient(t, click2callConfig(tt.method, tt.idempotent), pbx)
+			ref, err := c.Call(t.Context(), callevent.CallRequest{From: "101", To: "11987654321"})
+			require.Len(t, pbx.Requests(), tt.wantReqs)
+			for _, r := range pbx.Requests() {
+				require.Equal(t, tt.method, r.Method, "the template's method is used")
+			}
+			if !tt.wantOK {
+				var apiErr *finaz.APIError
+				require.ErrorAs(t, err, &apiErr)
+				require.Equal(t, tt.fail, apiErr.StatusCode)
+				require.NotContains(t, err.Error(), "k-s3cret")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, "abc", ref.CallID)
+		})
+	}
+}
+
+func TestReadsAreRetried(t *testing.T) {
+	t.Parallel()
+	pbx := finaztest.NewServer(t)
+	pbx.Reply("GET", "/results", finaztest.Response{Body: "c1;11987654321;ANSWER\n"})
+	pbx.FailNext(2, finaztest.Response{Status: 503})
+	c := newClient(t, click2callConfig("POST", false), pbx)
+	res, err := c.DialerResults(t.Context(), "q")
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	require.Len(t, pbx.Requests(), 3)
+
+	// WithRetry(0, …) disables retries.
+	pbx.Reset()
+	pbx.FailNext(1, finaztest.Response{Status: 503})
+	c = newClient(t, click2callConfig("POST", false), pbx, finaz.WithRetry(0, 0, 0))
+	_, err = c.DialerResults(t.Context(), "q")
+	require.Error(t, err)
+	require.Len(t, pbx.Requests(), 1)
+}
+
+func TestCallErrors(t *testing.T) {
+	t.Parallel()
+	pbx := finaztest.NewServer(t)
+	pbx.Reply("POST", "/dial", finaztest.Response{Body: "ok"})
+	c := newClient(t, click2callConfig("POST", false), pbx)
+	ctx := t.Context()
+
+	for _, to := range []string{"", "anonymous", "101", "abc", "+55 11 1234"} {
+		_, err := c.Call(ctx, callevent.CallRequest{From: "101", To: to})
+		require.ErrorIs(t, err, finaz.ErrInvalidPhone, "%q", to)
+	}
+	// A foreign number has no DDD: the template needs one, so it fails.
+	_, err := c.Call(ctx, callevent.CallRequest{From: "101", To: "+7 916 123-45-67"})
+	require.EqualError(t, err, `finaz: click2call: query.to: variable "ddd" has no value`)
+	// No From: ramal_operador has no value.
+	_, err = c.Call(ctx, callevent.CallRequest{To: "11987654321"})
+	require.EqualError(t, err, `finaz: click2call: query.ext: variable "ramal_operador" has no value`)
+	require.Empty(t, pbx.Requests(), "nothing is sent for invalid input")
+
+	// No call id in the answer is not an error (the call may be up).
+	ref, err := c.Call(ctx, callevent.CallRequest{From: "101", To: "11987654321"})
+	require.NoError(t, err)
+	require.Empty(t, ref.CallID)
+
+	// Operations without a template.
+	err = c.Transfer(ctx, callevent.TransferRequest{To: "11987654321"})
+	require.ErrorIs(t, err, callevent.ErrUnsupported)
+	err = c.Transfer(ctx, callevent.TransferRequest{To: "11987654321", Attended: true})
+	require.ErrorIs(t, err, callevent.ErrUnsupported)
+	require.ErrorIs(t, c.ClearDialer(ctx, "q"), callevent.ErrUnsupported)
+
+	// Canceled context.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = c.Call(cctx, callevent.CallRequest{From: "101", To: "11987654321"})
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestJudgedResponses(t *testing.T) {
+	t.Parallel()
+	cfg := finaz.Config{
+		Params: map[string]finaz.Param{"token": {Value: "tk-9", Secret: true}},
+		Click2Call: &finaz.RequestTemplate{
+			Method: "POST", URL: "calls",
+			Headers: map[string]string{"X-Token": "{{token}}"},
+			Body:    &finaz.Body{Type: "json", JSON: []byte(`{"to": "{{telefone}}"}`)},
+			Response: &finaz.ResponseSpec{
+				SuccessStatus: []int{201}, SuccessField: "result.ok", SuccessValues: []string{"true", "yes"},
+				MessageField: "result.msg", CallIDField: "result.call.0",
+			},
+		},
+		DownloadRecording: &finaz.RequestTemplate{URL: "rec/{{identificador_chamada}}", Response: &finaz.ResponseSpec{SuccessStatus: []int{200}}},
+	}
+	pbx := finaztest.NewServer(t)
+	c := newClient(t, cfg, pbx)
+	tests := []struct {
+		resp    finaztest.Response
+		wantID  string
+		wantErr string
+	}{
+		{finaztest.Response{Status: 201, Body: `{"result":{"ok":true,"call":["id-1"]}}`}, "id-1", ""},
+		{finaztest.Response{Status: 201, Body: `{"result":{"ok":"yes","call":[7]}}`}, "7", ""},
+		{finaztest.Response{Status: 200, Body: `{"result":{"ok":true}}`}, "", "status 200 is not one of [201]"},
+		{finaztest.Response{Status: 201, Body: `{"result":{"ok":false,"msg":"ramal offline"}}`}, "", ": 201: ramal offline"},
+		{finaztest.Response{Status: 201, Body: `not json`}, "", `result.ok is ""`},
+		{finaztest.Response{Status: 500, Body: `{"error":"boom tk-9"}`}, "", "500"},
+	}
+	for _, tt := range tests {
+		pbx.Reply("POST", "/calls", tt.resp)
+		ref, err := c.Call(t.Context(), callevent.CallRequest{To: "11987654321"})
+		if tt.wantErr == "" {
+			require.NoError(t, err)
+			require.Equal(t, tt.wantID, ref.CallID)
+			continue
+		}
+		var apiErr *finaz.APIError
+		require.ErrorAs(t, err, &apiErr)
+		require.ErrorContains(t, err, tt.wantErr)
+		require.NotContains(t, err.Error()+string(apiErr.Body), "tk-9")
+	}
+
+	pbx.Reply("GET", "/rec/a b", finaztest.Response{Status: 206, Body: "partial"})
+	var buf bytes.Buffer
+	_, err := c.DownloadRecording(t.Context(), "a b", &buf)
+	require.ErrorContains(t, err, "status 206 is not one of [200]")
+	require.Zero(t, buf.Len())
+	pbx.Reply("GET", "/rec/a b", finaztest.Response{Status: 404})
+	_, err = c.DownloadRecording(t.Context(), "a b", &buf)
+	var apiErr *finaz.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, 404, apiErr.StatusCode)
+	require.Equal(t, "/rec/a%20b", pbx.Requests()[len(pbx.Requests())-1].RawPath)
+}
+
+func TestSlowPBXAndRateLimit(t *testing.T) {
+	t.Parallel()
+	pbx := finaztest.NewServer(t)
+	pbx.Reply("POST", "/dial", finaztest.Response{Body: "call=x", Delay: 5 * time.Second})
+	c := newClient(t, click2callConfig("POST", false), pbx,
+		finaz.WithHTTPClient(&http.Client{Timeout: 100 * time.Millisecond}))
+	start := time.Now()
+	_, err := c.Call(t.Context(), callevent.CallRequest{From: "1", To: "11987654321"})
+	var reqErr *finaz.RequestError
+	require.ErrorAs(t, err, &reqErr)
+	require.Less(t, time.Since(start), 3*time.Second)
+	require.Len(t, pbx.Requests(), 1, "a timed-out click2call is not repeated")
+
+	pbx.Reset()
+	pbx.FailNext(1, finaztest.Response{Status: 429, Header: http.Header{"Retry-After": {"3600"}}})
+	c = newClient(t, click2callConfig("POST", false), pbx)
+	_, err = c.Call(t.Context(), callevent.CallRequest{From: "1", To: "11987654321"})
+	var rl *finaz.RateLimitError
+	require.ErrorAs(t, err, &rl)
+	require.Equal(t, time.Hour, rl.RetryAfter)
+	require.Len(t, pbx.Requests(), 1, "a Retry-After beyond the maximum wait is not waited for")
+}
+
+func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
+	cfg := click2callConfig("POST", false)
+	for _, o := range []finaz.Option{
+		finaz.WithHTTPClient(nil), finaz.WithBaseURL("nope"), finaz.WithRateLimit(0, 1),
+		finaz.WithRetry(-1, 0, 0), finaz.WithRetry(1, time.Second, time.Millisecond), finaz.WithBackoff(nil), finaz.WithLogger(nil),
+	} {
+		_, err := finaz.NewClient(cfg, finaz.WithBaseURL("https://pbx.example.com/"), o)
+		require.Error(t, err)
+	}
+	c, err := finaz.NewClient(cfg, finaz.WithBaseURL("https://pbx.example.com/"), finaz.WithUserAgent("crm/1"), finaz.WithRateLimit(10, 1))
+	require.NoError(t, err)
+	require.NotNil(t, c)
+}
+
+func TestSplitJoinPhone(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ raw, full, ddd, num string }{
+		{"(11) 98765-4321", "5511987654321", "11", "987654321"},
+		{"+55 21 3456-7890", "552134567890", "21", "34567890"},
+		{"0 21 11 98765 4321", "5511987654321", "11", "987654321"},
+		{"+7 916 123-45-67", "79161234567", "", ""},
+	}
+	for _, tt := range tests {
+		full, ddd, num, err := finaz.SplitPhone(tt.raw, "")
+		require.NoError(t, err, tt.raw)
+		require.Equal(t, []string{tt.full, tt.ddd, tt.num}, []string{full, ddd, num}, tt.raw)
+		if ddd != "" {
+			back, err := finaz.JoinPhone(ddd, num)
+			require.NoError(t, err)
+			require.Equal(t, full, back, "join is the inverse of split")
+		}
+	}
+	back, err := finaz.JoinPhone("(11)", "8765-4321")
+	require.NoError(t, err)
+	require.Equal(t, "5511987654321", back, "the ninth digit is restored")
+	_, err = finaz.JoinPhone("", "")
+	require.True(t, errors.Is(err, finaz.ErrInvalidPhone))
+	_, _, _, err = finaz.SplitPhone("101", "BR")
+	require.ErrorIs(t, err, finaz.ErrInvalidPhone)
+	require.True(t, strings.Contains(err.Error(), "internal extension"))
+	_, _, _, err = finaz.SplitPhone("11987654321", "XX")
+	require.Error(t, err)
+}

@@ -1,0 +1,242 @@
+package finaz_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/finaz"
+	"github.com/callbridge/callbridge/finaz/finaztest"
+	"github.com/callbridge/callbridge/webhook"
+)
+
+const base = "http://crm.example/telephony-proxy/"
+
+type recorder struct {
+	mu     sync.Mutex
+	events []callevent.Event
+	err    error
+}
+
+func (r *recorder) HandleEvent(_ context.Context, e callevent.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	r.events = append(r.events, e)
+	return nil
+}
+
+func (r *recorder) got() []callevent.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]callevent.Event(nil), r.events...)
+}
+
+func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func TestHandlerDiscador(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	h, err := finaz.NewHandler(rec, finaz.WithToken("old", "new"))
+	require.NoError(t, err)
+	n := finaztest.Notification{PID: "crm-77", Num: "(11) 98765-4321", CID: "call-1", Ramal: "2001", EmpresaID: "emp-9", Token: "new"}
+	before := time.Now().UTC()
+	w := serve(h, finaztest.NewDiscadorRequest(base, n))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Equal(t, "OK", w.Body.String())
+	got := rec.got()
+	require.Len(t, got, 1)
+	require.False(t, got[0].At.Before(before.Add(-time.Second)))
+	require.Equal(t, time.UTC, got[0].At.Location())
+	want := callevent.Event{
+		ID: webhook.EventID("finaz", "emp-9", "atendimentodiscador", "call-1", "2001"), Provider: "finaz", Account: "emp-9",
+		Kind: callevent.Answered, Direction: callevent.Outbound, CallID: "call-1", ClientPhone: "5511987654321",
+		Extension: "2001", ContactRef: "crm-77", At: got[0].At,
+		Raw: json.RawMessage(`{"cid":"call-1","empresaId":"emp-9","num":"(11) 98765-4321","pid":"crm-77","ramal":"2001"}`),
+	}
+	require.Empty(t, cmp.Diff(want, got[0]))
+
+	// Redelivery is a no-op; the manual's "empresald" spelling and the old token work.
+	n.ManualSpelling, n.Token = true, "old"
+	w = serve(h, finaztest.NewDiscadorRequest(base, n))
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Len(t, rec.got(), 1, "same notification, same ID: deduplicated")
+	n.CID = "call-2"
+	w = serve(h, finaztest.NewDiscadorRequest(base, n))
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Len(t, rec.got(), 2)
+	require.Equal(t, "emp-9", rec.got()[1].Account)
+}
+
+func TestHandlerRejects(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	h, err := finaz.NewHandler(rec, finaz.WithToken("tok"))
+	require.NoError(t, err)
+	ok := finaztest.Notification{PID: "1", Num: "11987654321", CID: "c", Ramal: "1", EmpresaID: "e", Token: "tok"}
+	tests := []struct {
+		name   string
+		req    *http.Request
+		status int
+		body   string
+	}{
+		{"no token", finaztest.NewDiscadorRequest(base, with(ok, func(n *finaztest.Notification) { n.Token = "" })), 401, "missing token"},
+		{"wrong token", finaztest.NewDiscadorRequest(base, with(ok, func(n *finaztest.Notification) { n.Token = "nope" })), 401, "invalid token"},
+		{"no cid", finaztest.NewDiscadorRequest(base, with(ok, func(n *finaztest.Notification) { n.CID = "" })), 400, "atendimentodiscador: missing cid"},
+		{"no empresa", finaztest.NewReceptivoRequest(base, with(ok, func(n *finaztest.Notification) { n.EmpresaID = "" })), 400, "missing empresaId"},
+		{"bad number", finaztest.NewDiscadorRequest(base, with(ok, func(n *finaztest.Notification) { n.Num = "12ab" })), 400, `num \"12ab\" is not a phone number`},
+		{"post", httptest.NewRequest(http.MethodPost, finaztest.DiscadorURL(base, ok), nil), 405, ""},
+		{"unknown path", httptest.NewRequest(http.MethodGet, base+"hangup?token=tok", nil), 404, ""},
+	}
+	for _, tt := range tests {
+		w := serve(h, tt.req)
+		require.Equal(t, tt.status, w.Code, tt.name)
+		require.Contains(t, w.Body.String(), tt.body, tt.name)
+	}
+	require.Empty(t, rec.got(), "rejected requests have no side effects")
+
+	// Anonymous and internal numbers are not client phones.
+	for _, num := range []string{"", "anonymous", "101"} {
+		w := serve(h, finaztest.NewDiscadorRequest(base, with(ok, func(n *finaztest.Notification) { n.Num, n.CID = num, "c-"+num })))
+		require.Equal(t, 200, w.Code, num)
+	}
+	for _, e := range rec.got() {
+		require.Empty(t, e.ClientPhone)
+	}
+
+	// A failing sink gives 500 so the PBX redelivers.
+	rec.err = errors.New("db down")
+	w := serve(h, finaztest.NewDiscadorRequest(base, with(ok, func(n *finaztest.Notification) { n.CID = "c-x" })))
+	require.Equal(t, 500, w.Code)
+
+	_, err = finaz.NewHandler(rec)
+	require.ErrorContains(t, err, "no authentication configured")
+	_, err = finaz.NewHandler(nil, finaz.WithoutAuth())
+	require.Error(t, err)
+	for _, o := range []finaz.HandlerOption{finaz.WithToken(), finaz.WithContactLookup(nil), finaz.WithLookupTimeout(0),
+		finaz.WithDefaultCountry("XX"), finaz.WithCardURL("javascript:alert(1)"), finaz.WithAllowedIPs(nil, nil), finaz.WithHandlerLogger(nil)} {
+		_, err := finaz.NewHandler(rec, finaz.WithoutAuth(), o)
+		require.Error(t, err)
+	}
+}
+
+func with(n finaztest.Notification, f func(*finaztest.Notification)) finaztest.Notification {
+	f(&n)
+	return n
+}
+
+func TestHandlerAllowedIPs(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	allowed, err := webhook.ParsePrefixes("10.0.0.0/8")
+	require.NoError(t, err)
+	h, err := finaz.NewHandler(rec, finaz.WithAllowedIPs(allowed, nil))
+	require.NoError(t, err)
+	n := finaztest.Notification{Num: "11987654321", CID: "c", EmpresaID: "e"}
+	r := finaztest.NewDiscadorRequest(base, n)
+	r.RemoteAddr = "192.0.2.1:1234"
+	require.Equal(t, 403, serve(h, r).Code)
+	r = finaztest.NewDiscadorRequest(base, n)
+	r.RemoteAddr = netip.MustParseAddrPort("10.1.2.3:555").String()
+	require.Equal(t, 200, serve(h, r).Code)
+}
+
+func TestHandlerReceptivo(t *testing.T) {
+	t.Parallel()
+	lookup := callevent.ContactLookupFunc(func(ctx context.Context, account, phone string) (callevent.Contact, bool, error) {
+		switch phone {
+		case "5511987654321":
+			return callevent.Contact{ID: "k1", URL: "https://crm.example/clients/k1"}, true, nil
+		case "5511987654322":
+			return callevent.Contact{ID: "k 2/x", Name: "Zé"}, true, nil
+		case "5511987654323":
+			return callevent.Contact{ID: "k3", Name: "<b>Evil</b>", URL: "javascript:alert(1)"}, true, nil
+		case "5511987654324":
+			<-ctx.Done() // slower than the lookup timeout
+			return callevent.Contact{}, false, ctx.Err()
+		}
+		return callevent.Contact{}, false, nil
+	})
+	rec := &recorder{}
+	h, err := finaz.NewHandler(rec, finaz.WithToken("tok"), finaz.WithContactLookup(lookup),
+		finaz.WithLookupTimeout(50*time.Millisecond), finaz.WithCardURL("https://crm.example/card/{account}/{id}"))
+	require.NoError(t, err)
+	n := finaztest.Notification{Ramal: "2001", EmpresaID: "emp 1", Token: "tok"}
+	tests := []struct {
+		num      string
+		location string
+		page     []string
+	}{
+		{"11987654321", "https://crm.example/clients/k1", nil},
+		{"11987654322", "https://crm.example/card/emp%201/k%202%2Fx", nil},
+		{"11987654323", "https://crm.example/card/emp%201/k3", nil}, // unsafe Contact.URL ignored
+		{"11987654324", "", []string{"Nenhum cadastro encontrado", "+5511987654324"}},
+		{"11987654325", "", []string{"Nenhum cadastro encontrado", "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;11987654325", "2001"}},
+	}
+	for _, tt := range tests {
+		n.Num = tt.num
+		n.CID = `<script>alert("x")</script>` + tt.num // one call each: no dedup
+		w := serve(h, finaztest.NewReceptivoRequest(base, n))
+		if tt.location != "" {
+			require.Equal(t, http.StatusFound, w.Code, tt.num)
+			require.Equal(t, tt.location, w.Header().Get("Location"))
+			continue
+		}
+		require.Equal(t, http.StatusOK, w.Code, tt.num)
+		require.Equal(t, "text/html; charset=utf-8", w.Header().Get("Content-Type"))
+		require.NotContains(t, w.Body.String(), "<script>")
+		for _, p := range tt.page {
+			require.Contains(t, w.Body.String(), p)
+		}
+	}
+	got := rec.got()
+	require.Len(t, got, len(tests), "the event is delivered whatever the lookup says")
+	for _, e := range got {
+		require.Equal(t, callevent.Answered, e.Kind)
+		require.Zero(t, e.Direction)
+		require.Empty(t, e.ContactRef)
+	}
+
+	// Without a lookup: always the page.
+	h, err = finaz.NewHandler(rec, finaz.WithoutAuth())
+	require.NoError(t, err)
+	w := serve(h, finaztest.NewReceptivoRequest(base, finaztest.Notification{Num: "11987654321", CID: "z", EmpresaID: "e"}))
+	require.Equal(t, 200, w.Code)
+	require.Contains(t, w.Body.String(), "Chamada atendida")
+}
+
+func TestParseNotification(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.FixedZone("BRT", -3*3600))
+	q, err := url.ParseQuery("num=%2B7+916+123-45-67&cid=9&ramal=5&empresald=E&token=secret&extra=1")
+	require.NoError(t, err)
+	e, err := finaz.ParseNotification(finaz.EndpointReceptivo, q, "RU", at)
+	require.NoError(t, err)
+	require.Empty(t, cmp.Diff(callevent.Event{
+		ID: webhook.EventID("finaz", "E", "atendimentoreceptivo", "9", "5"), Provider: "finaz", Account: "E",
+		Kind: callevent.Answered, CallID: "9", ClientPhone: "79161234567", Extension: "5",
+		At: at.UTC(), Raw: json.RawMessage(`{"cid":"9","empresald":"E","extra":"1","num":"+7 916 123-45-67","ramal":"5"}`),
+	}, e))
+	require.NoError(t, e.Validate())
+	require.False(t, strings.Contains(string(e.Raw), "secret"), "the token is not kept")
+	_, err = finaz.ParseNotification("other", q, "", at)
+	require.ErrorIs(t, err, webhook.ErrBadRequest)
+}
