@@ -124,8 +124,8 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithErrorWriter replaces how error replies are written. The default
-// writes {"error": message} as JSON with the status of StatusOf.
+// WithErrorWriter replaces how error replies are written. The default is
+// WriteJSONError.
 func WithErrorWriter(f func(w http.ResponseWriter, r *http.Request, status int, err error)) Option {
 	return func(h *Handler) error {
 		if f == nil {
@@ -171,7 +171,7 @@ func New(sink callevent.Sink, dec Decoder, opts ...Option) (*Handler, error) {
 		methods:  []string{http.MethodPost},
 		dedup:    NewMemoryDedup(0, 0),
 		log:      slog.New(slog.DiscardHandler),
-		writeErr: writeJSONError,
+		writeErr: WriteJSONError,
 	}
 	for _, o := range opts {
 		if err := o(h); err != nil {
@@ -227,6 +227,7 @@ func (h *Handler) serve(r *http.Request) (reply Reply, err error) {
 			return Reply{}, err
 		}
 	}
+	r = r.WithContext(context.WithValue(r.Context(), loggerKey{}, h.log))
 	res, err := h.dec.Decode(r, body)
 	if err != nil {
 		return Reply{}, err
@@ -315,7 +316,11 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-func writeJSONError(w http.ResponseWriter, _ *http.Request, status int, err error) {
+// WriteJSONError writes {"error": message} as JSON with status. For client
+// errors the message is err's text (which describes the input); for server
+// errors it is the generic status text, so internals never leak. Custom
+// error writers delegate to it for the statuses they do not change.
+func WriteJSONError(w http.ResponseWriter, _ *http.Request, status int, err error) {
 	b, _ := json.Marshal(struct {
 		Error string `json:"error"`
 	}{publicMessage(status, err)})
