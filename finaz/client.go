@@ -54,97 +54,59 @@ var (
 type Option func(*options) error
 
 type options struct {
-	httpClient       *http.Client
-	baseURL          string
-	userAgent        string
-	limiter          *rate.Limiter
-	retryMax         int
-	waitMin, waitMax time.Duration
-	backoff          retryablehttp.Backoff
-	logger           *slog.Logger
+	http httpx.Config
+}
+
+// httpOption adapts a standard httpx option to a finaz Option.
+func httpOption(o httpx.Option) Option {
+	return func(c *options) error {
+		if err := o(&c.http); err != nil {
+			return fmt.Errorf("finaz: %w", err)
+		}
+		return nil
+	}
 }
 
 // WithHTTPClient sets the HTTP client (copied, never modified). The default
 // has a 30 s timeout and keeps enough idle connections for the upload
 // concurrency.
-func WithHTTPClient(hc *http.Client) Option {
-	return func(o *options) error {
-		if hc == nil {
-			return errors.New("finaz: nil HTTP client")
-		}
-		o.httpClient = hc
-		return nil
-	}
-}
+func WithHTTPClient(hc *http.Client) Option { return httpOption(httpx.WithHTTPClient(hc)) }
 
 // WithBaseURL overrides Config.BaseURL, e.g. to point at a finaztest server.
 func WithBaseURL(u string) Option {
-	return func(o *options) error {
-		if err := checkBaseURL(u); err != nil {
-			return fmt.Errorf("finaz: base URL: %w", err)
-		}
-		o.baseURL = u
-		return nil
+	if err := checkBaseURL(u); err != nil { // stricter: no query, fragment or user info
+		return func(*options) error { return fmt.Errorf("finaz: base URL: %w", err) }
 	}
+	return httpOption(httpx.WithBaseURL(u))
 }
 
 // WithUserAgent appends ua to the User-Agent "callbridge/<version>".
-func WithUserAgent(ua string) Option {
-	return func(o *options) error { o.userAgent = ua; return nil }
-}
+func WithUserAgent(ua string) Option { return httpOption(httpx.WithUserAgent(ua)) }
 
 // WithRateLimit limits requests to r per second with bursts of burst,
 // waiting (within the context) before each attempt.
 func WithRateLimit(r rate.Limit, burst int) Option {
-	return func(o *options) error {
-		if r <= 0 || burst <= 0 {
-			return errors.New("finaz: rate limit and burst must be positive")
-		}
-		o.limiter = rate.NewLimiter(r, burst)
-		return nil
-	}
+	return httpOption(httpx.WithRateLimit(r, burst))
 }
 
 // WithRetry sets how often a failed request is retried (0: never; default
-// 3) and the backoff bounds (default 500 ms … 10 s). Only safe requests are
-// retried; see RequestTemplate.Idempotent.
+// 3) and the backoff bounds (default 500 ms … 10 s; a zero maxWait keeps
+// the default, at least minWait). Only safe requests are retried; see
+// RequestTemplate.Idempotent.
 func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
-	return func(o *options) error {
-		if maxRetries < 0 || minWait < 0 || maxWait < 0 || (maxWait > 0 && minWait > maxWait) {
-			return errors.New("finaz: invalid retry settings")
-		}
-		o.retryMax = maxRetries
-		if maxRetries == 0 {
-			o.retryMax = -1
-		}
-		o.waitMin, o.waitMax = minWait, maxWait
-		return nil
+	if maxWait == 0 && minWait > 0 {
+		maxWait = max(httpx.DefaultRetryWaitMax, minWait) // what httpx.New makes of a zero maximum
 	}
+	return httpOption(httpx.WithRetry(maxRetries, minWait, maxWait))
 }
 
 // WithBackoff replaces the backoff between retries (tests use a zero
 // backoff to run instantly).
-func WithBackoff(b retryablehttp.Backoff) Option {
-	return func(o *options) error {
-		if b == nil {
-			return errors.New("finaz: nil backoff")
-		}
-		o.backoff = b
-		return nil
-	}
-}
+func WithBackoff(b retryablehttp.Backoff) Option { return httpOption(httpx.WithBackoff(b)) }
 
 // WithLogger sets a logger for debug lines (retries, per-contact upload
 // failures). The default discards everything. Secrets are never logged.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *options) error {
-		if l == nil {
-			return errors.New("finaz: nil logger")
-		}
-		o.logger = l
-		return nil
-	}
-}
+func WithLogger(l *slog.Logger) Option { return httpOption(httpx.WithLogger(l)) }
 
 // NewClient validates cfg (see Config.Validate; every Param must also have
 // a value) and returns a Client.
@@ -155,14 +117,14 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	if o.baseURL != "" {
-		cfg.BaseURL = o.baseURL
+	if o.http.BaseURL != "" {
+		cfg.BaseURL = o.http.BaseURL
 	}
 	comp, err := compileConfig(&cfg, nil, true)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{c: comp, log: o.logger}
+	c := &Client{c: comp, log: o.http.Logger}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -171,24 +133,14 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 			c.secrets = append(c.secrets, p.Value)
 		}
 	}
-	hc := o.httpClient
-	if hc == nil {
+	hcfg := o.http
+	hcfg.BaseURL = comp.base
+	if hcfg.HTTPClient == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = max(comp.conc, 4)
-		hc = &http.Client{Timeout: httpx.DefaultTimeout, Transport: tr}
+		hcfg.HTTPClient = &http.Client{Timeout: httpx.DefaultTimeout, Transport: tr}
 	}
-	hcfg := httpx.Config{
-		BaseURL:      comp.base,
-		HTTPClient:   hc,
-		UserAgent:    o.userAgent,
-		Limiter:      o.limiter,
-		RetryMax:     o.retryMax,
-		RetryWaitMin: o.waitMin,
-		RetryWaitMax: o.waitMax,
-		Backoff:      o.backoff,
-		Secrets:      func() []string { return c.secrets },
-		Logger:       o.logger,
-	}
+	hcfg.Secrets = func() []string { return c.secrets }
 	if c.retry, err = httpx.New(hcfg); err != nil {
 		return nil, fmt.Errorf("finaz: %w", err)
 	}

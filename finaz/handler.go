@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -132,13 +131,11 @@ type handlerOptions struct {
 	noAuth        bool
 	allowed       []netip.Prefix
 	trusted       []netip.Prefix
-	ipsSet        bool
 	lookup        callevent.ContactLookup
 	lookupTimeout time.Duration
 	country       string
 	cardURL       string
 	webhookOpts   []webhook.Option
-	log           *slog.Logger
 	now           func() time.Time
 }
 
@@ -171,7 +168,7 @@ func WithAllowedIPs(allowed, trustedProxies []netip.Prefix) HandlerOption {
 		if len(allowed) == 0 {
 			return errors.New("finaz: WithAllowedIPs needs at least one prefix")
 		}
-		o.allowed, o.trusted, o.ipsSet = allowed, trustedProxies, true
+		o.allowed, o.trusted = allowed, trustedProxies
 		return nil
 	}
 }
@@ -228,23 +225,12 @@ func WithCardURL(pattern string) HandlerOption {
 }
 
 // WithWebhookOptions passes options to the underlying webhook.Handler
-// (body limit, dedup store, logger, methods — default GET).
+// (body limit, dedup store, logger, methods — default GET). The logger
+// (webhook.WithLogger) also receives the handler's own lines: failed
+// contact lookups and contact URLs not redirected to.
 func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
 	return func(o *handlerOptions) error {
 		o.webhookOpts = append(o.webhookOpts, opts...)
-		return nil
-	}
-}
-
-// WithHandlerLogger sets the logger of the handler: rejected and failed
-// requests (as webhook.WithLogger) and failed contact lookups. Default:
-// discard.
-func WithHandlerLogger(l *slog.Logger) HandlerOption {
-	return func(o *handlerOptions) error {
-		if l == nil {
-			return errors.New("finaz: nil logger")
-		}
-		o.log = l
 		return nil
 	}
 }
@@ -260,35 +246,23 @@ func WithHandlerLogger(l *slog.Logger) HandlerOption {
 // Requests are GET; authentication (WithToken, WithAllowedIPs or an
 // explicit WithoutAuth) is required.
 func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error) {
-	o := handlerOptions{lookupTimeout: time.Second, country: "BR", now: time.Now}
+	o := handlerOptions{lookupTimeout: webhook.DefaultLookupTimeout, country: "BR", now: time.Now}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
-	wopts := []webhook.Option{webhook.WithMethods(http.MethodGet)}
-	if len(o.tokens) > 0 {
-		secrets, err := webhook.NewSecrets(o.tokens...)
-		if err != nil {
-			return nil, fmt.Errorf("finaz: %w", err)
-		}
-		wopts = append(wopts, webhook.WithAuthenticator(webhook.TokenAuth(secrets, webhook.QueryToken(TokenParam))))
+	if len(o.tokens) == 0 && len(o.allowed) == 0 && !o.noAuth {
+		return nil, errors.New("finaz: no authentication configured (use WithToken, WithAllowedIPs or WithoutAuth)")
 	}
-	if o.ipsSet {
-		wopts = append(wopts, webhook.WithAuthenticator(webhook.IPAllowList(o.allowed, o.trusted)))
+	auth, err := webhook.Auth{Tokens: o.tokens, AllowedIPs: o.allowed, TrustedProxies: o.trusted, Disabled: o.noAuth}.Options()
+	if err != nil {
+		return nil, fmt.Errorf("finaz: %w", err)
 	}
-	if o.noAuth {
-		wopts = append(wopts, webhook.WithoutAuth())
-	}
-	if o.log == nil {
-		o.log = slog.New(slog.DiscardHandler)
-	} else {
-		wopts = append(wopts, webhook.WithLogger(o.log))
-	}
+	wopts := append([]webhook.Option{webhook.WithMethods(http.MethodGet)}, auth...)
 	wopts = append(wopts, o.webhookOpts...)
 
 	h := &handler{o: o}
-	var err error
 	if h.discador, err = webhook.New(sink, webhook.DecoderFunc(h.decodeDiscador), wopts...); err != nil {
 		return nil, fmt.Errorf("finaz: %w", err)
 	}
@@ -341,7 +315,7 @@ func (h *handler) decodeReceptivo(r *http.Request, body []byte) (webhook.Result,
 	}
 	res := webhook.Result{Events: []callevent.Event{e}}
 	contact, found := h.lookup(r.Context(), e)
-	if target := h.cardURL(contact, found, e); target != "" {
+	if target := h.cardURL(r.Context(), contact, found, e); target != "" {
 		res.Reply = webhook.Reply{Status: http.StatusFound, Header: http.Header{
 			"Location":      {target},
 			"Cache-Control": {"no-store"},
@@ -361,23 +335,22 @@ func (h *handler) decodeReceptivo(r *http.Request, body []byte) (webhook.Result,
 	return res, nil
 }
 
-// lookup asks the ContactLookup within the lookup timeout; failures are
-// logged and give "not found", so the agent still gets a page.
+// lookup asks the ContactLookup within the lookup timeout, not waiting for
+// a lookup that ignores its context; failures are logged and give "not
+// found", so the agent still gets a page.
 func (h *handler) lookup(ctx context.Context, e callevent.Event) (callevent.Contact, bool) {
 	if h.o.lookup == nil || e.ClientPhone == "" {
 		return callevent.Contact{}, false
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.o.lookupTimeout)
-	defer cancel()
-	c, found, err := h.o.lookup.LookupContact(ctx, e.Account, e.ClientPhone)
+	c, found, err := webhook.LookupContact(ctx, h.o.lookup, h.o.lookupTimeout, e.Account, e.ClientPhone)
 	if err != nil {
-		h.o.log.WarnContext(ctx, "finaz: contact lookup failed", "account", e.Account, "error", err)
+		webhook.Logger(ctx).WarnContext(ctx, "finaz: contact lookup failed", "account", e.Account, "error", err)
 		return callevent.Contact{}, false
 	}
 	return c, found
 }
 
-func (h *handler) cardURL(c callevent.Contact, found bool, e callevent.Event) string {
+func (h *handler) cardURL(ctx context.Context, c callevent.Contact, found bool, e callevent.Event) string {
 	if !found {
 		return ""
 	}
@@ -385,7 +358,7 @@ func (h *handler) cardURL(c callevent.Contact, found bool, e callevent.Event) st
 		if safeRedirect(c.URL) {
 			return c.URL
 		}
-		h.o.log.Warn("finaz: contact URL is not an absolute http(s) URL, not redirecting", "contact", c.ID)
+		webhook.Logger(ctx).WarnContext(ctx, "finaz: contact URL is not an absolute http(s) URL, not redirecting", "contact", c.ID)
 	}
 	if h.o.cardURL == "" || c.ID == "" {
 		return ""

@@ -1,9 +1,11 @@
 package finaz_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -132,7 +134,7 @@ func TestHandlerRejects(t *testing.T) {
 	_, err = finaz.NewHandler(nil, finaz.WithoutAuth())
 	require.Error(t, err)
 	for _, o := range []finaz.HandlerOption{finaz.WithToken(), finaz.WithContactLookup(nil), finaz.WithLookupTimeout(0),
-		finaz.WithDefaultCountry("XX"), finaz.WithCardURL("javascript:alert(1)"), finaz.WithAllowedIPs(nil, nil), finaz.WithHandlerLogger(nil)} {
+		finaz.WithDefaultCountry("XX"), finaz.WithCardURL("javascript:alert(1)"), finaz.WithAllowedIPs(nil, nil), finaz.WithWebhookOptions(webhook.WithLogger(nil))} {
 		_, err := finaz.NewHandler(rec, finaz.WithoutAuth(), o)
 		require.Error(t, err)
 	}
@@ -221,6 +223,63 @@ func TestHandlerReceptivo(t *testing.T) {
 	w := serve(h, finaztest.NewReceptivoRequest(base, finaztest.Notification{Num: "11987654321", CID: "z", EmpresaID: "e"}))
 	require.Equal(t, 200, w.Code)
 	require.Contains(t, w.Body.String(), "Chamada atendida")
+}
+
+// A lookup that ignores its context no longer holds the agent's page: the
+// handler answers at the lookup timeout, logs the failure to the handler's
+// logger, and still delivers the event. A panicking lookup is a failure too.
+func TestHandlerReceptivoStuckLookup(t *testing.T) {
+	t.Parallel()
+	const timeout = 50 * time.Millisecond
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	lookup := callevent.ContactLookupFunc(func(_ context.Context, _, phone string) (callevent.Contact, bool, error) {
+		if phone == "5511987654329" {
+			panic("boom")
+		}
+		<-release // ignores ctx
+		return callevent.Contact{ID: "late", URL: "https://crm.example/clients/late"}, true, nil
+	})
+	var logs syncBuffer
+	rec := &recorder{}
+	h, err := finaz.NewHandler(rec, finaz.WithToken("tok"), finaz.WithContactLookup(lookup), finaz.WithLookupTimeout(timeout),
+		finaz.WithWebhookOptions(webhook.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))))
+	require.NoError(t, err)
+	for i, num := range []string{"11987654328", "11987654329"} {
+		n := finaztest.Notification{Num: num, CID: "stuck-" + num, Ramal: "2001", EmpresaID: "emp-1", Token: "tok"}
+		done := make(chan *httptest.ResponseRecorder, 1)
+		go func() { done <- serve(h, finaztest.NewReceptivoRequest(base, n)) }()
+		var w *httptest.ResponseRecorder
+		select {
+		case w = <-done:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%s: the page waits for a lookup stuck past its %v timeout", num, timeout)
+		}
+		require.Equal(t, http.StatusOK, w.Code, num)
+		require.Contains(t, w.Body.String(), "Nenhum cadastro encontrado")
+		require.Len(t, rec.got(), i+1, "the event is delivered anyway")
+	}
+	require.Contains(t, logs.String(), "finaz: contact lookup failed")
+	require.Contains(t, logs.String(), "deadline exceeded")
+	require.Contains(t, logs.String(), "panic: boom")
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test reading it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestParseNotification(t *testing.T) {

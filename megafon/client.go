@@ -71,104 +71,54 @@ type Credentials struct {
 type Option func(*config) error
 
 type config struct {
-	httpClient   *http.Client
-	baseURL      string
-	userAgent    string
-	limit        rate.Limit
-	burst        int
-	retryMax     int
-	retryWaitMin time.Duration
-	retryWaitMax time.Duration
-	backoff      retryablehttp.Backoff
-	logger       *slog.Logger
-	legacy       bool
+	http   httpx.Config
+	legacy bool
+}
+
+// httpOption adapts a standard httpx option to a megafon Option.
+func httpOption(o httpx.Option) Option {
+	return func(c *config) error {
+		if err := o(&c.http); err != nil {
+			return fmt.Errorf("megafon: %w", err)
+		}
+		return nil
+	}
 }
 
 // WithHTTPClient sets the HTTP client (copied, never mutated). Its Timeout,
 // Transport and redirect policy apply. The default client has a 30 s
 // timeout and does not follow redirects, so the 301 a PBX answers to a
 // wrong domain is an *APIError instead of a silently re-sent request.
-func WithHTTPClient(hc *http.Client) Option {
-	return func(c *config) error {
-		if hc == nil {
-			return errors.New("megafon: nil HTTP client")
-		}
-		c.httpClient = hc
-		return nil
-	}
-}
+func WithHTTPClient(hc *http.Client) Option { return httpOption(httpx.WithHTTPClient(hc)) }
 
 // WithBaseURL sets the PBX root URL, under which crmapi/v1/ and
 // sys/crm_api.wcgp live (default "https://<Domain>/"). Use it for tests
 // (megafontest.Server.URL) or a proxy.
-func WithBaseURL(u string) Option {
-	return func(c *config) error {
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return fmt.Errorf("megafon: base URL must be an absolute http(s) URL")
-		}
-		c.baseURL = u
-		return nil
-	}
-}
+func WithBaseURL(u string) Option { return httpOption(httpx.WithBaseURL(u)) }
 
 // WithUserAgent appends ua to the User-Agent "callbridge/<version>".
-func WithUserAgent(ua string) Option {
-	return func(c *config) error { c.userAgent = ua; return nil }
-}
+func WithUserAgent(ua string) Option { return httpOption(httpx.WithUserAgent(ua)) }
 
 // WithRateLimit limits requests to r per second with bursts of burst
 // (default 5/s, burst 10). rate.Inf turns the limit off.
 func WithRateLimit(r rate.Limit, burst int) Option {
-	return func(c *config) error {
-		if r <= 0 || burst <= 0 {
-			return errors.New("megafon: rate limit and burst must be positive")
-		}
-		c.limit, c.burst = r, burst
-		return nil
-	}
+	return httpOption(httpx.WithRateLimit(r, burst))
 }
 
 // WithRetry sets how often a failed request that is safe to repeat is
 // retried (default 3; 0 turns retries off) and the bounds of the backoff
 // (default 500 ms – 10 s).
 func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
-	return func(c *config) error {
-		if maxRetries < 0 || minWait < 0 || maxWait < minWait {
-			return errors.New("megafon: invalid retry settings")
-		}
-		c.retryMax = maxRetries
-		if maxRetries == 0 {
-			c.retryMax = -1
-		}
-		c.retryWaitMin, c.retryWaitMax = minWait, maxWait
-		return nil
-	}
+	return httpOption(httpx.WithRetry(maxRetries, minWait, maxWait))
 }
 
 // WithBackoff sets the wait before each retry (tests pass a function
 // returning 0). The result is capped at the maximum wait.
-func WithBackoff(b retryablehttp.Backoff) Option {
-	return func(c *config) error {
-		if b == nil {
-			return errors.New("megafon: nil backoff")
-		}
-		c.backoff = b
-		return nil
-	}
-}
+func WithBackoff(b retryablehttp.Backoff) Option { return httpOption(httpx.WithBackoff(b)) }
 
 // WithLogger sets a logger for debug lines (retries). Default: silent.
 // The API key is never logged.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
-		if l == nil {
-			return errors.New("megafon: nil logger")
-		}
-		c.logger = l
-		return nil
-	}
-}
+func WithLogger(l *slog.Logger) Option { return httpOption(httpx.WithLogger(l)) }
 
 // WithLegacyAPI makes the client speak the legacy form API
 // (POST /sys/crm_api.wcgp with cmd and token) instead of crmapi v1, for
@@ -202,42 +152,32 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	if strings.TrimSpace(creds.APIKey) == "" {
 		return nil, errors.New("megafon: APIKey is required")
 	}
-	cfg := config{limit: DefaultRateLimit, burst: DefaultBurst}
+	cfg := config{http: httpx.Config{Limiter: rate.NewLimiter(DefaultRateLimit, DefaultBurst)}}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.baseURL == "" {
-		cfg.baseURL = "https://" + domain + "/"
+	hcfg := cfg.http
+	if hcfg.BaseURL == "" {
+		hcfg.BaseURL = "https://" + domain + "/"
 	}
-	if cfg.httpClient == nil {
-		cfg.httpClient = &http.Client{
+	if hcfg.HTTPClient == nil {
+		hcfg.HTTPClient = &http.Client{
 			Timeout:       DefaultTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 		if t, ok := http.DefaultTransport.(*http.Transport); ok {
-			cfg.httpClient.Transport = t.Clone()
+			hcfg.HTTPClient.Transport = t.Clone()
 		}
 	}
-	var limiter *rate.Limiter
-	if cfg.limit != rate.Inf {
-		limiter = rate.NewLimiter(cfg.limit, cfg.burst)
+	if hcfg.Limiter.Limit() == rate.Inf {
+		hcfg.Limiter = nil
 	}
 	key := creds.APIKey
-	hc, err := httpx.New(httpx.Config{
-		BaseURL:          cfg.baseURL,
-		HTTPClient:       cfg.httpClient,
-		UserAgent:        cfg.userAgent,
-		Limiter:          limiter,
-		RetryMax:         cfg.retryMax,
-		RetryWaitMin:     cfg.retryWaitMin,
-		RetryWaitMax:     cfg.retryWaitMax,
-		Backoff:          cfg.backoff,
-		Secrets:          func() []string { return []string{key} },
-		Logger:           cfg.logger,
-		MaxResponseBytes: maxResponseBytes,
-	})
+	hcfg.Secrets = func() []string { return []string{key} }
+	hcfg.MaxResponseBytes = maxResponseBytes
+	hc, err := httpx.New(hcfg)
 	if err != nil {
 		return nil, fmt.Errorf("megafon: %w", err)
 	}

@@ -89,7 +89,8 @@
 // WithLookupTimeout) and answers {"contact_name":…,"responsible":…} —
 // responsible being the employee's login, or extension when that is all
 // the CRM knows — or {} when the contact is not found, the lookup fails or
-// runs late (logged with WithHandlerLogger). The PBX then routes the call
+// runs late (logged to the handler's logger, set with
+// WithWebhookOptions(webhook.WithLogger(l))). The PBX then routes the call
 // to the responsible employee.
 //
 // Parse and Fields decode pushes without HTTP, e.g. from a queue.

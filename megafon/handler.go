@@ -2,10 +2,8 @@ package megafon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -19,7 +17,7 @@ import (
 
 // DefaultLookupTimeout is how long a cmd=contact request waits for the
 // ContactLookup: the PBX holds the ringing call meanwhile.
-const DefaultLookupTimeout = time.Second
+const DefaultLookupTimeout = webhook.DefaultLookupTimeout
 
 // HandlerOption configures NewHandler.
 type HandlerOption func(*handlerConfig) error
@@ -35,7 +33,6 @@ type handlerConfig struct {
 	lookupTimeout time.Duration
 	country       string
 	now           func() time.Time
-	log           *slog.Logger
 	webhookOpts   []webhook.Option
 }
 
@@ -146,22 +143,10 @@ func WithClock(now func() time.Time) HandlerOption {
 	}
 }
 
-// WithHandlerLogger sets the logger of the handler (rejections, failed or
-// slow contact lookups); it is also passed to the webhook package. Default:
-// silent. Tokens are never logged.
-func WithHandlerLogger(l *slog.Logger) HandlerOption {
-	return func(c *handlerConfig) error {
-		if l == nil {
-			return errors.New("megafon: nil logger")
-		}
-		c.log = l
-		c.webhookOpts = append(c.webhookOpts, webhook.WithLogger(l))
-		return nil
-	}
-}
-
 // WithWebhookOptions passes options to webhook.New (body limit, dedup
-// store, methods, …). They apply after the handler's own.
+// store, methods, …). They apply after the handler's own. The logger
+// (webhook.WithLogger) also receives the handler's own lines (failed or
+// slow contact lookups); tokens are never logged.
 func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
 	return func(c *handlerConfig) error {
 		c.webhookOpts = append(c.webhookOpts, opts...)
@@ -181,29 +166,33 @@ func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
 // or extension when that is all that is known), or {} when not found,
 // failed or slower than the lookup timeout.
 func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error) {
-	cfg := handlerConfig{lookupTimeout: DefaultLookupTimeout, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	cfg := handlerConfig{lookupTimeout: DefaultLookupTimeout, now: time.Now}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
 	}
+	if len(cfg.tokens) == 0 && !cfg.noAuth { // an IP allow-list alone is not enough
+		return nil, errors.New("megafon: no token configured (use WithToken, WithTokenAccounts or WithoutAuth)")
+	}
 	d := &decoder{cfg: cfg}
 	var wopts []webhook.Option
 	if cfg.allowed != nil {
+		// Checked before the token, so that a sender outside the list
+		// cannot tell a valid token from a wrong one.
 		wopts = append(wopts, webhook.WithAuthenticator(webhook.IPAllowList(cfg.allowed, cfg.trusted)))
 	}
-	switch {
-	case len(cfg.tokens) > 0:
-		s, err := webhook.NewSecrets(cfg.tokens...)
+	auth, err := webhook.Auth{Tokens: cfg.tokens, Token: bodyToken, Disabled: cfg.noAuth}.Options()
+	if err != nil {
+		return nil, fmt.Errorf("megafon: %w", err)
+	}
+	wopts = append(wopts, auth...)
+	if len(cfg.tokens) > 0 {
+		s, err := webhook.NewSecrets(cfg.tokens...) // selects the Account by token
 		if err != nil {
 			return nil, fmt.Errorf("megafon: %w", err)
 		}
 		d.secrets = &s
-		wopts = append(wopts, webhook.WithAuthenticator(webhook.TokenAuth(s, bodyToken)))
-	case cfg.noAuth:
-		wopts = append(wopts, webhook.WithoutAuth())
-	default:
-		return nil, errors.New("megafon: no token configured (use WithToken, WithTokenAccounts or WithoutAuth)")
 	}
 	wopts = append(wopts, webhook.WithErrorWriter(writeError))
 	wopts = append(wopts, cfg.webhookOpts...)
@@ -250,23 +239,14 @@ func unescape(s string) string {
 }
 
 // writeError answers like the PBX's own API: 401 is exactly
-// {"error":"Invalid token"}; other errors {"error":"<message>"}, with a
-// generic text for server errors.
-func writeError(w http.ResponseWriter, _ *http.Request, status int, err error) {
-	msg := err.Error()
-	switch {
-	case status == http.StatusUnauthorized:
-		msg = "Invalid token"
-	case status >= 500:
-		msg = http.StatusText(status)
+// {"error":"Invalid token"}; other errors are webhook.WriteJSONError's
+// {"error":"<message>"}, with a generic text for server errors.
+func writeError(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if status == http.StatusUnauthorized {
+		//lint:ignore ST1005 the PBX's own reply, to the letter
+		err = errors.New("Invalid token")
 	}
-	b, _ := json.Marshal(struct {
-		Error string `json:"error"`
-	}{msg})
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	webhook.WriteJSONError(w, r, status, err)
 }
 
 // emptyReply is {}: the acknowledgement and the "contact not found" answer
@@ -313,12 +293,6 @@ type contactReply struct {
 	Responsible string `json:"responsible,omitempty"`
 }
 
-type lookupResult struct {
-	c     callevent.Contact
-	found bool
-	err   error
-}
-
 // contact answers cmd=contact within the lookup timeout.
 func (d *decoder) contact(ctx context.Context, account string, f url.Values) webhook.Reply {
 	if d.cfg.lookup == nil {
@@ -328,36 +302,21 @@ func (d *decoder) contact(ctx context.Context, account string, f url.Values) web
 	if err != nil {
 		return emptyReply // anonymous, internal or garbage: nobody to look up
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.lookupTimeout)
-	defer cancel()
-	ch := make(chan lookupResult, 1) // buffered: a late lookup never blocks
-	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				ch <- lookupResult{err: fmt.Errorf("panic: %v", v)}
-			}
-		}()
-		c, found, err := d.cfg.lookup.LookupContact(ctx, account, p)
-		ch <- lookupResult{c: c, found: found, err: err}
-	}()
-	var res lookupResult
-	select {
-	case res = <-ch:
-	case <-ctx.Done():
-		d.cfg.log.WarnContext(ctx, "megafon: contact lookup exceeded its deadline, answered {}",
+	c, found, err := webhook.LookupContact(ctx, d.cfg.lookup, d.cfg.lookupTimeout, account, p)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		webhook.Logger(ctx).WarnContext(ctx, "megafon: contact lookup exceeded its deadline, answered {}",
 			"callid", f.Get("callid"), "timeout", d.cfg.lookupTimeout)
 		return emptyReply
-	}
-	if res.err != nil {
-		d.cfg.log.ErrorContext(ctx, "megafon: contact lookup failed, answered {}", "callid", f.Get("callid"), "error", res.err)
+	case err != nil:
+		webhook.Logger(ctx).ErrorContext(ctx, "megafon: contact lookup failed, answered {}", "callid", f.Get("callid"), "error", err)
 		return emptyReply
-	}
-	if !res.found {
+	case !found:
 		return emptyReply
 	}
 	rep := contactReply{
-		ContactName: res.c.Name,
-		Responsible: firstNonEmpty(res.c.ResponsibleLogin, res.c.ResponsibleExtension),
+		ContactName: c.Name,
+		Responsible: firstNonEmpty(c.ResponsibleLogin, c.ResponsibleExtension),
 	}
 	if rep == (contactReply{}) {
 		return emptyReply

@@ -1,9 +1,11 @@
 package megafon_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -477,6 +479,31 @@ func TestHandlerContactSlowLookup(t *testing.T) {
 		require.GreaterOrEqual(t, elapsed, timeout)
 		require.Less(t, elapsed, 900*time.Millisecond, "answered within the deadline, not the lookup's time")
 	}
+}
+
+// Failed and late lookups are logged to the handler's logger, set with
+// WithWebhookOptions(webhook.WithLogger(…)).
+func TestHandlerContactLogs(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer // the handler is called synchronously below
+	lookup := callevent.ContactLookupFunc(func(ctx context.Context, _, p string) (callevent.Contact, bool, error) {
+		if p == "79161234567" {
+			return callevent.Contact{}, false, errors.New("db down")
+		}
+		<-ctx.Done()
+		return callevent.Contact{}, false, ctx.Err()
+	})
+	h := newHandler(t, &recorder{}, megafon.WithContactLookup(lookup), megafon.WithLookupTimeout(20*time.Millisecond),
+		megafon.WithWebhookOptions(webhook.WithLogger(slog.New(slog.NewTextHandler(&buf, nil)))))
+	require.Equal(t, `{}`, post(h, megafontest.NewRequestBody(megafontest.Contact("79161234567", "c1"), token)).Body.String())
+	require.Contains(t, buf.String(), "level=ERROR")
+	require.Contains(t, buf.String(), "contact lookup failed")
+	require.Contains(t, buf.String(), "db down")
+	buf.Reset()
+	require.Equal(t, `{}`, post(h, megafontest.NewRequestBody(megafontest.Contact("79161234568", "c2"), token)).Body.String())
+	require.Contains(t, buf.String(), "level=WARN")
+	require.Contains(t, buf.String(), "exceeded its deadline")
+	require.NotContains(t, buf.String(), token)
 }
 
 // The default deadline is 1 s.

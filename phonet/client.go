@@ -49,99 +49,51 @@ type Credentials struct {
 type Option func(*clientConfig) error
 
 type clientConfig struct {
-	httpClient       *http.Client
-	baseURL          string
-	userAgent        string
-	limiter          *rate.Limiter
-	retryMax         int
-	waitMin, waitMax time.Duration
-	backoff          retryablehttp.Backoff
-	logger           *slog.Logger
+	http httpx.Config
+}
+
+// httpOption adapts a standard httpx option to a phonet Option.
+func httpOption(o httpx.Option) Option {
+	return func(c *clientConfig) error {
+		if err := o(&c.http); err != nil {
+			return fmt.Errorf("phonet: %w", err)
+		}
+		return nil
+	}
 }
 
 // WithHTTPClient sets the HTTP client (copied, never mutated). Its
 // Transport and Timeout apply; in the copy, CheckRedirect is wrapped to stop
 // at redirects to a login page (so an expired session is detected) and Jar
 // is removed (the session cookie is managed by the Client).
-func WithHTTPClient(hc *http.Client) Option {
-	return func(c *clientConfig) error {
-		if hc == nil {
-			return errors.New("phonet: WithHTTPClient: nil client")
-		}
-		c.httpClient = hc
-		return nil
-	}
-}
+func WithHTTPClient(hc *http.Client) Option { return httpOption(httpx.WithHTTPClient(hc)) }
 
 // WithBaseURL overrides "https://<Domain>/", e.g. for phonettest.
-func WithBaseURL(u string) Option {
-	return func(c *clientConfig) error {
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return fmt.Errorf("phonet: WithBaseURL: %q is not an absolute http(s) URL", u)
-		}
-		c.baseURL = u
-		return nil
-	}
-}
+func WithBaseURL(u string) Option { return httpOption(httpx.WithBaseURL(u)) }
 
 // WithUserAgent appends ua to the User-Agent "callbridge/<version>".
-func WithUserAgent(ua string) Option {
-	return func(c *clientConfig) error { c.userAgent = ua; return nil }
-}
+func WithUserAgent(ua string) Option { return httpOption(httpx.WithUserAgent(ua)) }
 
 // WithRateLimit limits requests (attempts, retries and re-authorizations
 // included) to r per second with bursts of burst.
 func WithRateLimit(r rate.Limit, burst int) Option {
-	return func(c *clientConfig) error {
-		if r <= 0 || burst <= 0 {
-			return errors.New("phonet: WithRateLimit: rate and burst must be positive")
-		}
-		c.limiter = rate.NewLimiter(r, burst)
-		return nil
-	}
+	return httpOption(httpx.WithRateLimit(r, burst))
 }
 
 // WithRetry sets the number of retries after the first attempt (0 turns
 // retries off; default 3) and the backoff bounds (default 500 ms … 10 s).
 // Only safe requests are retried: see the package documentation.
 func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
-	return func(c *clientConfig) error {
-		if maxRetries < 0 || minWait < 0 || maxWait < minWait {
-			return errors.New("phonet: WithRetry: need maxRetries >= 0 and 0 <= minWait <= maxWait")
-		}
-		c.retryMax = maxRetries
-		if maxRetries == 0 {
-			c.retryMax = -1 // httpx: negative means none
-		}
-		c.waitMin, c.waitMax = minWait, maxWait
-		return nil
-	}
+	return httpOption(httpx.WithRetry(maxRetries, minWait, maxWait))
 }
 
 // WithBackoff replaces the backoff between retries (tests pass one that
 // returns 0).
-func WithBackoff(b retryablehttp.Backoff) Option {
-	return func(c *clientConfig) error {
-		if b == nil {
-			return errors.New("phonet: WithBackoff: nil backoff")
-		}
-		c.backoff = b
-		return nil
-	}
-}
+func WithBackoff(b retryablehttp.Backoff) Option { return httpOption(httpx.WithBackoff(b)) }
 
 // WithLogger sets the logger for retries and re-authorizations (debug
 // level). Default: discard. Secrets are never logged.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *clientConfig) error {
-		if l == nil {
-			return errors.New("phonet: WithLogger: nil logger")
-		}
-		c.logger = l
-		return nil
-	}
-}
+func WithLogger(l *slog.Logger) Option { return httpOption(httpx.WithLogger(l)) }
 
 // session is a Phonet session cookie.
 type session struct {
@@ -179,23 +131,14 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	if cfg.baseURL == "" {
-		cfg.baseURL = "https://" + domain + "/"
+	hcfg := cfg.http
+	if hcfg.BaseURL == "" {
+		hcfg.BaseURL = "https://" + domain + "/"
 	}
 	c := &Client{domain: domain, apiKey: creds.APIKey}
 	c.sessions = httpx.NewCredentialCache(c.authorize)
-	hcfg := httpx.Config{
-		BaseURL:      cfg.baseURL,
-		HTTPClient:   httpClient(cfg.httpClient),
-		UserAgent:    cfg.userAgent,
-		Limiter:      cfg.limiter,
-		RetryMax:     cfg.retryMax,
-		RetryWaitMin: cfg.waitMin,
-		RetryWaitMax: cfg.waitMax,
-		Backoff:      cfg.backoff,
-		Secrets:      c.secrets,
-		Logger:       cfg.logger,
-	}
+	hcfg.HTTPClient = httpClient(hcfg.HTTPClient)
+	hcfg.Secrets = c.secrets
 	var err error
 	if c.authAPI, err = httpx.New(hcfg); err != nil {
 		return nil, fmt.Errorf("phonet: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -18,7 +17,7 @@ import (
 
 // DefaultLookupTimeout is how long a customer lookup may take before the
 // handler answers without it (Phonet holds the ringing call meanwhile).
-const DefaultLookupTimeout = time.Second
+const DefaultLookupTimeout = webhook.DefaultLookupTimeout
 
 // DefaultNewContactText is the link text of the not-found lookup reply.
 const DefaultNewContactText = "Додати контакт"
@@ -75,7 +74,6 @@ type handlerConfig struct {
 	tokenFrom     func(r *http.Request) string
 	allowed       []netip.Prefix
 	trusted       []netip.Prefix
-	ipSet         bool
 	noAuth        bool
 	lookup        callevent.ContactLookup
 	lookupTimeout time.Duration
@@ -84,7 +82,6 @@ type handlerConfig struct {
 	newCardURL    string
 	newText       string
 	pause         func(ctx context.Context, p Pause) error
-	log           *slog.Logger
 	webhookOpts   []webhook.Option
 }
 
@@ -124,7 +121,6 @@ func WithAllowedIPs(allowed, trustedProxies []netip.Prefix) HandlerOption {
 		}
 		c.allowed = append([]netip.Prefix(nil), allowed...)
 		c.trusted = append([]netip.Prefix(nil), trustedProxies...)
-		c.ipSet = true
 		return nil
 	}
 }
@@ -220,20 +216,9 @@ func WithPauseFunc(f func(ctx context.Context, p Pause) error) HandlerOption {
 	}
 }
 
-// WithHandlerLogger sets the logger of the handler: rejected requests,
-// failed or slow lookups. Default: discard.
-func WithHandlerLogger(l *slog.Logger) HandlerOption {
-	return func(c *handlerConfig) error {
-		if l == nil {
-			return errors.New("phonet: WithHandlerLogger: nil logger")
-		}
-		c.log = l
-		return nil
-	}
-}
-
 // WithWebhookOptions passes options to webhook.New: body limit, methods,
-// dedup store, error writer, logger.
+// dedup store, error writer, logger. The logger (webhook.WithLogger) also
+// receives the handler's own lines: skipped, failed or slow lookups.
 func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
 	return func(c *handlerConfig) error {
 		c.webhookOpts = append(c.webhookOpts, opts...)
@@ -253,34 +238,22 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 		lookupTimeout: DefaultLookupTimeout,
 		country:       DefaultCountry,
 		newText:       DefaultNewContactText,
-		log:           slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return nil, err
 		}
 	}
-	wopts := []webhook.Option{webhook.WithLogger(c.log)}
 	if c.tokenFrom != nil && len(c.tokens) == 0 {
 		return nil, errors.New("phonet: WithTokenFunc needs WithToken")
 	}
-	if len(c.tokens) > 0 {
-		secrets, err := webhook.NewSecrets(c.tokens...)
-		if err != nil {
-			return nil, fmt.Errorf("phonet: %w", err)
-		}
-		from := webhook.QueryToken("token")
-		if c.tokenFrom != nil {
-			tf := c.tokenFrom
-			from = func(r *http.Request, _ []byte) string { return tf(r) }
-		}
-		wopts = append(wopts, webhook.WithAuthenticator(webhook.TokenAuth(secrets, from)))
+	auth := webhook.Auth{Tokens: c.tokens, AllowedIPs: c.allowed, TrustedProxies: c.trusted, Disabled: c.noAuth}
+	if tf := c.tokenFrom; tf != nil {
+		auth.Token = func(r *http.Request, _ []byte) string { return tf(r) }
 	}
-	if c.ipSet {
-		wopts = append(wopts, webhook.WithAuthenticator(webhook.IPAllowList(c.allowed, c.trusted)))
-	}
-	if c.noAuth {
-		wopts = append(wopts, webhook.WithoutAuth())
+	wopts, err := auth.Options()
+	if err != nil {
+		return nil, fmt.Errorf("phonet: %w", err)
 	}
 	wopts = append(wopts, c.webhookOpts...)
 	d := &decoder{cfg: c}
@@ -328,12 +301,6 @@ func pauseOf(e *CallEvent) Pause {
 	return p
 }
 
-type lookupResult struct {
-	c     callevent.Contact
-	found bool
-	err   error
-}
-
 // answer runs the contact lookup within the deadline and builds the reply.
 func (d *decoder) answer(ctx context.Context, req *LookupRequest) LookupReply {
 	if d.cfg.lookup == nil {
@@ -341,33 +308,16 @@ func (d *decoder) answer(ctx context.Context, req *LookupRequest) LookupReply {
 	}
 	digits, err := phone.Normalize(req.OtherLegNum, d.cfg.country)
 	if err != nil {
-		d.cfg.log.DebugContext(ctx, "phonet: lookup skipped", "reason", err)
+		webhook.Logger(ctx).DebugContext(ctx, "phonet: lookup skipped", "reason", err)
 		return LookupReply{}
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.lookupTimeout)
-	defer cancel()
-	ch := make(chan lookupResult, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				ch <- lookupResult{err: fmt.Errorf("panic: %v", p)}
-			}
-		}()
-		c, found, err := d.cfg.lookup.LookupContact(ctx, req.AccountDomain, digits)
-		ch <- lookupResult{c, found, err}
-	}()
-	var res lookupResult
-	select {
-	case res = <-ch:
-	case <-ctx.Done():
-		res.err = ctx.Err()
-	}
-	if res.err != nil {
-		d.cfg.log.WarnContext(ctx, "phonet: contact lookup failed, answering unknown",
-			"account", req.AccountDomain, "error", res.err)
+	c, found, err := webhook.LookupContact(ctx, d.cfg.lookup, d.cfg.lookupTimeout, req.AccountDomain, digits)
+	if err != nil {
+		webhook.Logger(ctx).WarnContext(ctx, "phonet: contact lookup failed, answering unknown",
+			"account", req.AccountDomain, "error", err)
 		return LookupReply{}
 	}
-	return d.cfg.reply(res.c, res.found, req.OtherLegNum, digits)
+	return d.cfg.reply(c, found, req.OtherLegNum, digits)
 }
 
 // reply builds the lookup reply for a finished lookup.

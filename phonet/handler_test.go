@@ -427,7 +427,7 @@ func TestNewHandlerErrors(t *testing.T) {
 		{"nil lookup", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithContactLookup(nil)}},
 		{"nil pause func", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithPauseFunc(nil)}},
 		{"empty new contact text", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithNewContactText(" ")}},
-		{"nil logger", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithHandlerLogger(nil)}},
+		{"nil logger", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithWebhookOptions(webhook.WithLogger(nil))}},
 		{"bad webhook option", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithWebhookOptions(webhook.WithMaxBodyBytes(0))}},
 	}
 	for _, tt := range tests {

@@ -89,101 +89,53 @@ var ErrUnknownExtension = errors.New("telphin: unknown extension")
 type Option func(*options) error
 
 type options struct {
-	httpClient       *http.Client
-	baseURL          string
-	userAgent        string
-	limiter          *rate.Limiter
-	retryMax         int
-	waitMin, waitMax time.Duration
-	backoff          retryablehttp.Backoff
-	logger           *slog.Logger
-	store            TokenStore
-	redirectURL      string
-	public           bool
-	defaultCountry   string
+	http           httpx.Config
+	store          TokenStore
+	redirectURL    string
+	public         bool
+	defaultCountry string
+}
+
+// httpOption adapts a standard httpx option to a telphin Option.
+func httpOption(o httpx.Option) Option {
+	return func(c *options) error {
+		if err := o(&c.http); err != nil {
+			return fmt.Errorf("telphin: %w", err)
+		}
+		return nil
+	}
 }
 
 // WithHTTPClient sets the HTTP client (copied, never mutated); its Timeout
 // and Transport apply. Default: a client with a 30 s timeout.
-func WithHTTPClient(c *http.Client) Option {
-	return func(o *options) error {
-		if c == nil {
-			return errors.New("telphin: nil HTTP client")
-		}
-		o.httpClient = c
-		return nil
-	}
-}
+func WithHTTPClient(c *http.Client) Option { return httpOption(httpx.WithHTTPClient(c)) }
 
 // WithBaseURL sets the API host (default https://apiproxy.telphin.ru), e.g.
 // https://altapi.telphin.ru or a telphintest.Server URL.
-func WithBaseURL(u string) Option {
-	return func(o *options) error {
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return fmt.Errorf("telphin: base URL %q must be an absolute http(s) URL", u)
-		}
-		o.baseURL = strings.TrimRight(u, "/") + "/"
-		return nil
-	}
-}
+func WithBaseURL(u string) Option { return httpOption(httpx.WithBaseURL(u)) }
 
 // WithUserAgent appends ua to the callbridge User-Agent.
-func WithUserAgent(ua string) Option {
-	return func(o *options) error { o.userAgent = ua; return nil }
-}
+func WithUserAgent(ua string) Option { return httpOption(httpx.WithUserAgent(ua)) }
 
 // WithRateLimit throttles requests client-side to r per second with the
 // given burst (Telphin's quota is hourly and shared by all apps of a
 // client).
 func WithRateLimit(r rate.Limit, burst int) Option {
-	return func(o *options) error {
-		if r <= 0 || burst <= 0 {
-			return errors.New("telphin: rate limit and burst must be positive")
-		}
-		o.limiter = rate.NewLimiter(r, burst)
-		return nil
-	}
+	return httpOption(httpx.WithRateLimit(r, burst))
 }
 
 // WithRetry sets how many times a request that is safe to repeat is retried
 // (default 3; 0 disables) and the backoff bounds (default 500 ms – 10 s).
 func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
-	return func(o *options) error {
-		if maxRetries < 0 || minWait < 0 || maxWait < minWait {
-			return errors.New("telphin: invalid retry settings")
-		}
-		o.retryMax = maxRetries
-		if maxRetries == 0 {
-			o.retryMax = -1
-		}
-		o.waitMin, o.waitMax = minWait, maxWait
-		return nil
-	}
+	return httpOption(httpx.WithRetry(maxRetries, minWait, maxWait))
 }
 
 // WithBackoff replaces the backoff function (tests use one returning 0).
-func WithBackoff(b retryablehttp.Backoff) Option {
-	return func(o *options) error {
-		if b == nil {
-			return errors.New("telphin: nil backoff")
-		}
-		o.backoff = b
-		return nil
-	}
-}
+func WithBackoff(b retryablehttp.Backoff) Option { return httpOption(httpx.WithBackoff(b)) }
 
 // WithLogger sets a logger for debug lines (retries, token refreshes).
 // Secrets are never logged. Default: discard.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *options) error {
-		if l == nil {
-			return errors.New("telphin: nil logger")
-		}
-		o.logger = l
-		return nil
-	}
-}
+func WithLogger(l *slog.Logger) Option { return httpOption(httpx.WithLogger(l)) }
 
 // WithTokenStore persists tokens: the store is loaded before a token is
 // requested and receives every new token before it is used. Optional for a
@@ -248,7 +200,7 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	if strings.TrimSpace(creds.ClientID) == "" || strings.TrimSpace(creds.ClientSecret) == "" {
 		return nil, errors.New("telphin: ClientID and ClientSecret are required")
 	}
-	o := options{baseURL: DefaultBaseURL + "/", defaultCountry: "RU"}
+	o := options{http: httpx.Config{BaseURL: DefaultBaseURL}, defaultCountry: "RU"}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -260,7 +212,8 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	if err := checkCountry(o.defaultCountry); err != nil {
 		return nil, err
 	}
-	c := &Client{creds: creds, base: o.baseURL, redirect: o.redirectURL, country: o.defaultCountry, stats: make(chan struct{}, 1), extMinAge: 5 * time.Second}
+	base := strings.TrimRight(o.http.BaseURL, "/") + "/"
+	c := &Client{creds: creds, base: base, redirect: o.redirectURL, country: o.defaultCountry, stats: make(chan struct{}, 1), extMinAge: 5 * time.Second}
 	grant := oauth.GrantClientCredentials
 	if o.public {
 		grant = oauth.GrantAuthorizationCode
@@ -271,36 +224,28 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	}
 	var err error
 	c.tokens, err = oauth.New(oauth.Config{
-		TokenURL:     o.baseURL + "oauth/token",
+		TokenURL:     base + "oauth/token",
 		ClientID:     creds.ClientID,
 		ClientSecret: creds.ClientSecret,
 		RedirectURL:  o.redirectURL,
 		Grant:        grant,
 		Store:        store,
-		HTTPClient:   o.httpClient,
-		UserAgent:    o.userAgent,
-		Logger:       o.logger,
-		RetryMax:     o.retryMax,
-		Backoff:      o.backoff,
+		HTTPClient:   o.http.HTTPClient,
+		UserAgent:    o.http.UserAgent,
+		Logger:       o.http.Logger,
+		RetryMax:     o.http.RetryMax,
+		Backoff:      o.http.Backoff,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("telphin: %w", err)
 	}
-	c.api, err = httpx.New(httpx.Config{
-		BaseURL:      o.baseURL,
-		HTTPClient:   o.httpClient,
-		UserAgent:    o.userAgent,
-		Limiter:      o.limiter,
-		RetryMax:     o.retryMax,
-		RetryWaitMin: o.waitMin,
-		RetryWaitMax: o.waitMax,
-		Backoff:      o.backoff,
-		Auth:         c.tokens,
-		ParseError:   parseError,
-		Secrets:      c.tokens.Secrets,
-		Logger:       o.logger,
-		OnResponse:   c.observe,
-	})
+	hcfg := o.http
+	hcfg.BaseURL = base
+	hcfg.Auth = c.tokens
+	hcfg.ParseError = parseError
+	hcfg.Secrets = c.tokens.Secrets
+	hcfg.OnResponse = c.observe
+	c.api, err = httpx.New(hcfg)
 	if err != nil {
 		return nil, fmt.Errorf("telphin: %w", err)
 	}

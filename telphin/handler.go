@@ -14,7 +14,7 @@ import (
 )
 
 // DefaultLookupTimeout bounds a ContactLookup answering call_interactive.
-const DefaultLookupTimeout = time.Second
+const DefaultLookupTimeout = webhook.DefaultLookupTimeout
 
 // TokenParam is the query parameter carrying the handler's secret token.
 const TokenParam = "token"
@@ -147,30 +147,21 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 			return nil, err
 		}
 	}
-	wopts := []webhook.Option{webhook.WithMethods(http.MethodPost, http.MethodGet)}
-	d := &decoder{cfg: c}
-	switch {
-	case len(c.tokens) > 0:
-		secrets, err := webhook.NewSecrets(c.tokens...)
-		if err != nil {
-			return nil, err
-		}
-		from := func(r *http.Request, _ []byte) string { return r.URL.Query().Get(TokenParam) }
-		if c.tokenFrom != nil {
-			f := c.tokenFrom
-			from = func(r *http.Request, _ []byte) string { return f(r) }
-		} else {
-			d.dropParam = TokenParam
-		}
-		wopts = append(wopts, webhook.WithAuthenticator(webhook.TokenAuth(secrets, from)))
-	case c.noAuth:
-		wopts = append(wopts, webhook.WithoutAuth())
-	default:
+	if len(c.tokens) == 0 && !c.noAuth { // an IP allow-list alone is not enough
 		return nil, errors.New("telphin: no token configured (WithToken) and no WithoutAuth")
 	}
-	if c.allowed != nil {
-		wopts = append(wopts, webhook.WithAuthenticator(webhook.IPAllowList(c.allowed, c.trusted)))
+	d := &decoder{cfg: c}
+	auth := webhook.Auth{Tokens: c.tokens, AllowedIPs: c.allowed, TrustedProxies: c.trusted, Disabled: c.noAuth}
+	if f := c.tokenFrom; f != nil {
+		auth.Token = func(r *http.Request, _ []byte) string { return f(r) }
+	} else if len(c.tokens) > 0 {
+		d.dropParam = TokenParam
 	}
+	aopts, err := auth.Options()
+	if err != nil {
+		return nil, err
+	}
+	wopts := append([]webhook.Option{webhook.WithMethods(http.MethodPost, http.MethodGet)}, aopts...)
 	wopts = append(wopts, c.webhookOpts...)
 	return webhook.New(sink, d, wopts...)
 }
@@ -210,23 +201,11 @@ func (d *decoder) interactive(ctx context.Context, account, caller string) webho
 // responsible runs the lookup under the deadline, not waiting for a lookup
 // that ignores its context.
 func (d *decoder) responsible(ctx context.Context, account, phone string) string {
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.lookupTimeout)
-	defer cancel()
-	done := make(chan string, 1)
-	go func() {
-		c, found, err := d.cfg.lookup.LookupContact(ctx, account, phone)
-		if err != nil || !found {
-			done <- ""
-			return
-		}
-		done <- c.ResponsibleExtension
-	}()
-	select {
-	case ext := <-done:
-		return strings.TrimSpace(ext)
-	case <-ctx.Done():
+	c, found, err := webhook.LookupContact(ctx, d.cfg.lookup, d.cfg.lookupTimeout, account, phone)
+	if err != nil || !found {
 		return ""
 	}
+	return strings.TrimSpace(c.ResponsibleExtension)
 }
 
 // InteractiveReply is the XML answer to a Call Interactive request:
