@@ -94,7 +94,7 @@ func compileConfig(cfg *Config, required []Operation, forClient bool) (*compiled
 	if c.country == "" {
 		c.country = "BR"
 	}
-	if _, err := phone.Normalize("0", c.country); errors.Is(err, phone.ErrUnknownCountry) {
+	if phone.CheckCountry(c.country) != nil {
 		es.addf("", "default_country", "unsupported country %q (supported: BR, RU, KZ, UA, BY)", cfg.DefaultCountry)
 	}
 	switch {

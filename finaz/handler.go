@@ -202,7 +202,7 @@ func WithLookupTimeout(d time.Duration) HandlerOption {
 // (default "BR").
 func WithDefaultCountry(country string) HandlerOption {
 	return func(o *handlerOptions) error {
-		if _, err := phone.Normalize("0", country); errors.Is(err, phone.ErrUnknownCountry) {
+		if err := phone.CheckCountry(country); err != nil {
 			return fmt.Errorf("finaz: %w", err)
 		}
 		o.country = country
@@ -251,9 +251,6 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
-	}
-	if len(o.tokens) == 0 && len(o.allowed) == 0 && !o.noAuth {
-		return nil, errors.New("finaz: no authentication configured (use WithToken, WithAllowedIPs or WithoutAuth)")
 	}
 	auth, err := webhook.Auth{Tokens: o.tokens, AllowedIPs: o.allowed, TrustedProxies: o.trusted, Disabled: o.noAuth}.Options()
 	if err != nil {

@@ -123,7 +123,7 @@ func WithLookupTimeout(d time.Duration) HandlerOption {
 // ("RU", "KZ", "UA", "BY", "BR"; default "RU").
 func WithDefaultCountry(country string) HandlerOption {
 	return func(c *handlerConfig) error {
-		if _, err := phone.Normalize("", country); errors.Is(err, phone.ErrUnknownCountry) {
+		if err := phone.CheckCountry(country); err != nil {
 			return fmt.Errorf("megafon: %w", err)
 		}
 		c.country = country
@@ -176,17 +176,10 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 		return nil, errors.New("megafon: no token configured (use WithToken, WithTokenAccounts or WithoutAuth)")
 	}
 	d := &decoder{cfg: cfg}
-	var wopts []webhook.Option
-	if cfg.allowed != nil {
-		// Checked before the token, so that a sender outside the list
-		// cannot tell a valid token from a wrong one.
-		wopts = append(wopts, webhook.WithAuthenticator(webhook.IPAllowList(cfg.allowed, cfg.trusted)))
-	}
-	auth, err := webhook.Auth{Tokens: cfg.tokens, Token: bodyToken, Disabled: cfg.noAuth}.Options()
+	wopts, err := webhook.Auth{Tokens: cfg.tokens, Token: bodyToken, AllowedIPs: cfg.allowed, TrustedProxies: cfg.trusted, Disabled: cfg.noAuth}.Options()
 	if err != nil {
 		return nil, fmt.Errorf("megafon: %w", err)
 	}
-	wopts = append(wopts, auth...)
 	if len(cfg.tokens) > 0 {
 		s, err := webhook.NewSecrets(cfg.tokens...) // selects the Account by token
 		if err != nil {

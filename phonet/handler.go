@@ -161,7 +161,7 @@ func WithLookupTimeout(d time.Duration) HandlerOption {
 // code (default "UA"): "RU", "KZ", "UA", "BY" or "BR".
 func WithDefaultCountry(country string) HandlerOption {
 	return func(c *handlerConfig) error {
-		if _, err := phone.Normalize("", country); errors.Is(err, phone.ErrUnknownCountry) {
+		if err := phone.CheckCountry(country); err != nil {
 			return fmt.Errorf("phonet: WithDefaultCountry: %w", err)
 		}
 		c.country = country

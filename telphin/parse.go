@@ -237,7 +237,7 @@ func extensionOf(ext, number string) string {
 }
 
 func checkCountry(cc string) error {
-	if _, err := phone.Normalize("0", cc); errors.Is(err, phone.ErrUnknownCountry) {
+	if err := phone.CheckCountry(cc); err != nil {
 		return fmt.Errorf("telphin: %w", err)
 	}
 	return nil

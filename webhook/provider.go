@@ -13,7 +13,8 @@ import (
 )
 
 // Auth is the authentication of a provider handler: shared tokens, an IP
-// allow-list, or both (then both must pass). Provider packages fill it from
+// allow-list, or both (then both must pass, the address first, so a sender
+// outside the list cannot probe whether a token is valid). Provider packages fill it from
 // their WithToken / WithAllowedIPs / WithoutAuth options and install it
 // with Options, so every provider authenticates the same way.
 type Auth struct {
@@ -35,6 +36,9 @@ type Auth struct {
 // handler never runs unauthenticated by accident.
 func (a Auth) Options() ([]Option, error) {
 	var opts []Option
+	if len(a.AllowedIPs) > 0 {
+		opts = append(opts, WithAuthenticator(IPAllowList(a.AllowedIPs, a.TrustedProxies)))
+	}
 	if len(a.Tokens) > 0 {
 		secrets, err := NewSecrets(a.Tokens...)
 		if err != nil {
@@ -46,12 +50,9 @@ func (a Auth) Options() ([]Option, error) {
 		}
 		opts = append(opts, WithAuthenticator(TokenAuth(secrets, from)))
 	}
-	if len(a.AllowedIPs) > 0 {
-		opts = append(opts, WithAuthenticator(IPAllowList(a.AllowedIPs, a.TrustedProxies)))
-	}
 	if len(opts) == 0 {
 		if !a.Disabled {
-			return nil, errors.New("webhook: no token or IP allow-list configured (use WithoutAuth to run without authentication)")
+			return nil, errors.New("webhook: no authentication configured: give a token or an IP allow-list, or WithoutAuth")
 		}
 		opts = append(opts, WithoutAuth())
 	}

@@ -29,7 +29,7 @@ func TestAuthOptions(t *testing.T) {
 		want    int
 		wantErr string
 	}{
-		{"nothing configured", webhook.Auth{}, "", "", 0, "no token or IP allow-list"},
+		{"nothing configured", webhook.Auth{}, "", "", 0, "no authentication configured"},
 		{"empty token", webhook.Auth{Tokens: []string{""}}, "", "", 0, "empty secret"},
 		{"disabled", webhook.Auth{Disabled: true}, "", "203.0.113.1:1", 200, ""},
 		{"token ok", webhook.Auth{Tokens: []string{"a", "b"}}, "token=b", "203.0.113.1:1", 200, ""},
@@ -38,6 +38,7 @@ func TestAuthOptions(t *testing.T) {
 		{"ip ok", webhook.Auth{AllowedIPs: allowed}, "", "192.0.2.1:1", 200, ""},
 		{"ip wrong", webhook.Auth{AllowedIPs: allowed}, "", "203.0.113.1:1", 403, ""},
 		{"both, ip wrong", webhook.Auth{Tokens: []string{"a"}, AllowedIPs: allowed}, "token=a", "203.0.113.1:1", 403, ""},
+		{"both wrong: the address is checked first", webhook.Auth{Tokens: []string{"a"}, AllowedIPs: allowed}, "token=x", "203.0.113.1:1", 403, ""},
 		{"both ok", webhook.Auth{Tokens: []string{"a"}, AllowedIPs: allowed}, "token=a", "192.0.2.1:1", 200, ""},
 		{"disabled is ignored when tokens are set", webhook.Auth{Tokens: []string{"a"}, Disabled: true}, "", "192.0.2.1:1", 401, ""},
 	}

@@ -153,6 +153,20 @@ func Normalize(raw, defaultCountry string) (string, error) {
 	if !ok {
 		return "", &unknownCountryError{country: defaultCountry}
 	}
+	return normalize(raw, c)
+}
+
+// CheckCountry reports whether Normalize has national rules for
+// defaultCountry, with the same error Normalize would return. Constructors
+// call it to reject a bad setting before any number arrives.
+func CheckCountry(defaultCountry string) error {
+	if _, ok := parseCountry(defaultCountry); !ok {
+		return &unknownCountryError{country: defaultCountry}
+	}
+	return nil
+}
+
+func normalize(raw string, c country) (string, error) {
 	if len(raw) > maxRawLen {
 		return "", invalid(raw, "too long")
 	}

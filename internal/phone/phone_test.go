@@ -345,3 +345,16 @@ func TestNormalizeReturnsInputSubstring(t *testing.T) {
 func sameMemory(a, b string) bool {
 	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
 }
+
+func TestCheckCountry(t *testing.T) {
+	for _, cc := range []string{"", "RU", "kz", "Ua", "BY", "br"} {
+		if err := phone.CheckCountry(cc); err != nil {
+			t.Errorf("CheckCountry(%q) = %v", cc, err)
+		}
+	}
+	for _, cc := range []string{"US", "R", "RUS", "xx"} {
+		if err := phone.CheckCountry(cc); !errors.Is(err, phone.ErrUnknownCountry) {
+			t.Errorf("CheckCountry(%q) = %v, want ErrUnknownCountry", cc, err)
+		}
+	}
+}
