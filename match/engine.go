@@ -672,6 +672,15 @@ func cmpChannel(ch Channel) Channel {
 func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, p *progress, dry bool) (string, error) {
 	d := &p.d
 	cl := p.res.Client
+	lc := rule.Leads.get(c)
+	outbound := a.rec.Direction == callevent.Outbound
+	if !lc.Create && (!outbound || rule.ReopenStatus == "") {
+		// As in Perfectum's rules, a call is attached to an active lead only
+		// where leads are created; not asking saves a store round trip
+		// (an amoCRM request) on every call.
+		d.add(ActNoLead, cl.ID, "", "", "creating leads on %s is off", c)
+		return "", nil
+	}
 	var leads []Lead
 	if cl.ID != "" {
 		var err error
@@ -685,7 +694,6 @@ func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, p *pr
 			return l.ID, nil
 		}
 	}
-	outbound := a.rec.Direction == callevent.Outbound
 	if outbound && rule.ReopenStatus != "" && len(leads) > 0 && (leads[0].State == LeadLost || leads[0].State == LeadUnqualified) {
 		l := leads[0]
 		if !dry {
@@ -697,7 +705,6 @@ func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, p *pr
 		d.add(ActReopenLead, cl.ID, l.ID, "", "outbound call to a client whose newest lead is %s and none is active: moved to %q", leads[0].State, rule.ReopenStatus)
 		return l.ID, nil
 	}
-	lc := rule.Leads.get(c)
 	created := p.res.Match == MatchCreated
 	switch {
 	case !lc.Create:
@@ -922,7 +929,9 @@ func (e *Engine) bindOne(ctx context.Context, st *callState) error {
 	rec.ClientID = res.Client.ID
 	d := Decision{Call: rec, Case: st.prog.d.Case, Line: st.prog.d.Line}
 	d.add(ActBindLate, rec.ClientID, "", "", "a client with this phone appeared within %v of the call", e.window)
-	if e.leads != nil {
+	// As in decide, the call joins an active lead only where this case
+	// creates leads.
+	if rule, _ := e.rules.rule(st.key.account, rec.LinePhone); e.leads != nil && rule.Leads.get(d.Case).Create {
 		leads, err := e.leads.ClientLeads(ctx, st.key.account, rec.ClientID)
 		if err != nil {
 			return fmt.Errorf("match: client leads: %w", err)

@@ -165,18 +165,24 @@ func TestConcurrentCallsOneUnknownNumber(t *testing.T) {
 func TestLateBinding(t *testing.T) {
 	t.Parallel()
 	noCreate := Rule{}
+	// Clients are not created, but answered calls make leads: a call bound
+	// late joins the client's active lead, as one bound at once would.
+	leadsOnly := Rule{Leads: LeadRules{InboundAnswered: LeadCase{Create: true}}}
 	tests := []struct {
 		name     string
+		rule     Rule
 		wait     time.Duration
 		attached bool
+		wantLead string
 	}{
-		{"inside the window", 10 * time.Minute, true},
-		{"outside the window", 10*time.Minute + time.Second, false},
+		{"inside the window", noCreate, 10 * time.Minute, true, ""},
+		{"inside the window, leads on: joins the active lead", leadsOnly, 10 * time.Minute, true, "L1"},
+		{"outside the window", noCreate, 10*time.Minute + time.Second, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, noCreate)
+			h := newHarness(t, tt.rule)
 			c := callSpec{id: "lb", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}
 			h.send(c.events()...)
 			require.Equal(t, "", h.s.Calls()[0].ClientID)
@@ -187,10 +193,10 @@ func TestLateBinding(t *testing.T) {
 			got := h.s.Calls()[0]
 			if tt.attached {
 				require.Equal(t, "m1", got.ClientID)
-				require.Equal(t, "L1", got.LeadID, "attached to the client's active lead too")
 			} else {
 				require.Equal(t, "", got.ClientID)
 			}
+			require.Equal(t, tt.wantLead, got.LeadID)
 			// Once bound (or expired), a second hook changes nothing.
 			require.NoError(t, h.e.ClientCreated(t.Context(), acct, unknownA))
 			require.Equal(t, got, h.s.Calls()[0])

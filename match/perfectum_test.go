@@ -39,6 +39,12 @@ func TestPerfectumLeadRules(t *testing.T) {
 			wantLeads: []Lead{open}, wantLead: "L",
 		},
 		{
+			name:  "missed inbound, active lead, but leads are not created on missed calls: not attached",
+			leads: LeadRules{InboundAnswered: answeredLead}, existing: []Lead{open},
+			call:      callSpec{id: "p0", dir: in, phone: known, ring: "101", status: callevent.Missed},
+			wantLeads: []Lead{open}, wantLead: "",
+		},
+		{
 			name:  "missed inbound, only a lost lead: new lead for the client's responsible",
 			leads: LeadRules{InboundMissed: missedLead}, existing: []Lead{lost},
 			call: callSpec{id: "p2", dir: in, phone: known, ring: "101", status: callevent.Missed},
