@@ -255,8 +255,9 @@ func TestDoErrorResponse(t *testing.T) {
 	require.Equal(t, "phone is invalid", ae.Message)
 	require.Equal(t, "req-42", ae.RequestID)
 	require.Equal(t, http.MethodPost, ae.Method)
-	// Capped at MaxErrorBodyBytes before redaction ("code":"bad_phone" → "REDACTED").
-	require.Equal(t, MaxErrorBodyBytes-1, len(ae.Body))
+	// Capped at MaxErrorBodyBytes; an error code in JSON is not a secret.
+	require.Equal(t, MaxErrorBodyBytes, len(ae.Body))
+	require.Contains(t, string(ae.Body), `"code":"bad_phone"`)
 	require.Equal(t, "POST "+c.base.String()+"calls: 400 bad_phone: phone is invalid (request id req-42)", ae.Error())
 	require.False(t, ae.Retryable())
 	require.Equal(t, 400, ae.HTTPStatusCode())

@@ -13,17 +13,23 @@ const Redacted = "REDACTED"
 // sensitiveName matches parameter and field names whose values are secrets:
 // token, access_token, refresh_token, crm_token, id_token (anything ending in
 // "token"), client_secret / secret, password / passwd, api_key / apikey /
-// api-key, key, code (OAuth authorization codes), authorization, cookie,
+// api-key, key, authorization, cookie,
 // set-cookie, x-api-key and jsessionid / sessionid.
-const sensitiveName = `[A-Za-z0-9_.\-]*(?:token|secret|password|passwd|api_key|api-key|apikey)|key|code|authorization|proxy-authorization|cookie|set-cookie|x-api-key|jsessionid|sessionid|session_id`
+const sensitiveName = `[A-Za-z0-9_.\-]*(?:token|secret|password|passwd|api_key|api-key|apikey)|key|authorization|proxy-authorization|cookie|set-cookie|x-api-key|jsessionid|sessionid|session_id`
+
+// sensitiveParam adds "code" for query strings, form bodies and request
+// bodies echoed inside a JSON string, where OAuth authorization codes
+// travel. A plain JSON "code" field is an error or validation code (amoCRM's
+// validation-errors), which error messages must keep.
+const sensitiveParam = sensitiveName + `|code`
 
 var (
 	// "name": "value" in JSON (string values, escapes allowed).
 	jsonFieldRe = regexp.MustCompile(`(?i)("(?:` + sensitiveName + `)"\s*:\s*)"(?:[^"\\]|\\.)*"`)
 	// The same inside a JSON-encoded string: \"name\":\"value\".
-	escapedJSONFieldRe = regexp.MustCompile(`(?i)(\\"(?:` + sensitiveName + `)\\"\s*:\s*\\")(?:[^\\]|\\[^"])*(\\")`)
+	escapedJSONFieldRe = regexp.MustCompile(`(?i)(\\"(?:` + sensitiveParam + `)\\"\s*:\s*\\")(?:[^\\]|\\[^"])*(\\")`)
 	// name=value in a query string, form body or cookie string.
-	formFieldRe = regexp.MustCompile(`(?i)(^|[?&;,:\s{(\["'])(` + sensitiveName + `)=([^&\s"',;)}\]\\]*)`)
+	formFieldRe = regexp.MustCompile(`(?i)(^|[?&;,:\s{(\["'])(` + sensitiveParam + `)=([^&\s"',;)}\]\\]*)`)
 	// Header lines such as "Authorization: Bearer x".
 	headerLineRe = regexp.MustCompile(`(?im)(^|[\s,{])(authorization|proxy-authorization|cookie|set-cookie|x-api-key)(\s*:\s*)[^\r\n,}]*`)
 	// Bare credentials: "Bearer <token>", "Basic <base64>".
@@ -37,7 +43,8 @@ var (
 //     (token, access_token, refresh_token, api_key, apikey, apiKey, key,
 //     client_secret, secret, password, crm_token, code, jsessionid, …;
 //     case-insensitive), e.g. "?token=abc" → "?token=REDACTED";
-//   - JSON string fields with such names, e.g. `"access_token":"abc"`;
+//   - JSON string fields with such names, e.g. `"access_token":"abc"`
+//     ("code" excepted: in JSON it is an error code, not a secret);
 //   - header lines "Authorization: …", "Cookie: …", "X-API-KEY: …";
 //   - "Bearer <token>" and "Basic <credentials>";
 //   - every literal value in secrets (also in its URL-escaped forms).

@@ -197,3 +197,11 @@ func TestLogsAreRedacted(t *testing.T) {
 	require.NotContains(t, out, "lit3ral")
 	require.True(t, strings.Contains(out, "token=REDACTED"), out)
 }
+
+func TestRedactKeepsJSONErrorCodes(t *testing.T) {
+	t.Parallel()
+	body := `{"validation-errors":[{"request_id":"0","errors":[{"code":"NotSupportedChoice","path":"custom_fields_values.0.field_code"}]}]}`
+	require.Equal(t, body, Redact(body))
+	// Authorization codes in query strings and form bodies stay secret.
+	require.Equal(t, "grant_type=authorization_code&code=REDACTED", Redact("grant_type=authorization_code&code=def502"))
+}
