@@ -100,6 +100,9 @@ type Config struct {
 	ClientID, ClientSecret string
 	// RedirectURL is sent with the authorization_code exchange.
 	RedirectURL string
+	// RedirectOnRefresh also sends RedirectURL as redirect_uri with
+	// refresh_token requests: amoCRM requires it there, RFC 6749 does not.
+	RedirectOnRefresh bool
 	// Grant selects the flow. Required.
 	Grant Grant
 	// Store, if set, receives every new token before it is used and is
@@ -299,6 +302,9 @@ func (s *Source) fetch(ctx context.Context, prev *oauth2.Token) (*oauth2.Token, 
 	switch {
 	case base != nil && base.RefreshToken != "":
 		form = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {base.RefreshToken}}
+		if s.cfg.RedirectOnRefresh && s.cfg.RedirectURL != "" {
+			form.Set("redirect_uri", s.cfg.RedirectURL)
+		}
 	case s.cfg.Grant == GrantClientCredentials:
 		form = url.Values{"grant_type": {"client_credentials"}}
 	default:

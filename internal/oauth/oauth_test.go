@@ -480,3 +480,41 @@ func TestTokenResponseShapes(t *testing.T) {
 		})
 	}
 }
+
+// RedirectOnRefresh adds redirect_uri to refresh_token requests (amoCRM);
+// without it the refresh form is unchanged (Telphin).
+func TestRedirectOnRefresh(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprint(on), func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var got []string // redirect_uri per grant, "grant=redirect"
+			n := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				n++
+				got = append(got, r.PostFormValue("grant_type")+"="+r.PostFormValue("redirect_uri"))
+				fmt.Fprintf(w, `{"access_token":"at-%d","refresh_token":"rt-%d","expires_in":3600}`, n, n)
+			}))
+			t.Cleanup(srv.Close)
+			s, err := New(Config{TokenURL: srv.URL + "/oauth2/access_token", ClientID: testID, ClientSecret: testSecret,
+				RedirectURL: "https://crm.example/cb", RedirectOnRefresh: on, Grant: GrantAuthorizationCode,
+				Store: &memStore{}, HTTPClient: srv.Client(), Backoff: noWait})
+			require.NoError(t, err)
+			tok, err := s.Exchange(t.Context(), testCode)
+			require.NoError(t, err)
+			s.Invalidate(tok)
+			_, err = s.Token(t.Context())
+			require.NoError(t, err)
+			want := []string{"authorization_code=https://crm.example/cb", "refresh_token="}
+			if on {
+				want[1] = "refresh_token=https://crm.example/cb"
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			require.Equal(t, want, got)
+		})
+	}
+}

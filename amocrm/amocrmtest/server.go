@@ -1,0 +1,1262 @@
+// Package amocrmtest is a fake amoCRM API v4 for testing code that uses
+// package amocrm (or any amoCRM client) without the network.
+//
+// A Server serves, on an httptest server: the OAuth token endpoint
+// (authorization_code and rotating single-use refresh tokens: a reused
+// refresh token gets 401 "Token has been revoked"; long-lived tokens),
+// contacts (loose full-text search answering 204 when nothing matches,
+// get, create, update), leads (create, complex create, list by id, status
+// update), pipelines, calls (placed on the contact or its single active
+// lead by the last 10 digits of the phone; 400 "Entity not found"
+// otherwise), call notes, unsorted SIP, the incoming-call pop-up
+// (/api/v2/events) and users (paginated, 204 past the last page), with the
+// real response envelopes. It enforces the rate limit (a token bucket of 7
+// requests per second, burst 7; 429 with a non-JSON body beyond), can
+// block the account (403 with an HTML page, like amoCRM's nginx), injects
+// failures (401/429/5xx/slow answers) and records every request.
+//
+//	srv := amocrmtest.NewServer(t)
+//	c, _ := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: srv.LongLivedToken()},
+//		amocrm.WithBaseURL(srv.URL), amocrm.WithHTTPClient(srv.Client()))
+//
+// Everything is deterministic: ids come from counters.
+package amocrmtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Identity of the fake account and integration.
+const (
+	Domain       = "example.amocrm.ru"
+	AccountID    = 31296422
+	ClientID     = "5e4b6a3c-8f2d-4c1e-9a7b-3d2f1e0c9b8a"
+	ClientSecret = "Xq9vLk2mPz7RtY4wNc8bJh3sDf6gUa1e"
+	RedirectURI  = "https://pbx.example.com/amocrm/oauth"
+	// PipelineID is the main pipeline; StatusFirst its first stage after
+	// "Неразобранное", StatusTalks the second.
+	PipelineID  = 7249526
+	StatusFirst = 60456942
+	StatusTalks = 60456946
+)
+
+// DefaultUsers are the users a new Server has.
+var DefaultUsers = []User{
+	{ID: 8375357, Name: "Оператор 1", Email: "op1@example.com", Admin: true, Active: true},
+	{ID: 8375358, Name: "Оператор 2", Email: "op2@example.com", Active: true},
+	{ID: 8375359, Name: "Менеджер пропущенных", Email: "missed@example.com", Active: true},
+}
+
+// BlockedPage is the body of the 403 a blocked account gets.
+const BlockedPage = "<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n<center><h1>403 Forbidden</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+
+// User is a user of the fake account.
+type User struct {
+	ID            int64
+	Name, Email   string
+	Admin, Active bool
+}
+
+// Contact is a contact of the fake account.
+type Contact struct {
+	ID                int64
+	Name              string
+	ResponsibleUserID int64
+	// Phones are the PHONE values as written; Fields are other custom
+	// field values by field code or name.
+	Phones    []string
+	Fields    map[string]string
+	Tags      []string
+	LeadIDs   []int64
+	CreatedAt int64
+}
+
+// Lead is a lead of the fake account.
+type Lead struct {
+	ID                int64
+	Name              string
+	PipelineID        int64
+	StatusID          int64
+	ResponsibleUserID int64
+	ContactIDs        []int64
+	Tags              []string
+	CreatedAt         int64
+}
+
+// Call is a call the fake logged (POST /api/v4/calls) or a call note
+// (NoteType "call_in"/"call_out"): Entity and EntityID say where it went;
+// Item is the JSON object received.
+type Call struct {
+	Entity   string // "contacts" or "leads"
+	EntityID int64
+	NoteType string // "" for /calls
+	Item     map[string]any
+}
+
+// Event is an incoming-call pop-up (POST /api/v2/events).
+type Event struct {
+	Phone string
+	Users []int64
+}
+
+// Request is a request the Server received.
+type Request struct {
+	Method string
+	Path   string
+	Query  url.Values
+	Header http.Header
+	Body   []byte
+	At     time.Time
+}
+
+// Failure makes matching requests fail (or wait). See Server.Fail.
+type Failure struct {
+	// Method and Path select requests: "" matches any method; Path is a
+	// prefix of the URL path ("" matches any).
+	Method, Path string
+	// Status is the answer; 0 answers normally (after Delay).
+	Status int
+	// Body and Header of the injected answer. Body defaults to a
+	// problem+json object (a plain text page for 429).
+	Body   string
+	Header http.Header
+	// Delay before answering (a slow server).
+	Delay time.Duration
+	// Times is how many requests fail; 0 means 1.
+	Times int
+}
+
+// Server is a fake amoCRM account. Its methods are safe for concurrent use.
+type Server struct {
+	// URL is the base URL to pass to amocrm.WithBaseURL.
+	URL string
+	// TokenTTL is the expires_in of issued access tokens (default 24 h).
+	TokenTTL time.Duration
+
+	srv *httptest.Server
+
+	mu        sync.Mutex
+	seq       int64
+	requests  []Request
+	failures  []*Failure
+	access    map[string]bool
+	refresh   map[string]bool // issued refresh tokens; false once spent
+	codes     map[string]bool
+	tokenReqs int
+	limiter   *rate.Limiter
+	limited   int
+	blocked   bool
+	users     []User
+	contacts  []*Contact
+	leads     []*Lead
+	calls     []Call
+	unsorted  []map[string]any
+	events    []Event
+}
+
+// NewServer starts a fake amoCRM, closed when the test ends.
+func NewServer(t testing.TB) *Server {
+	s := Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake amoCRM outside a test (examples, programs); call
+// Close when done.
+func Start() *Server {
+	s := &Server{
+		TokenTTL: 24 * time.Hour, seq: 1000,
+		access: map[string]bool{}, refresh: map[string]bool{}, codes: map[string]bool{},
+		limiter: rate.NewLimiter(7, 7), users: slices.Clone(DefaultUsers),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /oauth2/access_token", s.token)
+	mux.HandleFunc("GET /api/v4/contacts", s.searchContacts)
+	mux.HandleFunc("GET /api/v4/contacts/{id}", s.getContact)
+	mux.HandleFunc("POST /api/v4/contacts", s.createContacts)
+	mux.HandleFunc("PATCH /api/v4/contacts", s.updateContacts)
+	mux.HandleFunc("POST /api/v4/leads", s.createLeads)
+	mux.HandleFunc("GET /api/v4/leads", s.listLeads)
+	mux.HandleFunc("PATCH /api/v4/leads/{id}", s.updateLead)
+	mux.HandleFunc("POST /api/v4/leads/complex", s.complexLeads)
+	mux.HandleFunc("GET /api/v4/leads/pipelines", s.pipelines)
+	mux.HandleFunc("POST /api/v4/leads/unsorted/sip", s.unsortedSIP)
+	mux.HandleFunc("POST /api/v4/calls", s.addCalls)
+	mux.HandleFunc("POST /api/v4/{entity}/notes", s.addNotes)
+	mux.HandleFunc("POST /api/v2/events", s.addEvents)
+	mux.HandleFunc("GET /api/v4/users", s.listUsers)
+	s.srv = httptest.NewServer(s.wrap(mux))
+	s.URL = s.srv.URL
+	return s
+}
+
+// Close shuts the server down.
+func (s *Server) Close() { s.srv.Close() }
+
+// Client returns an *http.Client for the Server (pass to amocrm.WithHTTPClient).
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// SetRateLimit changes the enforced limit: r requests per second with
+// burst (default 7 and 7). r = rate.Inf disables it.
+func (s *Server) SetRateLimit(r rate.Limit, burst int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limiter = rate.NewLimiter(r, burst)
+}
+
+// RateLimited returns how many requests got 429 for exceeding the limit.
+func (s *Server) RateLimited() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limited
+}
+
+// Block makes every request get amoCRM's HTML 403 page (on) or lifts the
+// block (off).
+func (s *Server) Block(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.blocked = on
+}
+
+// Fail injects a failure for the next f.Times matching requests.
+func (s *Server) Fail(f Failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.Times <= 0 {
+		f.Times = 1
+	}
+	s.failures = append(s.failures, &f)
+}
+
+// Requests returns the requests received so far, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// APIRequests returns the requests to /api/ (not the token endpoint).
+func (s *Server) APIRequests() []Request {
+	var out []Request
+	for _, r := range s.Requests() {
+		if strings.HasPrefix(r.Path, "/api/") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Count returns how many requests had method (any if "") and a path
+// starting with pathPrefix.
+func (s *Server) Count(method, pathPrefix string) int {
+	n := 0
+	for _, r := range s.Requests() {
+		if (method == "" || r.Method == method) && strings.HasPrefix(r.Path, pathPrefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// MaxPerSecond returns the most /api/ requests received within any one
+// second.
+func (s *Server) MaxPerSecond() int {
+	var at []time.Time
+	for _, r := range s.APIRequests() {
+		at = append(at, r.At)
+	}
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	best, j := 0, 0
+	for i := range at {
+		for at[i].Sub(at[j]) >= time.Second {
+			j++
+		}
+		best = max(best, i-j+1)
+	}
+	return best
+}
+
+// TokenRequests returns how many token requests were answered with a token.
+func (s *Server) TokenRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenReqs
+}
+
+// AuthorizationCode issues a one-time code as the consent page would.
+func (s *Server) AuthorizationCode() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	code := fmt.Sprintf("def50200code%d", s.seq)
+	s.codes[code] = true
+	return code
+}
+
+// LongLivedToken issues a long-lived token (no refresh token, no expiry
+// until ExpireTokens).
+func (s *Server) LongLivedToken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	tok := fmt.Sprintf("eyJ0eXAiOiJKV1QiLCJsong.%d", s.seq)
+	s.access[tok] = true
+	return tok
+}
+
+// ExpireTokens revokes every access token issued so far: the next API
+// request with one gets 401.
+func (s *Server) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.access)
+}
+
+// AddUser adds a user.
+func (s *Server) AddUser(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users = append(s.users, u)
+}
+
+// AddContact adds a contact (ID 0: one is assigned) and returns its id,
+// e.g. a contact "created by hand".
+func (s *Server) AddContact(c Contact) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.ID == 0 {
+		c.ID = s.nextID()
+	}
+	s.contacts = append(s.contacts, &c)
+	return c.ID
+}
+
+// AddLead adds a lead linked to its ContactIDs (ID 0: one is assigned;
+// PipelineID 0: the main pipeline; StatusID 0: its first stage).
+func (s *Server) AddLead(l Lead) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addLeadLocked(l).ID
+}
+
+func (s *Server) addLeadLocked(l Lead) *Lead {
+	if l.ID == 0 {
+		l.ID = s.nextID()
+	}
+	if l.PipelineID == 0 {
+		l.PipelineID = PipelineID
+	}
+	if l.StatusID == 0 {
+		l.StatusID = StatusFirst
+	}
+	for _, cid := range l.ContactIDs {
+		if c := s.contact(cid); c != nil {
+			c.LeadIDs = append(c.LeadIDs, l.ID)
+		}
+	}
+	s.leads = append(s.leads, &l)
+	return &l
+}
+
+// Contacts returns copies of the contacts, in creation order.
+func (s *Server) Contacts() []Contact {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Contact, len(s.contacts))
+	for i, c := range s.contacts {
+		out[i] = *c
+		out[i].Phones, out[i].Tags, out[i].LeadIDs = slices.Clone(c.Phones), slices.Clone(c.Tags), slices.Clone(c.LeadIDs)
+	}
+	return out
+}
+
+// Leads returns copies of the leads, in creation order.
+func (s *Server) Leads() []Lead {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Lead, len(s.leads))
+	for i, l := range s.leads {
+		out[i] = *l
+		out[i].ContactIDs, out[i].Tags = slices.Clone(l.ContactIDs), slices.Clone(l.Tags)
+	}
+	return out
+}
+
+// Calls returns the logged calls and call notes, in order.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+// Events returns the pop-ups shown, in order.
+func (s *Server) Events() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.events)
+}
+
+// Unsorted returns the unsorted SIP items received, in order.
+func (s *Server) Unsorted() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.unsorted)
+}
+
+func (s *Server) nextID() int64 {
+	s.seq++
+	return s.seq
+}
+
+// wrap records the request and applies the block, failures, the token
+// check and the rate limit.
+func (s *Server) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		s.mu.Lock()
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(),
+			Header: r.Header.Clone(), Body: body, At: time.Now()})
+		blocked := s.blocked
+		f := s.takeFailure(r)
+		s.mu.Unlock()
+		if blocked {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, BlockedPage)
+			return
+		}
+		if f != nil {
+			if f.Delay > 0 {
+				select {
+				case <-time.After(f.Delay):
+				case <-r.Context().Done():
+					return
+				}
+			}
+			if f.Status != 0 {
+				writeFailure(w, f)
+				return
+			}
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			s.mu.Lock()
+			ok := s.access[tok]
+			allowed := ok && s.limiter.Allow()
+			if ok && !allowed {
+				s.limited++
+			}
+			s.mu.Unlock()
+			switch {
+			case !ok:
+				problem(w, http.StatusUnauthorized, "Unauthorized", "Неверный логин или пароль", nil)
+				return
+			case !allowed:
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(http.StatusTooManyRequests)
+				io.WriteString(w, "<html><body><h1>429 Too Many Requests</h1></body></html>")
+				return
+			}
+			if r.Method == http.MethodPost || r.Method == http.MethodPatch {
+				if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+					problem(w, http.StatusUnsupportedMediaType, "Unsupported Media Type", "Content-Type must be application/json", nil)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeFailure(w http.ResponseWriter, f *Failure) {
+	for k, v := range f.Header {
+		w.Header()[k] = v
+	}
+	body := f.Body
+	switch {
+	case body != "":
+		if w.Header().Get("Content-Type") == "" {
+			w.Header().Set("Content-Type", "application/problem+json")
+		}
+	case f.Status == http.StatusTooManyRequests:
+		w.Header().Set("Content-Type", "text/html")
+		body = "<html><body><h1>429 Too Many Requests</h1></body></html>"
+	default:
+		w.Header().Set("Content-Type", "application/problem+json")
+		b, _ := json.Marshal(map[string]any{"title": http.StatusText(f.Status), "type": fmt.Sprintf("https://httpstatus.es/%d", f.Status),
+			"status": f.Status, "detail": "An unknown error occurred."})
+		body = string(b)
+	}
+	w.WriteHeader(f.Status)
+	io.WriteString(w, body)
+}
+
+// takeFailure requires s.mu.
+func (s *Server) takeFailure(r *http.Request) *Failure {
+	for i, f := range s.failures {
+		if (f.Method == "" || f.Method == r.Method) && strings.HasPrefix(r.URL.Path, f.Path) {
+			f.Times--
+			if f.Times <= 0 {
+				s.failures = slices.Delete(s.failures, i, i+1)
+			}
+			return f
+		}
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/hal+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// problem writes an amoCRM problem+json error.
+func problem(w http.ResponseWriter, status int, title, detail string, extra map[string]any) {
+	m := map[string]any{"title": title, "type": fmt.Sprintf("https://httpstatus.es/%d", status), "status": status, "detail": detail}
+	for k, v := range extra {
+		m[k] = v
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(m)
+}
+
+// validation writes a 400 with validation-errors for item requestID.
+func validation(w http.ResponseWriter, requestID, path, code, detail string) {
+	problem(w, http.StatusBadRequest, "Bad Request", "Request validation failed", map[string]any{
+		"validation-errors": []any{map[string]any{"request_id": requestID,
+			"errors": []any{map[string]any{"code": code, "path": path, "detail": detail}}}},
+	})
+}
+
+func (s *Server) href(path string) map[string]any {
+	return map[string]any{"self": map[string]any{"href": "https://" + Domain + path}}
+}
+
+// token serves POST /oauth2/access_token (JSON or form body).
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	p := map[string]string{}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
+		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
+			problem(w, http.StatusBadRequest, "Bad Request", "invalid JSON", nil)
+			return
+		}
+	} else {
+		if err := r.ParseForm(); err != nil {
+			problem(w, http.StatusBadRequest, "Bad Request", "invalid form", nil)
+			return
+		}
+		for k := range r.PostForm {
+			p[k] = r.PostForm.Get(k)
+		}
+	}
+	oauthErr := func(hint string) {
+		problem(w, http.StatusUnauthorized, "Некорректный запрос", "В запросе отсутствует ряд параметров или параметры невалидны",
+			map[string]any{"hint": hint, "type": "https://developers.amocrm.ru/v3/errors/OAuthProblemJson"})
+	}
+	if p["client_id"] != ClientID || p["client_secret"] != ClientSecret {
+		oauthErr("Client authentication failed")
+		return
+	}
+	if p["redirect_uri"] != RedirectURI {
+		oauthErr("Redirect URI mismatch")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch p["grant_type"] {
+	case "authorization_code":
+		if !s.codes[p["code"]] {
+			oauthErr("Authorization code has been revoked")
+			return
+		}
+		delete(s.codes, p["code"])
+	case "refresh_token":
+		live, issued := s.refresh[p["refresh_token"]]
+		if !issued || !live {
+			oauthErr("Token has been revoked")
+			return
+		}
+		s.refresh[p["refresh_token"]] = false // single use, globally
+	default:
+		oauthErr("Unsupported grant type")
+		return
+	}
+	s.seq++
+	s.tokenReqs++
+	at := fmt.Sprintf("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.access.%d", s.seq)
+	rt := fmt.Sprintf("def50200refresh%d", s.seq)
+	s.access[at] = true
+	s.refresh[rt] = true
+	writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": int(s.TokenTTL / time.Second),
+		"access_token": at, "refresh_token": rt, "server_time": time.Now().Unix()})
+}
+
+// readArray decodes a top-level JSON array body; it writes a 400 and
+// returns false otherwise.
+func readArray(w http.ResponseWriter, r *http.Request) ([]map[string]any, bool) {
+	var items []map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&items); err != nil {
+		validation(w, "0", "", "InvalidType", "The body must be a JSON array of objects")
+		return nil, false
+	}
+	if len(items) == 0 || len(items) > 50 {
+		validation(w, "0", "", "InvalidCount", "Send 1 to 50 items")
+		return nil, false
+	}
+	return items, true
+}
+
+func str(m map[string]any, k string) string {
+	switch v := m[k].(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return ""
+}
+
+func num(m map[string]any, k string) int64 {
+	if v, ok := m[k].(float64); ok {
+		return int64(v)
+	}
+	return 0
+}
+
+func obj(m map[string]any, k string) map[string]any {
+	v, _ := m[k].(map[string]any)
+	return v
+}
+
+func list(m map[string]any, k string) []map[string]any {
+	var out []map[string]any
+	if arr, ok := m[k].([]any); ok {
+		for _, x := range arr {
+			if o, ok := x.(map[string]any); ok {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}
+
+func digits(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func last10(s string) string {
+	d := digits(s)
+	if len(d) > 10 {
+		return d[len(d)-10:]
+	}
+	return d
+}
+
+func (s *Server) contact(id int64) *Contact {
+	for _, c := range s.contacts {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
+}
+
+func (s *Server) lead(id int64) *Lead {
+	for _, l := range s.leads {
+		if l.ID == id {
+			return l
+		}
+	}
+	return nil
+}
+
+func (s *Server) contactJSON(c *Contact, withLeads bool) map[string]any {
+	path := fmt.Sprintf("/api/v4/contacts/%d", c.ID)
+	var fields []any
+	if len(c.Phones) > 0 {
+		var vals []any
+		for _, p := range c.Phones {
+			vals = append(vals, map[string]any{"value": p, "enum_id": 1037745, "enum_code": "WORK"})
+		}
+		fields = append(fields, map[string]any{"field_id": 1698052, "field_name": "Телефон", "field_code": "PHONE",
+			"field_type": "multitext", "values": vals})
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Fields)) {
+		fields = append(fields, map[string]any{"field_id": 1698060, "field_name": k, "field_code": nil, "field_type": "text",
+			"values": []any{map[string]any{"value": c.Fields[k]}}})
+	}
+	tags := []any{}
+	for i, t := range c.Tags {
+		tags = append(tags, map[string]any{"id": 5000 + i, "name": t, "color": nil})
+	}
+	emb := map[string]any{"tags": tags, "companies": []any{}}
+	if withLeads {
+		leads := []any{}
+		for _, id := range c.LeadIDs {
+			leads = append(leads, map[string]any{"id": id, "_links": s.href(fmt.Sprintf("/api/v4/leads/%d", id))})
+		}
+		emb["leads"] = leads
+	}
+	var cf any
+	if len(fields) > 0 {
+		cf = fields
+	}
+	return map[string]any{"id": c.ID, "name": c.Name, "first_name": "", "last_name": "", "responsible_user_id": c.ResponsibleUserID,
+		"group_id": 0, "created_by": c.ResponsibleUserID, "updated_by": c.ResponsibleUserID, "created_at": c.CreatedAt,
+		"updated_at": c.CreatedAt, "closest_task_at": nil, "is_deleted": false, "is_unsorted": false, "custom_fields_values": cf,
+		"account_id": AccountID, "_links": s.href(path), "_embedded": emb}
+}
+
+// matches is amoCRM's loose search: the query's digits inside any value's
+// digits, or the query inside the name.
+func (c *Contact) matches(q string) bool {
+	if q == "" {
+		return true
+	}
+	if d := digits(q); len(d) >= 3 {
+		for _, v := range slices.Concat(c.Phones, slices.Collect(maps.Values(c.Fields))) {
+			if strings.Contains(digits(v), d) {
+				return true
+			}
+		}
+	}
+	return strings.Contains(strings.ToLower(c.Name), strings.ToLower(q))
+}
+
+func (s *Server) searchContacts(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if limit <= 0 || limit > 250 {
+		limit = 50
+	}
+	withLeads := slices.Contains(strings.Split(q.Get("with"), ","), "leads")
+	s.mu.Lock()
+	var found []any
+	for _, c := range s.contacts {
+		if c.matches(q.Get("query")) && len(found) < limit {
+			found = append(found, s.contactJSON(c, withLeads))
+		}
+	}
+	s.mu.Unlock()
+	if len(found) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_page": 1, "_links": s.href("/api/v4/contacts?" + q.Encode()),
+		"_embedded": map[string]any{"contacts": found}})
+}
+
+func (s *Server) getContact(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.contact(id)
+	if c == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.contactJSON(c, slices.Contains(strings.Split(r.URL.Query().Get("with"), ","), "leads")))
+}
+
+// phonesOf reads the PHONE values of custom_fields_values.
+func phonesOf(item map[string]any) (phones []string, fields map[string]string) {
+	for _, f := range list(item, "custom_fields_values") {
+		key := str(f, "field_code")
+		for _, v := range list(f, "values") {
+			if key == "PHONE" {
+				phones = append(phones, str(v, "value"))
+			} else if name := cmpOr(key, str(f, "field_name"), str(f, "field_id")); name != "" {
+				if fields == nil {
+					fields = map[string]string{}
+				}
+				fields[name] = str(v, "value")
+			}
+		}
+	}
+	return phones, fields
+}
+
+func cmpOr(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func tagsOf(m map[string]any, key string) []string {
+	var out []string
+	for _, t := range list(obj(m, "_embedded"), key) {
+		if n := str(t, "name"); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// newContactLocked validates and stores a contact item.
+func (s *Server) newContactLocked(item map[string]any) *Contact {
+	phones, fields := phonesOf(item)
+	c := &Contact{ID: s.nextID(), Name: cmpOr(str(item, "name"), strings.TrimSpace(str(item, "first_name")+" "+str(item, "last_name"))),
+		ResponsibleUserID: num(item, "responsible_user_id"), Phones: phones, Fields: fields, Tags: tagsOf(item, "tags"),
+		CreatedAt: time.Now().Unix()}
+	if c.ResponsibleUserID == 0 {
+		c.ResponsibleUserID = DefaultUsers[0].ID
+	}
+	s.contacts = append(s.contacts, c)
+	return c
+}
+
+func (s *Server) checkUser(w http.ResponseWriter, reqID string, item map[string]any, path string) bool {
+	uid := num(item, "responsible_user_id")
+	if uid == 0 || slices.ContainsFunc(s.users, func(u User) bool { return u.ID == uid }) {
+		return true
+	}
+	validation(w, reqID, path, "InvalidUser", "Responsible user not found")
+	return false
+}
+
+func (s *Server) createContacts(w http.ResponseWriter, r *http.Request) {
+	items, ok := readArray(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, it := range items {
+		if !s.checkUser(w, cmpOr(str(it, "request_id"), strconv.Itoa(i)), it, "responsible_user_id") {
+			return
+		}
+	}
+	var out []any
+	for i, it := range items {
+		c := s.newContactLocked(it)
+		out = append(out, map[string]any{"id": c.ID, "is_deleted": false, "is_unsorted": false,
+			"request_id": cmpOr(str(it, "request_id"), strconv.Itoa(i)), "_links": s.href(fmt.Sprintf("/api/v4/contacts/%d", c.ID))})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/contacts"), "_embedded": map[string]any{"contacts": out}})
+}
+
+func (s *Server) updateContacts(w http.ResponseWriter, r *http.Request) {
+	items, ok := readArray(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []any
+	for i, it := range items {
+		c := s.contact(num(it, "id"))
+		if c == nil {
+			validation(w, cmpOr(str(it, "request_id"), strconv.Itoa(i)), "id", "NotFound", "Contact not found")
+			return
+		}
+		if n := str(it, "name"); n != "" {
+			c.Name = n
+		}
+		if uid := num(it, "responsible_user_id"); uid != 0 {
+			c.ResponsibleUserID = uid
+		}
+		if phones, _ := phonesOf(it); len(phones) > 0 {
+			c.Phones = phones
+		}
+		for _, t := range list(it, "tags_to_add") {
+			if n := str(t, "name"); n != "" && !slices.Contains(c.Tags, n) {
+				c.Tags = append(c.Tags, n)
+			}
+		}
+		for _, t := range list(it, "tags_to_delete") {
+			c.Tags = slices.DeleteFunc(c.Tags, func(x string) bool { return x == str(t, "name") })
+		}
+		out = append(out, map[string]any{"id": c.ID, "request_id": cmpOr(str(it, "request_id"), strconv.Itoa(i)),
+			"_links": s.href(fmt.Sprintf("/api/v4/contacts/%d", c.ID))})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/contacts"), "_embedded": map[string]any{"contacts": out}})
+}
+
+// newLeadLocked stores a lead item linked to its embedded contacts (by id).
+func (s *Server) newLeadLocked(item map[string]any) *Lead {
+	l := Lead{Name: str(item, "name"), PipelineID: num(item, "pipeline_id"), StatusID: num(item, "status_id"),
+		ResponsibleUserID: num(item, "responsible_user_id"), Tags: tagsOf(item, "tags"), CreatedAt: time.Now().Unix()}
+	for _, c := range list(obj(item, "_embedded"), "contacts") {
+		if id := num(c, "id"); id != 0 {
+			l.ContactIDs = append(l.ContactIDs, id)
+		}
+	}
+	return s.addLeadLocked(l)
+}
+
+func (s *Server) checkLead(w http.ResponseWriter, reqID string, item map[string]any) bool {
+	if !s.checkUser(w, reqID, item, "responsible_user_id") {
+		return false
+	}
+	pid, sid := num(item, "pipeline_id"), num(item, "status_id")
+	if pid != 0 && pid != PipelineID {
+		validation(w, reqID, "pipeline_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+		return false
+	}
+	if sid != 0 && !slices.Contains([]int64{StatusFirst, StatusTalks, 142, 143}, sid) {
+		validation(w, reqID, "status_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+		return false
+	}
+	for _, c := range list(obj(item, "_embedded"), "contacts") {
+		if id := num(c, "id"); id != 0 && s.contact(id) == nil {
+			validation(w, reqID, "_embedded.contacts.0.id", "NotFound", "Contact not found")
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) createLeads(w http.ResponseWriter, r *http.Request) {
+	items, ok := readArray(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, it := range items {
+		if !s.checkLead(w, cmpOr(str(it, "request_id"), strconv.Itoa(i)), it) {
+			return
+		}
+	}
+	var out []any
+	for i, it := range items {
+		l := s.newLeadLocked(it)
+		out = append(out, map[string]any{"id": l.ID, "request_id": cmpOr(str(it, "request_id"), strconv.Itoa(i)),
+			"_links": s.href(fmt.Sprintf("/api/v4/leads/%d", l.ID))})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/leads"), "_embedded": map[string]any{"leads": out}})
+}
+
+func (s *Server) complexLeads(w http.ResponseWriter, r *http.Request) {
+	items, ok := readArray(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []any
+	for i, it := range items {
+		reqID := cmpOr(str(it, "request_id"), strconv.Itoa(i))
+		cs := list(obj(it, "_embedded"), "contacts")
+		if len(cs) > 1 {
+			validation(w, reqID, "_embedded.contacts", "InvalidCount", "At most one contact")
+			return
+		}
+		lead := map[string]any{}
+		for k, v := range it {
+			lead[k] = v
+		}
+		var contactID any
+		if len(cs) == 1 {
+			c := s.newContactLocked(cs[0])
+			contactID = c.ID
+			lead["_embedded"] = map[string]any{"tags": obj(it, "_embedded")["tags"], "contacts": []any{map[string]any{"id": float64(c.ID)}}}
+		}
+		l := s.newLeadLocked(lead)
+		out = append(out, map[string]any{"id": l.ID, "contact_id": contactID, "company_id": nil, "request_id": []string{reqID}, "merged": false})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (s *Server) leadJSON(l *Lead) map[string]any {
+	cs := []any{}
+	for i, id := range l.ContactIDs {
+		cs = append(cs, map[string]any{"id": id, "is_main": i == 0, "_links": s.href(fmt.Sprintf("/api/v4/contacts/%d", id))})
+	}
+	tags := []any{}
+	for i, t := range l.Tags {
+		tags = append(tags, map[string]any{"id": 6000 + i, "name": t, "color": nil})
+	}
+	var closed any
+	if l.StatusID == 142 || l.StatusID == 143 {
+		closed = l.CreatedAt
+	}
+	return map[string]any{"id": l.ID, "name": l.Name, "price": 0, "responsible_user_id": l.ResponsibleUserID, "group_id": 0,
+		"status_id": l.StatusID, "pipeline_id": l.PipelineID, "loss_reason_id": nil, "created_by": 0, "updated_by": 0,
+		"created_at": l.CreatedAt, "updated_at": l.CreatedAt, "closed_at": closed, "closest_task_at": nil, "is_deleted": false,
+		"custom_fields_values": nil, "score": nil, "account_id": AccountID, "labor_cost": nil,
+		"_links": s.href(fmt.Sprintf("/api/v4/leads/%d", l.ID)), "_embedded": map[string]any{"tags": tags, "companies": []any{}, "contacts": cs}}
+}
+
+func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var ids []int64
+	for _, v := range q["filter[id][]"] {
+		id, _ := strconv.ParseInt(v, 10, 64)
+		ids = append(ids, id)
+	}
+	s.mu.Lock()
+	var out []any
+	for _, l := range s.leads {
+		if len(ids) == 0 || slices.Contains(ids, l.ID) {
+			out = append(out, s.leadJSON(l))
+		}
+	}
+	s.mu.Unlock()
+	if len(out) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_page": 1, "_links": s.href("/api/v4/leads"), "_embedded": map[string]any{"leads": out}})
+}
+
+func (s *Server) updateLead(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	var item map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&item); err != nil {
+		validation(w, "0", "", "InvalidType", "The body must be a JSON object")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.lead(id)
+	if l == nil {
+		problem(w, http.StatusNotFound, "Not Found", "Lead not found", nil)
+		return
+	}
+	if !s.checkLead(w, "0", item) {
+		return
+	}
+	if sid := num(item, "status_id"); sid != 0 {
+		l.StatusID = sid
+	}
+	if pid := num(item, "pipeline_id"); pid != 0 {
+		l.PipelineID = pid
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": l.ID, "updated_at": time.Now().Unix(), "_links": s.href(fmt.Sprintf("/api/v4/leads/%d", l.ID))})
+}
+
+func (s *Server) pipelines(w http.ResponseWriter, _ *http.Request) {
+	st := func(id int64, name string, sort, typ int) map[string]any {
+		return map[string]any{"id": id, "name": name, "sort": sort, "is_editable": id != 142 && id != 143, "pipeline_id": PipelineID,
+			"color": "#99ccff", "type": typ, "account_id": AccountID}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_total_items": 1, "_links": s.href("/api/v4/leads/pipelines"),
+		"_embedded": map[string]any{"pipelines": []any{map[string]any{
+			"id": PipelineID, "name": "Воронка", "sort": 1, "is_main": true, "is_unsorted_on": true, "is_archive": false,
+			"account_id": AccountID, "_links": s.href(fmt.Sprintf("/api/v4/leads/pipelines/%d", PipelineID)),
+			"_embedded": map[string]any{"statuses": []any{
+				st(60456938, "Неразобранное", 10, 1), st(StatusFirst, "Первичный контакт", 20, 0), st(StatusTalks, "Переговоры", 30, 0),
+				st(142, "Успешно реализовано", 10000, 0), st(143, "Закрыто и не реализовано", 11000, 0)}},
+		}}}})
+}
+
+// place finds where amoCRM would put a call from phone: the contact's
+// single active lead, else the contact.
+func (s *Server) place(phone string) (string, int64) {
+	want := last10(phone)
+	if want == "" {
+		return "", 0
+	}
+	for _, c := range s.contacts {
+		for _, p := range c.Phones {
+			if last10(p) != want {
+				continue
+			}
+			var active []int64
+			for _, id := range c.LeadIDs {
+				if l := s.lead(id); l != nil && l.StatusID != 142 && l.StatusID != 143 {
+					active = append(active, id)
+				}
+			}
+			if len(active) == 1 {
+				return "leads", active[0]
+			}
+			return "contacts", c.ID
+		}
+	}
+	return "", 0
+}
+
+func (s *Server) addCalls(w http.ResponseWriter, r *http.Request) {
+	items, ok := readArray(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var calls, errs []any
+	for i, it := range items {
+		reqID := cmpOr(str(it, "request_id"), strconv.Itoa(i))
+		dir := str(it, "direction")
+		if (dir != "inbound" && dir != "outbound") || str(it, "phone") == "" || str(it, "source") == "" {
+			validation(w, reqID, "direction", "NotSupportedChoice", "direction, phone and source are required")
+			return
+		}
+		entity, id := s.place(str(it, "phone"))
+		if id == 0 {
+			errs = append(errs, map[string]any{"title": "Entity not found", "detail": "Entity with this phone not found", "request_id": reqID})
+			continue
+		}
+		s.calls = append(s.calls, Call{Entity: entity, EntityID: id, Item: it})
+		calls = append(calls, map[string]any{"id": s.nextID(), "entity_id": id, "entity_type": strings.TrimSuffix(entity, "s"),
+			"account_id": AccountID, "request_id": reqID,
+			"_embedded": map[string]any{"entity": map[string]any{"id": id, "_links": s.href(fmt.Sprintf("/api/v4/%s/%d", entity, id))}}})
+	}
+	if errs == nil {
+		errs = []any{}
+	}
+	status := http.StatusOK
+	if len(calls) == 0 {
+		status = http.StatusBadRequest
+	}
+	writeJSON(w, status, map[string]any{"_total_items": len(calls), "errors": errs, "_embedded": map[string]any{"calls": calls}})
+}
+
+func (s *Server) addNotes(w http.ResponseWriter, r *http.Request) {
+	entity := r.PathValue("entity")
+	if !slices.Contains([]string{"leads", "contacts", "companies", "customers"}, entity) {
+		problem(w, http.StatusNotFound, "Not Found", "Unknown entity", nil)
+		return
+	}
+	items, ok := readArray(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []any
+	for i, it := range items {
+		reqID := cmpOr(str(it, "request_id"), strconv.Itoa(i))
+		id := num(it, "entity_id")
+		exists := (entity == "leads" && s.lead(id) != nil) || (entity == "contacts" && s.contact(id) != nil)
+		if !exists {
+			validation(w, reqID, "entity_id", "NotFound", "Entity not found")
+			return
+		}
+		nt := str(it, "note_type")
+		if nt == "call_in" || nt == "call_out" {
+			p := obj(it, "params")
+			if p == nil || str(p, "phone") == "" || str(p, "source") == "" {
+				validation(w, reqID, "params", "NotBlank", "params.phone and params.source are required")
+				return
+			}
+			s.calls = append(s.calls, Call{Entity: entity, EntityID: id, NoteType: nt, Item: it})
+		}
+		nid := s.nextID()
+		out = append(out, map[string]any{"id": nid, "entity_id": id, "request_id": reqID,
+			"_links": s.href(fmt.Sprintf("/api/v4/%s/%d/notes/%d", entity, id, nid))})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/" + entity + "/notes"), "_embedded": map[string]any{"notes": out}})
+}
+
+func (s *Server) unsortedSIP(w http.ResponseWriter, r *http.Request) {
+	items, ok := readArray(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []any
+	for i, it := range items {
+		reqID := cmpOr(str(it, "request_id"), strconv.Itoa(i))
+		if str(it, "source_uid") == "" || str(it, "source_name") == "" {
+			validation(w, reqID, "source_uid", "NotBlank", "source_uid and source_name are required")
+			return
+		}
+		s.unsorted = append(s.unsorted, it)
+		emb := obj(it, "_embedded")
+		var cids, lids []any
+		var contactIDs []int64
+		for _, c := range list(emb, "contacts") {
+			ct := s.newContactLocked(c)
+			cids = append(cids, map[string]any{"id": ct.ID})
+			contactIDs = append(contactIDs, ct.ID)
+		}
+		for _, l := range list(emb, "leads") {
+			ld := s.addLeadLocked(Lead{Name: str(l, "name"), PipelineID: num(it, "pipeline_id"), StatusID: 60456938,
+				ContactIDs: contactIDs, CreatedAt: time.Now().Unix()})
+			lids = append(lids, map[string]any{"id": ld.ID})
+		}
+		s.seq++
+		out = append(out, map[string]any{"uid": fmt.Sprintf("a1fee7c0fc436088e64ba2e88%07d", s.seq), "account_id": AccountID,
+			"request_id": reqID, "_embedded": map[string]any{"leads": lids, "contacts": cids, "companies": []any{}}})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_total_items": len(out), "_embedded": map[string]any{"unsorted": out}})
+}
+
+func (s *Server) addEvents(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Add []struct {
+			Type        string  `json:"type"`
+			PhoneNumber string  `json:"phone_number"`
+			Users       []int64 `json:"users"`
+		} `json:"add"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || len(body.Add) == 0 {
+		problem(w, http.StatusBadRequest, "Bad Request", "add is required", nil)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range body.Add {
+		if e.Type != "phone_call" || e.PhoneNumber == "" {
+			problem(w, http.StatusBadRequest, "Bad Request", "type phone_call and phone_number are required", nil)
+			return
+		}
+		s.events = append(s.events, Event{Phone: e.PhoneNumber, Users: e.Users})
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{})
+}
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if limit <= 0 || limit > 250 {
+		limit = 50
+	}
+	pg, _ := strconv.Atoi(q.Get("page"))
+	pg = max(pg, 1)
+	s.mu.Lock()
+	users := slices.Clone(s.users)
+	s.mu.Unlock()
+	from := (pg - 1) * limit
+	if from >= len(users) {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	pages := (len(users) + limit - 1) / limit
+	var out []any
+	for _, u := range users[from:min(from+limit, len(users))] {
+		out = append(out, map[string]any{"id": u.ID, "name": u.Name, "email": u.Email, "lang": "ru",
+			"rights": map[string]any{"leads": map[string]any{"view": "A", "edit": "A", "add": "A", "delete": "A", "export": "A"},
+				"is_admin": u.Admin, "is_free": false, "is_active": u.Active, "group_id": nil, "role_id": nil},
+			"_links": s.href(fmt.Sprintf("/api/v4/users/%d", u.ID))})
+	}
+	links := s.href(fmt.Sprintf("/api/v4/users?page=%d&limit=%d", pg, limit))
+	if len(out) == limit { // like amoCRM, even when this is the last page (then the next one answers 204)
+		links["next"] = map[string]any{"href": fmt.Sprintf("https://%s/api/v4/users?page=%d&limit=%d", Domain, pg+1, limit)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_total_items": len(users), "_page": pg, "_page_count": pages,
+		"_links": links, "_embedded": map[string]any{"users": out}})
+}

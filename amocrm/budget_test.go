@@ -1,0 +1,150 @@
+package amocrm_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+
+	"github.com/callbridge/callbridge/amocrm"
+	"github.com/callbridge/callbridge/amocrm/amocrmtest"
+	"github.com/callbridge/callbridge/match"
+)
+
+// TestBudgetRequestsPerCall measures the amoCRM requests one completed call
+// costs (pop-ups on ringing not counted).
+func TestBudgetRequestsPerCall(t *testing.T) {
+	t.Parallel()
+	withLeads := match.DefaultRule()
+	withLeads.Leads.InboundAnswered = match.LeadCase{Create: true, Pipeline: "7249526"}
+	tests := []struct {
+		name     string
+		rule     match.Rule
+		phone    string
+		activeLd bool
+		want     int
+	}{
+		{"known contact (search, call)", match.DefaultRule(), "+79161111111", false, 2},
+		{"known contact with an active lead, no lead rule (search, call)", match.DefaultRule(), "+79161111111", true, 2},
+		{"known contact with an active lead, lead rule on (search, lead statuses, note on the lead)", withLeads, "+79161111111", true, 3},
+		{"unknown number, contact (search, contact, call)", match.DefaultRule(), "+79162222222", false, 3},
+		{"unknown number, contact and lead (search, contact, lead, note on the lead)", withLeads, "+79162222222", false, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envConfig{rule: tt.rule, noPopups: true})
+			id := e.srv.AddContact(amocrmtest.Contact{Name: "Иван Петров", Phones: []string{"+79161111111"}, ResponsibleUserID: op2})
+			if tt.activeLd {
+				e.srv.AddLead(amocrmtest.Lead{Name: "Сделка", ContactIDs: []int64{id}})
+			}
+			e.send(call{"5c000000000000000000000000000001", tt.phone, "101"}.inboundAnswered()...)
+			got := requests(e.srv)
+			t.Logf("%d requests: %q", len(got), got)
+			require.Len(t, got, tt.want)
+			require.Len(t, e.srv.Calls(), 1, "the call is logged")
+		})
+	}
+}
+
+// TestBudgetConcurrentUnknownNumber: 50 concurrent calls from one unknown
+// number create exactly one contact and log all 50 calls.
+func TestBudgetConcurrentUnknownNumber(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{rule: match.DefaultRule(), noPopups: true})
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.send(call{fmt.Sprintf("5c%030d", i), "+79162222222", "101"}.inboundAnswered()...)
+		}()
+	}
+	wg.Wait()
+	require.Len(t, e.srv.Contacts(), 1, "one contact for one number")
+	require.Len(t, e.srv.Calls(), 50)
+	require.Equal(t, 1, e.srv.Count("GET", "/api/v4/contacts"), "one search: the cache answers the rest")
+}
+
+// TestBudgetBurstRespectsRateLimit: 200 calls at once (100 known and 100
+// unknown numbers) never exceed the rate limit at the fake, which answers
+// 429 beyond it (a token bucket: the limit per second, burst = limit, which
+// absorbs scheduling jitter between the client's limiter and the server),
+// and no call is lost. Both sides run at 50 requests/s so
+// the test takes ~10 s instead of ~70 s at amoCRM's 7; the default 7 is
+// checked by TestDefaultRateLimit.
+func TestBudgetBurstRespectsRateLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 50
+	e := newEnv(t, envConfig{rule: match.DefaultRule(), noPopups: true,
+		clientOpt: []amocrm.Option{amocrm.WithRateLimit(limit, 1)}})
+	e.srv.SetRateLimit(limit, limit)
+	for i := range 100 {
+		e.srv.AddContact(amocrmtest.Contact{Name: fmt.Sprint("Клиент ", i), Phones: []string{fmt.Sprintf("+7916%07d", i)}, ResponsibleUserID: op2})
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.send(call{fmt.Sprintf("5c%030d", i), fmt.Sprintf("+7916%07d", i), "101"}.inboundAnswered()...)
+		}()
+	}
+	wg.Wait()
+	reqs := len(e.srv.APIRequests())
+	t.Logf("200 calls: %d requests in %v, at most %d in one second", reqs, time.Since(start).Round(time.Millisecond), e.srv.MaxPerSecond())
+	require.Zero(t, e.srv.RateLimited(), "the fake answered 429: the client exceeded the limit")
+	require.Len(t, e.srv.Calls(), 200, "no call is lost")
+	require.Len(t, e.srv.Contacts(), 200)
+	require.Equal(t, 500, reqs, "2 per known number, 3 per unknown")
+}
+
+// TestDefaultRateLimit: with the defaults on both sides (7 requests/s) a
+// burst of calls gets no 429; without the client limiter the same burst
+// does (so the fake's check can fail).
+func TestDefaultRateLimit(t *testing.T) {
+	t.Parallel()
+	burst := func(e *env) {
+		for i := range 10 {
+			e.srv.AddContact(amocrmtest.Contact{Name: fmt.Sprint("Клиент ", i), Phones: []string{fmt.Sprintf("+7916%07d", i)}})
+		}
+		var wg sync.WaitGroup
+		for i := range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				e.send(call{fmt.Sprintf("5c%030d", i), fmt.Sprintf("+7916%07d", i), "101"}.inboundAnswered()...)
+			}()
+		}
+		wg.Wait()
+	}
+	t.Run("default 7 rps", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envConfig{rule: match.DefaultRule(), noPopups: true, clientOpt: []amocrm.Option{}})
+		burst(e)
+		require.Zero(t, e.srv.RateLimited(), "the fake answered 429: the client exceeded 7 requests/s")
+		t.Logf("20 requests, at most %d received in one second", e.srv.MaxPerSecond())
+		require.Len(t, e.srv.Calls(), 10)
+	})
+	t.Run("no client limit", func(t *testing.T) {
+		t.Parallel()
+		srv := amocrmtest.NewServer(t)
+		c, err := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: srv.LongLivedToken()},
+			amocrm.WithBaseURL(srv.URL), amocrm.WithHTTPClient(srv.Client()), amocrm.WithRateLimit(rate.Inf, 1), amocrm.WithRetry(0, 0, 0))
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _ = c.SearchContacts(t.Context(), "916", 10)
+			}()
+		}
+		wg.Wait()
+		require.Positive(t, srv.RateLimited())
+	})
+}

@@ -1,0 +1,141 @@
+// Package amocrm is a client of the amoCRM / Kommo API v4 for telephony and
+// a Store that plugs amoCRM into package match's call rules engine, so any
+// callbridge provider (Telphin, MegaFon, Phonet, …) logs its calls into
+// amoCRM the way the Telphin↔amoCRM widget does: extensions mapped to
+// amoCRM users, auto-contacts and leads, calls saved to the card with the
+// recording, missed calls, pop-ups and late binding.
+//
+// # Connecting a PBX to amoCRM
+//
+//	client, _ := amocrm.NewClient(amocrm.Credentials{Domain: "example.amocrm.ru", LongLivedToken: tok})
+//	store, _ := amocrm.NewStore(client, amocrm.WithExtensions(map[string]int64{"101": 8375357, "102": 8375357}))
+//	engine, _ := match.NewEngine(store, match.WithRules(rules))
+//	h, _ := telphin.NewHandler(callevent.Fanout(engine, store.Popups()), telphin.WithToken(secret))
+//	mux.Handle("POST /telphin/{app}", h)
+//
+// See Example for a runnable version against the amocrmtest fake.
+//
+// # Authentication
+//
+// Credentials.Domain is the account host as amoCRM sends it in the OAuth
+// redirect's "referer" ("example.amocrm.ru", "example.kommo.com"); requests
+// go to https://{Domain}. Two modes:
+//
+//   - Long-lived token (private integrations): Credentials.LongLivedToken.
+//     It is never refreshed; a revoked or expired token gives a 401
+//     *APIError.
+//   - OAuth 2.0: ClientID, ClientSecret, RedirectURL and WithTokenStore.
+//     Send the administrator to AuthorizeURL(state); amoCRM redirects back
+//     with code and referer; Exchange(ctx, code) stores the tokens. The
+//     access token (24 h) is refreshed single-flight before it expires or
+//     on a 401 (then the request is replayed once, body rebuilt). amoCRM
+//     refresh tokens are single-use and rotate: every new pair is handed to
+//     the TokenStore BEFORE it is used, the store is re-read before a
+//     refresh (another process may have rotated it), and a refresh request
+//     is never retried once it may have reached amoCRM. A spent, revoked or
+//     3-months-unused refresh token is ErrInvalidGrant: authorize again.
+//     redirect_uri is sent with refreshes too, as amoCRM requires.
+//
+// A Client belongs to one account; do not share it across accounts.
+//
+// # Errors
+//
+// Non-2xx answers are *APIError (re-exported from internal/httpx): Code is
+// the problem+json title, Message the detail (with the first validation
+// error); ValidationErrors lists amoCRM's validation-errors. A 429 that
+// outlived the retries is *RateLimitError (also an *APIError). Sentinels
+// for errors.Is: ErrBlocked (403 HTML page: account or IP blocked),
+// ErrInvalidGrant, ErrAuthorizationRequired, ErrEntityNotFound (a call
+// whose phone matches no card), ErrNotFound.
+//
+//	var apiErr *amocrm.APIError
+//	switch {
+//	case errors.Is(err, amocrm.ErrBlocked): // stop; ask amoCRM support
+//	case errors.As(err, &apiErr) && apiErr.StatusCode == 400: log(amocrm.ValidationErrors(err))
+//	}
+//
+// Tokens and the client secret never appear in errors or logs.
+//
+// # Retries and rate limits
+//
+// All goroutines of a Client share one limiter: 7 requests per second,
+// burst 1 (DefaultRateLimit; WithRateLimit). A 429 (amoCRM sends no
+// Retry-After) is retried after at least 1 s plus jitter, doubling (Backoff),
+// up to 3 retries (WithRetry). 502/503/504 and network errors are retried
+// for GET/PATCH-by-id and for POST /api/v4/calls when every call has a
+// uniq; other writes are sent once. A 403 with amoCRM's HTML page is
+// ErrBlocked, never retried, and for DefaultBlockCooldown the Client fails
+// fast without sending. 204 is an empty result, not an error. The default
+// HTTP timeout is 30 s (DefaultTimeout).
+//
+// # API
+//
+// Contacts: SearchContacts, FindContactsByPhone (last 10 digits, results
+// verified on the PHONE field), Contact, CreateContacts, UpdateContacts
+// (PhoneField writes PHONE with enum WORK; Tags, TagsToAdd). Leads:
+// CreateLeads, CreateLeadsComplex, Leads, ActiveLeads, UpdateLeadStatus,
+// Pipelines. Calls: AddCalls (POST /api/v4/calls), AddCallNotes
+// (call_in/call_out on a chosen entity), AddUnsortedSIP. The incoming-call
+// pop-up: ShowIncomingCall (POST /api/v2/events). Users: an iterator over
+// all pages — amoCRM lets only administrators list users. Batch writes
+// take at most MaxBatch (50) items.
+//
+// # The Store
+//
+// Store implements match.ClientStore, LeadStore, CallLog, Directory and
+// Notifier:
+//
+//   - clients are contacts, found by phone with one search per call (a
+//     short-lived phone → contact cache: a found contact for a minute, "not
+//     found" for 5 s) and created with the PHONE (WORK), responsible and
+//     tags the engine chose;
+//   - leads are leads, active unless in the won (142) or lost (143)
+//     status; pipeline and status may be ids or names;
+//   - the call log is POST /api/v4/calls, or a call note on the lead the
+//     engine chose; if amoCRM finds no card for the phone the call is
+//     written as a note on the contact. A call with no contact (unknown
+//     number, creation off) is not sent — amoCRM would drop it — and stays
+//     with the engine's late binding (10 minutes), which logs it once a
+//     contact with that phone appears (call engine.ClientCreated when one
+//     is created by hand). Each call carries uniq = CallUniq(provider,
+//     account, call id) and is written once: amoCRM calls are add-only, so
+//     details learned after the call was logged are not written;
+//   - call_status: success → 4, busy → 7, wrong number → 5, anything
+//     unanswered → 6; duration is the talk time, or for an unanswered call
+//     the time the client waited (the guide's "Время");
+//   - the directory is the extension → user map (WithExtensions; several
+//     extensions may map to one user; unmapped extensions are not
+//     integrated) plus the user list for names, e-mails and admins;
+//     amoCRM has no presence, so nobody is "online";
+//   - notifications are the pop-up to the employee; Popups is a Sink that
+//     shows it to the ringing extension's user.
+//
+// Requests per completed call, measured by TestBudgetRequestsPerCall: 2 for
+// a known contact (search, call); 3 for a known contact with leads
+// (search, the leads' statuses, note on the active lead); 3 for an unknown
+// number with a contact (search, contact, call); 4 with a contact and a
+// lead (search, contact, lead, note on the lead). Fifty concurrent calls
+// from one unknown number create one contact with one search.
+//
+// # Testing
+//
+// Package amocrmtest is a fake amoCRM on httptest: OAuth with rotating
+// single-use refresh tokens, contacts/leads/calls/notes/unsorted/events/
+// users/pipelines with the real envelopes, 204 on an empty search, the
+// 7 requests/s limit with 429 beyond, the HTML 403 block, failure injection
+// and request recording. Point a Client at it with WithBaseURL(srv.URL)
+// and WithHTTPClient(srv.Client()); use WithBackoff returning 0 so retries
+// are instant, and WithStoreClock with the engine's clock in tests that
+// move time.
+//
+// # Performance
+//
+// go test -bench . -benchtime 2000x -count 5 ./amocrm/ on 2 shared cores,
+// median of 5:
+//
+//	BenchmarkKnownContactCall  3150 calls/s (317 µs/call, 79 kB and 654 allocs per call, fake server included)
+//	BenchmarkCachedLookup      297 ns/op, 368 B/op, 5 allocs/op
+//
+// Against real amoCRM the rate limit (7 requests/s) bounds throughput: a
+// known contact's calls at 3.5 calls/s per account.
+package amocrm

@@ -1,0 +1,58 @@
+package amocrm_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"golang.org/x/time/rate"
+
+	"github.com/callbridge/callbridge/amocrm"
+)
+
+// FuzzContactsAnswer feeds arbitrary answers (status and body) to the
+// phone search: decoding and PHONE verification never panic, and a
+// verified contact always has the phone.
+func FuzzContactsAnswer(f *testing.F) {
+	f.Add(200, `{"_embedded":{"contacts":[{"id":1,"custom_fields_values":[{"field_code":"PHONE","values":[{"value":"+7 916 123-45-67"}]}]}]}}`)
+	f.Add(200, `{"_embedded":{"contacts":[{"id":2,"custom_fields_values":[{"field_code":"X","values":[{"value":89161234567}]},{"field_code":"PHONE","values":null}]}]}}`)
+	f.Add(204, ``)
+	f.Add(400, `{"validation-errors":[{"request_id":"0","errors":[{"code":"X","path":"p","detail":"d"}]}],"title":"Bad Request","detail":"Request validation failed"}`)
+	f.Add(403, `<html>403 Forbidden</html>`)
+	f.Add(401, `{"hint":"Token has been revoked","title":"x","status":401}`)
+	var mu sync.Mutex
+	var status int
+	var body string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		st, b := status, body
+		mu.Unlock()
+		w.WriteHeader(st)
+		_, _ = w.Write([]byte(b))
+	}))
+	f.Cleanup(srv.Close)
+	f.Fuzz(func(t *testing.T, st int, b string) {
+		if st < 200 || st > 599 {
+			st = 200 + (st%400+400)%400
+		}
+		mu.Lock()
+		status, body = st, b
+		mu.Unlock()
+		c, err := amocrm.NewClient(amocrm.Credentials{Domain: "example.amocrm.ru", LongLivedToken: "t"},
+			amocrm.WithBaseURL(srv.URL), amocrm.WithRetry(0, 0, 0), amocrm.WithRateLimit(rate.Inf, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.FindContactsByPhone(t.Context(), "+79161234567", "")
+		for _, ct := range got {
+			if !ct.HasPhone("79161234567") {
+				t.Fatalf("contact %d without the phone returned", ct.ID)
+			}
+		}
+		if err != nil {
+			_ = amocrm.ValidationErrors(err)
+			_ = err.Error()
+		}
+	})
+}

@@ -1,0 +1,292 @@
+package amocrm_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+
+	"github.com/callbridge/callbridge/amocrm"
+	"github.com/callbridge/callbridge/amocrm/amocrmtest"
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/telphin"
+	"github.com/callbridge/callbridge/telphin/telphintest"
+)
+
+// Users of the fake account and the extension map of the tests.
+const (
+	op1    = 8375357 // extensions 101 and 102
+	op2    = 8375358 // extension 201
+	missed = 8375359 // the missed-calls manager, extension 301
+	line   = "74951234567"
+	acct   = "app1"
+	hook   = "https://crm.example/telphin/" + acct
+	token  = "hook-secret"
+)
+
+var extensions = map[string]int64{"101": op1, "102": op1, "201": op2, "301": missed}
+
+func noWait(_, _ time.Duration, _ int, _ *http.Response) time.Duration { return 0 }
+
+// fakeClock is a match.Clock that moves only when Advance is called; due
+// timers run inside Advance.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	c    *fakeClock
+	at   time.Time
+	f    func()
+	done bool
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) match.Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+func (t *fakeTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := !t.done
+	t.done = true
+	return was
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	target := c.now.Add(d)
+	for {
+		var next *fakeTimer
+		for _, t := range c.timers {
+			if !t.done && !t.at.After(target) && (next == nil || t.at.Before(next.at)) {
+				next = t
+			}
+		}
+		if next == nil {
+			break
+		}
+		next.done = true
+		if next.at.After(c.now) {
+			c.now = next.at
+		}
+		c.mu.Unlock()
+		next.f()
+		c.mu.Lock()
+	}
+	c.now = target
+	c.mu.Unlock()
+}
+
+// env is the whole chain: Telphin webhooks → telphin handler →
+// match.Engine(amocrm.Store) (+ pop-ups) → fake amoCRM.
+type env struct {
+	t       testing.TB
+	srv     *amocrmtest.Server
+	client  *amocrm.Client
+	store   *amocrm.Store
+	engine  *match.Engine
+	handler http.Handler
+	clock   *fakeClock
+}
+
+type envConfig struct {
+	rule      match.Rule
+	noPopups  bool
+	clientOpt []amocrm.Option
+}
+
+func newEnv(t testing.TB, cfg envConfig) *env {
+	t.Helper()
+	srv := amocrmtest.NewServer(t)
+	opts := append([]amocrm.Option{amocrm.WithBaseURL(srv.URL), amocrm.WithHTTPClient(srv.Client()), amocrm.WithBackoff(noWait)}, cfg.clientOpt...)
+	if cfg.clientOpt == nil {
+		srv.SetRateLimit(rate.Inf, 1)
+		opts = append(opts, amocrm.WithRateLimit(rate.Inf, 1))
+	}
+	client, err := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: srv.LongLivedToken()}, opts...)
+	require.NoError(t, err)
+	clock := newFakeClock()
+	store, err := amocrm.NewStore(client, amocrm.WithExtensions(extensions), amocrm.WithStoreClock(clock.Now))
+	require.NoError(t, err)
+	engine, err := match.NewEngine(store, match.WithRules(match.RuleSet{Default: match.Rules{Rule: cfg.rule}}), match.WithClock(clock))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = engine.Close(context.Background()) })
+	// The application adds the recording link (Telphin's event carries
+	// only a record id; telphin.Client.RecordingURL resolves it).
+	withRecording := callevent.SinkFunc(func(ctx context.Context, ev callevent.Event) error {
+		if ev.Kind == callevent.Completed && ev.Status == callevent.Success {
+			ev.RecordingURL = "https://pbx.example.com/rec/" + ev.CallID + ".mp3"
+		}
+		return engine.HandleEvent(ctx, ev)
+	})
+	var sink callevent.Sink = withRecording
+	if !cfg.noPopups {
+		sink = callevent.Fanout(withRecording, store.Popups())
+	}
+	h, err := telphin.NewHandler(sink, telphin.WithToken(token))
+	require.NoError(t, err)
+	return &env{t: t, srv: srv, client: client, store: store, engine: engine, handler: h, clock: clock}
+}
+
+// send posts Telphin webhooks to the handler and requires 200.
+func (e *env) send(reqs ...url.Values) {
+	e.t.Helper()
+	for _, fields := range reqs {
+		w := httptest.NewRecorder()
+		e.handler.ServeHTTP(w, telphintest.NewRequest(hook, token, fields))
+		require.Equal(e.t, http.StatusOK, w.Code, "%s: %s", fields.Get("EventType"), w.Body.String())
+	}
+}
+
+// requests renders the fake's /api/ requests as "METHOD path?query body",
+// the body in canonical JSON, so tests compare them exactly.
+func requests(srv *amocrmtest.Server) []string {
+	var out []string
+	for _, r := range srv.APIRequests() {
+		s := r.Method + " " + r.Path
+		if len(r.Query) > 0 {
+			s += "?" + r.Query.Encode()
+		}
+		if len(r.Body) > 0 {
+			s += " " + canon(string(r.Body))
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// canon re-encodes JSON with sorted keys.
+func canon(s string) string {
+	var v any
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return "INVALID JSON " + s
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return strings.TrimSpace(b.String())
+}
+
+// call describes a Telphin call of the tests.
+type call struct {
+	id     string // 32 hex
+	client string // "+79161111111"
+	ext    string // "101"
+}
+
+func (c call) tc() telphintest.Call {
+	return telphintest.Call{CallID: c.id, SubCallID: "124575-" + c.id, Client: c.client, DID: line, Extension: "3515*" + c.ext}
+}
+
+// inboundAnswered: dial-in, answer, hangup.
+func (c call) inboundAnswered() []url.Values {
+	t := c.tc()
+	return []url.Values{t.DialIn(), t.Answer(), t.Hangup()}
+}
+
+// inboundMissed: dial-in to the extension, its NOANSWER hangup, and the
+// queue's Bridged=no hangup.
+func (c call) inboundMissed() []url.Values {
+	t := c.tc()
+	legEnd := t.Hangup()
+	legEnd.Set("CallStatus", "NOANSWER")
+	legEnd.Set("Duration", "0")
+	legEnd.Set("EventTime", t.QueueMissed().Get("EventTime")) // the leg stops ringing when the caller hangs up
+	return []url.Values{t.DialIn(), legEnd, t.QueueMissed()}
+}
+
+func (c call) outbound(status string) []url.Values {
+	t := c.tc()
+	return []url.Values{t.DialOut(), t.HangupOut(status)}
+}
+
+// callJSON is the body item the Store sends for a call (in /calls) or
+// the params of a call note.
+func callJSON(dir, id, phone string, duration int, link, result string, status int, emp int64) map[string]any {
+	m := map[string]any{"direction": dir, "uniq": amocrm.CallUniq("telphin", acct, id), "duration": duration,
+		"source": "callbridge", "phone": phone, "call_result": result, "call_status": status,
+		"call_responsible": emp, "responsible_user_id": emp, "created_by": emp, "created_at": startUnix}
+	if link != "" {
+		m["link"] = link
+	}
+	return m
+}
+
+// startUnix is telphintest's default call start.
+const startUnix = 1505824724
+
+func callsBody(c map[string]any) string {
+	c["request_id"] = "0"
+	return mustJSON([]any{c})
+}
+
+func noteBody(entityID int64, c map[string]any) string {
+	typ := "call_in"
+	if c["direction"] == "outbound" {
+		typ = "call_out"
+	}
+	params := map[string]any{}
+	for k, v := range c {
+		switch k {
+		case "direction", "responsible_user_id", "created_by", "created_at", "request_id":
+		default:
+			params[k] = v
+		}
+	}
+	return mustJSON([]any{map[string]any{"entity_id": entityID, "note_type": typ, "responsible_user_id": c["responsible_user_id"],
+		"created_by": c["created_by"], "created_at": c["created_at"], "request_id": "0", "params": params}})
+}
+
+func popup(phone string, users ...int64) string {
+	return "POST /api/v2/events " + mustJSON(map[string]any{"add": []any{map[string]any{"type": "phone_call", "phone_number": phone, "users": users}}})
+}
+
+func search(last10 string) string {
+	return "GET /api/v4/contacts?" + url.Values{"limit": {"50"}, "query": {last10}, "with": {"leads"}}.Encode()
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return canon(string(b))
+}
+
+type (
+	urlValues     = url.Values
+	urlValuesList = []url.Values
+)
+
+func list(vs ...[]url.Values) []urlValuesList { return vs }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

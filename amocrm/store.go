@@ -1,0 +1,802 @@
+package amocrm
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
+)
+
+// Defaults of a Store.
+const (
+	// DefaultFoundTTL is how long a phone → contact answer is reused.
+	DefaultFoundTTL = time.Minute
+	// DefaultNotFoundTTL is how long "no contact has this phone" is reused:
+	// long enough for one call's lookups, short enough that a contact
+	// created by hand is found by the next call.
+	DefaultNotFoundTTL = 5 * time.Second
+	// DefaultSource is the "source" of logged calls.
+	DefaultSource = "callbridge"
+	// usersTTL is how long the user list (and pipelines) are reused.
+	usersTTL = 10 * time.Minute
+	// maxCached bounds every cache of a Store.
+	maxCached = 10_000
+)
+
+// Compile-time checks: a Store plugs amoCRM into the rules engine.
+var (
+	_ match.ClientStore = (*Store)(nil)
+	_ match.LeadStore   = (*Store)(nil)
+	_ match.CallLog     = (*Store)(nil)
+	_ match.Directory   = (*Store)(nil)
+	_ match.Notifier    = (*Store)(nil)
+)
+
+// StoreOption configures a Store.
+type StoreOption func(*Store) error
+
+// WithExtensions maps PBX extensions to amoCRM user ids. Several
+// extensions may map to one user. Calls handled by an unmapped extension
+// have no responsible employee (the guide: "the integration works only
+// for mapped extensions").
+func WithExtensions(ext map[string]int64) StoreOption {
+	return func(s *Store) error {
+		for k, v := range ext {
+			if strings.TrimSpace(k) == "" || v <= 0 {
+				return fmt.Errorf("amocrm: extension %q → user %d: want a non-empty extension and a positive user id", k, v)
+			}
+		}
+		s.ext = maps.Clone(ext)
+		return nil
+	}
+}
+
+// WithSource sets the "source" of logged calls (default "callbridge").
+func WithSource(source string) StoreOption {
+	return func(s *Store) error {
+		if source == "" {
+			return errors.New("amocrm: empty call source")
+		}
+		s.source = source
+		return nil
+	}
+}
+
+// WithPhoneCountry sets the country of numbers without a country code in
+// contacts' fields ("RU" by default), as in match.Normalize.
+func WithPhoneCountry(cc string) StoreOption {
+	return func(s *Store) error {
+		if _, err := match.Normalize("79161234567", cc); err != nil {
+			return fmt.Errorf("amocrm: %w", err)
+		}
+		s.country = cc
+		return nil
+	}
+}
+
+// WithCacheTTL sets how long the phone → contact cache keeps a found
+// contact and a "not found" (defaults DefaultFoundTTL, DefaultNotFoundTTL;
+// 0 keeps the default).
+func WithCacheTTL(found, notFound time.Duration) StoreOption {
+	return func(s *Store) error {
+		if found < 0 || notFound < 0 {
+			return errors.New("amocrm: negative cache TTL")
+		}
+		s.foundTTL = cmp.Or(found, s.foundTTL)
+		s.missTTL = cmp.Or(notFound, s.missTTL)
+		return nil
+	}
+}
+
+// WithStoreClock sets the clock of the caches (default time.Now); give it
+// the engine's clock (match.WithClock) when tests move time.
+func WithStoreClock(now func() time.Time) StoreOption {
+	return func(s *Store) error {
+		if now == nil {
+			return errors.New("amocrm: nil clock")
+		}
+		s.now = now
+		return nil
+	}
+}
+
+// WithStoreLogger sets the logger of the Store (default: the discard logger).
+func WithStoreLogger(l *slog.Logger) StoreOption {
+	return func(s *Store) error {
+		if l == nil {
+			return errors.New("amocrm: nil logger")
+		}
+		s.log = l
+		return nil
+	}
+}
+
+// Store is amoCRM behind package match's store interfaces: clients are
+// contacts, leads are leads, the call log is /api/v4/calls or a call note
+// on the chosen lead, the notifier is the incoming-call pop-up, and the
+// directory is the account's users plus an extension → user map. Pass it
+// to match.NewEngine. One Store serves one amoCRM account: the account
+// argument of its methods is only copied into the results.
+//
+// It is safe for concurrent use. It caches phone → contact answers briefly
+// (one call does not search twice), the contacts' lead ids and leads it
+// has seen, the user list and the pipelines (10 minutes), and the calls it
+// has logged (a call logged again is not written twice).
+type Store struct {
+	c        *Client
+	ext      map[string]int64
+	source   string
+	country  string
+	foundTTL time.Duration
+	missTTL  time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+	flights  singleflight.Group
+
+	mu        sync.Mutex
+	phones    map[string]phoneEntry
+	contacts  map[int64]timed[Contact]
+	leads     map[int64]timed[Lead]
+	logged    map[string]time.Time
+	users     timed[[]User]
+	pipelines timed[[]Pipeline]
+	popped    map[string]time.Time
+}
+
+type timed[T any] struct {
+	v   T
+	exp time.Time
+}
+
+type phoneEntry struct {
+	byPhone, byField []Contact
+	exp              time.Time
+}
+
+// NewStore returns a Store over the amoCRM client c.
+func NewStore(c *Client, opts ...StoreOption) (*Store, error) {
+	if c == nil {
+		return nil, errors.New("amocrm: NewStore: nil Client")
+	}
+	s := &Store{
+		c: c, source: DefaultSource, country: "RU", foundTTL: DefaultFoundTTL, missTTL: DefaultNotFoundTTL,
+		now: time.Now, log: slog.New(slog.DiscardHandler),
+		phones: map[string]phoneEntry{}, contacts: map[int64]timed[Contact]{}, leads: map[int64]timed[Lead]{},
+		logged: map[string]time.Time{}, popped: map[string]time.Time{},
+	}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// prune keeps a cache under maxCached entries: expired ones go first,
+// then arbitrary ones. s.mu is held.
+func prune[K comparable, V any](m map[K]V, expired func(V) bool) {
+	if len(m) < maxCached {
+		return
+	}
+	for k, v := range m {
+		if expired(v) {
+			delete(m, k)
+		}
+	}
+	for k := range m {
+		if len(m) < maxCached*9/10 {
+			break
+		}
+		delete(m, k)
+	}
+}
+
+// search returns the verified contacts of a normalised phone, cached.
+func (s *Store) search(ctx context.Context, phone string) (phoneEntry, error) {
+	s.mu.Lock()
+	e, ok := s.phones[phone]
+	s.mu.Unlock()
+	if ok && s.now().Before(e.exp) {
+		return e, nil
+	}
+	v, err, _ := s.flights.Do("phone:"+phone, func() (any, error) {
+		byPhone, byField, err := s.c.searchPhone(ctx, phone, s.country)
+		if err != nil {
+			return phoneEntry{}, err
+		}
+		e := phoneEntry{byPhone: byPhone, byField: byField}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		now := s.now()
+		e.exp = now.Add(s.missTTL)
+		if len(byPhone)+len(byField) > 0 {
+			e.exp = now.Add(s.foundTTL)
+		}
+		prune(s.phones, func(x phoneEntry) bool { return !now.Before(x.exp) })
+		if old, ok := s.phones[phone]; ok && len(old.byPhone) > 0 && len(byPhone) == 0 && now.Before(old.exp) {
+			// CreateClient stored the contact while this search ran.
+			return old, nil
+		}
+		s.phones[phone] = e
+		for _, ct := range slices.Concat(byPhone, byField) {
+			s.putContactLocked(ct, now)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return phoneEntry{}, err
+	}
+	return v.(phoneEntry), nil
+}
+
+// putContactLocked caches a contact read with its lead ids. s.mu is held.
+func (s *Store) putContactLocked(ct Contact, now time.Time) {
+	prune(s.contacts, func(x timed[Contact]) bool { return !now.Before(x.exp) })
+	s.contacts[ct.ID] = timed[Contact]{ct, now.Add(s.foundTTL)}
+}
+
+// FindClientByPhone implements match.ClientStore: the oldest contact whose
+// PHONE field holds phone (verified by the last 10 digits).
+func (s *Store) FindClientByPhone(ctx context.Context, account, phone string) (match.Client, bool, error) {
+	e, err := s.search(ctx, phone)
+	if err != nil || len(e.byPhone) == 0 {
+		return match.Client{}, false, err
+	}
+	return s.toClient(e.byPhone[0], account, phone), true, nil
+}
+
+// FindClientsByField implements match.ClientStore: contacts with another
+// field holding phone, from the same (cached) search.
+func (s *Store) FindClientsByField(ctx context.Context, account, phone string, limit int) ([]match.Client, error) {
+	e, err := s.search(ctx, phone)
+	if err != nil {
+		return nil, err
+	}
+	var out []match.Client
+	for _, ct := range e.byField[:min(limit, len(e.byField))] {
+		out = append(out, s.toClient(ct, account, phone))
+	}
+	return out, nil
+}
+
+func (s *Store) toClient(ct Contact, account, phone string) match.Client {
+	c := match.Client{
+		ID: strconv.FormatInt(ct.ID, 10), Account: account, Name: ct.Name, Phone: phone,
+		Channel: match.ChannelTelephony, Responsible: userID(ct.ResponsibleUserID), Tags: ct.TagNames(),
+	}
+	if ct.CreatedAt > 0 {
+		c.CreatedAt = time.Unix(ct.CreatedAt, 0).UTC()
+	}
+	for _, f := range ct.CustomFields {
+		if len(f.Values) == 0 {
+			continue
+		}
+		if c.Fields == nil {
+			c.Fields = map[string]string{}
+		}
+		c.Fields[cmp.Or(f.FieldCode, f.FieldName, strconv.FormatInt(f.FieldID, 10))] = fmt.Sprint(f.Values[0].Value)
+	}
+	return c
+}
+
+func userID(id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatInt(id, 10)
+}
+
+// parseID reads a decimal amoCRM id; "" and non-numbers are 0.
+func parseID(s string) int64 {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// CreateClient implements match.ClientStore: POST /api/v4/contacts with
+// the name, the phone as a work phone (PHONE, enum WORK), the responsible
+// and the tags (the engine tags a contact made for an inbound call with
+// the dialled company number).
+func (s *Store) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
+	ct := Contact{Name: c.Name, ResponsibleUserID: parseID(c.Responsible)}
+	if c.Phone != "" {
+		ct.CustomFields = []CustomField{PhoneField(c.Phone)}
+	}
+	if tags := Tags(c.Tags...); len(tags) > 0 {
+		ct.Embedded = &Embedded{Tags: tags}
+	}
+	out, err := s.c.CreateContacts(ctx, []Contact{ct})
+	if err != nil {
+		return match.Client{}, err
+	}
+	ct.ID = out[0].ID
+	now := s.now()
+	ct.CreatedAt = now.Unix()
+	ct.Embedded = &Embedded{Tags: Tags(c.Tags...), Leads: []Ref{}}
+	s.mu.Lock()
+	s.putContactLocked(ct, now)
+	if c.Phone != "" {
+		e := s.phones[c.Phone]
+		e.byPhone = append(slices.Clone(e.byPhone), ct)
+		e.exp = now.Add(s.foundTTL)
+		s.phones[c.Phone] = e
+	}
+	s.mu.Unlock()
+	c.ID, c.CreatedAt = strconv.FormatInt(ct.ID, 10), now.UTC()
+	return c, nil
+}
+
+// ClientLeads implements match.LeadStore: the contact's leads, newest
+// first. The lead ids come from the cached search (or GET the contact);
+// the leads' statuses need one GET /api/v4/leads unless all are cached.
+// A contact without leads costs no request.
+func (s *Store) ClientLeads(ctx context.Context, account, clientID string) ([]match.Lead, error) {
+	id := parseID(clientID)
+	if id == 0 {
+		return nil, fmt.Errorf("amocrm: client id %q is not an amoCRM contact id", clientID)
+	}
+	s.mu.Lock()
+	now := s.now()
+	cc, ok := s.contacts[id]
+	s.mu.Unlock()
+	if !ok || !now.Before(cc.exp) {
+		ct, err := s.c.Contact(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		s.putContactLocked(*ct, now)
+		s.mu.Unlock()
+		cc.v = *ct
+	}
+	ids := cc.v.LeadIDs()
+	var out []Lead
+	var missing []int64
+	s.mu.Lock()
+	for _, lid := range ids {
+		if l, ok := s.leads[lid]; ok && now.Before(l.exp) {
+			out = append(out, l.v)
+		} else {
+			missing = append(missing, lid)
+		}
+	}
+	s.mu.Unlock()
+	if len(missing) > 0 {
+		got, err := s.c.Leads(ctx, missing...)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		for _, l := range got {
+			s.putLeadLocked(l, now)
+		}
+		s.mu.Unlock()
+		out = append(out, got...)
+	}
+	slices.SortFunc(out, func(a, b Lead) int { return cmp.Or(cmp.Compare(b.CreatedAt, a.CreatedAt), cmp.Compare(b.ID, a.ID)) })
+	res := make([]match.Lead, 0, len(out))
+	for _, l := range out {
+		if !l.IsDeleted {
+			res = append(res, toLead(l, account, clientID))
+		}
+	}
+	return res, nil
+}
+
+func (s *Store) putLeadLocked(l Lead, now time.Time) {
+	prune(s.leads, func(x timed[Lead]) bool { return !now.Before(x.exp) })
+	s.leads[l.ID] = timed[Lead]{l, now.Add(s.foundTTL)}
+}
+
+func toLead(l Lead, account, clientID string) match.Lead {
+	out := match.Lead{
+		ID: strconv.FormatInt(l.ID, 10), Account: account, ClientID: clientID, Name: l.Name,
+		Pipeline: userID(l.PipelineID), Status: userID(l.StatusID), Responsible: userID(l.ResponsibleUserID),
+	}
+	switch l.StatusID {
+	case StatusWon:
+		out.State = match.LeadWon
+	case StatusLost:
+		out.State = match.LeadLost
+	}
+	if l.CreatedAt > 0 {
+		out.CreatedAt = time.Unix(l.CreatedAt, 0).UTC()
+	}
+	return out
+}
+
+// CreateLead implements match.LeadStore: POST /api/v4/leads linked to the
+// contact as its main contact. Pipeline and Status are amoCRM ids or
+// names (looked up in the pipelines, cached); empty = the main pipeline's
+// first stage. A non-empty Source is added as a tag.
+func (s *Store) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
+	contactID := parseID(l.ClientID)
+	pipelineID, statusID, err := s.stage(ctx, l.Pipeline, l.Status)
+	if err != nil {
+		return match.Lead{}, err
+	}
+	body := Lead{Name: l.Name, PipelineID: pipelineID, StatusID: statusID, ResponsibleUserID: parseID(l.Responsible)}
+	if contactID != 0 || l.Source != "" {
+		body.Embedded = &Embedded{Tags: Tags(l.Source)}
+		if contactID != 0 {
+			body.Embedded.Contacts = []Contact{{ID: contactID, IsMain: true}}
+		}
+	}
+	out, err := s.c.CreateLeads(ctx, []Lead{body})
+	if err != nil {
+		return match.Lead{}, err
+	}
+	body.ID = out[0].ID
+	now := s.now()
+	body.CreatedAt = now.Unix()
+	s.mu.Lock()
+	s.putLeadLocked(body, now)
+	if cc, ok := s.contacts[contactID]; ok && cc.v.Embedded != nil {
+		cc.v.Embedded = &Embedded{Tags: cc.v.Embedded.Tags, Leads: append(slices.Clone(cc.v.Embedded.Leads), Ref{ID: body.ID})}
+		s.contacts[contactID] = cc
+	}
+	s.mu.Unlock()
+	l.ID, l.CreatedAt, l.State = strconv.FormatInt(body.ID, 10), now.UTC(), match.LeadOpen
+	l.Pipeline, l.Status = cmp.Or(userID(pipelineID), l.Pipeline), cmp.Or(userID(statusID), l.Status)
+	return l, nil
+}
+
+// ReopenLead implements match.LeadStore: PATCH the lead's status (an id,
+// or a status name of the lead's pipeline).
+func (s *Store) ReopenLead(ctx context.Context, account, leadID, status string) (match.Lead, error) {
+	id := parseID(leadID)
+	s.mu.Lock()
+	cl, ok := s.leads[id]
+	s.mu.Unlock()
+	l := cl.v
+	if !ok {
+		got, err := s.c.Leads(ctx, id)
+		if err != nil {
+			return match.Lead{}, err
+		}
+		if len(got) == 0 {
+			return match.Lead{}, fmt.Errorf("amocrm: lead %s: %w", leadID, ErrNotFound)
+		}
+		l = got[0]
+	}
+	pipelineID, statusID, err := s.stage(ctx, userID(l.PipelineID), status)
+	if err != nil {
+		return match.Lead{}, err
+	}
+	if statusID == 0 {
+		return match.Lead{}, errors.New("amocrm: ReopenLead needs a status")
+	}
+	if err := s.c.UpdateLeadStatus(ctx, id, pipelineID, statusID); err != nil {
+		return match.Lead{}, err
+	}
+	l.PipelineID, l.StatusID = cmp.Or(pipelineID, l.PipelineID), statusID
+	s.mu.Lock()
+	s.putLeadLocked(l, s.now())
+	s.mu.Unlock()
+	clientID := ""
+	if l.Embedded != nil {
+		for _, c := range l.Embedded.Contacts {
+			if clientID == "" || c.IsMain {
+				clientID = userID(c.ID)
+			}
+		}
+	}
+	return toLead(l, account, clientID), nil
+}
+
+// stage resolves a pipeline and status given as ids or names. Names need
+// the pipelines (one request, cached).
+func (s *Store) stage(ctx context.Context, pipeline, status string) (pipelineID, statusID int64, err error) {
+	pipelineID, statusID = parseID(pipeline), parseID(status)
+	if (pipeline == "" || pipelineID != 0) && (status == "" || statusID != 0) {
+		return pipelineID, statusID, nil
+	}
+	ps, err := s.pipelineList(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	var p *Pipeline
+	for i := range ps {
+		if (pipelineID != 0 && ps[i].ID == pipelineID) || (pipelineID == 0 && pipeline != "" && strings.EqualFold(ps[i].Name, pipeline)) ||
+			(pipeline == "" && ps[i].IsMain) {
+			p = &ps[i]
+			break
+		}
+	}
+	if p == nil {
+		return 0, 0, fmt.Errorf("amocrm: unknown pipeline %q", pipeline)
+	}
+	pipelineID = p.ID
+	if status != "" && statusID == 0 {
+		for _, st := range p.Embedded.Statuses {
+			if strings.EqualFold(st.Name, status) {
+				statusID = st.ID
+			}
+		}
+		if statusID == 0 {
+			return 0, 0, fmt.Errorf("amocrm: pipeline %q has no status %q", p.Name, status)
+		}
+	}
+	return pipelineID, statusID, nil
+}
+
+func (s *Store) pipelineList(ctx context.Context) ([]Pipeline, error) {
+	return cached(s, ctx, "pipelines", &s.pipelines, s.c.Pipelines)
+}
+
+// cached returns *slot while fresh, else refreshes it single-flight.
+func cached[T any](s *Store, ctx context.Context, key string, slot *timed[T], fetch func(context.Context) (T, error)) (T, error) {
+	s.mu.Lock()
+	v := *slot
+	s.mu.Unlock()
+	if s.now().Before(v.exp) {
+		return v.v, nil
+	}
+	r, err, _ := s.flights.Do(key, func() (any, error) {
+		x, err := fetch(ctx)
+		if err != nil {
+			return x, err
+		}
+		s.mu.Lock()
+		*slot = timed[T]{x, s.now().Add(usersTTL)}
+		s.mu.Unlock()
+		return x, nil
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return r.(T), nil
+}
+
+// CallUniq is the uniq of a call logged by a Store: a stable UUID-shaped
+// id of provider, account and call id, so a retried write is recognised.
+func CallUniq(provider, account, callID string) string {
+	h := sha256.Sum256([]byte(provider + "\x00" + account + "\x00" + callID))
+	x := hex.EncodeToString(h[:16])
+	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+}
+
+// CallStatusOf maps a call outcome to amoCRM's call_status: success → 4,
+// missed, not available, canceled, failed → 6 (no answer), busy → 7,
+// not found → 5 (wrong number).
+func CallStatusOf(st callevent.Status) CallStatus {
+	switch st {
+	case callevent.Success:
+		return CallSuccess
+	case callevent.Busy:
+		return CallBusy
+	case callevent.NotFound:
+		return CallWrongNumber
+	default:
+		return CallNoAnswer
+	}
+}
+
+var callResults = map[CallStatus]string{
+	CallSuccess:     "Разговор состоялся",
+	CallNoAnswer:    "Не дозвонился",
+	CallBusy:        "Номер занят",
+	CallWrongNumber: "Неверный номер",
+}
+
+// CallFor is the amoCRM call a Store logs for rec: direction, uniq
+// (CallUniq), duration (talk time; for an unanswered call the time the
+// client waited, as the guide shows it), source, recording link, phone,
+// status and result, and the employee as call_responsible,
+// responsible_user_id and created_by.
+func (s *Store) CallFor(rec match.CallRecord) Call {
+	st := CallStatusOf(rec.Status)
+	d := rec.Duration
+	if rec.Status != callevent.Success {
+		d = rec.Wait
+	}
+	emp := parseID(rec.Employee)
+	c := Call{
+		Direction: Inbound, Uniq: CallUniq(rec.Provider, rec.Account, rec.CallID),
+		Duration: int(d.Round(time.Second) / time.Second), Source: s.source, Link: rec.RecordingURL,
+		Phone: FormatPhone(rec.ClientPhone), CallStatus: st, CallResult: callResults[st],
+		CallResponsible: emp, ResponsibleUserID: emp, CreatedBy: emp,
+	}
+	if rec.Status == callevent.Missed {
+		c.CallResult = "Пропущенный звонок"
+	}
+	if rec.Direction == callevent.Outbound {
+		c.Direction = Outbound
+	}
+	if !rec.StartedAt.IsZero() {
+		c.CreatedAt = rec.StartedAt.Unix()
+	}
+	return c
+}
+
+// LogCall implements match.CallLog. A call attached to a lead is written
+// as a call note on that lead; otherwise it goes to POST /api/v4/calls,
+// and if amoCRM finds no entity with the phone (it would drop the call) it
+// is written as a note on the contact instead. A call without a contact
+// (unknown number, creation off) is not sent — amoCRM would drop it —
+// and stays with the engine's late binding, which logs it again once a
+// contact with the phone appears within the window. Anonymous calls are
+// not logged. amoCRM calls cannot be changed once written: a call this
+// Store already logged is not written again.
+func (s *Store) LogCall(ctx context.Context, rec match.CallRecord) error {
+	if rec.ClientPhone == "" || rec.ClientID == "" {
+		s.log.DebugContext(ctx, "amocrm: call not logged: no contact (late binding may log it)", "call_id", rec.CallID)
+		return nil
+	}
+	call := s.CallFor(rec)
+	s.mu.Lock()
+	_, done := s.logged[call.Uniq]
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	var err error
+	if lead := parseID(rec.LeadID); lead != 0 {
+		_, err = s.c.AddCallNotes(ctx, EntityLeads, []CallNote{{EntityID: lead, Call: call}})
+	} else {
+		_, err = s.c.AddCalls(ctx, []Call{call})
+		if errors.Is(err, ErrEntityNotFound) {
+			if contact := parseID(rec.ClientID); contact != 0 {
+				_, err = s.c.AddCallNotes(ctx, EntityContacts, []CallNote{{EntityID: contact, Call: call}})
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	now := s.now()
+	prune(s.logged, func(t time.Time) bool { return now.Sub(t) > 24*time.Hour })
+	s.logged[call.Uniq] = now
+	s.mu.Unlock()
+	return nil
+}
+
+// FindEmployee implements match.Directory: the user an extension maps to
+// (no request), or the user whose e-mail or name is key (the user list,
+// cached). An unmapped digits-only key is not found without a request.
+func (s *Store) FindEmployee(ctx context.Context, account, key string) (match.Employee, bool, error) {
+	if uid, ok := s.ext[key]; ok {
+		return s.employee(uid, nil), true, nil
+	}
+	if digitsOf(key) == key {
+		return match.Employee{}, false, nil
+	}
+	emps, err := s.Employees(ctx, account)
+	if err != nil {
+		return match.Employee{}, false, err
+	}
+	for _, e := range emps {
+		if strings.EqualFold(e.Email, key) || strings.EqualFold(e.Name, key) || e.Login == key {
+			return e, true, nil
+		}
+	}
+	return match.Employee{}, false, nil
+}
+
+// employee builds the Employee of user id uid, with its extensions and,
+// when u (or the cached user list) knows it, name, e-mail and admin flag.
+func (s *Store) employee(uid int64, u *User) match.Employee {
+	e := match.Employee{ID: userID(uid)}
+	for ext, id := range s.ext {
+		if id == uid {
+			e.Extensions = append(e.Extensions, ext)
+		}
+	}
+	slices.Sort(e.Extensions)
+	if u == nil {
+		s.mu.Lock()
+		for i, x := range s.users.v {
+			if x.ID == uid {
+				u = &s.users.v[i]
+			}
+		}
+		s.mu.Unlock()
+	}
+	if u != nil {
+		e.Name, e.Email, e.Login, e.Admin = u.Name, u.Email, u.Email, u.Rights.IsAdmin
+	}
+	return e
+}
+
+// Employees implements match.Directory: the account's active users (GET
+// /api/v4/users, cached 10 minutes) with their extensions. Listing users
+// needs an administrator's token; if amoCRM refuses (403 JSON), the
+// mapped users are returned without names.
+func (s *Store) Employees(ctx context.Context, account string) ([]match.Employee, error) {
+	users, err := cached(s, ctx, "users", &s.users, func(ctx context.Context) ([]User, error) {
+		var out []User
+		for u, err := range s.c.Users(ctx) {
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, u)
+		}
+		return out, nil
+	})
+	var ae *APIError
+	if err != nil && errors.As(err, &ae) && ae.StatusCode == http.StatusForbidden && !errors.Is(err, ErrBlocked) {
+		s.log.WarnContext(ctx, "amocrm: listing users needs an administrator's token; using the extension map only", "err", err)
+		users, err = nil, nil
+		for _, uid := range slices.Sorted(maps.Values(s.ext)) {
+			if len(users) == 0 || users[len(users)-1].ID != uid {
+				users = append(users, User{ID: uid, Rights: UserRights{IsActive: true}})
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]match.Employee, 0, len(users))
+	for i := range users {
+		if users[i].Rights.IsActive {
+			out = append(out, s.employee(users[i].ID, &users[i]))
+		}
+	}
+	slices.SortFunc(out, func(a, b match.Employee) int { return cmp.Compare(parseID(a.ID), parseID(b.ID)) })
+	return out, nil
+}
+
+// Online implements match.Directory. amoCRM has no presence API: nobody
+// is reported online, so "active" distribution falls back to round robin.
+func (s *Store) Online(context.Context, string) ([]string, error) { return nil, nil }
+
+// Notify implements match.Notifier: the incoming-call pop-up (POST
+// /api/v2/events) for the employee, with the client's phone, so amoCRM
+// shows the client's card. Notifications without a phone or for an
+// employee that is not an amoCRM user id are skipped.
+func (s *Store) Notify(ctx context.Context, n match.Notification) error {
+	uid := parseID(n.Employee)
+	if n.ClientPhone == "" || uid == 0 {
+		return nil
+	}
+	return s.c.ShowIncomingCall(ctx, n.ClientPhone, uid)
+}
+
+// Popups returns a callevent.Sink that shows the incoming-call pop-up to
+// the amoCRM user of the ringing extension, once per call and user, for
+// Ringing events of inbound and outbound calls with a client phone (the
+// guide's "who is calling" card). Mount it next to the engine:
+// callevent.Fanout(engine, store.Popups()).
+func (s *Store) Popups() callevent.Sink {
+	return callevent.SinkFunc(func(ctx context.Context, ev callevent.Event) error {
+		uid, ok := s.ext[ev.Extension]
+		if ev.Kind != callevent.Ringing || ev.ClientPhone == "" || !ok || ev.Direction == callevent.Internal {
+			return nil
+		}
+		key := ev.Provider + "\x00" + ev.Account + "\x00" + ev.CallID + "\x00" + userID(uid)
+		s.mu.Lock()
+		_, done := s.popped[key]
+		s.mu.Unlock()
+		if done {
+			return nil
+		}
+		if err := s.c.ShowIncomingCall(ctx, ev.ClientPhone, uid); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		now := s.now()
+		prune(s.popped, func(t time.Time) bool { return now.Sub(t) > time.Hour })
+		s.popped[key] = now
+		s.mu.Unlock()
+		return nil
+	})
+}

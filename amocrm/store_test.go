@@ -1,0 +1,184 @@
+package amocrm_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/amocrm"
+	"github.com/callbridge/callbridge/amocrm/amocrmtest"
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
+)
+
+func newStore(t *testing.T, opts ...amocrm.StoreOption) (*amocrm.Store, *amocrmtest.Server) {
+	t.Helper()
+	srv := amocrmtest.NewServer(t)
+	st, err := amocrm.NewStore(newTokenClient(t, srv), append([]amocrm.StoreOption{amocrm.WithExtensions(extensions)}, opts...)...)
+	require.NoError(t, err)
+	return st, srv
+}
+
+func TestStoreLogCall(t *testing.T) {
+	t.Parallel()
+	rec := match.CallRecord{Provider: "telphin", Account: acct, CallID: "c1", Direction: callevent.Inbound,
+		Status: callevent.Success, ClientPhone: "79161111111", Employee: "8375357", Duration: 61 * time.Second,
+		StartedAt: time.Unix(startUnix, 0)}
+
+	t.Run("no contact: not sent, left to late binding", func(t *testing.T) {
+		t.Parallel()
+		st, srv := newStore(t)
+		require.NoError(t, st.LogCall(t.Context(), rec))
+		require.Empty(t, srv.Requests())
+	})
+	t.Run("logged once", func(t *testing.T) {
+		t.Parallel()
+		st, srv := newStore(t)
+		id := srv.AddContact(amocrmtest.Contact{Name: "A", Phones: []string{"+79161111111"}})
+		r := rec
+		r.ClientID = itoa(id)
+		require.NoError(t, st.LogCall(t.Context(), r))
+		require.NoError(t, st.LogCall(t.Context(), r))
+		require.Equal(t, 1, srv.Count("POST", "/api/v4/calls"))
+	})
+	t.Run("entity not found: a note on the contact", func(t *testing.T) {
+		t.Parallel()
+		st, srv := newStore(t)
+		id := srv.AddContact(amocrmtest.Contact{Name: "A", Phones: []string{"+380441234567"}}) // amoCRM cannot match the phone
+		r := rec
+		r.ClientID = itoa(id)
+		require.NoError(t, st.LogCall(t.Context(), r))
+		require.Equal(t, []amocrmtest.Call{{Entity: "contacts", EntityID: id, NoteType: "call_in", Item: srv.Calls()[0].Item}}, srv.Calls())
+		require.Equal(t, float64(61), srv.Calls()[0].Item["params"].(map[string]any)["duration"])
+	})
+	t.Run("a store error is returned", func(t *testing.T) {
+		t.Parallel()
+		st, srv := newStore(t)
+		srv.Fail(amocrmtest.Failure{Path: "/api/v4/calls", Status: http.StatusInternalServerError})
+		r := rec
+		r.ClientID = "5"
+		require.Error(t, st.LogCall(t.Context(), r))
+	})
+}
+
+func TestCallStatusOf(t *testing.T) {
+	t.Parallel()
+	for st, want := range map[callevent.Status]amocrm.CallStatus{
+		callevent.Success: 4, callevent.Missed: 6, callevent.NotAvailable: 6, callevent.Canceled: 6,
+		callevent.Busy: 7, callevent.NotFound: 5, callevent.Failed: 6,
+	} {
+		require.Equal(t, want, amocrm.CallStatusOf(st), st.String())
+	}
+}
+
+func TestStoreLeads(t *testing.T) {
+	t.Parallel()
+	st, srv := newStore(t)
+	cid := srv.AddContact(amocrmtest.Contact{Name: "A", Phones: []string{"+79161111111"}})
+	won := srv.AddLead(amocrmtest.Lead{Name: "Won", StatusID: amocrm.StatusWon, ContactIDs: []int64{cid}, CreatedAt: 100})
+	lost := srv.AddLead(amocrmtest.Lead{Name: "Lost", StatusID: amocrm.StatusLost, ContactIDs: []int64{cid}, CreatedAt: 200})
+
+	leads, err := st.ClientLeads(t.Context(), acct, itoa(cid))
+	require.NoError(t, err)
+	require.Equal(t, []string{itoa(lost), itoa(won)}, []string{leads[0].ID, leads[1].ID}, "newest first")
+	require.Equal(t, []match.LeadState{match.LeadLost, match.LeadWon}, []match.LeadState{leads[0].State, leads[1].State})
+
+	l, err := st.CreateLead(t.Context(), match.Lead{Account: acct, ClientID: itoa(cid), Name: "New", Pipeline: "Воронка", Status: "переговоры", Responsible: "8375357", Source: "missed call"})
+	require.NoError(t, err)
+	require.Equal(t, match.Lead{ID: l.ID, Account: acct, ClientID: itoa(cid), Name: "New", Pipeline: "7249526", Status: "60456946",
+		Responsible: "8375357", Source: "missed call", CreatedAt: l.CreatedAt}, l)
+	got := srv.Leads()[2]
+	require.Equal(t, amocrmtest.Lead{ID: got.ID, Name: "New", PipelineID: amocrmtest.PipelineID, StatusID: amocrmtest.StatusTalks,
+		ResponsibleUserID: op1, ContactIDs: []int64{cid}, Tags: []string{"missed call"}, CreatedAt: got.CreatedAt}, got)
+
+	leads, err = st.ClientLeads(t.Context(), acct, itoa(cid))
+	require.NoError(t, err)
+	require.Len(t, leads, 3)
+	require.True(t, leads[0].Active(), "the new lead is known without asking again")
+
+	r, err := st.ReopenLead(t.Context(), acct, itoa(lost), "Первичный контакт")
+	require.NoError(t, err)
+	require.Equal(t, match.LeadOpen, r.State)
+	require.EqualValues(t, amocrmtest.StatusFirst, srv.Leads()[1].StatusID)
+	require.Equal(t, 1, srv.Count("GET", "/api/v4/leads/pipelines"), "pipelines are cached")
+
+	_, err = st.CreateLead(t.Context(), match.Lead{ClientID: itoa(cid), Name: "x", Pipeline: "Нет такой"})
+	require.ErrorContains(t, err, "unknown pipeline")
+}
+
+func TestStoreDirectory(t *testing.T) {
+	t.Parallel()
+	st, srv := newStore(t)
+	e, ok, err := st.FindEmployee(t.Context(), acct, "102")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, match.Employee{ID: "8375357", Extensions: []string{"101", "102"}}, e, "an extension needs no request")
+	_, ok, err = st.FindEmployee(t.Context(), acct, "555")
+	require.NoError(t, err)
+	require.False(t, ok, "unmapped extensions are not integrated")
+	require.Empty(t, srv.Requests())
+
+	emps, err := st.Employees(t.Context(), acct)
+	require.NoError(t, err)
+	want := []match.Employee{
+		{ID: "8375357", Name: "Оператор 1", Login: "op1@example.com", Email: "op1@example.com", Extensions: []string{"101", "102"}, Admin: true},
+		{ID: "8375358", Name: "Оператор 2", Login: "op2@example.com", Email: "op2@example.com", Extensions: []string{"201"}},
+		{ID: "8375359", Name: "Менеджер пропущенных", Login: "missed@example.com", Email: "missed@example.com", Extensions: []string{"301"}},
+	}
+	if diff := cmp.Diff(want, emps); diff != "" {
+		t.Errorf("employees (-want +got):\n%s", diff)
+	}
+	e, ok, err = st.FindEmployee(t.Context(), acct, "OP2@example.com")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "8375358", e.ID)
+	require.Equal(t, 1, srv.Count("GET", "/api/v4/users"), "users are cached")
+
+	t.Run("not an admin: the extension map", func(t *testing.T) {
+		t.Parallel()
+		st, srv := newStore(t)
+		srv.Fail(amocrmtest.Failure{Path: "/api/v4/users", Status: http.StatusForbidden})
+		emps, err := st.Employees(t.Context(), acct)
+		require.NoError(t, err)
+		require.Equal(t, []match.Employee{{ID: "8375357", Extensions: []string{"101", "102"}}, {ID: "8375358", Extensions: []string{"201"}},
+			{ID: "8375359", Extensions: []string{"301"}}}, emps)
+	})
+	t.Run("blocked is an error", func(t *testing.T) {
+		t.Parallel()
+		st, srv := newStore(t)
+		srv.Block(true)
+		_, err := st.Employees(t.Context(), acct)
+		require.ErrorIs(t, err, amocrm.ErrBlocked)
+	})
+}
+
+func TestStoreNotify(t *testing.T) {
+	t.Parallel()
+	st, srv := newStore(t)
+	require.NoError(t, st.Notify(t.Context(), match.Notification{Kind: match.NotifyMissed, Employee: "8375358", ClientPhone: "79161111111"}))
+	require.NoError(t, st.Notify(t.Context(), match.Notification{Kind: match.NotifyMissed, Employee: "8375358"}))
+	require.Equal(t, []amocrmtest.Event{{Phone: "+79161111111", Users: []int64{op2}}}, srv.Events())
+}
+
+func TestNewStoreValidates(t *testing.T) {
+	t.Parallel()
+	srv := amocrmtest.NewServer(t)
+	c := newTokenClient(t, srv)
+	for name, opt := range map[string]amocrm.StoreOption{
+		"empty extension": amocrm.WithExtensions(map[string]int64{"": 1}),
+		"bad user":        amocrm.WithExtensions(map[string]int64{"101": 0}),
+		"empty source":    amocrm.WithSource(""),
+		"bad country":     amocrm.WithPhoneCountry("XX"),
+		"negative ttl":    amocrm.WithCacheTTL(-1, 0),
+		"nil clock":       amocrm.WithStoreClock(nil),
+		"nil logger":      amocrm.WithStoreLogger(nil),
+	} {
+		_, err := amocrm.NewStore(c, opt)
+		require.Error(t, err, name)
+	}
+	_, err := amocrm.NewStore(nil)
+	require.Error(t, err)
+}
