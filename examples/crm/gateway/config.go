@@ -1,0 +1,132 @@
+package gateway
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/callbridge/callbridge/match"
+)
+
+// DefaultAddr is where the gateway listens without configuration.
+const DefaultAddr = "127.0.0.1:8080"
+
+// Config is the gateway's configuration: what the flags and environment
+// variables of the crm command set (see ParseConfig), plus fields that only
+// a program embedding the gateway (or a test) sets.
+type Config struct {
+	// Addr is the listen address (-addr, CRM_ADDR; default 127.0.0.1:8080).
+	Addr string
+	// PublicURL is the address providers reach the gateway at, used to
+	// print the webhook URLs (-public-url, CRM_PUBLIC_URL; default
+	// http://Addr).
+	PublicURL string
+	// Country is the country of national-format numbers in the clients
+	// file, the rules and click-to-call requests (-country, CRM_COUNTRY;
+	// default RU). Webhook numbers are read with each provider's home
+	// country (Telphin and MegaFon RU, Phonet UA, Finaz BR).
+	Country string
+	// ClientsFile is a JSON array of {"id","name","phone","responsible"}
+	// (-clients, CRM_CLIENTS). Empty: DefaultClients.
+	ClientsFile string
+	// DefaultClients seeds the CRM when ClientsFile is empty (the crm
+	// command embeds examples/crm/testdata/clients.json).
+	DefaultClients []byte
+	// HookToken authenticates the Telphin, Phonet and Finaz webhooks
+	// (?token=…) (-hook-token, CRM_HOOK_TOKEN; generated when empty).
+	HookToken string
+	// MegafonToken is the crm_token MegaFon sends ("Ключ для авторизации
+	// в вашей CRM") (-megafon-token, MEGAFON_CRM_TOKEN; generated when
+	// empty).
+	MegafonToken string
+	// RulesFile is a match rules JSON file (-rules, CRM_RULES). Empty:
+	// DefaultRules.
+	RulesFile string
+	// Demo starts the provider fakes in-process and points the clients at
+	// them (-demo, CRM_DEMO=1).
+	Demo bool
+
+	// Provider credentials, from the environment only (secrets do not
+	// belong on a command line).
+	TelphinClientID, TelphinClientSecret string // TELPHIN_CLIENT_ID, TELPHIN_CLIENT_SECRET
+	MegafonDomain, MegafonAPIKey         string // MEGAFON_DOMAIN, MEGAFON_API_KEY
+	PhonetDomain, PhonetAPIKey           string // PHONET_DOMAIN, PHONET_API_KEY
+	FinazConfig                          string // FINAZ_CONFIG: path of a finaz JSON configuration
+
+	// QueueWorkers and QueueSize size the delivery queue between the
+	// webhook handlers and the CRM (defaults 4 and 65,536).
+	QueueWorkers, QueueSize int
+	// Clock drives the CRM engine's timers and stamps events that carry no
+	// time (MegaFon pushes). nil: the system clock.
+	Clock match.Clock
+}
+
+// ParseConfig reads the crm command's flags from args, each defaulting to
+// its environment variable read with getenv, and the provider credentials
+// from the environment. -h prints the usage to output and returns
+// flag.ErrHelp.
+func ParseConfig(args []string, getenv func(string) string, output io.Writer) (Config, error) {
+	env := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	var c Config
+	fs := flag.NewFlagSet("crm", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.StringVar(&c.Addr, "addr", env("CRM_ADDR", DefaultAddr), "listen address (CRM_ADDR)")
+	fs.StringVar(&c.PublicURL, "public-url", env("CRM_PUBLIC_URL", ""), "URL providers reach this gateway at, for the printed webhook URLs (CRM_PUBLIC_URL; default http://<addr>)")
+	fs.StringVar(&c.Country, "country", env("CRM_COUNTRY", "RU"), "country of national-format numbers in clients, rules and click-to-call: RU, KZ, UA, BY, BR (CRM_COUNTRY)")
+	fs.StringVar(&c.ClientsFile, "clients", env("CRM_CLIENTS", ""), "JSON file of clients to seed: [{\"id\",\"name\",\"phone\",\"responsible\"}] (CRM_CLIENTS; default: the embedded testdata/clients.json)")
+	fs.StringVar(&c.HookToken, "hook-token", env("CRM_HOOK_TOKEN", ""), "token of the Telphin, Phonet and Finaz webhook URLs (CRM_HOOK_TOKEN; default: generated)")
+	fs.StringVar(&c.MegafonToken, "megafon-token", env("MEGAFON_CRM_TOKEN", ""), "crm_token MegaFon sends (MEGAFON_CRM_TOKEN; default: generated)")
+	fs.StringVar(&c.RulesFile, "rules", env("CRM_RULES", ""), "JSON rules file for the match engine (CRM_RULES; default: create clients for unknown numbers, a lead for a missed inbound call)")
+	demo, err := envBool(getenv("CRM_DEMO"))
+	if err != nil {
+		return Config{}, fmt.Errorf("CRM_DEMO: %w", err)
+	}
+	fs.BoolVar(&c.Demo, "demo", demo, "start the provider fakes in-process so click-to-call works without accounts (CRM_DEMO)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	c.TelphinClientID, c.TelphinClientSecret = env("TELPHIN_CLIENT_ID", ""), env("TELPHIN_CLIENT_SECRET", "")
+	c.MegafonDomain, c.MegafonAPIKey = env("MEGAFON_DOMAIN", ""), env("MEGAFON_API_KEY", "")
+	c.PhonetDomain, c.PhonetAPIKey = env("PHONET_DOMAIN", ""), env("PHONET_API_KEY", "")
+	c.FinazConfig = env("FINAZ_CONFIG", "")
+	return c, c.validate()
+}
+
+func envBool(s string) (bool, error) {
+	if s = strings.TrimSpace(s); s == "" {
+		return false, nil
+	}
+	return strconv.ParseBool(s)
+}
+
+// validate reports half-configured providers: one of a pair of settings
+// without the other.
+func (c Config) validate() error {
+	var errs []error
+	pair := func(k1, v1, k2, v2 string) {
+		switch {
+		case v1 != "" && v2 == "":
+			errs = append(errs, fmt.Errorf("%s is set but %s is not", k1, k2))
+		case v1 == "" && v2 != "":
+			errs = append(errs, fmt.Errorf("%s is set but %s is not", k2, k1))
+		}
+	}
+	pair("TELPHIN_CLIENT_ID", c.TelphinClientID, "TELPHIN_CLIENT_SECRET", c.TelphinClientSecret)
+	pair("MEGAFON_DOMAIN", c.MegafonDomain, "MEGAFON_API_KEY", c.MegafonAPIKey)
+	pair("PHONET_DOMAIN", c.PhonetDomain, "PHONET_API_KEY", c.PhonetAPIKey)
+	if c.QueueWorkers < 0 || c.QueueSize < 0 {
+		errs = append(errs, errors.New("negative queue setting"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,217 @@
+package gateway_test
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/examples/crm/gateway"
+	"github.com/callbridge/callbridge/finaz/finaztest"
+	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/megafon/megafontest"
+	"github.com/callbridge/callbridge/phonet/phonettest"
+	"github.com/callbridge/callbridge/telphin/telphintest"
+)
+
+// missedQueueCall is what Telphin sends about an inbound call nobody in
+// the queue answered: the extension rings (dial-in) and gives up (hangup
+// NOANSWER after the default ring time), then the queue leg hangs up with
+// Bridged=no.
+func missedQueueCall(c telphintest.Call) []url.Values {
+	const ring = 10120024 * time.Microsecond // telphintest's default
+	gaveUp := c.Hangup()
+	gaveUp.Set("CallStatus", "NOANSWER")
+	gaveUp.Set("Duration", strconv.FormatInt(ring.Microseconds(), 10))
+	gaveUp.Set("EventTime", strconv.FormatInt(c.Start.Add(ring).UnixMicro(), 10))
+	return []url.Values{c.DialIn(), gaveUp, c.QueueMissed()}
+}
+
+// scenario is what the providers send about five calls, as their
+// <provider>test builders make it, with the lookups' expected answers.
+type scenario struct {
+	events  []hook            // webhook notifications
+	lookups map[string]string // lookup hook name → expected reply body
+	n       int               // events the CRM must receive (each once)
+}
+
+func buildScenario(t testing.TB) scenario {
+	const tok = "hook-token"
+	var s scenario
+	add := func(name string, r *http.Request) { s.events = append(s.events, hookOf(t, name, r)) }
+
+	// Telphin: a known client's call routed by queue 3515*099 to extension
+	// 101, answered; the account is the app id in the hook URL.
+	const telphinHook = "/hooks/telphin/74c86d00"
+	answered := telphintest.Call{CallID: "aa000000000000000000000000000001", SubCallID: "124575-aa000000000000000000000000000011", Client: "+78123351127", Start: t0.Add(-10 * time.Minute)}
+	add("telphin dial-in", telphintest.NewRequest(telphinHook, tok, answered.DialIn()))
+	add("telphin answer", telphintest.NewGETRequest(telphinHook, tok, answered.Answer()))
+	add("telphin hangup", telphintest.NewRequest(telphinHook, tok, answered.Hangup()))
+	// An unknown number's call that nobody in the queue answered: the
+	// extension rang and gave up, then the queue leg hung up with Bridged=no.
+	missed := telphintest.Call{CallID: "bb000000000000000000000000000002", SubCallID: "124575-bb000000000000000000000000000022", Client: "+7 495 765-43-21", Start: t0.Add(-5 * time.Minute)}
+	for i, f := range missedQueueCall(missed) {
+		add("telphin missed "+strconv.Itoa(i), telphintest.NewRequest(telphinHook, tok, f))
+	}
+	s.n += 6
+
+	// MegaFon: the PBX asks who calls, then reports the call and its record.
+	mf := megafontest.Call{ID: "mf-1", Direction: "in", Phone: "79161234567", Diversion: "74950000001", User: "andy", Ext: "701"}
+	lookups := []hook{hookOf(t, "megafon contact", megafontest.NewRequest("/hooks/megafon", "mf-token", megafontest.Contact("79161234567", "mf-1")))}
+	add("megafon INCOMING", megafontest.NewRequest("/hooks/megafon", "mf-token", megafontest.Event("INCOMING", mf)))
+	add("megafon ACCEPTED", megafontest.NewRequest("/hooks/megafon", "mf-token", megafontest.Event("ACCEPTED", mf)))
+	add("megafon COMPLETED", megafontest.NewRequest("/hooks/megafon", "mf-token", megafontest.Event("COMPLETED", mf)))
+	add("megafon history", megafontest.NewRequest("/hooks/megafon", "mf-token", megafontest.History(mf, megafontest.Outcome{
+		Status: "Success", Start: t0, Duration: 95, Wait: 7, SendWait: true, Link: "https://vats123456.megapbx.ru/rec/mf-1.mp3",
+	})))
+	s.n += 4
+
+	// Phonet (Perfectum's paths): lookup, dial → bridge → hangup, full call info.
+	pc := phonettest.InboundCall()
+	lookups = append(lookups, hookOf(t, "phonet customer_data", pc.Lookup().Request("/hooks/phonet/customer_data", phonettest.WithToken(tok))))
+	add("phonet dial", pc.Dial().Request("/hooks/phonet/call", phonettest.WithToken(tok)))
+	add("phonet bridge", pc.Bridge().Request("/hooks/phonet/call", phonettest.WithToken(tok)))
+	add("phonet hangup", pc.Hangup().Request("/hooks/phonet/call", phonettest.WithToken(tok)))
+	add("phonet after_call_end", pc.Record().Request("/hooks/phonet/after_call_end", phonettest.WithToken(tok)))
+	s.n += 4
+
+	// Finaz: the dialer's "answered" notification for a mailing contact.
+	add("finaz atendimentodiscador", finaztest.NewDiscadorRequest("/hooks/finaz/", finaztest.Notification{
+		PID: "4", Num: "11987654321", CID: "fz-1", Ramal: "2001", EmpresaID: "123", Token: tok,
+	}))
+	s.n++
+
+	s.events = append(s.events, lookups...)
+	s.lookups = map[string]string{
+		"megafon contact":      `{"contact_name":"Иван Петров","responsible":"701"}`,
+		"phonet customer_data": `{"name":"ТОВ Ромашка","url":null,"urlText":"ТОВ Ромашка","newEntity":false,"responsibleEmployeeExt":"001","responsibleEmployeeEmail":null}`,
+	}
+	return s
+}
+
+// The whole path: every provider's notifications, shuffled and partly
+// redelivered, through the queue into the CRM; then the API must show
+// exactly the calls, clients and leads the rules make of them.
+func TestEndToEnd(t *testing.T) {
+	t.Parallel()
+	for _, seed := range []uint64{1, 2, 3} {
+		t.Run("seed "+strconv.FormatUint(seed, 10), func(t *testing.T) {
+			t.Parallel()
+			testEndToEnd(t, seed)
+		})
+	}
+}
+
+func testEndToEnd(t *testing.T, seed uint64) {
+	clock := newFakeClock()
+	srv := start(t, gateway.Config{Clock: clock})
+	sc := buildScenario(t)
+
+	rng := rand.New(rand.NewPCG(seed, 0))
+	sends := sc.events
+	for _, h := range sc.events {
+		if rng.IntN(2) == 0 {
+			sends = append(sends, h) // a redelivery
+		}
+	}
+	rng.Shuffle(len(sends), func(i, j int) { sends[i], sends[j] = sends[j], sends[i] })
+
+	before := time.Now().UTC()
+	for _, h := range sends {
+		code, body := srv.send(t, h)
+		if want, ok := sc.lookups[h.name]; ok {
+			require.Equal(t, http.StatusOK, code, h.name)
+			require.JSONEq(t, want, body, h.name)
+			continue
+		}
+		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, "%s: %s", h.name, body)
+	}
+	// Every event reaches the CRM exactly once, whatever the redeliveries.
+	require.Eventually(t, func() bool { return srv.logs.events(t) >= sc.n }, 3*time.Second, 5*time.Millisecond, srv.logs.String())
+	after := time.Now().UTC()
+
+	// Finaz reports only "answered": the engine acts on such a call after
+	// its idle timeout.
+	clock.Advance(match.DefaultIdleTimeout + time.Minute)
+	require.Equal(t, sc.n, srv.logs.events(t), "events delivered to the CRM")
+
+	var calls []gateway.Call
+	srv.getJSON(t, "/api/calls", &calls)
+	require.Len(t, calls, 5)
+	// Finaz stamps its notification with the time it arrived.
+	require.Equal(t, "finaz", calls[0].Provider)
+	require.True(t, !calls[0].StartedAt.Before(before.Truncate(time.Microsecond)) && !calls[0].StartedAt.After(after), calls[0].StartedAt)
+	require.Equal(t, calls[0].StartedAt, *calls[0].AnsweredAt)
+	calls[0].StartedAt, calls[0].AnsweredAt = time.Time{}, nil
+
+	var clients []gateway.Client
+	srv.getJSON(t, "/api/clients", &clients)
+	var leads []gateway.Lead
+	srv.getJSON(t, "/api/leads", &leads)
+
+	if diff := cmp.Diff(wantCalls, calls); diff != "" {
+		t.Errorf("/api/calls (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantClients, clients); diff != "" {
+		t.Errorf("/api/clients (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantLeads, leads); diff != "" {
+		t.Errorf("/api/leads (-want +got):\n%s", diff)
+	}
+}
+
+func at(s string) *time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return &t
+}
+
+var (
+	wantCalls = []gateway.Call{
+		{ // started_at and answered_at: when the notification arrived, checked above
+			Provider: "finaz", Account: "123", CallID: "fz-1", Direction: "outbound", Status: "success",
+			ClientID: "4", ClientPhone: "5511987654321", Employee: "2001", Extension: "2001",
+		},
+		{
+			Provider: "megafon", CallID: "mf-1", Direction: "inbound", Status: "success",
+			ClientID: "2", ClientPhone: "79161234567", Employee: "701", Extension: "701", LinePhone: "74950000001",
+			StartedAt: *at("2025-08-08T09:00:00Z"), AnsweredAt: at("2025-08-08T09:00:00Z"), EndedAt: at("2025-08-08T09:01:35Z"),
+			DurationSec: 88, WaitSec: 7, RecordingURL: "https://vats123456.megapbx.ru/rec/mf-1.mp3",
+		},
+		{
+			Provider: "telphin", Account: "74c86d00", CallID: "bb000000000000000000000000000002", Direction: "inbound", Status: "missed",
+			ClientID: "c1", ClientPhone: "74957654321", LinePhone: "78123092854",
+			StartedAt: *at("2025-08-08T08:55:00Z"), EndedAt: at("2025-08-08T08:55:10.120024Z"), WaitSec: 10, LeadID: "l1",
+		},
+		{
+			Provider: "telphin", Account: "74c86d00", CallID: "aa000000000000000000000000000001", Direction: "inbound", Status: "success",
+			ClientID: "1", ClientPhone: "78123351127", Employee: "101", Extension: "101", LinePhone: "78123092854",
+			StartedAt: *at("2025-08-08T08:50:00Z"), AnsweredAt: at("2025-08-08T08:50:10.120024Z"), EndedAt: at("2025-08-08T08:51:33.600001Z"),
+			DurationSec: 83, WaitSec: 10,
+		},
+		{
+			Provider: "phonet", Account: "acme.phonet.com.ua", CallID: "5c3d2e1f0a9b4c8d7e6f5a4b3c2d1e0f", Direction: "inbound", Status: "success",
+			ClientID: "3", ClientPhone: "380501112233", Employee: "001", Extension: "001", LinePhone: "380442000000",
+			StartedAt: *at("2025-08-08T08:20:04Z"), AnsweredAt: at("2025-08-08T08:20:17Z"), EndedAt: at("2025-08-08T08:22:15Z"),
+			DurationSec: 118, WaitSec: 13, RecordingURL: "https://acme.phonet.com.ua/rest/public/calls/5c3d2e1f0a9b4c8d7e6f5a4b3c2d1e0f/audio",
+		},
+	}
+	wantClients = []gateway.Client{
+		{ID: "1", Name: "ООО Ромашка", Phone: "78123351127", Channel: "telephony", Responsible: "101"},
+		{ID: "2", Name: "Иван Петров", Phone: "79161234567", Channel: "telephony", Responsible: "701"},
+		{ID: "3", Name: "ТОВ Ромашка", Phone: "380501112233", Channel: "telephony", Responsible: "001"},
+		{ID: "4", Name: "Padaria Pão Quente", Phone: "5511987654321", Channel: "telephony", Responsible: "2001"},
+		// The unknown number of the missed Telphin call.
+		{ID: "c1", Name: "Автоконтакт: Входящий-пропущенный", Phone: "74957654321", Channel: "telephony", CreatedFromCall: true},
+	}
+	wantLeads = []gateway.Lead{
+		{ID: "l1", ClientID: "c1", Name: "Входящий +74957654321", Status: "new", Source: "missed call"},
+	}
+)

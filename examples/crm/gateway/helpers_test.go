@@ -1,0 +1,245 @@
+package gateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/examples/crm/gateway"
+	"github.com/callbridge/callbridge/match"
+)
+
+// t0 is the fake clock's start.
+var t0 = time.Date(2025, 8, 8, 9, 0, 0, 0, time.UTC)
+
+// fakeClock is a match.Clock that moves only when Advance is called; due
+// timers run synchronously in Advance, in time order.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	c    *fakeClock
+	at   time.Time
+	f    func()
+	done bool // fired or stopped
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: t0} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) match.Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+func (t *fakeTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := !t.done
+	t.done = true
+	return was
+}
+
+// Advance moves the clock by d and runs every timer due by then,
+// including timers those timers set.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	end := c.now.Add(d)
+	c.mu.Unlock()
+	for {
+		c.mu.Lock()
+		c.timers = slices.DeleteFunc(c.timers, func(t *fakeTimer) bool { return t.done })
+		var next *fakeTimer
+		for _, t := range c.timers {
+			if !t.at.After(end) && (next == nil || t.at.Before(next.at)) {
+				next = t
+			}
+		}
+		if next == nil {
+			c.now = end
+			c.mu.Unlock()
+			return
+		}
+		next.done = true
+		c.now = maxTime(c.now, next.at)
+		c.mu.Unlock()
+		next.f()
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// syncBuffer collects the gateway's log output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// lines returns the JSON log lines; a line that is not JSON fails the test.
+func (s *syncBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	s.mu.Lock()
+	data := slices.Clone(s.b.Bytes())
+	s.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), "log line %q", sc.Text())
+		out = append(out, m)
+	}
+	return out
+}
+
+// events counts the "event" log lines: one per event delivered to the CRM.
+func (s *syncBuffer) events(t *testing.T) int {
+	n := 0
+	for _, l := range s.lines(t) {
+		if l["msg"] == "event" {
+			n++
+		}
+	}
+	return n
+}
+
+// server is a gateway serving on a random 127.0.0.1 port.
+type server struct {
+	*gateway.Gateway
+	URL  string
+	logs *syncBuffer
+	stop func() error // shuts down gracefully; the result of Serve
+}
+
+// defaultClients is the crm command's embedded seed.
+func defaultClients(t testing.TB) []byte {
+	b, err := os.ReadFile("../testdata/clients.json")
+	require.NoError(t, err)
+	return b
+}
+
+// start starts a gateway with cfg (tokens "hook-token" and "mf-token"
+// unless set, the default clients unless cfg has a clients file) and
+// stops it when the test ends.
+func start(t *testing.T, cfg gateway.Config) *server {
+	t.Helper()
+	if cfg.HookToken == "" {
+		cfg.HookToken = "hook-token"
+	}
+	if cfg.MegafonToken == "" {
+		cfg.MegafonToken = "mf-token"
+	}
+	if cfg.ClientsFile == "" && cfg.DefaultClients == nil {
+		cfg.DefaultClients = defaultClients(t)
+	}
+	logs := &syncBuffer{}
+	g, err := gateway.New(cfg, logs)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(ctx, ln) }()
+	var once sync.Once
+	var serveErr error
+	stop := func() error {
+		once.Do(func() { cancel(); serveErr = <-done })
+		return serveErr
+	}
+	t.Cleanup(func() { require.NoError(t, stop()) })
+	return &server{Gateway: g, URL: "http://" + ln.Addr().String(), logs: logs, stop: stop}
+}
+
+// hook is one webhook request as a provider sends it, replayable.
+type hook struct {
+	name   string
+	method string
+	target string // path and query
+	header http.Header
+	body   []byte
+}
+
+// hookOf captures a request built by a <provider>test builder.
+func hookOf(t testing.TB, name string, r *http.Request) hook {
+	t.Helper()
+	var body []byte
+	if r.Body != nil {
+		var err error
+		body, err = io.ReadAll(r.Body)
+		require.NoError(t, err)
+	}
+	return hook{name: name, method: r.Method, target: r.URL.RequestURI(), header: r.Header.Clone(), body: body}
+}
+
+// send sends h to the server and returns the status and body.
+func (s *server) send(t *testing.T, h hook) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(h.method, s.URL+h.target, bytes.NewReader(h.body))
+	require.NoError(t, err)
+	req.Header = h.header.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// do sends a request with a body to the server.
+func (s *server) do(t *testing.T, method, path, contentType, body string) (int, string) {
+	t.Helper()
+	h := hook{method: method, target: path, header: http.Header{}, body: []byte(body)}
+	if contentType != "" {
+		h.header.Set("Content-Type", contentType)
+	}
+	return s.send(t, h)
+}
+
+// getJSON decodes the JSON answer of GET path into v.
+func (s *server) getJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	code, body := s.do(t, http.MethodGet, path, "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(v), body)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

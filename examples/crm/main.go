@@ -1,0 +1,35 @@
+// Command crm is callbridge's reference CRM telephony gateway: every
+// provider's webhook, an in-memory CRM that resolves and creates clients,
+// logs calls and leads and answers the providers' lookups, click-to-call
+// and a small JSON API. With no configuration it listens on
+// 127.0.0.1:8080 and seeds the CRM from the embedded testdata/clients.json:
+//
+//	go run ./examples/crm          # prints the webhook URLs, logs JSON
+//	go run ./examples/crm -demo    # click-to-call against in-process fakes
+//	go run ./examples/crm -h       # flags and environment variables
+//
+// The gateway itself is package github.com/callbridge/callbridge/examples/crm/gateway.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/callbridge/callbridge/examples/crm/gateway"
+)
+
+//go:embed testdata/clients.json
+var clients []byte
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := gateway.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, clients); err != nil {
+		fmt.Fprintln(os.Stderr, "crm:", err)
+		os.Exit(1)
+	}
+}

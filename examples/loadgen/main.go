@@ -1,0 +1,62 @@
+// Command loadgen sends a bounded load of realistic webhook notifications
+// of every provider (Telphin, MegaFon, Phonet, Finaz, built with the
+// <provider>test builders) to a running CRM gateway (examples/crm) on this
+// machine, then reports throughput, p50/p99 latency and lost events
+// (delivered vs stored), and compares with a bare net/http handler that
+// only reads the body, measured in the same run:
+//
+//	CRM_HOOK_TOKEN=load MEGAFON_CRM_TOKEN=load go run ./examples/crm >/dev/null &
+//	go run ./examples/loadgen -n 200000 -c 32 -hook-token load -megafon-token load
+//
+// Only loopback targets are accepted; the run stops by itself after -n
+// events (at most 1,000,000).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the command: flags in args, the report on stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "gateway URL (loopback only)")
+	fs.IntVar(&cfg.Events, "n", 20_000, fmt.Sprintf("events to send (at most %d)", MaxEvents))
+	fs.IntVar(&cfg.Connections, "c", 16, fmt.Sprintf("concurrent connections (at most %d)", MaxConnections))
+	fs.StringVar(&cfg.HookToken, "hook-token", os.Getenv("CRM_HOOK_TOKEN"), "the gateway's hook token (CRM_HOOK_TOKEN)")
+	fs.StringVar(&cfg.MegafonToken, "megafon-token", os.Getenv("MEGAFON_CRM_TOKEN"), "the gateway's MegaFon crm_token (MEGAFON_CRM_TOKEN)")
+	fs.DurationVar(&cfg.Wait, "wait", 30*time.Second, "how long to wait for the calls to be stored")
+	fs.BoolVar(&cfg.Baseline, "baseline", true, "also measure a bare net/http handler that only reads the body")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	rep.Print(stdout, cfg)
+	if rep.Lost > 0 {
+		return fmt.Errorf("%d events lost", rep.Lost)
+	}
+	return nil
+}
