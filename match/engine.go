@@ -141,6 +141,32 @@ func WithLimits(idle time.Duration, maxCalls int) Option {
 	}
 }
 
+// WithProviderIdle sets the idle timeout of one provider's calls: how long
+// after a call's last event the engine acts on it when no end is reported.
+// Some providers never report the end: the Finaz contract sends only the
+// answered-call notification, so a Finaz call is decided after
+// WithProviderIdle("finaz", d) rather than after the general idle timeout.
+func WithProviderIdle(provider string, d time.Duration) Option {
+	return func(e *Engine) error {
+		if provider == "" || d <= 0 {
+			return errors.New("provider idle timeout needs a provider and a positive duration")
+		}
+		if e.providerIdle == nil {
+			e.providerIdle = make(map[string]time.Duration)
+		}
+		e.providerIdle[provider] = d
+		return nil
+	}
+}
+
+// idleFor is the idle timeout of a call of provider.
+func (e *Engine) idleFor(provider string) time.Duration {
+	if d, ok := e.providerIdle[provider]; ok {
+		return d
+	}
+	return e.idle
+}
+
 func cmpDur(v, def time.Duration) time.Duration {
 	if v == 0 {
 		return def
@@ -168,6 +194,7 @@ type Engine struct {
 	clock    Clock
 
 	grace, window, retain, idle time.Duration
+	providerIdle                map[string]time.Duration
 	maxCalls                    int
 
 	base   context.Context
@@ -366,7 +393,7 @@ func (e *Engine) advance(ctx context.Context, st *callState) error {
 			e.arm(st, timerGrace, e.grace)
 		}
 	default:
-		e.arm(st, timerIdle, e.idle)
+		e.arm(st, timerIdle, e.idleFor(st.key.provider))
 	}
 	return nil
 }

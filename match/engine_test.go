@@ -131,6 +131,33 @@ func TestEndedOnlyWaitsForGrace(t *testing.T) {
 	require.Len(t, h.s.Clients(), 2)
 }
 
+// TestProviderIdle: a provider that reports only the answer (Finaz) has
+// its calls decided after its own idle timeout; other providers keep the
+// general one.
+func TestProviderIdle(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, DefaultRule(), WithProviderIdle("finaz", time.Minute))
+	answered := func(provider, id string) callevent.Event {
+		return callevent.Event{ID: provider + id, Provider: provider, Account: acct, Kind: callevent.Answered,
+			Direction: callevent.Outbound, CallID: id, ClientPhone: unknownA, Extension: "201", At: t0, AnsweredAt: t0}
+	}
+	h.send(answered("finaz", "f1"), answered("megafon", "m1"))
+	h.clock.Advance(time.Minute - time.Second)
+	require.Empty(t, h.s.Calls())
+	h.clock.Advance(time.Second)
+	calls := h.s.Calls()
+	require.Len(t, calls, 1, "only the finaz call is decided after a minute")
+	require.Equal(t, "f1", calls[0].CallID)
+	require.Equal(t, "c1", calls[0].ClientID, "the rules ran: a client was created")
+	h.clock.Advance(DefaultIdleTimeout)
+	require.Len(t, h.s.Calls(), 2, "the other provider waits for the general idle timeout")
+
+	_, err := NewEngine(h.s, WithProviderIdle("", time.Minute))
+	require.Error(t, err)
+	_, err = NewEngine(h.s, WithProviderIdle("finaz", 0))
+	require.Error(t, err)
+}
+
 // TestConcurrentCallsOneUnknownNumber: 100 calls at once from one unknown
 // number make one client and one lead.
 func TestConcurrentCallsOneUnknownNumber(t *testing.T) {

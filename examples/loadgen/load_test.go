@@ -49,7 +49,7 @@ func TestLoad(t *testing.T) {
 	require.Zero(t, rep.Gateway.Failed, rep.Gateway.FirstErr)
 	// 166 rounds of Telphin (3), MegaFon (4), Phonet (4) and Finaz (1)
 	// notifications, then a Telphin and a MegaFon call and a cut Phonet one.
-	require.Equal(t, 166*3+2, rep.Expected)
+	require.Equal(t, 166*4+2, rep.Expected)
 	require.Equal(t, rep.Expected, rep.Stored)
 	require.Zero(t, rep.Lost)
 	require.NotNil(t, rep.Baseline)
@@ -121,7 +121,7 @@ func TestRunCommand(t *testing.T) {
 	url := startGateway(t)
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, run(t.Context(), []string{"-url", url, "-n", "48", "-c", "4", "-hook-token", "load", "-megafon-token", "load-mf", "-baseline=false"}, &stdout, &stderr))
-	require.Contains(t, stdout.String(), "stored    12 of 12 accepted calls")
+	require.Contains(t, stdout.String(), "stored    16 of 16 accepted calls")
 	require.NotContains(t, stdout.String(), "baseline")
 
 	err := run(t.Context(), []string{"-url", "http://192.0.2.1:80", "-hook-token", "a", "-megafon-token", "b"}, &stdout, &stderr)

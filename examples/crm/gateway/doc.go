@@ -63,9 +63,10 @@
 // # Time
 //
 // The engine acts on a call when its final record arrives (Completed), 30 s
-// after its last leg ended without one, or, for a call that never reports
-// an end (Finaz sends only "answered"), after the engine's idle timeout
-// (4 h). Config.Clock replaces the system clock, which is how the tests
+// after its last leg ended without one, FinazSettle (5 s) after a Finaz
+// notification (Finaz sends only "answered", never the end), and for a
+// call of another provider that never reports an end after the engine's
+// idle timeout (4 h). Config.Clock replaces the system clock, which is how the tests
 // drive these timers without sleeping.
 //
 // # Performance

@@ -13,7 +13,6 @@ import (
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
 	"github.com/callbridge/callbridge/finaz/finaztest"
-	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/megafon/megafontest"
 	"github.com/callbridge/callbridge/phonet/phonettest"
 	"github.com/callbridge/callbridge/telphin/telphintest"
@@ -135,9 +134,9 @@ func testEndToEnd(t *testing.T, seed uint64) {
 	require.Eventually(t, func() bool { return srv.logs.events(t) >= sc.n }, 3*time.Second, 5*time.Millisecond, srv.logs.String())
 	after := time.Now().UTC()
 
-	// Finaz reports only "answered": the engine acts on such a call after
-	// its idle timeout.
-	clock.Advance(match.DefaultIdleTimeout + time.Minute)
+	// Finaz reports only "answered": the engine acts on such a call once
+	// it has settled.
+	clock.Advance(gateway.FinazSettle)
 	require.Equal(t, sc.n, srv.logs.events(t), "events delivered to the CRM")
 
 	var calls []gateway.Call

@@ -27,6 +27,12 @@ import (
 	"github.com/callbridge/callbridge/webhook"
 )
 
+// FinazSettle is how long after a Finaz notification the CRM acts on the
+// call. Finaz reports only the answer, never the end, so the engine would
+// otherwise wait for its general idle timeout; the short wait absorbs the
+// server- and browser-side notifications of one call.
+const FinazSettle = 5 * time.Second
+
 // ShutdownTimeout bounds a graceful shutdown: finishing requests in flight,
 // draining the queue and closing the engine.
 const ShutdownTimeout = 30 * time.Second
@@ -115,7 +121,8 @@ func cmpOr[T comparable](v, def T) T {
 func (g *Gateway) openCRM() error {
 	cfg := g.cfg
 	sopts := []match.MemoryOption{match.SingleTenant()}
-	eopts := []match.Option{match.WithDefaultCountry(cfg.Country), match.WithLogger(g.log)}
+	eopts := []match.Option{match.WithDefaultCountry(cfg.Country), match.WithLogger(g.log),
+		match.WithProviderIdle(finaz.Provider, FinazSettle)}
 	if cfg.Clock != nil {
 		sopts = append(sopts, match.WithMemoryClock(cfg.Clock.Now))
 		eopts = append(eopts, match.WithClock(cfg.Clock))
