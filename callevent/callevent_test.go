@@ -99,6 +99,9 @@ func TestEventJSONRoundTrip(t *testing.T) {
 func TestEventValidate(t *testing.T) {
 	t.Parallel()
 	require.NoError(t, sampleEvent().Validate())
+	arr := sampleEvent()
+	arr.Raw = json.RawMessage(" [1, 2] ")
+	require.NoError(t, arr.Validate())
 	tests := []struct {
 		name  string
 		edit  func(*callevent.Event)
@@ -117,6 +120,7 @@ func TestEventValidate(t *testing.T) {
 		{"negative wait", func(e *callevent.Event) { e.Wait = -1 }, "negative wait"},
 		{"negative rating", func(e *callevent.Event) { e.Rating = -1 }, "negative rating"},
 		{"bad raw", func(e *callevent.Event) { e.Raw = json.RawMessage("{") }, "raw"},
+		{"raw not an object", func(e *callevent.Event) { e.Raw = json.RawMessage(`"text"`) }, "raw"},
 	}
 	for _, tt := range tests {
 		e := sampleEvent()
