@@ -114,11 +114,11 @@
 //
 // # Performance
 //
-// Go 1.26, 2 cores (AMD EPYC, shared and loaded), median of 5 runs (-count 5):
+// Go 1.26, 2 cores (AMD EPYC), median of 5 runs (-count 5):
 //
-//	BenchmarkRender/generic-rest   4.2 µs/op   1.9 KB/op   26 allocs/op   (JSON click2call dry run)
-//	BenchmarkRender/vicidial      11.2 µs/op   4.0 KB/op   53 allocs/op   (add_lead, 14 query values)
-//	BenchmarkHandler              12.3 µs/op   ≈ 81,000 events/s   8.9 KB/op   56 allocs/op
+//	BenchmarkRender/generic-rest   3.2 µs/op   1.9 KB/op   26 allocs/op   (JSON click2call dry run)
+//	BenchmarkRender/vicidial       6.7 µs/op   4.0 KB/op   53 allocs/op   (add_lead, 14 query values)
+//	BenchmarkHandler              11.6 µs/op   ≈ 86,000 events/s   9.3 KB/op   58 allocs/op
 //
 // A per-contact upload of 10,000 contacts to the local fake takes about
 // 0.7 s (2.6 s with -race) at concurrency 8.

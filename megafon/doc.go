@@ -106,9 +106,8 @@
 //
 // BenchmarkMegafonHandler (whole request path: token check, parse,
 // normalisation, validation, delivery; go test -bench -count 5, median, on
-// a shared 2-core AMD EPYC VM under heavy load, so times are pessimistic;
-// the best runs were about 25 µs/op):
+// a 2-core AMD EPYC VM):
 //
-//	event   (§7 G INCOMING): ~33 µs/op, ~30,000 events/s, 4.9 KB/op, 69 allocs/op
-//	history (§7 H):          ~43 µs/op, ~23,000 events/s, 7.3 KB/op, 83 allocs/op
+//	event   (§7 G INCOMING): ~11.3 µs/op, ~88,000 events/s, 5.3 KB/op, 71 allocs/op
+//	history (§7 H):          ~13.9 µs/op, ~72,000 events/s, 7.9 KB/op, 85 allocs/op
 package megafon

@@ -73,8 +73,8 @@
 //
 // BenchmarkGatewayHandler (a Phonet call.dial through routing, token,
 // decoding, dedup and the queue into the engine, no network; building the
-// request body included), median of -count 5 on 2 shared cores: 44 µs/op,
-// about 22,500 events/s, 18.7 KB and 173 allocs per event. Over HTTP with
-// examples/loadgen on the same two cores: about 10,000 events/s, p99 7.4 ms
+// request body included), median of -count 5 on 2 cores: 38 µs/op,
+// about 26,000 events/s, 18.7 KB and 173 allocs per event. Over HTTP with
+// examples/loadgen on the same two cores: about 10,300 events/s, p99 7.4 ms
 // at 16 connections, nothing lost (figures and command in the README).
 package gateway
