@@ -38,8 +38,7 @@ type RequestError = httpx.RequestError
 // across tenants.
 type Client struct {
 	c       *compiled
-	retry   *httpx.Client // httpx's policy: retried only when safe for the method
-	once    *httpx.Client // never retried: state-changing ops sent with GET/PUT/DELETE
+	retry   *httpx.Client // httpx's policy: retried only when safe for the request
 	log     *slog.Logger
 	secrets []string
 }
@@ -144,10 +143,6 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	if c.retry, err = httpx.New(hcfg); err != nil {
 		return nil, fmt.Errorf("finaz: %w", err)
 	}
-	hcfg.RetryMax = -1
-	if c.once, err = httpx.New(hcfg); err != nil {
-		return nil, fmt.Errorf("finaz: %w", err)
-	}
 	return c, nil
 }
 
@@ -168,25 +163,15 @@ func (c *Client) send(ctx context.Context, op Operation, vars map[string]string,
 	if err != nil {
 		return nil, err
 	}
-	hc := c.retry
-	if op.command() && !ot.idempotent && idempotentMethod(ot.method) {
-		// httpx would retry a GET/PUT/DELETE after a 5xx or timeout, but a
-		// click2call or upload sent as GET is not safe to repeat.
-		hc = c.once
-	}
-	resp, err := hc.Do(ctx, req)
+	// httpx would retry a GET/PUT/DELETE after a 5xx or timeout, but a
+	// click2call or upload sent as GET is not safe to repeat: it is retried
+	// like a POST (429, dial errors).
+	req.NotIdempotent = op.command() && !ot.idempotent
+	resp, err := c.retry.Do(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("finaz: %s: %w", op, err)
 	}
 	return resp, nil
-}
-
-func idempotentMethod(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodTrace:
-		return true
-	}
-	return false
 }
 
 // maxJudgedBody bounds the response body read to judge success.
@@ -407,7 +392,7 @@ func (c *Client) DialerResults(ctx context.Context, queue string) ([]DialerResul
 		return nil, fmt.Errorf("finaz: %s: %w", OpDialerResults, c.judgedError(resp, nil, reason, ot.resp))
 	}
 	lr := &io.LimitedReader{R: resp.Body, N: maxResultsBody + 1}
-	res, err := ot.results.parse(lr)
+	res, err := ot.results.parse(lr, c.c.country)
 	if lr.N <= 0 {
 		return res, fmt.Errorf("finaz: %s: response larger than %d bytes", OpDialerResults, maxResultsBody)
 	}
@@ -448,7 +433,10 @@ type RenderedRequest struct {
 // exactly as the template will see them) without sending it. Secret
 // Params appear as "REDACTED". For upload_contacts in CSV mode, vars also
 // fill the one line of the file. A variable the template needs but vars
-// lacks is an error, as at run time.
+// lacks is an error, as at run time. Method, URL, body and the template's
+// headers are built by the same code as the request sent, byte for byte;
+// the HTTP client adds headers of its own (User-Agent, Content-Length,
+// Accept-Encoding) that are not shown.
 func (c *Client) Render(op Operation, vars map[string]string) (*RenderedRequest, error) {
 	ot := c.c.ops[op]
 	if ot == nil {
@@ -471,13 +459,6 @@ func (c *Client) Render(op Operation, vars map[string]string) (*RenderedRequest,
 		u.Path = strings.TrimLeft(u.Path, "/")
 		u.RawPath = strings.TrimLeft(u.RawPath, "/")
 		u = base.ResolveReference(u)
-	}
-	if len(req.Query) > 0 {
-		q := u.Query()
-		for k, vs := range req.Query {
-			q[k] = append(q[k], vs...)
-		}
-		u.RawQuery = q.Encode()
 	}
 	h := req.Header.Clone()
 	if h == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -48,8 +49,9 @@ func TestClick2CallRetries(t *testing.T) {
 		{"POST 502 not retried", "POST", false, 502, 1, false},
 		{"GET 503 not retried either", "GET", false, 503, 1, false},
 		{"GET 504 not retried either", "GET", false, 504, 1, false},
-		// 429 means the PBX refused the request: safe to retry for POST.
+		// 429 means the PBX refused the request: safe to retry, whatever the method.
 		{"POST 429 retried", "POST", false, 429, 2, true},
+		{"GET 429 retried", "GET", false, 429, 2, true},
 		// Only a template declared idempotent is retried after a 5xx.
 		{"idempotent POST 503 retried", "POST", true, 503, 2, true},
 		{"idempotent GET 503 retried", "GET", true, 503, 2, true},
@@ -70,6 +72,7 @@ func TestClick2CallRetries(t *testing.T) {
 				var apiErr *finaz.APIError
 				require.ErrorAs(t, err, &apiErr)
 				require.Equal(t, tt.fail, apiErr.StatusCode)
+				require.False(t, apiErr.Retryable(), "not safe to send again")
 				require.NotContains(t, err.Error(), "k-s3cret")
 				return
 			}
@@ -77,6 +80,22 @@ func TestClick2CallRetries(t *testing.T) {
 			require.Equal(t, "abc", ref.CallID)
 		})
 	}
+}
+
+// A connection refused before anything was sent is retried, even for a
+// click2call sent as GET.
+func TestClick2CallConnectionRefusedRetried(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	c, err := finaz.NewClient(click2callConfig("GET", false), finaz.WithBaseURL("http://"+addr+"/"), finaz.WithBackoff(noWait))
+	require.NoError(t, err)
+	_, err = c.Call(t.Context(), callevent.CallRequest{From: "101", To: "11987654321"})
+	var re *finaz.RequestError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, 4, re.Attempts, "1 attempt + 3 retries")
 }
 
 func TestReadsAreRetried(t *testing.T) {

@@ -2,11 +2,15 @@ package finaz_test
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 )
 
@@ -146,4 +150,26 @@ func TestConfigInGo(t *testing.T) {
 	require.NoError(t, p.UnmarshalJSON([]byte(`"plain"`)))
 	require.Equal(t, finaz.Param{Value: "plain"}, p)
 	require.Error(t, p.UnmarshalJSON([]byte(`{"value": "x", "secrett": true}`)))
+}
+
+// Render's URL is byte for byte the one sent: static and template query
+// merged and encoded once, path escapes kept.
+func TestRenderURLIsSent(t *testing.T) {
+	t.Parallel()
+	var sent atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent.Store(r.RequestURI) }))
+	t.Cleanup(srv.Close)
+	for _, tmpl := range []finaz.RequestTemplate{
+		{URL: "dial/{{ramal_operador}}?z=1&a=%7e&k", Query: map[string]string{"to": "{{ddd}}{{numero}}", "A": "é ~!*'()", "z": "{{ramal_operador}}"}},
+		{URL: "a%2Fb/{{ramal_operador}}?z=1&a=%7e"},
+		{URL: "/a;b/x,y/{{ramal_operador}}", Query: map[string]string{"ext": "{{ramal_operador}}"}},
+	} {
+		c, err := finaz.NewClient(finaz.Config{Click2Call: &tmpl}, finaz.WithBaseURL(srv.URL+"/base/"))
+		require.NoError(t, err)
+		r, err := c.Render(finaz.OpClick2Call, map[string]string{"ramal_operador": "1 0/1~é+%", "ddd": "11", "numero": "987654321", "telefone": "5511987654321"})
+		require.NoError(t, err)
+		_, err = c.Call(t.Context(), callevent.CallRequest{From: "1 0/1~é+%", To: "11987654321"})
+		require.NoError(t, err)
+		require.Equal(t, srv.URL+sent.Load().(string), r.URL, tmpl.URL)
+	}
 }

@@ -85,8 +85,9 @@
 // method is idempotent. Click2Call, Transfer, UploadContacts and
 // ClearDialer change state: they are never retried once the request may
 // have reached the PBX (one click, at most one call), whatever the method,
-// unless the template says "idempotent": true. A POST refused with 429 or a
-// connection refused before sending is still retried.
+// unless the template says "idempotent": true. A request refused with 429,
+// or whose connection was refused before anything was sent, is still
+// retried, whatever the method.
 //
 // # Webhooks
 //

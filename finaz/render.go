@@ -25,21 +25,23 @@ func (ot *opTemplate) renderRequest(e *env, rows []map[string]string) (*httpx.Re
 	if err != nil {
 		return nil, withOp(ot.op, fieldErr("url", err))
 	}
-	u := ot.prefix + string(p)
-	if ot.rawQuery != "" {
-		u += "?" + ot.rawQuery
-	}
-	req.Path = u
-
+	// The whole query is built here (not left to httpx's Request.Query),
+	// so Render shows exactly what is sent.
+	query := ot.rawQuery
 	if len(ot.query) > 0 {
-		req.Query = make(url.Values, len(ot.query))
+		vals, _ := url.ParseQuery(ot.rawQuery) // validated by compileURL
 		for _, q := range ot.query {
 			v, err := q.val.value(e)
 			if err != nil {
 				return nil, withOp(ot.op, fieldErr("query."+q.key, err))
 			}
-			req.Query.Set(q.key, v)
+			vals.Add(q.key, v)
 		}
+		query = vals.Encode()
+	}
+	req.Path = ot.prefix + string(p)
+	if query != "" {
+		req.Path += "?" + query
 	}
 	if len(ot.headers) > 0 {
 		req.Header = make(http.Header, len(ot.headers))
@@ -176,13 +178,8 @@ func (ct *csvTemplate) render(req *env, rows []map[string]string) ([]byte, error
 	}
 	rec := make([]string, len(ct.columns))
 	for _, row := range rows {
-		e := &env{vars: row, params: req.params, redact: req.redact}
-		for i, col := range ct.columns {
-			v, err := col.value(e)
-			if err != nil {
-				return nil, fieldErr(fmt.Sprintf("csv.columns[%d]", i), err)
-			}
-			rec[i] = v
+		if err := ct.record(req, row, rec); err != nil {
+			return nil, err
 		}
 		if err := w.Write(rec); err != nil {
 			return nil, err
@@ -190,4 +187,17 @@ func (ct *csvTemplate) render(req *env, rows []map[string]string) ([]byte, error
 	}
 	w.Flush()
 	return buf.Bytes(), w.Error()
+}
+
+// record fills rec (len(ct.columns)) with the cells of one row.
+func (ct *csvTemplate) record(req *env, row map[string]string, rec []string) error {
+	e := &env{vars: row, params: req.params, redact: req.redact}
+	for i, col := range ct.columns {
+		v, err := col.value(e)
+		if err != nil {
+			return fieldErr(fmt.Sprintf("csv.columns[%d]", i), err)
+		}
+		rec[i] = v
+	}
+	return nil
 }

@@ -56,8 +56,9 @@ func (d Disposition) Status() callevent.Status {
 type DialerResult struct {
 	// ContactID is the "Identificador Contato CRM" given at upload.
 	ContactID string `json:"contact_id"`
-	// Phone is the dialled number, normalised ("5511987654321"); empty if
-	// the dialer's value is not a valid number (see RawPhone).
+	// Phone is the dialled number, normalised with Config.DefaultCountry
+	// ("5511987654321"); empty if the dialer's value is not a valid number
+	// (see RawPhone).
 	Phone string `json:"phone,omitempty"`
 	// RawPhone is the number as the dialer wrote it (DDD and number joined by a space).
 	RawPhone string `json:"raw_phone,omitempty"`
@@ -186,15 +187,16 @@ func (e *ResultError) Error() string {
 
 func (e *ResultError) Unwrap() error { return e.Err }
 
-// parse reads all results from r.
-func (rs *resultsSpec) parse(r io.Reader) ([]DialerResult, error) {
+// parse reads all results from r; phones are normalised with country
+// (Config.DefaultCountry).
+func (rs *resultsSpec) parse(r io.Reader, country string) ([]DialerResult, error) {
 	if rs.csv {
-		return rs.parseCSV(r)
+		return rs.parseCSV(r, country)
 	}
-	return rs.parseJSON(r)
+	return rs.parseJSON(r, country)
 }
 
-func (rs *resultsSpec) parseCSV(r io.Reader) ([]DialerResult, error) {
+func (rs *resultsSpec) parseCSV(r io.Reader, country string) ([]DialerResult, error) {
 	cr := csv.NewReader(r)
 	cr.Comma = rs.sep
 	cr.FieldsPerRecord = -1
@@ -244,7 +246,7 @@ func (rs *resultsSpec) parseCSV(r io.Reader) ([]DialerResult, error) {
 			}
 			return strings.TrimSpace(rec[i]), true
 		}
-		res, err := rs.build(get)
+		res, err := rs.build(get, country)
 		if err != nil {
 			bad = append(bad, &ResultError{Item: item, Err: err})
 			continue
@@ -254,7 +256,7 @@ func (rs *resultsSpec) parseCSV(r io.Reader) ([]DialerResult, error) {
 	return out, errors.Join(bad...)
 }
 
-func (rs *resultsSpec) parseJSON(r io.Reader) ([]DialerResult, error) {
+func (rs *resultsSpec) parseJSON(r io.Reader, country string) ([]DialerResult, error) {
 	dec := json.NewDecoder(r)
 	dec.UseNumber()
 	var doc any
@@ -293,7 +295,7 @@ func (rs *resultsSpec) parseJSON(r io.Reader) ([]DialerResult, error) {
 			s, ok := scalarString(v)
 			return strings.TrimSpace(s), ok
 		}
-		res, err := rs.build(get)
+		res, err := rs.build(get, country)
 		if err != nil {
 			bad = append(bad, &ResultError{Item: item, Err: err})
 			continue
@@ -304,7 +306,7 @@ func (rs *resultsSpec) parseJSON(r io.Reader) ([]DialerResult, error) {
 }
 
 // build assembles one result from its fields.
-func (rs *resultsSpec) build(get func(f int) (string, bool)) (DialerResult, error) {
+func (rs *resultsSpec) build(get func(f int) (string, bool), country string) (DialerResult, error) {
 	var res DialerResult
 	var ok bool
 	if res.ContactID, ok = get(fContact); !ok || res.ContactID == "" {
@@ -319,7 +321,7 @@ func (rs *resultsSpec) build(get func(f int) (string, bool)) (DialerResult, erro
 		if !ok {
 			return res, fmt.Errorf("no %s", rs.fields[fPhone])
 		}
-		res.Phone, _, _, _ = SplitPhone(res.RawPhone, "BR")
+		res.Phone, _, _, _ = SplitPhone(res.RawPhone, country)
 	} else {
 		ddd, ok1 := get(fDDD)
 		num, ok2 := get(fNumber)

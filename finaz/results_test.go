@@ -23,6 +23,7 @@ func TestDialerResults(t *testing.T) {
 	saoPaulo := time.FixedZone("-03:00", -3*3600)
 	tests := []struct {
 		name    string
+		country string // Config.DefaultCountry
 		spec    finaz.ResultsSpec
 		body    string
 		want    []finaz.DialerResult
@@ -81,6 +82,13 @@ func TestDialerResults(t *testing.T) {
 			body: `[]`,
 		},
 		{
+			name:    "national numbers read with the default country",
+			country: "RU",
+			spec:    finaz.ResultsSpec{Format: "csv", Fields: finaz.ResultFields{ContactID: "0", Phone: "1", Status: "2"}},
+			body:    "c1;8 (916) 123-45-67;N\n",
+			want:    []finaz.DialerResult{{ContactID: "c1", Phone: "79161234567", RawPhone: "8 (916) 123-45-67", Status: "N", Disposition: finaz.DispositionUnknown}},
+		},
+		{
 			name:    "json without the items",
 			spec:    finaz.ResultsSpec{Format: "json", Items: "rows", Fields: finaz.ResultFields{ContactID: "id", Phone: "p", Status: "s"}},
 			body:    `{"error":"no such queue"}`,
@@ -99,7 +107,8 @@ func TestDialerResults(t *testing.T) {
 			pbx := finaztest.NewServer(t)
 			pbx.Reply("GET", "/results/q1", finaztest.Response{Body: tt.body})
 			spec := tt.spec
-			c := newClient(t, finaz.Config{DialerResults: &finaz.RequestTemplate{URL: "results/{{identificador_fila}}", Results: &spec}}, pbx)
+			c := newClient(t, finaz.Config{DefaultCountry: tt.country,
+				DialerResults: &finaz.RequestTemplate{URL: "results/{{identificador_fila}}", Results: &spec}}, pbx)
 			got, err := c.DialerResults(t.Context(), "q1")
 			if tt.wantErr != "" {
 				require.EqualError(t, err, tt.wantErr)

@@ -60,8 +60,11 @@ var ErrUploadIncomplete = errors.New("finaz: upload incomplete")
 // de Contatos ao Discador"). In CSV mode (RequestTemplate.CSV) all valid
 // contacts go in one file in one request; otherwise each contact is one
 // request, Config.UploadConcurrency at a time. Invalid contacts are not
-// sent. The report is never nil and accounts for every contact; the error
-// wraps ErrUploadIncomplete when any failed. A per-contact request is not
+// sent, nor in CSV mode a contact whose row cannot be rendered (e.g. a
+// foreign phone under a {{ddd1}} column): each is reported with its own
+// error and the others are uploaded. The report is never nil and accounts
+// for every contact; the error wraps ErrUploadIncomplete when any failed.
+// A per-contact request is not
 // retried after it may have reached the PBX unless the template is
 // idempotent, since that could duplicate the contact.
 func (c *Client) UploadContacts(ctx context.Context, queue string, contacts []Contact) (*UploadReport, error) {
@@ -75,12 +78,12 @@ func (c *Client) UploadContacts(ctx context.Context, queue string, contacts []Co
 	rows := make([]map[string]string, len(contacts))
 	for i, ct := range contacts {
 		rows[i], errs[i] = contactVars(ct, c.c.country)
-		if errs[i] == nil && ot.csv == nil {
+		if errs[i] == nil {
 			setNonEmpty(rows[i], VarFila, queue)
 		}
 	}
 	if ot.csv != nil {
-		c.uploadCSV(ctx, queue, rows, errs)
+		c.uploadCSV(ctx, ot, queue, rows, errs)
 	} else {
 		c.uploadEach(ctx, rows, errs)
 	}
@@ -93,12 +96,21 @@ func (c *Client) UploadContacts(ctx context.Context, queue string, contacts []Co
 	return rep, rep.err()
 }
 
-func (c *Client) uploadCSV(ctx context.Context, queue string, rows []map[string]string, errs []error) {
+// uploadCSV sends the rows that render as one file. A row that cannot be
+// rendered (e.g. a foreign phone under a {{ddd1}} column) fails alone.
+func (c *Client) uploadCSV(ctx context.Context, ot *opTemplate, queue string, rows []map[string]string, errs []error) {
 	var valid []map[string]string
+	e := &env{params: c.c.cfg.Params}
+	rec := make([]string, len(ot.csv.columns))
 	for i, r := range rows {
-		if errs[i] == nil {
-			valid = append(valid, r)
+		if errs[i] != nil {
+			continue
 		}
+		if err := ot.csv.record(e, r, rec); err != nil {
+			errs[i] = withOp(OpUploadContacts, err)
+			continue
+		}
+		valid = append(valid, r)
 	}
 	if len(valid) == 0 {
 		return

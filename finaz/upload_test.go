@@ -159,6 +159,62 @@ func TestUploadCSVMode(t *testing.T) {
 	require.ErrorIs(t, err, callevent.ErrUnsupported)
 }
 
+// The queue variable validates in a CSV column, so it must also render
+// there.
+func TestUploadCSVQueueColumn(t *testing.T) {
+	t.Parallel()
+	cfg := finaz.Config{UploadContacts: &finaz.RequestTemplate{
+		Method: "POST", URL: "q/{{identificador_fila}}", Body: &finaz.Body{Type: "csv"},
+		CSV: &finaz.CSVSpec{Columns: []string{"{{identificador_fila}}", "{{identificador_contato_crm}}"}},
+	}}
+	require.NoError(t, cfg.Validate())
+	pbx := finaztest.NewServer(t)
+	pbx.Reply("POST", "/q/q1", finaztest.Response{Status: 200})
+	c := newClient(t, cfg, pbx)
+	rep, err := c.UploadContacts(t.Context(), "q1", []finaz.Contact{{ID: "1", Phones: []string{"11987654321"}}})
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Uploaded)
+	require.Len(t, pbx.Requests(), 1)
+	require.Equal(t, "q1;1\n", string(pbx.Requests()[0].Body))
+}
+
+// A row that cannot be rendered fails alone: the others are uploaded and
+// the report names exactly that contact and why.
+func TestUploadCSVRowFailsAlone(t *testing.T) {
+	t.Parallel()
+	cfg := finaz.Config{UploadContacts: &finaz.RequestTemplate{
+		Method: "POST", URL: "q/{{identificador_fila}}", Body: &finaz.Body{Type: "csv"},
+		CSV: &finaz.CSVSpec{Columns: []string{"{{identificador_contato_crm}}", "{{ddd1}}{{numero1}}"}},
+	}}
+	pbx := finaztest.NewServer(t)
+	pbx.Reply("POST", "/q/q1", finaztest.Response{Status: 200})
+	c := newClient(t, cfg, pbx)
+	contacts := []finaz.Contact{
+		{ID: "1", Phones: []string{"11987654321"}},
+		{ID: "2", Phones: []string{"+7 916 123-45-67"}}, // no DDD
+		{ID: "3", Phones: []string{"21988887777"}},
+	}
+	rep, err := c.UploadContacts(t.Context(), "q1", contacts)
+	require.ErrorIs(t, err, finaz.ErrUploadIncomplete)
+	require.Equal(t, 2, rep.Uploaded)
+	require.Len(t, rep.Failed, 1)
+	require.Equal(t, 1, rep.Failed[0].Index)
+	require.Equal(t, "2", rep.Failed[0].ContactID)
+	require.EqualError(t, rep.Failed[0].Err, `finaz: upload_contacts: csv.columns[1]: variable "ddd1" has no value`)
+	var fe *finaz.FieldError
+	require.ErrorAs(t, rep.Failed[0].Err, &fe)
+	require.Len(t, pbx.Requests(), 1)
+	require.Equal(t, "1;11987654321\n3;21988887777\n", string(pbx.Requests()[0].Body))
+
+	// No row renders: nothing is sent.
+	pbx.Reset()
+	rep, err = c.UploadContacts(t.Context(), "q1", contacts[1:2])
+	require.ErrorIs(t, err, finaz.ErrUploadIncomplete)
+	require.Zero(t, rep.Uploaded)
+	require.Len(t, rep.Failed, 1)
+	require.Empty(t, pbx.Requests())
+}
+
 func TestReloadDialer(t *testing.T) {
 	t.Parallel()
 	pbx := finaztest.NewServer(t)

@@ -228,6 +228,11 @@ type Request struct {
 	// retry on 502/503/504 and transport errors, because it carries a
 	// provider idempotency key.
 	Idempotent bool
+	// NotIdempotent marks an idempotent method (GET, PUT, DELETE, …) as
+	// unsafe to repeat, e.g. a GET that places a call: it is then retried
+	// like a POST, only after a 429 or a dial error (nothing sent). It wins
+	// over Idempotent.
+	NotIdempotent bool
 }
 
 // NewJSONRequest returns a Request whose body is v encoded as JSON
@@ -336,7 +341,7 @@ func (c *Client) do(ctx context.Context, r *Request, acceptJSON bool) (*http.Res
 	if err != nil {
 		return nil, nil, err
 	}
-	st := &callState{c: c, method: method, u: u, idempotent: r.Idempotent || idempotentMethod(method)}
+	st := &callState{c: c, method: method, u: u, idempotent: !r.NotIdempotent && (r.Idempotent || idempotentMethod(method))}
 	ctx = context.WithValue(ctx, callStateKey{}, st)
 	useAuth := c.auth != nil && sameOrigin(u, c.base)
 

@@ -56,6 +56,8 @@
 // RetryWaitMax: a *RateLimitError is returned at once instead of sleeping on
 // a quota reset hours away. A click-to-call POST is therefore sent at most
 // once unless it carries a provider idempotency key (Request.Idempotent).
+// A state-changing request sent with an idempotent method (a click-to-call
+// GET) sets Request.NotIdempotent and is retried like a POST.
 //
 // RetryMax defaults to 3 retries (negative: none). The wait between
 // attempts is Config.Backoff (injectable; tests use a zero backoff),

@@ -81,7 +81,8 @@ func (e *APIError) HTTPStatusCode() int { return e.StatusCode }
 
 // Retryable reports whether sending the same request again later is safe and
 // may succeed: 429 always; 502, 503 and 504 when the request was idempotent
-// (GET, HEAD, PUT, DELETE, OPTIONS, or marked Request.Idempotent).
+// (GET, HEAD, PUT, DELETE, OPTIONS not marked Request.NotIdempotent, or
+// marked Request.Idempotent).
 func (e *APIError) Retryable() bool {
 	switch e.StatusCode {
 	case http.StatusTooManyRequests:

@@ -237,6 +237,50 @@ func TestConnectionRefusedRetriedForPOST(t *testing.T) {
 	require.False(t, errors.As(err, &ue), "url.Error (full URL) is not in the chain")
 }
 
+// A GET marked NotIdempotent is retried like a POST: after 429 and dial
+// errors only.
+func TestNotIdempotentGETRetriedLikePOST(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status   int
+		attempts int32
+	}{{503, 1}, {502, 1}, {504, 1}, {429, 4}} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			t.Parallel()
+			var attempts atomic.Int32
+			c, _ := setup(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+				attempts.Add(1)
+				w.WriteHeader(tc.status)
+			})
+			_, err := c.Do(t.Context(), &Request{Method: http.MethodGet, Path: "dial", NotIdempotent: true, Idempotent: true})
+			var ae *APIError
+			require.ErrorAs(t, err, &ae)
+			require.Equal(t, tc.attempts, attempts.Load(), "attempts")
+			require.Equal(t, tc.status == 429, ae.Retryable())
+		})
+	}
+	t.Run("request sent, connection dropped", func(t *testing.T) {
+		t.Parallel()
+		var hits atomic.Int32
+		c, err := New(Config{BaseURL: hangupServer(t, &hits), Backoff: noWait})
+		require.NoError(t, err)
+		_, err = c.Do(t.Context(), &Request{Method: http.MethodGet, Path: "dial", NotIdempotent: true})
+		var re *RequestError
+		require.ErrorAs(t, err, &re)
+		require.Equal(t, int32(1), hits.Load())
+		require.False(t, re.Retryable())
+	})
+	t.Run("connection refused", func(t *testing.T) {
+		t.Parallel()
+		var dials atomic.Int32
+		c, err := New(Config{BaseURL: "http://" + closedAddr(t) + "/api/", HTTPClient: countingClient(&dials), Backoff: noWait})
+		require.NoError(t, err)
+		_, err = c.Do(t.Context(), &Request{Method: http.MethodGet, Path: "dial", NotIdempotent: true})
+		require.ErrorIs(t, err, syscall.ECONNREFUSED)
+		require.Equal(t, int32(4), dials.Load())
+	})
+}
+
 // hangupServer reads each request fully and then drops the connection
 // without answering: the request reached the server.
 func hangupServer(t *testing.T, hits *atomic.Int32) string {
