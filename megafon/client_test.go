@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -322,6 +326,65 @@ func TestUsersPagination(t *testing.T) {
 		require.Equal(t, 1, n)
 		require.Error(t, iterErr)
 	})
+}
+
+// A PBX that ignores start and leaves out info.total answers every page
+// full: Users stops when a page brings no new login, and after 1,000 pages
+// of new ones at the latest.
+func TestUsersPBXIgnoresStart(t *testing.T) {
+	t.Parallel()
+	page := func(first int) string {
+		items := make([]string, 100)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"login":"u%d","ext":"%d"}`, first+i, 100+i)
+		}
+		return `{"items":[` + strings.Join(items, ",") + `],"info":{"start":0,"limit":100}}`
+	}
+	tests := []struct {
+		name      string
+		first     func(req int) int // first login of the answer to request req (0-based)
+		wantUsers int
+		wantReqs  int32
+		wantErr   string
+	}{
+		{"same page every time", func(int) int { return 0 }, 100, 2, ""},
+		{"new logins forever", func(req int) int { return 100 * req }, 100_000, 1000, "megafon: Users: more than 1000 pages, stopped"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var reqs atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := int(reqs.Add(1)) - 1
+				if n > 1000 { // the cap was not applied
+					w.WriteHeader(http.StatusBadRequest)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, page(tt.first(n)))
+			}))
+			t.Cleanup(srv.Close)
+			c, err := megafon.NewClient(megafon.Credentials{Domain: megafontest.Domain, APIKey: megafontest.APIKey},
+				megafon.WithBaseURL(srv.URL), megafon.WithBackoff(noWait), megafon.WithRateLimit(rate.Inf, 1))
+			require.NoError(t, err)
+			users, errs := 0, []error(nil)
+			for _, err := range c.Users(t.Context()) {
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				users++
+			}
+			require.Equal(t, tt.wantUsers, users)
+			require.Equal(t, tt.wantReqs, reqs.Load())
+			if tt.wantErr == "" {
+				require.Empty(t, errs)
+			} else {
+				require.Len(t, errs, 1)
+				require.EqualError(t, errs[0], tt.wantErr)
+			}
+		})
+	}
 }
 
 func TestGroups(t *testing.T) {

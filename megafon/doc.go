@@ -79,8 +79,9 @@
 // OUTGOING → Ringing, ACCEPTED → Answered, TRANSFERRED → Transferred,
 // COMPLETED and CANCELLED → Ended (one per leg), history → Completed,
 // rating → Rated. Phones are normalised ("" for anonymous; an internal
-// extension makes an Internal call), user is split into Employee or Group,
-// and Raw keeps every field but crm_token. Event.ID is stable per
+// extension makes an Internal call), user is split into Employee or Group
+// (a phone number, the mobile leg of a bridge, is neither), and Raw keeps
+// every field but crm_token. Event.ID is stable per
 // notification, so redeliveries are dropped by the handler's dedup while
 // per-leg events are all delivered.
 //

@@ -141,6 +141,9 @@ func TestHandlerPayloads(t *testing.T) {
 	missedLogin := "cmd=history&type=in&status=MISSED&phone=79161234567&diversion=74952302706&user=andy%40vats123456.megapbx.ru" +
 		"&ext=701&start=20230101T150000Z&duration=25&callid=J5H44UHD0G000037&crm_token=" + token
 	internal := "cmd=event&type=INCOMING&direction=in&phone=702&user=andy&ext=701&callid=INT1&crm_token=" + token
+	// §4: the mobile leg of a mobile-to-mobile bridge names a number, not a login.
+	mobileBridge := "cmd=history&type=out&status=Success&phone=79161234567&user=79223374067%40crm.megapbx.ru" +
+		"&start=20230101T120000Z&duration=30&callid=MOB1&crm_token=" + token
 
 	tests := []struct {
 		name string
@@ -211,6 +214,12 @@ func TestHandlerPayloads(t *testing.T) {
 			ID: eventID("INT1", "event", "incoming", "andy", "701", ""), Provider: "megafon", Account: account,
 			Kind: callevent.Ringing, Direction: callevent.Internal, CallID: "INT1", Extension: "701", Employee: "andy",
 			At: now, Raw: rawOf(t, internal),
+		}}},
+		{"mobile bridge: a phone number as user is no employee", mobileBridge, []callevent.Event{{
+			ID: eventID("MOB1", "history", "out", "79223374067@crm.megapbx.ru", "", ""), Provider: "megafon", Account: account,
+			Kind: callevent.Completed, Direction: callevent.Outbound, Status: callevent.Success, CallID: "MOB1",
+			ClientPhone: "79161234567", At: time.Date(2023, 1, 1, 12, 0, 0, 0, time.UTC),
+			EndedAt: time.Date(2023, 1, 1, 12, 0, 30, 0, time.UTC), Duration: 30 * time.Second, Raw: rawOf(t, mobileBridge),
 		}}},
 		{"percent-encoded crm_token name", "cmd=rating&callid=c9&rating=3&crm%5Ftoken=" + token, []callevent.Event{{
 			ID: eventID("c9", "rating", "", "", "", ""), Provider: "megafon", Account: account, Kind: callevent.Rated,

@@ -94,6 +94,9 @@ type ParseOptions struct {
 //   - cmd=contact and unknown commands give no event (a contact request is
 //     answered by the Handler's ContactLookup).
 //
+// user gives Employee (the part before "@") or Group ("g_…"); "pbx" and a
+// phone number (the mobile leg of a mobile-to-mobile bridge) give neither.
+//
 // Event.ID is webhook.EventID of (provider, account, callid, cmd, type,
 // user, ext, second_callid): a redelivery dedups, each leg is distinct.
 // A missing cmd or callid, or a rating that is not a number, is an error
@@ -121,7 +124,7 @@ func Parse(f url.Values, opts ParseOptions) ([]callevent.Event, error) {
 	typ := strings.TrimSpace(f.Get("type"))
 	user := strings.TrimSpace(f.Get("user"))
 	ext := strings.TrimSpace(f.Get("ext"))
-	employee, groupID := splitUser(user)
+	employee, groupID := splitUser(user, opts.DefaultCountry)
 	client, internal := clientPhone(f.Get("phone"), opts.DefaultCountry)
 	e := callevent.Event{
 		Provider:    Provider,
@@ -243,16 +246,33 @@ func direction(s string) callevent.Direction {
 
 // splitUser maps the user field: "andy" and "andy@vats1.megapbx.ru" are
 // the employee "andy"; "g_<uuid>@domain" is a group; "pbx" (the switch
-// itself) is nobody.
-func splitUser(user string) (employee, group string) {
+// itself) is nobody, and so is a phone number ("79223374067@crm.megapbx.ru",
+// the employee's mobile in a mobile-to-mobile bridge: a number, not a
+// login; it stays in Raw). Digits that are not a phone number ("701") are
+// a login.
+func splitUser(user, country string) (employee, group string) {
 	local, _, _ := strings.Cut(user, "@")
 	switch {
 	case local == "", strings.EqualFold(local, "pbx"):
 		return "", ""
 	case strings.HasPrefix(local, "g_"):
 		return "", local
+	case isPhoneNumber(local, country):
+		return "", ""
 	}
 	return local, ""
+}
+
+// isPhoneNumber reports whether s is all digits and a phone number (not an
+// internal extension).
+func isPhoneNumber(s, country string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	_, err := phone.Normalize(s, country)
+	return err == nil
 }
 
 // clientPhone normalises the client's number; internal reports an

@@ -63,24 +63,43 @@ func (w wireUser) user() User {
 	return u
 }
 
+// maxUsersPages bounds Users: 1,000 pages of usersPageSize is 100,000
+// employees.
+const maxUsersPages = 1000
+
 // Users iterates over all employees, page by page, with their online
 // status (crmapi v1: GET /users?with=status; legacy: cmd=accounts, one
-// page, no status). An error ends the iteration.
+// page, no status). An error ends the iteration. A login already seen is
+// not yielded again, and a page without a new login ends the iteration
+// (a PBX that ignores start returns the same page forever); more than
+// 1,000 pages end it with an error.
 func (c *Client) Users(ctx context.Context) iter.Seq2[User, error] {
 	return func(yield func(User, error) bool) {
-		for start := 0; ; {
+		seen := map[string]bool{}
+		for start, pages := 0, 0; ; pages++ {
+			if pages == maxUsersPages {
+				yield(User{}, fmt.Errorf("megafon: Users: more than %d pages, stopped", maxUsersPages))
+				return
+			}
 			page, total, err := c.usersPage(ctx, start)
 			if err != nil {
 				yield(User{}, err)
 				return
 			}
+			fresh := false
 			for _, u := range page {
+				if u.Login != "" {
+					if seen[u.Login] {
+						continue
+					}
+					seen[u.Login], fresh = true, true
+				}
 				if !yield(u, nil) {
 					return
 				}
 			}
 			start += len(page)
-			if c.legacy || len(page) == 0 || start >= total {
+			if c.legacy || !fresh || start >= total {
 				return
 			}
 		}
