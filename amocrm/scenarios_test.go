@@ -153,7 +153,9 @@ func TestTelphinGuideScenarios(t *testing.T) {
 				e.srv.AddContact(manual)
 				require.NoError(t, e.engine.ClientCreated(t.Context(), acct, unknown))
 			},
-			want:         []string{popup(unknown, op2), search("9162222222")},
+			// The second search is the engine's look when the window
+			// closes; the contact made later is not found by it.
+			want:         []string{popup(unknown, op2), search("9162222222"), search("9162222222")},
 			wantContacts: []string{"Иван Петров", "Создан вручную"},
 		},
 		{

@@ -108,9 +108,10 @@
 //     unknown numbers, optionally extra employees after a delay.
 //   - Late binding: a call that could not be attached (unknown number,
 //     creation switched off) waits [DefaultLateBindingWindow] (10 minutes,
-//     as in the guide) and is attached the moment a client with that phone
-//     appears: created by another call, or reported by
-//     [Engine.ClientCreated] for clients made by hand.
+//     as in the guide) and is attached to a client with that phone that
+//     appears meanwhile: at once when another call creates it or
+//     [Engine.ClientCreated] reports it, otherwise by one more look into
+//     the store when the window closes (a client made by hand in the CRM).
 //
 // The zero [Rule] only logs calls against known clients; [DefaultRule] is
 // the amoCRM guide's setup (create a client for every unknown number).

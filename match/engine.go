@@ -306,7 +306,9 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 	if err := e.rules.normalize(e.country); err != nil {
 		return nil, err
 	}
-	e.retain = max(e.retain, e.window)
+	// A waiting call is checked once more when its window closes, so it
+	// must be remembered past the window.
+	e.retain = max(e.retain, e.window+time.Minute)
 	r, err := NewResolver(clients, e.country)
 	if err != nil {
 		return nil, err
@@ -532,6 +534,15 @@ func (e *Engine) finalize(ctx context.Context, st *callState, a assembled) error
 		e.mu.Lock()
 		e.pending[k] = append(e.pending[k], st)
 		e.mu.Unlock()
+		// A client may be created where the engine does not hear of it
+		// (by hand in the CRM, from its pop-up): look once more when the
+		// window closes (a second after, so a client made at its last
+		// moment counts), so the call is bound without ClientCreated.
+		e.after(e.window+time.Second, func(ctx context.Context) {
+			if err := e.bindOne(ctx, st, true); err != nil {
+				e.log.Error("match: late binding at the end of the window failed", "call_id", st.key.callID, "err", err)
+			}
+		})
 	}
 	e.arm(st, timerForget, forgetIn)
 	if st.prog.res.Match == MatchCreated {
@@ -909,7 +920,8 @@ func (e *Engine) schedule(delay time.Duration, ids []string, note func(id, reaso
 // ClientCreated tells the engine that a client with phone now exists in
 // account, created outside the engine (by hand, by an import): calls from
 // that phone that are still waiting inside the late-binding window are
-// attached to it.
+// attached to it at once. Without it they are attached when the window
+// closes, when the engine looks into the store once more.
 func (e *Engine) ClientCreated(ctx context.Context, account, phone string) error {
 	p, err := Normalize(phone, e.country)
 	if err != nil {
@@ -929,27 +941,36 @@ func (e *Engine) bindLate(ctx context.Context, account, phone string, skip *call
 		if st == skip {
 			continue
 		}
-		if err := e.bindOne(ctx, st); err != nil {
+		if err := e.bindOne(ctx, st, false); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (e *Engine) bindOne(ctx context.Context, st *callState) error {
+// bindOne attaches a waiting call to the client now found for its phone.
+// final is the check when the window closes: it looks whatever the clock
+// says (a timer fires a little late) and ends the wait either way.
+func (e *Engine) bindOne(ctx context.Context, st *callState, final bool) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.gone || !st.waiting {
 		return nil
 	}
-	if e.clock.Now().After(st.deadline) {
+	unwait := func() {
 		e.mu.Lock()
 		e.unwaitLocked(st)
 		e.mu.Unlock()
+	}
+	if !final && e.clock.Now().After(st.deadline) {
+		unwait()
 		return nil
 	}
 	res, err := e.resolver.find(ctx, st.key.account, st.rec.ClientPhone)
 	if err != nil || !res.Found() {
+		if final {
+			unwait()
+		}
 		return err
 	}
 	rec := st.rec
@@ -980,9 +1001,7 @@ func (e *Engine) bindOne(ctx context.Context, st *callState) error {
 	d.Call = rec
 	st.rec = rec
 	st.prog.d.Call = rec
-	e.mu.Lock()
-	e.unwaitLocked(st)
-	e.mu.Unlock()
+	unwait()
 	e.log.Debug("match: call bound late", "decision", d)
 	return nil
 }

@@ -231,6 +231,33 @@ func TestLateBinding(t *testing.T) {
 	}
 }
 
+// TestLateBindingWithoutHook: a client created where the engine does not
+// hear of it (by hand in the CRM; no ClientCreated call) is found by the
+// check when the window closes, but only if it was created inside it.
+func TestLateBindingWithoutHook(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name     string
+		createAt time.Duration
+		want     string
+	}{
+		{"created inside the window", 3 * time.Minute, "m1"},
+		{"created after the window", DefaultLateBindingWindow + 2*time.Second, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, Rule{})
+			c := callSpec{id: "nh", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}
+			h.send(c.events()...)
+			h.clock.Advance(tt.createAt)
+			require.NoError(t, h.s.AddClients(Client{ID: "m1", Account: acct, Phone: unknownA}))
+			require.Equal(t, "", h.s.Calls()[0].ClientID, "nothing happens until the window closes")
+			h.clock.Advance(DefaultLateBindingWindow + time.Minute)
+			require.Equal(t, tt.want, h.s.Calls()[0].ClientID)
+		})
+	}
+}
+
 // TestLateBindingByEngine: a call that waited is attached when a later
 // call, under a rule that creates clients, creates the client.
 func TestLateBindingByEngine(t *testing.T) {
