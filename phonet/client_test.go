@@ -123,16 +123,32 @@ func TestClientConcurrentCallsAuthorizeOnce(t *testing.T) {
 	require.Equal(t, 2, srv.Authorizations(), "100 rejected calls share one re-authorization")
 }
 
+// A session that outlives its TTL is rejected and re-authorized. The fake's
+// clock moves only when the test says so: no sleeping, no race with a slow
+// machine.
 func TestClientSessionTTL(t *testing.T) {
 	t.Parallel()
 	c, srv := setup(t)
-	srv.SetSessionTTL(100 * time.Millisecond)
+	var mu sync.Mutex
+	now := time.Date(2025, 8, 8, 9, 0, 0, 0, time.UTC)
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	srv.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	srv.SetSessionTTL(time.Minute)
+
 	_, err := c.Users(t.Context())
 	require.NoError(t, err)
-	time.Sleep(150 * time.Millisecond)
+	advance(time.Minute) // at the expiry instant the session still holds
 	_, err = c.Users(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, 2, srv.Authorizations())
+	require.Equal(t, 1, srv.Authorizations(), "the session is reused within its TTL")
+
+	advance(time.Second)
+	_, err = c.Users(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 2, srv.Authorizations(), "an expired session is re-authorized once")
+	require.Equal(t, 4, srv.Count(http.MethodGet, "/rest/users"), "one rejected request, replayed")
+	reqs := srv.Requests()
+	require.Equal(t, "FAKESESSION0002", reqs[len(reqs)-1].Session)
 }
 
 func TestClientAuthorizeFailures(t *testing.T) {

@@ -135,6 +135,7 @@ type Server struct {
 	srv *httptest.Server
 
 	mu          sync.Mutex
+	now         func() time.Time
 	sessions    map[string]time.Time // id → expiry (zero: none)
 	ttl         time.Duration
 	expiredCode int
@@ -164,6 +165,7 @@ func Start() *Server {
 	s := &Server{
 		Domain:      DefaultDomain,
 		APIKey:      DefaultAPIKey,
+		now:         time.Now,
 		sessions:    map[string]time.Time{},
 		expiredCode: http.StatusForbidden,
 		history:     map[string][]Record{},
@@ -204,6 +206,18 @@ func (s *Server) SetSessionTTL(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ttl = d
+}
+
+// SetClock makes the Server read the time from now (nil: time.Now): the
+// expiry of sessions (SetSessionTTL) and the dial time of placed calls. A
+// test moves its own clock past the TTL instead of sleeping.
+func (s *Server) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now == nil {
+		now = time.Now
+	}
+	s.now = now
 }
 
 // SetExpiredResponse sets how an unknown or expired session is answered:
@@ -387,7 +401,7 @@ func (s *Server) authorize(w http.ResponseWriter, body []byte) {
 	id := fmt.Sprintf("FAKESESSION%04d", s.nextSession)
 	var exp time.Time
 	if s.ttl > 0 {
-		exp = time.Now().Add(s.ttl)
+		exp = s.now().Add(s.ttl)
 	}
 	s.sessions[id] = exp
 	noCookie := s.noCookie
@@ -405,7 +419,7 @@ func (s *Server) validSession(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	exp, ok := s.sessions[id]
-	if ok && !exp.IsZero() && time.Now().After(exp) {
+	if ok && !exp.IsZero() && s.now().After(exp) {
 		delete(s.sessions, id)
 		return false
 	}
@@ -438,7 +452,7 @@ func (s *Server) makeCall(w http.ResponseWriter, body []byte) {
 	uuid := fmt.Sprintf("fakecall%024d", s.nextCall)
 	ext := in.LegExt
 	s.active = append(s.active, ActiveCall{
-		UUID: uuid, LastEvent: "call.dial", DialAt: time.Now().UnixMilli(), LgDirection: 2,
+		UUID: uuid, LastEvent: "call.dial", DialAt: s.now().UnixMilli(), LgDirection: 2,
 		Leg: &Leg{Ext: &ext}, OtherLegs: []OtherLeg{{Num: in.OtherLegNum}},
 	})
 	s.mu.Unlock()
