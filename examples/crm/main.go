@@ -4,7 +4,7 @@
 // and a small JSON API. With no configuration it listens on
 // 127.0.0.1:8080 and seeds the CRM from the embedded testdata/clients.json:
 //
-//	go run ./examples/crm          # prints the webhook URLs, logs JSON
+//	go run ./examples/crm          # webhook URLs on stderr, one JSON line per event on stdout
 //	go run ./examples/crm -demo    # click-to-call against in-process fakes
 //	go run ./examples/crm -h       # flags and environment variables
 //

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,30 +19,75 @@ import (
 	"github.com/callbridge/callbridge/examples/crm/gateway"
 )
 
-// startGateway serves a gateway in this process on a random loopback port.
-func startGateway(t *testing.T) string {
+// eventLog is the gateway's event log: one JSON line per event delivered
+// to the CRM.
+type eventLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *eventLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// events returns the number of "event" lines and their distinct event ids.
+func (l *eventLog) events(t *testing.T) (int, map[string]bool) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, ids := 0, map[string]bool{}
+	for line := range strings.Lines(l.b.String()) {
+		var m struct {
+			Msg     string `json:"msg"`
+			EventID string `json:"event_id"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
+		if m.Msg == "event" {
+			n++
+			ids[m.EventID] = true
+		}
+	}
+	return n, ids
+}
+
+// gatewayUnderTest is a gateway served in this process on a random
+// loopback port.
+type gatewayUnderTest struct {
+	URL    string
+	events *eventLog // stdout of the crm command: the event lines
+	stop   func()    // shuts down gracefully, draining the queue into the CRM
+}
+
+func startGateway(t *testing.T) *gatewayUnderTest {
 	t.Helper()
 	clients, err := os.ReadFile("../crm/testdata/clients.json")
 	require.NoError(t, err)
-	g, err := gateway.New(gateway.Config{HookToken: "load", MegafonToken: "load-mf", DefaultClients: clients}, io.Discard)
+	events := &eventLog{}
+	g, err := gateway.New(gateway.Config{HookToken: "load", MegafonToken: "load-mf", DefaultClients: clients, DiagOut: io.Discard}, events)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	return "http://" + ln.Addr().String()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
+	t.Cleanup(stop)
+	return &gatewayUnderTest{URL: "http://" + ln.Addr().String(), events: events, stop: stop}
 }
 
 // A small load through the whole gateway: nothing refused, nothing lost.
 // The big run is the command in the README.
 func TestLoad(t *testing.T) {
-	url := startGateway(t)
-	cfg := Config{URL: url, Events: 2000, Connections: 8, HookToken: "load", MegafonToken: "load-mf", Wait: 20 * time.Second, Baseline: true}
+	gw := startGateway(t)
+	cfg := Config{URL: gw.URL, Events: 2000, Connections: 8, HookToken: "load", MegafonToken: "load-mf", Wait: 20 * time.Second, Baseline: true}
 	rep, err := Run(t.Context(), cfg)
 	require.NoError(t, err)
 	var out bytes.Buffer
@@ -52,6 +101,15 @@ func TestLoad(t *testing.T) {
 	require.Equal(t, 166*4+2, rep.Expected)
 	require.Equal(t, rep.Expected, rep.Stored)
 	require.Zero(t, rep.Lost)
+	// Per event: a graceful stop drains the queue, then every accepted
+	// notification must have reached the CRM exactly once, as one "event"
+	// line with its own id (a lost Answered or history event of a stored
+	// call shows here, not in Lost).
+	gw.stop()
+	lines, ids := gw.events.events(t)
+	accepted := rep.Gateway.Events - rep.Gateway.Failed
+	require.Equal(t, accepted, lines, "events delivered to the CRM vs notifications accepted")
+	require.Len(t, ids, accepted, "distinct events")
 	require.NotNil(t, rep.Baseline)
 	require.Equal(t, 2000, rep.Baseline.Events)
 	require.Zero(t, rep.Baseline.Failed)
@@ -61,13 +119,60 @@ func TestLoad(t *testing.T) {
 // A wrong token: every notification is refused (401), so none is
 // expected to be stored and none is lost.
 func TestLoadRefused(t *testing.T) {
-	url := startGateway(t)
-	rep, err := Run(t.Context(), Config{URL: url, Events: 24, Connections: 2, HookToken: "wrong", MegafonToken: "wrong", Wait: time.Second})
+	gw := startGateway(t)
+	rep, err := Run(t.Context(), Config{URL: gw.URL, Events: 24, Connections: 2, HookToken: "wrong", MegafonToken: "wrong", Wait: time.Second})
 	require.NoError(t, err)
 	require.Equal(t, 24, rep.Gateway.Failed)
 	require.Contains(t, rep.Gateway.FirstErr, "401 Unauthorized")
 	require.Zero(t, rep.Expected)
 	require.Nil(t, rep.Baseline)
+	gw.stop()
+	n, _ := gw.events.events(t)
+	require.Zero(t, n, "nothing delivered")
+}
+
+// A gateway whose GET /api/calls misses one call that it accepted: Lost
+// counts it. A call with a refused notification is not expected, so it is
+// not lost.
+func TestLostCall(t *testing.T) {
+	t.Parallel()
+	calls := workload(24, 7, "h", "m") // two rounds: telphin, megafon, phonet, finaz
+	require.Len(t, calls, 8)
+	refused := calls[5].reqs[1].path // the second MegaFon call's ACCEPTED…
+	refusedBody := string(calls[5].reqs[1].body)
+	type row struct {
+		Provider string `json:"provider"`
+		CallID   string `json:"call_id"`
+	}
+	var listed []row
+	for i, c := range calls {
+		if i != 2 { // …and the first Phonet call is missing from /api/calls
+			listed = append(listed, row{c.provider, c.id})
+		}
+	}
+	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/api/calls":
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(listed)
+		case r.URL.RequestURI() == refused && string(body) == refusedBody:
+			http.Error(w, "queue full", http.StatusServiceUnavailable)
+		default:
+			w.WriteHeader(http.StatusAccepted)
+		}
+	}))
+	defer stub.Close()
+	rep, err := runCalls(t.Context(), Config{URL: stub.URL, Connections: 2, Wait: 200 * time.Millisecond}, calls)
+	require.NoError(t, err)
+	require.Equal(t, 24, rep.Gateway.Events)
+	require.Equal(t, 1, rep.Gateway.Failed)
+	require.Equal(t, 7, rep.Expected, "the call with a refused notification is not expected")
+	require.Equal(t, 6, rep.Stored)
+	require.Equal(t, 1, rep.Lost)
+	var out bytes.Buffer
+	rep.Print(&out, Config{URL: stub.URL})
+	require.Contains(t, out.String(), "stored    6 of 7 accepted calls  lost 1")
 }
 
 func TestConfigBounds(t *testing.T) {
@@ -118,7 +223,7 @@ func TestWorkload(t *testing.T) {
 }
 
 func TestRunCommand(t *testing.T) {
-	url := startGateway(t)
+	url := startGateway(t).URL
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, run(t.Context(), []string{"-url", url, "-n", "48", "-c", "4", "-hook-token", "load", "-megafon-token", "load-mf", "-baseline=false"}, &stdout, &stderr))
 	require.Contains(t, stdout.String(), "stored    16 of 16 accepted calls")

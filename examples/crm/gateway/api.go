@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -174,13 +175,19 @@ func (g *Gateway) placeCall(w http.ResponseWriter, r *http.Request) {
 
 func decodeCallRequest(w http.ResponseWriter, r *http.Request) (CallRequest, int, error) {
 	var req CallRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	// Read the whole body first: the decoder stops at the first syntax
+	// error, so an oversized body that is not JSON would be 400, not 413.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return req, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", maxAPIBody)
 		}
+		return req, http.StatusBadRequest, fmt.Errorf("reading the body: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
 		return req, http.StatusBadRequest, fmt.Errorf("malformed JSON: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {

@@ -25,9 +25,12 @@ type Config struct {
 	// http://Addr).
 	PublicURL string
 	// Country is the country of national-format numbers in the clients
-	// file, the rules and click-to-call requests (-country, CRM_COUNTRY;
-	// default RU). Webhook numbers are read with each provider's home
-	// country (Telphin and MegaFon RU, Phonet UA, Finaz BR).
+	// file and the rules (-country, CRM_COUNTRY; default RU). Webhook
+	// numbers are read with each provider's home country (Telphin and
+	// MegaFon RU, Phonet UA, Finaz BR). It does not apply to POST
+	// /api/call: "to" goes to the provider's client unchanged, which reads
+	// it its own way (Telphin and Finaz with their home country, MegaFon
+	// and Phonet as dialled digits), so give it in international format.
 	Country string
 	// ClientsFile is a JSON array of {"id","name","phone","responsible"}
 	// (-clients, CRM_CLIENTS). Empty: DefaultClients.
@@ -46,7 +49,8 @@ type Config struct {
 	// DefaultRules.
 	RulesFile string
 	// Demo starts the provider fakes in-process and points the clients at
-	// them (-demo, CRM_DEMO=1).
+	// them (-demo, CRM_DEMO=1). The fakes send no webhooks, so a demo
+	// call adds no row to GET /api/calls.
 	Demo bool
 
 	// Provider credentials, from the environment only (secrets do not
@@ -59,6 +63,11 @@ type Config struct {
 	// QueueWorkers and QueueSize size the delivery queue between the
 	// webhook handlers and the CRM (defaults 4 and 65,536).
 	QueueWorkers, QueueSize int
+	// DiagOut receives the log lines other than the per-event ones (slog
+	// JSON): start and shutdown, refused webhooks, dead letters,
+	// click-to-call, the engine's and the clients' warnings. nil: the
+	// writer given to New, with the event lines. Run sets it to stderr.
+	DiagOut io.Writer
 	// Clock drives the CRM engine's timers and stamps events that carry no
 	// time (MegaFon pushes). nil: the system clock.
 	Clock match.Clock
@@ -80,7 +89,7 @@ func ParseConfig(args []string, getenv func(string) string, output io.Writer) (C
 	fs.SetOutput(output)
 	fs.StringVar(&c.Addr, "addr", env("CRM_ADDR", DefaultAddr), "listen address (CRM_ADDR)")
 	fs.StringVar(&c.PublicURL, "public-url", env("CRM_PUBLIC_URL", ""), "URL providers reach this gateway at, for the printed webhook URLs (CRM_PUBLIC_URL; default http://<addr>)")
-	fs.StringVar(&c.Country, "country", env("CRM_COUNTRY", "RU"), "country of national-format numbers in clients, rules and click-to-call: RU, KZ, UA, BY, BR (CRM_COUNTRY)")
+	fs.StringVar(&c.Country, "country", env("CRM_COUNTRY", "RU"), "country of national-format numbers in the clients and rules files: RU, KZ, UA, BY, BR (CRM_COUNTRY); click-to-call passes \"to\" to the provider as given")
 	fs.StringVar(&c.ClientsFile, "clients", env("CRM_CLIENTS", ""), "JSON file of clients to seed: [{\"id\",\"name\",\"phone\",\"responsible\"}] (CRM_CLIENTS; default: the embedded testdata/clients.json)")
 	fs.StringVar(&c.HookToken, "hook-token", env("CRM_HOOK_TOKEN", ""), "token of the Telphin, Phonet and Finaz webhook URLs (CRM_HOOK_TOKEN; default: generated)")
 	fs.StringVar(&c.MegafonToken, "megafon-token", env("MEGAFON_CRM_TOKEN", ""), "crm_token MegaFon sends (MEGAFON_CRM_TOKEN; default: generated)")

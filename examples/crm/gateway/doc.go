@@ -43,7 +43,8 @@
 // A provider without credentials still receives webhooks; POST /api/call
 // answers 400 naming the missing setting. -demo starts the telphintest,
 // megafontest, phonettest and finaztest fakes in-process and points the
-// clients at them.
+// clients at them; the fakes accept calls but send no webhooks, so a demo
+// call adds no row to GET /api/calls.
 //
 // The clients file is a JSON array of {"id","name","phone","responsible"};
 // responsible is the employee's extension ("101") or login at the provider
@@ -54,9 +55,10 @@
 //
 // # Logs and shutdown
 //
-// Stdout carries slog JSON: one line with "msg":"event" per event delivered
-// to the CRM, plus start, shutdown and failures; the webhook URLs go to
-// stderr. On SIGINT or SIGTERM the server stops accepting, finishes the
+// Stdout carries exactly one slog JSON line ("msg":"event") per event
+// delivered to the CRM. Stderr carries the webhook URLs and the other log
+// lines, also slog JSON: start, shutdown, refused requests and failures
+// (Config.DiagOut). On SIGINT or SIGTERM the server stops accepting, finishes the
 // requests in flight, drains the queue into the CRM, lets the engine act
 // on calls still in their grace period and exits 0.
 //

@@ -131,7 +131,7 @@ func testEndToEnd(t *testing.T, seed uint64) {
 		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, "%s: %s", h.name, body)
 	}
 	// Every event reaches the CRM exactly once, whatever the redeliveries.
-	require.Eventually(t, func() bool { return srv.logs.events(t) >= sc.n }, 3*time.Second, 5*time.Millisecond, srv.logs.String())
+	require.Eventually(t, func() bool { return srv.logs.events(t) >= sc.n }, 10*time.Second, 5*time.Millisecond, srv.logs.String())
 	after := time.Now().UTC()
 
 	// Finaz reports only "answered": the engine acts on such a call once

@@ -47,7 +47,8 @@ var providers = []string{telphin.Provider, megafon.Provider, phonet.Provider, fi
 // Handler yourself, and Close it.
 type Gateway struct {
 	cfg    Config
-	log    *slog.Logger
+	log    *slog.Logger // everything but the event lines (Config.DiagOut)
+	events *slog.Logger // one line per delivered event (New's logOut)
 	store  *match.MemoryStore
 	engine *match.Engine
 	queue  *webhook.Queue
@@ -65,7 +66,9 @@ type Gateway struct {
 }
 
 // New builds a gateway from cfg. Event log lines (slog JSON, one per event
-// delivered to the CRM) go to logOut. Close the gateway when done.
+// delivered to the CRM) go to logOut; the other log lines go to
+// cfg.DiagOut, or also to logOut when that is nil. Close the gateway when
+// done.
 func New(cfg Config, logOut io.Writer) (g *Gateway, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -73,9 +76,15 @@ func New(cfg Config, logOut io.Writer) (g *Gateway, err error) {
 	if cfg.Country == "" {
 		cfg.Country = "RU"
 	}
+	events := slog.New(slog.NewJSONHandler(logOut, nil))
+	diag := events // one handler, so lines to one writer never interleave
+	if cfg.DiagOut != nil {
+		diag = slog.New(slog.NewJSONHandler(cfg.DiagOut, nil))
+	}
 	g = &Gateway{
 		cfg:          cfg,
-		log:          slog.New(slog.NewJSONHandler(logOut, nil)),
+		log:          diag,
+		events:       events,
 		hookToken:    cmpOr(cfg.HookToken, rand.Text()),
 		megafonToken: cmpOr(cfg.MegafonToken, rand.Text()),
 		callers:      map[string]callevent.Caller{},
@@ -202,7 +211,7 @@ func (g *Gateway) deliver(ctx context.Context, e callevent.Event) error {
 	if err := g.engine.HandleEvent(ctx, e); err != nil {
 		return err
 	}
-	g.log.LogAttrs(ctx, slog.LevelInfo, "event",
+	g.events.LogAttrs(ctx, slog.LevelInfo, "event",
 		slog.String("event_id", e.ID), slog.String("provider", e.Provider), slog.String("account", e.Account),
 		slog.String("call_id", e.CallID), slog.String("kind", e.Kind.String()),
 		slog.String("direction", e.Direction.String()), slog.String("status", e.Status.String()),
@@ -415,9 +424,11 @@ func (g *Gateway) Close(ctx context.Context) error {
 
 // Run is the crm command: it reads the configuration from args and getenv
 // (see ParseConfig), seeds the CRM with defaultClients unless -clients is
-// given, listens, prints the webhook URLs to stderr, logs JSON to stdout
-// and serves until ctx is done (SIGINT or SIGTERM in the command), then
-// shuts down gracefully and returns nil.
+// given, listens, prints the webhook URLs to stderr, logs one JSON line per
+// delivered event to stdout and everything else (start, shutdown, refused
+// requests, failures) as JSON to stderr, and serves until ctx is done
+// (SIGINT or SIGTERM in the command), then shuts down gracefully and
+// returns nil.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, defaultClients []byte) error {
 	cfg, err := ParseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -427,6 +438,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	cfg.DefaultClients = defaultClients
+	cfg.DiagOut = stderr
 	g, err := New(cfg, stdout)
 	if err != nil {
 		return err

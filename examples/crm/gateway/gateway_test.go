@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -84,6 +85,8 @@ func TestCallRequestErrors(t *testing.T) {
 		{"missing fields", `{}`, "missing provider, to, from (or group)", 400},
 		{"unknown provider", `{"provider":"skype","from":"a","to":"b"}`, `unknown provider \"skype\"`, 400},
 		{"too large", `{"provider":"` + strings.Repeat("x", 70<<10) + `"}`, "body over 65536 bytes", 413},
+		{"too large, not JSON", strings.Repeat("x", 70<<10), "body over 65536 bytes", 413},
+		{"too large after the object", `{"provider":"telphin","from":"101","to":"1"}` + strings.Repeat(" ", 70<<10), "body over 65536 bytes", 413},
 	} {
 		code, body := srv.do(t, http.MethodPost, "/api/call", "application/json", tc.body)
 		require.Equal(t, tc.code, code, "%s: %s", tc.name, body)
@@ -193,13 +196,32 @@ func TestRun(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	// One delivered event and one refused notification.
+	srv := &server{URL: base}
+	code, body := srv.send(t, hookOf(t, "", phonettest.InboundCall().Dial().Request("/hooks/phonet/call", phonettest.WithToken("tok"))))
+	require.Equal(t, http.StatusAccepted, code, body)
+	code, _ = srv.send(t, hookOf(t, "", phonettest.InboundCall().Dial().Request("/hooks/phonet/call", phonettest.WithToken("wrong"))))
+	require.Equal(t, http.StatusUnauthorized, code)
 	cancel()
 	require.NoError(t, <-done)
+	// Stdout: exactly one line per delivered event; the rest is on stderr.
 	var msgs []any
 	for _, l := range stdout.lines(t) {
 		msgs = append(msgs, l["msg"])
 	}
-	require.Equal(t, []any{"listening", "shutting down", "stopped"}, msgs)
+	require.Equal(t, []any{"event"}, msgs, stdout.String())
+	msgs = nil
+	for line := range strings.Lines(errOut.String()) {
+		if strings.HasPrefix(line, "{") {
+			var m map[string]any
+			require.NoError(t, json.Unmarshal([]byte(line), &m), line)
+			msgs = append(msgs, m["msg"])
+		}
+	}
+	require.Contains(t, msgs, "listening")
+	require.Equal(t, []any{"shutting down", "stopped"}, msgs[len(msgs)-2:], errOut.String())
+	require.NotContains(t, msgs, "event")
+	require.Greater(t, len(msgs), 3, "the refused notification is logged on stderr: %s", errOut.String())
 
 	err = gateway.Run(t.Context(), []string{"-addr", "256.0.0.1:1"}, noEnv, io.Discard, io.Discard, nil)
 	require.Error(t, err)
@@ -303,7 +325,10 @@ func TestClientsAndRulesFiles(t *testing.T) {
 // The gateway is safe under concurrent webhooks of every provider.
 func TestConcurrentWebhooks(t *testing.T) {
 	t.Parallel()
-	srv := start(t, gateway.Config{})
+	// The fake clock stands still, so the Finaz call's settle timer never
+	// fires: on the system clock it would after gateway.FinazSettle, which
+	// a loaded machine can take to get here.
+	srv := start(t, gateway.Config{Clock: newFakeClock()})
 	sc := buildScenario(t)
 	var wg sync.WaitGroup
 	for range 4 { // every notification four times, concurrently
@@ -321,5 +346,5 @@ func TestConcurrentWebhooks(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, srv.stop())
 	require.Equal(t, sc.n, srv.logs.events(t), "each event delivered once")
-	require.Len(t, srv.Calls(), 4, "every call but Finaz's, which waits for the idle timeout")
+	require.Len(t, srv.Calls(), 4, "every call but Finaz's, which waits for its settle timer")
 }
