@@ -104,16 +104,27 @@ func TestBudgetBurstRespectsRateLimit(t *testing.T) {
 }
 
 // TestDefaultRateLimit: with the defaults on both sides (7 requests/s) a
-// burst of calls gets no 429; without the client limiter the same burst
-// does (so the fake's check can fail).
+// burst of calls gets no 429 and is spread out at 7 requests/s: the fake's
+// token bucket (burst 7) would accept up to 14 requests in the first
+// second, so the elapsed time and the fake's sliding one-second count
+// check the client's own limit. Without the client limiter the same burst
+// gets 429s (so the fake's check can fail).
 func TestDefaultRateLimit(t *testing.T) {
 	t.Parallel()
-	burst := func(e *env) {
-		for i := range 10 {
+	t.Run("default 7 rps", func(t *testing.T) {
+		t.Parallel()
+		const (
+			calls = 15
+			reqs  = 2 * calls // search and call per known contact
+			burst = 1         // the default client burst
+		)
+		e := newEnv(t, envConfig{rule: match.DefaultRule(), noPopups: true, clientOpt: []amocrm.Option{}})
+		for i := range calls {
 			e.srv.AddContact(amocrmtest.Contact{Name: fmt.Sprint("Клиент ", i), Phones: []string{fmt.Sprintf("+7916%07d", i)}})
 		}
+		start := time.Now()
 		var wg sync.WaitGroup
-		for i := range 10 {
+		for i := range calls {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -121,14 +132,19 @@ func TestDefaultRateLimit(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-	}
-	t.Run("default 7 rps", func(t *testing.T) {
-		t.Parallel()
-		e := newEnv(t, envConfig{rule: match.DefaultRule(), noPopups: true, clientOpt: []amocrm.Option{}})
-		burst(e)
+		elapsed := time.Since(start)
+		t.Logf("%d requests in %v, at most %d received in one second", reqs, elapsed.Round(time.Millisecond), e.srv.MaxPerSecond())
 		require.Zero(t, e.srv.RateLimited(), "the fake answered 429: the client exceeded 7 requests/s")
-		t.Logf("20 requests, at most %d received in one second", e.srv.MaxPerSecond())
-		require.Len(t, e.srv.Calls(), 10)
+		require.Len(t, e.srv.APIRequests(), reqs)
+		require.Len(t, e.srv.Calls(), calls)
+		// At amoCRM's 7/s (a literal, not DefaultRateLimit, so a changed
+		// default fails) with burst 1 the last request leaves at the
+		// earliest (reqs-burst)/7 s after the first: 4.1 s; 9/s takes 3.2 s.
+		minElapsed := time.Duration(reqs-burst)*time.Second/7 - 100*time.Millisecond
+		require.GreaterOrEqual(t, elapsed, minElapsed, "faster than 7 requests/s on average")
+		// 7 in any second, plus one for the jitter between the client's
+		// limiter and the fake's receive times.
+		require.LessOrEqual(t, e.srv.MaxPerSecond(), 8, "more than 7 requests in one second")
 	})
 	t.Run("no client limit", func(t *testing.T) {
 		t.Parallel()

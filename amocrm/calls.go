@@ -70,8 +70,9 @@ type CallResult struct {
 // AddCalls logs up to MaxBatch calls (POST /api/v4/calls). amoCRM places
 // each on the contact, company, lead or customer with the call's phone; a
 // call whose phone matches no entity is dropped and the answer is an
-// error matching ErrEntityNotFound. The request is retried (429, 5xx,
-// network errors) only when every call carries a Uniq.
+// error matching ErrEntityNotFound. A 429 is retried; a 502, 503 or 504
+// or a network error once the request may have been sent is retried only
+// when every call carries a Uniq (otherwise the request is sent once).
 //
 // https://www.amocrm.ru/developers/content/crm_platform/calls-api
 func (c *Client) AddCalls(ctx context.Context, calls []Call) ([]CallResult, error) {

@@ -241,6 +241,27 @@ func TestErrors(t *testing.T) {
 		require.Error(t, err)
 		require.Equal(t, 1, srv.Count("POST", "/api/v4/contacts"))
 	})
+	t.Run("calls without uniq are not retried on 502", func(t *testing.T) {
+		t.Parallel()
+		srv := amocrmtest.NewServer(t)
+		c := newTokenClient(t, srv)
+		srv.Fail(amocrmtest.Failure{Path: "/api/v4/calls", Method: "POST", Status: http.StatusBadGateway})
+		_, err := c.AddCalls(t.Context(), []amocrm.Call{{Direction: amocrm.Inbound, Phone: "+79161111111", Source: "x"}})
+		var ae *amocrm.APIError
+		require.ErrorAs(t, err, &ae)
+		require.Equal(t, http.StatusBadGateway, ae.StatusCode)
+		require.Equal(t, 1, srv.Count("POST", "/api/v4/calls"), "a plain POST is sent once")
+	})
+	t.Run("calls with uniq are retried on 502", func(t *testing.T) {
+		t.Parallel()
+		srv := amocrmtest.NewServer(t)
+		c := newTokenClient(t, srv)
+		srv.Fail(amocrmtest.Failure{Path: "/api/v4/calls", Method: "POST", Status: http.StatusBadGateway})
+		_, err := c.AddCalls(t.Context(), []amocrm.Call{{Direction: amocrm.Inbound, Phone: "+79161111111", Source: "x",
+			Uniq: amocrm.CallUniq("telphin", acct, "c1")}})
+		require.ErrorIs(t, err, amocrm.ErrEntityNotFound, "retried until amoCRM answered")
+		require.Equal(t, 2, srv.Count("POST", "/api/v4/calls"))
+	})
 	t.Run("204 is an empty result", func(t *testing.T) {
 		t.Parallel()
 		srv := amocrmtest.NewServer(t)

@@ -11,7 +11,7 @@
 //	store, _ := amocrm.NewStore(client, amocrm.WithExtensions(map[string]int64{"101": 8375357, "102": 8375357}))
 //	engine, _ := match.NewEngine(store, match.WithRules(rules))
 //	h, _ := telphin.NewHandler(callevent.Fanout(engine, store.Popups()), telphin.WithToken(secret))
-//	mux.Handle("POST /telphin/{app}", h)
+//	mux.Handle("/telphin/{app}", h) // no method: Telphin hooks may be GET or POST
 //
 // See Example for a runnable version against the amocrmtest fake.
 //
@@ -111,11 +111,12 @@
 //     shows it to the ringing extension's user.
 //
 // Requests per completed call, measured by TestBudgetRequestsPerCall: 2 for
-// a known contact (search, call); 3 for a known contact with leads
-// (search, the leads' statuses, note on the active lead); 3 for an unknown
-// number with a contact (search, contact, call); 4 with a contact and a
-// lead (search, contact, lead, note on the lead). Fifty concurrent calls
-// from one unknown number create one contact with one search.
+// a known contact (search, call), also when it has an active lead but no
+// lead rule applies; 3 for a known contact with an active lead and a lead
+// rule on (search, the leads' statuses, note on the active lead); 3 for an
+// unknown number with a contact (search, contact, call); 4 with a contact
+// and a lead (search, contact, lead, note on the lead). Fifty concurrent
+// calls from one unknown number create one contact with one search.
 //
 // # Testing
 //

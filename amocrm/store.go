@@ -36,6 +36,10 @@ const (
 	usersTTL = 10 * time.Minute
 	// maxCached bounds every cache of a Store.
 	maxCached = 10_000
+	// searchTimeout bounds a phone search shared by concurrent callers,
+	// which runs detached from their contexts: the rate limiter's wait,
+	// the retries and their HTTP timeouts.
+	searchTimeout = 2 * time.Minute
 )
 
 // Compile-time checks: a Store plugs amoCRM into the rules engine.
@@ -214,7 +218,16 @@ func (s *Store) search(ctx context.Context, phone string) (phoneEntry, error) {
 	if ok && s.now().Before(e.exp) {
 		return e, nil
 	}
-	v, err, _ := s.flights.Do("phone:"+phone, func() (any, error) {
+	if err := ctx.Err(); err != nil {
+		return phoneEntry{}, err
+	}
+	// The search is shared by every caller asking for phone meanwhile, so
+	// it runs detached from the first caller's cancellation (keeping its
+	// values), bounded by searchTimeout; each caller stops waiting when
+	// its own ctx is done.
+	ch := s.flights.DoChan("phone:"+phone, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), searchTimeout)
+		defer cancel()
 		byPhone, byField, err := s.c.searchPhone(ctx, phone, s.country)
 		if err != nil {
 			return phoneEntry{}, err
@@ -238,10 +251,15 @@ func (s *Store) search(ctx context.Context, phone string) (phoneEntry, error) {
 		}
 		return e, nil
 	})
-	if err != nil {
-		return phoneEntry{}, err
+	select {
+	case <-ctx.Done():
+		return phoneEntry{}, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return phoneEntry{}, r.Err
+		}
+		return r.Val.(phoneEntry), nil
 	}
-	return v.(phoneEntry), nil
 }
 
 // putContactLocked caches a contact read with its lead ids. s.mu is held.
@@ -260,9 +278,13 @@ func (s *Store) FindClientByPhone(ctx context.Context, account, phone string) (m
 	return s.toClient(e.byPhone[0], account, phone), true, nil
 }
 
-// FindClientsByField implements match.ClientStore: contacts with another
-// field holding phone, from the same (cached) search.
+// FindClientsByField implements match.ClientStore: up to limit contacts
+// with another field holding phone, from the same (cached) search. A limit
+// of 0 or less returns none, without a request.
 func (s *Store) FindClientsByField(ctx context.Context, account, phone string, limit int) ([]match.Client, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
 	e, err := s.search(ctx, phone)
 	if err != nil {
 		return nil, err

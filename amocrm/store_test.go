@@ -1,6 +1,7 @@
 package amocrm_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -161,6 +162,93 @@ func TestStoreNotify(t *testing.T) {
 	require.NoError(t, st.Notify(t.Context(), match.Notification{Kind: match.NotifyMissed, Employee: "8375358", ClientPhone: "79161111111"}))
 	require.NoError(t, st.Notify(t.Context(), match.Notification{Kind: match.NotifyMissed, Employee: "8375358"}))
 	require.Equal(t, []amocrmtest.Event{{Phone: "+79161111111", Users: []int64{op2}}}, srv.Events())
+}
+
+// FindClientsByField returns up to limit contacts; a limit of 0 or less
+// returns none (as match.ClientStore says) without a request.
+func TestStoreFindClientsByFieldLimit(t *testing.T) {
+	t.Parallel()
+	st, srv := newStore(t)
+	for _, name := range []string{"A", "B"} {
+		srv.AddContact(amocrmtest.Contact{Name: name, Fields: map[string]string{"Доп. телефон": "89161234567"}})
+	}
+	for _, limit := range []int{-1, 0} {
+		got, err := st.FindClientsByField(t.Context(), acct, "79161234567", limit)
+		require.NoError(t, err, "limit %d", limit)
+		require.Empty(t, got, "limit %d", limit)
+	}
+	require.Empty(t, srv.Requests())
+	for limit, want := range map[int]int{1: 1, 2: 2, 5: 2} {
+		got, err := st.FindClientsByField(t.Context(), acct, "79161234567", limit)
+		require.NoError(t, err)
+		require.Len(t, got, want, "limit %d", limit)
+	}
+	require.Equal(t, 1, srv.Count("GET", "/api/v4/contacts"), "one cached search")
+}
+
+// A phone search is shared by concurrent callers and runs detached from
+// the caller that started it: canceling that caller does not cancel the
+// search, a second caller gets its result (one request), and a waiter
+// whose own context ends stops waiting at once.
+func TestStoreSharedSearchOutlivesCanceledCaller(t *testing.T) {
+	t.Parallel()
+	st, srv := newStore(t)
+	id := srv.AddContact(amocrmtest.Contact{Name: "A", Phones: []string{"+79161111111"}})
+	const delay = 500 * time.Millisecond
+	srv.Fail(amocrmtest.Failure{Method: "GET", Path: "/api/v4/contacts", Delay: delay})
+
+	ctx1, cancel1 := context.WithCancel(t.Context())
+	first := make(chan error, 1)
+	go func() {
+		_, _, err := st.FindClientByPhone(ctx1, acct, "79161111111")
+		first <- err
+	}()
+	require.Eventually(t, func() bool { return srv.Count("GET", "/api/v4/contacts") == 1 }, time.Second, time.Millisecond, "the search is sent")
+	type result struct {
+		c     match.Client
+		found bool
+		err   error
+	}
+	second := make(chan result, 1)
+	go func() {
+		c, found, err := st.FindClientByPhone(t.Context(), acct, "79161111111")
+		second <- result{c, found, err}
+	}()
+	cancel1()
+	err1 := <-first
+	ctx3, cancel3 := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel3()
+	start3 := time.Now()
+	_, err3 := st.FindClientsByField(ctx3, acct, "79161111111", 10)
+	waited3 := time.Since(start3)
+	r := <-second
+
+	require.NoError(t, r.err, "the second caller gets the shared search's result")
+	require.True(t, r.found)
+	require.Equal(t, itoa(id), r.c.ID)
+	require.Equal(t, 1, srv.Count("GET", "/api/v4/contacts"), "one shared search")
+	require.ErrorIs(t, err1, context.Canceled, "the canceled caller returns its cancellation")
+	require.ErrorIs(t, err3, context.DeadlineExceeded, "a waiter returns on its own context")
+	require.Less(t, waited3, delay, "before the search answered")
+}
+
+// Popups shows the pop-up once per call and user: a second Ringing event
+// of the same call for the same user (another event id, another extension
+// of that user) sends nothing; another user of the call gets one.
+func TestStorePopupsOncePerCallAndUser(t *testing.T) {
+	t.Parallel()
+	st, srv := newStore(t)
+	sink := st.Popups()
+	ring := func(id, ext string) callevent.Event {
+		return callevent.Event{ID: id, Provider: "telphin", Account: acct, Kind: callevent.Ringing, Direction: callevent.Inbound,
+			CallID: "c1", ClientPhone: "79161111111", Extension: ext}
+	}
+	require.NoError(t, sink.HandleEvent(t.Context(), ring("ev1", "101")))
+	require.NoError(t, sink.HandleEvent(t.Context(), ring("ev2", "101")))
+	require.NoError(t, sink.HandleEvent(t.Context(), ring("ev3", "102"))) // also op1
+	require.Equal(t, 1, srv.Count("POST", "/api/v2/events"), "one pop-up per call and user")
+	require.NoError(t, sink.HandleEvent(t.Context(), ring("ev4", "201")))
+	require.Equal(t, []amocrmtest.Event{{Phone: "+79161111111", Users: []int64{op1}}, {Phone: "+79161111111", Users: []int64{op2}}}, srv.Events())
 }
 
 func TestNewStoreValidates(t *testing.T) {

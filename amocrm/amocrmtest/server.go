@@ -276,7 +276,10 @@ func (s *Server) Count(method, pathPrefix string) int {
 }
 
 // MaxPerSecond returns the most /api/ requests received within any one
-// second.
+// second: a sliding window over the receive times (every interval shorter
+// than 1 s), including requests answered 429. It is the exact view of
+// amoCRM's "7 requests per second"; the enforced token bucket (burst 7)
+// accepts up to 14 requests in the first second.
 func (s *Server) MaxPerSecond() int {
 	var at []time.Time
 	for _, r := range s.APIRequests() {
