@@ -60,10 +60,11 @@ func TestBudgetConcurrentUnknownNumber(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.send(call{fmt.Sprintf("5c%030d", i), "+79162222222", "101"}.inboundAnswered()...)
+			e.deliver(call{fmt.Sprintf("5c%030d", i), "+79162222222", "101"}.inboundAnswered()...)
 		}()
 	}
 	wg.Wait()
+	e.settle()
 	require.Len(t, e.srv.Contacts(), 1, "one contact for one number")
 	require.Len(t, e.srv.Calls(), 50)
 	require.Equal(t, 1, e.srv.Count("GET", "/api/v4/contacts"), "one search: the cache answers the rest")
@@ -91,10 +92,11 @@ func TestBudgetBurstRespectsRateLimit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.send(call{fmt.Sprintf("5c%030d", i), fmt.Sprintf("+7916%07d", i), "101"}.inboundAnswered()...)
+			e.deliver(call{fmt.Sprintf("5c%030d", i), fmt.Sprintf("+7916%07d", i), "101"}.inboundAnswered()...)
 		}()
 	}
 	wg.Wait()
+	e.settle()
 	reqs := len(e.srv.APIRequests())
 	t.Logf("200 calls: %d requests in %v, at most %d in one second", reqs, time.Since(start).Round(time.Millisecond), e.srv.MaxPerSecond())
 	require.Zero(t, e.srv.RateLimited(), "the fake answered 429: the client exceeded the limit")
@@ -128,10 +130,11 @@ func TestDefaultRateLimit(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				e.send(call{fmt.Sprintf("5c%030d", i), fmt.Sprintf("+7916%07d", i), "101"}.inboundAnswered()...)
+				e.deliver(call{fmt.Sprintf("5c%030d", i), fmt.Sprintf("+7916%07d", i), "101"}.inboundAnswered()...)
 			}()
 		}
 		wg.Wait()
+		e.settle()
 		elapsed := time.Since(start)
 		t.Logf("%d requests in %v, at most %d received in one second", reqs, elapsed.Round(time.Millisecond), e.srv.MaxPerSecond())
 		require.Zero(t, e.srv.RateLimited(), "the fake answered 429: the client exceeded 7 requests/s")

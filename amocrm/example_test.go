@@ -34,7 +34,6 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer engine.Close(context.Background())
 	handler, err := telphin.NewHandler(callevent.Fanout(engine, store.Popups()), telphin.WithToken("secret"))
 	if err != nil {
 		panic(err)
@@ -46,6 +45,12 @@ func Example() {
 	call := telphintest.Call{Client: "+79162222222", DID: "74951234567", Extension: "3515*101"}
 	for _, ev := range []map[string][]string{call.DialIn(), call.Answer(), call.Hangup()} {
 		mux.ServeHTTP(httptest.NewRecorder(), telphintest.NewRequest("https://crm.example/telphin/app1", "secret", ev))
+	}
+	// The engine acts on a call a few seconds after its last leg hangs up
+	// (match.DefaultSettle); Close acts on calls still settling, as a
+	// server does on shutdown.
+	if err := engine.Close(context.Background()); err != nil {
+		panic(err)
 	}
 
 	for _, c := range fake.Contacts() {

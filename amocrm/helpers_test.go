@@ -157,12 +157,24 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 // send posts Telphin webhooks to the handler and requires 200.
 func (e *env) send(reqs ...url.Values) {
 	e.t.Helper()
+	e.deliver(reqs...)
+	e.settle()
+}
+
+// deliver posts the requests without moving the clock (for concurrent
+// senders, which settle once afterwards).
+func (e *env) deliver(reqs ...url.Values) {
+	e.t.Helper()
 	for _, fields := range reqs {
 		w := httptest.NewRecorder()
 		e.handler.ServeHTTP(w, telphintest.NewRequest(hook, token, fields))
 		require.Equal(e.t, http.StatusOK, w.Code, "%s: %s", fields.Get("EventType"), w.Body.String())
 	}
 }
+
+// settle moves the clock past match.DefaultSettle: Telphin reports legs,
+// so the engine acts once a call has settled.
+func (e *env) settle() { e.clock.Advance(match.DefaultSettle) }
 
 // requests renders the fake's /api/ requests as "METHOD path?query body",
 // the body in canonical JSON, so tests compare them exactly.

@@ -20,6 +20,7 @@ type assembled struct {
 	completed bool // a Completed event was seen
 	openLegs  bool // a leg rang or was answered and has not ended
 	ended     bool // some leg ended or completed
+	legged    bool // the provider reports legs (some event has a LegID)
 	handler   string
 	handlerBy string // "extension" or "login"
 }
@@ -37,6 +38,7 @@ func assemble(evs []callevent.Event) assembled {
 	r := &s.rec
 	legs := make(map[string]uint8, 2) // bit 1: started, bit 2: closed
 	var completedStatus, endedStatus callevent.Status
+	legMissed := false // some leg reported the call missed
 	var answerExt, answerEmp, anyExt, anyEmp string
 	for i := range evs {
 		e := &evs[i]
@@ -80,7 +82,13 @@ func assemble(evs []callevent.Event) assembled {
 		if anyExt == "" && anyEmp == "" {
 			anyExt, anyEmp = e.Extension, e.Employee
 		}
+		if e.LegID != "" {
+			s.legged = true
+		}
 		success := e.Status == callevent.Success
+		if e.Status == callevent.Missed && (e.Kind == callevent.Completed || e.Kind == callevent.Ended) {
+			legMissed = true
+		}
 		switch e.Kind {
 		case callevent.Ringing, callevent.Transferred:
 			legs[e.LegID] |= 1
@@ -115,6 +123,10 @@ func assemble(evs []callevent.Event) assembled {
 	switch {
 	case s.answered:
 		r.Status = callevent.Success
+	case legMissed && r.Direction != callevent.Outbound:
+		// An unanswered inbound call is missed as a whole even when some
+		// legs (the agents a queue rang) report their own outcome.
+		r.Status = callevent.Missed
 	case completedStatus != 0:
 		r.Status = completedStatus
 	case endedStatus != 0:

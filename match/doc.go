@@ -55,8 +55,10 @@
 // callevent.Fanout). It assembles the events of each call — in any order,
 // redelivered, over several legs — into one [CallRecord] and applies the
 // rules at the decisive moment: a Completed event once no leg is still
-// ringing or talking, or a grace period ([DefaultGracePeriod]) after the
-// last leg Ended when the provider sends no Completed. Internal calls are
+// ringing or talking (for a provider that reports legs, [DefaultSettle]
+// later, so a leg delivered late still counts: [WithSettle]), or a grace
+// period ([DefaultGracePeriod]) after the last leg Ended when the provider
+// sends no Completed. Internal calls are
 // ignored ("local calls are not passed"), anonymous calls are logged
 // without a client, Rated events are ignored. If a store fails, HandleEvent
 // returns the error (a webhook answers 5xx and the provider redelivers);

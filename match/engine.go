@@ -26,6 +26,11 @@ const (
 	// DefaultRetention is how long a finished call is remembered, to drop
 	// redelivered events and merge late ones.
 	DefaultRetention = 15 * time.Minute
+	// DefaultSettle is how long the engine waits after the final record of
+	// a call with legs before it acts: deliveries arrive out of order, and
+	// a leg it has not heard of yet (a parallel ring, the agent behind a
+	// queue) may still change the outcome.
+	DefaultSettle = 3 * time.Second
 	// DefaultIdleTimeout is how long a call that never ends is kept after
 	// its last event; then the engine acts on what it has.
 	DefaultIdleTimeout = 4 * time.Hour
@@ -141,6 +146,20 @@ func WithLimits(idle time.Duration, maxCalls int) Option {
 	}
 }
 
+// WithSettle sets how long the engine waits after the final record of a
+// call with legs (events with a LegID) before it acts, so that legs
+// delivered late still count (default DefaultSettle); 0 acts at once.
+// Calls without legs are decided as soon as they complete.
+func WithSettle(d time.Duration) Option {
+	return func(e *Engine) error {
+		if d < 0 {
+			return errors.New("negative settle time")
+		}
+		e.settle = d
+		return nil
+	}
+}
+
 // WithProviderIdle sets the idle timeout of one provider's calls: how long
 // after a call's last event the engine acts on it when no end is reported.
 // Some providers never report the end: the Finaz contract sends only the
@@ -194,6 +213,7 @@ type Engine struct {
 	clock    Clock
 
 	grace, window, retain, idle time.Duration
+	settle                      time.Duration
 	providerIdle                map[string]time.Duration
 	maxCalls                    int
 
@@ -248,6 +268,7 @@ const (
 	timerNone timerKind = iota
 	timerIdle
 	timerGrace
+	timerSettle
 	timerForget
 )
 
@@ -284,6 +305,7 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 		window:   DefaultLateBindingWindow,
 		retain:   DefaultRetention,
 		idle:     DefaultIdleTimeout,
+		settle:   DefaultSettle,
 		maxCalls: DefaultMaxCalls,
 		active:   make(map[callKey]*callState),
 		pending:  make(map[bindKey][]*callState),
@@ -388,6 +410,9 @@ func (e *Engine) advance(ctx context.Context, st *callState) error {
 		return e.amend(ctx, st, a)
 	}
 	switch {
+	case a.completed && !a.openLegs && a.legged && e.settle > 0:
+		// Every event of the call restarts the wait.
+		e.arm(st, timerSettle, e.settle)
 	case a.completed && !a.openLegs:
 		return e.finalize(ctx, st, a)
 	case a.ended && !a.openLegs:

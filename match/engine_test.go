@@ -69,7 +69,23 @@ func TestShuffledAndDuplicated(t *testing.T) {
 	ended.ID, ended.Kind, ended.At = "sh-e", callevent.Ended, t0.Add(115*time.Second)
 	withCompleted = append(withCompleted, ended)
 
-	for name, evs := range map[string][]callevent.Event{"with Completed": withCompleted, "Ended only": megafonLike()} {
+	// Two legs ring in parallel (a group or queue): extension 101 answers,
+	// 102 gives up. Delivered in any order, B's final record may come
+	// before the engine has heard of A at all.
+	leg := func(id, legID, ext string, kind callevent.Kind, at time.Duration) callevent.Event {
+		return callevent.Event{ID: id, Provider: "telphin", Account: acct, Kind: kind, Direction: callevent.Inbound,
+			CallID: "pl", LegID: legID, ClientPhone: unknownA, LinePhone: line, Extension: ext, At: t0.Add(at)}
+	}
+	aDone := leg("a3", "a", "101", callevent.Completed, 10*time.Second)
+	aDone.Status, aDone.AnsweredAt, aDone.EndedAt, aDone.Duration = callevent.Success, t0.Add(10*time.Second), t0.Add(100*time.Second), 90*time.Second
+	bDone := leg("b2", "b", "102", callevent.Completed, 0)
+	bDone.Status, bDone.EndedAt, bDone.Wait = callevent.NotAvailable, t0.Add(10*time.Second), 10*time.Second
+	parallel := []callevent.Event{
+		leg("a1", "a", "101", callevent.Ringing, 0), leg("b1", "b", "102", callevent.Ringing, 0),
+		leg("a2", "a", "101", callevent.Answered, 10*time.Second), aDone, bDone,
+	}
+
+	for name, evs := range map[string][]callevent.Event{"with Completed": withCompleted, "Ended only": megafonLike(), "parallel legs": parallel} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			run := func(order []int) state {
