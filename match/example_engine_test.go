@@ -26,7 +26,7 @@ func ExampleEngine() {
 	  "create": {"inbound_answered": true, "inbound_missed": true, "outbound": true},
 	  "leads":  {"inbound_missed": {"create": true, "status": "new", "source": "missed call"}},
 	  "missed": {"manager": "anna"},
-	  "notify": {"admins": true}}}`))
+	  "notify": {"admins": true}}}`), "RU")
 	if err != nil {
 		panic(err)
 	}

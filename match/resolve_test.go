@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
@@ -95,7 +96,7 @@ func TestResolveConcurrentCreatesOne(t *testing.T) {
 	t.Parallel()
 	s, err := NewMemoryStore("RU")
 	require.NoError(t, err)
-	slow := &slowStore{MemoryStore: s, gate: make(chan struct{})}
+	slow := &slowStore{MemoryStore: s, gate: make(chan struct{}), entered: make(chan struct{}, 100)}
 	r, err := NewResolver(slow, "RU")
 	require.NoError(t, err)
 	var created atomic.Int32
@@ -116,8 +117,13 @@ func TestResolveConcurrentCreatesOne(t *testing.T) {
 			ids[i] = res.Client.ID
 		}()
 	}
+	// Hold the first creation until the other resolutions have piled up
+	// behind it: without single-flight they would all be creating too.
+	<-slow.entered
+	time.Sleep(50 * time.Millisecond)
 	close(slow.gate)
 	wg.Wait()
+	require.Len(t, slow.entered, 0, "only one resolution reached CreateClient")
 	require.Len(t, s.Clients(), 1)
 	require.EqualValues(t, 1, created.Load())
 	for _, id := range ids {
@@ -126,13 +132,17 @@ func TestResolveConcurrentCreatesOne(t *testing.T) {
 }
 
 // slowStore holds every CreateClient until gate is closed, so concurrent
-// resolutions overlap.
+// resolutions overlap; entered receives a value per CreateClient call.
 type slowStore struct {
 	*MemoryStore
-	gate chan struct{}
+	gate    chan struct{}
+	entered chan struct{}
 }
 
 func (s *slowStore) CreateClient(ctx context.Context, c Client) (Client, error) {
+	if s.entered != nil {
+		s.entered <- struct{}{}
+	}
 	<-s.gate
 	return s.MemoryStore.CreateClient(ctx, c)
 }

@@ -56,8 +56,9 @@ func (c Case) String() string {
 }
 
 // Rule is what the engine does with a finished call. The zero Rule only
-// logs calls against known clients (and attaches them to active leads);
-// DefaultRule is the amoCRM guide's setup.
+// logs calls against known clients; a call is attached to a client's
+// active lead only in the cases that create leads (Leads), as in
+// Perfectum's rules. DefaultRule is the amoCRM guide's setup.
 type Rule struct {
 	// Create says when to create a client for an unknown number.
 	Create CreateRule `json:"create"`
@@ -269,19 +270,20 @@ type RuleSet struct {
 	Accounts map[string]Rules `json:"accounts,omitempty"`
 }
 
-// ParseRules reads a RuleSet from JSON and validates it. Unknown fields
-// are errors. Example:
+// ParseRules reads a RuleSet from JSON and validates it; company numbers
+// are normalised with defaultCountry (give the engine's, see
+// WithDefaultCountry; "" means "RU"). Unknown fields are errors. Example:
 //
 //	{"default": {"create": {"inbound_answered": true, "inbound_missed": true, "outbound": true},
 //	             "leads": {"inbound_missed": {"create": true, "source": "missed call"}},
 //	             "lines": [{"name": "Sales", "numbers": ["74951234567"],
 //	                        "missed": {"distribution": "round_robin", "employees": ["u1", "u2"]}}]}}
-func ParseRules(data []byte) (RuleSet, error) {
+func ParseRules(data []byte, defaultCountry string) (RuleSet, error) {
 	var rs RuleSet
 	if err := strictUnmarshal(data, &rs); err != nil {
 		return RuleSet{}, fmt.Errorf("match: rules: %w", err)
 	}
-	if err := rs.normalize(""); err != nil {
+	if err := rs.normalize(defaultCountry); err != nil {
 		return RuleSet{}, err
 	}
 	return rs, nil

@@ -26,7 +26,7 @@ func TestParseRules(t *testing.T) {
 	  },
 	  "accounts": {"quiet": {"create": {}}}
 	}`
-	rs, err := ParseRules([]byte(src))
+	rs, err := ParseRules([]byte(src), "")
 	require.NoError(t, err)
 	base := Rule{
 		Create: CreateRule{InboundAnswered: true, InboundMissed: true, Outbound: true},
@@ -54,7 +54,7 @@ func TestParseRules(t *testing.T) {
 	// Round trip.
 	b, err := json.Marshal(rs)
 	require.NoError(t, err)
-	again, err := ParseRules(b)
+	again, err := ParseRules(b, "")
 	require.NoError(t, err)
 	require.Empty(t, cmp.Diff(rs, again))
 }
@@ -77,7 +77,7 @@ func TestParseRulesErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := ParseRules([]byte(tt.src))
+			_, err := ParseRules([]byte(tt.src), "")
 			require.ErrorContains(t, err, tt.want)
 		})
 	}
@@ -91,7 +91,7 @@ func TestParseRulesErrors(t *testing.T) {
 func TestLineRuleApplies(t *testing.T) {
 	t.Parallel()
 	rs, err := ParseRules([]byte(`{"default":{"create":{"inbound_answered":true},
-	  "lines":[{"name":"support","numbers":["74950000009"],"create":{"inbound_answered":true,"name_inbound_answered":"Support {phone} via {line}"}}]}}`))
+	  "lines":[{"name":"support","numbers":["74950000009"],"create":{"inbound_answered":true,"name_inbound_answered":"Support {phone} via {line}"}}]}}`), "")
 	require.NoError(t, err)
 	h := newHarness(t, Rule{}, WithRules(rs))
 	h.send(callSpec{id: "x", dir: callevent.Inbound, phone: unknownA, line: "74950000009", ext: "101", status: callevent.Success}.events()...)
@@ -171,7 +171,7 @@ func FuzzParseRules(f *testing.F) {
 	f.Add([]byte(`{"accounts":{"x":{"notify":{"extra_delay":"5m","extra":["u1"]}}}}`))
 	f.Add([]byte(`{"default":{"lines":[{"name":"a","numbers":["1"]},{"name":"b","numbers":["1"]}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rs, err := ParseRules(data)
+		rs, err := ParseRules(data, "")
 		if err != nil {
 			return
 		}
@@ -182,7 +182,7 @@ func FuzzParseRules(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ParseRules(b); err != nil {
+		if _, err := ParseRules(b, ""); err != nil {
 			t.Fatalf("round trip: %v\n%s", err, b)
 		}
 	})
@@ -196,4 +196,15 @@ func TestUnmappedExtension(t *testing.T) {
 	require.Equal(t, Action{Kind: ActResponsible, Reason: `extension "999" is not mapped to an employee`}, d.Actions[0])
 	require.Equal(t, "", d.Call.Employee)
 	require.Equal(t, "999", d.Call.Extension)
+}
+
+// TestParseRulesCountry: company numbers are read in the engine's country.
+func TestParseRulesCountry(t *testing.T) {
+	t.Parallel()
+	src := []byte(`{"default":{"lines":[{"name":"Kyiv","numbers":["044 123 45 67"]}]}}`)
+	rs, err := ParseRules(src, "UA")
+	require.NoError(t, err)
+	require.Equal(t, []string{"380441234567"}, rs.Default.Lines[0].Numbers)
+	_, err = ParseRules(src, "RU")
+	require.Error(t, err, "not a Russian number")
 }

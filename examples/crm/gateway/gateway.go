@@ -159,7 +159,7 @@ func (g *Gateway) openCRM() error {
 		if err != nil {
 			return fmt.Errorf("rules: %w", err)
 		}
-		if rules, err = match.ParseRules(b); err != nil {
+		if rules, err = match.ParseRules(b, cfg.Country); err != nil {
 			return fmt.Errorf("rules %s: %w", cfg.RulesFile, err)
 		}
 	}
