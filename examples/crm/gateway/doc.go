@@ -64,7 +64,8 @@
 //
 // # Time
 //
-// The engine acts on a call when its final record arrives (Completed), 30 s
+// The engine acts on a call when its final record arrives (Completed; for
+// Telphin, whose events carry legs, match.DefaultSettle = 3 s later), 30 s
 // after its last leg ended without one, FinazSettle (5 s) after a Finaz
 // notification (Finaz sends only "answered", never the end), and for a
 // call of another provider that never reports an end after the engine's
