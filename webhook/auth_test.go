@@ -91,7 +91,8 @@ func TestAllOfAndForbiddenHasNoSideEffects(t *testing.T) {
 	secrets, err := webhook.NewSecrets(secret)
 	require.NoError(t, err)
 	sink := &recorder{}
-	h, err := webhook.New(sink, toyDecoder,
+	dec := &countingDecoder{}
+	h, err := webhook.New(sink, dec,
 		webhook.WithAuthenticator(webhook.TokenAuth(secrets, webhook.QueryToken("token"))),
 		webhook.WithAuthenticator(webhook.IPAllowList(allowed, nil)))
 	require.NoError(t, err)
@@ -101,6 +102,8 @@ func TestAllOfAndForbiddenHasNoSideEffects(t *testing.T) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	require.Equal(t, http.StatusForbidden, w.Code)
+	require.Zero(t, dec.calls.Load(), "decoder ran after failed authentication")
+	require.Empty(t, sink.ids())
 
 	r.RemoteAddr = "192.0.2.1:1"
 	w = httptest.NewRecorder()

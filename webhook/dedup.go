@@ -11,10 +11,17 @@ import (
 // redelivered notification is a no-op. Deliveries are at-least-once: an
 // event whose processing failed must be forgotten so its redelivery is
 // processed, which is why a claim is released as done or not done.
+//
+// "Processed" and "in progress" are different answers: a redelivery of a
+// processed event is acknowledged (200), while a redelivery of an event
+// still being processed gets 503 so the provider retries later — the
+// first delivery may yet fail, and then only the retry can process it.
 type Dedup interface {
-	// Claim reports whether the event id may be processed now. It is false
-	// while another delivery of id is in progress and after id was released
-	// as done (within the store's retention).
+	// Claim reports whether the event id may be processed now:
+	// (true, nil) claims it; (false, nil) means id was released as done
+	// (within the store's retention); (false, ErrInProgress) means another
+	// delivery of id holds a claim now. Other errors are failures of the
+	// store.
 	Claim(ctx context.Context, id string) (bool, error)
 	// Release ends a claim. done records id as processed; !done forgets it
 	// so a redelivery is processed again.
@@ -64,7 +71,10 @@ func (d *MemoryDedup) Claim(_ context.Context, id string) (bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.expireLocked(d.now())
-	if _, ok := d.entries[id]; ok {
+	if el, ok := d.entries[id]; ok {
+		if el == nil {
+			return false, ErrInProgress
+		}
 		return false, nil
 	}
 	d.entries[id] = nil // in flight

@@ -22,7 +22,9 @@ func TestMemoryDedup(t *testing.T) {
 		return ok
 	}
 	require.True(t, claim("a"))
-	require.False(t, claim("a"), "in flight")
+	ok, err := d.Claim(ctx, "a")
+	require.False(t, ok)
+	require.ErrorIs(t, err, ErrInProgress, "in flight is not processed")
 	d.Release(ctx, "a", false)
 	require.True(t, claim("a"), "forgotten after a failed delivery")
 	d.Release(ctx, "a", true)

@@ -21,5 +21,9 @@
 // Deliveries are at-least-once and may arrive out of order. Dedup claims an
 // event ID before delivery and records it only when the sink accepted the
 // event, so a redelivery after a failure is processed again while a
-// redelivery after success is a no-op. EventID derives stable IDs.
+// redelivery after success is a no-op. A redelivery that arrives while the
+// first delivery is still in progress (a slow sink, the provider timed out)
+// gets 503: Claim returns ErrInProgress, and the provider retries once the
+// first delivery succeeded or failed. Events of the same request delivered
+// before stay processed. EventID derives stable IDs.
 package webhook

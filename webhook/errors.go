@@ -5,8 +5,8 @@ import (
 	"net/http"
 )
 
-// Sentinel errors a Decoder or Authenticator returns (wrapped with detail)
-// to choose the HTTP status of the reply. Test with errors.Is.
+// Sentinel errors a Decoder, Authenticator, Queue or Dedup returns (wrapped
+// with detail) to choose the HTTP status of the reply. Test with errors.Is.
 var (
 	// ErrUnauthorized: missing or wrong credentials (401).
 	ErrUnauthorized = errors.New("webhook: unauthorized")
@@ -22,6 +22,10 @@ var (
 	ErrQueueFull = errors.New("webhook: queue full")
 	// ErrClosed: a Queue was closed (503).
 	ErrClosed = errors.New("webhook: closed")
+	// ErrInProgress: a Dedup store's answer from Claim for an event whose
+	// delivery is in progress now (503, the provider retries later, when
+	// the first delivery has either succeeded or failed and been released).
+	ErrInProgress = errors.New("webhook: event delivery in progress")
 )
 
 // StatusOf maps an error to the HTTP status a webhook reply should carry:
@@ -41,7 +45,7 @@ func StatusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrMethodNotAllowed):
 		return http.StatusMethodNotAllowed
-	case errors.Is(err, ErrQueueFull), errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrQueueFull), errors.Is(err, ErrClosed), errors.Is(err, ErrInProgress):
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError

@@ -260,13 +260,18 @@ func (h *Handler) serve(r *http.Request) (reply Reply, err error) {
 // deliver hands one event to the sink at most once and reports whether it
 // did (false for a duplicate). The claim is released as done only when the
 // sink took the event, so a failed delivery is processed again when the
-// provider redelivers.
+// provider redelivers. An event whose delivery is still in progress is an
+// ErrInProgress error (503), not a duplicate: the first delivery may yet
+// fail, so the provider must retry.
 func (h *Handler) deliver(r *http.Request, e callevent.Event) (bool, error) {
 	ctx := r.Context()
 	if h.dedup == nil {
 		return true, h.handle(ctx, e)
 	}
 	ok, err := h.dedup.Claim(ctx, e.ID)
+	if errors.Is(err, ErrInProgress) {
+		return false, fmt.Errorf("%w: event %s", ErrInProgress, e.ID)
+	}
 	if err != nil {
 		return false, fmt.Errorf("webhook: dedup: %w", err)
 	}

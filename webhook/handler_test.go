@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -47,6 +48,16 @@ var toyDecoder = webhook.DecoderFunc(func(r *http.Request, body []byte) (webhook
 	return res, nil
 })
 
+// countingDecoder is toyDecoder counting its calls: a request that fails
+// authentication must never reach the decoder (real decoders run contact
+// lookups).
+type countingDecoder struct{ calls atomic.Int32 }
+
+func (d *countingDecoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
+	d.calls.Add(1)
+	return toyDecoder(r, body)
+}
+
 // recorder is a Sink that records events and can be made to fail or panic.
 type recorder struct {
 	mu     sync.Mutex
@@ -82,10 +93,15 @@ const secret = "s3cr3t-token"
 
 func newHandler(t *testing.T, sink callevent.Sink, opts ...webhook.Option) *webhook.Handler {
 	t.Helper()
+	return newHandlerWith(t, sink, toyDecoder, opts...)
+}
+
+func newHandlerWith(t *testing.T, sink callevent.Sink, dec webhook.Decoder, opts ...webhook.Option) *webhook.Handler {
+	t.Helper()
 	secrets, err := webhook.NewSecrets("old-token", secret)
 	require.NoError(t, err)
 	opts = append([]webhook.Option{webhook.WithAuthenticator(webhook.TokenAuth(secrets, webhook.QueryToken("token")))}, opts...)
-	h, err := webhook.New(sink, toyDecoder, opts...)
+	h, err := webhook.New(sink, dec, opts...)
 	require.NoError(t, err)
 	return h
 }
@@ -127,7 +143,8 @@ func TestHandlerStatuses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			sink := &recorder{}
-			h := newHandler(t, sink, webhook.WithMaxBodyBytes(1024))
+			dec := &countingDecoder{}
+			h := newHandlerWith(t, sink, dec, webhook.WithMaxBodyBytes(1024))
 			r := httptest.NewRequest(tt.method, "/hook?"+tt.query, strings.NewReader(tt.body))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			w := httptest.NewRecorder()
@@ -137,6 +154,12 @@ func TestHandlerStatuses(t *testing.T) {
 				require.Equal(t, tt.wantBody, w.Body.String())
 			}
 			require.Len(t, sink.ids(), tt.events)
+			switch tt.want {
+			case 401, 403, 405, 413:
+				require.Zero(t, dec.calls.Load(), "decoder ran for a rejected request")
+			default:
+				require.Equal(t, int32(1), dec.calls.Load())
+			}
 			require.NotContains(t, w.Body.String(), secret)
 			if tt.want == 405 {
 				require.Equal(t, "POST", w.Header().Get("Allow"))
@@ -209,6 +232,59 @@ func TestSinkPanicIsRecoveredAndReleased(t *testing.T) {
 	require.Equal(t, []string{"e1"}, sink.ids())
 }
 
+// A redelivery that arrives while the first delivery is still in the sink
+// (the provider timed out) gets 503, not 200: the first delivery may yet
+// fail, and then only a later retry can process the event.
+func TestInProgressRedeliveryGets503(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	var mu sync.Mutex
+	calls, succeeded := map[string]int{}, map[string]int{}
+	sink := callevent.SinkFunc(func(_ context.Context, e callevent.Event) error {
+		mu.Lock()
+		calls[e.ID]++
+		n := calls[e.ID]
+		mu.Unlock()
+		if e.ID == "e1" && n == 1 { // the first delivery is slow, then fails
+			close(entered)
+			<-release
+			return errors.New("sink timed out")
+		}
+		mu.Lock()
+		succeeded[e.ID]++
+		mu.Unlock()
+		return nil
+	})
+	h := newHandler(t, sink)
+	snapshot := func(m map[string]int) map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(m)
+	}
+
+	first := make(chan int, 1)
+	go func() { first <- post(h, "token="+secret, url.Values{"id": {"e1"}, "call": {"c1"}}).Code }()
+	<-entered
+	// The provider timed out and redelivers, here batched with a new event.
+	redelivery := url.Values{"id": {"e2,e1"}, "call": {"c1"}}
+	w := post(h, "token="+secret, redelivery)
+	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+	require.Equal(t, map[string]int{"e1": 1, "e2": 1}, snapshot(calls), "e1 not handed to the sink twice")
+
+	releaseOnce.Do(func() { close(release) })
+	require.Equal(t, http.StatusInternalServerError, <-first)
+	require.Equal(t, http.StatusOK, post(h, "token="+secret, redelivery).Code)
+	require.Equal(t, http.StatusOK, post(h, "token="+secret, redelivery).Code, "now a processed duplicate")
+	require.Equal(t, map[string]int{"e1": 1, "e2": 1}, snapshot(succeeded), "each event succeeded exactly once")
+	require.Equal(t, map[string]int{"e1": 2, "e2": 1}, snapshot(calls), "e2, delivered before the 503, stayed done")
+}
+
+// 1000 concurrent deliveries, 900 distinct events: requests 2k and 2k+1
+// (k < 100) carry the same event and race each other into Dedup.Claim, so a
+// check-then-set race in Claim delivers some event twice. Like a provider,
+// the sender retries a 503 (duplicate still in progress) after a pause.
 func TestConcurrentDeliveriesWithDuplicates(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
@@ -219,32 +295,58 @@ func TestConcurrentDeliveriesWithDuplicates(t *testing.T) {
 		seen[e.ID]++
 		return nil
 	})
-	h := newHandler(t, sink)
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	// The first decodes of the 200 duplicated deliveries wait at a gate
+	// and are released together, so both deliveries of each pair contend
+	// for Dedup.Claim at the same moment. Retries pass straight through.
+	const n, pairs = 1000, 100
+	var arrived atomic.Int32
+	gate := make(chan struct{})
+	dec := webhook.DecoderFunc(func(r *http.Request, body []byte) (webhook.Result, error) {
+		res, err := toyDecoder(r, body)
+		if err == nil && len(res.Events) == 1 && strings.HasPrefix(res.Events[0].ID, "dup-") {
+			switch k := arrived.Add(1); {
+			case k == 2*pairs:
+				close(gate)
+			case k < 2*pairs:
+				select {
+				case <-gate:
+				case <-time.After(5 * time.Second): // never deadlock the test
+				}
+			}
+		}
+		return res, err
+	})
+	h := newHandlerWith(t, sink, dec)
 
-	const n = 1000 // 900 distinct events, 100 of them delivered twice
+	start := make(chan struct{})
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64)
 	var failed atomic.Int32
 	for i := range n {
-		id := fmt.Sprintf("ev-%d", i%900)
+		id := fmt.Sprintf("ev-%d", i-2*pairs)
+		if i < 2*pairs {
+			id = fmt.Sprintf("dup-%d", i/2)
+		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			resp, err := srv.Client().PostForm(srv.URL+"/hook?token="+secret, url.Values{"id": {id}, "call": {"c"}})
-			if err != nil || resp.StatusCode != 200 {
-				failed.Add(1)
-				return
+			<-start
+			for range 50 { // bounded retries of 503
+				code := post(h, "token="+secret, url.Values{"id": {id}, "call": {"c"}}).Code
+				if code/100 == 2 {
+					return
+				}
+				if code != http.StatusServiceUnavailable {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
-			_ = resp.Body.Close()
+			failed.Add(1)
 		}()
 	}
+	close(start)
 	wg.Wait()
-	require.Zero(t, failed.Load())
-	require.Len(t, seen, 900)
+	require.Zero(t, failed.Load(), "requests that never got a 2xx")
+	require.Len(t, seen, n-pairs)
 	for id, c := range seen {
 		require.Equal(t, 1, c, id)
 	}
@@ -263,7 +365,8 @@ func TestWithoutDedupDeliversEveryTime(t *testing.T) {
 func TestCustomMethodsAndErrorWriter(t *testing.T) {
 	t.Parallel()
 	sink := &recorder{}
-	h := newHandler(t, sink,
+	dec := &countingDecoder{}
+	h := newHandlerWith(t, sink, dec,
 		webhook.WithMethods(http.MethodGet, http.MethodPost),
 		webhook.WithErrorWriter(func(w http.ResponseWriter, _ *http.Request, status int, _ error) {
 			w.WriteHeader(status)
@@ -280,20 +383,23 @@ func TestCustomMethodsAndErrorWriter(t *testing.T) {
 	h.ServeHTTP(w, r)
 	require.Equal(t, 401, w.Code)
 	require.Equal(t, "custom", w.Body.String())
+	require.Equal(t, int32(1), dec.calls.Load(), "the 401 was not decoded")
+	require.Equal(t, []string{"g1"}, sink.ids())
 }
 
 func TestStatusOf(t *testing.T) {
 	t.Parallel()
 	for err, want := range map[error]int{
 		nil: 200,
-		fmt.Errorf("x: %w", webhook.ErrUnauthorized): 401,
-		webhook.ErrForbidden:                         403,
-		webhook.ErrBadRequest:                        400,
-		webhook.ErrTooLarge:                          413,
-		webhook.ErrMethodNotAllowed:                  405,
-		webhook.ErrQueueFull:                         503,
-		webhook.ErrClosed:                            503,
-		errors.New("boom"):                           500,
+		fmt.Errorf("x: %w", webhook.ErrUnauthorized):      401,
+		webhook.ErrForbidden:                              403,
+		webhook.ErrBadRequest:                             400,
+		webhook.ErrTooLarge:                               413,
+		webhook.ErrMethodNotAllowed:                       405,
+		webhook.ErrQueueFull:                              503,
+		webhook.ErrClosed:                                 503,
+		fmt.Errorf("%w: event e1", webhook.ErrInProgress): 503,
+		errors.New("boom"):                                500,
 	} {
 		require.Equal(t, want, webhook.StatusOf(err), fmt.Sprint(err))
 	}

@@ -49,8 +49,14 @@ type Config struct {
 	// RetryWaitMax also caps any wait, and a 429/503 whose Retry-After (or
 	// X-RateLimit-Reset) asks for longer than RetryWaitMax is not retried.
 	RetryWaitMin, RetryWaitMax time.Duration
-	// Backoff computes the wait before retry attemptNum (0-based). Its
-	// result is clamped to [0, RetryWaitMax]. nil → DefaultBackoff.
+	// Backoff computes the wait before retry attemptNum (0-based); resp is
+	// the response being retried (nil after a transport error). Its result
+	// is clamped to [0, RetryWaitMax]. nil → DefaultBackoff, which is the
+	// one that honours Retry-After (and X-RateLimit-Reset), capped at
+	// RetryWaitMax. A custom Backoff decides the wait itself: Retry-After is
+	// not applied on top of it (call DefaultBackoff from it to keep that).
+	// Whatever the Backoff, a 429/503 asking for longer than RetryWaitMax
+	// is not retried.
 	Backoff retryablehttp.Backoff
 	// Auth, if set, adds credentials to requests sent to BaseURL's origin
 	// (scheme, host and port). Requests to other origins (absolute

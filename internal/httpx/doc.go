@@ -63,7 +63,8 @@
 // attempts is Config.Backoff (injectable; tests use a zero backoff),
 // clamped to RetryWaitMax; DefaultBackoff honours Retry-After (capped) and
 // otherwise backs off exponentially from RetryWaitMin (500 ms) to
-// RetryWaitMax (10 s) with jitter. Config.Limiter (golang.org/x/time/rate)
+// RetryWaitMax (10 s) with jitter. A custom Backoff decides the wait itself:
+// Retry-After is not applied on top of it. Config.Limiter (golang.org/x/time/rate)
 // is waited on before every attempt, including retries and the
 // re-authenticated replay.
 //

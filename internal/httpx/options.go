@@ -87,7 +87,10 @@ func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
 }
 
 // WithBackoff replaces the wait between retries (tests pass one that
-// returns 0).
+// returns 0). The custom backoff decides the wait itself: only
+// DefaultBackoff, the default, honours Retry-After (capped at the maximum
+// wait), so a backoff that should keep doing so calls DefaultBackoff for
+// 429 and 503 responses.
 func WithBackoff(b retryablehttp.Backoff) Option {
 	return func(c *Config) error {
 		if b == nil {

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -110,30 +111,36 @@ func TestRetryMaxNegativeMeansNoRetry(t *testing.T) {
 	require.Equal(t, int32(1), attempts.Load())
 }
 
+// Retry-After is honoured through the Client by the default backoff (no
+// Config.Backoff): a 429 with Retry-After: 1 is retried after about a
+// second, where the first exponential backoff waits at most RetryWaitMin
+// (500 ms). The one test that really sleeps on a retry.
 func Test429RetryAfterHonoured(t *testing.T) {
 	t.Parallel()
-	var attempts atomic.Int32
-	var waits []time.Duration
 	var mu sync.Mutex
-	c, _ := setup(t, Config{
-		Backoff: func(minWait, maxWait time.Duration, n int, resp *http.Response) time.Duration {
-			mu.Lock()
-			defer mu.Unlock()
-			waits = append(waits, DefaultBackoff(minWait, maxWait, n, resp))
-			return 0
-		},
-	}, func(w http.ResponseWriter, r *http.Request) {
-		if attempts.Add(1) == 1 {
+	var times []time.Time
+	_, srv := setup(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		n := len(times)
+		mu.Unlock()
+		if n == 1 {
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusTooManyRequests)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	_, err := c.JSON(t.Context(), &Request{Method: http.MethodPost, Path: "calls"}, nil)
+	c, err := New(Config{BaseURL: srv.URL + "/api/"}) // default backoff
 	require.NoError(t, err)
-	require.Equal(t, int32(2), attempts.Load())
-	require.Equal(t, []time.Duration{time.Second}, waits, "the default backoff would wait Retry-After")
+	_, err = c.JSON(t.Context(), &Request{Method: http.MethodPost, Path: "calls"}, nil)
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, times, 2)
+	wait := times[1].Sub(times[0])
+	require.GreaterOrEqual(t, wait, 950*time.Millisecond, "Retry-After: 1 not honoured")
+	require.Less(t, wait, 3*time.Second)
 }
 
 func Test429WaitBeyondCapNotRetried(t *testing.T) {
@@ -298,6 +305,60 @@ func hangupServer(t *testing.T, hits *atomic.Int32) string {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String() + "/api/"
+}
+
+// resetServer reads each request (head and body) and then resets the
+// connection (SO_LINGER 0, so Close sends RST): the request reached the
+// server and the client sees "connection reset by peer", a *net.OpError
+// that is not a dial error.
+func resetServer(t *testing.T, hits *atomic.Int32) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				if req, err := http.ReadRequest(bufio.NewReader(conn)); err == nil {
+					_, _ = io.Copy(io.Discard, req.Body)
+					hits.Add(1)
+				}
+				_ = conn.(*net.TCPConn).SetLinger(0)
+				_ = conn.Close()
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/api/"
+}
+
+// A connection reset after the request was sent is not a dial error: a
+// POST is never repeated, a GET is.
+func TestConnectionResetAfterSend(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		method   string
+		attempts int32
+	}{{http.MethodPost, 1}, {http.MethodGet, 4}} {
+		t.Run(tc.method, func(t *testing.T) {
+			t.Parallel()
+			var hits atomic.Int32
+			c, err := New(Config{BaseURL: resetServer(t, &hits), Backoff: noWait})
+			require.NoError(t, err)
+			_, err = c.Do(t.Context(), &Request{Method: tc.method, Path: "calls", Body: []byte("{}")})
+			require.ErrorIs(t, err, syscall.ECONNRESET)
+			var op *net.OpError
+			require.ErrorAs(t, err, &op)
+			require.NotEqual(t, "dial", op.Op)
+			require.Equal(t, tc.attempts, hits.Load(), "requests that reached the server")
+			var re *RequestError
+			require.ErrorAs(t, err, &re)
+			require.Equal(t, tc.method == http.MethodGet, re.Retryable())
+		})
+	}
 }
 
 func TestTransportErrorAfterSend(t *testing.T) {
