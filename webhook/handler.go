@@ -113,7 +113,9 @@ func WithDedup(d Dedup) Option {
 	return func(h *Handler) error { h.dedup = d; return nil }
 }
 
-// WithLogger sets the logger (default: discard). Secrets are never logged.
+// WithLogger sets the logger (default: discard). Secrets are never logged:
+// a request is named by its ServeMux route pattern, not its path, which
+// may carry a token.
 func WithLogger(l *slog.Logger) Option {
 	return func(h *Handler) error {
 		if l == nil {
@@ -191,9 +193,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status := StatusOf(err)
 		if status >= 500 {
-			h.log.ErrorContext(r.Context(), "webhook failed", "path", r.URL.Path, "status", status, "error", err)
+			h.log.ErrorContext(r.Context(), "webhook failed", "route", r.Pattern, "status", status, "error", err)
 		} else {
-			h.log.InfoContext(r.Context(), "webhook rejected", "path", r.URL.Path, "status", status, "error", err)
+			h.log.InfoContext(r.Context(), "webhook rejected", "route", r.Pattern, "status", status, "error", err)
 		}
 		if status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", strings.Join(h.methods, ", "))

@@ -118,3 +118,26 @@ func TestLookupContact(t *testing.T) {
 	require.False(t, ok)
 	require.Less(t, time.Since(start), time.Second)
 }
+
+// TestTokenInPathNotLogged: a token carried in the URL path never reaches
+// the log; the route pattern names the request.
+func TestTokenInPathNotLogged(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	fromPath := func(r *http.Request, _ []byte) string { return r.PathValue("token") }
+	opts, err := webhook.Auth{Tokens: []string{"path-secret"}, Token: fromPath}.Options()
+	require.NoError(t, err)
+	h, err := webhook.New(&recorder{}, toyDecoder, append(opts, webhook.WithLogger(log))...)
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.Handle("POST /hooks/{token}/app", h)
+	for _, tok := range []string{"path-secret", "wrong-secret"} {
+		r := httptest.NewRequest(http.MethodPost, "/hooks/"+tok+"/app", strings.NewReader("call=c1")) // no id: 400
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		mux.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	require.Contains(t, buf.String(), "route=\"POST /hooks/{token}/app\"")
+	require.NotContains(t, buf.String(), "path-secret")
+	require.NotContains(t, buf.String(), "wrong-secret")
+}
