@@ -192,6 +192,7 @@ type Client struct {
 
 	ext       *httpx.CredentialCache[*extIndex]
 	extMinAge time.Duration // a miss refreshes a list at least this old
+	extTTL    time.Duration // a list this old is fetched again on use
 }
 
 // NewClient returns a Client for the application creds. It does no I/O:
@@ -213,7 +214,7 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	base := strings.TrimRight(o.http.BaseURL, "/") + "/"
-	c := &Client{creds: creds, base: base, redirect: o.redirectURL, country: o.defaultCountry, stats: make(chan struct{}, 1), extMinAge: 5 * time.Second}
+	c := &Client{creds: creds, base: base, redirect: o.redirectURL, country: o.defaultCountry, stats: make(chan struct{}, 1), extMinAge: 5 * time.Second, extTTL: extensionTTL}
 	grant := oauth.GrantClientCredentials
 	if o.public {
 		grant = oauth.GrantAuthorizationCode
@@ -299,6 +300,32 @@ func (c *Client) observe(resp *http.Response) {
 	}
 }
 
+// codeQuota is Telphin's "status" of an exhausted hourly quota.
+const codeQuota = "rate_limit_exceeded"
+
+// noteQuota blocks the Client after a quota 429 (status
+// rate_limit_exceeded) whether or not it carried X-RateLimit-* headers:
+// until the reset it reports, else until the start of the next hour (the
+// quota is hourly). It fills the error's Reset and RetryAfter when the
+// answer did not say. Other errors (the stats 429 included) pass through.
+func (c *Client) noteQuota(err error) error {
+	var rl *RateLimitError
+	if !errors.As(err, &rl) || rl.Code != codeQuota {
+		return err
+	}
+	now := time.Now()
+	if !rl.Reset.After(now) {
+		rl.Reset = now.Truncate(time.Hour).Add(time.Hour)
+		rl.RetryAfter = rl.Reset.Sub(now)
+	}
+	c.rlMu.Lock()
+	defer c.rlMu.Unlock()
+	if rl.Reset.After(c.blocked) {
+		c.blocked = rl.Reset
+	}
+	return err
+}
+
 // quotaError returns a synthetic *RateLimitError while the hourly quota is
 // known to be exhausted, so the API is not hammered until it resets.
 func (c *Client) quotaError(method, path string) error {
@@ -308,12 +335,16 @@ func (c *Client) quotaError(method, path string) error {
 	if c.blocked.IsZero() || !now.Before(c.blocked) {
 		return nil
 	}
+	limit := -1
+	if c.rateLimit != (RateLimit{}) {
+		limit = c.rateLimit.Limit
+	}
 	return &RateLimitError{
 		APIError: APIError{
-			StatusCode: http.StatusTooManyRequests, Code: "rate_limit_exceeded",
+			StatusCode: http.StatusTooManyRequests, Code: codeQuota,
 			Message: "hourly request quota exhausted (not sent)", Method: method, URL: c.base + strings.TrimPrefix(path, "/"),
 		},
-		RetryAfter: c.blocked.Sub(now), Reset: c.blocked, Limit: c.rateLimit.Limit, Remaining: 0,
+		RetryAfter: c.blocked.Sub(now), Reset: c.blocked, Limit: limit, Remaining: 0,
 	}
 }
 
@@ -341,7 +372,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	req.Query = query
 	_, err = c.api.JSON(ctx, req, out)
-	return err
+	return c.noteQuota(err)
 }
 
 // User is the authorised user (GET /user/).

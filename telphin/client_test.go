@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net/http"
 	"strings"
@@ -185,6 +186,55 @@ func TestCallRefreshesExtensionsOnMiss(t *testing.T) {
 	_, err = c.Call(t.Context(), callevent.CallRequest{From: "999", To: "+79161112233"})
 	require.ErrorIs(t, err, telphin.ErrUnknownExtension)
 	require.Equal(t, 0, srv.Count(http.MethodPost, "/api/ver1.0/extension/999"))
+}
+
+// The extension list expires: within its TTL a renumbered extension still
+// resolves to the cached id (a hit does not refresh); after it the list is
+// fetched again on use, once for concurrent callers.
+func TestExtensionCacheTTL(t *testing.T) {
+	t.Parallel()
+	const ttl = 200 * time.Millisecond
+	srv := telphintest.NewServer(t)
+	c := newClient(t, srv)
+	telphin.SetExtensionTTL(c, ttl)
+	ext, err := c.Extension(t.Context(), "101")
+	require.NoError(t, err)
+	require.Equal(t, int64(469100), ext.ID)
+	fetched := time.Now()
+
+	// 101 is renumbered: deleted and created again with another id.
+	srv.RemoveExtension(469100)
+	srv.AddExtension(telphintest.Extension{ID: 469200, Name: "15400*101", Type: "phone"})
+	ext, err = c.Extension(t.Context(), "101")
+	require.NoError(t, err)
+	if time.Since(fetched) < ttl/4 { // the list is certainly still fresh
+		require.Equal(t, int64(469100), ext.ID, "cached within the TTL")
+		require.Equal(t, 1, srv.Count(http.MethodGet, "/api/ver1.0/client/@me/extension/"))
+	}
+
+	time.Sleep(time.Until(fetched.Add(ttl)))
+	lists := srv.Count(http.MethodGet, "/api/ver1.0/client/@me/extension/")
+	var wg sync.WaitGroup
+	ids := make(chan int64, 10)
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ext, err := c.Extension(context.Background(), "101")
+			if err == nil {
+				ids <- ext.ID
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	n := 0
+	for id := range ids {
+		require.Equal(t, int64(469200), id, "fetched again after the TTL")
+		n++
+	}
+	require.Equal(t, 10, n)
+	require.Equal(t, lists+1, srv.Count(http.MethodGet, "/api/ver1.0/client/@me/extension/"), "one refresh for concurrent callers")
 }
 
 func TestCallNotRetriedOn503(t *testing.T) {
@@ -411,6 +461,63 @@ func TestQuotaExceeded(t *testing.T) {
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, http.StatusTooManyRequests, apiErr.StatusCode)
 	require.Equal(t, 2, srv.Count("", "/api/"), "nothing sent while the quota is exhausted")
+}
+
+// A quota 429 without X-RateLimit-* headers is recognised by its status
+// rate_limit_exceeded: later calls fail fast until the next hour (the
+// quota is hourly) without a request. The stats 429 does not block.
+func TestQuotaExceededWithoutHeaders(t *testing.T) {
+	t.Parallel()
+	srv := telphintest.NewServer(t)
+	c := newClient(t, srv, telphin.WithRetry(0, 0, 0)) // one request per call, whatever httpx retries
+	_, err := c.User(t.Context())
+	require.NoError(t, err)
+
+	srv.Fail(telphintest.Failure{Path: "/api/ver1.0/user/", Status: http.StatusTooManyRequests,
+		Body: `{"message":"Stats request already exists, concurrent request not allowed"}`})
+	_, err = c.User(t.Context())
+	var rl *telphin.RateLimitError
+	require.ErrorAs(t, err, &rl)
+	_, err = c.User(t.Context())
+	require.NoError(t, err, "the stats 429 is not the quota: nothing is blocked")
+
+	srv.Fail(telphintest.Failure{Path: "/api/ver1.0/user/", Status: http.StatusTooManyRequests, Times: 100,
+		Body: `{"status":"rate_limit_exceeded","message":"Rate limit exceeded"}`})
+	// Reset is the start of the next hour (computed after the call, so a
+	// test crossing the hour still passes).
+	nextHour := func(reset time.Time) bool {
+		now := time.Now()
+		return reset.Equal(reset.Truncate(time.Hour)) && reset.After(now) && !reset.After(now.Add(time.Hour))
+	}
+	_, err = c.User(t.Context())
+	require.ErrorAs(t, err, &rl)
+	require.Equal(t, "rate_limit_exceeded", rl.Code)
+	require.True(t, nextHour(rl.Reset), "reset %v", rl.Reset)
+	sent := srv.Count("", "/api/")
+
+	for _, call := range []func() error{
+		func() error { _, err := c.User(t.Context()); return err },
+		func() error { _, err := c.Extensions(t.Context(), telphin.ExtensionFilter{}); return err },
+		func() error { _, err := c.DownloadRecord(t.Context(), "x", io.Discard); return err },
+	} {
+		err := call()
+		require.ErrorAs(t, err, &rl)
+		require.Equal(t, "rate_limit_exceeded", rl.Code)
+		require.True(t, nextHour(rl.Reset), "reset %v", rl.Reset)
+	}
+	require.Equal(t, sent, srv.Count("", "/api/"), "nothing sent while the quota is exhausted")
+
+	// A download hitting the quota blocks the Client too.
+	c2 := newClient(t, srv, telphin.WithRetry(0, 0, 0))
+	srv.Fail(telphintest.Failure{Path: "/api/ver1.0/client/@me/record/", Status: http.StatusTooManyRequests,
+		Body: `{"status":"rate_limit_exceeded","message":"Rate limit exceeded"}`})
+	_, err = c2.DownloadRecord(t.Context(), "x", io.Discard)
+	require.ErrorAs(t, err, &rl)
+	require.True(t, nextHour(rl.Reset), "reset %v", rl.Reset)
+	sent = srv.Count("", "/api/")
+	_, err = c2.User(t.Context())
+	require.ErrorAs(t, err, &rl)
+	require.Equal(t, sent, srv.Count("", "/api/"), "blocked after the download's 429")
 }
 
 func TestRecords(t *testing.T) {

@@ -16,7 +16,8 @@
 // queue) and callevent.Transferer (Transfer: blind or attended). Employees
 // and groups are given as short number ("101"), full name ("15400*101") or
 // numeric extension id and resolved through a cached extension list,
-// fetched once and again on a miss. Hangup and CurrentCalls control calls
+// fetched once, again on a miss, and again on use once it is an hour old
+// (so a deleted or renumbered extension stops resolving to its old id). Hangup and CurrentCalls control calls
 // in progress; Extensions lists extensions; CallHistory iterates the call
 // history over all pages; Record and DownloadRecord give recordings;
 // Subscribe, SubscribeAll and Unsubscribe register the webhooks for you.
@@ -64,9 +65,10 @@
 // never retried once it may have reached Telphin: one click, at most one
 // call. Telphin's request quota is hourly and shared by all apps of a
 // client; RateLimit reports the X-RateLimit-* headers of the last answer.
-// When the quota is exhausted (429 with X-RateLimit-Remaining: 0) the
-// Client returns a *RateLimitError until the reset without sending
-// anything. Telphin refuses concurrent statistics requests with 429, so
+// When the quota is exhausted (a 429 with status rate_limit_exceeded or
+// X-RateLimit-Remaining: 0) the Client returns a *RateLimitError until the
+// reset (X-RateLimit-Reset, else the start of the next hour) without
+// sending anything. Telphin refuses concurrent statistics requests with 429, so
 // the Client sends its call_history requests one at a time.
 // WithRateLimit adds client-side throttling.
 //
@@ -97,10 +99,14 @@
 // name of outbound calls. CallID and LegID (SubCallID) are lower-cased;
 // compare them with API ids (upper-case call_uuid) case-insensitively.
 // EventTime and Duration are microseconds. Completed status: ANSWER →
-// Success; Bridged=no → Missed and Bridged=yes → Success (the IVR itself
-// answers); other outcomes are Missed for inbound calls, NotAvailable
-// (NOANSWER, CHANUNAVAIL), Busy, Canceled or Failed (CONGESTION) for
-// outbound ones. A Completed event has EndedAt = EventTime, Duration = the
+// Success; on a queue/IVR hangup Bridged=no → Missed (nobody answered the
+// call) and Bridged=yes → Success (the IVR itself answers); other outcomes
+// of an inbound call straight to an extension (no queue or IVR routed it)
+// are Missed. Other outcomes of an agent's leg of an inbound call a queue
+// or IVR routed (Group set: the call may have been answered by another
+// agent, and the queue's Bridged=no reports it missed), and of outbound
+// and internal calls, are NotAvailable (NOANSWER, CHANUNAVAIL), Busy,
+// Canceled or Failed (CONGESTION). A Completed event has EndedAt = EventTime, Duration = the
 // talk time of answered legs (Wait = Duration otherwise), and At =
 // AnsweredAt = EndedAt − Duration (the hangup does not tell when ringing
 // began). The recording is not a URL in the event: RecID stays in Raw; get

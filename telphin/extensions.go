@@ -75,6 +75,11 @@ func (c *Client) Extensions(ctx context.Context, f ExtensionFilter) ([]Extension
 	}
 }
 
+// extensionTTL is how long the cached extension list is used before it
+// is fetched again, so a deleted or renumbered extension stops resolving
+// to its old id.
+const extensionTTL = time.Hour
+
 // extIndex is the cached extension list used to resolve what callers give
 // as an employee or group (short number, full name, numeric id).
 type extIndex struct {
@@ -99,7 +104,7 @@ func (c *Client) fetchExtensions(ctx context.Context, _ *extIndex) (*extIndex, t
 			}
 		}
 	}
-	return idx, time.Time{}, nil
+	return idx, idx.at.Add(c.extTTL), nil
 }
 
 func (idx *extIndex) find(ref string) (Extension, bool) {
@@ -120,8 +125,10 @@ func (idx *extIndex) find(ref string) (Extension, bool) {
 // Extension resolves ref — a short number ("101"), a full name
 // ("15400*101", optionally with "@domain") or a numeric extension id — to
 // the extension, through a cached extension list shared by all goroutines.
-// The list is fetched once (single-flight) and fetched again when ref is
-// not in it (at most every few seconds), so new extensions are found.
+// The list is fetched once (single-flight), fetched again when ref is not
+// in it (at most every few seconds), so new extensions are found, and
+// fetched again on use once it is an hour old (single-flight too), so a
+// deleted or renumbered extension stops resolving to its old id.
 // An unknown ref is ErrUnknownExtension.
 func (c *Client) Extension(ctx context.Context, ref string) (Extension, error) {
 	ref = strings.TrimSpace(ref)

@@ -249,40 +249,115 @@ func TestHandlerBuilders(t *testing.T) {
 
 func TestHandlerStatusMapping(t *testing.T) {
 	t.Parallel()
+	// leg: "" no extension fields; "direct" an extension the call reached
+	// without a queue; "agent" an agent's leg of a call queue 099 routed;
+	// "transfer" an extension reached by an internal transfer; "queue" the
+	// queue's own leg.
 	tests := []struct {
 		flow, status, bridged string
 		want                  callevent.Status
+		leg                   string
 	}{
-		{"in", "ANSWER", "", callevent.Success},
-		{"in", "NOANSWER", "", callevent.Missed},
-		{"in", "CANCEL", "", callevent.Missed},
-		{"in", "BUSY", "", callevent.Missed},
-		{"in", "CONGESTION", "", callevent.Missed},
-		{"in", "CHANUNAVAIL", "", callevent.Missed},
-		{"in", "ANSWER", "no", callevent.Missed}, // the IVR answered, no person did
-		{"IN", "ANSWER", "yes", callevent.Success},
-		{"out", "ANSWER", "", callevent.Success},
-		{"out", "NOANSWER", "", callevent.NotAvailable},
-		{"OUT", "CHANUNAVAIL", "", callevent.NotAvailable},
-		{"out", "BUSY", "", callevent.Busy},
-		{"out", "CANCEL", "", callevent.Canceled},
-		{"out", "CONGESTION", "", callevent.Failed},
-		{"out", "SOMETHING", "", callevent.Failed},
-		{"out", "", "", 0},
+		{"in", "ANSWER", "", callevent.Success, ""},
+		{"in", "NOANSWER", "", callevent.Missed, ""},
+		{"in", "CANCEL", "", callevent.Missed, ""},
+		{"in", "BUSY", "", callevent.Missed, ""},
+		{"in", "CONGESTION", "", callevent.Missed, ""},
+		{"in", "CHANUNAVAIL", "", callevent.Missed, ""},
+		{"in", "ANSWER", "no", callevent.Missed, ""}, // the IVR answered, no person did
+		{"IN", "ANSWER", "yes", callevent.Success, ""},
+		{"out", "ANSWER", "", callevent.Success, ""},
+		{"out", "NOANSWER", "", callevent.NotAvailable, ""},
+		{"OUT", "CHANUNAVAIL", "", callevent.NotAvailable, ""},
+		{"out", "BUSY", "", callevent.Busy, ""},
+		{"out", "CANCEL", "", callevent.Canceled, ""},
+		{"out", "CONGESTION", "", callevent.Failed, ""},
+		{"out", "SOMETHING", "", callevent.Failed, ""},
+		{"out", "", "", 0, ""},
+
+		// Nobody answered a call straight to an extension: missed.
+		{"in", "NOANSWER", "", callevent.Missed, "direct"},
+		{"in", "CANCEL", "", callevent.Missed, "direct"},
+		{"in", "BUSY", "", callevent.Missed, "direct"},
+		{"in", "NOANSWER", "", callevent.Missed, "transfer"},
+		// An agent's leg of a queue call is not a missed call (another
+		// agent may have answered; the queue leg tells).
+		{"in", "ANSWER", "", callevent.Success, "agent"},
+		{"in", "NOANSWER", "", callevent.NotAvailable, "agent"},
+		{"in", "CHANUNAVAIL", "", callevent.NotAvailable, "agent"},
+		{"in", "CANCEL", "", callevent.Canceled, "agent"},
+		{"IN", "BUSY", "", callevent.Busy, "agent"},
+		{"in", "CONGESTION", "", callevent.Failed, "agent"},
+		// The queue leg carries the call's outcome.
+		{"in", "NOANSWER", "no", callevent.Missed, "queue"},
+		{"in", "CANCEL", "no", callevent.Missed, "queue"},
+		{"in", "ANSWER", "yes", callevent.Success, "queue"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.flow+"_"+tt.status+"_"+tt.bridged, func(t *testing.T) {
+		t.Run(tt.flow+"_"+tt.status+"_"+tt.bridged+"_"+tt.leg, func(t *testing.T) {
 			t.Parallel()
 			f := url.Values{"EventType": {"hangup"}, "CallID": {"abc"}, "CallFlow": {tt.flow}, "CallStatus": {tt.status},
 				"EventTime": {"1505824818346287"}, "CallerIDNum": {"+79161112233"}, "CalledNumber": {"+79161112233"}}
 			if tt.bridged != "" {
 				f.Set("Bridged", tt.bridged)
 			}
+			switch tt.leg {
+			case "direct":
+				f.Set("CalledExtension", "3515*102@sipproxy.telphin.ru")
+			case "agent":
+				f.Set("CalledExtension", "3515*102@sipproxy.telphin.ru")
+				f.Set("CallerExtension", "3515*099@sipproxy.telphin.ru")
+			case "transfer":
+				f.Set("CalledExtension", "3515*102@sipproxy.telphin.ru")
+				f.Set("CallerExtension", "3515*101@sipproxy.telphin.ru")
+				f.Set("RemoteNumber", "+79161112233")
+			case "queue":
+				f.Set("CalledExtension", "3515*099@sipproxy.telphin.ru")
+			}
 			events, err := telphin.ParseFields("acc", f, "RU")
 			require.NoError(t, err)
 			require.Len(t, events, 1)
 			require.Equal(t, tt.want, events[0].Status)
 			require.NoError(t, events[0].Validate())
+		})
+	}
+}
+
+// Ids are compared case-insensitively: an upper-case CallID or SubCallID
+// (as in call_history) gives the same Event.ID, CallID and LegID as the
+// lower-case one, so a redelivery in another case dedups.
+func TestHandlerIDsCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	const (
+		call = "76c8491e9d3711e7bd2379424bc8e8c8"
+		leg  = "124575-79a2b6069d3711e7845f79424bc8e8c8"
+	)
+	tests := []struct {
+		name, callID, subCallID string
+	}{
+		{"upper CallID and SubCallID", strings.ToUpper(call), strings.ToUpper(leg)},
+		{"upper CallID only", strings.ToUpper(call), leg},
+		{"upper SubCallID only", call, strings.ToUpper(leg)},
+		{"mixed case", "76C8491E9d3711e7bd2379424bc8e8c8", "124575-79A2B6069d3711e7845f79424bc8e8c8"},
+		{"upper CallID, no SubCallID", strings.ToUpper(call), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			parse := func(callID, subCallID string) callevent.Event {
+				f := telphintest.Call{}.Hangup()
+				f.Set("CallID", callID)
+				f.Set("SubCallID", subCallID)
+				events, err := telphin.ParseFields("acc", f, "RU")
+				require.NoError(t, err)
+				require.Len(t, events, 1)
+				return events[0]
+			}
+			got := parse(tt.callID, tt.subCallID)
+			want := parse(strings.ToLower(tt.callID), strings.ToLower(tt.subCallID))
+			require.Equal(t, want.ID, got.ID)
+			require.Equal(t, call, got.CallID)
+			require.Equal(t, strings.ToLower(tt.subCallID), got.LegID)
 		})
 	}
 }

@@ -230,7 +230,7 @@ func (c *Client) DownloadRecord(ctx context.Context, recordUUID string, w io.Wri
 	}
 	resp, err := c.api.Do(ctx, &httpx.Request{Path: path})
 	if err != nil {
-		return 0, err
+		return 0, c.noteQuota(err)
 	}
 	defer resp.Body.Close()
 	n, err := io.Copy(w, resp.Body)

@@ -138,7 +138,10 @@ func ParseFields(account string, fields url.Values, defaultCountry string) ([]ca
 	case callevent.Answered:
 		e.AnsweredAt = e.At
 	case callevent.Completed:
-		e.Status = hangupStatus(strings.ToUpper(get("CallStatus")), bridged, e.Direction)
+		// An agent's leg of a call a queue or IVR routed: the routing
+		// leg's Bridged=no says whether the call was missed.
+		agentLeg := bridged == "" && e.Extension != "" && e.Group != ""
+		e.Status = hangupStatus(strings.ToUpper(get("CallStatus")), bridged, e.Direction, agentLeg)
 		e.EndedAt = e.At
 		if e.Status == callevent.Success && bridged == "" {
 			e.Duration = dur
@@ -164,10 +167,11 @@ func ParseFields(account string, fields url.Values, defaultCountry string) ([]ca
 }
 
 // hangupStatus maps CallStatus (and Bridged of a queue/IVR hangup) to a
-// Status: for inbound calls any unanswered outcome is Missed; for outbound
-// and internal calls NOANSWER and CHANUNAVAIL are NotAvailable, BUSY is
-// Busy, CANCEL Canceled, CONGESTION Failed.
-func hangupStatus(callStatus, bridged string, dir callevent.Direction) callevent.Status {
+// Status: for inbound calls straight to an extension any unanswered
+// outcome is Missed; for an agent's leg of a queue/IVR call (agentLeg),
+// outbound and internal calls NOANSWER and CHANUNAVAIL are NotAvailable,
+// BUSY is Busy, CANCEL Canceled, CONGESTION Failed.
+func hangupStatus(callStatus, bridged string, dir callevent.Direction, agentLeg bool) callevent.Status {
 	switch bridged {
 	case "no":
 		return callevent.Missed
@@ -180,7 +184,7 @@ func hangupStatus(callStatus, bridged string, dir callevent.Direction) callevent
 	case "ANSWER":
 		return callevent.Success
 	case "NOANSWER", "CANCEL", "BUSY", "CONGESTION", "CHANUNAVAIL":
-		if dir == callevent.Inbound {
+		if dir == callevent.Inbound && !agentLeg {
 			return callevent.Missed
 		}
 	}

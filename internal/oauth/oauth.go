@@ -6,7 +6,8 @@
 //
 //   - one token is shared by all goroutines and fetched single-flight:
 //     100 concurrent calls make one token request;
-//   - a token is refreshed shortly before its expiry (10 s by default);
+//   - a token is refreshed shortly before its expiry (60 s by default,
+//     [DefaultEarlyExpiry]; see Config.EarlyExpiry);
 //   - a rejected token is invalidated only if it is still the cached one,
 //     so many requests failing with the same stale token cause one refresh.
 //

@@ -39,6 +39,8 @@ type fakeAuthServer struct {
 	expiresIn int
 	fail      []int            // statuses to answer token requests with, consumed in order
 	seen      func(tok string) // called with every access token /api accepts
+	keepRT    bool             // refresh answers omit refresh_token; the old one stays valid
+	rtSent    []string         // refresh tokens received, in order
 }
 
 func newFakeAuthServer(t *testing.T) *fakeAuthServer {
@@ -83,13 +85,16 @@ func (f *fakeAuthServer) token(w http.ResponseWriter, r *http.Request) {
 		issueRefresh = true
 	case "refresh_token":
 		rt := r.PostFormValue("refresh_token")
+		f.rtSent = append(f.rtSent, rt)
 		if !f.refresh[rt] {
 			w.WriteHeader(http.StatusUnauthorized)
 			fmt.Fprint(w, `{"error":"invalid_grant"}`)
 			return
 		}
-		delete(f.refresh, rt) // single use: rotation
-		issueRefresh = true
+		if !f.keepRT {
+			delete(f.refresh, rt) // single use: rotation
+			issueRefresh = true
+		}
 	default:
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprint(w, `{"error":"unsupported_grant_type"}`)
@@ -348,6 +353,38 @@ func TestRotatingRefreshTokens(t *testing.T) {
 	require.Equal(t, 3, f.grantCount("refresh_token"))
 	require.Equal(t, []string{"at-1", "at-2", "at-3", "at-4"}, store.saved)
 	require.Zero(t, unsavedUse.Load(), "a token was used before it was saved")
+}
+
+// A refresh answer without refresh_token keeps the old refresh token: it
+// is saved with the new access token and sent by the next refresh.
+func TestRefreshAnswerWithoutRefreshToken(t *testing.T) {
+	t.Parallel()
+	f := newFakeAuthServer(t)
+	store := &memStore{}
+	s := newSource(t, f, GrantAuthorizationCode, store)
+	c := apiClient(t, f, s)
+	tok, err := s.Exchange(t.Context(), testCode)
+	require.NoError(t, err)
+	require.Equal(t, "rt-1", tok.RefreshToken)
+
+	f.mu.Lock()
+	f.keepRT = true
+	f.mu.Unlock()
+	for i := 2; i <= 3; i++ {
+		f.revokeAll()
+		_, err := c.JSON(t.Context(), &httpx.Request{Path: "/api"}, nil)
+		require.NoError(t, err, "refresh %d", i)
+		cur, err := s.Token(t.Context())
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf("at-%d", i), cur.AccessToken)
+		require.Equal(t, "rt-1", cur.RefreshToken, "the old refresh token is kept")
+		stored, err := store.Load(t.Context())
+		require.NoError(t, err)
+		require.Equal(t, "rt-1", stored.RefreshToken, "and saved")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.Equal(t, []string{"rt-1", "rt-1"}, f.rtSent, "the next refresh uses the old refresh token")
 }
 
 func TestRefreshRejected(t *testing.T) {

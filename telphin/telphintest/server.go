@@ -253,6 +253,14 @@ func (s *Server) AddExtension(e Extension) {
 	s.extensions = append(s.extensions, e)
 }
 
+// RemoveExtension deletes the extension with id (as when it is deleted or
+// renumbered in the Telphin cabinet).
+func (s *Server) RemoveExtension(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.extensions = slices.DeleteFunc(s.extensions, func(e Extension) bool { return e.ID == id })
+}
+
 // AddCurrentCall puts a call in progress on extension extID; call is the
 // API's current_calls object (call_api_id, call_id, …).
 func (s *Server) AddCurrentCall(extID int64, call map[string]any) {
