@@ -63,10 +63,13 @@
 // In Phonet's cabinet (Налаштування → «Інша система CRM») five URL fields
 // can point at the same handler, or at Perfectum-style separate paths
 // (…/customer_data, …/call, …/after_call_end): the handler tells the kinds
-// apart by the body. A body without "event" is a customer lookup; one with
-// "event" is a call event; one with history-record fields (endAt, billSecs,
-// duration, disposition) is the full call info. JSON is expected; a
-// form-encoded body (PHP-style "leg[ext]" keys) is accepted too.
+// apart by the body. A body with "event" is a call event; one without it
+// is the full call info when it has endAt (or, without otherLegNum, other
+// history-record fields: billSecs, duration, disposition), else a customer
+// lookup, even if it carries other call fields. JSON is expected; a
+// form-encoded body (PHP-style "leg[ext]" keys) is accepted too. A leg,
+// leg2 or otherLegs sent as "", {} or [] counts as null rather than
+// failing the whole notification.
 //
 //	h, err := phonet.NewHandler(sink,
 //		phonet.WithToken(os.Getenv("PHONET_WEBHOOK_TOKEN")), // ?token=… in the cabinet URLs
@@ -77,25 +80,28 @@
 //	mux.Handle("POST /phonet", h)
 //
 // Phonet does not sign its requests. Authenticate with a secret token in
-// the URL (WithToken, several for rotation; WithTokenFunc to read it from
-// the path) and/or Phonet's source addresses (WithAllowedIPs with
+// the URL (WithToken, several for rotation, repeated WithToken options
+// adding up; WithTokenFunc to read it from the path) and/or Phonet's source addresses (WithAllowedIPs with
 // PhonetIPs, trusted-proxy aware). One of them is required unless
 // WithoutAuth. A rejected request (401/403) reaches neither the Sink nor
 // the ContactLookup.
 //
 // Mapping: call.dial → Ringing, call.bridge → Answered, call.hangup → Ended,
 // full call info → Completed (billSecs → Duration, duration − billSecs →
-// Wait, disposition 0..4 → Success, Missed, NotAvailable, Failed, Busy,
-// audioRecUrl trimmed → RecordingURL). lgDirection 1/2/4 → Internal,
+// Wait, disposition 0..4 → Success, Missed (NotAvailable for an outgoing
+// or internal call: Missed is an inbound call nobody answered),
+// NotAvailable, Failed, Busy, audioRecUrl trimmed → RecordingURL). lgDirection 1/2/4 → Internal,
 // Outbound, Inbound. leg.ext → Extension, leg.displayName → Employee,
 // otherLegs[0].num (otherLegNum in records) → ClientPhone, trunkNum → LinePhone, both
 // normalised with the default country UA (WithDefaultCountry); anonymous
-// numbers and internal extensions give "". accountDomain → Account, uuid →
-// CallID. Timestamps may be milliseconds or seconds (values below 1e12 are
+// numbers and internal extensions give "". accountDomain → Account
+// (WithAccount takes it from the request, e.g. the URL path, when the body
+// has none), uuid → CallID. Timestamps may be milliseconds or seconds (values below 1e12 are
 // seconds); 0 and null are "not set". Event.ID is derived from (account,
 // uuid, event), so Phonet's duplicate deliveries are dropped by the
 // webhook dedup store. Pause toggles (lgDirection 32/64) are acknowledged
-// and not emitted as calls; WithPauseFunc receives them. Unknown event
+// and not emitted as calls, in call events and full call info alike;
+// WithPauseFunc receives those of call events. Unknown event
 // types are acknowledged and ignored. Call events are answered with {}.
 //
 // The customer lookup sits in the ringing path of an incoming call. The

@@ -72,6 +72,7 @@ type HandlerOption func(*handlerConfig) error
 type handlerConfig struct {
 	tokens        []string
 	tokenFrom     func(r *http.Request) string
+	account       func(r *http.Request) string
 	allowed       []netip.Prefix
 	trusted       []netip.Prefix
 	noAuth        bool
@@ -88,13 +89,15 @@ type handlerConfig struct {
 // WithToken requires a secret token on every request, by default in the
 // query parameter "token" (put it into the URLs in Phonet's cabinet:
 // "https://crm.example.com/phonet?token=…"). Several tokens may be valid
-// at once, for rotation. A wrong or missing token is 401.
+// at once, for rotation; WithToken given more than once adds to the
+// accepted tokens (it never replaces earlier ones), so a rotation token
+// passed separately is not dropped. A wrong or missing token is 401.
 func WithToken(tokens ...string) HandlerOption {
 	return func(c *handlerConfig) error {
 		if _, err := webhook.NewSecrets(tokens...); err != nil {
 			return fmt.Errorf("phonet: WithToken: %w", err)
 		}
-		c.tokens = append([]string(nil), tokens...)
+		c.tokens = append(c.tokens, tokens...)
 		return nil
 	}
 }
@@ -107,6 +110,23 @@ func WithTokenFunc(from func(r *http.Request) string) HandlerOption {
 			return errors.New("phonet: WithTokenFunc: nil function")
 		}
 		c.tokenFrom = from
+		return nil
+	}
+}
+
+// WithAccount sets how the tenant is taken from a request whose body has
+// no accountDomain, for every kind of notification: it becomes
+// Event.Account (and part of Event.ID), Pause.Account and the account
+// passed to the ContactLookup. Example, for URLs such as
+// …/phonet/customer_data/{tenant}:
+// func(r *http.Request) string { return path.Base(r.URL.Path) }.
+// A body's accountDomain always wins. Default: accountDomain, or "".
+func WithAccount(f func(r *http.Request) string) HandlerOption {
+	return func(c *handlerConfig) error {
+		if f == nil {
+			return errors.New("phonet: WithAccount: nil function")
+		}
+		c.account = f
 		return nil
 	}
 }
@@ -171,9 +191,12 @@ func WithDefaultCountry(country string) HandlerOption {
 
 // WithCardURL sets the templates of the lookup reply's url: found for a
 // known contact without Contact.URL, notFound for an unknown number (the
-// "create contact" page). Placeholders: {id} (Contact.ID, path-escaped),
-// {phone} (the number as Phonet sent it, query-escaped) and {digits} (the
-// normalised number). Either may be empty. Example:
+// "create contact" page). Placeholders: {id} (Contact.ID), {phone} (the
+// number as Phonet sent it; a leading "+" that an unescaped form body
+// turned into a space is restored) and {digits} (the normalised number).
+// Each value is percent-encoded except letters, digits and "-._~", so it
+// stays literal in a path segment or a query value alike ("+" is %2B,
+// never a space). Either template may be empty. Example:
 // WithCardURL("https://crm.example.com/contacts/{id}", "https://crm.example.com/contacts/new?phone={phone}").
 func WithCardURL(found, notFound string) HandlerOption {
 	return func(c *handlerConfig) error {
@@ -273,6 +296,9 @@ func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
 	if err != nil {
 		return webhook.Result{}, err
 	}
+	if acc := accountOf(n); d.cfg.account != nil && acc != nil && *acc == "" {
+		*acc = d.cfg.account(r)
+	}
 	if n.Kind == KindLookup {
 		reply, err := webhook.JSONReply(d.answer(r.Context(), n.Lookup))
 		return webhook.Result{Reply: reply}, err
@@ -290,6 +316,19 @@ func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
 		Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}},
 		Body:   []byte("{}"), // call events and records are acknowledged with {}
 	}}, nil
+}
+
+// accountOf points at the accountDomain of the notification's content.
+func accountOf(n *Notification) *string {
+	switch {
+	case n.Lookup != nil:
+		return &n.Lookup.AccountDomain
+	case n.Event != nil:
+		return &n.Event.AccountDomain
+	case n.Record != nil:
+		return &n.Record.AccountDomain
+	}
+	return nil
 }
 
 func pauseOf(e *CallEvent) Pause {
@@ -317,7 +356,27 @@ func (d *decoder) answer(ctx context.Context, req *LookupRequest) LookupReply {
 			"account", req.AccountDomain, "error", err)
 		return LookupReply{}
 	}
-	return d.cfg.reply(c, found, req.OtherLegNum, digits)
+	return d.cfg.reply(c, found, phoneAsSent(req.OtherLegNum, digits), digits)
+}
+
+// phoneAsSent is the number for {phone}: raw, or "+"+number when raw is
+// an international number whose "+" form decoding turned into a space
+// (an unescaped "+" in a form-encoded body).
+func phoneAsSent(raw, digits string) string {
+	t := strings.TrimSpace(raw)
+	if !strings.HasPrefix(raw, " ") || t == "" || t[0] < '0' || t[0] > '9' {
+		return raw
+	}
+	only := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, t)
+	if only != digits {
+		return raw // a national number: no "+" was lost
+	}
+	return "+" + t
 }
 
 // reply builds the lookup reply for a finished lookup.
@@ -342,14 +401,20 @@ func (c *handlerConfig) reply(ct callevent.Contact, found bool, raw, digits stri
 	}
 }
 
+// expandCard fills a card URL template. Every value is escaped for both a
+// path segment and a query value: url.PathEscape would leave "+", "&" and
+// "=" (which a query decodes as a space or a separator) and
+// url.QueryEscape writes a space as "+" (a literal plus in a path), so
+// the query escape is used with spaces as %20.
 func expandCard(tmpl, id, raw, digits string) string {
 	if tmpl == "" {
 		return ""
 	}
+	esc := func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
 	return strings.NewReplacer(
-		"{id}", url.PathEscape(id),
-		"{phone}", url.QueryEscape(raw),
-		"{digits}", digits,
+		"{id}", esc(id),
+		"{phone}", esc(raw),
+		"{digits}", esc(digits),
 	).Replace(tmpl)
 }
 

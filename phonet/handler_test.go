@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -449,4 +451,209 @@ func TestPhonetIPs(t *testing.T) {
 	require.Equal(t, want, got)
 	ips[0] = netip.Prefix{}
 	require.Equal(t, want[0], phonet.PhonetIPs()[0].String(), "callers cannot change the list")
+}
+
+// Every disposition of the full call info, by direction: no answer is
+// Missed only for an incoming call (callevent: Missed is an inbound call
+// nobody answered); an outgoing or internal one is NotAvailable.
+func TestRecordDispositionStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		disposition any // nil: absent
+		direction   int
+		want        callevent.Status
+	}{
+		{0, 4, callevent.Success},
+		{1, 4, callevent.Missed},
+		{2, 4, callevent.NotAvailable},
+		{3, 4, callevent.Failed},
+		{4, 4, callevent.Busy},
+		{7, 4, 0},   // unknown
+		{nil, 4, 0}, // none sent
+		{"1", 4, callevent.Missed},
+		{0, 2, callevent.Success},
+		{1, 2, callevent.NotAvailable},
+		{1, 1, callevent.NotAvailable},
+		{2, 2, callevent.NotAvailable},
+		{3, 1, callevent.Failed},
+		{4, 2, callevent.Busy},
+		{1, 0, callevent.Missed}, // direction unknown: as inbound
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%v_dir%d", tt.disposition, tt.direction), func(t *testing.T) {
+			t.Parallel()
+			body := phonettest.InboundCall().Record().With("lgDirection", tt.direction).Without("disposition")
+			if tt.disposition != nil {
+				body = body.With("disposition", tt.disposition)
+			}
+			events, err := phonet.ParseEvents("application/json", body.JSON(), "")
+			require.NoError(t, err)
+			require.Len(t, events, 1)
+			require.Equal(t, callevent.Completed, events[0].Kind)
+			require.Equal(t, tt.want, events[0].Status)
+			require.NoError(t, events[0].Validate())
+		})
+	}
+}
+
+// A pause toggle (lgDirection 32/64) in a full call info is acknowledged
+// and not emitted as a call.
+func TestRecordPauseNotEmitted(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []int{32, 64} {
+		body := phonettest.InboundCall().Record().With("lgDirection", dir)
+		n, err := phonet.ParseNotification("application/json", body.JSON())
+		require.NoError(t, err)
+		require.Equal(t, phonet.KindCallRecord, n.Kind)
+		events, err := n.Events("")
+		require.NoError(t, err)
+		require.Empty(t, events, "lgDirection %d", dir)
+
+		sink := &recorder{}
+		w := post(newHandler(t, sink), body.Request("/phonet/after_call_end", phonettest.WithToken(token)))
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		require.JSONEq(t, `{}`, w.Body.String())
+		require.Empty(t, sink.got())
+	}
+}
+
+// A body without event is a call record only with endAt (or record fields
+// and no otherLegNum); a lookup carrying call fields stays a lookup.
+func TestNotificationKinds(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		body string
+		want phonet.NotificationKind
+	}{
+		{`{"otherLegNum":"+380501112233","trunkNum":"+380442000000"}`, phonet.KindLookup},
+		{`{"otherLegNum":"+380501112233","uuid":"u","lgDirection":4,"duration":3}`, phonet.KindLookup},
+		{`{"otherLegNum":"+380501112233","billSecs":5,"disposition":0}`, phonet.KindLookup},
+		{`{"otherLegNum":"+380501112233","endAt":1754641335000,"duration":3}`, phonet.KindCallRecord},
+		{`{"uuid":"u1","billSecs":5}`, phonet.KindCallRecord}, // a record without endAt: an error later
+		{`{"uuid":"u1","disposition":1}`, phonet.KindCallRecord},
+		{`{"event":"call.dial","otherLegNum":"+380501112233","endAt":1}`, phonet.KindCallEvent},
+	}
+	for _, tt := range tests {
+		n, err := phonet.ParseNotification("application/json", []byte(tt.body))
+		require.NoError(t, err, tt.body)
+		require.Equal(t, tt.want, n.Kind, tt.body)
+	}
+
+	// Through the handler: the lookup is answered, not rejected with 400.
+	var phones []string
+	h := newHandler(t, &recorder{}, phonet.WithContactLookup(callevent.ContactLookupFunc(
+		func(_ context.Context, _, phone string) (callevent.Contact, bool, error) {
+			phones = append(phones, phone)
+			return callevent.Contact{Name: "Іван"}, true, nil
+		})))
+	w := post(h, rawRequest([]byte(`{"otherLegNum":"+380501112233","uuid":"u","lgDirection":4,"duration":3}`), "application/json"))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `"name":"Іван"`)
+	require.Equal(t, []string{"380501112233"}, phones)
+}
+
+// leg, leg2 and otherLegs sent as "", {} or [] are null, not a 400 that
+// Phonet would redeliver forever; a real wrong type is still rejected.
+func TestBlankLegsAreNull(t *testing.T) {
+	t.Parallel()
+	dial := inbound(callevent.Ringing, "call.dial", ms(1754641204000))
+	noLeg := dial
+	noLeg.Extension, noLeg.Employee = "", ""
+	noClient := dial
+	noClient.ClientPhone = ""
+	in := phonettest.InboundCall()
+	tests := []struct {
+		name string
+		body phonettest.Body
+		want callevent.Event
+	}{
+		{`leg ""`, in.Dial().With("leg", ""), noLeg},
+		{`leg {}`, in.Dial().With("leg", map[string]any{}), noLeg},
+		{`leg []`, in.Dial().With("leg", []any{}), noLeg},
+		{`leg " "`, in.Dial().With("leg", " "), noLeg},
+		{`leg2 ""`, in.Dial().With("leg2", ""), dial},
+		{`leg2 []`, in.Dial().With("leg2", []any{}), dial},
+		{`otherLegs {}`, in.Dial().With("otherLegs", map[string]any{}), noClient},
+		{`otherLegs ""`, in.Dial().With("otherLegs", ""), noClient},
+		{`otherLegs []`, in.Dial().With("otherLegs", []any{}), noClient},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sink := &recorder{}
+			w := post(newHandler(t, sink), tt.body.Request("/phonet/call", phonettest.WithToken(token)))
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+			got := sink.got()
+			require.Len(t, got, 1)
+			got[0].Raw = nil
+			require.Empty(t, cmp.Diff(tt.want, got[0]))
+		})
+	}
+
+	// The same in a full call info.
+	rec := phonettest.InboundCall().Record().With("leg", "").With("leg2", map[string]any{})
+	n, err := phonet.ParseNotification("application/json", rec.JSON())
+	require.NoError(t, err)
+	require.Nil(t, n.Record.Leg)
+	require.Nil(t, n.Record.Leg2)
+	events, err := n.Events("")
+	require.NoError(t, err)
+	require.Len(t, events, 1)
+	require.Empty(t, events[0].Extension)
+
+	// Not blank: still the wrong type.
+	for _, body := range []string{
+		`{"event":"call.dial","uuid":"u1","dialAt":1,"leg":"001"}`,
+		`{"event":"call.dial","uuid":"u1","dialAt":1,"leg":[1]}`,
+		`{"event":"call.dial","uuid":"u1","dialAt":1,"otherLegs":{"num":"+380501112233"}}`,
+		`{"event":"call.dial","uuid":"u1","dialAt":1,"otherLegs":"x"}`,
+	} {
+		_, err := phonet.ParseNotification("application/json", []byte(body))
+		require.ErrorIs(t, err, webhook.ErrBadRequest, body)
+	}
+}
+
+// WithToken adds tokens: one given in a second option does not replace
+// the first (a rotation token is never silently dropped).
+func TestWithTokenAppends(t *testing.T) {
+	t.Parallel()
+	h, err := phonet.NewHandler(&recorder{}, phonet.WithToken("old"), phonet.WithToken("new", "newer"))
+	require.NoError(t, err)
+	body := phonettest.InboundCall().Dial()
+	for tok, want := range map[string]int{"old": 200, "new": 200, "newer": 200, "other": 401} {
+		require.Equal(t, want, post(h, body.Request("/p", phonettest.WithToken(tok))).Code, tok)
+	}
+	_, err = phonet.NewHandler(&recorder{}, phonet.WithToken("old"), phonet.WithToken(""))
+	require.Error(t, err, "an empty token is still refused")
+}
+
+// WithAccount supplies the tenant of call events and records whose body
+// has no accountDomain (Event.Account and Event.ID); a body's
+// accountDomain wins.
+func TestWithAccountEvents(t *testing.T) {
+	t.Parallel()
+	sink := &recorder{}
+	h := newHandler(t, sink, phonet.WithAccount(func(r *http.Request) string { return path.Base(r.URL.Path) }))
+	in := phonettest.InboundCall()
+	for _, b := range []phonettest.Body{in.Dial().Without("accountDomain"), in.Record().With("accountDomain", nil), in.Bridge()} {
+		require.Equal(t, http.StatusOK, post(h, b.Request("/phonet/call/tenant7", phonettest.WithToken(token))).Code)
+	}
+	got := sink.got()
+	require.Len(t, got, 3)
+	require.Equal(t, "tenant7", got[0].Account)
+	require.Equal(t, webhook.EventID("phonet", "tenant7", inUUID, "call.dial"), got[0].ID)
+	require.Equal(t, "tenant7", got[1].Account)
+	require.Equal(t, webhook.EventID("phonet", "tenant7", inUUID, "after_call_end"), got[1].ID)
+	require.Equal(t, account, got[2].Account, "the body's accountDomain wins")
+
+	var pauses []phonet.Pause
+	h = newHandler(t, sink, phonet.WithAccount(func(*http.Request) string { return "tenant7" }),
+		phonet.WithPauseFunc(func(_ context.Context, p phonet.Pause) error { pauses = append(pauses, p); return nil }))
+	require.Equal(t, http.StatusOK, post(h, phonettest.Pause(true, "", "001", "", ms(1754641204000)).
+		Request("/p", phonettest.WithToken(token))).Code)
+	require.Len(t, pauses, 1)
+	require.Equal(t, "tenant7", pauses[0].Account)
+
+	_, err := phonet.NewHandler(sink, phonet.WithoutAuth(), phonet.WithAccount(nil))
+	require.Error(t, err)
 }

@@ -2,8 +2,13 @@ package phonet_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"path"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -102,4 +107,85 @@ func TestLookupWithoutContactLookup(t *testing.T) {
 	w := post(newHandler(t, &recorder{}), rawRequest(golden(t, "lookup.json"), "application/json"))
 	require.Equal(t, http.StatusOK, w.Code)
 	require.Equal(t, unknownReply, w.Body.String())
+}
+
+// WithAccount: a lookup without accountDomain is asked for the account
+// the option takes from the request (here the last path segment), JSON or
+// form; accountDomain in the body wins.
+func TestLookupWithAccount(t *testing.T) {
+	t.Parallel()
+	var got []string
+	h, err := phonet.NewHandler(&recorder{}, phonet.WithoutAuth(),
+		phonet.WithAccount(func(r *http.Request) string { return path.Base(r.URL.Path) }),
+		phonet.WithContactLookup(callevent.ContactLookupFunc(func(_ context.Context, acc, phone string) (callevent.Contact, bool, error) {
+			got = append(got, acc+" "+phone)
+			return callevent.Contact{}, false, nil
+		})))
+	require.NoError(t, err)
+	lookup := phonettest.InboundCall().Lookup()
+	for _, r := range []*http.Request{
+		lookup.Without("accountDomain").Request("/phonet/customer_data/tenant7"),
+		lookup.Without("accountDomain").Request("/phonet/customer_data/tenant7", phonettest.AsForm()),
+		lookup.Request("/phonet/customer_data/tenant7"),
+	} {
+		w := post(h, r)
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	}
+	require.Equal(t, []string{"tenant7 380501112233", "tenant7 380501112233", account + " 380501112233"}, got)
+}
+
+// The card URL's placeholders are escaped for wherever they sit, path or
+// query: "+380…" from a form-encoded lookup stays "+" (%2B), never a
+// space, and an id with "+", "&", "=", " " or "/" stays one value.
+func TestLookupCardURLEscaping(t *testing.T) {
+	t.Parallel()
+	const id = "a+b&c=d e/f"
+	cards := phonet.WithCardURL("https://crm.example.com/c/{id}/{phone}?id={id}&phone={phone}&d={digits}",
+		"https://crm.example.com/new/{phone}?phone={phone}&d={digits}")
+	lookup := phonettest.InboundCall().Lookup()
+	reqs := map[string]func() *http.Request{
+		"json": func() *http.Request { return lookup.Request("/phonet/customer_data", phonettest.WithToken(token)) },
+		"form": func() *http.Request {
+			return lookup.Request("/phonet/customer_data", phonettest.WithToken(token), phonettest.AsForm())
+		},
+		"form with unescaped +": func() *http.Request { // "+" sent as is: form decoding makes it a space
+			return rawRequest([]byte("otherLegNum=+380501112233&trunkNum=+380442000000&accountDomain="+account), "application/x-www-form-urlencoded")
+		},
+	}
+	for _, found := range []bool{true, false} {
+		for name, req := range reqs {
+			t.Run(fmt.Sprintf("%s found=%v", name, found), func(t *testing.T) {
+				t.Parallel()
+				h := newHandler(t, &recorder{}, cards, phonet.WithContactLookup(callevent.ContactLookupFunc(
+					func(_ context.Context, _, phone string) (callevent.Contact, bool, error) {
+						if phone != "380501112233" {
+							return callevent.Contact{}, false, errors.New("unexpected phone " + phone)
+						}
+						return callevent.Contact{ID: id, Name: "Іван"}, found, nil
+					})))
+				w := post(h, req())
+				require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+				var reply struct{ URL string }
+				require.NoError(t, json.Unmarshal(w.Body.Bytes(), &reply))
+				require.NotEmpty(t, reply.URL, w.Body.String())
+				u, err := url.Parse(reply.URL)
+				require.NoError(t, err, reply.URL)
+				var segs []string
+				for _, s := range strings.Split(strings.TrimPrefix(u.EscapedPath(), "/"), "/") {
+					v, err := url.PathUnescape(s)
+					require.NoError(t, err)
+					segs = append(segs, v)
+				}
+				q := u.Query()
+				require.Equal(t, "+380501112233", q.Get("phone"), reply.URL)
+				require.Equal(t, "380501112233", q.Get("d"), reply.URL)
+				if found {
+					require.Equal(t, []string{"c", id, "+380501112233"}, segs, reply.URL)
+					require.Equal(t, id, q.Get("id"), reply.URL)
+				} else {
+					require.Equal(t, []string{"new", "+380501112233"}, segs, reply.URL)
+				}
+			})
+		}
+	}
 }

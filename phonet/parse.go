@@ -38,8 +38,10 @@ const (
 	// KindCallEvent is call.dial, call.bridge or call.hangup: a body with "event".
 	KindCallEvent
 	// KindCallRecord is the full call info (after_call_end): a body without
-	// "event" that has the history-record fields endAt, billSecs, duration
-	// or disposition.
+	// "event" that has endAt, or that has no otherLegNum but one of the
+	// history-record fields billSecs, duration or disposition (its missing
+	// endAt is then an error). A body with otherLegNum and without endAt is
+	// a lookup, whatever other call fields it carries.
 	KindCallRecord
 )
 
@@ -90,7 +92,7 @@ func ParseNotification(contentType string, body []byte) (*Notification, error) {
 	switch {
 	case w.Event != "":
 		return &Notification{Kind: KindCallEvent, Event: w.callEvent(raw)}, nil
-	case w.EndAt != 0 || w.BillSecs != 0 || w.Duration != 0 || w.Disposition != nil:
+	case w.EndAt != 0 || w.OtherLegNum == "" && (w.BillSecs != 0 || w.Duration != 0 || w.Disposition != nil):
 		return &Notification{Kind: KindCallRecord, Record: w.callRecord(raw)}, nil
 	default:
 		return &Notification{Kind: KindLookup, Lookup: w.lookup(raw)}, nil
@@ -160,11 +162,18 @@ func directionOf(d Direction) callevent.Direction {
 	return 0
 }
 
-func statusOf(d Disposition) callevent.Status {
+// statusOf maps a disposition. No answer is Missed only for an incoming
+// call (or one of unknown direction): an unanswered outgoing or internal
+// call is NotAvailable, as callevent defines Missed as nobody answering an
+// inbound call.
+func statusOf(d Disposition, dir Direction) callevent.Status {
 	switch d {
 	case DispositionAnswered:
 		return callevent.Success
 	case DispositionNoAnswer:
+		if dir == DirectionOutgoing || dir == DirectionInternal {
+			return callevent.NotAvailable
+		}
 		return callevent.Missed
 	case DispositionCongested:
 		return callevent.NotAvailable
@@ -228,8 +237,9 @@ func (c *CallEvent) ToEvent(defaultCountry string) (callevent.Event, error) {
 }
 
 // ToEvent maps a finished call to a Completed event: billSecs → Duration,
-// duration − billSecs → Wait, disposition → Status (0 Success, 1 Missed,
-// 2 NotAvailable, 3 Failed, 4 Busy), endAt → EndedAt, endAt − duration →
+// duration − billSecs → Wait, disposition → Status (0 Success, 1 Missed
+// for an incoming call and NotAvailable for an outgoing or internal one,
+// 2 NotAvailable, 3 Failed, 4 Busy, others none), endAt → EndedAt, endAt − duration →
 // At, At + Wait → AnsweredAt when there was talk time, audioRecUrl →
 // RecordingURL, otherLegNum → ClientPhone, trunk → LinePhone. A group leg
 // (leg.type 2) gives Group and Extension instead of Employee.
@@ -250,7 +260,7 @@ func (r *CallRecord) ToEvent(defaultCountry string) (callevent.Event, error) {
 		Account:      r.AccountDomain,
 		Kind:         callevent.Completed,
 		Direction:    directionOf(r.Direction),
-		Status:       statusOf(r.Disposition),
+		Status:       statusOf(r.Disposition, r.Direction),
 		CallID:       r.UUID,
 		ClientPhone:  normalize(r.OtherLegNum, defaultCountry),
 		LinePhone:    normalize(trunkNumber(r.Trunk), defaultCountry),

@@ -203,30 +203,30 @@ type User struct {
 // active call) carries, decoded tolerantly: numbers may come as strings and
 // strings as numbers, nulls are empty.
 type wire struct {
-	Event           flexString  `json:"event"`
-	LastEvent       flexString  `json:"lastEvent"`
-	AccountDomain   flexString  `json:"accountDomain"`
-	UUID            flexString  `json:"uuid"`
-	ParentUUID      flexString  `json:"parentUuid"`
-	LgDirection     flexInt     `json:"lgDirection"`
-	DialAt          epoch       `json:"dialAt"`
-	BridgeAt        epoch       `json:"bridgeAt"`
-	HangupAt        epoch       `json:"hangupAt"`
-	ServerTime      epoch       `json:"serverTime"`
-	EndAt           epoch       `json:"endAt"`
-	Leg             *wireLeg    `json:"leg"`
-	Leg2            *wireLeg    `json:"leg2"`
-	OtherLegs       []wireOther `json:"otherLegs"`
-	OtherLegNum     flexString  `json:"otherLegNum"`
-	OtherLegName    flexString  `json:"otherLegName"`
-	TrunkNum        flexString  `json:"trunkNum"`
-	TrunkName       flexString  `json:"trunkName"`
-	Trunk           flexString  `json:"trunk"`
-	BillSecs        flexInt     `json:"billSecs"`
-	Duration        flexInt     `json:"duration"`
-	Disposition     *flexInt    `json:"disposition"`
-	TransferHistory flexString  `json:"transferHistory"`
-	AudioRecURL     flexString  `json:"audioRecUrl"`
+	Event           flexString `json:"event"`
+	LastEvent       flexString `json:"lastEvent"`
+	AccountDomain   flexString `json:"accountDomain"`
+	UUID            flexString `json:"uuid"`
+	ParentUUID      flexString `json:"parentUuid"`
+	LgDirection     flexInt    `json:"lgDirection"`
+	DialAt          epoch      `json:"dialAt"`
+	BridgeAt        epoch      `json:"bridgeAt"`
+	HangupAt        epoch      `json:"hangupAt"`
+	ServerTime      epoch      `json:"serverTime"`
+	EndAt           epoch      `json:"endAt"`
+	Leg             optLeg     `json:"leg"`
+	Leg2            optLeg     `json:"leg2"`
+	OtherLegs       optOthers  `json:"otherLegs"`
+	OtherLegNum     flexString `json:"otherLegNum"`
+	OtherLegName    flexString `json:"otherLegName"`
+	TrunkNum        flexString `json:"trunkNum"`
+	TrunkName       flexString `json:"trunkName"`
+	Trunk           flexString `json:"trunk"`
+	BillSecs        flexInt    `json:"billSecs"`
+	Duration        flexInt    `json:"duration"`
+	Disposition     *flexInt   `json:"disposition"`
+	TransferHistory flexString `json:"transferHistory"`
+	AudioRecURL     flexString `json:"audioRecUrl"`
 }
 
 type wireLeg struct {
@@ -244,11 +244,66 @@ type wireOther struct {
 	URL         flexString `json:"url"`
 }
 
-func (l *wireLeg) leg() *Leg {
+// optLeg is leg or leg2: an object, or null. "", {} and [] are taken as
+// null: Phonet sends empty values for absent legs, and rejecting them
+// would drop the whole notification (and Phonet may redeliver it forever).
+type optLeg struct{ l *wireLeg }
+
+func (o *optLeg) UnmarshalJSON(b []byte) error {
+	o.l = nil
+	if blankJSON(b) {
+		return nil
+	}
+	var l wireLeg
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	o.l = &l
+	return nil
+}
+
+func (o optLeg) leg() *Leg {
+	l := o.l
 	if l == nil {
 		return nil
 	}
 	return &Leg{ID: string(l.ID), Type: LegType(l.Type), Ext: string(l.Ext), DisplayName: string(l.DisplayName)}
+}
+
+// optOthers is otherLegs: an array, or null; "" and {} are taken as null
+// (see optLeg).
+type optOthers []wireOther
+
+func (o *optOthers) UnmarshalJSON(b []byte) error {
+	*o = nil
+	if blankJSON(b) {
+		return nil
+	}
+	var others []wireOther
+	if err := json.Unmarshal(b, &others); err != nil {
+		return err
+	}
+	*o = others
+	return nil
+}
+
+// blankJSON reports whether b is null, a blank string, or an empty object
+// or array.
+func blankJSON(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	if len(b) < 2 {
+		return len(b) == 0
+	}
+	switch b[0] {
+	case 'n':
+		return string(b) == "null"
+	case '"':
+		var s string
+		return json.Unmarshal(b, &s) == nil && strings.TrimSpace(s) == ""
+	case '{', '[':
+		return len(bytes.TrimSpace(b[1:len(b)-1])) == 0
+	}
+	return false
 }
 
 func (w *wire) otherLegs() []OtherLeg {
