@@ -25,8 +25,8 @@
 // A Client serves one Telphin client (tenant): create one per CRM account
 // and share it between goroutines; never share one across accounts.
 // Requests time out after 30 s unless WithHTTPClient gives another client.
-// Responses are gzip-compressed (Accept-Encoding: gzip, added by the
-// standard transport).
+// Responses are gzip-compressed: every request sends Accept-Encoding: gzip
+// and the answer is decompressed, whatever transport WithHTTPClient gives.
 //
 // # Authentication
 //

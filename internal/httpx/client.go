@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -403,6 +404,9 @@ func (c *Client) send(ctx context.Context, st *callState, req *retryablehttp.Req
 		}
 		return nil, c.requestError(st, "", err)
 	}
+	if err := gunzip(resp); err != nil {
+		return nil, c.requestError(st, "", err)
+	}
 	return resp, nil
 }
 
@@ -449,8 +453,39 @@ func (c *Client) build(ctx context.Context, method string, u *url.URL, r *Reques
 	if acceptJSON && req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "application/json")
 	}
+	if req.Header.Get("Accept-Encoding") == "" {
+		// Asked for explicitly (not left to the transport, which a custom
+		// one may not do), so the Client decompresses itself: see send.
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
 	return req, nil
 }
+
+// gunzip replaces a gzip-encoded body with its decompressed stream.
+func gunzip(resp *http.Response) error {
+	if resp.Uncompressed || !strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") || resp.Body == nil || resp.Body == http.NoBody {
+		return nil
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		resp.Body.Close()
+		return fmt.Errorf("gzip response: %w", err)
+	}
+	resp.Body = gzipBody{zr, resp.Body}
+	resp.Header.Del("Content-Encoding")
+	resp.Header.Del("Content-Length")
+	resp.ContentLength = -1
+	resp.Uncompressed = true
+	return nil
+}
+
+// gzipBody reads the decompressed stream and closes the wire body.
+type gzipBody struct {
+	*gzip.Reader
+	wire io.ReadCloser
+}
+
+func (b gzipBody) Close() error { return errors.Join(b.Reader.Close(), b.wire.Close()) }
 
 func (c *Client) resolve(r *Request) (*url.URL, error) {
 	ref, err := url.Parse(r.Path)

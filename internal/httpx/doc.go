@@ -14,7 +14,9 @@
 // "callbridge/<Version> <Config.UserAgent>". The package is quiet by default:
 // nothing is written to stderr (go-retryablehttp's own logger is disabled);
 // pass Config.Logger for debug lines, and Config.OnResponse to observe every
-// response's headers (X-RateLimit-*).
+// response's headers (X-RateLimit-*). Every request asks for gzip
+// (Accept-Encoding: gzip, unless Request.Header sets another) and the
+// Client decompresses the answer itself, whatever the transport.
 //
 // A Client with credentials belongs to one tenant (one Telphin app, one
 // amoCRM account …): do not share it across CRM accounts.
