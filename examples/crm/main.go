@@ -9,6 +9,11 @@
 //	go run ./examples/crm -h       # flags and environment variables
 //
 // The gateway itself is package github.com/callbridge/callbridge/examples/crm/gateway.
+//
+// Unless the GOGC environment variable says otherwise, the gateway runs
+// the garbage collector at GOGC=400: it keeps every call in memory, and
+// collecting less often buys about 15% more events per second on two cores
+// for a few times the heap.
 package main
 
 import (
@@ -17,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
@@ -26,6 +32,9 @@ import (
 var clients []byte
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := gateway.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, clients); err != nil {
