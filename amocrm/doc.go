@@ -96,8 +96,9 @@
 //     written as a note on the contact. A call with no contact (unknown
 //     number, creation off) is not sent — amoCRM would drop it — and stays
 //     with the engine's late binding (10 minutes), which logs it once a
-//     contact with that phone appears (call engine.ClientCreated when one
-//     is created by hand). Each call carries uniq = CallUniq(provider,
+//     contact with that phone appears: at once when engine.ClientCreated
+//     reports one created by hand, otherwise when the window closes and the
+//     engine searches once more. Each call carries uniq = CallUniq(provider,
 //     account, call id) and is written once: amoCRM calls are add-only, so
 //     details learned after the call was logged are not written;
 //   - call_status: success → 4, busy → 7, wrong number → 5, anything
