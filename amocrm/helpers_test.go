@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/matchtest"
 	"github.com/callbridge/callbridge/telphin"
 	"github.com/callbridge/callbridge/telphin/telphintest"
 )
@@ -39,70 +39,6 @@ var extensions = map[string]int64{"101": op1, "102": op1, "201": op2, "301": mis
 
 func noWait(_, _ time.Duration, _ int, _ *http.Response) time.Duration { return 0 }
 
-// fakeClock is a match.Clock that moves only when Advance is called; due
-// timers run inside Advance.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c    *fakeClock
-	at   time.Time
-	f    func()
-	done bool
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) match.Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.done
-	t.done = true
-	return was
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	target := c.now.Add(d)
-	for {
-		var next *fakeTimer
-		for _, t := range c.timers {
-			if !t.done && !t.at.After(target) && (next == nil || t.at.Before(next.at)) {
-				next = t
-			}
-		}
-		if next == nil {
-			break
-		}
-		next.done = true
-		if next.at.After(c.now) {
-			c.now = next.at
-		}
-		c.mu.Unlock()
-		next.f()
-		c.mu.Lock()
-	}
-	c.now = target
-	c.mu.Unlock()
-}
-
 // env is the whole chain: Telphin webhooks → telphin handler →
 // match.Engine(amocrm.Store) (+ pop-ups) → fake amoCRM.
 type env struct {
@@ -112,7 +48,7 @@ type env struct {
 	store   *amocrm.Store
 	engine  *match.Engine
 	handler http.Handler
-	clock   *fakeClock
+	clock   *matchtest.Clock
 }
 
 type envConfig struct {
@@ -131,7 +67,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	}
 	client, err := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: srv.LongLivedToken()}, opts...)
 	require.NoError(t, err)
-	clock := newFakeClock()
+	clock := matchtest.NewClock(time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC))
 	store, err := amocrm.NewStore(client, amocrm.WithExtensions(extensions), amocrm.WithStoreClock(clock.Now))
 	require.NoError(t, err)
 	engine, err := match.NewEngine(store, match.WithRules(match.RuleSet{Default: match.Rules{Rule: cfg.rule}}), match.WithClock(clock))

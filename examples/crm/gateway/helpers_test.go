@@ -18,84 +18,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
-	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/matchtest"
 )
 
 // t0 is the fake clock's start.
 var t0 = time.Date(2025, 8, 8, 9, 0, 0, 0, time.UTC)
 
-// fakeClock is a match.Clock that moves only when Advance is called; due
-// timers run synchronously in Advance, in time order.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c    *fakeClock
-	at   time.Time
-	f    func()
-	done bool // fired or stopped
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) match.Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.done
-	t.done = true
-	return was
-}
-
-// Advance moves the clock by d and runs every timer due by then,
-// including timers those timers set.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	end := c.now.Add(d)
-	c.mu.Unlock()
-	for {
-		c.mu.Lock()
-		c.timers = slices.DeleteFunc(c.timers, func(t *fakeTimer) bool { return t.done })
-		var next *fakeTimer
-		for _, t := range c.timers {
-			if !t.at.After(end) && (next == nil || t.at.Before(next.at)) {
-				next = t
-			}
-		}
-		if next == nil {
-			c.now = end
-			c.mu.Unlock()
-			return
-		}
-		next.done = true
-		c.now = maxTime(c.now, next.at)
-		c.mu.Unlock()
-		next.f()
-	}
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
+// newFakeClock is a matchtest.Clock starting at t0.
+func newFakeClock() *matchtest.Clock { return matchtest.NewClock(t0) }
 
 // syncBuffer collects the gateway's log output.
 type syncBuffer struct {

@@ -1,0 +1,92 @@
+// Package matchtest helps test code built on package match: a Clock that
+// moves only when told to, so grace periods, the settle wait, the
+// late-binding window and delayed notifications run without sleeping.
+//
+//	clock := matchtest.NewClock(time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC))
+//	engine, _ := match.NewEngine(store, match.WithClock(clock))
+//	// … deliver a call's events …
+//	clock.Advance(match.DefaultSettle) // the engine acts on the call now
+package matchtest
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/callbridge/callbridge/match"
+)
+
+// Clock is a match.Clock whose time moves only in Advance. Timers that
+// fall due run synchronously inside Advance, in time order, each seeing
+// Now at its own due time. It is safe for concurrent use.
+type Clock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*timer
+}
+
+var _ match.Clock = (*Clock)(nil)
+
+type timer struct {
+	c    *Clock
+	at   time.Time
+	f    func()
+	done bool
+}
+
+// NewClock returns a Clock that reads start until it is advanced.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// AfterFunc schedules f for when the clock has been advanced by d.
+func (c *Clock) AfterFunc(d time.Duration, f func()) match.Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &timer{c: c, at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+// Stop cancels the timer; it reports false if it already ran or was
+// stopped.
+func (t *timer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := !t.done
+	t.done = true
+	return was
+}
+
+// Advance moves the clock by d, running every timer that falls due, also
+// timers those timers schedule within d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	target := c.now.Add(d)
+	for {
+		c.timers = slices.DeleteFunc(c.timers, func(t *timer) bool { return t.done })
+		var next *timer
+		for _, t := range c.timers {
+			if !t.at.After(target) && (next == nil || t.at.Before(next.at)) {
+				next = t
+			}
+		}
+		if next == nil {
+			break
+		}
+		next.done = true
+		if next.at.After(c.now) {
+			c.now = next.at
+		}
+		c.mu.Unlock()
+		next.f()
+		c.mu.Lock()
+	}
+	c.now = target
+	c.mu.Unlock()
+}

@@ -1,0 +1,32 @@
+package matchtest_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/match/matchtest"
+)
+
+func TestClock(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
+	c := matchtest.NewClock(t0)
+	var got []string
+	c.AfterFunc(2*time.Second, func() {
+		got = append(got, "b@"+c.Now().Sub(t0).String())
+		// A timer scheduled by a timer runs in the same Advance if due.
+		c.AfterFunc(time.Second, func() { got = append(got, "d@"+c.Now().Sub(t0).String()) })
+	})
+	c.AfterFunc(time.Second, func() { got = append(got, "a@"+c.Now().Sub(t0).String()) })
+	stopped := c.AfterFunc(1500*time.Millisecond, func() { got = append(got, "never") })
+	require.True(t, stopped.Stop())
+	require.False(t, stopped.Stop())
+	late := c.AfterFunc(time.Hour, func() { got = append(got, "late") })
+
+	c.Advance(3 * time.Second)
+	require.Equal(t, []string{"a@1s", "b@2s", "d@3s"}, got)
+	require.Equal(t, t0.Add(3*time.Second), c.Now())
+	require.True(t, late.Stop(), "not due yet")
+}
