@@ -425,10 +425,14 @@ func TestCallHistorySerialised(t *testing.T) {
 
 	// The fake does refuse overlapping requests (so the test above can fail).
 	other := newClient(t, srv, telphin.WithRetry(0, 0, 0))
-	srv.StatsDelay = 200 * time.Millisecond
+	srv.StatsDelay = time.Second
+	before := srv.Count(http.MethodGet, "/api/ver1.0/client/@me/call_history/")
 	done := make(chan error, 1)
 	go func() { _, err := collect(t, c.CallHistory(context.Background(), q)); done <- err }()
-	time.Sleep(50 * time.Millisecond)
+	// Wait until the first request is at the fake (and held there).
+	require.Eventually(t, func() bool {
+		return srv.Count(http.MethodGet, "/api/ver1.0/client/@me/call_history/") > before
+	}, 5*time.Second, time.Millisecond)
 	_, err := collect(t, other.CallHistory(t.Context(), q))
 	var rl *telphin.RateLimitError
 	require.ErrorAs(t, err, &rl)

@@ -93,11 +93,18 @@ func TestQueueCloseDrains(t *testing.T) {
 	}
 	closed := make(chan error)
 	go func() { closed <- q.Close(context.Background()) }()
-	time.Sleep(10 * time.Millisecond)
-	require.ErrorIs(t, q.HandleEvent(t.Context(), ev("late")), webhook.ErrClosed)
+	// Probe until Close has started; probes accepted before that count.
+	accepted := 0
+	require.Eventually(t, func() bool {
+		err := q.HandleEvent(t.Context(), ev(fmt.Sprint("late", accepted)))
+		if err == nil {
+			accepted++
+		}
+		return errors.Is(err, webhook.ErrClosed)
+	}, 5*time.Second, time.Millisecond)
 	close(release)
 	require.NoError(t, <-closed)
-	require.Len(t, sink.ids(), 50, "every queued event delivered before Close returned")
+	require.Len(t, sink.ids(), 50+accepted, "every queued event delivered before Close returned")
 }
 
 func TestQueueCloseDeadlineDeadLettersTheRest(t *testing.T) {
