@@ -244,6 +244,10 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	hcfg.BaseURL = base
 	hcfg.Auth = c.tokens
 	hcfg.ParseError = parseError
+	// The hourly quota's 429 may come without a reset header: never retry it.
+	hcfg.Permanent = func(e *httpx.APIError) bool {
+		return e.StatusCode == http.StatusTooManyRequests && e.Code == codeQuota
+	}
 	hcfg.Secrets = c.tokens.Secrets
 	hcfg.OnResponse = c.observe
 	c.api, err = httpx.New(hcfg)

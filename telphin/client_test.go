@@ -646,3 +646,20 @@ func TestSlowServerHonoursContext(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), time.Second)
 }
+
+// TestQuotaWithoutHeadersNotRetried: the hourly quota's 429 is sent once
+// even with retries on, though no header says how long it lasts.
+func TestQuotaWithoutHeadersNotRetried(t *testing.T) {
+	t.Parallel()
+	srv := telphintest.NewServer(t)
+	c := newClient(t, srv) // default retries
+	_, err := c.User(t.Context())
+	require.NoError(t, err)
+	before := srv.Count("", "/api/")
+	srv.Fail(telphintest.Failure{Path: "/api/ver1.0/user/", Status: http.StatusTooManyRequests, Times: 100,
+		Body: `{"status":"rate_limit_exceeded","message":"Rate limit exceeded"}`})
+	_, err = c.User(t.Context())
+	var rl *telphin.RateLimitError
+	require.ErrorAs(t, err, &rl)
+	require.Equal(t, before+1, srv.Count("", "/api/"), "one request, not retried")
+}

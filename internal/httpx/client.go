@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -67,6 +68,11 @@ type Config struct {
 	// ParseError fills Code/Message from an error body. It runs after
 	// DefaultParseError and may override it. Its results are redacted.
 	ParseError func(resp *http.Response, body []byte, e *APIError)
+	// Permanent, when set, sees each answer the retry rules would retry
+	// (429, 502/503/504), parsed as by ParseError, and reports whether it
+	// must not be retried after all: a provider whose body says "quota
+	// exhausted for the hour" in a 429 without headers that say so.
+	Permanent func(e *APIError) bool
 	// Secrets returns literal secret values (API keys, tokens) to scrub from
 	// every error string, error body and log line. Called when an error or
 	// log line is built, so rotating tokens are covered.
@@ -95,6 +101,7 @@ type Client struct {
 	auth        Authenticator
 	reauth      Reauthenticator
 	parseError  func(*http.Response, []byte, *APIError)
+	permanent   func(*APIError) bool
 	secrets     func() []string
 	log         *slog.Logger
 	onResponse  func(*http.Response)
@@ -117,6 +124,7 @@ func New(cfg Config) (*Client, error) {
 		limiter:     cfg.Limiter,
 		auth:        cfg.Auth,
 		parseError:  cfg.ParseError,
+		permanent:   cfg.Permanent,
 		secrets:     cfg.Secrets,
 		log:         cfg.Logger,
 		onResponse:  cfg.OnResponse,
@@ -533,6 +541,30 @@ func (c *Client) requestError(st *callState, op string, err error) error {
 	return e
 }
 
+// parse fills e's Code and Message from an error body.
+func (c *Client) parse(resp *http.Response, body []byte, e *APIError) {
+	DefaultParseError(resp, body, e)
+	if c.parseError != nil {
+		c.parseError(resp, body, e)
+	}
+}
+
+// isPermanent reports whether Config.Permanent vetoes retrying resp. It
+// peeks at the body (capped) and puts it back for whoever reads it next.
+func (c *Client) isPermanent(resp *http.Response) bool {
+	if c.permanent == nil || resp == nil || resp.Body == nil {
+		return false
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBodyBytes))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+	e := &APIError{StatusCode: resp.StatusCode, RequestID: requestID(resp.Header)}
+	c.parse(resp, body, e)
+	return c.permanent(e)
+}
+
 // responseError reads (capped), closes and replaces resp.Body, and builds
 // an *APIError or *RateLimitError.
 func (c *Client) responseError(st *callState, resp *http.Response, authFailed bool) error {
@@ -547,10 +579,7 @@ func (c *Client) responseError(st *callState, resp *http.Response, authFailed bo
 		URL:        st.url(),
 		idempotent: st.idempotent,
 	}
-	DefaultParseError(resp, body, e)
-	if c.parseError != nil {
-		c.parseError(resp, body, e)
-	}
+	c.parse(resp, body, e)
 	if authFailed && e.Code == "" && e.Message == "" {
 		e.Message = "authentication failed"
 	}

@@ -59,7 +59,9 @@
 // a quota reset hours away. A click-to-call POST is therefore sent at most
 // once unless it carries a provider idempotency key (Request.Idempotent).
 // A state-changing request sent with an idempotent method (a click-to-call
-// GET) sets Request.NotIdempotent and is retried like a POST.
+// GET) sets Request.NotIdempotent and is retried like a POST. A provider
+// whose answer says in its body that retrying is pointless (a quota 429
+// without headers) tells so through Config.Permanent.
 //
 // RetryMax defaults to 3 retries (negative: none). The wait between
 // attempts is Config.Backoff (injectable; tests use a zero backoff),

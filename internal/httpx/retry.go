@@ -27,6 +27,9 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		return false, cerr
 	}
 	retry := c.decide(st, resp, err)
+	if retry && err == nil && c.isPermanent(resp) {
+		retry = false
+	}
 	if retry && st.attempts <= c.retryMax {
 		args := []any{"method", st.method, "url", st.url(), "attempt", st.attempts}
 		if resp != nil {

@@ -575,3 +575,37 @@ func TestClampedBackoff(t *testing.T) {
 	require.Zero(t, c.clampedBackoff(c.waitMin, c.waitMax, 0, nil))
 	require.Equal(t, time.Second, c.clampedBackoff(c.waitMin, c.waitMax, 1, nil))
 }
+
+// TestPermanentVetoesRetry: Config.Permanent sees an answer the rules
+// would retry, parsed, and can stop the retry; the error still carries the
+// whole body.
+func TestPermanentVetoesRetry(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		permanent func(*APIError) bool
+		want      int32
+	}{
+		{"no hook: retried", nil, 4},
+		{"hook says no: one attempt", func(e *APIError) bool { return e.StatusCode == 429 && e.Code == "quota" }, 1},
+		{"hook says yes: retried", func(e *APIError) bool { return e.Code == "other" }, 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var attempts atomic.Int32
+			c, _ := setup(t, Config{Permanent: tt.permanent}, func(w http.ResponseWriter, r *http.Request) {
+				attempts.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_, _ = io.WriteString(w, `{"error":{"code":"quota","message":"hourly quota exhausted"}}`)
+			})
+			_, err := c.Do(t.Context(), &Request{Method: http.MethodPost, Path: "calls"})
+			var rle *RateLimitError
+			require.ErrorAs(t, err, &rle)
+			require.Equal(t, "quota", rle.Code)
+			require.Equal(t, "hourly quota exhausted", rle.Message)
+			require.Contains(t, string(rle.Body), "hourly quota exhausted")
+			require.Equal(t, tt.want, attempts.Load())
+		})
+	}
+}
