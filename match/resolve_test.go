@@ -221,3 +221,54 @@ func ids(cs []Client) []string {
 	}
 	return out
 }
+
+// heldFind holds the first FindClientByPhone's (empty) answer until
+// release is closed, so another resolution can create the client in
+// between; held is closed once that first lookup is being held.
+type heldFind struct {
+	*MemoryStore
+	calls   atomic.Int32
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (s *heldFind) FindClientByPhone(ctx context.Context, account, phone string) (Client, bool, error) {
+	c, ok, err := s.MemoryStore.FindClientByPhone(ctx, account, phone)
+	if s.calls.Add(1) == 1 {
+		close(s.held)
+		<-s.release
+	}
+	return c, ok, err
+}
+
+// TestResolveAsksAgainInsideTheFlight: a resolution whose first lookup
+// found nothing, but which enters its flight after another one created the
+// client, asks the store again and does not create a second client.
+func TestResolveAsksAgainInsideTheFlight(t *testing.T) {
+	t.Parallel()
+	s, err := NewMemoryStore("RU")
+	require.NoError(t, err)
+	store := &heldFind{MemoryStore: s, held: make(chan struct{}), release: make(chan struct{})}
+	r, err := NewResolver(store, "RU")
+	require.NoError(t, err)
+
+	type result struct {
+		res Resolution
+		err error
+	}
+	late := make(chan result, 1)
+	go func() {
+		res, err := r.Resolve(context.Background(), acct, "+79165550000", &NewClient{Name: "late"})
+		late <- result{res, err}
+	}()
+	<-store.held // the late resolution has looked and found nothing
+	first, err := r.Resolve(context.Background(), acct, "+79165550000", &NewClient{Name: "first"})
+	require.NoError(t, err)
+	require.Equal(t, MatchCreated, first.Match)
+	close(store.release)
+	got := <-late
+	require.NoError(t, got.err)
+	require.Equal(t, first.Client.ID, got.res.Client.ID, "the late resolution found the client instead of creating one")
+	require.NotEqual(t, MatchCreated, got.res.Match)
+	require.Len(t, s.Clients(), 1)
+}
