@@ -13,12 +13,11 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
-// Timer is a scheduled call of a Clock.
-type Timer interface {
-	// Stop prevents the call; it reports false if it already ran or was
-	// stopped.
-	Stop() bool
-}
+// Timer is a scheduled call of a Clock: Stop prevents the call and
+// reports false if it already ran or was stopped. It is an alias of the
+// plain interface type, so a fake clock (such as matchtest.Clock) can
+// implement Clock without importing this package.
+type Timer = interface{ Stop() bool }
 
 type systemClock struct{}
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match/matchtest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 )
@@ -316,7 +317,7 @@ func TestIgnoredCalls(t *testing.T) {
 // redelivered event and continues where it stopped.
 func TestRetryAfterStoreError(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock()
+	clock := matchtest.NewClock(t0)
 	ms, err := NewMemoryStore("RU", WithMemoryClock(clock.Now))
 	require.NoError(t, err)
 	fs := &failingStore{MemoryStore: ms, fail: map[string]bool{"LogCall": true}}
@@ -412,7 +413,7 @@ func TestCloseFlushesAndStops(t *testing.T) {
 	require.Len(t, h.s.Calls(), 1)
 	require.NoError(t, h.e.Close(t.Context()))
 	require.Len(t, h.s.Calls(), 2, "the call in its grace period was acted on")
-	require.Zero(t, h.clock.pending(), "no timer left")
+	require.Zero(t, h.clock.Pending(), "no timer left")
 	require.ErrorIs(t, h.e.HandleEvent(t.Context(), megafonLike()[0]), ErrClosed)
 	require.NoError(t, h.e.Close(t.Context()), "Close is idempotent")
 }

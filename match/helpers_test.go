@@ -2,96 +2,16 @@ package match
 
 import (
 	"context"
-	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match/matchtest"
 	"github.com/stretchr/testify/require"
 )
 
-// fakeClock is a Clock that moves only when Advance is called; due timers
-// run synchronously inside Advance, in time order.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c    *fakeClock
-	at   time.Time
-	f    func()
-	done bool
-}
-
 var t0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
-
-func newFakeClock() *fakeClock { return &fakeClock{now: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.done
-	t.done = true
-	return was
-}
-
-// Advance moves the clock by d, running every timer that falls due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	target := c.now.Add(d)
-	for {
-		c.timers = slices.DeleteFunc(c.timers, func(t *fakeTimer) bool { return t.done })
-		var next *fakeTimer
-		for _, t := range c.timers {
-			if !t.at.After(target) && (next == nil || t.at.Before(next.at)) {
-				next = t
-			}
-		}
-		if next == nil {
-			break
-		}
-		next.done = true
-		if next.at.After(c.now) {
-			c.now = next.at
-		}
-		c.mu.Unlock()
-		next.f()
-		c.mu.Lock()
-	}
-	c.now = target
-	c.mu.Unlock()
-}
-
-// pending counts timers not yet run or stopped.
-func (c *fakeClock) pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, t := range c.timers {
-		if !t.done {
-			n++
-		}
-	}
-	return n
-}
 
 const (
 	acct     = "acc"
@@ -114,14 +34,14 @@ type harness struct {
 	t     *testing.T
 	e     *Engine
 	s     *MemoryStore
-	clock *fakeClock
+	clock *matchtest.Clock
 }
 
 // newHarness builds an engine over a memory store holding client k1 and
 // the employees, with rule for account acc.
 func newHarness(t *testing.T, rule Rule, opts ...Option) *harness {
 	t.Helper()
-	clock := newFakeClock()
+	clock := matchtest.NewClock(t0)
 	s, err := NewMemoryStore("RU", WithMemoryClock(clock.Now))
 	require.NoError(t, err)
 	s.SetEmployees(acct, employees()...)

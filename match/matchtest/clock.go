@@ -12,20 +12,17 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/callbridge/callbridge/match"
 )
 
 // Clock is a match.Clock whose time moves only in Advance. Timers that
 // fall due run synchronously inside Advance, in time order, each seeing
-// Now at its own due time. It is safe for concurrent use.
+// Now at its own due time. It is safe for concurrent use. (It does not
+// import match, so match's own tests use it too.)
 type Clock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers []*timer
 }
-
-var _ match.Clock = (*Clock)(nil)
 
 type timer struct {
 	c    *Clock
@@ -44,8 +41,9 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
-// AfterFunc schedules f for when the clock has been advanced by d.
-func (c *Clock) AfterFunc(d time.Duration, f func()) match.Timer {
+// AfterFunc schedules f for when the clock has been advanced by d. The
+// result is a match.Timer.
+func (c *Clock) AfterFunc(d time.Duration, f func()) interface{ Stop() bool } {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := &timer{c: c, at: c.now.Add(d), f: f}
@@ -89,4 +87,18 @@ func (c *Clock) Advance(d time.Duration) {
 	}
 	c.now = target
 	c.mu.Unlock()
+}
+
+// Pending counts the timers that have neither run nor been stopped, e.g.
+// to check that an engine left none behind after Close.
+func (c *Clock) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, t := range c.timers {
+		if !t.done {
+			n++
+		}
+	}
+	return n
 }

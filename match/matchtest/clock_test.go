@@ -6,8 +6,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/match/matchtest"
 )
+
+var _ match.Clock = (*matchtest.Clock)(nil)
 
 func TestClock(t *testing.T) {
 	t.Parallel()
@@ -24,8 +27,10 @@ func TestClock(t *testing.T) {
 	require.True(t, stopped.Stop())
 	require.False(t, stopped.Stop())
 	late := c.AfterFunc(time.Hour, func() { got = append(got, "late") })
+	require.Equal(t, 3, c.Pending(), "the stopped timer is not pending")
 
 	c.Advance(3 * time.Second)
+	require.Equal(t, 1, c.Pending(), "only the late timer")
 	require.Equal(t, []string{"a@1s", "b@2s", "d@3s"}, got)
 	require.Equal(t, t0.Add(3*time.Second), c.Now())
 	require.True(t, late.Stop(), "not due yet")
