@@ -526,6 +526,18 @@ func (s *Server) takeFailure(r *http.Request) *Failure {
 	return nil
 }
 
+// requestID is the request_id amoCRM echoes for item i of a batch: the
+// item's own, else its index.
+func requestID(it map[string]any, i int) string {
+	return cmpOr(str(it, "request_id"), strconv.Itoa(i))
+}
+
+// writeBatch answers a batch write with amoCRM's envelope: the collection
+// link and the items under _embedded[key].
+func (s *Server) writeBatch(w http.ResponseWriter, path, key string, out []any) {
+	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href(path), "_embedded": map[string]any{key: out}})
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/hal+json")
 	w.WriteHeader(status)
@@ -854,7 +866,7 @@ func (s *Server) createContacts(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, it := range items {
-		if !s.checkUser(w, cmpOr(str(it, "request_id"), strconv.Itoa(i)), it, "responsible_user_id") {
+		if !s.checkUser(w, requestID(it, i), it, "responsible_user_id") {
 			return
 		}
 	}
@@ -862,9 +874,9 @@ func (s *Server) createContacts(w http.ResponseWriter, r *http.Request) {
 	for i, it := range items {
 		c := s.newContactLocked(it)
 		out = append(out, map[string]any{"id": c.ID, "is_deleted": false, "is_unsorted": false,
-			"request_id": cmpOr(str(it, "request_id"), strconv.Itoa(i)), "_links": s.href(fmt.Sprintf("/api/v4/contacts/%d", c.ID))})
+			"request_id": requestID(it, i), "_links": s.href(fmt.Sprintf("/api/v4/contacts/%d", c.ID))})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/contacts"), "_embedded": map[string]any{"contacts": out}})
+	s.writeBatch(w, "/api/v4/contacts", "contacts", out)
 }
 
 func (s *Server) updateContacts(w http.ResponseWriter, r *http.Request) {
@@ -878,7 +890,7 @@ func (s *Server) updateContacts(w http.ResponseWriter, r *http.Request) {
 	for i, it := range items {
 		c := s.contact(num(it, "id"))
 		if c == nil {
-			validation(w, cmpOr(str(it, "request_id"), strconv.Itoa(i)), "id", "NotFound", "Contact not found")
+			validation(w, requestID(it, i), "id", "NotFound", "Contact not found")
 			return
 		}
 		if n := str(it, "name"); n != "" {
@@ -898,10 +910,10 @@ func (s *Server) updateContacts(w http.ResponseWriter, r *http.Request) {
 		for _, t := range list(it, "tags_to_delete") {
 			c.Tags = slices.DeleteFunc(c.Tags, func(x string) bool { return x == str(t, "name") })
 		}
-		out = append(out, map[string]any{"id": c.ID, "request_id": cmpOr(str(it, "request_id"), strconv.Itoa(i)),
+		out = append(out, map[string]any{"id": c.ID, "request_id": requestID(it, i),
 			"_links": s.href(fmt.Sprintf("/api/v4/contacts/%d", c.ID))})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/contacts"), "_embedded": map[string]any{"contacts": out}})
+	s.writeBatch(w, "/api/v4/contacts", "contacts", out)
 }
 
 // newLeadLocked stores a lead item linked to its embedded contacts (by id).
@@ -946,17 +958,17 @@ func (s *Server) createLeads(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, it := range items {
-		if !s.checkLead(w, cmpOr(str(it, "request_id"), strconv.Itoa(i)), it) {
+		if !s.checkLead(w, requestID(it, i), it) {
 			return
 		}
 	}
 	var out []any
 	for i, it := range items {
 		l := s.newLeadLocked(it)
-		out = append(out, map[string]any{"id": l.ID, "request_id": cmpOr(str(it, "request_id"), strconv.Itoa(i)),
+		out = append(out, map[string]any{"id": l.ID, "request_id": requestID(it, i),
 			"_links": s.href(fmt.Sprintf("/api/v4/leads/%d", l.ID))})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/leads"), "_embedded": map[string]any{"leads": out}})
+	s.writeBatch(w, "/api/v4/leads", "leads", out)
 }
 
 func (s *Server) complexLeads(w http.ResponseWriter, r *http.Request) {
@@ -968,7 +980,7 @@ func (s *Server) complexLeads(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	var out []any
 	for i, it := range items {
-		reqID := cmpOr(str(it, "request_id"), strconv.Itoa(i))
+		reqID := requestID(it, i)
 		cs := list(obj(it, "_embedded"), "contacts")
 		if len(cs) > 1 {
 			validation(w, reqID, "_embedded.contacts", "InvalidCount", "At most one contact")
@@ -1110,7 +1122,7 @@ func (s *Server) addCalls(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	var calls, errs []any
 	for i, it := range items {
-		reqID := cmpOr(str(it, "request_id"), strconv.Itoa(i))
+		reqID := requestID(it, i)
 		dir := str(it, "direction")
 		if (dir != "inbound" && dir != "outbound") || str(it, "phone") == "" || str(it, "source") == "" {
 			validation(w, reqID, "direction", "NotSupportedChoice", "direction, phone and source are required")
@@ -1150,7 +1162,7 @@ func (s *Server) addNotes(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	var out []any
 	for i, it := range items {
-		reqID := cmpOr(str(it, "request_id"), strconv.Itoa(i))
+		reqID := requestID(it, i)
 		id := num(it, "entity_id")
 		exists := (entity == "leads" && s.lead(id) != nil) || (entity == "contacts" && s.contact(id) != nil)
 		if !exists {
@@ -1170,7 +1182,7 @@ func (s *Server) addNotes(w http.ResponseWriter, r *http.Request) {
 		out = append(out, map[string]any{"id": nid, "entity_id": id, "request_id": reqID,
 			"_links": s.href(fmt.Sprintf("/api/v4/%s/%d/notes/%d", entity, id, nid))})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"_links": s.href("/api/v4/" + entity + "/notes"), "_embedded": map[string]any{"notes": out}})
+	s.writeBatch(w, "/api/v4/"+entity+"/notes", "notes", out)
 }
 
 func (s *Server) unsortedSIP(w http.ResponseWriter, r *http.Request) {
@@ -1182,7 +1194,7 @@ func (s *Server) unsortedSIP(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	var out []any
 	for i, it := range items {
-		reqID := cmpOr(str(it, "request_id"), strconv.Itoa(i))
+		reqID := requestID(it, i)
 		if str(it, "source_uid") == "" || str(it, "source_name") == "" {
 			validation(w, reqID, "source_uid", "NotBlank", "source_uid and source_name are required")
 			return
