@@ -107,20 +107,35 @@ func TestEventValidate(t *testing.T) {
 		edit  func(*callevent.Event)
 		wants string
 	}{
-		{"no id", func(e *callevent.Event) { e.ID = "" }, "id is empty"},
-		{"no provider", func(e *callevent.Event) { e.Provider = "" }, "provider is empty"},
-		{"no call id", func(e *callevent.Event) { e.CallID = "" }, "call_id is empty"},
-		{"no kind", func(e *callevent.Event) { e.Kind = 0 }, "invalid kind"},
-		{"bad direction", func(e *callevent.Event) { e.Direction = 9 }, "invalid direction"},
-		{"bad status", func(e *callevent.Event) { e.Status = 99 }, "invalid status"},
-		{"no time", func(e *callevent.Event) { e.At = time.Time{} }, "at is zero"},
+		{"no id", func(e *callevent.Event) { e.ID = "" }, "id: empty"},
+		{"no provider", func(e *callevent.Event) { e.Provider = "" }, "provider: empty"},
+		{"no call id", func(e *callevent.Event) { e.CallID = "" }, "call_id: empty"},
+		{"no kind", func(e *callevent.Event) { e.Kind = 0 }, "kind: invalid"},
+		{"bad direction", func(e *callevent.Event) { e.Direction = 9 }, "direction: invalid"},
+		{"bad status", func(e *callevent.Event) { e.Status = 99 }, "status: invalid"},
+		{"no time", func(e *callevent.Event) { e.At = time.Time{} }, "at: zero"},
 		{"formatted phone", func(e *callevent.Event) { e.ClientPhone = "+79161234567" }, "client_phone"},
 		{"formatted line", func(e *callevent.Event) { e.LinePhone = "8 495" }, "line_phone"},
-		{"negative duration", func(e *callevent.Event) { e.Duration = -1 }, "negative duration"},
-		{"negative wait", func(e *callevent.Event) { e.Wait = -1 }, "negative wait"},
-		{"negative rating", func(e *callevent.Event) { e.Rating = -1 }, "negative rating"},
+		{"100-digit phone", func(e *callevent.Event) { e.ClientPhone = strings.Repeat("7", 100) }, "client_phone: 100 digits"},
+		{"negative duration", func(e *callevent.Event) { e.Duration = -1 }, "duration: -1ns is outside"},
+		{"huge duration", func(e *callevent.Event) { e.Duration = 9e15 * time.Microsecond }, "duration:"},
+		{"negative wait", func(e *callevent.Event) { e.Wait = -1 }, "wait: -1ns is outside"},
+		{"negative rating", func(e *callevent.Event) { e.Rating = -1 }, "rating: -1 is outside"},
+		{"huge rating", func(e *callevent.Event) { e.Rating = 1 << 40 }, "rating:"},
 		{"bad raw", func(e *callevent.Event) { e.Raw = json.RawMessage("{") }, "raw"},
 		{"raw not an object", func(e *callevent.Event) { e.Raw = json.RawMessage(`"text"`) }, "raw"},
+		{"NUL in call id", func(e *callevent.Event) { e.CallID = "a\x00b" }, "call_id: not printable"},
+		{"invalid UTF-8 id", func(e *callevent.Event) { e.ID = "a\xffb" }, "id: not printable"},
+		{"10 KB leg id", func(e *callevent.Event) { e.LegID = strings.Repeat("x", 10<<10) }, "leg_id: 10240 bytes"},
+		{"257-byte employee", func(e *callevent.Event) { e.Employee = strings.Repeat("я", 129) }, "employee: 258 bytes"},
+		{"control in extension", func(e *callevent.Event) { e.Extension = "101\n" }, "extension: not printable"},
+		{"year 1970", func(e *callevent.Event) { e.At = time.Unix(0, 0) }, "at: 1970-01-01T00:00:00Z is outside"},
+		{"year 9999", func(e *callevent.Event) { e.EndedAt = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC) }, "ended_at: 9999"},
+		{"ended before answered", func(e *callevent.Event) { e.AnsweredAt = e.At.Add(time.Minute); e.EndedAt = e.At.Add(time.Second) }, "ended_at: before answered_at"},
+		{"answered before start", func(e *callevent.Event) { e.AnsweredAt = e.At.Add(-time.Second) }, "answered_at: before at"},
+		{"javascript link", func(e *callevent.Event) { e.RecordingURL = "javascript:alert(1)" }, "recording_url: not an absolute http"},
+		{"relative link", func(e *callevent.Event) { e.RecordingURL = "/rec/1.mp3" }, "recording_url: not an absolute http"},
+		{"link with a space", func(e *callevent.Event) { e.RecordingURL = "https://x/a b" }, "recording_url: not a URL"},
 	}
 	for _, tt := range tests {
 		e := sampleEvent()
@@ -131,6 +146,28 @@ func TestEventValidate(t *testing.T) {
 	err := e.Validate()
 	require.Error(t, err)
 	require.True(t, strings.Count(err.Error(), "\n") >= 3, "every problem is reported: %v", err)
+
+	ok := sampleEvent()
+	ok.Kind = callevent.Ended
+	ok.AnsweredAt = ok.At.Add(-time.Minute) // an Ended event happens after the answer
+	ok.EndedAt = ok.At
+	ok.RecordingURL = "https://records.example.com/a.mp3?x=1"
+	ok.Employee = strings.Repeat("я", 128)
+	require.NoError(t, ok.Validate())
+}
+
+func TestEventValidateAt(t *testing.T) {
+	t.Parallel()
+	e := sampleEvent()
+	now := e.At.Add(time.Hour)
+	w := callevent.Window{Past: 2 * time.Hour, Future: time.Minute}
+	require.NoError(t, e.ValidateAt(now, w))
+	require.ErrorContains(t, e.ValidateAt(e.At.Add(3*time.Hour), w), "at: ", "older than Past")
+	require.ErrorContains(t, e.ValidateAt(e.At.Add(-2*time.Minute), w), "at: ", "further ahead than Future")
+	e.EndedAt = now.Add(2 * time.Minute)
+	require.ErrorContains(t, e.ValidateAt(now, w), "ended_at: ")
+	e.ID = ""
+	require.ErrorContains(t, e.ValidateAt(now, w), "id: empty", "structural checks come first")
 }
 
 func TestFanout(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/callbridge/callbridge/callevent"
 )
@@ -126,6 +127,31 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// WithTimeWindow sets how far event times may lie from the moment a
+// request arrives (default callevent.DefaultWindow); events outside it are
+// a 400 naming the field.
+func WithTimeWindow(w callevent.Window) Option {
+	return func(h *Handler) error {
+		if w.Past < 0 || w.Future < 0 {
+			return errors.New("webhook: negative time window")
+		}
+		h.window = w
+		return nil
+	}
+}
+
+// WithClock sets the clock that stamps a request's arrival (default
+// time.Now), for tests that replay recorded payloads.
+func WithClock(now func() time.Time) Option {
+	return func(h *Handler) error {
+		if now == nil {
+			return errors.New("webhook: nil clock")
+		}
+		h.now = now
+		return nil
+	}
+}
+
 // WithErrorWriter replaces how error replies are written. The default is
 // WriteJSONError.
 func WithErrorWriter(f func(w http.ResponseWriter, r *http.Request, status int, err error)) Option {
@@ -140,7 +166,10 @@ func WithErrorWriter(f func(w http.ResponseWriter, r *http.Request, status int, 
 
 // Handler is an http.Handler that receives one provider's webhooks: it
 // checks the method, limits the body, authenticates, decodes with a
-// Decoder, deduplicates and delivers events to a Sink, and replies.
+// Decoder, validates every event (Event.ValidateAt with the time window),
+// deduplicates and delivers events to a Sink, and replies. An invalid
+// event is a 400 naming the field, and no event of that request is
+// delivered.
 // A sink error gives 500 so the provider redelivers; a panic anywhere in
 // decoding or delivery is recovered, logged and answered with 500.
 type Handler struct {
@@ -154,6 +183,8 @@ type Handler struct {
 	log      *slog.Logger
 	writeErr func(w http.ResponseWriter, r *http.Request, status int, err error)
 	queued   bool
+	window   callevent.Window
+	now      func() time.Time
 }
 
 // New returns a Handler that decodes requests with dec and delivers events
@@ -174,6 +205,8 @@ func New(sink callevent.Sink, dec Decoder, opts ...Option) (*Handler, error) {
 		dedup:    NewMemoryDedup(0, 0),
 		log:      slog.New(slog.DiscardHandler),
 		writeErr: WriteJSONError,
+		window:   callevent.DefaultWindow,
+		now:      time.Now,
 	}
 	for _, o := range opts {
 		if err := o(h); err != nil {
@@ -220,6 +253,7 @@ func (h *Handler) serve(r *http.Request) (reply Reply, err error) {
 	if !h.methodAllowed(r.Method) {
 		return Reply{}, fmt.Errorf("%w: %s", ErrMethodNotAllowed, r.Method)
 	}
+	arrived := h.now()
 	body, err := readBody(r, h.maxBody)
 	if err != nil {
 		return Reply{}, err
@@ -235,7 +269,7 @@ func (h *Handler) serve(r *http.Request) (reply Reply, err error) {
 		return Reply{}, err
 	}
 	for i := range res.Events {
-		if err := res.Events[i].Validate(); err != nil {
+		if err := res.Events[i].ValidateAt(arrived, h.window); err != nil {
 			return Reply{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
 		}
 	}

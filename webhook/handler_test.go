@@ -39,7 +39,7 @@ var toyDecoder = webhook.DecoderFunc(func(r *http.Request, body []byte) (webhook
 	for _, id := range strings.Split(ids, ",") {
 		res.Events = append(res.Events, callevent.Event{
 			ID: id, Provider: "toy", Kind: callevent.Ringing, CallID: v.Get("call"),
-			At: time.Unix(1700000000, 0).UTC(), ClientPhone: v.Get("phone"),
+			At: time.Now().UTC(), ClientPhone: v.Get("phone"),
 		})
 	}
 	if b := v.Get("reply"); b != "" {

@@ -18,7 +18,7 @@ import (
 )
 
 func ev(id string) callevent.Event {
-	return callevent.Event{ID: id, Provider: "toy", Kind: callevent.Ended, CallID: "c", At: time.Unix(1, 0)}
+	return callevent.Event{ID: id, Provider: "toy", Kind: callevent.Ended, CallID: "c", At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 }
 
 type deadLetters struct {

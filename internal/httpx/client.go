@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -37,7 +38,7 @@ type Config struct {
 	BaseURL string
 	// HTTPClient is copied (shallow) and never mutated; its Timeout,
 	// Transport, Jar and CheckRedirect apply. nil → a client with
-	// Timeout DefaultTimeout (30 s) and its own clone of http.DefaultTransport.
+	// Timeout DefaultTimeout (30 s) and the process-wide transport (see DefaultHTTPClient).
 	HTTPClient *http.Client
 	// UserAgent is appended to "callbridge/<Version>".
 	UserAgent string
@@ -174,11 +175,7 @@ func New(cfg Config) (*Client, error) {
 		hc := *cfg.HTTPClient
 		c.http = &hc
 	} else {
-		tr := http.DefaultTransport
-		if t, ok := tr.(*http.Transport); ok {
-			tr = t.Clone()
-		}
-		c.http = &http.Client{Timeout: DefaultTimeout, Transport: tr}
+		c.http = DefaultHTTPClient()
 	}
 	c.rc = &retryablehttp.Client{
 		HTTPClient:   c.http,
@@ -655,3 +652,28 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	l.exceeded = true
 	return n, ErrResponseTooLarge
 }
+
+// DefaultHTTPClient returns a new *http.Client with Timeout DefaultTimeout
+// over one transport shared by every provider client of the process, so
+// that 10,000 clients (one per tenant) hold one pool of connections, not
+// 10,000. The shared transport is a clone of http.DefaultTransport taken
+// at first use, with more idle connections per host; when
+// http.DefaultTransport has been replaced by a wrapper (otelhttp does
+// that), the wrapper itself is used.
+func DefaultHTTPClient() *http.Client {
+	return &http.Client{Timeout: DefaultTimeout, Transport: sharedTransport()}
+}
+
+// DefaultMaxIdleConnsPerHost is the shared transport's idle-connection pool
+// per host: enough for a busy tenant's parallel requests to one API.
+const DefaultMaxIdleConnsPerHost = 16
+
+var sharedTransport = sync.OnceValue(func() http.RoundTripper {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return http.DefaultTransport
+	}
+	t = t.Clone()
+	t.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	return t
+})

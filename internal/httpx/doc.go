@@ -10,7 +10,7 @@
 // http(s) URL; a trailing "/" is added, and Request.Path is resolved
 // relative to it (a leading "/" in Path is ignored). Config.HTTPClient is
 // copied, never mutated; when nil a client with a 30 s timeout
-// (DefaultTimeout) and its own transport is used. The User-Agent is
+// (DefaultTimeout) over the process-wide transport is used. The User-Agent is
 // "callbridge/<Version> <Config.UserAgent>". The package is quiet by default:
 // nothing is written to stderr (go-retryablehttp's own logger is disabled);
 // pass Config.Logger for debug lines, and Config.OnResponse to observe every
