@@ -486,24 +486,33 @@ func TestLimiterPacesRequests(t *testing.T) {
 }
 
 func TestLimiterBeforeEveryRetry(t *testing.T) {
-	const every = 40 * time.Millisecond
-	var mu sync.Mutex
-	var times []time.Time
-	c, _ := setup(t, Config{Limiter: rate.NewLimiter(rate.Every(every), 1)}, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		times = append(times, time.Now())
-		n := len(times)
-		mu.Unlock()
-		if n < 4 {
+	// Every attempt takes one token: with a burst of 10 and no refill in the
+	// test's lifetime, four attempts leave six. Counting tokens, not
+	// measuring gaps, keeps the test exact on a loaded machine.
+	lim := rate.NewLimiter(rate.Every(time.Hour), 10)
+	var attempts atomic.Int32
+	c, _ := setup(t, Config{Limiter: lim}, func(w http.ResponseWriter, r *http.Request) {
+		if attempts.Add(1) < 4 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
 	_, err := c.JSON(t.Context(), &Request{Path: "x"}, nil)
 	require.NoError(t, err)
-	require.Len(t, times, 4)
-	for i := 1; i < len(times); i++ {
-		require.GreaterOrEqual(t, times[i].Sub(times[i-1]), every*8/10, "attempt %d not rate limited", i+1)
-	}
+	require.EqualValues(t, 4, attempts.Load())
+	require.InDelta(t, 6, lim.Tokens(), 0.01, "one token per attempt, retries included")
+
+	// With the tokens gone, the next attempt waits for the limiter, not the server.
+	empty := rate.NewLimiter(rate.Every(time.Hour), 1)
+	attempts.Store(0)
+	c, _ = setup(t, Config{Limiter: empty}, func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err = c.JSON(ctx, &Request{Path: "x"}, nil)
+	require.Error(t, err)
+	require.EqualValues(t, 1, attempts.Load(), "the retry waited on the limiter")
 }
 
 func TestLimiterWaitCanceled(t *testing.T) {
