@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // Call directions.
@@ -95,11 +97,7 @@ func (c *Client) AddCalls(ctx context.Context, calls []Call) ([]CallResult, erro
 		idempotent = idempotent && body[i].Uniq != ""
 	}
 	var answer struct {
-		Errors []struct {
-			Title     string `json:"title"`
-			Detail    string `json:"detail"`
-			RequestID string `json:"request_id"`
-		} `json:"errors"`
+		Errors   []problemItem `json:"errors"`
 		Embedded struct {
 			Calls []CallResult `json:"calls"`
 		} `json:"_embedded"`
@@ -107,13 +105,15 @@ func (c *Client) AddCalls(ctx context.Context, calls []Call) ([]CallResult, erro
 	if _, err := c.call(ctx, http.MethodPost, "api/v4/calls", nil, body, &answer, idempotent); err != nil {
 		return nil, err
 	}
+	// A 2xx answer may still carry errors for some calls.
 	var errs []error
 	for _, e := range answer.Errors {
-		err := fmt.Errorf("amocrm: call %s: %s %s", e.RequestID, e.Title, e.Detail)
-		if e.Title == entityNotFound {
-			err = fmt.Errorf("%w (call %s)", ErrEntityNotFound, e.RequestID)
+		if e.notFound() {
+			errs = append(errs, fmt.Errorf("%w (call %s)", ErrEntityNotFound, webhook.Clip(e.RequestID, 64)))
+			continue
 		}
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("amocrm: call %s: %s %s", webhook.Clip(e.RequestID, 64),
+			webhook.Clip(e.Title, 256), webhook.Clip(e.Detail, 256)))
 	}
 	return answer.Embedded.Calls, errors.Join(errs...)
 }

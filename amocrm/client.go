@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"mime"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +21,7 @@ import (
 
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/oauth"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // Defaults of a Client.
@@ -46,7 +47,10 @@ const tokenPath = "oauth2/access_token"
 // Domain is the account host exactly as amoCRM gives it in the "referer"
 // parameter of the OAuth redirect: "example.amocrm.ru" or
 // "example.kommo.com" (a leading "https://" and a trailing "/" are
-// accepted). Never "www.amocrm.ru" or "www.kommo.com".
+// accepted). Only <account>.amocrm.ru, <account>.amocrm.com and
+// <account>.kommo.com hosts are accepted: never "www.amocrm.ru", another
+// host, a port or userinfo (the referer is attacker-controlled and the
+// token request carries the client secret; see ParseRedirect).
 //
 // Either set LongLivedToken (a private integration's long-lived token: no
 // refresh; revoked or expired → 401), or ClientID, ClientSecret and
@@ -97,7 +101,8 @@ var (
 	// Ask amoCRM support to lift it (IP, subdomain, account id).
 	ErrBlocked = errors.New("amocrm: account or IP address blocked (HTTP 403)")
 	// ErrEntityNotFound: POST /api/v4/calls found no contact, company,
-	// lead or customer with the call's phone (amoCRM drops such calls).
+	// lead or customer with the call's phone (amoCRM drops such calls);
+	// also any other answer saying "Entity not found".
 	ErrEntityNotFound = errors.New("amocrm: no entity with this phone")
 )
 
@@ -226,10 +231,6 @@ type Client struct {
 
 	mu           sync.Mutex
 	blockedUntil time.Time
-
-	// invalid hands the validation errors parseError read from a raw body
-	// (httpx redacts "code" fields in APIError.Body) to wrapError.
-	invalid sync.Map // *APIError → []ValidationError
 }
 
 // NewClient returns a Client for the account and integration in creds. It
@@ -303,18 +304,47 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// cleanDomain accepts "example.amocrm.ru", "https://example.amocrm.ru/".
+// accountSuffixes are the parents of amoCRM and Kommo account hosts.
+var accountSuffixes = [...]string{".amocrm.ru", ".amocrm.com", ".kommo.com"}
+
+// cleanDomain accepts an account host: "<sub>.amocrm.ru", "<sub>.amocrm.com"
+// or "<sub>.kommo.com", with <sub> one label of [a-z0-9-] (any case, an
+// optional "https://" before and "/" after). Anything else — another
+// host, a port, userinfo, a path, "www", a look-alike such as
+// "x.amocrm.ru.evil.com" — is refused: the OAuth redirect's referer is
+// attacker-controlled and the token request sends the client secret to it.
 func cleanDomain(d string) (string, error) {
 	d = strings.TrimSpace(d)
-	d = strings.TrimPrefix(strings.TrimPrefix(d, "https://"), "http://")
-	d = strings.ToLower(strings.TrimRight(d, "/"))
+	if len(d) > 8 && strings.EqualFold(d[:8], "https://") {
+		d = d[8:]
+	} else if len(d) > 7 && strings.EqualFold(d[:7], "http://") {
+		d = d[7:]
+	}
+	d = strings.ToLower(strings.TrimSuffix(d, "/"))
 	if d == "" {
 		return "", errors.New("amocrm: Credentials.Domain is required (the OAuth referer, e.g. example.amocrm.ru)")
 	}
-	if strings.ContainsAny(d, "/?#@ ") || strings.HasPrefix(d, "www.") || !strings.Contains(d, ".") {
-		return "", fmt.Errorf("amocrm: Domain %q must be the account host, e.g. example.amocrm.ru or example.kommo.com", d)
+	for _, suffix := range accountSuffixes {
+		if sub, ok := strings.CutSuffix(d, suffix); ok && isSubdomainLabel(sub) {
+			return d, nil
+		}
 	}
-	return d, nil
+	return "", fmt.Errorf("amocrm: Domain %q is not an amoCRM or Kommo account host (<account>.amocrm.ru, <account>.amocrm.com, <account>.kommo.com)",
+		webhook.Clip(d, 80))
+}
+
+// isSubdomainLabel reports whether s is one DNS label of [a-z0-9-], not
+// starting or ending with "-", and not "www".
+func isSubdomainLabel(s string) bool {
+	if s == "" || len(s) > 63 || s == "www" || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // bearer is the Authenticator of a long-lived token.
@@ -330,19 +360,21 @@ func (c *Client) Domain() string { return c.domain }
 
 // AuthorizeURL returns the page to send the account administrator to, to
 // install the integration: https://www.amocrm.ru/oauth?client_id=…&state=…
-// (www.kommo.com for Kommo accounts). amoCRM redirects to RedirectURL with
-// code, state and referer (the account host): build the Client for that
-// referer and call Exchange with the code within 20 minutes.
-func (c *Client) AuthorizeURL(state string) string {
+// (www.kommo.com for Kommo accounts). state is required (ErrEmptyState
+// otherwise): make it with NewState and keep it, e.g. in a cookie, for
+// ParseRedirect. amoCRM redirects to RedirectURL with code, state and
+// referer (the account host): ParseRedirect checks them; build the Client
+// for that referer and call Exchange with the code within 20 minutes.
+func (c *Client) AuthorizeURL(state string) (string, error) {
 	host := "www.amocrm.ru"
 	if strings.HasSuffix(c.domain, ".kommo.com") || strings.HasSuffix(c.domain, ".amocrm.com") {
 		host = "www.kommo.com"
 	}
-	q := url.Values{"client_id": {c.creds.ClientID}}
-	if state != "" {
-		q.Set("state", state)
+	u, err := oauth.AuthCodeURL("https://"+host+"/oauth", url.Values{"client_id": {c.creds.ClientID}}, state)
+	if err != nil {
+		return "", fmt.Errorf("amocrm: authorize URL: %w", err)
 	}
-	return "https://" + host + "/oauth?" + q.Encode()
+	return u, nil
 }
 
 // Exchange trades an authorization code for tokens (grant_type=
@@ -401,11 +433,8 @@ func (c *Client) wrapError(err error) error {
 	if err == nil || !errors.As(err, &ae) {
 		return err
 	}
-	if v, ok := c.invalid.LoadAndDelete(ae); ok {
-		err = &validationFailure{errs: v.([]ValidationError), err: err}
-	}
 	switch {
-	case ae.StatusCode == http.StatusForbidden && isHTML(ae.Body):
+	case ae.StatusCode == http.StatusForbidden && ae.Message == blockedPage:
 		c.mu.Lock()
 		c.blockedUntil = c.now().Add(DefaultBlockCooldown)
 		c.mu.Unlock()
@@ -415,18 +444,40 @@ func (c *Client) wrapError(err error) error {
 		if !errors.Is(err, ErrInvalidGrant) {
 			return fmt.Errorf("%w: %w", ErrInvalidGrant, err)
 		}
-	case ae.StatusCode == http.StatusBadRequest && ae.Message == entityNotFound:
+	case ae.Code == entityNotFoundCode:
 		return fmt.Errorf("%w: %w", ErrEntityNotFound, err)
 	}
 	return err
 }
 
-func isHTML(body []byte) bool {
-	b := bytes.TrimSpace(body)
+// Messages parseError sets for the answers wrapError classifies.
+const (
+	blockedPage        = "blocked: amoCRM answered with its HTML 403 page"
+	htmlPage           = "HTML error page"
+	entityNotFound     = "Entity not found"
+	entityNotFoundCode = "EntityNotFound"
+)
+
+// isHTML reports whether an answer is an HTML page: its Content-Type says
+// so, or its body starts with "<" after a byte-order mark and whitespace.
+func isHTML(resp *http.Response, body []byte) bool {
+	if resp != nil {
+		if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil &&
+			(mt == "text/html" || mt == "application/xhtml+xml") {
+			return true
+		}
+	}
+	b := bytes.TrimLeft(body, "\ufeff\t\r\n\f\v ")
 	return len(b) > 0 && b[0] == '<'
 }
 
-const entityNotFound = "Entity not found"
+// isEntityNotFound reports whether an error text or code says that no
+// entity matched: "Entity not found" in any case, "EntityNotFound",
+// "entity_not_found".
+func isEntityNotFound(s string) bool {
+	s = strings.NewReplacer(" ", "", "_", "", "-", "").Replace(strings.ToLower(strings.TrimSpace(s)))
+	return s == "entitynotfound"
+}
 
 // ValidationError is one entry of amoCRM's "validation-errors": which item
 // of a batch (RequestID), which field (Path) and why.
@@ -438,52 +489,103 @@ type ValidationError struct {
 }
 
 // problem is amoCRM's error body: problem+json with validation-errors, an
-// OAuth hint, or the /calls errors list.
+// OAuth hint, the /calls errors list, or a legacy API v2 "response" error.
 type problem struct {
-	Title            string `json:"title"`
-	Detail           string `json:"detail"`
-	Hint             string `json:"hint"`
+	Title            string          `json:"title"`
+	Detail           string          `json:"detail"`
+	Hint             string          `json:"hint"`
+	Code             json.RawMessage `json:"code"`
 	ValidationErrors []struct {
 		RequestID string            `json:"request_id"`
 		Errors    []ValidationError `json:"errors"`
 	} `json:"validation-errors"`
-	Errors []struct {
-		Title  string `json:"title"`
-		Detail string `json:"detail"`
-	} `json:"errors"`
+	Errors   []problemItem `json:"errors"`
+	Response *struct {
+		Error     json.RawMessage `json:"error"`
+		ErrorCode json.RawMessage `json:"error_code"`
+	} `json:"response"`
+}
+
+// problemItem is one entry of an "errors" list.
+type problemItem struct {
+	Title     string          `json:"title"`
+	Detail    string          `json:"detail"`
+	Code      json.RawMessage `json:"code"`
+	RequestID string          `json:"request_id"`
+}
+
+// notFound reports whether the item says that no entity matched.
+func (p problemItem) notFound() bool {
+	return isEntityNotFound(p.Title) || isEntityNotFound(p.Detail) || isEntityNotFound(scalar(p.Code))
+}
+
+// scalar returns a JSON string or number as text ("" for anything else).
+func scalar(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
 }
 
 // ValidationErrors returns the validation errors of an amoCRM 400 answer
-// in err (nil if there are none).
+// in err (nil if there are none). They are read from the *APIError's body.
 func ValidationErrors(err error) []ValidationError {
-	var v *validationFailure
-	if errors.As(err, &v) {
-		return slices.Clone(v.errs)
+	var ae *APIError
+	if !errors.As(err, &ae) || len(ae.Body) == 0 {
+		return nil
 	}
-	return nil
+	var p problem
+	if json.Unmarshal(ae.Body, &p) != nil {
+		return nil
+	}
+	return p.validationErrors()
 }
 
-// validationFailure carries the validation errors with the *APIError.
-type validationFailure struct {
-	errs []ValidationError
-	err  error
+// validationErrors flattens "validation-errors", each entry with its
+// item's request_id.
+func (p *problem) validationErrors() []ValidationError {
+	var errs []ValidationError
+	for _, item := range p.ValidationErrors {
+		for _, v := range item.Errors {
+			if v.RequestID == "" {
+				v.RequestID = item.RequestID
+			}
+			errs = append(errs, v)
+		}
+	}
+	return errs
 }
 
-func (v *validationFailure) Error() string { return v.err.Error() }
-func (v *validationFailure) Unwrap() error { return v.err }
-
-// parseError is the httpx ParseError of amoCRM bodies.
-func (c *Client) parseError(_ *http.Response, body []byte, e *APIError) {
-	if isHTML(body) {
-		e.Code, e.Message = "", "HTML error page"
+// parseError is the httpx ParseError of amoCRM bodies. It keeps nothing:
+// everything it finds goes into e.
+func (c *Client) parseError(resp *http.Response, body []byte, e *APIError) {
+	if isHTML(resp, body) {
+		e.Code, e.Message = "", htmlPage
 		if e.StatusCode == http.StatusForbidden {
-			e.Message = "blocked: amoCRM answered with its HTML 403 page"
+			e.Message = blockedPage
 		}
 		return
 	}
 	var p problem
 	if json.Unmarshal(body, &p) != nil {
 		return
+	}
+	if r := p.Response; r != nil {
+		// Legacy API v2: {"response":{"error":"…","error_code":"110"}}.
+		if msg := scalar(r.Error); msg != "" {
+			e.Message = msg
+		}
+		if code := scalar(r.ErrorCode); code != "" {
+			e.Code = code
+		}
+		if isEntityNotFound(scalar(r.Error)) {
+			e.Code = entityNotFoundCode
+		}
 	}
 	if p.Hint != "" {
 		e.Message = p.Hint
@@ -494,19 +596,18 @@ func (c *Client) parseError(_ *http.Response, body []byte, e *APIError) {
 	if len(p.Errors) > 0 && p.Errors[0].Title != "" {
 		e.Message = p.Errors[0].Title
 	}
-	var errs []ValidationError
-	for _, item := range p.ValidationErrors {
-		for _, v := range item.Errors {
-			if v.RequestID == "" {
-				v.RequestID = item.RequestID
-			}
-			if errs == nil {
-				e.Message = fmt.Sprintf("%s: %s: %s %s", p.Detail, v.Path, v.Code, v.Detail)
-			}
-			errs = append(errs, v)
-		}
+	if errs := p.validationErrors(); len(errs) > 0 {
+		v := errs[0]
+		e.Message = fmt.Sprintf("%s: %s: %s %s", p.Detail, v.Path, v.Code, v.Detail)
 	}
-	if errs != nil {
-		c.invalid.Store(e, errs)
+	notFound := isEntityNotFound(p.Title) || isEntityNotFound(p.Detail) || isEntityNotFound(scalar(p.Code))
+	for _, item := range p.Errors {
+		notFound = notFound || item.notFound()
+	}
+	if notFound {
+		e.Code = entityNotFoundCode
+		if e.Message == "" {
+			e.Message = entityNotFound
+		}
 	}
 }

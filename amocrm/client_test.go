@@ -108,7 +108,13 @@ func TestAuthorizeURL(t *testing.T) {
 		cr.Domain = domain
 		c, err := amocrm.NewClient(cr, amocrm.WithTokenStore(&memTokens{}))
 		require.NoError(t, err)
-		require.Equal(t, want, c.AuthorizeURL("st+1"))
+		got, err := c.AuthorizeURL("st+1")
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+		// An empty state is never dropped silently.
+		got, err = c.AuthorizeURL("")
+		require.ErrorIs(t, err, amocrm.ErrEmptyState)
+		require.Empty(t, got)
 	}
 }
 

@@ -19,14 +19,22 @@
 //
 // Credentials.Domain is the account host as amoCRM sends it in the OAuth
 // redirect's "referer" ("example.amocrm.ru", "example.kommo.com"); requests
-// go to https://{Domain}. Two modes:
+// go to https://{Domain}. Only amoCRM and Kommo account hosts are accepted
+// (<account>.amocrm.ru, <account>.amocrm.com, <account>.kommo.com; no
+// port, userinfo or path): the referer is attacker-controlled and the token
+// request carries the client secret. WithBaseURL (tests, proxies) may name
+// any host. Two modes:
 //
 //   - Long-lived token (private integrations): Credentials.LongLivedToken.
 //     It is never refreshed; a revoked or expired token gives a 401
 //     *APIError.
 //   - OAuth 2.0: ClientID, ClientSecret, RedirectURL and WithTokenStore.
-//     Send the administrator to AuthorizeURL(state); amoCRM redirects back
-//     with code and referer; Exchange(ctx, code) stores the tokens. The
+//     Make a state with NewState, keep it in the browser session (a
+//     cookie) and send the administrator to AuthorizeURL(state) (an empty
+//     state is refused); amoCRM redirects back with code, state and
+//     referer; ParseRedirect checks the state (ErrStateMismatch) and the
+//     referer and gives the code and the account host; Exchange(ctx, code)
+//     on a Client for that host stores the tokens (see Example_oauth). The
 //     access token (24 h) is refreshed single-flight before it expires or
 //     on a 401 (then the request is replayed once, body rebuilt). amoCRM
 //     refresh tokens are single-use and rotate: every new pair is handed to
@@ -46,7 +54,12 @@
 // outlived the retries is *RateLimitError (also an *APIError). Sentinels
 // for errors.Is: ErrBlocked (403 HTML page: account or IP blocked),
 // ErrInvalidGrant, ErrAuthorizationRequired, ErrEntityNotFound (a call
-// whose phone matches no card), ErrNotFound.
+// whose phone matches no card, in any of amoCRM's forms: an "Entity not
+// found" title, detail or code in a 4xx answer or in the "errors" of a 2xx
+// one), ErrNotFound. The block page is recognised by its Content-Type
+// (text/html) or by a body starting with "<" after a byte-order mark and
+// whitespace. Legacy API v2 errors ({"response":{"error":…,
+// "error_code":…}}) give Message and Code.
 //
 //	var apiErr *amocrm.APIError
 //	switch {
@@ -54,7 +67,9 @@
 //	case errors.As(err, &apiErr) && apiErr.StatusCode == 400: log(amocrm.ValidationErrors(err))
 //	}
 //
-// Tokens and the client secret never appear in errors or logs.
+// Tokens and the client secret never appear in errors or logs;
+// Credentials, Client, Store and Redirect redact them in fmt verbs, slog
+// and JSON.
 //
 // # Retries and rate limits
 //

@@ -22,6 +22,7 @@ import (
 	"github.com/callbridge/callbridge/match/matchtest"
 	"github.com/callbridge/callbridge/telphin"
 	"github.com/callbridge/callbridge/telphin/telphintest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // Users of the fake account and the extension map of the tests.
@@ -67,7 +68,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	}
 	client, err := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: srv.LongLivedToken()}, opts...)
 	require.NoError(t, err)
-	clock := matchtest.NewClock(time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC))
+	clock := matchtest.NewClock(callStart.Truncate(time.Second))
 	store, err := amocrm.NewStore(client, amocrm.WithExtensions(extensions), amocrm.WithStoreClock(clock.Now))
 	require.NoError(t, err)
 	engine, err := match.NewEngine(store, match.WithRules(match.RuleSet{Default: match.Rules{Rule: cfg.rule}}), match.WithClock(clock))
@@ -85,7 +86,9 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	if !cfg.noPopups {
 		sink = callevent.Fanout(withRecording, store.Popups())
 	}
-	h, err := telphin.NewHandler(sink, telphin.WithToken(token))
+	// The webhook's time window is checked against the engine's clock,
+	// which starts when the tests' calls do.
+	h, err := telphin.NewHandler(sink, telphin.WithToken(token), telphin.WithWebhookOptions(webhook.WithClock(clock.Now)))
 	require.NoError(t, err)
 	return &env{t: t, srv: srv, client: client, store: store, engine: engine, handler: h, clock: clock}
 }
@@ -152,7 +155,7 @@ type call struct {
 }
 
 func (c call) tc() telphintest.Call {
-	return telphintest.Call{CallID: c.id, SubCallID: "124575-" + c.id, Client: c.client, DID: line, Extension: "3515*" + c.ext}
+	return telphintest.Call{CallID: c.id, SubCallID: "124575-" + c.id, Client: c.client, DID: line, Extension: "3515*" + c.ext, Start: callStart}
 }
 
 // inboundAnswered: dial-in, answer, hangup.
@@ -189,8 +192,12 @@ func callJSON(dir, id, phone string, duration int, link, result string, status i
 	return m
 }
 
-// startUnix is telphintest's default call start.
-const startUnix = 1505824724
+// callStart is when the tests' calls begin ringing; the engine's clock
+// starts there too.
+var callStart = time.Date(2025, 3, 14, 9, 0, 0, 746286000, time.UTC)
+
+// startUnix is callStart in Unix seconds (the calls' created_at).
+var startUnix = callStart.Unix()
 
 func callsBody(c map[string]any) string {
 	c["request_id"] = "0"

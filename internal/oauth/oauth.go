@@ -1,5 +1,7 @@
 // Package oauth is callbridge's OAuth 2.0 token machinery, shared by the
-// provider packages that talk to OAuth APIs (Telphin now, amoCRM next).
+// provider packages that talk to OAuth APIs: telphin (client_credentials
+// for trusted apps, authorization_code for public apps) and amocrm
+// (authorization_code with single-use, rotating refresh tokens).
 //
 // A [Source] obtains, caches, refreshes and persists the access token of
 // one credential (one tenant). It is built on [httpx.CredentialCache], so
@@ -26,6 +28,15 @@
 // The Source is an httpx.Authenticator and httpx.Reauthenticator: it sets
 // "Authorization: Bearer <token>" and, on a 401, invalidates the token the
 // failed request carried; httpx then fetches a new one and replays once.
+//
+// The authorization redirect is protected by a state: [NewState] makes an
+// unguessable one, [AuthCodeURL] refuses to build an authorization URL
+// without it ([ErrEmptyState]) and [CheckState] compares, in constant
+// time, the state kept for the user's session with the one the redirect
+// brought back ([ErrStateMismatch]).
+//
+// Config and Source redact the client secret and tokens in fmt verbs,
+// slog and JSON.
 //
 // Token requests go to Config.TokenURL through the caller's *http.Client as
 // application/x-www-form-urlencoded bodies carrying client_id and
