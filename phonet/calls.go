@@ -71,12 +71,36 @@ func (c *Client) Transfer(context.Context, callevent.TransferRequest) error {
 	return fmt.Errorf("phonet: transfer: %w", callevent.ErrUnsupported)
 }
 
-// Hangup ends an active call: GET /rest/calls/active/{uuid}/hangup.
-func (c *Client) Hangup(ctx context.Context, uuid string) error {
-	if uuid == "" {
-		return errors.New("phonet: Hangup: empty uuid")
+// ErrInvalidID is returned (wrapped) when a call uuid given to Hangup or
+// DownloadRecording cannot be put into a URL path as one segment.
+var ErrInvalidID = errors.New("phonet: invalid call uuid")
+
+// checkID accepts a call uuid that can only ever be one path segment:
+// 1 to 256 letters, digits and "-._~", and not "." or "..". Phonet's uuids
+// are hex strings; anything else (a "/", a "%2F", a "..") would let a
+// value taken from a webhook walk to another API path with the session
+// cookie attached.
+func checkID(id string) error {
+	ok := id != "" && id != "." && id != ".." && len(id) <= maxField
+	for i := 0; ok && i < len(id); i++ {
+		b := id[i]
+		ok = b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' ||
+			b == '-' || b == '.' || b == '_' || b == '~'
 	}
-	_, err := c.api.JSON(ctx, &httpx.Request{Path: "rest/calls/active/" + url.PathEscape(uuid) + "/hangup"}, nil)
+	if !ok {
+		return fmt.Errorf("%w %q: want 1 to %d letters, digits and -._~", ErrInvalidID, truncate(id, 64), maxField)
+	}
+	return nil
+}
+
+// Hangup ends an active call: GET /rest/calls/active/{uuid}/hangup. A
+// uuid that is not a single path segment (see ErrInvalidID) is refused
+// without a request.
+func (c *Client) Hangup(ctx context.Context, uuid string) error {
+	if err := checkID(uuid); err != nil {
+		return err
+	}
+	_, err := c.api.JSON(ctx, &httpx.Request{Path: "rest/calls/active/" + uuid + "/hangup"}, nil)
 	if err != nil {
 		return fmt.Errorf("phonet: hangup: %w", err)
 	}
@@ -252,16 +276,22 @@ func (c *Client) FindCall(ctx context.Context, uuid string, around time.Time) (C
 }
 
 // RecordingURL returns the address of a call's recording:
-// https://<domain>/rest/public/calls/{uuid}/audio.
+// https://<domain>/rest/public/calls/{uuid}/audio, or "" when uuid is not
+// a valid call uuid (see ErrInvalidID).
 func (c *Client) RecordingURL(uuid string) string {
-	return c.api.BaseURL().String() + "rest/public/calls/" + url.PathEscape(uuid) + "/audio"
+	if checkID(uuid) != nil {
+		return ""
+	}
+	return c.api.BaseURL().String() + "rest/public/calls/" + uuid + "/audio"
 }
 
 // DownloadRecording streams a call's recording (wav or mp3) to w and
 // returns the number of bytes written. The session cookie is sent along.
+// A uuid that is not a single path segment (see ErrInvalidID) is refused
+// without a request.
 func (c *Client) DownloadRecording(ctx context.Context, uuid string, w io.Writer) (int64, error) {
-	if uuid == "" {
-		return 0, errors.New("phonet: DownloadRecording: empty uuid")
+	if err := checkID(uuid); err != nil {
+		return 0, err
 	}
 	resp, err := c.api.Do(ctx, &httpx.Request{Path: c.RecordingURL(uuid)})
 	if err != nil {

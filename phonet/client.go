@@ -2,12 +2,14 @@ package phonet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +45,33 @@ type Credentials struct {
 	Domain string
 	// APIKey is the "Phonet ApiKey". It never appears in errors or logs.
 	APIKey string
+}
+
+// String shows the domain and hides the API key, so %v, %+v and %s of
+// Credentials never print it.
+func (c Credentials) String() string {
+	return "phonet.Credentials{Domain: " + strconv.Quote(c.Domain) + ", APIKey: " + redacted(c.APIKey) + "}"
+}
+
+// GoString is String, for %#v.
+func (c Credentials) GoString() string { return c.String() }
+
+// LogValue logs the domain and hides the API key.
+func (c Credentials) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("domain", c.Domain), slog.String("api_key", redacted(c.APIKey)))
+}
+
+// MarshalJSON writes the domain and hides the API key.
+func (c Credentials) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct{ Domain, APIKey string }{c.Domain, redacted(c.APIKey)})
+}
+
+// redacted is what a secret is shown as: "REDACTED", or "" when unset.
+func redacted(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return httpx.Redacted
 }
 
 // Option configures NewClient.
@@ -154,6 +183,34 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// String shows the client's domain only: neither the API key nor the
+// session id.
+func (c *Client) String() string {
+	if c == nil {
+		return "phonet.Client(nil)"
+	}
+	return "phonet.Client{Domain: " + strconv.Quote(c.domain) + ", APIKey: " + httpx.Redacted + "}"
+}
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }
+
+// LogValue logs the client's domain only.
+func (c *Client) LogValue() slog.Value {
+	if c == nil {
+		return slog.StringValue("phonet.Client(nil)")
+	}
+	return slog.GroupValue(slog.String("domain", c.domain), slog.String("api_key", httpx.Redacted))
+}
+
+// MarshalJSON writes the client's domain only.
+func (c *Client) MarshalJSON() ([]byte, error) {
+	if c == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(struct{ Domain, APIKey string }{c.domain, httpx.Redacted})
+}
+
 // Domain returns the company host the client was created for.
 func (c *Client) Domain() string { return c.domain }
 
@@ -165,19 +222,14 @@ func (c *Client) secrets() []string {
 	return out
 }
 
-// httpClient copies hc (or builds the default) so that redirects to a
-// login page are not followed and no cookie jar interferes.
+// httpClient copies hc (or the default client, whose transport every
+// Client of the process shares: httpx.DefaultHTTPClient) so that redirects
+// to a login page are not followed and no cookie jar interferes.
 func httpClient(hc *http.Client) *http.Client {
-	var c http.Client
-	if hc != nil {
-		c = *hc
-	} else {
-		var tr http.RoundTripper = http.DefaultTransport
-		if t, ok := tr.(*http.Transport); ok {
-			tr = t.Clone()
-		}
-		c = http.Client{Timeout: DefaultTimeout, Transport: tr}
+	if hc == nil {
+		hc = httpx.DefaultHTTPClient()
 	}
+	c := *hc
 	c.Jar = nil
 	next := c.CheckRedirect
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {

@@ -414,10 +414,10 @@ func TestClientFindCall(t *testing.T) {
 func TestClientRecording(t *testing.T) {
 	t.Parallel()
 	c, srv := setup(t)
-	srv.SetRecording("rec/1", []byte("ID3-audio"))
-	require.Equal(t, srv.URL+"rest/public/calls/rec%2F1/audio", c.RecordingURL("rec/1"))
+	srv.SetRecording("rec-1.x", []byte("ID3-audio"))
+	require.Equal(t, srv.URL+"rest/public/calls/rec-1.x/audio", c.RecordingURL("rec-1.x"))
 	var buf bytes.Buffer
-	n, err := c.DownloadRecording(t.Context(), "rec/1", &buf)
+	n, err := c.DownloadRecording(t.Context(), "rec-1.x", &buf)
 	require.NoError(t, err)
 	require.Equal(t, int64(9), n)
 	require.Equal(t, "ID3-audio", buf.String())

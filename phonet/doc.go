@@ -22,8 +22,10 @@
 // the Client never follows a redirect to a login page, so it can see it)
 // the Client re-authorizes once, single-flight, and replays the request
 // once; a second rejection is returned as an error. The API key and the
-// session id never appear in errors or logs. A Client belongs to one Phonet
-// company: do not share it across tenants.
+// session id never appear in errors or logs, nor when Credentials or a
+// Client is printed, logged or encoded as JSON. A Client belongs to one
+// Phonet company: do not share it across tenants. Clients built without
+// WithHTTPClient share one transport (and its connection pool) per process.
 //
 // Call rings the employee's extension (From) first, then dials To, and
 // returns the call's uuid. Phonet's API has no caller-ID choice, group call
@@ -45,7 +47,9 @@
 // Transport failures and a canceled context keep their cause:
 // errors.Is(err, context.DeadlineExceeded) works. An authorization that
 // sets no cookie is ErrNoSession; FindCall without a match is
-// ErrCallNotFound.
+// ErrCallNotFound. Hangup and DownloadRecording refuse a uuid that is not
+// one path segment of letters, digits and "-._~" (a "/", "%2F" or "..")
+// with ErrInvalidID, before any request.
 //
 // # Retries, rate limits and timeouts
 //
@@ -66,7 +70,11 @@
 // apart by the body. A body with "event" is a call event; one without it
 // is the full call info when it has endAt (or, without otherLegNum, other
 // history-record fields: billSecs, duration, disposition), else a customer
-// lookup, even if it carries other call fields. JSON is expected; a
+// lookup when it has otherLegNum (null for a hidden number), even if it
+// carries other call fields; any other body is a 400. A URL with a path
+// segment customer_data takes only lookups and one with after_call_end
+// only full call infos: another body there is a 400 saying what is
+// missing. JSON is expected; a
 // form-encoded body (PHP-style "leg[ext]" keys) is accepted too. A leg,
 // leg2 or otherLegs sent as "", {} or [] counts as null rather than
 // failing the whole notification.
@@ -86,6 +94,23 @@
 // WithoutAuth. A rejected request (401/403) reaches neither the Sink nor
 // the ContactLookup.
 //
+// Tenants: one handler may serve several Phonet companies. Bind each token
+// to its company's domain with WithTokenAccounts, and/or take the tenant
+// from the route with WithAccount; the tenant so chosen is the account of
+// the events, pauses and lookups, and a body whose accountDomain names
+// another tenant (or a token and a route that disagree) is refused with
+// 403, so one tenant's token never acts as another. Without either, the
+// body's accountDomain is the account: fine for one company, not for
+// several.
+//
+// Validation at the edge: every string field is bounded at decode time
+// (256 bytes, links 2048) and a longer one is a 400 naming it, lookups
+// included; a phone that is neither a number, an extension nor anonymous
+// is a 400 naming Phonet's field (otherLegs[0].num, trunkNum,
+// otherLegNum, trunk); every event is checked by callevent's validator
+// and must lie in the time window around its arrival (webhook.WithTimeWindow;
+// the clock is WithClock).
+//
 // Mapping: call.dial → Ringing, call.bridge → Answered, call.hangup → Ended,
 // full call info → Completed (billSecs → Duration, duration − billSecs →
 // Wait, disposition 0..4 → Success, Missed (NotAvailable for an outgoing
@@ -95,8 +120,9 @@
 // otherLegs[0].num (otherLegNum in records) → ClientPhone, trunkNum → LinePhone, both
 // normalised with the default country UA (WithDefaultCountry); anonymous
 // numbers and internal extensions give "". accountDomain → Account
-// (WithAccount takes it from the request, e.g. the URL path, when the body
-// has none), uuid → CallID. Timestamps may be milliseconds or seconds (values below 1e12 are
+// (the tenant of WithTokenAccounts or WithAccount when set), uuid →
+// CallID. A call.hangup without hangupAt and serverTime ends at bridgeAt,
+// else when it arrived. Timestamps may be milliseconds or seconds (values below 1e12 are
 // seconds); 0 and null are "not set". Event.ID is derived from (account,
 // uuid, event), so Phonet's duplicate deliveries are dropped by the
 // webhook dedup store. Pause toggles (lgDirection 32/64) are acknowledged
@@ -128,7 +154,7 @@
 // Package phonettest has a fake Phonet API (sessions that expire, makeCall,
 // hangup, active calls, paged history, users, recordings, failure
 // injection, request recording) and builders for realistic webhook bodies
-// and requests:
+// and requests, stamped with current times (Call.At moves a call):
 //
 //	srv := phonettest.NewServer(t)
 //	client, _ := srv.NewClient()

@@ -17,7 +17,7 @@ import (
 // the token, into every field of «Інша система CRM»).
 func ExampleNewHandler() {
 	sink := callevent.SinkFunc(func(_ context.Context, e callevent.Event) error {
-		fmt.Println(e.Kind, e.Direction, "+"+e.ClientPhone, "ext", e.Extension, e.At.Format(time.RFC3339))
+		fmt.Println(e.Kind, e.Direction, "+"+e.ClientPhone, "ext", e.Extension)
 		return nil
 	})
 	lookup := callevent.ContactLookupFunc(func(_ context.Context, account, phone string) (callevent.Contact, bool, error) {
@@ -38,7 +38,7 @@ func ExampleNewHandler() {
 	mux := http.NewServeMux()
 	mux.Handle("POST /phonet", h)
 
-	// What Phonet sends during an incoming call.
+	// What Phonet sends during an incoming call (that started three minutes ago).
 	call := phonettest.InboundCall()
 	for _, body := range []phonettest.Body{call.Lookup(), call.Dial(), call.Bridge(), call.Hangup(), call.Record()} {
 		w := httptest.NewRecorder()
@@ -49,10 +49,10 @@ func ExampleNewHandler() {
 	}
 	// Output:
 	// lookup reply: {"name":"ТОВ Ромашка","url":"https://crm.example.com/contacts/6137","urlText":"ТОВ Ромашка","newEntity":false,"responsibleEmployeeExt":"001","responsibleEmployeeEmail":null}
-	// ringing inbound +380501112233 ext 001 2025-08-08T08:20:04Z
-	// answered inbound +380501112233 ext 001 2025-08-08T08:20:17Z
-	// ended inbound +380501112233 ext 001 2025-08-08T08:22:15Z
-	// completed inbound +380501112233 ext 001 2025-08-08T08:20:04Z
+	// ringing inbound +380501112233 ext 001
+	// answered inbound +380501112233 ext 001
+	// ended inbound +380501112233 ext 001
+	// completed inbound +380501112233 ext 001
 }
 
 // Parse a stored webhook body without HTTP, e.g. from a queue.
@@ -96,14 +96,14 @@ func ExampleClient_Call() {
 func ExampleClient_Calls() {
 	srv := phonettest.Start()
 	defer srv.Close()
-	missed := phonettest.InboundCall()
+	day := time.Date(2025, 8, 8, 0, 0, 0, 0, time.UTC)
+	missed := phonettest.InboundCall().At(day.Add(8 * time.Hour))
 	missed.BridgeAt = time.Time{}
 	srv.AddCalls(phonettest.Missed, missed.HistoryRecord())
 	client, err := srv.NewClient()
 	if err != nil {
 		log.Fatal(err)
 	}
-	day := time.Date(2025, 8, 8, 0, 0, 0, 0, time.UTC)
 	q := phonet.CallsQuery{Source: phonet.HistoryMissed, From: day, To: day.Add(24 * time.Hour)}
 	for rec, err := range client.Calls(context.Background(), q) {
 		if err != nil {

@@ -71,6 +71,7 @@ type HandlerOption func(*handlerConfig) error
 
 type handlerConfig struct {
 	tokens        []string
+	accounts      []string // accounts[i] is the tenant of tokens[i]; "" for none
 	tokenFrom     func(r *http.Request) string
 	account       func(r *http.Request) string
 	allowed       []netip.Prefix
@@ -83,6 +84,7 @@ type handlerConfig struct {
 	newCardURL    string
 	newText       string
 	pause         func(ctx context.Context, p Pause) error
+	now           func() time.Time // nil: time.Now, and the webhook.Handler's own clock
 	webhookOpts   []webhook.Option
 }
 
@@ -98,6 +100,35 @@ func WithToken(tokens ...string) HandlerOption {
 			return fmt.Errorf("phonet: WithToken: %w", err)
 		}
 		c.tokens = append(c.tokens, tokens...)
+		c.accounts = append(c.accounts, make([]string, len(tokens))...)
+		return nil
+	}
+}
+
+// WithTokenAccounts serves several Phonet companies (tenants) on one URL:
+// each token is accepted (as WithToken's are) and is bound to its account,
+// the company's Phonet domain (accountDomain, e.g. "acme.phonet.com.ua").
+// A request authenticated by a bound token belongs to that account: it
+// becomes Event.Account, Pause.Account and the account of the lookup,
+// whatever the body says, and a body whose accountDomain names another
+// account is refused with 403 before any lookup or delivery, so one
+// tenant's token never acts as another tenant. Tokens given with WithToken
+// stay unbound.
+func WithTokenAccounts(tokenToAccount map[string]string) HandlerOption {
+	return func(c *handlerConfig) error {
+		if len(tokenToAccount) == 0 {
+			return errors.New("phonet: WithTokenAccounts: empty token map")
+		}
+		for t, a := range tokenToAccount {
+			if t == "" {
+				return errors.New("phonet: WithTokenAccounts: empty token")
+			}
+			if strings.TrimSpace(a) == "" {
+				return errors.New("phonet: WithTokenAccounts: empty account")
+			}
+			c.tokens = append(c.tokens, t)
+			c.accounts = append(c.accounts, a)
+		}
 		return nil
 	}
 }
@@ -114,13 +145,18 @@ func WithTokenFunc(from func(r *http.Request) string) HandlerOption {
 	}
 }
 
-// WithAccount sets how the tenant is taken from a request whose body has
-// no accountDomain, for every kind of notification: it becomes
-// Event.Account (and part of Event.ID), Pause.Account and the account
-// passed to the ContactLookup. Example, for URLs such as
-// …/phonet/customer_data/{tenant}:
+// WithAccount sets how the tenant is taken from the request (its route),
+// for every kind of notification: it becomes Event.Account (and part of
+// Event.ID), Pause.Account and the account passed to the ContactLookup.
+// Example, for URLs such as …/phonet/customer_data/{tenant}:
 // func(r *http.Request) string { return path.Base(r.URL.Path) }.
-// A body's accountDomain always wins. Default: accountDomain, or "".
+// The route chooses, never the body: a body whose accountDomain names
+// another tenant (compared case-insensitively) is refused with 403, so the
+// tenant names should be the companies' Phonet domains. A route giving ""
+// chooses nothing; a token bound with WithTokenAccounts to another tenant
+// is refused with 403 too. Without WithAccount and WithTokenAccounts the
+// body's accountDomain is the tenant: use one of them when one handler
+// serves several companies.
 func WithAccount(f func(r *http.Request) string) HandlerOption {
 	return func(c *handlerConfig) error {
 		if f == nil {
@@ -239,9 +275,25 @@ func WithPauseFunc(f func(ctx context.Context, p Pause) error) HandlerOption {
 	}
 }
 
+// WithClock sets the clock of the handler (default time.Now): the arrival
+// time that stamps a call.hangup carrying no time at all, and the clock of
+// the time window events must fall in (webhook.WithClock, which it also
+// sets). Tests that replay recorded payloads use a clock near their times.
+func WithClock(now func() time.Time) HandlerOption {
+	return func(c *handlerConfig) error {
+		if now == nil {
+			return errors.New("phonet: WithClock: nil clock")
+		}
+		c.now = now
+		return nil
+	}
+}
+
 // WithWebhookOptions passes options to webhook.New: body limit, methods,
-// dedup store, error writer, logger. The logger (webhook.WithLogger) also
-// receives the handler's own lines: skipped, failed or slow lookups.
+// dedup store, error writer, logger, time window. The logger
+// (webhook.WithLogger) also receives the handler's own lines: skipped,
+// failed or slow lookups. Give the clock with WithClock rather than
+// webhook.WithClock, so the decoder reads the same clock.
 func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
 	return func(c *handlerConfig) error {
 		c.webhookOpts = append(c.webhookOpts, opts...)
@@ -252,10 +304,13 @@ func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
 // NewHandler returns the http.Handler for all of Phonet's webhooks: mount it
 // on one URL for everything, or on the three Perfectum-style URLs
 // (…/customer_data, …/call, …/after_call_end); the body tells the kinds
-// apart (see ParseNotification). Call events and call records go to sink
-// (deduplicated by Event.ID); a customer lookup is answered from
-// WithContactLookup. Authentication (WithToken and/or WithAllowedIPs) is
-// required unless WithoutAuth.
+// apart (see ParseNotification). A URL with a path segment customer_data
+// takes only customer lookups and one with after_call_end only call
+// records: another body there is a 400 saying what is missing. Call events
+// and call records go to sink (validated, then deduplicated by Event.ID);
+// a customer lookup is answered from WithContactLookup. Authentication
+// (WithToken, WithTokenAccounts and/or WithAllowedIPs) is required unless
+// WithoutAuth.
 func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error) {
 	c := handlerConfig{
 		lookupTimeout: DefaultLookupTimeout,
@@ -270,6 +325,24 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 	if c.tokenFrom != nil && len(c.tokens) == 0 {
 		return nil, errors.New("phonet: WithTokenFunc needs WithToken")
 	}
+	d := &decoder{cfg: c, now: time.Now}
+	if c.now != nil {
+		d.now = c.now
+	}
+	bound := map[string]string{}
+	for i, t := range c.tokens {
+		if a, ok := bound[t]; ok && !strings.EqualFold(a, c.accounts[i]) {
+			return nil, errors.New("phonet: a token is bound to two accounts")
+		}
+		bound[t] = c.accounts[i]
+		if c.accounts[i] != "" && d.secrets == nil {
+			s, err := webhook.NewSecrets(c.tokens...) // selects the account by token
+			if err != nil {
+				return nil, fmt.Errorf("phonet: %w", err)
+			}
+			d.secrets = &s
+		}
+	}
 	auth := webhook.Auth{Tokens: c.tokens, AllowedIPs: c.allowed, TrustedProxies: c.trusted, Disabled: c.noAuth}
 	if tf := c.tokenFrom; tf != nil {
 		auth.Token = func(r *http.Request, _ []byte) string { return tf(r) }
@@ -279,7 +352,9 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 		return nil, fmt.Errorf("phonet: %w", err)
 	}
 	wopts = append(wopts, c.webhookOpts...)
-	d := &decoder{cfg: c}
+	if c.now != nil {
+		wopts = append(wopts, webhook.WithClock(c.now)) // after the user's: one clock for both
+	}
 	h, err := webhook.New(sink, d, wopts...)
 	if err != nil {
 		return nil, fmt.Errorf("phonet: %w", err)
@@ -288,27 +363,37 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 }
 
 type decoder struct {
-	cfg handlerConfig
+	cfg     handlerConfig
+	now     func() time.Time
+	secrets *webhook.Secrets // the tokens, when some are bound to accounts
 }
 
 func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
+	arrived := d.now()
 	n, err := ParseNotification(r.Header.Get("Content-Type"), body)
 	if err != nil {
 		return webhook.Result{}, err
 	}
-	if acc := accountOf(n); d.cfg.account != nil && acc != nil && *acc == "" {
-		*acc = d.cfg.account(r)
+	if err := checkEndpoint(r.URL.Path, n); err != nil {
+		return webhook.Result{}, err
+	}
+	if err := d.bindAccount(r, accountOf(n)); err != nil {
+		return webhook.Result{}, err
 	}
 	if n.Kind == KindLookup {
-		reply, err := webhook.JSONReply(d.answer(r.Context(), n.Lookup))
+		rep, err := d.answer(r.Context(), n.Lookup)
+		if err != nil {
+			return webhook.Result{}, err
+		}
+		reply, err := webhook.JSONReply(rep)
 		return webhook.Result{Reply: reply}, err
 	}
 	if n.Kind == KindCallEvent && n.Event.Direction.IsPause() && d.cfg.pause != nil {
-		if err := d.cfg.pause(r.Context(), pauseOf(n.Event)); err != nil {
+		if err := d.cfg.pause(r.Context(), pauseOf(n.Event, arrived)); err != nil {
 			return webhook.Result{}, fmt.Errorf("phonet: pause callback: %w", err)
 		}
 	}
-	events, err := n.Events(d.cfg.country)
+	events, err := n.events(d.cfg.country, arrived)
 	if err != nil {
 		return webhook.Result{}, err
 	}
@@ -316,6 +401,60 @@ func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
 		Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}},
 		Body:   []byte("{}"), // call events and records are acknowledged with {}
 	}}, nil
+}
+
+// checkEndpoint refuses a body of the wrong kind at a Perfectum-style URL:
+// a path segment customer_data takes only customer lookups, one
+// after_call_end only call records.
+func checkEndpoint(p string, n *Notification) error {
+	for seg := range strings.SplitSeq(p, "/") {
+		switch {
+		case seg == "customer_data" && n.Kind != KindLookup:
+			return fmt.Errorf("%w: a customer_data request needs otherLegNum and neither event nor endAt (got a %s)", ErrMalformed, n.Kind)
+		case seg == "after_call_end" && n.Kind != KindCallRecord:
+			return fmt.Errorf("%w: an after_call_end request needs endAt and no event (got a %s)", ErrMalformed, n.Kind)
+		}
+	}
+	return nil
+}
+
+// bindAccount makes the tenant chosen by the token (WithTokenAccounts) or
+// the route (WithAccount) the notification's account. A body naming
+// another tenant, or a token and a route that disagree, are ErrForbidden:
+// the body never chooses a tenant the route or token chose.
+func (d *decoder) bindAccount(r *http.Request, acc *string) error {
+	var byToken, byRoute string
+	if d.secrets != nil {
+		if i := d.secrets.Index(d.token(r)); i >= 0 {
+			byToken = d.cfg.accounts[i]
+		}
+	}
+	if d.cfg.account != nil {
+		byRoute = d.cfg.account(r)
+	}
+	tenant := byToken
+	switch {
+	case byToken == "":
+		tenant = byRoute
+	case byRoute != "" && !strings.EqualFold(byRoute, byToken):
+		return fmt.Errorf("phonet: the token belongs to another account than the URL's %q: %w", webhook.Clip(byRoute, 64), webhook.ErrForbidden)
+	}
+	if tenant == "" || acc == nil {
+		return nil
+	}
+	if *acc != "" && !strings.EqualFold(*acc, tenant) {
+		return fmt.Errorf("phonet: accountDomain %q is not the account of this token or URL: %w", webhook.Clip(*acc, 64), webhook.ErrForbidden)
+	}
+	*acc = tenant
+	return nil
+}
+
+// token is the request's token as the authenticator read it.
+func (d *decoder) token(r *http.Request) string {
+	if d.cfg.tokenFrom != nil {
+		return d.cfg.tokenFrom(r)
+	}
+	return r.URL.Query().Get("token")
 }
 
 // accountOf points at the accountDomain of the notification's content.
@@ -331,9 +470,9 @@ func accountOf(n *Notification) *string {
 	return nil
 }
 
-func pauseOf(e *CallEvent) Pause {
+func pauseOf(e *CallEvent, arrived time.Time) Pause {
 	p := Pause{Account: e.AccountDomain, On: e.Direction == DirectionPauseOn, Event: e,
-		At: firstTime(e.ServerTime, e.DialAt, e.BridgeAt)}
+		At: firstTime(e.ServerTime, e.DialAt, e.BridgeAt, arrived)}
 	if e.Leg != nil {
 		p.Extension, p.Employee = e.Leg.Ext, e.Leg.DisplayName
 	}
@@ -341,22 +480,27 @@ func pauseOf(e *CallEvent) Pause {
 }
 
 // answer runs the contact lookup within the deadline and builds the reply.
-func (d *decoder) answer(ctx context.Context, req *LookupRequest) LookupReply {
-	if d.cfg.lookup == nil {
-		return LookupReply{}
-	}
-	digits, err := phone.Normalize(req.OtherLegNum, d.cfg.country)
+// A number that is neither a phone, an extension nor anonymous is an error
+// naming otherLegNum (400).
+func (d *decoder) answer(ctx context.Context, req *LookupRequest) (LookupReply, error) {
+	digits, err := phoneOf("otherLegNum", req.OtherLegNum, d.cfg.country)
 	if err != nil {
-		webhook.Logger(ctx).DebugContext(ctx, "phonet: lookup skipped", "reason", err)
-		return LookupReply{}
+		return LookupReply{}, err
+	}
+	if d.cfg.lookup == nil {
+		return LookupReply{}, nil
+	}
+	if digits == "" {
+		webhook.Logger(ctx).DebugContext(ctx, "phonet: lookup skipped: anonymous or internal number")
+		return LookupReply{}, nil
 	}
 	c, found, err := webhook.LookupContact(ctx, d.cfg.lookup, d.cfg.lookupTimeout, req.AccountDomain, digits)
 	if err != nil {
 		webhook.Logger(ctx).WarnContext(ctx, "phonet: contact lookup failed, answering unknown",
 			"account", req.AccountDomain, "error", err)
-		return LookupReply{}
+		return LookupReply{}, nil
 	}
-	return d.cfg.reply(c, found, phoneAsSent(req.OtherLegNum, digits), digits)
+	return d.cfg.reply(c, found, phoneAsSent(req.OtherLegNum, digits), digits), nil
 }
 
 // phoneAsSent is the number for {phone}: raw, or "+"+number when raw is

@@ -64,9 +64,21 @@ func golden(t testing.TB, name string) []byte {
 
 func ms(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
+// sampleDay is when the recorded sample calls (testdata, and the
+// phonettest calls moved with At) started ringing; sampleClock is a
+// handler clock shortly after, so their times are inside the time window.
+var sampleDay = ms(1754641204000)
+
+func sampleClock() time.Time { return sampleDay.Add(time.Hour) }
+
+// The phonettest sample calls at sampleDay, for tests comparing exact times.
+func inboundCall() phonettest.Call  { return phonettest.InboundCall().At(sampleDay) }
+func outboundCall() phonettest.Call { return phonettest.OutboundCall().At(sampleDay) }
+
+// newHandler is a handler with the test token and sampleClock.
 func newHandler(t testing.TB, sink callevent.Sink, opts ...phonet.HandlerOption) http.Handler {
 	t.Helper()
-	h, err := phonet.NewHandler(sink, append([]phonet.HandlerOption{phonet.WithToken(token)}, opts...)...)
+	h, err := phonet.NewHandler(sink, append([]phonet.HandlerOption{phonet.WithToken(token), phonet.WithClock(sampleClock)}, opts...)...)
 	require.NoError(t, err)
 	return h
 }
@@ -182,10 +194,10 @@ func TestHistoryRecordEvents(t *testing.T) {
 // documentation, built with phonettest.
 func TestHandlerQuirks(t *testing.T) {
 	t.Parallel()
-	in := phonettest.InboundCall()
+	in := inboundCall()
 	dial := inbound(callevent.Ringing, "call.dial", ms(1754641204000))
-	answered := phonettest.OutboundCall()
-	unanswered := phonettest.InboundCall()
+	answered := outboundCall()
+	unanswered := inboundCall()
 	unanswered.BridgeAt = time.Time{}
 	missed := inbound(callevent.Completed, "after_call_end", ms(1754641204000))
 	missed.Status, missed.EndedAt, missed.Wait = callevent.Missed, ms(1754641335000), 131*time.Second
@@ -257,7 +269,7 @@ func TestHandlerDuplicates(t *testing.T) {
 	t.Parallel()
 	sink := &recorder{}
 	h := newHandler(t, sink)
-	c := phonettest.InboundCall()
+	c := inboundCall()
 	for _, b := range []phonettest.Body{c.Dial(), c.Dial(), c.Bridge(), c.Dial().InSeconds(), c.Bridge()} {
 		require.Equal(t, http.StatusOK, post(h, b.Request("/phonet", phonettest.WithToken(token))).Code)
 	}
@@ -328,7 +340,7 @@ func TestHandlerSinkFailure(t *testing.T) {
 	sink := &recorder{err: errors.New("crm down")}
 	h := newHandler(t, sink)
 	req := func() *http.Request {
-		return phonettest.InboundCall().Dial().Request("/p", phonettest.WithToken(token))
+		return inboundCall().Dial().Request("/p", phonettest.WithToken(token))
 	}
 	require.Equal(t, http.StatusInternalServerError, post(h, req()).Code)
 	sink.mu.Lock()
@@ -561,7 +573,7 @@ func TestBlankLegsAreNull(t *testing.T) {
 	noLeg.Extension, noLeg.Employee = "", ""
 	noClient := dial
 	noClient.ClientPhone = ""
-	in := phonettest.InboundCall()
+	in := inboundCall()
 	tests := []struct {
 		name string
 		body phonettest.Body
@@ -591,7 +603,7 @@ func TestBlankLegsAreNull(t *testing.T) {
 	}
 
 	// The same in a full call info.
-	rec := phonettest.InboundCall().Record().With("leg", "").With("leg2", map[string]any{})
+	rec := inboundCall().Record().With("leg", "").With("leg2", map[string]any{})
 	n, err := phonet.ParseNotification("application/json", rec.JSON())
 	require.NoError(t, err)
 	require.Nil(t, n.Record.Leg)
@@ -627,16 +639,18 @@ func TestWithTokenAppends(t *testing.T) {
 	require.Error(t, err, "an empty token is still refused")
 }
 
-// WithAccount supplies the tenant of call events and records whose body
-// has no accountDomain (Event.Account and Event.ID); a body's
-// accountDomain wins.
+// WithAccount supplies the tenant of call events and records from the
+// route (Event.Account and Event.ID); a body naming the same tenant is
+// accepted, one naming another is refused with 403 and nothing delivered.
 func TestWithAccountEvents(t *testing.T) {
 	t.Parallel()
 	sink := &recorder{}
 	h := newHandler(t, sink, phonet.WithAccount(func(r *http.Request) string { return path.Base(r.URL.Path) }))
-	in := phonettest.InboundCall()
-	for _, b := range []phonettest.Body{in.Dial().Without("accountDomain"), in.Record().With("accountDomain", nil), in.Bridge()} {
-		require.Equal(t, http.StatusOK, post(h, b.Request("/phonet/call/tenant7", phonettest.WithToken(token))).Code)
+	in := inboundCall()
+	for _, b := range []phonettest.Body{in.Dial().Without("accountDomain"), in.Record().With("accountDomain", nil),
+		in.Bridge().With("accountDomain", "TENANT7")} {
+		w := post(h, b.Request("/phonet/call/tenant7", phonettest.WithToken(token)))
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	}
 	got := sink.got()
 	require.Len(t, got, 3)
@@ -644,12 +658,18 @@ func TestWithAccountEvents(t *testing.T) {
 	require.Equal(t, webhook.EventID("phonet", "tenant7", inUUID, "call.dial"), got[0].ID)
 	require.Equal(t, "tenant7", got[1].Account)
 	require.Equal(t, webhook.EventID("phonet", "tenant7", inUUID, "after_call_end"), got[1].ID)
-	require.Equal(t, account, got[2].Account, "the body's accountDomain wins")
+	require.Equal(t, "tenant7", got[2].Account, "the route's spelling is the account")
+
+	w := post(h, in.Hangup().Request("/phonet/call/tenant7", phonettest.WithToken(token)))
+	require.Equal(t, http.StatusForbidden, w.Code, "the body names another tenant than the route: %s", w.Body.String())
+	require.Len(t, sink.got(), 3, "nothing delivered")
 
 	var pauses []phonet.Pause
 	h = newHandler(t, sink, phonet.WithAccount(func(*http.Request) string { return "tenant7" }),
 		phonet.WithPauseFunc(func(_ context.Context, p phonet.Pause) error { pauses = append(pauses, p); return nil }))
 	require.Equal(t, http.StatusOK, post(h, phonettest.Pause(true, "", "001", "", ms(1754641204000)).
+		Request("/p", phonettest.WithToken(token))).Code)
+	require.Equal(t, http.StatusForbidden, post(h, phonettest.Pause(true, "other", "001", "", ms(1754641204000)).
 		Request("/p", phonettest.WithToken(token))).Code)
 	require.Len(t, pauses, 1)
 	require.Equal(t, "tenant7", pauses[0].Account)

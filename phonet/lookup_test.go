@@ -109,9 +109,10 @@ func TestLookupWithoutContactLookup(t *testing.T) {
 	require.Equal(t, unknownReply, w.Body.String())
 }
 
-// WithAccount: a lookup without accountDomain is asked for the account
-// the option takes from the request (here the last path segment), JSON or
-// form; accountDomain in the body wins.
+// WithAccount: a lookup is asked for the account the option takes from
+// the request (here the last path segment), JSON or form; a body naming
+// the same account is accepted, one naming another is refused with 403
+// and never looked up.
 func TestLookupWithAccount(t *testing.T) {
 	t.Parallel()
 	var got []string
@@ -126,12 +127,14 @@ func TestLookupWithAccount(t *testing.T) {
 	for _, r := range []*http.Request{
 		lookup.Without("accountDomain").Request("/phonet/customer_data/tenant7"),
 		lookup.Without("accountDomain").Request("/phonet/customer_data/tenant7", phonettest.AsForm()),
-		lookup.Request("/phonet/customer_data/tenant7"),
+		lookup.With("accountDomain", "tenant7").Request("/phonet/customer_data/tenant7"),
 	} {
 		w := post(h, r)
 		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	}
-	require.Equal(t, []string{"tenant7 380501112233", "tenant7 380501112233", account + " 380501112233"}, got)
+	w := post(h, lookup.Request("/phonet/customer_data/tenant7"))
+	require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
+	require.Equal(t, []string{"tenant7 380501112233", "tenant7 380501112233", "tenant7 380501112233"}, got)
 }
 
 // The card URL's placeholders are escaped for wherever they sit, path or

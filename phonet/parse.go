@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
-	"github.com/callbridge/callbridge/internal/phone"
 	"github.com/callbridge/callbridge/webhook"
 )
 
@@ -33,7 +32,8 @@ type NotificationKind int
 
 // Notification kinds.
 const (
-	// KindLookup is a customer lookup: a body without "event".
+	// KindLookup is a customer lookup: a body without "event" that has
+	// otherLegNum (null or "" for a hidden number).
 	KindLookup NotificationKind = iota + 1
 	// KindCallEvent is call.dial, call.bridge or call.hangup: a body with "event".
 	KindCallEvent
@@ -41,7 +41,8 @@ const (
 	// "event" that has endAt, or that has no otherLegNum but one of the
 	// history-record fields billSecs, duration or disposition (its missing
 	// endAt is then an error). A body with otherLegNum and without endAt is
-	// a lookup, whatever other call fields it carries.
+	// a lookup, whatever other call fields it carries. A body that is none
+	// of the three is malformed.
 	KindCallRecord
 )
 
@@ -89,13 +90,18 @@ func ParseNotification(contentType string, body []byte) (*Notification, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	if err := w.check(); err != nil {
+		return nil, err
+	}
 	switch {
 	case w.Event != "":
 		return &Notification{Kind: KindCallEvent, Event: w.callEvent(raw)}, nil
-	case w.EndAt != 0 || w.OtherLegNum == "" && (w.BillSecs != 0 || w.Duration != 0 || w.Disposition != nil):
+	case w.EndAt != 0 || w.OtherLegNum.s == "" && (w.BillSecs != 0 || w.Duration != 0 || w.Disposition != nil):
 		return &Notification{Kind: KindCallRecord, Record: w.callRecord(raw)}, nil
-	default:
+	case w.OtherLegNum.present:
 		return &Notification{Kind: KindLookup, Lookup: w.lookup(raw)}, nil
+	default:
+		return nil, fmt.Errorf("%w: no event (call event), endAt (call record) or otherLegNum (customer lookup)", ErrMalformed)
 	}
 }
 
@@ -112,8 +118,15 @@ func ParseEvents(contentType string, body []byte, defaultCountry string) ([]call
 	return n.Events(defaultCountry)
 }
 
-// Events maps the notification to call events (see ParseEvents).
+// Events maps the notification to call events (see ParseEvents). A
+// call.hangup without any end time is stamped with the time Events is
+// called (see CallEvent.ToEvent).
 func (n *Notification) Events(defaultCountry string) ([]callevent.Event, error) {
+	return n.events(defaultCountry, time.Now())
+}
+
+// events is Events with the time the notification arrived.
+func (n *Notification) events(defaultCountry string, arrived time.Time) ([]callevent.Event, error) {
 	var (
 		e   callevent.Event
 		err error
@@ -123,7 +136,7 @@ func (n *Notification) Events(defaultCountry string) ([]callevent.Event, error) 
 		if n.Event.Direction.IsPause() || kindOf(n.Event.Type) == 0 {
 			return nil, nil
 		}
-		e, err = n.Event.ToEvent(defaultCountry)
+		e, err = n.Event.toEvent(defaultCountry, arrived)
 	case KindCallRecord:
 		if n.Record.Direction.IsPause() {
 			return nil, nil
@@ -187,20 +200,32 @@ func statusOf(d Disposition, dir Direction) callevent.Status {
 
 // ToEvent maps a call event: call.dial → Ringing (At = dialAt),
 // call.bridge → Answered (At = bridgeAt), call.hangup → Ended (At = EndedAt
-// = hangupAt, else serverTime). A missing time falls back to serverTime,
-// then dialAt. lgDirection 1/2/4 → Internal/Outbound/Inbound (anything else,
-// e.g. a pause, leaves Direction unset). leg.ext → Extension,
-// leg.displayName → Employee, otherLegs[0].num → ClientPhone, trunkNum →
-// LinePhone (both normalised; "" for anonymous numbers and internal
-// extensions), accountDomain → Account, uuid → CallID.
+// = hangupAt, else serverTime, else bridgeAt, else the time ToEvent is
+// called: a hang-up never ends before the call was answered). Another
+// missing time falls back to serverTime, then dialAt. lgDirection 1/2/4 →
+// Internal/Outbound/Inbound (anything else, e.g. a pause, leaves Direction
+// unset). leg.ext → Extension, leg.displayName → Employee,
+// otherLegs[0].num → ClientPhone, trunkNum → LinePhone (both normalised;
+// "" for anonymous numbers and internal extensions; anything else that is
+// not a phone number is an error naming the field), accountDomain →
+// Account, uuid → CallID.
 // ID = webhook.EventID("phonet", accountDomain, uuid, event).
 func (c *CallEvent) ToEvent(defaultCountry string) (callevent.Event, error) {
+	return c.toEvent(defaultCountry, time.Now())
+}
+
+// toEvent is ToEvent with the time the notification arrived.
+func (c *CallEvent) toEvent(defaultCountry string, arrived time.Time) (callevent.Event, error) {
 	kind := kindOf(c.Type)
 	if kind == 0 {
 		return callevent.Event{}, fmt.Errorf("%w: unknown event %q", ErrMalformed, truncate(string(c.Type), 32))
 	}
 	if c.UUID == "" {
 		return callevent.Event{}, fmt.Errorf("%w: %s without uuid", ErrMalformed, c.Type)
+	}
+	line, err := phoneOf("trunkNum", c.TrunkNum, defaultCountry)
+	if err != nil {
+		return callevent.Event{}, err
 	}
 	e := callevent.Event{
 		ID:        webhook.EventID(Provider, c.AccountDomain, c.UUID, string(c.Type)),
@@ -209,11 +234,13 @@ func (c *CallEvent) ToEvent(defaultCountry string) (callevent.Event, error) {
 		Kind:      kind,
 		Direction: directionOf(c.Direction),
 		CallID:    c.UUID,
-		LinePhone: normalize(c.TrunkNum, defaultCountry),
+		LinePhone: line,
 		Raw:       c.Raw,
 	}
 	if len(c.OtherLegs) > 0 {
-		e.ClientPhone = normalize(c.OtherLegs[0].Num, defaultCountry)
+		if e.ClientPhone, err = phoneOf("otherLegs[0].num", c.OtherLegs[0].Num, defaultCountry); err != nil {
+			return callevent.Event{}, err
+		}
 	}
 	if c.Leg != nil {
 		e.Extension, e.Employee = c.Leg.Ext, c.Leg.DisplayName
@@ -225,7 +252,8 @@ func (c *CallEvent) ToEvent(defaultCountry string) (callevent.Event, error) {
 		e.At = c.BridgeAt
 		e.AnsweredAt = c.BridgeAt
 	case callevent.Ended:
-		e.At = firstTime(c.HangupAt, c.ServerTime)
+		// Never dialAt: an answered call would end before its answer.
+		e.At = firstTime(c.HangupAt, c.ServerTime, c.BridgeAt, arrived)
 		e.AnsweredAt = c.BridgeAt
 		e.EndedAt = e.At
 	}
@@ -241,7 +269,9 @@ func (c *CallEvent) ToEvent(defaultCountry string) (callevent.Event, error) {
 // for an incoming call and NotAvailable for an outgoing or internal one,
 // 2 NotAvailable, 3 Failed, 4 Busy, others none), endAt → EndedAt, endAt − duration →
 // At, At + Wait → AnsweredAt when there was talk time, audioRecUrl →
-// RecordingURL, otherLegNum → ClientPhone, trunk → LinePhone. A group leg
+// RecordingURL, otherLegNum → ClientPhone, trunk → LinePhone (a value
+// that is neither a number, an extension nor anonymous is an error naming
+// the field). A group leg
 // (leg.type 2) gives Group and Extension instead of Employee.
 // ID = webhook.EventID("phonet", accountDomain, uuid, "after_call_end").
 // Account is empty for history rows fetched with Client.Calls.
@@ -251,6 +281,14 @@ func (r *CallRecord) ToEvent(defaultCountry string) (callevent.Event, error) {
 	}
 	if r.EndAt.IsZero() {
 		return callevent.Event{}, fmt.Errorf("%w: call record %s has no endAt", ErrMalformed, truncate(r.UUID, 64))
+	}
+	client, err := phoneOf("otherLegNum", r.OtherLegNum, defaultCountry)
+	if err != nil {
+		return callevent.Event{}, err
+	}
+	line, err := phoneOf("trunk", trunkNumber(r.Trunk), defaultCountry)
+	if err != nil {
+		return callevent.Event{}, err
 	}
 	talk := time.Duration(max(r.BillSecs, 0)) * time.Second
 	wait := time.Duration(max(r.Duration-r.BillSecs, 0)) * time.Second
@@ -262,8 +300,8 @@ func (r *CallRecord) ToEvent(defaultCountry string) (callevent.Event, error) {
 		Direction:    directionOf(r.Direction),
 		Status:       statusOf(r.Disposition, r.Direction),
 		CallID:       r.UUID,
-		ClientPhone:  normalize(r.OtherLegNum, defaultCountry),
-		LinePhone:    normalize(trunkNumber(r.Trunk), defaultCountry),
+		ClientPhone:  client,
+		LinePhone:    line,
 		EndedAt:      r.EndAt,
 		At:           r.EndAt.Add(-time.Duration(max(r.Duration, 0)) * time.Second),
 		Duration:     talk,
@@ -297,21 +335,18 @@ func trunkNumber(s string) string {
 	return s
 }
 
-// normalize returns the phone's digits, or "" for an anonymous number, an
-// internal extension or a value that is not a phone number (the original
-// stays in Event.Raw).
-func normalize(raw, country string) string {
-	if raw == "" {
-		return ""
-	}
+// phoneOf normalises a phone of field (webhook.Phone): the digits, "" for
+// an anonymous number or an internal extension, or an error wrapping
+// ErrMalformed that names field for anything else.
+func phoneOf(field, raw, country string) (string, error) {
 	if country == "" {
 		country = DefaultCountry
 	}
-	d, err := phone.Normalize(raw, country)
+	d, _, err := webhook.Phone(field, raw, country)
 	if err != nil {
-		return ""
+		return "", fmt.Errorf("phonet: %w", err)
 	}
-	return d
+	return d, nil
 }
 
 func firstTime(ts ...time.Time) time.Time {

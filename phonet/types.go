@@ -8,6 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // Direction is Phonet's lgDirection: the kind of a call, or a pause toggle.
@@ -217,7 +222,7 @@ type wire struct {
 	Leg             optLeg     `json:"leg"`
 	Leg2            optLeg     `json:"leg2"`
 	OtherLegs       optOthers  `json:"otherLegs"`
-	OtherLegNum     flexString `json:"otherLegNum"`
+	OtherLegNum     keyString  `json:"otherLegNum"`
 	OtherLegName    flexString `json:"otherLegName"`
 	TrunkNum        flexString `json:"trunkNum"`
 	TrunkName       flexString `json:"trunkName"`
@@ -342,7 +347,7 @@ func (w *wire) callRecord(raw json.RawMessage) *CallRecord {
 		UUID: string(w.UUID), ParentUUID: string(w.ParentUUID), AccountDomain: string(w.AccountDomain),
 		Direction: Direction(w.LgDirection), EndAt: w.EndAt.t(),
 		BillSecs: int(w.BillSecs), Duration: int(w.Duration), Disposition: DispositionUnknown,
-		OtherLegNum: string(w.OtherLegNum), OtherLegName: string(w.OtherLegName),
+		OtherLegNum: string(w.OtherLegNum.s), OtherLegName: string(w.OtherLegName),
 		Leg: w.Leg.leg(), Leg2: w.Leg2.leg(), TransferHistory: string(w.TransferHistory),
 		AudioRecURL: strings.TrimSpace(string(w.AudioRecURL)), Trunk: string(w.Trunk), Raw: raw,
 	}
@@ -357,7 +362,7 @@ func (w *wire) callRecord(raw json.RawMessage) *CallRecord {
 
 func (w *wire) lookup(raw json.RawMessage) *LookupRequest {
 	return &LookupRequest{
-		OtherLegNum: string(w.OtherLegNum), TrunkNum: string(w.TrunkNum), UUID: string(w.UUID),
+		OtherLegNum: string(w.OtherLegNum.s), TrunkNum: string(w.TrunkNum), UUID: string(w.UUID),
 		AccountDomain: string(w.AccountDomain), Direction: Direction(w.LgDirection), Raw: raw,
 	}
 }
@@ -471,6 +476,19 @@ func parseNumber(b []byte) (f float64, ok bool, err error) {
 	return f, true, nil
 }
 
+// keyString is a flexString that remembers whether its key was in the
+// body at all (null and "" included): a customer lookup is told apart from
+// an unknown body by the presence of otherLegNum.
+type keyString struct {
+	s       flexString
+	present bool
+}
+
+func (k *keyString) UnmarshalJSON(b []byte) error {
+	k.present = true
+	return k.s.UnmarshalJSON(b)
+}
+
 // flexString is a string that may be sent as a number or bool; null is "".
 type flexString string
 
@@ -498,4 +516,66 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// Bounds of the string fields of a webhook body, checked at decode time
+// (ParseNotification) so an oversized value is refused before anything
+// keeps it: a link field may hold MaxURLLen bytes, any other field
+// callevent.MaxFieldLen.
+const (
+	maxField = callevent.MaxFieldLen
+	maxURL   = callevent.MaxURLLen
+)
+
+// check refuses a body whose string fields exceed their bounds, naming the
+// first such field as Phonet spells it, and an accountDomain that is not
+// printable UTF-8 (it selects a tenant).
+func (w *wire) check() error {
+	type field struct {
+		name string
+		v    flexString
+		max  int
+	}
+	fields := []field{
+		{"event", w.Event, maxField}, {"lastEvent", w.LastEvent, maxField},
+		{"accountDomain", w.AccountDomain, maxField}, {"uuid", w.UUID, maxField},
+		{"parentUuid", w.ParentUUID, maxField}, {"otherLegNum", w.OtherLegNum.s, maxField},
+		{"otherLegName", w.OtherLegName, maxField}, {"trunkNum", w.TrunkNum, maxField},
+		{"trunkName", w.TrunkName, maxField}, {"trunk", w.Trunk, maxField},
+		{"transferHistory", w.TransferHistory, maxField}, {"audioRecUrl", w.AudioRecURL, maxURL},
+	}
+	for _, l := range [...]struct {
+		name string
+		leg  *wireLeg
+	}{{"leg", w.Leg.l}, {"leg2", w.Leg2.l}} {
+		if l.leg != nil {
+			fields = append(fields, field{l.name + ".id", l.leg.ID, maxField}, field{l.name + ".ext", l.leg.Ext, maxField},
+				field{l.name + ".displayName", l.leg.DisplayName, maxField})
+		}
+	}
+	for _, f := range fields {
+		if len(f.v) > f.max {
+			return fmt.Errorf("%w: %s is %d bytes, more than %d", ErrMalformed, f.name, len(f.v), f.max)
+		}
+	}
+	for i, o := range w.OtherLegs {
+		for _, f := range [...]field{{"id", o.ID, maxField}, {"name", o.Name, maxField}, {"num", o.Num, maxField},
+			{"companyName", o.CompanyName, maxField}, {"url", o.URL, maxURL}} {
+			if len(f.v) > f.max {
+				return fmt.Errorf("%w: otherLegs[%d].%s is %d bytes, more than %d", ErrMalformed, i, f.name, len(f.v), f.max)
+			}
+		}
+	}
+	if !printable(string(w.AccountDomain)) {
+		return fmt.Errorf("%w: accountDomain %q is not printable UTF-8", ErrMalformed, webhook.Clip(string(w.AccountDomain), 40))
+	}
+	return nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, unicode.IsControl)
 }

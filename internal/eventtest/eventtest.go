@@ -35,7 +35,7 @@ func Check(t testing.TB, e callevent.Event) {
 }
 
 // normal makes equal events compare equal: times by instant in UTC, Raw
-// compacted.
+// compacted and HTML-escaped as encoding/json writes it.
 func normal(e callevent.Event) callevent.Event {
 	for _, t := range []*time.Time{&e.At, &e.AnsweredAt, &e.EndedAt} {
 		if !t.IsZero() {
@@ -43,9 +43,10 @@ func normal(e callevent.Event) callevent.Event {
 		}
 	}
 	if len(e.Raw) > 0 {
-		var buf bytes.Buffer
-		if json.Compact(&buf, e.Raw) == nil {
-			e.Raw = buf.Bytes()
+		var compact, escaped bytes.Buffer
+		if json.Compact(&compact, e.Raw) == nil {
+			json.HTMLEscape(&escaped, compact.Bytes())
+			e.Raw = escaped.Bytes()
 		}
 	}
 	return e

@@ -13,7 +13,7 @@ func TestCheck(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("MSK", 3*3600))
 	eventtest.Check(t, callevent.Event{ID: "1", Provider: "p", Kind: callevent.Completed, CallID: "c",
 		At: at, AnsweredAt: at.Add(time.Second), EndedAt: at.Add(time.Minute), Duration: 59 * time.Second,
-		Raw: json.RawMessage(`{ "a" : 1 }`)})
+		Raw: json.RawMessage(`{ "a" : 1, "b": "<&>" }`)})
 	ft := &fakeT{TB: t}
 	func() {
 		defer func() { _ = recover() }()

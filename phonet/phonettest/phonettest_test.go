@@ -1,21 +1,25 @@
 package phonettest_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/phonet"
 	"github.com/callbridge/callbridge/phonet/phonettest"
 )
 
 func TestBodies(t *testing.T) {
 	t.Parallel()
-	c := phonettest.InboundCall()
+	c := phonettest.InboundCall().At(time.UnixMilli(1754641204000))
 	dial := c.Dial()
 	require.JSONEq(t, `{"event":"call.dial","accountDomain":"acme.phonet.com.ua",
 	 "uuid":"5c3d2e1f0a9b4c8d7e6f5a4b3c2d1e0f","parentUuid":null,
@@ -43,6 +47,9 @@ func TestBodies(t *testing.T) {
 	require.NotContains(t, rec, "event")
 
 	internal := phonettest.InternalCall().Dial()
+	unanswered := phonettest.InboundCall()
+	unanswered.BridgeAt = time.Time{}
+	require.True(t, unanswered.At(time.UnixMilli(1000)).BridgeAt.IsZero(), "At keeps an unanswered call unanswered")
 	require.Nil(t, internal["otherLegs"])
 	require.NotNil(t, internal["leg2"])
 
@@ -108,4 +115,30 @@ func TestServer(t *testing.T) {
 	require.NoError(t, json.Unmarshal(reqs[1].Body, &body))
 	require.Equal(t, "acme.phonet.com.ua", body["domain"])
 	require.Equal(t, 1, srv.Authorizations())
+}
+
+// The sample calls carry current times: a handler with its default clock
+// and time window accepts every body built from them, and none is stamped
+// in the future.
+func TestSampleCallsAreCurrent(t *testing.T) {
+	t.Parallel()
+	var got []callevent.Event
+	h, err := phonet.NewHandler(callevent.SinkFunc(func(_ context.Context, e callevent.Event) error {
+		got = append(got, e)
+		return nil
+	}), phonet.WithoutAuth())
+	require.NoError(t, err)
+	before := time.Now()
+	for _, c := range []phonettest.Call{phonettest.InboundCall(), phonettest.OutboundCall(), phonettest.InternalCall()} {
+		for _, b := range []phonettest.Body{c.Dial(), c.Bridge(), c.Hangup(), c.Record()} {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, b.Request("/phonet"))
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		}
+	}
+	require.Len(t, got, 12)
+	for _, e := range got {
+		require.False(t, e.At.After(before), "%s at %s is in the future", e.Kind, e.At)
+		require.WithinDuration(t, before, e.At, 5*time.Minute)
+	}
 }

@@ -39,12 +39,35 @@ type Call struct {
 	DialAt, BridgeAt, HangupAt time.Time
 }
 
-var sampleDay = time.Date(2025, 8, 8, 8, 20, 4, 0, time.UTC) // 1754641204000
+// sampleStart is when the sample calls start ringing: the current time to
+// the second, less three minutes, so every sample call has ended by now and
+// its times lie inside a handler's time window (callevent.DefaultWindow).
+func sampleStart() time.Time {
+	return time.Now().UTC().Truncate(time.Second).Add(-3 * time.Minute)
+}
+
+// At returns c moved in time so that it starts ringing at dial; the
+// intervals between its times are kept and a zero BridgeAt (never
+// answered) stays zero. The sample calls start a few minutes before now;
+// a test comparing exact times moves them to a fixed moment and gives
+// the handler a clock near it.
+func (c Call) At(dial time.Time) Call {
+	d := dial.Sub(c.DialAt)
+	c.DialAt = dial
+	if !c.BridgeAt.IsZero() {
+		c.BridgeAt = c.BridgeAt.Add(d)
+	}
+	if !c.HangupAt.IsZero() {
+		c.HangupAt = c.HangupAt.Add(d)
+	}
+	return c
+}
 
 // InboundCall is the incoming call of Phonet's documentation samples: a
 // customer calls the company line and Олена (ext 001) answers after 13 s
-// and talks for 118 s.
+// and talks for 118 s. It started ringing three minutes ago (see At).
 func InboundCall() Call {
+	sampleDay := sampleStart()
 	return Call{
 		Account: "acme.phonet.com.ua", UUID: "5c3d2e1f0a9b4c8d7e6f5a4b3c2d1e0f", Direction: 4,
 		LegID: 30, Ext: "001", Employee: "Олена Коваль",
@@ -56,8 +79,9 @@ func InboundCall() Call {
 }
 
 // OutboundCall is an outgoing call from Петро (ext 002) to a mobile number
-// that was answered.
+// that was answered. It started three minutes ago (see At).
 func OutboundCall() Call {
+	sampleDay := sampleStart()
 	return Call{
 		Account: "acme.phonet.com.ua", UUID: "9b2f6c1e4d8a4f0b8c3e7a5d1f2b6c90", Direction: 2,
 		LegID: 14, Ext: "002", Employee: "Петро Шевченко",
@@ -67,8 +91,10 @@ func OutboundCall() Call {
 	}
 }
 
-// InternalCall is a call from Олена (001) to Петро (002).
+// InternalCall is a call from Олена (001) to Петро (002). It started
+// three minutes ago (see At).
 func InternalCall() Call {
+	sampleDay := sampleStart()
 	return Call{
 		Account: "acme.phonet.com.ua", UUID: "68333cd7aa94421e89dbc8acfe5027bb", Direction: 1,
 		LegID: 30, Ext: "001", Employee: "Олена Коваль",
