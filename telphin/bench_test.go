@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/telphin"
@@ -21,7 +22,9 @@ func BenchmarkTelphinHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	sink := callevent.SinkFunc(func(context.Context, callevent.Event) error { return nil })
-	h, err := telphin.NewHandler(sink, telphin.WithToken(hookToken), telphin.WithWebhookOptions(webhook.WithDedup(nil)))
+	now := time.UnixMicro(1506578305340989).Add(time.Minute) // the recorded payload's time
+	h, err := telphin.NewHandler(sink, telphin.WithToken(hookToken),
+		telphin.WithWebhookOptions(webhook.WithDedup(nil), webhook.WithClock(func() time.Time { return now })))
 	if err != nil {
 		b.Fatal(err)
 	}

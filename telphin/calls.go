@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -214,7 +213,11 @@ func (c *Client) Transfer(ctx context.Context, req callevent.TransferRequest) er
 		action = "attended_transfer"
 	}
 	body := map[string]string{"action": action, "send_dst": dst}
-	return c.do(ctx, http.MethodPut, callPath(ext, apiID), nil, body, nil)
+	path, err := callPath(ext, apiID)
+	if err != nil {
+		return fmt.Errorf("telphin: transfer: %w", err)
+	}
+	return c.do(ctx, http.MethodPut, path, nil, body, nil)
 }
 
 // Hangup ends a call in progress on an extension (short number, name or
@@ -225,19 +228,29 @@ func (c *Client) Hangup(ctx context.Context, extension, callID string) error {
 	if err != nil {
 		return fmt.Errorf("telphin: hangup: %w", err)
 	}
-	return c.do(ctx, http.MethodDelete, callPath(ext, apiID), nil, nil, nil)
+	path, err := callPath(ext, apiID)
+	if err != nil {
+		return fmt.Errorf("telphin: hangup: %w", err)
+	}
+	return c.do(ctx, http.MethodDelete, path, nil, nil, nil)
 }
 
-func callPath(ext int64, callAPIID string) string {
-	return "extension/" + strconv.FormatInt(ext, 10) + "/current_calls/" + url.PathEscape(callAPIID)
+// callPath is the current_calls path of a call; the CallAPIID (given by
+// the caller or found in current calls) is checked by pathID.
+func callPath(ext int64, callAPIID string) (string, error) {
+	id, err := pathID("call id", callAPIID)
+	if err != nil {
+		return "", err
+	}
+	return "extension/" + strconv.FormatInt(ext, 10) + "/current_calls/" + id, nil
 }
 
 // callRef resolves the extension and turns a CallID into the CallAPIID.
 // A CallAPIID contains "-" ("3584709739-45c0…", "cb-…"); a CallID is 32 hex.
 func (c *Client) callRef(ctx context.Context, extension, callID string) (int64, string, error) {
-	callID = strings.TrimSpace(callID)
-	if callID == "" {
-		return 0, "", errors.New("empty call id")
+	callID, err := pathID("call id", callID)
+	if err != nil {
+		return 0, "", err
 	}
 	ext, err := c.Extension(ctx, extension)
 	if err != nil {

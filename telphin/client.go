@@ -79,7 +79,35 @@ var (
 	// ErrInvalidGrant: Telphin rejected the refresh token or code (401
 	// invalid_grant): the user must authorize the app again.
 	ErrInvalidGrant = oauth.ErrInvalidGrant
+	// ErrStateMismatch: the state an OAuth redirect brought back is empty
+	// or not the one sent with AuthCodeURL (CheckState): a forged or
+	// replayed redirect, whose code must not be exchanged.
+	ErrStateMismatch = oauth.ErrStateMismatch
+	// ErrEmptyState: AuthCodeURL was called without a state.
+	ErrEmptyState = oauth.ErrEmptyState
 )
+
+// NewState returns a new unguessable OAuth state for AuthCodeURL (32
+// random bytes, base64url). Keep it in the user's session (e.g. a Secure,
+// HttpOnly cookie) and give it to CheckState when Telphin redirects back.
+func NewState() (string, error) {
+	s, err := oauth.NewState()
+	if err != nil {
+		return "", fmt.Errorf("telphin: %w", err)
+	}
+	return s, nil
+}
+
+// CheckState verifies the state of the redirect to the redirect URL (got,
+// its "state" query parameter) against the one kept for the session
+// (want), in constant time. Call it before Exchange; an error matches
+// ErrStateMismatch and contains neither value.
+func CheckState(want, got string) error {
+	if err := oauth.CheckState(want, got); err != nil {
+		return fmt.Errorf("telphin: %w", err)
+	}
+	return nil
+}
 
 // ErrUnknownExtension is returned when an extension given as short number,
 // full name or id is not among the client's extensions.
@@ -193,6 +221,7 @@ type Client struct {
 	ext       *httpx.CredentialCache[*extIndex]
 	extMinAge time.Duration // a miss refreshes a list at least this old
 	extTTL    time.Duration // a list this old is fetched again on use
+	now       func() time.Time
 }
 
 // NewClient returns a Client for the application creds. It does no I/O:
@@ -214,7 +243,7 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	base := strings.TrimRight(o.http.BaseURL, "/") + "/"
-	c := &Client{creds: creds, base: base, redirect: o.redirectURL, country: o.defaultCountry, stats: make(chan struct{}, 1), extMinAge: 5 * time.Second, extTTL: extensionTTL}
+	c := &Client{creds: creds, base: base, redirect: o.redirectURL, country: o.defaultCountry, stats: make(chan struct{}, 1), extMinAge: 5 * time.Second, extTTL: extensionTTL, now: time.Now}
 	grant := oauth.GrantClientCredentials
 	if o.public {
 		grant = oauth.GrantAuthorizationCode
@@ -260,20 +289,26 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 
 // AuthCodeURL returns the page a public app sends the user to:
 // /oauth/authorize?response_type=code&client_id=…&redirect_uri=…&scope=all&state=….
-// Telphin redirects back to the redirect URL with ?code=…; pass it to Exchange.
-func (c *Client) AuthCodeURL(state string) string {
+// state comes from NewState and is kept for the session; an empty state is
+// an error (a URL without one cannot be protected against forged
+// redirects). Telphin redirects back to the redirect URL with
+// ?code=…&state=…: check the state with CheckState, then pass the code to
+// Exchange.
+func (c *Client) AuthCodeURL(state string) (string, error) {
 	q := url.Values{"response_type": {"code"}, "client_id": {c.creds.ClientID}, "scope": {"all"}}
-	if state != "" {
-		q.Set("state", state)
-	}
 	if c.redirect != "" {
 		q.Set("redirect_uri", c.redirect)
 	}
-	return c.base + "oauth/authorize?" + q.Encode()
+	u, err := oauth.AuthCodeURL(c.base+"oauth/authorize", q, state)
+	if err != nil {
+		return "", fmt.Errorf("telphin: %w", err)
+	}
+	return u, nil
 }
 
 // Exchange trades the authorization code of a public app for a token,
-// saves it to the TokenStore and uses it from now on.
+// saves it to the TokenStore and uses it from now on. Check the redirect's
+// state with CheckState first.
 func (c *Client) Exchange(ctx context.Context, code string) error {
 	_, err := c.tokens.Exchange(ctx, code)
 	return err

@@ -171,15 +171,20 @@ func TestCallRefreshesExtensionsOnMiss(t *testing.T) {
 	srv.AddExtension(telphintest.Extension{ID: 469103, Name: "15400*103", Type: "phone"})
 
 	var wg sync.WaitGroup
+	errs := make(chan error, 10)
 	for range 10 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			_, err := c.Call(context.Background(), callevent.CallRequest{From: "103", To: "+79161112233"})
-			require.NoError(t, err)
+			errs <- err
 		}()
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 	require.Equal(t, 10, srv.Count(http.MethodPost, "/api/ver1.0/extension/469103/callback/"))
 	require.Equal(t, 2, srv.Count(http.MethodGet, "/api/ver1.0/client/@me/extension/"), "concurrent misses refresh once")
 
@@ -190,51 +195,63 @@ func TestCallRefreshesExtensionsOnMiss(t *testing.T) {
 
 // The extension list expires: within its TTL a renumbered extension still
 // resolves to the cached id (a hit does not refresh); after it the list is
-// fetched again on use, once for concurrent callers.
+// fetched again on use, once for concurrent callers. The Client's clock is
+// a fake, so both halves are checked on every run.
 func TestExtensionCacheTTL(t *testing.T) {
 	t.Parallel()
-	const ttl = 200 * time.Millisecond
+	const ttl = time.Hour
 	srv := telphintest.NewServer(t)
 	c := newClient(t, srv)
+	var (
+		mu  sync.Mutex
+		now = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	telphin.SetClock(c, clock)
 	telphin.SetExtensionTTL(c, ttl)
+	const lists = "/api/ver1.0/client/@me/extension/"
 	ext, err := c.Extension(t.Context(), "101")
 	require.NoError(t, err)
 	require.Equal(t, int64(469100), ext.ID)
-	fetched := time.Now()
 
 	// 101 is renumbered: deleted and created again with another id.
 	srv.RemoveExtension(469100)
 	srv.AddExtension(telphintest.Extension{ID: 469200, Name: "15400*101", Type: "phone"})
+	advance(ttl - time.Second)
 	ext, err = c.Extension(t.Context(), "101")
 	require.NoError(t, err)
-	if time.Since(fetched) < ttl/4 { // the list is certainly still fresh
-		require.Equal(t, int64(469100), ext.ID, "cached within the TTL")
-		require.Equal(t, 1, srv.Count(http.MethodGet, "/api/ver1.0/client/@me/extension/"))
-	}
+	require.Equal(t, int64(469100), ext.ID, "cached within the TTL")
+	require.Equal(t, 1, srv.Count(http.MethodGet, lists), "a hit within the TTL does not refresh")
 
-	time.Sleep(time.Until(fetched.Add(ttl)))
-	lists := srv.Count(http.MethodGet, "/api/ver1.0/client/@me/extension/")
+	advance(time.Second)
 	var wg sync.WaitGroup
-	ids := make(chan int64, 10)
+	type result struct {
+		id  int64
+		err error
+	}
+	results := make(chan result, 10)
 	for range 10 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			ext, err := c.Extension(context.Background(), "101")
-			if err == nil {
-				ids <- ext.ID
-			}
+			results <- result{ext.ID, err}
 		}()
 	}
 	wg.Wait()
-	close(ids)
-	n := 0
-	for id := range ids {
-		require.Equal(t, int64(469200), id, "fetched again after the TTL")
-		n++
+	close(results)
+	for r := range results {
+		require.NoError(t, r.err)
+		require.Equal(t, int64(469200), r.id, "fetched again after the TTL")
 	}
-	require.Equal(t, 10, n)
-	require.Equal(t, lists+1, srv.Count(http.MethodGet, "/api/ver1.0/client/@me/extension/"), "one refresh for concurrent callers")
+	require.Equal(t, 2, srv.Count(http.MethodGet, lists), "one refresh for concurrent callers")
+
+	// The refreshed list is fresh again for a whole TTL.
+	advance(ttl - time.Second)
+	_, err = c.Extension(t.Context(), "101")
+	require.NoError(t, err)
+	require.Equal(t, 2, srv.Count(http.MethodGet, lists))
 }
 
 func TestCallNotRetriedOn503(t *testing.T) {
@@ -611,10 +628,12 @@ func TestPublicApp(t *testing.T) {
 	srv := telphintest.NewServer(t)
 	store := &memStore{}
 	c := newClient(t, srv, telphin.WithTokenStore(store), telphin.WithPublicApp("https://crm.example/telphin/oauth"))
+	authURL, err := c.AuthCodeURL("xyz")
+	require.NoError(t, err)
 	require.Equal(t, srv.URL+"/oauth/authorize?client_id="+srv.ClientID+
-		"&redirect_uri=https%3A%2F%2Fcrm.example%2Ftelphin%2Foauth&response_type=code&scope=all&state=xyz", c.AuthCodeURL("xyz"))
+		"&redirect_uri=https%3A%2F%2Fcrm.example%2Ftelphin%2Foauth&response_type=code&scope=all&state=xyz", authURL)
 
-	_, err := c.User(t.Context())
+	_, err = c.User(t.Context())
 	require.ErrorIs(t, err, telphin.ErrAuthorizationRequired)
 	require.Empty(t, srv.Requests(), "nothing sent without a token")
 
@@ -632,6 +651,61 @@ func TestPublicApp(t *testing.T) {
 	err = c.Exchange(t.Context(), "used-or-forged-code")
 	require.True(t, errors.Is(err, telphin.ErrInvalidGrant), err)
 	require.NotContains(t, err.Error(), "used-or-forged-code")
+}
+
+// OAuth state: AuthCodeURL refuses to build a URL without one, NewState
+// makes unguessable values, the fake's authorize page sends the state back
+// unchanged and CheckState tells the real redirect from a forged one.
+func TestOAuthState(t *testing.T) {
+	t.Parallel()
+	srv := telphintest.NewServer(t)
+	c := newClient(t, srv, telphin.WithTokenStore(&memStore{}), telphin.WithPublicApp("https://crm.example/telphin/oauth"))
+
+	u, err := c.AuthCodeURL("")
+	require.ErrorIs(t, err, telphin.ErrEmptyState, "an empty state is never silently dropped")
+	require.Empty(t, u)
+
+	seen := map[string]bool{}
+	for range 100 {
+		st, err := telphin.NewState()
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, len(st), 43, "32 random bytes")
+		require.False(t, seen[st], "a state is never repeated")
+		seen[st] = true
+	}
+
+	state, err := telphin.NewState()
+	require.NoError(t, err)
+	authURL, err := c.AuthCodeURL(state)
+	require.NoError(t, err)
+	browser := srv.Client()
+	browser.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := browser.Get(authURL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusFound, resp.StatusCode)
+	back, err := resp.Location()
+	require.NoError(t, err)
+	require.Equal(t, "crm.example", back.Host)
+	require.Equal(t, state, back.Query().Get("state"))
+
+	for name, got := range map[string]string{"missing": "", "guessed": "guess", "another session's": seenKey(seen), "prefix": state[:len(state)-1]} {
+		err := telphin.CheckState(state, got)
+		require.ErrorIs(t, err, telphin.ErrStateMismatch, name)
+		require.NotContains(t, err.Error(), state, "the kept state is not echoed")
+	}
+	require.ErrorIs(t, telphin.CheckState("", ""), telphin.ErrStateMismatch, "nothing kept, nothing accepted")
+	require.NoError(t, telphin.CheckState(state, back.Query().Get("state")))
+	require.NoError(t, c.Exchange(t.Context(), back.Query().Get("code")))
+	_, err = c.User(t.Context())
+	require.NoError(t, err)
+}
+
+func seenKey(m map[string]bool) string {
+	for k := range m {
+		return k
+	}
+	return ""
 }
 
 func TestSlowServerHonoursContext(t *testing.T) {

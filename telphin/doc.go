@@ -35,9 +35,12 @@
 // token request), renewed a minute before it expires, and a 401 invalidates
 // it, fetches a new one once and replays the request once.
 //
-// A public app (WithPublicApp(redirectURL) and WithTokenStore) sends the
-// user to AuthCodeURL, trades the returned code with Exchange, and renews
-// its token with the refresh token. Every new token, with its rotated
+// A public app (WithPublicApp(redirectURL) and WithTokenStore) makes a
+// state with NewState, keeps it in the user's session and sends the user
+// to AuthCodeURL(state) (an empty state is an error); when Telphin
+// redirects back, CheckState(kept, state) must pass (ErrStateMismatch
+// otherwise: a forged redirect) before the code is traded with Exchange.
+// The app renews its token with the refresh token. Every new token, with its rotated
 // refresh token, is saved to the TokenStore before it is used; the store is
 // loaded first, so several processes can share it. ErrAuthorizationRequired
 // and ErrInvalidGrant say the user must authorize again.
@@ -55,7 +58,10 @@
 //
 // ErrUnknownExtension reports an employee or group not among the
 // extensions. Errors and logs never contain the App Secret, tokens or
-// authorization codes.
+// authorization codes; Credentials and Client print and log themselves
+// with the secret REDACTED. Ids put into API paths (record ids, call ids)
+// must be Telphin ids — letters, digits, '-' and '_' —, so an id from a
+// webhook can never make a request reach another path.
 //
 // # Retries and rate limits
 //
@@ -123,15 +129,29 @@
 // or an empty <Response></Response> for an unknown caller, a failing
 // lookup or one slower than WithLookupTimeout (1 s).
 //
+// Bad input is refused at the edge with a 400 naming the field, and
+// nothing of it is delivered or kept: more than 100 fields, a field name
+// over 64 bytes or a value over 256 bytes (callevent.MaxFieldLen; this
+// holds for call_interactive too); CallID, SubCallID, CalledExtension,
+// CallerExtension or CallerIDName that is not printable UTF-8; EventTime
+// outside the years 2000–2099 or the handler's time window around the
+// moment of arrival (callevent.DefaultWindow; webhook.WithTimeWindow and
+// webhook.WithClock through WithWebhookOptions); a negative Duration or
+// one over callevent.MaxDuration; a CallerIDNum, RemoteNumber,
+// CalledNumber or CalledDID that is neither a number, an extension nor
+// anonymous (webhook.Phone). Every event also passes Event.Validate.
+//
 // ParseFields maps request fields to events without HTTP, e.g. for
-// requests stored in a queue.
+// requests stored in a queue; it applies the same checks but the time
+// window.
 //
 // # Testing
 //
-// Package telphintest has a fake Telphin API (tokens, extensions,
-// callback, current calls, history, records, hooks; failure injection and
-// request recording) to point a Client at with WithBaseURL, and builders of
-// realistic webhook requests carrying the handler's token.
+// Package telphintest has a fake Telphin API (authorization page, tokens,
+// extensions, callback, current calls, history, records, hooks; failure
+// injection and request recording) to point a Client at with WithBaseURL,
+// and builders of realistic webhook requests carrying the handler's token,
+// stamped with current times unless Call.Start says otherwise.
 //
 // # Performance
 //

@@ -6,6 +6,9 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"sync"
+
+	"golang.org/x/oauth2"
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/telphin"
@@ -107,4 +110,98 @@ func ExampleClient_SubscribeAll() {
 	// POST dial-out
 	// POST answer
 	// POST hangup
+}
+
+// exampleStore is a TokenStore in memory; use a database row in production.
+type exampleStore struct {
+	mu  sync.Mutex
+	tok *oauth2.Token
+}
+
+func (s *exampleStore) Load(context.Context) (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tok, nil
+}
+
+func (s *exampleStore) Save(_ context.Context, tok *oauth2.Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tok = tok
+	return nil
+}
+
+// Connecting a public app: a fresh state per attempt, kept in a cookie and
+// sent with the user to Telphin; on the way back the state must match
+// before the code is traded for a token, so a forged redirect (someone
+// else's code, a guessed or missing state) connects nothing.
+func ExampleClient_AuthCodeURL() {
+	srv := telphintest.Start() // stands in for https://apiproxy.telphin.ru
+	defer srv.Close()
+	client, err := telphin.NewClient(telphin.Credentials{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret},
+		telphin.WithBaseURL(srv.URL), // omit in production
+		telphin.WithPublicApp("https://crm.example/telphin/oauth"), telphin.WithTokenStore(&exampleStore{}))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /telphin/connect", func(w http.ResponseWriter, r *http.Request) {
+		state, err := telphin.NewState()
+		if err != nil {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		authURL, err := client.AuthCodeURL(state)
+		if err != nil {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: "telphin_state", Value: state, Path: "/telphin/oauth",
+			MaxAge: 600, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		http.Redirect(w, r, authURL, http.StatusFound)
+	})
+	mux.HandleFunc("GET /telphin/oauth", func(w http.ResponseWriter, r *http.Request) {
+		kept := ""
+		if c, err := r.Cookie("telphin_state"); err == nil {
+			kept = c.Value
+		}
+		if err := telphin.CheckState(kept, r.URL.Query().Get("state")); err != nil {
+			http.Error(w, "invalid state", http.StatusForbidden)
+			return
+		}
+		if err := client.Exchange(r.Context(), r.URL.Query().Get("code")); err != nil {
+			http.Error(w, "authorization failed", http.StatusBadGateway)
+			return
+		}
+		fmt.Fprintln(w, "connected")
+	})
+
+	// The user's browser: /telphin/connect, Telphin's page (the fake
+	// approves at once), back to /telphin/oauth with the cookie.
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "https://crm.example/telphin/connect", nil))
+	cookie := w.Result().Cookies()[0]
+	browser := srv.Client()
+	browser.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := browser.Get(w.Header().Get("Location"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	back := httptest.NewRequest(http.MethodGet, resp.Header.Get("Location"), nil)
+	back.AddCookie(cookie)
+	w = httptest.NewRecorder()
+	mux.ServeHTTP(w, back)
+	fmt.Print(w.Body.String())
+
+	// A forged redirect with the user's cookie but a guessed state.
+	forged := httptest.NewRequest(http.MethodGet, "https://crm.example/telphin/oauth?code=stolen&state=guess", nil)
+	forged.AddCookie(cookie)
+	w = httptest.NewRecorder()
+	mux.ServeHTTP(w, forged)
+	fmt.Println(w.Code)
+	// Output:
+	// connected
+	// 403
 }

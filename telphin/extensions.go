@@ -94,7 +94,7 @@ func (c *Client) fetchExtensions(ctx context.Context, _ *extIndex) (*extIndex, t
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	idx := &extIndex{byID: map[int64]Extension{}, byName: map[string]Extension{}, byShort: map[string]Extension{}, at: time.Now()}
+	idx := &extIndex{byID: map[int64]Extension{}, byName: map[string]Extension{}, byShort: map[string]Extension{}, at: c.now()}
 	for _, e := range list {
 		idx.byID[e.ID] = e
 		idx.byName[strings.ToLower(e.Name)] = e
@@ -104,7 +104,8 @@ func (c *Client) fetchExtensions(ctx context.Context, _ *extIndex) (*extIndex, t
 			}
 		}
 	}
-	return idx, idx.at.Add(c.extTTL), nil
+	// No expiry for the cache: Extension ages the list with c.now.
+	return idx, time.Time{}, nil
 }
 
 func (idx *extIndex) find(ref string) (Extension, bool) {
@@ -142,10 +143,16 @@ func (c *Client) Extension(ctx context.Context, ref string) (Extension, error) {
 	if err != nil {
 		return Extension{}, err
 	}
+	if c.now().Sub(idx.at) >= c.extTTL {
+		c.ext.Invalidate(idx) // concurrent users of the old list refresh once
+		if idx, err = c.ext.Get(ctx); err != nil {
+			return Extension{}, err
+		}
+	}
 	if e, ok := idx.find(ref); ok {
 		return e, nil
 	}
-	if time.Since(idx.at) >= c.extMinAge {
+	if c.now().Sub(idx.at) >= c.extMinAge {
 		c.ext.Invalidate(idx) // concurrent misses on the same list refresh once
 		if idx, err = c.ext.Get(ctx); err != nil {
 			return Extension{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -151,6 +152,7 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 		return nil, errors.New("telphin: no token configured (WithToken) and no WithoutAuth")
 	}
 	d := &decoder{cfg: c}
+	d.cfg.tokens = nil // the decoder never needs them: keep secrets in one place
 	auth := webhook.Auth{Tokens: c.tokens, AllowedIPs: c.allowed, TrustedProxies: c.trusted, Disabled: c.noAuth}
 	if f := c.tokenFrom; f != nil {
 		auth.Token = func(r *http.Request, _ []byte) string { return f(r) }
@@ -180,22 +182,34 @@ func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
 	if d.dropParam != "" {
 		fields.Del(d.dropParam)
 	}
+	// Every field is bounded before anything is looked up or kept, also
+	// for call_interactive, which produces no event to validate.
+	if err := checkFields(fields); err != nil {
+		return webhook.Result{}, err
+	}
 	account := d.cfg.account(r)
 	if strings.EqualFold(strings.TrimSpace(fields.Get("EventType")), EventCallInteractive) {
-		return webhook.Result{Reply: d.interactive(r.Context(), account, fields.Get("CallerIDNum"))}, nil
+		reply, err := d.interactive(r.Context(), account, fields.Get("CallerIDNum"))
+		return webhook.Result{Reply: reply}, err
 	}
-	events, err := ParseFields(account, fields, d.cfg.country)
+	events, err := parseFields(account, fields, d.cfg.country)
 	return webhook.Result{Events: events}, err
 }
 
 // interactive answers a Call Interactive request with the responsible
-// manager's extension of a known caller, or an empty Response.
-func (d *decoder) interactive(ctx context.Context, account, caller string) webhook.Reply {
+// manager's extension of a known caller, or an empty Response. A
+// CallerIDNum that is neither a number, an extension nor anonymous is a
+// 400 naming the field.
+func (d *decoder) interactive(ctx context.Context, account, caller string) (webhook.Reply, error) {
+	p, _, err := webhook.Phone("CallerIDNum", strings.TrimSpace(caller), d.cfg.country)
+	if err != nil {
+		return webhook.Reply{}, fmt.Errorf("telphin: %w", err)
+	}
 	ext := ""
-	if p, _ := normalize(strings.TrimSpace(caller), d.cfg.country); p != "" && d.cfg.lookup != nil {
+	if p != "" && d.cfg.lookup != nil {
 		ext = d.responsible(ctx, account, p)
 	}
-	return InteractiveReply(ext)
+	return InteractiveReply(ext), nil
 }
 
 // responsible runs the lookup under the deadline, not waiting for a lookup

@@ -10,8 +10,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/eventtest"
 	"github.com/callbridge/callbridge/telphin"
 	"github.com/callbridge/callbridge/telphin/telphintest"
 	"github.com/callbridge/callbridge/webhook"
@@ -83,6 +86,17 @@ func rawOf(t *testing.T, body string) json.RawMessage {
 }
 
 func us(n int64) time.Time { return time.UnixMicro(n).UTC() }
+
+// clockOf gives a handler replaying a recorded payload a clock a minute
+// after the payload's EventTime, so its times lie inside the handler's
+// time window (they are years old).
+func clockOf(t *testing.T, body string) telphin.HandlerOption {
+	t.Helper()
+	n, err := strconv.ParseInt(mustQuery(t, body).Get("EventTime"), 10, 64)
+	require.NoError(t, err)
+	now := time.UnixMicro(n).Add(time.Minute)
+	return telphin.WithWebhookOptions(webhook.WithClock(func() time.Time { return now }))
+}
 
 // The sample payloads of the facts file (§8.10), hand-checked.
 func TestHandlerSamplePayloads(t *testing.T) {
@@ -164,7 +178,7 @@ func TestHandlerSamplePayloads(t *testing.T) {
 				}
 				rec := &recorder{}
 				w := httptest.NewRecorder()
-				newHandler(t, rec).ServeHTTP(w, req)
+				newHandler(t, rec, clockOf(t, body)).ServeHTTP(w, req)
 				require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 
 				want := tt.want
@@ -183,10 +197,11 @@ func TestHandlerSamplePayloads(t *testing.T) {
 func TestHandlerRecIDHelper(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
-	req := telphintest.NewRequest(hookURL, hookToken, mustQuery(t, readPayload(t, "outbound_callback_hangup")))
+	body := readPayload(t, "outbound_callback_hangup")
+	req := telphintest.NewRequest(hookURL, hookToken, mustQuery(t, body))
 	w := httptest.NewRecorder()
-	newHandler(t, rec).ServeHTTP(w, req)
-	require.Equal(t, http.StatusOK, w.Code)
+	newHandler(t, rec, clockOf(t, body)).ServeHTTP(w, req)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.Equal(t, "124575-f7cbc78aa41111e79a952b3394a79396", telphin.RecID(rec.got()[0]))
 	require.Empty(t, telphin.RecID(callevent.Event{}))
 }
@@ -365,12 +380,13 @@ func TestHandlerIDsCaseInsensitive(t *testing.T) {
 func TestHandlerRejects(t *testing.T) {
 	t.Parallel()
 	good := readPayload(t, "inbound_dial_in")
-	tests := []struct {
+	type rejectCase struct {
 		name   string
 		req    func() *http.Request
 		status int
 		msg    string
-	}{
+	}
+	tests := []rejectCase{
 		{"no token", func() *http.Request {
 			return telphintest.NewRequest(hookURL, "", mustQuery(t, good))
 		}, http.StatusUnauthorized, "missing token"},
@@ -406,17 +422,121 @@ func TestHandlerRejects(t *testing.T) {
 			return httptest.NewRequest(http.MethodPut, hookURL+"?token="+hookToken, strings.NewReader(good))
 		}, http.StatusMethodNotAllowed, "method"},
 	}
+	// Garbage the edge refuses, each a 400 naming Telphin's field (or the
+	// event field the shared validator checks).
+	hangup := readPayload(t, "inbound_hangup_plus_unescaped")
+	big := strings.Repeat("a", 1<<20-4096) // about 1 MB, under the body limit
+	for _, bad := range []struct {
+		name, payload, field, value, msg string
+	}{
+		{"Duration of 9e15 µs", hangup, "Duration", "9000000000000000", "Duration"},
+		{"Duration of 8 days", hangup, "Duration", "691200000000", "Duration"},
+		{"negative Duration", hangup, "Duration", "-83479977", "Duration"},
+		{"negative EventTime", good, "EventTime", "-1", "EventTime"},
+		{"EventTime in 1970", good, "EventTime", "1000000", "EventTime"},
+		{"EventTime in 2200", good, "EventTime", "7258118400000000", "EventTime"},
+		{"EventTime in 9999", good, "EventTime", "253402300799000000", "EventTime"},
+		{"EventTime years away", good, "EventTime", "1600000000000000", "at: "},
+		{"CallID of 1 MB", good, "CallID", big, "CallID: "},
+		{"CalledExtension of 1 MB", good, "CalledExtension", big, "CalledExtension: "},
+		{"CallerIDName of 1 MB", good, "CallerIDName", big, "CallerIDName: "},
+		{"unknown field of 1 MB", good, "Note", big, "Note: "},
+		{"field with a control name", good, "No\nte", strings.Repeat("x", 300), `\"No\\nte\": 300 bytes`},
+		{"CallID of 10 KB", good, "CallID", strings.Repeat("f", 10<<10), "CallID: "},
+		{"CallID of 257 bytes", good, "CallID", strings.Repeat("f", 257), "CallID: 257 bytes"},
+		{"field name of 1 KB", good, strings.Repeat("X", 1<<10), "1", "field name"},
+		{"CallID with NUL", good, "CallID", "76c8491e\x00", "CallID"},
+		{"CallID of invalid UTF-8", good, "CallID", "76c8\xff\xfe", "CallID"},
+		{"SubCallID with a newline", good, "SubCallID", "124575-79a2\nX", "SubCallID"},
+		{"CalledExtension with an escape", good, "CalledExtension", "3515*101\x1b[2J", "CalledExtension"},
+		{"CallerIDName of invalid UTF-8", readPayload(t, "outbound_callback_dial_out"), "CallerIDName", "\xd0\xd0", "CallerIDName"},
+		{"100-digit CallerIDNum", good, "CallerIDNum", strings.Repeat("7", 100), "CallerIDNum"},
+		{"letters in CallerIDNum", good, "CallerIDNum", "hello", "CallerIDNum"},
+		{"garbage CalledDID", good, "CalledDID", "+++", "CalledDID"},
+		{"garbage RemoteNumber", good, "RemoteNumber", "12345678901234567890", "RemoteNumber"},
+		{"garbage outbound CalledNumber", readPayload(t, "outbound_callback_dial_out"), "CalledNumber", "x1y2", "CalledNumber"},
+	} {
+		tests = append(tests, rejectCase{bad.name, func() *http.Request {
+			f := mustQuery(t, bad.payload)
+			if bad.field != "EventTime" {
+				f.Set("EventTime", mustQuery(t, good).Get("EventTime")) // inside the clock's window
+			}
+			f.Set(bad.field, bad.value)
+			return telphintest.NewRequest(hookURL, hookToken, f)
+		}, http.StatusBadRequest, bad.msg})
+	}
+	tooMany := mustQuery(t, good)
+	for i := range 100 {
+		tooMany.Set("X"+strconv.Itoa(i), "1")
+	}
+	tests = append(tests, rejectCase{"too many fields", func() *http.Request {
+		return telphintest.NewRequest(hookURL, hookToken, tooMany)
+	}, http.StatusBadRequest, "fields, more than"})
+
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rec := &recorder{}
 			w := httptest.NewRecorder()
-			newHandler(t, rec).ServeHTTP(w, tt.req())
+			newHandler(t, rec, clockOf(t, good)).ServeHTTP(w, tt.req())
 			require.Equal(t, tt.status, w.Code, w.Body.String())
 			require.Contains(t, w.Body.String(), tt.msg)
 			require.Empty(t, rec.got(), "nothing reaches the sink")
 		})
 	}
+}
+
+// A recorded payload replayed now is years old: the handler's time window
+// refuses it, naming the field, unless the handler's clock says otherwise.
+func TestHandlerTimeWindow(t *testing.T) {
+	t.Parallel()
+	body := readPayload(t, "inbound_dial_in")
+	for name, opts := range map[string][]telphin.HandlerOption{
+		"now":                  nil,
+		"a day before":         {telphin.WithWebhookOptions(webhook.WithClock(func() time.Time { return us(1505824724746286).Add(-24 * time.Hour) }))},
+		"31 days after":        {telphin.WithWebhookOptions(webhook.WithClock(func() time.Time { return us(1505824724746286).Add(31 * 24 * time.Hour) }))},
+		"narrower than needed": {clockOf(t, body), telphin.WithWebhookOptions(webhook.WithTimeWindow(callevent.Window{Past: time.Second}))},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rec := &recorder{}
+			w := httptest.NewRecorder()
+			newHandler(t, rec, opts...).ServeHTTP(w, telphintest.NewRequest(hookURL, hookToken, mustQuery(t, body)))
+			require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+			require.Contains(t, w.Body.String(), "at: 2017-09-19T12:38:44Z is outside")
+			require.Empty(t, rec.got())
+		})
+	}
+}
+
+// The telphintest builders stamp current times: a handler with the
+// default clock and window accepts every request they build.
+func TestBuildersStampCurrentTimes(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	h := newHandler(t, rec, telphin.WithWebhookOptions(webhook.WithDedup(nil)))
+	before := time.Now()
+	call := telphintest.Call{}
+	for _, f := range []url.Values{call.DialIn(), call.Answer(), call.Hangup(), call.QueueMissed(),
+		call.TransferredDialIn("3515*102"), call.DialOut(), call.HangupOut("ANSWER"), call.HangupOut("NOANSWER")} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, telphintest.NewRequest(hookURL, hookToken, f))
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	}
+	got := rec.got()
+	require.Len(t, got, 8)
+	for _, e := range got {
+		eventtest.Check(t, e)
+		for _, at := range []time.Time{e.At, e.AnsweredAt, e.EndedAt} {
+			if !at.IsZero() {
+				require.WithinDuration(t, before, at, 5*time.Minute)
+				require.False(t, at.After(time.Now()), "no event of the call lies in the future")
+			}
+		}
+	}
+	// A fixed Start still replays a call at that time.
+	fixed := telphintest.Call{Start: us(1505824724746286)}.DialIn()
+	require.Equal(t, "1505824724746286", fixed.Get("EventTime"))
 }
 
 func TestHandlerUnknownEventAcknowledged(t *testing.T) {
@@ -491,12 +611,16 @@ func TestCallInteractive(t *testing.T) {
 		found = `<?xml version="1.0" encoding="UTF-8"?><Response><SetVar name="number">101</SetVar></Response>`
 		empty = `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`
 	)
-	lookup := func(ext string, found bool, err error, delay time.Duration) callevent.ContactLookup {
+	release := make(chan struct{}) // a "too slow" lookup waits for the test's end
+	t.Cleanup(func() { close(release) })
+	lookup := func(ext string, found bool, err error, slow bool) callevent.ContactLookup {
 		return callevent.ContactLookupFunc(func(ctx context.Context, account, phone string) (callevent.Contact, bool, error) {
 			if account != appID || phone != "74953730763" {
 				return callevent.Contact{}, false, errors.New("unexpected lookup " + account + " " + phone)
 			}
-			time.Sleep(delay) // ignores ctx on purpose
+			if slow {
+				<-release // ignores ctx on purpose
+			}
 			return callevent.Contact{ResponsibleExtension: ext}, found, err
 		})
 	}
@@ -505,11 +629,11 @@ func TestCallInteractive(t *testing.T) {
 		lookup callevent.ContactLookup
 		want   string
 	}{
-		{"known client", lookup("101", true, nil, 0), found},
-		{"unknown client", lookup("", false, nil, 0), empty},
-		{"lookup error", lookup("101", true, errors.New("crm down"), 0), empty},
-		{"too slow", lookup("101", true, nil, 300*time.Millisecond), empty},
-		{"escaped", lookup("<1&2>", true, nil, 0), `<?xml version="1.0" encoding="UTF-8"?><Response><SetVar name="number">&lt;1&amp;2&gt;</SetVar></Response>`},
+		{"known client", lookup("101", true, nil, false), found},
+		{"unknown client", lookup("", false, nil, false), empty},
+		{"lookup error", lookup("101", true, errors.New("crm down"), false), empty},
+		{"too slow", lookup("101", true, nil, true), empty},
+		{"escaped", lookup("<1&2>", true, nil, false), `<?xml version="1.0" encoding="UTF-8"?><Response><SetVar name="number">&lt;1&amp;2&gt;</SetVar></Response>`},
 		{"no lookup configured", nil, empty},
 	}
 	for _, tt := range tests {
@@ -532,4 +656,41 @@ func TestCallInteractive(t *testing.T) {
 			require.Empty(t, rec.got(), "call_interactive is a question, not an event")
 		})
 	}
+}
+
+// call_interactive produces no event for the shared validator to check:
+// its fields are bounded and its phone checked at decode time, before any
+// lookup runs.
+func TestCallInteractiveBounded(t *testing.T) {
+	t.Parallel()
+	var lookups atomic.Int32
+	lookup := callevent.ContactLookupFunc(func(context.Context, string, string) (callevent.Contact, bool, error) {
+		lookups.Add(1)
+		return callevent.Contact{ResponsibleExtension: "101"}, true, nil
+	})
+	h := newHandler(t, &recorder{}, telphin.WithContactLookup(lookup))
+	big := strings.Repeat("7", 1<<20-4096)
+	for _, tt := range []struct{ field, value, msg string }{
+		{"CallerIDNum", big, "CallerIDNum: "},
+		{"CallerIDName", big, "CallerIDName: "},
+		{"CallID", big, "CallID: "},
+		{"CalledExtension", strings.Repeat("x", 300), "CalledExtension: 300 bytes"},
+		{"CallerIDNum", strings.Repeat("7", 100), "CallerIDNum"},
+		{"CallerIDNum", "drop table", "CallerIDNum"},
+	} {
+		f := mustQuery(t, readPayload(t, "call_interactive"))
+		f.Set(tt.field, tt.value)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, telphintest.NewRequest(hookURL, hookToken, f))
+		require.Equal(t, http.StatusBadRequest, w.Code, tt.field)
+		require.Contains(t, w.Body.String(), tt.msg)
+		require.Less(t, w.Body.Len(), 1024, "the value is not echoed")
+	}
+	require.Zero(t, lookups.Load(), "no lookup for a refused request")
+
+	// The well-formed request is answered (the lookup counter works).
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, telphintest.NewRequest(hookURL, hookToken, mustQuery(t, readPayload(t, "call_interactive"))))
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Equal(t, int32(1), lookups.Load())
 }

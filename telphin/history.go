@@ -178,8 +178,12 @@ func (c *Client) CallHistory(ctx context.Context, q HistoryQuery) iter.Seq2[Hist
 // HistoryCall returns one call of the history by its call_uuid (= the
 // events' CallID, any case).
 func (c *Client) HistoryCall(ctx context.Context, callID string) (*HistoryCall, error) {
+	id, err := pathID("call id", callID)
+	if err != nil {
+		return nil, fmt.Errorf("telphin: history call: %w", err)
+	}
 	var call HistoryCall
-	if err := c.statsRequest(ctx, "client/@me/call_history/"+url.PathEscape(strings.ToUpper(callID)), nil, &call); err != nil {
+	if err := c.statsRequest(ctx, "client/@me/call_history/"+strings.ToUpper(id), nil, &call); err != nil {
 		return nil, err
 	}
 	return &call, nil
@@ -202,13 +206,14 @@ func (c *Client) statsRequest(ctx context.Context, path string, q url.Values, ou
 // the hangup event's RecID or a CDR's RecordUUID. The URL is fetched without
 // authentication and may expire: fetch it when needed.
 func (c *Client) Record(ctx context.Context, recordUUID string) (string, error) {
-	if strings.TrimSpace(recordUUID) == "" {
-		return "", errors.New("telphin: empty record id")
+	id, err := pathID("record id", recordUUID)
+	if err != nil {
+		return "", fmt.Errorf("telphin: record: %w", err)
 	}
 	var res struct {
 		RecordURL string `json:"record_url"`
 	}
-	if err := c.do(ctx, http.MethodGet, "client/@me/record/"+url.PathEscape(recordUUID)+"/storage_url/", nil, nil, &res); err != nil {
+	if err := c.do(ctx, http.MethodGet, "client/@me/record/"+id+"/storage_url/", nil, nil, &res); err != nil {
 		return "", err
 	}
 	if res.RecordURL == "" {
@@ -221,10 +226,11 @@ func (c *Client) Record(ctx context.Context, recordUUID string) (string, error) 
 // (GET /api/ver1.0/client/@me/record/{uuid}) and returns the bytes written.
 // Nothing is buffered in memory.
 func (c *Client) DownloadRecord(ctx context.Context, recordUUID string, w io.Writer) (int64, error) {
-	if strings.TrimSpace(recordUUID) == "" {
-		return 0, errors.New("telphin: empty record id")
+	id, err := pathID("record id", recordUUID)
+	if err != nil {
+		return 0, fmt.Errorf("telphin: download record: %w", err)
 	}
-	path := apiPrefix + "client/@me/record/" + url.PathEscape(recordUUID)
+	path := apiPrefix + "client/@me/record/" + id
 	if err := c.quotaError(http.MethodGet, path); err != nil {
 		return 0, err
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/phone"
@@ -39,9 +41,56 @@ const maxMicros = math.MaxInt64 / int64(time.Microsecond)
 // dial-in and dial-out give a Ringing event, answer Answered and hangup
 // Completed. Other event types (message-in, voicemail, call_interactive,
 // unknown ones) give no event and no error. Missing EventType, CallID or
-// EventTime, or malformed EventTime/Duration, is an error wrapping
-// webhook.ErrBadRequest. The mapping is described in the package doc.
+// EventTime, malformed or out-of-range EventTime/Duration, an oversized
+// field, an id that is not printable UTF-8 or a phone field that is
+// neither a number, an extension nor anonymous is an error wrapping
+// webhook.ErrBadRequest that names the field. The mapping and the bounds
+// are described in the package doc.
 func ParseFields(account string, fields url.Values, defaultCountry string) ([]callevent.Event, error) {
+	if err := checkFields(fields); err != nil {
+		return nil, err
+	}
+	return parseFields(account, fields, defaultCountry)
+}
+
+// Bounds of a Telphin request, checked before anything is decoded or kept
+// (Event.Raw holds the fields): Telphin sends about twenty short fields.
+const (
+	maxFields     = 100
+	maxFieldName  = 64
+	maxFieldValue = callevent.MaxFieldLen
+)
+
+// checkFields bounds the number of fields, their names and every value,
+// naming the offending field in an error wrapping webhook.ErrBadRequest.
+func checkFields(fields url.Values) error {
+	if len(fields) > maxFields {
+		return fmt.Errorf("%w: telphin: %d fields, more than %d", webhook.ErrBadRequest, len(fields), maxFields)
+	}
+	for k, vs := range fields {
+		if len(k) > maxFieldName {
+			return fmt.Errorf("%w: telphin: field name %q: %d bytes, more than %d", webhook.ErrBadRequest, webhook.Clip(k, 32), len(k), maxFieldName)
+		}
+		for _, v := range vs {
+			if len(v) > maxFieldValue {
+				return fmt.Errorf("%w: telphin: %s: %d bytes, more than %d", webhook.ErrBadRequest, fieldName(k), len(v), maxFieldValue)
+			}
+		}
+	}
+	return nil
+}
+
+// fieldName shows a field name sent by the provider in an error message:
+// as is when printable (at most maxFieldName bytes by then), else quoted.
+func fieldName(k string) string {
+	if printable(k) {
+		return k
+	}
+	return strconv.Quote(webhook.Clip(k, 32))
+}
+
+// parseFields is ParseFields on fields checkFields accepted.
+func parseFields(account string, fields url.Values, defaultCountry string) ([]callevent.Event, error) {
 	get := func(k string) string { return strings.TrimSpace(fields.Get(k)) }
 	typ := strings.ToLower(get("EventType"))
 	var kind callevent.Kind
@@ -57,15 +106,25 @@ func ParseFields(account string, fields url.Values, defaultCountry string) ([]ca
 	default:
 		return nil, nil
 	}
+	// The fields that become the event's ids and names must be printable
+	// UTF-8 as sent (lower-casing would turn bad bytes into U+FFFD).
+	for _, k := range [...]string{"CallID", "SubCallID", "CalledExtension", "CallerExtension", "CallerIDName"} {
+		if v := get(k); !printable(v) {
+			return nil, fmt.Errorf("%w: telphin: %s %q is not printable UTF-8", webhook.ErrBadRequest, k, webhook.Clip(v, 40))
+		}
+	}
 	callID := strings.ToLower(get("CallID"))
 	if callID == "" {
 		return nil, fmt.Errorf("%w: telphin: missing CallID", webhook.ErrBadRequest)
 	}
-	at, err := micros(get("EventTime"), true)
+	at, err := eventTime(get("EventTime"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: telphin: EventTime: %v", webhook.ErrBadRequest, err)
 	}
 	dur, err := micros(get("Duration"), false)
+	if err == nil && dur > callevent.MaxDuration {
+		err = fmt.Errorf("%v is longer than %v", dur, callevent.MaxDuration)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: telphin: Duration: %v", webhook.ErrBadRequest, err)
 	}
@@ -77,7 +136,7 @@ func ParseFields(account string, fields url.Values, defaultCountry string) ([]ca
 		Kind:     kind,
 		CallID:   callID,
 		LegID:    leg,
-		At:       time.UnixMicro(at.Microseconds()).UTC(),
+		At:       at,
 	}
 
 	switch strings.ToLower(get("CallFlow")) {
@@ -95,26 +154,34 @@ func ParseFields(account string, fields url.Values, defaultCountry string) ([]ca
 	}
 
 	// The counterpart: the client, or another extension for internal calls.
+	// A value that is neither a number, an extension nor anonymous is a
+	// 400 naming the field, not a call with "no phone".
 	var internal bool
 	outbound := e.Direction == callevent.Outbound
 	if outbound {
-		e.ClientPhone, internal = normalize(get("CalledNumber"), defaultCountry)
+		e.ClientPhone, internal, err = webhook.Phone("CalledNumber", get("CalledNumber"), defaultCountry)
 	} else if remote := get("RemoteNumber"); remote != "" {
-		e.ClientPhone, internal = normalize(remote, defaultCountry)
+		e.ClientPhone, internal, err = webhook.Phone("RemoteNumber", remote, defaultCountry)
 	} else {
-		e.ClientPhone, internal = normalize(get("CallerIDNum"), defaultCountry)
-		if e.ClientPhone == "" && e.Direction == callevent.Inbound {
+		e.ClientPhone, internal, err = webhook.Phone("CallerIDNum", get("CallerIDNum"), defaultCountry)
+		if err == nil && e.ClientPhone == "" && e.Direction == callevent.Inbound {
 			// The answer of a routed call may carry the extension in
-			// CallerIDNum and the client only in CallerIDName.
+			// CallerIDNum and the client only in CallerIDName (a name
+			// field: anything but a number is simply not used).
 			if p, _ := normalize(get("CallerIDName"), defaultCountry); p != "" {
 				e.ClientPhone, internal = p, false
 			}
 		}
 	}
+	if err != nil {
+		return nil, fmt.Errorf("telphin: %w", err)
+	}
 	if internal && e.ClientPhone == "" && e.Direction != 0 {
 		e.Direction = callevent.Internal
 	}
-	e.LinePhone, _ = normalize(get("CalledDID"), defaultCountry)
+	if e.LinePhone, _, err = webhook.Phone("CalledDID", get("CalledDID"), defaultCountry); err != nil {
+		return nil, fmt.Errorf("telphin: %w", err)
+	}
 
 	bridged := strings.ToLower(get("Bridged"))
 	switch {
@@ -200,6 +267,40 @@ func hangupStatus(callStatus, bridged string, dir callevent.Direction, agentLeg 
 	}
 }
 
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Bounds of EventTime: the years Event.Validate accepts (the handler's
+// time window then narrows them around the moment of arrival).
+var (
+	minEventTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxEventTime = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// eventTime parses EventTime, microseconds since the Unix epoch, and
+// requires it to lie in the years 2000 to 2099.
+func eventTime(s string) (time.Time, error) {
+	d, err := micros(s, true)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t := time.UnixMicro(d.Microseconds()).UTC()
+	if t.Before(minEventTime) || !t.Before(maxEventTime) {
+		return time.Time{}, fmt.Errorf("%s is outside the years 2000 to 2099", t.Format(time.RFC3339))
+	}
+	return t, nil
+}
+
 // micros parses a count of microseconds; "" is 0 unless required.
 func micros(s string, required bool) (time.Duration, error) {
 	if s == "" {
@@ -210,7 +311,7 @@ func micros(s string, required bool) (time.Duration, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 || n > maxMicros || (required && n == 0) {
-		return 0, fmt.Errorf("%q is not a count of microseconds", truncate(s, 32))
+		return 0, fmt.Errorf("%q is not a count of microseconds", webhook.Clip(s, 32))
 	}
 	return time.Duration(n) * time.Microsecond, nil
 }
@@ -245,11 +346,4 @@ func checkCountry(cc string) error {
 		return fmt.Errorf("telphin: %w", err)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -2,9 +2,11 @@
 // for testing code that uses package telphin without the network.
 //
 // A Server serves, on an httptest server, what telphin.Client calls: the
-// OAuth token endpoint (client_credentials, authorization_code and
-// rotating refresh tokens, with expiring access tokens), /user/, the
-// extension list, callback, current_calls (transfer and hangup),
+// authorization page of a public app (approving at once: a redirect back
+// with a code and the state), the OAuth token endpoint
+// (client_credentials, authorization_code and rotating refresh tokens,
+// with expiring access tokens), /user/, the
+// client object, the extension list, callback, current_calls (transfer and hangup),
 // call_history (paged, refusing concurrent requests with 429 as Telphin
 // does), records with storage_url, and event hooks. It records every
 // request and can inject failures (401/429/5xx, slow answers). Point the
@@ -21,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -151,7 +154,9 @@ func Start() *Server {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth/token", s.token)
+	mux.HandleFunc("GET /oauth/authorize", s.authorize)
 	mux.HandleFunc("GET /api/ver1.0/user/", s.user)
+	mux.HandleFunc("GET /api/ver1.0/client/{cid}/", s.client)
 	mux.HandleFunc("GET /api/ver1.0/client/{cid}/extension/", s.listExtensions)
 	mux.HandleFunc("POST /api/ver1.0/extension/{id}/callback/", s.callback)
 	mux.HandleFunc("GET /api/ver1.0/extension/{id}/current_calls/", s.currentCalls)
@@ -168,6 +173,33 @@ func Start() *Server {
 	s.srv = httptest.NewServer(s.wrap(mux))
 	s.URL = s.srv.URL
 	return s
+}
+
+// String describes the fake without its App Secret or the tokens it issued.
+func (s *Server) String() string {
+	if s == nil {
+		return "telphintest.Server(nil)"
+	}
+	return fmt.Sprintf("telphintest.Server{URL: %q, ClientID: %q, ClientSecret: REDACTED}", s.URL, s.ClientID)
+}
+
+// GoString is String: %#v never shows the secret or tokens.
+func (s *Server) GoString() string { return s.String() }
+
+// LogValue logs the fake's URL and App ID only.
+func (s *Server) LogValue() slog.Value {
+	if s == nil {
+		return slog.StringValue("telphintest.Server(nil)")
+	}
+	return slog.GroupValue(slog.String("url", s.URL), slog.String("client_id", s.ClientID), slog.String("client_secret", "REDACTED"))
+}
+
+// MarshalJSON encodes what LogValue shows.
+func (s *Server) MarshalJSON() ([]byte, error) {
+	if s == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(map[string]string{"url": s.URL, "client_id": s.ClientID, "client_secret": "REDACTED"})
 }
 
 // Close shuts the server down.
@@ -384,6 +416,32 @@ func notFound(w http.ResponseWriter, msg string) {
 	writeJSON(w, http.StatusNotFound, map[string]string{"message": msg})
 }
 
+// authorize is the authorization page of a public app, answering as if
+// the user had approved at once: a 302 to redirect_uri with a one-time
+// code and the state it was given (Telphin returns the state unchanged).
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	back, err := url.Parse(q.Get("redirect_uri"))
+	switch {
+	case q.Get("client_id") != s.ClientID:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_client"})
+		return
+	case q.Get("response_type") != "code" || q.Get("scope") != "all":
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	case err != nil || !back.IsAbs():
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_redirect_uri"})
+		return
+	}
+	bq := back.Query()
+	bq.Set("code", s.AuthorizationCode())
+	if st := q.Get("state"); st != "" {
+		bq.Set("state", st)
+	}
+	back.RawQuery = bq.Encode()
+	http.Redirect(w, r, back.String(), http.StatusFound)
+}
+
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
@@ -435,6 +493,11 @@ func (s *Server) user(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"id": 51234, "login": "15400", "admin": false, "dealer_id": nil,
 		"client_id": ClientNumericID, "extension_group_id": nil, "extension_id": nil, "timezone": "Europe/Moscow",
 		"access": "full", "extra_params": nil})
+}
+
+func (s *Server) client(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"id": ClientNumericID, "login": "15400", "name": "ООО Ромашка",
+		"status": "active", "dealer_id": nil})
 }
 
 func (s *Server) listExtensions(w http.ResponseWriter, r *http.Request) {

@@ -12,7 +12,9 @@ import (
 // Call describes one call for building the webhook requests Telphin sends
 // about it. Zero fields take the values of Telphin's recorded sample
 // (an inbound call from +78123351127 on DID 78123092854 routed by queue
-// 3515*099 to extension 3515*101), so Call{} is a realistic call.
+// 3515*099 to extension 3515*101), so Call{} is a realistic call, except
+// its times: they are current by default, so a handler (which refuses
+// times far from the moment a request arrives) accepts the requests.
 type Call struct {
 	CallID    string // 32 lowercase hex
 	SubCallID string // "{extension id}-{32 hex}"
@@ -27,7 +29,9 @@ type Call struct {
 	EmployeeName string
 	// Queue and QueueID are the queue that routed an inbound call ("3515*099", "124583").
 	Queue, QueueID string
-	// Start is when the call began ringing (default 2017-09-19 12:38:44.746286 UTC).
+	// Start is when the call began ringing. Default: Ring+Talk before the
+	// builder is called, so every event of the call lies in the recent
+	// past. Set it to replay a call at a fixed time.
 	Start time.Time
 	// Ring and Talk are the ring and conversation times (default 10 s and 83.479977 s).
 	Ring, Talk time.Duration
@@ -51,14 +55,14 @@ func (c Call) withDefaults() Call {
 	def(&c.EmployeeName, "Иванов Иван Иванович")
 	def(&c.Queue, "3515*099")
 	def(&c.QueueID, "124583")
-	if c.Start.IsZero() {
-		c.Start = time.UnixMicro(1505824724746286).UTC()
-	}
 	if c.Ring == 0 {
 		c.Ring = 10120024 * time.Microsecond
 	}
 	if c.Talk == 0 {
 		c.Talk = 83479977 * time.Microsecond
+	}
+	if c.Start.IsZero() {
+		c.Start = time.Now().Add(-c.Ring - c.Talk).Truncate(time.Microsecond).UTC()
 	}
 	return c
 }
