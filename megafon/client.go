@@ -2,6 +2,7 @@ package megafon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -65,6 +66,41 @@ type Credentials struct {
 	// APIKey is the "Ключ для авторизации в АТС" from the CRM integration
 	// settings: the X-API-KEY of crmapi v1, the token of the legacy API.
 	APIKey string
+}
+
+// String returns the credentials with the API key redacted, so that
+// printing or logging them never shows it.
+func (c Credentials) String() string {
+	return fmt.Sprintf("megafon.Credentials{Domain:%q APIKey:%s}", c.Domain, redacted(c.APIKey))
+}
+
+// GoString is String, for %#v.
+func (c Credentials) GoString() string { return c.String() }
+
+// Format prints String for every verb (%d or %x of a struct would show
+// its fields otherwise).
+func (c Credentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// LogValue implements slog.LogValuer: the domain and a redacted key.
+func (c Credentials) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("domain", c.Domain), slog.String("api_key", redacted(c.APIKey)))
+}
+
+// MarshalJSON encodes the domain and a redacted key: credentials are not
+// meant to be stored by marshalling them.
+func (c Credentials) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Domain string
+		APIKey string
+	}{c.Domain, redacted(c.APIKey)})
+}
+
+// redacted is what a secret shows: "REDACTED" when set, "" when not.
+func redacted(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return httpx.Redacted
 }
 
 // Option configures a Client.
@@ -163,13 +199,11 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 		hcfg.BaseURL = "https://" + domain + "/"
 	}
 	if hcfg.HTTPClient == nil {
-		hcfg.HTTPClient = &http.Client{
-			Timeout:       DefaultTimeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
-		if t, ok := http.DefaultTransport.(*http.Transport); ok {
-			hcfg.HTTPClient.Transport = t.Clone()
-		}
+		// The process-wide shared transport: a client per tenant costs no
+		// connection pool of its own.
+		hc := *httpx.DefaultHTTPClient()
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		hcfg.HTTPClient = &hc
 	}
 	if hcfg.Limiter.Limit() == rate.Inf {
 		hcfg.Limiter = nil
@@ -197,6 +231,40 @@ func cleanDomain(d string) (string, error) {
 		return "", fmt.Errorf("megafon: Domain %q must be a host name such as vats123456.megapbx.ru", d)
 	}
 	return strings.ToLower(d), nil
+}
+
+// String describes the client without its API key.
+func (c *Client) String() string {
+	if c == nil {
+		return "megafon.Client(nil)"
+	}
+	return fmt.Sprintf("megafon.Client{Domain:%q Legacy:%t APIKey:%s}", c.domain, c.legacy, redacted(c.key))
+}
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }
+
+// Format prints String for every verb.
+func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// LogValue implements slog.LogValuer: the domain, never the key.
+func (c *Client) LogValue() slog.Value {
+	if c == nil {
+		return slog.StringValue("megafon.Client(nil)")
+	}
+	return slog.GroupValue(slog.String("domain", c.domain), slog.Bool("legacy", c.legacy), slog.String("api_key", redacted(c.key)))
+}
+
+// MarshalJSON encodes what LogValue shows.
+func (c *Client) MarshalJSON() ([]byte, error) {
+	if c == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(struct {
+		Domain string `json:"domain"`
+		Legacy bool   `json:"legacy"`
+		APIKey string `json:"api_key"`
+	}{c.domain, c.legacy, redacted(c.key)})
 }
 
 // Domain returns the PBX domain; it is the Account of this PBX's events.

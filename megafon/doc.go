@@ -25,12 +25,17 @@
 // (POST /sys/crm_api.wcgp with cmd and token) for PBXes that only have it.
 // GroupCall needs crmapi v1.
 //
-// A Client serves one PBX and holds its key: use one per tenant.
+// A Client serves one PBX and holds its key: use one per tenant. Clients
+// made without WithHTTPClient share one process-wide transport, so
+// thousands of tenants' clients keep one connection pool, not thousands.
 //
 // # Authentication
 //
 // The API key is sent as the X-API-KEY header (v1) or the token form field
-// (legacy). It never appears in an error or a log line.
+// (legacy). It never appears in an error or a log line: Credentials and
+// *Client print, log (slog) and marshal to JSON with the key "REDACTED".
+// Ids placed in an API path (logins) are escaped as one path segment, and
+// ".", ".." or an id with "/" is refused before anything is sent.
 //
 // # Errors
 //
@@ -73,7 +78,20 @@
 // The token is compared in constant time; several may be valid at once
 // (rotation), and WithTokenAccounts maps each token to a tenant for a CRM
 // serving many PBXes on one URL. A wrong or missing token is answered
-// 401 {"error":"Invalid token"} and nothing is delivered.
+// 401 {"error":"Invalid token"} and nothing is delivered. Only the
+// crm_token field is looked at before the token is accepted (a scan, not a
+// decode), so a malformed body with the right token is a 400 and one
+// without it costs no decoding.
+//
+// Every push is validated at the edge: bad input is a 400 whose message
+// names the PBX's field and nothing of the request is delivered. callid,
+// user, ext and group must be printable UTF-8 and bounded; phone,
+// diversion and telnum a number, an extension or anonymous; start a time
+// in the years 2000–2099 and inside the handler's time window around its
+// clock (webhook.WithTimeWindow: 30 days back to 1 hour ahead by default;
+// WithClock sets the clock); duration and wait whole seconds up to a week;
+// rating 0–100; link an absolute http(s) URL (a javascript: link is
+// refused).
 //
 // Pushes become callevent.Events (see Parse for the mapping): INCOMING and
 // OUTGOING → Ringing, ACCEPTED → Answered, TRANSFERRED → Transferred,
@@ -84,6 +102,31 @@
 // every field but crm_token. Event.ID is stable per
 // notification, so redeliveries are dropped by the handler's dedup while
 // per-leg events are all delivered.
+//
+// # Direction
+//
+// INCOMING and OUTGOING pushes and most history records state the call's
+// direction (direction or type); an internal extension as phone makes the
+// call Internal. ACCEPTED, COMPLETED, CANCELLED and TRANSFERRED may come
+// without one, rating never has one, and a history may lack type. For
+// those the handler uses, in order:
+//
+//   - the direction an earlier push of the same call stated: the handler
+//     remembers it per account and callid, for at most 50,000 calls (the
+//     least recently active are forgotten first, a few MB at most) and 2
+//     hours after the call's last push;
+//   - the numbers: an event carrying diversion (the company number the
+//     client dialled) is Inbound;
+//   - the status of a history: Busy, NotAvailable, NotAllowed and NotFound
+//     exist for outbound calls only (Outbound); a record by the switch
+//     itself (user=pbx) is a group's missed inbound call (Inbound).
+//
+// What stays unknown (Direction 0): a push that arrives before any push
+// stating its call's direction (pushes race each other) or after the
+// handler forgot the call (restart, 2 hours, 50,000 newer calls, another
+// handler instance), unless its numbers or status tell: notably a rating,
+// and an ACCEPTED or COMPLETED without diversion. Parse alone, without a
+// handler, has no memory.
 //
 // cmd=contact asks, while the call rings, who the caller is. The handler
 // asks the ContactLookup within a deadline (1 s by default,
@@ -101,7 +144,8 @@
 // Package megafontest has a fake PBX (both API generations, request
 // recording, fault injection: 401/429/5xx/slow/revoked key) to point a
 // Client at with WithBaseURL, and builders of realistic webhook requests
-// for a Handler.
+// for a Handler, stamped with current times. Tests replaying recorded
+// pushes give the handler a clock near their times (WithClock).
 //
 // # Performance
 //
@@ -109,6 +153,6 @@
 // normalisation, validation, delivery; go test -bench -count 5, median, on
 // a 2-core AMD EPYC VM):
 //
-//	event   (§7 G INCOMING): ~11.3 µs/op, ~88,000 events/s, 5.3 KB/op, 71 allocs/op
-//	history (§7 H):          ~13.9 µs/op, ~72,000 events/s, 7.9 KB/op, 85 allocs/op
+//	event   (§7 G INCOMING): ~11.3 µs/op, ~88,000 events/s, 5.4 KB/op, 72 allocs/op
+//	history (§7 H):          ~13.9 µs/op, ~72,000 events/s, 8.3 KB/op, 87 allocs/op
 package megafon

@@ -1,7 +1,9 @@
 package megafon
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -33,6 +35,7 @@ type handlerConfig struct {
 	lookupTimeout time.Duration
 	country       string
 	now           func() time.Time
+	clockSet      bool
 	webhookOpts   []webhook.Option
 }
 
@@ -131,14 +134,18 @@ func WithDefaultCountry(country string) HandlerOption {
 	}
 }
 
-// WithClock sets the clock that stamps events carrying no time (default
-// time.Now); tests use a fixed clock.
+// WithClock sets the handler's clock (default time.Now): it stamps events
+// carrying no time, ages the memory of call directions and is the arrival
+// time event times are checked against (webhook.WithClock; a
+// WithWebhookOptions clock overrides it for that check). Tests replaying
+// recorded pushes use a fixed clock near their times.
 func WithClock(now func() time.Time) HandlerOption {
 	return func(c *handlerConfig) error {
 		if now == nil {
 			return errors.New("megafon: nil clock")
 		}
 		c.now = now
+		c.clockSet = true
 		return nil
 	}
 }
@@ -160,8 +167,13 @@ func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
 // crm_token in the body is compared in constant time with the WithToken /
 // WithTokenAccounts tokens; a wrong or missing token is answered 401
 // {"error":"Invalid token"} and nothing is delivered. A token is required
-// unless WithoutAuth is given. Events (see Parse) go to sink; the reply is
-// {}. cmd=contact is answered from the WithContactLookup lookup:
+// unless WithoutAuth is given. The token is found by a scan of the body
+// for the crm_token field alone (form pair or JSON key, spelled plainly),
+// so a sender without the token never costs a full decode, and a
+// malformed body with the right token is a 400, not a 401. Events (see
+// Parse) go to sink; the reply is {}. Bad input (see Parse) is a 400
+// naming the field; so is an event time outside the webhook time window
+// (webhook.WithTimeWindow, 30 days past to 1 hour ahead by default). cmd=contact is answered from the WithContactLookup lookup:
 // {"contact_name":…,"responsible":…} (responsible is the employee's login,
 // or extension when that is all that is known), or {} when not found,
 // failed or slower than the lookup timeout.
@@ -175,7 +187,7 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 	if len(cfg.tokens) == 0 && !cfg.noAuth { // an IP allow-list alone is not enough
 		return nil, errors.New("megafon: no token configured (use WithToken, WithTokenAccounts or WithoutAuth)")
 	}
-	d := &decoder{cfg: cfg}
+	d := newDecoder(cfg)
 	wopts, err := webhook.Auth{Tokens: cfg.tokens, Token: bodyToken, AllowedIPs: cfg.allowed, TrustedProxies: cfg.trusted, Disabled: cfg.noAuth}.Options()
 	if err != nil {
 		return nil, fmt.Errorf("megafon: %w", err)
@@ -187,7 +199,11 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 		}
 		d.secrets = &s
 	}
+	d.cfg.tokens = nil // only the hashes in secrets stay: the handler never shows a token, however printed
 	wopts = append(wopts, webhook.WithErrorWriter(writeError))
+	if cfg.clockSet {
+		wopts = append(wopts, webhook.WithClock(cfg.now))
+	}
 	wopts = append(wopts, cfg.webhookOpts...)
 	h, err := webhook.New(sink, d, wopts...)
 	if err != nil {
@@ -196,27 +212,84 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 	return h, nil
 }
 
-// bodyToken reads crm_token from the body (form or JSON). A form body is
-// scanned for the field without decoding the rest, so authentication does
-// not parse the whole form a second time.
+// bodyToken reads crm_token from the body (form or JSON) without decoding
+// the rest: a form body is scanned pair by pair, a JSON body searched for
+// the key (see jsonToken). The decoder selects the tenant with the same
+// function, so authentication and tenant always agree.
 func bodyToken(r *http.Request, body []byte) string {
-	if !isJSONBody(r.Header.Get("Content-Type"), body) {
-		for rest := string(body); rest != ""; {
-			var pair string
-			pair, rest, _ = strings.Cut(rest, "&")
-			k, v, _ := strings.Cut(pair, "=")
-			if k != tokenField && (!strings.Contains(k, "%") || unescape(k) != tokenField) {
-				continue
-			}
-			return unescape(v)
+	if isJSONBody(r.Header.Get("Content-Type"), body) {
+		return jsonToken(body)
+	}
+	for rest := string(body); rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if k != tokenField && (!strings.Contains(k, "%") || unescape(k) != tokenField) {
+			continue
 		}
+		return unescape(v)
+	}
+	return ""
+}
+
+// maxTokenLen bounds how much of a JSON body the token's value may span.
+const maxTokenLen = 1024
+
+// jsonToken finds the value of the first "crm_token" key in a JSON body by
+// a byte search: a quoted "crm_token" followed by a colon can only be a
+// key (inside a JSON string its quotes would be escaped), and the value
+// after it is read alone, up to maxTokenLen bytes. The rest of the body is
+// not decoded, so it may be malformed: the decoder rejects it after
+// authentication with a 400. A string value is unquoted; a number or
+// boolean is its text, as Fields gives it.
+func jsonToken(body []byte) string {
+	const key = `"` + tokenField + `"`
+	for rest := body; ; {
+		i := bytes.Index(rest, []byte(key))
+		if i < 0 {
+			return ""
+		}
+		rest = rest[i+len(key):]
+		v := bytes.TrimLeft(rest, " \t\r\n")
+		if len(v) == 0 || v[0] != ':' {
+			continue // "crm_token" as a value
+		}
+		return jsonScalar(bytes.TrimLeft(v[1:], " \t\r\n"))
+	}
+}
+
+// jsonScalar reads the JSON scalar at the start of b: a string (unquoted),
+// or a number or boolean (as text). Anything else, or more than
+// maxTokenLen bytes, gives "".
+func jsonScalar(b []byte) string {
+	if len(b) == 0 {
 		return ""
 	}
-	f, err := Fields("application/json", body)
-	if err != nil {
-		return ""
+	if b[0] != '"' {
+		if !strings.ContainsRune("-0123456789tf", rune(b[0])) {
+			return "" // null, an object, an array or garbage
+		}
+		lit := b[:min(len(b), maxTokenLen+1)]
+		if end := bytes.IndexAny(lit, ",}] \t\r\n"); end >= 0 {
+			lit = lit[:end]
+		} else if len(lit) > maxTokenLen {
+			return ""
+		}
+		return string(lit)
 	}
-	return f.Get(tokenField)
+	for i := 1; i < len(b) && i <= maxTokenLen; i++ {
+		switch b[i] {
+		case '\\':
+			i++ // skip the escaped byte
+		case '"':
+			var s string
+			if json.Unmarshal(b[:i+1], &s) != nil {
+				return ""
+			}
+			return s
+		}
+	}
+	return ""
 }
 
 // unescape is url.QueryUnescape; malformed input gives "".
@@ -252,6 +325,13 @@ var emptyReply = webhook.Reply{
 type decoder struct {
 	cfg     handlerConfig
 	secrets *webhook.Secrets // nil WithoutAuth
+	memory  *directionMemory
+}
+
+// newDecoder returns the decoder of a handler configured by cfg, with its
+// bounded memory of call directions.
+func newDecoder(cfg handlerConfig) *decoder {
+	return &decoder{cfg: cfg, memory: newDirectionMemory(directionMemorySize, directionMemoryTTL)}
 }
 
 // Decode implements webhook.Decoder.
@@ -260,11 +340,15 @@ func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
 	if err != nil {
 		return webhook.Result{}, err
 	}
-	account := d.account(f.Get(tokenField))
+	account := d.account(bodyToken(r, body))
 	if strings.EqualFold(strings.TrimSpace(f.Get("cmd")), CmdContact) {
-		return webhook.Result{Reply: d.contact(r.Context(), account, f)}, nil
+		reply, err := d.contact(r.Context(), account, f)
+		if err != nil {
+			return webhook.Result{}, err
+		}
+		return webhook.Result{Reply: reply}, nil
 	}
-	events, err := Parse(f, ParseOptions{Account: account, DefaultCountry: d.cfg.country, Now: d.cfg.now})
+	events, err := Parse(f, ParseOptions{Account: account, DefaultCountry: d.cfg.country, Now: d.cfg.now, memory: d.memory})
 	if err != nil {
 		return webhook.Result{}, err
 	}
@@ -286,37 +370,41 @@ type contactReply struct {
 	Responsible string `json:"responsible,omitempty"`
 }
 
-// contact answers cmd=contact within the lookup timeout.
-func (d *decoder) contact(ctx context.Context, account string, f url.Values) webhook.Reply {
-	if d.cfg.lookup == nil {
-		return emptyReply
-	}
-	p, err := phone.Normalize(f.Get("phone"), d.cfg.country)
+// contact answers cmd=contact within the lookup timeout. A phone that is
+// neither a number, an extension nor anonymous is a 400 naming it.
+func (d *decoder) contact(ctx context.Context, account string, f url.Values) (webhook.Reply, error) {
+	p, _, err := webhook.Phone("phone", f.Get("phone"), d.cfg.country)
 	if err != nil {
-		return emptyReply // anonymous, internal or garbage: nobody to look up
+		return webhook.Reply{}, err
+	}
+	if err := checkText("callid", strings.TrimSpace(f.Get("callid")), maxCallIDLen); err != nil {
+		return webhook.Reply{}, err
+	}
+	if d.cfg.lookup == nil || p == "" {
+		return emptyReply, nil // anonymous or internal: nobody to look up
 	}
 	c, found, err := webhook.LookupContact(ctx, d.cfg.lookup, d.cfg.lookupTimeout, account, p)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		webhook.Logger(ctx).WarnContext(ctx, "megafon: contact lookup exceeded its deadline, answered {}",
 			"callid", f.Get("callid"), "timeout", d.cfg.lookupTimeout)
-		return emptyReply
+		return emptyReply, nil
 	case err != nil:
 		webhook.Logger(ctx).ErrorContext(ctx, "megafon: contact lookup failed, answered {}", "callid", f.Get("callid"), "error", err)
-		return emptyReply
+		return emptyReply, nil
 	case !found:
-		return emptyReply
+		return emptyReply, nil
 	}
 	rep := contactReply{
 		ContactName: c.Name,
 		Responsible: firstNonEmpty(c.ResponsibleLogin, c.ResponsibleExtension),
 	}
 	if rep == (contactReply{}) {
-		return emptyReply
+		return emptyReply, nil
 	}
 	reply, err := webhook.JSONReply(rep)
 	if err != nil {
-		return emptyReply
+		return emptyReply, nil
 	}
-	return reply
+	return reply, nil
 }

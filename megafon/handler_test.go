@@ -228,11 +228,22 @@ func TestHandlerPayloads(t *testing.T) {
 		{"unknown event type acknowledged", incoming("PARKED"), nil},
 		{"unknown cmd acknowledged", "cmd=ping&crm_token=" + token, nil},
 	}
+	// The receipt time of the pushes whose start is not near now (default):
+	// the handler's time window is checked against it.
+	receivedAt := map[string]time.Time{
+		"H busy outbound": time.Date(2017, 9, 5, 15, 9, 0, 0, time.UTC),
+		"history with wait: talk = duration - wait, 24-hour start":     time.Date(2023, 1, 2, 0, 1, 0, 0, time.UTC),
+		"history missed with a real login: all of duration is ringing": time.Date(2023, 1, 1, 15, 1, 0, 0, time.UTC),
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			sink := &recorder{}
-			w := post(newHandler(t, sink), tt.body)
+			var opts []megafon.HandlerOption
+			if at, ok := receivedAt[tt.name]; ok {
+				opts = append(opts, megafon.WithClock(func() time.Time { return at }))
+			}
+			w := post(newHandler(t, sink, opts...), tt.body)
 			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 			require.JSONEq(t, `{}`, w.Body.String())
 			if diff := cmp.Diff(tt.want, sink.got()); diff != "" {

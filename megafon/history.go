@@ -127,7 +127,7 @@ func parseHistoryJSON(body []byte) ([]HistoryRecord, error) {
 			UID: string(it.UID), Type: string(it.Type), Status: string(it.Status),
 			Client: string(it.Client), Diversion: string(it.Diversion), User: string(it.User),
 			UserName: string(it.UserName), Group: string(it.GroupName), Start: start,
-			Wait: seconds(string(it.Wait)), Duration: seconds(string(it.Duration)),
+			Wait: apiSeconds(string(it.Wait)), Duration: apiSeconds(string(it.Duration)),
 			Record: string(it.Record), Rating: atoi(string(it.Rating)),
 		}
 	}
@@ -161,7 +161,7 @@ func parseHistoryCSV(body []byte) ([]HistoryRecord, error) {
 		}
 		rec := HistoryRecord{
 			UID: f[0], Type: f[1], Client: f[2], User: f[3], Diversion: f[4], Start: start,
-			Wait: seconds(f[6]), Duration: seconds(f[7]), Record: f[8],
+			Wait: apiSeconds(f[6]), Duration: apiSeconds(f[7]), Record: f[8],
 		}
 		if len(f) > 9 {
 			rec.Rating = atoi(f[9])
@@ -186,14 +186,11 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("unrecognised time %q", s)
 }
 
-// maxSeconds bounds durations (about 30 years) so that nonsense cannot
-// overflow time.Duration.
-const maxSeconds = 1e9
-
-// seconds parses a non-negative number of seconds; anything else is 0.
-func seconds(s string) time.Duration {
+// apiSeconds reads a duration of the history API leniently: anything but a
+// number of seconds from 0 to about 30 years is 0.
+func apiSeconds(s string) time.Duration {
 	n := atoi(s)
-	if n > maxSeconds {
+	if n > 1e9 {
 		return 0
 	}
 	return time.Duration(n) * time.Second

@@ -1,11 +1,15 @@
 package megafon
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/callevent"
 )
 
 // §7 B, verbatim: the legacy CSV with +03:00 offsets and an empty record.
@@ -57,5 +61,77 @@ func TestParseStatus(t *testing.T) {
 		"NotFound": "not_found", "Weird": "failed", "": "",
 	} {
 		require.Equal(t, want, parseStatus(in).String(), in)
+	}
+}
+
+// The memory of call directions is bounded in size (the call touched least
+// recently goes first) and in time.
+func TestDirectionMemoryBounds(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2023, 1, 1, 12, 0, 0, 0, time.UTC)
+	m := newDirectionMemory(3, time.Hour)
+	for i, id := range []string{"c1", "c2", "c3"} {
+		m.remember(t0.Add(time.Duration(i)*time.Second), "a", id, callevent.Inbound)
+	}
+	require.Equal(t, callevent.Inbound, m.recall(t0.Add(5*time.Second), "a", "c1"), "c1 touched: c2 is now the oldest")
+	m.remember(t0.Add(6*time.Second), "a", "c4", callevent.Outbound)
+	require.Equal(t, 3, m.len())
+	require.Equal(t, callevent.Direction(0), m.recall(t0.Add(7*time.Second), "a", "c2"), "evicted")
+	require.Equal(t, callevent.Inbound, m.recall(t0.Add(7*time.Second), "a", "c1"))
+	require.Equal(t, callevent.Outbound, m.recall(t0.Add(7*time.Second), "a", "c4"))
+	require.Equal(t, callevent.Direction(0), m.recall(t0.Add(7*time.Second), "b", "c4"), "per account")
+
+	m.remember(t0.Add(8*time.Second), "a", "c4", callevent.Inbound)
+	require.Equal(t, callevent.Inbound, m.recall(t0.Add(9*time.Second), "a", "c4"), "a later statement wins")
+
+	later := t0.Add(9*time.Second + time.Hour)
+	require.Equal(t, callevent.Direction(0), m.recall(later, "a", "c4"), "expired")
+	require.Equal(t, 0, m.len(), "expired entries are dropped")
+
+	for i := range 1000 {
+		m.remember(later, "a", fmt.Sprint(i), callevent.Inbound)
+	}
+	require.Equal(t, 3, m.len())
+
+	var nilMemory *directionMemory
+	nilMemory.remember(t0, "a", "c1", callevent.Inbound)
+	require.Equal(t, callevent.Direction(0), nilMemory.recall(t0, "a", "c1"))
+}
+
+// A handler's memory is bounded: at most directionMemorySize calls (a
+// few MB), each for directionMemoryTTL after its last push.
+func TestHandlerDirectionMemoryIsBounded(t *testing.T) {
+	t.Parallel()
+	m := newDecoder(handlerConfig{}).memory
+	require.NotNil(t, m)
+	require.Equal(t, directionMemorySize, m.max)
+	require.Equal(t, directionMemoryTTL, m.ttl)
+	require.Positive(t, m.max)
+	require.LessOrEqual(t, m.max, 100_000)
+	require.Positive(t, m.ttl)
+	require.LessOrEqual(t, m.ttl, 24*time.Hour)
+}
+
+func TestJSONToken(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", maxTokenLen+1)
+	for body, want := range map[string]string{
+		`{"crm_token":"abc"}`:                   "abc",
+		`{ "crm_token" :	"a\"b\u0063" , "x":1}`: `a"bc`,
+		`{"crm_token":12345}`:                   "12345",
+		`{"crm_token":12345`:                    "12345",
+		`{"crm_token":true,"x":1}`:              "true",
+		`{"crm_token":null}`:                    "",
+		`{"crm_token":{"a":1}}`:                 "",
+		`{"crm_token":["abc"]}`:                 "",
+		`{"crm_token":"abc`:                     "",
+		`{"crm_token":"` + long + `"}`:          "",
+		`{"x":"crm_token","crm_token":"abc"}`:   "abc",
+		`{"x":"\"crm_token\":\"abc\""}`:         "",
+		`{"crm_token" "abc"}`:                   "",
+		`{"crm_token":`:                         "",
+		``:                                      "",
+	} {
+		require.Equal(t, want, jsonToken([]byte(body)), body)
 	}
 }

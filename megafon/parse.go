@@ -3,13 +3,14 @@ package megafon
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"mime"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/phone"
@@ -28,7 +29,8 @@ const (
 // copied into Event.Raw.
 const tokenField = "crm_token"
 
-// maxCallIDLen bounds callid: the PBX's ids are at most 64 characters.
+// maxCallIDLen bounds callid and second_callid: the PBX's ids are at most
+// 64 characters.
 const maxCallIDLen = 128
 
 // Fields returns the fields of a webhook body: form-encoded (the PBX's
@@ -78,6 +80,9 @@ type ParseOptions struct {
 	// Now stamps events that carry no time (event, rating) and estimates
 	// the start of a history record without one. nil → time.Now.
 	Now func() time.Time
+
+	// memory is the Handler's memory of call directions (nil: none).
+	memory *directionMemory
 }
 
 // Parse maps the fields of one webhook request (see Fields) to events:
@@ -97,10 +102,27 @@ type ParseOptions struct {
 // user gives Employee (the part before "@") or Group ("g_…"); "pbx" and a
 // phone number (the mobile leg of a mobile-to-mobile bridge) give neither.
 //
+// Direction comes from direction or type (in/out, INCOMING/OUTGOING); an
+// internal extension in phone makes the call Internal. When a push carries
+// neither (ACCEPTED, rating, a history without type) it is derived where
+// the fields allow: an event with diversion (the company number the client
+// dialled) is Inbound, a history by the switch itself (user=pbx) is
+// Inbound, and one with an outbound-only status (Busy, NotAvailable,
+// NotAllowed, NotFound) is Outbound. The Handler also remembers the
+// direction of each call from its earlier pushes; Parse alone cannot, so
+// a rating parsed here has no direction.
+//
 // Event.ID is webhook.EventID of (provider, account, callid, cmd, type,
 // user, ext, second_callid): a redelivery dedups, each leg is distinct.
-// A missing cmd or callid, or a rating that is not a number, is an error
-// wrapping webhook.ErrBadRequest.
+//
+// Bad input is an error wrapping webhook.ErrBadRequest that names the
+// field: a missing cmd or callid; callid, second_callid, user, ext or a
+// group that is not printable UTF-8 or too long; a phone, diversion or
+// telnum that is neither a number, an extension nor anonymous; a start that
+// is not a time between the years 2000 and 2099; a duration or wait that is
+// not a whole number of seconds between 0 and callevent.MaxDuration; a
+// rating that is not a number between 0 and callevent.MaxRating; a link that
+// is not an absolute http or https URL.
 func Parse(f url.Values, opts ParseOptions) ([]callevent.Event, error) {
 	cmd := strings.ToLower(strings.TrimSpace(f.Get("cmd")))
 	switch cmd {
@@ -114,8 +136,8 @@ func Parse(f url.Values, opts ParseOptions) ([]callevent.Event, error) {
 	if callID == "" {
 		return nil, fmt.Errorf("%w: cmd=%s without callid", webhook.ErrBadRequest, cmd)
 	}
-	if len(callID) > maxCallIDLen {
-		return nil, fmt.Errorf("%w: callid longer than %d characters", webhook.ErrBadRequest, maxCallIDLen)
+	if err := checkText("callid", callID, maxCallIDLen); err != nil {
+		return nil, err
 	}
 	now := time.Now
 	if opts.Now != nil {
@@ -124,19 +146,37 @@ func Parse(f url.Values, opts ParseOptions) ([]callevent.Event, error) {
 	typ := strings.TrimSpace(f.Get("type"))
 	user := strings.TrimSpace(f.Get("user"))
 	ext := strings.TrimSpace(f.Get("ext"))
+	group := firstNonEmpty(f.Get("groupRealName"), f.Get("group"))
+	for _, v := range [...]struct{ field, value string }{
+		{"user", user}, {"ext", ext}, {"groupRealName", f.Get("groupRealName")}, {"group", f.Get("group")},
+	} {
+		if err := checkText(v.field, v.value, callevent.MaxFieldLen); err != nil {
+			return nil, err
+		}
+	}
 	employee, groupID := splitUser(user, opts.DefaultCountry)
-	client, internal := clientPhone(f.Get("phone"), opts.DefaultCountry)
+	client, internal, err := webhook.Phone("phone", f.Get("phone"), opts.DefaultCountry)
+	if err != nil {
+		return nil, err
+	}
+	line, err := linePhone(f, opts.DefaultCountry)
+	if err != nil {
+		return nil, err
+	}
+	rating, err := parseRating(f.Get("rating"), cmd == CmdRating)
+	if err != nil {
+		return nil, err
+	}
 	e := callevent.Event{
 		Provider:    Provider,
 		Account:     opts.Account,
 		CallID:      callID,
 		ClientPhone: client,
-		LinePhone:   linePhone(firstNonEmpty(f.Get("diversion"), f.Get("telnum")), opts.DefaultCountry),
+		LinePhone:   line,
 		Extension:   ext,
 		Employee:    employee,
-		Group:       firstNonEmpty(f.Get("groupRealName"), f.Get("group"), groupID),
-		Direction:   direction(firstNonEmpty(f.Get("direction"), typ)),
-		Rating:      atoi(f.Get("rating")),
+		Group:       firstNonEmpty(group, groupID),
+		Rating:      rating,
 	}
 	switch cmd {
 	case CmdEvent:
@@ -147,19 +187,23 @@ func Parse(f url.Values, opts ParseOptions) ([]callevent.Event, error) {
 		e.Kind, e.At = kind, now().UTC()
 		if kind == callevent.Transferred {
 			e.LegID = strings.TrimSpace(f.Get("second_callid"))
+			if err := checkText("second_callid", e.LegID, maxCallIDLen); err != nil {
+				return nil, err
+			}
 		}
 	case CmdHistory:
 		e.Kind = callevent.Completed
 		e.Status = parseStatus(f.Get("status"))
-		e.RecordingURL = strings.TrimSpace(f.Get("link"))
-		historyTimes(&e, f, now)
-	case CmdRating:
-		r, err := strconv.Atoi(strings.TrimSpace(f.Get("rating")))
-		if err != nil || r < 0 {
-			return nil, fmt.Errorf("%w: cmd=rating: rating must be a number", webhook.ErrBadRequest)
+		if e.RecordingURL, err = checkLink(f.Get("link")); err != nil {
+			return nil, err
 		}
-		e.Kind, e.Rating, e.At = callevent.Rated, r, now().UTC()
+		if err := historyTimes(&e, f, now); err != nil {
+			return nil, err
+		}
+	case CmdRating:
+		e.Kind, e.At = callevent.Rated, now().UTC()
 	}
+	e.Direction = callDirection(cmd, f, typ, e, opts, now)
 	if internal {
 		e.Direction = callevent.Internal
 	}
@@ -170,6 +214,95 @@ func Parse(f url.Values, opts ParseOptions) ([]callevent.Event, error) {
 	}
 	e.Raw = raw
 	return []callevent.Event{e}, nil
+}
+
+// callDirection is the direction of the call e belongs to: the push's own
+// direction or type, else what the handler remembers of the call, else
+// what the fields imply (see Parse). A stated direction is remembered.
+func callDirection(cmd string, f url.Values, typ string, e callevent.Event, opts ParseOptions, now func() time.Time) callevent.Direction {
+	if d := direction(firstNonEmpty(f.Get("direction"), typ)); d != 0 {
+		opts.memory.remember(now(), e.Account, e.CallID, d)
+		return d
+	}
+	if d := opts.memory.recall(now(), e.Account, e.CallID); d != 0 {
+		return d
+	}
+	switch cmd {
+	case CmdEvent:
+		if strings.TrimSpace(f.Get("diversion")) != "" {
+			return callevent.Inbound // the company number the client dialled
+		}
+	case CmdHistory:
+		switch e.Status {
+		case callevent.Busy, callevent.NotAvailable, callevent.NotAllowed, callevent.NotFound:
+			return callevent.Outbound // documented for outbound calls only
+		}
+		if local, _, _ := strings.Cut(strings.TrimSpace(f.Get("user")), "@"); strings.EqualFold(local, "pbx") {
+			return callevent.Inbound // a call the switch reports as missed by a group
+		}
+	}
+	return 0
+}
+
+// checkText rejects a field that is not printable UTF-8 of at most max
+// bytes, naming it.
+func checkText(field, v string, max int) error {
+	switch {
+	case len(v) > max:
+		return fmt.Errorf("%w: %s is %d bytes, more than %d", webhook.ErrBadRequest, field, len(v), max)
+	case !printable(v):
+		return fmt.Errorf("%w: %s %q is not printable UTF-8", webhook.ErrBadRequest, field, webhook.Clip(v, 40))
+	}
+	return nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkLink returns the recording link: "" or an absolute http(s) URL.
+func checkLink(raw string) (string, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return "", nil
+	}
+	bad := func(why string) (string, error) {
+		return "", fmt.Errorf("%w: link %q is %s", webhook.ErrBadRequest, webhook.Clip(s, 60), why)
+	}
+	if len(s) > callevent.MaxURLLen {
+		return bad(fmt.Sprintf("longer than %d bytes", callevent.MaxURLLen))
+	}
+	if !printable(s) || strings.ContainsAny(s, " \\") {
+		return bad("not a URL")
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return bad("not an absolute http or https URL")
+	}
+	return s, nil
+}
+
+// parseRating reads rating: a whole number from 0 to callevent.MaxRating.
+// It may be missing unless required (cmd=rating).
+func parseRating(raw string, required bool) (int, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" && !required {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > callevent.MaxRating {
+		return 0, fmt.Errorf("%w: rating %q must be a number from 0 to %d", webhook.ErrBadRequest, webhook.Clip(s, 20), callevent.MaxRating)
+	}
+	return n, nil
 }
 
 var eventKinds = map[string]callevent.Kind{
@@ -184,10 +317,19 @@ var eventKinds = map[string]callevent.Kind{
 
 // historyTimes fills At, AnsweredAt, EndedAt, Duration (talk) and Wait of a
 // history record. duration is the total including wait; a call that was not
-// answered spent all of it ringing.
-func historyTimes(e *callevent.Event, f url.Values, now func() time.Time) {
-	total := seconds(f.Get("duration"))
-	wait, hasWait := seconds(f.Get("wait")), f.Has("wait")
+// answered spent all of it ringing. start must lie in the years 2000 to
+// 2099 and the durations within callevent.MaxDuration, so that no derived
+// time overflows what an Event can hold.
+func historyTimes(e *callevent.Event, f url.Values, now func() time.Time) error {
+	total, err := seconds("duration", f.Get("duration"))
+	if err != nil {
+		return err
+	}
+	wait, err := seconds("wait", f.Get("wait"))
+	if err != nil {
+		return err
+	}
+	hasWait := strings.TrimSpace(f.Get("wait")) != ""
 	wait = min(wait, total)
 	if e.Status == callevent.Success {
 		e.Wait, e.Duration = wait, total-wait
@@ -195,15 +337,45 @@ func historyTimes(e *callevent.Event, f url.Values, now func() time.Time) {
 		e.Wait = total
 	}
 	start, err := parseTime(f.Get("start"))
-	if err != nil || start.IsZero() {
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: start %q is not a time (YYYYmmddTHHMMSSZ)", webhook.ErrBadRequest, webhook.Clip(f.Get("start"), 40))
+	case start.IsZero():
 		start = now().UTC().Add(-total).Truncate(time.Second)
+	case start.Before(minStart) || !start.Before(maxStart):
+		return fmt.Errorf("%w: start %s is outside the years %d to %d", webhook.ErrBadRequest,
+			webhook.Clip(strings.TrimSpace(f.Get("start")), 40), minStart.Year(), maxStart.Year()-1)
 	}
 	e.At = start
 	e.EndedAt = start.Add(total)
 	if e.Status == callevent.Success && hasWait {
 		e.AnsweredAt = start.Add(wait)
 	}
+	return nil
 }
+
+// seconds parses a number of seconds from 0 to callevent.MaxDuration; ""
+// is 0. Anything else is an error wrapping webhook.ErrBadRequest naming
+// field.
+func seconds(field, s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > int64(callevent.MaxDuration/time.Second) {
+		return 0, fmt.Errorf("%w: %s %q is not a number of seconds from 0 to %d", webhook.ErrBadRequest,
+			field, webhook.Clip(s, 20), int64(callevent.MaxDuration/time.Second))
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+// The years a history start may lie in (those callevent.Event.Validate
+// accepts).
+var (
+	minStart = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxStart = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
 
 var statusSeparators = strings.NewReplacer("_", "", " ", "", "-", "")
 
@@ -275,20 +447,19 @@ func isPhoneNumber(s, country string) bool {
 	return err == nil
 }
 
-// clientPhone normalises the client's number; internal reports an
-// internal extension (an employee-to-employee call). Anonymous or
-// unparsable numbers give "" (the original stays in Raw).
-func clientPhone(raw, country string) (p string, internal bool) {
-	p, err := phone.Normalize(raw, country)
+// linePhone is the company number: diversion (the number the client
+// dialled) or else telnum (the employee's direct number). Each present is
+// checked; an internal extension gives "".
+func linePhone(f url.Values, country string) (string, error) {
+	div, _, err := webhook.Phone("diversion", f.Get("diversion"), country)
 	if err != nil {
-		return "", errors.Is(err, phone.ErrInternal)
+		return "", err
 	}
-	return p, false
-}
-
-func linePhone(raw, country string) string {
-	p, _ := clientPhone(raw, country)
-	return p
+	tel, _, err := webhook.Phone("telnum", f.Get("telnum"), country)
+	if err != nil {
+		return "", err
+	}
+	return firstNonEmpty(div, tel), nil
 }
 
 // rawFields is the JSON object of the request's fields without the secret

@@ -165,7 +165,11 @@ func (c *Client) User(ctx context.Context, login string) (User, error) {
 		}
 		return User{}, fmt.Errorf("megafon: User %q: %w", login, ErrNotFound)
 	}
-	body, err := c.send(ctx, apiCall{name: "User", method: http.MethodGet, path: "users/" + url.PathEscape(login), safe: true})
+	seg, err := pathSegment("User", "login", login)
+	if err != nil {
+		return User{}, err
+	}
+	body, err := c.send(ctx, apiCall{name: "User", method: http.MethodGet, path: "users/" + seg, safe: true})
 	var apiErr *APIError
 	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
 		return User{}, fmt.Errorf("%w: %w", ErrNotFound, err)
@@ -294,9 +298,13 @@ func userCall(name, login, resource, cmd string, form url.Values) (apiCall, erro
 	if form == nil {
 		form = url.Values{}
 	}
+	seg, err := pathSegment(name, "login", login)
+	if err != nil {
+		return apiCall{}, err
+	}
 	form.Set("user", login)
 	return apiCall{
-		name: name, path: "users/" + url.PathEscape(login) + "/" + resource,
+		name: name, path: "users/" + seg + "/" + resource,
 		cmd: cmd, form: form, safe: true,
 	}, nil
 }
@@ -360,4 +368,15 @@ func decodeJSON(body []byte, v any) error {
 		return nil
 	}
 	return json.Unmarshal(body, v)
+}
+
+// pathSegment returns id escaped as one segment of an API path. An id that
+// could change the path's shape once the PBX or a proxy decodes it — "."
+// or "..", a "/" or "\\", a control character — is an error: url.PathEscape
+// leaves dots alone, so "users/.." would resolve to another resource.
+func pathSegment(op, field, id string) (string, error) {
+	if id == "." || id == ".." || strings.ContainsAny(id, "/\\") || !printable(id) {
+		return "", fmt.Errorf("megafon: %s: %s %q is not valid in a URL path", op, field, id)
+	}
+	return url.PathEscape(id), nil
 }

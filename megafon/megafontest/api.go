@@ -25,10 +25,10 @@ func (s *Server) v1(r *http.Request, rec Request) reply {
 		return errorReply(http.StatusUnauthorized, "Invalid token", false)
 	}
 	p := rec.Params
-	segs := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/crmapi/v1/"), "/"), "/")
+	segs := v1Segments(r.URL.EscapedPath())
 	login := ""
 	if len(segs) > 1 {
-		login, _ = url.PathUnescape(segs[1])
+		login = segs[1]
 	}
 	switch {
 	case rec.Op == OpMakeCall && r.Method == http.MethodPost:

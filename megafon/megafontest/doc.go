@@ -15,8 +15,10 @@
 //
 // The webhook builders (Event, Transferred, History, Contact, Rating)
 // return the fields the PBX posts, quirks included: lower-case statuses,
-// user=pbx with a group id, a history without start, TRANSFERRED with
-// second_callid. NewRequest and NewJSONRequest wrap them in a server-side
+// user=pbx with a group id, a history without start (Outcome.NoStart),
+// TRANSFERRED with second_callid. Times are current by default (a history
+// without Outcome.Start started Duration seconds ago; event, contact and
+// rating carry no time), so a handler's time window accepts them. NewRequest and NewJSONRequest wrap them in a server-side
 // *http.Request carrying crm_token, ready for handler.ServeHTTP:
 //
 //	fields := megafontest.Event("INCOMING", megafontest.Call{ID: "c1", Direction: "in", Phone: "79161234567", User: "andy", Ext: "701"})

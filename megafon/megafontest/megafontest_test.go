@@ -18,8 +18,8 @@ func TestWebhookBuilders(t *testing.T) {
 	t.Parallel()
 	c := megafontest.Call{ID: "c1", Direction: "in", Phone: "79161234567", User: "pbx"}
 
-	h := megafontest.History(c, megafontest.Outcome{Status: "missed", Group: "g_1"})
-	require.False(t, h.Has("start"), "zero Start leaves start out")
+	h := megafontest.History(c, megafontest.Outcome{Status: "missed", Group: "g_1", NoStart: true})
+	require.False(t, h.Has("start"), "NoStart leaves start out")
 	require.Equal(t, "missed", h.Get("status"))
 	require.Equal(t, "pbx", h.Get("user"))
 	require.Equal(t, "in", h.Get("type"))
@@ -29,6 +29,14 @@ func TestWebhookBuilders(t *testing.T) {
 	require.Equal(t, "20230101T120405Z", h.Get("start"))
 	require.Equal(t, "3", h.Get("wait"))
 
+	// A zero Start is the current time minus the duration: the call just ended.
+	before := time.Now().Add(-30 * time.Second).Truncate(time.Second)
+	h = megafontest.History(c, megafontest.Outcome{Status: "Success", Duration: 30})
+	after := time.Now().Add(-30 * time.Second)
+	start, err := time.Parse("20060102T150405Z", h.Get("start"))
+	require.NoError(t, err)
+	require.False(t, start.Before(before) || start.After(after), "start %v not in [%v, %v]", start, before, after)
+
 	tr := megafontest.Transferred(c, "c2")
 	require.Equal(t, "TRANSFERRED", tr.Get("type"))
 	require.Equal(t, "c2", tr.Get("second_callid"))
@@ -37,7 +45,8 @@ func TestWebhookBuilders(t *testing.T) {
 	r := megafontest.NewRequest("/hook", "tok", fields)
 	require.Equal(t, "application/x-www-form-urlencoded", r.Header.Get("Content-Type"))
 	b, _ := io.ReadAll(r.Body)
-	got, err := url.ParseQuery(string(b))
+	var got url.Values
+	got, err = url.ParseQuery(string(b))
 	require.NoError(t, err)
 	require.Equal(t, "tok", got.Get("crm_token"))
 	require.Equal(t, "4", got.Get("rating"))

@@ -60,7 +60,11 @@ type Record struct {
 // Request is a request the Server received.
 type Request struct {
 	Method string
-	Path   string
+	// Path is the decoded path; RawPath the path as sent, escaped. The
+	// fake routes by RawPath's segments, each decoded alone, so an
+	// escaped "/" in an id stays inside its segment.
+	Path    string
+	RawPath string
 	// Op is the operation (OpMakeCall, …), "" if unknown.
 	Op string
 	// Legacy is true for /sys/crm_api.wcgp.
@@ -219,7 +223,8 @@ func jsonReply(status int, v any) reply {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	legacy := r.URL.Path == "/sys/crm_api.wcgp"
-	rec := Request{Method: r.Method, Path: r.URL.Path, Legacy: legacy, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body}
+	rec := Request{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.EscapedPath(), Legacy: legacy,
+		Query: r.URL.Query(), Header: r.Header.Clone(), Body: body}
 	rec.Params = r.URL.Query()
 	if legacy {
 		if f, err := url.ParseQuery(string(body)); err == nil {
@@ -235,7 +240,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				rec.Params.Set(k, fmt.Sprint(v))
 			}
 		}
-		rec.Op = v1Op(r.URL.Path)
+		rec.Op = v1Op(v1Segments(r.URL.EscapedPath()))
 	}
 
 	s.mu.Lock()
@@ -318,8 +323,19 @@ func legacyOp(cmd string) string {
 	return ""
 }
 
-func v1Op(path string) string {
-	p := strings.Split(strings.Trim(strings.TrimPrefix(path, "/crmapi/v1/"), "/"), "/")
+// v1Segments splits an escaped crmapi v1 path into its decoded segments
+// after /crmapi/v1/.
+func v1Segments(escapedPath string) []string {
+	segs := strings.Split(strings.Trim(strings.TrimPrefix(escapedPath, "/crmapi/v1/"), "/"), "/")
+	for i, s := range segs {
+		if u, err := url.PathUnescape(s); err == nil {
+			segs[i] = u
+		}
+	}
+	return segs
+}
+
+func v1Op(p []string) string {
 	switch {
 	case p[0] == "makecall":
 		return OpMakeCall

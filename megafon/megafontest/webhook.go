@@ -73,9 +73,12 @@ type Outcome struct {
 	// Status as the PBX sends it: Success, Missed (live PBXes also send
 	// "missed"), Cancel, Busy, NotAvailable, NotAllowed, NotFound.
 	Status string
-	// Start is sent as YYYYmmddTHHMMSSZ in UTC; the zero time leaves start
-	// out, as the PBX does for some missed calls.
-	Start time.Time
+	// Start is sent as YYYYmmddTHHMMSSZ in UTC. The zero time stamps the
+	// current time minus Duration (the call just ended), so a handler's
+	// time window accepts the push; NoStart leaves start out, as the PBX
+	// does for some missed calls.
+	Start   time.Time
+	NoStart bool
 	// Duration is the total seconds including Wait; Wait is sent only when
 	// SendWait is set (most PBXes do not send it).
 	Duration, Wait int
@@ -96,8 +99,12 @@ func History(c Call, o Outcome) url.Values {
 		f.Set("type", c.Direction)
 	}
 	f.Set("status", o.Status)
-	if !o.Start.IsZero() {
-		f.Set("start", o.Start.UTC().Format("20060102T150405Z"))
+	if !o.NoStart {
+		start := o.Start
+		if start.IsZero() {
+			start = time.Now().Add(-time.Duration(o.Duration) * time.Second)
+		}
+		f.Set("start", start.UTC().Format("20060102T150405Z"))
 	}
 	f.Set("duration", strconv.Itoa(o.Duration))
 	if o.SendWait {
