@@ -2,6 +2,7 @@ package finaz
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,7 @@ type Client struct {
 	retry   *httpx.Client // httpx's policy: retried only when safe for the request
 	log     *slog.Logger
 	secrets []string
+	base    string // the base URL with its trailing "/"
 }
 
 var (
@@ -67,8 +69,9 @@ func httpOption(o httpx.Option) Option {
 }
 
 // WithHTTPClient sets the HTTP client (copied, never modified). The default
-// has a 30 s timeout and keeps enough idle connections for the upload
-// concurrency.
+// has a 30 s timeout over one transport shared by the process, which keeps
+// 16 idle connections per host: give a client of your own for more parallel
+// uploads kept alive.
 func WithHTTPClient(hc *http.Client) Option { return httpOption(httpx.WithHTTPClient(hc)) }
 
 // WithBaseURL overrides Config.BaseURL, e.g. to point at a finaztest server.
@@ -135,15 +138,62 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	hcfg := o.http
 	hcfg.BaseURL = comp.base
 	if hcfg.HTTPClient == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = max(comp.conc, 4)
-		hcfg.HTTPClient = &http.Client{Timeout: httpx.DefaultTimeout, Transport: tr}
+		// One transport for the whole process (never a clone of
+		// http.DefaultTransport per client, which panicked when that was
+		// a wrapper and kept a connection pool per client). Its
+		// httpx.DefaultMaxIdleConnsPerHost (16) idle connections cover the
+		// default upload concurrency (4) and up to 16 parallel requests;
+		// above that, uploads still run at full concurrency, the extra
+		// connections are just not kept alive. Pass WithHTTPClient for a
+		// larger pool.
+		hcfg.HTTPClient = httpx.DefaultHTTPClient()
 	}
 	hcfg.Secrets = func() []string { return c.secrets }
 	if c.retry, err = httpx.New(hcfg); err != nil {
 		return nil, fmt.Errorf("finaz: %w", err)
 	}
+	c.base = c.retry.BaseURL().String()
 	return c, nil
+}
+
+// env is the rendering environment of a request; redact for dry runs.
+func (c *Client) env(vars map[string]string, redact bool) *env {
+	return &env{vars: vars, params: c.c.cfg.Params, redact: redact, base: c.base}
+}
+
+// String describes the Client without secrets: its base URL and the
+// configured operations.
+func (c *Client) String() string {
+	if c == nil || c.c == nil {
+		return "finaz.Client(nil)"
+	}
+	return fmt.Sprintf("finaz.Client{BaseURL: %q, Operations: %v}", httpx.Redact(c.base, c.secrets...), c.c.cfg.operations())
+}
+
+// GoString is String, so %#v shows no secret either.
+func (c *Client) GoString() string { return c.String() }
+
+// LogValue logs the Client as String describes it.
+func (c *Client) LogValue() slog.Value {
+	if c == nil || c.c == nil {
+		return slog.StringValue("finaz.Client(nil)")
+	}
+	ops := make([]string, 0, len(operations))
+	for _, op := range c.c.cfg.operations() {
+		ops = append(ops, string(op))
+	}
+	return slog.GroupValue(slog.String("base_url", httpx.Redact(c.base, c.secrets...)), slog.Any("operations", ops))
+}
+
+// MarshalJSON writes what LogValue logs, never a secret.
+func (c *Client) MarshalJSON() ([]byte, error) {
+	if c == nil || c.c == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(struct {
+		BaseURL    string      `json:"base_url"`
+		Operations []Operation `json:"operations"`
+	}{httpx.Redact(c.base, c.secrets...), c.c.cfg.operations()})
 }
 
 // Configured reports whether op has a template.
@@ -159,7 +209,7 @@ func (c *Client) send(ctx context.Context, op Operation, vars map[string]string,
 	if ot == nil {
 		return nil, c.notConfigured(op)
 	}
-	req, err := ot.renderRequest(&env{vars: vars, params: c.c.cfg.Params}, rows)
+	req, err := ot.renderRequest(c.env(vars, false), rows)
 	if err != nil {
 		return nil, err
 	}
@@ -446,19 +496,13 @@ func (c *Client) Render(op Operation, vars map[string]string) (*RenderedRequest,
 	if ot.csv != nil {
 		rows = []map[string]string{vars}
 	}
-	req, err := ot.renderRequest(&env{vars: vars, params: c.c.cfg.Params, redact: true}, rows)
+	req, err := ot.renderRequest(c.env(vars, true), rows)
 	if err != nil {
 		return nil, err
 	}
-	u, err := url.Parse(req.Path)
+	u, err := url.Parse(req.Path) // absolute: renderRequest joins the base URL
 	if err != nil {
 		return nil, withOp(op, fieldErr("url", err))
-	}
-	if !u.IsAbs() {
-		base := c.retry.BaseURL()
-		u.Path = strings.TrimLeft(u.Path, "/")
-		u.RawPath = strings.TrimLeft(u.RawPath, "/")
-		u = base.ResolveReference(u)
 	}
 	h := req.Header.Clone()
 	if h == nil {

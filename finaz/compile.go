@@ -149,8 +149,11 @@ func compileConfig(cfg *Config, required []Operation, forClient bool) (*compiled
 	}
 	if forClient {
 		for _, name := range sortedKeys(cfg.Params) {
-			if cfg.Params[name].Value == "" {
+			switch p := cfg.Params[name]; {
+			case p.Value == "":
 				es.addf("", "params."+name, "has no value (set it with Config.SetParam)")
+			case p.Secret && p.Value == redacted:
+				es.addf("", "params."+name, "holds %q from a marshalled config, not the secret (set it with Config.SetSecret)", redacted)
 			}
 		}
 	}
@@ -177,7 +180,30 @@ func checkBaseURL(raw string) error {
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return errors.New("must not have a query, fragment or user info")
 	}
+	if !literalPathSafe(text{{lit: u.EscapedPath()}}) {
+		return errors.New("the path must not have \".\" or \"..\" segments")
+	}
 	return nil
+}
+
+// literalPathSafe reports whether the template's own path text has no "."
+// or ".." segment (however a server decodes it); placeholders count as
+// ordinary text here, renderPath checks their values.
+func literalPathSafe(path text) bool {
+	var b strings.Builder
+	for _, s := range path {
+		if s.ref != nil {
+			b.WriteString("x")
+			continue
+		}
+		b.WriteString(s.lit)
+	}
+	for seg := range strings.SplitSeq(b.String(), "/") {
+		if seg != "" && !safeSegment(seg) {
+			return false
+		}
+	}
+	return true
 }
 
 // slot says what a placeholder is inside, for validation.
@@ -383,6 +409,9 @@ func compileURL(op Operation, raw string, ot *opTemplate, vars varSet, params ma
 	}
 	if ot.prefix == "" && strings.HasPrefix(path, "//") {
 		es.addf(op, "url", "scheme-relative URLs are not allowed")
+	}
+	if !literalPathSafe(ot.path) {
+		es.addf(op, "url", "the path must not have \".\" or \"..\" segments")
 	}
 	checkText(op, "url", ot.path, vars, params, slotPath, es)
 }

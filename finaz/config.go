@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/callbridge/callbridge/internal/httpx"
 )
 
 // Config is one telephony system's integration: a RequestTemplate per
@@ -70,9 +74,12 @@ func (p *Param) UnmarshalJSON(b []byte) error {
 type RequestTemplate struct {
 	// Method is the HTTP method; default GET without a body, POST with one.
 	Method string `json:"method,omitempty"`
-	// URL is absolute or relative to Config.BaseURL. Placeholders are
-	// allowed in the path only, each escaped as part of a path segment
-	// ("/" included); put variable query parameters in Query.
+	// URL is absolute or relative to Config.BaseURL (joined to it, also
+	// when it starts with "/"). Placeholders are allowed in the path only,
+	// each escaped as part of a path segment ("/" included); a value that
+	// would make its segment empty, "." or ".." is an error, as is a "."
+	// or ".." segment in the URL itself. Put variable query parameters in
+	// Query.
 	URL string `json:"url"`
 	// Headers are request headers. A value may not contain line breaks.
 	Headers map[string]string `json:"headers,omitempty"`
@@ -279,4 +286,92 @@ func (c *Config) SetSecret(name, value string) {
 		c.Params = map[string]Param{}
 	}
 	c.Params[name] = Param{Value: value, Secret: true}
+}
+
+// String describes the configuration without secrets: the base URL,
+// country, queue, concurrency, the Params (secret values as "REDACTED")
+// and the names of the configured operations. Templates are not shown
+// (marshal the Config to JSON to see them, secrets redacted).
+func (c Config) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "finaz.Config{BaseURL: %q, DefaultCountry: %q, DefaultQueue: %q, UploadConcurrency: %d, Params: {",
+		httpx.Redact(c.BaseURL, c.secretValues()...), c.DefaultCountry, c.DefaultQueue, c.UploadConcurrency)
+	for i, name := range sortedKeys(c.Params) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s: %q", name, c.Params[name].String())
+	}
+	fmt.Fprintf(&b, "}, Operations: %v}", c.operations())
+	return b.String()
+}
+
+// GoString is String, so %#v shows no secret either.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue logs the configuration as String describes it.
+func (c Config) LogValue() slog.Value {
+	params := make([]slog.Attr, 0, len(c.Params))
+	for _, name := range sortedKeys(c.Params) {
+		params = append(params, slog.String(name, c.Params[name].String()))
+	}
+	ops := make([]string, 0, len(operations))
+	for _, op := range c.operations() {
+		ops = append(ops, string(op))
+	}
+	return slog.GroupValue(
+		slog.String("base_url", httpx.Redact(c.BaseURL, c.secretValues()...)),
+		slog.String("default_country", c.DefaultCountry),
+		slog.String("default_queue", c.DefaultQueue),
+		slog.Int("upload_concurrency", c.UploadConcurrency),
+		slog.Attr{Key: "params", Value: slog.GroupValue(params...)},
+		slog.Any("operations", ops),
+	)
+}
+
+// operations lists the configured operations in the manual's order.
+func (c *Config) operations() []Operation {
+	var ops []Operation
+	for _, op := range operations {
+		if c.template(op) != nil {
+			ops = append(ops, op)
+		}
+	}
+	return ops
+}
+
+// secretValues are the non-empty values of the secret Params.
+func (c *Config) secretValues() []string {
+	var s []string
+	for _, name := range sortedKeys(c.Params) {
+		if p := c.Params[name]; p.Secret && p.Value != "" {
+			s = append(s, p.Value)
+		}
+	}
+	return s
+}
+
+// String is the value, or "REDACTED" for a secret.
+func (p Param) String() string {
+	if p.Secret {
+		return redacted
+	}
+	return p.Value
+}
+
+// GoString shows the Param as Go syntax, a secret value as "REDACTED".
+func (p Param) GoString() string {
+	return fmt.Sprintf("finaz.Param{Value: %q, Secret: %t}", p.String(), p.Secret)
+}
+
+// LogValue logs the value, or "REDACTED" for a secret.
+func (p Param) LogValue() slog.Value { return slog.StringValue(p.String()) }
+
+// MarshalJSON writes {"value": "…"}, or {"value": "REDACTED", "secret":
+// true} for a secret: a marshalled Config never carries secrets. Such a
+// Config loads again, but NewClient refuses it until the secret is set
+// (Config.SetSecret or SetParam).
+func (p Param) MarshalJSON() ([]byte, error) {
+	type plain Param
+	return json.Marshal(plain{Value: p.String(), Secret: p.Secret})
 }

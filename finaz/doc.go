@@ -18,13 +18,16 @@
 //
 // Templates are not text substitution over whole bodies. Requests are built
 // structurally and each placeholder "{{name}}" is escaped for its slot: a
-// URL path segment (percent-encoded, "/" included, "." and ".." neutralised),
+// URL path segment (percent-encoded, "/" included; a value that would make
+// its segment empty, "." or "..", even once a server decodes it, is refused,
+// so a value never changes which path is requested),
 // a query or form value (query-escaped: "+55…" stays "+55…"), a header
 // (line breaks rejected), a JSON string (built as a tree, so quotes,
 // backslashes and control characters are escaped; "{{x|number}}" makes a
 // JSON number, "{{x|omitempty}}" drops an empty field), a CSV cell (quoted
 // as needed, so names with ";" or quotes cannot shift columns), or XML text.
-// Placeholders are not allowed in the URL's scheme, host or query string.
+// Placeholders are not allowed in the URL's scheme, host or query string,
+// and a relative URL is joined to the base URL as text, never resolved.
 // A variable without a value is an error, never an empty or "<no value>"
 // string. [Client.Render] is a dry run with secret Params redacted.
 //
@@ -78,7 +81,9 @@
 //
 // # Retries and rate limits
 //
-// All HTTP goes through callbridge's internal/httpx: default timeout 30 s,
+// All HTTP goes through callbridge's internal/httpx: by default one
+// transport shared by every client of the process (16 idle connections
+// per host; WithHTTPClient for more), default timeout 30 s,
 // up to 3 retries with capped exponential backoff (WithRetry, WithBackoff),
 // optional client-side rate limit (WithRateLimit). Reads (dialer_results,
 // download_recording) are retried after 502/503/504 and timeouts when their
@@ -88,6 +93,13 @@
 // unless the template says "idempotent": true. A request refused with 429,
 // or whose connection was refused before anything was sent, is still
 // retried, whatever the method.
+//
+// # Secrets
+//
+// [Config], [Param] and [*Client] print, log (slog) and marshal to JSON
+// with every secret Param as "REDACTED". A Config marshalled to JSON
+// therefore loads again without its secrets: [NewClient] refuses it until
+// they are set ([Config.SetSecret]).
 //
 // # Webhooks
 //
@@ -101,7 +113,11 @@
 // callevent.ContactLookup ([WithContactLookup], [WithCardURL]) or shown a
 // small escaped HTML page. Authentication is required: [WithToken] (query
 // parameter "token", several tokens for rotation), [WithAllowedIPs], or an
-// explicit [WithoutAuth]. Mount it on a prefix:
+// explicit [WithoutAuth]. Every parameter is bounded (callevent.MaxFieldLen
+// bytes, at most [MaxParams] of them) and checked before an event is built:
+// garbage, such as a num that is neither a number, an extension nor
+// anonymous or a cid with control characters, is a 400 naming the
+// parameter. Mount it on a prefix:
 //
 //	h, err := finaz.NewHandler(sink, finaz.WithToken(token), finaz.WithContactLookup(engine))
 //	mux.Handle("/telephony-proxy/", h)

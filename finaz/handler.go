@@ -13,6 +13,8 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/phone"
@@ -48,16 +50,22 @@ const Provider = "finaz"
 // (without the token). The ID is stable for one notification, so a
 // redelivery deduplicates: EventID("finaz", empresaId, endpoint, cid, ramal).
 //
-// Errors wrap webhook.ErrBadRequest: an unknown endpoint, a missing cid or
-// empresaId, or a num that is not a phone number.
+// Errors wrap webhook.ErrBadRequest and name the parameter: an unknown
+// endpoint, a missing cid or empresaId, a num that is neither a phone
+// number, an extension nor anonymous, a pid, cid, ramal or empresaId that
+// is not printable text of at most callevent.MaxFieldLen bytes, more than
+// MaxParams parameters, or a parameter longer than callevent.MaxFieldLen.
 func ParseNotification(ep Endpoint, params url.Values, defaultCountry string, at time.Time) (callevent.Event, error) {
 	if ep != EndpointDiscador && ep != EndpointReceptivo {
-		return callevent.Event{}, fmt.Errorf("%w: unknown notification %q", webhook.ErrBadRequest, ep)
+		return callevent.Event{}, fmt.Errorf("%w: unknown notification %q", webhook.ErrBadRequest, webhook.Clip(string(ep), 40))
+	}
+	if err := checkParams(ep, params); err != nil {
+		return callevent.Event{}, err
 	}
 	get := func(k string) string { return strings.TrimSpace(params.Get(k)) }
-	account := get("empresaId")
+	account, accountName := get("empresaId"), "empresaId"
 	if account == "" {
-		account = get("empresald")
+		account, accountName = get("empresald"), "empresald"
 	}
 	cid := get("cid")
 	var missing []string
@@ -70,20 +78,25 @@ func ParseNotification(ep Endpoint, params url.Values, defaultCountry string, at
 	if len(missing) > 0 {
 		return callevent.Event{}, fmt.Errorf("%w: %s: missing %s", webhook.ErrBadRequest, ep, strings.Join(missing, ", "))
 	}
+	ramal, pid := get("ramal"), ""
+	if ep == EndpointDiscador {
+		pid = get("pid")
+	}
+	for _, f := range [...]struct{ name, v string }{{"cid", cid}, {accountName, account}, {"ramal", ramal}, {"pid", pid}} {
+		if !printable(f.v) {
+			return callevent.Event{}, fmt.Errorf("%w: %s: %s %q is not printable text", webhook.ErrBadRequest, ep, f.name, webhook.Clip(f.v, 40))
+		}
+	}
 	if defaultCountry == "" {
 		defaultCountry = "BR"
 	}
-	num := get("num")
-	client, err := phone.Normalize(num, defaultCountry)
-	switch {
-	case errors.Is(err, phone.ErrAnonymous), errors.Is(err, phone.ErrInternal):
-		client = ""
-	case errors.Is(err, phone.ErrUnknownCountry):
+	client, _, err := webhook.Phone("num", get("num"), defaultCountry)
+	if err != nil {
+		if errors.Is(err, webhook.ErrBadRequest) {
+			return callevent.Event{}, fmt.Errorf("%s: %w", ep, err)
+		}
 		return callevent.Event{}, fmt.Errorf("finaz: %w", err)
-	case err != nil:
-		return callevent.Event{}, fmt.Errorf("%w: %s: num %q is not a phone number", webhook.ErrBadRequest, ep, truncate(num, 40))
 	}
-	ramal := get("ramal")
 	e := callevent.Event{
 		ID:          webhook.EventID(Provider, account, string(ep), cid, ramal),
 		Provider:    Provider,
@@ -92,21 +105,54 @@ func ParseNotification(ep Endpoint, params url.Values, defaultCountry string, at
 		CallID:      cid,
 		ClientPhone: client,
 		Extension:   ramal,
+		ContactRef:  pid,
 		At:          at.UTC(),
 		Raw:         rawParams(params),
 	}
 	if ep == EndpointDiscador {
 		e.Direction = callevent.Outbound
-		e.ContactRef = get("pid")
 	}
 	return e, nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
+// MaxParams bounds the parameters of a notification (the manual's five,
+// the token, and room for what a PBX adds).
+const MaxParams = 32
+
+// checkParams bounds the notification at decode time: at most MaxParams
+// parameters, each name and value at most callevent.MaxFieldLen bytes, so
+// nothing oversized reaches the event or its Raw.
+func checkParams(ep Endpoint, params url.Values) error {
+	if len(params) > MaxParams {
+		return fmt.Errorf("%w: %s: %d parameters, more than %d", webhook.ErrBadRequest, ep, len(params), MaxParams)
 	}
-	return s
+	for k, vs := range params {
+		if len(k) > callevent.MaxFieldLen {
+			return fmt.Errorf("%w: %s: parameter name %q is longer than %d bytes", webhook.ErrBadRequest, ep, webhook.Clip(k, 40), callevent.MaxFieldLen)
+		}
+		if k == TokenParam {
+			continue // the authenticator's business; never echoed
+		}
+		for _, v := range vs {
+			if len(v) > callevent.MaxFieldLen {
+				return fmt.Errorf("%w: %s: %s is %d bytes, more than %d", webhook.ErrBadRequest, ep, webhook.Clip(k, 40), len(v), callevent.MaxFieldLen)
+			}
+		}
+	}
+	return nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // rawParams is the JSON object of the parameters (first value each),

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ import (
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/finaz/finaztest"
+	"github.com/callbridge/callbridge/internal/eventtest"
 	"github.com/callbridge/callbridge/webhook"
 )
 
@@ -298,4 +300,68 @@ func TestParseNotification(t *testing.T) {
 	require.False(t, strings.Contains(string(e.Raw), "secret"), "the token is not kept")
 	_, err = finaz.ParseNotification("other", q, "", at)
 	require.ErrorIs(t, err, webhook.ErrBadRequest)
+}
+
+// TestHandlerRejectsGarbage: the edge policy of issue 13 A1/B7. Every
+// parameter is bounded at decode time and checked; garbage is a 400 naming
+// the parameter and reaches no sink. The limits themselves are accepted.
+func TestHandlerRejectsGarbage(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	h, err := finaz.NewHandler(rec, finaz.WithToken("tok"))
+	require.NoError(t, err)
+	ok := finaztest.Notification{PID: "1", Num: "11987654321", CID: "c", Ramal: "1", EmpresaID: "e", Token: "tok"}
+	long := strings.Repeat("x", callevent.MaxFieldLen+1)
+	tests := []struct {
+		name string
+		f    func(*finaztest.Notification)
+		body string
+	}{
+		{"100-digit num", func(n *finaztest.Notification) { n.Num = strings.Repeat("9", 100) }, `num \"9999`},
+		{"letters num", func(n *finaztest.Notification) { n.Num = "call me" }, `num \"call me\" is not a phone number`},
+		{"NUL in cid", func(n *finaztest.Notification) { n.CID = "c\x00d" }, "cid"},
+		{"invalid UTF-8 cid", func(n *finaztest.Notification) { n.CID = "c\xff" }, "cid"},
+		{"10 KB cid", func(n *finaztest.Notification) { n.CID = strings.Repeat("c", 10<<10) }, "cid is 10240 bytes, more than 256"},
+		{"long ramal", func(n *finaztest.Notification) { n.Ramal = long }, "ramal is 257 bytes"},
+		{"long pid", func(n *finaztest.Notification) { n.PID = long }, "pid is 257 bytes"},
+		{"long empresaId", func(n *finaztest.Notification) { n.EmpresaID = long }, "empresaId is 257 bytes"},
+		{"control in empresald", func(n *finaztest.Notification) { n.EmpresaID, n.ManualSpelling = "e\x1b[2J", true }, "empresald"},
+		{"newline in ramal", func(n *finaztest.Notification) { n.Ramal = "1\n2" }, "ramal"},
+	}
+	for _, tt := range tests {
+		w := serve(h, finaztest.NewDiscadorRequest(base, with(ok, tt.f)))
+		require.Equal(t, http.StatusBadRequest, w.Code, tt.name)
+		require.Contains(t, w.Body.String(), tt.body, tt.name)
+		require.Less(t, w.Body.Len(), 1024, "%s: the value is clipped in the reply", tt.name)
+	}
+	// An unknown parameter is bounded too, and so is their number.
+	w := serve(h, httptest.NewRequest(http.MethodGet, finaztest.DiscadorURL(base, ok)+"&extra="+long, nil))
+	require.Equal(t, http.StatusBadRequest, w.Code)
+	require.Contains(t, w.Body.String(), "extra is 257 bytes")
+	many := url.Values{}
+	for i := range finaz.MaxParams {
+		many.Set(fmt.Sprint("p", i), "1")
+	}
+	w = serve(h, httptest.NewRequest(http.MethodGet, finaztest.DiscadorURL(base, ok)+"&"+many.Encode(), nil))
+	require.Equal(t, http.StatusBadRequest, w.Code)
+	require.Contains(t, w.Body.String(), "more than 32")
+	require.Empty(t, rec.got(), "rejected requests have no side effects")
+
+	// At the limits: accepted.
+	limit := strings.Repeat("m", callevent.MaxFieldLen)
+	w = serve(h, finaztest.NewDiscadorRequest(base, finaztest.Notification{PID: limit, Num: "+55 11 98765-4321", CID: limit, Ramal: limit, EmpresaID: limit, Token: "tok"}))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	got := rec.got()
+	require.Len(t, got, 1)
+	require.Equal(t, limit, got[0].CallID)
+	eventtest.Check(t, got[0])
+}
+
+// take returns the events recorded so far and forgets them.
+func (r *recorder) take() []callevent.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.events
+	r.events = nil
+	return e
 }

@@ -21,7 +21,7 @@ func (ot *opTemplate) renderRequest(e *env, rows []map[string]string) (*httpx.Re
 	req := &httpx.Request{Method: ot.method, Idempotent: ot.idempotent}
 
 	// URL: path placeholders escaped as path segment text.
-	p, err := ot.path.render(make([]byte, 0, 64), e, appendPathSegment)
+	p, err := ot.renderPath(e)
 	if err != nil {
 		return nil, withOp(ot.op, fieldErr("url", err))
 	}
@@ -39,7 +39,14 @@ func (ot *opTemplate) renderRequest(e *env, rows []map[string]string) (*httpx.Re
 		}
 		query = vals.Encode()
 	}
-	req.Path = ot.prefix + string(p)
+	// The URL is made absolute here, never resolved by httpx: resolving a
+	// reference removes dot segments and drops a leading "/", which would
+	// let a value's decoded text reshape the path.
+	if ot.prefix != "" {
+		req.Path = ot.prefix + p
+	} else {
+		req.Path = e.base + strings.TrimLeft(p, "/")
+	}
 	if query != "" {
 		req.Path += "?" + query
 	}
@@ -64,15 +71,112 @@ func (ot *opTemplate) renderRequest(e *env, rows []map[string]string) (*httpx.Re
 	return req, nil
 }
 
-// appendPathSegment escapes v as text inside one path segment: "/", "?",
-// "#", "%", spaces and non-ASCII are percent-encoded, and a value made only
-// of dots is encoded so it cannot become "." or "..".
-func appendPathSegment(b []byte, v string) []byte {
-	esc := url.PathEscape(v)
-	if strings.Trim(v, ".") == "" && v != "" {
-		esc = strings.ReplaceAll(esc, ".", "%2E")
+// renderPath renders the URL path of ot. Each value is percent-encoded as
+// text inside its path segment ("/", "?", "#", "%", "\" and the like
+// included), and a segment that holds a value must not be empty, "." or
+// "..", not even once a server percent-decodes it (repeatedly), takes "\"
+// for "/" or drops a ";" parameter: a value never changes which path is
+// requested. Segments of the template's own text are checked by compileURL.
+func (ot *opTemplate) renderPath(e *env) (string, error) {
+	b := make([]byte, 0, 64)
+	start := 0      // start of the current segment in b
+	var name string // first variable in the current segment, "" if none
+	end := func() error {
+		if name != "" && !safeSegment(string(b[start:])) {
+			return fmt.Errorf("the value of %s would change the URL path (an empty, \".\" or \"..\" segment)", name)
+		}
+		return nil
 	}
-	return append(b, esc...)
+	for _, s := range ot.path {
+		if s.ref == nil {
+			lit := s.lit
+			for {
+				i := strings.IndexByte(lit, '/')
+				if i < 0 {
+					b = append(b, lit...)
+					break
+				}
+				b = append(b, lit[:i]...)
+				if err := end(); err != nil {
+					return "", err
+				}
+				b = append(b, '/')
+				start, name, lit = len(b), "", lit[i+1:]
+			}
+			continue
+		}
+		v, err := e.lookup(s.ref.name)
+		if err != nil {
+			return "", err
+		}
+		b = append(b, url.PathEscape(v)...)
+		if name == "" {
+			name = s.ref.name
+		}
+	}
+	if err := end(); err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// safeSegment reports whether seg, one percent-encoded path segment, stays
+// one ordinary segment however a server reads it: it is not empty, and
+// neither it nor any of its percent-decodings (decoded again and again,
+// leniently) contains a "." or ".." segment, with "/" or "\" as
+// separators and anything from ";" or NUL on ignored.
+func safeSegment(seg string) bool {
+	if seg == "" {
+		return false
+	}
+	for range 8 {
+		for part := range strings.FieldsFuncSeq(seg, func(r rune) bool { return r == '/' || r == '\\' }) {
+			if i := strings.IndexAny(part, ";\x00"); i >= 0 {
+				part = part[:i]
+			}
+			if part == "." || part == ".." {
+				return false
+			}
+		}
+		d := unescapeLenient(seg)
+		if d == seg {
+			return true
+		}
+		seg = d
+	}
+	return false // still decoding after 8 rounds: not an ordinary value
+}
+
+// unescapeLenient decodes every valid %XX of s and keeps anything else as
+// is, the way lenient servers do.
+func unescapeLenient(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]) {
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
 }
 
 func (bt *bodyTemplate) render(req *httpx.Request, e *env, ot *opTemplate, rows []map[string]string) error {

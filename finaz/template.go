@@ -114,7 +114,8 @@ func (t text) single() *ref {
 type env struct {
 	vars   map[string]string
 	params map[string]Param
-	redact bool // replace secret params with "REDACTED" (dry run)
+	redact bool   // replace secret params with "REDACTED" (dry run)
+	base   string // the client's base URL with its trailing "/", for relative template URLs
 }
 
 func (e *env) lookup(name string) (string, error) {
