@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -18,55 +19,60 @@ type token struct {
 
 func TestCredentialCacheSingleFlight(t *testing.T) {
 	t.Parallel()
-	var fetches atomic.Int32
-	var prevs []token
-	var mu sync.Mutex
-	cache := NewCredentialCache(func(ctx context.Context, prev token) (token, time.Time, error) {
-		n := fetches.Add(1)
-		mu.Lock()
-		prevs = append(prevs, prev)
-		mu.Unlock()
-		time.Sleep(30 * time.Millisecond)
-		v := string(rune('0' + n))
-		return token{Access: "a" + v, Refresh: "r" + v}, time.Now().Add(time.Hour), nil
-	})
+	// In a synctest bubble the fetch's sleep ends only once every other
+	// goroutine is blocked: all 100 Gets are waiting on the one fetch,
+	// whatever the machine's load.
+	synctest.Test(t, func(t *testing.T) {
+		var fetches atomic.Int32
+		var prevs []token
+		var mu sync.Mutex
+		cache := NewCredentialCache(func(ctx context.Context, prev token) (token, time.Time, error) {
+			n := fetches.Add(1)
+			mu.Lock()
+			prevs = append(prevs, prev)
+			mu.Unlock()
+			time.Sleep(30 * time.Millisecond)
+			v := string(rune('0' + n))
+			return token{Access: "a" + v, Refresh: "r" + v}, time.Now().Add(time.Hour), nil
+		})
 
-	getAll := func(n int, before func()) []token {
-		var wg sync.WaitGroup
-		out := make([]token, n)
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if before != nil {
-					before()
-				}
-				v, err := cache.Get(t.Context())
-				assert.NoError(t, err)
-				out[i] = v
-			}()
+		getAll := func(n int, before func()) []token {
+			var wg sync.WaitGroup
+			out := make([]token, n)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if before != nil {
+						before()
+					}
+					v, err := cache.Get(t.Context())
+					assert.NoError(t, err)
+					out[i] = v
+				}()
+			}
+			wg.Wait()
+			return out
 		}
-		wg.Wait()
-		return out
-	}
 
-	for _, v := range getAll(100, nil) {
-		require.Equal(t, token{"a1", "r1"}, v)
-	}
-	require.Equal(t, int32(1), fetches.Load(), "100 concurrent Gets → 1 fetch")
+		for _, v := range getAll(100, nil) {
+			require.Equal(t, token{"a1", "r1"}, v)
+		}
+		require.Equal(t, int32(1), fetches.Load(), "100 concurrent Gets → 1 fetch")
 
-	stale := token{"a1", "r1"}
-	for _, v := range getAll(100, func() { cache.Invalidate(stale) }) {
+		stale := token{"a1", "r1"}
+		for _, v := range getAll(100, func() { cache.Invalidate(stale) }) {
+			require.Equal(t, token{"a2", "r2"}, v)
+		}
+		require.Equal(t, int32(2), fetches.Load(), "100 Invalidate(same stale)+Get → exactly 1 more fetch")
+		require.Equal(t, []token{{}, {"a1", "r1"}}, prevs, "fetch receives the previous value")
+
+		cache.Invalidate(stale) // stale no longer cached: no-op
+		v, err := cache.Get(t.Context())
+		require.NoError(t, err)
 		require.Equal(t, token{"a2", "r2"}, v)
-	}
-	require.Equal(t, int32(2), fetches.Load(), "100 Invalidate(same stale)+Get → exactly 1 more fetch")
-	require.Equal(t, []token{{}, {"a1", "r1"}}, prevs, "fetch receives the previous value")
-
-	cache.Invalidate(stale) // stale no longer cached: no-op
-	v, err := cache.Get(t.Context())
-	require.NoError(t, err)
-	require.Equal(t, token{"a2", "r2"}, v)
-	require.Equal(t, int32(2), fetches.Load())
+		require.Equal(t, int32(2), fetches.Load())
+	})
 }
 
 func TestCredentialCacheWaiterCancelDoesNotCancelFetch(t *testing.T) {
