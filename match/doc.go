@@ -75,8 +75,16 @@
 //
 // Time comes from a [Clock] ([WithClock]), so tests drive grace periods,
 // late binding and delayed notifications without sleeping. [Engine.Close]
-// acts on calls still in their grace period, stops every timer and waits
-// for timer work in progress.
+// decides every call whose decision only waits for time (settle wait,
+// grace period, a provider's idle timeout such as Finaz's), stops every
+// timer and waits for timer work in progress.
+//
+// The engine tracks at most [DefaultMaxCalls] undecided calls ([WithLimits]);
+// decided calls do not count, and their memory is bounded too. When full,
+// an event of a new call gets [ErrOverloaded], which package webhook
+// answers with 503 and Retry-After so the provider redelivers; a
+// webhook.Queue asks [Engine.Admit] before it accepts an event, so nothing
+// is acknowledged and then dropped.
 //
 // # Rules
 //

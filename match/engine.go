@@ -1,6 +1,7 @@
 package match
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -34,18 +35,44 @@ const (
 	// DefaultIdleTimeout is how long a call that never ends is kept after
 	// its last event; then the engine acts on what it has.
 	DefaultIdleTimeout = 4 * time.Hour
-	// DefaultMaxCalls bounds the calls the engine tracks at once.
+	// DefaultMaxCalls bounds the calls the engine tracks at once that are
+	// not decided yet (see WithLimits). Decided calls do not count: the
+	// engine keeps the full record of at most as many decided calls again
+	// (to merge late events into them), and of older decided calls only a
+	// small mark (at most DecidedMarksPerCall times the cap) until their
+	// retention ends, so that a late or redelivered event never decides a
+	// call twice. When the undecided calls are at the cap, or the marks are
+	// full, an event of a new call gets ErrOverloaded, which a webhook
+	// answers with 503 and Retry-After: nothing is acknowledged and then
+	// dropped.
 	DefaultMaxCalls = 100_000
+	// DecidedMarksPerCall sizes the memory of decided calls whose full
+	// record was dropped: at most this many marks per call of the cap
+	// (about 40 bytes each).
+	DecidedMarksPerCall = 4
 )
 
 // Errors of the engine.
 var (
 	// ErrClosed is returned by an Engine after Close.
 	ErrClosed = errors.New("match: engine closed")
-	// ErrOverloaded is returned when the engine already tracks its maximum
-	// number of calls; the provider should redeliver later.
-	ErrOverloaded = errors.New("match: too many calls in progress")
+	// ErrOverloaded is returned for an event of a new call when the engine
+	// already tracks its maximum number of calls (see DefaultMaxCalls); the
+	// provider should redeliver later. It has a method
+	// RetryAfter() time.Duration, by which package webhook answers it with
+	// 503 and a Retry-After header.
+	ErrOverloaded error = overloadedError{}
 )
+
+// overloadRetryAfter is the Retry-After of ErrOverloaded.
+const overloadRetryAfter = 30 * time.Second
+
+type overloadedError struct{}
+
+func (overloadedError) Error() string { return "match: too many calls in progress" }
+
+// RetryAfter suggests when to deliver again.
+func (overloadedError) RetryAfter() time.Duration { return overloadRetryAfter }
 
 // timerRetries bounds how often a timer-driven finalization is retried
 // after a store error.
@@ -132,7 +159,9 @@ func WithTiming(grace, window, retention time.Duration) Option {
 }
 
 // WithLimits sets the idle timeout of calls that never end and the
-// maximum number of calls tracked at once; zero keeps the default.
+// maximum number of undecided calls tracked at once (default
+// DefaultMaxCalls, which explains what is kept of decided calls); zero
+// keeps the default.
 func WithLimits(idle time.Duration, maxCalls int) Option {
 	return func(e *Engine) error {
 		if idle < 0 || maxCalls < 0 {
@@ -223,13 +252,20 @@ type Engine struct {
 
 	mu      sync.Mutex
 	closed  bool
-	active  map[callKey]*callState
+	active  map[callKey]*callState // undecided and decided calls
+	decided list.List              // *callState of active calls that are decided, oldest first
+	marks   map[uint64]time.Time   // decided calls dropped from active → end of retention
+	markQ   []mark                 // marks in the order made (and of expiry)
 	pending map[bindKey][]*callState
 	rr      map[string]uint64
 	delayed map[*delayedNote]struct{}
 
-	seed   maphash.Seed
-	stripe [256]sync.Mutex // finalizations per account+phone
+	seed maphash.Seed
+	// stripe serialises the decisions of calls of one account and phone,
+	// so that concurrent calls from one number make one client and one
+	// lead. Each is a lock (a channel of capacity 1), so that waiting for
+	// it ends with ctx.
+	stripe [256]chan struct{}
 }
 
 var (
@@ -240,6 +276,11 @@ var (
 type bindKey struct{ account, phone string }
 
 type delayedNote struct{ t Timer }
+
+type mark struct {
+	h   uint64
+	exp time.Time
+}
 
 // callState is the engine's memory of one call.
 type callState struct {
@@ -260,6 +301,10 @@ type callState struct {
 
 	waiting  bool // registered for late binding
 	deadline time.Time
+
+	// Under Engine.mu:
+	decidedEl *list.Element // in Engine.decided
+	decidedAt time.Time
 }
 
 type timerKind uint8
@@ -308,10 +353,14 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 		settle:   DefaultSettle,
 		maxCalls: DefaultMaxCalls,
 		active:   make(map[callKey]*callState),
+		marks:    make(map[uint64]time.Time),
 		pending:  make(map[bindKey][]*callState),
 		rr:       make(map[string]uint64),
 		delayed:  make(map[*delayedNote]struct{}),
 		seed:     maphash.MakeSeed(),
+	}
+	for i := range e.stripe {
+		e.stripe[i] = make(chan struct{}, 1)
 	}
 	e.leads, _ = clients.(LeadStore)
 	e.calls, _ = clients.(CallLog)
@@ -356,6 +405,10 @@ func (e *Engine) HandleEvent(ctx context.Context, ev callevent.Event) error {
 	k := callKey{ev.Provider, ev.Account, ev.CallID}
 	for {
 		st, err := e.state(k)
+		if errors.Is(err, errDecided) {
+			e.log.Debug("match: event of a call decided earlier, dropped", "call_id", ev.CallID, "event_id", ev.ID)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -370,21 +423,113 @@ func (e *Engine) HandleEvent(ctx context.Context, ev callevent.Event) error {
 	}
 }
 
+// Admit reserves room for ev's call before ev is delivered, so that a
+// queue in front of the engine acknowledges only what HandleEvent will
+// take: webhook.Queue calls it (for a sink with this method) before it
+// enqueues. It returns ErrOverloaded when the call is new and the engine
+// is full, ErrClosed after Close, and nil otherwise (also for events
+// HandleEvent ignores or rejects). A reserved call that never gets an
+// event is forgotten after the idle timeout.
+func (e *Engine) Admit(_ context.Context, ev callevent.Event) error {
+	if ev.Kind == callevent.Rated || ev.Validate() != nil {
+		return nil
+	}
+	st, err := e.state(callKey{ev.Provider, ev.Account, ev.CallID})
+	if errors.Is(err, errDecided) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.gone && len(st.events) == 0 && st.timer == nil {
+		e.arm(st, timerIdle, e.idleFor(st.key.provider))
+	}
+	return nil
+}
+
+// errDecided: the call was decided and its full record dropped.
+var errDecided = errors.New("match: call already decided")
+
+// state returns the memory of call k, making it if needed.
 func (e *Engine) state(k callKey) (*callState, error) {
+	st, victims, err := e.stateLocked(k)
+	// Drop the full records pushed out by this call (outside e.mu: a
+	// call's lock is taken before the engine's).
+	for _, v := range victims {
+		v.mu.Lock()
+		v.gone = true
+		if v.timer != nil {
+			v.timer.Stop()
+		}
+		if v.waiting {
+			e.mu.Lock()
+			e.unwaitLocked(v)
+			e.mu.Unlock()
+		}
+		v.mu.Unlock()
+	}
+	return st, err
+}
+
+func (e *Engine) stateLocked(k callKey) (*callState, []*callState, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
-	st := e.active[k]
-	if st == nil {
-		if len(e.active) >= e.maxCalls {
-			return nil, ErrOverloaded
+	if st := e.active[k]; st != nil {
+		return st, nil, nil
+	}
+	now := e.clock.Now()
+	for len(e.markQ) > 0 && !now.Before(e.markQ[0].exp) {
+		m := e.markQ[0]
+		if exp, ok := e.marks[m.h]; ok && !exp.After(m.exp) {
+			delete(e.marks, m.h)
 		}
-		st = &callState{key: k}
-		e.active[k] = st
+		e.markQ = e.markQ[1:]
 	}
-	return st, nil
+	if len(e.markQ) == 0 {
+		e.markQ = nil // let the backing array go
+	}
+	h := e.keyHash(k)
+	if _, ok := e.marks[h]; ok {
+		return nil, nil, errDecided
+	}
+	if len(e.active)-e.decided.Len() >= e.maxCalls {
+		return nil, nil, ErrOverloaded
+	}
+	// Keep the full records of at most maxCalls decided calls; older ones
+	// are reduced to a mark until their retention ends.
+	var victims []*callState
+	for e.decided.Len() >= e.maxCalls && len(e.marks) < e.maxCalls*DecidedMarksPerCall {
+		v := e.decided.Remove(e.decided.Front()).(*callState)
+		v.decidedEl = nil
+		delete(e.active, v.key)
+		vh := e.keyHash(v.key)
+		exp := v.decidedAt.Add(e.retain)
+		e.marks[vh] = exp
+		e.markQ = append(e.markQ, mark{vh, exp})
+		victims = append(victims, v)
+	}
+	if e.decided.Len() >= e.maxCalls {
+		return nil, victims, ErrOverloaded
+	}
+	st := &callState{key: k}
+	e.active[k] = st
+	return st, victims, nil
+}
+
+func (e *Engine) keyHash(k callKey) uint64 {
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	h.WriteString(k.provider)
+	h.WriteByte(0)
+	h.WriteString(k.account)
+	h.WriteByte(0)
+	h.WriteString(k.callID)
+	return h.Sum64()
 }
 
 // add merges ev into the call and acts if the call is over; st.mu is held.
@@ -485,7 +630,7 @@ func (e *Engine) fire(ctx context.Context, st *callState, gen uint64) {
 	}
 	kind := st.timerKind
 	st.timer, st.timerKind = nil, timerNone
-	if kind == timerForget {
+	if kind == timerForget || len(st.events) == 0 { // an Admit that got no event
 		e.forget(st)
 		return
 	}
@@ -515,6 +660,10 @@ func (e *Engine) forget(st *callState) {
 	if e.active[st.key] == st {
 		delete(e.active, st.key)
 	}
+	if st.decidedEl != nil {
+		e.decided.Remove(st.decidedEl)
+		st.decidedEl = nil
+	}
 	if st.waiting {
 		e.unwaitLocked(st)
 	}
@@ -535,9 +684,14 @@ func (e *Engine) unwaitLocked(st *callState) {
 func (e *Engine) finalize(ctx context.Context, st *callState, a assembled) error {
 	var unlock func()
 	if !a.internal && a.rec.ClientPhone != "" {
-		m := &e.stripe[maphash.String(e.seed, a.rec.Account+"\x00"+a.rec.ClientPhone)%uint64(len(e.stripe))]
-		m.Lock()
-		unlock = m.Unlock
+		m := e.stripe[maphash.String(e.seed, a.rec.Account+"\x00"+a.rec.ClientPhone)%uint64(len(e.stripe))]
+		select {
+		case m <- struct{}{}:
+		case <-ctx.Done():
+			st.retry = true
+			return fmt.Errorf("match: waiting for another call of %s: %w", a.rec.ClientPhone, ctx.Err())
+		}
+		unlock = func() { <-m }
 	}
 	err := e.decide(ctx, a, &st.prog, false)
 	if unlock != nil {
@@ -550,6 +704,11 @@ func (e *Engine) finalize(ctx context.Context, st *callState, a assembled) error
 	}
 	st.finalized, st.retry = true, false
 	st.rec = st.prog.d.Call
+	e.mu.Lock()
+	if !st.gone && st.decidedEl == nil {
+		st.decidedEl, st.decidedAt = e.decided.PushBack(st), e.clock.Now()
+	}
+	e.mu.Unlock()
 	e.log.Debug("match: call decided", "decision", st.prog.d)
 	forgetIn := e.retain
 	if st.prog.wait {
@@ -1092,10 +1251,16 @@ func (e *Engine) LookupContact(ctx context.Context, account, phone string) (call
 	return out, true, nil
 }
 
-// Close stops the engine: calls waiting out their grace period are acted
-// on now, delayed notifications and late binding are dropped, timers are
-// stopped, and Close waits (until ctx is done) for timer work already
-// running. Events after Close get ErrClosed.
+// Close stops the engine. Every call whose decision only waits for time
+// to pass is decided now with what the engine has: calls in their settle
+// wait or grace period, calls that ended or completed (also those whose
+// decision failed and awaits a retry), and calls of providers that never
+// report the end, waiting their WithProviderIdle timeout (Finaz). Calls
+// still in progress (no end heard, general idle timeout) are not decided:
+// their later events go to whatever runs next. Then delayed notifications
+// and late binding are dropped, timers are stopped, and Close waits (until
+// ctx is done) for timer work already running. Events after Close get
+// ErrClosed. Close returns the errors of the decisions that failed.
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
 	if e.closed {
@@ -1119,8 +1284,8 @@ func (e *Engine) Close(ctx context.Context) error {
 		if st.timer != nil {
 			st.timer.Stop()
 		}
-		if !st.finalized && !st.gone {
-			if a := assemble(st.events); a.ended && !a.openLegs {
+		if !st.finalized && !st.gone && len(st.events) > 0 {
+			if a := assemble(st.events); e.dueAtClose(st, a) {
 				if err := e.finalize(ctx, st, a); err != nil {
 					errs = append(errs, err)
 				}
@@ -1143,4 +1308,14 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	e.cancel()
 	return errors.Join(errs...)
+}
+
+// dueAtClose reports whether Close decides an undecided call: its
+// decision waits only for time to pass. st.mu is held.
+func (e *Engine) dueAtClose(st *callState, a assembled) bool {
+	if (a.ended || a.completed) && !a.openLegs {
+		return true // in its settle wait or grace period, or awaiting a retry
+	}
+	_, ok := e.providerIdle[st.key.provider]
+	return ok && st.timerKind == timerIdle
 }

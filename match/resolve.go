@@ -69,7 +69,9 @@ type NewClient struct {
 // Phones compare after Normalize, so "8 916 123-45-67", "+79161234567" and
 // "79161234567" are one client. Concurrent resolutions of one unknown phone
 // in one account create exactly one client: they are merged
-// (singleflight), and the store is asked again before creating. A Resolver
+// (singleflight), and the store is asked again before creating. The
+// merged work is not tied to any one caller: a caller whose ctx ends gets
+// ctx's error at once, while the others still get the result. A Resolver
 // is safe for concurrent use.
 type Resolver struct {
 	clients ClientStore
@@ -103,12 +105,16 @@ func (r *Resolver) Resolve(ctx context.Context, account, phone string, create *N
 	if err != nil || res.Found() || create == nil {
 		return res, err
 	}
+	// The flight runs on a context that no caller's cancellation ends:
+	// when the first caller gives up, the others still wait for the
+	// result, each only as long as its own ctx allows.
 	leader := false
-	v, err, _ := r.group.Do(account+"\x00"+p, func() (any, error) {
+	flight := context.WithoutCancel(ctx)
+	ch := r.group.DoChan(account+"\x00"+p, func() (any, error) {
 		leader = true
 		// Ask again: another resolution may have created the client
 		// between our find and this flight.
-		res, err := r.find(ctx, account, p)
+		res, err := r.find(flight, account, p)
 		if err != nil || res.Found() {
 			return res, err
 		}
@@ -116,7 +122,7 @@ func (r *Resolver) Resolve(ctx context.Context, account, phone string, create *N
 		if ch == "" {
 			ch = ChannelTelephony
 		}
-		c, err := r.clients.CreateClient(ctx, Client{
+		c, err := r.clients.CreateClient(flight, Client{
 			Account:         account,
 			Name:            create.Name,
 			Phone:           p,
@@ -130,8 +136,15 @@ func (r *Resolver) Resolve(ctx context.Context, account, phone string, create *N
 		}
 		return Resolution{Client: c, Match: MatchCreated}, nil
 	})
-	if err != nil {
-		return Resolution{}, err
+	var v any
+	select {
+	case <-ctx.Done():
+		return Resolution{}, fmt.Errorf("match: resolve: %w", ctx.Err())
+	case out := <-ch:
+		if out.Err != nil {
+			return Resolution{}, out.Err
+		}
+		v = out.Val
 	}
 	res = v.(Resolution)
 	if !leader && res.Match == MatchCreated {

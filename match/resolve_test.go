@@ -6,7 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
@@ -88,47 +87,6 @@ func TestResolveEquivalentForms(t *testing.T) {
 		require.ErrorIs(t, err, bad.want, bad.in)
 	}
 	require.Len(t, s.Clients(), 1)
-}
-
-// TestResolveConcurrentCreatesOne: concurrent resolutions of one unknown
-// phone create one client, and only one caller sees MatchCreated.
-func TestResolveConcurrentCreatesOne(t *testing.T) {
-	t.Parallel()
-	s, err := NewMemoryStore("RU")
-	require.NoError(t, err)
-	slow := &slowStore{MemoryStore: s, gate: make(chan struct{}), entered: make(chan struct{}, 100)}
-	r, err := NewResolver(slow, "RU")
-	require.NoError(t, err)
-	var created atomic.Int32
-	var wg sync.WaitGroup
-	ids := make([]string, 100)
-	for i := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := r.Resolve(context.Background(), acct, "+79165550000", &NewClient{Name: "n"})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if res.Match == MatchCreated {
-				created.Add(1)
-			}
-			ids[i] = res.Client.ID
-		}()
-	}
-	// Hold the first creation until the other resolutions have piled up
-	// behind it: without single-flight they would all be creating too.
-	<-slow.entered
-	time.Sleep(50 * time.Millisecond)
-	close(slow.gate)
-	wg.Wait()
-	require.Len(t, slow.entered, 0, "only one resolution reached CreateClient")
-	require.Len(t, s.Clients(), 1)
-	require.EqualValues(t, 1, created.Load())
-	for _, id := range ids {
-		require.Equal(t, s.Clients()[0].ID, id)
-	}
 }
 
 // slowStore holds every CreateClient until gate is closed, so concurrent

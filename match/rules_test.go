@@ -1,6 +1,7 @@
 package match
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -165,11 +166,16 @@ func TestCallRecordJSON(t *testing.T) {
 }
 
 // FuzzParseRules: any input is either rejected or gives rules that
-// validate and survive a JSON round trip.
+// validate, that an engine accepts, and that survive a JSON round trip.
 func FuzzParseRules(f *testing.F) {
 	f.Add([]byte(`{"default":{"create":{"inbound_missed":true},"lines":[{"name":"a","numbers":["74951234567"],"missed":{"distribution":"active"}}]}}`))
 	f.Add([]byte(`{"accounts":{"x":{"notify":{"extra_delay":"5m","extra":["u1"]}}}}`))
 	f.Add([]byte(`{"default":{"lines":[{"name":"a","numbers":["1"]},{"name":"b","numbers":["1"]}]}}`))
+	// The store is built once; an engine per input is cheap (no I/O).
+	store, err := NewMemoryStore("RU")
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rs, err := ParseRules(data, "")
 		if err != nil {
@@ -177,6 +183,13 @@ func FuzzParseRules(f *testing.F) {
 		}
 		if err := rs.Validate(""); err != nil {
 			t.Fatalf("parsed rules do not validate: %v", err)
+		}
+		e, err := NewEngine(store, WithRules(rs))
+		if err != nil {
+			t.Fatalf("an engine refuses parsed rules: %v", err)
+		}
+		if err := e.Close(context.Background()); err != nil {
+			t.Fatal(err)
 		}
 		b, err := json.Marshal(rs)
 		if err != nil {

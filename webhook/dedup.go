@@ -24,7 +24,9 @@ type Dedup interface {
 	// store.
 	Claim(ctx context.Context, id string) (bool, error)
 	// Release ends a claim. done records id as processed; !done forgets it
-	// so a redelivery is processed again.
+	// so a redelivery is processed again. Release(ctx, id, false) also
+	// forgets an id already released as done: a Queue does that when it
+	// dead-letters an event it had accepted.
 	Release(ctx context.Context, id string, done bool)
 }
 
@@ -86,11 +88,17 @@ func (d *MemoryDedup) Release(_ context.Context, id string, done bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	el, ok := d.entries[id]
-	if !ok || el != nil { // not claimed, or already done: nothing to end
+	if !ok {
 		return
 	}
 	if !done {
+		if el != nil {
+			d.order.Remove(el)
+		}
 		delete(d.entries, id)
+		return
+	}
+	if el != nil { // already done
 		return
 	}
 	for d.order.Len() >= d.max {

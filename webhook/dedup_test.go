@@ -29,7 +29,14 @@ func TestMemoryDedup(t *testing.T) {
 	require.True(t, claim("a"), "forgotten after a failed delivery")
 	d.Release(ctx, "a", true)
 	require.False(t, claim("a"), "processed")
-	d.Release(ctx, "a", false) // a stray release of a done id changes nothing
+	d.Release(ctx, "a", true) // a second release as done changes nothing
+	require.False(t, claim("a"))
+	// A Queue that dead-letters an accepted event makes the Dedup forget
+	// it, so the provider's redelivery is processed again.
+	d.Release(ctx, "a", false)
+	require.Zero(t, d.Len())
+	require.True(t, claim("a"), "forgotten after a dead letter")
+	d.Release(ctx, "a", true)
 	require.False(t, claim("a"))
 
 	now = now.Add(time.Minute)

@@ -16,7 +16,14 @@
 //
 // Delivery is synchronous by default. Wrap the sink in a Queue to reply at
 // once (202) and deliver from workers with retries, backoff and a dead
-// letter; a full queue answers 503. Close the Queue on shutdown to drain it.
+// letter; a full queue answers 503. A sink that cannot take more now
+// (ErrUnavailable, or an error with a RetryAfter method such as
+// match.ErrOverloaded) gets 503 with Retry-After, and a Queue asks an
+// Admitter sink before it accepts an event, so nothing is acknowledged that
+// will be dropped. An event the Queue dead-letters is forgotten by the
+// Handler's Dedup, so its redelivery is delivered again. Delivery from a
+// Queue keeps the request context's values. Close the Queue on shutdown to
+// drain it.
 //
 // Deliveries are at-least-once and may arrive out of order. Dedup claims an
 // event ID before delivery and records it only when the sink accepted the

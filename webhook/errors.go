@@ -3,7 +3,12 @@ package webhook
 import (
 	"errors"
 	"net/http"
+	"time"
 )
+
+// DefaultRetryAfter is the Retry-After a Handler sends with a 503 when the
+// error does not suggest one.
+const DefaultRetryAfter = 10 * time.Second
 
 // Sentinel errors a Decoder, Authenticator, Queue or Dedup returns (wrapped
 // with detail) to choose the HTTP status of the reply. Test with errors.Is.
@@ -26,11 +31,23 @@ var (
 	// delivery is in progress now (503, the provider retries later, when
 	// the first delivery has either succeeded or failed and been released).
 	ErrInProgress = errors.New("webhook: event delivery in progress")
+	// ErrUnavailable: the sink cannot take the event now, e.g. it is at
+	// capacity (503 with Retry-After, the provider redelivers). A sink may
+	// also return an error with a method RetryAfter() time.Duration (as
+	// match.ErrOverloaded has): it is a 503 too, with that Retry-After.
+	ErrUnavailable = errors.New("webhook: temporarily unavailable")
 )
 
+// retryAfterError is an error that suggests when to try again.
+type retryAfterError interface {
+	error
+	RetryAfter() time.Duration
+}
+
 // StatusOf maps an error to the HTTP status a webhook reply should carry:
-// the sentinels above to their codes, anything else (a failing sink, a bug)
-// to 500 so the provider redelivers. A nil error is 200.
+// the sentinels above to their codes, an error with a RetryAfter method to
+// 503, anything else (a failing sink, a bug) to 500 so the provider
+// redelivers. A nil error is 200.
 func StatusOf(err error) int {
 	switch {
 	case err == nil:
@@ -45,11 +62,26 @@ func StatusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrMethodNotAllowed):
 		return http.StatusMethodNotAllowed
-	case errors.Is(err, ErrQueueFull), errors.Is(err, ErrClosed), errors.Is(err, ErrInProgress):
+	case errors.Is(err, ErrQueueFull), errors.Is(err, ErrClosed), errors.Is(err, ErrInProgress),
+		errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
 	}
+	var ra retryAfterError
+	if errors.As(err, &ra) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// retryAfter is the Retry-After of a 503 for err, in whole seconds (at
+// least 1).
+func retryAfter(err error) int {
+	d := DefaultRetryAfter
+	var ra retryAfterError
+	if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+		d = ra.RetryAfter()
+	}
+	return max(1, int((d+time.Second-1)/time.Second))
 }
 
 // publicMessage is the text a reply may show for err: the error's own

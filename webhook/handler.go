@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -170,8 +171,11 @@ func WithErrorWriter(f func(w http.ResponseWriter, r *http.Request, status int, 
 // deduplicates and delivers events to a Sink, and replies. An invalid
 // event is a 400 naming the field, and no event of that request is
 // delivered.
-// A sink error gives 500 so the provider redelivers; a panic anywhere in
-// decoding or delivery is recovered, logged and answered with 500.
+// A sink error gives 500 so the provider redelivers; a sink that cannot
+// take the event now (ErrUnavailable, an error with a RetryAfter method, a
+// full or closed Queue) gives 503 with a Retry-After header; a panic
+// anywhere in decoding or delivery is recovered, logged and answered with
+// 500.
 type Handler struct {
 	sink     callevent.Sink
 	dec      Decoder
@@ -182,7 +186,7 @@ type Handler struct {
 	dedup    Dedup
 	log      *slog.Logger
 	writeErr func(w http.ResponseWriter, r *http.Request, status int, err error)
-	queued   bool
+	queue    *Queue // sink, if it is a Queue
 	window   callevent.Window
 	now      func() time.Time
 }
@@ -216,7 +220,7 @@ func New(sink callevent.Sink, dec Decoder, opts ...Option) (*Handler, error) {
 	if h.auth == nil && !h.noAuth {
 		return nil, errors.New("webhook: no authentication configured (use WithoutAuth to run without)")
 	}
-	_, h.queued = sink.(*Queue)
+	h.queue, _ = sink.(*Queue)
 	return h, nil
 }
 
@@ -230,8 +234,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			h.log.InfoContext(r.Context(), "webhook rejected", "route", r.Pattern, "status", status, "error", err)
 		}
-		if status == http.StatusMethodNotAllowed {
+		switch status {
+		case http.StatusMethodNotAllowed:
 			w.Header().Set("Allow", strings.Join(h.methods, ", "))
+		case http.StatusServiceUnavailable:
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfter(err)))
 		}
 		h.writeErr(w, r, status, err)
 		return
@@ -286,7 +293,7 @@ func (h *Handler) serve(r *http.Request) (reply Reply, err error) {
 	reply = res.Reply
 	if reply.Status == 0 {
 		reply.Status = http.StatusOK
-		if h.queued && delivered > 0 {
+		if h.queue != nil && delivered > 0 {
 			reply.Status = http.StatusAccepted
 		}
 	}
@@ -314,6 +321,15 @@ func (h *Handler) deliver(r *http.Request, e callevent.Event) (bool, error) {
 	if !ok {
 		h.log.DebugContext(ctx, "webhook duplicate skipped", "event_id", e.ID)
 		return false, nil
+	}
+	if h.queue != nil {
+		// The Queue releases the claim as done when it accepts the event,
+		// and makes the Dedup forget it if it dead-letters it.
+		if err := h.queue.enqueue(ctx, e, h.dedup); err != nil {
+			h.dedup.Release(context.WithoutCancel(ctx), e.ID, false)
+			return false, fmt.Errorf("webhook: deliver event %s: %w", e.ID, err)
+		}
+		return true, nil
 	}
 	done := false // stays false if the sink fails or panics
 	defer func() { h.dedup.Release(context.WithoutCancel(ctx), e.ID, done) }()

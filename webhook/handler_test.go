@@ -284,11 +284,21 @@ func TestInProgressRedeliveryGets503(t *testing.T) {
 // 1000 concurrent deliveries, 900 distinct events: requests 2k and 2k+1
 // (k < 100) carry the same event and race each other into Dedup.Claim, so a
 // check-then-set race in Claim delivers some event twice. Like a provider,
-// the sender retries a 503 (duplicate still in progress) after a pause.
+// the sender retries a 503 (duplicate still in progress), here once the
+// event was delivered.
 func TestConcurrentDeliveriesWithDuplicates(t *testing.T) {
 	t.Parallel()
+	const n, pairs = 1000, 100
 	var mu sync.Mutex
 	seen := map[string]int{}
+	type answered struct {
+		once sync.Once
+		c    chan struct{} // closed when a request of the event was answered (not 503)
+	}
+	done := map[string]*answered{}
+	for i := range pairs {
+		done[fmt.Sprintf("dup-%d", i)] = &answered{c: make(chan struct{})}
+	}
 	sink := callevent.SinkFunc(func(_ context.Context, e callevent.Event) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -298,7 +308,6 @@ func TestConcurrentDeliveriesWithDuplicates(t *testing.T) {
 	// The first decodes of the 200 duplicated deliveries wait at a gate
 	// and are released together, so both deliveries of each pair contend
 	// for Dedup.Claim at the same moment. Retries pass straight through.
-	const n, pairs = 1000, 100
 	var arrived atomic.Int32
 	gate := make(chan struct{})
 	dec := webhook.DecoderFunc(func(r *http.Request, body []byte) (webhook.Result, error) {
@@ -308,10 +317,7 @@ func TestConcurrentDeliveriesWithDuplicates(t *testing.T) {
 			case k == 2*pairs:
 				close(gate)
 			case k < 2*pairs:
-				select {
-				case <-gate:
-				case <-time.After(5 * time.Second): // never deadlock the test
-				}
+				<-gate // every duplicated request arrives: the 200th opens it
 			}
 		}
 		return res, err
@@ -330,17 +336,18 @@ func TestConcurrentDeliveriesWithDuplicates(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			for range 50 { // bounded retries of 503
-				code := post(h, "token="+secret, url.Values{"id": {id}, "call": {"c"}}).Code
-				if code/100 == 2 {
-					return
+			code := post(h, "token="+secret, url.Values{"id": {id}, "call": {"c"}}).Code
+			if a := done[id]; a != nil {
+				if code == http.StatusServiceUnavailable {
+					// The twin request holds the claim; retry once it was answered.
+					<-a.c
+					code = post(h, "token="+secret, url.Values{"id": {id}, "call": {"c"}}).Code
 				}
-				if code != http.StatusServiceUnavailable {
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
+				a.once.Do(func() { close(a.c) })
 			}
-			failed.Add(1)
+			if code/100 != 2 {
+				failed.Add(1)
+			}
 		}()
 	}
 	close(start)
@@ -398,6 +405,8 @@ func TestStatusOf(t *testing.T) {
 		webhook.ErrMethodNotAllowed:                       405,
 		webhook.ErrQueueFull:                              503,
 		webhook.ErrClosed:                                 503,
+		fmt.Errorf("x: %w", webhook.ErrUnavailable):       503,
+		fmt.Errorf("deliver: %w", retryLater{}):           503,
 		fmt.Errorf("%w: event e1", webhook.ErrInProgress): 503,
 		errors.New("boom"):                                500,
 	} {
@@ -427,4 +436,32 @@ func TestEventID(t *testing.T) {
 	require.NotEqual(t, a, webhook.EventID("acc", "call-1", "answer"))
 	require.NotEqual(t, webhook.EventID("ab", "c"), webhook.EventID("a", "bc"))
 	require.NotEqual(t, webhook.EventID("a", ""), webhook.EventID("a"))
+}
+
+type retryLater struct{}
+
+func (retryLater) Error() string             { return "retry later" }
+func (retryLater) RetryAfter() time.Duration { return 90 * time.Second }
+
+// Every 503 carries Retry-After: the sink's suggestion, else
+// DefaultRetryAfter.
+func TestRetryAfterOn503(t *testing.T) {
+	t.Parallel()
+	var next atomic.Pointer[error]
+	sink := callevent.SinkFunc(func(context.Context, callevent.Event) error { return *next.Load() })
+	h := newHandler(t, sink)
+	for i, tt := range []struct {
+		err        error
+		status     int
+		retryAfter string
+	}{
+		{fmt.Errorf("crm: %w", webhook.ErrUnavailable), 503, "10"},
+		{retryLater{}, 503, "90"},
+		{errors.New("boom"), 500, ""},
+	} {
+		next.Store(&tt.err)
+		w := post(h, "token="+secret, url.Values{"id": {fmt.Sprint("ra", i)}, "call": {"c"}})
+		require.Equal(t, tt.status, w.Code, tt.err)
+		require.Equal(t, tt.retryAfter, w.Header().Get("Retry-After"), tt.err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
@@ -18,7 +19,7 @@ type QueueConfig struct {
 	Workers int
 	// Size bounds the events waiting for a worker (default 1024). When the
 	// queue is full, HandleEvent returns ErrQueueFull and a Handler answers
-	// 503, so the provider redelivers later.
+	// 503 with Retry-After, so the provider redelivers later.
 	Size int
 	// MaxAttempts bounds deliveries of one event to the sink (default 5).
 	MaxAttempts int
@@ -27,7 +28,9 @@ type QueueConfig struct {
 	Backoff func(n int) time.Duration
 	// DeadLetter receives each event that still failed after MaxAttempts or
 	// could not be delivered before Close gave up, with the last error.
-	// Default: log it at error level. Nothing is dropped silently.
+	// Default: log it at error level. Nothing is dropped silently. An
+	// event that came through a Handler is also forgotten by the Handler's
+	// Dedup, so the provider's redelivery of it is delivered again.
 	DeadLetter func(ctx context.Context, e callevent.Event, err error)
 	// Logger (default: discard).
 	Logger *slog.Logger
@@ -38,17 +41,43 @@ type QueueConfig struct {
 // it between a Handler and a slow sink so providers get a fast reply (202)
 // while delivery goes on. One Queue may serve several handlers. Close
 // drains it on shutdown.
+//
+// Delivery runs on the context of the request that brought the event,
+// without its cancellation or deadline (context.WithoutCancel): values such
+// as trace spans and loggers carry over. If the sink is an Admitter, the
+// Queue asks it before accepting an event, so that an event is acknowledged
+// only when the sink will take it.
 type Queue struct {
-	sink callevent.Sink
-	cfg  QueueConfig
+	sink  callevent.Sink
+	admit Admitter // sink, if it is one
+	cfg   QueueConfig
 
 	mu     sync.RWMutex
 	closed bool
-	ch     chan callevent.Event
+	ch     chan queued
+	n      atomic.Int64 // events in ch or being put there
 
 	ctx    context.Context // canceled when Close gives up waiting
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
+}
+
+// Admitter is a Sink that can tell before an event is queued for it
+// whether it will take it, and reserve room for it (match.Engine is one).
+// A Queue calls Admit before it accepts an event; an error is returned to
+// the Handler, which answers it (503 with Retry-After for ErrUnavailable or
+// an error with a RetryAfter method), so nothing the sink would refuse is
+// acknowledged.
+type Admitter interface {
+	Admit(ctx context.Context, e callevent.Event) error
+}
+
+// queued is an event waiting for a worker, with the request's context
+// (without its cancellation) and the Dedup that claimed it, if any.
+type queued struct {
+	ctx   context.Context
+	e     callevent.Event
+	dedup Dedup
 }
 
 // NewQueue starts a Queue delivering to sink.
@@ -80,7 +109,8 @@ func NewQueue(sink callevent.Sink, cfg QueueConfig) (*Queue, error) {
 			log.ErrorContext(ctx, "webhook event dead-lettered", "event_id", e.ID, "provider", e.Provider, "call_id", e.CallID, "error", err)
 		}
 	}
-	q := &Queue{sink: sink, cfg: cfg, ch: make(chan callevent.Event, cfg.Size)}
+	q := &Queue{sink: sink, cfg: cfg, ch: make(chan queued, cfg.Size)}
+	q.admit, _ = sink.(Admitter)
 	q.ctx, q.cancel = context.WithCancelCause(context.Background())
 	q.wg.Add(cfg.Workers)
 	for range cfg.Workers {
@@ -95,20 +125,38 @@ func defaultBackoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// HandleEvent enqueues e. It returns ErrQueueFull when the queue is full
-// and ErrClosed after Close; it never blocks.
-func (q *Queue) HandleEvent(_ context.Context, e callevent.Event) error {
+// HandleEvent enqueues e. It returns ErrQueueFull when the queue is full,
+// ErrClosed after Close, and the sink's Admit error if the sink is an
+// Admitter that refuses e; it never blocks. The event is delivered with
+// ctx's values but not its cancellation.
+func (q *Queue) HandleEvent(ctx context.Context, e callevent.Event) error {
+	return q.enqueue(ctx, e, nil)
+}
+
+// enqueue is HandleEvent for a Handler: when e is accepted, d's claim of
+// it is released as done before a worker can see e, and if e is later
+// dead-lettered, d forgets it so that a redelivery is processed again.
+func (q *Queue) enqueue(ctx context.Context, e callevent.Event, d Dedup) error {
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	if q.closed {
 		return ErrClosed
 	}
-	select {
-	case q.ch <- e:
-		return nil
-	default:
+	if q.n.Add(1) > int64(q.cfg.Size) {
+		q.n.Add(-1)
 		return ErrQueueFull
 	}
+	if q.admit != nil {
+		if err := q.admit.Admit(ctx, e); err != nil {
+			q.n.Add(-1)
+			return fmt.Errorf("webhook: queue: sink refused event %s: %w", e.ID, err)
+		}
+	}
+	if d != nil {
+		d.Release(context.WithoutCancel(ctx), e.ID, true)
+	}
+	q.ch <- queued{ctx: context.WithoutCancel(ctx), e: e, dedup: d} // room was reserved in q.n
+	return nil
 }
 
 // Len reports how many events wait for a worker.
@@ -140,43 +188,53 @@ func (q *Queue) Close(ctx context.Context) error {
 
 func (q *Queue) work() {
 	defer q.wg.Done()
-	for e := range q.ch {
-		q.deliver(e)
+	for it := range q.ch {
+		q.n.Add(-1)
+		q.deliver(it)
 	}
 }
 
-// deliver tries e up to MaxAttempts times, then dead-letters it.
-func (q *Queue) deliver(e callevent.Event) {
+// deliver tries it up to MaxAttempts times, then dead-letters it.
+func (q *Queue) deliver(it queued) {
+	// The request's values, and the queue's cancellation when Close gives up.
+	ctx, cancel := context.WithCancelCause(it.ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(q.ctx, func() { cancel(context.Cause(q.ctx)) })
+	defer stop()
+	e := it.e
 	var err error
 	for n := 1; ; n++ {
-		if q.ctx.Err() != nil {
-			err = errors.Join(err, context.Cause(q.ctx))
+		if ctx.Err() != nil {
+			err = errors.Join(err, context.Cause(ctx))
 			break
 		}
-		if err = q.handle(e); err == nil {
+		if err = q.handle(ctx, e); err == nil {
 			return
 		}
 		if n >= q.cfg.MaxAttempts {
 			break
 		}
-		q.cfg.Logger.WarnContext(q.ctx, "webhook delivery failed, retrying", "event_id", e.ID, "attempt", n, "error", err)
+		q.cfg.Logger.WarnContext(ctx, "webhook delivery failed, retrying", "event_id", e.ID, "attempt", n, "error", err)
 		t := time.NewTimer(q.cfg.Backoff(n))
 		select {
 		case <-t.C:
-		case <-q.ctx.Done():
+		case <-ctx.Done():
 			t.Stop()
 		}
 	}
-	q.cfg.DeadLetter(context.WithoutCancel(q.ctx), e, err)
+	if it.dedup != nil {
+		it.dedup.Release(it.ctx, e.ID, false)
+	}
+	q.cfg.DeadLetter(it.ctx, e, err)
 }
 
 // handle calls the sink, turning a panic into an error so one bad event
 // cannot kill a worker.
-func (q *Queue) handle(e callevent.Event) (err error) {
+func (q *Queue) handle(ctx context.Context, e callevent.Event) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("webhook: sink panic: %v", p)
 		}
 	}()
-	return q.sink.HandleEvent(q.ctx, e)
+	return q.sink.HandleEvent(ctx, e)
 }

@@ -3,7 +3,6 @@ package webhook_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"sync"
@@ -78,68 +77,12 @@ func TestQueueRecoversAfterTransientFailure(t *testing.T) {
 	require.Empty(t, ids)
 }
 
-func TestQueueCloseDrains(t *testing.T) {
-	t.Parallel()
-	release := make(chan struct{})
-	sink := &recorder{}
-	slow := callevent.SinkFunc(func(ctx context.Context, e callevent.Event) error {
-		<-release
-		return sink.HandleEvent(ctx, e)
-	})
-	q, err := webhook.NewQueue(slow, webhook.QueueConfig{Workers: 2, Size: 100})
-	require.NoError(t, err)
-	for i := range 50 {
-		require.NoError(t, q.HandleEvent(t.Context(), ev(fmt.Sprint(i))))
-	}
-	closed := make(chan error)
-	go func() { closed <- q.Close(context.Background()) }()
-	// Probe until Close has started; probes accepted before that count.
-	accepted := 0
-	require.Eventually(t, func() bool {
-		err := q.HandleEvent(t.Context(), ev(fmt.Sprint("late", accepted)))
-		if err == nil {
-			accepted++
-		}
-		return errors.Is(err, webhook.ErrClosed)
-	}, 5*time.Second, time.Millisecond)
-	close(release)
-	require.NoError(t, <-closed)
-	require.Len(t, sink.ids(), 50+accepted, "every queued event delivered before Close returned")
-}
-
-func TestQueueCloseDeadlineDeadLettersTheRest(t *testing.T) {
-	t.Parallel()
-	block := make(chan struct{})
-	defer close(block)
-	var delivered atomic.Int32
-	sink := callevent.SinkFunc(func(ctx context.Context, _ callevent.Event) error {
-		select {
-		case <-block:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		delivered.Add(1)
-		return nil
-	})
-	var dl deadLetters
-	q, err := webhook.NewQueue(sink, webhook.QueueConfig{Workers: 1, Size: 10, DeadLetter: dl.add, Backoff: func(int) time.Duration { return time.Hour }})
-	require.NoError(t, err)
-	for i := range 5 {
-		require.NoError(t, q.HandleEvent(t.Context(), ev(fmt.Sprint(i))))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	require.ErrorIs(t, q.Close(ctx), context.DeadlineExceeded)
-	ids, _ := dl.get()
-	require.Len(t, ids, 5, "nothing lost: every undelivered event is dead-lettered")
-	require.Zero(t, delivered.Load())
-}
-
 func TestQueueFullGives503AndRedeliveryWorks(t *testing.T) {
 	t.Parallel()
-	block := make(chan struct{})
+	entered, block := make(chan string, 3), make(chan struct{})
 	sink := &recorder{}
 	slow := callevent.SinkFunc(func(ctx context.Context, e callevent.Event) error {
+		entered <- e.ID
 		<-block
 		return sink.HandleEvent(ctx, e)
 	})
@@ -149,13 +92,15 @@ func TestQueueFullGives503AndRedeliveryWorks(t *testing.T) {
 
 	// The worker takes e0 and blocks; e1 fills the queue; e2 finds it full.
 	require.Equal(t, http.StatusAccepted, post(h, "token="+secret, url.Values{"id": {"e0"}, "call": {"c"}}).Code)
-	require.Eventually(t, func() bool { return q.Len() == 0 }, time.Second, time.Millisecond)
+	require.Equal(t, "e0", <-entered)
 	require.Equal(t, http.StatusAccepted, post(h, "token="+secret, url.Values{"id": {"e1"}, "call": {"c"}}).Code)
-	require.Equal(t, http.StatusServiceUnavailable, post(h, "token="+secret, url.Values{"id": {"e2"}, "call": {"c"}}).Code)
+	w := post(h, "token="+secret, url.Values{"id": {"e2"}, "call": {"c"}})
+	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+	require.Equal(t, "10", w.Header().Get("Retry-After"), "webhook.DefaultRetryAfter")
 	// A redelivery of a queued event is not queued twice.
 	require.Equal(t, http.StatusOK, post(h, "token="+secret, url.Values{"id": {"e1"}, "call": {"c"}}).Code)
 	close(block)
-	require.Eventually(t, func() bool { return q.Len() == 0 }, time.Second, time.Millisecond)
+	require.Equal(t, "e1", <-entered, "the worker took e1: the queue has room")
 	// The rejected event was not marked processed: its redelivery is accepted.
 	require.Equal(t, http.StatusAccepted, post(h, "token="+secret, url.Values{"id": {"e2"}, "call": {"c"}}).Code)
 	require.NoError(t, q.Close(t.Context()))
@@ -173,4 +118,99 @@ func TestQueueSinkPanicIsContained(t *testing.T) {
 	ids, errs := dl.get()
 	require.Equal(t, []string{"p"}, ids)
 	require.ErrorContains(t, errs[0], "panic")
+}
+
+// The sink runs with the values of the request's context (trace spans,
+// loggers), and not with its cancellation: the request is long answered.
+func TestQueueKeepsRequestValues(t *testing.T) {
+	t.Parallel()
+	type key struct{}
+	release := make(chan struct{})
+	type seen struct {
+		val any
+		err error
+	}
+	got := make(chan seen, 1)
+	sink := callevent.SinkFunc(func(ctx context.Context, _ callevent.Event) error {
+		<-release
+		got <- seen{ctx.Value(key{}), ctx.Err()}
+		return nil
+	})
+	dead := make(chan error, 1)
+	q, err := webhook.NewQueue(sink, webhook.QueueConfig{Workers: 1, MaxAttempts: 1,
+		DeadLetter: func(_ context.Context, _ callevent.Event, err error) { dead <- err }})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "trace-1"))
+	require.NoError(t, q.HandleEvent(ctx, ev("v1")))
+	cancel() // the request is over
+	close(release)
+	var s seen
+	select {
+	case s = <-got:
+	case err := <-dead:
+		t.Fatalf("dead-lettered: %v", err)
+	}
+	require.Equal(t, "trace-1", s.val)
+	require.NoError(t, s.err, "the request's cancellation does not reach the delivery")
+	require.NoError(t, q.Close(t.Context()))
+}
+
+// An event the Queue dead-letters is forgotten by the Handler's Dedup: the
+// provider's redelivery is delivered again instead of being answered as a
+// duplicate (and the call lost).
+func TestDeadLetteredEventIsDeliveredAgain(t *testing.T) {
+	t.Parallel()
+	sink := &recorder{}
+	sink.fail.Store(1) // the first delivery fails
+	dead := make(chan string, 1)
+	q, err := webhook.NewQueue(sink, webhook.QueueConfig{Workers: 1, MaxAttempts: 1,
+		DeadLetter: func(_ context.Context, e callevent.Event, _ error) { dead <- e.ID }})
+	require.NoError(t, err)
+	h := newHandler(t, q)
+	form := url.Values{"id": {"e1"}, "call": {"c"}}
+	require.Equal(t, http.StatusAccepted, post(h, "token="+secret, form).Code)
+	require.Equal(t, "e1", <-dead)
+	require.Equal(t, http.StatusAccepted, post(h, "token="+secret, form).Code, "the redelivery is queued again")
+	require.NoError(t, q.Close(t.Context()))
+	require.Equal(t, []string{"e1"}, sink.ids())
+	require.Equal(t, http.StatusOK, post(h, "token="+secret, form).Code, "now delivered: a duplicate")
+}
+
+// admitter is a sink that can refuse events before they are queued.
+type admitter struct {
+	recorder
+	refuse atomic.Bool
+}
+
+type busyError struct{}
+
+func (busyError) Error() string             { return "sink at capacity" }
+func (busyError) RetryAfter() time.Duration { return 42 * time.Second }
+
+func (a *admitter) Admit(context.Context, callevent.Event) error {
+	if a.refuse.Load() {
+		return busyError{}
+	}
+	return nil
+}
+
+// A Queue asks an Admitter sink before it accepts an event: a refusal is a
+// 503 with the sink's Retry-After, nothing is acknowledged, and the
+// redelivery is accepted once the sink has room.
+func TestQueueAsksAdmitter(t *testing.T) {
+	t.Parallel()
+	sink := &admitter{}
+	sink.refuse.Store(true)
+	q, err := webhook.NewQueue(sink, webhook.QueueConfig{Workers: 1})
+	require.NoError(t, err)
+	h := newHandler(t, q)
+	form := url.Values{"id": {"e1"}, "call": {"c"}}
+	w := post(h, "token="+secret, form)
+	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+	require.Equal(t, "42", w.Header().Get("Retry-After"))
+	require.Zero(t, q.Len())
+	sink.refuse.Store(false)
+	require.Equal(t, http.StatusAccepted, post(h, "token="+secret, form).Code)
+	require.NoError(t, q.Close(t.Context()))
+	require.Equal(t, []string{"e1"}, sink.ids())
 }
