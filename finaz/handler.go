@@ -182,7 +182,6 @@ type handlerOptions struct {
 	country       string
 	cardURL       string
 	webhookOpts   []webhook.Option
-	now           func() time.Time
 }
 
 // WithToken requires the query parameter "token" to be one of tokens
@@ -292,7 +291,7 @@ func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
 // Requests are GET; authentication (WithToken, WithAllowedIPs or an
 // explicit WithoutAuth) is required.
 func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error) {
-	o := handlerOptions{lookupTimeout: webhook.DefaultLookupTimeout, country: "BR", now: time.Now}
+	o := handlerOptions{lookupTimeout: webhook.DefaultLookupTimeout, country: "BR"}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -337,7 +336,7 @@ func (h *handler) decode(ep Endpoint, r *http.Request, body []byte) (callevent.E
 	if err != nil {
 		return callevent.Event{}, err
 	}
-	return ParseNotification(ep, params, h.o.country, h.o.now())
+	return ParseNotification(ep, params, h.o.country, webhook.Arrival(r.Context()))
 }
 
 func (h *handler) decodeDiscador(r *http.Request, body []byte) (webhook.Result, error) {

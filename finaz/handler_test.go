@@ -365,3 +365,20 @@ func (r *recorder) take() []callevent.Event {
 	r.events = nil
 	return e
 }
+
+// A notification carries no time: it is stamped with the arrival time by
+// the webhook handler's clock, so a test (or a replay) that sets the clock
+// gets events inside the time window the handler checks.
+func TestHandlerStampsArrivalByTheWebhookClock(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
+	rec := &recorder{}
+	h, err := finaz.NewHandler(rec, finaz.WithToken("tok"),
+		finaz.WithWebhookOptions(webhook.WithClock(func() time.Time { return at })))
+	require.NoError(t, err)
+	n := finaztest.Notification{Num: "(11) 98765-4321", CID: "call-1", Ramal: "2001", EmpresaID: "emp-9", Token: "tok"}
+	w := serve(h, finaztest.NewReceptivoRequest(base, n))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Len(t, rec.got(), 1)
+	require.Equal(t, at, rec.got()[0].At)
+}

@@ -84,7 +84,7 @@ type handlerConfig struct {
 	newCardURL    string
 	newText       string
 	pause         func(ctx context.Context, p Pause) error
-	now           func() time.Time // nil: time.Now, and the webhook.Handler's own clock
+	now           func() time.Time // nil: the webhook.Handler's own clock
 	webhookOpts   []webhook.Option
 }
 
@@ -275,10 +275,11 @@ func WithPauseFunc(f func(ctx context.Context, p Pause) error) HandlerOption {
 	}
 }
 
-// WithClock sets the clock of the handler (default time.Now): the arrival
-// time that stamps a call.hangup carrying no time at all, and the clock of
-// the time window events must fall in (webhook.WithClock, which it also
-// sets). Tests that replay recorded payloads use a clock near their times.
+// WithClock sets the clock of the handler (default time.Now); it is
+// webhook.WithClock: the arrival time (webhook.Arrival) that stamps a
+// call.hangup carrying no time at all, and the clock of the time window
+// events must fall in. Tests that replay recorded payloads use a clock near
+// their times.
 func WithClock(now func() time.Time) HandlerOption {
 	return func(c *handlerConfig) error {
 		if now == nil {
@@ -325,10 +326,7 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 	if c.tokenFrom != nil && len(c.tokens) == 0 {
 		return nil, errors.New("phonet: WithTokenFunc needs WithToken")
 	}
-	d := &decoder{cfg: c, now: time.Now}
-	if c.now != nil {
-		d.now = c.now
-	}
+	d := &decoder{cfg: c}
 	bound := map[string]string{}
 	for i, t := range c.tokens {
 		if a, ok := bound[t]; ok && !strings.EqualFold(a, c.accounts[i]) {
@@ -364,12 +362,11 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 
 type decoder struct {
 	cfg     handlerConfig
-	now     func() time.Time
 	secrets *webhook.Secrets // the tokens, when some are bound to accounts
 }
 
 func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
-	arrived := d.now()
+	arrived := webhook.Arrival(r.Context())
 	n, err := ParseNotification(r.Header.Get("Content-Type"), body)
 	if err != nil {
 		return webhook.Result{}, err

@@ -270,7 +270,8 @@ func (h *Handler) serve(r *http.Request) (reply Reply, err error) {
 			return Reply{}, err
 		}
 	}
-	r = r.WithContext(context.WithValue(r.Context(), loggerKey{}, h.log))
+	ctx := context.WithValue(r.Context(), loggerKey{}, h.log)
+	r = r.WithContext(context.WithValue(ctx, arrivalKey{}, arrived))
 	res, err := h.dec.Decode(r, body)
 	if err != nil {
 		return Reply{}, err

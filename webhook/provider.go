@@ -59,7 +59,21 @@ func (a Auth) Options() ([]Option, error) {
 	return opts, nil
 }
 
-type loggerKey struct{}
+type (
+	loggerKey  struct{}
+	arrivalKey struct{}
+)
+
+// Arrival returns when the Handler serving the request whose context is
+// ctx received it, by the Handler's clock (WithClock): a Decoder stamps
+// events that carry no time of their own with it, so they fall inside the
+// time window the Handler checks. Outside a Handler it returns time.Now().
+func Arrival(ctx context.Context) time.Time {
+	if t, ok := ctx.Value(arrivalKey{}).(time.Time); ok {
+		return t
+	}
+	return time.Now()
+}
 
 // Logger returns the logger of the Handler serving the request whose
 // context is ctx (set with WithLogger), so a Decoder logs where its handler

@@ -111,3 +111,17 @@ func TestClip(t *testing.T) {
 	require.Equal(t, "я…", webhook.Clip("яя", 3), "never cuts a rune in half")
 	require.Equal(t, "a?b", webhook.Clip("a\xffb", 5))
 }
+
+func TestArrival(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	var seen time.Time
+	dec := webhook.DecoderFunc(func(r *http.Request, _ []byte) (webhook.Result, error) {
+		seen = webhook.Arrival(r.Context())
+		return webhook.Result{}, nil
+	})
+	h := newHandlerWith(t, &recorder{}, dec, webhook.WithClock(func() time.Time { return at }))
+	require.Equal(t, http.StatusOK, post(h, "token="+secret, nil).Code)
+	require.Equal(t, at, seen, "a decoder sees the handler's arrival time")
+	require.WithinDuration(t, time.Now(), webhook.Arrival(t.Context()), time.Minute, "outside a handler: now")
+}
