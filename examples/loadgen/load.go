@@ -36,8 +36,9 @@ type Config struct {
 	Events int
 	// Connections is the number of concurrent connections (C).
 	Connections int
-	// HookToken and MegafonToken are the gateway's tokens.
-	HookToken, MegafonToken string
+	// HookToken and MegafonToken are the gateway's webhook tokens,
+	// APIToken its API token (for GET /api/calls).
+	HookToken, MegafonToken, APIToken string
 	// Wait bounds the wait for the calls to be stored after sending.
 	Wait time.Duration
 	// Baseline also runs the same requests against a bare net/http
@@ -116,8 +117,8 @@ func (c Config) validate() error {
 	if c.Connections < 1 || c.Connections > MaxConnections {
 		return fmt.Errorf("-c %d: want 1..%d", c.Connections, MaxConnections)
 	}
-	if c.HookToken == "" || c.MegafonToken == "" {
-		return errors.New("-hook-token and -megafon-token are required (the gateway's CRM_HOOK_TOKEN and MEGAFON_CRM_TOKEN)")
+	if c.HookToken == "" || c.MegafonToken == "" || c.APIToken == "" {
+		return errors.New("-hook-token, -megafon-token and -api-token are required (the gateway's CRM_HOOK_TOKEN, MEGAFON_CRM_TOKEN and CRM_API_TOKEN)")
 	}
 	return nil
 }
@@ -150,6 +151,8 @@ func workload(n int, run uint64, hookTok, mfTok string) []call {
 		case 2:
 			pc := phonettest.InboundCall()
 			pc.UUID, pc.Client = id(4), fmt.Sprintf("+38067%07d", i%1e7)
+			d := start.Sub(pc.DialAt) // now, inside the handlers' time window
+			pc.DialAt, pc.BridgeAt, pc.HangupAt = start, pc.BridgeAt.Add(d), pc.HangupAt.Add(d)
 			c = call{provider: "phonet", id: pc.UUID}
 			for j, b := range []phonettest.Body{pc.Dial(), pc.Bridge(), pc.Hangup(), pc.Record()} {
 				path := "/hooks/phonet/call"
@@ -254,10 +257,10 @@ func do(ctx context.Context, client *http.Client, base string, r request) (time.
 
 // stored counts the expected calls present in GET /api/calls, polling
 // until all are there or wait has passed.
-func stored(ctx context.Context, base string, want map[string]bool, wait time.Duration) (int, error) {
+func stored(ctx context.Context, base, apiToken string, want map[string]bool, wait time.Duration) (int, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		n, err := countStored(ctx, base, want)
+		n, err := countStored(ctx, base, apiToken, want)
 		if err != nil || n == len(want) || time.Now().After(deadline) {
 			return n, err
 		}
@@ -269,33 +272,50 @@ func stored(ctx context.Context, base string, want map[string]bool, wait time.Du
 	}
 }
 
-func countStored(ctx context.Context, base string, want map[string]bool) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/calls", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /api/calls: %s", resp.Status)
-	}
-	var calls []struct {
-		Provider string `json:"provider"`
-		CallID   string `json:"call_id"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&calls); err != nil {
-		return 0, fmt.Errorf("GET /api/calls: %w", err)
-	}
-	n := 0
-	for _, c := range calls {
-		if want[c.Provider+"/"+c.CallID] {
-			n++
+// countStored pages through GET /api/calls (1,000 calls a page).
+func countStored(ctx context.Context, base, apiToken string, want map[string]bool) (int, error) {
+	n, cursor := 0, ""
+	for range MaxEvents/1000 + 1 { // bounded: every call has at least one event
+		target := base + "/api/calls?limit=1000"
+		if cursor != "" {
+			target += "&cursor=" + url.QueryEscape(cursor)
 		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+apiToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		var page struct {
+			Items []struct {
+				Provider string `json:"provider"`
+				CallID   string `json:"call_id"`
+			} `json:"items"`
+			NextCursor string `json:"next_cursor"`
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return 0, fmt.Errorf("GET /api/calls: %s", resp.Status)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return 0, fmt.Errorf("GET /api/calls: %w", err)
+		}
+		for _, c := range page.Items {
+			if want[c.Provider+"/"+c.CallID] {
+				n++
+			}
+		}
+		if page.NextCursor == "" {
+			return n, nil
+		}
+		cursor = page.NextCursor
 	}
-	return n, nil
+	return n, errors.New("GET /api/calls: too many pages")
 }
 
 // Run sends the load, checks what was stored and, with Baseline, runs the
@@ -318,7 +338,7 @@ func runCalls(ctx context.Context, cfg Config, calls []call) (Report, error) {
 			want[c.provider+"/"+c.id] = true
 		}
 	}
-	n, err := stored(ctx, base, want, cfg.Wait)
+	n, err := stored(ctx, base, cfg.APIToken, want, cfg.Wait)
 	if err != nil {
 		return rep, err
 	}

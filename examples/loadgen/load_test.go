@@ -65,7 +65,7 @@ func startGateway(t *testing.T) *gatewayUnderTest {
 	clients, err := os.ReadFile("../crm/testdata/clients.json")
 	require.NoError(t, err)
 	events := &eventLog{}
-	g, err := gateway.New(gateway.Config{HookToken: "load", MegafonToken: "load-mf", DefaultClients: clients, DiagOut: io.Discard}, events)
+	g, err := gateway.New(gateway.Config{HookToken: "load", MegafonToken: "load-mf", APIToken: "load-api", DefaultClients: clients, DiagOut: io.Discard}, events)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -87,7 +87,7 @@ func startGateway(t *testing.T) *gatewayUnderTest {
 // The big run is the command in the README.
 func TestLoad(t *testing.T) {
 	gw := startGateway(t)
-	cfg := Config{URL: gw.URL, Events: 2000, Connections: 8, HookToken: "load", MegafonToken: "load-mf", Wait: 20 * time.Second, Baseline: true}
+	cfg := Config{URL: gw.URL, Events: 2000, Connections: 8, HookToken: "load", MegafonToken: "load-mf", APIToken: "load-api", Wait: 20 * time.Second, Baseline: true}
 	rep, err := Run(t.Context(), cfg)
 	require.NoError(t, err)
 	var out bytes.Buffer
@@ -120,7 +120,7 @@ func TestLoad(t *testing.T) {
 // expected to be stored and none is lost.
 func TestLoadRefused(t *testing.T) {
 	gw := startGateway(t)
-	rep, err := Run(t.Context(), Config{URL: gw.URL, Events: 24, Connections: 2, HookToken: "wrong", MegafonToken: "wrong", Wait: time.Second})
+	rep, err := Run(t.Context(), Config{URL: gw.URL, Events: 24, Connections: 2, HookToken: "wrong", MegafonToken: "wrong", APIToken: "load-api", Wait: time.Second})
 	require.NoError(t, err)
 	require.Equal(t, 24, rep.Gateway.Failed)
 	require.Contains(t, rep.Gateway.FirstErr, "401 Unauthorized")
@@ -155,7 +155,12 @@ func TestLostCall(t *testing.T) {
 		switch {
 		case r.Method == http.MethodGet && r.URL.Path == "/api/calls":
 			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(listed)
+			// Two pages, as the gateway pages its list.
+			if r.URL.Query().Get("cursor") == "" {
+				_ = json.NewEncoder(w).Encode(map[string]any{"items": listed[:3], "next_cursor": "c2"})
+			} else {
+				_ = json.NewEncoder(w).Encode(map[string]any{"items": listed[3:]})
+			}
 		case r.URL.RequestURI() == refused && string(body) == refusedBody:
 			http.Error(w, "queue full", http.StatusServiceUnavailable)
 		default:
@@ -177,7 +182,7 @@ func TestLostCall(t *testing.T) {
 
 func TestConfigBounds(t *testing.T) {
 	t.Parallel()
-	ok := Config{URL: "http://127.0.0.1:8080", Events: 10, Connections: 1, HookToken: "a", MegafonToken: "b"}
+	ok := Config{URL: "http://127.0.0.1:8080", Events: 10, Connections: 1, HookToken: "a", MegafonToken: "b", APIToken: "c"}
 	require.NoError(t, ok.validate())
 	for _, u := range []string{"http://localhost:1", "http://[::1]:8080/"} {
 		c := ok
@@ -196,6 +201,7 @@ func TestConfigBounds(t *testing.T) {
 		{func(c *Config) { c.Connections = 0 }, "-c 0"},
 		{func(c *Config) { c.Connections = MaxConnections + 1 }, "-c 513"},
 		{func(c *Config) { c.HookToken = "" }, "-hook-token"},
+		{func(c *Config) { c.APIToken = "" }, "-api-token"},
 	} {
 		c := ok
 		tc.mod(&c)
@@ -225,12 +231,16 @@ func TestWorkload(t *testing.T) {
 func TestRunCommand(t *testing.T) {
 	url := startGateway(t).URL
 	var stdout, stderr bytes.Buffer
-	require.NoError(t, run(t.Context(), []string{"-url", url, "-n", "48", "-c", "4", "-hook-token", "load", "-megafon-token", "load-mf", "-baseline=false"}, &stdout, &stderr))
+	env := func(k string) string { return map[string]string{"CRM_API_TOKEN": "load-api"}[k] }
+	require.NoError(t, run(t.Context(), []string{"-url", url, "-n", "48", "-c", "4", "-hook-token", "load", "-megafon-token", "load-mf", "-baseline=false"}, env, &stdout, &stderr))
 	require.Contains(t, stdout.String(), "stored    16 of 16 accepted calls")
 	require.NotContains(t, stdout.String(), "baseline")
 
-	err := run(t.Context(), []string{"-url", "http://192.0.2.1:80", "-hook-token", "a", "-megafon-token", "b"}, &stdout, &stderr)
+	err := run(t.Context(), []string{"-url", "http://192.0.2.1:80", "-hook-token", "a", "-megafon-token", "b"}, env, &stdout, &stderr)
 	require.ErrorContains(t, err, "only loopback")
-	require.NoError(t, run(t.Context(), []string{"-h"}, &stdout, &stderr))
+	// -h never shows the tokens of the environment.
+	secret := func(k string) string { return "SECRET-" + k }
+	require.NoError(t, run(t.Context(), []string{"-h"}, secret, &stdout, &stderr))
 	require.True(t, strings.Contains(stderr.String(), "-megafon-token"))
+	require.NotContains(t, stderr.String(), "SECRET")
 }

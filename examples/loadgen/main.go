@@ -6,8 +6,8 @@
 // in the same run:
 //
 //	go build -o crm ./examples/crm
-//	CRM_HOOK_TOKEN=load MEGAFON_CRM_TOKEN=load ./crm >/dev/null &
-//	go run ./examples/loadgen -n 200000 -c 16 -hook-token load -megafon-token load
+//	CRM_HOOK_TOKEN=load MEGAFON_CRM_TOKEN=load CRM_API_TOKEN=load ./crm >/dev/null &
+//	CRM_API_TOKEN=load go run ./examples/loadgen -n 200000 -c 16 -hook-token load -megafon-token load
 //	kill %1
 //
 // A lost call is one whose every notification the gateway accepted but
@@ -32,22 +32,26 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
 
-// run is the command: flags in args, the report on stdout.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// run is the command: flags in args (tokens also from getenv), the report
+// on stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg Config
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "gateway URL (loopback only)")
 	fs.IntVar(&cfg.Events, "n", 20_000, fmt.Sprintf("events to send (at most %d)", MaxEvents))
 	fs.IntVar(&cfg.Connections, "c", 16, fmt.Sprintf("concurrent connections (at most %d)", MaxConnections))
-	fs.StringVar(&cfg.HookToken, "hook-token", os.Getenv("CRM_HOOK_TOKEN"), "the gateway's hook token (CRM_HOOK_TOKEN)")
-	fs.StringVar(&cfg.MegafonToken, "megafon-token", os.Getenv("MEGAFON_CRM_TOKEN"), "the gateway's MegaFon crm_token (MEGAFON_CRM_TOKEN)")
+	// Tokens are not flag defaults (-h prints defaults): the environment
+	// fills what the flags leave empty.
+	fs.StringVar(&cfg.HookToken, "hook-token", "", "the gateway's hook token (default $CRM_HOOK_TOKEN)")
+	fs.StringVar(&cfg.MegafonToken, "megafon-token", "", "the gateway's MegaFon crm_token (default $MEGAFON_CRM_TOKEN)")
+	fs.StringVar(&cfg.APIToken, "api-token", "", "the gateway's API token, to read GET /api/calls (default $CRM_API_TOKEN)")
 	fs.DurationVar(&cfg.Wait, "wait", 30*time.Second, "how long to wait for the calls to be stored")
 	fs.BoolVar(&cfg.Baseline, "baseline", true, "also measure a bare net/http handler that only reads the body")
 	if err := fs.Parse(args); err != nil {
@@ -55,6 +59,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return nil
 		}
 		return err
+	}
+	for _, v := range []struct {
+		p   *string
+		env string
+	}{{&cfg.HookToken, "CRM_HOOK_TOKEN"}, {&cfg.MegafonToken, "MEGAFON_CRM_TOKEN"}, {&cfg.APIToken, "CRM_API_TOKEN"}} {
+		if *v.p == "" {
+			*v.p = getenv(v.env)
+		}
 	}
 	rep, err := Run(ctx, cfg)
 	if err != nil {

@@ -1,19 +1,26 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // Call is one element of GET /api/calls.
@@ -75,22 +82,23 @@ func callOf(r match.CallRecord) Call {
 	}
 }
 
-// Calls lists the logged calls, newest first, as GET /api/calls does.
-func (g *Gateway) Calls() []Call { return mapSlice(g.store.Calls(), callOf) }
+// Calls lists every logged call, newest first (the order of GET
+// /api/calls).
+func (g *Gateway) Calls() []Call { return mapSlice(g.store.calls.all(), callOf) }
 
 // Clients lists the clients in creation order, as GET /api/clients does.
-func (g *Gateway) Clients() []Client {
-	return mapSlice(g.store.Clients(), func(c match.Client) Client {
-		return Client{ID: c.ID, Name: c.Name, Phone: c.Phone, Channel: string(c.Channel),
-			Responsible: c.Responsible, CreatedFromCall: c.CreatedFromCall}
-	})
-}
+func (g *Gateway) Clients() []Client { return mapSlice(g.store.Clients(), clientOf) }
 
 // Leads lists the leads in creation order, as GET /api/leads does.
-func (g *Gateway) Leads() []Lead {
-	return mapSlice(g.store.Leads(), func(l match.Lead) Lead {
-		return Lead{ID: l.ID, ClientID: l.ClientID, Name: l.Name, Status: l.Status, Source: l.Source, Responsible: l.Responsible}
-	})
+func (g *Gateway) Leads() []Lead { return mapSlice(g.store.Leads(), leadOf) }
+
+func clientOf(c match.Client) Client {
+	return Client{ID: c.ID, Name: c.Name, Phone: c.Phone, Channel: string(c.Channel),
+		Responsible: c.Responsible, CreatedFromCall: c.CreatedFromCall}
+}
+
+func leadOf(l match.Lead) Lead {
+	return Lead{ID: l.ID, ClientID: l.ClientID, Name: l.Name, Status: l.Status, Source: l.Source, Responsible: l.Responsible}
 }
 
 // mapSlice maps in to a non-nil slice, so an empty list is [] in JSON.
@@ -102,16 +110,271 @@ func mapSlice[T, U any](in []T, f func(T) U) []U {
 	return out
 }
 
-func (g *Gateway) listCalls(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, g.Calls())
+// Pagination of the lists.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Page is the shape of every list answer: up to limit items and, when more
+// may follow, the cursor of the next page (pass it as ?cursor= with the
+// same filters).
+type Page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
-func (g *Gateway) listClients(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, g.Clients())
+// listQuery is the parsed query of a list: limit, cursor and filters.
+type listQuery struct {
+	limit      int
+	cursor     string
+	from, to   time.Time
+	phone      string
+	status     string
+	provider   string
+	statusSeen bool
 }
 
-func (g *Gateway) listLeads(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, g.Leads())
+// parseListQuery reads the query of a list; allowed names the filters the
+// list has. A bad or unknown parameter is an error naming it.
+func (g *Gateway) parseListQuery(r *http.Request, allowed ...string) (listQuery, error) {
+	q := listQuery{limit: DefaultLimit}
+	vals, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return q, fmt.Errorf("query: %v", err)
+	}
+	for name, vs := range vals {
+		if len(vs) != 1 {
+			return q, fmt.Errorf("%s: given %d times", webhook.Clip(name, 40), len(vs))
+		}
+		v := vs[0]
+		switch {
+		case name == "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxLimit {
+				return q, fmt.Errorf("limit: %q is not a number from 1 to %d", webhook.Clip(v, 40), MaxLimit)
+			}
+			q.limit = n
+		case name == "cursor":
+			q.cursor = v
+		case !slices.Contains(allowed, name):
+			return q, fmt.Errorf("%s: unknown parameter (this list takes limit, cursor, %s)", webhook.Clip(name, 40), strings.Join(allowed, ", "))
+		case name == "from" || name == "to":
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil || t.Year() < 1 || t.Year() > 9999 {
+				return q, fmt.Errorf("%s: %q is not an RFC 3339 time (2006-01-02T15:04:05Z)", name, webhook.Clip(v, 40))
+			}
+			if name == "from" {
+				q.from = t
+			} else {
+				q.to = t
+			}
+		case name == "phone":
+			p, err := match.Normalize(v, g.cfg.Country)
+			if err != nil {
+				return q, fmt.Errorf("phone: %q is not a phone number: %v", webhook.Clip(v, 40), err)
+			}
+			q.phone = p
+		case name == "status":
+			q.status, q.statusSeen = v, true
+		case name == "provider":
+			if !slices.Contains(providers, v) {
+				return q, fmt.Errorf("provider: %q is not one of %s", webhook.Clip(v, 40), strings.Join(providers, ", "))
+			}
+			q.provider = v
+		}
+	}
+	if !q.from.IsZero() && !q.to.IsZero() && !q.from.Before(q.to) {
+		return q, errors.New("from: must be before to")
+	}
+	return q, nil
+}
+
+// Cursors are opaque to clients: base64url of a small JSON value with the
+// list's name, so a cursor of one list is refused by another.
+type cursorData struct {
+	List string    `json:"l"`
+	Pos  int       `json:"i,omitempty"` // clients, leads: the next position
+	At   time.Time `json:"t,omitzero"`  // calls: the last call's key
+	P    string    `json:"p,omitempty"`
+	A    string    `json:"a,omitempty"`
+	C    string    `json:"c,omitempty"`
+}
+
+func encodeCursor(c cursorData) string {
+	b, _ := json.Marshal(c) // a struct of strings, an int and a time from a valid record
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s, list string) (cursorData, error) {
+	var c cursorData
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil && len(b) <= 2048 {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&c)
+	} else if err == nil {
+		err = errors.New("too long")
+	}
+	if err != nil || c.List != list || c.Pos < 0 {
+		return cursorData{}, fmt.Errorf("cursor: not a cursor of %s (pass next_cursor as it is)", list)
+	}
+	return c, nil
+}
+
+// writePage streams a page: each item encoded on its own, so one item that
+// cannot be encoded is logged and left out instead of failing the list
+// for everyone, and no second copy of the page is built.
+func writePage[T any](g *Gateway, w http.ResponseWriter, r *http.Request, items []T, encode func([]byte, T) ([]byte, error), next string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	bw := bufio.NewWriterSize(w, 8<<10)
+	buf := make([]byte, 0, 1024)
+	_, _ = bw.WriteString(`{"items":[`)
+	first := true
+	for _, it := range items {
+		var err error
+		if buf, err = encode(buf[:0], it); err != nil {
+			g.log.WarnContext(r.Context(), "list: item left out: cannot encode", "path", r.URL.Path, "error", err)
+			continue
+		}
+		if !first {
+			_ = bw.WriteByte(',')
+		}
+		first = false
+		_, _ = bw.Write(bytes.TrimSuffix(buf, []byte("\n")))
+		if r.Context().Err() != nil {
+			return // the client is gone or the server is closing
+		}
+	}
+	_, _ = bw.WriteString("]")
+	if next != "" {
+		_, _ = bw.WriteString(`,"next_cursor":`)
+		b, _ := json.Marshal(next)
+		_, _ = bw.Write(b)
+	}
+	_, _ = bw.WriteString("}\n")
+	_ = bw.Flush()
+}
+
+// listCalls is GET /api/calls: newest first; filters from and to (on
+// started_at, RFC 3339, from inclusive), phone, status and provider.
+func (g *Gateway) listCalls(w http.ResponseWriter, r *http.Request) {
+	q, err := g.parseListQuery(r, "from", "to", "phone", "status", "provider")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	f := callFilter{from: q.from, to: q.to, phone: q.phone, provider: q.provider}
+	if q.statusSeen {
+		if err := f.status.UnmarshalText([]byte(q.status)); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("status: %q is not a call status (%s)", webhook.Clip(q.status, 40), strings.Join(callStatuses(), ", ")))
+			return
+		}
+		f.hasStatus = true
+	}
+	var after *match.CallRecord
+	if q.cursor != "" {
+		c, err := decodeCursor(q.cursor, "calls")
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		after = &match.CallRecord{StartedAt: c.At, Provider: c.P, Account: c.A, CallID: c.C}
+	}
+	calls, more := g.store.calls.page(after, q.limit, f)
+	next := ""
+	if more {
+		last := calls[len(calls)-1]
+		next = encodeCursor(cursorData{List: "calls", At: last.StartedAt, P: last.Provider, A: last.Account, C: last.CallID})
+	}
+	writePage(g, w, r, calls, appendCall, next)
+}
+
+// callStatuses are the names the status filter of /api/calls takes.
+func callStatuses() []string {
+	var out []string
+	for s := callevent.Status(0); s < 64; s++ {
+		b, err := s.MarshalText()
+		if err != nil {
+			break
+		}
+		if len(b) > 0 {
+			out = append(out, string(b))
+		}
+	}
+	return out
+}
+
+// listClients is GET /api/clients: creation order; filters phone (the
+// client's number) and from/to (created_at).
+func (g *Gateway) listClients(w http.ResponseWriter, r *http.Request) {
+	q, err := g.parseListQuery(r, "from", "to", "phone")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	pos, ok := g.position(w, q.cursor, "clients")
+	if !ok {
+		return
+	}
+	clients, next, more := g.store.clientPage(pos, q.limit, func(c match.Client) bool {
+		return (q.phone == "" || c.Phone == q.phone) && inRange(c.CreatedAt, q.from, q.to)
+	})
+	writePage(g, w, r, clients, func(b []byte, c match.Client) ([]byte, error) { return appendJSON(b, clientOf(c)) },
+		cursorIf(more, "clients", next))
+}
+
+// listLeads is GET /api/leads: creation order; filters status (the CRM's
+// status name, e.g. "new") and from/to (created_at).
+func (g *Gateway) listLeads(w http.ResponseWriter, r *http.Request) {
+	q, err := g.parseListQuery(r, "from", "to", "status")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if q.statusSeen && (q.status == "" || len(q.status) > match.MaxValueLen) {
+		writeError(w, http.StatusBadRequest, "status: want a lead status name (1 to 256 bytes)")
+		return
+	}
+	pos, ok := g.position(w, q.cursor, "leads")
+	if !ok {
+		return
+	}
+	leads, next, more := g.store.leadPage(r.Context(), pos, q.limit, func(l match.Lead) bool {
+		return (!q.statusSeen || l.Status == q.status) && inRange(l.CreatedAt, q.from, q.to)
+	})
+	writePage(g, w, r, leads, func(b []byte, l match.Lead) ([]byte, error) { return appendJSON(b, leadOf(l)) },
+		cursorIf(more, "leads", next))
+}
+
+// appendJSON appends json.Marshal(v).
+func appendJSON(b []byte, v any) ([]byte, error) {
+	j, err := json.Marshal(v)
+	return append(b, j...), err
+}
+
+func (g *Gateway) position(w http.ResponseWriter, cursor, list string) (int, bool) {
+	if cursor == "" {
+		return 0, true
+	}
+	c, err := decodeCursor(cursor, list)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return 0, false
+	}
+	return c.Pos, true
+}
+
+func cursorIf(more bool, list string, pos int) string {
+	if !more {
+		return ""
+	}
+	return encodeCursor(cursorData{List: list, Pos: pos})
+}
+
+func inRange(t, from, to time.Time) bool {
+	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
 }
 
 // CallRequest is the body of POST /api/call. With Group set the provider
@@ -135,8 +398,10 @@ const maxAPIBody = 64 << 10
 const callTimeout = 30 * time.Second
 
 // placeCall is POST /api/call: click-to-call through a provider's client.
-// A bad request or a provider without credentials (or without group calls)
-// is 400 with a message, a failing provider 502.
+// A body that is not application/json is 415; a bad request, a provider
+// without credentials (or without group calls) or a call the provider
+// refuses (4xx: unknown extension, bad number) 400 with the message; a
+// provider's 429 is 429; a failing provider (5xx) or network 502.
 func (g *Gateway) placeCall(w http.ResponseWriter, r *http.Request) {
 	req, status, err := decodeCallRequest(w, r)
 	if err != nil {
@@ -161,20 +426,77 @@ func (g *Gateway) placeCall(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ref, err = caller.Call(ctx, callevent.CallRequest{From: req.From, To: req.To})
 	}
+	if err != nil {
+		status, msg := callFailure(req.Provider, err)
+		if ra := retryAfterOf(err); ra != "" {
+			w.Header().Set("Retry-After", ra)
+		}
+		g.log.WarnContext(r.Context(), "click-to-call failed", "provider", req.Provider, "status", status, "error", err)
+		writeError(w, status, msg)
+		return
+	}
+	g.log.InfoContext(r.Context(), "click-to-call", "provider", req.Provider, "call_id", ref.CallID)
+	writeJSON(w, http.StatusOK, CallReply{CallID: ref.CallID})
+}
+
+// callFailure classifies a click-to-call error: the caller's mistake (a
+// number or extension the provider's client or the provider refuses, an
+// operation the provider lacks) is 4xx; only the provider failing (5xx,
+// refusing the gateway's own credentials) or the network is 502. The
+// message names the provider once.
+func callFailure(provider string, err error) (int, string) {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, provider+":") {
+		msg = provider + ": " + msg
+	}
+	var apiErr *httpx.APIError
+	var reqErr *httpx.RequestError
 	switch {
 	case errors.Is(err, callevent.ErrUnsupported):
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s cannot do this: %v", req.Provider, err))
-	case err != nil:
-		g.log.WarnContext(r.Context(), "click-to-call failed", "provider", req.Provider, "error", err)
-		writeError(w, http.StatusBadGateway, fmt.Sprintf("%s: %v", req.Provider, err))
+		return http.StatusBadRequest, provider + " cannot do this: " + strings.TrimPrefix(msg, provider+": ")
+	case errors.As(err, &apiErr):
+		text := apiErr.Message
+		if text == "" {
+			text = apiErr.Code
+		}
+		if text == "" {
+			text = http.StatusText(apiErr.StatusCode)
+		}
+		text = fmt.Sprintf("%s answered %d: %s", provider, apiErr.StatusCode, text)
+		switch {
+		case apiErr.StatusCode == http.StatusTooManyRequests:
+			return http.StatusTooManyRequests, text
+		case apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden ||
+			apiErr.StatusCode == http.StatusProxyAuthRequired:
+			return http.StatusBadGateway, text + " (check the gateway's credentials)"
+		case apiErr.StatusCode >= 400 && apiErr.StatusCode < 500:
+			return http.StatusBadRequest, text
+		default:
+			return http.StatusBadGateway, text
+		}
+	case errors.As(err, &reqErr), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return http.StatusBadGateway, msg
 	default:
-		g.log.InfoContext(r.Context(), "click-to-call", "provider", req.Provider, "call_id", ref.CallID)
-		writeJSON(w, http.StatusOK, CallReply{CallID: ref.CallID})
+		// Not an HTTP failure: the provider's client refused the request
+		// before sending it (a bad number, an unknown extension).
+		return http.StatusBadRequest, msg
 	}
+}
+
+// retryAfterOf is the Retry-After of a provider's 429, in seconds.
+func retryAfterOf(err error) string {
+	var rl *httpx.RateLimitError
+	if errors.As(err, &rl) && rl.RetryAfter > 0 {
+		return strconv.FormatInt(int64((rl.RetryAfter+time.Second-1)/time.Second), 10)
+	}
+	return ""
 }
 
 func decodeCallRequest(w http.ResponseWriter, r *http.Request) (CallRequest, int, error) {
 	var req CallRequest
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return req, http.StatusUnsupportedMediaType, errors.New("Content-Type: want application/json")
+	}
 	// Read the whole body first: the decoder stops at the first syntax
 	// error, so an oversized body that is not JSON would be 400, not 413.
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
-	"github.com/callbridge/callbridge/phonet/phonettest"
 )
 
 // BenchmarkGatewayHandler: Phonet call.dial notifications of distinct
@@ -31,7 +30,7 @@ func BenchmarkGatewayHandler(b *testing.B) {
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			c := phonettest.InboundCall()
+			c := phonetNow()
 			c.UUID = "bench" + strconv.FormatInt(seq.Add(1), 10)
 			r := httptest.NewRequest(http.MethodPost, "/hooks/phonet/call?token=t", bytes.NewReader(c.Dial().JSON()))
 			r.Header.Set("Content-Type", "application/json")

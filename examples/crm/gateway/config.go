@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -13,6 +16,13 @@ import (
 
 // DefaultAddr is where the gateway listens without configuration.
 const DefaultAddr = "127.0.0.1:8080"
+
+// Intake limits without configuration (Config.MaxConnections and
+// Config.MaxInFlight).
+const (
+	DefaultMaxConnections = 1024
+	DefaultMaxInFlight    = 64
+)
 
 // Config is the gateway's configuration: what the flags and environment
 // variables of the crm command set (see ParseConfig), plus fields that only
@@ -45,6 +55,10 @@ type Config struct {
 	// в вашей CRM") (-megafon-token, MEGAFON_CRM_TOKEN; generated when
 	// empty).
 	MegafonToken string
+	// APIToken is the bearer token every /api/ request must carry
+	// (Authorization: Bearer <token>) (-api-token, CRM_API_TOKEN; generated
+	// and printed once at start when empty).
+	APIToken string
 	// RulesFile is a match rules JSON file (-rules, CRM_RULES). Empty:
 	// DefaultRules.
 	RulesFile string
@@ -63,6 +77,15 @@ type Config struct {
 	// QueueWorkers and QueueSize size the delivery queue between the
 	// webhook handlers and the CRM (defaults 4 and 65,536).
 	QueueWorkers, QueueSize int
+	// MaxConnections caps the open connections Serve accepts (default
+	// DefaultMaxConnections); further clients wait in the listen backlog.
+	MaxConnections int
+	// MaxInFlight caps the webhook requests whose bodies are being read
+	// and handled at once (default DefaultMaxInFlight); a request beyond it
+	// is answered 503 with Retry-After before its body is read, so the
+	// provider redelivers. With the 1 MiB body limit this bounds the memory
+	// that stalled or slow uploads can hold.
+	MaxInFlight int
 	// DiagOut receives the log lines other than the per-event ones (slog
 	// JSON): start and shutdown, refused webhooks, dead letters,
 	// click-to-call, the engine's and the clients' warnings. nil: the
@@ -91,8 +114,11 @@ func ParseConfig(args []string, getenv func(string) string, output io.Writer) (C
 	fs.StringVar(&c.PublicURL, "public-url", env("CRM_PUBLIC_URL", ""), "URL providers reach this gateway at, for the printed webhook URLs (CRM_PUBLIC_URL; default http://<addr>)")
 	fs.StringVar(&c.Country, "country", env("CRM_COUNTRY", "RU"), "country of national-format numbers in the clients and rules files: RU, KZ, UA, BY, BR (CRM_COUNTRY); click-to-call passes \"to\" to the provider as given")
 	fs.StringVar(&c.ClientsFile, "clients", env("CRM_CLIENTS", ""), "JSON file of clients to seed: [{\"id\",\"name\",\"phone\",\"responsible\"}] (CRM_CLIENTS; default: the embedded testdata/clients.json)")
-	fs.StringVar(&c.HookToken, "hook-token", env("CRM_HOOK_TOKEN", ""), "token of the Telphin, Phonet and Finaz webhook URLs (CRM_HOOK_TOKEN; default: generated)")
-	fs.StringVar(&c.MegafonToken, "megafon-token", env("MEGAFON_CRM_TOKEN", ""), "crm_token MegaFon sends (MEGAFON_CRM_TOKEN; default: generated)")
+	// Secrets never become flag defaults: -h prints defaults. They are
+	// read from the environment after parsing, unless a flag set them.
+	fs.StringVar(&c.HookToken, "hook-token", "", "token of the Telphin, Phonet and Finaz webhook URLs (CRM_HOOK_TOKEN; default: generated)")
+	fs.StringVar(&c.MegafonToken, "megafon-token", "", "crm_token MegaFon sends (MEGAFON_CRM_TOKEN; default: generated)")
+	fs.StringVar(&c.APIToken, "api-token", "", "bearer token of the /api/ routes (CRM_API_TOKEN; default: generated and printed once at start)")
 	fs.StringVar(&c.RulesFile, "rules", env("CRM_RULES", ""), "JSON rules file for the match engine (CRM_RULES; default: create clients for unknown numbers, a lead for a missed inbound call)")
 	demo, err := envBool(getenv("CRM_DEMO"))
 	if err != nil {
@@ -104,6 +130,20 @@ func ParseConfig(args []string, getenv func(string) string, output io.Writer) (C
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, s := range []struct {
+		flag, env string
+		v         *string
+	}{
+		{"hook-token", "CRM_HOOK_TOKEN", &c.HookToken},
+		{"megafon-token", "MEGAFON_CRM_TOKEN", &c.MegafonToken},
+		{"api-token", "CRM_API_TOKEN", &c.APIToken},
+	} {
+		if !set[s.flag] {
+			*s.v = env(s.env, "")
+		}
 	}
 	c.TelphinClientID, c.TelphinClientSecret = env("TELPHIN_CLIENT_ID", ""), env("TELPHIN_CLIENT_SECRET", "")
 	c.MegafonDomain, c.MegafonAPIKey = env("MEGAFON_DOMAIN", ""), env("MEGAFON_API_KEY", "")
@@ -134,8 +174,69 @@ func (c Config) validate() error {
 	pair("TELPHIN_CLIENT_ID", c.TelphinClientID, "TELPHIN_CLIENT_SECRET", c.TelphinClientSecret)
 	pair("MEGAFON_DOMAIN", c.MegafonDomain, "MEGAFON_API_KEY", c.MegafonAPIKey)
 	pair("PHONET_DOMAIN", c.PhonetDomain, "PHONET_API_KEY", c.PhonetAPIKey)
-	if c.QueueWorkers < 0 || c.QueueSize < 0 {
-		errs = append(errs, errors.New("negative queue setting"))
+	if c.QueueWorkers < 0 || c.QueueSize < 0 || c.MaxConnections < 0 || c.MaxInFlight < 0 {
+		errs = append(errs, errors.New("negative queue or intake setting"))
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("public URL %q: want http(s)://host[:port][/path]", c.PublicURL))
+		}
 	}
 	return errors.Join(errs...)
 }
+
+// redacted is Config with its secrets replaced, for String, GoString,
+// LogValue and MarshalJSON.
+func (c Config) redacted() map[string]any {
+	secret := func(v string) string {
+		if v == "" {
+			return ""
+		}
+		return "REDACTED"
+	}
+	return map[string]any{
+		"Addr": c.Addr, "PublicURL": c.PublicURL, "Country": c.Country, "ClientsFile": c.ClientsFile,
+		"HookToken": secret(c.HookToken), "MegafonToken": secret(c.MegafonToken), "APIToken": secret(c.APIToken),
+		"RulesFile": c.RulesFile, "Demo": c.Demo,
+		"TelphinClientID": c.TelphinClientID, "TelphinClientSecret": secret(c.TelphinClientSecret),
+		"MegafonDomain": c.MegafonDomain, "MegafonAPIKey": secret(c.MegafonAPIKey),
+		"PhonetDomain": c.PhonetDomain, "PhonetAPIKey": secret(c.PhonetAPIKey), "FinazConfig": c.FinazConfig,
+		"QueueWorkers": c.QueueWorkers, "QueueSize": c.QueueSize,
+		"MaxConnections": c.MaxConnections, "MaxInFlight": c.MaxInFlight,
+	}
+}
+
+var configKeys = []string{"Addr", "PublicURL", "Country", "ClientsFile", "HookToken", "MegafonToken", "APIToken",
+	"RulesFile", "Demo", "TelphinClientID", "TelphinClientSecret", "MegafonDomain", "MegafonAPIKey",
+	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "QueueWorkers", "QueueSize", "MaxConnections", "MaxInFlight"}
+
+// String shows the configuration with its secrets (tokens, keys) redacted.
+func (c Config) String() string {
+	m := c.redacted()
+	var b strings.Builder
+	b.WriteString("{")
+	for i, k := range configKeys {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%s:%v", k, m[k])
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// GoString is String: %#v never shows a secret either.
+func (c Config) GoString() string { return "gateway.Config" + c.String() }
+
+// LogValue logs the configuration with its secrets redacted.
+func (c Config) LogValue() slog.Value {
+	m := c.redacted()
+	attrs := make([]slog.Attr, 0, len(configKeys))
+	for _, k := range configKeys {
+		attrs = append(attrs, slog.Any(k, m[k]))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// MarshalJSON encodes the configuration with its secrets redacted.
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.redacted()) }

@@ -18,25 +18,49 @@
 //	POST     /hooks/megafon                          MegaFon (ITooLabs), crm_token in the body
 //	POST     /hooks/phonet/{endpoint}?token=T        customer_data, call, after_call_end
 //	GET      /hooks/finaz/{endpoint}?token=T&…       atendimentodiscador, atendimentoreceptivo
-//	GET      /api/calls    call records, newest first
-//	GET      /api/clients  clients in creation order
-//	GET      /api/leads    leads in creation order
-//	POST     /api/call     {"provider","from","to"[,"group"]} → {"call_id"}
-//	GET      /healthz      200
+//	GET      /api/calls    call records, newest first       (API token)
+//	GET      /api/clients  clients in creation order        (API token)
+//	GET      /api/leads    leads in creation order          (API token)
+//	POST     /api/call     {"provider","from","to"[,"group"]} → {"call_id"}  (API token)
+//	GET      /healthz      200 while the process runs
+//	GET      /readyz       200 when queue and CRM take events, else 503 (Readiness)
 //
-// A wrong token is 401 and nothing is stored, a body over 1 MiB 413 (64 KiB
-// for /api/call), malformed input 400, a full queue 503 (the provider
-// redelivers). Webhook replies are 202 once the events are queued (lookups
-// and Finaz answer with their own bodies).
+// A wrong token is 401 and nothing is stored (refused before the body is
+// read when the token is in the URL), a body over 1 MiB 413 (64 KiB for
+// /api/call), malformed input 400, a full queue or too many bodies in
+// flight (Config.MaxInFlight) 503 with Retry-After (the provider
+// redelivers). Webhook replies are 202 once the events are queued
+// (lookups and Finaz answer with their own bodies). Serve accepts at most
+// Config.MaxConnections connections at once.
 //
+// # API
+//
+// Every /api/ request needs Authorization: Bearer <Config.APIToken>
+// (generated and printed once at start when not set), a Host that is an
+// IP address, localhost or the host of the public URL or listen address
+// (421 otherwise: DNS rebinding), and no cross-origin Origin or
+// Sec-Fetch-Site (403). POST /api/call takes only application/json (415).
+// A call the provider refuses (4xx, or its client refusing the number or
+// extension) is 400 with the provider's message; a provider's 429 is 429;
+// a provider's 5xx, its refusing the gateway's credentials or the network
+// 502.
+//
+// Lists answer Page: {"items":[…],"next_cursor":"…"}; limit (default
+// DefaultLimit, at most MaxLimit), cursor (opaque, from the previous page)
+// and filters (calls: from, to, phone, status, provider; clients: phone,
+// from, to; leads: status, from, to); a bad value is 400 naming the
+// parameter. Items are encoded one by one into the answer: a record that
+// cannot be encoded is logged and left out, never failing the list.
+
 // # Configuration
 //
 // ParseConfig reads the flags, each with an environment variable: -addr
 // (CRM_ADDR, default 127.0.0.1:8080), -public-url (CRM_PUBLIC_URL, for the
 // printed URLs), -country (CRM_COUNTRY, default RU), -clients
 // (CRM_CLIENTS), -hook-token (CRM_HOOK_TOKEN), -megafon-token
-// (MEGAFON_CRM_TOKEN), -rules (CRM_RULES) and -demo (CRM_DEMO). Tokens not
-// given are generated at start. Provider credentials come from the
+// (MEGAFON_CRM_TOKEN), -api-token (CRM_API_TOKEN), -rules (CRM_RULES) and
+// -demo (CRM_DEMO). Tokens not given are generated at start; -h never
+// shows a secret. Provider credentials come from the
 // environment only: TELPHIN_CLIENT_ID/TELPHIN_CLIENT_SECRET,
 // MEGAFON_DOMAIN/MEGAFON_API_KEY, PHONET_DOMAIN/PHONET_API_KEY and
 // FINAZ_CONFIG (the path of a finaz JSON configuration with click2call).
@@ -58,9 +82,12 @@
 // Stdout carries exactly one slog JSON line ("msg":"event") per event
 // delivered to the CRM. Stderr carries the webhook URLs and the other log
 // lines, also slog JSON: start, shutdown, refused requests and failures
-// (Config.DiagOut). On SIGINT or SIGTERM the server stops accepting, finishes the
-// requests in flight, drains the queue into the CRM, lets the engine act
-// on calls still in their grace period and exits 0.
+// (Config.DiagOut). On SIGINT or SIGTERM the server stops accepting (and
+// /readyz answers 503), waits ShutdownGrace for the requests in flight,
+// then closes the connections still busy (a client holding a response
+// open), drains the queue into the CRM, lets the engine decide every call
+// still waiting to settle, and exits 0 — or 1 when an acknowledged event
+// could not be delivered (a dead letter).
 //
 // # Time
 //

@@ -71,7 +71,7 @@ func buildScenario(t testing.TB) scenario {
 	s.n += 4
 
 	// Phonet (Perfectum's paths): lookup, dial → bridge → hangup, full call info.
-	pc := phonettest.InboundCall()
+	pc := shiftPhonet(phonettest.InboundCall(), t0.Add(phonetDial))
 	lookups = append(lookups, hookOf(t, "phonet customer_data", pc.Lookup().Request("/hooks/phonet/customer_data", phonettest.WithToken(tok))))
 	add("phonet dial", pc.Dial().Request("/hooks/phonet/call", phonettest.WithToken(tok)))
 	add("phonet bridge", pc.Bridge().Request("/hooks/phonet/call", phonettest.WithToken(tok)))
@@ -120,7 +120,7 @@ func testEndToEnd(t *testing.T, seed uint64) {
 	}
 	rng.Shuffle(len(sends), func(i, j int) { sends[i], sends[j] = sends[j], sends[i] })
 
-	before := time.Now().UTC()
+	arrived := clock.Now() // the fake clock stands still while the events are sent
 	for _, h := range sends {
 		code, body := srv.send(t, h)
 		if want, ok := sc.lookups[h.name]; ok {
@@ -132,7 +132,6 @@ func testEndToEnd(t *testing.T, seed uint64) {
 	}
 	// Every event reaches the CRM exactly once, whatever the redeliveries.
 	require.Eventually(t, func() bool { return srv.logs.events(t) >= sc.n }, 10*time.Second, 5*time.Millisecond, srv.logs.String())
-	after := time.Now().UTC()
 
 	// Finaz reports only "answered": the engine acts on such a call once
 	// it has settled.
@@ -140,18 +139,19 @@ func testEndToEnd(t *testing.T, seed uint64) {
 	require.Equal(t, sc.n, srv.logs.events(t), "events delivered to the CRM")
 
 	var calls []gateway.Call
-	srv.getJSON(t, "/api/calls", &calls)
+	getJSON(t, srv, "/api/calls", &calls)
 	require.Len(t, calls, 5)
-	// Finaz stamps its notification with the time it arrived.
+	// Finaz stamps its notification with the time it arrived, by the
+	// gateway's clock.
 	require.Equal(t, "finaz", calls[0].Provider)
-	require.True(t, !calls[0].StartedAt.Before(before.Truncate(time.Microsecond)) && !calls[0].StartedAt.After(after), calls[0].StartedAt)
+	require.True(t, calls[0].StartedAt.Equal(arrived.Truncate(time.Microsecond)) || calls[0].StartedAt.Equal(arrived), "%v, want %v", calls[0].StartedAt, arrived)
 	require.Equal(t, calls[0].StartedAt, *calls[0].AnsweredAt)
 	calls[0].StartedAt, calls[0].AnsweredAt = time.Time{}, nil
 
 	var clients []gateway.Client
-	srv.getJSON(t, "/api/clients", &clients)
+	getJSON(t, srv, "/api/clients", &clients)
 	var leads []gateway.Lead
-	srv.getJSON(t, "/api/leads", &leads)
+	getJSON(t, srv, "/api/leads", &leads)
 
 	if diff := cmp.Diff(wantCalls, calls); diff != "" {
 		t.Errorf("/api/calls (-want +got):\n%s", diff)
@@ -164,13 +164,14 @@ func testEndToEnd(t *testing.T, seed uint64) {
 	}
 }
 
-func at(s string) *time.Time {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		panic(err)
-	}
+// at is t0 + d.
+func at(d time.Duration) *time.Time {
+	t := t0.Add(d)
 	return &t
 }
+
+// phonetDial is when the scenario's Phonet call rings, relative to t0.
+const phonetDial = -39*time.Minute - 56*time.Second
 
 var (
 	wantCalls = []gateway.Call{
@@ -181,24 +182,24 @@ var (
 		{
 			Provider: "megafon", CallID: "mf-1", Direction: "inbound", Status: "success",
 			ClientID: "2", ClientPhone: "79161234567", Employee: "701", Extension: "701", LinePhone: "74950000001",
-			StartedAt: *at("2025-08-08T09:00:00Z"), AnsweredAt: at("2025-08-08T09:00:00Z"), EndedAt: at("2025-08-08T09:01:35Z"),
+			StartedAt: t0, AnsweredAt: at(0), EndedAt: at(95 * time.Second),
 			DurationSec: 88, WaitSec: 7, RecordingURL: "https://vats123456.megapbx.ru/rec/mf-1.mp3",
 		},
 		{
 			Provider: "telphin", Account: "74c86d00", CallID: "bb000000000000000000000000000002", Direction: "inbound", Status: "missed",
 			ClientID: "c1", ClientPhone: "74957654321", LinePhone: "78123092854",
-			StartedAt: *at("2025-08-08T08:55:00Z"), EndedAt: at("2025-08-08T08:55:10.120024Z"), WaitSec: 10, LeadID: "l1",
+			StartedAt: *at(-5 * time.Minute), EndedAt: at(-5*time.Minute + 10120024*time.Microsecond), WaitSec: 10, LeadID: "l1",
 		},
 		{
 			Provider: "telphin", Account: "74c86d00", CallID: "aa000000000000000000000000000001", Direction: "inbound", Status: "success",
 			ClientID: "1", ClientPhone: "78123351127", Employee: "101", Extension: "101", LinePhone: "78123092854",
-			StartedAt: *at("2025-08-08T08:50:00Z"), AnsweredAt: at("2025-08-08T08:50:10.120024Z"), EndedAt: at("2025-08-08T08:51:33.600001Z"),
+			StartedAt: *at(-10 * time.Minute), AnsweredAt: at(-10*time.Minute + 10120024*time.Microsecond), EndedAt: at(-10*time.Minute + 93600001*time.Microsecond),
 			DurationSec: 83, WaitSec: 10,
 		},
 		{
 			Provider: "phonet", Account: "acme.phonet.com.ua", CallID: "5c3d2e1f0a9b4c8d7e6f5a4b3c2d1e0f", Direction: "inbound", Status: "success",
 			ClientID: "3", ClientPhone: "380501112233", Employee: "001", Extension: "001", LinePhone: "380442000000",
-			StartedAt: *at("2025-08-08T08:20:04Z"), AnsweredAt: at("2025-08-08T08:20:17Z"), EndedAt: at("2025-08-08T08:22:15Z"),
+			StartedAt: *at(phonetDial), AnsweredAt: at(phonetDial + 13*time.Second), EndedAt: at(phonetDial + 131*time.Second),
 			DurationSec: 118, WaitSec: 13, RecordingURL: "https://acme.phonet.com.ua/rest/public/calls/5c3d2e1f0a9b4c8d7e6f5a4b3c2d1e0f/audio",
 		},
 	}

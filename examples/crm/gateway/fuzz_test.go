@@ -6,7 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/eventtest"
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
 )
@@ -27,7 +32,9 @@ var fuzzRoutes = []struct{ method, target string }{
 
 // FuzzGateway: the server never dies on input and never blames itself
 // for it: whatever the route, query, content type and body, the answer is
-// 2xx, 3xx or 4xx (or 503 if the fuzzer outruns the queue).
+// 2xx, 3xx or 4xx (or 503 if the fuzzer outruns the queue); and every
+// event a handler accepts satisfies the Event invariants
+// (eventtest.Check). The gateway is built once, outside the fuzz function.
 func FuzzGateway(f *testing.F) {
 	sc := buildScenario(f)
 	for _, h := range sc.events {
@@ -41,7 +48,16 @@ func FuzzGateway(f *testing.F) {
 	f.Add(uint8(8), "", "application/json", []byte(`{"provider":"phonet","from":"001","to":"+380671234567"}`))
 	f.Add(uint8(6), "pid=1&num=11987654321&cid=x&ramal=1&empresaId=1", "", []byte(nil))
 
-	g, err := gateway.New(gateway.Config{HookToken: "hook-token", MegafonToken: "mf-token", Demo: true, DefaultClients: defaultClients(f)}, io.Discard)
+	var (
+		mu       sync.Mutex
+		accepted []callevent.Event
+	)
+	g, err := gateway.NewWithTap(gateway.Config{HookToken: "hook-token", MegafonToken: "mf-token", APIToken: apiToken, Demo: true,
+		DefaultClients: defaultClients(f), QueueSize: 1 << 10}, io.Discard, func(e callevent.Event) {
+		mu.Lock()
+		accepted = append(accepted, e)
+		mu.Unlock()
+	})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -60,8 +76,18 @@ func FuzzGateway(f *testing.F) {
 		if contentType != "" {
 			req.Header.Set("Content-Type", contentType)
 		}
+		req.Header.Set("Authorization", "Bearer "+apiToken)
+		mu.Lock()
+		accepted = accepted[:0]
+		mu.Unlock()
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
+		mu.Lock()
+		evs := slices.Clone(accepted)
+		mu.Unlock()
+		for _, e := range evs {
+			eventtest.Check(t, e)
+		}
 		if w.Code >= 500 && w.Code != http.StatusServiceUnavailable { // 503: queue full, an overload answer
 			t.Fatalf("%s %s (%s) %q: %d %s", r.method, req.URL, contentType, body, w.Code, w.Body)
 		}

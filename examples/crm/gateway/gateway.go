@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
@@ -37,6 +39,13 @@ const FinazSettle = 5 * time.Second
 // draining the queue and closing the engine.
 const ShutdownTimeout = 30 * time.Second
 
+// ShutdownGrace is how long a shutdown waits for requests in flight before
+// it closes their connections: a client that holds a response open
+// without reading it cannot hold the shutdown up. Webhook requests cut
+// this way got no 2xx, so their providers redeliver; what they had
+// already queued is drained.
+const ShutdownGrace = 3 * time.Second
+
 // providers are the provider names of the routes and of POST /api/call.
 var providers = []string{telphin.Provider, megafon.Provider, phonet.Provider, finaz.Provider}
 
@@ -49,13 +58,19 @@ type Gateway struct {
 	cfg    Config
 	log    *slog.Logger // everything but the event lines (Config.DiagOut)
 	events *slog.Logger // one line per delivered event (New's logOut)
-	store  *match.MemoryStore
+	store  *crmStore
 	engine *match.Engine
 	queue  *webhook.Queue
 	mux    *http.ServeMux
+	tap    func(callevent.Event) // tests: sees every event a handler accepts
 
-	hookToken, megafonToken string
-	telphinApp              string
+	hookToken, megafonToken, apiToken string
+	apiTokenGenerated                 bool
+	hosts                             map[string]struct{} // API Host names besides IPs and localhost
+	telphinApp                        string
+
+	closing     atomic.Bool  // shutdown began: /readyz answers 503
+	deadLetters atomic.Int64 // events acknowledged but never delivered
 
 	callers map[string]callevent.Caller // configured providers
 	missing map[string]string           // provider → what to set to configure it
@@ -69,7 +84,11 @@ type Gateway struct {
 // delivered to the CRM) go to logOut; the other log lines go to
 // cfg.DiagOut, or also to logOut when that is nil. Close the gateway when
 // done.
-func New(cfg Config, logOut io.Writer) (g *Gateway, err error) {
+func New(cfg Config, logOut io.Writer) (*Gateway, error) { return newGateway(cfg, logOut, nil) }
+
+// newGateway is New with tap, which sees every event a webhook handler
+// accepts, before the queue (the fuzz target checks them).
+func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gateway, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -82,13 +101,17 @@ func New(cfg Config, logOut io.Writer) (g *Gateway, err error) {
 		diag = slog.New(slog.NewJSONHandler(cfg.DiagOut, nil))
 	}
 	g = &Gateway{
-		cfg:          cfg,
-		log:          diag,
-		events:       events,
-		hookToken:    cmpOr(cfg.HookToken, rand.Text()),
-		megafonToken: cmpOr(cfg.MegafonToken, rand.Text()),
-		callers:      map[string]callevent.Caller{},
-		missing:      map[string]string{},
+		cfg:               cfg,
+		log:               diag,
+		events:            events,
+		tap:               tap,
+		hookToken:         cmpOr(cfg.HookToken, rand.Text()),
+		megafonToken:      cmpOr(cfg.MegafonToken, rand.Text()),
+		apiToken:          cmpOr(cfg.APIToken, rand.Text()),
+		apiTokenGenerated: cfg.APIToken == "",
+		hosts:             hostsOf(cfg.PublicURL, cfg.Addr),
+		callers:           map[string]callevent.Caller{},
+		missing:           map[string]string{},
 	}
 	defer func() {
 		if err != nil {
@@ -103,6 +126,11 @@ func New(cfg Config, logOut io.Writer) (g *Gateway, err error) {
 		Workers: cmpOr(cfg.QueueWorkers, 4),
 		Size:    cmpOr(cfg.QueueSize, 1<<16),
 		Logger:  g.log,
+		DeadLetter: func(ctx context.Context, e callevent.Event, err error) {
+			g.deadLetters.Add(1)
+			g.log.ErrorContext(ctx, "dead letter: event not delivered", "event_id", e.ID, "provider", e.Provider,
+				"call_id", e.CallID, "kind", e.Kind.String(), "error", err)
+		},
 	})
 	if err != nil {
 		return g, err
@@ -152,6 +180,7 @@ func (g *Gateway) openCRM() error {
 		}
 	}
 	store.SetEmployees("", employeesOf(store.Clients())...)
+	crm := newCRMStore(store)
 
 	rules := DefaultRules()
 	if cfg.RulesFile != "" {
@@ -164,11 +193,11 @@ func (g *Gateway) openCRM() error {
 		}
 	}
 	eopts = append(eopts, match.WithRules(rules))
-	engine, err := match.NewEngine(store, eopts...)
+	engine, err := match.NewEngine(crm, eopts...)
 	if err != nil {
 		return err
 	}
-	g.store, g.engine = store, engine
+	g.store, g.engine = crm, engine
 	return nil
 }
 
@@ -282,12 +311,22 @@ func finazClient(path string, log *slog.Logger) (*finaz.Client, error) {
 
 // routes mounts every handler on the mux.
 func (g *Gateway) routes() error {
-	wlog := webhook.WithLogger(g.log)
-	th, err := telphin.NewHandler(g.queue,
+	wopts := []webhook.Option{webhook.WithLogger(g.log)}
+	if g.cfg.Clock != nil { // the time window around "now" follows the clock
+		wopts = append(wopts, webhook.WithClock(g.cfg.Clock.Now))
+	}
+	var sink callevent.Sink = g.queue
+	if g.tap != nil {
+		sink = callevent.SinkFunc(func(ctx context.Context, e callevent.Event) error {
+			g.tap(e)
+			return g.queue.HandleEvent(ctx, e)
+		})
+	}
+	th, err := telphin.NewHandler(sink,
 		telphin.WithToken(g.hookToken),
 		telphin.WithAccount(func(r *http.Request) string { return r.PathValue("account") }),
 		telphin.WithContactLookup(g.engine),
-		telphin.WithWebhookOptions(wlog))
+		telphin.WithWebhookOptions(wopts...))
 	if err != nil {
 		return fmt.Errorf("telphin handler: %w", err)
 	}
@@ -295,50 +334,104 @@ func (g *Gateway) routes() error {
 		megafon.WithToken(g.megafonToken),
 		megafon.WithAccount(g.megafonAccount()),
 		megafon.WithContactLookup(g.engine),
-		megafon.WithWebhookOptions(wlog),
+		megafon.WithWebhookOptions(wopts...),
 	}
 	if g.cfg.Clock != nil {
 		mopts = append(mopts, megafon.WithClock(g.cfg.Clock.Now))
 	}
-	mh, err := megafon.NewHandler(g.queue, mopts...)
+	mh, err := megafon.NewHandler(sink, mopts...)
 	if err != nil {
 		return fmt.Errorf("megafon handler: %w", err)
 	}
-	ph, err := phonet.NewHandler(g.queue,
+	ph, err := phonet.NewHandler(sink,
 		phonet.WithToken(g.hookToken),
 		phonet.WithContactLookup(g.engine),
-		phonet.WithWebhookOptions(wlog))
+		phonet.WithWebhookOptions(wopts...))
 	if err != nil {
 		return fmt.Errorf("phonet handler: %w", err)
 	}
-	fh, err := finaz.NewHandler(g.queue,
+	fh, err := finaz.NewHandler(sink,
 		finaz.WithToken(g.hookToken),
 		finaz.WithContactLookup(g.engine),
-		finaz.WithWebhookOptions(wlog))
+		finaz.WithWebhookOptions(wopts...))
 	if err != nil {
 		return fmt.Errorf("finaz handler: %w", err)
 	}
 
+	// Webhooks with the token in the URL are refused before their body is
+	// read; MegaFon's token is in the body. Bodies in flight are bounded
+	// for all; MegaFon, whose senders cannot be refused early, has its own
+	// share, so unauthenticated senders cannot starve the others.
+	n := cmpOr(g.cfg.MaxInFlight, DefaultMaxInFlight)
+	urlHooks, bodyHooks := make(inFlight, max(1, n-n/4)), make(inFlight, max(1, n/4))
+	hook := func(h http.Handler) http.Handler { return g.queryToken(g.hookToken, urlHooks.limit(h)) }
+
 	mux := http.NewServeMux()
-	mux.Handle("POST /hooks/telphin/{account}", th)
-	mux.Handle("GET /hooks/telphin/{account}", th)
-	mux.Handle("POST /hooks/megafon", mh)
+	mux.Handle("POST /hooks/telphin/{account}", hook(th))
+	mux.Handle("GET /hooks/telphin/{account}", hook(th))
+	mux.Handle("POST /hooks/megafon", bodyHooks.limit(mh))
 	for _, ep := range phonetEndpoints {
-		mux.Handle("POST /hooks/phonet/"+ep, ph)
+		mux.Handle("POST /hooks/phonet/"+ep, hook(ph))
 	}
 	for _, ep := range finazEndpoints {
-		mux.Handle("GET /hooks/finaz/"+string(ep), fh)
+		mux.Handle("GET /hooks/finaz/"+string(ep), hook(fh))
 	}
-	mux.HandleFunc("GET /api/calls", g.listCalls)
-	mux.HandleFunc("GET /api/clients", g.listClients)
-	mux.HandleFunc("GET /api/leads", g.listLeads)
-	mux.HandleFunc("POST /api/call", g.placeCall)
+	mux.Handle("GET /api/calls", g.guardAPI(g.listCalls))
+	mux.Handle("GET /api/clients", g.guardAPI(g.listClients))
+	mux.Handle("GET /api/leads", g.guardAPI(g.listLeads))
+	mux.Handle("POST /api/call", g.guardAPI(g.placeCall))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	mux.HandleFunc("GET /readyz", g.readyz)
 	g.mux = mux
 	return nil
+}
+
+// Readiness is the answer of GET /readyz.
+type Readiness struct {
+	Ready bool `json:"ready"`
+	// Problems says what is not ready.
+	Problems []string `json:"problems,omitempty"`
+	// Queued is the events waiting in the delivery queue, QueueSize its
+	// capacity.
+	Queued    int `json:"queued"`
+	QueueSize int `json:"queue_size"`
+	// Calls is the calls in the call log.
+	Calls int `json:"calls"`
+	// DeadLetters counts events acknowledged but never delivered.
+	DeadLetters int64 `json:"dead_letters"`
+}
+
+// Ready reports whether the gateway can take events: not shutting down,
+// the queue accepting (not full), and the CRM (engine and store)
+// answering.
+func (g *Gateway) Ready(ctx context.Context) Readiness {
+	size := cmpOr(g.cfg.QueueSize, 1<<16)
+	r := Readiness{Queued: g.queue.Len(), QueueSize: size, Calls: g.store.calls.len(), DeadLetters: g.deadLetters.Load()}
+	if g.closing.Load() {
+		r.Problems = append(r.Problems, "shutting down")
+	}
+	if r.Queued >= size {
+		r.Problems = append(r.Problems, "queue full")
+	}
+	// The sink: a lookup through the engine reaches the store.
+	if _, _, err := g.engine.LookupContact(ctx, "", "70000000000"); err != nil {
+		r.Problems = append(r.Problems, "crm: "+err.Error())
+	}
+	r.Ready = len(r.Problems) == 0
+	return r
+}
+
+func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
+	rd := g.Ready(r.Context())
+	status := http.StatusOK
+	if !rd.Ready {
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "5")
+	}
+	writeJSON(w, status, rd)
 }
 
 // phonetEndpoints are Perfectum's paths of Phonet's webhooks; the handler
@@ -367,10 +460,15 @@ func (g *Gateway) HookToken() string { return g.hookToken }
 func (g *Gateway) MegafonToken() string { return g.megafonToken }
 
 // Serve serves HTTP on ln until ctx is done, then shuts down gracefully:
-// it stops accepting connections, finishes the requests in flight, drains
-// the queued events into the CRM and closes the gateway. It returns nil
-// after a clean shutdown.
+// it stops accepting connections, waits up to ShutdownGrace for the
+// requests in flight and then closes their connections (a client holding a
+// response open does not hold the shutdown up), drains the queued events
+// into the CRM and closes the gateway, which decides every call still
+// waiting to settle. It returns nil after a clean shutdown: nothing
+// acknowledged to a provider was lost. At most Config.MaxConnections
+// connections are open at once.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	ln = newLimitListener(ln, cmpOr(g.cfg.MaxConnections, DefaultMaxConnections))
 	srv := &http.Server{
 		Handler:           g.mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -387,10 +485,20 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		return errors.Join(err, g.Close(context.Background()))
 	case <-ctx.Done():
 	}
+	g.closing.Store(true)
 	g.log.Info("shutting down", "queued", g.queue.Len())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
-	err := srv.Shutdown(sctx)
+	gctx, gcancel := context.WithTimeout(sctx, ShutdownGrace)
+	err := srv.Shutdown(gctx)
+	gcancel()
+	if errors.Is(err, context.DeadlineExceeded) {
+		// Requests still running after the grace: readers that do not
+		// read, or uploads that do not end. Their connections close; no
+		// acknowledged event is among them.
+		g.log.Warn("shutdown: closing connections still busy after the grace", "grace", ShutdownGrace.String())
+		err = srv.Close()
+	}
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
 	}
@@ -402,11 +510,13 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Close drains the queue into the CRM (until ctx is done; what is left is
-// logged as dead letters), closes the engine, which acts on calls still
-// in their grace period, and stops the demo fakes. Only the first call
-// does anything.
+// logged as dead letters), closes the engine, which decides the calls
+// still waiting to settle, and stops the demo fakes. It reports an error
+// when an acknowledged event was not delivered (a dead letter). Only the
+// first call does anything.
 func (g *Gateway) Close(ctx context.Context) error {
 	g.closeOnce.Do(func() {
+		g.closing.Store(true)
 		var errs []error
 		if g.queue != nil {
 			errs = append(errs, g.queue.Close(ctx))
@@ -416,6 +526,9 @@ func (g *Gateway) Close(ctx context.Context) error {
 		}
 		for _, f := range slices.Backward(g.closers) {
 			f()
+		}
+		if n := g.deadLetters.Load(); n > 0 {
+			errs = append(errs, fmt.Errorf("%d acknowledged events were not delivered (dead letters, logged)", n))
 		}
 		g.closeErr = errors.Join(errs...)
 	})
@@ -449,38 +562,88 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	base := strings.TrimRight(cfg.PublicURL, "/")
 	if base == "" {
-		base = "http://" + ln.Addr().String()
+		base = "http://" + displayAddr(ln.Addr(), interfaceIP)
 	}
 	g.PrintURLs(stderr, base)
 	g.log.Info("listening", "addr", ln.Addr().String(), "demo", cfg.Demo, "clients", len(g.store.Clients()))
 	return g.Serve(ctx, ln)
 }
 
+// displayAddr is addr for a URL: a wildcard listen address ([::]:8080,
+// 0.0.0.0:8080) becomes this machine's address (ip, or localhost when it
+// has none).
+func displayAddr(addr net.Addr, ip func() string) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsUnspecified() {
+		host = cmpOr(ip(), "localhost")
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// interfaceIP is the first global unicast address of this machine, IPv4
+// first; "" if none.
+func interfaceIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	var v6 string
+	for _, a := range addrs {
+		p, ok := a.(*net.IPNet)
+		if !ok || !p.IP.IsGlobalUnicast() {
+			continue
+		}
+		if p.IP.To4() != nil {
+			return p.IP.String()
+		}
+		if v6 == "" {
+			v6 = p.IP.String()
+		}
+	}
+	return v6
+}
+
 // PrintURLs writes the webhook URLs under base, ready to paste into the
-// providers' cabinets, and which providers can place calls.
+// providers' cabinets, the API (with the API token when it was generated:
+// printed this once only) and which providers can place calls.
 func (g *Gateway) PrintURLs(w io.Writer, base string) {
 	app := cmpOr(g.telphinApp, "{APP_ID}")
 	tok := "?token=" + g.hookToken
 	var b strings.Builder
 	fmt.Fprintf(&b, "callbridge CRM gateway on %s\n\nWebhook URLs for the providers' cabinets:\n", base)
-	fmt.Fprintf(&b, "  Telphin  (POST or GET)  %s/hooks/telphin/%s%s\n", base, app, tok)
-	fmt.Fprintf(&b, "  MegaFon  (POST)         %s/hooks/megafon    CRM token (crm_token): %s\n", base, g.megafonToken)
+	row := func(provider, how, url string) {
+		b.WriteString(strings.TrimRight(fmt.Sprintf("  %-8s %-21s %s", provider, how, url), " "))
+		b.WriteByte('\n')
+	}
+	row("Telphin", "(POST or GET)", base+"/hooks/telphin/"+app+tok)
+	row("MegaFon", "(POST)", base+"/hooks/megafon")
+	row("", "CRM token (crm_token)", g.megafonToken)
 	for _, ep := range phonetEndpoints {
-		fmt.Fprintf(&b, "  Phonet   %-14s  %s/hooks/phonet/%s%s\n", ep, base, ep, tok)
+		row("Phonet", "(POST) "+ep, base+"/hooks/phonet/"+ep+tok)
 	}
 	for _, ep := range finazEndpoints {
-		fmt.Fprintf(&b, "  Finaz    (GET)          %s/hooks/finaz/%s%s\n", base, ep, tok)
+		row("Finaz", "(GET)", base+"/hooks/finaz/"+string(ep)+tok)
 	}
-	fmt.Fprintf(&b, "\nAPI: GET %[1]s/api/calls, %[1]s/api/clients, %[1]s/api/leads; POST %[1]s/api/call; GET %[1]s/healthz\n", base)
-	b.WriteString("Click-to-call:")
+	b.WriteString("\nAPI (Authorization: Bearer <API token>):\n")
+	row("", "GET", base+"/api/calls, /api/clients, /api/leads   ?limit=&cursor=")
+	row("", "POST", base+"/api/call")
+	if g.apiTokenGenerated {
+		row("", "API token", g.apiToken+"   (generated; printed only now: set -api-token or CRM_API_TOKEN to choose one)")
+	}
+	b.WriteString("\nProbes (no token):\n")
+	row("", "GET", base+"/healthz, "+base+"/readyz")
+	b.WriteString("\nClick-to-call:\n")
 	for _, p := range providers {
 		if _, ok := g.callers[p]; ok {
-			fmt.Fprintf(&b, " %s (ready)", p)
+			row(p, "ready", "")
 		} else {
-			fmt.Fprintf(&b, " %s (set %s, or run with -demo)", p, g.missing[p])
+			row(p, "not configured", "set "+g.missing[p]+", or run with -demo")
 		}
 	}
-	b.WriteString("\n\n")
+	b.WriteString("\n")
 	_, _ = io.WriteString(w, b.String())
 }
 

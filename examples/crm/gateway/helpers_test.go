@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -19,10 +20,12 @@ import (
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
 	"github.com/callbridge/callbridge/match/matchtest"
+	"github.com/callbridge/callbridge/phonet/phonettest"
 )
 
-// t0 is the fake clock's start.
-var t0 = time.Date(2025, 8, 8, 9, 0, 0, 0, time.UTC)
+// t0 is the fake clock's start: the time the tests start, so the
+// scenario's payloads lie inside the handlers' time window.
+var t0 = time.Now().UTC().Truncate(time.Second)
 
 // newFakeClock is a matchtest.Clock starting at t0.
 func newFakeClock() *matchtest.Clock { return matchtest.NewClock(t0) }
@@ -81,8 +84,11 @@ func defaultClients(t testing.TB) []byte {
 	return b
 }
 
-// start starts a gateway with cfg (tokens "hook-token" and "mf-token"
-// unless set, the default clients unless cfg has a clients file) and
+// apiToken is the tests' API token.
+const apiToken = "api-token"
+
+// start starts a gateway with cfg (tokens "hook-token", "mf-token" and
+// apiToken unless set, the default clients unless cfg has a clients file) and
 // stops it when the test ends.
 func start(t *testing.T, cfg gateway.Config) *server {
 	t.Helper()
@@ -92,6 +98,9 @@ func start(t *testing.T, cfg gateway.Config) *server {
 	if cfg.MegafonToken == "" {
 		cfg.MegafonToken = "mf-token"
 	}
+	if cfg.APIToken == "" {
+		cfg.APIToken = apiToken
+	}
 	if cfg.ClientsFile == "" && cfg.DefaultClients == nil {
 		cfg.DefaultClients = defaultClients(t)
 	}
@@ -100,6 +109,12 @@ func start(t *testing.T, cfg gateway.Config) *server {
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	return serve(t, g, ln, logs)
+}
+
+// serve serves g on ln until the test ends.
+func serve(t *testing.T, g *gateway.Gateway, ln net.Listener, logs *syncBuffer) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Serve(ctx, ln) }()
@@ -148,28 +163,62 @@ func (s *server) send(t *testing.T, h hook) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// do sends a request with a body to the server.
+// do sends a request with a body to the server, with the API token on
+// /api/ paths.
 func (s *server) do(t *testing.T, method, path, contentType, body string) (int, string) {
 	t.Helper()
 	h := hook{method: method, target: path, header: http.Header{}, body: []byte(body)}
 	if contentType != "" {
 		h.header.Set("Content-Type", contentType)
 	}
+	if strings.HasPrefix(path, "/api/") {
+		h.header.Set("Authorization", "Bearer "+apiToken)
+	}
 	return s.send(t, h)
 }
 
-// getJSON decodes the JSON answer of GET path into v.
-func (s *server) getJSON(t *testing.T, path string, v any) {
+// getJSON decodes the items of every page of the list at path into v (a
+// pointer to a slice), following next_cursor.
+func getJSON[T any](t *testing.T, s *server, path string, v *[]T) {
 	t.Helper()
-	code, body := s.do(t, http.MethodGet, path, "", "")
-	require.Equal(t, http.StatusOK, code, body)
-	dec := json.NewDecoder(strings.NewReader(body))
-	dec.DisallowUnknownFields()
-	require.NoError(t, dec.Decode(v), body)
+	*v = []T{}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	next := path
+	for range 1000 {
+		code, body := s.do(t, http.MethodGet, next, "", "")
+		require.Equal(t, http.StatusOK, code, body)
+		var page gateway.Page[T]
+		dec := json.NewDecoder(strings.NewReader(body))
+		dec.DisallowUnknownFields()
+		require.NoError(t, dec.Decode(&page), body)
+		require.NotNil(t, page.Items, body)
+		*v = append(*v, page.Items...)
+		if page.NextCursor == "" {
+			return
+		}
+		next = path + sep + "cursor=" + url.QueryEscape(page.NextCursor)
+	}
+	t.Fatal("more than 1000 pages")
 }
 
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// phonetNow is phonettest's inbound call, happening now (the handlers
+// refuse events far from the time they arrive).
+func phonetNow() phonettest.Call {
+	return shiftPhonet(phonettest.InboundCall(), time.Now().UTC().Truncate(time.Millisecond))
+}
+
+// shiftPhonet moves c in time so that it rings at dial.
+func shiftPhonet(c phonettest.Call, dial time.Time) phonettest.Call {
+	d := dial.Sub(c.DialAt)
+	c.DialAt, c.BridgeAt, c.HangupAt = dial, c.BridgeAt.Add(d), c.HangupAt.Add(d)
+	return c
 }

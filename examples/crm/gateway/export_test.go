@@ -1,0 +1,29 @@
+package gateway
+
+import (
+	"io"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
+)
+
+// NewWithTap is New with a tap that sees every event a webhook handler
+// accepts.
+func NewWithTap(cfg Config, logOut io.Writer, tap func(callevent.Event)) (*Gateway, error) {
+	return newGateway(cfg, logOut, tap)
+}
+
+// LogCall puts rec in the call log as the engine would.
+func (g *Gateway) LogCall(rec match.CallRecord) { g.store.calls.put(rec) }
+
+// SetCaller replaces the click-to-call client of provider.
+func (g *Gateway) SetCaller(provider string, c callevent.Caller) { g.callers[provider] = c }
+
+// DisplayAddr is displayAddr.
+var DisplayAddr = displayAddr
+
+// AppendCall is appendCall; CallOf is callOf.
+var (
+	AppendCall = appendCall
+	CallOf     = callOf
+)

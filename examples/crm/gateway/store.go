@@ -1,0 +1,240 @@
+package gateway
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
+)
+
+// MaxCalls bounds the call log: beyond it the calls that started earliest
+// are forgotten (in batches of MaxCalls/16).
+const MaxCalls = 100_000
+
+// crmStore is the engine's store: match's MemoryStore for clients, leads
+// and employees, plus what the paginated API needs without copying whole
+// lists: the creation order of clients and leads (ids only; the values
+// stay in the MemoryStore) and a call log kept in listing order.
+type crmStore struct {
+	*match.MemoryStore
+
+	mu      sync.RWMutex
+	clients []string  // client ids in creation order
+	leads   []leadRef // leads in creation order
+
+	calls callLog
+}
+
+type leadRef struct{ clientID, id string }
+
+var (
+	_ match.ClientStore = (*crmStore)(nil)
+	_ match.LeadStore   = (*crmStore)(nil)
+	_ match.CallLog     = (*crmStore)(nil)
+)
+
+func newCRMStore(ms *match.MemoryStore) *crmStore {
+	s := &crmStore{MemoryStore: ms, calls: callLog{max: MaxCalls, byKey: map[callKey]*match.CallRecord{}}}
+	for _, c := range ms.Clients() { // the seed: once, at start
+		s.clients = append(s.clients, c.ID)
+	}
+	for _, l := range ms.Leads() {
+		s.leads = append(s.leads, leadRef{l.ClientID, l.ID})
+	}
+	return s
+}
+
+// CreateClient implements match.ClientStore and remembers the order.
+func (s *crmStore) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
+	c, err := s.MemoryStore.CreateClient(ctx, c)
+	if err == nil {
+		s.mu.Lock()
+		s.clients = append(s.clients, c.ID)
+		s.mu.Unlock()
+	}
+	return c, err
+}
+
+// CreateLead implements match.LeadStore and remembers the order.
+func (s *crmStore) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
+	l, err := s.MemoryStore.CreateLead(ctx, l)
+	if err == nil {
+		s.mu.Lock()
+		s.leads = append(s.leads, leadRef{l.ClientID, l.ID})
+		s.mu.Unlock()
+	}
+	return l, err
+}
+
+// LogCall implements match.CallLog.
+func (s *crmStore) LogCall(_ context.Context, rec match.CallRecord) error {
+	s.calls.put(rec)
+	return nil
+}
+
+// clientPage returns up to n clients from position from (in creation
+// order) that keep says to keep, and the position after the last one
+// looked at.
+func (s *crmStore) clientPage(from, n int, keep func(match.Client) bool) (out []match.Client, next int, more bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i := from
+	for ; i < len(s.clients); i++ {
+		c, ok := s.Client("", s.clients[i])
+		if !ok || !keep(c) {
+			continue
+		}
+		if len(out) == n {
+			return out, i, true
+		}
+		out = append(out, c)
+	}
+	return out, i, false
+}
+
+// leadPage is clientPage for leads.
+func (s *crmStore) leadPage(ctx context.Context, from, n int, keep func(match.Lead) bool) (out []match.Lead, next int, more bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i := from
+	for ; i < len(s.leads); i++ {
+		ref := s.leads[i]
+		ls, err := s.ClientLeads(ctx, "", ref.clientID)
+		if err != nil {
+			continue
+		}
+		j := slices.IndexFunc(ls, func(l match.Lead) bool { return l.ID == ref.id })
+		if j < 0 || !keep(ls[j]) {
+			continue
+		}
+		if len(out) == n {
+			return out, i, true
+		}
+		out = append(out, ls[j])
+	}
+	return out, i, false
+}
+
+type callKey struct{ provider, account, callID string }
+
+// callLog keeps the logged calls sorted oldest first (the reverse of the
+// listing order: StartedAt descending, then provider, account and call id
+// ascending), so a new call is usually appended and a page is a binary
+// search and a walk backwards, with no copy of the whole log.
+type callLog struct {
+	mu    sync.RWMutex
+	max   int
+	asc   []*match.CallRecord
+	byKey map[callKey]*match.CallRecord
+}
+
+func keyOf(r *match.CallRecord) callKey { return callKey{r.Provider, r.Account, r.CallID} }
+
+// listingCmp orders calls as GET /api/calls lists them: newest first.
+func listingCmp(a, b *match.CallRecord) int {
+	return cmp.Or(b.StartedAt.Compare(a.StartedAt),
+		cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.Account, b.Account), cmp.Compare(a.CallID, b.CallID))
+}
+
+// search returns the first index of asc not before r (in asc's order).
+func (l *callLog) search(r *match.CallRecord) int {
+	return sort.Search(len(l.asc), func(i int) bool { return listingCmp(l.asc[i], r) <= 0 })
+}
+
+func (l *callLog) put(rec match.CallRecord) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Records are never changed once stored (a page holds pointers to
+	// them after the lock is released): an update stores a new one.
+	k := keyOf(&rec)
+	p := &rec
+	if old, ok := l.byKey[k]; ok {
+		i := l.search(old)
+		if i < len(l.asc) && l.asc[i] == old {
+			if old.StartedAt.Equal(rec.StartedAt) {
+				l.asc[i], l.byKey[k] = p, p
+				return
+			}
+			l.asc = slices.Delete(l.asc, i, i+1)
+		}
+		delete(l.byKey, k)
+	}
+	l.asc = slices.Insert(l.asc, l.search(p), p)
+	l.byKey[k] = p
+	if len(l.asc) > l.max {
+		drop := len(l.asc) - l.max + l.max/16
+		for _, r := range l.asc[:drop] {
+			delete(l.byKey, keyOf(r))
+		}
+		l.asc = slices.Delete(l.asc, 0, drop)
+	}
+}
+
+// callFilter selects calls of a page.
+type callFilter struct {
+	from, to  time.Time // StartedAt in [from, to); zero: open
+	phone     string
+	provider  string
+	status    callevent.Status
+	hasStatus bool
+}
+
+func (f callFilter) keep(r *match.CallRecord) bool {
+	return (f.phone == "" || r.ClientPhone == f.phone) &&
+		(f.provider == "" || r.Provider == f.provider) &&
+		(!f.hasStatus || r.Status == f.status)
+}
+
+// page returns up to n calls after the call after (nil: from the newest)
+// that f keeps, and whether more may follow. The records are shared: do
+// not change them.
+func (l *callLog) page(after *match.CallRecord, n int, f callFilter) (out []*match.CallRecord, more bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	i := len(l.asc)
+	if after != nil {
+		i = l.search(after)
+	}
+	if !f.to.IsZero() {
+		i = min(i, sort.Search(len(l.asc), func(j int) bool { return !l.asc[j].StartedAt.Before(f.to) }))
+	}
+	for i--; i >= 0; i-- {
+		r := l.asc[i]
+		if !f.from.IsZero() && r.StartedAt.Before(f.from) {
+			break
+		}
+		if !f.keep(r) {
+			continue
+		}
+		if len(out) == n {
+			return out, true
+		}
+		if out == nil {
+			out = make([]*match.CallRecord, 0, min(n, i+1))
+		}
+		out = append(out, r)
+	}
+	return out, false
+}
+
+// all returns every call in listing order.
+func (l *callLog) all() []match.CallRecord {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]match.CallRecord, 0, len(l.asc))
+	for _, r := range slices.Backward(l.asc) {
+		out = append(out, *r)
+	}
+	return out
+}
+
+func (l *callLog) len() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.asc)
+}
