@@ -172,15 +172,20 @@ func TestOAuthSingleFlightRefresh(t *testing.T) {
 	require.NoError(t, c.Exchange(t.Context(), srv.AuthorizationCode()))
 	srv.ExpireTokens()
 	var wg sync.WaitGroup
+	errs := make(chan error, 20)
 	for range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			_, err := c.SearchContacts(t.Context(), "916", 0)
-			require.NoError(t, err)
+			errs <- err
 		}()
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 	require.Equal(t, 2, srv.TokenRequests(), "the exchange and one refresh")
 	require.Equal(t, 1, srv.Count("POST", "/oauth2/access_token")-1)
 	tok, _ := store.Load(t.Context())

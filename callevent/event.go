@@ -141,7 +141,7 @@ func (e Event) Validate() error {
 			bad(f.name, "empty")
 		case len(f.v) > MaxFieldLen:
 			bad(f.name, "%d bytes, more than %d", len(f.v), MaxFieldLen)
-		case !printable(f.v):
+		case !Printable(f.v):
 			bad(f.name, "not printable UTF-8")
 		}
 	}
@@ -243,7 +243,7 @@ func checkURL(s string) error {
 	if len(s) > MaxURLLen {
 		return fmt.Errorf("%d bytes, more than %d", len(s), MaxURLLen)
 	}
-	if !printable(s) || strings.Contains(s, " ") {
+	if !Printable(s) || strings.Contains(s, " ") {
 		return errors.New("not a URL")
 	}
 	u, err := url.Parse(s)
@@ -253,8 +253,10 @@ func checkURL(s string) error {
 	return nil
 }
 
-// printable reports whether s is valid UTF-8 without control characters.
-func printable(s string) bool {
+// Printable reports whether s is valid UTF-8 without control characters:
+// what Validate requires of every string field. Decoders use it to refuse
+// a field, naming it, before building an event.
+func Printable(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == 0x7f {
 			return false

@@ -13,8 +13,6 @@ import (
 	"path"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/phone"
@@ -83,7 +81,7 @@ func ParseNotification(ep Endpoint, params url.Values, defaultCountry string, at
 		pid = get("pid")
 	}
 	for _, f := range [...]struct{ name, v string }{{"cid", cid}, {accountName, account}, {"ramal", ramal}, {"pid", pid}} {
-		if !printable(f.v) {
+		if !callevent.Printable(f.v) {
 			return callevent.Event{}, fmt.Errorf("%w: %s: %s %q is not printable text", webhook.ErrBadRequest, ep, f.name, webhook.Clip(f.v, 40))
 		}
 	}
@@ -140,19 +138,6 @@ func checkParams(ep Endpoint, params url.Values) error {
 		}
 	}
 	return nil
-}
-
-// printable reports whether s is valid UTF-8 without control characters.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // rawParams is the JSON object of the parameters (first value each),

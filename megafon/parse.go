@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/phone"
@@ -250,23 +248,10 @@ func checkText(field, v string, max int) error {
 	switch {
 	case len(v) > max:
 		return fmt.Errorf("%w: %s is %d bytes, more than %d", webhook.ErrBadRequest, field, len(v), max)
-	case !printable(v):
+	case !callevent.Printable(v):
 		return fmt.Errorf("%w: %s %q is not printable UTF-8", webhook.ErrBadRequest, field, webhook.Clip(v, 40))
 	}
 	return nil
-}
-
-// printable reports whether s is valid UTF-8 without control characters.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // checkLink returns the recording link: "" or an absolute http(s) URL.
@@ -281,7 +266,7 @@ func checkLink(raw string) (string, error) {
 	if len(s) > callevent.MaxURLLen {
 		return bad(fmt.Sprintf("longer than %d bytes", callevent.MaxURLLen))
 	}
-	if !printable(s) || strings.ContainsAny(s, " \\") {
+	if !callevent.Printable(s) || strings.ContainsAny(s, " \\") {
 		return bad("not a URL")
 	}
 	u, err := url.Parse(s)

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/callbridge/callbridge/callevent"
 )
 
 // User is an employee account of the PBX.
@@ -375,7 +377,7 @@ func decodeJSON(body []byte, v any) error {
 // or "..", a "/" or "\\", a control character — is an error: url.PathEscape
 // leaves dots alone, so "users/.." would resolve to another resource.
 func pathSegment(op, field, id string) (string, error) {
-	if id == "." || id == ".." || strings.ContainsAny(id, "/\\") || !printable(id) {
+	if id == "." || id == ".." || strings.ContainsAny(id, "/\\") || !callevent.Printable(id) {
 		return "", fmt.Errorf("megafon: %s: %s %q is not valid in a URL path", op, field, id)
 	}
 	return url.PathEscape(id), nil

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/webhook"
@@ -566,16 +564,8 @@ func (w *wire) check() error {
 			}
 		}
 	}
-	if !printable(string(w.AccountDomain)) {
+	if !callevent.Printable(string(w.AccountDomain)) {
 		return fmt.Errorf("%w: accountDomain %q is not printable UTF-8", ErrMalformed, webhook.Clip(string(w.AccountDomain), 40))
 	}
 	return nil
-}
-
-// printable reports whether s is valid UTF-8 without control characters.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	return !strings.ContainsFunc(s, unicode.IsControl)
 }

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/phone"
@@ -83,7 +81,7 @@ func checkFields(fields url.Values) error {
 // fieldName shows a field name sent by the provider in an error message:
 // as is when printable (at most maxFieldName bytes by then), else quoted.
 func fieldName(k string) string {
-	if printable(k) {
+	if callevent.Printable(k) {
 		return k
 	}
 	return strconv.Quote(webhook.Clip(k, 32))
@@ -109,7 +107,7 @@ func parseFields(account string, fields url.Values, defaultCountry string) ([]ca
 	// The fields that become the event's ids and names must be printable
 	// UTF-8 as sent (lower-casing would turn bad bytes into U+FFFD).
 	for _, k := range [...]string{"CallID", "SubCallID", "CalledExtension", "CallerExtension", "CallerIDName"} {
-		if v := get(k); !printable(v) {
+		if v := get(k); !callevent.Printable(v) {
 			return nil, fmt.Errorf("%w: telphin: %s %q is not printable UTF-8", webhook.ErrBadRequest, k, webhook.Clip(v, 40))
 		}
 	}
@@ -265,19 +263,6 @@ func hangupStatus(callStatus, bridged string, dir callevent.Direction, agentLeg 
 	default:
 		return callevent.Failed
 	}
-}
-
-// printable reports whether s is valid UTF-8 without control characters.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // Bounds of EventTime: the years Event.Validate accepts (the handler's
