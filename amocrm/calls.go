@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/callbridge/callbridge/webhook"
+	"github.com/callbridge/callbridge/internal/text"
 )
 
 // Call directions.
@@ -109,11 +109,11 @@ func (c *Client) AddCalls(ctx context.Context, calls []Call) ([]CallResult, erro
 	var errs []error
 	for _, e := range answer.Errors {
 		if e.notFound() {
-			errs = append(errs, fmt.Errorf("%w (call %s)", ErrEntityNotFound, webhook.Clip(e.RequestID, 64)))
+			errs = append(errs, fmt.Errorf("%w (call %s)", ErrEntityNotFound, text.Clip(e.RequestID, 64)))
 			continue
 		}
-		errs = append(errs, fmt.Errorf("amocrm: call %s: %s %s", webhook.Clip(e.RequestID, 64),
-			webhook.Clip(e.Title, 256), webhook.Clip(e.Detail, 256)))
+		errs = append(errs, fmt.Errorf("amocrm: call %s: %s %s", text.Clip(e.RequestID, 64),
+			text.Clip(e.Title, 256), text.Clip(e.Detail, 256)))
 	}
 	return answer.Embedded.Calls, errors.Join(errs...)
 }

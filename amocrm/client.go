@@ -21,7 +21,7 @@ import (
 
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/oauth"
-	"github.com/callbridge/callbridge/webhook"
+	"github.com/callbridge/callbridge/internal/text"
 )
 
 // Defaults of a Client.
@@ -330,7 +330,7 @@ func cleanDomain(d string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("amocrm: Domain %q is not an amoCRM or Kommo account host (<account>.amocrm.ru, <account>.amocrm.com, <account>.kommo.com)",
-		webhook.Clip(d, 80))
+		text.Clip(d, 80))
 }
 
 // isSubdomainLabel reports whether s is one DNS label of [a-z0-9-], not

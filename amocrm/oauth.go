@@ -8,7 +8,7 @@ import (
 
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/oauth"
-	"github.com/callbridge/callbridge/webhook"
+	"github.com/callbridge/callbridge/internal/text"
 )
 
 // OAuth state errors. Test with errors.Is.
@@ -53,7 +53,7 @@ func ParseRedirect(r *http.Request, state string) (Redirect, error) {
 		return Redirect{}, fmt.Errorf("amocrm: OAuth redirect: %w", err)
 	}
 	if e := q.Get("error"); e != "" {
-		return Redirect{}, fmt.Errorf("amocrm: OAuth redirect: authorization denied: %s", webhook.Clip(e, 64))
+		return Redirect{}, fmt.Errorf("amocrm: OAuth redirect: authorization denied: %s", text.Clip(e, 64))
 	}
 	code := q.Get("code")
 	if code == "" {

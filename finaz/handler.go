@@ -16,6 +16,7 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/phone"
+	strutil "github.com/callbridge/callbridge/internal/text"
 	"github.com/callbridge/callbridge/webhook"
 )
 
@@ -55,7 +56,7 @@ const Provider = "finaz"
 // MaxParams parameters, or a parameter longer than callevent.MaxFieldLen.
 func ParseNotification(ep Endpoint, params url.Values, defaultCountry string, at time.Time) (callevent.Event, error) {
 	if ep != EndpointDiscador && ep != EndpointReceptivo {
-		return callevent.Event{}, fmt.Errorf("%w: unknown notification %q", webhook.ErrBadRequest, webhook.Clip(string(ep), 40))
+		return callevent.Event{}, fmt.Errorf("%w: unknown notification %q", webhook.ErrBadRequest, strutil.Clip(string(ep), 40))
 	}
 	if err := checkParams(ep, params); err != nil {
 		return callevent.Event{}, err
@@ -82,7 +83,7 @@ func ParseNotification(ep Endpoint, params url.Values, defaultCountry string, at
 	}
 	for _, f := range [...]struct{ name, v string }{{"cid", cid}, {accountName, account}, {"ramal", ramal}, {"pid", pid}} {
 		if !callevent.Printable(f.v) {
-			return callevent.Event{}, fmt.Errorf("%w: %s: %s %q is not printable text", webhook.ErrBadRequest, ep, f.name, webhook.Clip(f.v, 40))
+			return callevent.Event{}, fmt.Errorf("%w: %s: %s %q is not printable text", webhook.ErrBadRequest, ep, f.name, strutil.Clip(f.v, 40))
 		}
 	}
 	if defaultCountry == "" {
@@ -126,14 +127,14 @@ func checkParams(ep Endpoint, params url.Values) error {
 	}
 	for k, vs := range params {
 		if len(k) > callevent.MaxFieldLen {
-			return fmt.Errorf("%w: %s: parameter name %q is longer than %d bytes", webhook.ErrBadRequest, ep, webhook.Clip(k, 40), callevent.MaxFieldLen)
+			return fmt.Errorf("%w: %s: parameter name %q is longer than %d bytes", webhook.ErrBadRequest, ep, strutil.Clip(k, 40), callevent.MaxFieldLen)
 		}
 		if k == TokenParam {
 			continue // the authenticator's business; never echoed
 		}
 		for _, v := range vs {
 			if len(v) > callevent.MaxFieldLen {
-				return fmt.Errorf("%w: %s: %s is %d bytes, more than %d", webhook.ErrBadRequest, ep, webhook.Clip(k, 40), len(v), callevent.MaxFieldLen)
+				return fmt.Errorf("%w: %s: %s is %d bytes, more than %d", webhook.ErrBadRequest, ep, strutil.Clip(k, 40), len(v), callevent.MaxFieldLen)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/phone"
+	"github.com/callbridge/callbridge/internal/text"
 	"github.com/callbridge/callbridge/webhook"
 )
 
@@ -249,7 +250,7 @@ func checkText(field, v string, max int) error {
 	case len(v) > max:
 		return fmt.Errorf("%w: %s is %d bytes, more than %d", webhook.ErrBadRequest, field, len(v), max)
 	case !callevent.Printable(v):
-		return fmt.Errorf("%w: %s %q is not printable UTF-8", webhook.ErrBadRequest, field, webhook.Clip(v, 40))
+		return fmt.Errorf("%w: %s %q is not printable UTF-8", webhook.ErrBadRequest, field, text.Clip(v, 40))
 	}
 	return nil
 }
@@ -261,7 +262,7 @@ func checkLink(raw string) (string, error) {
 		return "", nil
 	}
 	bad := func(why string) (string, error) {
-		return "", fmt.Errorf("%w: link %q is %s", webhook.ErrBadRequest, webhook.Clip(s, 60), why)
+		return "", fmt.Errorf("%w: link %q is %s", webhook.ErrBadRequest, text.Clip(s, 60), why)
 	}
 	if len(s) > callevent.MaxURLLen {
 		return bad(fmt.Sprintf("longer than %d bytes", callevent.MaxURLLen))
@@ -285,7 +286,7 @@ func parseRating(raw string, required bool) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 || n > callevent.MaxRating {
-		return 0, fmt.Errorf("%w: rating %q must be a number from 0 to %d", webhook.ErrBadRequest, webhook.Clip(s, 20), callevent.MaxRating)
+		return 0, fmt.Errorf("%w: rating %q must be a number from 0 to %d", webhook.ErrBadRequest, text.Clip(s, 20), callevent.MaxRating)
 	}
 	return n, nil
 }
@@ -324,12 +325,12 @@ func historyTimes(e *callevent.Event, f url.Values, now func() time.Time) error 
 	start, err := parseTime(f.Get("start"))
 	switch {
 	case err != nil:
-		return fmt.Errorf("%w: start %q is not a time (YYYYmmddTHHMMSSZ)", webhook.ErrBadRequest, webhook.Clip(f.Get("start"), 40))
+		return fmt.Errorf("%w: start %q is not a time (YYYYmmddTHHMMSSZ)", webhook.ErrBadRequest, text.Clip(f.Get("start"), 40))
 	case start.IsZero():
 		start = now().UTC().Add(-total).Truncate(time.Second)
 	case start.Before(minStart) || !start.Before(maxStart):
 		return fmt.Errorf("%w: start %s is outside the years %d to %d", webhook.ErrBadRequest,
-			webhook.Clip(strings.TrimSpace(f.Get("start")), 40), minStart.Year(), maxStart.Year()-1)
+			text.Clip(strings.TrimSpace(f.Get("start")), 40), minStart.Year(), maxStart.Year()-1)
 	}
 	e.At = start
 	e.EndedAt = start.Add(total)
@@ -350,7 +351,7 @@ func seconds(field, s string) (time.Duration, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 || n > int64(callevent.MaxDuration/time.Second) {
 		return 0, fmt.Errorf("%w: %s %q is not a number of seconds from 0 to %d", webhook.ErrBadRequest,
-			field, webhook.Clip(s, 20), int64(callevent.MaxDuration/time.Second))
+			field, text.Clip(s, 20), int64(callevent.MaxDuration/time.Second))
 	}
 	return time.Duration(n) * time.Second, nil
 }

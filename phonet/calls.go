@@ -15,6 +15,7 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
+	"github.com/callbridge/callbridge/internal/text"
 )
 
 var (
@@ -88,7 +89,7 @@ func checkID(id string) error {
 			b == '-' || b == '.' || b == '_' || b == '~'
 	}
 	if !ok {
-		return fmt.Errorf("%w %q: want 1 to %d letters, digits and -._~", ErrInvalidID, truncate(id, 64), maxField)
+		return fmt.Errorf("%w %q: want 1 to %d letters, digits and -._~", ErrInvalidID, text.Clip(id, 64), maxField)
 	}
 	return nil
 }

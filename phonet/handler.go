@@ -12,6 +12,7 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/phone"
+	"github.com/callbridge/callbridge/internal/text"
 	"github.com/callbridge/callbridge/webhook"
 )
 
@@ -434,13 +435,13 @@ func (d *decoder) bindAccount(r *http.Request, acc *string) error {
 	case byToken == "":
 		tenant = byRoute
 	case byRoute != "" && !strings.EqualFold(byRoute, byToken):
-		return fmt.Errorf("phonet: the token belongs to another account than the URL's %q: %w", webhook.Clip(byRoute, 64), webhook.ErrForbidden)
+		return fmt.Errorf("phonet: the token belongs to another account than the URL's %q: %w", text.Clip(byRoute, 64), webhook.ErrForbidden)
 	}
 	if tenant == "" || acc == nil {
 		return nil
 	}
 	if *acc != "" && !strings.EqualFold(*acc, tenant) {
-		return fmt.Errorf("phonet: accountDomain %q is not the account of this token or URL: %w", webhook.Clip(*acc, 64), webhook.ErrForbidden)
+		return fmt.Errorf("phonet: accountDomain %q is not the account of this token or URL: %w", text.Clip(*acc, 64), webhook.ErrForbidden)
 	}
 	*acc = tenant
 	return nil

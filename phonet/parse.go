@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/text"
 	"github.com/callbridge/callbridge/webhook"
 )
 
@@ -218,7 +219,7 @@ func (c *CallEvent) ToEvent(defaultCountry string) (callevent.Event, error) {
 func (c *CallEvent) toEvent(defaultCountry string, arrived time.Time) (callevent.Event, error) {
 	kind := kindOf(c.Type)
 	if kind == 0 {
-		return callevent.Event{}, fmt.Errorf("%w: unknown event %q", ErrMalformed, truncate(string(c.Type), 32))
+		return callevent.Event{}, fmt.Errorf("%w: unknown event %q", ErrMalformed, text.Clip(string(c.Type), 32))
 	}
 	if c.UUID == "" {
 		return callevent.Event{}, fmt.Errorf("%w: %s without uuid", ErrMalformed, c.Type)
@@ -259,7 +260,7 @@ func (c *CallEvent) toEvent(defaultCountry string, arrived time.Time) (callevent
 	}
 	e.At = firstTime(e.At, c.ServerTime, c.DialAt)
 	if e.At.IsZero() {
-		return callevent.Event{}, fmt.Errorf("%w: %s %s has no timestamp", ErrMalformed, c.Type, truncate(c.UUID, 64))
+		return callevent.Event{}, fmt.Errorf("%w: %s %s has no timestamp", ErrMalformed, c.Type, text.Clip(c.UUID, 64))
 	}
 	return e, nil
 }
@@ -280,7 +281,7 @@ func (r *CallRecord) ToEvent(defaultCountry string) (callevent.Event, error) {
 		return callevent.Event{}, fmt.Errorf("%w: call record without uuid", ErrMalformed)
 	}
 	if r.EndAt.IsZero() {
-		return callevent.Event{}, fmt.Errorf("%w: call record %s has no endAt", ErrMalformed, truncate(r.UUID, 64))
+		return callevent.Event{}, fmt.Errorf("%w: call record %s has no endAt", ErrMalformed, text.Clip(r.UUID, 64))
 	}
 	client, err := phoneOf("otherLegNum", r.OtherLegNum, defaultCountry)
 	if err != nil {
@@ -391,7 +392,7 @@ func formJSON(form url.Values) (json.RawMessage, error) {
 	for key, vals := range form {
 		path := splitFormKey(key)
 		if len(path) == 0 || len(path) > maxFormDepth {
-			return nil, fmt.Errorf("%w: form key %q", ErrMalformed, truncate(key, 32))
+			return nil, fmt.Errorf("%w: form key %q", ErrMalformed, text.Clip(key, 32))
 		}
 		v := vals[len(vals)-1]
 		var val any = v
@@ -405,7 +406,7 @@ func formJSON(form url.Values) (json.RawMessage, error) {
 		for i, p := range path {
 			if i == len(path)-1 {
 				if _, isMap := m[p].(map[string]any); isMap {
-					return nil, fmt.Errorf("%w: form key %q conflicts", ErrMalformed, truncate(key, 32))
+					return nil, fmt.Errorf("%w: form key %q conflicts", ErrMalformed, text.Clip(key, 32))
 				}
 				m[p] = val
 				break
@@ -413,7 +414,7 @@ func formJSON(form url.Values) (json.RawMessage, error) {
 			next, ok := m[p].(map[string]any)
 			if !ok {
 				if _, exists := m[p]; exists {
-					return nil, fmt.Errorf("%w: form key %q conflicts", ErrMalformed, truncate(key, 32))
+					return nil, fmt.Errorf("%w: form key %q conflicts", ErrMalformed, text.Clip(key, 32))
 				}
 				next = map[string]any{}
 				m[p] = next

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
-	"github.com/callbridge/callbridge/webhook"
+	"github.com/callbridge/callbridge/internal/text"
 )
 
 // Direction is Phonet's lgDirection: the kind of a call, or a pause toggle.
@@ -469,7 +469,7 @@ func parseNumber(b []byte) (f float64, ok bool, err error) {
 	}
 	f, err = strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, false, fmt.Errorf("phonet: %q is not a number", truncate(s, 32))
+		return 0, false, fmt.Errorf("phonet: %q is not a number", text.Clip(s, 32))
 	}
 	return f, true, nil
 }
@@ -502,18 +502,11 @@ func (s *flexString) UnmarshalJSON(b []byte) error {
 		}
 		*s = flexString(v)
 	case b[0] == '{' || b[0] == '[':
-		return fmt.Errorf("phonet: expected a string, got %s", truncate(string(b), 32))
+		return fmt.Errorf("phonet: expected a string, got %s", text.Clip(string(b), 32))
 	default:
 		*s = flexString(b) // number or bool as written
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // Bounds of the string fields of a webhook body, checked at decode time
@@ -565,7 +558,7 @@ func (w *wire) check() error {
 		}
 	}
 	if !callevent.Printable(string(w.AccountDomain)) {
-		return fmt.Errorf("%w: accountDomain %q is not printable UTF-8", ErrMalformed, webhook.Clip(string(w.AccountDomain), 40))
+		return fmt.Errorf("%w: accountDomain %q is not printable UTF-8", ErrMalformed, text.Clip(string(w.AccountDomain), 40))
 	}
 	return nil
 }

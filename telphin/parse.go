@@ -13,6 +13,7 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/phone"
+	"github.com/callbridge/callbridge/internal/text"
 	"github.com/callbridge/callbridge/webhook"
 )
 
@@ -67,7 +68,7 @@ func checkFields(fields url.Values) error {
 	}
 	for k, vs := range fields {
 		if len(k) > maxFieldName {
-			return fmt.Errorf("%w: telphin: field name %q: %d bytes, more than %d", webhook.ErrBadRequest, webhook.Clip(k, 32), len(k), maxFieldName)
+			return fmt.Errorf("%w: telphin: field name %q: %d bytes, more than %d", webhook.ErrBadRequest, text.Clip(k, 32), len(k), maxFieldName)
 		}
 		for _, v := range vs {
 			if len(v) > maxFieldValue {
@@ -84,7 +85,7 @@ func fieldName(k string) string {
 	if callevent.Printable(k) {
 		return k
 	}
-	return strconv.Quote(webhook.Clip(k, 32))
+	return strconv.Quote(text.Clip(k, 32))
 }
 
 // parseFields is ParseFields on fields checkFields accepted.
@@ -108,7 +109,7 @@ func parseFields(account string, fields url.Values, defaultCountry string) ([]ca
 	// UTF-8 as sent (lower-casing would turn bad bytes into U+FFFD).
 	for _, k := range [...]string{"CallID", "SubCallID", "CalledExtension", "CallerExtension", "CallerIDName"} {
 		if v := get(k); !callevent.Printable(v) {
-			return nil, fmt.Errorf("%w: telphin: %s %q is not printable UTF-8", webhook.ErrBadRequest, k, webhook.Clip(v, 40))
+			return nil, fmt.Errorf("%w: telphin: %s %q is not printable UTF-8", webhook.ErrBadRequest, k, text.Clip(v, 40))
 		}
 	}
 	callID := strings.ToLower(get("CallID"))
@@ -296,7 +297,7 @@ func micros(s string, required bool) (time.Duration, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 || n > maxMicros || (required && n == 0) {
-		return 0, fmt.Errorf("%q is not a count of microseconds", webhook.Clip(s, 32))
+		return 0, fmt.Errorf("%q is not a count of microseconds", text.Clip(s, 32))
 	}
 	return time.Duration(n) * time.Microsecond, nil
 }

@@ -3,10 +3,9 @@ package webhook
 import (
 	"errors"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/callbridge/callbridge/internal/phone"
+	"github.com/callbridge/callbridge/internal/text"
 )
 
 // Phone normalises the phone a provider sent in field: the digits of a
@@ -30,19 +29,6 @@ func Phone(field, raw, country string) (digits string, internal bool, err error)
 	case errors.Is(err, phone.ErrUnknownCountry):
 		return "", false, fmt.Errorf("webhook: %s: %w", field, err)
 	default:
-		return "", false, fmt.Errorf("%w: %s %q is not a phone number, extension or anonymous", ErrBadRequest, field, Clip(raw, 40))
+		return "", false, fmt.Errorf("%w: %s %q is not a phone number, extension or anonymous", ErrBadRequest, field, text.Clip(raw, 40))
 	}
-}
-
-// Clip shortens a value sent by a provider for an error message: at most
-// n bytes of valid UTF-8, "…" marking a cut.
-func Clip(s string, n int) string {
-	if len(s) <= n {
-		return strings.ToValidUTF8(s, "?")
-	}
-	s = s[:n]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return strings.ToValidUTF8(s, "?") + "…"
 }

@@ -104,14 +104,6 @@ func TestPhone(t *testing.T) {
 	require.NotErrorIs(t, err, webhook.ErrBadRequest, "a bad configuration is not the sender's fault")
 }
 
-func TestClip(t *testing.T) {
-	t.Parallel()
-	require.Equal(t, "abc", webhook.Clip("abc", 5))
-	require.Equal(t, "ab…", webhook.Clip("abcdef", 2))
-	require.Equal(t, "я…", webhook.Clip("яя", 3), "never cuts a rune in half")
-	require.Equal(t, "a?b", webhook.Clip("a\xffb", 5))
-}
-
 func TestArrival(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)

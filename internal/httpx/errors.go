@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/callbridge/callbridge/internal/text"
 )
 
 // MaxErrorBodyBytes caps the error response body kept in APIError.Body.
@@ -303,7 +305,7 @@ func DefaultParseError(resp *http.Response, body []byte, e *APIError) {
 			if i := strings.IndexAny(msg, "\r\n"); i >= 0 {
 				msg = msg[:i]
 			}
-			e.Message = truncate(msg, maxMessageLen)
+			e.Message = text.Clip(msg, maxMessageLen)
 		}
 	}
 }
@@ -324,22 +326,22 @@ func parseErrorObject(m map[string]json.RawMessage, e *APIError) {
 		}
 		if s := jsonScalar(raw); s != "" {
 			if d := str("error_description"); d != "" {
-				e.Code, e.Message = truncate(s, maxMessageLen), truncate(d, maxMessageLen)
+				e.Code, e.Message = text.Clip(s, maxMessageLen), text.Clip(d, maxMessageLen)
 				return
 			}
 			if msg := str("message"); msg != "" {
-				e.Code, e.Message = truncate(s, maxMessageLen), truncate(msg, maxMessageLen)
+				e.Code, e.Message = text.Clip(s, maxMessageLen), text.Clip(msg, maxMessageLen)
 				return
 			}
-			e.Message = truncate(s, maxMessageLen)
+			e.Message = text.Clip(s, maxMessageLen)
 			return
 		}
 	}
 	if msg := str("message"); msg != "" {
-		e.Message = truncate(msg, maxMessageLen)
+		e.Message = text.Clip(msg, maxMessageLen)
 		for _, k := range []string{"code", "error_code", "errorCode"} {
 			if c := str(k); c != "" {
-				e.Code = truncate(c, maxMessageLen)
+				e.Code = text.Clip(c, maxMessageLen)
 				break
 			}
 		}
@@ -348,11 +350,11 @@ func parseErrorObject(m map[string]json.RawMessage, e *APIError) {
 	title, detail := str("title"), str("detail")
 	switch {
 	case title != "" && detail != "":
-		e.Code, e.Message = truncate(title, maxMessageLen), truncate(detail, maxMessageLen)
+		e.Code, e.Message = text.Clip(title, maxMessageLen), text.Clip(detail, maxMessageLen)
 	case detail != "":
-		e.Message = truncate(detail, maxMessageLen)
+		e.Message = text.Clip(detail, maxMessageLen)
 	case title != "":
-		e.Message = truncate(title, maxMessageLen)
+		e.Message = text.Clip(title, maxMessageLen)
 	}
 }
 
@@ -374,15 +376,4 @@ func jsonScalar(raw json.RawMessage) string {
 		return string(raw)
 	}
 	return ""
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	// Do not cut a UTF-8 sequence in half.
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
 }

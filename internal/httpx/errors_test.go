@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callbridge/callbridge/internal/text"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 )
@@ -159,7 +160,7 @@ func TestRequestIDHeaders(t *testing.T) {
 
 func TestTruncate(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "abc", truncate("abc", 5))
-	require.Equal(t, "ab…", truncate("abcdef", 2))
-	require.Equal(t, "…", truncate("жж", 1), "does not split a rune")
+	require.Equal(t, "abc", text.Clip("abc", 5))
+	require.Equal(t, "ab…", text.Clip("abcdef", 2))
+	require.Equal(t, "…", text.Clip("жж", 1), "does not split a rune")
 }

@@ -19,8 +19,8 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
+	"github.com/callbridge/callbridge/internal/text"
 	"github.com/callbridge/callbridge/match"
-	"github.com/callbridge/callbridge/webhook"
 )
 
 // Call is one element of GET /api/calls.
@@ -145,24 +145,24 @@ func (g *Gateway) parseListQuery(r *http.Request, allowed ...string) (listQuery,
 	}
 	for name, vs := range vals {
 		if len(vs) != 1 {
-			return q, fmt.Errorf("%s: given %d times", webhook.Clip(name, 40), len(vs))
+			return q, fmt.Errorf("%s: given %d times", text.Clip(name, 40), len(vs))
 		}
 		v := vs[0]
 		switch {
 		case name == "limit":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > MaxLimit {
-				return q, fmt.Errorf("limit: %q is not a number from 1 to %d", webhook.Clip(v, 40), MaxLimit)
+				return q, fmt.Errorf("limit: %q is not a number from 1 to %d", text.Clip(v, 40), MaxLimit)
 			}
 			q.limit = n
 		case name == "cursor":
 			q.cursor = v
 		case !slices.Contains(allowed, name):
-			return q, fmt.Errorf("%s: unknown parameter (this list takes limit, cursor, %s)", webhook.Clip(name, 40), strings.Join(allowed, ", "))
+			return q, fmt.Errorf("%s: unknown parameter (this list takes limit, cursor, %s)", text.Clip(name, 40), strings.Join(allowed, ", "))
 		case name == "from" || name == "to":
 			t, err := time.Parse(time.RFC3339Nano, v)
 			if err != nil || t.Year() < 1 || t.Year() > 9999 {
-				return q, fmt.Errorf("%s: %q is not an RFC 3339 time (2006-01-02T15:04:05Z)", name, webhook.Clip(v, 40))
+				return q, fmt.Errorf("%s: %q is not an RFC 3339 time (2006-01-02T15:04:05Z)", name, text.Clip(v, 40))
 			}
 			if name == "from" {
 				q.from = t
@@ -172,14 +172,14 @@ func (g *Gateway) parseListQuery(r *http.Request, allowed ...string) (listQuery,
 		case name == "phone":
 			p, err := match.Normalize(v, g.cfg.Country)
 			if err != nil {
-				return q, fmt.Errorf("phone: %q is not a phone number: %v", webhook.Clip(v, 40), err)
+				return q, fmt.Errorf("phone: %q is not a phone number: %v", text.Clip(v, 40), err)
 			}
 			q.phone = p
 		case name == "status":
 			q.status, q.statusSeen = v, true
 		case name == "provider":
 			if !slices.Contains(providers, v) {
-				return q, fmt.Errorf("provider: %q is not one of %s", webhook.Clip(v, 40), strings.Join(providers, ", "))
+				return q, fmt.Errorf("provider: %q is not one of %s", text.Clip(v, 40), strings.Join(providers, ", "))
 			}
 			q.provider = v
 		}
@@ -268,7 +268,7 @@ func (g *Gateway) listCalls(w http.ResponseWriter, r *http.Request) {
 	f := callFilter{from: q.from, to: q.to, phone: q.phone, provider: q.provider}
 	if q.statusSeen {
 		if err := f.status.UnmarshalText([]byte(q.status)); err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("status: %q is not a call status (%s)", webhook.Clip(q.status, 40), strings.Join(callStatuses(), ", ")))
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("status: %q is not a call status (%s)", text.Clip(q.status, 40), strings.Join(callStatuses(), ", ")))
 			return
 		}
 		f.hasStatus = true
