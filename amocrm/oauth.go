@@ -3,6 +3,7 @@ package amocrm
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 
@@ -73,6 +74,10 @@ func (r Redirect) String() string {
 
 // GoString is String, so %#v redacts the code too.
 func (r Redirect) GoString() string { return r.String() }
+
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (r Redirect) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, r.String()) }
 
 // LogValue logs the account host; the code is redacted.
 func (r Redirect) LogValue() slog.Value {

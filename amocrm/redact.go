@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 )
 
@@ -16,6 +17,10 @@ func (c Credentials) String() string {
 
 // GoString is String, so %#v redacts the secrets too.
 func (c Credentials) GoString() string { return c.String() }
+
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (c Credentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
 // LogValue logs the non-secret fields; the secrets are redacted.
 func (c Credentials) LogValue() slog.Value {
@@ -56,6 +61,10 @@ func (c *Client) String() string {
 // GoString is String, so %#v shows no secret.
 func (c *Client) GoString() string { return c.String() }
 
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
 // LogValue logs the account host and the authentication mode.
 func (c *Client) LogValue() slog.Value {
 	if c == nil {
@@ -78,6 +87,10 @@ func (bearer) String() string { return "bearer(REDACTED)" }
 
 // GoString redacts a long-lived token.
 func (b bearer) GoString() string { return b.String() }
+
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (b bearer) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, b.String()) }
 
 // jsonObject encodes key/value string pairs as a JSON object, in order.
 func jsonObject(kv ...string) ([]byte, error) {
@@ -113,6 +126,10 @@ func (s *Store) String() string {
 
 // GoString is String, so %#v shows no secret.
 func (s *Store) GoString() string { return s.String() }
+
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (s *Store) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
 
 // LogValue logs the Client's account host.
 func (s *Store) LogValue() slog.Value {

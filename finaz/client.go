@@ -173,6 +173,10 @@ func (c *Client) String() string {
 // GoString is String, so %#v shows no secret either.
 func (c *Client) GoString() string { return c.String() }
 
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
 // LogValue logs the Client as String describes it.
 func (c *Client) LogValue() slog.Value {
 	if c == nil || c.c == nil {

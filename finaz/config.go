@@ -309,6 +309,10 @@ func (c Config) String() string {
 // GoString is String, so %#v shows no secret either.
 func (c Config) GoString() string { return c.String() }
 
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (c Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
 // LogValue logs the configuration as String describes it.
 func (c Config) LogValue() slog.Value {
 	params := make([]slog.Attr, 0, len(c.Params))
@@ -362,6 +366,16 @@ func (p Param) String() string {
 // GoString shows the Param as Go syntax, a secret value as "REDACTED".
 func (p Param) GoString() string {
 	return fmt.Sprintf("finaz.Param{Value: %q, Secret: %t}", p.String(), p.Secret)
+}
+
+// Format writes GoString for %#v and String for every other verb, so no
+// verb shows a secret.
+func (p Param) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		_, _ = io.WriteString(f, p.GoString())
+		return
+	}
+	_, _ = io.WriteString(f, p.String())
 }
 
 // LogValue logs the value, or "REDACTED" for a secret.

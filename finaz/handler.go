@@ -290,6 +290,7 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 	wopts := append([]webhook.Option{webhook.WithMethods(http.MethodGet)}, auth...)
 	wopts = append(wopts, o.webhookOpts...)
 
+	o.tokens = nil // the authenticator keeps them hashed; nothing else needs them
 	h := &handler{o: o}
 	if h.discador, err = webhook.New(sink, webhook.DecoderFunc(h.decodeDiscador), wopts...); err != nil {
 		return nil, fmt.Errorf("finaz: %w", err)

@@ -56,6 +56,10 @@ func (c Credentials) String() string {
 // GoString is String, for %#v.
 func (c Credentials) GoString() string { return c.String() }
 
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (c Credentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
 // LogValue logs the domain and hides the API key.
 func (c Credentials) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("domain", c.Domain), slog.String("api_key", redacted(c.APIKey)))
@@ -194,6 +198,10 @@ func (c *Client) String() string {
 
 // GoString is String, for %#v.
 func (c *Client) GoString() string { return c.String() }
+
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
 // LogValue logs the client's domain only.
 func (c *Client) LogValue() slog.Value {

@@ -327,13 +327,16 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 	if c.tokenFrom != nil && len(c.tokens) == 0 {
 		return nil, errors.New("phonet: WithTokenFunc needs WithToken")
 	}
-	d := &decoder{cfg: c}
+	d := &decoder{cfg: c, boundAccounts: map[string]bool{}}
 	bound := map[string]string{}
 	for i, t := range c.tokens {
 		if a, ok := bound[t]; ok && !strings.EqualFold(a, c.accounts[i]) {
 			return nil, errors.New("phonet: a token is bound to two accounts")
 		}
 		bound[t] = c.accounts[i]
+		if c.accounts[i] != "" {
+			d.boundAccounts[strings.ToLower(c.accounts[i])] = true
+		}
 		if c.accounts[i] != "" && d.secrets == nil {
 			s, err := webhook.NewSecrets(c.tokens...) // selects the account by token
 			if err != nil {
@@ -354,6 +357,7 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 	if c.now != nil {
 		wopts = append(wopts, webhook.WithClock(c.now)) // after the user's: one clock for both
 	}
+	d.cfg.tokens = nil // the authenticator keeps them hashed; nothing else needs them
 	h, err := webhook.New(sink, d, wopts...)
 	if err != nil {
 		return nil, fmt.Errorf("phonet: %w", err)
@@ -364,6 +368,9 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 type decoder struct {
 	cfg     handlerConfig
 	secrets *webhook.Secrets // the tokens, when some are bound to accounts
+	// boundAccounts are the (lower-case) accounts some token is bound to:
+	// no other token may act for them.
+	boundAccounts map[string]bool
 }
 
 func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
@@ -437,7 +444,13 @@ func (d *decoder) bindAccount(r *http.Request, acc *string) error {
 	case byRoute != "" && !strings.EqualFold(byRoute, byToken):
 		return fmt.Errorf("phonet: the token belongs to another account than the URL's %q: %w", text.Clip(byRoute, 64), webhook.ErrForbidden)
 	}
-	if tenant == "" || acc == nil {
+	if acc == nil {
+		return nil
+	}
+	if tenant == "" {
+		if d.boundAccounts[strings.ToLower(strings.TrimSpace(*acc))] {
+			return fmt.Errorf("phonet: accountDomain %q is bound to another token: %w", text.Clip(*acc, 64), webhook.ErrForbidden)
+		}
 		return nil
 	}
 	if *acc != "" && !strings.EqualFold(*acc, tenant) {

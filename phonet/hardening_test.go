@@ -232,6 +232,21 @@ func TestTokenAccountsBindTenants(t *testing.T) {
 		require.Equal(t, seen{lookups: []string{accA, accA, accB}, events: []string{accA, accB}}, got())
 		require.Equal(t, http.StatusUnauthorized, post(h, c.Lookup().Request("/phonet", phonettest.WithToken("nope"))).Code)
 	})
+	t.Run("an unbound token never acts for a bound tenant", func(t *testing.T) {
+		t.Parallel()
+		h, got := newTenantHandler(t, phonet.WithToken("free"))
+		for _, b := range []phonettest.Body{c.Lookup(), c.Dial(), c.Lookup().With("accountDomain", " B.Phonet.com.ua")} {
+			w := post(h, b.Request("/phonet", phonettest.WithToken("free")))
+			require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
+			require.NotContains(t, w.Body.String(), "client of")
+		}
+		require.Equal(t, seen{}, got())
+		other := c
+		other.Account = "c.phonet.com.ua"
+		require.Equal(t, http.StatusOK, post(h, other.Lookup().Request("/phonet", phonettest.WithToken("free"))).Code,
+			"an unbound token still serves the tenants nobody is bound to")
+		require.Equal(t, seen{lookups: []string{"c.phonet.com.ua"}}, got())
+	})
 	t.Run("route and token disagree", func(t *testing.T) {
 		t.Parallel()
 		h, got := newTenantHandler(t, phonet.WithAccount(func(r *http.Request) string { return path.Base(r.URL.Path) }))

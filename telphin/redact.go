@@ -3,6 +3,7 @@ package telphin
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 )
 
@@ -24,6 +25,10 @@ func (c Credentials) String() string {
 
 // GoString is String: %#v never shows the App Secret.
 func (c Credentials) GoString() string { return c.String() }
+
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (c Credentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
 // LogValue logs the App ID and REDACTED for the App Secret.
 func (c Credentials) LogValue() slog.Value {
@@ -50,6 +55,10 @@ func (c *Client) String() string {
 
 // GoString is String: %#v never shows secrets or tokens.
 func (c *Client) GoString() string { return c.String() }
+
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
 // LogValue logs the Client without its secrets or tokens.
 func (c *Client) LogValue() slog.Value {

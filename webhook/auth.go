@@ -3,8 +3,11 @@ package webhook
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -45,6 +48,19 @@ func AllOf(auths ...Authenticator) Authenticator {
 type Secrets struct {
 	sums [][sha256.Size]byte
 }
+
+// String counts the secrets; neither they nor their hashes are shown (a
+// hash of a weak token could be reversed offline).
+func (s Secrets) String() string { return fmt.Sprintf("webhook.Secrets(%d)", len(s.sums)) }
+
+// Format writes String for every verb.
+func (s Secrets) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
+
+// LogValue logs what String shows.
+func (s Secrets) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalJSON encodes what String shows, as a JSON string.
+func (s Secrets) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
 
 // NewSecrets returns the set of the given secrets. An empty list or an
 // empty secret is an error: authentication must never pass by accident.

@@ -2,8 +2,10 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -58,6 +60,21 @@ func (a Auth) Options() ([]Option, error) {
 	}
 	return opts, nil
 }
+
+// String shows how a authenticates, never its tokens.
+func (a Auth) String() string {
+	return fmt.Sprintf("webhook.Auth{Tokens:%d, AllowedIPs:%v, TrustedProxies:%v, Disabled:%t}",
+		len(a.Tokens), a.AllowedIPs, a.TrustedProxies, a.Disabled)
+}
+
+// Format writes String for every verb, so no verb shows a token.
+func (a Auth) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, a.String()) }
+
+// LogValue logs what String shows.
+func (a Auth) LogValue() slog.Value { return slog.StringValue(a.String()) }
+
+// MarshalJSON encodes what String shows, as a JSON string.
+func (a Auth) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
 
 type (
 	loggerKey  struct{}

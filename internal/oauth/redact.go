@@ -3,6 +3,7 @@ package oauth
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/callbridge/callbridge/internal/httpx"
@@ -36,6 +37,10 @@ func (c Config) String() string {
 // GoString is String, so %#v redacts the secret too.
 func (c Config) GoString() string { return c.String() }
 
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (c Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
 // LogValue logs the non-secret fields.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("token_url", c.TokenURL), slog.String("client_id", c.ClientID),
@@ -64,6 +69,10 @@ func (s *Source) String() string {
 
 // GoString is String, so %#v shows no secret.
 func (s *Source) GoString() string { return s.String() }
+
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (s *Source) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
 
 // LogValue logs the Source's Config.
 func (s *Source) LogValue() slog.Value {

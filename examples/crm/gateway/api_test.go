@@ -425,7 +425,15 @@ func TestNoSecretsShown(t *testing.T) {
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "cfg", cfg2)
 	js, err := json.Marshal(cfg2)
 	require.NoError(t, err)
-	out := help.String() + fmt.Sprintf("%v %+v %#v %s", cfg2, cfg2, cfg2, cfg2) + logged.String() + string(js)
+	g, err := gateway.New(cfg2, io.Discard)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = g.Close(context.Background()) })
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("gateway", "g", g)
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("gateway", "g", g)
+	out := help.String() + logged.String() + string(js)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
+		out += fmt.Sprintf(verb, cfg2) + fmt.Sprintf(verb, g)
+	}
 	require.Contains(t, out, "vats1.megapbx.ru", "non-secret fields are shown")
 	for _, s := range append([]string{"flag-SECRET-7"}, secrets["CRM_HOOK_TOKEN"], secrets["MEGAFON_CRM_TOKEN"],
 		secrets["TELPHIN_CLIENT_SECRET"], secrets["MEGAFON_API_KEY"], secrets["PHONET_API_KEY"], secrets["CRM_API_TOKEN"]) {

@@ -228,6 +228,10 @@ func (c Config) String() string {
 // GoString is String: %#v never shows a secret either.
 func (c Config) GoString() string { return "gateway.Config" + c.String() }
 
+// Format writes String for every verb (%d, %x and %q too), so no verb
+// shows a secret.
+func (c Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
 // LogValue logs the configuration with its secrets redacted.
 func (c Config) LogValue() slog.Value {
 	m := c.redacted()

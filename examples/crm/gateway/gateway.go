@@ -662,3 +662,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
+
+// String names the gateway by its listen address; its tokens and the
+// providers' credentials are never shown.
+func (g *Gateway) String() string {
+	if g == nil {
+		return "gateway.Gateway(nil)"
+	}
+	return fmt.Sprintf("gateway.Gateway{Addr:%q, Providers:%d}", g.cfg.Addr, len(g.callers))
+}
+
+// Format writes String for every verb, so no verb shows a secret.
+func (g *Gateway) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, g.String()) }
+
+// LogValue logs what String shows.
+func (g *Gateway) LogValue() slog.Value { return slog.StringValue(g.String()) }
