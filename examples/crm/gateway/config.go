@@ -77,6 +77,10 @@ type Config struct {
 	// QueueWorkers and QueueSize size the delivery queue between the
 	// webhook handlers and the CRM (defaults 4 and 65,536).
 	QueueWorkers, QueueSize int
+	// MaxOpenCalls caps the calls the engine tracks undecided (default
+	// match.DefaultMaxCalls). At the cap a new call's webhook is answered
+	// 503 with Retry-After, never acknowledged and then dropped.
+	MaxOpenCalls int
 	// MaxConnections caps the open connections Serve accepts (default
 	// DefaultMaxConnections); further clients wait in the listen backlog.
 	MaxConnections int
@@ -174,7 +178,7 @@ func (c Config) validate() error {
 	pair("TELPHIN_CLIENT_ID", c.TelphinClientID, "TELPHIN_CLIENT_SECRET", c.TelphinClientSecret)
 	pair("MEGAFON_DOMAIN", c.MegafonDomain, "MEGAFON_API_KEY", c.MegafonAPIKey)
 	pair("PHONET_DOMAIN", c.PhonetDomain, "PHONET_API_KEY", c.PhonetAPIKey)
-	if c.QueueWorkers < 0 || c.QueueSize < 0 || c.MaxConnections < 0 || c.MaxInFlight < 0 {
+	if c.QueueWorkers < 0 || c.QueueSize < 0 || c.MaxConnections < 0 || c.MaxInFlight < 0 || c.MaxOpenCalls < 0 {
 		errs = append(errs, errors.New("negative queue or intake setting"))
 	}
 	if c.PublicURL != "" {
@@ -201,14 +205,14 @@ func (c Config) redacted() map[string]any {
 		"TelphinClientID": c.TelphinClientID, "TelphinClientSecret": secret(c.TelphinClientSecret),
 		"MegafonDomain": c.MegafonDomain, "MegafonAPIKey": secret(c.MegafonAPIKey),
 		"PhonetDomain": c.PhonetDomain, "PhonetAPIKey": secret(c.PhonetAPIKey), "FinazConfig": c.FinazConfig,
-		"QueueWorkers": c.QueueWorkers, "QueueSize": c.QueueSize,
+		"QueueWorkers": c.QueueWorkers, "QueueSize": c.QueueSize, "MaxOpenCalls": c.MaxOpenCalls,
 		"MaxConnections": c.MaxConnections, "MaxInFlight": c.MaxInFlight,
 	}
 }
 
 var configKeys = []string{"Addr", "PublicURL", "Country", "ClientsFile", "HookToken", "MegafonToken", "APIToken",
 	"RulesFile", "Demo", "TelphinClientID", "TelphinClientSecret", "MegafonDomain", "MegafonAPIKey",
-	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "QueueWorkers", "QueueSize", "MaxConnections", "MaxInFlight"}
+	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "QueueWorkers", "QueueSize", "MaxOpenCalls", "MaxConnections", "MaxInFlight"}
 
 // String shows the configuration with its secrets (tokens, keys) redacted.
 func (c Config) String() string {

@@ -122,7 +122,7 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 	if err := g.openCRM(); err != nil {
 		return g, err
 	}
-	g.queue, err = webhook.NewQueue(callevent.SinkFunc(g.deliver), webhook.QueueConfig{
+	g.queue, err = webhook.NewQueue(engineSink{g}, webhook.QueueConfig{
 		Workers: cmpOr(cfg.QueueWorkers, 4),
 		Size:    cmpOr(cfg.QueueSize, 1<<16),
 		Logger:  g.log,
@@ -192,7 +192,7 @@ func (g *Gateway) openCRM() error {
 			return fmt.Errorf("rules %s: %w", cfg.RulesFile, err)
 		}
 	}
-	eopts = append(eopts, match.WithRules(rules))
+	eopts = append(eopts, match.WithRules(rules), match.WithLimits(0, cfg.MaxOpenCalls))
 	engine, err := match.NewEngine(crm, eopts...)
 	if err != nil {
 		return err
@@ -236,6 +236,19 @@ func DefaultRules() match.RuleSet {
 }
 
 // deliver hands one event from the queue to the CRM and logs it.
+// engineSink is what the delivery queue delivers to: the engine, which the
+// queue asks (Admit) before it acknowledges an event, so a full engine is a
+// 503 with Retry-After for the provider to redeliver, never a 202 followed
+// by a dead letter.
+type engineSink struct{ g *Gateway }
+
+func (s engineSink) HandleEvent(ctx context.Context, e callevent.Event) error {
+	return s.g.deliver(ctx, e)
+}
+func (s engineSink) Admit(ctx context.Context, e callevent.Event) error {
+	return s.g.engine.Admit(ctx, e)
+}
+
 func (g *Gateway) deliver(ctx context.Context, e callevent.Event) error {
 	if err := g.engine.HandleEvent(ctx, e); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -351,4 +352,28 @@ func TestConcurrentWebhooks(t *testing.T) {
 	// The fake clock stands still, so the Finaz call is still waiting for
 	// its settle timer when the gateway stops: the stop decides it.
 	require.Len(t, srv.Calls(), 5, "every call, Finaz's decided by the stop")
+}
+
+// A11: at the engine's cap a new call is 503 with Retry-After (the provider
+// redelivers), never a 202 whose event is dead-lettered later; the calls
+// already taken still reach the CRM.
+func TestFullEngineIs503NotDropped(t *testing.T) {
+	t.Parallel()
+	srv := start(t, gateway.Config{MaxOpenCalls: 1})
+	first := telphintest.Call{CallID: "dd000000000000000000000000000001", SubCallID: "124575-dd000000000000000000000000000011", Client: "+74950001122", Start: time.Now()}
+	second := telphintest.Call{CallID: "dd000000000000000000000000000002", SubCallID: "124575-dd000000000000000000000000000022", Client: "+74950003344", Start: time.Now()}
+	code, body := srv.send(t, hookOf(t, "", telphintest.NewRequest("/hooks/telphin/app", "hook-token", first.DialIn())))
+	require.Equal(t, http.StatusAccepted, code, body)
+
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/hooks/telphin/app?token=hook-token",
+		strings.NewReader(url.Values(second.DialIn()).Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "a new call at the cap")
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+
+	require.NoError(t, srv.stop(), "nothing acknowledged was dropped")
 }
