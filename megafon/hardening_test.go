@@ -118,6 +118,7 @@ func TestHandlerMalformedBodyWithToken(t *testing.T) {
 		{"no token, malformed", `{"cmd":"event","callid":`, http.StatusUnauthorized},
 		{"token only inside a string", `{"note":"\"crm_token\":\"` + token + `\"","cmd":}`, http.StatusUnauthorized},
 		{"null token", `{"crm_token":null,"cmd":}`, http.StatusUnauthorized},
+		{"invalid UTF-8 in an id", `{"cmd":"event","type":"INCOMING","phone":"79161234567","callid":"H` + "\xff" + `1","crm_token":"` + token + `"}`, http.StatusBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

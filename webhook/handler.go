@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/callbridge/callbridge/callevent"
 )
@@ -269,6 +270,11 @@ func (h *Handler) serve(r *http.Request) (reply Reply, err error) {
 		if err := h.auth.Authenticate(r, body); err != nil {
 			return Reply{}, err
 		}
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would turn the bad bytes into U+FFFD and
+		// accept a different id than the one sent.
+		return Reply{}, fmt.Errorf("%w: body is not valid UTF-8", ErrBadRequest)
 	}
 	ctx := context.WithValue(r.Context(), loggerKey{}, h.log)
 	r = r.WithContext(context.WithValue(ctx, arrivalKey{}, arrived))

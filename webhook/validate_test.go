@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -72,6 +73,28 @@ func TestInvalidEventsAre400AndNothingIsDelivered(t *testing.T) {
 	require.Error(t, err)
 	_, err = webhook.New(sink, dec, webhook.WithoutAuth(), webhook.WithClock(nil))
 	require.Error(t, err)
+}
+
+// A body that is not valid UTF-8 is refused whole: decoding it as JSON
+// would quietly replace the bad bytes and deliver an id nobody sent.
+func TestInvalidUTF8BodyIs400(t *testing.T) {
+	t.Parallel()
+	dec := &countingDecoder{}
+	sink := &recorder{}
+	h := newHandlerWith(t, sink, dec)
+	r := httptest.NewRequest(http.MethodPost, "/hook?token="+secret, strings.NewReader("id=a\xffb&call=c"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	require.Equal(t, http.StatusBadRequest, w.Code)
+	require.Contains(t, w.Body.String(), "UTF-8")
+	require.Zero(t, dec.calls.Load(), "not decoded")
+	require.Empty(t, sink.ids())
+
+	r = httptest.NewRequest(http.MethodPost, "/hook?token=wrong", strings.NewReader("\xff"))
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	require.Equal(t, http.StatusUnauthorized, w.Code, "authentication comes first")
 }
 
 func TestPhone(t *testing.T) {
