@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -198,12 +197,4 @@ func TestContactLookupFunc(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, "acc/7916", c.ID)
-}
-
-func TestErrUnsupportedWrapped(t *testing.T) {
-	t.Parallel()
-	err := fmt.Errorf("megafon: transfer call 42: %w", callevent.ErrUnsupported)
-	require.ErrorIs(t, err, callevent.ErrUnsupported, "a provider's wrapped error still matches")
-	require.NotErrorIs(t, errors.New(callevent.ErrUnsupported.Error()), callevent.ErrUnsupported,
-		"matching is by identity, not by text")
 }

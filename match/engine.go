@@ -366,7 +366,10 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 	e.calls, _ = clients.(CallLog)
 	e.dir, _ = clients.(Directory)
 	e.notifier, _ = clients.(Notifier)
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("match: NewEngine: option %d is nil", i+1)
+		}
 		if err := o(e); err != nil {
 			return nil, fmt.Errorf("match: NewEngine: %w", err)
 		}

@@ -116,7 +116,10 @@ func NewMemoryStore(defaultCountry string, opts ...MemoryOption) (*MemoryStore, 
 		accounts:  make(map[string]*memAccount),
 		callIndex: make(map[callKey]int),
 	}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("match: NewMemoryStore: option %d is nil", i+1)
+		}
 		o(s)
 	}
 	return s, nil

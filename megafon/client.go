@@ -189,7 +189,10 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 		return nil, errors.New("megafon: APIKey is required")
 	}
 	cfg := config{http: httpx.Config{Limiter: rate.NewLimiter(DefaultRateLimit, DefaultBurst)}}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("megafon: option %d is nil", i+1)
+		}
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}

@@ -179,7 +179,10 @@ func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
 // failed or slower than the lookup timeout.
 func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error) {
 	cfg := handlerConfig{lookupTimeout: DefaultLookupTimeout, now: time.Now}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("megafon: option %d is nil", i+1)
+		}
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}

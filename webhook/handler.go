@@ -213,7 +213,10 @@ func New(sink callevent.Sink, dec Decoder, opts ...Option) (*Handler, error) {
 		window:   callevent.DefaultWindow,
 		now:      time.Now,
 	}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("webhook: option %d is nil", i+1)
+		}
 		if err := o(h); err != nil {
 			return nil, err
 		}

@@ -140,3 +140,10 @@ func TestArrival(t *testing.T) {
 	require.Equal(t, at, seen, "a decoder sees the handler's arrival time")
 	require.WithinDuration(t, time.Now(), webhook.Arrival(t.Context()), time.Minute, "outside a handler: now")
 }
+
+// No constructor panics: a nil option is an error naming its position.
+func TestNilOptionIsAnError(t *testing.T) {
+	t.Parallel()
+	_, err := webhook.New(&recorder{}, toyDecoder, webhook.WithoutAuth(), nil)
+	require.ErrorContains(t, err, "option 2 is nil")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -206,6 +207,38 @@ func TestCacheAuthConcurrent401(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.LessOrEqual(t, len(*reqs), 2*n)
+}
+
+// A failure reported late — by a request that carried the stale token,
+// after the refresh already replaced it — must not throw the fresh token
+// away: only the credential the failed request carried is invalidated.
+// This is what keeps concurrent 401s to one refresh whatever the timing.
+func TestCacheAuthLateFailureKeepsFreshToken(t *testing.T) {
+	t.Parallel()
+	var fetches atomic.Int32
+	cache := NewCredentialCache(func(context.Context, string) (string, time.Time, error) {
+		return "fresh" + strconv.Itoa(int(fetches.Add(1))), time.Now().Add(time.Hour), nil
+	})
+	auth := &CacheAuth[string]{
+		Cache: cache,
+		Apply: func(req *http.Request, tok string) { req.Header.Set("Authorization", "Bearer "+tok) },
+	}
+	stale := httptest.NewRequest(http.MethodGet, "/x", nil)
+	auth.Apply(stale, "stale")
+	cache.Set("fresh0", time.Now().Add(time.Hour)) // the refresh already happened
+
+	require.NoError(t, auth.Reauthenticate(t.Context(), stale))
+	tok, err := cache.Get(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, "fresh0", tok, "the late failure left the fresh token alone")
+	require.Zero(t, fetches.Load())
+
+	current := httptest.NewRequest(http.MethodGet, "/x", nil)
+	auth.Apply(current, "fresh0")
+	require.NoError(t, auth.Reauthenticate(t.Context(), current))
+	tok, err = cache.Get(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, "fresh1", tok, "a failure with the current token refreshes it")
 }
 
 func TestAppliedTo(t *testing.T) {

@@ -77,7 +77,9 @@ func WithFetchTimeout(d time.Duration) CacheOption {
 func NewCredentialCache[T comparable](fetch func(ctx context.Context, prev T) (T, time.Time, error), opts ...CacheOption) *CredentialCache[T] {
 	o := cacheOptions{margin: DefaultEarlyExpiry, fetchTimeout: DefaultFetchTimeout}
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
 	}
 	return &CredentialCache[T]{fetch: fetch, margin: o.margin, fetchTimeout: o.fetchTimeout, now: time.Now}
 }

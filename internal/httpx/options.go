@@ -19,7 +19,10 @@ type Option func(*Config) error
 
 // Apply runs opts on c in order and returns the first error.
 func (c *Config) Apply(opts ...Option) error {
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return fmt.Errorf("httpx: option %d is nil", i+1)
+		}
 		if err := o(c); err != nil {
 			return err
 		}

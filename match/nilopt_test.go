@@ -1,0 +1,20 @@
+package match_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/match"
+)
+
+// No constructor panics: a nil option is an error naming its position.
+func TestNilOptionIsAnError(t *testing.T) {
+	t.Parallel()
+	_, err := match.NewMemoryStore("RU", nil)
+	require.ErrorContains(t, err, "option 1 is nil")
+	s, err := match.NewMemoryStore("RU")
+	require.NoError(t, err)
+	_, err = match.NewEngine(s, nil)
+	require.ErrorContains(t, err, "option 1 is nil")
+}
