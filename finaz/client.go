@@ -18,6 +18,7 @@ import (
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/phone"
+	strutil "github.com/callbridge/callbridge/internal/text"
 )
 
 // APIError is an error response from the telephony system: a non-2xx
@@ -114,7 +115,10 @@ func WithLogger(l *slog.Logger) Option { return httpOption(httpx.WithLogger(l)) 
 // a value) and returns a Client.
 func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	var o options
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("finaz: option %d is nil", i+1)
+		}
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
@@ -341,7 +345,7 @@ func (c *Client) GroupCall(ctx context.Context, req callevent.GroupCallRequest) 
 func (c *Client) click2callVars(queue, ext, to string) (map[string]string, error) {
 	full, ddd, num, err := SplitPhone(to, c.c.country)
 	if err != nil {
-		return nil, fmt.Errorf("finaz: click2call: %w", err)
+		return nil, fmt.Errorf("finaz: click2call: %w", strutil.Unprefixed(err, Provider+": "))
 	}
 	vars := map[string]string{VarTelefone: full}
 	setNonEmpty(vars, VarFila, queue)
@@ -391,7 +395,7 @@ func (c *Client) Transfer(ctx context.Context, req callevent.TransferRequest) er
 	}
 	dest, err := destination(req.To, c.c.country)
 	if err != nil {
-		return fmt.Errorf("finaz: transfer: %w", err)
+		return fmt.Errorf("finaz: transfer: %w", strutil.Unprefixed(err, Provider+": "))
 	}
 	vars := map[string]string{VarNumeroDestino: dest}
 	setNonEmpty(vars, VarFila, c.c.cfg.DefaultQueue)

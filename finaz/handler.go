@@ -278,7 +278,10 @@ func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
 // explicit WithoutAuth) is required.
 func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error) {
 	o := handlerOptions{lookupTimeout: webhook.DefaultLookupTimeout, country: "BR"}
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("finaz: handler option %d is nil", i+1)
+		}
 		if err := opt(&o); err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/phone"
+	"github.com/callbridge/callbridge/internal/text"
 )
 
 // CallbackRequest is the body of POST /extension/{id}/callback/ (the
@@ -72,7 +73,7 @@ func (c *Client) Call(ctx context.Context, req callevent.CallRequest) (callevent
 	}
 	ext, err := c.Extension(ctx, req.From)
 	if err != nil {
-		return callevent.CallRef{}, fmt.Errorf("telphin: call from %q: %w", req.From, err)
+		return callevent.CallRef{}, fmt.Errorf("telphin: call from %q: %w", req.From, text.Unprefixed(err, Provider+": "))
 	}
 	res, err := c.Callback(ctx, ext.ID, CallbackRequest{SrcNum: []string{ext.Name}, DstNum: dst, DstANI: ani})
 	if err != nil {
@@ -102,7 +103,7 @@ func (c *Client) GroupCall(ctx context.Context, req callevent.GroupCallRequest) 
 	}
 	grp, err := c.Extension(ctx, req.Group)
 	if err != nil {
-		return callevent.CallRef{}, fmt.Errorf("telphin: group call to %q: %w", req.Group, err)
+		return callevent.CallRef{}, fmt.Errorf("telphin: group call to %q: %w", req.Group, text.Unprefixed(err, Provider+": "))
 	}
 	res, err := c.Callback(ctx, grp.ID, CallbackRequest{SrcNum: []string{src}, DstNum: grp.Name, SrcANI: ani})
 	if err != nil {

@@ -231,7 +231,10 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 		return nil, errors.New("telphin: ClientID and ClientSecret are required")
 	}
 	o := options{http: httpx.Config{BaseURL: DefaultBaseURL}, defaultCountry: "RU"}
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("telphin: option %d is nil", i+1)
+		}
 		if err := opt(&o); err != nil {
 			return nil, err
 		}

@@ -143,7 +143,10 @@ func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
 // A token (WithToken) is required unless WithoutAuth is given.
 func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error) {
 	c := handlerConfig{account: lastPathSegment, lookupTimeout: DefaultLookupTimeout, country: "RU"}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("telphin: handler option %d is nil", i+1)
+		}
 		if err := o(&c); err != nil {
 			return nil, err
 		}

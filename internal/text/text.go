@@ -21,3 +21,23 @@ func Clip(s string, n int) string {
 	}
 	return strings.ToValidUTF8(s, "?") + "…"
 }
+
+// Unprefixed is err without its leading prefix (such as "telphin: "), for
+// wrapping in a message that already names it, so the provider is named
+// once; errors.Is and errors.As still see err.
+func Unprefixed(err error, prefix string) error {
+	msg, ok := strings.CutPrefix(err.Error(), prefix)
+	if !ok {
+		return err
+	}
+	return &prefixFree{msg: msg, err: err}
+}
+
+// prefixFree is an error with the text msg wrapping err.
+type prefixFree struct {
+	msg string
+	err error
+}
+
+func (e *prefixFree) Error() string { return e.msg }
+func (e *prefixFree) Unwrap() error { return e.err }

@@ -445,10 +445,7 @@ func (g *Gateway) placeCall(w http.ResponseWriter, r *http.Request) {
 // refusing the gateway's own credentials) or the network is 502. The
 // message names the provider once.
 func callFailure(provider string, err error) (int, string) {
-	msg := err.Error()
-	if !strings.HasPrefix(msg, provider+":") {
-		msg = provider + ": " + msg
-	}
+	msg := oneProvider(provider, err.Error())
 	var apiErr *httpx.APIError
 	var reqErr *httpx.RequestError
 	switch {
@@ -481,6 +478,18 @@ func callFailure(provider string, err error) (int, string) {
 		// before sending it (a bad number, an unknown extension).
 		return http.StatusBadRequest, msg
 	}
+}
+
+// oneProvider is msg starting with "<provider>: " and naming it there only:
+// a provider's error wrapping another of the same provider
+// ("telphin: call from x: telphin: unknown extension") loses the inner
+// prefixes.
+func oneProvider(provider, msg string) string {
+	p := provider + ": "
+	for strings.HasPrefix(msg, p) {
+		msg = msg[len(p):]
+	}
+	return p + strings.ReplaceAll(msg, ": "+p, ": ")
 }
 
 // retryAfterOf is the Retry-After of a provider's 429, in seconds.

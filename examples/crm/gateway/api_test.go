@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,9 +24,13 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/examples/crm/gateway"
+	"github.com/callbridge/callbridge/finaz"
+	"github.com/callbridge/callbridge/finaz/finaztest"
 	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/megafon"
 	"github.com/callbridge/callbridge/megafon/megafontest"
+	"github.com/callbridge/callbridge/telphin"
+	"github.com/callbridge/callbridge/telphin/telphintest"
 )
 
 // newGateway builds a gateway (not served) with the tests' tokens.
@@ -208,6 +214,7 @@ func TestClickToCallErrors(t *testing.T) {
 		megafon.WithBaseURL(pbx.URL), megafon.WithRetry(0, 0, 0))
 	require.NoError(t, err)
 	g.SetCaller("megafon", c)
+	g.SetCaller("phonet", doubledCaller{})
 	h := g.Handler()
 	body := `{"provider":"megafon","from":"andy","to":"79161234567"}`
 	for _, tc := range []struct {
@@ -241,6 +248,41 @@ func TestClickToCallErrors(t *testing.T) {
 	require.Equal(t, http.StatusBadGateway, w.Code, w.Body.String())
 	require.Equal(t, 1, strings.Count(w.Body.String(), "megafon:"), w.Body.String())
 	require.NotContains(t, logs.String(), megafontest.APIKey)
+
+	// Telphin and Finaz refuse a caller's mistake before sending: 400, the
+	// provider named once.
+	tsrv := telphintest.NewServer(t)
+	tcl, err := telphin.NewClient(telphin.Credentials{ClientID: tsrv.ClientID, ClientSecret: tsrv.ClientSecret},
+		telphin.WithBaseURL(tsrv.URL), telphin.WithHTTPClient(tsrv.Client()))
+	require.NoError(t, err)
+	g.SetCaller(telphin.Provider, tcl)
+	fsrv := finaztest.NewServer(t)
+	fc, err := finaz.NewClient(finaz.Config{Click2Call: &finaz.RequestTemplate{Method: "POST", URL: "calls",
+		Query: map[string]string{"n": "{{telefone}}"}}}, finaz.WithBaseURL(fsrv.URL()))
+	require.NoError(t, err)
+	g.SetCaller(finaz.Provider, fc)
+	for _, tc := range []struct{ provider, body, want string }{
+		{"telphin", `{"provider":"telphin","from":"99999","to":"79161234567"}`, `telphin: call from "99999": unknown extension`},
+		{"telphin", `{"provider":"telphin","group":"nogroup","to":"79161234567"}`, `telphin: group call to "nogroup": unknown extension`},
+		{"finaz", `{"provider":"finaz","from":"201","to":"12"}`, `finaz: click2call: invalid phone number`},
+		// A provider's error wrapping another of its own errors.
+		{"phonet", `{"provider":"phonet","from":"001","to":"79161234567"}`, `phonet: call: unknown employee`},
+	} {
+		w := call(h, "POST", "/api/call", tc.body)
+		require.Equal(t, http.StatusBadRequest, w.Code, "%s: %s", tc.body, w.Body)
+		var e struct{ Error string }
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &e))
+		require.Contains(t, e.Error, tc.want)
+		require.Equal(t, 1, strings.Count(e.Error, tc.provider), "the provider is named once: %s", e.Error)
+	}
+	require.Empty(t, fsrv.Requests(), "finaz: refused before sending")
+}
+
+// doubledCaller fails every call with an error naming its provider twice.
+type doubledCaller struct{}
+
+func (doubledCaller) Call(context.Context, callevent.CallRequest) (callevent.CallRef, error) {
+	return callevent.CallRef{}, fmt.Errorf("phonet: call: %w", errors.New("phonet: unknown employee"))
 }
 
 // C: every list is paginated: limit (default 100, max 1000), an opaque
@@ -397,6 +439,79 @@ func TestProbes(t *testing.T) {
 	require.Contains(t, w.Body.String(), "shutting down")
 	require.NotEmpty(t, w.Header().Get("Retry-After"))
 	require.Equal(t, http.StatusOK, call(h, "GET", "/healthz", "", "Authorization", "").Code)
+}
+
+// C: /readyz is 503 naming the reason while the delivery queue is full
+// (the CRM is slow: here its event log blocks), and ready again once it
+// drains.
+func TestReadyzQueueFull(t *testing.T) {
+	t.Parallel()
+	out := &blockingWriter{started: make(chan struct{}), release: make(chan struct{})}
+	g, err := gateway.New(gateway.Config{HookToken: "hook-token", MegafonToken: "mf-token", APIToken: apiToken,
+		DefaultClients: defaultClients(t), QueueWorkers: 1, QueueSize: 2, DiagOut: io.Discard}, out)
+	require.NoError(t, err)
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(out.release)
+		}
+		_ = g.Close(context.Background())
+	})
+	h := g.Handler()
+	hookCall := func(i int) int {
+		c := telphintest.Call{CallID: fmt.Sprintf("ee%030d", i), SubCallID: fmt.Sprintf("124575-ee%030d", i),
+			Client: "+7495000112" + strconv.Itoa(i), Start: time.Now()}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, telphintest.NewRequest("/hooks/telphin/app", "hook-token", c.DialIn()))
+		return w.Code
+	}
+	readyz := func() (int, gateway.Readiness) {
+		w := call(h, "GET", "/readyz", "", "Authorization", "")
+		var rd gateway.Readiness
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &rd), w.Body.String())
+		return w.Code, rd
+	}
+	code, rd := readyz()
+	require.Equal(t, http.StatusOK, code, "%+v", rd)
+
+	require.Equal(t, http.StatusAccepted, hookCall(1))
+	<-out.started // the only worker holds event 1
+	require.Equal(t, http.StatusAccepted, hookCall(2))
+	require.Equal(t, http.StatusAccepted, hookCall(3))
+	code, rd = readyz()
+	require.Equal(t, http.StatusServiceUnavailable, code, "%+v", rd)
+	require.False(t, rd.Ready)
+	require.Equal(t, []string{"queue full"}, rd.Problems)
+	require.Equal(t, 2, rd.Queued)
+	require.Equal(t, 2, rd.QueueSize)
+
+	close(out.release)
+	released = true
+	require.NoError(t, g.Close(context.Background()), "the queue drains")
+	require.Equal(t, 3, strings.Count(out.String(), `"msg":"event"`))
+}
+
+// blockingWriter signals started at its first Write and holds every Write
+// until release is closed.
+type blockingWriter struct {
+	started, release chan struct{}
+	once             sync.Once
+	mu               sync.Mutex
+	b                bytes.Buffer
+}
+
+func (w *blockingWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.started) })
+	<-w.release
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *blockingWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
 
 // B5: -h never prints a secret, whatever the environment holds; the

@@ -131,7 +131,13 @@ func testEndToEnd(t *testing.T, seed uint64) {
 		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, "%s: %s", h.name, body)
 	}
 	// Every event reaches the CRM exactly once, whatever the redeliveries.
-	require.Eventually(t, func() bool { return srv.logs.events(t) >= sc.n }, 10*time.Second, 5*time.Millisecond, srv.logs.String())
+	var logErr firstError
+	require.Eventually(t, func() bool {
+		n, err := srv.logs.countEvents()
+		logErr.set(err)
+		return err == nil && n >= sc.n
+	}, 10*time.Second, 5*time.Millisecond, srv.logs.String())
+	require.NoError(t, logErr.get())
 
 	// Finaz reports only "answered": the engine acts on such a call once
 	// it has settled.

@@ -46,7 +46,7 @@ func TestDemoClickToCall(t *testing.T) {
 		{`{"provider":"phonet","group":"sales","to":"+380671234567"}`, `{"error":"phonet cannot do this: group call: callevent: operation not supported by this provider"}`, 400},
 		// The fake PBX knows no extension 999: the caller's mistake, said
 		// once, not the provider failing.
-		{`{"provider":"telphin","from":"999","to":"+79530000000"}`, `{"error":"telphin: call from \"999\": telphin: unknown extension: \"999\""}`, 400},
+		{`{"provider":"telphin","from":"999","to":"+79530000000"}`, `{"error":"telphin: call from \"999\": unknown extension: \"999\""}`, 400},
 	} {
 		code, body := srv.do(t, http.MethodPost, "/api/call", "application/json", tc.body)
 		require.Equal(t, tc.code, code, "%s: %s", tc.body, body)
@@ -176,8 +176,9 @@ func TestRun(t *testing.T) {
 	stdout, errOut := &syncBuffer{}, &syncBuffer{}
 	env := map[string]string{"CRM_ADDR": "127.0.0.1:0", "CRM_HOOK_TOKEN": "tok", "TELPHIN_CLIENT_ID": "app1", "TELPHIN_CLIENT_SECRET": "s"}
 	done := make(chan error, 1)
+	seed := defaultClients(t) // on the test's goroutine: it may fail the test
 	go func() {
-		done <- gateway.Run(ctx, nil, func(k string) string { return env[k] }, stdout, errOut, defaultClients(t))
+		done <- gateway.Run(ctx, nil, func(k string) string { return env[k] }, stdout, errOut, seed)
 	}()
 	re := regexp.MustCompile(`gateway on (http://127\.0\.0\.1:\d+)`)
 	require.Eventually(t, func() bool { return re.MatchString(errOut.String()) }, 10*time.Second, 10*time.Millisecond)
@@ -199,6 +200,27 @@ func TestRun(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	// CRM_API_TOKEN is unset: a token is generated, printed in the banner,
+	// and /api/ answers with it only.
+	m := regexp.MustCompile(`API token +(\S+) +\(generated;`).FindStringSubmatch(errOut.String())
+	require.NotNil(t, m, "the generated token is in the banner: %s", errOut.String())
+	apiTok := m[1]
+	require.GreaterOrEqual(t, len(apiTok), 16, "a token that cannot be guessed")
+	for _, tc := range []struct {
+		auth string
+		code int
+	}{{"Bearer " + apiTok, http.StatusOK}, {"", http.StatusUnauthorized}, {"Bearer " + apiTok + "x", http.StatusUnauthorized}} {
+		req, err := http.NewRequest(http.MethodGet, base+"/api/calls", nil)
+		require.NoError(t, err)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(t, tc.code, resp.StatusCode, "Authorization %q", tc.auth)
+	}
 	// One delivered event and one refused notification.
 	srv := &server{URL: base}
 	code, body := srv.send(t, hookOf(t, "", phonetNow().Dial().Request("/hooks/phonet/call", phonettest.WithToken("tok"))))
@@ -225,6 +247,7 @@ func TestRun(t *testing.T) {
 	require.Equal(t, []any{"shutting down", "stopped"}, msgs[len(msgs)-2:], errOut.String())
 	require.NotContains(t, msgs, "event")
 	require.Greater(t, len(msgs), 3, "the refused notification is logged on stderr: %s", errOut.String())
+	require.Equal(t, 1, strings.Count(errOut.String()+stdout.String(), apiTok), "the generated token is printed once")
 
 	err = gateway.Run(t.Context(), []string{"-addr", "256.0.0.1:1"}, noEnv, io.Discard, io.Discard, nil)
 	require.Error(t, err)
@@ -339,9 +362,9 @@ func TestConcurrentWebhooks(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				code, body := srv.send(t, h)
-				if code != http.StatusOK && code != http.StatusAccepted {
-					t.Errorf("%s: %d %s", h.name, code, body)
+				code, body, err := srv.trySend(h)
+				if err != nil || code != http.StatusOK && code != http.StatusAccepted {
+					t.Errorf("%s: %d %s %v", h.name, code, body, err)
 				}
 			}()
 		}

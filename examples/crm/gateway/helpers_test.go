@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -45,6 +46,14 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 // lines returns the JSON log lines; a line that is not JSON fails the test.
 func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 	t.Helper()
+	out, err := s.parseLines()
+	require.NoError(t, err)
+	return out
+}
+
+// parseLines returns the JSON log lines, or an error for a line that is
+// not JSON. Unlike lines it is safe off the test's goroutine.
+func (s *syncBuffer) parseLines() ([]map[string]any, error) {
 	s.mu.Lock()
 	data := slices.Clone(s.b.Bytes())
 	s.mu.Unlock()
@@ -52,21 +61,54 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		var m map[string]any
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), "log line %q", sc.Text())
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			return nil, fmt.Errorf("log line %q: %w", sc.Text(), err)
+		}
 		out = append(out, m)
 	}
-	return out
+	return out, sc.Err()
 }
 
 // events counts the "event" log lines: one per event delivered to the CRM.
 func (s *syncBuffer) events(t *testing.T) int {
+	t.Helper()
+	n, err := s.countEvents()
+	require.NoError(t, err)
+	return n
+}
+
+// countEvents is events, safe off the test's goroutine.
+func (s *syncBuffer) countEvents() (int, error) {
+	lines, err := s.parseLines()
 	n := 0
-	for _, l := range s.lines(t) {
+	for _, l := range lines {
 		if l["msg"] == "event" {
 			n++
 		}
 	}
-	return n
+	return n, err
+}
+
+// firstError keeps the first error reported from any goroutine (a
+// require.Eventually condition, a worker), for the test's goroutine to
+// assert on.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) set(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 // server is a gateway serving on a random 127.0.0.1 port.
@@ -152,15 +194,25 @@ func hookOf(t testing.TB, name string, r *http.Request) hook {
 // send sends h to the server and returns the status and body.
 func (s *server) send(t *testing.T, h hook) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(h.method, s.URL+h.target, bytes.NewReader(h.body))
+	code, body, err := s.trySend(h)
 	require.NoError(t, err)
+	return code, body
+}
+
+// trySend is send, safe off the test's goroutine.
+func (s *server) trySend(h hook) (int, string, error) {
+	req, err := http.NewRequest(h.method, s.URL+h.target, bytes.NewReader(h.body))
+	if err != nil {
+		return 0, "", err
+	}
 	req.Header = h.header.Clone()
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return 0, "", err
+	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), err
 }
 
 // do sends a request with a body to the server, with the API token on

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -52,17 +53,33 @@ func TestInFlightBounded(t *testing.T) {
 	t.Parallel()
 	srv := start(t, gateway.Config{MaxInFlight: 4}) // 3 for URL-token hooks, 1 for MegaFon
 	stalled := rawRequest(t, srv, fmt.Sprintf("POST /hooks/megafon HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n", 1<<20), "crm_token=")
-	megafon := func() (int, http.Header) {
+	// megafon runs in require.Eventually's goroutine too: it returns its
+	// errors, checked on the test's goroutine.
+	megafon := func() (int, http.Header, error) {
 		req, err := http.NewRequest("POST", srv.URL+"/hooks/megafon", strings.NewReader("crm_token=mf-token&cmd=event"))
-		require.NoError(t, err)
+		if err != nil {
+			return 0, nil, err
+		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
+		if err != nil {
+			return 0, nil, err
+		}
 		resp.Body.Close()
-		return resp.StatusCode, resp.Header
+		return resp.StatusCode, resp.Header, nil
 	}
-	require.Eventually(t, func() bool { code, _ := megafon(); return code == http.StatusServiceUnavailable }, 10*time.Second, 5*time.Millisecond)
-	code, hdr := megafon()
+	var reqErr firstError
+	until := func(want int) func() bool {
+		return func() bool {
+			code, _, err := megafon()
+			reqErr.set(err)
+			return err == nil && code == want
+		}
+	}
+	require.Eventually(t, until(http.StatusServiceUnavailable), 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, reqErr.get())
+	code, hdr, err := megafon()
+	require.NoError(t, err)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Equal(t, "1", hdr.Get("Retry-After"))
 	// Phonet still gets in.
@@ -70,7 +87,8 @@ func TestInFlightBounded(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, code, body)
 	// The stalled upload ends; its slot is free again.
 	stalled.Close()
-	require.Eventually(t, func() bool { code, _ := megafon(); return code == http.StatusBadRequest }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, until(http.StatusBadRequest), 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, reqErr.get())
 }
 
 // C: at most MaxConnections connections are served at once; the next
@@ -147,19 +165,34 @@ func TestShutdownWithStuckReader(t *testing.T) {
 
 // rss is this process's resident set size in bytes (Linux).
 func rss(t *testing.T) int64 {
+	t.Helper()
+	n, err := readRSS()
+	if errors.Is(err, errNoRSS) {
+		t.Skip(err)
+	}
+	require.NoError(t, err)
+	return n
+}
+
+// errNoRSS: the system does not report the RSS.
+var errNoRSS = errors.New("no VmRSS in /proc/self/status")
+
+// readRSS is rss, safe off the test's goroutine.
+func readRSS() (int64, error) {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		t.Skip("no /proc/self/status:", err)
+		return 0, fmt.Errorf("%w: %w", errNoRSS, err)
 	}
 	for line := range strings.Lines(string(b)) {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			require.NoError(t, err)
-			return kb << 10
+			if err != nil {
+				return 0, fmt.Errorf("VmRSS: %w", err)
+			}
+			return kb << 10, nil
 		}
 	}
-	t.Skip("no VmRSS")
-	return 0
+	return 0, errNoRSS
 }
 
 // C: 20 parallel readers of 20,000 calls, each paging through all of them
@@ -231,11 +264,14 @@ func TestListMemory(t *testing.T) {
 					return
 				}
 				seen += len(p.Items)
-				if r := rss(t); r > 0 {
-					mu.Lock()
-					peak = max(peak, r)
-					mu.Unlock()
+				r, err := readRSS()
+				if err != nil {
+					errs <- err
+					return
 				}
+				mu.Lock()
+				peak = max(peak, r)
+				mu.Unlock()
 				if p.NextCursor == "" {
 					break
 				}
