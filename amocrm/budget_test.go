@@ -1,6 +1,7 @@
 package amocrm_test
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -56,14 +57,16 @@ func TestBudgetConcurrentUnknownNumber(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envConfig{rule: match.DefaultRule(), noPopups: true})
 	var wg sync.WaitGroup
+	errs := make([]error, 50)
 	for i := range 50 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.deliver(call{fmt.Sprintf("5c%030d", i), "+79162222222", "101"}.inboundAnswered()...)
+			errs[i] = e.deliver(call{fmt.Sprintf("5c%030d", i), "+79162222222", "101"}.inboundAnswered()...)
 		}()
 	}
 	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
 	e.settle()
 	require.Len(t, e.srv.Contacts(), 1, "one contact for one number")
 	require.Len(t, e.srv.Calls(), 50)
@@ -88,14 +91,16 @@ func TestBudgetBurstRespectsRateLimit(t *testing.T) {
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
+	errs := make([]error, 200)
 	for i := range 200 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.deliver(call{fmt.Sprintf("5c%030d", i), fmt.Sprintf("+7916%07d", i), "101"}.inboundAnswered()...)
+			errs[i] = e.deliver(call{fmt.Sprintf("5c%030d", i), fmt.Sprintf("+7916%07d", i), "101"}.inboundAnswered()...)
 		}()
 	}
 	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
 	e.settle()
 	reqs := len(e.srv.APIRequests())
 	t.Logf("200 calls: %d requests in %v, at most %d in one second", reqs, time.Since(start).Round(time.Millisecond), e.srv.MaxPerSecond())
@@ -126,14 +131,16 @@ func TestDefaultRateLimit(t *testing.T) {
 		}
 		start := time.Now()
 		var wg sync.WaitGroup
+		errs := make([]error, calls)
 		for i := range calls {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				e.deliver(call{fmt.Sprintf("5c%030d", i), fmt.Sprintf("+7916%07d", i), "101"}.inboundAnswered()...)
+				errs[i] = e.deliver(call{fmt.Sprintf("5c%030d", i), fmt.Sprintf("+7916%07d", i), "101"}.inboundAnswered()...)
 			}()
 		}
 		wg.Wait()
+		require.NoError(t, errors.Join(errs...))
 		e.settle()
 		elapsed := time.Since(start)
 		t.Logf("%d requests in %v, at most %d received in one second", reqs, elapsed.Round(time.Millisecond), e.srv.MaxPerSecond())

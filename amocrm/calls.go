@@ -72,7 +72,8 @@ type CallResult struct {
 // AddCalls logs up to MaxBatch calls (POST /api/v4/calls). amoCRM places
 // each on the contact, company, lead or customer with the call's phone; a
 // call whose phone matches no entity is dropped and the answer is an
-// error matching ErrEntityNotFound. A 429 is retried; a 502, 503 or 504
+// error matching ErrEntityNotFound, as is a 204 answer (nothing placed).
+// A 429 is retried; a 502, 503 or 504
 // or a network error once the request may have been sent is retried only
 // when every call carries a Uniq (otherwise the request is sent once).
 //
@@ -102,7 +103,11 @@ func (c *Client) AddCalls(ctx context.Context, calls []Call) ([]CallResult, erro
 			Calls []CallResult `json:"calls"`
 		} `json:"_embedded"`
 	}
-	if _, err := c.call(ctx, http.MethodPost, "api/v4/calls", nil, body, &answer, idempotent); err != nil {
+	resp, err := c.call(ctx, http.MethodPost, "api/v4/calls", nil, body, &answer, idempotent)
+	if err != nil {
+		return nil, err
+	}
+	if err := noContent(resp, len(calls)); err != nil {
 		return nil, err
 	}
 	// A 2xx answer may still carry errors for some calls.
@@ -218,7 +223,11 @@ func (c *Client) AddCallNotes(ctx context.Context, entity EntityType, notes []Ca
 	var p page[struct {
 		Notes []Note `json:"notes"`
 	}]
-	if _, err := c.call(ctx, http.MethodPost, "api/v4/"+string(entity)+"/notes", nil, body, &p, false); err != nil {
+	resp, err := c.call(ctx, http.MethodPost, "api/v4/"+string(entity)+"/notes", nil, body, &p, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := noContent(resp, len(notes)); err != nil {
 		return nil, err
 	}
 	return p.Embedded.Notes, nil
@@ -286,7 +295,11 @@ func (c *Client) AddUnsortedSIP(ctx context.Context, items []UnsortedSIP) ([]Uns
 	var p page[struct {
 		Unsorted []UnsortedResult `json:"unsorted"`
 	}]
-	if _, err := c.call(ctx, http.MethodPost, "api/v4/leads/unsorted/sip", nil, body, &p, false); err != nil {
+	resp, err := c.call(ctx, http.MethodPost, "api/v4/leads/unsorted/sip", nil, body, &p, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := noContent(resp, len(items)); err != nil {
 		return nil, err
 	}
 	return p.Embedded.Unsorted, nil

@@ -102,7 +102,8 @@ var (
 	ErrBlocked = errors.New("amocrm: account or IP address blocked (HTTP 403)")
 	// ErrEntityNotFound: POST /api/v4/calls found no contact, company,
 	// lead or customer with the call's phone (amoCRM drops such calls);
-	// also any other answer saying "Entity not found".
+	// also any other answer saying "Entity not found", and a 204 answer
+	// to a write that adds or changes entities (nothing placed).
 	ErrEntityNotFound = errors.New("amocrm: no entity with this phone")
 )
 
@@ -234,14 +235,17 @@ type Client struct {
 }
 
 // NewClient returns a Client for the account and integration in creds. It
-// does no I/O.
+// does no I/O. A nil option is an error.
 func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	domain, err := cleanDomain(creds.Domain)
 	if err != nil {
 		return nil, err
 	}
 	o := options{limiter: rate.NewLimiter(DefaultRateLimit, 1), backoff: Backoff}
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("amocrm: option %d is nil", i+1)
+		}
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
@@ -414,6 +418,20 @@ func (c *Client) call(ctx context.Context, method, path string, query url.Values
 	req.Idempotent = idempotent
 	resp, err := c.api.JSON(ctx, req, out)
 	return resp, c.wrapError(err)
+}
+
+// noContent is the error of a write that should have placed sent items and
+// was answered 204 No Content: nothing was placed, which must not pass for
+// success. It matches ErrEntityNotFound.
+func noContent(resp *http.Response, sent int) error {
+	if resp == nil || resp.StatusCode != http.StatusNoContent {
+		return nil
+	}
+	what := "the request"
+	if r := resp.Request; r != nil && r.URL != nil {
+		what = r.Method + " " + r.URL.Path
+	}
+	return fmt.Errorf("%w: %s was answered 204 No Content: none of %d placed", ErrEntityNotFound, what, sent)
 }
 
 // blocked fails fast while the block cooldown runs.

@@ -335,7 +335,11 @@ func batchWrite[T, E any](ctx context.Context, c *Client, method, path string, i
 		}
 	}
 	var p page[E]
-	if _, err := c.call(ctx, method, path, nil, body, &p, false); err != nil {
+	resp, err := c.call(ctx, method, path, nil, body, &p, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := noContent(resp, len(items)); err != nil {
 		return nil, err
 	}
 	out := get(&p.Embedded)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -96,19 +97,23 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 // send posts Telphin webhooks to the handler and requires 200.
 func (e *env) send(reqs ...url.Values) {
 	e.t.Helper()
-	e.deliver(reqs...)
+	require.NoError(e.t, e.deliver(reqs...))
 	e.settle()
 }
 
 // deliver posts the requests without moving the clock (for concurrent
-// senders, which settle once afterwards).
-func (e *env) deliver(reqs ...url.Values) {
-	e.t.Helper()
+// senders, which settle once afterwards) and returns an error for the
+// first answer other than 200. It may run on any goroutine: it never
+// fails the test itself.
+func (e *env) deliver(reqs ...url.Values) error {
 	for _, fields := range reqs {
 		w := httptest.NewRecorder()
 		e.handler.ServeHTTP(w, telphintest.NewRequest(hook, token, fields))
-		require.Equal(e.t, http.StatusOK, w.Code, "%s: %s", fields.Get("EventType"), w.Body.String())
+		if w.Code != http.StatusOK {
+			return fmt.Errorf("%s: answered %d: %s", fields.Get("EventType"), w.Code, w.Body.String())
+		}
 	}
+	return nil
 }
 
 // settle moves the clock past match.DefaultSettle: Telphin reports legs,

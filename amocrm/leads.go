@@ -84,7 +84,11 @@ func (c *Client) CreateLeadsComplex(ctx context.Context, leads []Lead) ([]Comple
 		}
 	}
 	var out []ComplexResult
-	if _, err := c.call(ctx, http.MethodPost, "api/v4/leads/complex", nil, leads, &out, false); err != nil {
+	resp, err := c.call(ctx, http.MethodPost, "api/v4/leads/complex", nil, leads, &out, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := noContent(resp, len(leads)); err != nil {
 		return nil, err
 	}
 	return out, nil

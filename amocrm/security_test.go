@@ -191,6 +191,7 @@ func TestErrorBodies(t *testing.T) {
 			body: `{"_total_items":0,"errors":[{"title":"entity not found ","request_id":"0"}]}`, notFound: true},
 		{name: "201 errors object with a code", status: 201, contentType: "application/hal+json",
 			body: `{"errors":[{"code":"entity_not_found","request_id":"0"}]}`, notFound: true},
+		{name: "204 to POST /calls: nothing placed", status: 204, notFound: true},
 		{name: "legacy v2 error", status: 400, contentType: "application/json",
 			body: `{"response":{"error":"Неверный логин или пароль","error_code":"110","ip":"203.0.113.7","domain":"example.amocrm.ru","server_time":1700000000}}`,
 			code: "110", msg: "Неверный логин или пароль"},

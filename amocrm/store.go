@@ -172,7 +172,8 @@ type phoneEntry struct {
 	exp              time.Time
 }
 
-// NewStore returns a Store over the amoCRM client c.
+// NewStore returns a Store over the amoCRM client c. A nil option is an
+// error.
 func NewStore(c *Client, opts ...StoreOption) (*Store, error) {
 	if c == nil {
 		return nil, errors.New("amocrm: NewStore: nil Client")
@@ -183,7 +184,10 @@ func NewStore(c *Client, opts ...StoreOption) (*Store, error) {
 		phones: map[string]phoneEntry{}, contacts: map[int64]timed[Contact]{}, leads: map[int64]timed[Lead]{},
 		logged: map[string]time.Time{}, popped: map[string]time.Time{},
 	}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("amocrm: NewStore: option %d is nil", i+1)
+		}
 		if err := o(s); err != nil {
 			return nil, err
 		}

@@ -145,7 +145,7 @@ type Client struct {
 }
 
 // NewClient validates creds and returns a Client. No request is sent until
-// the first call.
+// the first call. A nil option is an error.
 func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	domain := strings.TrimSpace(creds.Domain)
 	if i := strings.Index(domain, "://"); i >= 0 {
@@ -159,7 +159,10 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 		return nil, errors.New("phonet: API key is empty")
 	}
 	var cfg clientConfig
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("phonet: option %d is nil", i+1)
+		}
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}

@@ -312,14 +312,17 @@ func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
 // and call records go to sink (validated, then deduplicated by Event.ID);
 // a customer lookup is answered from WithContactLookup. Authentication
 // (WithToken, WithTokenAccounts and/or WithAllowedIPs) is required unless
-// WithoutAuth.
+// WithoutAuth. A nil option is an error.
 func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error) {
 	c := handlerConfig{
 		lookupTimeout: DefaultLookupTimeout,
 		country:       DefaultCountry,
 		newText:       DefaultNewContactText,
 	}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("phonet: handler option %d is nil", i+1)
+		}
 		if err := o(&c); err != nil {
 			return nil, err
 		}

@@ -45,8 +45,26 @@ func TestHandlerRefusesGarbage(t *testing.T) {
 		{"dial in 2200", in.Dial().With("dialAt", time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()).
 			Request("/phonet", phonettest.WithToken(token)), "at"},
 		{"call id with a NUL", in.Dial().With("uuid", "a\x00b").Request("/phonet", phonettest.WithToken(token)), "call_id"},
-		{"negative talk time beyond the call", in.Record().With("billSecs", 10).With("duration", -5).
-			Request("/phonet", phonettest.WithToken(token)), ""},
+		{"negative duration", in.Record().With("billSecs", 10).With("duration", -5).
+			Request("/phonet", phonettest.WithToken(token)), "duration -5 is negative"},
+		{"negative talk time", in.Record().With("billSecs", -3).With("duration", 10).
+			Request("/phonet", phonettest.WithToken(token)), "billSecs -3 is negative"},
+		{"talk time beyond the call", in.Record().With("billSecs", 20).With("duration", 10).
+			Request("/phonet", phonettest.WithToken(token)), "billSecs 20 exceeds duration 10"},
+		{"huge talk time", in.Record().With("billSecs", 9e15).Request("/phonet", phonettest.WithToken(token)),
+			"billSecs: number 9000000000000000 out of range"},
+		{"huge duration", in.Record().With("duration", "9e15").Request("/phonet", phonettest.WithToken(token)),
+			"duration: number"},
+		{"dialAt after year 9999", in.Dial().With("dialAt", 9e18).Request("/phonet", phonettest.WithToken(token)),
+			"dialAt: number"},
+		{"negative bridgeAt", in.Bridge().With("bridgeAt", -1).Request("/phonet", phonettest.WithToken(token)),
+			"bridgeAt: number -1"},
+		{"hangupAt after year 9999", in.Hangup().With("hangupAt", "9e18").Request("/phonet", phonettest.WithToken(token)),
+			"hangupAt: number"},
+		{"negative serverTime", in.Dial().With("serverTime", -1754641335000).Request("/phonet", phonettest.WithToken(token)),
+			"serverTime: number"},
+		{"endAt after year 9999", in.Record().With("endAt", 9e18).Request("/phonet", phonettest.WithToken(token)),
+			"endAt: number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -459,4 +477,23 @@ func TestClientRateLimit(t *testing.T) {
 	elapsed := time.Since(start)
 	require.Equal(t, 6, len(srv.Requests()), "one authorization and five requests")
 	require.GreaterOrEqual(t, elapsed, 250*time.Millisecond-time.Millisecond, "5 waits of 50 ms")
+}
+
+// A record without duration (or with 0) lasted at least its talk time: it
+// is accepted with Duration = billSecs and no wait, not refused as
+// "billSecs exceeds duration".
+func TestRecordWithoutDuration(t *testing.T) {
+	t.Parallel()
+	for _, dur := range []string{``, `"duration":0,`} {
+		body := `{"uuid":"u1","accountDomain":"acme.phonet.com.ua","endAt":1754641335000,"lgDirection":4,` +
+			`"otherLegNum":"+380501112233",` + dur + `"billSecs":118,"disposition":0}`
+		n, err := phonet.ParseNotification("application/json", []byte(body))
+		require.NoError(t, err, dur)
+		require.NotNil(t, n.Record, dur)
+		e, err := n.Record.ToEvent("UA")
+		require.NoError(t, err, dur)
+		require.Equal(t, 118*time.Second, e.Duration, dur)
+		require.Zero(t, e.Wait, dur)
+		require.Equal(t, e.EndedAt.Add(-118*time.Second), e.At, dur)
+	}
 }

@@ -83,6 +83,9 @@ func ParseNotification(contentType string, body []byte) (*Notification, error) {
 	if err := json.Unmarshal(raw, &w); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
+			if strings.HasSuffix(te.Value, outOfRange) {
+				return nil, fmt.Errorf("%w: %s: %s", ErrMalformed, te.Field, te.Value)
+			}
 			return nil, fmt.Errorf("%w: field %q has the wrong type", ErrMalformed, te.Field)
 		}
 		var se *json.SyntaxError
@@ -272,7 +275,8 @@ func (c *CallEvent) toEvent(defaultCountry string, arrived time.Time) (callevent
 // At, At + Wait → AnsweredAt when there was talk time, audioRecUrl →
 // RecordingURL, otherLegNum → ClientPhone, trunk → LinePhone (a value
 // that is neither a number, an extension nor anonymous is an error naming
-// the field). A group leg
+// the field; so is a negative billSecs or duration, or billSecs above
+// duration). A group leg
 // (leg.type 2) gives Group and Extension instead of Employee.
 // ID = webhook.EventID("phonet", accountDomain, uuid, "after_call_end").
 // Account is empty for history rows fetched with Client.Calls.
@@ -291,8 +295,21 @@ func (r *CallRecord) ToEvent(defaultCountry string) (callevent.Event, error) {
 	if err != nil {
 		return callevent.Event{}, err
 	}
-	talk := time.Duration(max(r.BillSecs, 0)) * time.Second
-	wait := time.Duration(max(r.Duration-r.BillSecs, 0)) * time.Second
+	switch {
+	case r.BillSecs < 0:
+		return callevent.Event{}, fmt.Errorf("%w: billSecs %d is negative", ErrMalformed, r.BillSecs)
+	case r.Duration < 0:
+		return callevent.Event{}, fmt.Errorf("%w: duration %d is negative", ErrMalformed, r.Duration)
+	case r.Duration > 0 && r.BillSecs > r.Duration:
+		// duration includes the talk time: more talk than call is garbage.
+		return callevent.Event{}, fmt.Errorf("%w: billSecs %d exceeds duration %d", ErrMalformed, r.BillSecs, r.Duration)
+	}
+	duration := r.Duration
+	if duration == 0 { // not reported: the call lasted at least its talk
+		duration = r.BillSecs
+	}
+	talk := time.Duration(r.BillSecs) * time.Second
+	wait := time.Duration(duration-r.BillSecs) * time.Second
 	e := callevent.Event{
 		ID:           webhook.EventID(Provider, r.AccountDomain, r.UUID, "after_call_end"),
 		Provider:     Provider,
@@ -304,7 +321,7 @@ func (r *CallRecord) ToEvent(defaultCountry string) (callevent.Event, error) {
 		ClientPhone:  client,
 		LinePhone:    line,
 		EndedAt:      r.EndAt,
-		At:           r.EndAt.Add(-time.Duration(max(r.Duration, 0)) * time.Second),
+		At:           r.EndAt.Add(-time.Duration(duration) * time.Second),
 		Duration:     talk,
 		Wait:         wait,
 		RecordingURL: r.AudioRecURL,

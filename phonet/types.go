@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -408,7 +409,8 @@ func (u *User) UnmarshalJSON(b []byte) error {
 const secondsLimit = 1e12
 
 // epoch is a Phonet timestamp: epoch milliseconds, or seconds when below
-// 1e12, as a number or numeric string; null, "" and 0 are the zero time.
+// 1e12, as a number or numeric string; null, "" and 0 are the zero time, a
+// negative value or one after year 9999 is an error.
 type epoch int64 // milliseconds; 0 = none
 
 func (e epoch) t() time.Time {
@@ -418,22 +420,36 @@ func (e epoch) t() time.Time {
 	return time.UnixMilli(int64(e)).UTC()
 }
 
+// maxEpochMillis is the last millisecond of year 9999.
+const maxEpochMillis = 253402300799999
+
 func (e *epoch) UnmarshalJSON(b []byte) error {
+	*e = 0
 	f, ok, err := parseNumber(b)
-	if err != nil || !ok {
-		*e = 0
+	if err != nil || !ok || f == 0 {
 		return err
 	}
-	if f < secondsLimit {
+	if f > 0 && f < secondsLimit {
 		f *= 1000
 	}
-	// Outside ±year 10000 the value is garbage; treat it as absent.
-	if f <= 0 || f > 253402300799999 {
-		*e = 0
-		return nil
+	// Before 1970 or after year 9999 the value is garbage: refuse it
+	// (the decoder adds the field name).
+	if f < 0 || f > maxEpochMillis {
+		return rangeError(b, reflect.TypeFor[int64]())
 	}
 	*e = epoch(f)
 	return nil
+}
+
+// outOfRange ends the Value of the json.UnmarshalTypeError that epoch and
+// flexInt return for a number outside their range, so ParseNotification
+// tells it from a wrong type.
+const outOfRange = " out of range"
+
+// rangeError reports the number b as out of range for t. encoding/json
+// fills in the field's name, because it is a *json.UnmarshalTypeError.
+func rangeError(b []byte, t reflect.Type) error {
+	return &json.UnmarshalTypeError{Value: "number " + text.Clip(string(bytes.TrimSpace(b)), 32) + outOfRange, Type: t}
 }
 
 // flexInt is an integer sent as a number or a numeric string; null and ""
@@ -447,7 +463,7 @@ func (n *flexInt) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	if f > math.MaxInt32 || f < math.MinInt32 {
-		return fmt.Errorf("phonet: number %s out of range", b)
+		return rangeError(b, reflect.TypeFor[int32]())
 	}
 	*n = flexInt(f)
 	return nil

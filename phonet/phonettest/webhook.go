@@ -332,7 +332,9 @@ func FromAddr(addr string) RequestOption { return func(c *requestConfig) { c.rem
 func (b Body) Request(target string, opts ...RequestOption) *http.Request {
 	cfg := requestConfig{remoteAddr: DefaultRemoteAddr}
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil { // a nil option is ignored: Request has no error to return
+			o(&cfg)
+		}
 	}
 	if cfg.token != "" {
 		sep := "?"
