@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"unicode/utf8"
+
+	strutil "github.com/callbridge/callbridge/internal/text"
 )
 
 // A template string is literal text with placeholders "{{name}}". A JSON
@@ -167,61 +168,17 @@ func appendRaw(b []byte, v string) []byte { return append(b, v...) }
 // jsonNumberRe is the JSON number grammar.
 var jsonNumberRe = regexp.MustCompile(`^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$`)
 
-// appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, invalid UTF-8 replaced by U+FFFD, and U+2028
-// and U+2029 escaped so the result is also safe inside JavaScript.
+// appendJSONString appends s as a JSON string, as encoding/json writes it
+// (U+2028 and U+2029 escaped, so the result is also safe inside JavaScript).
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = appendJSONStringContent(b, s)
 	return append(b, '"')
 }
 
-func appendJSONStringContent(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
-}
+// appendJSONStringContent appends s escaped for the inside of a JSON
+// string, as encoding/json escapes it.
+func appendJSONStringContent(b []byte, s string) []byte { return strutil.AppendJSON(b, s) }
 
 // jnode is a node of a JSON body template.
 type jnode struct {

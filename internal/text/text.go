@@ -1,6 +1,7 @@
-// Package text holds the one string helper every callbridge package needs
-// for error messages: Clip, which shortens a value a provider or a user
-// sent before it is quoted.
+// Package text holds the small string helpers several callbridge packages
+// share: Clip shortens a value a provider or a user sent before an error
+// message quotes it, Unprefixed keeps a provider from being named twice in
+// one message, and AppendJSON escapes a JSON string without allocating.
 package text
 
 import (

@@ -1,8 +1,10 @@
 package text_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/callbridge/callbridge/internal/text"
@@ -38,4 +40,29 @@ func TestUnprefixed(t *testing.T) {
 	if other := errors.New("x"); text.Unprefixed(other, "telphin: ") != other {
 		t.Error("an error without the prefix is returned as it is")
 	}
+}
+
+// AppendJSON writes what encoding/json writes, for every kind of input.
+func TestAppendJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\s`, "ctl\x00\x01\b\f\n\r\t\x1f\x7f", "<a&b>", "bad\xff\xfeutf8",
+		"ls\u2028ps\u2029", "Привет, мир", "emoji 😀", strings.Repeat("x", 100)} {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := append(text.AppendJSON([]byte(`"`), s), '"')
+		if string(got) != string(want) {
+			t.Errorf("AppendJSON(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func FuzzAppendJSON(f *testing.F) {
+	f.Add("a<b>\x00\xff\u2028")
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := append(text.AppendJSON([]byte(`"`), s), '"'); string(got) != string(want) {
+			t.Fatalf("AppendJSON(%q) = %s, want %s", s, got, want)
+		}
+	})
 }
