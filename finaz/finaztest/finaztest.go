@@ -24,7 +24,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -73,7 +72,12 @@ type Server struct {
 
 // NewServer starts a fake PBX that tb closes at the end of the test.
 // Requests without a route get 404.
-func NewServer(tb testing.TB) *Server {
+// The test is a *testing.T, B or F (the package does not import testing,
+// so a program that runs the fake links no test code).
+func NewServer(tb interface {
+	Helper()
+	Cleanup(func())
+}) *Server {
 	tb.Helper()
 	s := New()
 	tb.Cleanup(s.Close)

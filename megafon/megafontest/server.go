@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -121,7 +120,12 @@ type Server struct {
 // 701), one group (sales) and two history records, accepting APIKey. It is
 // closed when tb's test ends; with a nil tb (e.g. in an Example) the
 // caller must Close it.
-func NewServer(tb testing.TB) *Server {
+// The test is a *testing.T, B or F (the package does not import testing,
+// so a program that runs the fake links no test code).
+func NewServer(tb interface {
+	Helper()
+	Cleanup(func())
+}) *Server {
 	s := &Server{
 		key: APIKey,
 		users: []User{{

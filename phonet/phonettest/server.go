@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/callbridge/callbridge/phonet"
@@ -152,7 +151,12 @@ type Server struct {
 
 // NewServer starts a fake Phonet for DefaultDomain and DefaultAPIKey and
 // closes it when the test ends.
-func NewServer(tb testing.TB) *Server {
+// The test is a *testing.T, B or F (the package does not import testing,
+// so a program that runs the fake links no test code).
+func NewServer(tb interface {
+	Helper()
+	Cleanup(func())
+}) *Server {
 	tb.Helper()
 	s := Start()
 	tb.Cleanup(s.Close)

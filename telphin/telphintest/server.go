@@ -31,7 +31,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -133,7 +132,12 @@ type Server struct {
 }
 
 // NewServer starts a fake Telphin API, closed when the test ends.
-func NewServer(t testing.TB) *Server {
+// The test is a *testing.T, B or F (the package does not import testing,
+// so a program that runs the fake links no test code).
+func NewServer(t interface {
+	Helper()
+	Cleanup(func())
+}) *Server {
 	s := Start()
 	t.Cleanup(s.Close)
 	return s
