@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -197,4 +198,12 @@ func TestContactLookupFunc(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, "acc/7916", c.ID)
+}
+
+func TestErrUnsupportedIsTheStandardOne(t *testing.T) {
+	t.Parallel()
+	err := fmt.Errorf("finaz: transfer: attended transfer: %w", callevent.ErrUnsupported)
+	require.ErrorIs(t, err, callevent.ErrUnsupported)
+	require.ErrorIs(t, err, errors.ErrUnsupported, "callers that know only the standard library's sentinel")
+	require.NotErrorIs(t, errors.ErrUnsupported, callevent.ErrUnsupported, "the standard one is not ours")
 }

@@ -6,8 +6,16 @@ import (
 )
 
 // ErrUnsupported is returned (possibly wrapped) by a provider client for a
-// command its provider cannot perform. Test with errors.Is.
-var ErrUnsupported = errors.New("callevent: operation not supported by this provider")
+// command its provider cannot perform. Test with errors.Is; it also
+// matches the standard library's errors.ErrUnsupported.
+var ErrUnsupported error = unsupported{}
+
+type unsupported struct{}
+
+func (unsupported) Error() string { return "callevent: operation not supported by this provider" }
+
+// Is makes ErrUnsupported match errors.ErrUnsupported.
+func (unsupported) Is(target error) bool { return target == errors.ErrUnsupported }
 
 // CallRequest asks the provider to connect an employee with a client:
 // the employee's phone rings first, then the client is dialled.

@@ -50,13 +50,6 @@ func (c *Client) GroupCall(ctx context.Context, req callevent.GroupCallRequest) 
 	return c.makeCall(ctx, "GroupCall", "group", group, req.To, req.CallerID)
 }
 
-// Transfer always returns an error wrapping callevent.ErrUnsupported: the
-// PBX API has no transfer command (transfers are only reported, as
-// TRANSFERRED events).
-func (c *Client) Transfer(context.Context, callevent.TransferRequest) error {
-	return fmt.Errorf("megafon: Transfer: %w", callevent.ErrUnsupported)
-}
-
 // makeCall sends makecall with who (user or group) calling to.
 func (c *Client) makeCall(ctx context.Context, name, whoField, who, to, clid string) (callevent.CallRef, error) {
 	phone, err := dialDigits(to)

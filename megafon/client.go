@@ -175,7 +175,6 @@ type Client struct {
 var (
 	_ callevent.Caller      = (*Client)(nil)
 	_ callevent.GroupCaller = (*Client)(nil)
-	_ callevent.Transferer  = (*Client)(nil)
 )
 
 // NewClient returns a client for the PBX in creds. Domain and APIKey are

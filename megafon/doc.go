@@ -13,8 +13,9 @@
 //	ref, err := c.Call(ctx, callevent.CallRequest{From: "andy", To: "79161234567"})
 //
 // Call rings the employee (login, extension or direct number) and then the
-// client; GroupCall rings a call group; Transfer is not supported by the
-// PBX (callevent.ErrUnsupported). Users iterates over the employees page
+// client; GroupCall rings a call group. The PBX API has no transfer
+// command, so Client does not implement callevent.Transferer (transfers
+// are only reported, as TRANSFERRED events). Users iterates over the employees page
 // by page with their online status; User, Groups, History, DND/SetDND and
 // Subscription/SetSubscription (call-group membership; every group only
 // through the explicit SetSubscriptionAllGroups) complete the API.

@@ -19,9 +19,7 @@ import (
 )
 
 var (
-	_ callevent.Caller      = (*Client)(nil)
-	_ callevent.GroupCaller = (*Client)(nil)
-	_ callevent.Transferer  = (*Client)(nil)
+	_ callevent.Caller = (*Client)(nil)
 )
 
 // ErrCallNotFound is returned by FindCall when no history record has the uuid.
@@ -60,16 +58,6 @@ func (c *Client) Call(ctx context.Context, req callevent.CallRequest) (callevent
 		return callevent.CallRef{}, errors.New("phonet: makeCall: response has no uuid")
 	}
 	return callevent.CallRef{CallID: string(out.UUID)}, nil
-}
-
-// GroupCall is not offered by Phonet's API: it returns callevent.ErrUnsupported.
-func (c *Client) GroupCall(context.Context, callevent.GroupCallRequest) (callevent.CallRef, error) {
-	return callevent.CallRef{}, fmt.Errorf("phonet: group call: %w", callevent.ErrUnsupported)
-}
-
-// Transfer is not offered by Phonet's API: it returns callevent.ErrUnsupported.
-func (c *Client) Transfer(context.Context, callevent.TransferRequest) error {
-	return fmt.Errorf("phonet: transfer: %w", callevent.ErrUnsupported)
 }
 
 // ErrInvalidID is returned (wrapped) when a call uuid given to Hangup or

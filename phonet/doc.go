@@ -28,8 +28,9 @@
 // WithHTTPClient share one transport (and its connection pool) per process.
 //
 // Call rings the employee's extension (From) first, then dials To, and
-// returns the call's uuid. Phonet's API has no caller-ID choice, group call
-// or transfer: those return callevent.ErrUnsupported. Calls iterates over
+// returns the call's uuid. Phonet's API has no caller-ID choice (a
+// CallerID is callevent.ErrUnsupported), group call or transfer (Client
+// implements neither callevent.GroupCaller nor Transferer). Calls iterates over
 // the company, missed or per-employee history (50 rows per request, offset
 // paging, optional direction filter in either encoding integrations use);
 // FindCall finds a finished call by uuid by scanning ±10 minutes of history,

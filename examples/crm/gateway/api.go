@@ -419,7 +419,7 @@ func (g *Gateway) placeCall(w http.ResponseWriter, r *http.Request) {
 	if req.Group != "" {
 		gc, ok := caller.(callevent.GroupCaller)
 		if !ok {
-			err = callevent.ErrUnsupported
+			err = fmt.Errorf("group call: %w", callevent.ErrUnsupported)
 		} else {
 			ref, err = gc.GroupCall(ctx, callevent.GroupCallRequest{Group: req.Group, To: req.To})
 		}
