@@ -89,7 +89,7 @@ type TokenStore interface {
 // Errors of a Client. Test with errors.Is.
 var (
 	// ErrAuthorizationRequired: there is no token yet: send the user to
-	// AuthorizeURL and call Exchange with the code.
+	// AuthCodeURL and call Exchange with the code.
 	ErrAuthorizationRequired = oauth.ErrNoToken
 	// ErrInvalidGrant: amoCRM rejected the refresh token or code (spent,
 	// revoked, or unused for 3 months): the user must authorize again.
@@ -362,14 +362,14 @@ func (b bearer) Authenticate(_ context.Context, req *http.Request) error {
 // Domain returns the account host ("example.amocrm.ru").
 func (c *Client) Domain() string { return c.domain }
 
-// AuthorizeURL returns the page to send the account administrator to, to
+// AuthCodeURL returns the page to send the account administrator to, to
 // install the integration: https://www.amocrm.ru/oauth?client_id=…&state=…
 // (www.kommo.com for Kommo accounts). state is required (ErrEmptyState
 // otherwise): make it with NewState and keep it, e.g. in a cookie, for
 // ParseRedirect. amoCRM redirects to RedirectURL with code, state and
 // referer (the account host): ParseRedirect checks them; build the Client
 // for that referer and call Exchange with the code within 20 minutes.
-func (c *Client) AuthorizeURL(state string) (string, error) {
+func (c *Client) AuthCodeURL(state string) (string, error) {
 	host := "www.amocrm.ru"
 	if strings.HasSuffix(c.domain, ".kommo.com") || strings.HasSuffix(c.domain, ".amocrm.com") {
 		host = "www.kommo.com"

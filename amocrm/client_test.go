@@ -98,7 +98,7 @@ func TestNewClientValidates(t *testing.T) {
 	require.Equal(t, "example.kommo.com", c.Domain())
 }
 
-func TestAuthorizeURL(t *testing.T) {
+func TestAuthCodeURL(t *testing.T) {
 	t.Parallel()
 	for domain, want := range map[string]string{
 		"example.amocrm.ru": "https://www.amocrm.ru/oauth?client_id=" + amocrmtest.ClientID + "&state=st%2B1",
@@ -108,11 +108,11 @@ func TestAuthorizeURL(t *testing.T) {
 		cr.Domain = domain
 		c, err := amocrm.NewClient(cr, amocrm.WithTokenStore(&memTokens{}))
 		require.NoError(t, err)
-		got, err := c.AuthorizeURL("st+1")
+		got, err := c.AuthCodeURL("st+1")
 		require.NoError(t, err)
 		require.Equal(t, want, got)
 		// An empty state is never dropped silently.
-		got, err = c.AuthorizeURL("")
+		got, err = c.AuthCodeURL("")
 		require.ErrorIs(t, err, amocrm.ErrEmptyState)
 		require.Empty(t, got)
 	}

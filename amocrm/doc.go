@@ -30,7 +30,7 @@
 //     *APIError.
 //   - OAuth 2.0: ClientID, ClientSecret, RedirectURL and WithTokenStore.
 //     Make a state with NewState, keep it in the browser session (a
-//     cookie) and send the administrator to AuthorizeURL(state) (an empty
+//     cookie) and send the administrator to AuthCodeURL(state) (an empty
 //     state is refused); amoCRM redirects back with code, state and
 //     referer; ParseRedirect checks the state (ErrStateMismatch) and the
 //     referer and gives the code and the account host; Exchange(ctx, code)

@@ -108,7 +108,7 @@ func (m *memoryTokens) Save(_ context.Context, tok *oauth2.Token) error {
 }
 
 // Install a public integration with OAuth: send the administrator to
-// AuthorizeURL with a fresh state kept in a cookie, and on the way back
+// AuthCodeURL with a fresh state kept in a cookie, and on the way back
 // let ParseRedirect check the state and the referer (the account host
 // that will receive the client secret) before exchanging the code.
 func Example_oauth() {
@@ -137,7 +137,7 @@ func Example_oauth() {
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		}
-		authURL, err := client.AuthorizeURL(state)
+		authURL, err := client.AuthCodeURL(state)
 		if err != nil {
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return

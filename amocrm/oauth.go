@@ -15,14 +15,14 @@ import (
 // OAuth state errors. Test with errors.Is.
 var (
 	// ErrStateMismatch: the redirect's state is missing or is not the one
-	// sent with AuthorizeURL (a forged or replayed redirect).
+	// sent with AuthCodeURL (a forged or replayed redirect).
 	ErrStateMismatch = oauth.ErrStateMismatch
-	// ErrEmptyState: AuthorizeURL was called without a state.
+	// ErrEmptyState: AuthCodeURL was called without a state.
 	ErrEmptyState = oauth.ErrEmptyState
 )
 
 // NewState returns a new unguessable OAuth state (32 random bytes,
-// base64url) for AuthorizeURL. Keep it with the user's browser session,
+// base64url) for AuthCodeURL. Keep it with the user's browser session,
 // e.g. in a Secure, HttpOnly cookie, and give it to ParseRedirect.
 func NewState() (string, error) { return oauth.NewState() }
 
@@ -44,7 +44,7 @@ type Redirect struct {
 
 // ParseRedirect reads amoCRM's OAuth redirect (GET ?code=…&state=…&
 // referer=…). It first checks the state against state, the value kept for
-// this browser session when AuthorizeURL was made (ErrStateMismatch), then
+// this browser session when AuthCodeURL was made (ErrStateMismatch), then
 // that the referer is an amoCRM or Kommo account host (anything else would
 // receive the client secret), and returns the code and the account host.
 // A denied authorization ("error" parameter) is an error.
