@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -405,10 +406,10 @@ func TestHistory(t *testing.T) {
 	generations(t, func(t *testing.T, legacy bool) {
 		srv := megafontest.NewServer(t)
 		c := newClient(t, srv, legacy)
-		got, err := c.History(t.Context(), megafon.HistoryQuery{
+		got, err := collectHistory(c.History(t.Context(), megafon.HistoryQuery{
 			Start: time.Date(2023, 1, 1, 3, 0, 0, 0, time.FixedZone("MSK", 3*3600)),
 			End:   time.Date(2023, 1, 2, 0, 0, 0, 0, time.UTC),
-		})
+		}))
 		require.NoError(t, err)
 		want := []megafon.HistoryRecord{
 			{
@@ -437,11 +438,29 @@ func TestHistory(t *testing.T) {
 		require.Equal(t, "20230102T000000Z", p.Get("end"))
 		require.Equal(t, "all", p.Get("type"))
 
-		_, err = c.History(t.Context(), megafon.HistoryQuery{})
+		_, err = collectHistory(c.History(t.Context(), megafon.HistoryQuery{}))
 		require.Error(t, err)
-		_, err = c.History(t.Context(), megafon.HistoryQuery{Period: "today", Type: "missed", Limit: 10})
+		_, err = collectHistory(c.History(t.Context(), megafon.HistoryQuery{Period: "today", Type: "missed", Limit: 10}))
 		require.NoError(t, err)
+
+		n := 0
+		for range c.History(t.Context(), megafon.HistoryQuery{Period: "today"}) {
+			n++
+			break // stopping early is allowed
+		}
+		require.Equal(t, 1, n)
 	})
+}
+
+func collectHistory(seq iter.Seq2[megafon.HistoryRecord, error]) ([]megafon.HistoryRecord, error) {
+	var out []megafon.HistoryRecord
+	for r, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 func TestDND(t *testing.T) {

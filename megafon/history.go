@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -61,10 +62,27 @@ type HistoryRecord struct {
 // Talk returns the talk time: Duration minus Wait.
 func (r HistoryRecord) Talk() time.Duration { return max(r.Duration-r.Wait, 0) }
 
-// History returns call records (crmapi v1: GET /history/json, a JSON
-// array with ISO 8601 UTC times; legacy: cmd=history, CSV lines whose
-// times carry a local offset such as +03:00, returned here in UTC).
-func (c *Client) History(ctx context.Context, q HistoryQuery) ([]HistoryRecord, error) {
+// History iterates over call records, like every provider's history
+// (crmapi v1: GET /history/json, a JSON array with ISO 8601 UTC times;
+// legacy: cmd=history, CSV lines whose times carry a local offset such as
+// +03:00, returned here in UTC). The PBX answers in one response: the
+// request is made when iteration starts, and an error ends it.
+func (c *Client) History(ctx context.Context, q HistoryQuery) iter.Seq2[HistoryRecord, error] {
+	return func(yield func(HistoryRecord, error) bool) {
+		recs, err := c.history(ctx, q)
+		if err != nil {
+			yield(HistoryRecord{}, err)
+			return
+		}
+		for _, r := range recs {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
+}
+
+func (c *Client) history(ctx context.Context, q HistoryQuery) ([]HistoryRecord, error) {
 	params := url.Values{}
 	switch {
 	case q.Period != "":
