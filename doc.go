@@ -13,16 +13,17 @@
 //     Sink, ContactLookup and the provider-neutral call commands.
 //   - webhook: the mechanics every provider handler shares — body limits,
 //     authentication, deduplication, synchronous or queued delivery.
-//   - match: phone normalisation (Normalize), phone → client resolution and
-//     the call rules engine (Engine) over small store interfaces, with an
-//     in-memory store.
+//   - phone: phone normalisation (Normalize) to E.164 digits, for users
+//     who want phones without the rules engine.
+//   - match: phone → client resolution and the call rules engine (Engine)
+//     over small store interfaces, with an in-memory store.
 //   - telphin, megafon, phonet, finaz: one provider each — a Client for
 //     calls and history, a webhook handler, and a <provider>test fake.
 //   - amocrm: an amoCRM / Kommo client and a match store over it.
 //   - internal/httpx: the retrying, rate-limited HTTP client core with typed
 //     errors that provider clients are built on; internal/oauth: OAuth token
 //     handling shared by Telphin and amoCRM; internal/phone: the phone
-//     normalisation core behind match.Normalize.
+//     normalisation core behind package phone.
 //
 // examples/crm is the reference CRM telephony gateway built on all of them:
 // go run ./examples/crm.

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/phone"
 )
 
 // Contact is an amoCRM contact (and the shape of a contact embedded in a
@@ -232,7 +232,7 @@ func (c *Client) SearchContacts(ctx context.Context, query string, limit int) ([
 // so a loose full-text match never counts. A failed search is an error,
 // never "no contact".
 func (c *Client) FindContactsByPhone(ctx context.Context, number, defaultCountry string) ([]Contact, error) {
-	n, err := match.Normalize(number, defaultCountry)
+	n, err := phone.Normalize(number, defaultCountry)
 	if err != nil {
 		return nil, fmt.Errorf("amocrm: phone %q: %w", number, err)
 	}
@@ -272,7 +272,7 @@ func (c Contact) hasFieldValue(n, country string) bool {
 		}
 		for _, v := range f.Values {
 			if s, ok := v.Value.(string); ok && len(s) >= 5 && len(s) <= 64 {
-				if p, err := match.Normalize(s, country); err == nil && p == n {
+				if p, err := phone.Normalize(s, country); err == nil && p == n {
 					return true
 				}
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/phone"
 )
 
 // Defaults of a Store.
@@ -82,10 +83,10 @@ func WithSource(source string) StoreOption {
 }
 
 // WithPhoneCountry sets the country of numbers without a country code in
-// contacts' fields ("RU" by default), as in match.Normalize.
+// contacts' fields ("RU" by default), as in phone.Normalize.
 func WithPhoneCountry(cc string) StoreOption {
 	return func(s *Store) error {
-		if _, err := match.Normalize("79161234567", cc); err != nil {
+		if _, err := phone.Normalize("79161234567", cc); err != nil {
 			return fmt.Errorf("amocrm: %w", err)
 		}
 		s.country = cc

@@ -5,14 +5,11 @@
 //
 // # Phone numbers
 //
-// [Normalize] reduces any phone value a provider or a CRM sends ("8 (916)
-// 123-45-67 доб. 12", "%2B380…", "15400*101@sipproxy.telphin.ru", "(11)
-// 91234-5678") to E.164 digits without the "+" ("79161234567"), the key
-// every lookup in this package uses, and says with [ErrInternal] or
-// [ErrAnonymous] when the value is an internal extension or a hidden caller
-// rather than a client's number. It needs no libphonenumber and allocates
-// nothing on the common path. Every phone comparison in this package goes
-// through it, so "8 916 …", "+7916…" and "7916…" are one client.
+// Every phone comparison in this package goes through phone.Normalize
+// (package callbridge/phone), which reduces any phone value a provider or a
+// CRM sends ("8 (916) 123-45-67 доб. 12", "%2B380…", "(11) 91234-5678") to
+// E.164 digits without the "+" ("79161234567"), so "8 916 …", "+7916…" and
+// "7916…" are one client.
 //
 // # Stores
 //

@@ -1110,7 +1110,7 @@ func (e *Engine) schedule(delay time.Duration, ids []string, note func(id, reaso
 // attached to it at once. Without it they are attached when the window
 // closes, when the engine looks into the store once more.
 func (e *Engine) ClientCreated(ctx context.Context, account, phone string) error {
-	p, err := Normalize(phone, e.country)
+	p, err := normalize(phone, e.country)
 	if err != nil {
 		return fmt.Errorf("match: ClientCreated: %w", err)
 	}
@@ -1222,7 +1222,7 @@ func (e *Engine) DryRun(ctx context.Context, events ...callevent.Event) (Decisio
 // responsible employee's extension, login and e-mail. An anonymous,
 // internal or invalid phone is simply not found.
 func (e *Engine) LookupContact(ctx context.Context, account, phone string) (callevent.Contact, bool, error) {
-	p, err := Normalize(phone, e.country)
+	p, err := normalize(phone, e.country)
 	if err != nil {
 		return callevent.Contact{}, false, nil
 	}

@@ -105,7 +105,7 @@ type memAccount struct {
 // NewMemoryStore returns an empty store. Field values are normalised with
 // Normalize and defaultCountry ("" = RU).
 func NewMemoryStore(defaultCountry string, opts ...MemoryOption) (*MemoryStore, error) {
-	if _, err := Normalize("79161234567", defaultCountry); err != nil {
+	if _, err := normalize("79161234567", defaultCountry); err != nil {
 		return nil, fmt.Errorf("match: NewMemoryStore: %w", err)
 	}
 	s := &MemoryStore{
@@ -243,7 +243,7 @@ func (s *MemoryStore) addLocked(c Client) (Client, error) {
 	}
 	c.Account = s.tenant(c.Account)
 	if c.Phone != "" {
-		p, err := Normalize(c.Phone, s.country)
+		p, err := normalize(c.Phone, s.country)
 		if err != nil {
 			return Client{}, fmt.Errorf("match: client phone: %w", err)
 		}
@@ -294,7 +294,7 @@ func (s *MemoryStore) addLocked(c Client) (Client, error) {
 	slices.Sort(keys)
 	var seen []string
 	for _, k := range keys {
-		p, err := Normalize(c.Fields[k], s.country)
+		p, err := normalize(c.Fields[k], s.country)
 		if err != nil || slices.Contains(seen, p) {
 			continue
 		}

@@ -85,7 +85,7 @@ func NewResolver(clients ClientStore, defaultCountry string) (*Resolver, error) 
 	if clients == nil {
 		return nil, fmt.Errorf("match: NewResolver: nil ClientStore")
 	}
-	if _, err := Normalize("79161234567", defaultCountry); err != nil {
+	if _, err := normalize("79161234567", defaultCountry); err != nil {
 		return nil, fmt.Errorf("match: NewResolver: %w", err)
 	}
 	return &Resolver{clients: clients, country: defaultCountry}, nil
@@ -94,10 +94,10 @@ func NewResolver(clients ClientStore, defaultCountry string) (*Resolver, error) 
 // Resolve finds the client of phone in account, creating one as described
 // by create when none exists and create is not nil. phone may be in any
 // form Normalize accepts; an anonymous, internal or invalid number is
-// Normalize's error (ErrAnonymous, ErrInternal, ErrInvalid; use errors.Is).
+// phone.Normalize's error (phone.ErrAnonymous, ErrInternal, ErrInvalid; use errors.Is).
 // A store error is returned wrapped; it never counts as "not found".
 func (r *Resolver) Resolve(ctx context.Context, account, phone string, create *NewClient) (Resolution, error) {
-	p, err := Normalize(phone, r.country)
+	p, err := normalize(phone, r.country)
 	if err != nil {
 		return Resolution{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/callbridge/callbridge/phone"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 )
@@ -82,7 +83,7 @@ func TestResolveEquivalentForms(t *testing.T) {
 	for _, bad := range []struct {
 		in   string
 		want error
-	}{{"", ErrAnonymous}, {"101", ErrInternal}, {"12ab", ErrInvalid}} {
+	}{{"", phone.ErrAnonymous}, {"101", phone.ErrInternal}, {"12ab", phone.ErrInvalid}} {
 		_, err := r.Resolve(t.Context(), acct, bad.in, &NewClient{})
 		require.ErrorIs(t, err, bad.want, bad.in)
 	}

@@ -330,7 +330,7 @@ func (rs *RuleSet) normalize(country string) error {
 				errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			}
 			for j, n := range l.Numbers {
-				p, err := Normalize(n, country)
+				p, err := normalize(n, country)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("%s: number %q: %w", where, n, err))
 					continue

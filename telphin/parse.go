@@ -35,7 +35,7 @@ const maxMicros = math.MaxInt64 / int64(time.Microsecond)
 // ParseFields maps the fields of one Telphin call-event request (form body
 // or query string, already decoded) to events, without HTTP: use it to
 // parse requests stored in a queue. account is the tenant (the App ID of
-// the hook URL); defaultCountry as in match.Normalize ("" = "RU").
+// the hook URL); defaultCountry as in phone.Normalize ("" = "RU").
 //
 // dial-in and dial-out give a Ringing event, answer Answered and hangup
 // Completed. Other event types (message-in, voicemail, call_interactive,

@@ -1,5 +1,6 @@
 // Package phone is callbridge's phone-number normalisation core. The public
-// entry point is match.Normalize, a thin wrapper around [Normalize].
+// entry point is package phone (callbridge/phone), a thin wrapper around
+// [Normalize].
 //
 // [Normalize] turns whatever a telephony provider or a CRM puts in a phone
 // field ("+7 (916) 123-45-67 доб. 12", "8 029 123 45 67", "%2B380671234567",

@@ -21,6 +21,7 @@ import (
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/text"
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/phone"
 )
 
 // Call is one element of GET /api/calls.
@@ -170,7 +171,7 @@ func (g *Gateway) parseListQuery(r *http.Request, allowed ...string) (listQuery,
 				q.to = t
 			}
 		case name == "phone":
-			p, err := match.Normalize(v, g.cfg.Country)
+			p, err := phone.Normalize(v, g.cfg.Country)
 			if err != nil {
 				return q, fmt.Errorf("phone: %q is not a phone number: %v", text.Clip(v, 40), err)
 			}

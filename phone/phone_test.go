@@ -1,4 +1,4 @@
-package match_test
+package phone_test
 
 import (
 	"errors"
@@ -8,8 +8,8 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 
-	"github.com/callbridge/callbridge/internal/phone"
-	"github.com/callbridge/callbridge/match"
+	iphone "github.com/callbridge/callbridge/internal/phone"
+	"github.com/callbridge/callbridge/phone"
 )
 
 func ExampleNormalize() {
@@ -27,11 +27,11 @@ func ExampleNormalize() {
 		{"anonymous", "RU"},
 		{"8-800-GOOD", "RU"},
 	} {
-		n, err := match.Normalize(in.raw, in.country)
+		n, err := phone.Normalize(in.raw, in.country)
 		switch {
-		case errors.Is(err, match.ErrInternal):
+		case errors.Is(err, phone.ErrInternal):
 			fmt.Printf("%s: internal extension\n", in.raw)
-		case errors.Is(err, match.ErrAnonymous):
+		case errors.Is(err, phone.ErrAnonymous):
 			fmt.Printf("%s: anonymous\n", in.raw)
 		case err != nil:
 			fmt.Println(err)
@@ -54,28 +54,28 @@ func ExampleNormalize() {
 	// phone: invalid number "8-800-GOOD": unexpected letter
 }
 
-// TestNormalizeErrorsShared checks that match's sentinels are the phone
-// package's, so errors.Is works across both.
+// TestNormalizeErrorsShared checks that this package's sentinels are the
+// internal core's, so errors.Is works across both.
 func TestNormalizeErrorsShared(t *testing.T) {
 	for _, tc := range []struct {
 		raw, country string
 		mine, core   error
 	}{
-		{"8-800-GOOD", "RU", match.ErrInvalid, phone.ErrInvalid},
-		{"101", "RU", match.ErrInternal, phone.ErrInternal},
-		{"скрыт", "RU", match.ErrAnonymous, phone.ErrAnonymous},
-		{"79161234567", "US", match.ErrUnknownCountry, phone.ErrUnknownCountry},
+		{"8-800-GOOD", "RU", phone.ErrInvalid, iphone.ErrInvalid},
+		{"101", "RU", phone.ErrInternal, iphone.ErrInternal},
+		{"скрыт", "RU", phone.ErrAnonymous, iphone.ErrAnonymous},
+		{"79161234567", "US", phone.ErrUnknownCountry, iphone.ErrUnknownCountry},
 	} {
-		_, err := match.Normalize(tc.raw, tc.country)
+		_, err := phone.Normalize(tc.raw, tc.country)
 		if !errors.Is(err, tc.mine) || !errors.Is(err, tc.core) {
 			t.Errorf("Normalize(%q, %q) = %v; want errors.Is %v in both packages", tc.raw, tc.country, err, tc.mine)
 		}
-		_, err = phone.Normalize(tc.raw, tc.country)
+		_, err = iphone.Normalize(tc.raw, tc.country)
 		if !errors.Is(err, tc.mine) {
-			t.Errorf("phone.Normalize(%q, %q) = %v; want errors.Is match's %v", tc.raw, tc.country, err, tc.mine)
+			t.Errorf("iphone.Normalize(%q, %q) = %v; want errors.Is the public %v", tc.raw, tc.country, err, tc.mine)
 		}
 	}
-	sentinels := []error{match.ErrInvalid, match.ErrInternal, match.ErrAnonymous, match.ErrUnknownCountry}
+	sentinels := []error{phone.ErrInvalid, phone.ErrInternal, phone.ErrAnonymous, phone.ErrUnknownCountry}
 	for i, a := range sentinels {
 		for j, b := range sentinels {
 			if i != j && errors.Is(a, b) {
@@ -101,12 +101,12 @@ func TestNormalize(t *testing.T) {
 		{"011 91234 5678", "BR", "5511912345678", nil},
 		{"380671234567", "RU", "380671234567", nil},
 		{"+1 212 555 1234 x12", "BR", "12125551234", nil},
-		{"5001", "RU", "", match.ErrInternal},
-		{"Hidden", "BR", "", match.ErrAnonymous},
-		{"+7 916 123", "RU", "", match.ErrInvalid},
-		{"79161234567", "DE", "", match.ErrUnknownCountry},
+		{"5001", "RU", "", phone.ErrInternal},
+		{"Hidden", "BR", "", phone.ErrAnonymous},
+		{"+7 916 123", "RU", "", phone.ErrInvalid},
+		{"79161234567", "DE", "", phone.ErrUnknownCountry},
 	} {
-		got, err := match.Normalize(tc.raw, tc.country)
+		got, err := phone.Normalize(tc.raw, tc.country)
 		if got != tc.want || !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
 			t.Errorf("Normalize(%q, %q) = %q, %v; want %q, %v", tc.raw, tc.country, got, err, tc.want, tc.err)
 		}
@@ -130,7 +130,7 @@ func BenchmarkNormalize(b *testing.B) {
 		b.Run(bi.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				out, err := match.Normalize(bi.input, "RU")
+				out, err := phone.Normalize(bi.input, "RU")
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -160,7 +160,7 @@ func BenchmarkPhonenumbersParseFormat(b *testing.B) {
 // TestNormalizeBenchInputsAgree keeps the two benchmarks honest.
 func TestNormalizeBenchInputsAgree(t *testing.T) {
 	for _, bi := range normalizeBenchInputs {
-		got, err := match.Normalize(bi.input, "RU")
+		got, err := phone.Normalize(bi.input, "RU")
 		num, perr := phonenumbers.Parse(bi.input, "RU")
 		if err != nil || perr != nil {
 			t.Fatalf("%q: %v / %v", bi.input, err, perr)
