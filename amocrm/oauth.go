@@ -69,7 +69,7 @@ func ParseRedirect(r *http.Request, state string) (Redirect, error) {
 
 // String shows the account host; the code is redacted.
 func (r Redirect) String() string {
-	return fmt.Sprintf("amocrm.Redirect{Domain:%q, Code:%s}", r.Domain, redactedIfSet(r.Code))
+	return fmt.Sprintf("amocrm.Redirect{Domain:%q, Code:%s}", r.Domain, httpx.RedactedIfSet(r.Code))
 }
 
 // GoString is String, so %#v redacts the code too.
@@ -81,18 +81,10 @@ func (r Redirect) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, r.Strin
 
 // LogValue logs the account host; the code is redacted.
 func (r Redirect) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("domain", r.Domain), slog.String("code", redactedIfSet(r.Code)))
+	return slog.GroupValue(slog.String("domain", r.Domain), slog.String("code", httpx.RedactedIfSet(r.Code)))
 }
 
 // MarshalJSON encodes the account host; the code is redacted.
 func (r Redirect) MarshalJSON() ([]byte, error) {
-	return jsonObject("domain", r.Domain, "code", redactedIfSet(r.Code))
-}
-
-// redactedIfSet returns "REDACTED" for a non-empty secret, "" otherwise.
-func redactedIfSet(s string) string {
-	if s == "" {
-		return ""
-	}
-	return httpx.Redacted
+	return jsonObject("domain", r.Domain, "code", httpx.RedactedIfSet(r.Code))
 }

@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+
+	"github.com/callbridge/callbridge/internal/httpx"
 )
 
 // String shows the account host, the client id and the redirect URL; the
 // client secret and the long-lived token are redacted.
 func (c Credentials) String() string {
 	return fmt.Sprintf("amocrm.Credentials{Domain:%q, ClientID:%q, ClientSecret:%s, RedirectURL:%q, LongLivedToken:%s}",
-		c.Domain, c.ClientID, redactedIfSet(c.ClientSecret), c.RedirectURL, redactedIfSet(c.LongLivedToken))
+		c.Domain, c.ClientID, httpx.RedactedIfSet(c.ClientSecret), c.RedirectURL, httpx.RedactedIfSet(c.LongLivedToken))
 }
 
 // GoString is String, so %#v redacts the secrets too.
@@ -27,9 +29,9 @@ func (c Credentials) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("domain", c.Domain),
 		slog.String("client_id", c.ClientID),
-		slog.String("client_secret", redactedIfSet(c.ClientSecret)),
+		slog.String("client_secret", httpx.RedactedIfSet(c.ClientSecret)),
 		slog.String("redirect_url", c.RedirectURL),
-		slog.String("long_lived_token", redactedIfSet(c.LongLivedToken)),
+		slog.String("long_lived_token", httpx.RedactedIfSet(c.LongLivedToken)),
 	)
 }
 
@@ -37,8 +39,8 @@ func (c Credentials) LogValue() slog.Value {
 // Credentials are not meant to be stored as JSON: keep the secrets in a
 // secret store.
 func (c Credentials) MarshalJSON() ([]byte, error) {
-	return jsonObject("domain", c.Domain, "client_id", c.ClientID, "client_secret", redactedIfSet(c.ClientSecret),
-		"redirect_url", c.RedirectURL, "long_lived_token", redactedIfSet(c.LongLivedToken))
+	return jsonObject("domain", c.Domain, "client_id", c.ClientID, "client_secret", httpx.RedactedIfSet(c.ClientSecret),
+		"redirect_url", c.RedirectURL, "long_lived_token", httpx.RedactedIfSet(c.LongLivedToken))
 }
 
 // authMode names how a Client authenticates.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/callbridge/callbridge/internal/httpx"
 	strutil "github.com/callbridge/callbridge/internal/text"
 )
 
@@ -133,7 +134,7 @@ func (e *env) lookup(name string) (string, error) {
 }
 
 // redacted replaces secret parameter values in dry runs.
-const redacted = "REDACTED"
+const redacted = httpx.Redacted
 
 // render appends t to b, passing every value through esc.
 func (t text) render(b []byte, e *env, esc func([]byte, string) []byte) ([]byte, error) {

@@ -71,7 +71,7 @@ type Credentials struct {
 // String returns the credentials with the API key redacted, so that
 // printing or logging them never shows it.
 func (c Credentials) String() string {
-	return fmt.Sprintf("megafon.Credentials{Domain:%q APIKey:%s}", c.Domain, redacted(c.APIKey))
+	return fmt.Sprintf("megafon.Credentials{Domain:%q APIKey:%s}", c.Domain, httpx.RedactedIfSet(c.APIKey))
 }
 
 // GoString is String, for %#v.
@@ -83,7 +83,7 @@ func (c Credentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.St
 
 // LogValue implements slog.LogValuer: the domain and a redacted key.
 func (c Credentials) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("domain", c.Domain), slog.String("api_key", redacted(c.APIKey)))
+	return slog.GroupValue(slog.String("domain", c.Domain), slog.String("api_key", httpx.RedactedIfSet(c.APIKey)))
 }
 
 // MarshalJSON encodes the domain and a redacted key: credentials are not
@@ -92,15 +92,7 @@ func (c Credentials) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Domain string
 		APIKey string
-	}{c.Domain, redacted(c.APIKey)})
-}
-
-// redacted is what a secret shows: "REDACTED" when set, "" when not.
-func redacted(secret string) string {
-	if secret == "" {
-		return ""
-	}
-	return httpx.Redacted
+	}{c.Domain, httpx.RedactedIfSet(c.APIKey)})
 }
 
 // Option configures a Client.
@@ -240,7 +232,7 @@ func (c *Client) String() string {
 	if c == nil {
 		return "megafon.Client(nil)"
 	}
-	return fmt.Sprintf("megafon.Client{Domain:%q Legacy:%t APIKey:%s}", c.domain, c.legacy, redacted(c.key))
+	return fmt.Sprintf("megafon.Client{Domain:%q Legacy:%t APIKey:%s}", c.domain, c.legacy, httpx.RedactedIfSet(c.key))
 }
 
 // GoString is String, for %#v.
@@ -254,7 +246,7 @@ func (c *Client) LogValue() slog.Value {
 	if c == nil {
 		return slog.StringValue("megafon.Client(nil)")
 	}
-	return slog.GroupValue(slog.String("domain", c.domain), slog.Bool("legacy", c.legacy), slog.String("api_key", redacted(c.key)))
+	return slog.GroupValue(slog.String("domain", c.domain), slog.Bool("legacy", c.legacy), slog.String("api_key", httpx.RedactedIfSet(c.key)))
 }
 
 // MarshalJSON encodes what LogValue shows.
@@ -266,7 +258,7 @@ func (c *Client) MarshalJSON() ([]byte, error) {
 		Domain string `json:"domain"`
 		Legacy bool   `json:"legacy"`
 		APIKey string `json:"api_key"`
-	}{c.domain, c.legacy, redacted(c.key)})
+	}{c.domain, c.legacy, httpx.RedactedIfSet(c.key)})
 }
 
 // Domain returns the PBX domain; it is the Account of this PBX's events.

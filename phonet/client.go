@@ -50,7 +50,7 @@ type Credentials struct {
 // String shows the domain and hides the API key, so %v, %+v and %s of
 // Credentials never print it.
 func (c Credentials) String() string {
-	return "phonet.Credentials{Domain: " + strconv.Quote(c.Domain) + ", APIKey: " + redacted(c.APIKey) + "}"
+	return "phonet.Credentials{Domain: " + strconv.Quote(c.Domain) + ", APIKey: " + httpx.RedactedIfSet(c.APIKey) + "}"
 }
 
 // GoString is String, for %#v.
@@ -62,20 +62,12 @@ func (c Credentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.St
 
 // LogValue logs the domain and hides the API key.
 func (c Credentials) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("domain", c.Domain), slog.String("api_key", redacted(c.APIKey)))
+	return slog.GroupValue(slog.String("domain", c.Domain), slog.String("api_key", httpx.RedactedIfSet(c.APIKey)))
 }
 
 // MarshalJSON writes the domain and hides the API key.
 func (c Credentials) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct{ Domain, APIKey string }{c.Domain, redacted(c.APIKey)})
-}
-
-// redacted is what a secret is shown as: "REDACTED", or "" when unset.
-func redacted(secret string) string {
-	if secret == "" {
-		return ""
-	}
-	return httpx.Redacted
+	return json.Marshal(struct{ Domain, APIKey string }{c.Domain, httpx.RedactedIfSet(c.APIKey)})
 }
 
 // Option configures NewClient.

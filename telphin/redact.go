@@ -5,22 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+
+	"github.com/callbridge/callbridge/internal/httpx"
 )
-
-// redacted stands in for a secret in every printed form.
-const redacted = "REDACTED"
-
-// secretState shows whether a secret is set without showing it.
-func secretState(s string) string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
 
 // String shows the App ID; the App Secret is REDACTED.
 func (c Credentials) String() string {
-	return fmt.Sprintf("telphin.Credentials{ClientID: %q, ClientSecret: %s}", c.ClientID, secretState(c.ClientSecret))
+	return fmt.Sprintf("telphin.Credentials{ClientID: %q, ClientSecret: %s}", c.ClientID, httpx.RedactedIfSet(c.ClientSecret))
 }
 
 // GoString is String: %#v never shows the App Secret.
@@ -32,7 +23,7 @@ func (c Credentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.St
 
 // LogValue logs the App ID and REDACTED for the App Secret.
 func (c Credentials) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("client_id", c.ClientID), slog.String("client_secret", secretState(c.ClientSecret)))
+	return slog.GroupValue(slog.String("client_id", c.ClientID), slog.String("client_secret", httpx.RedactedIfSet(c.ClientSecret)))
 }
 
 // MarshalJSON encodes the App ID and REDACTED for the App Secret, so
@@ -41,7 +32,7 @@ func (c Credentials) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		ClientID     string `json:"ClientID"`
 		ClientSecret string `json:"ClientSecret,omitempty"`
-	}{c.ClientID, secretState(c.ClientSecret)})
+	}{c.ClientID, httpx.RedactedIfSet(c.ClientSecret)})
 }
 
 // String describes the Client without its secrets or tokens.
@@ -50,7 +41,7 @@ func (c *Client) String() string {
 		return "telphin.Client(nil)"
 	}
 	return fmt.Sprintf("telphin.Client{ClientID: %q, ClientSecret: %s, BaseURL: %q, Public: %t}",
-		c.creds.ClientID, secretState(c.creds.ClientSecret), c.base, c.redirect != "")
+		c.creds.ClientID, httpx.RedactedIfSet(c.creds.ClientSecret), c.base, c.redirect != "")
 }
 
 // GoString is String: %#v never shows secrets or tokens.
@@ -66,7 +57,7 @@ func (c *Client) LogValue() slog.Value {
 		return slog.StringValue("telphin.Client(nil)")
 	}
 	return slog.GroupValue(slog.String("client_id", c.creds.ClientID),
-		slog.String("client_secret", secretState(c.creds.ClientSecret)), slog.String("base_url", c.base))
+		slog.String("client_secret", httpx.RedactedIfSet(c.creds.ClientSecret)), slog.String("base_url", c.base))
 }
 
 // MarshalJSON encodes what LogValue shows.
@@ -78,5 +69,5 @@ func (c *Client) MarshalJSON() ([]byte, error) {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret,omitempty"`
 		BaseURL      string `json:"base_url"`
-	}{c.creds.ClientID, secretState(c.creds.ClientSecret), c.base})
+	}{c.creds.ClientID, httpx.RedactedIfSet(c.creds.ClientSecret), c.base})
 }

@@ -10,6 +10,15 @@ import (
 // Redacted replaces every secret value removed by [Redact].
 const Redacted = "REDACTED"
 
+// RedactedIfSet is how a secret field is shown: Redacted when it is set,
+// "" when it is not (so a reader still sees which secrets are missing).
+func RedactedIfSet(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return Redacted
+}
+
 // sensitiveName matches parameter and field names whose values are secrets:
 // token, access_token, refresh_token, crm_token, id_token (anything ending in
 // "token"), client_secret / secret, password / passwd, api_key / apikey /

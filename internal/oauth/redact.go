@@ -20,18 +20,11 @@ func (g Grant) String() string {
 	return fmt.Sprintf("Grant(%d)", uint8(g))
 }
 
-func redactedIfSet(s string) string {
-	if s == "" {
-		return ""
-	}
-	return httpx.Redacted
-}
-
 // String shows the token URL, client id, redirect URL and grant; the
 // client secret is redacted.
 func (c Config) String() string {
 	return fmt.Sprintf("oauth.Config{TokenURL:%q, ClientID:%q, ClientSecret:%s, RedirectURL:%q, Grant:%s}",
-		c.TokenURL, c.ClientID, redactedIfSet(c.ClientSecret), c.RedirectURL, c.Grant)
+		c.TokenURL, c.ClientID, httpx.RedactedIfSet(c.ClientSecret), c.RedirectURL, c.Grant)
 }
 
 // GoString is String, so %#v redacts the secret too.
@@ -44,7 +37,7 @@ func (c Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String(
 // LogValue logs the non-secret fields.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("token_url", c.TokenURL), slog.String("client_id", c.ClientID),
-		slog.String("client_secret", redactedIfSet(c.ClientSecret)), slog.String("redirect_url", c.RedirectURL),
+		slog.String("client_secret", httpx.RedactedIfSet(c.ClientSecret)), slog.String("redirect_url", c.RedirectURL),
 		slog.String("grant", c.Grant.String()))
 }
 
@@ -56,7 +49,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		ClientSecret string `json:"client_secret"`
 		RedirectURL  string `json:"redirect_url"`
 		Grant        string `json:"grant"`
-	}{c.TokenURL, c.ClientID, redactedIfSet(c.ClientSecret), c.RedirectURL, c.Grant.String()})
+	}{c.TokenURL, c.ClientID, httpx.RedactedIfSet(c.ClientSecret), c.RedirectURL, c.Grant.String()})
 }
 
 // String shows the Source's Config, never a secret or a token.
