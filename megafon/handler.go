@@ -34,8 +34,7 @@ type handlerConfig struct {
 	lookup        callevent.ContactLookup
 	lookupTimeout time.Duration
 	country       string
-	now           func() time.Time
-	clockSet      bool
+	now           func() time.Time // nil: the webhook.Handler's own clock
 	webhookOpts   []webhook.Option
 }
 
@@ -134,18 +133,17 @@ func WithDefaultCountry(country string) HandlerOption {
 	}
 }
 
-// WithClock sets the handler's clock (default time.Now): it stamps events
-// carrying no time, ages the memory of call directions and is the arrival
-// time event times are checked against (webhook.WithClock; a
-// WithWebhookOptions clock overrides it for that check). Tests replaying
-// recorded pushes use a fixed clock near their times.
+// WithClock sets the handler's clock (default time.Now); it is
+// webhook.WithClock: the arrival time (webhook.Arrival) stamps events
+// carrying no time, ages the memory of call directions and is what event
+// times are checked against. Tests replaying recorded pushes use a fixed
+// clock near their times.
 func WithClock(now func() time.Time) HandlerOption {
 	return func(c *handlerConfig) error {
 		if now == nil {
 			return errors.New("megafon: nil clock")
 		}
 		c.now = now
-		c.clockSet = true
 		return nil
 	}
 }
@@ -178,7 +176,7 @@ func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
 // or extension when that is all that is known), or {} when not found,
 // failed or slower than the lookup timeout.
 func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error) {
-	cfg := handlerConfig{lookupTimeout: DefaultLookupTimeout, now: time.Now}
+	cfg := handlerConfig{lookupTimeout: DefaultLookupTimeout}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("megafon: option %d is nil", i+1)
@@ -204,7 +202,7 @@ func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error
 	}
 	d.cfg.tokens = nil // only the hashes in secrets stay: the handler never shows a token, however printed
 	wopts = append(wopts, webhook.WithErrorWriter(writeError))
-	if cfg.clockSet {
+	if cfg.now != nil {
 		wopts = append(wopts, webhook.WithClock(cfg.now))
 	}
 	wopts = append(wopts, cfg.webhookOpts...)
@@ -351,7 +349,9 @@ func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
 		}
 		return webhook.Result{Reply: reply}, nil
 	}
-	events, err := Parse(f, ParseOptions{Account: account, DefaultCountry: d.cfg.country, Now: d.cfg.now, memory: d.memory})
+	arrived := webhook.Arrival(r.Context())
+	events, err := Parse(f, ParseOptions{Account: account, DefaultCountry: d.cfg.country,
+		Now: func() time.Time { return arrived }, memory: d.memory})
 	if err != nil {
 		return webhook.Result{}, err
 	}

@@ -439,3 +439,20 @@ func TestDefaultRateLimit(t *testing.T) {
 	require.Len(t, srv.Requests(), 15)
 	require.GreaterOrEqual(t, elapsed, 900*time.Millisecond, "15 requests in %v: no 5/s limit", elapsed)
 }
+
+// A push that carries no time (ACCEPTED, rating) is stamped with the
+// arrival time by the webhook handler's clock, the same clock the time
+// window is checked against, however the clock was given.
+func TestPushWithoutTimeIsStampedByTheWebhookClock(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
+	sink := &recorder{}
+	h, err := megafon.NewHandler(sink, megafon.WithToken(token),
+		megafon.WithWebhookOptions(webhook.WithClock(func() time.Time { return at })))
+	require.NoError(t, err)
+	c := megafontest.Call{ID: "c-clock", Direction: "in", Phone: "79161234567", User: "andy"}
+	w := post(h, megafontest.NewRequestBody(megafontest.Event("ACCEPTED", c), token))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Len(t, sink.got(), 1)
+	require.Equal(t, at, sink.got()[0].At)
+}
