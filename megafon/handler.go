@@ -341,7 +341,7 @@ func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
 	if err != nil {
 		return webhook.Result{}, err
 	}
-	account := d.account(bodyToken(r, body))
+	account := d.account(r, body)
 	if strings.EqualFold(strings.TrimSpace(f.Get("cmd")), CmdContact) {
 		reply, err := d.contact(r.Context(), account, f)
 		if err != nil {
@@ -359,9 +359,12 @@ func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
 }
 
 // account is the Account selected by the (already authenticated) token.
-func (d *decoder) account(token string) string {
+// account is the tenant of the request: the account its token is bound to
+// (WithTokenAccounts), else WithAccount's. The token is looked at again
+// only when some token is bound to an account.
+func (d *decoder) account(r *http.Request, body []byte) string {
 	if d.secrets != nil {
-		if i := d.secrets.Index(token); i >= 0 && d.cfg.accounts[i] != "" {
+		if i := d.secrets.Index(bodyToken(r, body)); i >= 0 && d.cfg.accounts[i] != "" {
 			return d.cfg.accounts[i]
 		}
 	}

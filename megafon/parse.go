@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"mime"
 	"net/url"
 	"strconv"
 	"strings"
@@ -59,7 +58,10 @@ func Fields(contentType string, body []byte) (url.Values, error) {
 // isJSONBody reports whether a webhook body is JSON: by content type, or by
 // a leading "{" when the content type is not form encoding.
 func isJSONBody(contentType string, body []byte) bool {
-	mt, _, _ := mime.ParseMediaType(contentType)
+	// The media type alone, without mime.ParseMediaType's parameter map:
+	// this runs for the token and again for the fields of every push.
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
 	switch {
 	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
 		return true
