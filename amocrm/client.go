@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/time/rate"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/oauth"
 	"github.com/callbridge/callbridge/internal/text"
@@ -61,20 +62,6 @@ type Credentials struct {
 	ClientID, ClientSecret, RedirectURL string
 	LongLivedToken                      string
 }
-
-// APIError is a non-2xx answer of amoCRM. Use errors.As:
-//
-//	var apiErr *amocrm.APIError
-//	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusBadRequest { … }
-//
-// Code is the problem+json title, Message its detail followed by the first
-// validation error ("custom_fields_values.0.field_id: NotSupportedChoice …");
-// ValidationErrors lists them all.
-type APIError = httpx.APIError
-
-// RateLimitError is a 429 answer that survived the retries; errors.As
-// matches it as *RateLimitError and as *APIError.
-type RateLimitError = httpx.RateLimitError
 
 // TokenStore persists OAuth tokens between restarts and processes. Load
 // returns (nil, nil) when nothing is stored. Save must store tok durably:
@@ -270,6 +257,7 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 		return nil, errors.New("amocrm: OAuth credentials require WithTokenStore (refresh tokens are single-use)")
 	default:
 		c.tokens, err = oauth.New(oauth.Config{
+			Provider:          "amocrm",
 			TokenURL:          o.baseURL + tokenPath,
 			ClientID:          creds.ClientID,
 			ClientSecret:      creds.ClientSecret,
@@ -289,6 +277,7 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 		auth, secrets = c.tokens, c.tokens.Secrets
 	}
 	c.api, err = httpx.New(httpx.Config{
+		Provider:     "amocrm",
 		BaseURL:      o.baseURL,
 		HTTPClient:   o.httpClient,
 		UserAgent:    o.userAgent,
@@ -447,7 +436,7 @@ func (c *Client) blocked() error {
 // wrapError adds the sentinels: ErrBlocked (and trips the breaker),
 // ErrInvalidGrant for a rejected refresh token, ErrEntityNotFound.
 func (c *Client) wrapError(err error) error {
-	var ae *APIError
+	var ae *callbridge.APIError
 	if err == nil || !errors.As(err, &ae) {
 		return err
 	}
@@ -551,9 +540,9 @@ func scalar(raw json.RawMessage) string {
 }
 
 // ValidationErrors returns the validation errors of an amoCRM 400 answer
-// in err (nil if there are none). They are read from the *APIError's body.
+// in err (nil if there are none). They are read from the *callbridge.APIError's body.
 func ValidationErrors(err error) []ValidationError {
-	var ae *APIError
+	var ae *callbridge.APIError
 	if !errors.As(err, &ae) || len(ae.Body) == 0 {
 		return nil
 	}
@@ -581,7 +570,7 @@ func (p *problem) validationErrors() []ValidationError {
 
 // parseError is the httpx ParseError of amoCRM bodies. It keeps nothing:
 // everything it finds goes into e.
-func (c *Client) parseError(resp *http.Response, body []byte, e *APIError) {
+func (c *Client) parseError(resp *http.Response, body []byte, e *callbridge.APIError) {
 	if isHTML(resp, body) {
 		e.Code, e.Message = "", htmlPage
 		if e.StatusCode == http.StatusForbidden {

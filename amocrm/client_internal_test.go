@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/callbridge/callbridge"
 	"github.com/stretchr/testify/require"
 )
 
@@ -23,11 +24,11 @@ func TestErrorAnswersKeepNoState(t *testing.T) {
 	answer := func(i int) {
 		if i%2 == 0 {
 			// A retried attempt: httpx parses the body and drops the error.
-			e := &APIError{StatusCode: http.StatusTooManyRequests, Body: validation}
+			e := &callbridge.APIError{StatusCode: http.StatusTooManyRequests, Body: validation}
 			c.parseError(resp429, validation, e)
 			return
 		}
-		e := &APIError{StatusCode: http.StatusBadRequest, Body: validation}
+		e := &callbridge.APIError{StatusCode: http.StatusBadRequest, Body: validation}
 		c.parseError(resp400, validation, e)
 		err := c.wrapError(e)
 		if got := ValidationErrors(err); len(got) != 1 || got[0].Code != "NotSupportedChoice" {
@@ -53,10 +54,10 @@ func TestErrorAnswersKeepNoState(t *testing.T) {
 // it is wrapped, and returns a copy.
 func TestValidationErrorsFromTheError(t *testing.T) {
 	body := []byte(`{"validation-errors":[{"request_id":"3","errors":[{"code":"A","path":"p1","detail":"d1"},{"request_id":"4","code":"B","path":"p2","detail":"d2"}]}],"title":"Bad Request","status":400,"detail":"Request validation failed"}`)
-	e := &APIError{StatusCode: 400, Body: body}
-	err := errors.Join(errors.New("other"), &RateLimitError{APIError: *e})
+	e := &callbridge.APIError{StatusCode: 400, Body: body}
+	err := errors.Join(errors.New("other"), &callbridge.RateLimitError{APIError: *e})
 	want := []ValidationError{{RequestID: "3", Code: "A", Path: "p1", Detail: "d1"}, {RequestID: "4", Code: "B", Path: "p2", Detail: "d2"}}
 	require.Equal(t, want, ValidationErrors(err))
 	require.Nil(t, ValidationErrors(errors.New("x")))
-	require.Nil(t, ValidationErrors(&APIError{StatusCode: 400, Body: []byte("<html>")}))
+	require.Nil(t, ValidationErrors(&callbridge.APIError{StatusCode: 400, Body: []byte("<html>")}))
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/time/rate"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 )
@@ -200,7 +201,7 @@ func TestLongLivedToken(t *testing.T) {
 	require.NoError(t, err)
 	srv.ExpireTokens()
 	_, err = c.SearchContacts(t.Context(), "916", 0)
-	var ae *amocrm.APIError
+	var ae *callbridge.APIError
 	require.ErrorAs(t, err, &ae)
 	require.Equal(t, http.StatusUnauthorized, ae.StatusCode)
 	require.Zero(t, srv.Count("", "/oauth2/"), "a long-lived token is never refreshed")
@@ -217,7 +218,7 @@ func TestErrors(t *testing.T) {
 		srv.Block(true)
 		_, err := c.SearchContacts(t.Context(), "916", 0)
 		require.ErrorIs(t, err, amocrm.ErrBlocked)
-		var ae *amocrm.APIError
+		var ae *callbridge.APIError
 		require.ErrorAs(t, err, &ae)
 		require.Equal(t, http.StatusForbidden, ae.StatusCode)
 		require.Equal(t, 1, len(srv.Requests()))
@@ -258,7 +259,7 @@ func TestErrors(t *testing.T) {
 		c := newTokenClient(t, srv)
 		srv.Fail(amocrmtest.Failure{Path: "/api/v4/calls", Method: "POST", Status: http.StatusBadGateway})
 		_, err := c.AddCalls(t.Context(), []amocrm.Call{{Direction: amocrm.Inbound, Phone: "+79161111111", Source: "x"}})
-		var ae *amocrm.APIError
+		var ae *callbridge.APIError
 		require.ErrorAs(t, err, &ae)
 		require.Equal(t, http.StatusBadGateway, ae.StatusCode)
 		require.Equal(t, 1, srv.Count("POST", "/api/v4/calls"), "a plain POST is sent once")
@@ -286,7 +287,7 @@ func TestErrors(t *testing.T) {
 		srv := amocrmtest.NewServer(t)
 		c := newTokenClient(t, srv)
 		_, err := c.CreateLeads(t.Context(), []amocrm.Lead{{Name: "x", PipelineID: 1}})
-		var ae *amocrm.APIError
+		var ae *callbridge.APIError
 		require.ErrorAs(t, err, &ae)
 		require.Equal(t, "Bad Request", ae.Code)
 		require.Contains(t, ae.Message, "pipeline_id: NotSupportedChoice")

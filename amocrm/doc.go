@@ -27,7 +27,7 @@
 //
 //   - Long-lived token (private integrations): Credentials.LongLivedToken.
 //     It is never refreshed; a revoked or expired token gives a 401
-//     *APIError.
+//     *callbridge.APIError.
 //   - OAuth 2.0: ClientID, ClientSecret, RedirectURL and WithTokenStore.
 //     Make a state with NewState, keep it in the browser session (a
 //     cookie) and send the administrator to AuthCodeURL(state) (an empty
@@ -48,10 +48,10 @@
 //
 // # Errors
 //
-// Non-2xx answers are *APIError (re-exported from internal/httpx): Code is
+// Non-2xx answers are *callbridge.APIError: Code is
 // the problem+json title, Message the detail (with the first validation
 // error); ValidationErrors lists amoCRM's validation-errors. A 429 that
-// outlived the retries is *RateLimitError (also an *APIError). Sentinels
+// outlived the retries is *callbridge.RateLimitError (also a *callbridge.APIError). Sentinels
 // for errors.Is: ErrBlocked (403 HTML page: account or IP blocked),
 // ErrInvalidGrant, ErrAuthorizationRequired, ErrEntityNotFound (a call
 // whose phone matches no card, in any of amoCRM's forms: an "Entity not
@@ -61,7 +61,7 @@
 // whitespace. Legacy API v2 errors ({"response":{"error":…,
 // "error_code":…}}) give Message and Code.
 //
-//	var apiErr *amocrm.APIError
+//	var apiErr *callbridge.APIError
 //	switch {
 //	case errors.Is(err, amocrm.ErrBlocked): // stop; ask amoCRM support
 //	case errors.As(err, &apiErr) && apiErr.StatusCode == 400: log(amocrm.ValidationErrors(err))

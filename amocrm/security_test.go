@@ -21,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/time/rate"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 )
@@ -229,7 +230,7 @@ func TestErrorBodies(t *testing.T) {
 			require.Error(t, err)
 			require.Equal(t, tc.blocked, errors.Is(err, amocrm.ErrBlocked), "ErrBlocked: %v", err)
 			require.Equal(t, tc.notFound, errors.Is(err, amocrm.ErrEntityNotFound), "ErrEntityNotFound: %v", err)
-			var ae *amocrm.APIError
+			var ae *callbridge.APIError
 			if tc.status >= 300 {
 				require.ErrorAs(t, err, &ae)
 				require.Equal(t, tc.status, ae.StatusCode)

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/phone"
@@ -759,7 +760,7 @@ func (s *Store) Employees(ctx context.Context, account string) ([]match.Employee
 		}
 		return out, nil
 	})
-	var ae *APIError
+	var ae *callbridge.APIError
 	if err != nil && errors.As(err, &ae) && ae.StatusCode == http.StatusForbidden && !errors.Is(err, ErrBlocked) {
 		s.log.WarnContext(ctx, "amocrm: listing users needs an administrator's token; using the extension map only", "err", err)
 		users, err = nil, nil

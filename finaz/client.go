@@ -15,25 +15,12 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/time/rate"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/phone"
 	strutil "github.com/callbridge/callbridge/internal/text"
 )
-
-// APIError is an error response from the telephony system: a non-2xx
-// status, or a 2xx the RequestTemplate's Response spec judged a failure
-// (wrong status, success field or regex). Use errors.As. Its strings and
-// Body never contain secret Params.
-type APIError = httpx.APIError
-
-// RateLimitError is a 429 response; errors.As matches it as *RateLimitError
-// and as *APIError.
-type RateLimitError = httpx.RateLimitError
-
-// RequestError is a failure without an HTTP response (connection refused,
-// timeout, canceled context).
-type RequestError = httpx.RequestError
 
 // Client sends the configured requests. It is safe for concurrent use. A
 // Client carries one telephony account's credentials: do not share it
@@ -140,6 +127,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 		}
 	}
 	hcfg := o.http
+	hcfg.Provider = "finaz"
 	hcfg.BaseURL = comp.base
 	if hcfg.HTTPClient == nil {
 		// One transport for the whole process (never a clone of
@@ -280,9 +268,9 @@ func (rs *responseSpec) judge(status int, body []byte) string {
 	return ""
 }
 
-// judgedError is the *APIError of a 2xx response judged a failure.
+// judgedError is the *callbridge.APIError of a 2xx response judged a failure.
 func (c *Client) judgedError(resp *http.Response, body []byte, reason string, rs responseSpec) error {
-	e := &APIError{StatusCode: resp.StatusCode, Message: reason}
+	e := &callbridge.APIError{StatusCode: resp.StatusCode, Message: reason}
 	if rs.messageField != nil {
 		if m, ok := jsonField(body, rs.messageField); ok && m != "" {
 			e.Message = m

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/finaz/finaztest"
@@ -69,7 +70,7 @@ func TestClick2CallRetries(t *testing.T) {
 				require.Equal(t, tt.method, r.Method, "the template's method is used")
 			}
 			if !tt.wantOK {
-				var apiErr *finaz.APIError
+				var apiErr *callbridge.APIError
 				require.ErrorAs(t, err, &apiErr)
 				require.Equal(t, tt.fail, apiErr.StatusCode)
 				require.False(t, apiErr.Retryable(), "not safe to send again")
@@ -93,7 +94,7 @@ func TestClick2CallConnectionRefusedRetried(t *testing.T) {
 	c, err := finaz.NewClient(click2callConfig("GET", false), finaz.WithBaseURL("http://"+addr+"/"), finaz.WithBackoff(noWait))
 	require.NoError(t, err)
 	_, err = c.Call(t.Context(), callevent.CallRequest{From: "101", To: "11987654321"})
-	var re *finaz.RequestError
+	var re *callbridge.RequestError
 	require.ErrorAs(t, err, &re)
 	require.Equal(t, 4, re.Attempts, "1 attempt + 3 retries")
 }
@@ -193,7 +194,7 @@ func TestJudgedResponses(t *testing.T) {
 			require.Equal(t, tt.wantID, ref.CallID)
 			continue
 		}
-		var apiErr *finaz.APIError
+		var apiErr *callbridge.APIError
 		require.ErrorAs(t, err, &apiErr)
 		require.ErrorContains(t, err, tt.wantErr)
 		require.NotContains(t, err.Error()+string(apiErr.Body), "tk-9")
@@ -206,7 +207,7 @@ func TestJudgedResponses(t *testing.T) {
 	require.Zero(t, buf.Len())
 	pbx.Reply("GET", "/rec/a b", finaztest.Response{Status: 404})
 	_, err = c.DownloadRecording(t.Context(), "a b", &buf)
-	var apiErr *finaz.APIError
+	var apiErr *callbridge.APIError
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, 404, apiErr.StatusCode)
 	require.Equal(t, "/rec/a%20b", pbx.Requests()[len(pbx.Requests())-1].RawPath)
@@ -220,7 +221,7 @@ func TestSlowPBXAndRateLimit(t *testing.T) {
 		finaz.WithHTTPClient(&http.Client{Timeout: 100 * time.Millisecond}))
 	start := time.Now()
 	_, err := c.Call(t.Context(), callevent.CallRequest{From: "1", To: "11987654321"})
-	var reqErr *finaz.RequestError
+	var reqErr *callbridge.RequestError
 	require.ErrorAs(t, err, &reqErr)
 	require.Less(t, time.Since(start), 3*time.Second)
 	require.Len(t, pbx.Requests(), 1, "a timed-out click2call is not repeated")
@@ -229,7 +230,7 @@ func TestSlowPBXAndRateLimit(t *testing.T) {
 	pbx.FailNext(1, finaztest.Response{Status: 429, Header: http.Header{"Retry-After": {"3600"}}})
 	c = newClient(t, click2callConfig("POST", false), pbx)
 	_, err = c.Call(t.Context(), callevent.CallRequest{From: "1", To: "11987654321"})
-	var rl *finaz.RateLimitError
+	var rl *callbridge.RateLimitError
 	require.ErrorAs(t, err, &rl)
 	require.Equal(t, time.Hour, rl.RetryAfter)
 	require.Len(t, pbx.Requests(), 1, "a Retry-After beyond the maximum wait is not waited for")

@@ -70,9 +70,9 @@
 //
 // # Errors
 //
-// Error responses are [*APIError] (also a 2xx judged a failure by the
+// Error responses are [*callbridge.APIError] (also a 2xx judged a failure by the
 // template's Response: status list, success field or regex, with the
-// message field as Message), 429 is [*RateLimitError], failures without a
+// message field as Message), 429 is [*callbridge.RateLimitError], failures without a
 // response [*RequestError]; use errors.As. Secret Params never appear in
 // errors or logs. Invalid input is reported before anything is sent:
 // [ErrInvalidPhone], a [*FieldError] for a variable without value.

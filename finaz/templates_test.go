@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/finaz/finaztest"
@@ -201,7 +202,7 @@ func TestVICIdialTemplate(t *testing.T) {
 	// A VICIdial error reply (200 "ERROR: …") is an *APIError without the password.
 	pbx.Reply("GET", "/agc/api.php", finaztest.Response{Body: "ERROR: external_dial agent_user is not logged in - 1001 " + pass + "\n"})
 	_, err = c.Call(ctx, callevent.CallRequest{From: "1001", To: "11987654321"})
-	var apiErr *finaz.APIError
+	var apiErr *callbridge.APIError
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, 200, apiErr.StatusCode)
 	require.Contains(t, apiErr.Message, "ERROR: external_dial agent_user is not logged in")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/finaz/finaztest"
@@ -69,7 +70,7 @@ func TestUploadTenThousandPerContact(t *testing.T) {
 	for _, f := range rep.Failed {
 		gotFailed = append(gotFailed, f.Index)
 		require.Equal(t, contacts[f.Index].ID, f.ContactID)
-		var apiErr *finaz.APIError
+		var apiErr *callbridge.APIError
 		require.ErrorAs(t, f.Err, &apiErr)
 		require.Equal(t, 422, apiErr.StatusCode)
 	}

@@ -43,16 +43,7 @@ const (
 	legacyPath = "sys/crm_api.wcgp"
 )
 
-// APIError is a non-2xx answer of the PBX, of either API generation: the
-// legacy {"error":"…"} and the crmapi v1 {"message":"…"} bodies both end up
-// in Message. Use errors.As(err, &apiErr). It never contains the API key.
-type APIError = httpx.APIError
-
-// RateLimitError is a 429 answer; errors.As matches it as *RateLimitError
-// and as *APIError.
-type RateLimitError = httpx.RateLimitError
-
-// ErrNotFound is returned (wrapped, with the *APIError when the PBX sent
+// ErrNotFound is returned (wrapped, with the *callbridge.APIError when the PBX sent
 // one) when a user looked up by login does not exist. Test with errors.Is.
 var ErrNotFound = errors.New("megafon: not found")
 
@@ -116,7 +107,7 @@ func httpOption(o httpx.Option) Option {
 // WithHTTPClient sets the HTTP client (copied, never mutated). Its Timeout,
 // Transport and redirect policy apply. The default client has a 30 s
 // timeout and does not follow redirects, so the 301 a PBX answers to a
-// wrong domain is an *APIError instead of a silently re-sent request.
+// wrong domain is a *callbridge.APIError instead of a silently re-sent request.
 func WithHTTPClient(hc *http.Client) Option { return httpOption(httpx.WithHTTPClient(hc)) }
 
 // WithBaseURL sets the PBX root URL, under which crmapi/v1/ and
@@ -189,6 +180,7 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 		}
 	}
 	hcfg := cfg.http
+	hcfg.Provider = "megafon"
 	if hcfg.BaseURL == "" {
 		hcfg.BaseURL = "https://" + domain + "/"
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/megafon"
 	"github.com/callbridge/callbridge/megafon/megafontest"
@@ -144,7 +145,7 @@ func TestCallNotRetried(t *testing.T) {
 		c := newClient(t, srv, legacy, megafon.WithRetry(3, time.Millisecond, time.Millisecond))
 		srv.Inject(megafontest.Fault{Op: megafontest.OpMakeCall, Status: http.StatusServiceUnavailable, Times: 3})
 		_, err := c.Call(t.Context(), callevent.CallRequest{From: "andy", To: "79161234567"})
-		var apiErr *megafon.APIError
+		var apiErr *callbridge.APIError
 		require.ErrorAs(t, err, &apiErr)
 		require.Equal(t, http.StatusServiceUnavailable, apiErr.StatusCode)
 		require.Len(t, srv.Requests(), 1)
@@ -166,7 +167,7 @@ func TestErrors(t *testing.T) {
 		// A revoked key: 401 in the generation's shape, key never in the error.
 		srv.SetAPIKey("regenerated")
 		_, err := c.Call(t.Context(), callevent.CallRequest{From: "andy", To: "79161234567"})
-		var apiErr *megafon.APIError
+		var apiErr *callbridge.APIError
 		require.ErrorAs(t, err, &apiErr)
 		require.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
 		require.Equal(t, "Invalid token", apiErr.Message)
@@ -191,7 +192,7 @@ func TestErrors(t *testing.T) {
 		c2 := newClient(t, srv, legacy, megafon.WithRetry(0, 0, 0))
 		srv.Inject(megafontest.Fault{Op: megafontest.OpGroups, Status: http.StatusTooManyRequests, RetryAfter: "7"})
 		_, err = c2.Groups(t.Context())
-		var rl *megafon.RateLimitError
+		var rl *callbridge.RateLimitError
 		require.ErrorAs(t, err, &rl)
 		require.Equal(t, 7*time.Second, rl.RetryAfter)
 
@@ -226,7 +227,7 @@ func TestRedirectIsAnError(t *testing.T) {
 	srv := megafontest.NewServer(t)
 	srv.Inject(megafontest.Fault{Op: megafontest.OpMakeCall, Status: http.StatusMovedPermanently, Body: "moved"})
 	_, err := newClient(t, srv, true).Call(t.Context(), callevent.CallRequest{From: "andy", To: "79161234567"})
-	var apiErr *megafon.APIError
+	var apiErr *callbridge.APIError
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, http.StatusMovedPermanently, apiErr.StatusCode)
 	require.Len(t, srv.Requests(), 1)
@@ -278,7 +279,7 @@ func TestUsers(t *testing.T) {
 		_, err = c.User(t.Context(), "ghost")
 		require.ErrorIs(t, err, megafon.ErrNotFound)
 		if !legacy {
-			var apiErr *megafon.APIError
+			var apiErr *callbridge.APIError
 			require.ErrorAs(t, err, &apiErr)
 			require.Equal(t, http.StatusNotFound, apiErr.StatusCode)
 		}
@@ -551,7 +552,7 @@ func TestKeyNotInErrors(t *testing.T) {
 			Body: `{"error":"bad token ` + megafontest.APIKey + `","message":"token=` + megafontest.APIKey + `"}`})
 		_, err := newClient(t, srv, legacy).Groups(t.Context())
 		require.Error(t, err)
-		var apiErr *megafon.APIError
+		var apiErr *callbridge.APIError
 		require.True(t, errors.As(err, &apiErr))
 		require.NotContains(t, err.Error(), megafontest.APIKey)
 		require.NotContains(t, string(apiErr.Body), megafontest.APIKey)

@@ -41,15 +41,15 @@
 // # Errors
 //
 // A non-2xx answer of either generation ({"message":…} or {"error":…}) is
-// an *APIError (a 429 a *RateLimitError) with the status and the PBX's
+// a *callbridge.APIError (a 429 a *callbridge.RateLimitError) with the status and the PBX's
 // message:
 //
-//	var apiErr *megafon.APIError
+//	var apiErr *callbridge.APIError
 //	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized { … }
 //
 // User reports an unknown login with an error wrapping ErrNotFound. The
 // default HTTP client does not follow redirects, so the 301 a PBX answers
-// for a wrong domain is an *APIError too. Failures without an answer
+// for a wrong domain is a *callbridge.APIError too. Failures without an answer
 // (timeouts, refused connections) unwrap to their cause, so
 // errors.Is(err, context.DeadlineExceeded) works.
 //

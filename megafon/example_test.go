@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/megafon"
 	"github.com/callbridge/callbridge/megafon/megafontest"
@@ -28,7 +29,7 @@ func ExampleClient_Call() {
 		log.Fatal(err)
 	}
 	ref, err := c.Call(context.Background(), callevent.CallRequest{From: "andy", To: "+7 916 123-45-67"})
-	var apiErr *megafon.APIError
+	var apiErr *callbridge.APIError
 	if errors.As(err, &apiErr) {
 		log.Fatalf("PBX said %d: %s", apiErr.StatusCode, apiErr.Message)
 	}

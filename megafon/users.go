@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 )
 
@@ -150,7 +151,7 @@ func (c *Client) usersPage(ctx context.Context, start int) ([]User, int, error) 
 
 // User returns the employee with the given login. An unknown login is an
 // error wrapping ErrNotFound (crmapi v1: GET /users/{login}, whose 404
-// *APIError is wrapped too; legacy: searched in cmd=accounts).
+// *callbridge.APIError is wrapped too; legacy: searched in cmd=accounts).
 func (c *Client) User(ctx context.Context, login string) (User, error) {
 	login = strings.TrimSpace(login)
 	if login == "" {
@@ -172,7 +173,7 @@ func (c *Client) User(ctx context.Context, login string) (User, error) {
 		return User{}, err
 	}
 	body, err := c.send(ctx, apiCall{name: "User", method: http.MethodGet, path: "users/" + seg, safe: true})
-	var apiErr *APIError
+	var apiErr *callbridge.APIError
 	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
 		return User{}, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}

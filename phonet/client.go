@@ -19,14 +19,6 @@ import (
 	"github.com/callbridge/callbridge/internal/httpx"
 )
 
-// APIError is a non-2xx answer from Phonet (or a session that was rejected
-// again after re-authorization). Match it with errors.As.
-type APIError = httpx.APIError
-
-// RateLimitError is a 429 answer; errors.As matches it as *RateLimitError
-// and as *APIError.
-type RateLimitError = httpx.RateLimitError
-
 // ErrNoSession is returned (wrapped) when Phonet accepted the authorization
 // request but set no session cookie.
 var ErrNoSession = errors.New("phonet: authorize returned no session cookie")
@@ -160,6 +152,7 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 		}
 	}
 	hcfg := cfg.http
+	hcfg.Provider = "phonet"
 	if hcfg.BaseURL == "" {
 		hcfg.BaseURL = "https://" + domain + "/"
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/phonet"
 	"github.com/callbridge/callbridge/phonet/phonettest"
@@ -53,7 +54,7 @@ func TestClientAuthorizeAndCall(t *testing.T) {
 	require.Empty(t, srv.ActiveCalls())
 	require.Equal(t, 1, srv.Authorizations(), "the session is reused")
 
-	var apiErr *phonet.APIError
+	var apiErr *callbridge.APIError
 	require.ErrorAs(t, c.Hangup(t.Context(), ref.CallID), &apiErr)
 	require.Equal(t, http.StatusNotFound, apiErr.StatusCode)
 }
@@ -87,7 +88,7 @@ func TestClientSessionRejectedTwice(t *testing.T) {
 	srv.ExpireSessions()
 	srv.Fail(phonettest.Failure{Path: "/rest/user/makeCall", Status: http.StatusForbidden, Times: 2})
 	_, err = c.Call(t.Context(), call)
-	var apiErr *phonet.APIError
+	var apiErr *callbridge.APIError
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, http.StatusForbidden, apiErr.StatusCode)
 	require.Equal(t, 2, srv.Count(http.MethodPost, "/rest/user/makeCall"), "no loop: one replay only")
@@ -157,7 +158,7 @@ func TestClientAuthorizeFailures(t *testing.T) {
 	c, err := phonet.NewClient(phonet.Credentials{Domain: srv.Domain, APIKey: "wrong-key-123456"}, phonet.WithBaseURL(srv.URL))
 	require.NoError(t, err)
 	_, err = c.Call(t.Context(), call)
-	var apiErr *phonet.APIError
+	var apiErr *callbridge.APIError
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, http.StatusForbidden, apiErr.StatusCode)
 	require.NotContains(t, err.Error(), "wrong-key-123456")
@@ -178,7 +179,7 @@ func TestClientMakeCallNotRetried(t *testing.T) {
 			c, srv := setup(t)
 			srv.Fail(phonettest.Failure{Path: "/rest/user/makeCall", Status: status, Times: 5})
 			_, err := c.Call(t.Context(), call)
-			var apiErr *phonet.APIError
+			var apiErr *callbridge.APIError
 			require.ErrorAs(t, err, &apiErr)
 			require.Equal(t, status, apiErr.StatusCode)
 			require.Equal(t, 1, srv.Count(http.MethodPost, "/rest/user/makeCall"), "one click, at most one call")
@@ -199,7 +200,7 @@ func TestClientRetries(t *testing.T) {
 	c2, srv2 := setup(t, phonet.WithRetry(0, 0, 0))
 	srv2.Fail(phonettest.Failure{Path: "/rest/users", Status: http.StatusTooManyRequests, RetryAfter: "7"})
 	_, err = c2.Users(t.Context())
-	var rl *phonet.RateLimitError
+	var rl *callbridge.RateLimitError
 	require.ErrorAs(t, err, &rl)
 	require.Equal(t, 7*time.Second, rl.RetryAfter)
 	require.Equal(t, 1, srv2.Count(http.MethodGet, "/rest/users"), "WithRetry(0, …) turns retries off")
@@ -422,7 +423,7 @@ func TestClientRecording(t *testing.T) {
 	require.Equal(t, int64(9), n)
 	require.Equal(t, "ID3-audio", buf.String())
 	_, err = c.DownloadRecording(t.Context(), "missing", &buf)
-	var apiErr *phonet.APIError
+	var apiErr *callbridge.APIError
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, http.StatusNotFound, apiErr.StatusCode)
 

@@ -39,10 +39,10 @@
 //
 // # Errors
 //
-// A non-2xx answer is an *APIError (a 429 a *RateLimitError, which also
-// matches *APIError):
+// A non-2xx answer is a *callbridge.APIError (a 429 a *callbridge.RateLimitError, which also
+// matches *callbridge.APIError):
 //
-//	var apiErr *phonet.APIError
+//	var apiErr *callbridge.APIError
 //	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound { … }
 //
 // Transport failures and a canceled context keep their cause:

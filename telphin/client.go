@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/time/rate"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/oauth"
@@ -44,22 +45,6 @@ type Credentials struct {
 	ClientID     string
 	ClientSecret string
 }
-
-// APIError is a non-2xx answer of the Telphin API. Use errors.As:
-//
-//	var apiErr *telphin.APIError
-//	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound { … }
-//
-// Code carries Telphin's "status" field when the body has one
-// ("access_denied", "rate_limit_exceeded", …).
-type APIError = httpx.APIError
-
-// RateLimitError is a 429 answer; errors.As matches it as *RateLimitError
-// and as *APIError. Reset says when the hourly quota resets.
-type RateLimitError = httpx.RateLimitError
-
-// RateLimit is the quota state of the last response (X-RateLimit-* headers).
-type RateLimit = httpx.RateLimit
 
 // TokenStore persists OAuth tokens between restarts and processes. Load
 // returns (nil, nil) when nothing is stored. Save must store tok durably:
@@ -213,7 +198,7 @@ type Client struct {
 	country  string
 
 	rlMu      sync.Mutex
-	rateLimit RateLimit
+	rateLimit callbridge.RateLimit
 	blocked   time.Time // quota exhausted until then
 
 	stats chan struct{} // one call_history request at a time
@@ -257,6 +242,7 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	}
 	var err error
 	c.tokens, err = oauth.New(oauth.Config{
+		Provider:     "telphin",
 		TokenURL:     base + "oauth/token",
 		ClientID:     creds.ClientID,
 		ClientSecret: creds.ClientSecret,
@@ -273,6 +259,7 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("telphin: %w", err)
 	}
 	hcfg := o.http
+	hcfg.Provider = "telphin"
 	hcfg.BaseURL = base
 	hcfg.Auth = c.tokens
 	hcfg.ParseError = parseError
@@ -319,11 +306,11 @@ func (c *Client) Exchange(ctx context.Context, code string) error {
 
 // RateLimit returns the quota state reported by the last API response
 // (Limit and Remaining are -1 before the first response).
-func (c *Client) RateLimit() RateLimit {
+func (c *Client) RateLimit() callbridge.RateLimit {
 	c.rlMu.Lock()
 	defer c.rlMu.Unlock()
-	if c.rateLimit == (RateLimit{}) {
-		return RateLimit{Limit: -1, Remaining: -1}
+	if c.rateLimit == (callbridge.RateLimit{}) {
+		return callbridge.RateLimit{Limit: -1, Remaining: -1}
 	}
 	return c.rateLimit
 }
@@ -351,7 +338,7 @@ const codeQuota = "rate_limit_exceeded"
 // quota is hourly). It fills the error's Reset and RetryAfter when the
 // answer did not say. Other errors (the stats 429 included) pass through.
 func (c *Client) noteQuota(err error) error {
-	var rl *RateLimitError
+	var rl *callbridge.RateLimitError
 	if !errors.As(err, &rl) || rl.Code != codeQuota {
 		return err
 	}
@@ -378,12 +365,12 @@ func (c *Client) quotaError(method, path string) error {
 		return nil
 	}
 	limit := -1
-	if c.rateLimit != (RateLimit{}) {
+	if c.rateLimit != (callbridge.RateLimit{}) {
 		limit = c.rateLimit.Limit
 	}
-	return &RateLimitError{
-		APIError: APIError{
-			StatusCode: http.StatusTooManyRequests, Code: codeQuota,
+	return &callbridge.RateLimitError{
+		APIError: callbridge.APIError{
+			Provider: "telphin", StatusCode: http.StatusTooManyRequests, Code: codeQuota,
 			Message: "hourly request quota exhausted (not sent)", Method: method, URL: c.base + strings.TrimPrefix(path, "/"),
 		},
 		RetryAfter: c.blocked.Sub(now), Reset: c.blocked, Limit: limit, Remaining: 0,
@@ -391,7 +378,7 @@ func (c *Client) quotaError(method, path string) error {
 }
 
 // parseError reads Telphin's {"status": "...", "message": "..."} bodies.
-func parseError(_ *http.Response, body []byte, e *APIError) {
+func parseError(_ *http.Response, body []byte, e *callbridge.APIError) {
 	var m struct {
 		Status any `json:"status"`
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/telphin"
 	"github.com/callbridge/callbridge/telphin/telphintest"
@@ -123,7 +124,7 @@ func TestWrongSecretNotInError(t *testing.T) {
 		telphin.WithBaseURL(srv.URL), telphin.WithHTTPClient(srv.Client()), telphin.WithBackoff(noWait))
 	require.NoError(t, err)
 	_, err = c.User(t.Context())
-	var apiErr *telphin.APIError
+	var apiErr *callbridge.APIError
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
 	require.Equal(t, "invalid_client", apiErr.Code)
@@ -260,7 +261,7 @@ func TestCallNotRetriedOn503(t *testing.T) {
 	c := newClient(t, srv)
 	srv.Fail(telphintest.Failure{Method: http.MethodPost, Path: "/api/ver1.0/extension/469100/callback/", Status: http.StatusServiceUnavailable, Times: 3})
 	_, err := c.Call(t.Context(), callevent.CallRequest{From: "101", To: "+79161112233"})
-	var apiErr *telphin.APIError
+	var apiErr *callbridge.APIError
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, http.StatusServiceUnavailable, apiErr.StatusCode)
 	require.False(t, apiErr.Retryable())
@@ -334,7 +335,7 @@ func TestTransferAndHangup(t *testing.T) {
 	require.NoError(t, c.Hangup(t.Context(), "101", "45c0c95e2b8d4ee4b3c5c62e29552a8c"))
 	require.Empty(t, srv.CurrentCalls(469100))
 	err = c.Hangup(t.Context(), "101", apiID)
-	var apiErr *telphin.APIError
+	var apiErr *callbridge.APIError
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, http.StatusNotFound, apiErr.StatusCode)
 }
@@ -451,7 +452,7 @@ func TestCallHistorySerialised(t *testing.T) {
 		return srv.Count(http.MethodGet, "/api/ver1.0/client/@me/call_history/") > before
 	}, 5*time.Second, time.Millisecond)
 	_, err := collect(t, other.CallHistory(t.Context(), q))
-	var rl *telphin.RateLimitError
+	var rl *callbridge.RateLimitError
 	require.ErrorAs(t, err, &rl)
 	require.Contains(t, rl.Message, "concurrent request not allowed")
 	require.NoError(t, <-done)
@@ -467,10 +468,10 @@ func TestQuotaExceeded(t *testing.T) {
 	srv.SetQuota(1)
 	_, err := c.User(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, telphin.RateLimit{Limit: 10000, Remaining: 0}, telphin.RateLimit{Limit: c.RateLimit().Limit, Remaining: c.RateLimit().Remaining})
+	require.Equal(t, callbridge.RateLimit{Limit: 10000, Remaining: 0}, callbridge.RateLimit{Limit: c.RateLimit().Limit, Remaining: c.RateLimit().Remaining})
 
 	_, err = c.User(t.Context())
-	var rl *telphin.RateLimitError
+	var rl *callbridge.RateLimitError
 	require.ErrorAs(t, err, &rl)
 	require.Equal(t, "rate_limit_exceeded", rl.Code)
 	require.WithinDuration(t, time.Now().Add(time.Hour), rl.Reset, time.Minute)
@@ -478,7 +479,7 @@ func TestQuotaExceeded(t *testing.T) {
 
 	_, err = c.Call(t.Context(), callevent.CallRequest{From: "101", To: "+79161112233"})
 	require.ErrorAs(t, err, &rl)
-	var apiErr *telphin.APIError
+	var apiErr *callbridge.APIError
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, http.StatusTooManyRequests, apiErr.StatusCode)
 	require.Equal(t, 2, srv.Count("", "/api/"), "nothing sent while the quota is exhausted")
@@ -497,7 +498,7 @@ func TestQuotaExceededWithoutHeaders(t *testing.T) {
 	srv.Fail(telphintest.Failure{Path: "/api/ver1.0/user/", Status: http.StatusTooManyRequests,
 		Body: `{"message":"Stats request already exists, concurrent request not allowed"}`})
 	_, err = c.User(t.Context())
-	var rl *telphin.RateLimitError
+	var rl *callbridge.RateLimitError
 	require.ErrorAs(t, err, &rl)
 	_, err = c.User(t.Context())
 	require.NoError(t, err, "the stats 429 is not the quota: nothing is blocked")
@@ -567,7 +568,7 @@ func TestRecords(t *testing.T) {
 	require.Empty(t, u3)
 
 	_, err = c.Record(t.Context(), "469100-00000000000000000000000000000000")
-	var apiErr *telphin.APIError
+	var apiErr *callbridge.APIError
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, "Record not found", apiErr.Message)
 }
@@ -733,7 +734,7 @@ func TestQuotaWithoutHeadersNotRetried(t *testing.T) {
 	srv.Fail(telphintest.Failure{Path: "/api/ver1.0/user/", Status: http.StatusTooManyRequests, Times: 100,
 		Body: `{"status":"rate_limit_exceeded","message":"Rate limit exceeded"}`})
 	_, err = c.User(t.Context())
-	var rl *telphin.RateLimitError
+	var rl *callbridge.RateLimitError
 	require.ErrorAs(t, err, &rl)
 	require.Equal(t, before+1, srv.Count("", "/api/"), "one request, not retried")
 }

@@ -47,13 +47,13 @@
 //
 // # Errors
 //
-// A non-2xx answer is an *APIError (Code holds Telphin's "status" such as
-// "access_denied"); a 429 is a *RateLimitError, which errors.As also
-// matches as *APIError:
+// A non-2xx answer is a *callbridge.APIError (Code holds Telphin's "status" such as
+// "access_denied"); a 429 is a *callbridge.RateLimitError, which errors.As also
+// matches as *callbridge.APIError:
 //
-//	var rl *telphin.RateLimitError
+//	var rl *callbridge.RateLimitError
 //	if errors.As(err, &rl) { retryAt := rl.Reset }
-//	var apiErr *telphin.APIError
+//	var apiErr *callbridge.APIError
 //	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound { … }
 //
 // ErrUnknownExtension reports an employee or group not among the
@@ -72,7 +72,7 @@
 // call. Telphin's request quota is hourly and shared by all apps of a
 // client; RateLimit reports the X-RateLimit-* headers of the last answer.
 // When the quota is exhausted (a 429 with status rate_limit_exceeded or
-// X-RateLimit-Remaining: 0) the Client returns a *RateLimitError until the
+// X-RateLimit-Remaining: 0) the Client returns a *callbridge.RateLimitError until the
 // reset (X-RateLimit-Reset, else the start of the next hour) without
 // sending anything. Telphin refuses concurrent statistics requests with 429, so
 // the Client sends its call_history requests one at a time.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 	"github.com/callbridge/callbridge/callevent"
@@ -341,9 +342,9 @@ func TestClickToCall(t *testing.T) {
 	// The PBX refuses the next call: your code sees a typed error.
 	pbx.Inject(megafontest.Fault{Op: megafontest.OpMakeCall, Status: http.StatusServiceUnavailable})
 	_, err = clickToCall(t.Context(), client, "andy", "+7 916 123-45-67")
-	var apiErr *megafon.APIError
+	var apiErr *callbridge.APIError
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("err = %v, want a 503 *megafon.APIError", err)
+		t.Fatalf("err = %v, want a 503 *callbridge.APIError", err)
 	}
 }
 

@@ -33,6 +33,8 @@ const (
 
 // Config configures a Client. Zero values get the documented defaults.
 type Config struct {
+	// Provider names the API ("telphin", …) in errors.
+	Provider string
 	// BaseURL is the absolute http(s) URL that Request.Path is resolved
 	// against. A trailing "/" is added if missing. Required.
 	BaseURL string
@@ -94,6 +96,7 @@ type Config struct {
 // and typed errors. It is safe for concurrent use. A Client with
 // credentials belongs to one tenant: do not share it across CRM accounts.
 type Client struct {
+	provider    string
 	base        *url.URL
 	userAgent   string
 	http        *http.Client
@@ -120,6 +123,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
+		provider:    cfg.Provider,
 		base:        base,
 		userAgent:   "callbridge/" + Version,
 		limiter:     cfg.Limiter,
@@ -530,10 +534,9 @@ func (c *Client) requestError(st *callState, op string, err error) error {
 		// url.Error embeds the full URL; drop it from the chain.
 		err = ue.Err
 	}
-	e := &RequestError{Op: op, Err: err, msg: Redact(err.Error(), c.secretList()...)}
+	e := &RequestError{Provider: c.provider, Op: op, Err: &redactedError{msg: Redact(err.Error(), c.secretList()...), err: err}}
 	if st != nil {
-		e.Method, e.URL, e.Attempts = st.method, st.url(), st.attempts
-		e.retryable = op == "" && transportRetryable(st, err)
+		e.Method, e.URL, e.Attempts, e.Idempotent = st.method, st.url(), st.attempts, st.idempotent
 	}
 	return e
 }
@@ -570,11 +573,12 @@ func (c *Client) responseError(st *callState, resp *http.Response, authFailed bo
 	resp.Body = http.NoBody
 
 	e := &APIError{
+		Provider:   c.provider,
 		StatusCode: resp.StatusCode,
 		RequestID:  requestID(resp.Header),
 		Method:     st.method,
 		URL:        st.url(),
-		idempotent: st.idempotent,
+		Idempotent: st.idempotent,
 	}
 	c.parse(resp, body, e)
 	if authFailed && e.Code == "" && e.Message == "" {

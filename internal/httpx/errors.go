@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callbridge/callbridge"
+
 	"github.com/callbridge/callbridge/internal/text"
 )
 
@@ -23,165 +25,24 @@ const maxMessageLen = 512
 // Client.JSON when a response body exceeds Config.MaxResponseBytes.
 var ErrResponseTooLarge = errors.New("httpx: response body too large")
 
-// APIError is a non-2xx response from the provider (or a response the
-// Authenticator classified as an authentication failure).
-//
-// Every string field and Body are redacted: they never contain a secret.
-type APIError struct {
-	StatusCode int
-	// Code is the provider's error code, if the body carried one.
-	Code string
-	// Message is the provider's human-readable message, if any.
-	Message string
-	// RequestID is the provider's request id from a response header
-	// (X-Request-Id, Request-Id, X-Amzn-RequestId, X-Correlation-Id, …).
-	RequestID string
-	// Body is the response body, capped at MaxErrorBodyBytes, secrets redacted.
-	Body []byte
-	// Method and URL identify the request; URL is redacted.
-	Method, URL string
+// The error types of every client are callbridge's; these names keep the
+// code of this package short.
+type (
+	APIError       = callbridge.APIError
+	RateLimitError = callbridge.RateLimitError
+	RequestError   = callbridge.RequestError
+	RateLimit      = callbridge.RateLimit
+)
 
-	// idempotent records whether the request was safe to repeat.
-	idempotent bool
+// redactedError is a cause whose text has had secrets removed; Unwrap gives
+// the original, so errors.Is and errors.As still see it.
+type redactedError struct {
+	msg string
+	err error
 }
 
-// Error returns "<method> <url>: <status> <code>: <message>".
-func (e *APIError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.Method)
-	b.WriteByte(' ')
-	b.WriteString(e.URL)
-	b.WriteString(": ")
-	b.WriteString(strconv.Itoa(e.StatusCode))
-	switch {
-	case e.Code == "" && e.Message == "":
-		if t := http.StatusText(e.StatusCode); t != "" {
-			b.WriteByte(' ')
-			b.WriteString(t)
-		}
-	case e.Code == "":
-		b.WriteString(": ")
-		b.WriteString(e.Message)
-	default:
-		b.WriteByte(' ')
-		b.WriteString(e.Code)
-		if e.Message != "" {
-			b.WriteString(": ")
-			b.WriteString(e.Message)
-		}
-	}
-	if e.RequestID != "" {
-		b.WriteString(" (request id ")
-		b.WriteString(e.RequestID)
-		b.WriteByte(')')
-	}
-	return b.String()
-}
-
-// HTTPStatusCode returns the response status code.
-func (e *APIError) HTTPStatusCode() int { return e.StatusCode }
-
-// Retryable reports whether sending the same request again later is safe and
-// may succeed: 429 always; 502, 503 and 504 when the request was idempotent
-// (GET, HEAD, PUT, DELETE, OPTIONS not marked Request.NotIdempotent, or
-// marked Request.Idempotent).
-func (e *APIError) Retryable() bool {
-	switch e.StatusCode {
-	case http.StatusTooManyRequests:
-		return true
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return e.idempotent
-	}
-	return false
-}
-
-// RateLimitError is a 429 response. errors.As matches it both as
-// *RateLimitError and as *APIError.
-type RateLimitError struct {
-	APIError
-	// RetryAfter is how long the provider asked to wait (Retry-After, or the
-	// time until X-RateLimit-Reset); zero if unknown. It is not capped.
-	RetryAfter time.Duration
-	// Reset is when the quota resets; zero if unknown.
-	Reset time.Time
-	// Limit and Remaining come from X-RateLimit-Limit / -Remaining; -1 if absent.
-	Limit, Remaining int
-}
-
-// Error returns the APIError text plus the requested wait.
-func (e *RateLimitError) Error() string {
-	s := e.APIError.Error()
-	if e.RetryAfter > 0 {
-		s += " (retry after " + e.RetryAfter.String() + ")"
-	}
-	return s
-}
-
-// Unwrap returns the embedded *APIError so errors.As(err, **APIError) works.
-func (e *RateLimitError) Unwrap() error { return &e.APIError }
-
-// RequestError is any failure that is not an HTTP error response: a
-// transport error (connection refused, timeout, reset), a canceled context,
-// a rate-limiter wait, an authentication step or decoding the response. It
-// carries the method and redacted URL; its message is redacted. Unwrap gives
-// the cause with any *url.Error (which embeds the full URL) removed, so
-// errors.Is(err, context.Canceled) and errors.As(err, **net.OpError) work.
-type RequestError struct {
-	Method, URL string
-	// Op is the failed step: "" for sending the request, or "authenticate",
-	// "reauthenticate", "rate limit", "build request", "decode".
-	Op string
-	// Attempts is the number of HTTP attempts made (0 if none was sent).
-	Attempts int
-	Err      error
-
-	msg       string // redacted Err.Error()
-	retryable bool
-}
-
-// Error returns "<method> <url>: [<op>: ]<cause>[ (after N attempts)]".
-func (e *RequestError) Error() string {
-	msg := e.msg
-	if msg == "" && e.Err != nil {
-		msg = Redact(e.Err.Error())
-	}
-	var b strings.Builder
-	b.WriteString(e.Method)
-	b.WriteByte(' ')
-	b.WriteString(e.URL)
-	b.WriteString(": ")
-	if e.Op != "" {
-		b.WriteString(e.Op)
-		b.WriteString(": ")
-	}
-	b.WriteString(msg)
-	if e.Attempts > 1 {
-		b.WriteString(" (after ")
-		b.WriteString(strconv.Itoa(e.Attempts))
-		b.WriteString(" attempts)")
-	}
-	return b.String()
-}
-
-// Unwrap returns the cause.
-func (e *RequestError) Unwrap() error { return e.Err }
-
-// HTTPStatusCode returns 0: there was no HTTP response.
-func (e *RequestError) HTTPStatusCode() int { return 0 }
-
-// Retryable reports whether sending the same request again later is safe and
-// may succeed: true for connection errors before the request was sent, and
-// for other transport errors of idempotent requests; false for canceled
-// contexts, certificate errors and non-transport steps.
-func (e *RequestError) Retryable() bool { return e.retryable }
-
-// RateLimit is the quota state reported by X-RateLimit-* headers.
-type RateLimit struct {
-	// Limit and Remaining are -1 when the header is absent or unparsable.
-	Limit, Remaining int
-	// Reset is when the quota resets; zero when absent.
-	Reset time.Time
-}
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // ParseRateLimit reads X-RateLimit-Limit, X-RateLimit-Remaining and
 // X-RateLimit-Reset (falling back to the IETF draft RateLimit-Limit,

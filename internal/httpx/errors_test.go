@@ -103,7 +103,7 @@ func TestAPIErrorRetryable(t *testing.T) {
 		{429, false, true}, {503, true, true}, {503, false, false}, {502, true, true}, {504, true, true},
 		{500, true, false}, {501, true, false}, {400, true, false}, {401, true, false},
 	} {
-		e := &APIError{StatusCode: tc.status, idempotent: tc.idempotent}
+		e := &APIError{StatusCode: tc.status, Idempotent: tc.idempotent}
 		require.Equal(t, tc.want, e.Retryable(), "%d idempotent=%v", tc.status, tc.idempotent)
 	}
 }

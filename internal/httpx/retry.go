@@ -2,13 +2,8 @@ package httpx
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -76,57 +71,10 @@ func (c *Client) waitTooLong(resp *http.Response) bool {
 	return ok && d > c.waitMax
 }
 
-// transportRetryable classifies an error returned by the HTTP client.
+// transportRetryable classifies an error returned by the HTTP client, by
+// the rule RequestError.Retryable documents.
 func transportRetryable(st *callState, err error) bool {
-	if errors.Is(err, context.Canceled) {
-		return false
-	}
-	if isDialError(err) {
-		return true
-	}
-	if permanentTransportError(err) {
-		return false
-	}
-	return st.idempotent
-}
-
-// isDialError reports whether err happened while establishing the
-// connection, before any byte of the request was sent.
-func isDialError(err error) bool {
-	if permanentTransportError(err) {
-		return false
-	}
-	for e := err; e != nil; {
-		var op *net.OpError
-		if !errors.As(e, &op) {
-			return false
-		}
-		if op.Op == "dial" {
-			return true
-		}
-		e = op.Err // e.g. "proxyconnect" wrapping a dial error
-	}
-	return false
-}
-
-func permanentTransportError(err error) bool {
-	var (
-		unknownAuthority *x509.UnknownAuthorityError
-		hostname         x509.HostnameError
-		hostnamePtr      *x509.HostnameError
-		invalid          x509.CertificateInvalidError
-		invalidPtr       *x509.CertificateInvalidError
-		verify           *tls.CertificateVerificationError
-	)
-	if errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &hostnamePtr) ||
-		errors.As(err, &invalid) || errors.As(err, &invalidPtr) || errors.As(err, &verify) {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "unsupported protocol scheme") ||
-		strings.Contains(msg, "stopped after") && strings.Contains(msg, "redirects") ||
-		strings.Contains(msg, "invalid header") ||
-		strings.Contains(msg, "net/http: invalid")
+	return (&RequestError{Err: err, Idempotent: st.idempotent}).Retryable()
 }
 
 func idempotentMethod(m string) bool {

@@ -106,6 +106,8 @@ const DefaultEarlyExpiry = 60 * time.Second
 
 // Config configures a Source.
 type Config struct {
+	// Provider names the API in errors ("telphin", "amocrm").
+	Provider string
 	// TokenURL is the absolute URL of the token endpoint. Required.
 	TokenURL string
 	// ClientID and ClientSecret identify the app. Required.
@@ -181,6 +183,7 @@ func New(cfg Config) (*Source, error) {
 	base := *u
 	base.Path, base.RawPath, base.RawQuery, base.Fragment = "/", "", "", ""
 	s.http, err = httpx.New(httpx.Config{
+		Provider:   cfg.Provider,
 		BaseURL:    base.String(),
 		HTTPClient: cfg.HTTPClient,
 		UserAgent:  cfg.UserAgent,

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/text"
@@ -447,7 +448,7 @@ func (g *Gateway) placeCall(w http.ResponseWriter, r *http.Request) {
 // message names the provider once.
 func callFailure(provider string, err error) (int, string) {
 	msg := oneProvider(provider, err.Error())
-	var apiErr *httpx.APIError
+	var apiErr *callbridge.APIError
 	var reqErr *httpx.RequestError
 	switch {
 	case errors.Is(err, callevent.ErrUnsupported):
