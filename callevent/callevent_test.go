@@ -82,7 +82,7 @@ func TestEventJSONRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	for _, key := range []string{`"id"`, `"provider"`, `"account"`, `"kind":"completed"`, `"direction":"inbound"`,
 		`"status":"not_available"`, `"call_id"`, `"leg_id"`, `"client_phone"`, `"line_phone"`, `"extension"`,
-		`"employee"`, `"group"`, `"at"`, `"answered_at"`, `"ended_at"`, `"duration":60000000000`, `"wait"`,
+		`"employee"`, `"group"`, `"at"`, `"answered_at"`, `"ended_at"`, `"duration_sec":60`, `"wait_sec":5`,
 		`"recording_url"`, `"rating"`, `"contact_ref"`, `"raw":{"a":"b"}`} {
 		require.Contains(t, string(b), key)
 	}

@@ -16,8 +16,8 @@ import (
 //
 // Phones are normalised: digits only, country code first ("79161234567"),
 // "" when the caller is anonymous. Times are in UTC. Duration is talk time
-// and Wait is ring time; both marshal to JSON as integer nanoseconds, like
-// any time.Duration.
+// and Wait is ring time; in JSON they are duration_sec and wait_sec, in
+// Seconds, the unit of every duration callbridge writes.
 type Event struct {
 	// ID is stable for one notification: a redelivery carries the same ID.
 	ID string `json:"id"`
@@ -53,9 +53,9 @@ type Event struct {
 	AnsweredAt time.Time `json:"answered_at,omitzero"`
 	EndedAt    time.Time `json:"ended_at,omitzero"`
 	// Duration is talk time.
-	Duration time.Duration `json:"duration,omitempty"`
+	Duration time.Duration `json:"-"`
 	// Wait is ring time before an answer (or before giving up).
-	Wait time.Duration `json:"wait,omitempty"`
+	Wait time.Duration `json:"-"`
 
 	RecordingURL string `json:"recording_url,omitempty"`
 	// Rating is the client's score for Rated events.
