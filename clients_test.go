@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/megafon"
@@ -41,19 +42,19 @@ func TestManyClientsShareOneTransport(t *testing.T) {
 		make func() (func(context.Context), error)
 	}{
 		{"telphin", func() (func(context.Context), error) {
-			c, err := telphin.NewClient(telphin.Credentials{ClientID: "id", ClientSecret: "secret"}, telphin.WithBaseURL(srv.URL))
+			c, err := telphin.NewClient(telphin.Credentials{ClientID: "id", ClientSecret: "secret"}, callbridge.WithBaseURL(srv.URL))
 			return func(ctx context.Context) { _, _ = c.User(ctx) }, err
 		}},
 		{"megafon", func() (func(context.Context), error) {
-			c, err := megafon.NewClient(megafon.Credentials{Domain: "vats1.megapbx.ru", APIKey: "key"}, megafon.WithBaseURL(srv.URL))
+			c, err := megafon.NewClient(megafon.Credentials{Domain: "vats1.megapbx.ru", APIKey: "key"}, callbridge.WithBaseURL(srv.URL))
 			return func(ctx context.Context) { _, _ = c.Groups(ctx) }, err
 		}},
 		{"phonet", func() (func(context.Context), error) {
-			c, err := phonet.NewClient(phonet.Credentials{Domain: "acme.phonet.com.ua", APIKey: "key"}, phonet.WithBaseURL(srv.URL))
+			c, err := phonet.NewClient(phonet.Credentials{Domain: "acme.phonet.com.ua", APIKey: "key"}, callbridge.WithBaseURL(srv.URL))
 			return func(ctx context.Context) { _, _ = c.Users(ctx) }, err
 		}},
 		{"amocrm", func() (func(context.Context), error) {
-			c, err := amocrm.NewClient(amocrm.Credentials{Domain: "acme.amocrm.ru", LongLivedToken: "t"}, amocrm.WithBaseURL(srv.URL))
+			c, err := amocrm.NewClient(amocrm.Credentials{Domain: "acme.amocrm.ru", LongLivedToken: "t"}, callbridge.WithBaseURL(srv.URL))
 			return func(ctx context.Context) { _, _ = c.Pipelines(ctx) }, err
 		}},
 		{"finaz", func() (func(context.Context), error) {
@@ -62,7 +63,7 @@ func TestManyClientsShareOneTransport(t *testing.T) {
 				return nil, err
 			}
 			cfg.SetParam("api_token", "t")
-			c, err := finaz.NewClient(cfg, finaz.WithBaseURL(srv.URL))
+			c, err := finaz.NewClient(cfg, callbridge.WithBaseURL(srv.URL))
 			if err != nil {
 				return nil, err
 			}

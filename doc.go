@@ -16,7 +16,7 @@
 //   - phone: phone normalisation (Normalize) to E.164 digits, for users
 //     who want phones without the rules engine.
 //   - match: phone → client resolution and the call rules engine (Engine)
-//     over small store interfaces, with an in-memory store.
+//     over small store interfaces; match/memstore: those stores in memory.
 //   - telphin, megafon, phonet, finaz: one provider each — a Client for
 //     calls and history, a webhook handler, and a <provider>test fake.
 //   - amocrm: an amoCRM / Kommo client and a match store over it.

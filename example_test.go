@@ -24,7 +24,7 @@ func ExampleAPIError() {
 	defer pbx.Close()
 
 	client, err := megafon.NewClient(megafon.Credentials{Domain: "vats1.megapbx.ru", APIKey: "key"},
-		megafon.WithBaseURL(pbx.URL))
+		callbridge.WithBaseURL(pbx.URL))
 	if err != nil {
 		panic(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
@@ -47,7 +48,7 @@ func TestNoTypeShowsASecret(t *testing.T) {
 	c1, err := amocrm.NewClient(amocrm.Credentials{Domain: "x.amocrm.ru", LongLivedToken: secret + "llt"})
 	add("amocrm.Client(llt)", c1, err)
 	c2, err := amocrm.NewClient(amocrm.Credentials{Domain: "x.amocrm.ru", ClientID: "id", ClientSecret: secret + "cs", RedirectURL: "https://r.example/cb"},
-		amocrm.WithTokenStore(&tokenStore{tok: &oauth2.Token{AccessToken: secret + "at", RefreshToken: secret + "rt"}}))
+		callbridge.WithTokenStore(&tokenStore{tok: &oauth2.Token{AccessToken: secret + "at", RefreshToken: secret + "rt"}}))
 	add("amocrm.Client(oauth)", c2, err)
 	st, err := amocrm.NewStore(c1)
 	add("amocrm.Store", st, err)
@@ -71,25 +72,23 @@ func TestNoTypeShowsASecret(t *testing.T) {
 	f1, err := finaz.NewClient(fcfg)
 	add("finaz.Client", f1, err)
 	// handlers
-	h, err := phonet.NewHandler(nopSink{}, phonet.WithToken(secret+"ph"))
+	h, err := phonet.NewHandler(nopSink{}, webhook.WithToken(secret+"ph"))
 	add("phonet.Handler", h, err)
-	h, err = phonet.NewHandler(nopSink{}, phonet.WithTokenAccounts(map[string]string{secret + "pha": "acme"}))
+	h, err = phonet.NewHandler(nopSink{}, webhook.WithTokenAccounts(map[string]string{secret + "pha": "acme"}))
 	add("phonet.Handler(accounts)", h, err)
-	h, err = megafon.NewHandler(nopSink{}, megafon.WithToken(secret+"mh"))
+	h, err = megafon.NewHandler(nopSink{}, webhook.WithToken(secret+"mh"))
 	add("megafon.Handler", h, err)
-	h, err = megafon.NewHandler(nopSink{}, megafon.WithTokenAccounts(map[string]string{secret + "mha": "acme"}))
+	h, err = megafon.NewHandler(nopSink{}, webhook.WithTokenAccounts(map[string]string{secret + "mha": "acme"}))
 	add("megafon.Handler(accounts)", h, err)
-	h, err = telphin.NewHandler(nopSink{}, telphin.WithToken(secret+"th"))
+	h, err = telphin.NewHandler(nopSink{}, webhook.WithToken(secret+"th"))
 	add("telphin.Handler", h, err)
-	h, err = finaz.NewHandler(nopSink{}, finaz.WithToken(secret+"fh"))
+	h, err = finaz.NewHandler(nopSink{}, webhook.WithToken(secret+"fh"))
 	add("finaz.Handler", h, err)
-	auth := webhook.Auth{Tokens: []string{secret + "wa"}}
-	vals["webhook.Auth"] = auth
 	sec, _ := webhook.NewSecrets(secret + "ws")
 	vals["webhook.Secrets"] = sec
-	opts, _ := auth.Options()
-	wh, err := webhook.New(nopSink{}, webhook.DecoderFunc(nil), opts...)
+	wh, err := webhook.New(nopSink{}, webhook.DecoderFunc(nil), webhook.WithToken(secret+"wa"), webhook.WithTokenAccounts(map[string]string{secret + "wb": "acme"}))
 	add("webhook.Handler", wh, err)
+	vals["webhook.Config"] = wh.Config()
 	for name, v := range vals {
 		var outs []string
 		for _, f := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/time/rate"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 	"github.com/callbridge/callbridge/match"
@@ -84,7 +84,7 @@ func TestBudgetBurstRespectsRateLimit(t *testing.T) {
 	t.Parallel()
 	const limit = 50
 	e := newEnv(t, envConfig{rule: match.DefaultRule(), noPopups: true,
-		clientOpt: []amocrm.Option{amocrm.WithRateLimit(limit, 1)}})
+		clientOpt: []callbridge.ClientOption{callbridge.WithRateLimit(limit, 1)}})
 	e.srv.SetRateLimit(limit, limit)
 	for i := range 100 {
 		e.srv.AddContact(amocrmtest.Contact{Name: fmt.Sprint("Клиент ", i), Phones: []string{fmt.Sprintf("+7916%07d", i)}, ResponsibleUserID: op2})
@@ -125,7 +125,7 @@ func TestDefaultRateLimit(t *testing.T) {
 			reqs  = 2 * calls // search and call per known contact
 			burst = 1         // the default client burst
 		)
-		e := newEnv(t, envConfig{rule: match.DefaultRule(), noPopups: true, clientOpt: []amocrm.Option{}})
+		e := newEnv(t, envConfig{rule: match.DefaultRule(), noPopups: true, clientOpt: []callbridge.ClientOption{}})
 		for i := range calls {
 			e.srv.AddContact(amocrmtest.Contact{Name: fmt.Sprint("Клиент ", i), Phones: []string{fmt.Sprintf("+7916%07d", i)}})
 		}
@@ -158,9 +158,10 @@ func TestDefaultRateLimit(t *testing.T) {
 	})
 	t.Run("no client limit", func(t *testing.T) {
 		t.Parallel()
-		srv := amocrmtest.NewServer(t)
+		srv := amocrmtest.NewServer()
+		t.Cleanup(srv.Close)
 		c, err := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: srv.LongLivedToken()},
-			amocrm.WithBaseURL(srv.URL), amocrm.WithHTTPClient(srv.Client()), amocrm.WithRateLimit(rate.Inf, 1), amocrm.WithRetry(0, 0, 0))
+			callbridge.WithBaseURL(srv.URL), callbridge.WithHTTPClient(srv.Client()), noRateLimit(), noRetries())
 		require.NoError(t, err)
 		var wg sync.WaitGroup
 		for range 20 {

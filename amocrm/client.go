@@ -2,6 +2,7 @@ package amocrm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,24 +16,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-retryablehttp"
-	"golang.org/x/oauth2"
-	"golang.org/x/time/rate"
-
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/oauth"
 	"github.com/callbridge/callbridge/internal/text"
+	"golang.org/x/oauth2"
 )
 
 // Defaults of a Client.
 const (
 	// DefaultRateLimit is amoCRM's documented limit: 7 requests per second
-	// per account, shared by every goroutine using one Client.
-	DefaultRateLimit rate.Limit = 7
-	// DefaultTimeout is the HTTP timeout of a Client built without
-	// WithHTTPClient.
-	DefaultTimeout = httpx.DefaultTimeout
+	// per account (burst 1), shared by every goroutine using one Client.
+	// callbridge.WithRateLimit changes it.
+	DefaultRateLimit float64 = 7
 	// DefaultBlockCooldown is how long a Client refuses to send anything
 	// after amoCRM answered with its HTML 403 block page (see ErrBlocked).
 	DefaultBlockCooldown = time.Minute
@@ -55,22 +51,13 @@ const tokenPath = "oauth2/access_token"
 //
 // Either set LongLivedToken (a private integration's long-lived token: no
 // refresh; revoked or expired → 401), or ClientID, ClientSecret and
-// RedirectURL of the integration for OAuth 2.0 (then WithTokenStore is
-// required: refresh tokens are single-use and rotate).
+// RedirectURL of the integration for OAuth 2.0 (then
+// callbridge.WithTokenStore is required: refresh tokens are single-use and
+// rotate).
 type Credentials struct {
 	Domain                              string
 	ClientID, ClientSecret, RedirectURL string
 	LongLivedToken                      string
-}
-
-// TokenStore persists OAuth tokens between restarts and processes. Load
-// returns (nil, nil) when nothing is stored. Save must store tok durably:
-// it receives every new token, including the rotated refresh token, before
-// the token is used. amoCRM refresh tokens are single-use: a process that
-// loses the newest one must be authorized again.
-type TokenStore interface {
-	Load(ctx context.Context) (*oauth2.Token, error)
-	Save(ctx context.Context, tok *oauth2.Token) error
 }
 
 // Errors of a Client. Test with errors.Is.
@@ -94,118 +81,6 @@ var (
 	ErrEntityNotFound = errors.New("amocrm: no entity with this phone")
 )
 
-// Option configures a Client.
-type Option func(*options) error
-
-type options struct {
-	httpClient       *http.Client
-	baseURL          string
-	userAgent        string
-	limiter          *rate.Limiter
-	retryMax         int
-	waitMin, waitMax time.Duration
-	backoff          retryablehttp.Backoff
-	logger           *slog.Logger
-	store            TokenStore
-}
-
-// WithHTTPClient sets the HTTP client (copied, never mutated); its Timeout
-// and Transport apply. Default: a client with a 30 s timeout.
-func WithHTTPClient(c *http.Client) Option {
-	return func(o *options) error {
-		if c == nil {
-			return errors.New("amocrm: nil HTTP client")
-		}
-		o.httpClient = c
-		return nil
-	}
-}
-
-// WithBaseURL sends the API and token requests to u instead of
-// https://{Credentials.Domain}, e.g. an amocrmtest.Server URL.
-func WithBaseURL(u string) Option {
-	return func(o *options) error {
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return fmt.Errorf("amocrm: base URL %q must be an absolute http(s) URL", u)
-		}
-		o.baseURL = strings.TrimRight(u, "/") + "/"
-		return nil
-	}
-}
-
-// WithUserAgent appends ua to the callbridge User-Agent.
-func WithUserAgent(ua string) Option {
-	return func(o *options) error { o.userAgent = ua; return nil }
-}
-
-// WithRateLimit throttles requests client-side to r per second with the
-// given burst, shared by every goroutine using the Client. Default: 7
-// requests per second, burst 1 (amoCRM's limit; exceeding it repeatedly
-// gets the account blocked).
-func WithRateLimit(r rate.Limit, burst int) Option {
-	return func(o *options) error {
-		if r <= 0 || burst <= 0 {
-			return errors.New("amocrm: rate limit and burst must be positive")
-		}
-		o.limiter = rate.NewLimiter(r, burst)
-		return nil
-	}
-}
-
-// WithRetry sets how many times a request that is safe to repeat is retried
-// (default 3; 0 disables) and the backoff bounds (default 500 ms – 10 s; a
-// 429 always waits at least 1 s).
-func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
-	return func(o *options) error {
-		if maxRetries < 0 || minWait < 0 || maxWait < minWait {
-			return errors.New("amocrm: invalid retry settings")
-		}
-		o.retryMax = maxRetries
-		if maxRetries == 0 {
-			o.retryMax = -1
-		}
-		o.waitMin, o.waitMax = minWait, maxWait
-		return nil
-	}
-}
-
-// WithBackoff replaces the backoff function (tests use one returning 0).
-func WithBackoff(b retryablehttp.Backoff) Option {
-	return func(o *options) error {
-		if b == nil {
-			return errors.New("amocrm: nil backoff")
-		}
-		o.backoff = b
-		return nil
-	}
-}
-
-// WithLogger sets a logger for debug lines (retries, token refreshes).
-// Secrets are never logged. Default: discard.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *options) error {
-		if l == nil {
-			return errors.New("amocrm: nil logger")
-		}
-		o.logger = l
-		return nil
-	}
-}
-
-// WithTokenStore persists OAuth tokens: the store is loaded before a token
-// is requested and receives every new token before it is used. Required
-// for OAuth credentials.
-func WithTokenStore(s TokenStore) Option {
-	return func(o *options) error {
-		if s == nil {
-			return errors.New("amocrm: nil token store")
-		}
-		o.store = s
-		return nil
-	}
-}
-
 // Client calls the amoCRM API v4 of one account. It is safe for concurrent
 // use; create one per account and share it (the rate limit is per Client).
 // Do not share a Client across accounts.
@@ -222,79 +97,82 @@ type Client struct {
 }
 
 // NewClient returns a Client for the account and integration in creds. It
-// does no I/O. A nil option is an error.
-func NewClient(creds Credentials, opts ...Option) (*Client, error) {
+// does no I/O. It takes the callbridge client options: WithHTTPClient,
+// WithBaseURL (requests and token requests go to it instead of
+// https://{Credentials.Domain}, e.g. an amocrmtest.Server URL),
+// WithUserAgent, WithRateLimit (default DefaultRateLimit, burst 1),
+// WithRetry, WithLogger and WithTokenStore (required for OAuth
+// credentials). A RetryPolicy without a Backoff keeps amoCRM's: a 429
+// waits at least 1 s plus up to 1 s of jitter, doubling per attempt.
+// callbridge.WithDefaultCountry is refused: the Client takes no default
+// country (the Store's WithDefaultCountry sets the country of contacts'
+// numbers). A nil option is an error.
+func NewClient(creds Credentials, opts ...callbridge.ClientOption) (*Client, error) {
 	domain, err := cleanDomain(creds.Domain)
 	if err != nil {
 		return nil, err
 	}
-	o := options{limiter: rate.NewLimiter(DefaultRateLimit, 1), backoff: Backoff}
-	for i, opt := range opts {
-		if opt == nil {
-			return nil, fmt.Errorf("amocrm: option %d is nil", i+1)
-		}
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
+	cc, err := httpx.ClientOptions("amocrm", callbridge.ClientConfig{
+		BaseURL:   "https://" + domain + "/",
+		RateLimit: DefaultRateLimit,
+		Burst:     1,
+	}, opts)
+	if err != nil {
+		return nil, err
 	}
-	if o.baseURL == "" {
-		o.baseURL = "https://" + domain + "/"
+	if cc.DefaultCountry != "" {
+		return nil, errors.New("amocrm: WithDefaultCountry is not supported: the Client takes no default country " +
+			"(set the country of contacts' numbers with the Store's amocrm.WithDefaultCountry)")
 	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-	}
-	c := &Client{domain: domain, creds: creds, log: o.logger, now: time.Now}
-	var auth httpx.Authenticator
-	var secrets func() []string
+	hcfg := clientConfig(cc)
+	logger := cmp.Or(cc.Logger, slog.New(slog.DiscardHandler))
+	c := &Client{domain: domain, creds: creds, log: logger, now: time.Now}
 	switch {
+	case creds.LongLivedToken != "" && cc.TokenStore != nil:
+		return nil, errors.New("amocrm: WithTokenStore is not supported with a LongLivedToken: it never changes")
 	case creds.LongLivedToken != "":
 		tok := strings.TrimSpace(creds.LongLivedToken)
-		auth = bearer(tok)
-		secrets = func() []string { return []string{tok, creds.ClientSecret} }
+		hcfg.Auth = bearer(tok)
+		hcfg.Secrets = func() []string { return []string{tok, creds.ClientSecret} }
 	case creds.ClientID == "" || creds.ClientSecret == "" || creds.RedirectURL == "":
 		return nil, errors.New("amocrm: set LongLivedToken, or ClientID, ClientSecret and RedirectURL")
-	case o.store == nil:
+	case cc.TokenStore == nil:
 		return nil, errors.New("amocrm: OAuth credentials require WithTokenStore (refresh tokens are single-use)")
 	default:
 		c.tokens, err = oauth.New(oauth.Config{
-			Provider:          "amocrm",
-			TokenURL:          o.baseURL + tokenPath,
+			TokenURL:          hcfg.BaseURL + tokenPath,
 			ClientID:          creds.ClientID,
 			ClientSecret:      creds.ClientSecret,
 			RedirectURL:       creds.RedirectURL,
 			RedirectOnRefresh: true,
 			Grant:             oauth.GrantAuthorizationCode,
-			Store:             o.store,
-			HTTPClient:        o.httpClient,
-			UserAgent:         o.userAgent,
-			Logger:            o.logger,
-			RetryMax:          o.retryMax,
-			Backoff:           o.backoff,
+			Store:             cc.TokenStore,
+			HTTP:              hcfg,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("amocrm: %w", err)
 		}
-		auth, secrets = c.tokens, c.tokens.Secrets
+		hcfg.Auth, hcfg.Secrets = c.tokens, c.tokens.Secrets
 	}
-	c.api, err = httpx.New(httpx.Config{
-		Provider:     "amocrm",
-		BaseURL:      o.baseURL,
-		HTTPClient:   o.httpClient,
-		UserAgent:    o.userAgent,
-		Limiter:      o.limiter,
-		RetryMax:     o.retryMax,
-		RetryWaitMin: o.waitMin,
-		RetryWaitMax: o.waitMax,
-		Backoff:      o.backoff,
-		Auth:         auth,
-		ParseError:   c.parseError,
-		Secrets:      secrets,
-		Logger:       o.logger,
-	})
+	hcfg.ParseError = c.parseError
+	c.api, err = httpx.New(hcfg)
 	if err != nil {
 		return nil, fmt.Errorf("amocrm: %w", err)
 	}
 	return c, nil
+}
+
+// clientConfig is the httpx.Config of a Client configured by cc, before
+// Auth, Secrets and ParseError: the base URL ends in "/" (token requests
+// go to BaseURL + tokenPath), and a retry policy without a Backoff gets
+// amoCRM's.
+func clientConfig(cc callbridge.ClientConfig) httpx.Config {
+	hcfg := httpx.ClientConfig("amocrm", cc)
+	hcfg.BaseURL = strings.TrimRight(hcfg.BaseURL, "/") + "/"
+	if hcfg.Backoff == nil {
+		hcfg.Backoff = backoff
+	}
+	return hcfg
 }
 
 // accountSuffixes are the parents of amoCRM and Kommo account hosts.
@@ -371,20 +249,35 @@ func (c *Client) AuthCodeURL(state string) (string, error) {
 }
 
 // Exchange trades an authorization code for tokens (grant_type=
-// authorization_code), saves them to the TokenStore and uses them from
-// now on. It fails for a Client with a long-lived token.
-func (c *Client) Exchange(ctx context.Context, code string) error {
+// authorization_code), saves them to the TokenStore, uses them from now on
+// and returns a copy. It fails for a Client with a long-lived token.
+func (c *Client) Exchange(ctx context.Context, code string) (*oauth2.Token, error) {
 	if c.tokens == nil {
-		return errors.New("amocrm: Exchange needs OAuth credentials, not a long-lived token")
+		return nil, errors.New("amocrm: Exchange needs OAuth credentials, not a long-lived token")
 	}
-	_, err := c.tokens.Exchange(ctx, code)
-	return c.wrapError(err)
+	tok, err := c.tokens.Exchange(ctx, code)
+	if err != nil {
+		return nil, c.wrapError(err)
+	}
+	cp := *tok
+	return &cp, nil
 }
 
-// Backoff is the default retry backoff: httpx.DefaultBackoff, except that a
+// TokenSource returns the client's token source, for code that takes an
+// oauth2.TokenSource: the same cached, single-flight token the client
+// uses, renewed when it expires (a long-lived token is returned as is).
+// Each Token is a copy.
+func (c *Client) TokenSource() oauth2.TokenSource {
+	if c.tokens == nil {
+		return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: strings.TrimSpace(c.creds.LongLivedToken), TokenType: "Bearer"})
+	}
+	return c.tokens.TokenSource()
+}
+
+// backoff is the default retry backoff: httpx.DefaultBackoff, except that a
 // 429 (amoCRM sends no Retry-After) waits at least 1 s plus up to 1 s of
 // jitter, doubling with each attempt.
-func Backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
+func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
 	d := httpx.DefaultBackoff(minWait, maxWait, attempt, resp)
 	if resp != nil && resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
 		floor := time.Second << min(attempt, 4)

@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/stretchr/testify/require"
 )
 
@@ -60,4 +62,59 @@ func TestValidationErrorsFromTheError(t *testing.T) {
 	require.Equal(t, want, ValidationErrors(err))
 	require.Nil(t, ValidationErrors(errors.New("x")))
 	require.Nil(t, ValidationErrors(&callbridge.APIError{StatusCode: 400, Body: []byte("<html>")}))
+}
+
+// backoff waits at least 1 s after a 429 (amoCRM sends no Retry-After),
+// with jitter, doubling per attempt; other answers use httpx's backoff.
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	r429 := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}}
+	for range 50 {
+		d := backoff(500*time.Millisecond, 10*time.Second, 0, r429)
+		require.GreaterOrEqual(t, d, time.Second)
+		require.Less(t, d, 2*time.Second)
+		d = backoff(500*time.Millisecond, 10*time.Second, 1, r429)
+		require.GreaterOrEqual(t, d, 2*time.Second)
+	}
+	r503 := &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}}
+	require.Less(t, backoff(100*time.Millisecond, 10*time.Second, 0, r503), time.Second)
+}
+
+// A client keeps amoCRM's backoff unless the RetryPolicy brings its own:
+// without WithRetry, and with a WithRetry that sets only MaxRetries, a 429
+// waits at least 1 s; a RetryPolicy.Backoff replaces it. (NewClient hands
+// token requests the same backoff and retry count.)
+func TestClientBackoff(t *testing.T) {
+	t.Parallel()
+	r429 := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}}
+	zero := func(int, *http.Response) time.Duration { return 0 }
+	for name, tt := range map[string]struct {
+		opts       []callbridge.ClientOption
+		amo        bool
+		retryMax   int
+		minW, maxW time.Duration
+	}{
+		"default":          {nil, true, 0, 0, 0},
+		"max retries only": {[]callbridge.ClientOption{callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 5})}, true, 5, callbridge.DefaultMinWait, callbridge.DefaultMaxWait},
+		"no retries":       {[]callbridge.ClientOption{callbridge.WithRetry(callbridge.RetryPolicy{})}, true, -1, callbridge.DefaultMinWait, callbridge.DefaultMaxWait},
+		"own backoff":      {[]callbridge.ClientOption{callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 2, Backoff: zero})}, false, 2, callbridge.DefaultMinWait, callbridge.DefaultMaxWait},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cc, err := httpx.ClientOptions("amocrm", callbridge.ClientConfig{BaseURL: "https://example.amocrm.ru"}, tt.opts)
+			require.NoError(t, err)
+			hcfg := clientConfig(cc)
+			require.Equal(t, "https://example.amocrm.ru/", hcfg.BaseURL)
+			require.Equal(t, tt.retryMax, hcfg.RetryMax)
+			require.Equal(t, tt.minW, hcfg.RetryWaitMin)
+			require.Equal(t, tt.maxW, hcfg.RetryWaitMax)
+			require.NotNil(t, hcfg.Backoff)
+			d := hcfg.Backoff(500*time.Millisecond, 10*time.Second, 0, r429)
+			if tt.amo {
+				require.GreaterOrEqual(t, d, time.Second)
+			} else {
+				require.Zero(t, d)
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,19 +53,19 @@ func (m *memTokens) isSaved(rt string) bool {
 var oauthCreds = amocrm.Credentials{Domain: amocrmtest.Domain, ClientID: amocrmtest.ClientID,
 	ClientSecret: amocrmtest.ClientSecret, RedirectURL: amocrmtest.RedirectURI}
 
-func newOAuthClient(t *testing.T, srv *amocrmtest.Server, store amocrm.TokenStore) *amocrm.Client {
+func newOAuthClient(t *testing.T, srv *amocrmtest.Server, store callbridge.TokenStore) *amocrm.Client {
 	t.Helper()
-	c, err := amocrm.NewClient(oauthCreds, amocrm.WithBaseURL(srv.URL), amocrm.WithHTTPClient(srv.Client()),
-		amocrm.WithTokenStore(store), amocrm.WithBackoff(noWait), amocrm.WithRateLimit(rate.Inf, 1))
+	c, err := amocrm.NewClient(oauthCreds, callbridge.WithBaseURL(srv.URL), callbridge.WithHTTPClient(srv.Client()),
+		callbridge.WithTokenStore(store), noBackoff(), noRateLimit())
 	require.NoError(t, err)
 	return c
 }
 
-func newTokenClient(t *testing.T, srv *amocrmtest.Server, opts ...amocrm.Option) *amocrm.Client {
+func newTokenClient(t *testing.T, srv *amocrmtest.Server, opts ...callbridge.ClientOption) *amocrm.Client {
 	t.Helper()
 	srv.SetRateLimit(rate.Inf, 1)
-	opts = append([]amocrm.Option{amocrm.WithBaseURL(srv.URL), amocrm.WithHTTPClient(srv.Client()),
-		amocrm.WithBackoff(noWait), amocrm.WithRateLimit(rate.Inf, 1)}, opts...)
+	opts = append([]callbridge.ClientOption{callbridge.WithBaseURL(srv.URL), callbridge.WithHTTPClient(srv.Client()),
+		noBackoff(), noRateLimit()}, opts...)
 	c, err := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: srv.LongLivedToken()}, opts...)
 	require.NoError(t, err)
 	return c
@@ -73,30 +74,55 @@ func newTokenClient(t *testing.T, srv *amocrmtest.Server, opts ...amocrm.Option)
 func TestNewClientValidates(t *testing.T) {
 	t.Parallel()
 	store := &memTokens{}
+	token := amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: "x"}
 	tests := map[string]struct {
 		creds amocrm.Credentials
-		opts  []amocrm.Option
+		opts  []callbridge.ClientOption
+		want  string
 	}{
-		"no domain":            {amocrm.Credentials{LongLivedToken: "x"}, nil},
-		"www domain":           {amocrm.Credentials{Domain: "www.kommo.com", LongLivedToken: "x"}, nil},
-		"domain with path":     {amocrm.Credentials{Domain: "example.amocrm.ru/api", LongLivedToken: "x"}, nil},
-		"no credentials":       {amocrm.Credentials{Domain: amocrmtest.Domain}, nil},
-		"oauth without store":  {oauthCreds, nil},
-		"oauth without secret": {amocrm.Credentials{Domain: amocrmtest.Domain, ClientID: "a", RedirectURL: "https://x"}, []amocrm.Option{amocrm.WithTokenStore(store)}},
-		"bad base url":         {amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: "x"}, []amocrm.Option{amocrm.WithBaseURL("ftp://x")}},
-		"bad rate":             {amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: "x"}, []amocrm.Option{amocrm.WithRateLimit(0, 1)}},
-		"bad retry":            {amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: "x"}, []amocrm.Option{amocrm.WithRetry(1, time.Second, 0)}},
+		"no domain":            {amocrm.Credentials{LongLivedToken: "x"}, nil, "Credentials.Domain is required"},
+		"www domain":           {amocrm.Credentials{Domain: "www.kommo.com", LongLivedToken: "x"}, nil, "not an amoCRM or Kommo account host"},
+		"domain with path":     {amocrm.Credentials{Domain: "example.amocrm.ru/api", LongLivedToken: "x"}, nil, "not an amoCRM or Kommo account host"},
+		"no credentials":       {amocrm.Credentials{Domain: amocrmtest.Domain}, nil, "set LongLivedToken"},
+		"oauth without store":  {oauthCreds, nil, "require WithTokenStore"},
+		"oauth without secret": {amocrm.Credentials{Domain: amocrmtest.Domain, ClientID: "a", RedirectURL: "https://x"}, []callbridge.ClientOption{callbridge.WithTokenStore(store)}, "set LongLivedToken"},
+		"nil token store":      {oauthCreds, []callbridge.ClientOption{callbridge.WithTokenStore(nil)}, "WithTokenStore"},
+		"bad base url":         {token, []callbridge.ClientOption{callbridge.WithBaseURL("ftp://x")}, "WithBaseURL"},
+		"bad rate":             {token, []callbridge.ClientOption{callbridge.WithRateLimit(0, 1)}, "WithRateLimit"},
+		"bad retry":            {token, []callbridge.ClientOption{callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 1, MinWait: time.Second})}, "WithRetry"},
+		"default country":      {token, []callbridge.ClientOption{callbridge.WithDefaultCountry("RU")}, "WithDefaultCountry is not supported"},
+		"nil option":           {token, []callbridge.ClientOption{nil}, "option 1 is nil"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			_, err := amocrm.NewClient(tt.creds, tt.opts...)
-			require.Error(t, err)
+			c, err := amocrm.NewClient(tt.creds, tt.opts...)
+			require.ErrorContains(t, err, tt.want)
+			require.Nil(t, c)
+			require.True(t, strings.HasPrefix(err.Error(), "amocrm: "), err.Error())
+			require.NotContains(t, err.Error(), "amocrm: amocrm:")
 		})
 	}
 	c, err := amocrm.NewClient(amocrm.Credentials{Domain: "https://Example.Kommo.com/", LongLivedToken: "x"})
 	require.NoError(t, err)
 	require.Equal(t, "example.kommo.com", c.Domain())
+}
+
+// A base URL with or without a trailing "/" reaches the same endpoints,
+// token requests included.
+func TestBaseURLTrailingSlash(t *testing.T) {
+	t.Parallel()
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.SetRateLimit(rate.Inf, 1)
+	for _, base := range []string{srv.URL, srv.URL + "/", srv.URL + "//"} {
+		c, err := amocrm.NewClient(oauthCreds, callbridge.WithBaseURL(base), callbridge.WithHTTPClient(srv.Client()),
+			callbridge.WithTokenStore(&memTokens{}), noBackoff(), noRateLimit())
+		require.NoError(t, err)
+		require.NoError(t, exchangeErr(c.Exchange(t.Context(), srv.AuthorizationCode())), base)
+		_, err = c.SearchContacts(t.Context(), "916", 10)
+		require.NoError(t, err, base)
+	}
 }
 
 func TestAuthCodeURL(t *testing.T) {
@@ -107,7 +133,7 @@ func TestAuthCodeURL(t *testing.T) {
 	} {
 		cr := oauthCreds
 		cr.Domain = domain
-		c, err := amocrm.NewClient(cr, amocrm.WithTokenStore(&memTokens{}))
+		c, err := amocrm.NewClient(cr, callbridge.WithTokenStore(&memTokens{}))
 		require.NoError(t, err)
 		got, err := c.AuthCodeURL("st+1")
 		require.NoError(t, err)
@@ -124,14 +150,15 @@ func TestAuthCodeURL(t *testing.T) {
 // the request with its body; a spent refresh token is ErrInvalidGrant.
 func TestOAuthRotation(t *testing.T) {
 	t.Parallel()
-	srv := amocrmtest.NewServer(t)
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
 	srv.SetRateLimit(rate.Inf, 1)
 	store := &memTokens{}
 	c := newOAuthClient(t, srv, store)
 
 	_, err := c.SearchContacts(t.Context(), "916", 0)
 	require.ErrorIs(t, err, amocrm.ErrAuthorizationRequired)
-	require.NoError(t, c.Exchange(t.Context(), srv.AuthorizationCode()))
+	require.NoError(t, exchangeErr(c.Exchange(t.Context(), srv.AuthorizationCode())))
 	require.Len(t, store.saved, 1)
 
 	for i := range 3 {
@@ -166,11 +193,12 @@ func formValue(body []byte, key string) string {
 // and the new refresh token is saved before the new access token is used.
 func TestOAuthSingleFlightRefresh(t *testing.T) {
 	t.Parallel()
-	srv := amocrmtest.NewServer(t)
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
 	srv.SetRateLimit(rate.Inf, 1)
 	store := &memTokens{}
 	c := newOAuthClient(t, srv, store)
-	require.NoError(t, c.Exchange(t.Context(), srv.AuthorizationCode()))
+	require.NoError(t, exchangeErr(c.Exchange(t.Context(), srv.AuthorizationCode())))
 	srv.ExpireTokens()
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
@@ -195,7 +223,8 @@ func TestOAuthSingleFlightRefresh(t *testing.T) {
 
 func TestLongLivedToken(t *testing.T) {
 	t.Parallel()
-	srv := amocrmtest.NewServer(t)
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newTokenClient(t, srv)
 	_, err := c.SearchContacts(t.Context(), "916", 0)
 	require.NoError(t, err)
@@ -206,14 +235,15 @@ func TestLongLivedToken(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, ae.StatusCode)
 	require.Zero(t, srv.Count("", "/oauth2/"), "a long-lived token is never refreshed")
 	require.Equal(t, 2, srv.Count("GET", "/api/v4/contacts"), "no replay without a refresh")
-	require.Error(t, c.Exchange(t.Context(), "code"))
+	require.Error(t, exchangeErr(c.Exchange(t.Context(), "code")))
 }
 
 func TestErrors(t *testing.T) {
 	t.Parallel()
 	t.Run("403 HTML is ErrBlocked, not retried, then fails fast", func(t *testing.T) {
 		t.Parallel()
-		srv := amocrmtest.NewServer(t)
+		srv := amocrmtest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newTokenClient(t, srv)
 		srv.Block(true)
 		_, err := c.SearchContacts(t.Context(), "916", 0)
@@ -228,7 +258,8 @@ func TestErrors(t *testing.T) {
 	})
 	t.Run("403 JSON is a plain APIError", func(t *testing.T) {
 		t.Parallel()
-		srv := amocrmtest.NewServer(t)
+		srv := amocrmtest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newTokenClient(t, srv)
 		srv.Fail(amocrmtest.Failure{Path: "/api/v4/users", Status: http.StatusForbidden})
 		_, err := collectUsers(c)
@@ -237,7 +268,8 @@ func TestErrors(t *testing.T) {
 	})
 	t.Run("429 is retried", func(t *testing.T) {
 		t.Parallel()
-		srv := amocrmtest.NewServer(t)
+		srv := amocrmtest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newTokenClient(t, srv)
 		srv.Fail(amocrmtest.Failure{Path: "/api/v4/calls", Status: http.StatusTooManyRequests, Times: 2})
 		_, err := c.AddCalls(t.Context(), []amocrm.Call{{Direction: amocrm.Inbound, Phone: "+79161111111", Source: "x"}})
@@ -246,7 +278,8 @@ func TestErrors(t *testing.T) {
 	})
 	t.Run("a POST without idempotency is not retried on 502", func(t *testing.T) {
 		t.Parallel()
-		srv := amocrmtest.NewServer(t)
+		srv := amocrmtest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newTokenClient(t, srv)
 		srv.Fail(amocrmtest.Failure{Path: "/api/v4/contacts", Method: "POST", Status: http.StatusBadGateway})
 		_, err := c.CreateContacts(t.Context(), []amocrm.Contact{{Name: "x"}})
@@ -255,7 +288,8 @@ func TestErrors(t *testing.T) {
 	})
 	t.Run("calls without uniq are not retried on 502", func(t *testing.T) {
 		t.Parallel()
-		srv := amocrmtest.NewServer(t)
+		srv := amocrmtest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newTokenClient(t, srv)
 		srv.Fail(amocrmtest.Failure{Path: "/api/v4/calls", Method: "POST", Status: http.StatusBadGateway})
 		_, err := c.AddCalls(t.Context(), []amocrm.Call{{Direction: amocrm.Inbound, Phone: "+79161111111", Source: "x"}})
@@ -266,7 +300,8 @@ func TestErrors(t *testing.T) {
 	})
 	t.Run("calls with uniq are retried on 502", func(t *testing.T) {
 		t.Parallel()
-		srv := amocrmtest.NewServer(t)
+		srv := amocrmtest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newTokenClient(t, srv)
 		srv.Fail(amocrmtest.Failure{Path: "/api/v4/calls", Method: "POST", Status: http.StatusBadGateway})
 		_, err := c.AddCalls(t.Context(), []amocrm.Call{{Direction: amocrm.Inbound, Phone: "+79161111111", Source: "x",
@@ -276,7 +311,8 @@ func TestErrors(t *testing.T) {
 	})
 	t.Run("204 is an empty result", func(t *testing.T) {
 		t.Parallel()
-		srv := amocrmtest.NewServer(t)
+		srv := amocrmtest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newTokenClient(t, srv)
 		got, err := c.SearchContacts(t.Context(), "0000000", 0)
 		require.NoError(t, err)
@@ -284,7 +320,8 @@ func TestErrors(t *testing.T) {
 	})
 	t.Run("validation errors are decoded", func(t *testing.T) {
 		t.Parallel()
-		srv := amocrmtest.NewServer(t)
+		srv := amocrmtest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newTokenClient(t, srv)
 		_, err := c.CreateLeads(t.Context(), []amocrm.Lead{{Name: "x", PipelineID: 1}})
 		var ae *callbridge.APIError
@@ -294,22 +331,6 @@ func TestErrors(t *testing.T) {
 		require.Equal(t, []amocrm.ValidationError{{RequestID: "0", Code: "NotSupportedChoice", Path: "pipeline_id",
 			Detail: "The value you selected is not a valid choice."}}, amocrm.ValidationErrors(err))
 	})
-}
-
-// Backoff waits at least 1 s after a 429 (amoCRM sends no Retry-After),
-// with jitter, doubling per attempt; other answers use httpx's backoff.
-func TestBackoff(t *testing.T) {
-	t.Parallel()
-	r429 := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}}
-	for range 50 {
-		d := amocrm.Backoff(500*time.Millisecond, 10*time.Second, 0, r429)
-		require.GreaterOrEqual(t, d, time.Second)
-		require.Less(t, d, 2*time.Second)
-		d = amocrm.Backoff(500*time.Millisecond, 10*time.Second, 1, r429)
-		require.GreaterOrEqual(t, d, 2*time.Second)
-	}
-	r503 := &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}}
-	require.Less(t, amocrm.Backoff(100*time.Millisecond, 10*time.Second, 0, r503), time.Second)
 }
 
 func collectUsers(c *amocrm.Client) ([]amocrm.User, error) {
@@ -326,7 +347,8 @@ func collectUsers(c *amocrm.Client) ([]amocrm.User, error) {
 func TestUsersPages(t *testing.T) {
 	t.Parallel()
 	for _, n := range []int{3, 250, 500, 503} {
-		srv := amocrmtest.NewServer(t)
+		srv := amocrmtest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newTokenClient(t, srv)
 		for i := len(amocrmtest.DefaultUsers); i < n; i++ {
 			srv.AddUser(amocrmtest.User{ID: int64(9000000 + i), Name: "u", Active: true})
@@ -343,7 +365,8 @@ func TestUsersPages(t *testing.T) {
 // counts.
 func TestFindContactsByPhone(t *testing.T) {
 	t.Parallel()
-	srv := amocrmtest.NewServer(t)
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newTokenClient(t, srv)
 	a := srv.AddContact(amocrmtest.Contact{Name: "A", Phones: []string{"+7 (916) 123-45-67"}})
 	srv.AddContact(amocrmtest.Contact{Name: "Loose", Phones: []string{"+7916123456789"}})
@@ -371,7 +394,8 @@ func TestFindContactsByPhone(t *testing.T) {
 // contact update and get, unsorted SIP, call notes' shape.
 func TestEndpoints(t *testing.T) {
 	t.Parallel()
-	srv := amocrmtest.NewServer(t)
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newTokenClient(t, srv)
 	ctx := t.Context()
 

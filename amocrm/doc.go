@@ -10,7 +10,7 @@
 //	client, _ := amocrm.NewClient(amocrm.Credentials{Domain: "example.amocrm.ru", LongLivedToken: tok})
 //	store, _ := amocrm.NewStore(client, amocrm.WithExtensions(map[string]int64{"101": 8375357, "102": 8375357}))
 //	engine, _ := match.NewEngine(store, match.WithRules(rules))
-//	h, _ := telphin.NewHandler(callevent.Fanout(engine, store.Popups()), telphin.WithToken(secret))
+//	h, _ := telphin.NewHandler(callevent.Fanout(engine, store.Popups()), webhook.WithToken(secret))
 //	mux.Handle("/telphin/{app}", h) // no method: Telphin hooks may be GET or POST
 //
 // See Example for a runnable version against the amocrmtest fake.
@@ -22,13 +22,14 @@
 // go to https://{Domain}. Only amoCRM and Kommo account hosts are accepted
 // (<account>.amocrm.ru, <account>.amocrm.com, <account>.kommo.com; no
 // port, userinfo or path): the referer is attacker-controlled and the token
-// request carries the client secret. WithBaseURL (tests, proxies) may name
-// any host. Two modes:
+// request carries the client secret. callbridge.WithBaseURL (tests,
+// proxies) may name any host; token requests go there too. Two modes:
 //
 //   - Long-lived token (private integrations): Credentials.LongLivedToken.
 //     It is never refreshed; a revoked or expired token gives a 401
 //     *callbridge.APIError.
-//   - OAuth 2.0: ClientID, ClientSecret, RedirectURL and WithTokenStore.
+//   - OAuth 2.0: ClientID, ClientSecret, RedirectURL and
+//     callbridge.WithTokenStore.
 //     Make a state with NewState, keep it in the browser session (a
 //     cookie) and send the administrator to AuthCodeURL(state) (an empty
 //     state is refused); amoCRM redirects back with code, state and
@@ -74,14 +75,15 @@
 // # Retries and rate limits
 //
 // All goroutines of a Client share one limiter: 7 requests per second,
-// burst 1 (DefaultRateLimit; WithRateLimit). A 429 (amoCRM sends no
-// Retry-After) is retried after at least 1 s plus jitter, doubling (Backoff),
-// up to 3 retries (WithRetry). 502/503/504 and network errors are retried
+// burst 1 (DefaultRateLimit; callbridge.WithRateLimit). A 429 (amoCRM
+// sends no Retry-After) is retried after at least 1 s plus jitter, doubling,
+// up to 3 retries (callbridge.WithRetry; a RetryPolicy without a Backoff
+// keeps this wait, one with a Backoff replaces it). 502/503/504 and network errors are retried
 // for GET/PATCH-by-id and for POST /api/v4/calls when every call has a
 // uniq; other writes are sent once. A 403 with amoCRM's HTML page is
 // ErrBlocked, never retried, and for DefaultBlockCooldown the Client fails
 // fast without sending. 204 is an empty result, not an error. The default
-// HTTP timeout is 30 s (DefaultTimeout).
+// HTTP timeout is 30 s (callbridge.DefaultTimeout).
 //
 // # API
 //
@@ -136,14 +138,17 @@
 //
 // # Testing
 //
-// Package amocrmtest is a fake amoCRM on httptest: OAuth with rotating
+// Package amocrmtest is a fake amoCRM on 127.0.0.1: OAuth with rotating
 // single-use refresh tokens, contacts/leads/calls/notes/unsorted/events/
 // users/pipelines with the real envelopes, 204 on an empty search, the
 // 7 requests/s limit with 429 beyond, the HTML 403 block, failure injection
-// and request recording. Point a Client at it with WithBaseURL(srv.URL)
-// and WithHTTPClient(srv.Client()); use WithBackoff returning 0 so retries
-// are instant, and WithStoreClock with the engine's clock in tests that
-// move time.
+// (srv.Fail(amocrmtest.Failure{…})) and request recording (srv.Requests()).
+// Start it with srv := amocrmtest.NewServer() and close it with
+// t.Cleanup(srv.Close) (defer srv.Close() outside a test). Point a Client
+// at it with callbridge.WithBaseURL(srv.URL) and
+// callbridge.WithHTTPClient(srv.Client()); use callbridge.WithRetry with a RetryPolicy whose Backoff returns 0 so
+// retries are instant, and the Store's WithClock with the engine's clock in
+// tests that move time.
 //
 // # Performance
 //

@@ -12,23 +12,25 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/telphin"
 	"github.com/callbridge/callbridge/telphin/telphintest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // Connect Telphin to amoCRM: Telphin's webhooks go through the rules
 // engine into amoCRM. Here the amoCRM account is the amocrmtest fake; in
 // production drop WithBaseURL/WithHTTPClient and use your account host.
 func Example() {
-	fake := amocrmtest.Start() // stands in for https://example.amocrm.ru
+	fake := amocrmtest.NewServer() // stands in for https://example.amocrm.ru
 	defer fake.Close()
 
 	client, err := amocrm.NewClient(amocrm.Credentials{Domain: "example.amocrm.ru", LongLivedToken: fake.LongLivedToken()},
-		amocrm.WithBaseURL(fake.URL), amocrm.WithHTTPClient(fake.Client()))
+		callbridge.WithBaseURL(fake.URL), callbridge.WithHTTPClient(fake.Client()))
 	if err != nil {
 		panic(err)
 	}
@@ -40,7 +42,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	handler, err := telphin.NewHandler(callevent.Fanout(engine, store.Popups()), telphin.WithToken("secret"))
+	handler, err := telphin.NewHandler(callevent.Fanout(engine, store.Popups()), webhook.WithToken("secret"))
 	if err != nil {
 		panic(err)
 	}
@@ -74,10 +76,10 @@ func Example() {
 
 // Classify errors with errors.Is and errors.As.
 func ExampleValidationErrors() {
-	fake := amocrmtest.Start()
+	fake := amocrmtest.NewServer()
 	defer fake.Close()
 	client, _ := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: fake.LongLivedToken()},
-		amocrm.WithBaseURL(fake.URL), amocrm.WithHTTPClient(fake.Client()))
+		callbridge.WithBaseURL(fake.URL), callbridge.WithHTTPClient(fake.Client()))
 
 	_, err := client.CreateLeads(context.Background(), []amocrm.Lead{{Name: "Сделка", PipelineID: 1}})
 	for _, v := range amocrm.ValidationErrors(err) {
@@ -112,7 +114,7 @@ func (m *memoryTokens) Save(_ context.Context, tok *oauth2.Token) error {
 // let ParseRedirect check the state and the referer (the account host
 // that will receive the client secret) before exchanging the code.
 func Example_oauth() {
-	fake := amocrmtest.Start() // stands in for https://example.amocrm.ru
+	fake := amocrmtest.NewServer() // stands in for https://example.amocrm.ru
 	defer fake.Close()
 	creds := amocrm.Credentials{Domain: amocrmtest.Domain, ClientID: amocrmtest.ClientID,
 		ClientSecret: amocrmtest.ClientSecret, RedirectURL: amocrmtest.RedirectURI}
@@ -121,7 +123,7 @@ func Example_oauth() {
 	newClient := func(domain string) (*amocrm.Client, error) {
 		c := creds
 		c.Domain = domain
-		return amocrm.NewClient(c, amocrm.WithTokenStore(store), amocrm.WithBaseURL(fake.URL), amocrm.WithHTTPClient(fake.Client()))
+		return amocrm.NewClient(c, callbridge.WithTokenStore(store), callbridge.WithBaseURL(fake.URL), callbridge.WithHTTPClient(fake.Client()))
 	}
 	const cookie = "amocrm_state"
 
@@ -159,7 +161,7 @@ func Example_oauth() {
 		}
 		client, err := newClient(redirect.Domain)
 		if err == nil {
-			err = client.Exchange(r.Context(), redirect.Code)
+			_, err = client.Exchange(r.Context(), redirect.Code)
 		}
 		if err != nil {
 			http.Error(w, "authorization failed", http.StatusBadGateway)

@@ -6,8 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/time/rate"
-
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
 )
 
@@ -35,7 +34,7 @@ func FuzzContactsAnswer(f *testing.F) {
 	// One Client for every input: a Client per input keeps a transport and
 	// its connections each, and the fuzz worker runs out of memory.
 	c, err := amocrm.NewClient(amocrm.Credentials{Domain: "example.amocrm.ru", LongLivedToken: "t"},
-		amocrm.WithBaseURL(srv.URL), amocrm.WithRetry(0, 0, 0), amocrm.WithRateLimit(rate.Inf, 1))
+		callbridge.WithBaseURL(srv.URL), noRetries(), noRateLimit())
 	if err != nil {
 		f.Fatal(err)
 	}

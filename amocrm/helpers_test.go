@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 	"github.com/callbridge/callbridge/callevent"
@@ -39,7 +40,21 @@ const (
 
 var extensions = map[string]int64{"101": op1, "102": op1, "201": op2, "301": missed}
 
-func noWait(_, _ time.Duration, _ int, _ *http.Response) time.Duration { return 0 }
+// noBackoff keeps the default number of retries without waiting.
+func noBackoff() callbridge.ClientOption {
+	return callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: callbridge.DefaultMaxRetries,
+		Backoff: func(int, *http.Response) time.Duration { return 0 }})
+}
+
+// noRetries turns retries off.
+func noRetries() callbridge.ClientOption {
+	return callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 0})
+}
+
+// noRateLimit turns the client-side rate limit off.
+func noRateLimit() callbridge.ClientOption {
+	return callbridge.WithRateLimit(float64(rate.Inf), 1)
+}
 
 // env is the whole chain: Telphin webhooks → telphin handler →
 // match.Engine(amocrm.Store) (+ pop-ups) → fake amoCRM.
@@ -56,21 +71,22 @@ type env struct {
 type envConfig struct {
 	rule      match.Rule
 	noPopups  bool
-	clientOpt []amocrm.Option
+	clientOpt []callbridge.ClientOption
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
-	srv := amocrmtest.NewServer(t)
-	opts := append([]amocrm.Option{amocrm.WithBaseURL(srv.URL), amocrm.WithHTTPClient(srv.Client()), amocrm.WithBackoff(noWait)}, cfg.clientOpt...)
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
+	opts := append([]callbridge.ClientOption{callbridge.WithBaseURL(srv.URL), callbridge.WithHTTPClient(srv.Client()), noBackoff()}, cfg.clientOpt...)
 	if cfg.clientOpt == nil {
 		srv.SetRateLimit(rate.Inf, 1)
-		opts = append(opts, amocrm.WithRateLimit(rate.Inf, 1))
+		opts = append(opts, noRateLimit())
 	}
 	client, err := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: srv.LongLivedToken()}, opts...)
 	require.NoError(t, err)
 	clock := matchtest.NewClock(callStart.Truncate(time.Second))
-	store, err := amocrm.NewStore(client, amocrm.WithExtensions(extensions), amocrm.WithStoreClock(clock.Now))
+	store, err := amocrm.NewStore(client, amocrm.WithExtensions(extensions), amocrm.WithClock(clock.Now))
 	require.NoError(t, err)
 	engine, err := match.NewEngine(store, match.WithRules(match.RuleSet{Default: match.Rules{Rule: cfg.rule}}), match.WithClock(clock))
 	require.NoError(t, err)
@@ -89,7 +105,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	}
 	// The webhook's time window is checked against the engine's clock,
 	// which starts when the tests' calls do.
-	h, err := telphin.NewHandler(sink, telphin.WithToken(token), telphin.WithWebhookOptions(webhook.WithClock(clock.Now)))
+	h, err := telphin.NewHandler(sink, webhook.WithToken(token), webhook.WithClock(clock.Now))
 	require.NoError(t, err)
 	return &env{t: t, srv: srv, client: client, store: store, engine: engine, handler: h, clock: clock}
 }

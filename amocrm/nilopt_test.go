@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 )
@@ -15,7 +16,7 @@ func TestConstructorsRefuseNilOptions(t *testing.T) {
 	c, err := amocrm.NewClient(creds, nil)
 	require.ErrorContains(t, err, "option 1 is nil")
 	require.Nil(t, c)
-	_, err = amocrm.NewClient(creds, amocrm.WithUserAgent("x"), nil)
+	_, err = amocrm.NewClient(creds, callbridge.WithUserAgent("x"), nil)
 	require.ErrorContains(t, err, "option 2 is nil")
 
 	c, err = amocrm.NewClient(creds)

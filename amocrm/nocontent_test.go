@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/time/rate"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 )
@@ -21,7 +21,7 @@ func TestWritesAnswered204(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	c, err := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: "llt"},
-		amocrm.WithBaseURL(srv.URL), amocrm.WithRetry(0, 0, 0), amocrm.WithRateLimit(rate.Inf, 1))
+		callbridge.WithBaseURL(srv.URL), noRetries(), noRateLimit())
 	require.NoError(t, err)
 	call := amocrm.Call{Direction: amocrm.Inbound, Phone: "+79161111111", Source: "x"}
 	writes := map[string]func() (int, error){

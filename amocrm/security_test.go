@@ -108,10 +108,10 @@ func TestOAuthRefererAttack(t *testing.T) {
 			// A callback that skips ParseRedirect and trusts the referer.
 			creds := oauthCreds
 			creds.Domain = referer
-			c, err := amocrm.NewClient(creds, amocrm.WithTokenStore(&memTokens{}), amocrm.WithHTTPClient(evil.client()),
-				amocrm.WithRetry(0, 0, 0))
+			c, err := amocrm.NewClient(creds, callbridge.WithTokenStore(&memTokens{}), callbridge.WithHTTPClient(evil.client()),
+				noRetries())
 			if err == nil {
-				err = c.Exchange(t.Context(), "a-code")
+				_, err = c.Exchange(t.Context(), "a-code")
 			}
 			require.Error(t, err)
 		})
@@ -220,7 +220,7 @@ func TestErrorBodies(t *testing.T) {
 			}))
 			t.Cleanup(srv.Close)
 			c, err := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: "llt"},
-				amocrm.WithBaseURL(srv.URL), amocrm.WithRetry(0, 0, 0), amocrm.WithRateLimit(rate.Inf, 1))
+				callbridge.WithBaseURL(srv.URL), noRetries(), noRateLimit())
 			require.NoError(t, err)
 			send := func() error {
 				_, err := c.AddCalls(t.Context(), []amocrm.Call{{Direction: amocrm.Inbound, Phone: "+79161111111", Source: "x"}})
@@ -252,11 +252,12 @@ func TestErrorBodies(t *testing.T) {
 // B5: no secret in any rendering of a type that holds one.
 func TestSecretsRedacted(t *testing.T) {
 	t.Parallel()
-	srv := amocrmtest.NewServer(t)
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
 	srv.SetRateLimit(rate.Inf, 1)
 	store := &memTokens{}
 	oc := newOAuthClient(t, srv, store)
-	require.NoError(t, oc.Exchange(t.Context(), srv.AuthorizationCode()))
+	require.NoError(t, exchangeErr(oc.Exchange(t.Context(), srv.AuthorizationCode())))
 	_, err := oc.SearchContacts(t.Context(), "916", 0)
 	require.NoError(t, err)
 	tok, _ := store.Load(t.Context())
@@ -362,16 +363,17 @@ func (l logTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // logged before its first use.
 func TestRotatedTokenSavedBeforeUse(t *testing.T) {
 	t.Parallel()
-	srv := amocrmtest.NewServer(t)
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
 	srv.SetRateLimit(rate.Inf, 1)
 	log := &orderLog{}
 	store := &observingStore{log: log}
 	hc := srv.Client()
 	hc.Transport = logTransport{log: log, next: hc.Transport}
-	c, err := amocrm.NewClient(oauthCreds, amocrm.WithBaseURL(srv.URL), amocrm.WithHTTPClient(hc),
-		amocrm.WithTokenStore(store), amocrm.WithBackoff(noWait), amocrm.WithRateLimit(rate.Inf, 1))
+	c, err := amocrm.NewClient(oauthCreds, callbridge.WithBaseURL(srv.URL), callbridge.WithHTTPClient(hc),
+		callbridge.WithTokenStore(store), noBackoff(), noRateLimit())
 	require.NoError(t, err)
-	require.NoError(t, c.Exchange(t.Context(), srv.AuthorizationCode()))
+	require.NoError(t, exchangeErr(c.Exchange(t.Context(), srv.AuthorizationCode())))
 	first, _ := store.Load(t.Context())
 
 	// Save fails: the refreshed token must not be used.

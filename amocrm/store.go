@@ -83,9 +83,9 @@ func WithSource(source string) StoreOption {
 	}
 }
 
-// WithPhoneCountry sets the country of numbers without a country code in
+// WithDefaultCountry sets the country of numbers without a country code in
 // contacts' fields ("RU" by default), as in phone.Normalize.
-func WithPhoneCountry(cc string) StoreOption {
+func WithDefaultCountry(cc string) StoreOption {
 	return func(s *Store) error {
 		if _, err := phone.Normalize("79161234567", cc); err != nil {
 			return fmt.Errorf("amocrm: %w", err)
@@ -95,23 +95,32 @@ func WithPhoneCountry(cc string) StoreOption {
 	}
 }
 
+// CacheTTL says how long the phone → contact cache keeps an answer.
+type CacheTTL struct {
+	// Found is how long a found contact is reused (0: DefaultFoundTTL).
+	Found time.Duration
+	// NotFound is how long "no contact has this phone" is reused (0:
+	// DefaultNotFoundTTL).
+	NotFound time.Duration
+}
+
 // WithCacheTTL sets how long the phone → contact cache keeps a found
 // contact and a "not found" (defaults DefaultFoundTTL, DefaultNotFoundTTL;
-// 0 keeps the default).
-func WithCacheTTL(found, notFound time.Duration) StoreOption {
+// a zero field keeps its default; negative is an error).
+func WithCacheTTL(ttl CacheTTL) StoreOption {
 	return func(s *Store) error {
-		if found < 0 || notFound < 0 {
+		if ttl.Found < 0 || ttl.NotFound < 0 {
 			return errors.New("amocrm: negative cache TTL")
 		}
-		s.foundTTL = cmp.Or(found, s.foundTTL)
-		s.missTTL = cmp.Or(notFound, s.missTTL)
+		s.foundTTL = cmp.Or(ttl.Found, s.foundTTL)
+		s.missTTL = cmp.Or(ttl.NotFound, s.missTTL)
 		return nil
 	}
 }
 
-// WithStoreClock sets the clock of the caches (default time.Now); give it
-// the engine's clock (match.WithClock) when tests move time.
-func WithStoreClock(now func() time.Time) StoreOption {
+// WithClock sets the clock of the caches (default time.Now); give it the
+// engine's clock (match.WithClock) when tests move time.
+func WithClock(now func() time.Time) StoreOption {
 	return func(s *Store) error {
 		if now == nil {
 			return errors.New("amocrm: nil clock")
@@ -121,8 +130,9 @@ func WithStoreClock(now func() time.Time) StoreOption {
 	}
 }
 
-// WithStoreLogger sets the logger of the Store (default: the discard logger).
-func WithStoreLogger(l *slog.Logger) StoreOption {
+// WithLogger sets the logger of the Store (default: the discard logger).
+// The Client's logger is callbridge.WithLogger.
+func WithLogger(l *slog.Logger) StoreOption {
 	return func(s *Store) error {
 		if l == nil {
 			return errors.New("amocrm: nil logger")

@@ -17,7 +17,8 @@ import (
 
 func newStore(t *testing.T, opts ...amocrm.StoreOption) (*amocrm.Store, *amocrmtest.Server) {
 	t.Helper()
-	srv := amocrmtest.NewServer(t)
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
 	st, err := amocrm.NewStore(newTokenClient(t, srv), append([]amocrm.StoreOption{amocrm.WithExtensions(extensions)}, opts...)...)
 	require.NoError(t, err)
 	return st, srv
@@ -253,20 +254,54 @@ func TestStorePopupsOncePerCallAndUser(t *testing.T) {
 
 func TestNewStoreValidates(t *testing.T) {
 	t.Parallel()
-	srv := amocrmtest.NewServer(t)
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newTokenClient(t, srv)
 	for name, opt := range map[string]amocrm.StoreOption{
 		"empty extension": amocrm.WithExtensions(map[string]int64{"": 1}),
 		"bad user":        amocrm.WithExtensions(map[string]int64{"101": 0}),
 		"empty source":    amocrm.WithSource(""),
-		"bad country":     amocrm.WithPhoneCountry("XX"),
-		"negative ttl":    amocrm.WithCacheTTL(-1, 0),
-		"nil clock":       amocrm.WithStoreClock(nil),
-		"nil logger":      amocrm.WithStoreLogger(nil),
+		"bad country":     amocrm.WithDefaultCountry("XX"),
+		"negative ttl":    amocrm.WithCacheTTL(amocrm.CacheTTL{Found: -1}),
+		"negative miss":   amocrm.WithCacheTTL(amocrm.CacheTTL{NotFound: -1}),
+		"nil clock":       amocrm.WithClock(nil),
+		"nil logger":      amocrm.WithLogger(nil),
 	} {
 		_, err := amocrm.NewStore(c, opt)
 		require.Error(t, err, name)
 	}
 	_, err := amocrm.NewStore(nil)
 	require.Error(t, err)
+}
+
+// WithCacheTTL sets how long each answer of the phone cache is reused, on
+// the Store's clock; a zero field keeps its default.
+func TestStoreCacheTTL(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(startUnix, 0)
+	clock := func() time.Time { return now }
+	searches := func(srv *amocrmtest.Server) int { return len(srv.APIRequests()) }
+	find := func(st *amocrm.Store, phone string) {
+		t.Helper()
+		_, _, err := st.FindClientByPhone(t.Context(), acct, phone)
+		require.NoError(t, err)
+	}
+
+	st, srv := newStore(t, amocrm.WithClock(clock), amocrm.WithCacheTTL(amocrm.CacheTTL{NotFound: time.Minute}))
+	find(st, "79160000001")
+	now = now.Add(59 * time.Second) // inside the NotFound TTL set
+	find(st, "79160000001")
+	require.Equal(t, 1, searches(srv))
+	now = now.Add(2 * time.Second)
+	find(st, "79160000001")
+	require.Equal(t, 2, searches(srv))
+
+	srv.AddContact(amocrmtest.Contact{Name: "Клиент", Phones: []string{"+79160000002"}})
+	find(st, "79160000002")
+	now = now.Add(amocrm.DefaultFoundTTL - time.Second) // Found kept its default
+	find(st, "79160000002")
+	require.Equal(t, 3, searches(srv))
+	now = now.Add(2 * time.Second)
+	find(st, "79160000002")
+	require.Equal(t, 4, searches(srv))
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
-	"golang.org/x/time/rate"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 )
@@ -33,12 +33,12 @@ func TestManyClientsShareTransport(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
 	build := func(i int) *amocrm.Client {
-		opts := []amocrm.Option{amocrm.WithBaseURL(srv.URL), amocrm.WithRateLimit(rate.Inf, 1), amocrm.WithRetry(0, 0, 0)}
+		opts := []callbridge.ClientOption{callbridge.WithBaseURL(srv.URL), noRateLimit(), noRetries()}
 		creds := amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: "llt"}
 		if i%2 == 1 {
 			creds = oauthCreds
 			expired := &oauth2.Token{AccessToken: "old", RefreshToken: "rt0", Expiry: time.Now().Add(-time.Hour)}
-			opts = append(opts, amocrm.WithTokenStore(&memTokens{tok: expired}))
+			opts = append(opts, callbridge.WithTokenStore(&memTokens{tok: expired}))
 		}
 		c, err := amocrm.NewClient(creds, opts...)
 		require.NoError(t, err)

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/finaz/finaztest"
@@ -32,7 +33,7 @@ func BenchmarkRender(b *testing.B) {
 			for name := range cfg.Params {
 				cfg.SetParam(name, "secret-value")
 			}
-			c, err := finaz.NewClient(cfg, finaz.WithBaseURL("https://pbx.example.com/"))
+			c, err := finaz.NewClient(cfg, callbridge.WithBaseURL("https://pbx.example.com/"))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -50,7 +51,7 @@ func BenchmarkRender(b *testing.B) {
 // handler (token auth, decoding, normalisation, dedup, delivery).
 func BenchmarkHandler(b *testing.B) {
 	sink := callevent.SinkFunc(func(context.Context, callevent.Event) error { return nil })
-	h, err := finaz.NewHandler(sink, finaz.WithToken("tok"), finaz.WithWebhookOptions(webhook.WithDedup(nil)))
+	h, err := finaz.NewHandler(sink, webhook.WithToken("tok"), webhook.WithDedup(nil))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,10 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
-
-	"github.com/hashicorp/go-retryablehttp"
-	"golang.org/x/time/rate"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
@@ -39,85 +35,49 @@ var (
 	_ callevent.Transferer  = (*Client)(nil)
 )
 
-// Option configures a Client.
-type Option func(*options) error
-
-type options struct {
-	http httpx.Config
-}
-
-// httpOption adapts a standard httpx option to a finaz Option.
-func httpOption(o httpx.Option) Option {
-	return func(c *options) error {
-		if err := o(&c.http); err != nil {
-			return fmt.Errorf("finaz: %w", err)
-		}
-		return nil
-	}
-}
-
-// WithHTTPClient sets the HTTP client (copied, never modified). The default
-// has a 30 s timeout over one transport shared by the process, which keeps
-// 16 idle connections per host: give a client of your own for more parallel
-// uploads kept alive.
-func WithHTTPClient(hc *http.Client) Option { return httpOption(httpx.WithHTTPClient(hc)) }
-
-// WithBaseURL overrides Config.BaseURL, e.g. to point at a finaztest server.
-func WithBaseURL(u string) Option {
-	if err := checkBaseURL(u); err != nil { // stricter: no query, fragment or user info
-		return func(*options) error { return fmt.Errorf("finaz: base URL: %w", err) }
-	}
-	return httpOption(httpx.WithBaseURL(u))
-}
-
-// WithUserAgent appends ua to the User-Agent "callbridge/<version>".
-func WithUserAgent(ua string) Option { return httpOption(httpx.WithUserAgent(ua)) }
-
-// WithRateLimit limits requests to r per second with bursts of burst,
-// waiting (within the context) before each attempt.
-func WithRateLimit(r rate.Limit, burst int) Option {
-	return httpOption(httpx.WithRateLimit(r, burst))
-}
-
-// WithRetry sets how often a failed request is retried (0: never; default
-// 3) and the backoff bounds (default 500 ms … 10 s; a zero maxWait keeps
-// the default, at least minWait). Only safe requests are retried; see
-// RequestTemplate.Idempotent.
-func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
-	if maxWait == 0 && minWait > 0 {
-		maxWait = max(httpx.DefaultRetryWaitMax, minWait) // what httpx.New makes of a zero maximum
-	}
-	return httpOption(httpx.WithRetry(maxRetries, minWait, maxWait))
-}
-
-// WithBackoff replaces the backoff between retries (tests use a zero
-// backoff to run instantly).
-func WithBackoff(b retryablehttp.Backoff) Option { return httpOption(httpx.WithBackoff(b)) }
-
-// WithLogger sets a logger for debug lines (retries, per-contact upload
-// failures). The default discards everything. Secrets are never logged.
-func WithLogger(l *slog.Logger) Option { return httpOption(httpx.WithLogger(l)) }
-
 // NewClient validates cfg (see Config.Validate; every Param must also have
-// a value) and returns a Client.
-func NewClient(cfg Config, opts ...Option) (*Client, error) {
-	var o options
-	for i, opt := range opts {
-		if opt == nil {
-			return nil, fmt.Errorf("finaz: option %d is nil", i+1)
-		}
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
+// a value) and returns a Client. It takes the options of package
+// callbridge:
+//
+//   - callbridge.WithBaseURL overrides Config.BaseURL (e.g. a finaztest
+//     server); it must have no query, fragment, user info or "."/".."
+//     path segments.
+//   - callbridge.WithDefaultCountry overrides Config.DefaultCountry, the
+//     country of the numbers given to Call, GroupCall, Transfer,
+//     UploadContacts and read from DialerResults.
+//   - callbridge.WithHTTPClient: the default has callbridge.DefaultTimeout
+//     (30 s) over one transport shared by the process, which keeps 16 idle
+//     connections per host; give a client of your own for more parallel
+//     uploads kept alive.
+//   - callbridge.WithUserAgent, callbridge.WithRateLimit (no limit by
+//     default), callbridge.WithRetry (only requests safe to repeat are
+//     retried; see RequestTemplate.Idempotent) and callbridge.WithLogger
+//     (debug lines: retries, per-contact upload failures).
+//
+// callbridge.WithTokenStore is refused: Finaz requests carry their
+// credentials as Params, there is no OAuth token to store.
+func NewClient(cfg Config, opts ...callbridge.ClientOption) (*Client, error) {
+	cc, err := httpx.ClientOptions(Provider, callbridge.ClientConfig{}, opts)
+	if err != nil {
+		return nil, err
 	}
-	if o.http.BaseURL != "" {
-		cfg.BaseURL = o.http.BaseURL
+	if cc.TokenStore != nil {
+		return nil, errors.New("finaz: WithTokenStore is not supported: Finaz requests carry their credentials as Params, not OAuth tokens")
+	}
+	if cc.BaseURL != "" {
+		if err := checkBaseURL(cc.BaseURL); err != nil { // stricter: no query, fragment or dot segments
+			return nil, fmt.Errorf("finaz: WithBaseURL: %w", err)
+		}
+		cfg.BaseURL = cc.BaseURL
+	}
+	if cc.DefaultCountry != "" {
+		cfg.DefaultCountry = cc.DefaultCountry
 	}
 	comp, err := compileConfig(&cfg, nil, true)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{c: comp, log: o.http.Logger}
+	c := &Client{c: comp, log: cc.Logger}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -126,8 +86,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 			c.secrets = append(c.secrets, p.Value)
 		}
 	}
-	hcfg := o.http
-	hcfg.Provider = "finaz"
+	hcfg := httpx.ClientConfig(Provider, cc)
 	hcfg.BaseURL = comp.base
 	if hcfg.HTTPClient == nil {
 		// One transport for the whole process (never a clone of
@@ -136,8 +95,8 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 		// httpx.DefaultMaxIdleConnsPerHost (16) idle connections cover the
 		// default upload concurrency (4) and up to 16 parallel requests;
 		// above that, uploads still run at full concurrency, the extra
-		// connections are just not kept alive. Pass WithHTTPClient for a
-		// larger pool.
+		// connections are just not kept alive. Pass
+		// callbridge.WithHTTPClient for a larger pool.
 		hcfg.HTTPClient = httpx.DefaultHTTPClient()
 	}
 	hcfg.Secrets = func() []string { return c.secrets }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
@@ -60,9 +62,10 @@ func TestClick2CallRetries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			pbx := finaztest.NewServer(t)
+			pbx := finaztest.NewServer()
+			t.Cleanup(pbx.Close)
 			pbx.Reply(tt.method, "/dial", finaztest.Response{Body: "ok call=abc"})
-			pbx.FailNext(1, finaztest.Response{Status: tt.fail})
+			pbx.Fail(finaztest.Failure{Status: tt.fail})
 			c := newClient(t, click2callConfig(tt.method, tt.idempotent), pbx)
 			ref, err := c.Call(t.Context(), callevent.CallRequest{From: "101", To: "11987654321"})
 			require.Len(t, pbx.Requests(), tt.wantReqs)
@@ -91,7 +94,7 @@ func TestClick2CallConnectionRefusedRetried(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
-	c, err := finaz.NewClient(click2callConfig("GET", false), finaz.WithBaseURL("http://"+addr+"/"), finaz.WithBackoff(noWait))
+	c, err := finaz.NewClient(click2callConfig("GET", false), callbridge.WithBaseURL("http://"+addr+"/"), noWait())
 	require.NoError(t, err)
 	_, err = c.Call(t.Context(), callevent.CallRequest{From: "101", To: "11987654321"})
 	var re *callbridge.RequestError
@@ -101,19 +104,20 @@ func TestClick2CallConnectionRefusedRetried(t *testing.T) {
 
 func TestReadsAreRetried(t *testing.T) {
 	t.Parallel()
-	pbx := finaztest.NewServer(t)
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
 	pbx.Reply("GET", "/results", finaztest.Response{Body: "c1;11987654321;ANSWER\n"})
-	pbx.FailNext(2, finaztest.Response{Status: 503})
+	pbx.Fail(finaztest.Failure{Status: 503, Times: 2})
 	c := newClient(t, click2callConfig("POST", false), pbx)
 	res, err := c.DialerResults(t.Context(), "q")
 	require.NoError(t, err)
 	require.Len(t, res, 1)
 	require.Len(t, pbx.Requests(), 3)
 
-	// WithRetry(0, …) disables retries.
+	// A RetryPolicy with MaxRetries 0 disables retries.
 	pbx.Reset()
-	pbx.FailNext(1, finaztest.Response{Status: 503})
-	c = newClient(t, click2callConfig("POST", false), pbx, finaz.WithRetry(0, 0, 0))
+	pbx.Fail(finaztest.Failure{Status: 503})
+	c = newClient(t, click2callConfig("POST", false), pbx, callbridge.WithRetry(callbridge.RetryPolicy{}))
 	_, err = c.DialerResults(t.Context(), "q")
 	require.Error(t, err)
 	require.Len(t, pbx.Requests(), 1)
@@ -121,7 +125,8 @@ func TestReadsAreRetried(t *testing.T) {
 
 func TestCallErrors(t *testing.T) {
 	t.Parallel()
-	pbx := finaztest.NewServer(t)
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
 	pbx.Reply("POST", "/dial", finaztest.Response{Body: "ok"})
 	c := newClient(t, click2callConfig("POST", false), pbx)
 	ctx := t.Context()
@@ -172,7 +177,8 @@ func TestJudgedResponses(t *testing.T) {
 		},
 		DownloadRecording: &finaz.RequestTemplate{URL: "rec/{{identificador_chamada}}", Response: &finaz.ResponseSpec{SuccessStatus: []int{200}}},
 	}
-	pbx := finaztest.NewServer(t)
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
 	c := newClient(t, cfg, pbx)
 	tests := []struct {
 		resp    finaztest.Response
@@ -215,10 +221,11 @@ func TestJudgedResponses(t *testing.T) {
 
 func TestSlowPBXAndRateLimit(t *testing.T) {
 	t.Parallel()
-	pbx := finaztest.NewServer(t)
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
 	pbx.Reply("POST", "/dial", finaztest.Response{Body: "call=x", Delay: 5 * time.Second})
 	c := newClient(t, click2callConfig("POST", false), pbx,
-		finaz.WithHTTPClient(&http.Client{Timeout: 100 * time.Millisecond}))
+		callbridge.WithHTTPClient(&http.Client{Timeout: 100 * time.Millisecond}))
 	start := time.Now()
 	_, err := c.Call(t.Context(), callevent.CallRequest{From: "1", To: "11987654321"})
 	var reqErr *callbridge.RequestError
@@ -227,7 +234,7 @@ func TestSlowPBXAndRateLimit(t *testing.T) {
 	require.Len(t, pbx.Requests(), 1, "a timed-out click2call is not repeated")
 
 	pbx.Reset()
-	pbx.FailNext(1, finaztest.Response{Status: 429, Header: http.Header{"Retry-After": {"3600"}}})
+	pbx.Fail(finaztest.Failure{Status: 429, RetryAfter: "3600"})
 	c = newClient(t, click2callConfig("POST", false), pbx)
 	_, err = c.Call(t.Context(), callevent.CallRequest{From: "1", To: "11987654321"})
 	var rl *callbridge.RateLimitError
@@ -239,16 +246,64 @@ func TestSlowPBXAndRateLimit(t *testing.T) {
 func TestOptionsValidate(t *testing.T) {
 	t.Parallel()
 	cfg := click2callConfig("POST", false)
-	for _, o := range []finaz.Option{
-		finaz.WithHTTPClient(nil), finaz.WithBaseURL("nope"), finaz.WithRateLimit(0, 1),
-		finaz.WithRetry(-1, 0, 0), finaz.WithRetry(1, time.Second, time.Millisecond), finaz.WithBackoff(nil), finaz.WithLogger(nil),
+	for _, tt := range []struct {
+		o    callbridge.ClientOption
+		want string
+	}{
+		{callbridge.WithHTTPClient(nil), "finaz: WithHTTPClient: nil HTTP client"},
+		{callbridge.WithBaseURL("nope"), "finaz: WithBaseURL: "},
+		{callbridge.WithBaseURL("https://pbx.example.com/?key=1"), "finaz: WithBaseURL: must not have a query, fragment or user info"},
+		{callbridge.WithRateLimit(0, 1), "finaz: WithRateLimit: "},
+		{callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: -1}), "finaz: WithRetry: "},
+		{callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 1, MinWait: time.Second, MaxWait: time.Millisecond}), "finaz: WithRetry: "},
+		{callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 1, MinWait: time.Second}), "finaz: WithRetry: "},
+		{callbridge.WithLogger(nil), "finaz: WithLogger: "},
+		{callbridge.WithDefaultCountry("XX"), "finaz: WithDefaultCountry: "},
+		{callbridge.WithTokenStore(nopStore{}), "finaz: WithTokenStore is not supported: "},
 	} {
-		_, err := finaz.NewClient(cfg, finaz.WithBaseURL("https://pbx.example.com/"), o)
-		require.Error(t, err)
+		_, err := finaz.NewClient(cfg, callbridge.WithBaseURL("https://pbx.example.com/"), tt.o)
+		require.ErrorContains(t, err, tt.want)
+		require.True(t, strings.HasPrefix(err.Error(), tt.want), "%q names the provider once, then the option", err)
+		require.Equal(t, 1, strings.Count(err.Error(), "finaz"), err.Error())
 	}
-	c, err := finaz.NewClient(cfg, finaz.WithBaseURL("https://pbx.example.com/"), finaz.WithUserAgent("crm/1"), finaz.WithRateLimit(10, 1))
+	c, err := finaz.NewClient(cfg, callbridge.WithBaseURL("https://pbx.example.com/"), callbridge.WithUserAgent("crm/1"), callbridge.WithRateLimit(10, 1),
+		callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 2, MinWait: time.Millisecond, MaxWait: time.Second}), callbridge.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
 	require.NotNil(t, c)
+}
+
+type nopStore struct{}
+
+func (nopStore) Load(context.Context) (*oauth2.Token, error) { return nil, nil }
+func (nopStore) Save(context.Context, *oauth2.Token) error   { return nil }
+
+// callbridge.WithDefaultCountry overrides Config.DefaultCountry for the
+// numbers the client takes.
+func TestWithDefaultCountry(t *testing.T) {
+	t.Parallel()
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
+	pbx.Reply("POST", "/dial", finaztest.Response{Body: "call=x"})
+	cfg := click2callConfig("POST", false)
+	cfg.Click2Call.Query = map[string]string{"ext": "{{ramal_operador}}", "full": "{{telefone}}"} // no DDD outside Brazil
+	ctx := t.Context()
+
+	c := newClient(t, cfg, pbx)
+	_, err := c.Call(ctx, callevent.CallRequest{From: "101", To: "11987654321"})
+	require.NoError(t, err)
+	c = newClient(t, cfg, pbx, callbridge.WithDefaultCountry("RU"))
+	_, err = c.Call(ctx, callevent.CallRequest{From: "101", To: "9161234567"})
+	require.NoError(t, err)
+	cfg.DefaultCountry = "UA" // the option wins over the Config
+	c = newClient(t, cfg, pbx, callbridge.WithDefaultCountry("RU"))
+	_, err = c.Call(ctx, callevent.CallRequest{From: "101", To: "(916) 123-45-67"})
+	require.NoError(t, err)
+
+	reqs := pbx.Requests()
+	require.Len(t, reqs, 3)
+	require.Equal(t, "5511987654321", reqs[0].Query.Get("full"), "BR by default")
+	require.Equal(t, "79161234567", reqs[1].Query.Get("full"))
+	require.Equal(t, "79161234567", reqs[2].Query.Get("full"))
 }
 
 func TestSplitJoinPhone(t *testing.T) {

@@ -144,7 +144,7 @@ func compileConfig(cfg *Config, required []Operation, forClient bool) (*compiled
 	}
 	for _, ot := range c.ops {
 		if forClient && ot != nil && ot.prefix == "" && cfg.BaseURL == "" {
-			es.addf(ot.op, "url", "relative URL %q needs base_url (or WithBaseURL)", cfg.template(ot.op).URL)
+			es.addf(ot.op, "url", "relative URL %q needs base_url (or callbridge.WithBaseURL)", cfg.template(ot.op).URL)
 		}
 	}
 	if forClient {

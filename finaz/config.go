@@ -18,10 +18,12 @@ import (
 // are validated (Validate) by NewClient.
 type Config struct {
 	// BaseURL is where relative template URLs point ("https://pbx.example.com/").
-	// Optional when every template URL is absolute; WithBaseURL overrides it.
+	// Optional when every template URL is absolute; callbridge.WithBaseURL
+	// overrides it.
 	BaseURL string `json:"base_url,omitempty"`
 	// DefaultCountry is the ISO country for numbers written without a
-	// country code: "BR" (default), "RU", "KZ", "UA" or "BY".
+	// country code: "BR" (default), "RU", "KZ", "UA" or "BY";
+	// callbridge.WithDefaultCountry overrides it.
 	DefaultCountry string `json:"default_country,omitempty"`
 	// DefaultQueue fills identificador_fila for Client.Call, which has no
 	// queue of its own (GroupCall takes the request's Group). Empty means

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 )
@@ -164,7 +165,7 @@ func TestRenderURLIsSent(t *testing.T) {
 		{URL: "a%2Fb/{{ramal_operador}}?z=1&a=%7e"},
 		{URL: "/a;b/x,y/{{ramal_operador}}", Query: map[string]string{"ext": "{{ramal_operador}}"}},
 	} {
-		c, err := finaz.NewClient(finaz.Config{Click2Call: &tmpl}, finaz.WithBaseURL(srv.URL+"/base/"))
+		c, err := finaz.NewClient(finaz.Config{Click2Call: &tmpl}, callbridge.WithBaseURL(srv.URL+"/base/"))
 		require.NoError(t, err)
 		r, err := c.Render(finaz.OpClick2Call, map[string]string{"ramal_operador": "1 0/1~é+%", "ddd": "11", "numero": "987654321", "telefone": "5511987654321"})
 		require.NoError(t, err)

@@ -53,9 +53,13 @@
 //
 // # Client
 //
-// [NewClient] validates the configuration. [Client.Call] (Click2Call) and
-// [Client.GroupCall] (with the queue) implement callevent.Caller and
-// GroupCaller; [Client.Transfer] implements callevent.Transferer.
+// [NewClient] validates the configuration; it takes the client options of
+// package callbridge (callbridge.WithBaseURL, WithDefaultCountry,
+// WithHTTPClient, WithUserAgent, WithRateLimit, WithRetry, WithLogger;
+// WithTokenStore is refused: there is no OAuth token). [Client.Call]
+// (Click2Call) and [Client.GroupCall] (with the queue) implement
+// callevent.Caller and GroupCaller; [Client.Transfer] implements
+// callevent.Transferer.
 // [Client.UploadContacts] sends a mailing either as one CSV file (CSV mode,
 // body "csv" or "multipart") or one request per contact with bounded
 // concurrency; the [UploadReport] accounts for every contact, nothing is
@@ -70,12 +74,13 @@
 //
 // # Errors
 //
-// Error responses are [*callbridge.APIError] (also a 2xx judged a failure by the
-// template's Response: status list, success field or regex, with the
-// message field as Message), 429 is [*callbridge.RateLimitError], failures without a
-// response [*RequestError]; use errors.As. Secret Params never appear in
-// errors or logs. Invalid input is reported before anything is sent:
-// [ErrInvalidPhone], a [*FieldError] for a variable without value.
+// Error responses are [*callbridge.APIError] (also a 2xx judged a failure
+// by the template's Response: status list, success field or regex, with
+// the message field as Message), 429 is [*callbridge.RateLimitError],
+// failures without a response [*callbridge.RequestError]; use errors.As.
+// Secret Params never appear in errors or logs. Invalid input is reported
+// before anything is sent: [ErrInvalidPhone], a [*FieldError] for a
+// variable without value.
 // Uploads wrap [ErrUploadIncomplete]; unreadable dialer results are
 // [*ResultError]s next to the good ones.
 //
@@ -83,14 +88,16 @@
 //
 // All HTTP goes through callbridge's internal/httpx: by default one
 // transport shared by every client of the process (16 idle connections
-// per host; WithHTTPClient for more), default timeout 30 s,
-// up to 3 retries with capped exponential backoff (WithRetry, WithBackoff),
-// optional client-side rate limit (WithRateLimit). Reads (dialer_results,
-// download_recording) are retried after 502/503/504 and timeouts when their
-// method is idempotent. Click2Call, Transfer, UploadContacts and
-// ClearDialer change state: they are never retried once the request may
-// have reached the PBX (one click, at most one call), whatever the method,
-// unless the template says "idempotent": true. A request refused with 429,
+// per host; callbridge.WithHTTPClient for more), default timeout 30 s
+// (callbridge.DefaultTimeout), up to 3 retries with capped exponential
+// backoff (callbridge.WithRetry; its RetryPolicy.Backoff replaces the
+// backoff), optional client-side rate limit (callbridge.WithRateLimit).
+// Reads (dialer_results, download_recording) are retried after
+// 502/503/504 and timeouts when their method is idempotent. Click2Call,
+// Transfer, UploadContacts and ClearDialer change state: they are never
+// retried once the request may have reached the PBX (one click, at most
+// one call), whatever the method, unless the template says "idempotent":
+// true. A request refused with 429,
 // or whose connection was refused before anything was sent, is still
 // retried, whatever the method.
 //
@@ -110,24 +117,34 @@
 // The server-side GET …/atendimentodiscador is answered "OK"; the
 // client-side …/atendimentoreceptivo is an agent's browser window, which
 // is redirected (302) to the client's CRM card found through a
-// callevent.ContactLookup ([WithContactLookup], [WithCardURL]) or shown a
-// small escaped HTML page. Authentication is required: [WithToken] (query
-// parameter "token", several tokens for rotation), [WithAllowedIPs], or an
-// explicit [WithoutAuth]. Every parameter is bounded (callevent.MaxFieldLen
-// bytes, at most [MaxParams] of them) and checked before an event is built:
-// garbage, such as a num that is neither a number, an extension nor
-// anonymous or a cid with control characters, is a 400 naming the
-// parameter. Mount it on a prefix:
+// callevent.ContactLookup (webhook.WithContactLookup,
+// webhook.WithCardURL), redirected to the "create contact" page of
+// webhook.WithCardURL for a number the lookup does not know, or shown a
+// small escaped HTML page (linking to the "create contact" page when no
+// client was found). NewHandler takes the options of package webhook.
+// Authentication is required: webhook.WithToken (query parameter "token",
+// several tokens for rotation), webhook.WithAllowedIPs, or an explicit
+// webhook.WithoutAuth. The account is always empresaId:
+// webhook.WithAccount and webhook.WithTokenAccounts are refused. Every
+// parameter is bounded (callevent.MaxFieldLen bytes, at most [MaxParams]
+// of them) and checked before an event is built: garbage, such as a num
+// that is neither a number, an extension nor anonymous or a cid with
+// control characters, is a 400 naming the parameter. Mount it on a prefix:
 //
-//	h, err := finaz.NewHandler(sink, finaz.WithToken(token), finaz.WithContactLookup(engine))
+//	h, err := finaz.NewHandler(sink, webhook.WithToken(token), webhook.WithContactLookup(engine))
 //	mux.Handle("/telephony-proxy/", h)
 //
 // # Testing
 //
-// Package finaztest is a fake telephony system on httptest that records
+// Package finaztest is a fake telephony system on 127.0.0.1 that records
 // requests, answers with configured bodies and injects failures (status
-// codes, delays, a credential check), plus builders for both notifications.
-// Point a Client at it with WithBaseURL(pbx.URL()).
+// codes, delays, a credential check), plus builders for both notifications:
+//
+//	pbx := finaztest.NewServer()
+//	defer pbx.Close() // in a test: t.Cleanup(pbx.Close)
+//	pbx.Reply("POST", "/calls", finaztest.Response{Status: 201, Body: `{"call_id":"c-1"}`})
+//	pbx.Fail(finaztest.Failure{Path: "/calls", Status: http.StatusServiceUnavailable})
+//	client, err := finaz.NewClient(cfg, callbridge.WithBaseURL(pbx.URL))
 //
 // # Performance
 //

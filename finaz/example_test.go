@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/finaz/finaztest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // A full configuration in JSON: click2call as a JSON POST, uploads as the
@@ -67,7 +69,7 @@ func ExampleLoadConfig() {
 
 // A click2call against the fake PBX of package finaztest.
 func ExampleClient_Call() {
-	pbx := finaztest.New() // in a test: finaztest.NewServer(t)
+	pbx := finaztest.NewServer() // in a test: t.Cleanup(pbx.Close)
 	defer pbx.Close()
 	pbx.Reply("POST", "/calls", finaztest.Response{Status: 201, Body: `{"call_id": "c-1001"}`})
 
@@ -79,7 +81,7 @@ func ExampleClient_Call() {
 			Response: &finaz.ResponseSpec{CallIDField: "call_id"},
 		},
 	}
-	client, err := finaz.NewClient(cfg, finaz.WithBaseURL(pbx.URL()))
+	client, err := finaz.NewClient(cfg, callbridge.WithBaseURL(pbx.URL))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -106,7 +108,7 @@ func ExampleNewHandler() {
 	lookup := callevent.ContactLookupFunc(func(_ context.Context, account, phone string) (callevent.Contact, bool, error) {
 		return callevent.Contact{ID: "42", URL: "https://crm.example/clientes/42"}, true, nil
 	})
-	h, err := finaz.NewHandler(sink, finaz.WithToken("long-random-token"), finaz.WithContactLookup(lookup))
+	h, err := finaz.NewHandler(sink, webhook.WithToken("long-random-token"), webhook.WithContactLookup(lookup))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -132,3 +134,30 @@ type statusWriter struct {
 func (w *statusWriter) Header() http.Header         { return w.header }
 func (w *statusWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *statusWriter) WriteHeader(s int)           { w.status = s }
+
+// The agent's browser window goes to the client's card, or to the CRM's
+// "create contact" page for a number the lookup does not know. {phone} is
+// the normalised number, {account} the empresaId.
+func ExampleNewHandler_cardURL() {
+	sink := callevent.SinkFunc(func(context.Context, callevent.Event) error { return nil })
+	lookup := callevent.ContactLookupFunc(func(_ context.Context, account, phone string) (callevent.Contact, bool, error) {
+		if phone == "5511987654321" {
+			return callevent.Contact{ID: "42"}, true, nil
+		}
+		return callevent.Contact{}, false, nil
+	})
+	h, err := finaz.NewHandler(sink, webhook.WithToken("long-random-token"), webhook.WithContactLookup(lookup),
+		webhook.WithCardURL("https://crm.example/{account}/clientes/{id}", "https://crm.example/{account}/clientes/novo?telefone={phone}"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, num := range []string{"(11) 98765-4321", "(11) 3456-7890"} {
+		n := finaztest.Notification{Num: num, CID: "call " + num, Ramal: "2001", EmpresaID: "123", Token: "long-random-token"}
+		w := &statusWriter{header: http.Header{}}
+		h.ServeHTTP(w, finaztest.NewReceptivoRequest("http://crm.example/telephony-proxy/", n))
+		fmt.Println(w.status, w.header.Get("Location"))
+	}
+	// Output:
+	// 302 https://crm.example/123/clientes/42
+	// 302 https://crm.example/123/clientes/novo?telefone=551134567890
+}

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/internal/eventtest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // FuzzFinazConfig: LoadConfig never panics; a configuration it accepts
@@ -45,7 +47,7 @@ func FuzzFinazConfig(f *testing.F) {
 				cfg.SetParam(name, "v")
 			}
 		}
-		c, err := finaz.NewClient(cfg, finaz.WithBaseURL(base))
+		c, err := finaz.NewClient(cfg, callbridge.WithBaseURL(base))
 		if err != nil {
 			return
 		}
@@ -112,7 +114,7 @@ func FuzzFinazNotification(f *testing.F) {
 	f.Add("atendimentodiscador", "num="+strings.Repeat("9", 100)+"&cid=c&empresaId=e")
 	f.Add("x", "num=%zz")
 	rec := &recorder{}
-	h, err := finaz.NewHandler(rec, finaz.WithoutAuth())
+	h, err := finaz.NewHandler(rec, webhook.WithoutAuth())
 	if err != nil {
 		f.Fatal(err)
 	}

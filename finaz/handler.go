@@ -8,14 +8,12 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"path"
 	"strings"
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
-	"github.com/callbridge/callbridge/internal/phone"
 	strutil "github.com/callbridge/callbridge/internal/text"
 	"github.com/callbridge/callbridge/webhook"
 )
@@ -155,157 +153,84 @@ func rawParams(params url.Values) json.RawMessage {
 	return b
 }
 
-// HandlerOption configures NewHandler.
-type HandlerOption func(*handlerOptions) error
-
-type handlerOptions struct {
-	tokens        []string
-	noAuth        bool
-	allowed       []netip.Prefix
-	trusted       []netip.Prefix
-	lookup        callevent.ContactLookup
-	lookupTimeout time.Duration
-	country       string
-	cardURL       string
-	webhookOpts   []webhook.Option
-}
-
-// WithToken requires the query parameter "token" to be one of tokens
-// (several for rotation). Put it in the URL configured at the PBX and in
-// the agent's browser URL.
-func WithToken(tokens ...string) HandlerOption {
-	return func(o *handlerOptions) error {
-		if len(tokens) == 0 {
-			return errors.New("finaz: WithToken needs at least one token")
-		}
-		o.tokens = append(o.tokens, tokens...)
-		return nil
-	}
-}
-
-// WithoutAuth runs the handler without authentication (e.g. behind a
-// gateway that authenticates). Without it, NewHandler needs WithToken or
-// WithAllowedIPs.
-func WithoutAuth() HandlerOption {
-	return func(o *handlerOptions) error { o.noAuth = true; return nil }
-}
-
-// WithAllowedIPs accepts only requests from allowed addresses, with
-// X-Forwarded-For believed only from trustedProxies. With WithToken both
-// must pass. Not useful for the client-side notification, which comes
-// from agents' browsers.
-func WithAllowedIPs(allowed, trustedProxies []netip.Prefix) HandlerOption {
-	return func(o *handlerOptions) error {
-		if len(allowed) == 0 {
-			return errors.New("finaz: WithAllowedIPs needs at least one prefix")
-		}
-		o.allowed, o.trusted = allowed, trustedProxies
-		return nil
-	}
-}
-
-// WithContactLookup finds the client of a client-side notification, whose
-// browser window is then redirected (302) to the contact's card: Contact.URL,
-// or the WithCardURL pattern.
-func WithContactLookup(l callevent.ContactLookup) HandlerOption {
-	return func(o *handlerOptions) error {
-		if l == nil {
-			return errors.New("finaz: nil contact lookup")
-		}
-		o.lookup = l
-		return nil
-	}
-}
-
-// WithLookupTimeout bounds the contact lookup (default 1 s). When it runs
-// out the agent gets the fallback page; the event is delivered anyway.
-func WithLookupTimeout(d time.Duration) HandlerOption {
-	return func(o *handlerOptions) error {
-		if d <= 0 {
-			return errors.New("finaz: lookup timeout must be positive")
-		}
-		o.lookupTimeout = d
-		return nil
-	}
-}
-
-// WithDefaultCountry sets the country of numbers without a country code
-// (default "BR").
-func WithDefaultCountry(country string) HandlerOption {
-	return func(o *handlerOptions) error {
-		if err := phone.CheckCountry(country); err != nil {
-			return fmt.Errorf("finaz: %w", err)
-		}
-		o.country = country
-		return nil
-	}
-}
-
-// WithCardURL sets the CRM card URL used when the looked-up contact has no
-// Contact.URL of its own: "{id}" is replaced by the contact id, "{phone}"
-// by the normalised phone and "{account}" by empresaId, each path-escaped.
-// It must be an absolute http(s) URL.
-func WithCardURL(pattern string) HandlerOption {
-	return func(o *handlerOptions) error {
-		if !safeRedirect(strings.NewReplacer("{id}", "x", "{phone}", "x", "{account}", "x").Replace(pattern)) {
-			return fmt.Errorf("finaz: card URL %q is not an absolute http(s) URL", pattern)
-		}
-		o.cardURL = pattern
-		return nil
-	}
-}
-
-// WithWebhookOptions passes options to the underlying webhook.Handler
-// (body limit, dedup store, logger, methods — default GET). The logger
-// (webhook.WithLogger) also receives the handler's own lines: failed
-// contact lookups and contact URLs not redirected to.
-func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
-	return func(o *handlerOptions) error {
-		o.webhookOpts = append(o.webhookOpts, opts...)
-		return nil
-	}
-}
+// defaultNewContactText is the text of the "create contact" link of the
+// client-side notification's page (webhook.WithNewContactText changes it).
+const defaultNewContactText = "Cadastrar cliente"
 
 // NewHandler returns the handler of both notifications, delivering an
 // Answered event to sink. It serves the last path segment
 // "atendimentodiscador" (reply: 200 "OK") and "atendimentoreceptivo"
-// (reply: 302 to the client's CRM card, or a small HTML page) and answers
-// 404 to anything else, so mount it on a prefix:
+// (reply: 302 to the client's CRM card or to the "create contact" page,
+// or a small HTML page) and answers 404 to anything else, so mount it on a
+// prefix:
 //
 //	mux.Handle("/telephony-proxy/", h)
 //
-// Requests are GET; authentication (WithToken, WithAllowedIPs or an
-// explicit WithoutAuth) is required.
-func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error) {
-	o := handlerOptions{lookupTimeout: webhook.DefaultLookupTimeout, country: "BR"}
-	for i, opt := range opts {
-		if opt == nil {
+// It takes the options of package webhook. Requests are GET (change with
+// webhook.WithMethods). Authentication is required: webhook.WithToken (the
+// query parameter "token", several tokens for rotation; keep it there or
+// in a path segment with webhook.WithTokenFunc, since every other query
+// parameter is kept in Event.Raw), webhook.WithAllowedIPs (not useful for
+// the client-side notification, which comes from agents' browsers), or an
+// explicit webhook.WithoutAuth.
+//
+// The client-side notification is an agent's browser window. With
+// webhook.WithContactLookup (bounded by webhook.WithLookupTimeout; the
+// account is empresaId) the window is redirected (302) to the found
+// client's card: Contact.URL when it is an absolute http(s) URL, else the
+// card template of webhook.WithCardURL(card, newContact). When the lookup
+// answers that the number is not a client's and newContact is set, the
+// window is redirected to the newContact page instead. Otherwise it gets a
+// small escaped HTML page. When no client was found, the number is a phone
+// number and newContact is set, the page links to newContact with the
+// text of webhook.WithNewContactText (default "Cadastrar cliente"): that
+// is the case without a lookup, or when the lookup failed or timed out
+// (neither tells that the number is new, so the agent decides). In both
+// templates {phone} and {digits} are the normalised number (finaz has
+// always put the normalised number in {phone}), {account} is empresaId
+// and {id} the contact's id ("" in newContact); each value is
+// percent-encoded. The event is delivered whatever the lookup says. Failed
+// lookups and contact URLs not redirected to are logged to
+// webhook.WithLogger's logger.
+//
+// Numbers without a country code are read with webhook.WithDefaultCountry
+// (default "BR"). The account of a notification is always its empresaId:
+// webhook.WithAccount and webhook.WithTokenAccounts are refused.
+func NewHandler(sink callevent.Sink, opts ...webhook.Option) (http.Handler, error) {
+	for i, o := range opts {
+		if o == nil {
 			return nil, fmt.Errorf("finaz: handler option %d is nil", i+1)
 		}
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
 	}
-	auth, err := webhook.Auth{Tokens: o.tokens, AllowedIPs: o.allowed, TrustedProxies: o.trusted, Disabled: o.noAuth}.Options()
-	if err != nil {
+	wopts := append([]webhook.Option{webhook.ForProvider(Provider), webhook.WithMethods(http.MethodGet)}, opts...)
+	h := &handler{}
+	var err error
+	var discador, receptivo *webhook.Handler
+	if discador, err = webhook.New(sink, webhook.DecoderFunc(h.decodeDiscador), wopts...); err != nil {
 		return nil, fmt.Errorf("finaz: %w", err)
 	}
-	wopts := append([]webhook.Option{webhook.WithMethods(http.MethodGet)}, auth...)
-	wopts = append(wopts, o.webhookOpts...)
-
-	o.tokens = nil // the authenticator keeps them hashed; nothing else needs them
-	h := &handler{o: o}
-	if h.discador, err = webhook.New(sink, webhook.DecoderFunc(h.decodeDiscador), wopts...); err != nil {
+	if receptivo, err = webhook.New(sink, webhook.DecoderFunc(h.decodeReceptivo), wopts...); err != nil {
 		return nil, fmt.Errorf("finaz: %w", err)
 	}
-	if h.receptivo, err = webhook.New(sink, webhook.DecoderFunc(h.decodeReceptivo), wopts...); err != nil {
-		return nil, fmt.Errorf("finaz: %w", err)
+	cfg := discador.Config()
+	switch {
+	case cfg.TokenAccounts:
+		return nil, errors.New("finaz: WithTokenAccounts is not supported: the account of a notification is its empresaId; use WithToken")
+	case cfg.Account != nil:
+		return nil, errors.New("finaz: WithAccount is not supported: the account of a notification is its empresaId")
 	}
+	if cfg.DefaultCountry == "" {
+		cfg.DefaultCountry = "BR"
+	}
+	if cfg.NewContactText == "" {
+		cfg.NewContactText = defaultNewContactText
+	}
+	h.cfg, h.discador, h.receptivo = cfg, discador, receptivo
 	return h, nil
 }
 
 type handler struct {
-	o         handlerOptions
+	cfg       webhook.Config
 	discador  http.Handler
 	receptivo http.Handler
 }
@@ -326,7 +251,7 @@ func (h *handler) decode(ep Endpoint, r *http.Request, body []byte) (callevent.E
 	if err != nil {
 		return callevent.Event{}, err
 	}
-	return ParseNotification(ep, params, h.o.country, webhook.Arrival(r.Context()))
+	return ParseNotification(ep, params, h.cfg.DefaultCountry, webhook.Arrival(r.Context()))
 }
 
 func (h *handler) decodeDiscador(r *http.Request, body []byte) (webhook.Result, error) {
@@ -346,15 +271,19 @@ func (h *handler) decodeReceptivo(r *http.Request, body []byte) (webhook.Result,
 		return webhook.Result{}, err
 	}
 	res := webhook.Result{Events: []callevent.Event{e}}
-	contact, found := h.lookup(r.Context(), e)
-	if target := h.cardURL(r.Context(), contact, found, e); target != "" {
+	contact, answer := h.lookup(r.Context(), e)
+	if target := h.redirect(r.Context(), contact, answer, e); target != "" {
 		res.Reply = webhook.Reply{Status: http.StatusFound, Header: http.Header{
 			"Location":      {target},
 			"Cache-Control": {"no-store"},
 		}}
 		return res, nil
 	}
-	page, err := answeredPage(e, contact, found)
+	var newContact string
+	if answer != lookupFound && e.ClientPhone != "" {
+		newContact = h.newContactURL(e)
+	}
+	page, err := answeredPage(e, contact, answer == lookupFound, newContact, h.cfg.NewContactText)
 	if err != nil {
 		return webhook.Result{}, err
 	}
@@ -363,27 +292,46 @@ func (h *handler) decodeReceptivo(r *http.Request, body []byte) (webhook.Result,
 		"Cache-Control":           {"no-store"},
 		"X-Content-Type-Options":  {"nosniff"},
 		"Content-Security-Policy": {"default-src 'none'; style-src 'unsafe-inline'"},
+		"Referrer-Policy":         {"no-referrer"}, // the page's URL carries the token
 	}, Body: page}
 	return res, nil
 }
 
+// lookupAnswer is what a contact lookup said.
+type lookupAnswer int
+
+const (
+	lookupNone     lookupAnswer = iota // no lookup, no number, or the lookup failed
+	lookupNotFound                     // the lookup answered: not a client
+	lookupFound
+)
+
 // lookup asks the ContactLookup within the lookup timeout, not waiting for
-// a lookup that ignores its context; failures are logged and give "not
-// found", so the agent still gets a page.
-func (h *handler) lookup(ctx context.Context, e callevent.Event) (callevent.Contact, bool) {
-	if h.o.lookup == nil || e.ClientPhone == "" {
-		return callevent.Contact{}, false
+// a lookup that ignores its context; failures are logged and give
+// lookupNone, so the agent still gets a page.
+func (h *handler) lookup(ctx context.Context, e callevent.Event) (callevent.Contact, lookupAnswer) {
+	if h.cfg.ContactLookup == nil || e.ClientPhone == "" {
+		return callevent.Contact{}, lookupNone
 	}
-	c, found, err := webhook.LookupContact(ctx, h.o.lookup, h.o.lookupTimeout, e.Account, e.ClientPhone)
-	if err != nil {
+	c, found, err := webhook.LookupContact(ctx, h.cfg.ContactLookup, h.cfg.LookupTimeout, e.Account, e.ClientPhone)
+	switch {
+	case err != nil:
 		webhook.Logger(ctx).WarnContext(ctx, "finaz: contact lookup failed", "account", e.Account, "error", err)
-		return callevent.Contact{}, false
+		return callevent.Contact{}, lookupNone
+	case !found:
+		return callevent.Contact{}, lookupNotFound
 	}
-	return c, found
+	return c, lookupFound
 }
 
-func (h *handler) cardURL(ctx context.Context, c callevent.Contact, found bool, e callevent.Event) string {
-	if !found {
+// redirect is where the agent's window goes: the found client's card, the
+// "create contact" page for a number the lookup does not know, or "" for
+// the page.
+func (h *handler) redirect(ctx context.Context, c callevent.Contact, answer lookupAnswer, e callevent.Event) string {
+	switch answer {
+	case lookupNotFound:
+		return h.newContactURL(e)
+	case lookupNone:
 		return ""
 	}
 	if c.URL != "" {
@@ -392,14 +340,24 @@ func (h *handler) cardURL(ctx context.Context, c callevent.Contact, found bool, 
 		}
 		webhook.Logger(ctx).WarnContext(ctx, "finaz: contact URL is not an absolute http(s) URL, not redirecting", "contact", c.ID)
 	}
-	if h.o.cardURL == "" || c.ID == "" {
+	if h.cfg.CardURL == "" || c.ID == "" {
 		return ""
 	}
-	return strings.NewReplacer(
-		"{id}", url.PathEscape(c.ID),
-		"{phone}", url.PathEscape(e.ClientPhone),
-		"{account}", url.PathEscape(e.Account),
-	).Replace(h.o.cardURL)
+	return checkedURL(webhook.CardURL(h.cfg.CardURL, c.ID, e.ClientPhone, e.ClientPhone, e.Account))
+}
+
+// newContactURL is the expanded "create contact" template, or "".
+func (h *handler) newContactURL(e callevent.Event) string {
+	return checkedURL(webhook.CardURL(h.cfg.NewContactURL, "", e.ClientPhone, e.ClientPhone, e.Account))
+}
+
+// checkedURL is u if it is safe to redirect to, else "" (the values of a
+// template are percent-encoded, so this is a second line of defence).
+func checkedURL(u string) string {
+	if u == "" || !safeRedirect(u) {
+		return ""
+	}
+	return u
 }
 
 // safeRedirect accepts absolute http(s) URLs only (no javascript:, no
@@ -418,14 +376,16 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <dt>Telefone</dt><dd>{{if .Phone}}+{{.Phone}}{{else}}não identificado{{end}}</dd>
 <dt>Ligação</dt><dd>{{.CallID}}</dd>
 {{- if .Extension}}<dt>Ramal</dt><dd>{{.Extension}}</dd>{{end}}
-</dl>{{if not .Found}}<p>Nenhum cadastro encontrado para este número.</p>{{end}}</body></html>
+</dl>{{if not .Found}}<p>Nenhum cadastro encontrado para este número.</p>{{end}}
+{{- if .NewContactURL}}<p><a href="{{.NewContactURL}}" rel="noreferrer">{{.NewContactText}}</a></p>{{end}}</body></html>
 `))
 
-func answeredPage(e callevent.Event, c callevent.Contact, found bool) ([]byte, error) {
+func answeredPage(e callevent.Event, c callevent.Contact, found bool, newContactURL, newContactText string) ([]byte, error) {
 	var b bytes.Buffer
 	err := pageTmpl.Execute(&b, struct {
 		Name, Phone, CallID, Extension string
 		Found                          bool
-	}{c.Name, e.ClientPhone, e.CallID, e.Extension, found})
+		NewContactURL, NewContactText  string
+	}{c.Name, e.ClientPhone, e.CallID, e.Extension, found, newContactURL, newContactText})
 	return b.Bytes(), err
 }

@@ -59,7 +59,7 @@ func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 func TestHandlerDiscador(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
-	h, err := finaz.NewHandler(rec, finaz.WithToken("old", "new"))
+	h, err := finaz.NewHandler(rec, webhook.WithToken("old", "new"))
 	require.NoError(t, err)
 	n := finaztest.Notification{PID: "crm-77", Num: "(11) 98765-4321", CID: "call-1", Ramal: "2001", EmpresaID: "emp-9", Token: "new"}
 	before := time.Now().UTC()
@@ -93,7 +93,7 @@ func TestHandlerDiscador(t *testing.T) {
 func TestHandlerRejects(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
-	h, err := finaz.NewHandler(rec, finaz.WithToken("tok"))
+	h, err := finaz.NewHandler(rec, webhook.WithToken("tok"))
 	require.NoError(t, err)
 	ok := finaztest.Notification{PID: "1", Num: "11987654321", CID: "c", Ramal: "1", EmpresaID: "e", Token: "tok"}
 	tests := []struct {
@@ -133,13 +133,26 @@ func TestHandlerRejects(t *testing.T) {
 
 	_, err = finaz.NewHandler(rec)
 	require.ErrorContains(t, err, "no authentication configured")
-	_, err = finaz.NewHandler(nil, finaz.WithoutAuth())
+	_, err = finaz.NewHandler(nil, webhook.WithoutAuth())
 	require.Error(t, err)
-	for _, o := range []finaz.HandlerOption{finaz.WithToken(), finaz.WithContactLookup(nil), finaz.WithLookupTimeout(0),
-		finaz.WithDefaultCountry("XX"), finaz.WithCardURL("javascript:alert(1)"), finaz.WithAllowedIPs(nil, nil), finaz.WithWebhookOptions(webhook.WithLogger(nil))} {
-		_, err := finaz.NewHandler(rec, finaz.WithoutAuth(), o)
+	for _, o := range []webhook.Option{webhook.WithToken(""), webhook.WithContactLookup(nil), webhook.WithLookupTimeout(0),
+		webhook.WithDefaultCountry("XX"), webhook.WithCardURL("javascript:alert(1)", ""), webhook.WithCardURL("", "/relative/{digits}"),
+		webhook.WithNewContactText(""), webhook.WithAllowedIPs(nil, nil), webhook.WithLogger(nil)} {
+		_, err := finaz.NewHandler(rec, webhook.WithoutAuth(), o)
 		require.Error(t, err)
+		require.True(t, strings.HasPrefix(err.Error(), "finaz: "), err.Error())
+		require.Equal(t, 1, strings.Count(err.Error(), "finaz"), err.Error())
 	}
+
+	// The account is empresaId: options that would set it another way are
+	// refused by name.
+	_, err = finaz.NewHandler(rec, webhook.WithTokenAccounts(map[string]string{"tok": "emp-9"}))
+	require.ErrorContains(t, err, "finaz: WithTokenAccounts is not supported")
+	_, err = finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithAccount(func(*http.Request) string { return "a" }))
+	require.ErrorContains(t, err, "finaz: WithAccount is not supported")
+	// So is another provider's option.
+	_, err = finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.ProviderOption("phonet", "pause", 1))
+	require.ErrorContains(t, err, "finaz: webhook: phonet.pause is an option of phonet handlers, not of finaz")
 }
 
 func with(n finaztest.Notification, f func(*finaztest.Notification)) finaztest.Notification {
@@ -152,7 +165,7 @@ func TestHandlerAllowedIPs(t *testing.T) {
 	rec := &recorder{}
 	allowed, err := webhook.ParsePrefixes("10.0.0.0/8")
 	require.NoError(t, err)
-	h, err := finaz.NewHandler(rec, finaz.WithAllowedIPs(allowed, nil))
+	h, err := finaz.NewHandler(rec, webhook.WithAllowedIPs(allowed, nil))
 	require.NoError(t, err)
 	n := finaztest.Notification{Num: "11987654321", CID: "c", EmpresaID: "e"}
 	r := finaztest.NewDiscadorRequest(base, n)
@@ -180,8 +193,8 @@ func TestHandlerReceptivo(t *testing.T) {
 		return callevent.Contact{}, false, nil
 	})
 	rec := &recorder{}
-	h, err := finaz.NewHandler(rec, finaz.WithToken("tok"), finaz.WithContactLookup(lookup),
-		finaz.WithLookupTimeout(50*time.Millisecond), finaz.WithCardURL("https://crm.example/card/{account}/{id}"))
+	h, err := finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithContactLookup(lookup),
+		webhook.WithLookupTimeout(50*time.Millisecond), webhook.WithCardURL("https://crm.example/card/{account}/{id}", ""))
 	require.NoError(t, err)
 	n := finaztest.Notification{Ramal: "2001", EmpresaID: "emp 1", Token: "tok"}
 	tests := []struct {
@@ -220,11 +233,95 @@ func TestHandlerReceptivo(t *testing.T) {
 	}
 
 	// Without a lookup: always the page.
-	h, err = finaz.NewHandler(rec, finaz.WithoutAuth())
+	h, err = finaz.NewHandler(rec, webhook.WithoutAuth())
 	require.NoError(t, err)
 	w := serve(h, finaztest.NewReceptivoRequest(base, finaztest.Notification{Num: "11987654321", CID: "z", EmpresaID: "e"}))
 	require.Equal(t, 200, w.Code)
 	require.Contains(t, w.Body.String(), "Chamada atendida")
+}
+
+// WithCardURL(card, newContact): a found client goes to card, a number the
+// lookup does not know to newContact (302); when the lookup cannot tell
+// (it failed, or there is none) the page links to newContact with the
+// WithNewContactText text. {phone} and {digits} are both the normalised
+// number, not the num as sent.
+func TestHandlerReceptivoNewContact(t *testing.T) {
+	t.Parallel()
+	lookup := callevent.ContactLookupFunc(func(_ context.Context, account, phone string) (callevent.Contact, bool, error) {
+		if account != "emp 1" {
+			return callevent.Contact{}, false, fmt.Errorf("account %q", account)
+		}
+		switch phone {
+		case "5511987654321":
+			return callevent.Contact{ID: "k/1", Name: "Zé"}, true, nil
+		case "5511987654323":
+			return callevent.Contact{}, false, errors.New("crm down")
+		case "5511987654324":
+			return callevent.Contact{Name: "Sem ID"}, true, nil // found, but no card to go to
+		}
+		return callevent.Contact{}, false, nil
+	})
+	const (
+		card       = "https://crm.example/card/{id}?tel={phone}&d={digits}&e={account}"
+		newContact = "https://crm.example/clientes/novo?tel={phone}&d={digits}&e={account}&id={id}"
+	)
+	rec := &recorder{}
+	h, err := finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithContactLookup(lookup),
+		webhook.WithCardURL(card, newContact), webhook.WithNewContactText(`Novo <cliente>`))
+	require.NoError(t, err)
+	const newURL = "https://crm.example/clientes/novo?tel=5511987654323&d=5511987654323&e=emp%201&id="
+	tests := []struct {
+		name, num string
+		location  string
+		link      string // the page's "create contact" link, "" for none
+	}{
+		{"found", "(11) 98765-4321", "https://crm.example/card/k%2F1?tel=5511987654321&d=5511987654321&e=emp%201", ""},
+		{"not found", "+55 11 98765-4322", "https://crm.example/clientes/novo?tel=5511987654322&d=5511987654322&e=emp%201&id=", ""},
+		{"lookup failed", "11 98765-4323", "", `<a href="` + strings.ReplaceAll(newURL, "&", "&amp;") + `" rel="noreferrer">Novo &lt;cliente&gt;</a>`},
+		{"found without card", "11987654324", "", ""},
+		{"anonymous", "anonymous", "", ""},
+		{"extension", "2002", "", ""},
+	}
+	n := finaztest.Notification{Ramal: "2001", EmpresaID: "emp 1", Token: "tok"}
+	for _, tt := range tests {
+		n.Num, n.CID = tt.num, "call-"+tt.name
+		w := serve(h, finaztest.NewReceptivoRequest(base, n))
+		if tt.location != "" {
+			require.Equal(t, http.StatusFound, w.Code, tt.name)
+			require.Equal(t, tt.location, w.Header().Get("Location"), tt.name)
+			continue
+		}
+		require.Equal(t, http.StatusOK, w.Code, tt.name)
+		require.Empty(t, w.Header().Get("Location"), tt.name)
+		require.Equal(t, "no-referrer", w.Header().Get("Referrer-Policy"), "%s: the page's URL carries the token", tt.name)
+		if tt.link == "" {
+			require.NotContains(t, w.Body.String(), "<a ", tt.name)
+			continue
+		}
+		require.Contains(t, w.Body.String(), tt.link, tt.name)
+		require.Contains(t, w.Body.String(), "Nenhum cadastro encontrado", tt.name)
+	}
+	require.Contains(t, serve(h, finaztest.NewReceptivoRequest(base, with(n, func(n *finaztest.Notification) { n.Num, n.CID = "11987654324", "c-named" }))).Body.String(),
+		"Sem ID", "a found client without a card is named on the page")
+	require.Len(t, rec.got(), len(tests)+1, "the event is delivered whatever the lookup says")
+
+	// Without a lookup nothing tells the number is new: the page links to
+	// newContact, with the default text.
+	h, err = finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithCardURL("", "https://crm.example/novo/{phone}"))
+	require.NoError(t, err)
+	w := serve(h, finaztest.NewReceptivoRequest(base, with(n, func(n *finaztest.Notification) { n.Num, n.CID = "11987654322", "no-lookup" })))
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Contains(t, w.Body.String(), `<a href="https://crm.example/novo/5511987654322" rel="noreferrer">Cadastrar cliente</a>`)
+
+	// Without newContact a number the lookup does not know gets the page,
+	// and no link, whatever WithNewContactText says.
+	h, err = finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithContactLookup(lookup),
+		webhook.WithCardURL(card, ""), webhook.WithNewContactText("Novo"))
+	require.NoError(t, err)
+	w = serve(h, finaztest.NewReceptivoRequest(base, with(n, func(n *finaztest.Notification) { n.Num, n.CID = "11987654322", "no-new" })))
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Contains(t, w.Body.String(), "Nenhum cadastro encontrado")
+	require.NotContains(t, w.Body.String(), "<a ")
 }
 
 // A lookup that ignores its context no longer holds the agent's page: the
@@ -244,8 +341,8 @@ func TestHandlerReceptivoStuckLookup(t *testing.T) {
 	})
 	var logs syncBuffer
 	rec := &recorder{}
-	h, err := finaz.NewHandler(rec, finaz.WithToken("tok"), finaz.WithContactLookup(lookup), finaz.WithLookupTimeout(timeout),
-		finaz.WithWebhookOptions(webhook.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))))
+	h, err := finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithContactLookup(lookup), webhook.WithLookupTimeout(timeout),
+		webhook.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	require.NoError(t, err)
 	for i, num := range []string{"11987654328", "11987654329"} {
 		n := finaztest.Notification{Num: num, CID: "stuck-" + num, Ramal: "2001", EmpresaID: "emp-1", Token: "tok"}
@@ -308,7 +405,7 @@ func TestParseNotification(t *testing.T) {
 func TestHandlerRejectsGarbage(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
-	h, err := finaz.NewHandler(rec, finaz.WithToken("tok"))
+	h, err := finaz.NewHandler(rec, webhook.WithToken("tok"))
 	require.NoError(t, err)
 	ok := finaztest.Notification{PID: "1", Num: "11987654321", CID: "c", Ramal: "1", EmpresaID: "e", Token: "tok"}
 	long := strings.Repeat("x", callevent.MaxFieldLen+1)
@@ -373,12 +470,32 @@ func TestHandlerStampsArrivalByTheWebhookClock(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 	rec := &recorder{}
-	h, err := finaz.NewHandler(rec, finaz.WithToken("tok"),
-		finaz.WithWebhookOptions(webhook.WithClock(func() time.Time { return at })))
+	h, err := finaz.NewHandler(rec, webhook.WithToken("tok"),
+		webhook.WithClock(func() time.Time { return at }))
 	require.NoError(t, err)
 	n := finaztest.Notification{Num: "(11) 98765-4321", CID: "call-1", Ramal: "2001", EmpresaID: "emp-9", Token: "tok"}
 	w := serve(h, finaztest.NewReceptivoRequest(base, n))
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.Len(t, rec.got(), 1)
 	require.Equal(t, at, rec.got()[0].At)
+}
+
+// webhook.WithDefaultCountry replaces the handler's default country, "BR".
+func TestHandlerDefaultCountry(t *testing.T) {
+	t.Parallel()
+	n := finaztest.Notification{Num: "(916) 123-45-67", CID: "call-1", Ramal: "2001", EmpresaID: "emp-9", Token: "tok"}
+	for _, tt := range []struct {
+		opts []webhook.Option
+		want string
+	}{
+		{nil, "5591961234567"}, // DDD 91, the ninth digit added
+		{[]webhook.Option{webhook.WithDefaultCountry("RU")}, "79161234567"},
+	} {
+		rec := &recorder{}
+		h, err := finaz.NewHandler(rec, append([]webhook.Option{webhook.WithToken("tok")}, tt.opts...)...)
+		require.NoError(t, err)
+		w := serve(h, finaztest.NewDiscadorRequest(base, n))
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		require.Equal(t, tt.want, rec.got()[0].ClientPhone)
+	}
 }

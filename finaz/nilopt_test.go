@@ -7,9 +7,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/finaz/finaztest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // No constructor may panic: a nil option is an error naming its position.
@@ -19,13 +21,13 @@ func TestNilOption(t *testing.T) {
 	cfg.BaseURL = "https://pbx.example/"
 	_, err := finaz.NewClient(cfg, nil)
 	require.EqualError(t, err, "finaz: option 1 is nil")
-	_, err = finaz.NewClient(cfg, finaz.WithBaseURL("https://pbx.example/"), nil)
+	_, err = finaz.NewClient(cfg, callbridge.WithBaseURL("https://pbx.example/"), nil)
 	require.EqualError(t, err, "finaz: option 2 is nil")
 
 	sink := callevent.SinkFunc(func(context.Context, callevent.Event) error { return nil })
 	_, err = finaz.NewHandler(sink, nil)
 	require.EqualError(t, err, "finaz: handler option 1 is nil")
-	_, err = finaz.NewHandler(sink, finaz.WithToken("hook-token"), nil)
+	_, err = finaz.NewHandler(sink, webhook.WithToken("hook-token"), nil)
 	require.EqualError(t, err, "finaz: handler option 2 is nil")
 }
 
@@ -33,10 +35,11 @@ func TestNilOption(t *testing.T) {
 // is still ErrInvalidPhone.
 func TestInvalidPhoneNamesProviderOnce(t *testing.T) {
 	t.Parallel()
-	pbx := finaztest.NewServer(t)
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
 	cfg := click2callConfig("POST", false)
 	cfg.Transfer = &finaz.RequestTemplate{URL: "transfer", Query: map[string]string{"to": "{{numero_destino}}"}}
-	c, err := finaz.NewClient(cfg, finaz.WithBaseURL(pbx.URL()))
+	c, err := finaz.NewClient(cfg, callbridge.WithBaseURL(pbx.URL))
 	require.NoError(t, err)
 	ctx := context.Background()
 

@@ -104,7 +104,8 @@ func TestDialerResults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			pbx := finaztest.NewServer(t)
+			pbx := finaztest.NewServer()
+			t.Cleanup(pbx.Close)
 			pbx.Reply("GET", "/results/q1", finaztest.Response{Body: tt.body})
 			spec := tt.spec
 			c := newClient(t, finaz.Config{DefaultCountry: tt.country,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/finaz/finaztest"
@@ -69,8 +70,9 @@ func attackConfig() finaz.Config {
 // client refuses to send; the secret header never reaches another path.
 func TestPathValuesNeverChangeThePath(t *testing.T) {
 	t.Parallel()
-	pbx := finaztest.NewServer(t)
-	c, err := finaz.NewClient(attackConfig(), finaz.WithBaseURL(pbx.URL()+"base/"), finaz.WithRetry(0, 0, 0))
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
+	c, err := finaz.NewClient(attackConfig(), callbridge.WithBaseURL(pbx.URL+"/base/"), callbridge.WithRetry(callbridge.RetryPolicy{}))
 	require.NoError(t, err)
 	ctx := context.Background()
 	sent := 0
@@ -129,8 +131,9 @@ func TestPathValuesNeverChangeThePath(t *testing.T) {
 // configured base path, one segment in the template's place.
 func TestSecretHeaderStaysUnderBasePath(t *testing.T) {
 	t.Parallel()
-	pbx := finaztest.NewServer(t)
-	c, err := finaz.NewClient(attackConfig(), finaz.WithBaseURL(pbx.URL()+"base/"), finaz.WithRetry(0, 0, 0))
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
+	c, err := finaz.NewClient(attackConfig(), callbridge.WithBaseURL(pbx.URL+"/base/"), callbridge.WithRetry(callbridge.RetryPolicy{}))
 	require.NoError(t, err)
 	for _, v := range pathAttacks {
 		_, _ = c.Call(context.Background(), callevent.CallRequest{From: v, To: "11987654321"})
@@ -150,7 +153,7 @@ func TestSecretHeaderStaysUnderBasePath(t *testing.T) {
 // a dot segment can take once a server decodes the path.
 func TestRenderRefusesDotSegments(t *testing.T) {
 	t.Parallel()
-	c, err := finaz.NewClient(attackConfig(), finaz.WithBaseURL("https://pbx.example.com/base/"))
+	c, err := finaz.NewClient(attackConfig(), callbridge.WithBaseURL("https://pbx.example.com/base/"))
 	require.NoError(t, err)
 	for _, v := range pathAttacks {
 		r, err := c.Render(finaz.OpDownloadRecording, map[string]string{"identificador_chamada": v})
@@ -196,7 +199,7 @@ func TestDotSegmentInTemplateRefused(t *testing.T) {
 	require.ErrorAs(t, cfg.Validate(), &fe)
 	require.Equal(t, "base_url", fe.Field)
 	cfg.BaseURL = ""
-	_, err := finaz.NewClient(cfg, finaz.WithBaseURL("https://pbx.example.com/a/%2e%2e/admin/"))
+	_, err := finaz.NewClient(cfg, callbridge.WithBaseURL("https://pbx.example.com/a/%2e%2e/admin/"))
 	require.ErrorContains(t, err, `must not have "." or ".." segments`)
 }
 
@@ -208,7 +211,7 @@ func TestNewClientWithWrappedDefaultTransport(t *testing.T) {
 	t.Cleanup(func() { http.DefaultTransport = orig })
 	http.DefaultTransport = wrappedTransport{orig}
 	require.NotPanics(t, func() {
-		c, err := finaz.NewClient(click2callConfig("POST", false), finaz.WithBaseURL("https://pbx.example.com/"))
+		c, err := finaz.NewClient(click2callConfig("POST", false), callbridge.WithBaseURL("https://pbx.example.com/"))
 		require.NoError(t, err)
 		require.NotNil(t, c)
 	})

@@ -28,7 +28,7 @@ var templateFS embed.FS
 //     per-lead dialer results or for a recording file by call id, so
 //     dialer_results and download_recording are not configured.
 //
-// Set the base URL (WithBaseURL or Config.BaseURL) and the empty Params
+// Set the base URL (callbridge.WithBaseURL or Config.BaseURL) and the empty Params
 // (Config.SetParam / SetSecret) before NewClient.
 func Templates() []string {
 	entries, _ := fs.ReadDir(templateFS, "templates")

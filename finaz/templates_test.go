@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/hashicorp/go-retryablehttp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/callbridge/callbridge"
@@ -18,12 +17,19 @@ import (
 	"github.com/callbridge/callbridge/finaz/finaztest"
 )
 
-// noWait makes retries instant.
-var noWait retryablehttp.Backoff = func(_, _ time.Duration, _ int, _ *http.Response) time.Duration { return 0 }
+// noWait keeps the default retries but makes them instant. (A fresh option
+// per client: callbridge.WithRetry's option writes to its captured policy
+// when applied, so one value shared by parallel tests would race.)
+func noWait() callbridge.ClientOption {
+	return callbridge.WithRetry(callbridge.RetryPolicy{
+		MaxRetries: callbridge.DefaultMaxRetries,
+		Backoff:    func(int, *http.Response) time.Duration { return 0 },
+	})
+}
 
-func newClient(t *testing.T, cfg finaz.Config, pbx *finaztest.Server, opts ...finaz.Option) *finaz.Client {
+func newClient(t *testing.T, cfg finaz.Config, pbx *finaztest.Server, opts ...callbridge.ClientOption) *finaz.Client {
 	t.Helper()
-	opts = append([]finaz.Option{finaz.WithBaseURL(pbx.URL()), finaz.WithBackoff(noWait)}, opts...)
+	opts = append([]callbridge.ClientOption{callbridge.WithBaseURL(pbx.URL), noWait()}, opts...)
 	c, err := finaz.NewClient(cfg, opts...)
 	require.NoError(t, err)
 	return c
@@ -58,7 +64,8 @@ func TestGenericRESTTemplate(t *testing.T) {
 	cfg := loadTemplate(t, "generic-rest")
 	cfg.SetParam("api_token", token) // keeps the template's secret flag
 	cfg.DefaultQueue = "q7"
-	pbx := finaztest.NewServer(t)
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
 	pbx.Authorize(func(r finaztest.Request) bool { return r.Header.Get("Authorization") == "Bearer "+token })
 	c := newClient(t, cfg, pbx)
 	ctx := t.Context()
@@ -149,7 +156,8 @@ func TestVICIdialTemplate(t *testing.T) {
 	cfg.SetParam("user", "6666")
 	cfg.SetParam("pass", pass)
 	require.True(t, cfg.Params["pass"].Secret)
-	pbx := finaztest.NewServer(t)
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
 	c := newClient(t, cfg, pbx)
 	ctx := t.Context()
 

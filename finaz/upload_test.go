@@ -32,7 +32,8 @@ func perContactConfig(conc int) finaz.Config {
 func TestUploadTenThousandPerContact(t *testing.T) {
 	t.Parallel()
 	const n = 10_000
-	pbx := finaztest.NewServer(t)
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
 	var inFlight, maxInFlight atomic.Int32
 	pbx.Handle("POST", "/queues/q1/contacts", func(r finaztest.Request) finaztest.Response {
 		cur := inFlight.Add(1)
@@ -81,7 +82,8 @@ func TestUploadTenThousandPerContact(t *testing.T) {
 
 func TestUploadInvalidContactsAndCancel(t *testing.T) {
 	t.Parallel()
-	pbx := finaztest.NewServer(t)
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
 	pbx.Reply("POST", "/queues/q/contacts", finaztest.Response{Status: 201})
 	c := newClient(t, perContactConfig(2), pbx)
 	contacts := []finaz.Contact{
@@ -127,7 +129,8 @@ func TestUploadCSVMode(t *testing.T) {
 				Columns: []string{"{{identificador_contato_crm}}", "{{cpf}}", "{{ddd1}}{{numero1}}", "{{ddd2}}{{numero2}}", "{{nome_cliente}}"}},
 		},
 	}
-	pbx := finaztest.NewServer(t)
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
 	pbx.Reply("PUT", "/mailing/camp 1", finaztest.Response{Status: 204})
 	c := newClient(t, cfg, pbx)
 	contacts := []finaz.Contact{
@@ -169,7 +172,8 @@ func TestUploadCSVQueueColumn(t *testing.T) {
 		CSV: &finaz.CSVSpec{Columns: []string{"{{identificador_fila}}", "{{identificador_contato_crm}}"}},
 	}}
 	require.NoError(t, cfg.Validate())
-	pbx := finaztest.NewServer(t)
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
 	pbx.Reply("POST", "/q/q1", finaztest.Response{Status: 200})
 	c := newClient(t, cfg, pbx)
 	rep, err := c.UploadContacts(t.Context(), "q1", []finaz.Contact{{ID: "1", Phones: []string{"11987654321"}}})
@@ -187,7 +191,8 @@ func TestUploadCSVRowFailsAlone(t *testing.T) {
 		Method: "POST", URL: "q/{{identificador_fila}}", Body: &finaz.Body{Type: "csv"},
 		CSV: &finaz.CSVSpec{Columns: []string{"{{identificador_contato_crm}}", "{{ddd1}}{{numero1}}"}},
 	}}
-	pbx := finaztest.NewServer(t)
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
 	pbx.Reply("POST", "/q/q1", finaztest.Response{Status: 200})
 	c := newClient(t, cfg, pbx)
 	contacts := []finaz.Contact{
@@ -218,7 +223,8 @@ func TestUploadCSVRowFailsAlone(t *testing.T) {
 
 func TestReloadDialer(t *testing.T) {
 	t.Parallel()
-	pbx := finaztest.NewServer(t)
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
 	pbx.Reply("DELETE", "/queues/q/contacts", finaztest.Response{Status: 204})
 	pbx.Reply("POST", "/queues/q/contacts", finaztest.Response{Status: 201})
 	c := newClient(t, perContactConfig(1), pbx)

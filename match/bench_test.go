@@ -1,4 +1,4 @@
-package match
+package match_test
 
 import (
 	"context"
@@ -10,31 +10,33 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/memstore"
 )
 
 const benchClients = 1_000_000
 
 var (
 	bigOnce     sync.Once
-	bigStore    *MemoryStore
+	bigStore    *memstore.Store
 	bigPerBytes float64
 )
 
 // bigMemoryStore builds, once per process and only for benchmarks, a store
 // of 1,000,000 clients (every tenth with a second number in a field) and
 // measures the heap it takes per client.
-func bigMemoryStore(b *testing.B) (*MemoryStore, float64) {
+func bigMemoryStore(b *testing.B) (*memstore.Store, float64) {
 	bigOnce.Do(func() {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		s, err := NewMemoryStore("RU")
+		s, err := memstore.New()
 		if err != nil {
 			panic(err)
 		}
-		cs := make([]Client, 0, 10_000)
+		cs := make([]match.Client, 0, 10_000)
 		for i := range benchClients {
-			c := Client{Account: "bench", Name: "Client " + strconv.Itoa(i), Phone: benchPhone(i), Responsible: "u1"}
+			c := match.Client{Account: "bench", Name: "Client " + strconv.Itoa(i), Phone: benchPhone(i), Responsible: "u1"}
 			if i%10 == 0 {
 				c.Fields = map[string]string{"mobile": "7926" + fmt.Sprintf("%07d", i)}
 			}
@@ -59,7 +61,7 @@ func benchPhone(i int) string { return "7916" + fmt.Sprintf("%07d", i) }
 // BenchmarkResolve resolves known numbers among 1,000,000 clients.
 func BenchmarkResolve(b *testing.B) {
 	s, perClient := bigMemoryStore(b)
-	r, err := NewResolver(s, "RU")
+	r, err := match.NewResolver(s, "RU")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -86,19 +88,19 @@ func BenchmarkResolve(b *testing.B) {
 // known and new numbers. Finished calls are forgotten after 1 ms, so the
 // engine's timers run as in production.
 func BenchmarkEngine(b *testing.B) {
-	s, err := NewMemoryStore("RU", WithMaxCalls(10_000))
+	s, err := memstore.New(memstore.WithMaxCalls(10_000))
 	if err != nil {
 		b.Fatal(err)
 	}
 	s.SetEmployees(acct, employees()...)
 	for i := range 1000 {
-		if err := s.AddClients(Client{Account: acct, Phone: benchPhone(i), Responsible: "u2"}); err != nil {
+		if err := s.AddClients(match.Client{Account: acct, Phone: benchPhone(i), Responsible: "u2"}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	rule := DefaultRule()
-	rule.Leads.InboundMissed = LeadCase{Create: true}
-	e, err := NewEngine(s, WithRules(RuleSet{Default: Rules{Rule: rule}}), WithTiming(time.Second, time.Millisecond, time.Millisecond))
+	rule := match.DefaultRule()
+	rule.Leads.InboundMissed = match.LeadCase{Create: true}
+	e, err := match.NewEngine(s, match.WithRules(match.RuleSet{Default: match.Rules{Rule: rule}}), match.WithTiming(match.Timing{Grace: time.Second, Window: time.Millisecond, Retention: time.Millisecond}))
 	if err != nil {
 		b.Fatal(err)
 	}

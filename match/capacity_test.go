@@ -1,4 +1,4 @@
-package match
+package match_test
 
 import (
 	"errors"
@@ -7,14 +7,9 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
 	"github.com/stretchr/testify/require"
 )
-
-func activeCalls(e *Engine) (active, decided, marks int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.active), e.decided.Len(), len(e.marks)
-}
 
 // TestCapCountsOnlyUndecidedCalls: at a cap of 2 calls, a stream of 10
 // calls that are each decided before the next one comes is taken whole
@@ -23,18 +18,18 @@ func activeCalls(e *Engine) (active, decided, marks int) {
 // decides nothing twice.
 func TestCapCountsOnlyUndecidedCalls(t *testing.T) {
 	t.Parallel()
-	rule := DefaultRule()
-	rule.Leads.InboundAnswered = LeadCase{Create: true}
-	h := newHarness(t, rule, WithLimits(0, 2))
+	rule := match.DefaultRule()
+	rule.Leads.InboundAnswered = match.LeadCase{Create: true}
+	h := newHarness(t, rule, match.WithLimits(match.Limits{MaxCalls: 2}))
 	var all [][]callevent.Event
-	const n = 2 + 2*DecidedMarksPerCall // full records and marks
+	const n = 2 + 2*match.DecidedMarksPerCall // full records and marks
 	for i := range n {
 		c := callSpec{id: fmt.Sprint("d", i), dir: callevent.Inbound, phone: fmt.Sprintf("7916555%04d", i), ext: "101", status: callevent.Success}
 		all = append(all, c.events())
 		h.send(all[i]...)
 	}
 	require.Len(t, h.s.Calls(), n)
-	active, decided, marks := activeCalls(h.e)
+	active, decided, marks, _ := h.e.Memory()
 	require.Equal(t, 2, active, "full records of at most the cap of decided calls")
 	require.Equal(t, 2, decided)
 	require.Equal(t, n-2, marks)
@@ -46,9 +41,9 @@ func TestCapCountsOnlyUndecidedCalls(t *testing.T) {
 	require.Equal(t, before, h.state(), "no call decided twice")
 
 	// After the retention the marks are gone too.
-	h.clock.Advance(DefaultRetention)
+	h.clock.Advance(match.DefaultRetention)
 	h.send(callSpec{id: "later", dir: callevent.Inbound, phone: known, ring: "101", status: callevent.Missed}.events()...)
-	_, _, marks = activeCalls(h.e)
+	_, _, marks, _ = h.e.Memory()
 	require.Zero(t, marks)
 }
 
@@ -58,17 +53,17 @@ func TestCapCountsOnlyUndecidedCalls(t *testing.T) {
 // one of them is decided a new call is taken.
 func TestCapRefusesNewCallsWhenFull(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, DefaultRule(), WithLimits(0, 2))
+	h := newHarness(t, match.DefaultRule(), match.WithLimits(match.Limits{MaxCalls: 2}))
 	a := callSpec{id: "a", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}.events()
 	b := callSpec{id: "b", dir: callevent.Inbound, phone: unknownB, ext: "101", status: callevent.Success}.events()
 	c := callSpec{id: "c", dir: callevent.Inbound, phone: known, ext: "101", status: callevent.Success}.events()
 	h.send(a[0], b[0])
 	err := h.e.HandleEvent(t.Context(), c[0])
-	require.ErrorIs(t, err, ErrOverloaded)
+	require.ErrorIs(t, err, match.ErrOverloaded)
 	var ra interface{ RetryAfter() time.Duration }
 	require.True(t, errors.As(err, &ra))
 	require.Positive(t, ra.RetryAfter())
-	require.ErrorIs(t, h.e.Admit(t.Context(), c[0]), ErrOverloaded, "Admit refuses it too")
+	require.ErrorIs(t, h.e.Admit(t.Context(), c[0]), match.ErrOverloaded, "Admit refuses it too")
 
 	h.send(a[1:]...) // call a completes and is decided
 	require.Len(t, h.s.Calls(), 1)
@@ -80,7 +75,7 @@ func TestCapRefusesNewCallsWhenFull(t *testing.T) {
 // refused rather than forgetting a decided call early.
 func TestCapMarksFull(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, Rule{}, WithLimits(0, 1))
+	h := newHarness(t, match.Rule{}, match.WithLimits(match.Limits{MaxCalls: 1}))
 	n := 0
 	var err error
 	for ; n < 100 && err == nil; n++ {
@@ -91,9 +86,9 @@ func TestCapMarksFull(t *testing.T) {
 			}
 		}
 	}
-	require.ErrorIs(t, err, ErrOverloaded)
-	require.Equal(t, 1+DecidedMarksPerCall+1, n, "one full record and 4 marks, then the next call is refused")
-	h.clock.Advance(DefaultRetention)
+	require.ErrorIs(t, err, match.ErrOverloaded)
+	require.Equal(t, 1+match.DecidedMarksPerCall+1, n, "one full record and 4 marks, then the next call is refused")
+	h.clock.Advance(match.DefaultRetention)
 	h.send(callSpec{id: "next", dir: callevent.Inbound, phone: known, ext: "101", status: callevent.Success}.events()...)
 }
 
@@ -102,17 +97,17 @@ func TestCapMarksFull(t *testing.T) {
 // gets its event is dropped after the idle timeout.
 func TestAdmitReserves(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, DefaultRule(), WithLimits(time.Hour, 1))
+	h := newHarness(t, match.DefaultRule(), match.WithLimits(match.Limits{Idle: time.Hour, MaxCalls: 1}))
 	a := callSpec{id: "a", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}.events()
 	b := callSpec{id: "b", dir: callevent.Inbound, phone: unknownB, ext: "101", status: callevent.Success}.events()
 	require.NoError(t, h.e.Admit(t.Context(), a[0]))
 	require.NoError(t, h.e.Admit(t.Context(), a[0]), "admitting a known call again is fine")
-	require.ErrorIs(t, h.e.Admit(t.Context(), b[0]), ErrOverloaded, "the room is taken by a")
-	require.ErrorIs(t, h.e.HandleEvent(t.Context(), b[0]), ErrOverloaded)
+	require.ErrorIs(t, h.e.Admit(t.Context(), b[0]), match.ErrOverloaded, "the room is taken by a")
+	require.ErrorIs(t, h.e.HandleEvent(t.Context(), b[0]), match.ErrOverloaded)
 	require.NoError(t, h.e.Admit(t.Context(), callevent.Event{ID: "r", Kind: callevent.Rated}), "ignored events need no room")
 
 	h.clock.Advance(time.Hour) // a's event never came
-	active, _, _ := activeCalls(h.e)
+	active, _, _, _ := h.e.Memory()
 	require.Zero(t, active)
 	require.Empty(t, h.s.Calls(), "an empty reservation decides nothing")
 	h.send(b...)
@@ -125,7 +120,7 @@ func TestAdmitReserves(t *testing.T) {
 // leaves a call still ringing alone.
 func TestCloseDecidesWaitingCalls(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, DefaultRule(), WithProviderIdle("finaz", 5*time.Second))
+	h := newHarness(t, match.DefaultRule(), match.WithProviderIdle("finaz", 5*time.Second))
 	finaz := callevent.Event{ID: "f1", Provider: "finaz", Account: acct, Kind: callevent.Answered, Direction: callevent.Outbound,
 		CallID: "f1", ClientPhone: unknownA, Extension: "101", At: t0, AnsweredAt: t0}
 	h.send(finaz)
@@ -159,9 +154,9 @@ func TestCloseDecidesWaitingCalls(t *testing.T) {
 // returned.
 func TestCloseReportsFailedDecisions(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, DefaultRule())
-	fs := &failingStore{MemoryStore: h.s, fail: map[string]bool{"LogCall": true}}
-	e, err := NewEngine(fs, WithClock(h.clock), WithProviderIdle("finaz", 5*time.Second))
+	h := newHarness(t, match.DefaultRule())
+	fs := &failingStore{Store: h.s, fail: map[string]bool{"LogCall": true}}
+	e, err := match.NewEngine(fs, match.WithClock(h.clock), match.WithProviderIdle("finaz", 5*time.Second))
 	require.NoError(t, err)
 	require.NoError(t, e.HandleEvent(t.Context(), callevent.Event{ID: "f1", Provider: "finaz", Account: acct, Kind: callevent.Answered,
 		Direction: callevent.Outbound, CallID: "f1", ClientPhone: unknownA, Extension: "101", At: t0, AnsweredAt: t0}))

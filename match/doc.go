@@ -1,7 +1,7 @@
 // Package match turns provider call events into CRM facts: it resolves a
 // phone number to a client and runs the call rules engine (auto-creating a
 // client or lead, picking the responsible manager, handling missed calls,
-// late binding), over pluggable stores with in-memory defaults.
+// late binding), over pluggable stores.
 //
 // # Phone numbers
 //
@@ -27,24 +27,23 @@
 //     online;
 //   - [Notifier]: tell an employee about a missed call.
 //
-// [MemoryStore] implements all five in memory: safe for concurrent use,
-// indexed by normalised phone, bounded per client ([MaxClientFields],
-// [MaxClientTags], [MaxValueLen]) and with a bounded call log. It lists
-// clients, leads, calls (newest first) and notifications in a stable order
-// for an API, loads clients from JSON ([MemoryStore.LoadClients]) and can
-// serve all accounts as one CRM ([SingleTenant]).
+// Package [github.com/callbridge/callbridge/match/memstore] implements all
+// five in memory, the embedded default; package amocrm implements them over
+// amoCRM.
 //
 // # Resolving a phone to a client
 //
-// [Resolver.Resolve] follows Salebot's matching order: 1) a client whose
-// telephony number is the phone; 2) otherwise a client with any field or
-// variable holding the phone, the first in the store's stable order
-// winning (the others are reported in [Resolution.Others]); 3) otherwise,
-// when asked, a new client — in the account's messenger channel (e.g.
-// WhatsApp) when it has one, else a telephony client. Concurrent
-// resolutions of one unknown phone create exactly one client: they share
-// one flight (singleflight per account and phone) and the store is asked
-// again inside it.
+// The engine finds the client of a call's phone in Salebot's matching
+// order: 1) a client whose telephony number is the phone; 2) otherwise a
+// client with any field or variable holding the phone, the first in the
+// store's stable order winning (the [Decision] names the others); 3)
+// otherwise, when the rule creates clients, a new client — in the
+// account's messenger channel ([Rule.Messenger], e.g. WhatsApp) when it
+// has one, else a telephony client. Concurrent calls from one unknown
+// phone create exactly one client: their lookups share one flight
+// (singleflight per account and phone) and the store is asked again
+// inside it. [Engine.LookupContact] matches the same way and never
+// creates.
 //
 // # The engine
 //
@@ -64,6 +63,7 @@
 // late and duplicate events (a late event can add a recording or durations
 // to the record, but does not re-run the rules), then forgotten; a call
 // that never ends is acted on after [DefaultIdleTimeout].
+// [WithTiming] and [WithLimits] change these times and bounds.
 //
 // The engine is also a callevent.ContactLookup: [Engine.LookupContact]
 // answers MegaFon's cmd=contact, Phonet's customer_data and Finaz's screen

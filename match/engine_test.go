@@ -1,4 +1,4 @@
-package match
+package match_test
 
 import (
 	"context"
@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/match/matchtest"
+	"github.com/callbridge/callbridge/match/memstore"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 )
@@ -62,8 +64,8 @@ func megafonLike() []callevent.Event {
 // each twice, and expects the same final state as in order.
 func TestShuffledAndDuplicated(t *testing.T) {
 	t.Parallel()
-	rule := DefaultRule()
-	rule.Leads.InboundAnswered = LeadCase{Create: true}
+	rule := match.DefaultRule()
+	rule.Leads.InboundAnswered = match.LeadCase{Create: true}
 	withCompleted := callSpec{id: "sh", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}.events()
 	// A Ended from the provider's realtime feed as well as its Completed.
 	ended := withCompleted[0]
@@ -94,7 +96,7 @@ func TestShuffledAndDuplicated(t *testing.T) {
 				for _, i := range order {
 					h.send(evs[i], evs[i])
 				}
-				h.clock.Advance(DefaultGracePeriod)
+				h.clock.Advance(match.DefaultGracePeriod)
 				return h.state()
 			}
 			in := make([]int, len(evs))
@@ -122,15 +124,15 @@ func TestShuffledAndDuplicated(t *testing.T) {
 
 func TestEndedOnlyWaitsForGrace(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, DefaultRule())
+	h := newHarness(t, match.DefaultRule())
 	h.send(megafonLike()...)
 	require.Empty(t, h.s.Calls(), "nothing happens before the grace period")
-	h.clock.Advance(DefaultGracePeriod - time.Second)
+	h.clock.Advance(match.DefaultGracePeriod - time.Second)
 	require.Empty(t, h.s.Calls())
 	h.clock.Advance(time.Second)
 	calls := h.s.Calls()
 	require.Len(t, calls, 1)
-	want := CallRecord{Provider: "megafon", Account: acct, CallID: "mf1", Direction: callevent.Inbound,
+	want := match.CallRecord{Provider: "megafon", Account: acct, CallID: "mf1", Direction: callevent.Inbound,
 		Status: callevent.Success, ClientID: "c1", ClientPhone: unknownA, Employee: "u2", Extension: "201",
 		LinePhone: line, StartedAt: t0, AnsweredAt: t0.Add(12 * time.Second), EndedAt: t0.Add(70 * time.Second),
 		Duration: 58 * time.Second, Wait: 12 * time.Second}
@@ -153,7 +155,7 @@ func TestEndedOnlyWaitsForGrace(t *testing.T) {
 // general one.
 func TestProviderIdle(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, DefaultRule(), WithProviderIdle("finaz", time.Minute))
+	h := newHarness(t, match.DefaultRule(), match.WithProviderIdle("finaz", time.Minute))
 	answered := func(provider, id string) callevent.Event {
 		return callevent.Event{ID: provider + id, Provider: provider, Account: acct, Kind: callevent.Answered,
 			Direction: callevent.Outbound, CallID: id, ClientPhone: unknownA, Extension: "201", At: t0, AnsweredAt: t0}
@@ -166,12 +168,12 @@ func TestProviderIdle(t *testing.T) {
 	require.Len(t, calls, 1, "only the finaz call is decided after a minute")
 	require.Equal(t, "f1", calls[0].CallID)
 	require.Equal(t, "c1", calls[0].ClientID, "the rules ran: a client was created")
-	h.clock.Advance(DefaultIdleTimeout)
+	h.clock.Advance(match.DefaultIdleTimeout)
 	require.Len(t, h.s.Calls(), 2, "the other provider waits for the general idle timeout")
 
-	_, err := NewEngine(h.s, WithProviderIdle("", time.Minute))
+	_, err := match.NewEngine(h.s, match.WithProviderIdle("", time.Minute))
 	require.Error(t, err)
-	_, err = NewEngine(h.s, WithProviderIdle("finaz", 0))
+	_, err = match.NewEngine(h.s, match.WithProviderIdle("finaz", 0))
 	require.Error(t, err)
 }
 
@@ -179,8 +181,8 @@ func TestProviderIdle(t *testing.T) {
 // number make one client and one lead.
 func TestConcurrentCallsOneUnknownNumber(t *testing.T) {
 	t.Parallel()
-	rule := DefaultRule()
-	rule.Leads.InboundMissed = LeadCase{Create: true}
+	rule := match.DefaultRule()
+	rule.Leads.InboundMissed = match.LeadCase{Create: true}
 	h := newHarness(t, rule)
 	var wg sync.WaitGroup
 	for i := range 100 {
@@ -208,13 +210,13 @@ func TestConcurrentCallsOneUnknownNumber(t *testing.T) {
 
 func TestLateBinding(t *testing.T) {
 	t.Parallel()
-	noCreate := Rule{}
+	noCreate := match.Rule{}
 	// Clients are not created, but answered calls make leads: a call bound
 	// late joins the client's active lead, as one bound at once would.
-	leadsOnly := Rule{Leads: LeadRules{InboundAnswered: LeadCase{Create: true}}}
+	leadsOnly := match.Rule{Leads: match.LeadRules{InboundAnswered: match.LeadCase{Create: true}}}
 	tests := []struct {
 		name     string
-		rule     Rule
+		rule     match.Rule
 		wait     time.Duration
 		attached bool
 		wantLead string
@@ -231,8 +233,8 @@ func TestLateBinding(t *testing.T) {
 			h.send(c.events()...)
 			require.Equal(t, "", h.s.Calls()[0].ClientID)
 			h.clock.Advance(tt.wait)
-			require.NoError(t, h.s.AddClients(Client{ID: "m1", Account: acct, Phone: unknownA}))
-			require.NoError(t, h.s.AddLeads(Lead{ID: "L1", Account: acct, ClientID: "m1"}))
+			require.NoError(t, h.s.AddClients(match.Client{ID: "m1", Account: acct, Phone: unknownA}))
+			require.NoError(t, h.s.AddLeads(match.Lead{ID: "L1", Account: acct, ClientID: "m1"}))
 			require.NoError(t, h.e.ClientCreated(t.Context(), acct, "+"+unknownA))
 			got := h.s.Calls()[0]
 			if tt.attached {
@@ -259,17 +261,17 @@ func TestLateBindingWithoutHook(t *testing.T) {
 		want     string
 	}{
 		{"created inside the window", 3 * time.Minute, "m1"},
-		{"created after the window", DefaultLateBindingWindow + 2*time.Second, ""},
+		{"created after the window", match.DefaultLateBindingWindow + 2*time.Second, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, Rule{})
+			h := newHarness(t, match.Rule{})
 			c := callSpec{id: "nh", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}
 			h.send(c.events()...)
 			h.clock.Advance(tt.createAt)
-			require.NoError(t, h.s.AddClients(Client{ID: "m1", Account: acct, Phone: unknownA}))
+			require.NoError(t, h.s.AddClients(match.Client{ID: "m1", Account: acct, Phone: unknownA}))
 			require.Equal(t, "", h.s.Calls()[0].ClientID, "nothing happens until the window closes")
-			h.clock.Advance(DefaultLateBindingWindow + time.Minute)
+			h.clock.Advance(match.DefaultLateBindingWindow + time.Minute)
 			require.Equal(t, tt.want, h.s.Calls()[0].ClientID)
 		})
 	}
@@ -279,10 +281,10 @@ func TestLateBindingWithoutHook(t *testing.T) {
 // call, under a rule that creates clients, creates the client.
 func TestLateBindingByEngine(t *testing.T) {
 	t.Parallel()
-	rule := Rule{}
-	sales := DefaultRule()
-	h := newHarness(t, DefaultRule(), WithRules(RuleSet{Default: Rules{Rule: rule,
-		Lines: []LineRule{{Name: "sales", Numbers: []string{"+7 495 000-00-01"}, Rule: sales}}}}))
+	rule := match.Rule{}
+	sales := match.DefaultRule()
+	h := newHarness(t, match.DefaultRule(), match.WithRules(match.RuleSet{Default: match.Rules{Rule: rule,
+		Lines: []match.LineRule{{Name: "sales", Numbers: []string{"+7 495 000-00-01"}, Rule: sales}}}}))
 	first := callSpec{id: "w1", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}
 	h.send(first.events()...)
 	h.clock.Advance(time.Minute)
@@ -297,7 +299,7 @@ func TestLateBindingByEngine(t *testing.T) {
 
 func TestIgnoredCalls(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, DefaultRule())
+	h := newHarness(t, match.DefaultRule())
 	internal := callSpec{id: "i1", dir: callevent.Internal, phone: "", ext: "101", status: callevent.Success}
 	h.send(internal.events()...)
 	require.Empty(t, h.s.Calls(), "internal calls are not passed to the CRM")
@@ -318,12 +320,12 @@ func TestIgnoredCalls(t *testing.T) {
 func TestRetryAfterStoreError(t *testing.T) {
 	t.Parallel()
 	clock := matchtest.NewClock(t0)
-	ms, err := NewMemoryStore("RU", WithMemoryClock(clock.Now))
+	ms, err := memstore.New(memstore.WithClock(clock))
 	require.NoError(t, err)
-	fs := &failingStore{MemoryStore: ms, fail: map[string]bool{"LogCall": true}}
-	rule := DefaultRule()
-	rule.Leads.InboundAnswered = LeadCase{Create: true}
-	e, err := NewEngine(fs, WithRules(RuleSet{Default: Rules{Rule: rule}}), WithClock(clock))
+	fs := &failingStore{Store: ms, fail: map[string]bool{"LogCall": true}}
+	rule := match.DefaultRule()
+	rule.Leads.InboundAnswered = match.LeadCase{Create: true}
+	e, err := match.NewEngine(fs, match.WithRules(match.RuleSet{Default: match.Rules{Rule: rule}}), match.WithClock(clock))
 	require.NoError(t, err)
 	defer e.Close(t.Context())
 	ms.SetEmployees(acct, employees()...)
@@ -345,34 +347,34 @@ func TestRetryAfterStoreError(t *testing.T) {
 	for _, ev := range megafonLike() {
 		require.NoError(t, e.HandleEvent(t.Context(), ev))
 	}
-	clock.Advance(DefaultGracePeriod)
+	clock.Advance(match.DefaultGracePeriod)
 	require.Len(t, ms.Calls(), 1)
 	fs.set("Find", false)
-	clock.Advance(DefaultGracePeriod)
+	clock.Advance(match.DefaultGracePeriod)
 	require.Len(t, ms.Calls(), 2)
 }
 
 func TestDryRun(t *testing.T) {
 	t.Parallel()
-	rule := DefaultRule()
-	rule.Missed.Distribution = DistributeRoundRobin
-	rule.Leads.InboundMissed = LeadCase{Create: true, Source: "missed"}
+	rule := match.DefaultRule()
+	rule.Missed.Distribution = match.DistributeRoundRobin
+	rule.Leads.InboundMissed = match.LeadCase{Create: true, Source: "missed"}
 	rule.Notify.Admins = true
 	h := newHarness(t, rule)
 	c := callSpec{id: "dr", dir: callevent.Inbound, phone: unknownA, ring: "101", status: callevent.Missed}
 	d, err := h.e.DryRun(t.Context(), c.events()...)
 	require.NoError(t, err)
-	require.Equal(t, state{Clients: []Client{k1}}, h.state(), "a dry run writes nothing")
-	want := []Action{
-		{Kind: ActResponsible, Employee: "u1", Reason: "missed call from an unknown number: round robin"},
-		{Kind: ActCreateClient, Employee: "u1", Reason: `unknown number and creating clients on inbound missed is on: telephony client "Автоконтакт: Входящий-пропущенный"`},
-		{Kind: ActCreateLead, Employee: "u1", Reason: `no active lead, creating leads on inbound missed is on, a new client: "Входящий +79162222222"`},
-		{Kind: ActLogCall, Employee: "u1", Reason: "inbound missed call"},
-		{Kind: ActNotify, Employee: "u1", Reason: "responsible for the missed call"},
-		{Kind: ActNotify, Employee: "u3", Reason: "admin"},
+	require.Equal(t, state{Clients: []match.Client{k1}}, h.state(), "a dry run writes nothing")
+	want := []match.Action{
+		{Kind: match.ActResponsible, Employee: "u1", Reason: "missed call from an unknown number: round robin"},
+		{Kind: match.ActCreateClient, Employee: "u1", Reason: `unknown number and creating clients on inbound missed is on: telephony client "Автоконтакт: Входящий-пропущенный"`},
+		{Kind: match.ActCreateLead, Employee: "u1", Reason: `no active lead, creating leads on inbound missed is on, a new client: "Входящий +79162222222"`},
+		{Kind: match.ActLogCall, Employee: "u1", Reason: "inbound missed call"},
+		{Kind: match.ActNotify, Employee: "u1", Reason: "responsible for the missed call"},
+		{Kind: match.ActNotify, Employee: "u3", Reason: "admin"},
 	}
 	require.Empty(t, cmp.Diff(want, d.Actions))
-	require.Equal(t, InboundMissed, d.Case)
+	require.Equal(t, match.InboundMissed, d.Case)
 	require.Contains(t, d.String(), "create client employee=u1: unknown number")
 
 	// The real run agrees, and the dry run did not consume the round robin.
@@ -388,7 +390,7 @@ func TestDryRun(t *testing.T) {
 
 func TestLookupContact(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, DefaultRule(), WithCardURL("https://crm.example.com/{account}/clients/{id}"))
+	h := newHarness(t, match.DefaultRule(), match.WithCardURL("https://crm.example.com/{account}/clients/{id}"))
 	got, found, err := h.e.LookupContact(t.Context(), acct, "8 916 111 11 11")
 	require.NoError(t, err)
 	require.True(t, found)
@@ -405,8 +407,8 @@ func TestLookupContact(t *testing.T) {
 // drops timers and refuses further events.
 func TestCloseFlushesAndStops(t *testing.T) {
 	t.Parallel()
-	rule := DefaultRule()
-	rule.Notify = NotifyRule{Extra: []string{"u4"}, ExtraDelay: Duration(time.Hour)}
+	rule := match.DefaultRule()
+	rule.Notify = match.NotifyRule{Extra: []string{"u4"}, ExtraDelay: match.Duration(time.Hour)}
 	h := newHarness(t, rule)
 	h.send(megafonLike()...)
 	h.send(callSpec{id: "m", dir: callevent.Inbound, phone: unknownB, ring: "101", status: callevent.Missed}.events()...)
@@ -414,40 +416,35 @@ func TestCloseFlushesAndStops(t *testing.T) {
 	require.NoError(t, h.e.Close(t.Context()))
 	require.Len(t, h.s.Calls(), 2, "the call in its grace period was acted on")
 	require.Zero(t, h.clock.Pending(), "no timer left")
-	require.ErrorIs(t, h.e.HandleEvent(t.Context(), megafonLike()[0]), ErrClosed)
+	require.ErrorIs(t, h.e.HandleEvent(t.Context(), megafonLike()[0]), match.ErrClosed)
 	require.NoError(t, h.e.Close(t.Context()), "Close is idempotent")
 }
 
 // TestForgetsFinishedCalls: per-call state is dropped after the retention.
 func TestForgetsFinishedCalls(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, Rule{})
+	h := newHarness(t, match.Rule{})
 	for i := range 50 {
 		h.send(callSpec{id: fmt.Sprint("g", i), dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}.events()...)
 	}
 	h.send(megafonLike()[0]) // a call that never ends
-	count := func() (int, int) {
-		h.e.mu.Lock()
-		defer h.e.mu.Unlock()
-		n := 0
-		for _, l := range h.e.pending {
-			n += len(l)
-		}
-		return len(h.e.active), n
+	count := func() (active, waiting int) {
+		active, _, _, waiting = h.e.Memory()
+		return active, waiting
 	}
 	active, waiting := count()
 	require.Equal(t, 51, active)
 	require.Equal(t, 50, waiting)
-	h.clock.Advance(DefaultRetention)
+	h.clock.Advance(match.DefaultRetention)
 	active, waiting = count()
 	require.Equal(t, 1, active)
 	require.Zero(t, waiting)
 	require.Len(t, h.s.Calls(), 50)
-	h.clock.Advance(DefaultIdleTimeout - DefaultRetention)
+	h.clock.Advance(match.DefaultIdleTimeout - match.DefaultRetention)
 	active, _ = count()
 	require.Equal(t, 1, active, "the idle call is acted on, then kept for the retention")
 	require.Len(t, h.s.Calls(), 51)
-	h.clock.Advance(DefaultRetention)
+	h.clock.Advance(match.DefaultRetention)
 	active, _ = count()
 	require.Zero(t, active)
 	require.Len(t, h.s.Calls(), 51)
@@ -455,18 +452,18 @@ func TestForgetsFinishedCalls(t *testing.T) {
 
 func TestEngineLimits(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, DefaultRule(), WithLimits(0, 1))
+	h := newHarness(t, match.DefaultRule(), match.WithLimits(match.Limits{MaxCalls: 1}))
 	h.send(megafonLike()[0])
 	err := h.e.HandleEvent(t.Context(), callSpec{id: "x", dir: callevent.Inbound, phone: known}.events()[0])
-	require.ErrorIs(t, err, ErrOverloaded)
+	require.ErrorIs(t, err, match.ErrOverloaded)
 
-	_, err = NewEngine(nil)
+	_, err = match.NewEngine(nil)
 	require.Error(t, err)
-	_, err = NewEngine(h.s, WithTiming(-1, 0, 0))
+	_, err = match.NewEngine(h.s, match.WithTiming(match.Timing{Grace: -1}))
 	require.Error(t, err)
-	_, err = NewEngine(h.s, WithRules(RuleSet{Default: Rules{Lines: []LineRule{{Name: "x", Numbers: []string{"abc"}}}}}))
+	_, err = match.NewEngine(h.s, match.WithRules(match.RuleSet{Default: match.Rules{Lines: []match.LineRule{{Name: "x", Numbers: []string{"abc"}}}}}))
 	require.ErrorContains(t, err, "abc")
-	_, err = NewEngine(h.s, WithLogger(nil))
+	_, err = match.NewEngine(h.s, match.WithLogger(nil))
 	require.ErrorContains(t, err, "nil logger")
 }
 
@@ -481,7 +478,7 @@ func TestDecisionLogged(t *testing.T) {
 		defer mu.Unlock()
 		return buf.Write(p)
 	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := newHarness(t, DefaultRule(), WithLogger(logger))
+	h := newHarness(t, match.DefaultRule(), match.WithLogger(logger))
 	h.send(callSpec{id: "lg", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}.events()...)
 	mu.Lock()
 	out := buf.String()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/memstore"
 )
 
 // A missed call from an unknown number under rules like Perfectum's: the
@@ -14,7 +15,7 @@ import (
 // call and tells the manager and the admins.
 func ExampleEngine() {
 	ctx := context.Background()
-	store, err := match.NewMemoryStore("RU")
+	store, err := memstore.New()
 	if err != nil {
 		panic(err)
 	}
@@ -87,7 +88,7 @@ func ExampleEngine() {
 // LookupContact answers a provider's "who is calling?" with the client's
 // name, card URL and responsible employee.
 func ExampleEngine_LookupContact() {
-	store, _ := match.NewMemoryStore("RU")
+	store, _ := memstore.New()
 	store.SetEmployees("acme", match.Employee{ID: "anna", Login: "anna@acme", Email: "anna@acme.example", Extensions: []string{"101"}})
 	_ = store.AddClients(match.Client{ID: "42", Account: "acme", Name: "Ivan Petrov", Phone: "+7 916 123-45-67", Responsible: "anna"})
 	engine, _ := match.NewEngine(store, match.WithCardURL("https://crm.example.com/clients/{id}"))

@@ -1,4 +1,4 @@
-package match
+package match_test
 
 import (
 	"context"
@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/match/matchtest"
+	"github.com/callbridge/callbridge/match/memstore"
 	"github.com/stretchr/testify/require"
 )
 
@@ -21,8 +23,8 @@ const (
 	unknownB = "79163333333"
 )
 
-func employees() []Employee {
-	return []Employee{
+func employees() []match.Employee {
+	return []match.Employee{
 		{ID: "u1", Name: "Anna", Login: "anna", Email: "anna@example.com", Extensions: []string{"101", "102"}},
 		{ID: "u2", Name: "Boris", Login: "boris", Email: "boris@example.com", Extensions: []string{"201"}},
 		{ID: "u3", Name: "Vera", Login: "vera", Extensions: []string{"301"}, Admin: true},
@@ -32,22 +34,22 @@ func employees() []Employee {
 
 type harness struct {
 	t     *testing.T
-	e     *Engine
-	s     *MemoryStore
+	e     *match.Engine
+	s     *memstore.Store
 	clock *matchtest.Clock
 }
 
 // newHarness builds an engine over a memory store holding client k1 and
 // the employees, with rule for account acc.
-func newHarness(t *testing.T, rule Rule, opts ...Option) *harness {
+func newHarness(t *testing.T, rule match.Rule, opts ...match.Option) *harness {
 	t.Helper()
 	clock := matchtest.NewClock(t0)
-	s, err := NewMemoryStore("RU", WithMemoryClock(clock.Now))
+	s, err := memstore.New(memstore.WithClock(clock))
 	require.NoError(t, err)
 	s.SetEmployees(acct, employees()...)
-	require.NoError(t, s.AddClients(Client{ID: "k1", Account: acct, Name: "Иван Петров", Phone: "+7 916 111-11-11", Responsible: "u2"}))
-	opts = append([]Option{WithRules(RuleSet{Default: Rules{Rule: rule}}), WithClock(clock)}, opts...)
-	e, err := NewEngine(s, opts...)
+	require.NoError(t, s.AddClients(match.Client{ID: "k1", Account: acct, Name: "Иван Петров", Phone: "+7 916 111-11-11", Responsible: "u2"}))
+	opts = append([]match.Option{match.WithRules(match.RuleSet{Default: match.Rules{Rule: rule}}), match.WithClock(clock)}, opts...)
+	e, err := match.NewEngine(s, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = e.Close(context.Background()) })
 	return &harness{t: t, e: e, s: s, clock: clock}
@@ -62,10 +64,10 @@ func (h *harness) send(evs ...callevent.Event) {
 
 // state is everything the engine wrote, for comparison.
 type state struct {
-	Clients []Client
-	Leads   []Lead
-	Calls   []CallRecord
-	Notes   []Notification
+	Clients []match.Client
+	Leads   []match.Lead
+	Calls   []match.CallRecord
+	Notes   []match.Notification
 }
 
 func (h *harness) state() state {

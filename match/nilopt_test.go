@@ -6,14 +6,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/memstore"
 )
 
 // No constructor panics: a nil option is an error naming its position.
 func TestNilOptionIsAnError(t *testing.T) {
 	t.Parallel()
-	_, err := match.NewMemoryStore("RU", nil)
-	require.ErrorContains(t, err, "option 1 is nil")
-	s, err := match.NewMemoryStore("RU")
+	s, err := memstore.New()
 	require.NoError(t, err)
 	_, err = match.NewEngine(s, nil)
 	require.ErrorContains(t, err, "option 1 is nil")

@@ -1,10 +1,11 @@
-package match
+package match_test
 
 import (
 	"testing"
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
@@ -16,83 +17,83 @@ import (
 func TestPerfectumLeadRules(t *testing.T) {
 	t.Parallel()
 	in, out := callevent.Inbound, callevent.Outbound
-	missedLead := LeadCase{Create: true, EvenIfClientExists: true, Status: "new", Source: "missed call"}
-	answeredLead := LeadCase{Create: true, Status: "new", Source: "call"}
+	missedLead := match.LeadCase{Create: true, EvenIfClientExists: true, Status: "new", Source: "missed call"}
+	answeredLead := match.LeadCase{Create: true, Status: "new", Source: "call"}
 
-	open := Lead{ID: "L", Account: acct, ClientID: "k1", Name: "old", Status: "talks", State: LeadOpen, Responsible: "u2", CreatedAt: t0}
-	lost := Lead{ID: "L", Account: acct, ClientID: "k1", Name: "old", Status: "lost", State: LeadLost, Responsible: "u2", CreatedAt: t0}
-	won := Lead{ID: "W", Account: acct, ClientID: "k1", Name: "older", Status: "won", State: LeadWon, Responsible: "u2", CreatedAt: t0}
+	open := match.Lead{ID: "L", Account: acct, ClientID: "k1", Name: "old", Status: "talks", State: match.LeadOpen, Responsible: "u2", CreatedAt: t0}
+	lost := match.Lead{ID: "L", Account: acct, ClientID: "k1", Name: "old", Status: "lost", State: match.LeadLost, Responsible: "u2", CreatedAt: t0}
+	won := match.Lead{ID: "W", Account: acct, ClientID: "k1", Name: "older", Status: "won", State: match.LeadWon, Responsible: "u2", CreatedAt: t0}
 
 	tests := []struct {
 		name      string
-		leads     LeadRules
+		leads     match.LeadRules
 		reopen    string
-		existing  []Lead
+		existing  []match.Lead
 		call      callSpec
-		wantLeads []Lead
+		wantLeads []match.Lead
 		wantLead  string // the call's lead
 	}{
 		{
 			name:  "missed inbound, active lead: attached, no new lead",
-			leads: LeadRules{InboundMissed: missedLead}, existing: []Lead{open},
+			leads: match.LeadRules{InboundMissed: missedLead}, existing: []match.Lead{open},
 			call:      callSpec{id: "p1", dir: in, phone: known, ring: "101", status: callevent.Missed},
-			wantLeads: []Lead{open}, wantLead: "L",
+			wantLeads: []match.Lead{open}, wantLead: "L",
 		},
 		{
 			name:  "missed inbound, active lead, but leads are not created on missed calls: not attached",
-			leads: LeadRules{InboundAnswered: answeredLead}, existing: []Lead{open},
+			leads: match.LeadRules{InboundAnswered: answeredLead}, existing: []match.Lead{open},
 			call:      callSpec{id: "p0", dir: in, phone: known, ring: "101", status: callevent.Missed},
-			wantLeads: []Lead{open}, wantLead: "",
+			wantLeads: []match.Lead{open}, wantLead: "",
 		},
 		{
 			name:  "missed inbound, only a lost lead: new lead for the client's responsible",
-			leads: LeadRules{InboundMissed: missedLead}, existing: []Lead{lost},
+			leads: match.LeadRules{InboundMissed: missedLead}, existing: []match.Lead{lost},
 			call: callSpec{id: "p2", dir: in, phone: known, ring: "101", status: callevent.Missed},
-			wantLeads: []Lead{lost, {ID: "l1", Account: acct, ClientID: "k1", Name: "Входящий +" + known, Status: "new",
+			wantLeads: []match.Lead{lost, {ID: "l1", Account: acct, ClientID: "k1", Name: "Входящий +" + known, Status: "new",
 				Source: "missed call", Responsible: "u2", CreatedAt: t0}},
 			wantLead: "l1",
 		},
 		{
 			name:  "answered inbound, client exists, even-if-exists off: no lead",
-			leads: LeadRules{InboundAnswered: answeredLead},
+			leads: match.LeadRules{InboundAnswered: answeredLead},
 			call:  callSpec{id: "p3", dir: in, phone: known, ext: "101", status: callevent.Success},
 		},
 		{
 			name:  "answered inbound, client exists, even-if-exists on: lead for the answerer",
-			leads: LeadRules{InboundAnswered: LeadCase{Create: true, EvenIfClientExists: true, Status: "new", Source: "call"}},
+			leads: match.LeadRules{InboundAnswered: match.LeadCase{Create: true, EvenIfClientExists: true, Status: "new", Source: "call"}},
 			call:  callSpec{id: "p4", dir: in, phone: known, ext: "101", status: callevent.Success},
-			wantLeads: []Lead{{ID: "l1", Account: acct, ClientID: "k1", Name: "Входящий +" + known, Status: "new",
+			wantLeads: []match.Lead{{ID: "l1", Account: acct, ClientID: "k1", Name: "Входящий +" + known, Status: "new",
 				Source: "call", Responsible: "u1", CreatedAt: t0}},
 			wantLead: "l1",
 		},
 		{
 			name:  "outbound missed: lead named Исходящий for the caller",
-			leads: LeadRules{OutboundMissed: LeadCase{Create: true, EvenIfClientExists: true, Pipeline: "cold", Status: "new"}},
+			leads: match.LeadRules{OutboundMissed: match.LeadCase{Create: true, EvenIfClientExists: true, Pipeline: "cold", Status: "new"}},
 			call:  callSpec{id: "p5", dir: out, phone: known, ext: "201", status: callevent.NotAvailable},
-			wantLeads: []Lead{{ID: "l1", Account: acct, ClientID: "k1", Name: "Исходящий +" + known, Pipeline: "cold",
+			wantLeads: []match.Lead{{ID: "l1", Account: acct, ClientID: "k1", Name: "Исходящий +" + known, Pipeline: "cold",
 				Status: "new", Responsible: "u2", CreatedAt: t0}},
 			wantLead: "l1",
 		},
 		{
 			name:   "outbound to a client whose newest lead is lost: reopened, no new lead",
-			leads:  LeadRules{OutboundAnswered: LeadCase{Create: true, EvenIfClientExists: true}},
-			reopen: "reopened", existing: []Lead{won, lost},
+			leads:  match.LeadRules{OutboundAnswered: match.LeadCase{Create: true, EvenIfClientExists: true}},
+			reopen: "reopened", existing: []match.Lead{won, lost},
 			call: callSpec{id: "p6", dir: out, phone: known, ext: "101", status: callevent.Success},
-			wantLeads: []Lead{won, {ID: "L", Account: acct, ClientID: "k1", Name: "old", Status: "reopened",
-				State: LeadOpen, Responsible: "u2", CreatedAt: t0}},
+			wantLeads: []match.Lead{won, {ID: "L", Account: acct, ClientID: "k1", Name: "old", Status: "reopened",
+				State: match.LeadOpen, Responsible: "u2", CreatedAt: t0}},
 			wantLead: "L",
 		},
 		{
 			name:   "inbound call to a lost lead's client: not reopened",
-			reopen: "reopened", existing: []Lead{lost},
+			reopen: "reopened", existing: []match.Lead{lost},
 			call:      callSpec{id: "p7", dir: in, phone: known, ext: "101", status: callevent.Success},
-			wantLeads: []Lead{lost},
+			wantLeads: []match.Lead{lost},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rule := Rule{Leads: tt.leads, ReopenStatus: tt.reopen}
+			rule := match.Rule{Leads: tt.leads, ReopenStatus: tt.reopen}
 			h := newHarness(t, rule)
 			require.NoError(t, h.s.AddLeads(tt.existing...))
 			h.send(tt.call.events()...)
@@ -113,26 +114,26 @@ func TestDistribution(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
-		missed MissedRule
+		missed match.MissedRule
 		online []string
 		want   []string
 	}{
-		{"round robin over a list", MissedRule{Distribution: DistributeRoundRobin, Employees: []string{"u2", "u4"}},
+		{"round robin over a list", match.MissedRule{Distribution: match.DistributeRoundRobin, Employees: []string{"u2", "u4"}},
 			nil, []string{"u2", "u4", "u2"}},
-		{"round robin over everybody", MissedRule{Distribution: DistributeRoundRobin},
+		{"round robin over everybody", match.MissedRule{Distribution: match.DistributeRoundRobin},
 			nil, []string{"u1", "u2", "u3", "u4", "u1"}},
-		{"active: the online employees of the list", MissedRule{Distribution: DistributeActive, Employees: []string{"u1", "u2", "u4"}},
+		{"active: the online employees of the list", match.MissedRule{Distribution: match.DistributeActive, Employees: []string{"u1", "u2", "u4"}},
 			[]string{"u3", "u4"}, []string{"u4", "u4"}},
-		{"active: nobody of the list online, round robin", MissedRule{Distribution: DistributeActive, Employees: []string{"u1", "u2"}},
+		{"active: nobody of the list online, round robin", match.MissedRule{Distribution: match.DistributeActive, Employees: []string{"u1", "u2"}},
 			[]string{"u3"}, []string{"u1", "u2", "u1"}},
-		{"manager wins over distribution", MissedRule{Manager: "u3", Distribution: DistributeRoundRobin},
+		{"manager wins over distribution", match.MissedRule{Manager: "u3", Distribution: match.DistributeRoundRobin},
 			nil, []string{"u3", "u3"}},
-		{"nothing set: nobody", MissedRule{}, nil, []string{""}},
+		{"nothing set: nobody", match.MissedRule{}, nil, []string{""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rule := DefaultRule()
+			rule := match.DefaultRule()
 			rule.Missed = tt.missed
 			h := newHarness(t, rule)
 			h.s.SetOnline(acct, tt.online...)
@@ -156,16 +157,16 @@ func TestDistribution(t *testing.T) {
 // employees only after their delay.
 func TestMissedNotifications(t *testing.T) {
 	t.Parallel()
-	rule := DefaultRule()
+	rule := match.DefaultRule()
 	rule.Missed.Manager = "u4"
-	rule.Notify = NotifyRule{Admins: true, Unknown: []string{"u1", "u4"}, Extra: []string{"u2", "u3"}, ExtraDelay: Duration(5 * time.Minute)}
+	rule.Notify = match.NotifyRule{Admins: true, Unknown: []string{"u1", "u4"}, Extra: []string{"u2", "u3"}, ExtraDelay: match.Duration(5 * time.Minute)}
 	h := newHarness(t, rule)
 
 	unknown := callSpec{id: "n1", dir: callevent.Inbound, phone: unknownA, ring: "101", status: callevent.Missed}
 	knownCall := callSpec{id: "n2", dir: callevent.Inbound, phone: known, ring: "101", status: callevent.Missed}
 	h.send(unknown.events()...)
 	h.send(knownCall.events()...)
-	want := []Notification{
+	want := []match.Notification{
 		missedNote(unknown, "u4", "c1", "responsible for the missed call"),
 		missedNote(unknown, "u3", "c1", "admin"),
 		missedNote(unknown, "u1", "c1", "chosen for missed calls from unknown numbers"),

@@ -1,4 +1,4 @@
-package match
+package match_test
 
 import (
 	"context"
@@ -7,8 +7,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/memstore"
 	"github.com/callbridge/callbridge/phone"
-	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 )
 
@@ -17,34 +18,34 @@ import (
 func TestSalebotMatchingOrder(t *testing.T) {
 	t.Parallel()
 	const p = "79161234567"
-	byVar := Client{ID: "v1", Account: acct, Name: "by variable", Phone: "79990000001", Fields: map[string]string{"mobile": "8 (916) 123-45-67"}}
-	byVar2 := Client{ID: "v2", Account: acct, Name: "by variable too", Fields: map[string]string{"a": "x", "z": "+7 916 1234567"}}
-	tel := Client{ID: "t1", Account: acct, Name: "telephony", Phone: "+79161234567"}
+	byVar := match.Client{ID: "v1", Account: acct, Name: "by variable", Phone: "79990000001", Fields: map[string]string{"mobile": "8 (916) 123-45-67"}}
+	byVar2 := match.Client{ID: "v2", Account: acct, Name: "by variable too", Fields: map[string]string{"a": "x", "z": "+7 916 1234567"}}
+	tel := match.Client{ID: "t1", Account: acct, Name: "telephony", Phone: "+79161234567"}
 	tests := []struct {
 		name       string
-		clients    []Client
+		clients    []match.Client
 		phone      string
-		create     *NewClient
+		create     *match.NewClient
 		wantID     string
-		wantMatch  MatchKind
+		wantMatch  match.MatchKind
 		wantOthers []string
-		wantChan   Channel
+		wantChan   match.Channel
 	}{
-		{"telephony client wins over a variable match", []Client{byVar, tel}, p, nil, "t1", MatchPhone, nil, ChannelTelephony},
-		{"variable match, first in order wins, others reported", []Client{byVar, byVar2}, "+7 (916) 123-45-67", nil, "v1", MatchField, []string{"v2"}, ChannelTelephony},
-		{"no match, no create", []Client{byVar}, "79160000000", nil, "", MatchNone, nil, ""},
+		{"telephony client wins over a variable match", []match.Client{byVar, tel}, p, nil, "t1", match.MatchPhone, nil, match.ChannelTelephony},
+		{"variable match, first in order wins, others reported", []match.Client{byVar, byVar2}, "+7 (916) 123-45-67", nil, "v1", match.MatchField, []string{"v2"}, match.ChannelTelephony},
+		{"no match, no create", []match.Client{byVar}, "79160000000", nil, "", match.MatchNone, nil, ""},
 		{"no match: messenger client when the account has a messenger", nil, "8 916 123 45 67",
-			&NewClient{Name: "new", Messenger: ChannelWhatsApp}, "c1", MatchCreated, nil, ChannelWhatsApp},
-		{"no match: telephony client otherwise", nil, p, &NewClient{Name: "new"}, "c1", MatchCreated, nil, ChannelTelephony},
-		{"a match is never created again", []Client{tel}, p, &NewClient{Name: "new"}, "t1", MatchPhone, nil, ChannelTelephony},
+			&match.NewClient{Name: "new", Messenger: match.ChannelWhatsApp}, "c1", match.MatchCreated, nil, match.ChannelWhatsApp},
+		{"no match: telephony client otherwise", nil, p, &match.NewClient{Name: "new"}, "c1", match.MatchCreated, nil, match.ChannelTelephony},
+		{"a match is never created again", []match.Client{tel}, p, &match.NewClient{Name: "new"}, "t1", match.MatchPhone, nil, match.ChannelTelephony},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s, err := NewMemoryStore("RU")
+			s, err := memstore.New()
 			require.NoError(t, err)
 			require.NoError(t, s.AddClients(tt.clients...))
-			r, err := NewResolver(s, "RU")
+			r, err := match.NewResolver(s, "RU")
 			require.NoError(t, err)
 			res, err := r.Resolve(t.Context(), acct, tt.phone, tt.create)
 			require.NoError(t, err)
@@ -52,7 +53,7 @@ func TestSalebotMatchingOrder(t *testing.T) {
 			require.Equal(t, tt.wantID, res.Client.ID)
 			require.Equal(t, tt.wantOthers, res.Others)
 			require.Equal(t, tt.wantChan, res.Client.Channel)
-			if tt.wantMatch == MatchCreated {
+			if tt.wantMatch == match.MatchCreated {
 				require.Equal(t, p, res.Client.Phone)
 				require.True(t, res.Client.CreatedFromCall)
 			}
@@ -62,17 +63,17 @@ func TestSalebotMatchingOrder(t *testing.T) {
 
 func TestResolveEquivalentForms(t *testing.T) {
 	t.Parallel()
-	s, err := NewMemoryStore("RU")
+	s, err := memstore.New()
 	require.NoError(t, err)
-	r, err := NewResolver(s, "RU")
+	r, err := match.NewResolver(s, "RU")
 	require.NoError(t, err)
-	first, err := r.Resolve(t.Context(), acct, "8 916 123-45-67", &NewClient{Name: "x"})
+	first, err := r.Resolve(t.Context(), acct, "8 916 123-45-67", &match.NewClient{Name: "x"})
 	require.NoError(t, err)
-	require.Equal(t, MatchCreated, first.Match)
+	require.Equal(t, match.MatchCreated, first.Match)
 	for _, form := range []string{"+79161234567", "79161234567", "8 (916) 123 45 67", "tel:+7-916-123-45-67"} {
-		res, err := r.Resolve(t.Context(), acct, form, &NewClient{Name: "x"})
+		res, err := r.Resolve(t.Context(), acct, form, &match.NewClient{Name: "x"})
 		require.NoError(t, err)
-		require.Equal(t, MatchPhone, res.Match, form)
+		require.Equal(t, match.MatchPhone, res.Match, form)
 		require.Equal(t, first.Client.ID, res.Client.ID, form)
 	}
 	// Accounts are separate tenants.
@@ -84,7 +85,7 @@ func TestResolveEquivalentForms(t *testing.T) {
 		in   string
 		want error
 	}{{"", phone.ErrAnonymous}, {"101", phone.ErrInternal}, {"12ab", phone.ErrInvalid}} {
-		_, err := r.Resolve(t.Context(), acct, bad.in, &NewClient{})
+		_, err := r.Resolve(t.Context(), acct, bad.in, &match.NewClient{})
 		require.ErrorIs(t, err, bad.want, bad.in)
 	}
 	require.Len(t, s.Clients(), 1)
@@ -93,22 +94,22 @@ func TestResolveEquivalentForms(t *testing.T) {
 // slowStore holds every CreateClient until gate is closed, so concurrent
 // resolutions overlap; entered receives a value per CreateClient call.
 type slowStore struct {
-	*MemoryStore
+	*memstore.Store
 	gate    chan struct{}
 	entered chan struct{}
 }
 
-func (s *slowStore) CreateClient(ctx context.Context, c Client) (Client, error) {
+func (s *slowStore) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
 	if s.entered != nil {
 		s.entered <- struct{}{}
 	}
 	<-s.gate
-	return s.MemoryStore.CreateClient(ctx, c)
+	return s.Store.CreateClient(ctx, c)
 }
 
 // failingStore fails chosen operations while fail is set.
 type failingStore struct {
-	*MemoryStore
+	*memstore.Store
 	mu   sync.Mutex
 	fail map[string]bool
 }
@@ -130,69 +131,32 @@ func (s *failingStore) set(op string, fail bool) {
 	s.fail[op] = fail
 }
 
-func (s *failingStore) LogCall(ctx context.Context, r CallRecord) error {
+func (s *failingStore) LogCall(ctx context.Context, r match.CallRecord) error {
 	if err := s.check("LogCall"); err != nil {
 		return err
 	}
-	return s.MemoryStore.LogCall(ctx, r)
+	return s.Store.LogCall(ctx, r)
 }
 
-func (s *failingStore) FindClientByPhone(ctx context.Context, a, p string) (Client, bool, error) {
+func (s *failingStore) FindClientByPhone(ctx context.Context, a, p string) (match.Client, bool, error) {
 	if err := s.check("Find"); err != nil {
-		return Client{}, false, err
+		return match.Client{}, false, err
 	}
-	return s.MemoryStore.FindClientByPhone(ctx, a, p)
-}
-
-func TestMemoryStoreFieldIndex(t *testing.T) {
-	t.Parallel()
-	s, err := NewMemoryStore("RU")
-	require.NoError(t, err)
-	require.NoError(t, s.AddClients(
-		Client{ID: "a", Fields: map[string]string{"x": "+79161234567", "y": "8 916 123-45-67", "note": "hello"}},
-		Client{ID: "b", Fields: map[string]string{"x": "79161234567"}},
-		Client{ID: "c", Phone: "79161234567"},
-	))
-	got, err := s.FindClientsByField(t.Context(), "", "79161234567", 8)
-	require.NoError(t, err)
-	require.Equal(t, []string{"a", "b"}, ids(got), "each client once, in creation order")
-	got, err = s.FindClientsByField(t.Context(), "", "79161234567", 1)
-	require.NoError(t, err)
-	require.Equal(t, []string{"a"}, ids(got))
-
-	require.ErrorContains(t, s.AddClients(Client{ID: "a"}), "already exists")
-	many := map[string]string{}
-	for i := range MaxClientFields + 1 {
-		many[string(rune('a'+i%26))+string(rune('a'+i/26))] = "v"
-	}
-	require.ErrorIs(t, s.AddClients(Client{Fields: many}), ErrTooLarge)
-	require.ErrorIs(t, s.AddClients(Client{Name: string(make([]byte, MaxValueLen+1))}), ErrTooLarge)
-	require.Error(t, s.AddClients(Client{Phone: "not a phone"}))
-	if diff := cmp.Diff([]string{"a", "b", "c"}, ids(s.Clients())); diff != "" {
-		t.Error(diff)
-	}
-}
-
-func ids(cs []Client) []string {
-	out := make([]string, len(cs))
-	for i, c := range cs {
-		out[i] = c.ID
-	}
-	return out
+	return s.Store.FindClientByPhone(ctx, a, p)
 }
 
 // heldFind holds the first FindClientByPhone's (empty) answer until
 // release is closed, so another resolution can create the client in
 // between; held is closed once that first lookup is being held.
 type heldFind struct {
-	*MemoryStore
+	*memstore.Store
 	calls   atomic.Int32
 	held    chan struct{}
 	release chan struct{}
 }
 
-func (s *heldFind) FindClientByPhone(ctx context.Context, account, phone string) (Client, bool, error) {
-	c, ok, err := s.MemoryStore.FindClientByPhone(ctx, account, phone)
+func (s *heldFind) FindClientByPhone(ctx context.Context, account, phone string) (match.Client, bool, error) {
+	c, ok, err := s.Store.FindClientByPhone(ctx, account, phone)
 	if s.calls.Add(1) == 1 {
 		close(s.held)
 		<-s.release
@@ -205,29 +169,29 @@ func (s *heldFind) FindClientByPhone(ctx context.Context, account, phone string)
 // client, asks the store again and does not create a second client.
 func TestResolveAsksAgainInsideTheFlight(t *testing.T) {
 	t.Parallel()
-	s, err := NewMemoryStore("RU")
+	s, err := memstore.New()
 	require.NoError(t, err)
-	store := &heldFind{MemoryStore: s, held: make(chan struct{}), release: make(chan struct{})}
-	r, err := NewResolver(store, "RU")
+	store := &heldFind{Store: s, held: make(chan struct{}), release: make(chan struct{})}
+	r, err := match.NewResolver(store, "RU")
 	require.NoError(t, err)
 
 	type result struct {
-		res Resolution
+		res match.Resolution
 		err error
 	}
 	late := make(chan result, 1)
 	go func() {
-		res, err := r.Resolve(context.Background(), acct, "+79165550000", &NewClient{Name: "late"})
+		res, err := r.Resolve(context.Background(), acct, "+79165550000", &match.NewClient{Name: "late"})
 		late <- result{res, err}
 	}()
 	<-store.held // the late resolution has looked and found nothing
-	first, err := r.Resolve(context.Background(), acct, "+79165550000", &NewClient{Name: "first"})
+	first, err := r.Resolve(context.Background(), acct, "+79165550000", &match.NewClient{Name: "first"})
 	require.NoError(t, err)
-	require.Equal(t, MatchCreated, first.Match)
+	require.Equal(t, match.MatchCreated, first.Match)
 	close(store.release)
 	got := <-late
 	require.NoError(t, got.err)
 	require.Equal(t, first.Client.ID, got.res.Client.ID, "the late resolution found the client instead of creating one")
-	require.NotEqual(t, MatchCreated, got.res.Match)
+	require.NotEqual(t, match.MatchCreated, got.res.Match)
 	require.Len(t, s.Clients(), 1)
 }

@@ -11,19 +11,18 @@ import (
 	"time"
 )
 
-// Default names, as in the Telphin↔amoCRM guide. In a name template
-// "{phone}" is replaced by the client's number ("79161234567"), "{line}"
-// by the company number.
+// Default names, as in the Telphin↔amoCRM guide (see CreateRule and
+// LeadCase).
 const (
-	DefaultNameInboundAnswered = "Автоконтакт: Входящий"
-	DefaultNameInboundMissed   = "Автоконтакт: Входящий-пропущенный"
-	DefaultNameOutbound        = "Автоконтакт: Исходящий"
-	DefaultLeadNameInbound     = "Входящий +{phone}"
-	DefaultLeadNameOutbound    = "Исходящий +{phone}"
+	defaultNameInboundAnswered = "Автоконтакт: Входящий"
+	defaultNameInboundMissed   = "Автоконтакт: Входящий-пропущенный"
+	defaultNameOutbound        = "Автоконтакт: Исходящий"
+	defaultLeadNameInbound     = "Входящий +{phone}"
+	defaultLeadNameOutbound    = "Исходящий +{phone}"
 )
 
 // Distribution modes for the responsible of a missed call from an unknown
-// number when no MissedManager is set.
+// number when MissedRule.Manager is not set.
 const (
 	// DistributeNone leaves the responsible empty.
 	DistributeNone = ""
@@ -80,13 +79,17 @@ type Rule struct {
 }
 
 // CreateRule switches client creation for unknown numbers per case, with
-// name templates (empty = the guide's defaults).
+// name templates. In a name template "{phone}" is replaced by the client's
+// number ("79161234567"), "{line}" by the company number.
 type CreateRule struct {
 	InboundAnswered bool `json:"inbound_answered,omitempty"`
 	InboundMissed   bool `json:"inbound_missed,omitempty"`
 	// Outbound covers outbound calls, answered or not.
 	Outbound bool `json:"outbound,omitempty"`
 
+	// The names of created clients; empty = the guide's "Автоконтакт:
+	// Входящий", "Автоконтакт: Входящий-пропущенный" and "Автоконтакт:
+	// Исходящий".
 	NameInboundAnswered string `json:"name_inbound_answered,omitempty"`
 	NameInboundMissed   string `json:"name_inbound_missed,omitempty"`
 	NameOutbound        string `json:"name_outbound,omitempty"`
@@ -106,11 +109,11 @@ func (r CreateRule) enabled(c Case) bool {
 func (r CreateRule) name(c Case) string {
 	switch c {
 	case InboundAnswered:
-		return cmp.Or(r.NameInboundAnswered, DefaultNameInboundAnswered)
+		return cmp.Or(r.NameInboundAnswered, defaultNameInboundAnswered)
 	case InboundMissed:
-		return cmp.Or(r.NameInboundMissed, DefaultNameInboundMissed)
+		return cmp.Or(r.NameInboundMissed, defaultNameInboundMissed)
 	default:
-		return cmp.Or(r.NameOutbound, DefaultNameOutbound)
+		return cmp.Or(r.NameOutbound, defaultNameOutbound)
 	}
 }
 
@@ -143,7 +146,8 @@ type LeadCase struct {
 	// EvenIfClientExists creates the lead for a client that existed before
 	// the call too; otherwise only for a client created for this call.
 	EvenIfClientExists bool `json:"even_if_client_exists,omitempty"`
-	// Name is a template; empty = "Входящий +{phone}" / "Исходящий +{phone}".
+	// Name is a template as in CreateRule; empty = "Входящий +{phone}"
+	// (inbound) or "Исходящий +{phone}" (outbound).
 	Name     string `json:"name,omitempty"`
 	Pipeline string `json:"pipeline,omitempty"`
 	Status   string `json:"status,omitempty"`

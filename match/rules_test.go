@@ -1,13 +1,14 @@
-package match
+package match_test
 
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/memstore"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 )
@@ -27,35 +28,35 @@ func TestParseRules(t *testing.T) {
 	  },
 	  "accounts": {"quiet": {"create": {}}}
 	}`
-	rs, err := ParseRules([]byte(src), "")
+	rs, err := match.ParseRules([]byte(src), "")
 	require.NoError(t, err)
-	base := Rule{
-		Create: CreateRule{InboundAnswered: true, InboundMissed: true, Outbound: true},
-		Leads:  LeadRules{InboundMissed: LeadCase{Create: true, Source: "missed call"}},
-		Notify: NotifyRule{Admins: true, Extra: []string{"u4"}, ExtraDelay: Duration(5 * time.Minute)},
+	base := match.Rule{
+		Create: match.CreateRule{InboundAnswered: true, InboundMissed: true, Outbound: true},
+		Leads:  match.LeadRules{InboundMissed: match.LeadCase{Create: true, Source: "missed call"}},
+		Notify: match.NotifyRule{Admins: true, Extra: []string{"u4"}, ExtraDelay: match.Duration(5 * time.Minute)},
 	}
-	sales := base.clone()
-	sales.Missed = MissedRule{Distribution: DistributeActive, Employees: []string{"u1", "u2"}}
-	sales.Notify.ExtraDelay = Duration(90 * time.Second)
-	want := RuleSet{
-		Default:  Rules{Rule: base, Lines: []LineRule{{Name: "Sales", Numbers: []string{"74951234567", "74950000001"}, Rule: sales}}},
-		Accounts: map[string]Rules{"quiet": {}},
+	sales := base.Clone()
+	sales.Missed = match.MissedRule{Distribution: match.DistributeActive, Employees: []string{"u1", "u2"}}
+	sales.Notify.ExtraDelay = match.Duration(90 * time.Second)
+	want := match.RuleSet{
+		Default:  match.Rules{Rule: base, Lines: []match.LineRule{{Name: "Sales", Numbers: []string{"74951234567", "74950000001"}, Rule: sales}}},
+		Accounts: map[string]match.Rules{"quiet": {}},
 	}
 	require.Empty(t, cmp.Diff(want, rs))
 
-	r, name := rs.rule("any", "74950000001")
+	r, name := rs.RuleFor("any", "74950000001")
 	require.Equal(t, "Sales", name)
 	require.Equal(t, sales, r)
-	r, name = rs.rule("any", "79990000000")
+	r, name = rs.RuleFor("any", "79990000000")
 	require.Equal(t, "", name)
 	require.Equal(t, base, r)
-	r, _ = rs.rule("quiet", "74950000001")
-	require.Equal(t, Rule{}, r)
+	r, _ = rs.RuleFor("quiet", "74950000001")
+	require.Equal(t, match.Rule{}, r)
 
 	// Round trip.
 	b, err := json.Marshal(rs)
 	require.NoError(t, err)
-	again, err := ParseRules(b, "")
+	again, err := match.ParseRules(b, "")
 	require.NoError(t, err)
 	require.Empty(t, cmp.Diff(rs, again))
 }
@@ -78,12 +79,12 @@ func TestParseRulesErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := ParseRules([]byte(tt.src), "")
+			_, err := match.ParseRules([]byte(tt.src), "")
 			require.ErrorContains(t, err, tt.want)
 		})
 	}
 	// Validate checks Go-built rule sets without changing them.
-	rs := RuleSet{Accounts: map[string]Rules{"a": {Lines: []LineRule{
+	rs := match.RuleSet{Accounts: map[string]match.Rules{"a": {Lines: []match.LineRule{
 		{Name: "x", Numbers: []string{"8 495 123 45 67"}}, {Name: "y", Numbers: []string{"74951234567"}}}}}}
 	require.ErrorContains(t, rs.Validate("RU"), "one rule only")
 	require.Equal(t, "8 495 123 45 67", rs.Accounts["a"].Lines[0].Numbers[0])
@@ -91,76 +92,36 @@ func TestParseRulesErrors(t *testing.T) {
 
 func TestLineRuleApplies(t *testing.T) {
 	t.Parallel()
-	rs, err := ParseRules([]byte(`{"default":{"create":{"inbound_answered":true},
+	rs, err := match.ParseRules([]byte(`{"default":{"create":{"inbound_answered":true},
 	  "lines":[{"name":"support","numbers":["74950000009"],"create":{"inbound_answered":true,"name_inbound_answered":"Support {phone} via {line}"}}]}}`), "")
 	require.NoError(t, err)
-	h := newHarness(t, Rule{}, WithRules(rs))
+	h := newHarness(t, match.Rule{}, match.WithRules(rs))
 	h.send(callSpec{id: "x", dir: callevent.Inbound, phone: unknownA, line: "74950000009", ext: "101", status: callevent.Success}.events()...)
 	h.send(callSpec{id: "y", dir: callevent.Inbound, phone: unknownB, ext: "101", status: callevent.Success}.events()...)
 	cs := h.s.Clients()
 	require.Len(t, cs, 3)
 	require.Equal(t, "Support 79162222222 via 74950000009", cs[1].Name)
 	require.Equal(t, []string{"74950000009"}, cs[1].Tags)
-	require.Equal(t, DefaultNameInboundAnswered, cs[2].Name)
-}
-
-func TestMemoryStoreListing(t *testing.T) {
-	t.Parallel()
-	s, err := NewMemoryStore("RU", WithMaxCalls(3), WithMaxNotifications(2), SingleTenant())
-	require.NoError(t, err)
-	n, err := s.LoadClients("ignored", strings.NewReader(`[
-	  {"id":"1","name":"Anna","phone":"8 916 123-45-67","responsible":"u1"},
-	  {"id":"2","name":"Boris","phone":"+380 67 123 4567","responsible":"u2"}]`))
-	require.NoError(t, err)
-	require.Equal(t, 2, n)
-	c, ok, err := s.FindClientByPhone(t.Context(), "any account", "79161234567")
-	require.NoError(t, err)
-	require.True(t, ok, "single tenant: found from any account")
-	require.Equal(t, "1", c.ID)
-	_, err = s.LoadClients("", strings.NewReader(`[{"id":"3","phone":"not a phone"}]`))
-	require.ErrorContains(t, err, `client 0 ("3")`)
-	_, err = s.LoadClients("", strings.NewReader(`[{"id":"3","nmae":"typo"}]`))
-	require.ErrorContains(t, err, "unknown field")
-
-	for i, at := range []int{3, 1, 4, 2} {
-		require.NoError(t, s.LogCall(t.Context(), CallRecord{Provider: "p", Account: "a", CallID: string(rune('a' + i)),
-			StartedAt: t0.Add(time.Duration(at) * time.Minute)}))
-	}
-	// The oldest logged ("a") was evicted; an update replaces in place.
-	require.NoError(t, s.LogCall(t.Context(), CallRecord{Provider: "p", Account: "a", CallID: "c", StartedAt: t0, ClientID: "1"}))
-	var got []string
-	for _, r := range s.Calls() {
-		got = append(got, r.CallID)
-	}
-	require.Equal(t, []string{"d", "b", "c"}, got, "newest first")
-
-	for _, e := range []string{"x", "y", "z"} {
-		require.NoError(t, s.Notify(t.Context(), Notification{Employee: e}))
-	}
-	notes := s.Notifications()
-	require.Len(t, notes, 2)
-	require.Equal(t, "y", notes[0].Employee)
-	require.Equal(t, "z", notes[1].Employee)
+	require.Equal(t, "Автоконтакт: Входящий", cs[2].Name, "the default name")
 }
 
 func TestCallRecordJSON(t *testing.T) {
 	t.Parallel()
-	r := CallRecord{Provider: "telphin", Account: "a", CallID: "1", Direction: callevent.Inbound, Status: callevent.Missed,
+	r := match.CallRecord{Provider: "telphin", Account: "a", CallID: "1", Direction: callevent.Inbound, Status: callevent.Missed,
 		ClientPhone: "79161234567", StartedAt: t0, Duration: 95 * time.Second, Wait: 20*time.Second + 400*time.Millisecond}
 	b, err := json.Marshal(r)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"provider":"telphin","account":"a","call_id":"1","direction":"inbound","status":"missed",
 	  "client_id":"","client_phone":"79161234567","employee":"","extension":"","line_phone":"",
-	  "started_at":"2025-03-14T09:00:00Z","recording_url":"","lead_id":"","duration_sec":95,"wait_sec":20}`, string(b))
-	var back CallRecord
+	  "started_at":"2025-03-14T09:00:00Z","recording_url":"","lead_id":"","duration_sec":95,"wait_sec":20.4}`, string(b))
+	var back match.CallRecord
 	require.NoError(t, json.Unmarshal(b, &back))
-	r.Wait = 20 * time.Second
-	require.Equal(t, r, back)
+	require.Equal(t, r, back, "seconds keep their fraction: the record reads back unchanged")
 
-	cb, err := json.Marshal(Client{ID: "1", Name: "n", Phone: "7", Channel: ChannelTelephony, CreatedFromCall: true})
+	cb, err := json.Marshal(match.Client{ID: "1", Name: "n", Phone: "7", Channel: match.ChannelTelephony, CreatedFromCall: true})
 	require.NoError(t, err)
 	require.JSONEq(t, `{"id":"1","name":"n","phone":"7","channel":"telephony","responsible":"","created_from_call":true}`, string(cb))
-	lb, err := json.Marshal(Lead{ID: "l", ClientID: "1", Name: "n", Status: "new", State: LeadLost})
+	lb, err := json.Marshal(match.Lead{ID: "l", ClientID: "1", Name: "n", Status: "new", State: match.LeadLost})
 	require.NoError(t, err)
 	require.JSONEq(t, `{"id":"l","client_id":"1","name":"n","status":"new","state":"lost","responsible":""}`, string(lb))
 }
@@ -172,19 +133,19 @@ func FuzzParseRules(f *testing.F) {
 	f.Add([]byte(`{"accounts":{"x":{"notify":{"extra_delay":"5m","extra":["u1"]}}}}`))
 	f.Add([]byte(`{"default":{"lines":[{"name":"a","numbers":["1"]},{"name":"b","numbers":["1"]}]}}`))
 	// The store is built once; an engine per input is cheap (no I/O).
-	store, err := NewMemoryStore("RU")
+	store, err := memstore.New()
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rs, err := ParseRules(data, "")
+		rs, err := match.ParseRules(data, "")
 		if err != nil {
 			return
 		}
 		if err := rs.Validate(""); err != nil {
 			t.Fatalf("parsed rules do not validate: %v", err)
 		}
-		e, err := NewEngine(store, WithRules(rs))
+		e, err := match.NewEngine(store, match.WithRules(rs))
 		if err != nil {
 			t.Fatalf("an engine refuses parsed rules: %v", err)
 		}
@@ -195,7 +156,7 @@ func FuzzParseRules(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ParseRules(b, ""); err != nil {
+		if _, err := match.ParseRules(b, ""); err != nil {
 			t.Fatalf("round trip: %v\n%s", err, b)
 		}
 	})
@@ -203,10 +164,10 @@ func FuzzParseRules(f *testing.F) {
 
 func TestUnmappedExtension(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, DefaultRule())
+	h := newHarness(t, match.DefaultRule())
 	d, err := h.e.DryRun(t.Context(), callSpec{id: "u", dir: callevent.Inbound, phone: known, ext: "999", status: callevent.Success}.events()...)
 	require.NoError(t, err)
-	require.Equal(t, Action{Kind: ActResponsible, Reason: `extension "999" is not mapped to an employee`}, d.Actions[0])
+	require.Equal(t, match.Action{Kind: match.ActResponsible, Reason: `extension "999" is not mapped to an employee`}, d.Actions[0])
 	require.Equal(t, "", d.Call.Employee)
 	require.Equal(t, "999", d.Call.Extension)
 }
@@ -215,9 +176,9 @@ func TestUnmappedExtension(t *testing.T) {
 func TestParseRulesCountry(t *testing.T) {
 	t.Parallel()
 	src := []byte(`{"default":{"lines":[{"name":"Kyiv","numbers":["044 123 45 67"]}]}}`)
-	rs, err := ParseRules(src, "UA")
+	rs, err := match.ParseRules(src, "UA")
 	require.NoError(t, err)
 	require.Equal(t, []string{"380441234567"}, rs.Default.Lines[0].Numbers)
-	_, err = ParseRules(src, "RU")
+	_, err = match.ParseRules(src, "RU")
 	require.Error(t, err, "not a Russian number")
 }

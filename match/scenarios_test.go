@@ -1,4 +1,4 @@
-package match
+package match_test
 
 import (
 	"context"
@@ -6,15 +6,16 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 )
 
-var k1 = Client{ID: "k1", Account: acct, Name: "Иван Петров", Phone: known, Channel: ChannelTelephony, Responsible: "u2", CreatedAt: t0}
+var k1 = match.Client{ID: "k1", Account: acct, Name: "Иван Петров", Phone: known, Channel: match.ChannelTelephony, Responsible: "u2", CreatedAt: t0}
 
 // rec is the call record of a callSpec as the engine should log it.
-func rec(c callSpec, clientID, employee, leadID string) CallRecord {
-	r := CallRecord{Provider: "telphin", Account: acct, CallID: c.id, Direction: c.dir, Status: c.status,
+func rec(c callSpec, clientID, employee, leadID string) match.CallRecord {
+	r := match.CallRecord{Provider: "telphin", Account: acct, CallID: c.id, Direction: c.dir, Status: c.status,
 		ClientID: clientID, ClientPhone: c.phone, Employee: employee, LinePhone: line,
 		StartedAt: t0, Wait: 20 * time.Second, LeadID: leadID}
 	if c.status == callevent.Success {
@@ -32,8 +33,8 @@ func rec(c callSpec, clientID, employee, leadID string) CallRecord {
 	return r
 }
 
-func missedNote(c callSpec, employee, clientID, reason string) Notification {
-	return Notification{Kind: NotifyMissed, Account: acct, Employee: employee, Provider: "telphin", CallID: c.id,
+func missedNote(c callSpec, employee, clientID, reason string) match.Notification {
+	return match.Notification{Kind: match.NotifyMissed, Account: acct, Employee: employee, Provider: "telphin", CallID: c.id,
 		ClientID: clientID, ClientPhone: c.phone, Reason: reason, At: t0}
 }
 
@@ -43,13 +44,13 @@ func missedNote(c callSpec, employee, clientID, reason string) Notification {
 func TestTelphinScenarios(t *testing.T) {
 	t.Parallel()
 	in, out := callevent.Inbound, callevent.Outbound
-	withLeads := DefaultRule()
-	withLeads.Leads.InboundAnswered = LeadCase{Create: true, Pipeline: "P1", Status: "new"}
-	withLeads.Leads.OutboundAnswered = LeadCase{Create: true, Pipeline: "P1", Status: "new"}
-	withManager := DefaultRule()
+	withLeads := match.DefaultRule()
+	withLeads.Leads.InboundAnswered = match.LeadCase{Create: true, Pipeline: "P1", Status: "new"}
+	withLeads.Leads.OutboundAnswered = match.LeadCase{Create: true, Pipeline: "P1", Status: "new"}
+	withManager := match.DefaultRule()
 	withManager.Missed.Manager = "u3"
-	noCreate := DefaultRule()
-	noCreate.Create = CreateRule{}
+	noCreate := match.DefaultRule()
+	noCreate.Create = match.CreateRule{}
 
 	s1 := callSpec{id: "s1", dir: in, phone: known, ext: "102", status: callevent.Success}
 	s2 := callSpec{id: "s2", dir: in, phone: unknownA, ext: "101", status: callevent.Success}
@@ -62,15 +63,15 @@ func TestTelphinScenarios(t *testing.T) {
 	s9 := callSpec{id: "s9", dir: out, phone: known, ext: "101", status: callevent.Busy}
 	s10 := callSpec{id: "s10", dir: out, phone: unknownA, ext: "201", status: callevent.NotAvailable}
 
-	newClient := func(name, resp string, tags ...string) Client {
-		return Client{ID: "c1", Account: acct, Name: name, Phone: unknownA, Channel: ChannelTelephony,
+	newClient := func(name, resp string, tags ...string) match.Client {
+		return match.Client{ID: "c1", Account: acct, Name: name, Phone: unknownA, Channel: match.ChannelTelephony,
 			Responsible: resp, CreatedFromCall: true, Tags: tags, CreatedAt: t0}
 	}
-	manual := Client{ID: "m1", Account: acct, Name: "Created by hand", Phone: unknownA, Channel: ChannelTelephony, CreatedAt: t0}
+	manual := match.Client{ID: "m1", Account: acct, Name: "Created by hand", Phone: unknownA, Channel: match.ChannelTelephony, CreatedAt: t0}
 
 	tests := []struct {
 		name string
-		rule Rule
+		rule match.Rule
 		call callSpec
 		// after, when set, runs after the call: it may create a client by
 		// hand and move the clock.
@@ -79,17 +80,17 @@ func TestTelphinScenarios(t *testing.T) {
 	}{
 		{
 			name: "1 inbound, known client, answered",
-			rule: DefaultRule(), call: s1,
-			want: state{Clients: []Client{k1}, Calls: []CallRecord{rec(s1, "k1", "u1", "")}},
+			rule: match.DefaultRule(), call: s1,
+			want: state{Clients: []match.Client{k1}, Calls: []match.CallRecord{rec(s1, "k1", "u1", "")}},
 		},
 		{
 			name: "2 inbound, unknown, answered, create contact and lead",
 			rule: withLeads, call: s2,
 			want: state{
-				Clients: []Client{k1, newClient("Автоконтакт: Входящий", "u1", line)},
-				Leads: []Lead{{ID: "l1", Account: acct, ClientID: "c1", Name: "Входящий +" + unknownA, Pipeline: "P1",
+				Clients: []match.Client{k1, newClient("Автоконтакт: Входящий", "u1", line)},
+				Leads: []match.Lead{{ID: "l1", Account: acct, ClientID: "c1", Name: "Входящий +" + unknownA, Pipeline: "P1",
 					Status: "new", Responsible: "u1", CreatedAt: t0}},
-				Calls: []CallRecord{rec(s2, "c1", "u1", "l1")},
+				Calls: []match.CallRecord{rec(s2, "c1", "u1", "l1")},
 			},
 		},
 		{
@@ -100,36 +101,36 @@ func TestTelphinScenarios(t *testing.T) {
 				require.NoError(t, h.s.AddClients(manual))
 				require.NoError(t, h.e.ClientCreated(context.Background(), acct, "8 (916) 222-22-22"))
 			},
-			want: state{Clients: []Client{k1, manual}, Calls: []CallRecord{rec(s3, "m1", "u2", "")}},
+			want: state{Clients: []match.Client{k1, manual}, Calls: []match.CallRecord{rec(s3, "m1", "u2", "")}},
 		},
 		{
 			name: "4 inbound, known client, missed: logged to the client's responsible",
-			rule: DefaultRule(), call: s4,
-			want: state{Clients: []Client{k1}, Calls: []CallRecord{rec(s4, "k1", "u2", "")},
-				Notes: []Notification{missedNote(s4, "u2", "k1", "responsible for the missed call")}},
+			rule: match.DefaultRule(), call: s4,
+			want: state{Clients: []match.Client{k1}, Calls: []match.CallRecord{rec(s4, "k1", "u2", "")},
+				Notes: []match.Notification{missedNote(s4, "u2", "k1", "responsible for the missed call")}},
 		},
 		{
 			name: "5 inbound, unknown, missed: contact for the missed-calls manager",
 			rule: withManager, call: s5,
 			want: state{
-				Clients: []Client{k1, newClient("Автоконтакт: Входящий-пропущенный", "u3", line)},
-				Calls:   []CallRecord{rec(s5, "c1", "u3", "")},
-				Notes:   []Notification{missedNote(s5, "u3", "c1", "responsible for the missed call")},
+				Clients: []match.Client{k1, newClient("Автоконтакт: Входящий-пропущенный", "u3", line)},
+				Calls:   []match.CallRecord{rec(s5, "c1", "u3", "")},
+				Notes:   []match.Notification{missedNote(s5, "u3", "c1", "responsible for the missed call")},
 			},
 		},
 		{
 			name: "6 outbound, known client, answered",
-			rule: DefaultRule(), call: s6,
-			want: state{Clients: []Client{k1}, Calls: []CallRecord{rec(s6, "k1", "u1", "")}},
+			rule: match.DefaultRule(), call: s6,
+			want: state{Clients: []match.Client{k1}, Calls: []match.CallRecord{rec(s6, "k1", "u1", "")}},
 		},
 		{
 			name: "7 outbound, unknown, answered, create contact and lead",
 			rule: withLeads, call: s7,
 			want: state{
-				Clients: []Client{k1, newClient("Автоконтакт: Исходящий", "u2")},
-				Leads: []Lead{{ID: "l1", Account: acct, ClientID: "c1", Name: "Исходящий +" + unknownA, Pipeline: "P1",
+				Clients: []match.Client{k1, newClient("Автоконтакт: Исходящий", "u2")},
+				Leads: []match.Lead{{ID: "l1", Account: acct, ClientID: "c1", Name: "Исходящий +" + unknownA, Pipeline: "P1",
 					Status: "new", Responsible: "u2", CreatedAt: t0}},
-				Calls: []CallRecord{rec(s7, "c1", "u2", "l1")},
+				Calls: []match.CallRecord{rec(s7, "c1", "u2", "l1")},
 			},
 		},
 		{
@@ -140,19 +141,19 @@ func TestTelphinScenarios(t *testing.T) {
 				require.NoError(t, h.s.AddClients(manual))
 				require.NoError(t, h.e.ClientCreated(context.Background(), acct, unknownA))
 			},
-			want: state{Clients: []Client{k1, manual}, Calls: []CallRecord{rec(s8, "", "u2", "")}},
+			want: state{Clients: []match.Client{k1, manual}, Calls: []match.CallRecord{rec(s8, "", "u2", "")}},
 		},
 		{
 			name: "9 outbound, known client, not answered",
-			rule: DefaultRule(), call: s9,
-			want: state{Clients: []Client{k1}, Calls: []CallRecord{rec(s9, "k1", "u1", "")}},
+			rule: match.DefaultRule(), call: s9,
+			want: state{Clients: []match.Client{k1}, Calls: []match.CallRecord{rec(s9, "k1", "u1", "")}},
 		},
 		{
 			name: "10 outbound, unknown, not answered: contact for the caller",
-			rule: DefaultRule(), call: s10,
+			rule: match.DefaultRule(), call: s10,
 			want: state{
-				Clients: []Client{k1, newClient("Автоконтакт: Исходящий", "u2")},
-				Calls:   []CallRecord{rec(s10, "c1", "u2", "")},
+				Clients: []match.Client{k1, newClient("Автоконтакт: Исходящий", "u2")},
+				Calls:   []match.CallRecord{rec(s10, "c1", "u2", "")},
 			},
 		},
 	}

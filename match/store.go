@@ -36,7 +36,7 @@ type Client struct {
 	Account string `json:"account,omitempty"`
 	Name    string `json:"name"`
 	// Phone is the client's normalised telephony number: what step 1 of
-	// the resolver matches.
+	// the matching order matches.
 	Phone   string  `json:"phone"`
 	Channel Channel `json:"channel"`
 	// Responsible is the id of the employee who owns the client.
@@ -48,8 +48,8 @@ type Client struct {
 	// inbound call with the company number that was dialled.
 	Tags []string `json:"tags,omitempty"`
 	// Fields are the client's other fields or variables ("work_phone",
-	// "whatsapp", …). Step 2 of the resolver matches every value that
-	// normalises to the phone.
+	// "whatsapp", …). Step 2 of the matching order matches every value
+	// that normalises to the phone.
 	Fields    map[string]string `json:"fields,omitempty"`
 	CreatedAt time.Time         `json:"created_at,omitzero"`
 }
@@ -140,15 +140,15 @@ type CallRecord struct {
 	LeadID       string        `json:"lead_id"`
 }
 
-// MarshalJSON encodes Duration and Wait as whole seconds, duration_sec and
-// wait_sec.
+// MarshalJSON encodes Duration and Wait as duration_sec and wait_sec, in
+// callevent.Seconds like every duration callbridge writes.
 func (r CallRecord) MarshalJSON() ([]byte, error) {
 	type plain CallRecord
 	return json.Marshal(struct {
 		plain
-		DurationSec int64 `json:"duration_sec"`
-		WaitSec     int64 `json:"wait_sec"`
-	}{plain(r), int64(r.Duration / time.Second), int64(r.Wait / time.Second)})
+		Duration callevent.Seconds `json:"duration_sec"`
+		Wait     callevent.Seconds `json:"wait_sec"`
+	}{plain(r), callevent.Seconds(r.Duration), callevent.Seconds(r.Wait)})
 }
 
 // UnmarshalJSON is the inverse of MarshalJSON.
@@ -156,15 +156,14 @@ func (r *CallRecord) UnmarshalJSON(b []byte) error {
 	type plain CallRecord
 	var v struct {
 		plain
-		DurationSec int64 `json:"duration_sec"`
-		WaitSec     int64 `json:"wait_sec"`
+		Duration callevent.Seconds `json:"duration_sec"`
+		Wait     callevent.Seconds `json:"wait_sec"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
 	*r = CallRecord(v.plain)
-	r.Duration = time.Duration(v.DurationSec) * time.Second
-	r.Wait = time.Duration(v.WaitSec) * time.Second
+	r.Duration, r.Wait = time.Duration(v.Duration), time.Duration(v.Wait)
 	return nil
 }
 
@@ -222,7 +221,7 @@ type ClientStore interface {
 	// Phone is phone.
 	FindClientByPhone(ctx context.Context, account, phone string) (c Client, found bool, err error)
 	// FindClientsByField returns up to limit clients, in a stable order,
-	// with any field or variable holding phone (compared after Normalize).
+	// with any field or variable holding phone (compared after phone.Normalize).
 	FindClientsByField(ctx context.Context, account, phone string, limit int) ([]Client, error)
 	// CreateClient stores c (c.ID empty: the store assigns one) and returns
 	// it as stored.

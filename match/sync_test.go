@@ -2,7 +2,7 @@
 // use testing/synctest (Go 1.25): synctest.Wait returns once every
 // goroutine of the bubble is blocked, so no test sleeps to "let the others
 // pile up".
-package match
+package match_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"testing/synctest"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/memstore"
 	"github.com/stretchr/testify/require"
 )
 
@@ -22,10 +24,10 @@ import (
 func TestResolveConcurrentCreatesOne(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		s, err := NewMemoryStore("RU")
+		s, err := memstore.New()
 		require.NoError(t, err)
-		slow := &slowStore{MemoryStore: s, gate: make(chan struct{}), entered: make(chan struct{}, 100)}
-		r, err := NewResolver(slow, "RU")
+		slow := &slowStore{Store: s, gate: make(chan struct{}), entered: make(chan struct{}, 100)}
+		r, err := match.NewResolver(slow, "RU")
 		require.NoError(t, err)
 		var created atomic.Int32
 		var wg sync.WaitGroup
@@ -35,8 +37,8 @@ func TestResolveConcurrentCreatesOne(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res, err := r.Resolve(context.Background(), acct, "+79165550000", &NewClient{Name: "n"})
-				if res.Match == MatchCreated {
+				res, err := r.Resolve(context.Background(), acct, "+79165550000", &match.NewClient{Name: "n"})
+				if res.Match == match.MatchCreated {
 					created.Add(1)
 				}
 				ids[i], errs[i] = res.Client.ID, err
@@ -62,19 +64,19 @@ func TestResolveConcurrentCreatesOne(t *testing.T) {
 // ctxGatedStore holds CreateClient until gate is closed or the ctx it runs
 // on ends (as a real store's HTTP call would).
 type ctxGatedStore struct {
-	*MemoryStore
+	*memstore.Store
 	gate    chan struct{}
 	entered atomic.Int32
 }
 
-func (s *ctxGatedStore) CreateClient(ctx context.Context, c Client) (Client, error) {
+func (s *ctxGatedStore) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
 	s.entered.Add(1)
 	select {
 	case <-s.gate:
 	case <-ctx.Done():
-		return Client{}, ctx.Err()
+		return match.Client{}, ctx.Err()
 	}
-	return s.MemoryStore.CreateClient(ctx, c)
+	return s.Store.CreateClient(ctx, c)
 }
 
 // TestResolveLeaderGivesUp: the caller whose resolution runs the shared
@@ -83,29 +85,29 @@ func (s *ctxGatedStore) CreateClient(ctx context.Context, c Client) (Client, err
 func TestResolveLeaderGivesUp(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		s, err := NewMemoryStore("RU")
+		s, err := memstore.New()
 		require.NoError(t, err)
-		store := &ctxGatedStore{MemoryStore: s, gate: make(chan struct{})}
-		r, err := NewResolver(store, "RU")
+		store := &ctxGatedStore{Store: s, gate: make(chan struct{})}
+		r, err := match.NewResolver(store, "RU")
 		require.NoError(t, err)
 
 		lctx, cancel := context.WithCancel(context.Background())
 		leaderErr := make(chan error, 1)
 		go func() {
-			_, err := r.Resolve(lctx, acct, "+79165550000", &NewClient{Name: "n"})
+			_, err := r.Resolve(lctx, acct, "+79165550000", &match.NewClient{Name: "n"})
 			leaderErr <- err
 		}()
 		synctest.Wait() // the leader is in CreateClient
 
 		const followers = 10
 		var wg sync.WaitGroup
-		res := make([]Resolution, followers)
+		res := make([]match.Resolution, followers)
 		errs := make([]error, followers)
 		for i := range followers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res[i], errs[i] = r.Resolve(context.Background(), acct, "+79165550000", &NewClient{Name: "n"})
+				res[i], errs[i] = r.Resolve(context.Background(), acct, "+79165550000", &match.NewClient{Name: "n"})
 			}()
 		}
 		synctest.Wait() // the followers wait for the leader's flight
@@ -120,22 +122,22 @@ func TestResolveLeaderGivesUp(t *testing.T) {
 		require.EqualValues(t, 1, store.entered.Load(), "created once")
 		for _, r := range res {
 			require.Equal(t, s.Clients()[0].ID, r.Client.ID)
-			require.Equal(t, MatchPhone, r.Match, "for a follower the client was found")
+			require.Equal(t, match.MatchPhone, r.Match, "for a follower the client was found")
 		}
 	})
 }
 
 // slowLeads holds every CreateLead until gate is closed.
 type slowLeads struct {
-	*MemoryStore
+	*memstore.Store
 	gate    chan struct{}
 	entered atomic.Int32
 }
 
-func (s *slowLeads) CreateLead(ctx context.Context, l Lead) (Lead, error) {
+func (s *slowLeads) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 	s.entered.Add(1)
 	<-s.gate
-	return s.MemoryStore.CreateLead(ctx, l)
+	return s.Store.CreateLead(ctx, l)
 }
 
 // TestPerPhoneLock: 20 concurrent calls from one unknown number, with a
@@ -146,11 +148,11 @@ func (s *slowLeads) CreateLead(ctx context.Context, l Lead) (Lead, error) {
 func TestPerPhoneLock(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rule := DefaultRule()
-		rule.Leads.InboundMissed = LeadCase{Create: true, EvenIfClientExists: true}
+		rule := match.DefaultRule()
+		rule.Leads.InboundMissed = match.LeadCase{Create: true, EvenIfClientExists: true}
 		h := newHarness(t, rule)
-		store := &slowLeads{MemoryStore: h.s, gate: make(chan struct{})}
-		h.e.leads = store
+		store := &slowLeads{Store: h.s, gate: make(chan struct{})}
+		h.e.SetLeadStore(store)
 
 		const n = 20
 		var wg sync.WaitGroup
@@ -188,11 +190,11 @@ func TestPerPhoneLock(t *testing.T) {
 func TestPerPhoneLockWaitEndsWithCtx(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		rule := DefaultRule()
-		rule.Leads.InboundMissed = LeadCase{Create: true, EvenIfClientExists: true}
+		rule := match.DefaultRule()
+		rule.Leads.InboundMissed = match.LeadCase{Create: true, EvenIfClientExists: true}
 		h := newHarness(t, rule)
-		store := &slowLeads{MemoryStore: h.s, gate: make(chan struct{})}
-		h.e.leads = store
+		store := &slowLeads{Store: h.s, gate: make(chan struct{})}
+		h.e.SetLeadStore(store)
 
 		first := callSpec{id: "w1", dir: callevent.Inbound, phone: unknownA, ring: "101", status: callevent.Missed}.events()
 		firstErr := make(chan error, 1)

@@ -21,8 +21,7 @@ func BenchmarkMegafonHandler(b *testing.B) {
 		b.Run(bm.name, func(b *testing.B) {
 			delivered := 0
 			sink := callevent.SinkFunc(func(context.Context, callevent.Event) error { delivered++; return nil })
-			h, err := megafon.NewHandler(sink, megafon.WithToken(token), megafon.WithClock(clock),
-				megafon.WithWebhookOptions(webhook.WithDedup(nil)))
+			h, err := megafon.NewHandler(sink, webhook.WithToken(token), webhook.WithClock(clock), webhook.WithDedup(nil))
 			if err != nil {
 				b.Fatal(err)
 			}

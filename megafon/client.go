@@ -10,11 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
-	"github.com/hashicorp/go-retryablehttp"
-	"golang.org/x/time/rate"
-
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
 )
@@ -24,11 +21,11 @@ const Provider = "megafon"
 
 // Defaults of a Client.
 const (
-	// DefaultTimeout is the per-attempt HTTP timeout of the default HTTP client.
-	DefaultTimeout = httpx.DefaultTimeout
-	// DefaultRateLimit is the client-side request rate: the PBX documents
-	// no limits, so the client stays polite by default.
-	DefaultRateLimit rate.Limit = 5
+	// DefaultRateLimit is the client-side request rate, in requests per
+	// second: the PBX documents no limits, so the client stays polite by
+	// default. callbridge.WithRateLimit changes it; a rate of
+	// math.Inf(1) turns the limit off.
+	DefaultRateLimit float64 = 5
 	// DefaultBurst is the burst of DefaultRateLimit.
 	DefaultBurst int = 10
 	// usersPageSize is the page size used by Users on crmapi v1.
@@ -57,12 +54,16 @@ type Credentials struct {
 	// APIKey is the "Ключ для авторизации в АТС" from the CRM integration
 	// settings: the X-API-KEY of crmapi v1, the token of the legacy API.
 	APIKey string
+	// LegacyAPI makes the client speak the legacy form API
+	// (POST /sys/crm_api.wcgp with cmd and token) instead of crmapi v1,
+	// for PBXes that only have it. GroupCall needs crmapi v1.
+	LegacyAPI bool
 }
 
 // String returns the credentials with the API key redacted, so that
 // printing or logging them never shows it.
 func (c Credentials) String() string {
-	return fmt.Sprintf("megafon.Credentials{Domain:%q APIKey:%s}", c.Domain, httpx.RedactedIfSet(c.APIKey))
+	return fmt.Sprintf("megafon.Credentials{Domain:%q APIKey:%s LegacyAPI:%t}", c.Domain, httpx.RedactedIfSet(c.APIKey), c.LegacyAPI)
 }
 
 // GoString is String, for %#v.
@@ -72,78 +73,21 @@ func (c Credentials) GoString() string { return c.String() }
 // its fields otherwise).
 func (c Credentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
-// LogValue implements slog.LogValuer: the domain and a redacted key.
+// LogValue implements slog.LogValuer: the domain, a redacted key and
+// LegacyAPI.
 func (c Credentials) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("domain", c.Domain), slog.String("api_key", httpx.RedactedIfSet(c.APIKey)))
+	return slog.GroupValue(slog.String("domain", c.Domain), slog.String("api_key", httpx.RedactedIfSet(c.APIKey)),
+		slog.Bool("legacy_api", c.LegacyAPI))
 }
 
-// MarshalJSON encodes the domain and a redacted key: credentials are not
-// meant to be stored by marshalling them.
+// MarshalJSON encodes the domain, a redacted key and LegacyAPI:
+// credentials are not meant to be stored by marshalling them.
 func (c Credentials) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		Domain string
-		APIKey string
-	}{c.Domain, httpx.RedactedIfSet(c.APIKey)})
-}
-
-// Option configures a Client.
-type Option func(*config) error
-
-type config struct {
-	http   httpx.Config
-	legacy bool
-}
-
-// httpOption adapts a standard httpx option to a megafon Option.
-func httpOption(o httpx.Option) Option {
-	return func(c *config) error {
-		if err := o(&c.http); err != nil {
-			return fmt.Errorf("megafon: %w", err)
-		}
-		return nil
-	}
-}
-
-// WithHTTPClient sets the HTTP client (copied, never mutated). Its Timeout,
-// Transport and redirect policy apply. The default client has a 30 s
-// timeout and does not follow redirects, so the 301 a PBX answers to a
-// wrong domain is a *callbridge.APIError instead of a silently re-sent request.
-func WithHTTPClient(hc *http.Client) Option { return httpOption(httpx.WithHTTPClient(hc)) }
-
-// WithBaseURL sets the PBX root URL, under which crmapi/v1/ and
-// sys/crm_api.wcgp live (default "https://<Domain>/"). Use it for tests
-// (megafontest.Server.URL) or a proxy.
-func WithBaseURL(u string) Option { return httpOption(httpx.WithBaseURL(u)) }
-
-// WithUserAgent appends ua to the User-Agent "callbridge/<version>".
-func WithUserAgent(ua string) Option { return httpOption(httpx.WithUserAgent(ua)) }
-
-// WithRateLimit limits requests to r per second with bursts of burst
-// (default 5/s, burst 10). rate.Inf turns the limit off.
-func WithRateLimit(r rate.Limit, burst int) Option {
-	return httpOption(httpx.WithRateLimit(r, burst))
-}
-
-// WithRetry sets how often a failed request that is safe to repeat is
-// retried (default 3; 0 turns retries off) and the bounds of the backoff
-// (default 500 ms – 10 s).
-func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
-	return httpOption(httpx.WithRetry(maxRetries, minWait, maxWait))
-}
-
-// WithBackoff sets the wait before each retry (tests pass a function
-// returning 0). The result is capped at the maximum wait.
-func WithBackoff(b retryablehttp.Backoff) Option { return httpOption(httpx.WithBackoff(b)) }
-
-// WithLogger sets a logger for debug lines (retries). Default: silent.
-// The API key is never logged.
-func WithLogger(l *slog.Logger) Option { return httpOption(httpx.WithLogger(l)) }
-
-// WithLegacyAPI makes the client speak the legacy form API
-// (POST /sys/crm_api.wcgp with cmd and token) instead of crmapi v1, for
-// PBXes that only have it. GroupCall needs crmapi v1.
-func WithLegacyAPI() Option {
-	return func(c *config) error { c.legacy = true; return nil }
+		Domain    string
+		APIKey    string
+		LegacyAPI bool
+	}{c.Domain, httpx.RedactedIfSet(c.APIKey), c.LegacyAPI})
 }
 
 // Client talks to one virtual PBX. It is safe for concurrent use. It holds
@@ -161,8 +105,27 @@ var (
 )
 
 // NewClient returns a client for the PBX in creds. Domain and APIKey are
-// required.
-func NewClient(creds Credentials, opts ...Option) (*Client, error) {
+// required. It takes the options of package callbridge:
+//
+//   - callbridge.WithHTTPClient: the HTTP client (copied, never mutated);
+//     its Timeout, Transport and redirect policy apply. The default
+//     client has a 30 s timeout (callbridge.DefaultTimeout) and does not
+//     follow redirects, so the 301 a PBX answers to a wrong domain is a
+//     *callbridge.APIError instead of a silently re-sent request.
+//   - callbridge.WithBaseURL: the PBX root URL, under which crmapi/v1/ and
+//     sys/crm_api.wcgp live (default "https://<Domain>/"), for tests
+//     (megafontest.Server.URL) or a proxy.
+//   - callbridge.WithUserAgent, callbridge.WithLogger (debug lines of
+//     retries; the API key is never logged).
+//   - callbridge.WithRateLimit: default DefaultRateLimit (5/s) with bursts
+//     of DefaultBurst (10); math.Inf(1) turns the limit off.
+//   - callbridge.WithRetry: how often a request that is safe to repeat is
+//     retried (default 3) and the backoff.
+//
+// callbridge.WithTokenStore (the key is no OAuth token) and
+// callbridge.WithDefaultCountry (numbers go to the PBX as given) make it
+// fail.
+func NewClient(creds Credentials, opts ...callbridge.ClientOption) (*Client, error) {
 	domain, err := cleanDomain(creds.Domain)
 	if err != nil {
 		return nil, err
@@ -170,30 +133,27 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	if strings.TrimSpace(creds.APIKey) == "" {
 		return nil, errors.New("megafon: APIKey is required")
 	}
-	cfg := config{http: httpx.Config{Limiter: rate.NewLimiter(DefaultRateLimit, DefaultBurst)}}
-	for i, o := range opts {
-		if o == nil {
-			return nil, fmt.Errorf("megafon: option %d is nil", i+1)
-		}
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	cc, err := httpx.ClientOptions(Provider, callbridge.ClientConfig{RateLimit: DefaultRateLimit, Burst: DefaultBurst}, opts)
+	if err != nil {
+		return nil, err
 	}
-	hcfg := cfg.http
-	hcfg.Provider = "megafon"
-	if hcfg.BaseURL == "" {
-		hcfg.BaseURL = "https://" + domain + "/"
+	if cc.TokenStore != nil {
+		return nil, errors.New("megafon: WithTokenStore is not supported: the PBX's API key is no OAuth token")
 	}
-	if hcfg.HTTPClient == nil {
+	if cc.DefaultCountry != "" {
+		return nil, errors.New("megafon: WithDefaultCountry is not supported: the client sends numbers to the PBX as given")
+	}
+	if cc.BaseURL == "" {
+		cc.BaseURL = "https://" + domain + "/"
+	}
+	if cc.HTTPClient == nil {
 		// The process-wide shared transport: a client per tenant costs no
 		// connection pool of its own.
 		hc := *httpx.DefaultHTTPClient()
 		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-		hcfg.HTTPClient = &hc
+		cc.HTTPClient = &hc
 	}
-	if hcfg.Limiter.Limit() == rate.Inf {
-		hcfg.Limiter = nil
-	}
+	hcfg := httpx.ClientConfig(Provider, cc)
 	key := creds.APIKey
 	hcfg.Secrets = func() []string { return []string{key} }
 	hcfg.MaxResponseBytes = maxResponseBytes
@@ -201,7 +161,7 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("megafon: %w", err)
 	}
-	return &Client{domain: domain, key: key, legacy: cfg.legacy, http: hc}, nil
+	return &Client{domain: domain, key: key, legacy: creds.LegacyAPI, http: hc}, nil
 }
 
 // cleanDomain accepts "vats1.megapbx.ru", "https://vats1.megapbx.ru/" and

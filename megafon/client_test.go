@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,9 +16,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/hashicorp/go-retryablehttp"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/time/rate"
+	"golang.org/x/oauth2"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
@@ -25,8 +25,16 @@ import (
 	"github.com/callbridge/callbridge/megafon/megafontest"
 )
 
-// noWait makes retries instant.
-var noWait retryablehttp.Backoff = func(time.Duration, time.Duration, int, *http.Response) time.Duration { return 0 }
+// retries makes a client retry a request up to n times, without waiting.
+func retries(n int) callbridge.ClientOption {
+	return callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: n, Backoff: func(int, *http.Response) time.Duration { return 0 }})
+}
+
+// noRetries turns retries off.
+var noRetries = callbridge.WithRetry(callbridge.RetryPolicy{})
+
+// noLimit turns the default rate limit off.
+var noLimit = callbridge.WithRateLimit(math.Inf(1), 1)
 
 // generations runs f for crmapi v1 and for the legacy API.
 func generations(t *testing.T, f func(t *testing.T, legacy bool)) {
@@ -43,13 +51,11 @@ func generations(t *testing.T, f func(t *testing.T, legacy bool)) {
 	}
 }
 
-func newClient(t *testing.T, srv *megafontest.Server, legacy bool, opts ...megafon.Option) *megafon.Client {
+func newClient(t *testing.T, srv *megafontest.Server, legacy bool, opts ...callbridge.ClientOption) *megafon.Client {
 	t.Helper()
-	base := []megafon.Option{megafon.WithBaseURL(srv.URL), megafon.WithBackoff(noWait), megafon.WithRateLimit(rate.Inf, 1)}
-	if legacy {
-		base = append(base, megafon.WithLegacyAPI())
-	}
-	c, err := megafon.NewClient(megafon.Credentials{Domain: megafontest.Domain, APIKey: megafontest.APIKey}, append(base, opts...)...)
+	base := []callbridge.ClientOption{callbridge.WithBaseURL(srv.URL), retries(callbridge.DefaultMaxRetries), noLimit}
+	c, err := megafon.NewClient(megafon.Credentials{Domain: megafontest.Domain, APIKey: megafontest.APIKey, LegacyAPI: legacy},
+		append(base, opts...)...)
 	require.NoError(t, err)
 	return c
 }
@@ -57,7 +63,8 @@ func newClient(t *testing.T, srv *megafontest.Server, legacy bool, opts ...megaf
 func TestCall(t *testing.T) {
 	t.Parallel()
 	generations(t, func(t *testing.T, legacy bool) {
-		srv := megafontest.NewServer(t)
+		srv := megafontest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newClient(t, srv, legacy)
 		ref, err := c.Call(t.Context(), callevent.CallRequest{From: "andy", To: "+7 (916) 123-45-67", CallerID: "+74951234567"})
 		require.NoError(t, err)
@@ -88,7 +95,8 @@ func TestCall(t *testing.T) {
 
 func TestCallValidation(t *testing.T) {
 	t.Parallel()
-	srv := megafontest.NewServer(t)
+	srv := megafontest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv, false)
 	for _, req := range []callevent.CallRequest{
 		{From: "", To: "79161234567"},
@@ -120,8 +128,9 @@ func TestCallResponseShapes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.body, func(t *testing.T) {
 			t.Parallel()
-			srv := megafontest.NewServer(t)
-			srv.Inject(megafontest.Fault{Op: megafontest.OpMakeCall, Status: http.StatusOK, Body: tt.body})
+			srv := megafontest.NewServer()
+			t.Cleanup(srv.Close)
+			srv.Fail(megafontest.Failure{Op: megafontest.OpMakeCall, Status: http.StatusOK, Body: tt.body})
 			ref, err := newClient(t, srv, true).Call(t.Context(), callevent.CallRequest{From: "andy", To: "79161234567"})
 			require.NoError(t, err)
 			require.Equal(t, tt.want, ref.CallID)
@@ -129,8 +138,9 @@ func TestCallResponseShapes(t *testing.T) {
 	}
 	t.Run("HTML page", func(t *testing.T) {
 		t.Parallel()
-		srv := megafontest.NewServer(t)
-		srv.Inject(megafontest.Fault{Op: megafontest.OpMakeCall, Status: http.StatusOK, Body: "<html><body>login</body></html>"})
+		srv := megafontest.NewServer()
+		t.Cleanup(srv.Close)
+		srv.Fail(megafontest.Failure{Op: megafontest.OpMakeCall, Status: http.StatusOK, Body: "<html><body>login</body></html>"})
 		_, err := newClient(t, srv, true).Call(t.Context(), callevent.CallRequest{From: "andy", To: "79161234567"})
 		require.ErrorContains(t, err, "unexpected makecall answer")
 	})
@@ -141,16 +151,17 @@ func TestCallResponseShapes(t *testing.T) {
 func TestCallNotRetried(t *testing.T) {
 	t.Parallel()
 	generations(t, func(t *testing.T, legacy bool) {
-		srv := megafontest.NewServer(t)
-		c := newClient(t, srv, legacy, megafon.WithRetry(3, time.Millisecond, time.Millisecond))
-		srv.Inject(megafontest.Fault{Op: megafontest.OpMakeCall, Status: http.StatusServiceUnavailable, Times: 3})
+		srv := megafontest.NewServer()
+		t.Cleanup(srv.Close)
+		c := newClient(t, srv, legacy, callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 3, MinWait: time.Millisecond, MaxWait: time.Millisecond}))
+		srv.Fail(megafontest.Failure{Op: megafontest.OpMakeCall, Status: http.StatusServiceUnavailable, Times: 3})
 		_, err := c.Call(t.Context(), callevent.CallRequest{From: "andy", To: "79161234567"})
 		var apiErr *callbridge.APIError
 		require.ErrorAs(t, err, &apiErr)
 		require.Equal(t, http.StatusServiceUnavailable, apiErr.StatusCode)
 		require.Len(t, srv.Requests(), 1)
 
-		srv.Inject(megafontest.Fault{Op: megafontest.OpGroups, Status: http.StatusServiceUnavailable, Times: 2})
+		srv.Fail(megafontest.Failure{Op: megafontest.OpGroups, Status: http.StatusServiceUnavailable, Times: 2})
 		groups, err := c.Groups(t.Context())
 		require.NoError(t, err)
 		require.Len(t, groups, 1)
@@ -161,7 +172,8 @@ func TestCallNotRetried(t *testing.T) {
 func TestErrors(t *testing.T) {
 	t.Parallel()
 	generations(t, func(t *testing.T, legacy bool) {
-		srv := megafontest.NewServer(t)
+		srv := megafontest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newClient(t, srv, legacy)
 
 		// A revoked key: 401 in the generation's shape, key never in the error.
@@ -183,21 +195,21 @@ func TestErrors(t *testing.T) {
 
 		// 429 is retried after Retry-After, then succeeds.
 		n := len(srv.Requests())
-		srv.Inject(megafontest.Fault{Op: megafontest.OpGroups, Status: http.StatusTooManyRequests, RetryAfter: "0"})
+		srv.Fail(megafontest.Failure{Op: megafontest.OpGroups, Status: http.StatusTooManyRequests, RetryAfter: "0"})
 		_, err = c.Groups(t.Context())
 		require.NoError(t, err)
 		require.Len(t, srv.Requests(), n+2)
 
 		// 429 beyond the retries is a *RateLimitError.
-		c2 := newClient(t, srv, legacy, megafon.WithRetry(0, 0, 0))
-		srv.Inject(megafontest.Fault{Op: megafontest.OpGroups, Status: http.StatusTooManyRequests, RetryAfter: "7"})
+		c2 := newClient(t, srv, legacy, noRetries)
+		srv.Fail(megafontest.Failure{Op: megafontest.OpGroups, Status: http.StatusTooManyRequests, RetryAfter: "7"})
 		_, err = c2.Groups(t.Context())
 		var rl *callbridge.RateLimitError
 		require.ErrorAs(t, err, &rl)
 		require.Equal(t, 7*time.Second, rl.RetryAfter)
 
 		// A gateway error page: typed, retryable for a read.
-		srv.Inject(megafontest.Fault{Op: megafontest.OpGroups, Status: http.StatusBadGateway, Body: "<html>502 Gateway Timeout</html>"})
+		srv.Fail(megafontest.Failure{Op: megafontest.OpGroups, Status: http.StatusBadGateway, Body: "<html>502 Gateway Timeout</html>"})
 		_, err = c2.Groups(t.Context())
 		require.ErrorAs(t, err, &apiErr)
 		require.Equal(t, http.StatusBadGateway, apiErr.StatusCode)
@@ -207,15 +219,16 @@ func TestErrors(t *testing.T) {
 
 func TestSlowPBX(t *testing.T) {
 	t.Parallel()
-	srv := megafontest.NewServer(t)
-	c := newClient(t, srv, false, megafon.WithHTTPClient(&http.Client{Timeout: 50 * time.Millisecond}), megafon.WithRetry(0, 0, 0))
-	srv.Inject(megafontest.Fault{Op: megafontest.OpGroups, Delay: time.Second})
+	srv := megafontest.NewServer()
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv, false, callbridge.WithHTTPClient(&http.Client{Timeout: 50 * time.Millisecond}), noRetries)
+	srv.Fail(megafontest.Failure{Op: megafontest.OpGroups, Delay: time.Second})
 	start := time.Now()
 	_, err := c.Groups(t.Context())
 	require.Error(t, err)
 	require.Less(t, time.Since(start), 900*time.Millisecond)
 
-	srv.Inject(megafontest.Fault{Op: megafontest.OpGroups, Delay: time.Second})
+	srv.Fail(megafontest.Failure{Op: megafontest.OpGroups, Delay: time.Second})
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
 	_, err = newClient(t, srv, false).Groups(ctx)
@@ -224,8 +237,9 @@ func TestSlowPBX(t *testing.T) {
 
 func TestRedirectIsAnError(t *testing.T) {
 	t.Parallel()
-	srv := megafontest.NewServer(t)
-	srv.Inject(megafontest.Fault{Op: megafontest.OpMakeCall, Status: http.StatusMovedPermanently, Body: "moved"})
+	srv := megafontest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.Fail(megafontest.Failure{Op: megafontest.OpMakeCall, Status: http.StatusMovedPermanently, Body: "moved"})
 	_, err := newClient(t, srv, true).Call(t.Context(), callevent.CallRequest{From: "andy", To: "79161234567"})
 	var apiErr *callbridge.APIError
 	require.ErrorAs(t, err, &apiErr)
@@ -236,7 +250,8 @@ func TestRedirectIsAnError(t *testing.T) {
 func TestGroupCallAndTransfer(t *testing.T) {
 	t.Parallel()
 	generations(t, func(t *testing.T, legacy bool) {
-		srv := megafontest.NewServer(t)
+		srv := megafontest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newClient(t, srv, legacy)
 		ref, err := c.GroupCall(t.Context(), callevent.GroupCallRequest{Group: "sales", To: "+79161234567"})
 		if legacy {
@@ -257,7 +272,8 @@ func TestGroupCallAndTransfer(t *testing.T) {
 func TestUsers(t *testing.T) {
 	t.Parallel()
 	generations(t, func(t *testing.T, legacy bool) {
-		srv := megafontest.NewServer(t)
+		srv := megafontest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newClient(t, srv, legacy)
 		want := megafon.User{Login: "andy", Name: "Андрей Иванов", Email: "andy@example.ru", Ext: "701", Telnum: "74951234567"}
 		if !legacy {
@@ -289,7 +305,8 @@ func TestUsers(t *testing.T) {
 func TestUsersPagination(t *testing.T) {
 	t.Parallel()
 	generations(t, func(t *testing.T, legacy bool) {
-		srv := megafontest.NewServer(t)
+		srv := megafontest.NewServer()
+		t.Cleanup(srv.Close)
 		users := make([]megafontest.User, 250)
 		for i := range users {
 			users[i] = megafontest.User{Login: fmt.Sprintf("u%03d", i), Ext: fmt.Sprint(100 + i)}
@@ -319,7 +336,7 @@ func TestUsersPagination(t *testing.T) {
 			break
 		}
 		require.Len(t, srv.Requests(), before+1)
-		srv.Inject(megafontest.Fault{Op: megafontest.OpUsers, Status: http.StatusForbidden})
+		srv.Fail(megafontest.Failure{Op: megafontest.OpUsers, Status: http.StatusForbidden})
 		n := 0
 		var iterErr error
 		for _, err := range c.Users(t.Context()) {
@@ -368,7 +385,7 @@ func TestUsersPBXIgnoresStart(t *testing.T) {
 			}))
 			t.Cleanup(srv.Close)
 			c, err := megafon.NewClient(megafon.Credentials{Domain: megafontest.Domain, APIKey: megafontest.APIKey},
-				megafon.WithBaseURL(srv.URL), megafon.WithBackoff(noWait), megafon.WithRateLimit(rate.Inf, 1))
+				callbridge.WithBaseURL(srv.URL), retries(callbridge.DefaultMaxRetries), noLimit)
 			require.NoError(t, err)
 			users, errs := 0, []error(nil)
 			for _, err := range c.Users(t.Context()) {
@@ -393,7 +410,8 @@ func TestUsersPBXIgnoresStart(t *testing.T) {
 func TestGroups(t *testing.T) {
 	t.Parallel()
 	generations(t, func(t *testing.T, legacy bool) {
-		srv := megafontest.NewServer(t)
+		srv := megafontest.NewServer()
+		t.Cleanup(srv.Close)
 		groups, err := newClient(t, srv, legacy).Groups(t.Context())
 		require.NoError(t, err)
 		require.Equal(t, []megafon.Group{{ID: "sales", Name: "Отдел продаж", Ext: "710"}}, groups)
@@ -405,7 +423,8 @@ func TestGroups(t *testing.T) {
 func TestHistory(t *testing.T) {
 	t.Parallel()
 	generations(t, func(t *testing.T, legacy bool) {
-		srv := megafontest.NewServer(t)
+		srv := megafontest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newClient(t, srv, legacy)
 		got, err := collectHistory(c.History(t.Context(), megafon.HistoryQuery{
 			Start: time.Date(2023, 1, 1, 3, 0, 0, 0, time.FixedZone("MSK", 3*3600)),
@@ -467,7 +486,8 @@ func collectHistory(seq iter.Seq2[megafon.HistoryRecord, error]) ([]megafon.Hist
 func TestDND(t *testing.T) {
 	t.Parallel()
 	generations(t, func(t *testing.T, legacy bool) {
-		srv := megafontest.NewServer(t)
+		srv := megafontest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newClient(t, srv, legacy)
 		on, err := c.DND(t.Context(), "andy")
 		require.NoError(t, err)
@@ -486,7 +506,8 @@ func TestDND(t *testing.T) {
 func TestSubscriptions(t *testing.T) {
 	t.Parallel()
 	generations(t, func(t *testing.T, legacy bool) {
-		srv := megafontest.NewServer(t)
+		srv := megafontest.NewServer()
+		t.Cleanup(srv.Close)
 		srv.SetGroups(megafontest.Group{ID: "sales"}, megafontest.Group{ID: "support"})
 		c := newClient(t, srv, legacy)
 
@@ -520,35 +541,45 @@ func TestNewClientValidation(t *testing.T) {
 	tests := []struct {
 		name  string
 		creds megafon.Credentials
-		opts  []megafon.Option
+		opts  []callbridge.ClientOption
+		want  string
 	}{
-		{"no domain", megafon.Credentials{APIKey: "k"}, nil},
-		{"no key", megafon.Credentials{Domain: "vats1.megapbx.ru"}, nil},
-		{"domain with a path", megafon.Credentials{Domain: "vats1.megapbx.ru/crmapi", APIKey: "k"}, nil},
-		{"bad base URL", ok, []megafon.Option{megafon.WithBaseURL("ftp://x")}},
-		{"nil HTTP client", ok, []megafon.Option{megafon.WithHTTPClient(nil)}},
-		{"bad rate", ok, []megafon.Option{megafon.WithRateLimit(0, 1)}},
-		{"bad retry", ok, []megafon.Option{megafon.WithRetry(-1, 0, 0)}},
-		{"nil backoff", ok, []megafon.Option{megafon.WithBackoff(nil)}},
-		{"nil logger", ok, []megafon.Option{megafon.WithLogger(nil)}},
+		{"no domain", megafon.Credentials{APIKey: "k"}, nil, "megafon: Domain is required"},
+		{"no key", megafon.Credentials{Domain: "vats1.megapbx.ru"}, nil, "megafon: APIKey is required"},
+		{"domain with a path", megafon.Credentials{Domain: "vats1.megapbx.ru/crmapi", APIKey: "k"}, nil, "must be a host name"},
+		{"bad base URL", ok, []callbridge.ClientOption{callbridge.WithBaseURL("ftp://x")}, "megafon: WithBaseURL"},
+		{"nil HTTP client", ok, []callbridge.ClientOption{callbridge.WithHTTPClient(nil)}, "megafon: WithHTTPClient"},
+		{"bad rate", ok, []callbridge.ClientOption{callbridge.WithRateLimit(0, 1)}, "megafon: WithRateLimit"},
+		{"bad retry", ok, []callbridge.ClientOption{callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: -1})}, "megafon: WithRetry"},
+		{"nil logger", ok, []callbridge.ClientOption{callbridge.WithLogger(nil)}, "megafon: WithLogger"},
+		{"token store", ok, []callbridge.ClientOption{callbridge.WithTokenStore(tokenStore{})}, "megafon: WithTokenStore is not supported"},
+		{"default country", ok, []callbridge.ClientOption{callbridge.WithDefaultCountry("RU")}, "megafon: WithDefaultCountry is not supported"},
 	}
 	for _, tt := range tests {
 		_, err := megafon.NewClient(tt.creds, tt.opts...)
-		require.Error(t, err, tt.name)
+		require.ErrorContains(t, err, tt.want, tt.name)
+		require.NotContains(t, err.Error(), "megafon: megafon:", tt.name)
 	}
-	c, err := megafon.NewClient(megafon.Credentials{Domain: " https://VATS1.megapbx.ru/ ", APIKey: "k"}, megafon.WithLegacyAPI())
+	c, err := megafon.NewClient(megafon.Credentials{Domain: " https://VATS1.megapbx.ru/ ", APIKey: "k", LegacyAPI: true})
 	require.NoError(t, err)
 	require.Equal(t, "vats1.megapbx.ru", c.Domain())
 	require.True(t, c.Legacy())
 }
+
+// tokenStore is a callbridge.TokenStore, which a megafon Client refuses.
+type tokenStore struct{}
+
+func (tokenStore) Load(context.Context) (*oauth2.Token, error) { return nil, nil }
+func (tokenStore) Save(context.Context, *oauth2.Token) error   { return nil }
 
 // The key never leaks into an error, even in a transport error of the
 // legacy API, which carries it in the body.
 func TestKeyNotInErrors(t *testing.T) {
 	t.Parallel()
 	generations(t, func(t *testing.T, legacy bool) {
-		srv := megafontest.NewServer(t)
-		srv.Inject(megafontest.Fault{Op: megafontest.OpGroups, Status: http.StatusBadRequest,
+		srv := megafontest.NewServer()
+		t.Cleanup(srv.Close)
+		srv.Fail(megafontest.Failure{Op: megafontest.OpGroups, Status: http.StatusBadRequest,
 			Body: `{"error":"bad token ` + megafontest.APIKey + `","message":"token=` + megafontest.APIKey + `"}`})
 		_, err := newClient(t, srv, legacy).Groups(t.Context())
 		require.Error(t, err)

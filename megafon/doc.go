@@ -22,13 +22,18 @@
 //
 // The PBX has two API generations and the Client speaks both behind the
 // same methods: crmapi v1 (https://<domain>/crmapi/v1/…, X-API-KEY header,
-// JSON), the default, and with WithLegacyAPI the older form API
+// JSON), the default, and with Credentials.LegacyAPI the older form API
 // (POST /sys/crm_api.wcgp with cmd and token) for PBXes that only have it.
 // GroupCall needs crmapi v1.
 //
+// NewClient takes the client options of package callbridge
+// (callbridge.WithHTTPClient, WithBaseURL, WithUserAgent, WithRateLimit,
+// WithRetry, WithLogger).
+//
 // A Client serves one PBX and holds its key: use one per tenant. Clients
-// made without WithHTTPClient share one process-wide transport, so
-// thousands of tenants' clients keep one connection pool, not thousands.
+// made without callbridge.WithHTTPClient share one process-wide transport,
+// so thousands of tenants' clients keep one connection pool, not
+// thousands.
 //
 // # Authentication
 //
@@ -55,14 +60,15 @@
 //
 // # Retries and rate limits
 //
-// Each attempt has a 30 s timeout (DefaultTimeout; WithHTTPClient to
-// change it). Requests that are safe to repeat (reads, and setting DND or
-// a subscription to a given value) are retried up to 3 times on 429,
-// 502, 503, 504 and connection errors, with exponential backoff honouring
-// Retry-After (WithRetry, WithBackoff). A click-to-call is never retried
+// Each attempt has a 30 s timeout (callbridge.DefaultTimeout;
+// callbridge.WithHTTPClient to change it). Requests that are safe to
+// repeat (reads, and setting DND or a subscription to a given value) are
+// retried up to 3 times on 429, 502, 503, 504 and connection errors, with
+// exponential backoff honouring Retry-After (callbridge.WithRetry). A click-to-call is never retried
 // once it may have reached the PBX: one click, at most one call. The PBX
 // documents no rate limits; the client limits itself to 5 requests per
-// second, bursts of 10 (WithRateLimit).
+// second, bursts of 10 (DefaultRateLimit, DefaultBurst;
+// callbridge.WithRateLimit changes them, math.Inf(1) turns the limit off).
 //
 // # Webhooks
 //
@@ -71,15 +77,17 @@
 // авторизации в вашей CRM"). NewHandler receives them:
 //
 //	h, err := megafon.NewHandler(sink,
-//		megafon.WithToken(crmToken),
-//		megafon.WithAccount("vats123456.megapbx.ru"),
-//		megafon.WithContactLookup(lookup))
+//		webhook.WithToken(crmToken),
+//		webhook.WithAccount(func(*http.Request) string { return "vats123456.megapbx.ru" }),
+//		webhook.WithContactLookup(lookup))
 //	mux.Handle("POST /megafon/callback", h)
 //
-// The token is compared in constant time; several may be valid at once
-// (rotation), and WithTokenAccounts maps each token to a tenant for a CRM
-// serving many PBXes on one URL. A wrong or missing token is answered
-// 401 {"error":"Invalid token"} and nothing is delivered. Only the
+// NewHandler takes the handler options of package webhook (see
+// NewHandler for what each means here). The token is compared in constant
+// time; several may be valid at once (rotation), and
+// webhook.WithTokenAccounts maps each token to a tenant for a CRM serving
+// many PBXes on one URL. A wrong or missing token is answered 401
+// {"error":"Invalid token"} and nothing is delivered. Only the
 // crm_token field is looked at before the token is accepted (a scan, not a
 // decode), so a malformed body with the right token is a 400 and one
 // without it costs no decoding.
@@ -90,9 +98,9 @@
 // diversion and telnum a number, an extension or anonymous; start a time
 // in the years 2000–2099 and inside the handler's time window around its
 // clock (webhook.WithTimeWindow: 30 days back to 1 hour ahead by default;
-// WithClock sets the clock); duration and wait whole seconds up to a week;
-// rating 0–100; link an absolute http(s) URL (a javascript: link is
-// refused).
+// webhook.WithClock sets the clock); duration and wait whole seconds up to
+// a week; rating 0–100; link an absolute http(s) URL (a javascript: link
+// is refused).
 //
 // Pushes become callevent.Events (see Parse for the mapping): INCOMING and
 // OUTGOING → Ringing, ACCEPTED → Answered, TRANSFERRED → Transferred,
@@ -130,23 +138,31 @@
 // handler, has no memory.
 //
 // cmd=contact asks, while the call rings, who the caller is. The handler
-// asks the ContactLookup within a deadline (1 s by default,
-// WithLookupTimeout) and answers {"contact_name":…,"responsible":…} —
-// responsible being the employee's login, or extension when that is all
-// the CRM knows — or {} when the contact is not found, the lookup fails or
-// runs late (logged to the handler's logger, set with
-// WithWebhookOptions(webhook.WithLogger(l))). The PBX then routes the call
-// to the responsible employee.
+// asks the ContactLookup (webhook.WithContactLookup) within a deadline
+// (1 s by default, webhook.WithLookupTimeout) and answers
+// {"contact_name":…,"responsible":…} — responsible being the employee's
+// login, or extension when that is all the CRM knows — or {} when the
+// contact is not found, the lookup fails or runs late (logged to the
+// handler's logger, webhook.WithLogger). The PBX then routes the call to
+// the responsible employee.
 //
 // Parse and Fields decode pushes without HTTP, e.g. from a queue.
 //
 // # Testing
 //
 // Package megafontest has a fake PBX (both API generations, request
-// recording, fault injection: 401/429/5xx/slow/revoked key) to point a
-// Client at with WithBaseURL, and builders of realistic webhook requests
-// for a Handler, stamped with current times. Tests replaying recorded
-// pushes give the handler a clock near their times (WithClock).
+// recording, failure injection with Server.Fail: 401/429/5xx/slow/revoked
+// key) to point a Client at with callbridge.WithBaseURL, and builders of
+// realistic webhook requests for a Handler, stamped with current times:
+//
+//	srv := megafontest.NewServer()
+//	t.Cleanup(srv.Close)
+//	srv.Fail(megafontest.Failure{Op: megafontest.OpMakeCall, Status: http.StatusServiceUnavailable})
+//	c, err := megafon.NewClient(megafon.Credentials{Domain: megafontest.Domain, APIKey: megafontest.APIKey},
+//		callbridge.WithBaseURL(srv.URL))
+//
+// Tests replaying recorded pushes give the handler a clock near their
+// times (webhook.WithClock).
 //
 // # Performance
 //

@@ -13,17 +13,18 @@ import (
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/megafon"
 	"github.com/callbridge/callbridge/megafon/megafontest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // Click-to-call: ring the employee, then the client. Here against the fake
-// PBX; in production leave out WithBaseURL.
+// PBX; in production leave out callbridge.WithBaseURL.
 func ExampleClient_Call() {
-	pbx := megafontest.NewServer(nil)
+	pbx := megafontest.NewServer()
 	defer pbx.Close()
 
 	c, err := megafon.NewClient(
 		megafon.Credentials{Domain: "vats123456.megapbx.ru", APIKey: megafontest.APIKey},
-		megafon.WithBaseURL(pbx.URL),
+		callbridge.WithBaseURL(pbx.URL),
 	)
 	if err != nil {
 		log.Fatal(err)
@@ -40,14 +41,15 @@ func ExampleClient_Call() {
 	// Output: call CALL000001
 }
 
-// PBXes that only have the old API: the same methods, another wire format.
-func ExampleWithLegacyAPI() {
-	pbx := megafontest.NewServer(nil)
+// PBXes that only have the old API (Credentials.LegacyAPI): the same
+// methods, another wire format.
+func ExampleCredentials_legacyAPI() {
+	pbx := megafontest.NewServer()
 	defer pbx.Close()
 
 	c, err := megafon.NewClient(
-		megafon.Credentials{Domain: "vats123456.megapbx.ru", APIKey: megafontest.APIKey},
-		megafon.WithBaseURL(pbx.URL), megafon.WithLegacyAPI(),
+		megafon.Credentials{Domain: "vats123456.megapbx.ru", APIKey: megafontest.APIKey, LegacyAPI: true},
+		callbridge.WithBaseURL(pbx.URL),
 	)
 	if err != nil {
 		log.Fatal(err)
@@ -76,10 +78,10 @@ func ExampleNewHandler() {
 		return callevent.Contact{}, false, nil
 	})
 	h, err := megafon.NewHandler(sink,
-		megafon.WithToken("crm-secret"),
-		megafon.WithAccount("vats123456.megapbx.ru"),
-		megafon.WithContactLookup(lookup),
-		megafon.WithLookupTimeout(800*time.Millisecond),
+		webhook.WithToken("crm-secret"),
+		webhook.WithAccount(func(*http.Request) string { return "vats123456.megapbx.ru" }),
+		webhook.WithContactLookup(lookup),
+		webhook.WithLookupTimeout(800*time.Millisecond),
 	)
 	if err != nil {
 		log.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/eventtest"
 	"github.com/callbridge/callbridge/megafon"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // collected is the context key of the slice a fuzz input's events are
@@ -44,7 +45,7 @@ func FuzzMegafonWebhook(f *testing.F) {
 		return callevent.Contact{Name: "n", ResponsibleLogin: "andy"}, true, nil
 	})
 	// The clock is near the seeds' times, so their events are accepted.
-	h, err := megafon.NewHandler(sink, megafon.WithToken(token), megafon.WithContactLookup(lookup), megafon.WithClock(clock))
+	h, err := megafon.NewHandler(sink, webhook.WithToken(token), webhook.WithContactLookup(lookup), webhook.WithClock(clock))
 	if err != nil {
 		f.Fatal(err)
 	}

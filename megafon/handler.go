@@ -7,216 +7,103 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
-	"github.com/callbridge/callbridge/internal/phone"
 	"github.com/callbridge/callbridge/webhook"
 )
 
-// DefaultLookupTimeout is how long a cmd=contact request waits for the
-// ContactLookup: the PBX holds the ringing call meanwhile.
-const DefaultLookupTimeout = webhook.DefaultLookupTimeout
-
-// HandlerOption configures NewHandler.
-type HandlerOption func(*handlerConfig) error
-
-type handlerConfig struct {
-	tokens        []string
-	accounts      []string // accounts[i] is the Account of tokens[i]
-	account       string
-	noAuth        bool
-	allowed       []netip.Prefix
-	trusted       []netip.Prefix
-	lookup        callevent.ContactLookup
-	lookupTimeout time.Duration
-	country       string
-	now           func() time.Time // nil: the webhook.Handler's own clock
-	webhookOpts   []webhook.Option
-}
-
-// WithToken sets the accepted crm_token values ("Ключ для авторизации в
-// вашей CRM"); several may be valid at once for rotation. Their events get
-// the Account set with WithAccount.
-func WithToken(tokens ...string) HandlerOption {
-	return func(c *handlerConfig) error {
-		for _, t := range tokens {
-			if t == "" {
-				return errors.New("megafon: empty token")
-			}
-			c.tokens = append(c.tokens, t)
-			c.accounts = append(c.accounts, "")
-		}
-		return nil
-	}
-}
-
-// WithTokenAccounts serves several PBXes (tenants) on one URL: each token
-// is accepted and selects the Account of its events and contact lookups.
-func WithTokenAccounts(tokenToAccount map[string]string) HandlerOption {
-	return func(c *handlerConfig) error {
-		if len(tokenToAccount) == 0 {
-			return errors.New("megafon: empty token map")
-		}
-		for t, a := range tokenToAccount {
-			if t == "" {
-				return errors.New("megafon: empty token")
-			}
-			c.tokens = append(c.tokens, t)
-			c.accounts = append(c.accounts, a)
-		}
-		return nil
-	}
-}
-
-// WithAccount sets the Account of events authenticated by a WithToken
-// token (or of all events WithoutAuth), typically the PBX domain.
-func WithAccount(account string) HandlerOption {
-	return func(c *handlerConfig) error { c.account = account; return nil }
-}
-
-// WithoutAuth runs the handler without checking crm_token, e.g. behind a
-// gateway that authenticates. Without it a token is required.
-func WithoutAuth() HandlerOption {
-	return func(c *handlerConfig) error { c.noAuth = true; return nil }
-}
-
-// WithAllowedIPs additionally accepts requests only from allowed (see
-// webhook.ClientIP for trustedProxies); others get 403.
-func WithAllowedIPs(allowed, trustedProxies []netip.Prefix) HandlerOption {
-	return func(c *handlerConfig) error {
-		if len(allowed) == 0 {
-			return errors.New("megafon: empty IP allow-list")
-		}
-		c.allowed, c.trusted = allowed, trustedProxies
-		return nil
-	}
-}
-
-// WithContactLookup answers cmd=contact (the PBX asking who is calling
-// while the call rings) with the contact's name and responsible employee.
-// Without it every contact request is answered {}.
-func WithContactLookup(l callevent.ContactLookup) HandlerOption {
-	return func(c *handlerConfig) error {
-		if l == nil {
-			return errors.New("megafon: nil contact lookup")
-		}
-		c.lookup = l
-		return nil
-	}
-}
-
-// WithLookupTimeout sets the contact lookup deadline (default 1 s). Past
-// it the handler answers {} and logs; the lookup's context is canceled.
-func WithLookupTimeout(d time.Duration) HandlerOption {
-	return func(c *handlerConfig) error {
-		if d <= 0 {
-			return errors.New("megafon: lookup timeout must be positive")
-		}
-		c.lookupTimeout = d
-		return nil
-	}
-}
-
-// WithDefaultCountry sets the country of national-format numbers
-// ("RU", "KZ", "UA", "BY", "BR"; default "RU").
-func WithDefaultCountry(country string) HandlerOption {
-	return func(c *handlerConfig) error {
-		if err := phone.CheckCountry(country); err != nil {
-			return fmt.Errorf("megafon: %w", err)
-		}
-		c.country = country
-		return nil
-	}
-}
-
-// WithClock sets the handler's clock (default time.Now); it is
-// webhook.WithClock: the arrival time (webhook.Arrival) stamps events
-// carrying no time, ages the memory of call directions and is what event
-// times are checked against. Tests replaying recorded pushes use a fixed
-// clock near their times.
-func WithClock(now func() time.Time) HandlerOption {
-	return func(c *handlerConfig) error {
-		if now == nil {
-			return errors.New("megafon: nil clock")
-		}
-		c.now = now
-		return nil
-	}
-}
-
-// WithWebhookOptions passes options to webhook.New (body limit, dedup
-// store, methods, …). They apply after the handler's own. The logger
-// (webhook.WithLogger) also receives the handler's own lines (failed or
-// slow contact lookups); tokens are never logged.
-func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
-	return func(c *handlerConfig) error {
-		c.webhookOpts = append(c.webhookOpts, opts...)
-		return nil
-	}
-}
-
 // NewHandler returns the http.Handler for the one CRM URL the PBX posts
 // cmd=history, event, contact and rating to (form-encoded; JSON accepted).
+// It takes the options of package webhook:
 //
-// crm_token in the body is compared in constant time with the WithToken /
-// WithTokenAccounts tokens; a wrong or missing token is answered 401
-// {"error":"Invalid token"} and nothing is delivered. A token is required
-// unless WithoutAuth is given. The token is found by a scan of the body
-// for the crm_token field alone (form pair or JSON key, spelled plainly),
-// so a sender without the token never costs a full decode, and a
-// malformed body with the right token is a 400, not a 401. Events (see
-// Parse) go to sink; the reply is {}. Bad input (see Parse) is a 400
-// naming the field; so is an event time outside the webhook time window
-// (webhook.WithTimeWindow, 30 days past to 1 hour ahead by default). cmd=contact is answered from the WithContactLookup lookup:
-// {"contact_name":…,"responsible":…} (responsible is the employee's login,
-// or extension when that is all that is known), or {} when not found,
-// failed or slower than the lookup timeout.
-func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error) {
-	cfg := handlerConfig{lookupTimeout: DefaultLookupTimeout}
+//   - webhook.WithToken: the accepted crm_token values ("Ключ для
+//     авторизации в вашей CRM"); several may be valid at once for
+//     rotation. Give a token, or webhook.WithoutAuth behind a gateway
+//     that authenticates; with no authentication NewHandler fails.
+//   - webhook.WithTokenAccounts serves several PBXes (tenants) on one URL:
+//     each token is accepted and is the Account of its events and contact
+//     lookups, whatever WithAccount says.
+//   - webhook.WithAccount: the Account of events whose token is bound to
+//     no account (webhook.WithToken), or of all events
+//     webhook.WithoutAuth; typically the PBX domain:
+//     func(*http.Request) string { return "vats123456.megapbx.ru" }.
+//     Without it that Account is "".
+//   - webhook.WithAllowedIPs additionally accepts requests only from the
+//     allowed addresses; others get 403. The PBX posts from a cloud
+//     platform's addresses, which other tenants' PBXes may share: use it
+//     with a token, not instead of one.
+//   - webhook.WithContactLookup answers cmd=contact (the PBX asking who is
+//     calling while the call rings) with the contact's name and
+//     responsible employee, within webhook.WithLookupTimeout (default
+//     webhook.DefaultLookupTimeout, 1 s). Without it every contact request
+//     is answered {}.
+//   - webhook.WithDefaultCountry: the country of national-format numbers
+//     (default "RU").
+//   - webhook.WithClock: the handler's clock (default time.Now). The
+//     arrival time (webhook.Arrival) stamps events carrying no time, ages
+//     the memory of call directions and is what event times are checked
+//     against; tests replaying recorded pushes use a fixed clock near
+//     their times.
+//   - webhook.WithTokenFunc replaces where the token is read (default:
+//     crm_token in the body, see below).
+//   - the handler mechanics: webhook.WithMaxBodyBytes, WithMethods,
+//     WithDedup, WithTimeWindow, WithErrorWriter, WithAuthenticator, and
+//     WithLogger, which also receives the handler's own lines (failed or
+//     slow contact lookups); tokens are never logged.
+//
+// webhook.WithCardURL and webhook.WithNewContactText make it fail: the
+// PBX's contact answer carries no link.
+//
+// crm_token in the body is compared in constant time with the tokens; a
+// wrong or missing token is answered 401 {"error":"Invalid token"} and
+// nothing is delivered. The token is found by a scan of the body for the
+// crm_token field alone (form pair or JSON key, spelled plainly), so a
+// sender without the token never costs a full decode, and a malformed body
+// with the right token is a 400, not a 401. Events (see Parse) go to sink;
+// the reply is {}. Bad input (see Parse) is a 400 naming the field; so is
+// an event time outside the webhook time window (webhook.WithTimeWindow, 30
+// days past to 1 hour ahead by default). cmd=contact is answered from the
+// contact lookup: {"contact_name":…,"responsible":…} (responsible is the
+// employee's login, or extension when that is all that is known), or {}
+// when not found, failed or slower than the lookup timeout.
+func NewHandler(sink callevent.Sink, opts ...webhook.Option) (http.Handler, error) {
 	for i, o := range opts {
-		if o == nil {
+		if o == nil { // numbered as the caller gave them, not after the defaults below
 			return nil, fmt.Errorf("megafon: option %d is nil", i+1)
 		}
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
 	}
-	if len(cfg.tokens) == 0 && !cfg.noAuth { // an IP allow-list alone is not enough
-		return nil, errors.New("megafon: no token configured (use WithToken, WithTokenAccounts or WithoutAuth)")
+	d := newDecoder()
+	defaults := []webhook.Option{
+		webhook.ForProvider(Provider),
+		webhook.WithTokenFunc(bodyToken),
+		webhook.WithErrorWriter(writeError),
 	}
-	d := newDecoder(cfg)
-	wopts, err := webhook.Auth{Tokens: cfg.tokens, Token: bodyToken, AllowedIPs: cfg.allowed, TrustedProxies: cfg.trusted, Disabled: cfg.noAuth}.Options()
+	h, err := webhook.New(sink, d, append(defaults, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("megafon: %w", err)
 	}
-	if len(cfg.tokens) > 0 {
-		s, err := webhook.NewSecrets(cfg.tokens...) // selects the Account by token
-		if err != nil {
-			return nil, fmt.Errorf("megafon: %w", err)
-		}
-		d.secrets = &s
+	cfg := h.Config()
+	if !cfg.Tokens && !cfg.Unauthenticated { // an IP allow-list alone is not enough: the PBX posts from a shared cloud
+		return nil, errors.New("megafon: no token configured (webhook.WithToken or WithTokenAccounts) and no webhook.WithoutAuth")
 	}
-	d.cfg.tokens = nil // only the hashes in secrets stay: the handler never shows a token, however printed
-	wopts = append(wopts, webhook.WithErrorWriter(writeError))
-	if cfg.now != nil {
-		wopts = append(wopts, webhook.WithClock(cfg.now))
+	if cfg.CardURL != "" || cfg.NewContactURL != "" {
+		return nil, errors.New("megafon: WithCardURL is not supported: the PBX's contact answer carries no link")
 	}
-	wopts = append(wopts, cfg.webhookOpts...)
-	h, err := webhook.New(sink, d, wopts...)
-	if err != nil {
-		return nil, fmt.Errorf("megafon: %w", err)
+	if cfg.NewContactText != "" {
+		return nil, errors.New("megafon: WithNewContactText is not supported: the PBX's contact answer carries no link")
 	}
+	d.cfg = cfg
 	return h, nil
 }
 
 // bodyToken reads crm_token from the body (form or JSON) without decoding
 // the rest: a form body is scanned pair by pair, a JSON body searched for
-// the key (see jsonToken). The decoder selects the tenant with the same
-// function, so authentication and tenant always agree.
+// the key (see jsonToken). It is the webhook.Handler's token function, for
+// authentication and for the account a token is bound to alike, so the two
+// always agree.
 func bodyToken(r *http.Request, body []byte) string {
 	if isJSONBody(r.Header.Get("Content-Type"), body) {
 		return jsonToken(body)
@@ -324,15 +211,13 @@ var emptyReply = webhook.Reply{
 }
 
 type decoder struct {
-	cfg     handlerConfig
-	secrets *webhook.Secrets // nil WithoutAuth
-	memory  *directionMemory
+	cfg    webhook.Config // set by NewHandler before the handler is returned
+	memory *directionMemory
 }
 
-// newDecoder returns the decoder of a handler configured by cfg, with its
-// bounded memory of call directions.
-func newDecoder(cfg handlerConfig) *decoder {
-	return &decoder{cfg: cfg, memory: newDirectionMemory(directionMemorySize, directionMemoryTTL)}
+// newDecoder returns a decoder with its bounded memory of call directions.
+func newDecoder() *decoder {
+	return &decoder{memory: newDirectionMemory(directionMemorySize, directionMemoryTTL)}
 }
 
 // Decode implements webhook.Decoder.
@@ -341,7 +226,7 @@ func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
 	if err != nil {
 		return webhook.Result{}, err
 	}
-	account := d.account(r, body)
+	account := d.account(r)
 	if strings.EqualFold(strings.TrimSpace(f.Get("cmd")), CmdContact) {
 		reply, err := d.contact(r.Context(), account, f)
 		if err != nil {
@@ -350,7 +235,7 @@ func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
 		return webhook.Result{Reply: reply}, nil
 	}
 	arrived := webhook.Arrival(r.Context())
-	events, err := Parse(f, ParseOptions{Account: account, DefaultCountry: d.cfg.country,
+	events, err := Parse(f, ParseOptions{Account: account, DefaultCountry: d.cfg.DefaultCountry,
 		Now: func() time.Time { return arrived }, memory: d.memory})
 	if err != nil {
 		return webhook.Result{}, err
@@ -358,17 +243,18 @@ func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
 	return webhook.Result{Events: events, Reply: emptyReply}, nil
 }
 
-// account is the Account selected by the (already authenticated) token.
 // account is the tenant of the request: the account its token is bound to
-// (WithTokenAccounts), else WithAccount's. The token is looked at again
-// only when some token is bound to an account.
-func (d *decoder) account(r *http.Request, body []byte) string {
-	if d.secrets != nil {
-		if i := d.secrets.Index(bodyToken(r, body)); i >= 0 && d.cfg.accounts[i] != "" {
-			return d.cfg.accounts[i]
-		}
+// (webhook.WithTokenAccounts), else webhook.WithAccount's. The
+// webhook.Handler looks at the token again only when some token is bound
+// to an account.
+func (d *decoder) account(r *http.Request) string {
+	if a := webhook.TokenAccount(r.Context()); a != "" {
+		return a
 	}
-	return d.cfg.account
+	if d.cfg.Account != nil {
+		return d.cfg.Account(r)
+	}
+	return ""
 }
 
 type contactReply struct {
@@ -379,21 +265,21 @@ type contactReply struct {
 // contact answers cmd=contact within the lookup timeout. A phone that is
 // neither a number, an extension nor anonymous is a 400 naming it.
 func (d *decoder) contact(ctx context.Context, account string, f url.Values) (webhook.Reply, error) {
-	p, _, err := webhook.Phone("phone", f.Get("phone"), d.cfg.country)
+	p, _, err := webhook.Phone("phone", f.Get("phone"), d.cfg.DefaultCountry)
 	if err != nil {
 		return webhook.Reply{}, err
 	}
 	if err := checkText("callid", strings.TrimSpace(f.Get("callid")), maxCallIDLen); err != nil {
 		return webhook.Reply{}, err
 	}
-	if d.cfg.lookup == nil || p == "" {
+	if d.cfg.ContactLookup == nil || p == "" {
 		return emptyReply, nil // anonymous or internal: nobody to look up
 	}
-	c, found, err := webhook.LookupContact(ctx, d.cfg.lookup, d.cfg.lookupTimeout, account, p)
+	c, found, err := webhook.LookupContact(ctx, d.cfg.ContactLookup, d.cfg.LookupTimeout, account, p)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		webhook.Logger(ctx).WarnContext(ctx, "megafon: contact lookup exceeded its deadline, answered {}",
-			"callid", f.Get("callid"), "timeout", d.cfg.lookupTimeout)
+			"callid", f.Get("callid"), "timeout", d.cfg.LookupTimeout)
 		return emptyReply, nil
 	case err != nil:
 		webhook.Logger(ctx).ErrorContext(ctx, "megafon: contact lookup failed, answered {}", "callid", f.Get("callid"), "error", err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -52,9 +53,14 @@ func (s *recorder) got() []callevent.Event {
 	return append([]callevent.Event(nil), s.events...)
 }
 
-func newHandler(t *testing.T, sink callevent.Sink, opts ...megafon.HandlerOption) http.Handler {
+// accountIs is webhook.WithAccount with a fixed account.
+func accountIs(a string) webhook.Option {
+	return webhook.WithAccount(func(*http.Request) string { return a })
+}
+
+func newHandler(t *testing.T, sink callevent.Sink, opts ...webhook.Option) http.Handler {
 	t.Helper()
-	base := []megafon.HandlerOption{megafon.WithToken(token), megafon.WithAccount(account), megafon.WithClock(clock)}
+	base := []webhook.Option{webhook.WithToken(token), accountIs(account), webhook.WithClock(clock)}
 	h, err := megafon.NewHandler(sink, append(base, opts...)...)
 	require.NoError(t, err)
 	return h
@@ -239,9 +245,9 @@ func TestHandlerPayloads(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			sink := &recorder{}
-			var opts []megafon.HandlerOption
+			var opts []webhook.Option
 			if at, ok := receivedAt[tt.name]; ok {
-				opts = append(opts, megafon.WithClock(func() time.Time { return at }))
+				opts = append(opts, webhook.WithClock(func() time.Time { return at }))
 			}
 			w := post(newHandler(t, sink, opts...), tt.body)
 			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
@@ -297,7 +303,7 @@ func TestHandlerAuth(t *testing.T) {
 			t.Parallel()
 			sink := &recorder{}
 			looked := false
-			h := newHandler(t, sink, megafon.WithContactLookup(callevent.ContactLookupFunc(
+			h := newHandler(t, sink, webhook.WithContactLookup(callevent.ContactLookupFunc(
 				func(context.Context, string, string) (callevent.Contact, bool, error) {
 					looked = true
 					return callevent.Contact{Name: "x"}, true, nil
@@ -318,8 +324,8 @@ func TestHandlerMultiTenant(t *testing.T) {
 	var accounts []string
 	var mu sync.Mutex
 	h, err := megafon.NewHandler(sink,
-		megafon.WithTokenAccounts(map[string]string{"tokA": "a.megapbx.ru", "tokB": "b.megapbx.ru"}),
-		megafon.WithContactLookup(callevent.ContactLookupFunc(func(_ context.Context, acc, _ string) (callevent.Contact, bool, error) {
+		webhook.WithTokenAccounts(map[string]string{"tokA": "a.megapbx.ru", "tokB": "b.megapbx.ru"}),
+		webhook.WithContactLookup(callevent.ContactLookupFunc(func(_ context.Context, acc, _ string) (callevent.Contact, bool, error) {
 			mu.Lock()
 			accounts = append(accounts, acc)
 			mu.Unlock()
@@ -379,18 +385,35 @@ func TestHandlerRejects(t *testing.T) {
 func TestNewHandlerOptions(t *testing.T) {
 	t.Parallel()
 	sink := &recorder{}
-	_, err := megafon.NewHandler(sink)
-	require.ErrorContains(t, err, "no token configured")
-	_, err = megafon.NewHandler(sink, megafon.WithToken(""))
-	require.Error(t, err)
-	_, err = megafon.NewHandler(nil, megafon.WithToken(token))
-	require.Error(t, err)
-	_, err = megafon.NewHandler(sink, megafon.WithToken(token), megafon.WithDefaultCountry("XX"))
-	require.Error(t, err)
-	_, err = megafon.NewHandler(sink, megafon.WithToken(token), megafon.WithLookupTimeout(0))
+	for _, tt := range []struct {
+		name string
+		opts []webhook.Option
+		want string
+	}{
+		{"no authentication", nil, "no authentication configured"},
+		{"an allow-list alone", []webhook.Option{webhook.WithAllowedIPs([]netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, nil)},
+			"megafon: no token configured"},
+		{"empty token", []webhook.Option{webhook.WithToken("")}, "empty token"},
+		{"bad country", []webhook.Option{webhook.WithToken(token), webhook.WithDefaultCountry("XX")}, "WithDefaultCountry"},
+		{"zero lookup timeout", []webhook.Option{webhook.WithToken(token), webhook.WithLookupTimeout(0)}, "WithLookupTimeout"},
+		{"card URL", []webhook.Option{webhook.WithToken(token), webhook.WithCardURL("https://crm.example.com/c/{id}", "")},
+			"megafon: WithCardURL is not supported"},
+		{"new contact URL", []webhook.Option{webhook.WithToken(token), webhook.WithCardURL("", "https://crm.example.com/new?p={digits}")},
+			"megafon: WithCardURL is not supported"},
+		{"new contact text", []webhook.Option{webhook.WithToken(token), webhook.WithNewContactText("Create")},
+			"megafon: WithNewContactText is not supported"},
+		{"another provider's option", []webhook.Option{webhook.WithToken(token), webhook.ProviderOption("phonet", "PauseFunc", 1)},
+			"not of megafon"},
+	} {
+		_, err := megafon.NewHandler(sink, tt.opts...)
+		require.ErrorContains(t, err, tt.want, tt.name)
+		require.True(t, strings.HasPrefix(err.Error(), "megafon: "), "%s: %v", tt.name, err)
+		require.NotContains(t, err.Error(), "megafon: megafon:", tt.name)
+	}
+	_, err := megafon.NewHandler(nil, webhook.WithToken(token))
 	require.Error(t, err)
 
-	h, err := megafon.NewHandler(sink, megafon.WithoutAuth(), megafon.WithAccount(account), megafon.WithClock(clock))
+	h, err := megafon.NewHandler(sink, webhook.WithoutAuth(), accountIs(account), webhook.WithClock(clock))
 	require.NoError(t, err)
 	w := post(h, strings.Replace(sampleRating, token, "", 1))
 	require.Equal(t, http.StatusOK, w.Code)
@@ -398,12 +421,47 @@ func TestNewHandlerOptions(t *testing.T) {
 	require.Equal(t, account, sink.got()[0].Account)
 }
 
+// A token bound to an account (WithTokenAccounts) is that account
+// whatever WithAccount says; WithAccount gives the account of the others.
+func TestHandlerAccountOfUnboundTokens(t *testing.T) {
+	t.Parallel()
+	sink := &recorder{}
+	h, err := megafon.NewHandler(sink, webhook.WithClock(clock), webhook.WithToken(token),
+		webhook.WithTokenAccounts(map[string]string{"tokA": "a.megapbx.ru"}),
+		webhook.WithAccount(func(r *http.Request) string { return r.PathValue("pbx") }))
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.Handle("POST /megafon/{pbx}", h)
+	for _, tok := range []string{"tokA", token} {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, megafontest.NewRequest("/megafon/vats9.megapbx.ru", tok, megafontest.Rating(megafontest.Call{ID: "c-" + tok}, 5)))
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	}
+	got := sink.got()
+	require.Len(t, got, 2)
+	require.Equal(t, []string{"a.megapbx.ru", "vats9.megapbx.ru"}, []string{got[0].Account, got[1].Account})
+}
+
+// webhook.WithTokenFunc moves the token, here to the query.
+func TestHandlerTokenFunc(t *testing.T) {
+	t.Parallel()
+	sink := &recorder{}
+	h := newHandler(t, sink, webhook.WithTokenFunc(webhook.QueryToken("crm_token")))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, megafontest.NewRequest("/?crm_token="+token, "", megafontest.Rating(megafontest.Call{ID: "c1"}, 5)))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, megafontest.NewRequest("/", token, megafontest.Rating(megafontest.Call{ID: "c2"}, 5)))
+	require.Equal(t, http.StatusUnauthorized, w.Code, "the body's crm_token is no longer looked at")
+	require.Len(t, sink.got(), 1)
+}
+
 func TestHandlerAllowedIPs(t *testing.T) {
 	t.Parallel()
 	allowed, err := webhook.ParsePrefixes("10.0.0.0/8")
 	require.NoError(t, err)
 	sink := &recorder{}
-	h := newHandler(t, sink, megafon.WithAllowedIPs(allowed, nil))
+	h := newHandler(t, sink, webhook.WithAllowedIPs(allowed, nil))
 	r := megafontest.NewRequest("/", token, megafontest.Rating(megafontest.Call{ID: "c1"}, 5))
 	r.RemoteAddr = "192.0.2.1:1234"
 	w := httptest.NewRecorder()
@@ -460,7 +518,7 @@ func TestHandlerContact(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			sink := &recorder{}
-			h := newHandler(t, sink, megafon.WithContactLookup(callevent.ContactLookupFunc(tt.lookup)))
+			h := newHandler(t, sink, webhook.WithContactLookup(callevent.ContactLookupFunc(tt.lookup)))
 			w := post(h, tt.body)
 			require.Equal(t, http.StatusOK, w.Code)
 			require.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
@@ -490,7 +548,7 @@ func TestHandlerContactSlowLookup(t *testing.T) {
 			<-release
 			return callevent.Contact{Name: "late"}, true, nil
 		})
-		h := newHandler(t, &recorder{}, megafon.WithContactLookup(lookup), megafon.WithLookupTimeout(timeout))
+		h := newHandler(t, &recorder{}, webhook.WithContactLookup(lookup), webhook.WithLookupTimeout(timeout))
 		start := time.Now()
 		w := post(h, megafontest.NewRequestBody(megafontest.Contact("79161234567", "c1"), token))
 		elapsed := time.Since(start)
@@ -502,7 +560,7 @@ func TestHandlerContactSlowLookup(t *testing.T) {
 }
 
 // Failed and late lookups are logged to the handler's logger, set with
-// WithWebhookOptions(webhook.WithLogger(…)).
+// webhook.WithLogger.
 func TestHandlerContactLogs(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer // the handler is called synchronously below
@@ -513,8 +571,8 @@ func TestHandlerContactLogs(t *testing.T) {
 		<-ctx.Done()
 		return callevent.Contact{}, false, ctx.Err()
 	})
-	h := newHandler(t, &recorder{}, megafon.WithContactLookup(lookup), megafon.WithLookupTimeout(20*time.Millisecond),
-		megafon.WithWebhookOptions(webhook.WithLogger(slog.New(slog.NewTextHandler(&buf, nil)))))
+	h := newHandler(t, &recorder{}, webhook.WithContactLookup(lookup), webhook.WithLookupTimeout(20*time.Millisecond),
+		webhook.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
 	require.Equal(t, `{}`, post(h, megafontest.NewRequestBody(megafontest.Contact("79161234567", "c1"), token)).Body.String())
 	require.Contains(t, buf.String(), "level=ERROR")
 	require.Contains(t, buf.String(), "contact lookup failed")
@@ -533,7 +591,7 @@ func TestHandlerContactDefaultTimeout(t *testing.T) {
 		<-ctx.Done()
 		return callevent.Contact{}, false, ctx.Err()
 	})
-	h := newHandler(t, &recorder{}, megafon.WithContactLookup(lookup))
+	h := newHandler(t, &recorder{}, webhook.WithContactLookup(lookup))
 	start := time.Now()
 	w := post(h, megafontest.NewRequestBody(megafontest.Contact("79161234567", "c1"), token))
 	elapsed := time.Since(start)

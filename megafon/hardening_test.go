@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/megafon"
 	"github.com/callbridge/callbridge/megafon/megafontest"
@@ -136,7 +138,7 @@ func TestHandlerMalformedBodyWithToken(t *testing.T) {
 	t.Run("numeric token", func(t *testing.T) {
 		t.Parallel()
 		sink := &recorder{}
-		h, err := megafon.NewHandler(sink, megafon.WithToken("123456"), megafon.WithClock(clock))
+		h, err := megafon.NewHandler(sink, webhook.WithToken("123456"), webhook.WithClock(clock))
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, post(h, `{"cmd":"rating","callid":"c1","rating":3,"crm_token":123456}`).Code)
 		require.Len(t, sink.got(), 1)
@@ -172,8 +174,8 @@ func TestHandlerWrongTokenIsNotDecoded(t *testing.T) {
 func TestHandlerDuplicateTokenKey(t *testing.T) {
 	t.Parallel()
 	sink := &recorder{}
-	h, err := megafon.NewHandler(sink, megafon.WithClock(clock), megafon.WithAccount("default"),
-		megafon.WithTokenAccounts(map[string]string{"tokA": "a.megapbx.ru", "tokB": "b.megapbx.ru"}))
+	h, err := megafon.NewHandler(sink, webhook.WithClock(clock), accountIs("default"),
+		webhook.WithTokenAccounts(map[string]string{"tokA": "a.megapbx.ru", "tokB": "b.megapbx.ru"}))
 	require.NoError(t, err)
 	w := post(h, `{"cmd":"rating","callid":"c1","rating":3,"crm_token":"tokA","crm_token":"garbage"}`)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
@@ -253,8 +255,8 @@ func TestHandlerDirectionMemoryScope(t *testing.T) {
 	at.Store(now.UnixNano())
 	clk := func() time.Time { return time.Unix(0, at.Load()).UTC() }
 	sink := &recorder{}
-	h, err := megafon.NewHandler(sink, megafon.WithClock(clk),
-		megafon.WithTokenAccounts(map[string]string{"tokA": "a.megapbx.ru", "tokB": "b.megapbx.ru"}))
+	h, err := megafon.NewHandler(sink, webhook.WithClock(clk),
+		webhook.WithTokenAccounts(map[string]string{"tokA": "a.megapbx.ru", "tokB": "b.megapbx.ru"}))
 	require.NoError(t, err)
 	send := func(body string) callevent.Event {
 		t.Helper()
@@ -278,7 +280,7 @@ func TestHandlerDirectionMemoryScope(t *testing.T) {
 func TestBuildersPassDefaultWindow(t *testing.T) {
 	t.Parallel()
 	sink := &recorder{}
-	h, err := megafon.NewHandler(sink, megafon.WithToken(token))
+	h, err := megafon.NewHandler(sink, webhook.WithToken(token))
 	require.NoError(t, err)
 	c := megafontest.Call{ID: "c1", Direction: "in", Phone: "79161234567", User: "andy", Ext: "701"}
 	for _, f := range []url.Values{
@@ -300,8 +302,9 @@ func TestBuildersPassDefaultWindow(t *testing.T) {
 // the fake as one segment under /crmapi/v1/users/ (issue 13 B3).
 func TestPathIDsStayInTheirSegment(t *testing.T) {
 	t.Parallel()
-	srv := megafontest.NewServer(t)
-	c := newClient(t, srv, false, megafon.WithRetry(0, 0, 0))
+	srv := megafontest.NewServer()
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv, false, noRetries)
 	ctx := t.Context()
 	calls := map[string]func(id string) error{
 		"User":   func(id string) error { _, err := c.User(ctx, id); return err },
@@ -348,8 +351,8 @@ func TestSecretsRedacted(t *testing.T) {
 	creds := megafon.Credentials{Domain: "vats1.megapbx.ru", APIKey: key}
 	c, err := megafon.NewClient(creds)
 	require.NoError(t, err)
-	h, err := megafon.NewHandler(&recorder{}, megafon.WithToken(crmToken),
-		megafon.WithTokenAccounts(map[string]string{crmToken + "2": "a"}))
+	h, err := megafon.NewHandler(&recorder{}, webhook.WithToken(crmToken),
+		webhook.WithTokenAccounts(map[string]string{crmToken + "2": "a"}))
 	require.NoError(t, err)
 	holder := struct {
 		Creds  megafon.Credentials
@@ -389,6 +392,18 @@ func TestSecretsRedacted(t *testing.T) {
 	require.Contains(t, fmt.Sprint(creds), "vats1.megapbx.ru", "the domain is shown")
 	require.Contains(t, fmt.Sprint(creds), "REDACTED")
 	require.NotContains(t, fmt.Sprint(megafon.Credentials{Domain: "d"}), "REDACTED", "an empty key is not REDACTED")
+
+	// LegacyAPI is shown by every form, next to the redacted key.
+	legacy := megafon.Credentials{Domain: "vats1.megapbx.ru", APIKey: key, LegacyAPI: true}
+	for _, s := range []string{fmt.Sprint(legacy), fmt.Sprintf("%#v", legacy), fmt.Sprintf("%+v", &legacy)} {
+		require.Equal(t, `megafon.Credentials{Domain:"vats1.megapbx.ru" APIKey:REDACTED LegacyAPI:true}`, s)
+	}
+	b, err := json.Marshal(legacy)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"Domain":"vats1.megapbx.ru","APIKey":"REDACTED","LegacyAPI":true}`, string(b))
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "v", legacy)
+	require.Contains(t, buf.String(), "v.domain=vats1.megapbx.ru v.api_key=REDACTED v.legacy_api=true")
 }
 
 // Clients share one transport: 10,000 tenants' clients that each made a
@@ -396,7 +411,8 @@ func TestSecretsRedacted(t *testing.T) {
 // instead of one connection pool per client (issue 13 A10). Not parallel:
 // it counts the process's goroutines.
 func TestClientsShareTransport(t *testing.T) {
-	srv := megafontest.NewServer(t)
+	srv := megafontest.NewServer()
+	t.Cleanup(srv.Close)
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -404,7 +420,7 @@ func TestClientsShareTransport(t *testing.T) {
 	clients := make([]*megafon.Client, 10_000)
 	for i := range clients {
 		c, err := megafon.NewClient(megafon.Credentials{Domain: fmt.Sprintf("vats%d.megapbx.ru", i), APIKey: megafontest.APIKey},
-			megafon.WithBaseURL(srv.URL))
+			callbridge.WithBaseURL(srv.URL))
 		require.NoError(t, err)
 		clients[i] = c
 	}
@@ -426,9 +442,10 @@ func TestClientsShareTransport(t *testing.T) {
 // flake (issue 13 D).
 func TestDefaultRateLimit(t *testing.T) {
 	t.Parallel()
-	srv := megafontest.NewServer(t)
+	srv := megafontest.NewServer()
+	t.Cleanup(srv.Close)
 	c, err := megafon.NewClient(megafon.Credentials{Domain: megafontest.Domain, APIKey: megafontest.APIKey},
-		megafon.WithBaseURL(srv.URL))
+		callbridge.WithBaseURL(srv.URL))
 	require.NoError(t, err)
 	start := time.Now()
 	for range 15 {
@@ -440,15 +457,32 @@ func TestDefaultRateLimit(t *testing.T) {
 	require.GreaterOrEqual(t, elapsed, 900*time.Millisecond, "15 requests in %v: no 5/s limit", elapsed)
 }
 
+// callbridge.WithRateLimit(math.Inf(1), …) turns the default limit off:
+// 30 requests, which the default 5/s with bursts of 10 spreads over 4 s,
+// take well under that.
+func TestRateLimitOff(t *testing.T) {
+	t.Parallel()
+	srv := megafontest.NewServer()
+	t.Cleanup(srv.Close)
+	c, err := megafon.NewClient(megafon.Credentials{Domain: megafontest.Domain, APIKey: megafontest.APIKey},
+		callbridge.WithBaseURL(srv.URL), callbridge.WithRateLimit(math.Inf(1), 1))
+	require.NoError(t, err)
+	start := time.Now()
+	for range 30 {
+		_, err := c.Groups(t.Context())
+		require.NoError(t, err)
+	}
+	require.Less(t, time.Since(start), 3*time.Second)
+}
+
 // A push that carries no time (ACCEPTED, rating) is stamped with the
-// arrival time by the webhook handler's clock, the same clock the time
-// window is checked against, however the clock was given.
+// arrival time by the webhook handler's clock (webhook.WithClock), the
+// same clock the time window is checked against.
 func TestPushWithoutTimeIsStampedByTheWebhookClock(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 	sink := &recorder{}
-	h, err := megafon.NewHandler(sink, megafon.WithToken(token),
-		megafon.WithWebhookOptions(webhook.WithClock(func() time.Time { return at })))
+	h, err := megafon.NewHandler(sink, webhook.WithToken(token), webhook.WithClock(func() time.Time { return at }))
 	require.NoError(t, err)
 	c := megafontest.Call{ID: "c-clock", Direction: "in", Phone: "79161234567", User: "andy"}
 	w := post(h, megafontest.NewRequestBody(megafontest.Event("ACCEPTED", c), token))

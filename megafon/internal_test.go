@@ -102,7 +102,7 @@ func TestDirectionMemoryBounds(t *testing.T) {
 // few MB), each for directionMemoryTTL after its last push.
 func TestHandlerDirectionMemoryIsBounded(t *testing.T) {
 	t.Parallel()
-	m := newDecoder(handlerConfig{}).memory
+	m := newDecoder().memory
 	require.NotNil(t, m)
 	require.Equal(t, directionMemorySize, m.max)
 	require.Equal(t, directionMemoryTTL, m.ttl)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/megafon"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // No constructor panics: a nil option is an error naming its position.
@@ -15,6 +16,6 @@ func TestNilOptionIsAnError(t *testing.T) {
 	_, err := megafon.NewClient(megafon.Credentials{Domain: "vats1.megapbx.ru", APIKey: "k"}, nil)
 	require.ErrorContains(t, err, "option 1 is nil")
 	sink := callevent.SinkFunc(nil)
-	_, err = megafon.NewHandler(sink, megafon.WithToken("t"), nil)
+	_, err = megafon.NewHandler(sink, webhook.WithToken("t"), nil)
 	require.ErrorContains(t, err, "option 2 is nil")
 }

@@ -28,8 +28,8 @@ func BenchmarkPhonetHandler(b *testing.B) {
 	}
 	delivered := 0
 	sink := callevent.SinkFunc(func(context.Context, callevent.Event) error { delivered++; return nil })
-	h, err := phonet.NewHandler(sink, phonet.WithToken(token),
-		phonet.WithWebhookOptions(webhook.WithDedup(webhook.NewMemoryDedup(0, 1024))))
+	h, err := phonet.NewHandler(sink, webhook.WithToken(token),
+		webhook.WithDedup(webhook.NewMemoryDedup(0, 1024)))
 	if err != nil {
 		b.Fatal(err)
 	}

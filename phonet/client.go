@@ -13,9 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-retryablehttp"
-	"golang.org/x/time/rate"
-
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/internal/httpx"
 )
 
@@ -25,10 +23,6 @@ var ErrNoSession = errors.New("phonet: authorize returned no session cookie")
 
 // SessionCookie is the name of Phonet's session cookie.
 const SessionCookie = "JSESSIONID"
-
-// DefaultTimeout is the HTTP timeout of a Client built without
-// WithHTTPClient.
-const DefaultTimeout = httpx.DefaultTimeout
 
 // Credentials are the «Дані для авторизації за API» of the Phonet cabinet.
 type Credentials struct {
@@ -62,56 +56,6 @@ func (c Credentials) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct{ Domain, APIKey string }{c.Domain, httpx.RedactedIfSet(c.APIKey)})
 }
 
-// Option configures NewClient.
-type Option func(*clientConfig) error
-
-type clientConfig struct {
-	http httpx.Config
-}
-
-// httpOption adapts a standard httpx option to a phonet Option.
-func httpOption(o httpx.Option) Option {
-	return func(c *clientConfig) error {
-		if err := o(&c.http); err != nil {
-			return fmt.Errorf("phonet: %w", err)
-		}
-		return nil
-	}
-}
-
-// WithHTTPClient sets the HTTP client (copied, never mutated). Its
-// Transport and Timeout apply; in the copy, CheckRedirect is wrapped to stop
-// at redirects to a login page (so an expired session is detected) and Jar
-// is removed (the session cookie is managed by the Client).
-func WithHTTPClient(hc *http.Client) Option { return httpOption(httpx.WithHTTPClient(hc)) }
-
-// WithBaseURL overrides "https://<Domain>/", e.g. for phonettest.
-func WithBaseURL(u string) Option { return httpOption(httpx.WithBaseURL(u)) }
-
-// WithUserAgent appends ua to the User-Agent "callbridge/<version>".
-func WithUserAgent(ua string) Option { return httpOption(httpx.WithUserAgent(ua)) }
-
-// WithRateLimit limits requests (attempts, retries and re-authorizations
-// included) to r per second with bursts of burst.
-func WithRateLimit(r rate.Limit, burst int) Option {
-	return httpOption(httpx.WithRateLimit(r, burst))
-}
-
-// WithRetry sets the number of retries after the first attempt (0 turns
-// retries off; default 3) and the backoff bounds (default 500 ms … 10 s).
-// Only safe requests are retried: see the package documentation.
-func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
-	return httpOption(httpx.WithRetry(maxRetries, minWait, maxWait))
-}
-
-// WithBackoff replaces the backoff between retries (tests pass one that
-// returns 0).
-func WithBackoff(b retryablehttp.Backoff) Option { return httpOption(httpx.WithBackoff(b)) }
-
-// WithLogger sets the logger for retries and re-authorizations (debug
-// level). Default: discard. Secrets are never logged.
-func WithLogger(l *slog.Logger) Option { return httpOption(httpx.WithLogger(l)) }
-
 // session is a Phonet session cookie.
 type session struct {
 	name, value string
@@ -129,8 +73,17 @@ type Client struct {
 }
 
 // NewClient validates creds and returns a Client. No request is sent until
-// the first call. A nil option is an error.
-func NewClient(creds Credentials, opts ...Option) (*Client, error) {
+// the first call. It takes the options of package callbridge:
+// WithHTTPClient (copied, never mutated; its Transport and Timeout apply; in
+// the copy, redirects to a login page are not followed, so an expired
+// session is seen, and the cookie jar is removed, as the Client manages the
+// session cookie), WithBaseURL (default "https://<Domain>/"; phonettest's
+// fake), WithUserAgent, WithRateLimit (default none; every attempt counts,
+// re-authorizations included), WithRetry and WithLogger. Phonet
+// authenticates with an API key and passes numbers on as given, so
+// WithTokenStore and WithDefaultCountry are refused. A nil option is an
+// error.
+func NewClient(creds Credentials, opts ...callbridge.ClientOption) (*Client, error) {
 	domain := strings.TrimSpace(creds.Domain)
 	if i := strings.Index(domain, "://"); i >= 0 {
 		domain = domain[i+3:]
@@ -142,25 +95,23 @@ func NewClient(creds Credentials, opts ...Option) (*Client, error) {
 	if strings.TrimSpace(creds.APIKey) == "" {
 		return nil, errors.New("phonet: API key is empty")
 	}
-	var cfg clientConfig
-	for i, o := range opts {
-		if o == nil {
-			return nil, fmt.Errorf("phonet: option %d is nil", i+1)
-		}
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	cc, err := httpx.ClientOptions("phonet", callbridge.ClientConfig{BaseURL: "https://" + domain + "/"}, opts)
+	if err != nil {
+		return nil, err
 	}
-	hcfg := cfg.http
-	hcfg.Provider = "phonet"
-	if hcfg.BaseURL == "" {
-		hcfg.BaseURL = "https://" + domain + "/"
+	if cc.TokenStore != nil {
+		return nil, errors.New("phonet: WithTokenStore is not supported: Phonet authenticates with an API key and a session cookie, not OAuth tokens")
 	}
+	if cc.DefaultCountry != "" {
+		return nil, errors.New("phonet: WithDefaultCountry is not supported: the client passes numbers to Phonet as given (the handler takes webhook.WithDefaultCountry)")
+	}
+	// Both clients, the one that authorizes and the one that sends the
+	// session cookie, are built from the same options.
+	hcfg := httpx.ClientConfig("phonet", cc)
 	c := &Client{domain: domain, apiKey: creds.APIKey}
 	c.sessions = httpx.NewCredentialCache(c.authorize)
 	hcfg.HTTPClient = httpClient(hcfg.HTTPClient)
 	hcfg.Secrets = c.secrets
-	var err error
 	if c.authAPI, err = httpx.New(hcfg); err != nil {
 		return nil, fmt.Errorf("phonet: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
@@ -22,9 +23,10 @@ import (
 	"github.com/callbridge/callbridge/phonet/phonettest"
 )
 
-func setup(t *testing.T, opts ...phonet.Option) (*phonet.Client, *phonettest.Server) {
+func setup(t *testing.T, opts ...callbridge.ClientOption) (*phonet.Client, *phonettest.Server) {
 	t.Helper()
-	srv := phonettest.NewServer(t)
+	srv := phonettest.NewServer()
+	t.Cleanup(srv.Close)
 	c, err := srv.NewClient(opts...)
 	require.NoError(t, err)
 	return c, srv
@@ -154,8 +156,9 @@ func TestClientSessionTTL(t *testing.T) {
 
 func TestClientAuthorizeFailures(t *testing.T) {
 	t.Parallel()
-	srv := phonettest.NewServer(t)
-	c, err := phonet.NewClient(phonet.Credentials{Domain: srv.Domain, APIKey: "wrong-key-123456"}, phonet.WithBaseURL(srv.URL))
+	srv := phonettest.NewServer()
+	t.Cleanup(srv.Close)
+	c, err := phonet.NewClient(phonet.Credentials{Domain: srv.Domain, APIKey: "wrong-key-123456"}, callbridge.WithBaseURL(srv.URL))
 	require.NoError(t, err)
 	_, err = c.Call(t.Context(), call)
 	var apiErr *callbridge.APIError
@@ -197,18 +200,18 @@ func TestClientRetries(t *testing.T) {
 	require.Len(t, users, 1)
 	require.Equal(t, 3, srv.Count(http.MethodGet, "/rest/users"))
 
-	c2, srv2 := setup(t, phonet.WithRetry(0, 0, 0))
+	c2, srv2 := setup(t, callbridge.WithRetry(callbridge.RetryPolicy{}))
 	srv2.Fail(phonettest.Failure{Path: "/rest/users", Status: http.StatusTooManyRequests, RetryAfter: "7"})
 	_, err = c2.Users(t.Context())
 	var rl *callbridge.RateLimitError
 	require.ErrorAs(t, err, &rl)
 	require.Equal(t, 7*time.Second, rl.RetryAfter)
-	require.Equal(t, 1, srv2.Count(http.MethodGet, "/rest/users"), "WithRetry(0, …) turns retries off")
+	require.Equal(t, 1, srv2.Count(http.MethodGet, "/rest/users"), "WithRetry with MaxRetries 0 turns retries off")
 }
 
 func TestClientSlowServer(t *testing.T) {
 	t.Parallel()
-	c, srv := setup(t, phonet.WithRetry(0, 0, 0))
+	c, srv := setup(t, callbridge.WithRetry(callbridge.RetryPolicy{}))
 	srv.Fail(phonettest.Failure{Path: "/rest/calls/active/v3", Delay: 5 * time.Second})
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
@@ -416,7 +419,7 @@ func TestClientRecording(t *testing.T) {
 	t.Parallel()
 	c, srv := setup(t)
 	srv.SetRecording("rec-1.x", []byte("ID3-audio"))
-	require.Equal(t, srv.URL+"rest/public/calls/rec-1.x/audio", c.RecordingURL("rec-1.x"))
+	require.Equal(t, srv.URL+"/rest/public/calls/rec-1.x/audio", c.RecordingURL("rec-1.x"))
 	var buf bytes.Buffer
 	n, err := c.DownloadRecording(t.Context(), "rec-1.x", &buf)
 	require.NoError(t, err)
@@ -437,7 +440,8 @@ func TestClientRecording(t *testing.T) {
 // stopped: a recording moved elsewhere is still downloaded.
 func TestClientFollowsOtherRedirects(t *testing.T) {
 	t.Parallel()
-	srv := phonettest.NewServer(t)
+	srv := phonettest.NewServer()
+	t.Cleanup(srv.Close)
 	srv.SetRecording("real", []byte("audio"))
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/rest/security/authorize" {
@@ -445,13 +449,13 @@ func TestClientFollowsOtherRedirects(t *testing.T) {
 			return
 		}
 		if strings.HasSuffix(r.URL.Path, "/moved/audio") {
-			http.Redirect(w, r, srv.URL+"rest/public/calls/real/audio", http.StatusFound)
+			http.Redirect(w, r, srv.URL+"/rest/public/calls/real/audio", http.StatusFound)
 			return
 		}
 		http.Error(w, "no", http.StatusTeapot)
 	}))
 	t.Cleanup(front.Close)
-	c, err := phonet.NewClient(srv.Credentials(), phonet.WithBaseURL(front.URL), phonet.WithHTTPClient(&http.Client{Timeout: 5 * time.Second}))
+	c, err := phonet.NewClient(srv.Credentials(), callbridge.WithBaseURL(front.URL), callbridge.WithHTTPClient(&http.Client{Timeout: 5 * time.Second}))
 	require.NoError(t, err)
 	var buf bytes.Buffer
 	_, err = c.DownloadRecording(t.Context(), "moved", &buf)
@@ -480,33 +484,64 @@ func TestNewClientValidation(t *testing.T) {
 	tests := []struct {
 		name  string
 		creds phonet.Credentials
-		opts  []phonet.Option
+		opts  []callbridge.ClientOption
 	}{
 		{"no domain", phonet.Credentials{APIKey: "k"}, nil},
 		{"domain with path", phonet.Credentials{Domain: "acme.phonet.com.ua/rest", APIKey: "k"}, nil},
 		{"no key", phonet.Credentials{Domain: "acme.phonet.com.ua", APIKey: " "}, nil},
-		{"bad base URL", ok, []phonet.Option{phonet.WithBaseURL("acme")}},
-		{"nil http client", ok, []phonet.Option{phonet.WithHTTPClient(nil)}},
-		{"bad rate", ok, []phonet.Option{phonet.WithRateLimit(0, 1)}},
-		{"bad retry", ok, []phonet.Option{phonet.WithRetry(-1, 0, 0)}},
-		{"min over max", ok, []phonet.Option{phonet.WithRetry(1, time.Second, time.Millisecond)}},
-		{"nil backoff", ok, []phonet.Option{phonet.WithBackoff(nil)}},
-		{"nil logger", ok, []phonet.Option{phonet.WithLogger(nil)}},
+		{"bad base URL", ok, []callbridge.ClientOption{callbridge.WithBaseURL("acme")}},
+		{"nil http client", ok, []callbridge.ClientOption{callbridge.WithHTTPClient(nil)}},
+		{"bad rate", ok, []callbridge.ClientOption{callbridge.WithRateLimit(0, 1)}},
+		{"bad retry", ok, []callbridge.ClientOption{callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: -1})}},
+		{"min over max", ok, []callbridge.ClientOption{callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 1, MinWait: time.Second, MaxWait: time.Millisecond})}},
+		{"control character in user agent", ok, []callbridge.ClientOption{callbridge.WithUserAgent("crm\n1")}},
+		{"nil logger", ok, []callbridge.ClientOption{callbridge.WithLogger(nil)}},
 	}
 	for _, tt := range tests {
 		_, err := phonet.NewClient(tt.creds, tt.opts...)
 		require.Error(t, err, tt.name)
 		require.NotContains(t, err.Error(), "k3y", tt.name)
 	}
-	_, err := phonet.NewClient(ok, phonet.WithRateLimit(10, 1), phonet.WithUserAgent("crm/1"), phonet.WithRetry(2, time.Millisecond, time.Second))
+	_, err := phonet.NewClient(ok, callbridge.WithRateLimit(10, 1), callbridge.WithUserAgent("crm/1"),
+		callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 2, MinWait: time.Millisecond, MaxWait: time.Second}))
 	require.NoError(t, err)
 }
+
+// The options a Phonet client has no use for are refused, naming the
+// option: it authorizes with an API key (no OAuth tokens to store) and
+// passes numbers on as given. Errors carry one "phonet: " prefix.
+func TestNewClientRefusesUnusedOptions(t *testing.T) {
+	t.Parallel()
+	ok := phonet.Credentials{Domain: "acme.phonet.com.ua", APIKey: "k3y-0123456789"}
+	for name, tc := range map[string]struct {
+		opt  callbridge.ClientOption
+		want string
+	}{
+		"token store":     {callbridge.WithTokenStore(memStore{}), "phonet: WithTokenStore is not supported"},
+		"default country": {callbridge.WithDefaultCountry("UA"), "phonet: WithDefaultCountry is not supported"},
+		"invalid option":  {callbridge.WithBaseURL("acme"), "phonet: WithBaseURL: not an absolute http(s) URL"},
+	} {
+		c, err := phonet.NewClient(ok, tc.opt)
+		require.ErrorContains(t, err, tc.want, name)
+		require.Nil(t, c, name)
+		require.True(t, strings.HasPrefix(err.Error(), "phonet: "), name)
+		require.NotContains(t, err.Error(), "phonet: phonet:", name)
+		require.NotContains(t, err.Error(), ok.APIKey, name)
+	}
+}
+
+// memStore is a callbridge.TokenStore that stores nothing.
+type memStore struct{}
+
+func (memStore) Load(context.Context) (*oauth2.Token, error) { return nil, nil }
+func (memStore) Save(context.Context, *oauth2.Token) error   { return nil }
 
 func TestClientUserAgentAndRateLimit(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var agents []string
-	srv := phonettest.NewServer(t)
+	srv := phonettest.NewServer()
+	t.Cleanup(srv.Close)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		agents = append(agents, r.UserAgent())
@@ -515,8 +550,8 @@ func TestClientUserAgentAndRateLimit(t *testing.T) {
 		_, _ = w.Write([]byte(`[]`))
 	}))
 	t.Cleanup(front.Close)
-	c, err := phonet.NewClient(srv.Credentials(), phonet.WithBaseURL(front.URL), phonet.WithUserAgent("crm/1.2"),
-		phonet.WithRateLimit(1000, 1))
+	c, err := phonet.NewClient(srv.Credentials(), callbridge.WithBaseURL(front.URL), callbridge.WithUserAgent("crm/1.2"),
+		callbridge.WithRateLimit(1000, 1))
 	require.NoError(t, err)
 	_, err = c.Users(t.Context())
 	require.NoError(t, err)

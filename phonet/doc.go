@@ -25,7 +25,13 @@
 // session id never appear in errors or logs, nor when Credentials or a
 // Client is printed, logged or encoded as JSON. A Client belongs to one
 // Phonet company: do not share it across tenants. Clients built without
-// WithHTTPClient share one transport (and its connection pool) per process.
+// callbridge.WithHTTPClient share one transport (and its connection pool)
+// per process.
+//
+// NewClient takes the options of package callbridge (WithHTTPClient,
+// WithBaseURL, WithUserAgent, WithRateLimit, WithRetry, WithLogger); it
+// refuses WithTokenStore (there are no OAuth tokens) and WithDefaultCountry
+// (numbers are passed to Phonet as given).
 //
 // Call rings the employee's extension (From) first, then dials To, and
 // returns the call's uuid. Phonet's API has no caller-ID choice (a
@@ -54,14 +60,17 @@
 //
 // # Retries, rate limits and timeouts
 //
-// Requests that cannot take effect twice are retried up to 3 times
-// (WithRetry) with capped exponential backoff (WithBackoff): 429 (honouring
-// Retry-After up to the maximum wait), connection failures before the
-// request was sent, and 502/503/504 or timeouts on GET requests.
-// Click-to-call (a POST) is never retried once it may have reached Phonet:
-// one click makes at most one call. WithRateLimit adds a client-side
-// limiter. Without WithHTTPClient the HTTP timeout is DefaultTimeout (30 s).
-// Nothing is logged unless WithLogger is given.
+// Requests that cannot take effect twice are retried up to
+// callbridge.DefaultMaxRetries (3) times with capped exponential backoff
+// (callbridge.WithRetry sets the count, the bounds and the backoff): 429
+// (honouring Retry-After up to the maximum wait), connection failures
+// before the request was sent, and 502/503/504 or timeouts on GET
+// requests. Click-to-call (a POST) is never retried once it may have
+// reached Phonet: one click makes at most one call.
+// callbridge.WithRateLimit adds a client-side limiter (none by default)
+// that every attempt waits on, authorizations included. Without
+// callbridge.WithHTTPClient the HTTP timeout is callbridge.DefaultTimeout
+// (30 s). Nothing is logged unless callbridge.WithLogger is given.
 //
 // # Webhooks
 //
@@ -80,29 +89,33 @@
 // leg2 or otherLegs sent as "", {} or [] counts as null rather than
 // failing the whole notification.
 //
+// NewHandler takes the options of package webhook, as every provider's
+// handler does, and WithPauseFunc:
+//
 //	h, err := phonet.NewHandler(sink,
-//		phonet.WithToken(os.Getenv("PHONET_WEBHOOK_TOKEN")), // ?token=… in the cabinet URLs
-//		phonet.WithAllowedIPs(phonet.PhonetIPs(), nil),
-//		phonet.WithContactLookup(crm),
-//		phonet.WithCardURL("https://crm.example.com/contacts/{id}", "https://crm.example.com/contacts/new?phone={phone}"),
+//		webhook.WithToken(os.Getenv("PHONET_WEBHOOK_TOKEN")), // ?token=… in the cabinet URLs
+//		webhook.WithAllowedIPs(phonet.PhonetIPs(), nil),
+//		webhook.WithContactLookup(crm),
+//		webhook.WithCardURL("https://crm.example.com/contacts/{id}", "https://crm.example.com/contacts/new?phone={phone}"),
 //	)
 //	mux.Handle("POST /phonet", h)
 //
 // Phonet does not sign its requests. Authenticate with a secret token in
-// the URL (WithToken, several for rotation, repeated WithToken options
-// adding up; WithTokenFunc to read it from the path) and/or Phonet's source addresses (WithAllowedIPs with
-// PhonetIPs, trusted-proxy aware). One of them is required unless
-// WithoutAuth. A rejected request (401/403) reaches neither the Sink nor
-// the ContactLookup.
+// the URL (webhook.WithToken, several for rotation, repeated WithToken
+// options adding up; read from the query parameter "token", or where
+// webhook.WithTokenFunc says, e.g. the path) and/or Phonet's source
+// addresses (webhook.WithAllowedIPs with PhonetIPs, trusted-proxy aware).
+// One of them is required unless webhook.WithoutAuth. A rejected request
+// (401/403) reaches neither the Sink nor the ContactLookup.
 //
 // Tenants: one handler may serve several Phonet companies. Bind each token
-// to its company's domain with WithTokenAccounts, and/or take the tenant
-// from the route with WithAccount; the tenant so chosen is the account of
-// the events, pauses and lookups, and a body whose accountDomain names
-// another tenant (or a token and a route that disagree) is refused with
-// 403, so one tenant's token never acts as another. Without either, the
-// body's accountDomain is the account: fine for one company, not for
-// several.
+// to its company's domain with webhook.WithTokenAccounts, and/or take the
+// tenant from the route with webhook.WithAccount; the tenant so chosen is
+// the account of the events, pauses and lookups, and a body whose
+// accountDomain names another tenant (or a token and a route that
+// disagree) is refused with 403, so one tenant's token never acts as
+// another. Without either, the body's accountDomain is the account: fine
+// for one company, not for several.
 //
 // Validation at the edge: every string field is bounded at decode time
 // (256 bytes, links 2048) and a longer one is a 400 naming it, lookups
@@ -110,7 +123,7 @@
 // is a 400 naming Phonet's field (otherLegs[0].num, trunkNum,
 // otherLegNum, trunk); every event is checked by callevent's validator
 // and must lie in the time window around its arrival (webhook.WithTimeWindow;
-// the clock is WithClock).
+// the clock is webhook.WithClock).
 //
 // Mapping: call.dial → Ringing, call.bridge → Answered, call.hangup → Ended,
 // full call info → Completed (billSecs → Duration, duration − billSecs →
@@ -119,9 +132,9 @@
 // NotAvailable, Failed, Busy, audioRecUrl trimmed → RecordingURL). lgDirection 1/2/4 → Internal,
 // Outbound, Inbound. leg.ext → Extension, leg.displayName → Employee,
 // otherLegs[0].num (otherLegNum in records) → ClientPhone, trunkNum → LinePhone, both
-// normalised with the default country UA (WithDefaultCountry); anonymous
+// normalised with the default country UA (webhook.WithDefaultCountry); anonymous
 // numbers and internal extensions give "". accountDomain → Account
-// (the tenant of WithTokenAccounts or WithAccount when set), uuid →
+// (the tenant of webhook.WithTokenAccounts or webhook.WithAccount when set), uuid →
 // CallID. A call.hangup without hangupAt and serverTime ends at bridgeAt,
 // else when it arrived. Timestamps may be milliseconds or seconds (values below 1e12 are
 // seconds); 0 and null are "not set". Event.ID is derived from (account,
@@ -132,8 +145,10 @@
 // types are acknowledged and ignored. Call events are answered with {}.
 //
 // The customer lookup sits in the ringing path of an incoming call. The
-// handler asks the ContactLookup (with the normalised number) and answers
-// within WithLookupTimeout (default 1 s):
+// handler asks the ContactLookup of webhook.WithContactLookup (with the
+// normalised number) and answers within webhook.WithLookupTimeout (default
+// 1 s), with the links of webhook.WithCardURL and the text of
+// webhook.WithNewContactText:
 //
 //	{"name":"ТОВ Ромашка","url":"https://crm.example.com/contacts/6137","urlText":"ТОВ Ромашка",
 //	 "newEntity":false,"responsibleEmployeeExt":"001","responsibleEmployeeEmail":"olena@acme.ua"}
@@ -157,8 +172,10 @@
 // injection, request recording) and builders for realistic webhook bodies
 // and requests, stamped with current times (Call.At moves a call):
 //
-//	srv := phonettest.NewServer(t)
-//	client, _ := srv.NewClient()
+//	srv := phonettest.NewServer()
+//	t.Cleanup(srv.Close)
+//	client, _ := srv.NewClient() // callbridge.WithBaseURL(srv.URL), instant retries
+//	srv.Fail(phonettest.Failure{Path: "/rest/users", Status: http.StatusServiceUnavailable, Times: 2})
 //	req := phonettest.InboundCall().Dial().Request("/phonet", phonettest.WithToken(tok))
 //
 // # Performance

@@ -11,6 +11,7 @@ import (
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/phonet"
 	"github.com/callbridge/callbridge/phonet/phonettest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // Mount one handler for all of Phonet's webhooks (put the same URL, with
@@ -27,10 +28,10 @@ func ExampleNewHandler() {
 		return callevent.Contact{}, false, nil
 	})
 	h, err := phonet.NewHandler(sink,
-		phonet.WithToken("s3cret-token"),
-		phonet.WithAllowedIPs(phonet.PhonetIPs(), nil),
-		phonet.WithContactLookup(lookup),
-		phonet.WithCardURL("https://crm.example.com/contacts/{id}", "https://crm.example.com/contacts/new?phone={phone}"),
+		webhook.WithToken("s3cret-token"),
+		webhook.WithAllowedIPs(phonet.PhonetIPs(), nil),
+		webhook.WithContactLookup(lookup),
+		webhook.WithCardURL("https://crm.example.com/contacts/{id}", "https://crm.example.com/contacts/new?phone={phone}"),
 	)
 	if err != nil {
 		log.Fatal(err)
@@ -73,7 +74,7 @@ func ExampleParseEvents() {
 
 // Click-to-call, then find the finished call in the history.
 func ExampleClient_Call() {
-	srv := phonettest.Start() // a fake Phonet; use phonet.NewClient(creds) for the real one
+	srv := phonettest.NewServer() // a fake Phonet; use phonet.NewClient(creds) for the real one
 	defer srv.Close()
 	client, err := srv.NewClient()
 	if err != nil {
@@ -94,7 +95,7 @@ func ExampleClient_Call() {
 
 // Iterate over a day of missed calls, 50 per request.
 func ExampleClient_Calls() {
-	srv := phonettest.Start()
+	srv := phonettest.NewServer()
 	defer srv.Close()
 	day := time.Date(2025, 8, 8, 0, 0, 0, 0, time.UTC)
 	missed := phonettest.InboundCall().At(day.Add(8 * time.Hour))

@@ -14,6 +14,7 @@ import (
 	"github.com/callbridge/callbridge/internal/eventtest"
 	"github.com/callbridge/callbridge/phonet"
 	"github.com/callbridge/callbridge/phonet/phonettest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // fuzzEventsKey carries, in a request's context, where the fuzz sink puts
@@ -60,8 +61,8 @@ func FuzzPhonetWebhook(f *testing.F) {
 		return callevent.Contact{Name: "x"}, true, nil
 	})
 	// The seeds are recorded on sampleDay: the clock makes them acceptable.
-	h, err := phonet.NewHandler(sink, phonet.WithoutAuth(), phonet.WithContactLookup(lookup), phonet.WithClock(sampleClock),
-		phonet.WithCardURL("https://crm.example.com/c/{id}", "https://crm.example.com/new?p={phone}"))
+	h, err := phonet.NewHandler(sink, webhook.WithoutAuth(), webhook.WithContactLookup(lookup), webhook.WithClock(sampleClock),
+		webhook.WithCardURL("https://crm.example.com/c/{id}", "https://crm.example.com/new?p={phone}"))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,9 +77,9 @@ func inboundCall() phonettest.Call  { return phonettest.InboundCall().At(sampleD
 func outboundCall() phonettest.Call { return phonettest.OutboundCall().At(sampleDay) }
 
 // newHandler is a handler with the test token and sampleClock.
-func newHandler(t testing.TB, sink callevent.Sink, opts ...phonet.HandlerOption) http.Handler {
+func newHandler(t testing.TB, sink callevent.Sink, opts ...webhook.Option) http.Handler {
 	t.Helper()
-	h, err := phonet.NewHandler(sink, append([]phonet.HandlerOption{phonet.WithToken(token), phonet.WithClock(sampleClock)}, opts...)...)
+	h, err := phonet.NewHandler(sink, append([]webhook.Option{webhook.WithToken(token), webhook.WithClock(sampleClock)}, opts...)...)
 	require.NoError(t, err)
 	return h
 }
@@ -362,45 +363,45 @@ func TestHandlerAuth(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		opts []phonet.HandlerOption
+		opts []webhook.Option
 		req  *http.Request
 		want int
 	}{
-		{"token ok", []phonet.HandlerOption{phonet.WithToken(token)}, body.Request("/p", phonettest.WithToken(token)), 200},
-		{"token missing", []phonet.HandlerOption{phonet.WithToken(token)}, body.Request("/p"), 401},
-		{"token wrong", []phonet.HandlerOption{phonet.WithToken(token)}, body.Request("/p", phonettest.WithToken("nope")), 401},
-		{"rotated token", []phonet.HandlerOption{phonet.WithToken("old", token)}, body.Request("/p", phonettest.WithToken("old")), 200},
-		{"token in path", []phonet.HandlerOption{phonet.WithToken(token),
-			phonet.WithTokenFunc(func(r *http.Request) string { return r.URL.Path[len("/phonet/"):] })},
+		{"token ok", []webhook.Option{webhook.WithToken(token)}, body.Request("/p", phonettest.WithToken(token)), 200},
+		{"token missing", []webhook.Option{webhook.WithToken(token)}, body.Request("/p"), 401},
+		{"token wrong", []webhook.Option{webhook.WithToken(token)}, body.Request("/p", phonettest.WithToken("nope")), 401},
+		{"rotated token", []webhook.Option{webhook.WithToken("old", token)}, body.Request("/p", phonettest.WithToken("old")), 200},
+		{"token in path", []webhook.Option{webhook.WithToken(token),
+			webhook.WithTokenFunc(func(r *http.Request, _ []byte) string { return r.URL.Path[len("/phonet/"):] })},
 			body.Request("/phonet/" + token), 200},
-		{"token in path wrong", []phonet.HandlerOption{phonet.WithToken(token),
-			phonet.WithTokenFunc(func(r *http.Request) string { return r.URL.Path[len("/phonet/"):] })},
+		{"token in path wrong", []webhook.Option{webhook.WithToken(token),
+			webhook.WithTokenFunc(func(r *http.Request, _ []byte) string { return r.URL.Path[len("/phonet/"):] })},
 			body.Request("/phonet/other", phonettest.WithToken(token)), 401},
-		{"Phonet IP", []phonet.HandlerOption{phonet.WithAllowedIPs(phonet.PhonetIPs(), nil)}, body.Request("/p"), 200},
-		{"other IP", []phonet.HandlerOption{phonet.WithAllowedIPs(phonet.PhonetIPs(), nil)},
+		{"Phonet IP", []webhook.Option{webhook.WithAllowedIPs(phonet.PhonetIPs(), nil)}, body.Request("/p"), 200},
+		{"other IP", []webhook.Option{webhook.WithAllowedIPs(phonet.PhonetIPs(), nil)},
 			body.Request("/p", phonettest.FromAddr("203.0.113.9:1234")), 403},
-		{"spoofed X-Forwarded-For", []phonet.HandlerOption{phonet.WithAllowedIPs(phonet.PhonetIPs(), nil)},
+		{"spoofed X-Forwarded-For", []webhook.Option{webhook.WithAllowedIPs(phonet.PhonetIPs(), nil)},
 			func() *http.Request {
 				r := body.Request("/p", phonettest.FromAddr("203.0.113.9:1234"))
 				r.Header.Set("X-Forwarded-For", "89.184.65.208")
 				return r
 			}(), 403},
-		{"Phonet behind trusted proxy", []phonet.HandlerOption{phonet.WithAllowedIPs(phonet.PhonetIPs(), proxies)},
+		{"Phonet behind trusted proxy", []webhook.Option{webhook.WithAllowedIPs(phonet.PhonetIPs(), proxies)},
 			viaProxy("89.184.82.130"), 200},
-		{"stranger behind trusted proxy", []phonet.HandlerOption{phonet.WithAllowedIPs(phonet.PhonetIPs(), proxies)},
+		{"stranger behind trusted proxy", []webhook.Option{webhook.WithAllowedIPs(phonet.PhonetIPs(), proxies)},
 			viaProxy("203.0.113.9"), 403},
-		{"IP and token: both pass", []phonet.HandlerOption{phonet.WithToken(token), phonet.WithAllowedIPs(phonet.PhonetIPs(), nil)},
+		{"IP and token: both pass", []webhook.Option{webhook.WithToken(token), webhook.WithAllowedIPs(phonet.PhonetIPs(), nil)},
 			body.Request("/p", phonettest.WithToken(token), phonettest.FromAddr(phonetIP)), 200},
-		{"IP and token: token missing", []phonet.HandlerOption{phonet.WithToken(token), phonet.WithAllowedIPs(phonet.PhonetIPs(), nil)},
+		{"IP and token: token missing", []webhook.Option{webhook.WithToken(token), webhook.WithAllowedIPs(phonet.PhonetIPs(), nil)},
 			body.Request("/p"), 401},
-		{"without auth", []phonet.HandlerOption{phonet.WithoutAuth()}, body.Request("/p", phonettest.FromAddr("203.0.113.9:1")), 200},
+		{"without auth", []webhook.Option{webhook.WithoutAuth()}, body.Request("/p", phonettest.FromAddr("203.0.113.9:1")), 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			sink := &recorder{}
 			lookups := 0
-			opts := append(tt.opts, phonet.WithContactLookup(callevent.ContactLookupFunc(
+			opts := append(tt.opts, webhook.WithContactLookup(callevent.ContactLookupFunc(
 				func(context.Context, string, string) (callevent.Contact, bool, error) {
 					lookups++
 					return callevent.Contact{}, false, nil
@@ -428,28 +429,61 @@ func TestNewHandlerErrors(t *testing.T) {
 	sink := &recorder{}
 	tests := []struct {
 		name string
-		opts []phonet.HandlerOption
+		opts []webhook.Option
 	}{
 		{"no auth configured", nil},
-		{"empty token", []phonet.HandlerOption{phonet.WithToken("")}},
-		{"no tokens", []phonet.HandlerOption{phonet.WithToken()}},
-		{"token func without token", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithTokenFunc(func(*http.Request) string { return "" })}},
-		{"empty allow-list", []phonet.HandlerOption{phonet.WithAllowedIPs(nil, nil)}},
-		{"unknown country", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithDefaultCountry("XX")}},
-		{"bad card URL", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithCardURL("crm/{id}", "")}},
-		{"zero lookup timeout", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithLookupTimeout(0)}},
-		{"nil lookup", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithContactLookup(nil)}},
-		{"nil pause func", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithPauseFunc(nil)}},
-		{"empty new contact text", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithNewContactText(" ")}},
-		{"nil logger", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithWebhookOptions(webhook.WithLogger(nil))}},
-		{"bad webhook option", []phonet.HandlerOption{phonet.WithoutAuth(), phonet.WithWebhookOptions(webhook.WithMaxBodyBytes(0))}},
+		{"empty token", []webhook.Option{webhook.WithToken("")}},
+		{"no tokens", []webhook.Option{webhook.WithToken()}},
+		{"empty allow-list", []webhook.Option{webhook.WithAllowedIPs(nil, nil)}},
+		{"unknown country", []webhook.Option{webhook.WithoutAuth(), webhook.WithDefaultCountry("XX")}},
+		{"bad card URL", []webhook.Option{webhook.WithoutAuth(), webhook.WithCardURL("crm/{id}", "")}},
+		{"zero lookup timeout", []webhook.Option{webhook.WithoutAuth(), webhook.WithLookupTimeout(0)}},
+		{"nil lookup", []webhook.Option{webhook.WithoutAuth(), webhook.WithContactLookup(nil)}},
+		{"nil pause func", []webhook.Option{webhook.WithoutAuth(), phonet.WithPauseFunc(nil)}},
+		{"empty new contact text", []webhook.Option{webhook.WithoutAuth(), webhook.WithNewContactText(" ")}},
+		{"nil logger", []webhook.Option{webhook.WithoutAuth(), webhook.WithLogger(nil)}},
+		{"bad webhook option", []webhook.Option{webhook.WithoutAuth(), webhook.WithMaxBodyBytes(0)}},
+		{"another provider's option", []webhook.Option{webhook.WithoutAuth(), webhook.ProviderOption("megafon", "X", 1)}},
 	}
 	for _, tt := range tests {
-		_, err := phonet.NewHandler(sink, tt.opts...)
+		h, err := phonet.NewHandler(sink, tt.opts...)
 		require.Error(t, err, tt.name)
+		require.Nil(t, h, tt.name)
+		require.True(t, strings.HasPrefix(err.Error(), "phonet: "), "%s: %v", tt.name, err)
+		require.NotContains(t, err.Error(), "phonet: phonet:", tt.name)
 	}
-	_, err := phonet.NewHandler(nil, phonet.WithoutAuth())
+	_, err := phonet.NewHandler(nil, webhook.WithoutAuth())
 	require.Error(t, err, "nil sink")
+}
+
+// The errors of options say which option is wrong, once prefixed: an
+// option of another provider's handler is refused, naming it.
+func TestNewHandlerOptionErrors(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		opt  webhook.Option
+		want string
+	}{
+		"another provider's option": {webhook.ProviderOption("megafon", "X", 1),
+			"phonet: webhook: megafon.X is an option of megafon handlers, not of phonet"},
+		"nil pause func":       {phonet.WithPauseFunc(nil), "phonet: WithPauseFunc: nil function"},
+		"not a pause func":     {webhook.ProviderOption("phonet", "WithPauseFunc", 1), "phonet: WithPauseFunc: a int is not a pause function"},
+		"blank contact text":   {webhook.WithNewContactText(" \t"), "phonet: WithNewContactText: empty text"},
+		"unknown country":      {webhook.WithDefaultCountry("XX"), "phonet: webhook: WithDefaultCountry"},
+		"nil token func":       {webhook.WithTokenFunc(nil), "phonet: webhook: WithTokenFunc: nil function"},
+		"relative card":        {webhook.WithCardURL("", "/new?p={phone}"), "phonet: webhook: WithCardURL"},
+		"nil account function": {webhook.WithAccount(nil), "phonet: webhook: WithAccount: nil function"},
+	} {
+		_, err := phonet.NewHandler(&recorder{}, webhook.WithoutAuth(), tc.opt)
+		require.ErrorContains(t, err, tc.want, name)
+		require.True(t, strings.HasPrefix(err.Error(), tc.want), "%s: %v", name, err)
+	}
+	// This package's own option is taken wherever it stands among the
+	// options (it only needs ForProvider, which NewHandler gives first).
+	h, err := phonet.NewHandler(&recorder{}, phonet.WithPauseFunc(func(context.Context, phonet.Pause) error { return nil }),
+		webhook.WithoutAuth())
+	require.NoError(t, err)
+	require.NotNil(t, h)
 }
 
 func TestPhonetIPs(t *testing.T) {
@@ -553,7 +587,7 @@ func TestNotificationKinds(t *testing.T) {
 
 	// Through the handler: the lookup is answered, not rejected with 400.
 	var phones []string
-	h := newHandler(t, &recorder{}, phonet.WithContactLookup(callevent.ContactLookupFunc(
+	h := newHandler(t, &recorder{}, webhook.WithContactLookup(callevent.ContactLookupFunc(
 		func(_ context.Context, _, phone string) (callevent.Contact, bool, error) {
 			phones = append(phones, phone)
 			return callevent.Contact{Name: "Іван"}, true, nil
@@ -625,27 +659,27 @@ func TestBlankLegsAreNull(t *testing.T) {
 	}
 }
 
-// WithToken adds tokens: one given in a second option does not replace
+// webhook.WithToken adds tokens: one given in a second option does not replace
 // the first (a rotation token is never silently dropped).
 func TestWithTokenAppends(t *testing.T) {
 	t.Parallel()
-	h, err := phonet.NewHandler(&recorder{}, phonet.WithToken("old"), phonet.WithToken("new", "newer"))
+	h, err := phonet.NewHandler(&recorder{}, webhook.WithToken("old"), webhook.WithToken("new", "newer"))
 	require.NoError(t, err)
 	body := phonettest.InboundCall().Dial()
 	for tok, want := range map[string]int{"old": 200, "new": 200, "newer": 200, "other": 401} {
 		require.Equal(t, want, post(h, body.Request("/p", phonettest.WithToken(tok))).Code, tok)
 	}
-	_, err = phonet.NewHandler(&recorder{}, phonet.WithToken("old"), phonet.WithToken(""))
+	_, err = phonet.NewHandler(&recorder{}, webhook.WithToken("old"), webhook.WithToken(""))
 	require.Error(t, err, "an empty token is still refused")
 }
 
-// WithAccount supplies the tenant of call events and records from the
+// webhook.WithAccount supplies the tenant of call events and records from the
 // route (Event.Account and Event.ID); a body naming the same tenant is
 // accepted, one naming another is refused with 403 and nothing delivered.
 func TestWithAccountEvents(t *testing.T) {
 	t.Parallel()
 	sink := &recorder{}
-	h := newHandler(t, sink, phonet.WithAccount(func(r *http.Request) string { return path.Base(r.URL.Path) }))
+	h := newHandler(t, sink, webhook.WithAccount(func(r *http.Request) string { return path.Base(r.URL.Path) }))
 	in := inboundCall()
 	for _, b := range []phonettest.Body{in.Dial().Without("accountDomain"), in.Record().With("accountDomain", nil),
 		in.Bridge().With("accountDomain", "TENANT7")} {
@@ -665,7 +699,7 @@ func TestWithAccountEvents(t *testing.T) {
 	require.Len(t, sink.got(), 3, "nothing delivered")
 
 	var pauses []phonet.Pause
-	h = newHandler(t, sink, phonet.WithAccount(func(*http.Request) string { return "tenant7" }),
+	h = newHandler(t, sink, webhook.WithAccount(func(*http.Request) string { return "tenant7" }),
 		phonet.WithPauseFunc(func(_ context.Context, p phonet.Pause) error { pauses = append(pauses, p); return nil }))
 	require.Equal(t, http.StatusOK, post(h, phonettest.Pause(true, "", "001", "", ms(1754641204000)).
 		Request("/p", phonettest.WithToken(token))).Code)
@@ -674,6 +708,6 @@ func TestWithAccountEvents(t *testing.T) {
 	require.Len(t, pauses, 1)
 	require.Equal(t, "tenant7", pauses[0].Account)
 
-	_, err := phonet.NewHandler(sink, phonet.WithoutAuth(), phonet.WithAccount(nil))
+	_, err := phonet.NewHandler(sink, webhook.WithoutAuth(), webhook.WithAccount(nil))
 	require.Error(t, err)
 }

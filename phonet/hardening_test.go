@@ -16,9 +16,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/phonet"
 	"github.com/callbridge/callbridge/phonet/phonettest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // A phone that is neither a number, an extension nor anonymous is a 400
@@ -71,7 +73,7 @@ func TestHandlerRefusesGarbage(t *testing.T) {
 			t.Parallel()
 			sink := &recorder{}
 			looked := 0
-			h := newHandler(t, sink, phonet.WithContactLookup(callevent.ContactLookupFunc(
+			h := newHandler(t, sink, webhook.WithContactLookup(callevent.ContactLookupFunc(
 				func(context.Context, string, string) (callevent.Contact, bool, error) {
 					looked++
 					return callevent.Contact{}, false, nil
@@ -160,7 +162,7 @@ func TestEndpointShapes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			sink := &recorder{}
-			h := newHandler(t, sink, phonet.WithContactLookup(callevent.ContactLookupFunc(
+			h := newHandler(t, sink, webhook.WithContactLookup(callevent.ContactLookupFunc(
 				func(context.Context, string, string) (callevent.Contact, bool, error) {
 					return callevent.Contact{}, false, nil
 				})))
@@ -186,7 +188,7 @@ func TestTokenAccountsBindTenants(t *testing.T) {
 		accA, accB = "a.phonet.com.ua", "b.phonet.com.ua"
 	)
 	type seen struct{ lookups, events []string }
-	newTenantHandler := func(t *testing.T, opts ...phonet.HandlerOption) (http.Handler, func() seen) {
+	newTenantHandler := func(t *testing.T, opts ...webhook.Option) (http.Handler, func() seen) {
 		var mu sync.Mutex
 		var s seen
 		sink := callevent.SinkFunc(func(_ context.Context, e callevent.Event) error {
@@ -201,9 +203,9 @@ func TestTokenAccountsBindTenants(t *testing.T) {
 			s.lookups = append(s.lookups, acc)
 			return callevent.Contact{Name: "client of " + acc}, true, nil
 		})
-		h, err := phonet.NewHandler(sink, append([]phonet.HandlerOption{
-			phonet.WithTokenAccounts(map[string]string{tokA: accA, tokB: accB}),
-			phonet.WithContactLookup(lookup),
+		h, err := phonet.NewHandler(sink, append([]webhook.Option{
+			webhook.WithTokenAccounts(map[string]string{tokA: accA, tokB: accB}),
+			webhook.WithContactLookup(lookup),
 		}, opts...)...)
 		require.NoError(t, err)
 		return h, func() seen {
@@ -252,7 +254,7 @@ func TestTokenAccountsBindTenants(t *testing.T) {
 	})
 	t.Run("an unbound token never acts for a bound tenant", func(t *testing.T) {
 		t.Parallel()
-		h, got := newTenantHandler(t, phonet.WithToken("free"))
+		h, got := newTenantHandler(t, webhook.WithToken("free"))
 		for _, b := range []phonettest.Body{c.Lookup(), c.Dial(), c.Lookup().With("accountDomain", " B.Phonet.com.ua")} {
 			w := post(h, b.Request("/phonet", phonettest.WithToken("free")))
 			require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
@@ -267,7 +269,7 @@ func TestTokenAccountsBindTenants(t *testing.T) {
 	})
 	t.Run("route and token disagree", func(t *testing.T) {
 		t.Parallel()
-		h, got := newTenantHandler(t, phonet.WithAccount(func(r *http.Request) string { return path.Base(r.URL.Path) }))
+		h, got := newTenantHandler(t, webhook.WithAccount(func(r *http.Request) string { return path.Base(r.URL.Path) }))
 		w := post(h, c.Lookup().Without("accountDomain").Request("/phonet/customer_data/"+accB, phonettest.WithToken(tokA)))
 		require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
 		w = post(h, c.Lookup().Request("/phonet/customer_data/"+accB, phonettest.WithToken(tokB)))
@@ -276,7 +278,7 @@ func TestTokenAccountsBindTenants(t *testing.T) {
 	})
 	t.Run("token in the path", func(t *testing.T) {
 		t.Parallel()
-		h, got := newTenantHandler(t, phonet.WithTokenFunc(func(r *http.Request) string { return path.Base(r.URL.Path) }))
+		h, got := newTenantHandler(t, webhook.WithTokenFunc(func(r *http.Request, _ []byte) string { return path.Base(r.URL.Path) }))
 		w := post(h, c.Lookup().Request("/phonet/"+tokA))
 		require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
 		w = post(h, c.Lookup().Without("accountDomain").Request("/phonet/"+tokA))
@@ -285,16 +287,19 @@ func TestTokenAccountsBindTenants(t *testing.T) {
 	})
 	t.Run("options", func(t *testing.T) {
 		t.Parallel()
-		for name, opts := range map[string][]phonet.HandlerOption{
-			"empty map":     {phonet.WithTokenAccounts(nil)},
-			"empty token":   {phonet.WithTokenAccounts(map[string]string{"": accA})},
-			"empty account": {phonet.WithTokenAccounts(map[string]string{tokA: " "})},
-			"token bound twice": {phonet.WithTokenAccounts(map[string]string{tokA: accA}),
-				phonet.WithTokenAccounts(map[string]string{tokA: accB})},
-			"token bound and unbound": {phonet.WithToken(tokA), phonet.WithTokenAccounts(map[string]string{tokA: accA})},
+		for name, opts := range map[string][]webhook.Option{
+			"empty map":     {webhook.WithTokenAccounts(nil)},
+			"empty token":   {webhook.WithTokenAccounts(map[string]string{"": accA})},
+			"empty account": {webhook.WithTokenAccounts(map[string]string{tokA: " "})},
+			"token bound twice": {webhook.WithTokenAccounts(map[string]string{tokA: accA}),
+				webhook.WithTokenAccounts(map[string]string{tokA: accB})},
+			"token bound and unbound": {webhook.WithToken(tokA), webhook.WithTokenAccounts(map[string]string{tokA: accA})},
 		} {
-			_, err := phonet.NewHandler(&recorder{}, opts...)
-			require.Error(t, err, name)
+			t.Run(name, func(t *testing.T) {
+				_, err := phonet.NewHandler(&recorder{}, opts...)
+				require.Error(t, err)
+				require.NotContains(t, err.Error(), tokA, "the error never shows a token")
+			})
 		}
 	})
 }
@@ -328,7 +333,7 @@ func TestFieldSizesBounded(t *testing.T) {
 			t.Parallel()
 			sink := &recorder{}
 			looked := 0
-			h := newHandler(t, sink, phonet.WithContactLookup(callevent.ContactLookupFunc(
+			h := newHandler(t, sink, webhook.WithContactLookup(callevent.ContactLookupFunc(
 				func(context.Context, string, string) (callevent.Contact, bool, error) {
 					looked++
 					return callevent.Contact{}, false, nil
@@ -383,11 +388,12 @@ func TestClientPathIDs(t *testing.T) {
 // however they are formatted, logged or encoded.
 func TestSecretsRedacted(t *testing.T) {
 	t.Parallel()
-	srv := phonettest.NewServer(t)
+	srv := phonettest.NewServer()
+	t.Cleanup(srv.Close)
 	const key = "k3y-SECRET-0123456789"
 	srv.APIKey = key
 	creds := phonet.Credentials{Domain: srv.Domain, APIKey: key}
-	c, err := phonet.NewClient(creds, phonet.WithBaseURL(srv.URL))
+	c, err := phonet.NewClient(creds, callbridge.WithBaseURL(srv.URL))
 	require.NoError(t, err)
 	_, err = c.Users(t.Context()) // opens a session
 	require.NoError(t, err)
@@ -434,7 +440,8 @@ func TestSecretsRedacted(t *testing.T) {
 // a bounded number of idle connections (and their goroutines) behind,
 // where a transport per client would keep one per client.
 func TestClientsShareTransport(t *testing.T) { // not parallel: it counts goroutines
-	srv := phonettest.NewServer(t)
+	srv := phonettest.NewServer()
+	t.Cleanup(srv.Close)
 	before := runtime.NumGoroutine()
 	const n = 200
 	for i := range n {
@@ -463,12 +470,12 @@ func TestClientsShareTransport(t *testing.T) { // not parallel: it counts gorout
 	runtime.KeepAlive(clients)
 }
 
-// WithRateLimit throttles every request, the authorization included: six
+// callbridge.WithRateLimit throttles every request, the authorization included: six
 // requests at 20 per second with a burst of 1 take at least 250 ms (a
 // lower bound the limiter guarantees, whatever the machine's speed).
 func TestClientRateLimit(t *testing.T) {
 	t.Parallel()
-	c, srv := setup(t, phonet.WithRateLimit(20, 1))
+	c, srv := setup(t, callbridge.WithRateLimit(20, 1))
 	start := time.Now()
 	for range 5 {
 		_, err := c.Users(t.Context())

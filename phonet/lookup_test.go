@@ -18,6 +18,7 @@ import (
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/phonet"
 	"github.com/callbridge/callbridge/phonet/phonettest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 const unknownReply = `{"name":null,"url":null,"urlText":null,"newEntity":false,"responsibleEmployeeExt":null,"responsibleEmployeeEmail":null}`
@@ -26,7 +27,7 @@ func TestLookupReplies(t *testing.T) {
 	t.Parallel()
 	romashka := callevent.Contact{ID: "6137", Name: "ТОВ Ромашка", URL: "https://crm.example.com/contacts/6137",
 		ResponsibleExtension: "001", ResponsibleEmail: "olena@acme.ua"}
-	cards := phonet.WithCardURL("https://crm.example.com/contacts/{id}?from={digits}", "https://crm.example.com/contacts/new?phone={phone}")
+	cards := webhook.WithCardURL("https://crm.example.com/contacts/{id}?from={digits}", "https://crm.example.com/contacts/new?phone={phone}")
 	tests := []struct {
 		name    string
 		body    phonettest.Body
@@ -34,27 +35,30 @@ func TestLookupReplies(t *testing.T) {
 		found   bool
 		err     error
 		delay   time.Duration
-		opts    []phonet.HandlerOption
+		opts    []webhook.Option
 		want    string
 		calls   int32
 	}{
-		{name: "found (facts §7.7)", contact: romashka, found: true, opts: []phonet.HandlerOption{cards},
+		{name: "found (facts §7.7)", contact: romashka, found: true, opts: []webhook.Option{cards},
 			want: string(golden(t, "lookup_found_reply.json")), calls: 1},
-		{name: "not found (facts §7.7)", opts: []phonet.HandlerOption{cards},
+		{name: "not found (facts §7.7)", opts: []webhook.Option{cards},
 			want: string(golden(t, "lookup_not_found_reply.json")), calls: 1},
-		{name: "not found, own text, no template", opts: []phonet.HandlerOption{phonet.WithNewContactText("Створити")},
+		{name: "not found, own text, no template", opts: []webhook.Option{webhook.WithNewContactText("Створити")},
 			want: `{"name":null,"url":null,"urlText":"Створити","newEntity":true,"responsibleEmployeeExt":null,"responsibleEmployeeEmail":null}`, calls: 1},
 		{name: "found without URL uses the card template", contact: callevent.Contact{ID: "a/b", Name: "Іван"}, found: true,
-			opts: []phonet.HandlerOption{cards},
+			opts: []webhook.Option{cards},
 			want: `{"name":"Іван","url":"https://crm.example.com/contacts/a%2Fb?from=380501112233","urlText":"Іван","newEntity":false,"responsibleEmployeeExt":null,"responsibleEmployeeEmail":null}`, calls: 1},
+		{name: "{account} in the templates", opts: []webhook.Option{webhook.WithCardURL("https://crm.example.com/{account}/contacts/{id}",
+			"https://crm.example.com/{account}/contacts/new?phone={phone}")},
+			want: `{"name":null,"url":"https://crm.example.com/acme.phonet.com.ua/contacts/new?phone=%2B380501112233","urlText":"Додати контакт","newEntity":true,"responsibleEmployeeExt":null,"responsibleEmployeeEmail":null}`, calls: 1},
 		{name: "only the manager's e-mail", contact: callevent.Contact{Name: "Іван", ResponsibleEmail: "petro@acme.ua"}, found: true,
 			want: `{"name":"Іван","url":null,"urlText":"Іван","newEntity":false,"responsibleEmployeeExt":null,"responsibleEmployeeEmail":"petro@acme.ua"}`, calls: 1},
 		{name: "only the manager's extension", contact: callevent.Contact{Name: "Іван", ResponsibleExtension: "002"}, found: true,
 			want: `{"name":"Іван","url":null,"urlText":"Іван","newEntity":false,"responsibleEmployeeExt":"002","responsibleEmployeeEmail":null}`, calls: 1},
-		{name: "lookup error answers unknown", err: errors.New("db down"), opts: []phonet.HandlerOption{cards},
+		{name: "lookup error answers unknown", err: errors.New("db down"), opts: []webhook.Option{cards},
 			want: unknownReply, calls: 1},
 		{name: "slow lookup answers unknown within the deadline", contact: romashka, found: true, delay: 5 * time.Second,
-			opts: []phonet.HandlerOption{cards, phonet.WithLookupTimeout(50 * time.Millisecond)}, want: unknownReply, calls: 1},
+			opts: []webhook.Option{cards, webhook.WithLookupTimeout(50 * time.Millisecond)}, want: unknownReply, calls: 1},
 		{name: "anonymous number is not looked up", body: phonettest.InboundCall().Lookup().With("otherLegNum", "anonymous"),
 			want: unknownReply},
 		{name: "internal number is not looked up", body: phonettest.InboundCall().Lookup().With("otherLegNum", "002"),
@@ -80,7 +84,7 @@ func TestLookupReplies(t *testing.T) {
 				return tt.contact, tt.found, tt.err
 			})
 			sink := &recorder{}
-			h := newHandler(t, sink, append(tt.opts, phonet.WithContactLookup(lookup))...)
+			h := newHandler(t, sink, append(tt.opts, webhook.WithContactLookup(lookup))...)
 			var req *http.Request
 			switch {
 			case tt.name == "form-encoded lookup":
@@ -109,16 +113,16 @@ func TestLookupWithoutContactLookup(t *testing.T) {
 	require.Equal(t, unknownReply, w.Body.String())
 }
 
-// WithAccount: a lookup is asked for the account the option takes from
+// webhook.WithAccount: a lookup is asked for the account the option takes from
 // the request (here the last path segment), JSON or form; a body naming
 // the same account is accepted, one naming another is refused with 403
 // and never looked up.
 func TestLookupWithAccount(t *testing.T) {
 	t.Parallel()
 	var got []string
-	h, err := phonet.NewHandler(&recorder{}, phonet.WithoutAuth(),
-		phonet.WithAccount(func(r *http.Request) string { return path.Base(r.URL.Path) }),
-		phonet.WithContactLookup(callevent.ContactLookupFunc(func(_ context.Context, acc, phone string) (callevent.Contact, bool, error) {
+	h, err := phonet.NewHandler(&recorder{}, webhook.WithoutAuth(),
+		webhook.WithAccount(func(r *http.Request) string { return path.Base(r.URL.Path) }),
+		webhook.WithContactLookup(callevent.ContactLookupFunc(func(_ context.Context, acc, phone string) (callevent.Contact, bool, error) {
 			got = append(got, acc+" "+phone)
 			return callevent.Contact{}, false, nil
 		})))
@@ -143,7 +147,7 @@ func TestLookupWithAccount(t *testing.T) {
 func TestLookupCardURLEscaping(t *testing.T) {
 	t.Parallel()
 	const id = "a+b&c=d e/f"
-	cards := phonet.WithCardURL("https://crm.example.com/c/{id}/{phone}?id={id}&phone={phone}&d={digits}",
+	cards := webhook.WithCardURL("https://crm.example.com/c/{id}/{phone}?id={id}&phone={phone}&d={digits}",
 		"https://crm.example.com/new/{phone}?phone={phone}&d={digits}")
 	lookup := phonettest.InboundCall().Lookup()
 	reqs := map[string]func() *http.Request{
@@ -159,7 +163,7 @@ func TestLookupCardURLEscaping(t *testing.T) {
 		for name, req := range reqs {
 			t.Run(fmt.Sprintf("%s found=%v", name, found), func(t *testing.T) {
 				t.Parallel()
-				h := newHandler(t, &recorder{}, cards, phonet.WithContactLookup(callevent.ContactLookupFunc(
+				h := newHandler(t, &recorder{}, cards, webhook.WithContactLookup(callevent.ContactLookupFunc(
 					func(_ context.Context, _, phone string) (callevent.Contact, bool, error) {
 						if phone != "380501112233" {
 							return callevent.Contact{}, false, errors.New("unexpected phone " + phone)
@@ -190,5 +194,37 @@ func TestLookupCardURLEscaping(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Numbers written without a country code are Ukrainian unless
+// webhook.WithDefaultCountry says otherwise, in lookups as in events.
+func TestDefaultCountry(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		opts  []webhook.Option
+		num   string
+		phone string
+	}{
+		{nil, "0501112233", "380501112233"},
+		{[]webhook.Option{webhook.WithDefaultCountry("UA")}, "0501112233", "380501112233"},
+		{[]webhook.Option{webhook.WithDefaultCountry("RU")}, "89161234567", "79161234567"},
+	} {
+		var phones []string
+		sink := &recorder{}
+		h := newHandler(t, sink, append(tt.opts, webhook.WithContactLookup(callevent.ContactLookupFunc(
+			func(_ context.Context, _, phone string) (callevent.Contact, bool, error) {
+				phones = append(phones, phone)
+				return callevent.Contact{}, false, nil
+			})))...)
+		in := inboundCall()
+		w := post(h, in.Lookup().With("otherLegNum", tt.num).Request("/phonet", phonettest.WithToken(token)))
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		w = post(h, in.Dial().With("otherLegs", []any{map[string]any{"num": tt.num}}).Request("/phonet", phonettest.WithToken(token)))
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		require.Equal(t, []string{tt.phone}, phones, tt.num)
+		got := sink.got()
+		require.Len(t, got, 1)
+		require.Equal(t, tt.phone, got[0].ClientPhone, tt.num)
 	}
 }

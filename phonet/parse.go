@@ -20,7 +20,8 @@ import (
 // Provider is the callevent.Event.Provider of this package's events.
 const Provider = "phonet"
 
-// DefaultCountry is the default country for phone normalisation.
+// DefaultCountry is the default country for phone normalisation, the
+// handler's unless webhook.WithDefaultCountry gives another.
 const DefaultCountry = "UA"
 
 // ErrMalformed is wrapped by the parsing functions for input that is not a

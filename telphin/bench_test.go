@@ -23,8 +23,8 @@ func BenchmarkTelphinHandler(b *testing.B) {
 	}
 	sink := callevent.SinkFunc(func(context.Context, callevent.Event) error { return nil })
 	now := time.UnixMicro(1506578305340989).Add(time.Minute) // the recorded payload's time
-	h, err := telphin.NewHandler(sink, telphin.WithToken(hookToken),
-		telphin.WithWebhookOptions(webhook.WithDedup(nil), webhook.WithClock(func() time.Time { return now })))
+	h, err := telphin.NewHandler(sink, webhook.WithToken(hookToken),
+		webhook.WithDedup(nil), webhook.WithClock(func() time.Time { return now }))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,29 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-retryablehttp"
-	"golang.org/x/oauth2"
-	"golang.org/x/time/rate"
-
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/oauth"
+	"golang.org/x/oauth2"
 )
 
 // DefaultBaseURL is the Telphin API host.
 const DefaultBaseURL = "https://apiproxy.telphin.ru"
-
-// DefaultTimeout is the HTTP timeout of a Client built without
-// WithHTTPClient.
-const DefaultTimeout = httpx.DefaultTimeout
 
 // apiPrefix is the path of the REST API under the base URL.
 const apiPrefix = "api/ver1.0/"
@@ -44,15 +36,13 @@ var (
 type Credentials struct {
 	ClientID     string
 	ClientSecret string
-}
-
-// TokenStore persists OAuth tokens between restarts and processes. Load
-// returns (nil, nil) when nothing is stored. Save must store tok durably:
-// it receives every new token, including rotated refresh tokens, before the
-// token is used.
-type TokenStore interface {
-	Load(ctx context.Context) (*oauth2.Token, error)
-	Save(ctx context.Context, tok *oauth2.Token) error
+	// RedirectURL, when set, selects the public-app flow instead of the
+	// trusted-app one (client_credentials): the user authorizes the app in
+	// the browser (AuthCodeURL), the app trades the code with Exchange,
+	// and the token is renewed with its refresh token. It must be an
+	// absolute URL equal to the one registered for the app, and the
+	// client needs callbridge.WithTokenStore (refresh tokens rotate).
+	RedirectURL string
 }
 
 // Errors of the OAuth flows. Test with errors.Is.
@@ -98,94 +88,6 @@ func CheckState(want, got string) error {
 // full name or id is not among the client's extensions.
 var ErrUnknownExtension = errors.New("telphin: unknown extension")
 
-// Option configures a Client.
-type Option func(*options) error
-
-type options struct {
-	http           httpx.Config
-	store          TokenStore
-	redirectURL    string
-	public         bool
-	defaultCountry string
-}
-
-// httpOption adapts a standard httpx option to a telphin Option.
-func httpOption(o httpx.Option) Option {
-	return func(c *options) error {
-		if err := o(&c.http); err != nil {
-			return fmt.Errorf("telphin: %w", err)
-		}
-		return nil
-	}
-}
-
-// WithHTTPClient sets the HTTP client (copied, never mutated); its Timeout
-// and Transport apply. Default: a client with a 30 s timeout.
-func WithHTTPClient(c *http.Client) Option { return httpOption(httpx.WithHTTPClient(c)) }
-
-// WithBaseURL sets the API host (default https://apiproxy.telphin.ru), e.g.
-// https://altapi.telphin.ru or a telphintest.Server URL.
-func WithBaseURL(u string) Option { return httpOption(httpx.WithBaseURL(u)) }
-
-// WithUserAgent appends ua to the callbridge User-Agent.
-func WithUserAgent(ua string) Option { return httpOption(httpx.WithUserAgent(ua)) }
-
-// WithRateLimit throttles requests client-side to r per second with the
-// given burst (Telphin's quota is hourly and shared by all apps of a
-// client).
-func WithRateLimit(r rate.Limit, burst int) Option {
-	return httpOption(httpx.WithRateLimit(r, burst))
-}
-
-// WithRetry sets how many times a request that is safe to repeat is retried
-// (default 3; 0 disables) and the backoff bounds (default 500 ms – 10 s).
-func WithRetry(maxRetries int, minWait, maxWait time.Duration) Option {
-	return httpOption(httpx.WithRetry(maxRetries, minWait, maxWait))
-}
-
-// WithBackoff replaces the backoff function (tests use one returning 0).
-func WithBackoff(b retryablehttp.Backoff) Option { return httpOption(httpx.WithBackoff(b)) }
-
-// WithLogger sets a logger for debug lines (retries, token refreshes).
-// Secrets are never logged. Default: discard.
-func WithLogger(l *slog.Logger) Option { return httpOption(httpx.WithLogger(l)) }
-
-// WithTokenStore persists tokens: the store is loaded before a token is
-// requested and receives every new token before it is used. Optional for a
-// trusted app (it saves token requests across restarts), required with
-// WithPublicApp.
-func WithTokenStore(s TokenStore) Option {
-	return func(o *options) error {
-		if s == nil {
-			return errors.New("telphin: nil token store")
-		}
-		o.store = s
-		return nil
-	}
-}
-
-// WithPublicApp switches from the trusted-app flow (client_credentials) to
-// the public-app flow: the user authorizes the app in the browser
-// (AuthCodeURL), the app trades the code with Exchange, and the token is
-// renewed with its refresh token. redirectURL must equal the one
-// registered for the app. Requires WithTokenStore.
-func WithPublicApp(redirectURL string) Option {
-	return func(o *options) error {
-		if _, err := url.ParseRequestURI(redirectURL); err != nil {
-			return fmt.Errorf("telphin: invalid redirect URL %q", redirectURL)
-		}
-		o.public, o.redirectURL = true, redirectURL
-		return nil
-	}
-}
-
-// WithDialCountry sets the country of phone numbers given to Call,
-// GroupCall and Transfer without a country code ("RU" by default; "KZ",
-// "UA", "BY", "BR" also supported). (WithDefaultCountry is the handler's.)
-func WithDialCountry(cc string) Option {
-	return func(o *options) error { o.defaultCountry = cc; return nil }
-}
-
 // Client calls the Telphin REST API on behalf of one application of one
 // Telphin client. It is safe for concurrent use; create one per tenant and
 // share it.
@@ -211,55 +113,50 @@ type Client struct {
 
 // NewClient returns a Client for the application creds. It does no I/O:
 // the first API call obtains a token.
-func NewClient(creds Credentials, opts ...Option) (*Client, error) {
+//
+// Options are those of package callbridge. Defaults: base URL
+// DefaultBaseURL (callbridge.WithBaseURL for https://altapi.telphin.ru or a
+// telphintest.Server), no client-side rate limit, country "RU" for the
+// numbers given to Call, GroupCall and Transfer without a country code
+// (callbridge.WithDefaultCountry). callbridge.WithTokenStore persists
+// tokens: optional for a trusted app (it saves token requests across
+// restarts), required for a public app (Credentials.RedirectURL).
+func NewClient(creds Credentials, opts ...callbridge.ClientOption) (*Client, error) {
 	if strings.TrimSpace(creds.ClientID) == "" || strings.TrimSpace(creds.ClientSecret) == "" {
 		return nil, errors.New("telphin: ClientID and ClientSecret are required")
 	}
-	o := options{http: httpx.Config{BaseURL: DefaultBaseURL}, defaultCountry: "RU"}
-	for i, opt := range opts {
-		if opt == nil {
-			return nil, fmt.Errorf("telphin: option %d is nil", i+1)
-		}
-		if err := opt(&o); err != nil {
-			return nil, err
+	public := creds.RedirectURL != ""
+	if public {
+		if _, err := url.ParseRequestURI(creds.RedirectURL); err != nil {
+			return nil, fmt.Errorf("telphin: invalid redirect URL %q", creds.RedirectURL)
 		}
 	}
-	if o.public && o.store == nil {
-		return nil, errors.New("telphin: WithPublicApp requires WithTokenStore (refresh tokens rotate)")
-	}
-	if err := checkCountry(o.defaultCountry); err != nil {
+	cc, err := httpx.ClientOptions("telphin", callbridge.ClientConfig{BaseURL: DefaultBaseURL, DefaultCountry: "RU"}, opts)
+	if err != nil {
 		return nil, err
 	}
-	base := strings.TrimRight(o.http.BaseURL, "/") + "/"
-	c := &Client{creds: creds, base: base, redirect: o.redirectURL, country: o.defaultCountry, stats: make(chan struct{}, 1), extMinAge: 5 * time.Second, extTTL: extensionTTL, now: time.Now}
+	if public && cc.TokenStore == nil {
+		return nil, errors.New("telphin: a public app (Credentials.RedirectURL) requires callbridge.WithTokenStore (refresh tokens rotate)")
+	}
+	hcfg := httpx.ClientConfig("telphin", cc)
+	base := strings.TrimRight(cc.BaseURL, "/") + "/"
+	c := &Client{creds: creds, base: base, redirect: creds.RedirectURL, country: cc.DefaultCountry, stats: make(chan struct{}, 1), extMinAge: 5 * time.Second, extTTL: extensionTTL, now: time.Now}
 	grant := oauth.GrantClientCredentials
-	if o.public {
+	if public {
 		grant = oauth.GrantAuthorizationCode
 	}
-	var store oauth.TokenStore
-	if o.store != nil {
-		store = o.store
-	}
-	var err error
 	c.tokens, err = oauth.New(oauth.Config{
-		Provider:     "telphin",
 		TokenURL:     base + "oauth/token",
 		ClientID:     creds.ClientID,
 		ClientSecret: creds.ClientSecret,
-		RedirectURL:  o.redirectURL,
+		RedirectURL:  creds.RedirectURL,
 		Grant:        grant,
-		Store:        store,
-		HTTPClient:   o.http.HTTPClient,
-		UserAgent:    o.http.UserAgent,
-		Logger:       o.http.Logger,
-		RetryMax:     o.http.RetryMax,
-		Backoff:      o.http.Backoff,
+		Store:        cc.TokenStore, // a nil callbridge.TokenStore converts to a nil oauth.TokenStore
+		HTTP:         hcfg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("telphin: %w", err)
 	}
-	hcfg := o.http
-	hcfg.Provider = "telphin"
 	hcfg.BaseURL = base
 	hcfg.Auth = c.tokens
 	hcfg.ParseError = parseError
@@ -297,12 +194,21 @@ func (c *Client) AuthCodeURL(state string) (string, error) {
 }
 
 // Exchange trades the authorization code of a public app for a token,
-// saves it to the TokenStore and uses it from now on. Check the redirect's
-// state with CheckState first.
-func (c *Client) Exchange(ctx context.Context, code string) error {
-	_, err := c.tokens.Exchange(ctx, code)
-	return err
+// saves it to the TokenStore, uses it from now on and returns a copy.
+// Check the redirect's state with CheckState first.
+func (c *Client) Exchange(ctx context.Context, code string) (*oauth2.Token, error) {
+	tok, err := c.tokens.Exchange(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	cp := *tok
+	return &cp, nil
 }
+
+// TokenSource returns the client's token source, for code that takes an
+// oauth2.TokenSource: the same cached, single-flight token the client
+// uses, renewed when it expires. Each Token is a copy.
+func (c *Client) TokenSource() oauth2.TokenSource { return c.tokens.TokenSource() }
 
 // RateLimit returns the quota state reported by the last API response
 // (Limit and Remaining are -1 before the first response).

@@ -24,12 +24,20 @@ import (
 	"github.com/callbridge/callbridge/telphin/telphintest"
 )
 
-func noWait(_, _ time.Duration, _ int, _ *http.Response) time.Duration { return 0 }
+// noWait retries up to maxRetries times without waiting.
+func noWait(maxRetries int) callbridge.ClientOption {
+	return callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: maxRetries, Backoff: func(int, *http.Response) time.Duration { return 0 }})
+}
 
-func newClient(t *testing.T, srv *telphintest.Server, opts ...telphin.Option) *telphin.Client {
+func newClient(t *testing.T, srv *telphintest.Server, opts ...callbridge.ClientOption) *telphin.Client {
 	t.Helper()
-	c, err := telphin.NewClient(telphin.Credentials{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret},
-		append([]telphin.Option{telphin.WithBaseURL(srv.URL), telphin.WithHTTPClient(srv.Client()), telphin.WithBackoff(noWait)}, opts...)...)
+	return newClientFor(t, srv, telphin.Credentials{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret}, opts...)
+}
+
+func newClientFor(t *testing.T, srv *telphintest.Server, creds telphin.Credentials, opts ...callbridge.ClientOption) *telphin.Client {
+	t.Helper()
+	c, err := telphin.NewClient(creds,
+		append([]callbridge.ClientOption{callbridge.WithBaseURL(srv.URL), noWait(callbridge.DefaultMaxRetries)}, opts...)...)
 	require.NoError(t, err)
 	return c
 }
@@ -37,33 +45,43 @@ func newClient(t *testing.T, srv *telphintest.Server, opts ...telphin.Option) *t
 func TestNewClientValidates(t *testing.T) {
 	t.Parallel()
 	creds := telphin.Credentials{ClientID: "id", ClientSecret: "secret"}
+	public := telphin.Credentials{ClientID: "id", ClientSecret: "secret", RedirectURL: "https://crm.example/cb"}
 	tests := map[string]struct {
 		creds telphin.Credentials
-		opts  []telphin.Option
+		opts  []callbridge.ClientOption
 	}{
 		"no secret":             {telphin.Credentials{ClientID: "id"}, nil},
-		"bad base url":          {creds, []telphin.Option{telphin.WithBaseURL("apiproxy.telphin.ru")}},
-		"public without store":  {creds, []telphin.Option{telphin.WithPublicApp("https://crm.example/cb")}},
-		"bad country":           {creds, []telphin.Option{telphin.WithDialCountry("ZZ")}},
-		"bad rate":              {creds, []telphin.Option{telphin.WithRateLimit(0, 1)}},
-		"bad retry":             {creds, []telphin.Option{telphin.WithRetry(1, time.Second, time.Millisecond)}},
-		"nil http client":       {creds, []telphin.Option{telphin.WithHTTPClient(nil)}},
-		"nil logger":            {creds, []telphin.Option{telphin.WithLogger(nil)}},
-		"relative redirect url": {creds, []telphin.Option{telphin.WithPublicApp("cb")}},
+		"bad base url":          {creds, []callbridge.ClientOption{callbridge.WithBaseURL("apiproxy.telphin.ru")}},
+		"public without store":  {public, nil},
+		"bad country":           {creds, []callbridge.ClientOption{callbridge.WithDefaultCountry("ZZ")}},
+		"bad rate":              {creds, []callbridge.ClientOption{callbridge.WithRateLimit(0, 1)}},
+		"bad retry":             {creds, []callbridge.ClientOption{callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 1, MinWait: time.Second, MaxWait: time.Millisecond})}},
+		"nil http client":       {creds, []callbridge.ClientOption{callbridge.WithHTTPClient(nil)}},
+		"nil logger":            {creds, []callbridge.ClientOption{callbridge.WithLogger(nil)}},
+		"relative redirect url": {telphin.Credentials{ClientID: "id", ClientSecret: "secret", RedirectURL: "cb"}, []callbridge.ClientOption{callbridge.WithTokenStore(&memStore{})}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			_, err := telphin.NewClient(tt.creds, tt.opts...)
 			require.Error(t, err)
+			require.True(t, strings.HasPrefix(err.Error(), "telphin: "), err.Error())
+			require.Equal(t, 1, strings.Count(err.Error(), "telphin:"), "one provider prefix: %s", err)
 		})
 	}
+	_, err := telphin.NewClient(public)
+	require.ErrorContains(t, err, "requires callbridge.WithTokenStore")
+	_, err = telphin.NewClient(public, callbridge.WithTokenStore(&memStore{}))
+	require.NoError(t, err)
+	_, err = telphin.NewClient(creds, callbridge.WithTokenStore(&memStore{}), callbridge.WithDefaultCountry("KZ"))
+	require.NoError(t, err, "a trusted app may keep its tokens in a store")
 }
 
 // 100 concurrent calls share one token; gzip is accepted.
 func TestTokenReuse(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
@@ -94,7 +112,8 @@ func TestTokenReuse(t *testing.T) {
 // A token expiring server-side mid-flight causes exactly one refresh.
 func TestExpiredTokenOneRefresh(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	_, err := c.User(t.Context())
 	require.NoError(t, err)
@@ -119,9 +138,10 @@ func TestExpiredTokenOneRefresh(t *testing.T) {
 
 func TestWrongSecretNotInError(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c, err := telphin.NewClient(telphin.Credentials{ClientID: srv.ClientID, ClientSecret: "wrong-secret-value"},
-		telphin.WithBaseURL(srv.URL), telphin.WithHTTPClient(srv.Client()), telphin.WithBackoff(noWait))
+		callbridge.WithBaseURL(srv.URL), noWait(callbridge.DefaultMaxRetries))
 	require.NoError(t, err)
 	_, err = c.User(t.Context())
 	var apiErr *callbridge.APIError
@@ -147,7 +167,8 @@ func lastBody(t *testing.T, srv *telphintest.Server, method, path string) map[st
 
 func TestCallResolvesExtension(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	for i, from := range []string{"101", "15400*101", "469100", "15400*101@sipproxy.telphin.ru"} {
 		ref, err := c.Call(t.Context(), callevent.CallRequest{From: from, To: "8 (953) 000-00-00", CallerID: "+7 499 961-09-99"})
@@ -162,9 +183,29 @@ func TestCallResolvesExtension(t *testing.T) {
 	require.Equal(t, 1, srv.Count(http.MethodGet, "/api/ver1.0/client/@me/extension/"), "the extension list is cached")
 }
 
+// callbridge.WithDefaultCountry sets the country of numbers given without
+// a country code ("RU" by default).
+func TestCallDefaultCountry(t *testing.T) {
+	t.Parallel()
+	for country, want := range map[string]string{"": "+79530000000", "UA": "+380501112233"} {
+		srv := telphintest.NewServer()
+		t.Cleanup(srv.Close)
+		to := "8 (953) 000-00-00"
+		var opts []callbridge.ClientOption
+		if country != "" {
+			to, opts = "050 111 22 33", []callbridge.ClientOption{callbridge.WithDefaultCountry(country)}
+		}
+		c := newClient(t, srv, opts...)
+		_, err := c.Call(t.Context(), callevent.CallRequest{From: "101", To: to})
+		require.NoError(t, err, country)
+		require.Equal(t, want, lastBody(t, srv, http.MethodPost, "/api/ver1.0/extension/469100/callback/")["dst_num"], country)
+	}
+}
+
 func TestCallRefreshesExtensionsOnMiss(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	telphin.SetExtensionRefreshAge(c, 0)
 	_, err := c.Extension(t.Context(), "101")
@@ -201,7 +242,8 @@ func TestCallRefreshesExtensionsOnMiss(t *testing.T) {
 func TestExtensionCacheTTL(t *testing.T) {
 	t.Parallel()
 	const ttl = time.Hour
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	var (
 		mu  sync.Mutex
@@ -257,7 +299,8 @@ func TestExtensionCacheTTL(t *testing.T) {
 
 func TestCallNotRetriedOn503(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	srv.Fail(telphintest.Failure{Method: http.MethodPost, Path: "/api/ver1.0/extension/469100/callback/", Status: http.StatusServiceUnavailable, Times: 3})
 	_, err := c.Call(t.Context(), callevent.CallRequest{From: "101", To: "+79161112233"})
@@ -276,7 +319,8 @@ func TestCallNotRetriedOn503(t *testing.T) {
 
 func TestCallInvalidPhoneNotSent(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	_, err := c.Call(t.Context(), callevent.CallRequest{From: "101", To: "call me"})
 	require.Error(t, err)
@@ -287,7 +331,8 @@ func TestCallInvalidPhoneNotSent(t *testing.T) {
 
 func TestGroupCall(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	for _, group := range []string{"469555", "555", "15400*555"} {
 		ref, err := c.GroupCall(t.Context(), callevent.GroupCallRequest{Group: group, To: "89161112233", CallerID: "74999610999"})
@@ -302,7 +347,8 @@ func TestGroupCall(t *testing.T) {
 
 func TestTransferAndHangup(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	const apiID = "3584709739-45c0c95e-2b8d-4ee4-b3c5-c62e29552a8c"
 	srv.AddCurrentCall(469100, map[string]any{"call_api_id": apiID, "call_id": "45c0c95e2b8d4ee4b3c5c62e29552a8c", "call_flow": "IN",
@@ -369,7 +415,8 @@ func collect(t *testing.T, seq iter.Seq2[telphin.HistoryCall, error]) ([]telphin
 
 func TestCallHistoryPagination(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	srv.StatsDelay = 0
 	var items []json.RawMessage
 	for i := range 7 {
@@ -413,14 +460,15 @@ func TestCallHistoryPagination(t *testing.T) {
 // stats request with 429, and retries are off, so any overlap would fail.
 func TestCallHistorySerialised(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	srv.StatsDelay = 5 * time.Millisecond
 	var items []json.RawMessage
 	for i := range 4 {
 		items = append(items, historyItem(i))
 	}
 	srv.SetHistory(items)
-	c := newClient(t, srv, telphin.WithRetry(0, 0, 0))
+	c := newClient(t, srv, callbridge.WithRetry(callbridge.RetryPolicy{}))
 	q := telphin.HistoryQuery{Start: time.Unix(0, 0), End: time.Now(), PerPage: 2}
 	var wg sync.WaitGroup
 	errs := make(chan error, 6)
@@ -442,7 +490,7 @@ func TestCallHistorySerialised(t *testing.T) {
 	}
 
 	// The fake does refuse overlapping requests (so the test above can fail).
-	other := newClient(t, srv, telphin.WithRetry(0, 0, 0))
+	other := newClient(t, srv, callbridge.WithRetry(callbridge.RetryPolicy{}))
 	srv.StatsDelay = time.Second
 	before := srv.Count(http.MethodGet, "/api/ver1.0/client/@me/call_history/")
 	done := make(chan error, 1)
@@ -462,7 +510,8 @@ func TestCallHistorySerialised(t *testing.T) {
 // retried and later calls fail fast without reaching Telphin.
 func TestQuotaExceeded(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	require.Equal(t, -1, c.RateLimit().Limit)
 	srv.SetQuota(1)
@@ -490,8 +539,9 @@ func TestQuotaExceeded(t *testing.T) {
 // quota is hourly) without a request. The stats 429 does not block.
 func TestQuotaExceededWithoutHeaders(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
-	c := newClient(t, srv, telphin.WithRetry(0, 0, 0)) // one request per call, whatever httpx retries
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv, callbridge.WithRetry(callbridge.RetryPolicy{})) // one request per call, whatever httpx retries
 	_, err := c.User(t.Context())
 	require.NoError(t, err)
 
@@ -530,7 +580,7 @@ func TestQuotaExceededWithoutHeaders(t *testing.T) {
 	require.Equal(t, sent, srv.Count("", "/api/"), "nothing sent while the quota is exhausted")
 
 	// A download hitting the quota blocks the Client too.
-	c2 := newClient(t, srv, telphin.WithRetry(0, 0, 0))
+	c2 := newClient(t, srv, callbridge.WithRetry(callbridge.RetryPolicy{}))
 	srv.Fail(telphintest.Failure{Path: "/api/ver1.0/client/@me/record/", Status: http.StatusTooManyRequests,
 		Body: `{"status":"rate_limit_exceeded","message":"Rate limit exceeded"}`})
 	_, err = c2.DownloadRecord(t.Context(), "x", io.Discard)
@@ -544,7 +594,8 @@ func TestQuotaExceededWithoutHeaders(t *testing.T) {
 
 func TestRecords(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	audio := bytes.Repeat([]byte("ID3mp3"), 1000)
 	srv.AddRecord("124575-F7CBC78AA41111E79A952B3394A79396", audio)
@@ -575,7 +626,8 @@ func TestRecords(t *testing.T) {
 
 func TestSubscribeIdempotent(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	const hook = "https://crm.example/telphin/APPID?token=secret"
 	first, err := c.Subscribe(t.Context(), "101", hook)
@@ -626,9 +678,11 @@ func (m *memStore) Save(_ context.Context, tok *oauth2.Token) error {
 
 func TestPublicApp(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	store := &memStore{}
-	c := newClient(t, srv, telphin.WithTokenStore(store), telphin.WithPublicApp("https://crm.example/telphin/oauth"))
+	c := newClientFor(t, srv, telphin.Credentials{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, RedirectURL: "https://crm.example/telphin/oauth"},
+		callbridge.WithTokenStore(store))
 	authURL, err := c.AuthCodeURL("xyz")
 	require.NoError(t, err)
 	require.Equal(t, srv.URL+"/oauth/authorize?client_id="+srv.ClientID+
@@ -638,7 +692,7 @@ func TestPublicApp(t *testing.T) {
 	require.ErrorIs(t, err, telphin.ErrAuthorizationRequired)
 	require.Empty(t, srv.Requests(), "nothing sent without a token")
 
-	require.NoError(t, c.Exchange(t.Context(), srv.AuthorizationCode()))
+	require.NoError(t, exchangeErr(c.Exchange(t.Context(), srv.AuthorizationCode())))
 	_, err = c.User(t.Context())
 	require.NoError(t, err)
 	firstRefresh := store.tok.RefreshToken
@@ -649,7 +703,7 @@ func TestPublicApp(t *testing.T) {
 	require.Equal(t, 2, store.saves)
 	require.NotEqual(t, firstRefresh, store.tok.RefreshToken, "the rotated refresh token reached the store")
 
-	err = c.Exchange(t.Context(), "used-or-forged-code")
+	_, err = c.Exchange(t.Context(), "used-or-forged-code")
 	require.True(t, errors.Is(err, telphin.ErrInvalidGrant), err)
 	require.NotContains(t, err.Error(), "used-or-forged-code")
 }
@@ -659,8 +713,10 @@ func TestPublicApp(t *testing.T) {
 // unchanged and CheckState tells the real redirect from a forged one.
 func TestOAuthState(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
-	c := newClient(t, srv, telphin.WithTokenStore(&memStore{}), telphin.WithPublicApp("https://crm.example/telphin/oauth"))
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
+	c := newClientFor(t, srv, telphin.Credentials{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret, RedirectURL: "https://crm.example/telphin/oauth"},
+		callbridge.WithTokenStore(&memStore{}))
 
 	u, err := c.AuthCodeURL("")
 	require.ErrorIs(t, err, telphin.ErrEmptyState, "an empty state is never silently dropped")
@@ -679,8 +735,7 @@ func TestOAuthState(t *testing.T) {
 	require.NoError(t, err)
 	authURL, err := c.AuthCodeURL(state)
 	require.NoError(t, err)
-	browser := srv.Client()
-	browser.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := browser.Get(authURL)
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -697,7 +752,7 @@ func TestOAuthState(t *testing.T) {
 	}
 	require.ErrorIs(t, telphin.CheckState("", ""), telphin.ErrStateMismatch, "nothing kept, nothing accepted")
 	require.NoError(t, telphin.CheckState(state, back.Query().Get("state")))
-	require.NoError(t, c.Exchange(t.Context(), back.Query().Get("code")))
+	require.NoError(t, exchangeErr(c.Exchange(t.Context(), back.Query().Get("code"))))
 	_, err = c.User(t.Context())
 	require.NoError(t, err)
 }
@@ -711,7 +766,8 @@ func seenKey(m map[string]bool) string {
 
 func TestSlowServerHonoursContext(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	srv.Fail(telphintest.Failure{Path: "/api/ver1.0/user/", Delay: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
@@ -726,7 +782,8 @@ func TestSlowServerHonoursContext(t *testing.T) {
 // even with retries on, though no header says how long it lasts.
 func TestQuotaWithoutHeadersNotRetried(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv) // default retries
 	_, err := c.User(t.Context())
 	require.NoError(t, err)

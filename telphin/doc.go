@@ -24,24 +24,31 @@
 //
 // A Client serves one Telphin client (tenant): create one per CRM account
 // and share it between goroutines; never share one across accounts.
-// Requests time out after 30 s unless WithHTTPClient gives another client.
-// Responses are gzip-compressed: every request sends Accept-Encoding: gzip
-// and the answer is decompressed, whatever transport WithHTTPClient gives.
+// NewClient takes the options of package callbridge (callbridge.WithBaseURL,
+// WithHTTPClient, WithRetry, WithRateLimit, WithLogger, WithTokenStore,
+// WithDefaultCountry). Requests time out after 30 s
+// (callbridge.DefaultTimeout) unless callbridge.WithHTTPClient gives
+// another client. Numbers given to Call, GroupCall and Transfer without a
+// country code are Russian unless callbridge.WithDefaultCountry says
+// otherwise. Responses are gzip-compressed: every request sends
+// Accept-Encoding: gzip and the answer is decompressed, whatever transport
+// callbridge.WithHTTPClient gives.
 //
 // # Authentication
 //
 // A trusted app gets tokens with client_credentials. The token is cached
 // and shared by all goroutines, fetched once (100 concurrent calls make one
 // token request), renewed a minute before it expires, and a 401 invalidates
-// it, fetches a new one once and replays the request once.
+// it, fetches a new one once and replays the request once. With
+// callbridge.WithTokenStore the token is also kept across restarts.
 //
-// A public app (WithPublicApp(redirectURL) and WithTokenStore) makes a
-// state with NewState, keeps it in the user's session and sends the user
+// A public app (Credentials.RedirectURL set, and callbridge.WithTokenStore)
+// makes a state with NewState, keeps it in the user's session and sends the user
 // to AuthCodeURL(state) (an empty state is an error); when Telphin
 // redirects back, CheckState(kept, state) must pass (ErrStateMismatch
 // otherwise: a forged redirect) before the code is traded with Exchange.
 // The app renews its token with the refresh token. Every new token, with its rotated
-// refresh token, is saved to the TokenStore before it is used; the store is
+// refresh token, is saved to the callbridge.TokenStore before it is used; the store is
 // loaded first, so several processes can share it. ErrAuthorizationRequired
 // and ErrInvalidGrant say the user must authorize again.
 //
@@ -66,8 +73,8 @@
 // # Retries and rate limits
 //
 // Only requests that cannot take effect twice are retried (3 times, 500 ms
-// to 10 s backoff, see WithRetry): GET, PUT and DELETE on 502/503/504 and
-// connection failures, any request on a short 429. A callback POST is
+// to 10 s backoff, see callbridge.WithRetry): GET, PUT and DELETE on
+// 502/503/504 and connection failures, any request on a short 429. A callback POST is
 // never retried once it may have reached Telphin: one click, at most one
 // call. Telphin's request quota is hourly and shared by all apps of a
 // client; RateLimit reports the X-RateLimit-* headers of the last answer.
@@ -76,7 +83,7 @@
 // reset (X-RateLimit-Reset, else the start of the next hour) without
 // sending anything. Telphin refuses concurrent statistics requests with 429, so
 // the Client sends its call_history requests one at a time.
-// WithRateLimit adds client-side throttling.
+// callbridge.WithRateLimit adds client-side throttling.
 //
 // # Webhooks
 //
@@ -84,13 +91,20 @@
 // answer, hangup as a form body (POST) or query string (GET). Telphin signs
 // nothing, so put a secret token in the hook URL:
 //
-//	h, err := telphin.NewHandler(sink, telphin.WithToken(secret))
+//	h, err := telphin.NewHandler(sink, webhook.WithToken(secret))
 //	mux.Handle("/telphin/", h) // hook URL: https://crm.example/telphin/{APP_ID}?token={secret}
 //	err = client.SubscribeAll(ctx, "https://crm.example/telphin/"+appID+"?token="+secret)
 //
-// The last path segment is Event.Account (WithAccount to change). Several
-// tokens may be valid at once for rotation; WithAllowedIPs adds an IP
-// allow-list. Events are deduplicated, so a redelivery is a no-op.
+// NewHandler takes the options of package webhook. The last path segment
+// is Event.Account (webhook.WithAccount to change). Several tokens may be
+// valid at once for rotation (webhook.WithToken); webhook.WithTokenFunc
+// reads the token elsewhere; webhook.WithAllowedIPs adds an IP allow-list.
+// One URL can serve several tenants with webhook.WithTokenAccounts: the
+// account bound to the request's token is Event.Account and the account
+// of the contact lookup, whatever the path says. Events are deduplicated,
+// so a redelivery is a no-op. NewHandler fails without authentication:
+// give a token, an IP allow-list, or webhook.WithoutAuth behind a gateway
+// that authenticates.
 //
 // The mapping: dial-in and dial-out → Ringing, answer → Answered, hangup →
 // Completed. CallFlow in/out (any case) → Inbound/Outbound, or Internal
@@ -120,14 +134,17 @@
 // is stable per (account, SubCallID or CallID, EventType): a redelivery
 // dedups, a second routing round to the same extension (new SubCallID)
 // does not. Other event types are acknowledged and ignored. Raw holds the
-// request fields as a JSON object, without the token.
+// request fields as a JSON object, without the token parameter
+// (TokenParam).
 //
 // Call Interactive (EventType=call_interactive, sent while the caller is in
-// the IVR) asks where to route the call: with WithContactLookup the
+// the IVR) asks where to route the call: with webhook.WithContactLookup the
 // handler looks the caller up and answers
 // <Response><SetVar name="number">{ResponsibleExtension}</SetVar></Response>,
 // or an empty <Response></Response> for an unknown caller, a failing
-// lookup or one slower than WithLookupTimeout (1 s).
+// lookup or one slower than webhook.WithLookupTimeout (1 s). Telphin shows
+// agents no links, so NewHandler refuses webhook.WithCardURL and
+// webhook.WithNewContactText.
 //
 // Bad input is refused at the edge with a 400 naming the field, and
 // nothing of it is delivered or kept: more than 100 fields, a field name
@@ -136,10 +153,10 @@
 // CallerExtension or CallerIDName that is not printable UTF-8; EventTime
 // outside the years 2000–2099 or the handler's time window around the
 // moment of arrival (callevent.DefaultWindow; webhook.WithTimeWindow and
-// webhook.WithClock through WithWebhookOptions); a negative Duration or
-// one over callevent.MaxDuration; a CallerIDNum, RemoteNumber,
-// CalledNumber or CalledDID that is neither a number, an extension nor
-// anonymous (webhook.Phone). Every event also passes Event.Validate.
+// webhook.WithClock); a negative Duration or one over
+// callevent.MaxDuration; a CallerIDNum, RemoteNumber, CalledNumber or
+// CalledDID that is neither a number, an extension nor anonymous
+// (webhook.Phone). Every event also passes Event.Validate.
 //
 // ParseFields maps request fields to events without HTTP, e.g. for
 // requests stored in a queue; it applies the same checks but the time
@@ -149,9 +166,17 @@
 //
 // Package telphintest has a fake Telphin API (authorization page, tokens,
 // extensions, callback, current calls, history, records, hooks; failure
-// injection and request recording) to point a Client at with WithBaseURL,
-// and builders of realistic webhook requests carrying the handler's token,
-// stamped with current times unless Call.Start says otherwise.
+// injection and request recording) to point a Client at with
+// callbridge.WithBaseURL, and builders of realistic webhook requests
+// carrying the handler's token, stamped with current times unless
+// Call.Start says otherwise:
+//
+//	srv := telphintest.NewServer()
+//	defer srv.Close()
+//	c, err := telphin.NewClient(telphin.Credentials{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret},
+//		callbridge.WithBaseURL(srv.URL))
+//	srv.Fail(telphintest.Failure{Path: "/api/ver1.0/user/", Status: http.StatusServiceUnavailable, Times: 2})
+//	h.ServeHTTP(w, telphintest.NewRequest("https://crm.example/telphin/app", "s3cret", telphintest.Call{}.DialIn()))
 //
 // # Performance
 //

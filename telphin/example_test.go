@@ -10,20 +10,22 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/telphin"
 	"github.com/callbridge/callbridge/telphin/telphintest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // Placing a call: extension 101 rings, then the client is dialled. The fake
 // server stands in for https://apiproxy.telphin.ru.
 func ExampleClient_Call() {
-	srv := telphintest.Start()
+	srv := telphintest.NewServer()
 	defer srv.Close()
 
-	client, err := telphin.NewClient(
-		telphin.Credentials{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret}, // App ID, App Secret
-		telphin.WithBaseURL(srv.URL), // omit in production
+	creds := telphin.Credentials{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret} // App ID, App Secret
+	client, err := telphin.NewClient(creds,
+		callbridge.WithBaseURL(srv.URL), // omit in production
 	)
 	if err != nil {
 		log.Fatal(err)
@@ -49,7 +51,7 @@ func ExampleNewHandler() {
 		fmt.Println(e.Account, e.Kind, e.Direction, e.ClientPhone, "→", e.Extension)
 		return nil
 	})
-	h, err := telphin.NewHandler(sink, telphin.WithToken("s3cret"))
+	h, err := telphin.NewHandler(sink, webhook.WithToken("s3cret"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func ExampleNewHandler() {
 }
 
 // Routing callers in the IVR to their manager with Call Interactive.
-func ExampleWithContactLookup() {
+func ExampleNewHandler_contactLookup() {
 	lookup := callevent.ContactLookupFunc(func(_ context.Context, account, phone string) (callevent.Contact, bool, error) {
 		if phone == "78123351127" {
 			return callevent.Contact{Name: "ООО Ромашка", ResponsibleExtension: "101"}, true, nil
@@ -75,7 +77,7 @@ func ExampleWithContactLookup() {
 		return callevent.Contact{}, false, nil
 	})
 	sink := callevent.SinkFunc(func(context.Context, callevent.Event) error { return nil })
-	h, err := telphin.NewHandler(sink, telphin.WithToken("s3cret"), telphin.WithContactLookup(lookup))
+	h, err := telphin.NewHandler(sink, webhook.WithToken("s3cret"), webhook.WithContactLookup(lookup))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -89,10 +91,10 @@ func ExampleWithContactLookup() {
 // Subscribing every phone extension to the four call events, idempotently
 // (run it at every deploy).
 func ExampleClient_SubscribeAll() {
-	srv := telphintest.Start()
+	srv := telphintest.NewServer()
 	defer srv.Close()
 	client, err := telphin.NewClient(telphin.Credentials{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret},
-		telphin.WithBaseURL(srv.URL))
+		callbridge.WithBaseURL(srv.URL))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func ExampleClient_SubscribeAll() {
 	// POST hangup
 }
 
-// exampleStore is a TokenStore in memory; use a database row in production.
+// exampleStore is a callbridge.TokenStore in memory; use a database row in production.
 type exampleStore struct {
 	mu  sync.Mutex
 	tok *oauth2.Token
@@ -136,11 +138,12 @@ func (s *exampleStore) Save(_ context.Context, tok *oauth2.Token) error {
 // before the code is traded for a token, so a forged redirect (someone
 // else's code, a guessed or missing state) connects nothing.
 func ExampleClient_AuthCodeURL() {
-	srv := telphintest.Start() // stands in for https://apiproxy.telphin.ru
+	srv := telphintest.NewServer() // stands in for https://apiproxy.telphin.ru
 	defer srv.Close()
-	client, err := telphin.NewClient(telphin.Credentials{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret},
-		telphin.WithBaseURL(srv.URL), // omit in production
-		telphin.WithPublicApp("https://crm.example/telphin/oauth"), telphin.WithTokenStore(&exampleStore{}))
+	client, err := telphin.NewClient(telphin.Credentials{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret,
+		RedirectURL: "https://crm.example/telphin/oauth"}, // a public app
+		callbridge.WithBaseURL(srv.URL), // omit in production
+		callbridge.WithTokenStore(&exampleStore{}))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -170,7 +173,7 @@ func ExampleClient_AuthCodeURL() {
 			http.Error(w, "invalid state", http.StatusForbidden)
 			return
 		}
-		if err := client.Exchange(r.Context(), r.URL.Query().Get("code")); err != nil {
+		if _, err := client.Exchange(r.Context(), r.URL.Query().Get("code")); err != nil {
 			http.Error(w, "authorization failed", http.StatusBadGateway)
 			return
 		}
@@ -182,8 +185,7 @@ func ExampleClient_AuthCodeURL() {
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "https://crm.example/telphin/connect", nil))
 	cookie := w.Result().Cookies()[0]
-	browser := srv.Client()
-	browser.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := browser.Get(w.Header().Get("Location"))
 	if err != nil {
 		log.Fatal(err)

@@ -55,8 +55,8 @@ func FuzzTelphinWebhook(f *testing.F) {
 		return callevent.Contact{ResponsibleExtension: "101"}, true, nil
 	})
 	now := time.Date(2017, 9, 28, 6, 0, 0, 0, time.UTC)
-	h, err := telphin.NewHandler(sink, telphin.WithToken(hookToken), telphin.WithContactLookup(lookup),
-		telphin.WithWebhookOptions(webhook.WithDedup(nil), webhook.WithClock(func() time.Time { return now })))
+	h, err := telphin.NewHandler(sink, webhook.WithToken(hookToken), webhook.WithContactLookup(lookup),
+		webhook.WithDedup(nil), webhook.WithClock(func() time.Time { return now }))
 	if err != nil {
 		f.Fatal(err)
 	}

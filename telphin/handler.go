@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -14,167 +13,73 @@ import (
 	"github.com/callbridge/callbridge/webhook"
 )
 
-// DefaultLookupTimeout bounds a ContactLookup answering call_interactive.
-const DefaultLookupTimeout = webhook.DefaultLookupTimeout
-
 // TokenParam is the query parameter carrying the handler's secret token.
 const TokenParam = "token"
-
-// HandlerOption configures NewHandler.
-type HandlerOption func(*handlerConfig) error
-
-type handlerConfig struct {
-	tokens        []string
-	tokenFrom     func(r *http.Request) string
-	noAuth        bool
-	allowed       []netip.Prefix
-	trusted       []netip.Prefix
-	account       func(r *http.Request) string
-	lookup        callevent.ContactLookup
-	lookupTimeout time.Duration
-	country       string
-	webhookOpts   []webhook.Option
-}
-
-// WithToken sets the accepted secret tokens (several, to rotate without
-// downtime), read from the "token" query parameter of the hook URL
-// (…/telphin/APPID?token=…) unless WithTokenFunc says otherwise.
-// Telphin signs nothing, so a token is required unless WithoutAuth.
-func WithToken(tokens ...string) HandlerOption {
-	return func(c *handlerConfig) error {
-		c.tokens = append(c.tokens, tokens...)
-		return nil
-	}
-}
-
-// WithTokenFunc sets where the token is read from (default: the "token"
-// query parameter), e.g. a path segment.
-func WithTokenFunc(from func(r *http.Request) string) HandlerOption {
-	return func(c *handlerConfig) error {
-		if from == nil {
-			return errors.New("telphin: nil token function")
-		}
-		c.tokenFrom = from
-		return nil
-	}
-}
-
-// WithoutAuth runs the handler without a token, e.g. behind a gateway that
-// authenticates. Use with care: anyone who knows the URL can post events.
-func WithoutAuth() HandlerOption {
-	return func(c *handlerConfig) error { c.noAuth = true; return nil }
-}
-
-// WithAllowedIPs accepts requests only from allowed addresses (in addition
-// to the token). X-Forwarded-For is believed only from trustedProxies.
-// Telphin does not publish its addresses: ask its support.
-func WithAllowedIPs(allowed, trustedProxies []netip.Prefix) HandlerOption {
-	return func(c *handlerConfig) error {
-		if len(allowed) == 0 {
-			return errors.New("telphin: empty IP allow-list")
-		}
-		c.allowed, c.trusted = allowed, trustedProxies
-		return nil
-	}
-}
-
-// WithAccount sets how the tenant (Event.Account, the App ID) is taken from
-// a request. Default: the last non-empty path segment, as in the hook URL
-// https://crm.example/telphin/{APP_ID}.
-func WithAccount(f func(r *http.Request) string) HandlerOption {
-	return func(c *handlerConfig) error {
-		if f == nil {
-			return errors.New("telphin: nil account function")
-		}
-		c.account = f
-		return nil
-	}
-}
-
-// WithContactLookup answers Call Interactive requests: the caller's phone
-// is looked up and a known client's ResponsibleExtension is returned to
-// Telphin, which routes the call to that manager.
-func WithContactLookup(l callevent.ContactLookup) HandlerOption {
-	return func(c *handlerConfig) error {
-		if l == nil {
-			return errors.New("telphin: nil contact lookup")
-		}
-		c.lookup = l
-		return nil
-	}
-}
-
-// WithLookupTimeout bounds the contact lookup (default 1 s); after it the
-// call goes on unrouted.
-func WithLookupTimeout(d time.Duration) HandlerOption {
-	return func(c *handlerConfig) error {
-		if d <= 0 {
-			return errors.New("telphin: lookup timeout must be positive")
-		}
-		c.lookupTimeout = d
-		return nil
-	}
-}
-
-// WithDefaultCountry sets the country of numbers without a country code
-// in events ("RU" by default).
-func WithDefaultCountry(cc string) HandlerOption {
-	return func(c *handlerConfig) error {
-		if err := checkCountry(cc); err != nil {
-			return err
-		}
-		c.country = cc
-		return nil
-	}
-}
-
-// WithWebhookOptions passes options to webhook.New: body limit, dedup
-// store, logger, methods (default POST and GET), error writer.
-func WithWebhookOptions(opts ...webhook.Option) HandlerOption {
-	return func(c *handlerConfig) error {
-		c.webhookOpts = append(c.webhookOpts, opts...)
-		return nil
-	}
-}
 
 // NewHandler returns the http.Handler receiving Telphin call events
 // (dial-in, dial-out, answer, hangup) as POST form bodies or GET query
 // strings and delivering callevent.Events to sink; see the package doc.
-// A token (WithToken) is required unless WithoutAuth is given.
-func NewHandler(sink callevent.Sink, opts ...HandlerOption) (http.Handler, error) {
-	c := handlerConfig{account: lastPathSegment, lookupTimeout: DefaultLookupTimeout, country: "RU"}
+//
+// Options are those of package webhook. Telphin signs nothing, so give a
+// secret token (webhook.WithToken; several at once for rotation), read
+// from the TokenParam query parameter of the hook URL
+// (…/telphin/{APP_ID}?token=…) unless webhook.WithTokenFunc says
+// otherwise, or webhook.WithoutAuth behind a gateway that authenticates.
+// webhook.WithAllowedIPs adds an IP allow-list (Telphin does not publish
+// its addresses: ask its support). Defaults: methods POST and GET;
+// Event.Account is the last non-empty path segment of the request, as in
+// the hook URL https://crm.example/telphin/{APP_ID} (webhook.WithAccount to
+// change); with webhook.WithTokenAccounts, the account bound to the
+// request's token is Event.Account and the account of the contact lookup,
+// whatever the path says. webhook.WithContactLookup answers Call
+// Interactive requests (webhook.WithLookupTimeout, default
+// webhook.DefaultLookupTimeout); webhook.WithDefaultCountry sets the country of
+// numbers without a country code (default "RU"). Telphin shows agents no
+// links: webhook.WithCardURL and webhook.WithNewContactText are refused.
+func NewHandler(sink callevent.Sink, opts ...webhook.Option) (http.Handler, error) {
 	for i, o := range opts {
-		if o == nil {
+		if o == nil { // named by the caller's position, not webhook.New's
 			return nil, fmt.Errorf("telphin: handler option %d is nil", i+1)
 		}
-		if err := o(&c); err != nil {
-			return nil, err
-		}
 	}
-	if len(c.tokens) == 0 && !c.noAuth { // an IP allow-list alone is not enough
-		return nil, errors.New("telphin: no token configured (WithToken) and no WithoutAuth")
+	d := &decoder{}
+	defaults := []webhook.Option{
+		webhook.ForProvider("telphin"),
+		webhook.WithMethods(http.MethodPost, http.MethodGet),
+		webhook.WithTokenFunc(webhook.QueryToken(TokenParam)),
 	}
-	d := &decoder{cfg: c}
-	d.cfg.tokens = nil // the decoder never needs them: keep secrets in one place
-	auth := webhook.Auth{Tokens: c.tokens, AllowedIPs: c.allowed, TrustedProxies: c.trusted, Disabled: c.noAuth}
-	if f := c.tokenFrom; f != nil {
-		auth.Token = func(r *http.Request, _ []byte) string { return f(r) }
-	} else if len(c.tokens) > 0 {
-		d.dropParam = TokenParam
-	}
-	aopts, err := auth.Options()
+	h, err := webhook.New(sink, d, append(defaults, opts...)...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("telphin: %w", err)
 	}
-	wopts := append([]webhook.Option{webhook.WithMethods(http.MethodPost, http.MethodGet)}, aopts...)
-	wopts = append(wopts, c.webhookOpts...)
-	return webhook.New(sink, d, wopts...)
+	cfg := h.Config()
+	if !cfg.Tokens && !cfg.Unauthenticated { // Telphin signs nothing and publishes no addresses: an allow-list alone is not enough
+		return nil, errors.New("telphin: no token configured (webhook.WithToken or WithTokenAccounts) and no webhook.WithoutAuth")
+	}
+	if cfg.CardURL != "" || cfg.NewContactURL != "" {
+		return nil, errors.New("telphin: WithCardURL is not supported: Telphin shows agents no links (Call Interactive only routes the call)")
+	}
+	if cfg.NewContactText != "" {
+		return nil, errors.New("telphin: WithNewContactText is not supported: Telphin shows agents no links (Call Interactive only routes the call)")
+	}
+	d.account = cfg.Account
+	if d.account == nil {
+		d.account = lastPathSegment
+	}
+	d.lookup, d.lookupTimeout = cfg.ContactLookup, cfg.LookupTimeout
+	d.country = cfg.DefaultCountry
+	if d.country == "" {
+		d.country = "RU"
+	}
+	return h, nil
 }
 
 // decoder is the webhook.Decoder of Telphin requests.
 type decoder struct {
-	cfg       handlerConfig
-	dropParam string // the token parameter, kept out of Event.Raw
+	account       func(r *http.Request) string
+	lookup        callevent.ContactLookup
+	lookupTimeout time.Duration
+	country       string
 }
 
 func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
@@ -182,20 +87,25 @@ func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
 	if err != nil {
 		return webhook.Result{}, err
 	}
-	if d.dropParam != "" {
-		fields.Del(d.dropParam)
-	}
+	// The token parameter is kept out of Event.Raw, whatever authenticated
+	// the request.
+	fields.Del(TokenParam)
 	// Every field is bounded before anything is looked up or kept, also
 	// for call_interactive, which produces no event to validate.
 	if err := checkFields(fields); err != nil {
 		return webhook.Result{}, err
 	}
-	account := d.cfg.account(r)
+	// A token bound to an account (webhook.WithTokenAccounts) names the
+	// tenant, whatever the route says.
+	account := webhook.TokenAccount(r.Context())
+	if account == "" {
+		account = d.account(r)
+	}
 	if strings.EqualFold(strings.TrimSpace(fields.Get("EventType")), EventCallInteractive) {
 		reply, err := d.interactive(r.Context(), account, fields.Get("CallerIDNum"))
 		return webhook.Result{Reply: reply}, err
 	}
-	events, err := parseFields(account, fields, d.cfg.country)
+	events, err := parseFields(account, fields, d.country)
 	return webhook.Result{Events: events}, err
 }
 
@@ -204,12 +114,12 @@ func (d *decoder) Decode(r *http.Request, body []byte) (webhook.Result, error) {
 // CallerIDNum that is neither a number, an extension nor anonymous is a
 // 400 naming the field.
 func (d *decoder) interactive(ctx context.Context, account, caller string) (webhook.Reply, error) {
-	p, _, err := webhook.Phone("CallerIDNum", strings.TrimSpace(caller), d.cfg.country)
+	p, _, err := webhook.Phone("CallerIDNum", strings.TrimSpace(caller), d.country)
 	if err != nil {
 		return webhook.Reply{}, fmt.Errorf("telphin: %w", err)
 	}
 	ext := ""
-	if p != "" && d.cfg.lookup != nil {
+	if p != "" && d.lookup != nil {
 		ext = d.responsible(ctx, account, p)
 	}
 	return InteractiveReply(ext), nil
@@ -218,7 +128,7 @@ func (d *decoder) interactive(ctx context.Context, account, caller string) (webh
 // responsible runs the lookup under the deadline, not waiting for a lookup
 // that ignores its context.
 func (d *decoder) responsible(ctx context.Context, account, phone string) string {
-	c, found, err := webhook.LookupContact(ctx, d.cfg.lookup, d.cfg.lookupTimeout, account, phone)
+	c, found, err := webhook.LookupContact(ctx, d.lookup, d.lookupTimeout, account, phone)
 	if err != nil || !found {
 		return ""
 	}

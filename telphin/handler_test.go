@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -52,9 +53,9 @@ func (r *recorder) got() []callevent.Event {
 	return append([]callevent.Event(nil), r.events...)
 }
 
-func newHandler(t *testing.T, sink callevent.Sink, opts ...telphin.HandlerOption) http.Handler {
+func newHandler(t *testing.T, sink callevent.Sink, opts ...webhook.Option) http.Handler {
 	t.Helper()
-	h, err := telphin.NewHandler(sink, append([]telphin.HandlerOption{telphin.WithToken("old-secret", hookToken)}, opts...)...)
+	h, err := telphin.NewHandler(sink, append([]webhook.Option{webhook.WithToken("old-secret", hookToken)}, opts...)...)
 	require.NoError(t, err)
 	return h
 }
@@ -90,12 +91,12 @@ func us(n int64) time.Time { return time.UnixMicro(n).UTC() }
 // clockOf gives a handler replaying a recorded payload a clock a minute
 // after the payload's EventTime, so its times lie inside the handler's
 // time window (they are years old).
-func clockOf(t *testing.T, body string) telphin.HandlerOption {
+func clockOf(t *testing.T, body string) webhook.Option {
 	t.Helper()
 	n, err := strconv.ParseInt(mustQuery(t, body).Get("EventTime"), 10, 64)
 	require.NoError(t, err)
 	now := time.UnixMicro(n).Add(time.Minute)
-	return telphin.WithWebhookOptions(webhook.WithClock(func() time.Time { return now }))
+	return webhook.WithClock(func() time.Time { return now })
 }
 
 // The sample payloads of the facts file (§8.10), hand-checked.
@@ -491,11 +492,11 @@ func TestHandlerRejects(t *testing.T) {
 func TestHandlerTimeWindow(t *testing.T) {
 	t.Parallel()
 	body := readPayload(t, "inbound_dial_in")
-	for name, opts := range map[string][]telphin.HandlerOption{
+	for name, opts := range map[string][]webhook.Option{
 		"now":                  nil,
-		"a day before":         {telphin.WithWebhookOptions(webhook.WithClock(func() time.Time { return us(1505824724746286).Add(-24 * time.Hour) }))},
-		"31 days after":        {telphin.WithWebhookOptions(webhook.WithClock(func() time.Time { return us(1505824724746286).Add(31 * 24 * time.Hour) }))},
-		"narrower than needed": {clockOf(t, body), telphin.WithWebhookOptions(webhook.WithTimeWindow(callevent.Window{Past: time.Second}))},
+		"a day before":         {webhook.WithClock(func() time.Time { return us(1505824724746286).Add(-24 * time.Hour) })},
+		"31 days after":        {webhook.WithClock(func() time.Time { return us(1505824724746286).Add(31 * 24 * time.Hour) })},
+		"narrower than needed": {clockOf(t, body), webhook.WithTimeWindow(callevent.Window{Past: time.Second})},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -514,7 +515,7 @@ func TestHandlerTimeWindow(t *testing.T) {
 func TestBuildersStampCurrentTimes(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
-	h := newHandler(t, rec, telphin.WithWebhookOptions(webhook.WithDedup(nil)))
+	h := newHandler(t, rec, webhook.WithDedup(nil))
 	before := time.Now()
 	call := telphintest.Call{}
 	for _, f := range []url.Values{call.DialIn(), call.Answer(), call.Hangup(), call.QueueMissed(),
@@ -552,19 +553,33 @@ func TestHandlerUnknownEventAcknowledged(t *testing.T) {
 func TestHandlerOptions(t *testing.T) {
 	t.Parallel()
 	_, err := telphin.NewHandler(&recorder{})
-	require.ErrorContains(t, err, "no token")
-	_, err = telphin.NewHandler(&recorder{}, telphin.WithToken(""))
+	require.ErrorContains(t, err, "telphin: webhook: no authentication configured")
+	_, err = telphin.NewHandler(&recorder{}, webhook.WithAllowedIPs([]netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, nil))
+	require.ErrorContains(t, err, "telphin: no token configured", "an allow-list alone is not enough")
+	_, err = telphin.NewHandler(&recorder{}, webhook.WithToken(""))
 	require.Error(t, err)
-	_, err = telphin.NewHandler(&recorder{}, telphin.WithoutAuth(), telphin.WithDefaultCountry("XX"))
+	_, err = telphin.NewHandler(&recorder{}, webhook.WithoutAuth(), webhook.WithDefaultCountry("XX"))
 	require.Error(t, err)
+	// Options Telphin has no use for are refused, not ignored.
+	for name, o := range map[string]webhook.Option{
+		"WithCardURL":        webhook.WithCardURL("https://crm.example/c/{id}", ""),
+		"WithCardURL (new)":  webhook.WithCardURL("", "https://crm.example/new?phone={digits}"),
+		"WithNewContactText": webhook.WithNewContactText("Create"),
+	} {
+		_, err = telphin.NewHandler(&recorder{}, webhook.WithToken(hookToken), o)
+		require.ErrorContains(t, err, "telphin: "+strings.Fields(name)[0]+" is not supported", name)
+	}
+	_, err = telphin.NewHandler(&recorder{}, webhook.WithToken(hookToken), webhook.ProviderOption("phonet", "pause", 1))
+	require.ErrorContains(t, err, "phonet.pause is an option of phonet handlers, not of telphin")
+	require.Equal(t, 1, strings.Count(err.Error(), "telphin:"), err.Error())
 
 	t.Run("account function and token function", func(t *testing.T) {
 		t.Parallel()
 		rec := &recorder{}
 		h, err := telphin.NewHandler(rec,
-			telphin.WithToken(hookToken),
-			telphin.WithTokenFunc(func(r *http.Request) string { return r.Header.Get("X-Hook-Token") }),
-			telphin.WithAccount(func(*http.Request) string { return "tenant-7" }))
+			webhook.WithToken(hookToken),
+			webhook.WithTokenFunc(func(r *http.Request, _ []byte) string { return r.Header.Get("X-Hook-Token") }),
+			webhook.WithAccount(func(*http.Request) string { return "tenant-7" }))
 		require.NoError(t, err)
 		req := telphintest.NewRequest("https://crm.example/hook", "", telphintest.Call{}.DialIn())
 		req.Header.Set("X-Hook-Token", hookToken)
@@ -578,7 +593,7 @@ func TestHandlerOptions(t *testing.T) {
 		allowed, err := webhook.ParsePrefixes("213.170.84.96/27")
 		require.NoError(t, err)
 		rec := &recorder{}
-		h := newHandler(t, rec, telphin.WithAllowedIPs(allowed, nil))
+		h := newHandler(t, rec, webhook.WithAllowedIPs(allowed, nil))
 		for addr, want := range map[string]int{"213.170.84.100:5000": http.StatusOK, "10.0.0.1:5000": http.StatusForbidden} {
 			req := telphintest.NewRequest(hookURL, hookToken, telphintest.Call{}.DialIn())
 			req.RemoteAddr = addr
@@ -588,6 +603,23 @@ func TestHandlerOptions(t *testing.T) {
 		}
 		require.Len(t, rec.got(), 1)
 	})
+	t.Run("default country", func(t *testing.T) {
+		t.Parallel()
+		for country, want := range map[string]string{"": "79161234567", "UA": "380501112233"} {
+			f := telphintest.Call{}.DialIn()
+			f.Set("CallerIDNum", "8 916 123-45-67")
+			opts := []webhook.Option{}
+			if country != "" {
+				f.Set("CallerIDNum", "050 111 22 33")
+				opts = append(opts, webhook.WithDefaultCountry(country))
+			}
+			rec := &recorder{}
+			w := httptest.NewRecorder()
+			newHandler(t, rec, opts...).ServeHTTP(w, telphintest.NewRequest(hookURL, hookToken, f))
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+			require.Equal(t, want, rec.got()[0].ClientPhone, country)
+		}
+	})
 	t.Run("trailing slash account", func(t *testing.T) {
 		t.Parallel()
 		rec := &recorder{}
@@ -595,6 +627,54 @@ func TestHandlerOptions(t *testing.T) {
 		newHandler(t, rec).ServeHTTP(w, telphintest.NewRequest(hookURL+"/", hookToken, telphintest.Call{}.DialIn()))
 		require.Equal(t, appID, rec.got()[0].Account)
 	})
+}
+
+// Tokens bound to accounts (webhook.WithTokenAccounts) name the tenant:
+// the bound account is Event.Account and the account of the contact
+// lookup, whatever the hook URL's path says; an unbound token keeps the
+// path's account.
+func TestHandlerTokenAccounts(t *testing.T) {
+	t.Parallel()
+	var (
+		mu     sync.Mutex
+		looked []string
+	)
+	lookup := callevent.ContactLookupFunc(func(_ context.Context, account, _ string) (callevent.Contact, bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		looked = append(looked, account)
+		return callevent.Contact{ResponsibleExtension: "101"}, true, nil
+	})
+	rec := &recorder{}
+	h, err := telphin.NewHandler(rec,
+		webhook.WithTokenAccounts(map[string]string{"tok-acme": "acme", "tok-globex": "globex"}),
+		webhook.WithToken(hookToken), // unbound
+		webhook.WithContactLookup(lookup))
+	require.NoError(t, err)
+	for _, tt := range []struct{ token, path, want string }{
+		{"tok-acme", "https://crm.example/telphin/globex", "acme"},
+		{"tok-globex", "https://crm.example/telphin/acme", "globex"},
+		{"tok-globex", "https://crm.example/telphin/", "globex"},
+		{hookToken, "https://crm.example/telphin/initech", "initech"},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, telphintest.NewRequest(tt.path, tt.token, telphintest.Call{}.DialIn()))
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		got := rec.got()
+		require.Equal(t, tt.want, got[len(got)-1].Account, tt.path)
+		require.NotContains(t, string(got[len(got)-1].Raw), tt.token, "the token is not kept")
+
+		w = httptest.NewRecorder()
+		h.ServeHTTP(w, telphintest.NewRequest(tt.path, tt.token, telphintest.Call{}.CallInteractive()))
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		require.Contains(t, w.Body.String(), `<SetVar name="number">101</SetVar>`)
+		mu.Lock()
+		require.Equal(t, tt.want, looked[len(looked)-1], tt.path)
+		mu.Unlock()
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, telphintest.NewRequest("https://crm.example/telphin/acme", "tok-other", telphintest.Call{}.DialIn()))
+	require.Equal(t, http.StatusUnauthorized, w.Code)
 }
 
 func TestHandlerSinkFailureIs500(t *testing.T) {
@@ -639,9 +719,9 @@ func TestCallInteractive(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			opts := []telphin.HandlerOption{telphin.WithLookupTimeout(50 * time.Millisecond)}
+			opts := []webhook.Option{webhook.WithLookupTimeout(50 * time.Millisecond)}
 			if tt.lookup != nil {
-				opts = append(opts, telphin.WithContactLookup(tt.lookup))
+				opts = append(opts, webhook.WithContactLookup(tt.lookup))
 			}
 			rec := &recorder{}
 			h := newHandler(t, rec, opts...)
@@ -668,7 +748,7 @@ func TestCallInteractiveBounded(t *testing.T) {
 		lookups.Add(1)
 		return callevent.Contact{ResponsibleExtension: "101"}, true, nil
 	})
-	h := newHandler(t, &recorder{}, telphin.WithContactLookup(lookup))
+	h := newHandler(t, &recorder{}, webhook.WithContactLookup(lookup))
 	big := strings.Repeat("7", 1<<20-4096)
 	for _, tt := range []struct{ field, value, msg string }{
 		{"CallerIDNum", big, "CallerIDNum: "},

@@ -7,9 +7,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/telphin"
 	"github.com/callbridge/callbridge/telphin/telphintest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // No constructor may panic: a nil option is an error naming its position.
@@ -18,13 +20,13 @@ func TestNilOption(t *testing.T) {
 	creds := telphin.Credentials{ClientID: "id", ClientSecret: "secret"}
 	_, err := telphin.NewClient(creds, nil)
 	require.EqualError(t, err, "telphin: option 1 is nil")
-	_, err = telphin.NewClient(creds, telphin.WithBaseURL("https://pbx.example/"), nil)
+	_, err = telphin.NewClient(creds, callbridge.WithBaseURL("https://pbx.example/"), nil)
 	require.EqualError(t, err, "telphin: option 2 is nil")
 
 	sink := callevent.SinkFunc(func(context.Context, callevent.Event) error { return nil })
 	_, err = telphin.NewHandler(sink, nil)
 	require.EqualError(t, err, "telphin: handler option 1 is nil")
-	_, err = telphin.NewHandler(sink, telphin.WithToken("hook-token"), nil)
+	_, err = telphin.NewHandler(sink, webhook.WithToken("hook-token"), nil)
 	require.EqualError(t, err, "telphin: handler option 2 is nil")
 }
 
@@ -32,7 +34,8 @@ func TestNilOption(t *testing.T) {
 // provider once, and is still ErrUnknownExtension.
 func TestUnknownExtensionNamesProviderOnce(t *testing.T) {
 	t.Parallel()
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
 	ctx := context.Background()
 

@@ -326,10 +326,3 @@ func extensionOf(ext, number string) string {
 	}
 	return ""
 }
-
-func checkCountry(cc string) error {
-	if err := phone.CheckCountry(cc); err != nil {
-		return fmt.Errorf("telphin: %w", err)
-	}
-	return nil
-}

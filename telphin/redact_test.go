@@ -9,8 +9,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/telphin"
 	"github.com/callbridge/callbridge/telphin/telphintest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // Every type holding the App Secret or tokens redacts itself in every
@@ -19,10 +21,11 @@ import (
 func TestSecretsRedacted(t *testing.T) {
 	t.Parallel()
 	const secret = "app-secret-0c5e41f3d7"
-	srv := telphintest.NewServer(t)
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
 	srv.ClientSecret = secret
 	creds := telphin.Credentials{ClientID: srv.ClientID, ClientSecret: secret}
-	c, err := telphin.NewClient(creds, telphin.WithBaseURL(srv.URL), telphin.WithHTTPClient(srv.Client()))
+	c, err := telphin.NewClient(creds, callbridge.WithBaseURL(srv.URL))
 	require.NoError(t, err)
 	_, err = c.User(t.Context()) // the Client now holds an access token too
 	require.NoError(t, err)
@@ -33,7 +36,7 @@ func TestSecretsRedacted(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, token)
-	hook, err := telphin.NewHandler(&recorder{}, telphin.WithToken("hook-token-9b1f2e"))
+	hook, err := telphin.NewHandler(&recorder{}, webhook.WithToken("hook-token-9b1f2e"))
 	require.NoError(t, err)
 
 	values := map[string]any{

@@ -1,5 +1,21 @@
 // Package webhook holds the mechanics every provider's webhook handler
-// shares, so each provider only writes a Decoder.
+// shares, so each provider only writes a Decoder, and the one option
+// vocabulary of every handler: telphin.NewHandler, megafon.NewHandler,
+// phonet.NewHandler and finaz.NewHandler all take webhook Options.
+//
+//	h, err := telphin.NewHandler(engine,
+//		webhook.WithToken(token),
+//		webhook.WithContactLookup(engine),
+//		webhook.WithDefaultCountry("RU"))
+//
+// The options: authentication (WithToken, WithTokenAccounts, WithTokenFunc,
+// WithAllowedIPs, WithAuthenticator, WithoutAuth), the tenant (WithAccount),
+// the contact lookup (WithContactLookup, WithLookupTimeout), phones
+// (WithDefaultCountry), the agent's links (WithCardURL, WithNewContactText)
+// and the mechanics (WithMaxBodyBytes, WithMethods, WithDedup, WithLogger,
+// WithClock, WithTimeWindow, WithErrorWriter). A provider refuses an option
+// it cannot honour, naming it; ProviderOption builds the few options only
+// one provider has.
 //
 // A Handler checks the HTTP method (405), limits the body (1 MiB by
 // default, 413), authenticates (401/403, with no side effects), decodes the
@@ -9,10 +25,12 @@
 // gives 500, so the provider redelivers; a panic is recovered and answered
 // with 500.
 //
-// Authentication is required: give WithAuthenticator (TokenAuth with
-// Secrets for shared tokens — several at once for rotation —, IPAllowList
-// for address allow-lists with trusted-proxy-aware ClientIP, AllOf to
-// combine) or explicitly WithoutAuth.
+// Authentication is required: give WithToken (shared tokens, several at
+// once for rotation; WithTokenAccounts binds each to a tenant, see
+// TokenAccount), WithAllowedIPs (an address allow-list with
+// trusted-proxy-aware ClientIP), WithAuthenticator (anything else), or
+// explicitly WithoutAuth. When several are given all must pass, the address
+// first. Tokens are kept only as hashes and compared in constant time.
 //
 // Delivery is synchronous by default. Wrap the sink in a Queue to reply at
 // once (202) and deliver from workers with retries, backoff and a dead

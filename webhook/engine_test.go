@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/memstore"
 	"github.com/callbridge/callbridge/webhook"
 )
 
@@ -19,9 +20,9 @@ import (
 func TestFullEngineGets503(t *testing.T) {
 	t.Parallel()
 	newEngine := func(t *testing.T) *match.Engine {
-		s, err := match.NewMemoryStore("RU")
+		s, err := memstore.New()
 		require.NoError(t, err)
-		e, err := match.NewEngine(s, match.WithLimits(0, 1))
+		e, err := match.NewEngine(s, match.WithLimits(match.Limits{MaxCalls: 1}))
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = e.Close(context.Background()) })
 		return e

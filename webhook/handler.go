@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -190,6 +191,16 @@ type Handler struct {
 	queue    *Queue // sink, if it is a Queue
 	window   callevent.Window
 	now      func() time.Time
+
+	// Authentication of WithToken, WithTokenAccounts and WithAllowedIPs.
+	tokens           []string
+	accounts         []string // accounts[i] is bound to tokens[i]; "" for none
+	bound            bool     // some token is bound
+	tokenFrom        func(r *http.Request, body []byte) string
+	secrets          Secrets
+	allowed, trusted []netip.Prefix
+
+	cfg Config
 }
 
 // New returns a Handler that decodes requests with dec and delivers events
@@ -212,6 +223,7 @@ func New(sink callevent.Sink, dec Decoder, opts ...Option) (*Handler, error) {
 		writeErr: WriteJSONError,
 		window:   callevent.DefaultWindow,
 		now:      time.Now,
+		cfg:      Config{LookupTimeout: DefaultLookupTimeout},
 	}
 	for i, o := range opts {
 		if o == nil {
@@ -221,8 +233,11 @@ func New(sink callevent.Sink, dec Decoder, opts ...Option) (*Handler, error) {
 			return nil, err
 		}
 	}
+	if err := h.buildAuth(); err != nil {
+		return nil, err
+	}
 	if h.auth == nil && !h.noAuth {
-		return nil, errors.New("webhook: no authentication configured (use WithoutAuth to run without)")
+		return nil, errors.New("webhook: no authentication configured: give a token (WithToken) or an IP allow-list (WithAllowedIPs), or WithoutAuth")
 	}
 	h.queue, _ = sink.(*Queue)
 	return h, nil
@@ -280,7 +295,13 @@ func (h *Handler) serve(r *http.Request) (reply Reply, err error) {
 		return Reply{}, fmt.Errorf("%w: body is not valid UTF-8", ErrBadRequest)
 	}
 	ctx := context.WithValue(r.Context(), loggerKey{}, h.log)
-	r = r.WithContext(context.WithValue(ctx, arrivalKey{}, arrived))
+	ctx = context.WithValue(ctx, arrivalKey{}, arrived)
+	if h.bound {
+		if i := h.secrets.Index(h.tokenFrom(r, body)); i >= 0 && h.accounts[i] != "" {
+			ctx = context.WithValue(ctx, tokenAccountKey{}, h.accounts[i])
+		}
+	}
+	r = r.WithContext(ctx)
 	res, err := h.dec.Decode(r, body)
 	if err != nil {
 		return Reply{}, err

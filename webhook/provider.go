@@ -2,79 +2,12 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
 )
-
-// Auth is the authentication of a provider handler: shared tokens, an IP
-// allow-list, or both (then both must pass, the address first, so a sender
-// outside the list cannot probe whether a token is valid). Provider packages fill it from
-// their WithToken / WithAllowedIPs / WithoutAuth options and install it
-// with Options, so every provider authenticates the same way.
-type Auth struct {
-	// Tokens are the accepted secrets; several at once for rotation.
-	Tokens []string
-	// Token extracts the token from a request. Default: the "token" URL
-	// query parameter.
-	Token func(r *http.Request, body []byte) string
-	// AllowedIPs, when set, admits only these client addresses; the
-	// X-Forwarded-For header is believed only from TrustedProxies.
-	AllowedIPs     []netip.Prefix
-	TrustedProxies []netip.Prefix
-	// Disabled runs without authentication (a provider's WithoutAuth).
-	Disabled bool
-}
-
-// Options returns the webhook options that install a. It fails when a
-// configures neither tokens nor an allow-list and is not Disabled, so a
-// handler never runs unauthenticated by accident.
-func (a Auth) Options() ([]Option, error) {
-	var opts []Option
-	if len(a.AllowedIPs) > 0 {
-		opts = append(opts, WithAuthenticator(IPAllowList(a.AllowedIPs, a.TrustedProxies)))
-	}
-	if len(a.Tokens) > 0 {
-		secrets, err := NewSecrets(a.Tokens...)
-		if err != nil {
-			return nil, err
-		}
-		from := a.Token
-		if from == nil {
-			from = QueryToken("token")
-		}
-		opts = append(opts, WithAuthenticator(TokenAuth(secrets, from)))
-	}
-	if len(opts) == 0 {
-		if !a.Disabled {
-			return nil, errors.New("webhook: no authentication configured: give a token or an IP allow-list, or WithoutAuth")
-		}
-		opts = append(opts, WithoutAuth())
-	}
-	return opts, nil
-}
-
-// String shows how a authenticates, never its tokens.
-func (a Auth) String() string {
-	return fmt.Sprintf("webhook.Auth{Tokens:%d, AllowedIPs:%v, TrustedProxies:%v, Disabled:%t}",
-		len(a.Tokens), a.AllowedIPs, a.TrustedProxies, a.Disabled)
-}
-
-// Format writes String for every verb, so no verb shows a token.
-func (a Auth) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, a.String()) }
-
-// LogValue logs what String shows.
-func (a Auth) LogValue() slog.Value { return slog.StringValue(a.String()) }
-
-// MarshalJSON encodes what String shows, as a JSON string.
-func (a Auth) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
 
 type (
 	loggerKey  struct{}

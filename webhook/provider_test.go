@@ -21,38 +21,44 @@ func TestAuthOptions(t *testing.T) {
 	t.Parallel()
 	allowed, err := webhook.ParsePrefixes("192.0.2.1")
 	require.NoError(t, err)
+	header := webhook.WithTokenFunc(func(r *http.Request, _ []byte) string { return r.Header.Get("X-Token") })
 	tests := []struct {
 		name    string
-		auth    webhook.Auth
+		opts    []webhook.Option
 		query   string
 		remote  string
 		want    int
 		wantErr string
 	}{
-		{"nothing configured", webhook.Auth{}, "", "", 0, "no authentication configured"},
-		{"empty token", webhook.Auth{Tokens: []string{""}}, "", "", 0, "empty secret"},
-		{"disabled", webhook.Auth{Disabled: true}, "", "203.0.113.1:1", 200, ""},
-		{"token ok", webhook.Auth{Tokens: []string{"a", "b"}}, "token=b", "203.0.113.1:1", 200, ""},
-		{"token wrong", webhook.Auth{Tokens: []string{"a"}}, "token=b", "203.0.113.1:1", 401, ""},
-		{"custom token place", webhook.Auth{Tokens: []string{"a"}, Token: func(r *http.Request, _ []byte) string { return r.Header.Get("X-Token") }}, "token=a", "203.0.113.1:1", 401, ""},
-		{"ip ok", webhook.Auth{AllowedIPs: allowed}, "", "192.0.2.1:1", 200, ""},
-		{"ip wrong", webhook.Auth{AllowedIPs: allowed}, "", "203.0.113.1:1", 403, ""},
-		{"both, ip wrong", webhook.Auth{Tokens: []string{"a"}, AllowedIPs: allowed}, "token=a", "203.0.113.1:1", 403, ""},
-		{"both wrong: the address is checked first", webhook.Auth{Tokens: []string{"a"}, AllowedIPs: allowed}, "token=x", "203.0.113.1:1", 403, ""},
-		{"both ok", webhook.Auth{Tokens: []string{"a"}, AllowedIPs: allowed}, "token=a", "192.0.2.1:1", 200, ""},
-		{"disabled is ignored when tokens are set", webhook.Auth{Tokens: []string{"a"}, Disabled: true}, "", "192.0.2.1:1", 401, ""},
+		{"nothing configured", nil, "", "", 0, "no authentication configured"},
+		{"empty token", []webhook.Option{webhook.WithToken("")}, "", "", 0, "empty token"},
+		{"empty allow-list", []webhook.Option{webhook.WithAllowedIPs(nil, nil)}, "", "", 0, "empty allow-list"},
+		{"disabled", []webhook.Option{webhook.WithoutAuth()}, "", "203.0.113.1:1", 200, ""},
+		{"token ok", []webhook.Option{webhook.WithToken("a", "b")}, "token=b", "203.0.113.1:1", 200, ""},
+		{"tokens given twice add up", []webhook.Option{webhook.WithToken("a"), webhook.WithToken("b")}, "token=a", "203.0.113.1:1", 200, ""},
+		{"token wrong", []webhook.Option{webhook.WithToken("a")}, "token=b", "203.0.113.1:1", 401, ""},
+		{"token missing", []webhook.Option{webhook.WithToken("a")}, "", "203.0.113.1:1", 401, ""},
+		{"custom token place", []webhook.Option{webhook.WithToken("a"), header}, "token=a", "203.0.113.1:1", 401, ""},
+		{"ip ok", []webhook.Option{webhook.WithAllowedIPs(allowed, nil)}, "", "192.0.2.1:1", 200, ""},
+		{"ip wrong", []webhook.Option{webhook.WithAllowedIPs(allowed, nil)}, "", "203.0.113.1:1", 403, ""},
+		{"both, ip wrong", []webhook.Option{webhook.WithToken("a"), webhook.WithAllowedIPs(allowed, nil)}, "token=a", "203.0.113.1:1", 403, ""},
+		{"both wrong: the address is checked first", []webhook.Option{webhook.WithToken("a"), webhook.WithAllowedIPs(allowed, nil)}, "token=x", "203.0.113.1:1", 403, ""},
+		{"both ok", []webhook.Option{webhook.WithToken("a"), webhook.WithAllowedIPs(allowed, nil)}, "token=a", "192.0.2.1:1", 200, ""},
+		{"disabled is ignored when tokens are set", []webhook.Option{webhook.WithToken("a"), webhook.WithoutAuth()}, "", "192.0.2.1:1", 401, ""},
+		{"bound token ok", []webhook.Option{webhook.WithTokenAccounts(map[string]string{"t1": "acme"})}, "token=t1", "203.0.113.1:1", 200, ""},
+		{"bound token wrong", []webhook.Option{webhook.WithTokenAccounts(map[string]string{"t1": "acme"})}, "token=t2", "203.0.113.1:1", 401, ""},
+		{"custom authenticator runs too", []webhook.Option{webhook.WithToken("a"), webhook.WithAuthenticator(webhook.AuthenticatorFunc(func(*http.Request, []byte) error { return webhook.ErrForbidden }))}, "token=a", "203.0.113.1:1", 403, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			opts, err := tt.auth.Options()
+			sink := &recorder{}
+			dec := &countingDecoder{}
+			h, err := webhook.New(sink, dec, tt.opts...)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
 				return
 			}
-			require.NoError(t, err)
-			sink := &recorder{}
-			h, err := webhook.New(sink, toyDecoder, opts...)
 			require.NoError(t, err)
 			r := httptest.NewRequest(http.MethodPost, "/?"+tt.query, strings.NewReader("id=e1&call=c1"))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -62,6 +68,7 @@ func TestAuthOptions(t *testing.T) {
 			require.Equal(t, tt.want, w.Code, w.Body.String())
 			if tt.want != 200 {
 				require.Empty(t, sink.ids())
+				require.Zero(t, dec.calls.Load(), "a rejected request never reaches the decoder")
 			}
 		})
 	}
@@ -126,9 +133,7 @@ func TestTokenInPathNotLogged(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	fromPath := func(r *http.Request, _ []byte) string { return r.PathValue("token") }
-	opts, err := webhook.Auth{Tokens: []string{"path-secret"}, Token: fromPath}.Options()
-	require.NoError(t, err)
-	h, err := webhook.New(&recorder{}, toyDecoder, append(opts, webhook.WithLogger(log))...)
+	h, err := webhook.New(&recorder{}, toyDecoder, webhook.WithToken("path-secret"), webhook.WithTokenFunc(fromPath), webhook.WithLogger(log))
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.Handle("POST /hooks/{token}/app", h)

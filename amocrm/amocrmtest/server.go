@@ -1,7 +1,7 @@
 // Package amocrmtest is a fake amoCRM API v4 for testing code that uses
 // package amocrm (or any amoCRM client) without the network.
 //
-// A Server serves, on an httptest server: the OAuth token endpoint
+// A Server serves, on 127.0.0.1: the OAuth token endpoint
 // (authorization_code and rotating single-use refresh tokens: a reused
 // refresh token gets 401 "Token has been revoked"; long-lived tokens),
 // contacts (loose full-text search answering 204 when nothing matches,
@@ -13,13 +13,17 @@
 // real response envelopes. It enforces the rate limit (a token bucket of 7
 // requests per second, burst 7; 429 with a non-JSON body beyond), can
 // block the account (403 with an HTML page, like amoCRM's nginx), injects
-// failures (401/429/5xx/slow answers) and records every request.
+// failures (401/429/5xx/slow answers, see Fail) and records every request
+// (Requests).
 //
-//	srv := amocrmtest.NewServer(t)
+//	srv := amocrmtest.NewServer()
+//	defer srv.Close() // in a test: t.Cleanup(srv.Close)
 //	c, _ := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: srv.LongLivedToken()},
-//		amocrm.WithBaseURL(srv.URL), amocrm.WithHTTPClient(srv.Client()))
+//		callbridge.WithBaseURL(srv.URL), callbridge.WithHTTPClient(srv.Client()))
+//	srv.Fail(amocrmtest.Failure{Method: "POST", Path: "/api/v4/calls", Status: http.StatusTooManyRequests, RetryAfter: "1"})
 //
-// Everything is deterministic: ids come from counters.
+// Everything is deterministic: ids come from counters. The package links
+// neither testing nor net/http/httptest, so a program may run the fake.
 package amocrmtest
 
 import (
@@ -30,7 +34,6 @@ import (
 	"maps"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -39,6 +42,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/callbridge/callbridge/internal/fakehttp"
 )
 
 // Identity of the fake account and integration.
@@ -131,11 +136,15 @@ type Failure struct {
 	Method, Path string
 	// Status is the answer; 0 answers normally (after Delay).
 	Status int
-	// Body and Header of the injected answer. Body defaults to a
-	// problem+json object (a plain text page for 429).
-	Body   string
+	// Body of the injected answer; "" gives amoCRM's own error shape: a
+	// problem+json object (an HTML page for 429).
+	Body string
+	// RetryAfter, if set, is sent as the Retry-After header.
+	RetryAfter string
+	// Header is added to the injected answer.
 	Header http.Header
-	// Delay before answering (a slow server).
+	// Delay before answering (a slow server), cut short when the client
+	// gives up or the Server is closed.
 	Delay time.Duration
 	// Times is how many requests fail; 0 means 1.
 	Times int
@@ -143,12 +152,15 @@ type Failure struct {
 
 // Server is a fake amoCRM account. Its methods are safe for concurrent use.
 type Server struct {
-	// URL is the base URL to pass to amocrm.WithBaseURL.
+	// URL is the base URL to pass to callbridge.WithBaseURL.
 	URL string
 	// TokenTTL is the expires_in of issued access tokens (default 24 h).
 	TokenTTL time.Duration
 
-	srv *httptest.Server
+	srv    *fakehttp.Server
+	client *http.Client
+	closed chan struct{}
+	once   sync.Once
 
 	mu        sync.Mutex
 	seq       int64
@@ -169,23 +181,15 @@ type Server struct {
 	events    []Event
 }
 
-// NewServer starts a fake amoCRM, closed when the test ends.
-// The test is a *testing.T, B or F (the package does not import testing,
-// so a program that runs the fake links no test code).
-func NewServer(t interface {
-	Helper()
-	Cleanup(func())
-}) *Server {
-	s := Start()
-	t.Cleanup(s.Close)
-	return s
-}
-
-// Start starts a fake amoCRM outside a test (examples, programs); call
-// Close when done.
-func Start() *Server {
+// NewServer starts a fake amoCRM on 127.0.0.1 with the DefaultUsers and
+// no contacts or leads. The caller closes it:
+//
+//	srv := amocrmtest.NewServer()
+//	t.Cleanup(srv.Close)
+func NewServer() *Server {
 	s := &Server{
-		TokenTTL: 24 * time.Hour, seq: 1000,
+		TokenTTL: 24 * time.Hour, seq: 1000, closed: make(chan struct{}),
+		client: &http.Client{Transport: newTransport()},
 		access: map[string]bool{}, refresh: map[string]bool{}, codes: map[string]bool{},
 		limiter: rate.NewLimiter(7, 7), users: slices.Clone(DefaultUsers),
 	}
@@ -205,16 +209,31 @@ func Start() *Server {
 	mux.HandleFunc("POST /api/v4/{entity}/notes", s.addNotes)
 	mux.HandleFunc("POST /api/v2/events", s.addEvents)
 	mux.HandleFunc("GET /api/v4/users", s.listUsers)
-	s.srv = httptest.NewServer(s.wrap(mux))
+	s.srv = fakehttp.Start(s.wrap(mux))
 	s.URL = s.srv.URL
 	return s
 }
 
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
+// newTransport is a transport of the Server's own, like httptest's.
+func newTransport() http.RoundTripper {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		return t.Clone()
+	}
+	return &http.Transport{}
+}
 
-// Client returns an *http.Client for the Server (pass to amocrm.WithHTTPClient).
-func (s *Server) Client() *http.Client { return s.srv.Client() }
+// Close shuts the server down, cutting injected delays short, and closes
+// the idle connections of Client. It may be called more than once.
+func (s *Server) Close() {
+	s.once.Do(func() { close(s.closed) })
+	s.srv.Close()
+	s.client.CloseIdleConnections()
+}
+
+// Client returns the Server's *http.Client (pass to
+// callbridge.WithHTTPClient): the same one on every call, with its own
+// connection pool, whose idle connections Close closes.
+func (s *Server) Client() *http.Client { return s.client }
 
 // SetRateLimit changes the enforced limit: r requests per second with
 // burst (default 7 and 7). r = rate.Inf disables it.
@@ -239,7 +258,9 @@ func (s *Server) Block(on bool) {
 	s.blocked = on
 }
 
-// Fail injects a failure for the next f.Times matching requests.
+// Fail injects a failure for the next f.Times matching requests (see
+// Failure). Failures are matched in the order added; a request uses up one
+// Times of the first that selects it.
 func (s *Server) Fail(f Failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -249,7 +270,8 @@ func (s *Server) Fail(f Failure) {
 	s.failures = append(s.failures, &f)
 }
 
-// Requests returns the requests received so far, in order.
+// Requests returns the requests received so far, in order, as received
+// (tokens and secrets included).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -456,6 +478,8 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 				case <-time.After(f.Delay):
 				case <-r.Context().Done():
 					return
+				case <-s.closed:
+					return
 				}
 			}
 			if f.Status != 0 {
@@ -496,6 +520,9 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 func writeFailure(w http.ResponseWriter, f *Failure) {
 	for k, v := range f.Header {
 		w.Header()[k] = v
+	}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
 	}
 	body := f.Body
 	switch {

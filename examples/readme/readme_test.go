@@ -27,12 +27,14 @@ import (
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/finaz/finaztest"
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/memstore"
 	"github.com/callbridge/callbridge/megafon"
 	"github.com/callbridge/callbridge/megafon/megafontest"
 	"github.com/callbridge/callbridge/phonet"
 	"github.com/callbridge/callbridge/phonet/phonettest"
 	"github.com/callbridge/callbridge/telphin"
 	"github.com/callbridge/callbridge/telphin/telphintest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // Every ```go block of README.md appears verbatim in this file.
@@ -50,7 +52,7 @@ func TestREADMEBlocks(t *testing.T) {
 
 // --- Quickstart: Telphin ---
 
-func telphinCall(ctx context.Context, opts ...telphin.Option) (string, error) {
+func telphinCall(ctx context.Context, opts ...callbridge.ClientOption) (string, error) {
 	client, err := telphin.NewClient(telphin.Credentials{
 		ClientID:     os.Getenv("TELPHIN_CLIENT_ID"),     // App ID of a "Trusted" app
 		ClientSecret: os.Getenv("TELPHIN_CLIENT_SECRET"), // its App Secret
@@ -65,7 +67,7 @@ func telphinCall(ctx context.Context, opts ...telphin.Option) (string, error) {
 
 func telphinWebhooks(mux *http.ServeMux, sink callevent.Sink) error {
 	// Hook URL for the extensions: https://crm.example/hooks/telphin/{APP_ID}?token=<token>
-	h, err := telphin.NewHandler(sink, telphin.WithToken(os.Getenv("HOOK_TOKEN")))
+	h, err := telphin.NewHandler(sink, webhook.WithToken(os.Getenv("HOOK_TOKEN")))
 	if err != nil {
 		return err
 	}
@@ -75,7 +77,7 @@ func telphinWebhooks(mux *http.ServeMux, sink callevent.Sink) error {
 
 // --- Quickstart: MegaFon ---
 
-func megafonCall(ctx context.Context, opts ...megafon.Option) (string, error) {
+func megafonCall(ctx context.Context, opts ...callbridge.ClientOption) (string, error) {
 	client, err := megafon.NewClient(megafon.Credentials{
 		Domain: "vats123456.megapbx.ru",      // the PBX cabinet's address
 		APIKey: os.Getenv("MEGAFON_API_KEY"), // "Ключ для авторизации в АТС"
@@ -90,9 +92,9 @@ func megafonCall(ctx context.Context, opts ...megafon.Option) (string, error) {
 func megafonWebhooks(mux *http.ServeMux, sink callevent.Sink, crm callevent.ContactLookup) error {
 	// "Адрес вашей CRM": https://crm.example/hooks/megafon
 	h, err := megafon.NewHandler(sink,
-		megafon.WithToken(os.Getenv("MEGAFON_CRM_TOKEN")), // "Ключ для авторизации в вашей CRM"
-		megafon.WithAccount("vats123456.megapbx.ru"),
-		megafon.WithContactLookup(crm), // answers cmd=contact: who calls, who is responsible
+		webhook.WithToken(os.Getenv("MEGAFON_CRM_TOKEN")), // "Ключ для авторизации в вашей CRM"
+		webhook.WithAccount(func(*http.Request) string { return "vats123456.megapbx.ru" }),
+		webhook.WithContactLookup(crm), // answers cmd=contact: who calls, who is responsible
 	)
 	if err != nil {
 		return err
@@ -103,7 +105,7 @@ func megafonWebhooks(mux *http.ServeMux, sink callevent.Sink, crm callevent.Cont
 
 // --- Quickstart: Phonet ---
 
-func phonetCall(ctx context.Context, opts ...phonet.Option) (string, error) {
+func phonetCall(ctx context.Context, opts ...callbridge.ClientOption) (string, error) {
 	client, err := phonet.NewClient(phonet.Credentials{
 		Domain: "acme.phonet.com.ua",
 		APIKey: os.Getenv("PHONET_API_KEY"),
@@ -118,8 +120,8 @@ func phonetCall(ctx context.Context, opts ...phonet.Option) (string, error) {
 func phonetWebhooks(mux *http.ServeMux, sink callevent.Sink, crm callevent.ContactLookup) error {
 	// The same URL, with ?token=<token>, in every field of «Інша система CRM».
 	h, err := phonet.NewHandler(sink,
-		phonet.WithToken(os.Getenv("HOOK_TOKEN")),
-		phonet.WithContactLookup(crm), // answers customer_data
+		webhook.WithToken(os.Getenv("HOOK_TOKEN")),
+		webhook.WithContactLookup(crm), // answers customer_data
 	)
 	if err != nil {
 		return err
@@ -130,7 +132,7 @@ func phonetWebhooks(mux *http.ServeMux, sink callevent.Sink, crm callevent.Conta
 
 // --- Quickstart: Finaz (any HTTP-driven PBX or dialer) ---
 
-func finazCall(ctx context.Context, opts ...finaz.Option) (string, error) {
+func finazCall(ctx context.Context, opts ...callbridge.ClientOption) (string, error) {
 	cfg := finaz.Config{
 		BaseURL: "https://pbx.example.com/api/",
 		Params:  map[string]finaz.Param{"key": {Value: os.Getenv("PBX_API_KEY"), Secret: true}},
@@ -152,7 +154,7 @@ func finazCall(ctx context.Context, opts ...finaz.Option) (string, error) {
 
 func finazWebhooks(mux *http.ServeMux, sink callevent.Sink, crm callevent.ContactLookup) error {
 	// The PBX calls GET https://crm.example/hooks/finaz/atendimentodiscador?…&token=<token>
-	h, err := finaz.NewHandler(sink, finaz.WithToken(os.Getenv("HOOK_TOKEN")), finaz.WithContactLookup(crm))
+	h, err := finaz.NewHandler(sink, webhook.WithToken(os.Getenv("HOOK_TOKEN")), webhook.WithContactLookup(crm))
 	if err != nil {
 		return err
 	}
@@ -166,29 +168,33 @@ func TestQuickstarts(t *testing.T) {
 	t.Setenv("HOOK_TOKEN", "hook-secret")
 	t.Setenv("MEGAFON_CRM_TOKEN", "crm-secret")
 
-	tsrv := telphintest.NewServer(t)
+	tsrv := telphintest.NewServer()
+	t.Cleanup(tsrv.Close)
 	t.Setenv("TELPHIN_CLIENT_ID", tsrv.ClientID)
 	t.Setenv("TELPHIN_CLIENT_SECRET", tsrv.ClientSecret)
-	id, err := telphinCall(ctx, telphin.WithBaseURL(tsrv.URL))
+	id, err := telphinCall(ctx, callbridge.WithBaseURL(tsrv.URL))
 	require.NoError(t, err)
 	require.NotEmpty(t, id)
 
-	msrv := megafontest.NewServer(t)
+	msrv := megafontest.NewServer()
+	t.Cleanup(msrv.Close)
 	t.Setenv("MEGAFON_API_KEY", megafontest.APIKey)
-	id, err = megafonCall(ctx, megafon.WithBaseURL(msrv.URL))
+	id, err = megafonCall(ctx, callbridge.WithBaseURL(msrv.URL))
 	require.NoError(t, err)
 	require.Equal(t, "CALL000001", id)
 
-	psrv := phonettest.NewServer(t)
+	psrv := phonettest.NewServer()
+	t.Cleanup(psrv.Close)
 	t.Setenv("PHONET_API_KEY", psrv.APIKey)
-	id, err = phonetCall(ctx, phonet.WithBaseURL(psrv.URL))
+	id, err = phonetCall(ctx, callbridge.WithBaseURL(psrv.URL))
 	require.NoError(t, err)
 	require.NotEmpty(t, id)
 
-	fsrv := finaztest.NewServer(t)
+	fsrv := finaztest.NewServer()
+	t.Cleanup(fsrv.Close)
 	fsrv.Reply("POST", "/calls", finaztest.Response{Body: `{"call_id":"c-1"}`})
 	t.Setenv("PBX_API_KEY", "pbx-key")
-	id, err = finazCall(ctx, finaz.WithBaseURL(fsrv.URL()))
+	id, err = finazCall(ctx, callbridge.WithBaseURL(fsrv.URL))
 	require.NoError(t, err)
 	require.Equal(t, "c-1", id)
 	require.Equal(t, "pbx-key", fsrv.Requests()[0].Header.Get("X-Api-Key"))
@@ -227,7 +233,7 @@ func TestQuickstarts(t *testing.T) {
 
 // --- Connecting a provider to amoCRM ---
 
-func amoCRMGateway(mux *http.ServeMux, opts ...amocrm.Option) (*match.Engine, error) {
+func amoCRMGateway(mux *http.ServeMux, opts ...callbridge.ClientOption) (*match.Engine, error) {
 	client, err := amocrm.NewClient(amocrm.Credentials{
 		Domain:         "example.amocrm.ru",
 		LongLivedToken: os.Getenv("AMOCRM_TOKEN"), // a private integration's long-lived token
@@ -245,7 +251,7 @@ func amoCRMGateway(mux *http.ServeMux, opts ...amocrm.Option) (*match.Engine, er
 		return nil, err
 	}
 	// Calls are logged to the card; the ringing employee gets amoCRM's pop-up.
-	h, err := telphin.NewHandler(callevent.Fanout(engine, store.Popups()), telphin.WithToken(os.Getenv("HOOK_TOKEN")))
+	h, err := telphin.NewHandler(callevent.Fanout(engine, store.Popups()), webhook.WithToken(os.Getenv("HOOK_TOKEN")))
 	if err != nil {
 		return nil, err
 	}
@@ -254,12 +260,12 @@ func amoCRMGateway(mux *http.ServeMux, opts ...amocrm.Option) (*match.Engine, er
 }
 
 func TestAmoCRMGateway(t *testing.T) {
-	fake := amocrmtest.Start()
+	fake := amocrmtest.NewServer()
 	defer fake.Close()
 	t.Setenv("AMOCRM_TOKEN", fake.LongLivedToken())
 	t.Setenv("HOOK_TOKEN", "hook-secret")
 	mux := http.NewServeMux()
-	engine, err := amoCRMGateway(mux, amocrm.WithBaseURL(fake.URL), amocrm.WithHTTPClient(fake.Client()))
+	engine, err := amoCRMGateway(mux, callbridge.WithBaseURL(fake.URL), callbridge.WithHTTPClient(fake.Client()))
 	require.NoError(t, err)
 	defer engine.Close(context.Background())
 
@@ -328,9 +334,10 @@ func clickToCall(ctx context.Context, c callevent.Caller, manager, phone string)
 }
 
 func TestClickToCall(t *testing.T) {
-	pbx := megafontest.NewServer(t) // a fake MegaFon PBX on 127.0.0.1, closed with the test
+	pbx := megafontest.NewServer() // a fake MegaFon PBX on 127.0.0.1
+	t.Cleanup(pbx.Close)
 	client, err := megafon.NewClient(megafon.Credentials{Domain: megafontest.Domain, APIKey: megafontest.APIKey},
-		megafon.WithBaseURL(pbx.URL))
+		callbridge.WithBaseURL(pbx.URL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +347,7 @@ func TestClickToCall(t *testing.T) {
 	}
 
 	// The PBX refuses the next call: your code sees a typed error.
-	pbx.Inject(megafontest.Fault{Op: megafontest.OpMakeCall, Status: http.StatusServiceUnavailable})
+	pbx.Fail(megafontest.Failure{Op: megafontest.OpMakeCall, Status: http.StatusServiceUnavailable})
 	_, err = clickToCall(t.Context(), client, "andy", "+7 916 123-45-67")
 	var apiErr *callbridge.APIError
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusServiceUnavailable {
@@ -349,14 +356,14 @@ func TestClickToCall(t *testing.T) {
 }
 
 func TestMissedCallBecomesALead(t *testing.T) {
-	store, _ := match.NewMemoryStore("RU")
+	store, _ := memstore.New(memstore.WithDefaultCountry("RU"))
 	rules := match.RuleSet{Default: match.Rules{Rule: match.DefaultRule()}}
 	rules.Default.Leads.InboundMissed = match.LeadCase{Create: true, Status: "new"}
 	crm, err := match.NewEngine(store, match.WithRules(rules))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := telphin.NewHandler(crm, telphin.WithToken("s3cret"))
+	h, err := telphin.NewHandler(crm, webhook.WithToken("s3cret"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,25 +3,30 @@ package httpx
 import (
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/callbridge/callbridge"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 )
 
-func TestOptions(t *testing.T) {
+func TestClientConfig(t *testing.T) {
 	t.Parallel()
-	var c Config
 	hc := &http.Client{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	require.NoError(t, c.Apply(
-		WithHTTPClient(hc), WithBaseURL("https://api.example/v1"), WithUserAgent("crm/2"),
-		WithRateLimit(7, 3), WithRetry(2, time.Millisecond, time.Second),
-		WithBackoff(func(time.Duration, time.Duration, int, *http.Response) time.Duration { return 0 }),
-		WithLogger(log),
-	))
+	cc, err := ClientOptions("acme", callbridge.ClientConfig{BaseURL: "https://default.example/"}, []callbridge.ClientOption{
+		callbridge.WithHTTPClient(hc), callbridge.WithBaseURL("https://api.example/v1"), callbridge.WithUserAgent("crm/2"),
+		callbridge.WithRateLimit(7, 3),
+		callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 2, MinWait: time.Millisecond, MaxWait: time.Second,
+			Backoff: func(attempt int, _ *http.Response) time.Duration { return time.Duration(attempt) }}),
+		callbridge.WithLogger(log),
+	})
+	require.NoError(t, err)
+	c := ClientConfig("acme", cc)
+	require.Equal(t, "acme", c.Provider)
 	require.Same(t, hc, c.HTTPClient)
 	require.Equal(t, "https://api.example/v1", c.BaseURL)
 	require.Equal(t, "crm/2", c.UserAgent)
@@ -30,25 +35,24 @@ func TestOptions(t *testing.T) {
 	require.Equal(t, 2, c.RetryMax)
 	require.Equal(t, time.Millisecond, c.RetryWaitMin)
 	require.Equal(t, time.Second, c.RetryWaitMax)
-	require.NotNil(t, c.Backoff)
+	require.Equal(t, 5*time.Nanosecond, c.Backoff(0, 0, 5, nil), "the policy's Backoff gets the attempt")
 	require.Same(t, log, c.Logger)
 
-	require.NoError(t, c.Apply(WithRetry(0, 0, 0)))
-	require.Equal(t, -1, c.RetryMax, "0 retries means none, not the default")
+	cc, err = ClientOptions("acme", callbridge.ClientConfig{}, []callbridge.ClientOption{callbridge.WithRetry(callbridge.RetryPolicy{})})
+	require.NoError(t, err)
+	require.Equal(t, -1, ClientConfig("acme", cc).RetryMax, "0 retries means none, not the default")
+	require.Equal(t, 0, ClientConfig("acme", callbridge.ClientConfig{}).RetryMax, "no policy: the default")
 
-	for name, o := range map[string]Option{
-		"nil client":     WithHTTPClient(nil),
-		"relative url":   WithBaseURL("/v1"),
-		"ftp url":        WithBaseURL("ftp://x/"),
-		"zero rate":      WithRateLimit(0, 1),
-		"zero burst":     WithRateLimit(1, 0),
-		"negative retry": WithRetry(-1, 0, 0),
-		"min above max":  WithRetry(1, time.Second, time.Millisecond),
-		"nil backoff":    WithBackoff(nil),
-		"nil logger":     WithLogger(nil),
-	} {
-		require.Error(t, (&Config{}).Apply(o), name)
-	}
-	err := (&Config{}).Apply(WithBaseURL("ftp://h/?token=SECRET"))
-	require.NotContains(t, err.Error(), "SECRET")
+	_, err = ClientOptions("acme", callbridge.ClientConfig{}, []callbridge.ClientOption{nil})
+	require.EqualError(t, err, "acme: option 1 is nil")
+	_, err = ClientOptions("acme", callbridge.ClientConfig{}, []callbridge.ClientOption{callbridge.WithLogger(nil)})
+	require.EqualError(t, err, "acme: WithLogger: nil logger")
+}
+
+func TestClientConfigRateLimitOff(t *testing.T) {
+	t.Parallel()
+	cc, err := ClientOptions("acme", callbridge.ClientConfig{RateLimit: 5, Burst: 10}, []callbridge.ClientOption{callbridge.WithRateLimit(math.Inf(1), 1)})
+	require.NoError(t, err)
+	require.Nil(t, ClientConfig("acme", cc).Limiter, "+Inf turns the provider's default limit off")
+	require.NotNil(t, ClientConfig("acme", callbridge.ClientConfig{RateLimit: 5, Burst: 10}).Limiter)
 }

@@ -59,24 +59,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-retryablehttp"
+	"github.com/callbridge/callbridge"
+
 	"golang.org/x/oauth2"
 
 	"github.com/callbridge/callbridge/internal/httpx"
 )
 
-// TokenStore persists a credential's token between processes. Provider
-// packages export an interface with the same method set for their users.
-//
-// Load returns the stored token, or (nil, nil) when there is none. Save
-// must store tok durably before returning nil: it receives every new
-// token, including rotated refresh tokens, before the token is used.
-// Both are called from the goroutine that fetches a token, never
-// concurrently for one Source.
-type TokenStore interface {
-	Load(ctx context.Context) (*oauth2.Token, error)
-	Save(ctx context.Context, tok *oauth2.Token) error
-}
+// TokenStore is callbridge.TokenStore: Load and Save are called from the
+// goroutine that fetches a token, never concurrently for one Source.
+type TokenStore = callbridge.TokenStore
 
 // Grant selects how a Source obtains a token when it has none to refresh.
 type Grant uint8
@@ -106,8 +98,6 @@ const DefaultEarlyExpiry = 60 * time.Second
 
 // Config configures a Source.
 type Config struct {
-	// Provider names the API in errors ("telphin", "amocrm").
-	Provider string
 	// TokenURL is the absolute URL of the token endpoint. Required.
 	TokenURL string
 	// ClientID and ClientSecret identify the app. Required.
@@ -123,18 +113,12 @@ type Config struct {
 	// loaded before a token is fetched. Required for GrantAuthorizationCode
 	// (a rotated refresh token only in memory is lost on restart).
 	Store TokenStore
-	// HTTPClient sends token requests; nil → an httpx default client
-	// (30 s timeout). It is copied, never mutated.
-	HTTPClient *http.Client
-	// UserAgent is appended to the callbridge User-Agent.
-	UserAgent string
-	// Logger receives debug lines (never secrets); nil → discard.
-	Logger *slog.Logger
-	// RetryMax and Backoff tune retries of token requests (see httpx.Config);
-	// a refresh_token or authorization_code request is only retried when it
+	// HTTP configures the client of token requests: the API client's
+	// (HTTP client, user agent, logger, rate limit, retry policy, provider
+	// name); BaseURL, Secrets and ParseError are set here. A
+	// refresh_token or authorization_code request is only retried when it
 	// cannot have reached the server.
-	RetryMax int
-	Backoff  retryablehttp.Backoff
+	HTTP httpx.Config
 	// EarlyExpiry: renew this long before expiry; 0 → DefaultEarlyExpiry.
 	EarlyExpiry time.Duration
 }
@@ -175,24 +159,17 @@ func New(cfg Config) (*Source, error) {
 	if cfg.EarlyExpiry <= 0 {
 		cfg.EarlyExpiry = DefaultEarlyExpiry
 	}
-	s := &Source{cfg: cfg, log: cfg.Logger, now: time.Now}
+	s := &Source{cfg: cfg, log: cfg.HTTP.Logger, now: time.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.cache = httpx.NewCredentialCache(s.fetch, httpx.WithEarlyExpiry(cfg.EarlyExpiry))
 	base := *u
 	base.Path, base.RawPath, base.RawQuery, base.Fragment = "/", "", "", ""
-	s.http, err = httpx.New(httpx.Config{
-		Provider:   cfg.Provider,
-		BaseURL:    base.String(),
-		HTTPClient: cfg.HTTPClient,
-		UserAgent:  cfg.UserAgent,
-		RetryMax:   cfg.RetryMax,
-		Backoff:    cfg.Backoff,
-		Logger:     cfg.Logger,
-		Secrets:    s.Secrets,
-		ParseError: parseOAuthError,
-	})
+	hcfg := cfg.HTTP
+	hcfg.BaseURL, hcfg.Secrets, hcfg.ParseError = base.String(), s.Secrets, parseOAuthError
+	hcfg.Auth, hcfg.Permanent, hcfg.OnResponse = nil, nil, nil
+	s.http, err = httpx.New(hcfg)
 	if err != nil {
 		return nil, fmt.Errorf("oauth: %w", err)
 	}
@@ -203,6 +180,23 @@ func New(cfg Config) (*Source, error) {
 // needed (single-flight). The token must not be modified.
 func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 	return s.cache.Get(ctx)
+}
+
+// TokenSource returns s as an oauth2.TokenSource, for code that takes one
+// (oauth2.NewClient, another SDK). Its Token has no context: it is bounded
+// by the HTTP client's timeout.
+func (s *Source) TokenSource() oauth2.TokenSource { return tokenSource{s} }
+
+type tokenSource struct{ s *Source }
+
+// Token returns a copy of the current token: the caller may keep or change it.
+func (t tokenSource) Token() (*oauth2.Token, error) {
+	tok, err := t.s.Token(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	c := *tok
+	return &c, nil
 }
 
 // Invalidate drops the cached token if it is still stale (the token a

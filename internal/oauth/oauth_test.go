@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -194,7 +195,7 @@ func newSource(t *testing.T, f *fakeAuthServer, grant Grant, store TokenStore) *
 	s, err := New(Config{
 		TokenURL: f.srv.URL + "/oauth/token", ClientID: testID, ClientSecret: testSecret,
 		RedirectURL: "https://crm.example/cb", Grant: grant, Store: store,
-		HTTPClient: f.srv.Client(), Backoff: noWait,
+		HTTP: httpx.Config{HTTPClient: f.srv.Client(), Backoff: noWait},
 	})
 	require.NoError(t, err)
 	return s
@@ -505,7 +506,7 @@ func TestTokenResponseShapes(t *testing.T) {
 			}))
 			defer srv.Close()
 			s, err := New(Config{TokenURL: srv.URL + "/oauth/token", ClientID: testID, ClientSecret: testSecret,
-				Grant: GrantClientCredentials, HTTPClient: srv.Client()})
+				Grant: GrantClientCredentials, HTTP: httpx.Config{HTTPClient: srv.Client()}})
 			require.NoError(t, err)
 			tok, err := s.Token(t.Context())
 			if tt.wantErr {
@@ -538,7 +539,7 @@ func TestRedirectOnRefresh(t *testing.T) {
 			t.Cleanup(srv.Close)
 			s, err := New(Config{TokenURL: srv.URL + "/oauth2/access_token", ClientID: testID, ClientSecret: testSecret,
 				RedirectURL: "https://crm.example/cb", RedirectOnRefresh: on, Grant: GrantAuthorizationCode,
-				Store: &memStore{}, HTTPClient: srv.Client(), Backoff: noWait})
+				Store: &memStore{}, HTTP: httpx.Config{HTTPClient: srv.Client(), Backoff: noWait}})
 			require.NoError(t, err)
 			tok, err := s.Exchange(t.Context(), testCode)
 			require.NoError(t, err)
@@ -554,4 +555,24 @@ func TestRedirectOnRefresh(t *testing.T) {
 			require.Equal(t, want, got)
 		})
 	}
+}
+
+func TestTokenSourceGivesCopies(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"access_token":"at","token_type":"bearer","expires_in":3600}`)
+	}))
+	t.Cleanup(srv.Close)
+	s, err := New(Config{TokenURL: srv.URL + "/oauth/token", ClientID: "id", ClientSecret: "cs",
+		Grant: GrantClientCredentials, HTTP: httpx.Config{HTTPClient: srv.Client()}})
+	require.NoError(t, err)
+	ts := s.TokenSource()
+	tok, err := ts.Token()
+	require.NoError(t, err)
+	require.Equal(t, "at", tok.AccessToken)
+	tok.AccessToken = "changed"
+	again, err := ts.Token()
+	require.NoError(t, err)
+	require.Equal(t, "at", again.AccessToken, "a caller's change never reaches the cached token")
 }

@@ -3,6 +3,7 @@
 // late-binding window and delayed notifications run without sleeping.
 //
 //	clock := matchtest.NewClock(time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC))
+//	store, _ := memstore.New(memstore.WithClock(clock)) // CreatedAt from the same clock
 //	engine, _ := match.NewEngine(store, match.WithClock(clock))
 //	// … deliver a call's events …
 //	clock.Advance(match.DefaultSettle) // the engine acts on the call now

@@ -60,7 +60,8 @@ func TestWebhookBuilders(t *testing.T) {
 
 func TestServerFaultsAndShapes(t *testing.T) {
 	t.Parallel()
-	srv := megafontest.NewServer(t)
+	srv := megafontest.NewServer()
+	t.Cleanup(srv.Close)
 	get := func(path string, key string) (int, string) {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+path, nil)
 		require.NoError(t, err)
@@ -80,7 +81,7 @@ func TestServerFaultsAndShapes(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, code)
 	require.JSONEq(t, `{"message":"Not found"}`, body)
 
-	srv.Inject(megafontest.Fault{Op: megafontest.OpGroups, Status: http.StatusInternalServerError, Times: 2})
+	srv.Fail(megafontest.Failure{Op: megafontest.OpGroups, Status: http.StatusInternalServerError, Times: 2})
 	for range 2 {
 		code, _ = get("/crmapi/v1/groups", megafontest.APIKey)
 		require.Equal(t, http.StatusInternalServerError, code)
@@ -96,4 +97,83 @@ func TestServerFaultsAndShapes(t *testing.T) {
 	require.True(t, strings.Contains(string(b), `"error"`))
 	require.Len(t, srv.Requests(), 6)
 	require.True(t, srv.Requests()[5].Legacy)
+}
+
+func TestFailSelectors(t *testing.T) {
+	t.Parallel()
+	srv := megafontest.NewServer()
+	t.Cleanup(srv.Close)
+	do := func(method, path string, form url.Values) int {
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, body)
+		require.NoError(t, err)
+		req.Header.Set("X-API-KEY", megafontest.APIKey)
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	legacyGroups := url.Values{"cmd": {"groups"}, "token": {megafontest.APIKey}}
+
+	// Path: the legacy endpoint only; crmapi v1 is left alone.
+	srv.Fail(megafontest.Failure{Path: "/sys/crm_api.wcgp", Status: http.StatusBadGateway})
+	require.Equal(t, http.StatusOK, do(http.MethodGet, "/crmapi/v1/groups", nil))
+	require.Equal(t, http.StatusBadGateway, do(http.MethodPost, "/sys/crm_api.wcgp", legacyGroups))
+	require.Equal(t, http.StatusOK, do(http.MethodPost, "/sys/crm_api.wcgp", legacyGroups), "used up")
+
+	// Method: only DELETEs of the DND endpoint.
+	srv.Fail(megafontest.Failure{Method: http.MethodDelete, Path: "/crmapi/v1/users/", Status: http.StatusForbidden})
+	require.Equal(t, http.StatusOK, do(http.MethodGet, "/crmapi/v1/users/andy/dnd", nil))
+	require.Equal(t, http.StatusForbidden, do(http.MethodDelete, "/crmapi/v1/users/andy/dnd", nil))
+
+	// Op: one operation across both generations on the shared legacy path.
+	srv.Fail(megafontest.Failure{Op: megafontest.OpHistory, Status: http.StatusServiceUnavailable, Times: 2})
+	require.Equal(t, http.StatusOK, do(http.MethodPost, "/sys/crm_api.wcgp", legacyGroups))
+	require.Equal(t, http.StatusServiceUnavailable, do(http.MethodPost, "/sys/crm_api.wcgp",
+		url.Values{"cmd": {"history"}, "token": {megafontest.APIKey}, "period": {"today"}}))
+	require.Equal(t, http.StatusServiceUnavailable, do(http.MethodGet, "/crmapi/v1/history/json?period=today", nil))
+	require.Equal(t, http.StatusOK, do(http.MethodGet, "/crmapi/v1/history/json?period=today", nil), "used up")
+
+	// All selectors must match.
+	srv.Fail(megafontest.Failure{Method: http.MethodPost, Path: "/crmapi/v1/", Op: megafontest.OpGroups, Status: http.StatusTeapot})
+	require.Equal(t, http.StatusOK, do(http.MethodGet, "/crmapi/v1/groups", nil), "method differs")
+	require.Equal(t, http.StatusOK, do(http.MethodPost, "/sys/crm_api.wcgp", legacyGroups), "path differs")
+
+	reqs := srv.Requests()
+	require.Len(t, reqs, 11)
+	require.Equal(t, megafontest.OpHistory, reqs[6].Op)
+	require.Equal(t, megafontest.APIKey, reqs[6].Params.Get("token"), "secrets as received")
+}
+
+func TestCloseCutsDelayShort(t *testing.T) {
+	t.Parallel()
+	srv := megafontest.NewServer()
+	srv.Fail(megafontest.Failure{Op: megafontest.OpGroups, Delay: time.Minute})
+	errc := make(chan error, 1)
+	go func() {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/crmapi/v1/groups", nil)
+		if err != nil {
+			errc <- err
+			return
+		}
+		req.Header.Set("X-API-KEY", megafontest.APIKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	require.Eventually(t, func() bool { return len(srv.Requests()) == 1 }, 5*time.Second, time.Millisecond)
+	start := time.Now()
+	srv.Close()
+	srv.Close() // idempotent
+	require.Less(t, time.Since(start), 3*time.Second)
+	require.Error(t, <-errc, "the waiting client sees the connection drop, not an answer")
 }

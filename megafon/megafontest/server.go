@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/callbridge/callbridge/internal/fakehttp"
 )
 
 // Seed values of a new Server: the samples of the MegaFon API documentation.
@@ -22,7 +23,7 @@ const (
 	Domain = "vats123456.megapbx.ru"
 )
 
-// Operation names, for Fault.Op and Request.Op. Each covers the crmapi v1
+// Operation names, for Failure.Op and Request.Op. Each covers the crmapi v1
 // endpoint and the legacy command of the same operation.
 const (
 	OpMakeCall     = "makecall"     // POST /makecall; cmd=makeCall
@@ -76,9 +77,15 @@ type Request struct {
 	Body   []byte
 }
 
-// Fault makes the Server misbehave for the next Times requests of
-// operation Op ("" for any operation).
-type Fault struct {
+// Failure makes the Server misbehave for the next Times requests it
+// selects. See Server.Fail.
+type Failure struct {
+	// Method and Path select requests: "" matches any method; Path is a
+	// prefix of the URL path ("" matches any, "/crmapi/v1/" crmapi v1 only,
+	// "/sys/crm_api.wcgp" the legacy API only).
+	Method, Path string
+	// Op selects an operation (OpMakeCall, …) in both API generations, as
+	// the legacy API multiplexes them on one path; "" matches any.
 	Op string
 	// Status is the status to answer (0: answer normally, after Delay).
 	Status int
@@ -96,13 +103,16 @@ type Fault struct {
 // Server is a fake MegaFon virtual PBX: crmapi v1 (X-API-KEY, JSON,
 // {"message":…} errors) and the legacy /sys/crm_api.wcgp (cmd + token,
 // form, {"error":…} errors, CSV history with +03:00 offsets) over one data
-// set. It records every request and injects faults. It is deterministic:
-// call ids are "CALL000001", "CALL000002", …
+// set. It records every request (Requests) and injects failures (Fail).
+// It is deterministic: call ids are "CALL000001", "CALL000002", … Its
+// methods are safe for concurrent use.
 type Server struct {
-	// URL is the PBX root, for megafon.WithBaseURL.
+	// URL is the PBX root, for callbridge.WithBaseURL.
 	URL string
 
-	srv *httptest.Server
+	srv    *fakehttp.Server
+	closed chan struct{}
+	once   sync.Once
 
 	mu       sync.Mutex
 	key      string
@@ -112,22 +122,20 @@ type Server struct {
 	dnd      map[string]bool
 	subs     map[string]bool // login + "\x00" + group id
 	requests []Request
-	faults   []Fault
+	failures []Failure
 	calls    int
 }
 
 // NewServer starts a Server on 127.0.0.1, seeded with one user (andy, ext
-// 701), one group (sales) and two history records, accepting APIKey. It is
-// closed when tb's test ends; with a nil tb (e.g. in an Example) the
-// caller must Close it.
-// The test is a *testing.T, B or F (the package does not import testing,
-// so a program that runs the fake links no test code).
-func NewServer(tb interface {
-	Helper()
-	Cleanup(func())
-}) *Server {
+// 701), one group (sales) and two history records, accepting APIKey. The
+// caller closes it:
+//
+//	srv := megafontest.NewServer()
+//	t.Cleanup(srv.Close)
+func NewServer() *Server {
 	s := &Server{
-		key: APIKey,
+		closed: make(chan struct{}),
+		key:    APIKey,
 		users: []User{{
 			Login: "andy", Name: "Андрей Иванов", Position: "Менеджер", Email: "andy@example.ru",
 			Ext: "701", Telnum: "74951234567", Mobile: "79161234567", Role: "user", Status: "online",
@@ -149,16 +157,17 @@ func NewServer(tb interface {
 		dnd:  map[string]bool{},
 		subs: map[string]bool{},
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.srv = fakehttp.Start(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
-	if tb != nil {
-		tb.Cleanup(s.Close)
-	}
 	return s
 }
 
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
+// Close shuts the server down, cutting injected delays short. It may be
+// called more than once.
+func (s *Server) Close() {
+	s.once.Do(func() { close(s.closed) })
+	s.srv.Close()
+}
 
 // SetAPIKey changes the accepted key; requests with the old one get 401
 // (a revoked or regenerated key).
@@ -181,13 +190,14 @@ func (s *Server) SetHistory(records ...Record) {
 	s.mu.Unlock()
 }
 
-// Inject adds a fault; faults apply in the order added.
-func (s *Server) Inject(f Fault) {
+// Fail injects a failure (see Failure). Failures are matched in the order
+// added; a request uses up one Times of the first that selects it.
+func (s *Server) Fail(f Failure) {
 	if f.Times <= 0 {
 		f.Times = 1
 	}
 	s.mu.Lock()
-	s.faults = append(s.faults, f)
+	s.failures = append(s.failures, f)
 	s.mu.Unlock()
 }
 
@@ -249,22 +259,27 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.requests = append(s.requests, rec)
-	fault, faulted := s.takeFault(rec.Op)
+	fail, failing := s.takeFailure(rec)
 	s.mu.Unlock()
 
-	if faulted && fault.Delay > 0 {
+	if failing && fail.Delay > 0 {
+		t := time.NewTimer(fail.Delay)
 		select {
-		case <-time.After(fault.Delay):
+		case <-t.C:
 		case <-r.Context().Done():
+			t.Stop()
 			return
+		case <-s.closed:
+			t.Stop()
+			panic(http.ErrAbortHandler) // the client sees the connection drop
 		}
 	}
 	var rep reply
 	switch {
-	case faulted && fault.Status != 0:
-		rep = faultReply(fault, legacy)
-		if fault.RetryAfter != "" {
-			w.Header().Set("Retry-After", fault.RetryAfter)
+	case failing && fail.Status != 0:
+		rep = failureReply(fail, legacy)
+		if fail.RetryAfter != "" {
+			w.Header().Set("Retry-After", fail.RetryAfter)
 		}
 	case legacy:
 		rep = s.legacy(rec.Params)
@@ -276,21 +291,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, rep.body)
 }
 
-// takeFault pops the first fault matching op. s.mu is held.
-func (s *Server) takeFault(op string) (Fault, bool) {
-	for i, f := range s.faults {
-		if f.Op != "" && f.Op != op {
+// takeFailure uses up one Times of the first failure selecting rec.
+// s.mu is held.
+func (s *Server) takeFailure(rec Request) (Failure, bool) {
+	for i, f := range s.failures {
+		if (f.Method != "" && f.Method != rec.Method) || !strings.HasPrefix(rec.Path, f.Path) ||
+			(f.Op != "" && f.Op != rec.Op) {
 			continue
 		}
-		if s.faults[i].Times--; s.faults[i].Times <= 0 {
-			s.faults = slices.Delete(s.faults, i, i+1)
+		if s.failures[i].Times--; s.failures[i].Times <= 0 {
+			s.failures = slices.Delete(s.failures, i, i+1)
 		}
 		return f, true
 	}
-	return Fault{}, false
+	return Failure{}, false
 }
 
-func faultReply(f Fault, legacy bool) reply {
+func failureReply(f Failure, legacy bool) reply {
 	if f.Body != "" {
 		ct := "application/json; charset=utf-8"
 		if b := strings.TrimSpace(f.Body); b == "" || (b[0] != '{' && b[0] != '[' && b[0] != '"') {

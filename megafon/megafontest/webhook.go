@@ -3,11 +3,12 @@ package megafontest
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/callbridge/callbridge/internal/fakehttp"
 )
 
 // Call describes the call a webhook is about, with the fields the PBX puts
@@ -136,11 +137,13 @@ func Rating(c Call, rating int) url.Values {
 	return f
 }
 
-// NewRequest returns the POST the PBX sends to target with fields
-// form-encoded and crm_token set to token (left out when token is "").
-// The fields are not modified.
+// NewRequest returns the POST the PBX sends to target (a path, or an
+// absolute URL) with fields form-encoded and crm_token set to token (left
+// out when token is ""), as a handler's ServeHTTP receives it (RemoteAddr
+// 192.0.2.1:1234, Host example.com unless target names one). The fields
+// are not modified.
 func NewRequest(target, token string, fields url.Values) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, target, strings.NewReader(NewRequestBody(fields, token)))
+	r := fakehttp.NewRequest(http.MethodPost, target, strings.NewReader(NewRequestBody(fields, token)))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return r
 }
@@ -160,7 +163,7 @@ func NewJSONRequest(target, token string, fields url.Values) *http.Request {
 		m[k] = f.Get(k)
 	}
 	b, _ := json.Marshal(m) // a map of strings always encodes
-	r := httptest.NewRequest(http.MethodPost, target, strings.NewReader(string(b)))
+	r := fakehttp.NewRequest(http.MethodPost, target, strings.NewReader(string(b)))
 	r.Header.Set("Content-Type", "application/json")
 	return r
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/phonet"
 	"github.com/callbridge/callbridge/phonet/phonettest"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 func TestBodies(t *testing.T) {
@@ -65,7 +66,8 @@ func TestBodies(t *testing.T) {
 
 func TestServer(t *testing.T) {
 	t.Parallel()
-	srv := phonettest.NewServer(t)
+	srv := phonettest.NewServer()
+	t.Cleanup(srv.Close)
 	get := func(path, session string) *http.Response {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+path, nil)
 		require.NoError(t, err)
@@ -77,9 +79,9 @@ func TestServer(t *testing.T) {
 		t.Cleanup(func() { resp.Body.Close() })
 		return resp
 	}
-	require.Equal(t, http.StatusForbidden, get("rest/users", "").StatusCode)
+	require.Equal(t, http.StatusForbidden, get("/rest/users", "").StatusCode)
 
-	resp, err := http.Post(srv.URL+"rest/security/authorize", "application/json",
+	resp, err := http.Post(srv.URL+"/rest/security/authorize", "application/json",
 		strings.NewReader(`{"domain":"acme.phonet.com.ua","apiKey":"`+phonettest.DefaultAPIKey+`"}`))
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -87,25 +89,25 @@ func TestServer(t *testing.T) {
 	session := resp.Cookies()[0].Value
 	require.Equal(t, "FAKESESSION0001", session)
 
-	require.Equal(t, http.StatusOK, get("rest/users", session).StatusCode)
-	require.Equal(t, http.StatusBadRequest, get("rest/calls/company.api?timeFrom=0&timeTo=1&limit=51&offset=0", session).StatusCode)
+	require.Equal(t, http.StatusOK, get("/rest/users", session).StatusCode)
+	require.Equal(t, http.StatusBadRequest, get("/rest/calls/company.api?timeFrom=0&timeTo=1&limit=51&offset=0", session).StatusCode)
 
 	srv.Fail(phonettest.Failure{Method: http.MethodGet, Path: "/rest/users", Status: http.StatusTooManyRequests, RetryAfter: "3", Times: 2})
 	for range 2 {
-		r := get("rest/users", session)
+		r := get("/rest/users", session)
 		require.Equal(t, http.StatusTooManyRequests, r.StatusCode)
 		require.Equal(t, "3", r.Header.Get("Retry-After"))
 	}
-	require.Equal(t, http.StatusOK, get("rest/users", session).StatusCode, "the failure was used up")
+	require.Equal(t, http.StatusOK, get("/rest/users", session).StatusCode, "the failure was used up")
 
 	srv.SetExpiredResponse(http.StatusFound)
 	srv.ExpireSessions()
-	r := get("rest/users", session)
+	r := get("/rest/users", session)
 	require.Equal(t, http.StatusFound, r.StatusCode)
 	require.Equal(t, "/login", r.Header.Get("Location"))
 
 	srv.SetRecording("u1", []byte("mp3"))
-	r = get("rest/public/calls/u1/audio", "")
+	r = get("/rest/public/calls/u1/audio", "")
 	b, _ := io.ReadAll(r.Body)
 	require.Equal(t, "mp3", string(b), "recordings are public")
 
@@ -126,7 +128,7 @@ func TestSampleCallsAreCurrent(t *testing.T) {
 	h, err := phonet.NewHandler(callevent.SinkFunc(func(_ context.Context, e callevent.Event) error {
 		got = append(got, e)
 		return nil
-	}), phonet.WithoutAuth())
+	}), webhook.WithoutAuth())
 	require.NoError(t, err)
 	before := time.Now()
 	for _, c := range []phonettest.Call{phonettest.InboundCall(), phonettest.OutboundCall(), phonettest.InternalCall()} {
@@ -140,5 +142,73 @@ func TestSampleCallsAreCurrent(t *testing.T) {
 	for _, e := range got {
 		require.False(t, e.At.After(before), "%s at %s is in the future", e.Kind, e.At)
 		require.WithinDuration(t, before, e.At, 5*time.Minute)
+	}
+}
+
+func TestServerFailureShapes(t *testing.T) {
+	t.Parallel()
+	srv := phonettest.NewServer()
+	t.Cleanup(srv.Close)
+	require.False(t, strings.HasSuffix(srv.URL, "/"), "URL has no trailing slash, like httptest.Server's")
+	do := func(method, path string) (*http.Response, string) {
+		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, nil)
+		require.NoError(t, err)
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, string(b)
+	}
+
+	// Path is a prefix of the URL path; Method selects too.
+	srv.Fail(phonettest.Failure{Method: http.MethodGet, Path: "/rest/calls/", Status: http.StatusBadGateway, Body: `{"message":"upstream"}`})
+	r, _ := do(http.MethodPost, "/rest/calls/company.api")
+	require.NotEqual(t, http.StatusBadGateway, r.StatusCode, "the method does not match")
+	r, body := do(http.MethodGet, "/rest/calls/company.api")
+	require.Equal(t, http.StatusBadGateway, r.StatusCode)
+	require.Equal(t, `{"message":"upstream"}`, body)
+	require.Equal(t, "application/json;charset=UTF-8", r.Header.Get("Content-Type"))
+
+	srv.Fail(phonettest.Failure{Status: http.StatusInternalServerError, Body: "Internal error"})
+	r, body = do(http.MethodGet, "/rest/users")
+	require.Equal(t, http.StatusInternalServerError, r.StatusCode)
+	require.Equal(t, "Internal error", body)
+	require.Equal(t, "text/plain; charset=utf-8", r.Header.Get("Content-Type"))
+
+	srv.Fail(phonettest.Failure{Path: "/rest/users", Status: http.StatusServiceUnavailable})
+	r, body = do(http.MethodGet, "/rest/users")
+	require.Equal(t, http.StatusServiceUnavailable, r.StatusCode)
+	require.Equal(t, "Service Unavailable\n", body, "Phonet's own shape by default")
+
+	reqs := srv.Requests()
+	require.Len(t, reqs, 4)
+	require.Equal(t, http.MethodPost, reqs[0].Method)
+	require.Equal(t, "/rest/calls/company.api", reqs[0].Path)
+}
+
+// Close cuts a delayed answer short and may be called again.
+func TestServerCloseCutsDelays(t *testing.T) {
+	t.Parallel()
+	srv := phonettest.NewServer()
+	srv.Fail(phonettest.Failure{Path: "/rest/users", Delay: time.Minute})
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(srv.URL + "/rest/users")
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return len(srv.Requests()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	start := time.Now()
+	srv.Close()
+	srv.Close()
+	require.Less(t, time.Since(start), 3*time.Second)
+	select {
+	case err := <-done:
+		require.Error(t, err, "the connection drops: no answer")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the delayed request did not end when the Server closed")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/internal/fakehttp"
 	"github.com/callbridge/callbridge/phonet"
 )
 
@@ -100,15 +101,20 @@ type Request struct {
 // Failure makes the Server answer matching requests with an error or
 // slowly. See Server.Fail.
 type Failure struct {
-	// Method and Path select requests ("" matches any); Path is the URL
-	// path, e.g. "/rest/user/makeCall".
+	// Method and Path select requests: "" matches any method; Path is a
+	// prefix of the URL path, e.g. "/rest/user/makeCall" ("" matches any).
 	Method, Path string
-	// Status is the answer (e.g. 429, 503); 0 with a Delay answers normally
-	// after the delay.
+	// Status is the answer (e.g. 429, 503); 0 answers normally (after
+	// Delay).
 	Status int
+	// Body of the injected answer, sent as JSON when it starts with "{" or
+	// "[" and as text otherwise; "" gives Phonet's own error shape, the
+	// status text as text/plain.
+	Body string
 	// RetryAfter, if set, is sent as the Retry-After header.
 	RetryAfter string
-	// Delay is waited before answering (cut short when the client gives up).
+	// Delay is waited before answering, cut short when the client gives up
+	// or the Server is closed.
 	Delay time.Duration
 	// Times is how many matching requests fail; 0 means 1.
 	Times int
@@ -121,17 +127,21 @@ const (
 	Users   = "users"
 )
 
-// Server is a fake Phonet REST API on httptest: authorization with
+// Server is a fake Phonet REST API on 127.0.0.1: authorization with
 // JSESSIONID sessions that can expire, makeCall, hangup, active calls, the
 // three history endpoints with paging, users and recordings. It records
 // every request and can inject failures. It is safe for concurrent use.
 type Server struct {
-	// URL is the base URL to pass to phonet.WithBaseURL.
+	// URL is the base URL to pass to callbridge.WithBaseURL:
+	// "http://127.0.0.1:<port>", without a trailing slash.
 	URL string
-	// Domain and APIKey are the accepted credentials.
+	// Domain and APIKey are the accepted credentials (DefaultDomain and
+	// DefaultAPIKey); set them before the first request.
 	Domain, APIKey string
 
-	srv *httptest.Server
+	srv       *fakehttp.Server
+	closed    chan struct{} // closed by Close: cuts Delays short
+	closeOnce sync.Once
 
 	mu          sync.Mutex
 	now         func() time.Time
@@ -149,51 +159,54 @@ type Server struct {
 	failures    []*Failure
 }
 
-// NewServer starts a fake Phonet for DefaultDomain and DefaultAPIKey and
-// closes it when the test ends.
-// The test is a *testing.T, B or F (the package does not import testing,
-// so a program that runs the fake links no test code).
-func NewServer(tb interface {
-	Helper()
-	Cleanup(func())
-}) *Server {
-	tb.Helper()
-	s := Start()
-	tb.Cleanup(s.Close)
-	return s
-}
-
-// Start starts a fake Phonet for DefaultDomain and DefaultAPIKey outside a
-// test (e.g. in an Example or a demo); call Close when done.
-func Start() *Server {
+// NewServer starts a fake Phonet for DefaultDomain and DefaultAPIKey on
+// 127.0.0.1; the caller closes it:
+//
+//	srv := phonettest.NewServer()
+//	t.Cleanup(srv.Close)
+//
+// The package imports neither testing nor net/http/httptest, so a program
+// that runs the fake (a demo) links no test code.
+func NewServer() *Server {
 	s := &Server{
 		Domain:      DefaultDomain,
 		APIKey:      DefaultAPIKey,
+		closed:      make(chan struct{}),
 		now:         time.Now,
 		sessions:    map[string]time.Time{},
 		expiredCode: http.StatusForbidden,
 		history:     map[string][]Record{},
 		audio:       map[string][]byte{},
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = s.srv.URL + "/"
+	s.srv = fakehttp.Start(http.HandlerFunc(s.serve))
+	s.URL = s.srv.URL
 	return s
 }
 
-// Close shuts the Server down.
-func (s *Server) Close() { s.srv.Close() }
+// Close shuts the Server down: delayed answers are cut short and open
+// connections closed. It may be called more than once.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closed) })
+	s.srv.Close()
+}
 
 // Credentials returns the credentials the Server accepts.
 func (s *Server) Credentials() phonet.Credentials {
 	return phonet.Credentials{Domain: s.Domain, APIKey: s.APIKey}
 }
 
-// NewClient returns a phonet.Client for this Server with instant retries;
-// opts are applied after those.
-func (s *Server) NewClient(opts ...phonet.Option) (*phonet.Client, error) {
-	all := append([]phonet.Option{
-		phonet.WithBaseURL(s.URL),
-		phonet.WithBackoff(func(_, _ time.Duration, _ int, _ *http.Response) time.Duration { return 0 }),
+// NewClient returns a phonet.Client for this Server with instant retries
+// (callbridge.WithBaseURL(s.URL) and callbridge.WithRetry with
+// callbridge.DefaultMaxRetries and a Backoff that returns 0); opts are
+// applied after those, so a callbridge.WithRetry of the test replaces
+// them.
+func (s *Server) NewClient(opts ...callbridge.ClientOption) (*phonet.Client, error) {
+	all := append([]callbridge.ClientOption{
+		callbridge.WithBaseURL(s.URL),
+		callbridge.WithRetry(callbridge.RetryPolicy{
+			MaxRetries: callbridge.DefaultMaxRetries,
+			Backoff:    func(int, *http.Response) time.Duration { return 0 },
+		}),
 	}, opts...)
 	return phonet.NewClient(s.Credentials(), all...)
 }
@@ -240,7 +253,8 @@ func (s *Server) OmitSessionCookie(omit bool) {
 	s.noCookie = omit
 }
 
-// Fail injects a failure (see Failure). Failures are matched in order.
+// Fail injects a failure (see Failure): the next f.Times requests that
+// match it are answered with it. Failures are matched in the order given.
 func (s *Server) Fail(f Failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -329,13 +343,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			case <-r.Context().Done():
 				t.Stop()
 				return
+			case <-s.closed:
+				t.Stop()
+				panic(http.ErrAbortHandler) // the connection drops, no answer
 			}
 		}
 		if f.Status != 0 {
-			if f.RetryAfter != "" {
-				w.Header().Set("Retry-After", f.RetryAfter)
-			}
-			http.Error(w, http.StatusText(f.Status), f.Status)
+			writeFailure(w, f)
 			return
 		}
 	}
@@ -380,15 +394,34 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) failureLocked(r *http.Request) *Failure {
 	for i, f := range s.failures {
-		if (f.Method == "" || f.Method == r.Method) && (f.Path == "" || f.Path == r.URL.Path) {
+		if (f.Method == "" || f.Method == r.Method) && strings.HasPrefix(r.URL.Path, f.Path) {
 			f.Times--
 			if f.Times <= 0 {
 				s.failures = slices.Delete(s.failures, i, i+1)
 			}
-			return f
+			c := *f
+			return &c
 		}
 	}
 	return nil
+}
+
+// writeFailure answers with an injected failure.
+func writeFailure(w http.ResponseWriter, f *Failure) {
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	switch body := strings.TrimSpace(f.Body); {
+	case body == "":
+		http.Error(w, http.StatusText(f.Status), f.Status)
+		return
+	case body[0] == '{' || body[0] == '[':
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	default:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	w.WriteHeader(f.Status)
+	_, _ = io.WriteString(w, f.Body)
 }
 
 func (s *Server) authorize(w http.ResponseWriter, body []byte) {

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/callbridge/callbridge/internal/fakehttp"
 )
 
 // DefaultRemoteAddr is the peer address of built webhook requests: the
@@ -316,8 +317,8 @@ type requestConfig struct {
 	remoteAddr string
 }
 
-// WithToken adds the query parameter token=tok, as the handler's WithToken
-// expects.
+// WithToken adds the query parameter token=tok, where phonet.NewHandler reads
+// the token of webhook.WithToken and webhook.WithTokenAccounts by default.
 func WithToken(tok string) RequestOption { return func(c *requestConfig) { c.token = tok } }
 
 // AsForm sends the body form-encoded instead of JSON.
@@ -345,10 +346,10 @@ func (b Body) Request(target string, opts ...RequestOption) *http.Request {
 	}
 	var r *http.Request
 	if cfg.form {
-		r = httptest.NewRequest(http.MethodPost, target, strings.NewReader(b.Form().Encode()))
+		r = fakehttp.NewRequest(http.MethodPost, target, strings.NewReader(b.Form().Encode()))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	} else {
-		r = httptest.NewRequest(http.MethodPost, target, bytes.NewReader(b.JSON()))
+		r = fakehttp.NewRequest(http.MethodPost, target, bytes.NewReader(b.JSON()))
 		r.Header.Set("Content-Type", "application/json")
 	}
 	r.RemoteAddr = cfg.remoteAddr

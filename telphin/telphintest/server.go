@@ -1,7 +1,7 @@
 // Package telphintest is a fake Telphin API and webhook request builders,
 // for testing code that uses package telphin without the network.
 //
-// A Server serves, on an httptest server, what telphin.Client calls: the
+// A Server serves, on 127.0.0.1, what telphin.Client calls: the
 // authorization page of a public app (approving at once: a redirect back
 // with a code and the state), the OAuth token endpoint
 // (client_credentials, authorization_code and rotating refresh tokens,
@@ -9,14 +9,22 @@
 // client object, the extension list, callback, current_calls (transfer and hangup),
 // call_history (paged, refusing concurrent requests with 429 as Telphin
 // does), records with storage_url, and event hooks. It records every
-// request and can inject failures (401/429/5xx, slow answers). Point the
-// client at it:
+// request (Requests) and injects failures (Fail: 401/429/5xx, Retry-After,
+// slow answers). Start one, close it when done, and point the client at it:
 //
-//	srv := telphintest.NewServer(t)
+//	srv := telphintest.NewServer()
+//	defer srv.Close() // in a test: t.Cleanup(srv.Close)
 //	c, _ := telphin.NewClient(telphin.Credentials{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret},
-//		telphin.WithBaseURL(srv.URL), telphin.WithHTTPClient(srv.Client()))
+//		callbridge.WithBaseURL(srv.URL))
+//	srv.Fail(telphintest.Failure{Path: "/api/ver1.0/user/", Status: http.StatusServiceUnavailable, RetryAfter: "7"})
 //
-// Everything is deterministic: ids come from counters.
+// NewRequest and NewGETRequest build the webhook requests Telphin sends,
+// for a handler's ServeHTTP:
+//
+//	h.ServeHTTP(w, telphintest.NewRequest("https://crm.example/telphin/app", "s3cret", telphintest.Call{}.DialIn()))
+//
+// Everything is deterministic: ids come from counters. The package links
+// neither testing nor net/http/httptest, so a program (a demo) may run it.
 package telphintest
 
 import (
@@ -25,13 +33,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/callbridge/callbridge/internal/fakehttp"
 )
 
 // Default credentials of a Server.
@@ -91,10 +100,17 @@ type Failure struct {
 	Method, Path string
 	// Status is the answer; 0 answers normally (after Delay).
 	Status int
-	// Body and Header of the injected answer (Body defaults to {"message": status text}).
-	Body   string
+	// Body of the injected answer; "" gives Telphin's error shape,
+	// {"message": status text}.
+	Body string
+	// RetryAfter, if set, is sent as the Retry-After header.
+	RetryAfter string
+	// Header is added to the injected answer, e.g. Telphin's
+	// X-RateLimit-Limit, -Remaining and -Reset on a 429.
 	Header http.Header
-	// Delay before answering (a slow server).
+	// Delay before answering (a slow server). It is cut short when the
+	// client gives up (the request is dropped) or the Server is closed
+	// (the connection is dropped).
 	Delay time.Duration
 	// Times is how many requests fail; 0 means 1.
 	Times int
@@ -102,7 +118,7 @@ type Failure struct {
 
 // Server is a fake Telphin API. Its methods are safe for concurrent use.
 type Server struct {
-	// URL is the base URL to pass to telphin.WithBaseURL.
+	// URL is the base URL to pass to callbridge.WithBaseURL.
 	URL string
 	// ClientID and ClientSecret are the accepted app credentials.
 	ClientID, ClientSecret string
@@ -112,7 +128,9 @@ type Server struct {
 	// so concurrent requests overlap and get the 429 Telphin gives.
 	StatsDelay time.Duration
 
-	srv *httptest.Server
+	srv    *fakehttp.Server
+	closed chan struct{}
+	once   sync.Once
 
 	mu         sync.Mutex
 	requests   []Request
@@ -131,24 +149,16 @@ type Server struct {
 	statsBusy  bool
 }
 
-// NewServer starts a fake Telphin API, closed when the test ends.
-// The test is a *testing.T, B or F (the package does not import testing,
-// so a program that runs the fake links no test code).
-func NewServer(t interface {
-	Helper()
-	Cleanup(func())
-}) *Server {
-	s := Start()
-	t.Cleanup(s.Close)
-	return s
-}
-
-// Start starts a fake Telphin API outside a test (examples, programs);
-// call Close when done.
-func Start() *Server {
+// NewServer starts a fake Telphin API on 127.0.0.1 with the default
+// credentials (ClientID, ClientSecret) and extensions (DefaultExtensions).
+// The caller closes it:
+//
+//	srv := telphintest.NewServer()
+//	t.Cleanup(srv.Close)
+func NewServer() *Server {
 	s := &Server{
 		ClientID: ClientID, ClientSecret: ClientSecret,
-		TokenTTL: time.Hour, StatsDelay: 20 * time.Millisecond,
+		TokenTTL: time.Hour, StatsDelay: 20 * time.Millisecond, closed: make(chan struct{}),
 		access: map[string]bool{}, refresh: map[string]bool{}, codes: map[string]bool{},
 		quota: -1, extensions: slices.Clone(DefaultExtensions),
 		calls: map[int64][]map[string]any{}, records: map[string][]byte{}, hooks: map[int64][]Hook{},
@@ -174,7 +184,7 @@ func Start() *Server {
 	mux.HandleFunc("GET /api/ver1.0/extension/{id}/event/", s.listHooks)
 	mux.HandleFunc("POST /api/ver1.0/extension/{id}/event/", s.createHook)
 	mux.HandleFunc("DELETE /api/ver1.0/extension/{id}/event/{hook}", s.deleteHook)
-	s.srv = httptest.NewServer(s.wrap(mux))
+	s.srv = fakehttp.Start(s.wrap(mux))
 	s.URL = s.srv.URL
 	return s
 }
@@ -206,13 +216,15 @@ func (s *Server) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]string{"url": s.URL, "client_id": s.ClientID, "client_secret": "REDACTED"})
 }
 
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
+// Close shuts the server down, cutting injected delays short. It may be
+// called more than once.
+func (s *Server) Close() {
+	s.once.Do(func() { close(s.closed) })
+	s.srv.Close()
+}
 
-// Client returns an *http.Client for the Server (pass to telphin.WithHTTPClient).
-func (s *Server) Client() *http.Client { return s.srv.Client() }
-
-// Requests returns the requests received so far, in order.
+// Requests returns the requests received so far, in order, as received
+// (headers with the Authorization token, bodies with the client secret).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -256,7 +268,9 @@ func (s *Server) AuthorizationCode() string {
 	return code
 }
 
-// Fail injects a failure for the next f.Times matching requests.
+// Fail injects a failure for the next f.Times matching requests (see
+// Failure). Failures are matched in the order added; a request uses up one
+// Times of the first that selects it.
 func (s *Server) Fail(f Failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -346,21 +360,29 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		s.mu.Unlock()
 		if f != nil {
 			if f.Delay > 0 {
+				t := time.NewTimer(f.Delay)
 				select {
-				case <-time.After(f.Delay):
+				case <-t.C:
 				case <-r.Context().Done():
+					t.Stop()
 					return
+				case <-s.closed:
+					t.Stop()
+					panic(http.ErrAbortHandler) // the client sees the connection drop
 				}
 			}
 			if f.Status != 0 {
+				w.Header().Set("Content-Type", "application/json")
 				for k, v := range f.Header {
 					w.Header()[k] = v
+				}
+				if f.RetryAfter != "" {
+					w.Header().Set("Retry-After", f.RetryAfter)
 				}
 				msg := f.Body
 				if msg == "" {
 					msg = fmt.Sprintf(`{"message":%q}`, http.StatusText(f.Status))
 				}
-				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(f.Status)
 				io.WriteString(w, msg)
 				return
@@ -663,10 +685,13 @@ func (s *Server) enterStats(w http.ResponseWriter, r *http.Request) bool {
 	s.statsBusy = true
 	delay := s.StatsDelay
 	s.mu.Unlock()
+	t := time.NewTimer(delay)
 	select {
-	case <-time.After(delay):
+	case <-t.C:
 	case <-r.Context().Done():
+	case <-s.closed:
 	}
+	t.Stop()
 	s.mu.Lock()
 	s.statsBusy = false
 	s.mu.Unlock()

@@ -2,11 +2,12 @@ package telphintest
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/callbridge/callbridge/internal/fakehttp"
 )
 
 // Call describes one call for building the webhook requests Telphin sends
@@ -205,10 +206,13 @@ func (c Call) CallInteractive() url.Values {
 // NewRequest builds the POST Telphin sends to a hook URL target
 // ("https://crm.example/telphin/APPID"): fields as an
 // application/x-www-form-urlencoded body, token (if not "") added as the
-// "token" query parameter the handler checks. It is an httptest request,
-// ready for handler.ServeHTTP.
+// "token" query parameter (telphin.TokenParam) the handler checks by
+// default (webhook.WithToken). target may also be a path
+// ("/hooks/telphin/app", host example.com). It is a server-side request
+// (fakehttp.NewRequest: RemoteAddr 192.0.2.1:1234, RequestURI set), ready
+// for handler.ServeHTTP.
 func NewRequest(target, token string, fields url.Values) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, withToken(target, token), strings.NewReader(fields.Encode()))
+	r := fakehttp.NewRequest(http.MethodPost, withToken(target, token), strings.NewReader(fields.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return r
 }
@@ -220,7 +224,7 @@ func NewGETRequest(target, token string, fields url.Values) *http.Request {
 	if strings.Contains(u, "?") {
 		sep = "&"
 	}
-	return httptest.NewRequest(http.MethodGet, u+sep+fields.Encode(), nil)
+	return fakehttp.NewRequest(http.MethodGet, u+sep+fields.Encode(), nil)
 }
 
 func withToken(target, token string) string {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/examples/crm/gateway"
 	"github.com/callbridge/callbridge/finaz"
@@ -209,27 +210,28 @@ func TestCrossSiteCall(t *testing.T) {
 func TestClickToCallErrors(t *testing.T) {
 	t.Parallel()
 	g, logs := newGateway(t, gateway.Config{})
-	pbx := megafontest.NewServer(t)
+	pbx := megafontest.NewServer()
+	t.Cleanup(pbx.Close)
 	c, err := megafon.NewClient(megafon.Credentials{Domain: megafontest.Domain, APIKey: megafontest.APIKey},
-		megafon.WithBaseURL(pbx.URL), megafon.WithRetry(0, 0, 0))
+		callbridge.WithBaseURL(pbx.URL), callbridge.WithRetry(callbridge.RetryPolicy{}))
 	require.NoError(t, err)
 	g.SetCaller("megafon", c)
 	g.SetCaller("phonet", doubledCaller{})
 	h := g.Handler()
 	body := `{"provider":"megafon","from":"andy","to":"79161234567"}`
 	for _, tc := range []struct {
-		fault      megafontest.Fault
+		fault      megafontest.Failure
 		code       int
 		want       string
 		retryAfter string
 	}{
-		{megafontest.Fault{Op: megafontest.OpMakeCall, Status: 400, Body: `{"message":"Invalid phone number"}`}, 400, "megafon answered 400: Invalid phone number", ""},
-		{megafontest.Fault{Op: megafontest.OpMakeCall, Status: 404, Body: `{"message":"User not found"}`}, 400, "megafon answered 404: User not found", ""},
-		{megafontest.Fault{Op: megafontest.OpMakeCall, Status: 429, RetryAfter: "7"}, 429, "megafon answered 429", "7"},
-		{megafontest.Fault{Op: megafontest.OpMakeCall, Status: 401}, 502, "megafon answered 401: Unauthorized (check the gateway's credentials)", ""},
-		{megafontest.Fault{Op: megafontest.OpMakeCall, Status: 503}, 502, "megafon answered 503", ""},
+		{megafontest.Failure{Op: megafontest.OpMakeCall, Status: 400, Body: `{"message":"Invalid phone number"}`}, 400, "megafon answered 400: Invalid phone number", ""},
+		{megafontest.Failure{Op: megafontest.OpMakeCall, Status: 404, Body: `{"message":"User not found"}`}, 400, "megafon answered 404: User not found", ""},
+		{megafontest.Failure{Op: megafontest.OpMakeCall, Status: 429, RetryAfter: "7"}, 429, "megafon answered 429", "7"},
+		{megafontest.Failure{Op: megafontest.OpMakeCall, Status: 401}, 502, "megafon answered 401: Unauthorized (check the gateway's credentials)", ""},
+		{megafontest.Failure{Op: megafontest.OpMakeCall, Status: 503}, 502, "megafon answered 503", ""},
 	} {
-		pbx.Inject(tc.fault)
+		pbx.Fail(tc.fault)
 		w := call(h, "POST", "/api/call", body)
 		require.Equal(t, tc.code, w.Code, "%d: %s", tc.fault.Status, w.Body)
 		var e struct{ Error string }
@@ -251,14 +253,16 @@ func TestClickToCallErrors(t *testing.T) {
 
 	// Telphin and Finaz refuse a caller's mistake before sending: 400, the
 	// provider named once.
-	tsrv := telphintest.NewServer(t)
+	tsrv := telphintest.NewServer()
+	t.Cleanup(tsrv.Close)
 	tcl, err := telphin.NewClient(telphin.Credentials{ClientID: tsrv.ClientID, ClientSecret: tsrv.ClientSecret},
-		telphin.WithBaseURL(tsrv.URL), telphin.WithHTTPClient(tsrv.Client()))
+		callbridge.WithBaseURL(tsrv.URL))
 	require.NoError(t, err)
 	g.SetCaller(telphin.Provider, tcl)
-	fsrv := finaztest.NewServer(t)
+	fsrv := finaztest.NewServer()
+	t.Cleanup(fsrv.Close)
 	fc, err := finaz.NewClient(finaz.Config{Click2Call: &finaz.RequestTemplate{Method: "POST", URL: "calls",
-		Query: map[string]string{"n": "{{telefone}}"}}}, finaz.WithBaseURL(fsrv.URL()))
+		Query: map[string]string{"n": "{{telefone}}"}}}, callbridge.WithBaseURL(fsrv.URL))
 	require.NoError(t, err)
 	g.SetCaller(finaz.Provider, fc)
 	for _, tc := range []struct{ provider, body, want string }{

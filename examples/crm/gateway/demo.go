@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/finaz/finaztest"
 	"github.com/callbridge/callbridge/megafon"
@@ -23,34 +24,34 @@ const demoMegafonDomain = megafontest.Domain
 // fakes know: Telphin extension 101, MegaFon andy (701), Phonet 001; any
 // extension for Finaz.
 func (g *Gateway) startDemo() error {
-	tsrv := telphintest.Start()
+	tsrv := telphintest.NewServer()
 	g.closers = append(g.closers, tsrv.Close)
 	g.telphinApp = tsrv.ClientID
 	tc, err := telphin.NewClient(telphin.Credentials{ClientID: tsrv.ClientID, ClientSecret: tsrv.ClientSecret},
-		telphin.WithBaseURL(tsrv.URL), telphin.WithLogger(g.log))
+		callbridge.WithBaseURL(tsrv.URL), callbridge.WithLogger(g.log))
 	if err != nil {
 		return fmt.Errorf("demo telphin: %w", err)
 	}
 	g.callers[telphin.Provider] = tc
 
-	msrv := megafontest.NewServer(nil)
+	msrv := megafontest.NewServer()
 	g.closers = append(g.closers, msrv.Close)
 	mc, err := megafon.NewClient(megafon.Credentials{Domain: megafontest.Domain, APIKey: megafontest.APIKey},
-		megafon.WithBaseURL(msrv.URL), megafon.WithLogger(g.log))
+		callbridge.WithBaseURL(msrv.URL), callbridge.WithLogger(g.log))
 	if err != nil {
 		return fmt.Errorf("demo megafon: %w", err)
 	}
 	g.callers[megafon.Provider] = mc
 
-	psrv := phonettest.Start()
+	psrv := phonettest.NewServer()
 	g.closers = append(g.closers, psrv.Close)
-	pc, err := psrv.NewClient(phonet.WithLogger(g.log))
+	pc, err := psrv.NewClient(callbridge.WithLogger(g.log))
 	if err != nil {
 		return fmt.Errorf("demo phonet: %w", err)
 	}
 	g.callers[phonet.Provider] = pc
 
-	fsrv := finaztest.New()
+	fsrv := finaztest.NewServer()
 	g.closers = append(g.closers, fsrv.Close)
 	var seq atomic.Int64
 	fsrv.Handle("POST", "/calls", func(finaztest.Request) finaztest.Response {
@@ -63,7 +64,7 @@ func (g *Gateway) startDemo() error {
 			Body:     &finaz.Body{Type: "form", Form: map[string]string{"ramal": "{{ramal_operador}}", "numero": "+{{telefone}}"}},
 			Response: &finaz.ResponseSpec{SuccessStatus: []int{201}, CallIDField: "call_id"},
 		},
-	}, finaz.WithBaseURL(fsrv.URL()), finaz.WithLogger(g.log))
+	}, callbridge.WithBaseURL(fsrv.URL), callbridge.WithLogger(g.log))
 	if err != nil {
 		return fmt.Errorf("demo finaz: %w", err)
 	}

@@ -6,7 +6,7 @@
 //
 //	provider webhook → provider Handler (token, size limit, decoding, dedup)
 //	                 → webhook.Queue (202 at once; workers deliver with retries)
-//	                 → match.Engine over a match.MemoryStore (SingleTenant):
+//	                 → match.Engine over a memstore.Store (SingleTenant):
 //	                   clients found or created, calls logged, leads for missed calls
 //	provider lookup  → the same Engine as callevent.ContactLookup (MegaFon cmd=contact,
 //	                   Phonet customer_data, Telphin call_interactive, Finaz receptivo)

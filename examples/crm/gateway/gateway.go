@@ -20,9 +20,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/memstore"
 	"github.com/callbridge/callbridge/megafon"
 	"github.com/callbridge/callbridge/phonet"
 	"github.com/callbridge/callbridge/telphin"
@@ -50,9 +52,9 @@ const ShutdownGrace = 3 * time.Second
 var providers = []string{telphin.Provider, megafon.Provider, phonet.Provider, finaz.Provider}
 
 // Gateway is the reference CRM telephony gateway: every provider's webhook
-// handler in front of one delivery queue, an in-memory CRM (match's
-// MemoryStore and Engine), click-to-call through the provider clients and
-// a small JSON API. Create it with New, serve it with Serve or mount
+// handler in front of one delivery queue, an in-memory CRM (a
+// memstore.Store under a match.Engine), click-to-call through the provider
+// clients and a small JSON API. Create it with New, serve it with Serve or mount
 // Handler yourself, and Close it.
 type Gateway struct {
 	cfg    Config
@@ -157,14 +159,14 @@ func cmpOr[T comparable](v, def T) T {
 // openCRM creates the store, seeds it and starts the engine.
 func (g *Gateway) openCRM() error {
 	cfg := g.cfg
-	sopts := []match.MemoryOption{match.SingleTenant()}
+	sopts := []memstore.Option{memstore.WithDefaultCountry(cfg.Country), memstore.SingleTenant()}
 	eopts := []match.Option{match.WithDefaultCountry(cfg.Country), match.WithLogger(g.log),
 		match.WithProviderIdle(finaz.Provider, FinazSettle)}
 	if cfg.Clock != nil {
-		sopts = append(sopts, match.WithMemoryClock(cfg.Clock.Now))
+		sopts = append(sopts, memstore.WithClock(cfg.Clock))
 		eopts = append(eopts, match.WithClock(cfg.Clock))
 	}
-	store, err := match.NewMemoryStore(cfg.Country, sopts...)
+	store, err := memstore.New(sopts...)
 	if err != nil {
 		return err
 	}
@@ -192,7 +194,7 @@ func (g *Gateway) openCRM() error {
 			return fmt.Errorf("rules %s: %w", cfg.RulesFile, err)
 		}
 	}
-	eopts = append(eopts, match.WithRules(rules), match.WithLimits(0, cfg.MaxOpenCalls))
+	eopts = append(eopts, match.WithRules(rules), match.WithLimits(match.Limits{MaxCalls: cfg.MaxOpenCalls}))
 	engine, err := match.NewEngine(crm, eopts...)
 	if err != nil {
 		return err
@@ -267,7 +269,7 @@ func (g *Gateway) openClients() error {
 	cfg := g.cfg
 	g.telphinApp = cfg.TelphinClientID
 	if cfg.TelphinClientID != "" {
-		c, err := telphin.NewClient(telphin.Credentials{ClientID: cfg.TelphinClientID, ClientSecret: cfg.TelphinClientSecret}, telphin.WithLogger(g.log))
+		c, err := telphin.NewClient(telphin.Credentials{ClientID: cfg.TelphinClientID, ClientSecret: cfg.TelphinClientSecret}, callbridge.WithLogger(g.log))
 		if err != nil {
 			return fmt.Errorf("telphin: %w", err)
 		}
@@ -276,7 +278,7 @@ func (g *Gateway) openClients() error {
 		g.missing[telphin.Provider] = "TELPHIN_CLIENT_ID and TELPHIN_CLIENT_SECRET"
 	}
 	if cfg.MegafonDomain != "" {
-		c, err := megafon.NewClient(megafon.Credentials{Domain: cfg.MegafonDomain, APIKey: cfg.MegafonAPIKey}, megafon.WithLogger(g.log))
+		c, err := megafon.NewClient(megafon.Credentials{Domain: cfg.MegafonDomain, APIKey: cfg.MegafonAPIKey}, callbridge.WithLogger(g.log))
 		if err != nil {
 			return fmt.Errorf("megafon: %w", err)
 		}
@@ -285,7 +287,7 @@ func (g *Gateway) openClients() error {
 		g.missing[megafon.Provider] = "MEGAFON_DOMAIN and MEGAFON_API_KEY"
 	}
 	if cfg.PhonetDomain != "" {
-		c, err := phonet.NewClient(phonet.Credentials{Domain: cfg.PhonetDomain, APIKey: cfg.PhonetAPIKey}, phonet.WithLogger(g.log))
+		c, err := phonet.NewClient(phonet.Credentials{Domain: cfg.PhonetDomain, APIKey: cfg.PhonetAPIKey}, callbridge.WithLogger(g.log))
 		if err != nil {
 			return fmt.Errorf("phonet: %w", err)
 		}
@@ -315,7 +317,7 @@ func finazClient(path string, log *slog.Logger) (*finaz.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finaz: %s: %w", path, err)
 	}
-	c, err := finaz.NewClient(cfg, finaz.WithLogger(log))
+	c, err := finaz.NewClient(cfg, callbridge.WithLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("finaz: %w", err)
 	}
@@ -335,38 +337,30 @@ func (g *Gateway) routes() error {
 			return g.queue.HandleEvent(ctx, e)
 		})
 	}
-	th, err := telphin.NewHandler(sink,
-		telphin.WithToken(g.hookToken),
-		telphin.WithAccount(func(r *http.Request) string { return r.PathValue("account") }),
-		telphin.WithContactLookup(g.engine),
-		telphin.WithWebhookOptions(wopts...))
+	th, err := telphin.NewHandler(sink, append([]webhook.Option{
+		webhook.WithToken(g.hookToken),
+		webhook.WithAccount(func(r *http.Request) string { return r.PathValue("account") }),
+		webhook.WithContactLookup(g.engine)}, wopts...)...)
 	if err != nil {
 		return fmt.Errorf("telphin handler: %w", err)
 	}
-	mopts := []megafon.HandlerOption{
-		megafon.WithToken(g.megafonToken),
-		megafon.WithAccount(g.megafonAccount()),
-		megafon.WithContactLookup(g.engine),
-		megafon.WithWebhookOptions(wopts...),
-	}
-	if g.cfg.Clock != nil {
-		mopts = append(mopts, megafon.WithClock(g.cfg.Clock.Now))
-	}
-	mh, err := megafon.NewHandler(sink, mopts...)
+	megafonAccount := g.megafonAccount()
+	mh, err := megafon.NewHandler(sink, append([]webhook.Option{
+		webhook.WithToken(g.megafonToken),
+		webhook.WithAccount(func(*http.Request) string { return megafonAccount }),
+		webhook.WithContactLookup(g.engine)}, wopts...)...)
 	if err != nil {
 		return fmt.Errorf("megafon handler: %w", err)
 	}
-	ph, err := phonet.NewHandler(sink,
-		phonet.WithToken(g.hookToken),
-		phonet.WithContactLookup(g.engine),
-		phonet.WithWebhookOptions(wopts...))
+	ph, err := phonet.NewHandler(sink, append([]webhook.Option{
+		webhook.WithToken(g.hookToken),
+		webhook.WithContactLookup(g.engine)}, wopts...)...)
 	if err != nil {
 		return fmt.Errorf("phonet handler: %w", err)
 	}
-	fh, err := finaz.NewHandler(sink,
-		finaz.WithToken(g.hookToken),
-		finaz.WithContactLookup(g.engine),
-		finaz.WithWebhookOptions(wopts...))
+	fh, err := finaz.NewHandler(sink, append([]webhook.Option{
+		webhook.WithToken(g.hookToken),
+		webhook.WithContactLookup(g.engine)}, wopts...)...)
 	if err != nil {
 		return fmt.Errorf("finaz handler: %w", err)
 	}

@@ -338,7 +338,7 @@ func TestClientsAndRulesFiles(t *testing.T) {
 		want string
 	}{
 		{gateway.Config{ClientsFile: filepath.Join(dir, "none.json")}, "clients: open"},
-		{gateway.Config{ClientsFile: write("bad.json", `[{"id":"x","phone":"not a phone"}]`)}, `clients: match: LoadClients: client 0 ("x")`},
+		{gateway.Config{ClientsFile: write("bad.json", `[{"id":"x","phone":"not a phone"}]`)}, `clients: memstore: LoadClients: client 0 ("x")`},
 		{gateway.Config{RulesFile: write("bad-rules.json", `{"default": {"creat": {}}}`)}, "rules " + filepath.Join(dir, "bad-rules.json")},
 		{gateway.Config{FinazConfig: write("finaz.json", `{}`)}, "finaz: "},
 		{gateway.Config{Country: "XX"}, "XX"},

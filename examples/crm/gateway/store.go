@@ -10,18 +10,19 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/memstore"
 )
 
 // MaxCalls bounds the call log: beyond it the calls that started earliest
 // are forgotten (in batches of MaxCalls/16).
 const MaxCalls = 100_000
 
-// crmStore is the engine's store: match's MemoryStore for clients, leads
+// crmStore is the engine's store: a memstore.Store for clients, leads
 // and employees, plus what the paginated API needs without copying whole
 // lists: the creation order of clients and leads (ids only; the values
-// stay in the MemoryStore) and a call log kept in listing order.
+// stay in the memstore.Store) and a call log kept in listing order.
 type crmStore struct {
-	*match.MemoryStore
+	*memstore.Store
 
 	mu      sync.RWMutex
 	clients []string  // client ids in creation order
@@ -38,8 +39,8 @@ var (
 	_ match.CallLog     = (*crmStore)(nil)
 )
 
-func newCRMStore(ms *match.MemoryStore) *crmStore {
-	s := &crmStore{MemoryStore: ms, calls: callLog{max: MaxCalls, byKey: map[callKey]*match.CallRecord{}}}
+func newCRMStore(ms *memstore.Store) *crmStore {
+	s := &crmStore{Store: ms, calls: callLog{max: MaxCalls, byKey: map[callKey]*match.CallRecord{}}}
 	for _, c := range ms.Clients() { // the seed: once, at start
 		s.clients = append(s.clients, c.ID)
 	}
@@ -51,7 +52,7 @@ func newCRMStore(ms *match.MemoryStore) *crmStore {
 
 // CreateClient implements match.ClientStore and remembers the order.
 func (s *crmStore) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
-	c, err := s.MemoryStore.CreateClient(ctx, c)
+	c, err := s.Store.CreateClient(ctx, c)
 	if err == nil {
 		s.mu.Lock()
 		s.clients = append(s.clients, c.ID)
@@ -62,7 +63,7 @@ func (s *crmStore) CreateClient(ctx context.Context, c match.Client) (match.Clie
 
 // CreateLead implements match.LeadStore and remembers the order.
 func (s *crmStore) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
-	l, err := s.MemoryStore.CreateLead(ctx, l)
+	l, err := s.Store.CreateLead(ctx, l)
 	if err == nil {
 		s.mu.Lock()
 		s.leads = append(s.leads, leadRef{l.ClientID, l.ID})

@@ -1,4 +1,4 @@
-package match
+package memstore
 
 import (
 	"cmp"
@@ -11,41 +11,74 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/callbridge/callbridge/internal/text"
+	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/phone"
 )
 
-// Limits that keep a MemoryStore's memory per client bounded. CreateClient
-// and AddClients reject larger clients with ErrTooLarge.
+// Limits that keep a Store's memory per client bounded. CreateClient and
+// AddClients reject larger clients with ErrTooLarge.
 const (
 	MaxClientFields = 32  // fields (variables) per client
 	MaxClientTags   = 16  // tags per client
 	MaxValueLen     = 256 // bytes in a name, phone, tag, field name or value
 )
 
-// ErrTooLarge reports a client over the MemoryStore limits.
-var ErrTooLarge = errors.New("match: client exceeds the memory store limits")
+// Defaults of the bounded lists.
+const (
+	defaultMaxCalls         = 100_000
+	defaultMaxNotifications = 10_000
+)
 
-// ErrNotFound reports an unknown id.
-var ErrNotFound = errors.New("match: not found")
+var (
+	// ErrTooLarge reports a client over the limits (MaxClientFields,
+	// MaxClientTags, MaxValueLen).
+	ErrTooLarge = errors.New("memstore: client exceeds the store limits")
+	// ErrNotFound reports an unknown client or lead id.
+	ErrNotFound = errors.New("memstore: not found")
+)
 
-// MemoryOption configures a MemoryStore.
-type MemoryOption func(*MemoryStore)
+// Option configures a Store.
+type Option func(*Store) error
 
-// WithMaxCalls bounds the call log: beyond n records the oldest is
-// forgotten. The default is 100,000; n <= 0 keeps the default.
-func WithMaxCalls(n int) MemoryOption {
-	return func(s *MemoryStore) {
-		if n > 0 {
-			s.maxCalls = n
+// WithDefaultCountry sets the country of national numbers in client
+// phones and fields ("" = RU); give the engine's (match.WithDefaultCountry).
+func WithDefaultCountry(country string) Option {
+	return func(s *Store) error { s.country = country; return nil }
+}
+
+// WithClock sets the clock that stamps CreatedAt of clients and leads
+// (default: the system clock); give the engine's (match.WithClock).
+func WithClock(c match.Clock) Option {
+	return func(s *Store) error {
+		if c == nil {
+			return errors.New("nil clock")
 		}
+		s.now = c.Now
+		return nil
 	}
 }
 
-// WithMaxNotifications bounds the kept notifications (default 10,000).
-func WithMaxNotifications(n int) MemoryOption {
-	return func(s *MemoryStore) {
+// WithMaxCalls bounds the call log: beyond n records the oldest is
+// forgotten. The default is 100,000; n <= 0 keeps the default.
+func WithMaxCalls(n int) Option {
+	return func(s *Store) error {
+		if n > 0 {
+			s.maxCalls = n
+		}
+		return nil
+	}
+}
+
+// WithMaxNotifications bounds the kept notifications: beyond n the oldest
+// is forgotten. The default is 10,000; n <= 0 keeps the default.
+func WithMaxNotifications(n int) Option {
+	return func(s *Store) error {
 		if n > 0 {
 			s.maxNotes = n
 		}
+		return nil
 	}
 }
 
@@ -53,21 +86,16 @@ func WithMaxNotifications(n int) MemoryOption {
 // account argument of client, lead and directory methods is ignored, so a
 // client seeded once is found for calls from any provider. Call records
 // keep their account.
-func SingleTenant() MemoryOption { return func(s *MemoryStore) { s.single = true } }
+func SingleTenant() Option { return func(s *Store) error { s.single = true; return nil } }
 
-// WithMemoryClock sets the clock used for CreatedAt (default time.Now).
-func WithMemoryClock(now func() time.Time) MemoryOption {
-	return func(s *MemoryStore) { s.now = now }
-}
-
-// MemoryStore is the in-memory, embedded default of every store interface:
-// ClientStore, LeadStore, CallLog, Directory and Notifier. It is safe for
-// concurrent use, indexes clients by normalised phone (their Phone and
-// every field value that is a phone) and lists everything in a stable
-// order for an API.
+// Store implements every store interface of package match in memory:
+// match.ClientStore, match.LeadStore, match.CallLog, match.Directory and
+// match.Notifier. It is safe for concurrent use, indexes clients by
+// normalised phone (their Phone and every field value that is a phone)
+// and lists everything in a stable order for an API.
 //
-// The zero value is not usable; call NewMemoryStore.
-type MemoryStore struct {
+// The zero value is not usable; call New.
+type Store struct {
 	mu       sync.RWMutex
 	single   bool
 	now      func() time.Time
@@ -75,65 +103,68 @@ type MemoryStore struct {
 	maxCalls int
 	maxNotes int
 
-	clients  []Client // in creation order
-	accounts map[string]*memAccount
+	clients  []match.Client // in creation order
+	accounts map[string]*accountIndex
 	seq      uint64 // last generated client id number
 	leadSeq  uint64
 
-	leads []Lead
+	leads []match.Lead
 
-	calls     []CallRecord // ring buffer, callHead = oldest when full
+	calls     []match.CallRecord // ring buffer, callHead = oldest when full
 	callHead  int
 	callIndex map[callKey]int
 
-	notes    []Notification
+	notes    []match.Notification
 	noteHead int
 }
 
 type callKey struct{ provider, account, callID string }
 
-type memAccount struct {
+// accountIndex holds the indexes and the directory of one account.
+type accountIndex struct {
 	byID    map[string]int32   // client id → index in clients
 	byPhone map[string]int32   // Phone → first client with it
 	byField map[string][]int32 // normalised field value → client indexes
 	leads   map[string][]int32 // client id → lead indexes, oldest first
 	leadIDs map[string]int32
-	emps    []Employee
+	emps    []match.Employee
 	online  []string
 }
 
-// NewMemoryStore returns an empty store. Field values are normalised with
-// Normalize and defaultCountry ("" = RU).
-func NewMemoryStore(defaultCountry string, opts ...MemoryOption) (*MemoryStore, error) {
-	if _, err := normalize("79161234567", defaultCountry); err != nil {
-		return nil, fmt.Errorf("match: NewMemoryStore: %w", err)
-	}
-	s := &MemoryStore{
+// New returns an empty store. Phones and field values are normalised
+// with phone.Normalize in the country of WithDefaultCountry. It fails on
+// an unknown country or a nil option.
+func New(opts ...Option) (*Store, error) {
+	s := &Store{
 		now:       time.Now,
-		country:   defaultCountry,
-		maxCalls:  100_000,
-		maxNotes:  10_000,
-		accounts:  make(map[string]*memAccount),
+		maxCalls:  defaultMaxCalls,
+		maxNotes:  defaultMaxNotifications,
+		accounts:  make(map[string]*accountIndex),
 		callIndex: make(map[callKey]int),
 	}
 	for i, o := range opts {
 		if o == nil {
-			return nil, fmt.Errorf("match: NewMemoryStore: option %d is nil", i+1)
+			return nil, fmt.Errorf("memstore: New: option %d is nil", i+1)
 		}
-		o(s)
+		if err := o(s); err != nil {
+			return nil, fmt.Errorf("memstore: New: %w", err)
+		}
+	}
+	if _, err := phone.Normalize("79161234567", s.country); err != nil {
+		return nil, fmt.Errorf("memstore: New: %w", err)
 	}
 	return s, nil
 }
 
 var (
-	_ ClientStore = (*MemoryStore)(nil)
-	_ LeadStore   = (*MemoryStore)(nil)
-	_ CallLog     = (*MemoryStore)(nil)
-	_ Directory   = (*MemoryStore)(nil)
-	_ Notifier    = (*MemoryStore)(nil)
+	_ match.ClientStore = (*Store)(nil)
+	_ match.LeadStore   = (*Store)(nil)
+	_ match.CallLog     = (*Store)(nil)
+	_ match.Directory   = (*Store)(nil)
+	_ match.Notifier    = (*Store)(nil)
 )
 
-func (s *MemoryStore) tenant(account string) string {
+func (s *Store) tenant(account string) string {
 	if s.single {
 		return ""
 	}
@@ -142,10 +173,10 @@ func (s *MemoryStore) tenant(account string) string {
 
 // account returns the index of account, creating it; s.mu must be held for
 // writing.
-func (s *MemoryStore) account(account string) *memAccount {
+func (s *Store) account(account string) *accountIndex {
 	a := s.accounts[account]
 	if a == nil {
-		a = &memAccount{
+		a = &accountIndex{
 			byID:    make(map[string]int32),
 			byPhone: make(map[string]int32),
 			byField: make(map[string][]int32),
@@ -157,23 +188,24 @@ func (s *MemoryStore) account(account string) *memAccount {
 	return a
 }
 
-// FindClientByPhone implements ClientStore.
-func (s *MemoryStore) FindClientByPhone(_ context.Context, account, phone string) (Client, bool, error) {
+// FindClientByPhone implements match.ClientStore.
+func (s *Store) FindClientByPhone(_ context.Context, account, phone string) (match.Client, bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a := s.accounts[s.tenant(account)]
 	if a == nil {
-		return Client{}, false, nil
+		return match.Client{}, false, nil
 	}
 	i, ok := a.byPhone[phone]
 	if !ok {
-		return Client{}, false, nil
+		return match.Client{}, false, nil
 	}
 	return s.clients[i], true, nil
 }
 
-// FindClientsByField implements ClientStore: clients in creation order.
-func (s *MemoryStore) FindClientsByField(_ context.Context, account, phone string, limit int) ([]Client, error) {
+// FindClientsByField implements match.ClientStore: clients in creation
+// order.
+func (s *Store) FindClientsByField(_ context.Context, account, phone string, limit int) ([]match.Client, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a := s.accounts[s.tenant(account)]
@@ -181,7 +213,7 @@ func (s *MemoryStore) FindClientsByField(_ context.Context, account, phone strin
 		return nil, nil
 	}
 	idx := a.byField[phone]
-	out := make([]Client, 0, min(limit, len(idx)))
+	out := make([]match.Client, 0, min(limit, len(idx)))
 	for _, i := range idx {
 		if len(out) == limit {
 			break
@@ -191,10 +223,10 @@ func (s *MemoryStore) FindClientsByField(_ context.Context, account, phone strin
 	return out, nil
 }
 
-// CreateClient implements ClientStore. An empty ID gets a generated one
-// ("c1", "c2", …); an ID already used in the account is an error. Phone
-// and field values are normalised.
-func (s *MemoryStore) CreateClient(_ context.Context, c Client) (Client, error) {
+// CreateClient implements match.ClientStore. An empty ID gets a generated
+// one ("c1", "c2", …); an ID already used in the account is an error.
+// Phone and field values are normalised.
+func (s *Store) CreateClient(_ context.Context, c match.Client) (match.Client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.addLocked(c)
@@ -202,7 +234,7 @@ func (s *MemoryStore) CreateClient(_ context.Context, c Client) (Client, error) 
 
 // AddClients adds clients in order, as CreateClient does, and stops at the
 // first error.
-func (s *MemoryStore) AddClients(cs ...Client) error {
+func (s *Store) AddClients(cs ...match.Client) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range cs {
@@ -217,12 +249,12 @@ func (s *MemoryStore) AddClients(cs ...Client) error {
 // "responsible"} and optionally "channel", "tags", "fields") into account
 // and returns how many were added. Phones are normalised; a phone that is
 // not a number is an error naming the client.
-func (s *MemoryStore) LoadClients(account string, r io.Reader) (int, error) {
-	var cs []Client
+func (s *Store) LoadClients(account string, r io.Reader) (int, error) {
+	var cs []match.Client
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cs); err != nil {
-		return 0, fmt.Errorf("match: LoadClients: %w", err)
+		return 0, fmt.Errorf("memstore: LoadClients: %w", err)
 	}
 	for i := range cs {
 		cs[i].Account = account
@@ -231,26 +263,26 @@ func (s *MemoryStore) LoadClients(account string, r io.Reader) (int, error) {
 	defer s.mu.Unlock()
 	for i, c := range cs {
 		if _, err := s.addLocked(c); err != nil {
-			return i, fmt.Errorf("match: LoadClients: client %d (%q): %w", i, c.ID, err)
+			return i, fmt.Errorf("memstore: LoadClients: client %d (%q): %w", i, c.ID, text.Unprefixed(err, "memstore: "))
 		}
 	}
 	return len(cs), nil
 }
 
-func (s *MemoryStore) addLocked(c Client) (Client, error) {
+func (s *Store) addLocked(c match.Client) (match.Client, error) {
 	if err := checkClient(c); err != nil {
-		return Client{}, err
+		return match.Client{}, err
 	}
 	c.Account = s.tenant(c.Account)
 	if c.Phone != "" {
-		p, err := normalize(c.Phone, s.country)
+		p, err := phone.Normalize(c.Phone, s.country)
 		if err != nil {
-			return Client{}, fmt.Errorf("match: client phone: %w", err)
+			return match.Client{}, fmt.Errorf("memstore: client phone: %w", err)
 		}
 		c.Phone = p
 	}
 	if c.Channel == "" {
-		c.Channel = ChannelTelephony
+		c.Channel = match.ChannelTelephony
 	}
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = s.now().UTC()
@@ -265,7 +297,7 @@ func (s *MemoryStore) addLocked(c Client) (Client, error) {
 			}
 		}
 	} else if _, used := a.byID[c.ID]; used {
-		return Client{}, fmt.Errorf("match: client id %q already exists", c.ID)
+		return match.Client{}, fmt.Errorf("memstore: client id %q already exists", c.ID)
 	}
 	// The stored value owns its slices and map, so callers' later changes
 	// to theirs don't leak in; stored values are never modified in place.
@@ -294,7 +326,7 @@ func (s *MemoryStore) addLocked(c Client) (Client, error) {
 	slices.Sort(keys)
 	var seen []string
 	for _, k := range keys {
-		p, err := normalize(c.Fields[k], s.country)
+		p, err := phone.Normalize(c.Fields[k], s.country)
 		if err != nil || slices.Contains(seen, p) {
 			continue
 		}
@@ -304,7 +336,7 @@ func (s *MemoryStore) addLocked(c Client) (Client, error) {
 	return c, nil
 }
 
-func checkClient(c Client) error {
+func checkClient(c match.Client) error {
 	long := func(s string) bool { return len(s) > MaxValueLen }
 	if long(c.ID) || long(c.Name) || long(c.Phone) || long(string(c.Channel)) || long(c.Responsible) {
 		return fmt.Errorf("%w: a value is longer than %d bytes", ErrTooLarge, MaxValueLen)
@@ -329,29 +361,29 @@ func checkClient(c Client) error {
 }
 
 // Client returns the client with id in account.
-func (s *MemoryStore) Client(account, id string) (Client, bool) {
+func (s *Store) Client(account, id string) (match.Client, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a := s.accounts[s.tenant(account)]
 	if a == nil {
-		return Client{}, false
+		return match.Client{}, false
 	}
 	i, ok := a.byID[id]
 	if !ok {
-		return Client{}, false
+		return match.Client{}, false
 	}
 	return s.clients[i], true
 }
 
 // Clients returns every client in creation order.
-func (s *MemoryStore) Clients() []Client {
+func (s *Store) Clients() []match.Client {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return slices.Clone(s.clients)
 }
 
-// ClientLeads implements LeadStore.
-func (s *MemoryStore) ClientLeads(_ context.Context, account, clientID string) ([]Lead, error) {
+// ClientLeads implements match.LeadStore.
+func (s *Store) ClientLeads(_ context.Context, account, clientID string) ([]match.Lead, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a := s.accounts[s.tenant(account)]
@@ -359,16 +391,16 @@ func (s *MemoryStore) ClientLeads(_ context.Context, account, clientID string) (
 		return nil, nil
 	}
 	idx := a.leads[clientID]
-	out := make([]Lead, len(idx))
+	out := make([]match.Lead, len(idx))
 	for j, i := range idx {
 		out[len(idx)-1-j] = s.leads[i]
 	}
 	return out, nil
 }
 
-// CreateLead implements LeadStore. An empty ID gets a generated one ("l1",
-// "l2", …).
-func (s *MemoryStore) CreateLead(_ context.Context, l Lead) (Lead, error) {
+// CreateLead implements match.LeadStore. An empty ID gets a generated one
+// ("l1", "l2", …).
+func (s *Store) CreateLead(_ context.Context, l match.Lead) (match.Lead, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.addLeadLocked(l)
@@ -376,7 +408,7 @@ func (s *MemoryStore) CreateLead(_ context.Context, l Lead) (Lead, error) {
 
 // AddLeads adds leads in order, as CreateLead does (with the given States),
 // and stops at the first error.
-func (s *MemoryStore) AddLeads(ls ...Lead) error {
+func (s *Store) AddLeads(ls ...match.Lead) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, l := range ls {
@@ -387,11 +419,11 @@ func (s *MemoryStore) AddLeads(ls ...Lead) error {
 	return nil
 }
 
-func (s *MemoryStore) addLeadLocked(l Lead) (Lead, error) {
+func (s *Store) addLeadLocked(l match.Lead) (match.Lead, error) {
 	l.Account = s.tenant(l.Account)
 	a := s.account(l.Account)
 	if _, ok := a.byID[l.ClientID]; !ok {
-		return Lead{}, fmt.Errorf("match: lead for client %q: %w", l.ClientID, ErrNotFound)
+		return match.Lead{}, fmt.Errorf("memstore: lead for client %q: %w", l.ClientID, ErrNotFound)
 	}
 	if l.ID == "" {
 		for {
@@ -402,7 +434,7 @@ func (s *MemoryStore) addLeadLocked(l Lead) (Lead, error) {
 			}
 		}
 	} else if _, used := a.leadIDs[l.ID]; used {
-		return Lead{}, fmt.Errorf("match: lead id %q already exists", l.ID)
+		return match.Lead{}, fmt.Errorf("memstore: lead id %q already exists", l.ID)
 	}
 	if l.CreatedAt.IsZero() {
 		l.CreatedAt = s.now().UTC()
@@ -414,32 +446,33 @@ func (s *MemoryStore) addLeadLocked(l Lead) (Lead, error) {
 	return l, nil
 }
 
-// ReopenLead implements LeadStore.
-func (s *MemoryStore) ReopenLead(_ context.Context, account, leadID, status string) (Lead, error) {
+// ReopenLead implements match.LeadStore.
+func (s *Store) ReopenLead(_ context.Context, account, leadID, status string) (match.Lead, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.accounts[s.tenant(account)]
 	if a == nil {
-		return Lead{}, fmt.Errorf("match: lead %q: %w", leadID, ErrNotFound)
+		return match.Lead{}, fmt.Errorf("memstore: lead %q: %w", leadID, ErrNotFound)
 	}
 	i, ok := a.leadIDs[leadID]
 	if !ok {
-		return Lead{}, fmt.Errorf("match: lead %q: %w", leadID, ErrNotFound)
+		return match.Lead{}, fmt.Errorf("memstore: lead %q: %w", leadID, ErrNotFound)
 	}
 	s.leads[i].Status = status
-	s.leads[i].State = LeadOpen
+	s.leads[i].State = match.LeadOpen
 	return s.leads[i], nil
 }
 
 // Leads returns every lead in creation order.
-func (s *MemoryStore) Leads() []Lead {
+func (s *Store) Leads() []match.Lead {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return slices.Clone(s.leads)
 }
 
-// LogCall implements CallLog. The log keeps the newest WithMaxCalls records.
-func (s *MemoryStore) LogCall(_ context.Context, rec CallRecord) error {
+// LogCall implements match.CallLog. The log keeps the newest WithMaxCalls
+// records.
+func (s *Store) LogCall(_ context.Context, rec match.CallRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := callKey{rec.Provider, rec.Account, rec.CallID}
@@ -462,11 +495,11 @@ func (s *MemoryStore) LogCall(_ context.Context, rec CallRecord) error {
 
 // Calls returns the logged calls, newest first (by StartedAt, then
 // provider, account and call id).
-func (s *MemoryStore) Calls() []CallRecord {
+func (s *Store) Calls() []match.CallRecord {
 	s.mu.RLock()
 	out := slices.Clone(s.calls)
 	s.mu.RUnlock()
-	slices.SortStableFunc(out, func(a, b CallRecord) int {
+	slices.SortStableFunc(out, func(a, b match.CallRecord) int {
 		return cmp.Or(b.StartedAt.Compare(a.StartedAt),
 			cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.Account, b.Account), cmp.Compare(a.CallID, b.CallID))
 	})
@@ -474,8 +507,8 @@ func (s *MemoryStore) Calls() []CallRecord {
 }
 
 // SetEmployees replaces the employees of account (the Directory).
-func (s *MemoryStore) SetEmployees(account string, es ...Employee) {
-	cp := make([]Employee, len(es))
+func (s *Store) SetEmployees(account string, es ...match.Employee) {
+	cp := make([]match.Employee, len(es))
 	for i, e := range es {
 		e.Extensions = slices.Clone(e.Extensions)
 		cp[i] = e
@@ -486,32 +519,32 @@ func (s *MemoryStore) SetEmployees(account string, es ...Employee) {
 }
 
 // SetOnline replaces the set of employees online in account.
-func (s *MemoryStore) SetOnline(account string, ids ...string) {
+func (s *Store) SetOnline(account string, ids ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.account(s.tenant(account)).online = slices.Clone(ids)
 }
 
-// FindEmployee implements Directory: key is one of the extensions or the
-// login of an employee.
-func (s *MemoryStore) FindEmployee(_ context.Context, account, key string) (Employee, bool, error) {
+// FindEmployee implements match.Directory: key is one of the extensions
+// or the login of an employee.
+func (s *Store) FindEmployee(_ context.Context, account, key string) (match.Employee, bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	a := s.accounts[s.tenant(account)]
 	if a == nil || key == "" {
-		return Employee{}, false, nil
+		return match.Employee{}, false, nil
 	}
 	for _, e := range a.emps {
 		if e.Login == key || slices.Contains(e.Extensions, key) {
 			return e, true, nil
 		}
 	}
-	return Employee{}, false, nil
+	return match.Employee{}, false, nil
 }
 
-// Employees implements Directory, in the order given to SetEmployees.
+// Employees implements match.Directory, in the order given to SetEmployees.
 // The slice is shared: do not modify it.
-func (s *MemoryStore) Employees(_ context.Context, account string) ([]Employee, error) {
+func (s *Store) Employees(_ context.Context, account string) ([]match.Employee, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if a := s.accounts[s.tenant(account)]; a != nil {
@@ -520,8 +553,8 @@ func (s *MemoryStore) Employees(_ context.Context, account string) ([]Employee, 
 	return nil, nil
 }
 
-// Online implements Directory.
-func (s *MemoryStore) Online(_ context.Context, account string) ([]string, error) {
+// Online implements match.Directory.
+func (s *Store) Online(_ context.Context, account string) ([]string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if a := s.accounts[s.tenant(account)]; a != nil {
@@ -530,9 +563,9 @@ func (s *MemoryStore) Online(_ context.Context, account string) ([]string, error
 	return nil, nil
 }
 
-// Notify implements Notifier by keeping the newest WithMaxNotifications
+// Notify implements match.Notifier by keeping the newest WithMaxNotifications
 // notifications.
-func (s *MemoryStore) Notify(_ context.Context, n Notification) error {
+func (s *Store) Notify(_ context.Context, n match.Notification) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.notes) < s.maxNotes {
@@ -545,7 +578,7 @@ func (s *MemoryStore) Notify(_ context.Context, n Notification) error {
 }
 
 // Notifications returns the kept notifications, oldest first.
-func (s *MemoryStore) Notifications() []Notification {
+func (s *Store) Notifications() []match.Notification {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return append(slices.Clone(s.notes[s.noteHead:]), s.notes[:s.noteHead]...)

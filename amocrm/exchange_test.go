@@ -1,0 +1,41 @@
+package amocrm_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/callbridge/callbridge/amocrm"
+	"github.com/callbridge/callbridge/amocrm/amocrmtest"
+)
+
+// exchangeErr keeps only the error of Exchange, for require.NoError.
+func exchangeErr(_ *oauth2.Token, err error) error { return err }
+
+func TestExchangeReturnsTokenAndTokenSourceServesIt(t *testing.T) {
+	t.Parallel()
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
+	store := &memTokens{}
+	c := newOAuthClient(t, srv, store)
+	tok, err := c.Exchange(t.Context(), srv.AuthorizationCode())
+	require.NoError(t, err)
+	require.NotEmpty(t, tok.AccessToken)
+	require.NotEmpty(t, tok.RefreshToken)
+	require.Equal(t, store.saved[len(store.saved)-1], tok.RefreshToken, "the token returned is the one saved")
+	access := tok.AccessToken
+
+	tok.AccessToken = "changed by the caller"
+	got, err := c.TokenSource().Token()
+	require.NoError(t, err)
+	require.Equal(t, access, got.AccessToken, "a copy was returned: the client's token is intact")
+
+	llt, err := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: "long-lived"})
+	require.NoError(t, err)
+	got, err = llt.TokenSource().Token()
+	require.NoError(t, err)
+	require.Equal(t, "long-lived", got.AccessToken)
+	_, err = llt.Exchange(t.Context(), "code")
+	require.ErrorContains(t, err, "long-lived token")
+}

@@ -1,0 +1,366 @@
+package match
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/callbridge/callbridge/callevent"
+)
+
+// progress remembers how far a finalization got, so a retry after a store
+// error continues instead of deciding again from a changed store.
+type progress struct {
+	d         Decision
+	resolved  bool
+	res       resolution
+	known     bool // the client existed before the call
+	respDone  bool
+	resp      string
+	handler   string
+	leadDone  bool
+	leadID    string
+	logged    bool
+	notified  []string
+	scheduled bool
+	wait      bool
+}
+
+// finalize applies the rules to a finished call; st.mu is held.
+func (e *Engine) finalize(ctx context.Context, st *callState, a assembled) error {
+	var unlock func()
+	if !a.internal && a.rec.ClientPhone != "" {
+		m := e.stripe[maphash.String(e.seed, a.rec.Account+"\x00"+a.rec.ClientPhone)%uint64(len(e.stripe))]
+		select {
+		case m <- struct{}{}:
+		case <-ctx.Done():
+			st.retry = true
+			return fmt.Errorf("match: waiting for another call of %s: %w", a.rec.ClientPhone, ctx.Err())
+		}
+		unlock = func() { <-m }
+	}
+	err := e.decide(ctx, a, &st.prog, false)
+	if unlock != nil {
+		unlock()
+	}
+	if err != nil {
+		st.retry = true
+		e.log.Debug("match: call decision incomplete", "decision", st.prog.d, "err", err)
+		return err
+	}
+	st.finalized, st.retry = true, false
+	st.rec = st.prog.d.Call
+	e.mu.Lock()
+	if !st.gone && st.decidedEl == nil {
+		st.decidedEl, st.decidedAt = e.decided.PushBack(st), e.clock.Now()
+	}
+	e.mu.Unlock()
+	e.log.Debug("match: call decided", "decision", st.prog.d)
+	forgetIn := e.retain
+	if st.prog.wait {
+		st.deadline = e.clock.Now().Add(e.window)
+		st.waiting = true
+		k := bindKey{st.key.account, st.rec.ClientPhone}
+		e.mu.Lock()
+		e.pending[k] = append(e.pending[k], st)
+		e.mu.Unlock()
+		// A client may be created where the engine does not hear of it
+		// (by hand in the CRM, from its pop-up): look once more when the
+		// window closes (a second after, so a client made at its last
+		// moment counts), so the call is bound without ClientCreated.
+		e.after(e.window+time.Second, func(ctx context.Context) {
+			if err := e.bindOne(ctx, st, true); err != nil {
+				e.log.Error("match: late binding at the end of the window failed", "call_id", st.key.callID, "err", err)
+			}
+		})
+	}
+	e.arm(st, timerForget, forgetIn)
+	if st.prog.res.Match == matchCreated {
+		// Calls that waited for this phone can now be attached.
+		if err := e.bindLate(ctx, st.key.account, st.rec.ClientPhone, st); err != nil {
+			e.log.Error("match: late binding failed", "err", err)
+		}
+	}
+	return nil
+}
+
+// decide applies the rules to an assembled call, recording the actions in
+// p.d. With dry set it writes nothing. p carries the progress of an
+// earlier attempt that failed half-way.
+func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool) error {
+	rec := a.rec
+	d := &p.d
+	d.Call = rec
+	account, phone := rec.Account, rec.ClientPhone
+	if a.internal {
+		d.add(ActIgnore, "", "", "", "internal call: local calls between extensions are not passed to the CRM")
+		return nil
+	}
+	c := callCase(a)
+	d.Case = c
+	rule, line := e.rules.rule(account, rec.LinePhone)
+	d.Line = line
+
+	// Who handled the call.
+	if !p.respDone && p.handler == "" && a.handler != "" && e.dir != nil {
+		emp, ok, err := e.dir.FindEmployee(ctx, account, a.handler)
+		if err != nil {
+			return fmt.Errorf("match: find employee: %w", err)
+		}
+		if ok {
+			p.handler = emp.ID
+		} else {
+			d.add(ActResponsible, "", "", "", "%s %q is not mapped to an employee", a.handlerBy, a.handler)
+		}
+	}
+
+	if phone == "" {
+		d.add(ActIgnore, "", "", "", "anonymous caller: no client to match")
+		p.respDone, p.resp = true, p.handler
+	} else if !p.resolved {
+		res, err := e.resolver.find(ctx, account, phone)
+		if err != nil {
+			return err
+		}
+		p.res, p.known = res, res.Found()
+		if p.known {
+			reason := "the phone is the client's number"
+			if res.Match == matchField {
+				reason = "a field of the client holds the phone"
+				if len(res.Others) > 0 {
+					reason += fmt.Sprintf(" (also held by %s; the first in store order wins)", strings.Join(res.Others, ", "))
+				}
+			}
+			d.add(ActFindClient, res.Client.ID, "", "", "%s", reason)
+		}
+		p.resolved = true
+	}
+
+	// The responsible employee.
+	if !p.respDone {
+		var why string
+		switch {
+		case c == InboundAnswered || c == OutboundAnswered:
+			p.resp, why = p.handler, "the employee who answered"
+			if c == OutboundAnswered {
+				why = "the employee who called"
+			}
+		case c == OutboundMissed:
+			p.resp, why = p.handler, "the employee who called"
+		case p.known:
+			p.resp, why = p.res.Client.Responsible, "missed call of a known client: the client's responsible"
+		default:
+			resp, reason, err := e.missedResponsible(ctx, account, line, rule, dry)
+			if err != nil {
+				return err
+			}
+			p.resp, why = resp, "missed call from an unknown number: "+reason
+		}
+		p.respDone = true
+		d.add(ActResponsible, "", "", p.resp, "%s", why)
+	}
+	rec.Employee = p.resp
+
+	// Create the client.
+	if phone != "" && !p.res.Found() && !p.wait {
+		if !rule.Create.enabled(c) {
+			d.add(ActNoClient, "", "", "", "unknown number and creating clients on %s is off: the call waits %v for a client with this phone", c, e.window)
+			p.wait = true
+		} else {
+			nc := newClient{
+				Name:        expand(rule.Create.name(c), phone, rec.LinePhone),
+				Responsible: p.resp,
+				Messenger:   rule.Messenger,
+			}
+			if rec.Direction == callevent.Inbound && rec.LinePhone != "" {
+				nc.Tags = []string{rec.LinePhone}
+			}
+			channel := cmpChannel(nc.Messenger)
+			if dry {
+				p.res = resolution{Client: Client{Account: account, Name: nc.Name, Phone: phone, Channel: channel,
+					Responsible: nc.Responsible, Tags: nc.Tags, CreatedFromCall: true}, Match: matchCreated}
+			} else {
+				res, err := e.resolver.Resolve(ctx, account, phone, &nc)
+				if err != nil {
+					return err
+				}
+				p.res = res
+			}
+			if p.res.Match == matchCreated {
+				d.add(ActCreateClient, p.res.Client.ID, "", p.res.Client.Responsible,
+					"unknown number and creating clients on %s is on: %s client %q", c, channel, nc.Name)
+			} else {
+				d.add(ActFindClient, p.res.Client.ID, "", "", "created meanwhile by another call")
+			}
+		}
+	}
+	cl := p.res.Client
+	rec.ClientID = cl.ID
+
+	// Leads.
+	if p.res.Found() && e.leads != nil && !p.leadDone {
+		lead, err := e.lead(ctx, a, c, rule, p, dry)
+		if err != nil {
+			return err
+		}
+		p.leadDone, p.leadID = true, lead
+	}
+	rec.LeadID = p.leadID
+	d.Call = rec
+
+	// Log the call.
+	if e.calls != nil && !p.logged {
+		if !dry {
+			if err := e.calls.LogCall(ctx, rec); err != nil {
+				return fmt.Errorf("match: log call: %w", err)
+			}
+		}
+		p.logged = true
+		d.add(ActLogCall, rec.ClientID, rec.LeadID, rec.Employee, "%s %s call", rec.Direction, rec.Status)
+	}
+
+	// Tell people about a missed inbound call.
+	if c == InboundMissed && e.notifier != nil {
+		if err := e.notifyMissed(ctx, rec, rule, p, dry); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmpChannel(ch Channel) Channel {
+	if ch == "" {
+		return ChannelTelephony
+	}
+	return ch
+}
+
+// lead attaches the call to the client's active lead, reopens a lost one
+// or creates one, and returns the lead id ("" for none).
+func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, p *progress, dry bool) (string, error) {
+	d := &p.d
+	cl := p.res.Client
+	lc := rule.Leads.get(c)
+	outbound := a.rec.Direction == callevent.Outbound
+	if !lc.Create && (!outbound || rule.ReopenStatus == "") {
+		// As in Perfectum's rules, a call is attached to an active lead only
+		// where leads are created; not asking saves a store round trip
+		// (an amoCRM request) on every call.
+		d.add(ActNoLead, cl.ID, "", "", "creating leads on %s is off", c)
+		return "", nil
+	}
+	var leads []Lead
+	if cl.ID != "" {
+		var err error
+		if leads, err = e.leads.ClientLeads(ctx, cl.Account, cl.ID); err != nil {
+			return "", fmt.Errorf("match: client leads: %w", err)
+		}
+	}
+	for _, l := range leads {
+		if l.Active() {
+			d.add(ActAttachLead, cl.ID, l.ID, "", "the client has an active lead (status %q): the call goes there, no new lead", l.Status)
+			return l.ID, nil
+		}
+	}
+	if outbound && rule.ReopenStatus != "" && len(leads) > 0 && (leads[0].State == LeadLost || leads[0].State == LeadUnqualified) {
+		l := leads[0]
+		if !dry {
+			var err error
+			if l, err = e.leads.ReopenLead(ctx, cl.Account, l.ID, rule.ReopenStatus); err != nil {
+				return "", fmt.Errorf("match: reopen lead: %w", err)
+			}
+		}
+		d.add(ActReopenLead, cl.ID, l.ID, "", "outbound call to a client whose newest lead is %s and none is active: moved to %q", leads[0].State, rule.ReopenStatus)
+		return l.ID, nil
+	}
+	created := p.res.Match == matchCreated
+	switch {
+	case !lc.Create:
+		d.add(ActNoLead, cl.ID, "", "", "creating leads on %s is off", c)
+		return "", nil
+	case !created && !lc.EvenIfClientExists:
+		d.add(ActNoLead, cl.ID, "", "", "the client existed before the call and \"even if the client exists\" is off for %s", c)
+		return "", nil
+	}
+	name := lc.Name
+	if name == "" {
+		name = defaultLeadNameInbound
+		if outbound {
+			name = defaultLeadNameOutbound
+		}
+	}
+	l := Lead{Account: cl.Account, ClientID: cl.ID, Name: expand(name, a.rec.ClientPhone, a.rec.LinePhone),
+		Pipeline: lc.Pipeline, Status: lc.Status, Source: lc.Source, Responsible: p.resp, State: LeadOpen}
+	if !dry {
+		var err error
+		if l, err = e.leads.CreateLead(ctx, l); err != nil {
+			return "", fmt.Errorf("match: create lead: %w", err)
+		}
+	}
+	why := "a new client"
+	if !created {
+		why = "\"even if the client exists\" is on"
+	}
+	d.add(ActCreateLead, cl.ID, l.ID, l.Responsible, "no active lead, creating leads on %s is on, %s: %q", c, why, l.Name)
+	return l.ID, nil
+}
+
+// missedResponsible picks the responsible for a missed call from an
+// unknown number.
+func (e *Engine) missedResponsible(ctx context.Context, account, line string, r Rule, dry bool) (id, why string, err error) {
+	m := r.Missed
+	if m.Manager != "" {
+		return m.Manager, "the missed-calls manager", nil
+	}
+	if m.Distribution == DistributeNone {
+		return "", "no missed-calls manager or distribution is set", nil
+	}
+	if e.dir == nil {
+		return "", "distribution needs a Directory", nil
+	}
+	cands := m.Employees
+	if len(cands) == 0 {
+		emps, err := e.dir.Employees(ctx, account)
+		if err != nil {
+			return "", "", fmt.Errorf("match: employees: %w", err)
+		}
+		for _, x := range emps {
+			cands = append(cands, x.ID)
+		}
+	}
+	if len(cands) == 0 {
+		return "", "no employees to distribute to", nil
+	}
+	pool, how := cands, "round robin"
+	if m.Distribution == DistributeActive {
+		online, err := e.dir.Online(ctx, account)
+		if err != nil {
+			return "", "", fmt.Errorf("match: online employees: %w", err)
+		}
+		var on []string
+		for _, id := range cands {
+			if slices.Contains(online, id) {
+				on = append(on, id)
+			}
+		}
+		if len(on) > 0 {
+			pool, how = on, "active distribution over the online employees"
+		} else {
+			how = "active distribution, nobody online: round robin"
+		}
+	}
+	key := account + "\x00" + line
+	e.mu.Lock()
+	n := e.rr[key]
+	if !dry {
+		e.rr[key] = n + 1
+	}
+	e.mu.Unlock()
+	if len(m.Employees) > 0 {
+		how += " over " + strings.Join(m.Employees, ", ")
+	}
+	return pool[n%uint64(len(pool))], how, nil
+}

@@ -1,0 +1,26 @@
+// Package memstore keeps the stores of package match in memory: clients,
+// leads, the call log, the employee directory and notifications. It is the
+// embedded default behind a match.Engine, for tests, demos and
+// single-process deployments that can lose their CRM state on restart.
+//
+// One Store implements match.ClientStore, match.LeadStore, match.CallLog,
+// match.Directory and match.Notifier, so it is enough to pass it to
+// match.NewEngine:
+//
+//	store, err := memstore.New(memstore.WithDefaultCountry("RU"))
+//	…
+//	engine, err := match.NewEngine(store, match.WithDefaultCountry("RU"))
+//
+// A Store is safe for concurrent use. Clients are indexed by normalised
+// phone (phone.Normalize), their telephony number and every field value
+// that is a phone, so lookups take no scan. Memory is bounded: per client
+// by MaxClientFields, MaxClientTags and MaxValueLen (larger clients are
+// refused with ErrTooLarge), the call log by WithMaxCalls and the kept
+// notifications by WithMaxNotifications; leads and clients are kept until
+// the process ends.
+//
+// Each client, lead and employee belongs to an account (the tenant of
+// callevent.Event.Account); SingleTenant makes one CRM for every account.
+// Clients, leads, calls (newest first) and notifications are listed in a
+// stable order for an API; LoadClients seeds clients from JSON.
+package memstore
