@@ -2,6 +2,7 @@ package amocrm_test
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
-	"golang.org/x/time/rate"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
@@ -63,7 +63,7 @@ func newOAuthClient(t *testing.T, srv *amocrmtest.Server, store callbridge.Token
 
 func newTokenClient(t *testing.T, srv *amocrmtest.Server, opts ...callbridge.ClientOption) *amocrm.Client {
 	t.Helper()
-	srv.SetRateLimit(rate.Inf, 1)
+	srv.SetRateLimit(math.Inf(1), 1)
 	opts = append([]callbridge.ClientOption{callbridge.WithBaseURL(srv.URL), callbridge.WithHTTPClient(srv.Client()),
 		noBackoff(), noRateLimit()}, opts...)
 	c, err := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: srv.LongLivedToken()}, opts...)
@@ -114,7 +114,7 @@ func TestBaseURLTrailingSlash(t *testing.T) {
 	t.Parallel()
 	srv := amocrmtest.NewServer()
 	t.Cleanup(srv.Close)
-	srv.SetRateLimit(rate.Inf, 1)
+	srv.SetRateLimit(math.Inf(1), 1)
 	for _, base := range []string{srv.URL, srv.URL + "/", srv.URL + "//"} {
 		c, err := amocrm.NewClient(oauthCreds, callbridge.WithBaseURL(base), callbridge.WithHTTPClient(srv.Client()),
 			callbridge.WithTokenStore(&memTokens{}), noBackoff(), noRateLimit())
@@ -152,7 +152,7 @@ func TestOAuthRotation(t *testing.T) {
 	t.Parallel()
 	srv := amocrmtest.NewServer()
 	t.Cleanup(srv.Close)
-	srv.SetRateLimit(rate.Inf, 1)
+	srv.SetRateLimit(math.Inf(1), 1)
 	store := &memTokens{}
 	c := newOAuthClient(t, srv, store)
 
@@ -195,7 +195,7 @@ func TestOAuthSingleFlightRefresh(t *testing.T) {
 	t.Parallel()
 	srv := amocrmtest.NewServer()
 	t.Cleanup(srv.Close)
-	srv.SetRateLimit(rate.Inf, 1)
+	srv.SetRateLimit(math.Inf(1), 1)
 	store := &memTokens{}
 	c := newOAuthClient(t, srv, store)
 	require.NoError(t, exchangeErr(c.Exchange(t.Context(), srv.AuthorizationCode())))

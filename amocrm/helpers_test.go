@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -80,7 +81,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Cleanup(srv.Close)
 	opts := append([]callbridge.ClientOption{callbridge.WithBaseURL(srv.URL), callbridge.WithHTTPClient(srv.Client()), noBackoff()}, cfg.clientOpt...)
 	if cfg.clientOpt == nil {
-		srv.SetRateLimit(rate.Inf, 1)
+		srv.SetRateLimit(math.Inf(1), 1)
 		opts = append(opts, noRateLimit())
 	}
 	client, err := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: srv.LongLivedToken()}, opts...)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,7 +20,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
-	"golang.org/x/time/rate"
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
@@ -254,7 +254,7 @@ func TestSecretsRedacted(t *testing.T) {
 	t.Parallel()
 	srv := amocrmtest.NewServer()
 	t.Cleanup(srv.Close)
-	srv.SetRateLimit(rate.Inf, 1)
+	srv.SetRateLimit(math.Inf(1), 1)
 	store := &memTokens{}
 	oc := newOAuthClient(t, srv, store)
 	require.NoError(t, exchangeErr(oc.Exchange(t.Context(), srv.AuthorizationCode())))
@@ -365,7 +365,7 @@ func TestRotatedTokenSavedBeforeUse(t *testing.T) {
 	t.Parallel()
 	srv := amocrmtest.NewServer()
 	t.Cleanup(srv.Close)
-	srv.SetRateLimit(rate.Inf, 1)
+	srv.SetRateLimit(math.Inf(1), 1)
 	log := &orderLog{}
 	store := &observingStore{log: log}
 	hc := srv.Client()

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -235,9 +236,13 @@ func (s *Server) Close() {
 // connection pool, whose idle connections Close closes.
 func (s *Server) Client() *http.Client { return s.client }
 
-// SetRateLimit changes the enforced limit: r requests per second with
-// burst (default 7 and 7). r = rate.Inf disables it.
-func (s *Server) SetRateLimit(r rate.Limit, burst int) {
+// SetRateLimit changes the enforced limit: perSecond requests per second
+// with burst (default 7 and 7). math.Inf(1) disables it.
+func (s *Server) SetRateLimit(perSecond float64, burst int) {
+	r := rate.Limit(perSecond)
+	if math.IsInf(perSecond, 1) {
+		r = rate.Inf
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.limiter = rate.NewLimiter(r, burst)
