@@ -25,6 +25,19 @@
 //     handling shared by Telphin and amoCRM; internal/phone: the phone
 //     normalisation core behind package phone.
 //
+// This package holds what every provider client shares, so it is written
+// once: the options of NewClient (WithHTTPClient, WithBaseURL,
+// WithUserAgent, WithRateLimit, WithRetry, WithLogger, WithTokenStore,
+// WithDefaultCountry), the TokenStore of the OAuth clients, and the errors
+// they return (*APIError with the Provider that answered, *RateLimitError,
+// *RequestError):
+//
+//	client, err := telphin.NewClient(creds,
+//		callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 2}),
+//		callbridge.WithLogger(logger))
+//
+// Handlers share the options of package webhook in the same way.
+//
 // examples/crm is the reference CRM telephony gateway built on all of them:
 // go run ./examples/crm.
 package callbridge
