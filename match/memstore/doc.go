@@ -19,6 +19,14 @@
 // notifications by WithMaxNotifications; leads and clients are kept until
 // the process ends.
 //
+// A Store keeps the semantics every store of package match shares (the
+// conformance suite match/storetest checks them): CreateClient creates at
+// most one client per phone and account, returning the existing one for a
+// known phone, also under concurrency; LogCall replaces the record of the
+// same call; Notify keeps one notification per account, provider, call,
+// employee and kind, so a replayed decision notifies nobody twice; times
+// are kept in UTC. A Store ignores contexts: its calls never block.
+//
 // Each client, lead and employee belongs to an account (the tenant of
 // callevent.Event.Account); SingleTenant makes one CRM for every account.
 // Clients, leads, calls (newest first) and notifications are listed in a

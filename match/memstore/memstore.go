@@ -116,9 +116,20 @@ type Store struct {
 
 	notes    []match.Notification
 	noteHead int
+	noteKeys map[noteKey]struct{} // keys of the kept notifications
 }
 
 type callKey struct{ provider, account, callID string }
+
+// noteKey identifies a notification: Notify keeps one per key.
+type noteKey struct {
+	account, provider, callID, employee string
+	kind                                match.NotificationKind
+}
+
+func keyOf(n match.Notification) noteKey {
+	return noteKey{n.Account, n.Provider, n.CallID, n.Employee, n.Kind}
+}
 
 // accountIndex holds the indexes and the directory of one account.
 type accountIndex struct {
@@ -141,6 +152,7 @@ func New(opts ...Option) (*Store, error) {
 		maxNotes:  defaultMaxNotifications,
 		accounts:  make(map[string]*accountIndex),
 		callIndex: make(map[callKey]int),
+		noteKeys:  make(map[noteKey]struct{}),
 	}
 	for i, o := range opts {
 		if o == nil {
@@ -225,20 +237,28 @@ func (s *Store) FindClientsByField(_ context.Context, account, phone string, lim
 
 // CreateClient implements match.ClientStore. An empty ID gets a generated
 // one ("c1", "c2", …); an ID already used in the account is an error.
-// Phone and field values are normalised.
+// Phone and field values are normalised; CreatedAt is stored in UTC (a
+// zero CreatedAt is stamped by the store's clock).
+//
+// One phone has at most one client per account: when the account already
+// has a client with c's (normalised) Phone, CreateClient creates nothing
+// and returns that client, whatever c's ID, so concurrent creations for
+// one unknown number yield one client.
 func (s *Store) CreateClient(_ context.Context, c match.Client) (match.Client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.addLocked(c)
+	return s.addLocked(c, true)
 }
 
 // AddClients adds clients in order, as CreateClient does, and stops at the
-// first error.
+// first error. Unlike CreateClient it adds a client whose phone another
+// client already has (a CRM export may hold such duplicates):
+// FindClientByPhone finds the first of them.
 func (s *Store) AddClients(cs ...match.Client) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range cs {
-		if _, err := s.addLocked(c); err != nil {
+		if _, err := s.addLocked(c, false); err != nil {
 			return err
 		}
 	}
@@ -248,7 +268,8 @@ func (s *Store) AddClients(cs ...match.Client) error {
 // LoadClients reads a JSON array of clients ({"id","name","phone",
 // "responsible"} and optionally "channel", "tags", "fields") into account
 // and returns how many were added. Phones are normalised; a phone that is
-// not a number is an error naming the client.
+// not a number is an error naming the client. Like AddClients it keeps
+// clients that share a phone.
 func (s *Store) LoadClients(account string, r io.Reader) (int, error) {
 	var cs []match.Client
 	dec := json.NewDecoder(r)
@@ -262,14 +283,16 @@ func (s *Store) LoadClients(account string, r io.Reader) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, c := range cs {
-		if _, err := s.addLocked(c); err != nil {
+		if _, err := s.addLocked(c, false); err != nil {
 			return i, fmt.Errorf("memstore: LoadClients: client %d (%q): %w", i, c.ID, text.Unprefixed(err, "memstore: "))
 		}
 	}
 	return len(cs), nil
 }
 
-func (s *Store) addLocked(c match.Client) (match.Client, error) {
+// addLocked stores c. With unique, a client that already has c's phone in
+// the account is returned instead of adding c.
+func (s *Store) addLocked(c match.Client, unique bool) (match.Client, error) {
 	if err := checkClient(c); err != nil {
 		return match.Client{}, err
 	}
@@ -284,10 +307,16 @@ func (s *Store) addLocked(c match.Client) (match.Client, error) {
 	if c.Channel == "" {
 		c.Channel = match.ChannelTelephony
 	}
+	c.CreatedAt = c.CreatedAt.UTC()
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = s.now().UTC()
 	}
 	a := s.account(c.Account)
+	if unique && c.Phone != "" {
+		if i, ok := a.byPhone[c.Phone]; ok {
+			return s.clients[i], nil
+		}
+	}
 	if c.ID == "" {
 		for {
 			s.seq++
@@ -399,7 +428,9 @@ func (s *Store) ClientLeads(_ context.Context, account, clientID string) ([]matc
 }
 
 // CreateLead implements match.LeadStore. An empty ID gets a generated one
-// ("l1", "l2", …).
+// ("l1", "l2", …); CreatedAt is stored in UTC (a zero CreatedAt is stamped
+// by the store's clock). A lead for a client the account does not have is
+// an error wrapping ErrNotFound.
 func (s *Store) CreateLead(_ context.Context, l match.Lead) (match.Lead, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -436,6 +467,7 @@ func (s *Store) addLeadLocked(l match.Lead) (match.Lead, error) {
 	} else if _, used := a.leadIDs[l.ID]; used {
 		return match.Lead{}, fmt.Errorf("memstore: lead id %q already exists", l.ID)
 	}
+	l.CreatedAt = l.CreatedAt.UTC()
 	if l.CreatedAt.IsZero() {
 		l.CreatedAt = s.now().UTC()
 	}
@@ -471,8 +503,9 @@ func (s *Store) Leads() []match.Lead {
 }
 
 // LogCall implements match.CallLog. The log keeps the newest WithMaxCalls
-// records.
+// records; times are stored in UTC.
 func (s *Store) LogCall(_ context.Context, rec match.CallRecord) error {
+	rec.StartedAt, rec.AnsweredAt, rec.EndedAt = rec.StartedAt.UTC(), rec.AnsweredAt.UTC(), rec.EndedAt.UTC()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := callKey{rec.Provider, rec.Account, rec.CallID}
@@ -564,14 +597,26 @@ func (s *Store) Online(_ context.Context, account string) ([]string, error) {
 }
 
 // Notify implements match.Notifier by keeping the newest WithMaxNotifications
-// notifications.
+// notifications (At in UTC).
+//
+// Notify is idempotent: it keeps one notification per Account, Provider,
+// CallID, Employee and Kind, the first, so a replayed decision does not
+// notify twice. A notification already forgotten (beyond
+// WithMaxNotifications) is kept again.
 func (s *Store) Notify(_ context.Context, n match.Notification) error {
+	n.At = n.At.UTC()
+	k := keyOf(n)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, dup := s.noteKeys[k]; dup {
+		return nil
+	}
+	s.noteKeys[k] = struct{}{}
 	if len(s.notes) < s.maxNotes {
 		s.notes = append(s.notes, n)
 		return nil
 	}
+	delete(s.noteKeys, keyOf(s.notes[s.noteHead]))
 	s.notes[s.noteHead] = n
 	s.noteHead = (s.noteHead + 1) % s.maxNotes
 	return nil

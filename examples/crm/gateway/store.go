@@ -26,6 +26,7 @@ type crmStore struct {
 
 	mu      sync.RWMutex
 	clients []string  // client ids in creation order
+	listed  map[string]bool
 	leads   []leadRef // leads in creation order
 
 	calls callLog
@@ -40,9 +41,10 @@ var (
 )
 
 func newCRMStore(ms *memstore.Store) *crmStore {
-	s := &crmStore{Store: ms, calls: callLog{max: MaxCalls, byKey: map[callKey]*match.CallRecord{}}}
+	s := &crmStore{Store: ms, listed: map[string]bool{}, calls: callLog{max: MaxCalls, byKey: map[callKey]*match.CallRecord{}}}
 	for _, c := range ms.Clients() { // the seed: once, at start
 		s.clients = append(s.clients, c.ID)
+		s.listed[c.ID] = true
 	}
 	for _, l := range ms.Leads() {
 		s.leads = append(s.leads, leadRef{l.ClientID, l.ID})
@@ -50,12 +52,17 @@ func newCRMStore(ms *memstore.Store) *crmStore {
 	return s
 }
 
-// CreateClient implements match.ClientStore and remembers the order.
+// CreateClient implements match.ClientStore and remembers the order. A
+// phone that already has a client gets that client back: it is listed
+// once.
 func (s *crmStore) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
 	c, err := s.Store.CreateClient(ctx, c)
 	if err == nil {
 		s.mu.Lock()
-		s.clients = append(s.clients, c.ID)
+		if !s.listed[c.ID] {
+			s.listed[c.ID] = true
+			s.clients = append(s.clients, c.ID)
+		}
 		s.mu.Unlock()
 	}
 	return c, err

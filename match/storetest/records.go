@@ -1,0 +1,268 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
+)
+
+// testLeads: CreateLead stores a lead as given (an empty ID gets one, a
+// zero CreatedAt is stamped), ClientLeads lists a client's leads newest
+// first, and ReopenLead makes a lead active with the new status.
+func testLeads(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	c, err := s.CreateClient(ctx, match.Client{Account: acme, Name: "Anna", Phone: phone1})
+	require.NoError(t, err)
+	other, err := s.CreateClient(ctx, match.Client{Account: acme, Name: "Boris", Phone: phone2})
+	require.NoError(t, err)
+
+	in1 := match.Lead{Account: acme, ClientID: c.ID, Name: "first", Pipeline: "sales", Status: "new",
+		State: match.LeadOpen, Source: "call", Responsible: "u1", CreatedAt: t0}
+	l1, err := s.CreateLead(ctx, in1)
+	require.NoError(t, err)
+	require.NotEmpty(t, l1.ID, "an empty ID gets one from the store")
+	in1.ID = l1.ID
+	diff(t, in1, l1, "CreateLead returns the lead as stored")
+
+	in2 := match.Lead{ID: "crm-7", Account: acme, ClientID: c.ID, Name: "second", Status: "won",
+		State: match.LeadWon, Responsible: "u2", CreatedAt: t0.Add(time.Hour)}
+	l2, err := s.CreateLead(ctx, in2)
+	require.NoError(t, err)
+	diff(t, in2, l2, "a given ID is kept")
+
+	l3, err := s.CreateLead(ctx, match.Lead{Account: acme, ClientID: c.ID, Name: "third", Status: "lost", State: match.LeadLost})
+	require.NoError(t, err)
+	assert.True(t, l3.CreatedAt.After(t0), "a zero CreatedAt is stamped now, got %v", l3.CreatedAt)
+	assert.True(t, l3.CreatedAt.Location() == time.UTC, "CreatedAt %v is not in UTC", l3.CreatedAt)
+	assert.NotEqual(t, l1.ID, l3.ID)
+
+	leads, err := s.ClientLeads(ctx, acme, c.ID)
+	require.NoError(t, err)
+	diff(t, []match.Lead{l3, l2, l1}, leads, "ClientLeads, newest first")
+	leads, err = s.ClientLeads(ctx, acme, other.ID)
+	require.NoError(t, err)
+	assert.Empty(t, leads, "a client without leads")
+
+	reopened, err := s.ReopenLead(ctx, acme, l2.ID, "reopened")
+	require.NoError(t, err)
+	want := l2
+	want.Status, want.State = "reopened", match.LeadOpen
+	diff(t, want, reopened, "ReopenLead returns the lead, active with the new status")
+	assert.True(t, reopened.Active())
+	leads, err = s.ClientLeads(ctx, acme, c.ID)
+	require.NoError(t, err)
+	diff(t, []match.Lead{l3, want, l1}, leads, "ReopenLead is stored, the order unchanged")
+}
+
+// testLeadErrors: a lead for an unknown client and an unknown lead are
+// errors; reading the leads of an unknown client is not.
+func testLeadErrors(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	_, err := s.CreateLead(ctx, match.Lead{Account: acme, ClientID: "no-such-client", Name: "deal"})
+	require.Error(t, err, "CreateLead for an unknown client")
+	leads, err := s.ClientLeads(ctx, acme, "no-such-client")
+	require.NoError(t, err, "ClientLeads of an unknown client")
+	assert.Empty(t, leads)
+	_, err = s.ReopenLead(ctx, acme, "no-such-lead", "reopened")
+	require.Error(t, err, "ReopenLead of an unknown lead")
+
+	c, err := s.CreateClient(ctx, match.Client{Account: acme, Name: "Anna", Phone: phone1})
+	require.NoError(t, err)
+	l, err := s.CreateLead(ctx, match.Lead{ID: "l-1", Account: acme, ClientID: c.ID, Name: "deal"})
+	require.NoError(t, err)
+	_, err = s.CreateLead(ctx, match.Lead{ID: "l-1", Account: acme, ClientID: c.ID, Name: "again"})
+	require.Error(t, err, "a lead ID taken in the account")
+	leads, err = s.ClientLeads(ctx, acme, c.ID)
+	require.NoError(t, err)
+	diff(t, []match.Lead{l}, leads, "the refused lead is not stored")
+}
+
+// call returns a call record with every field set.
+func call(provider, account, callID string) match.CallRecord {
+	return match.CallRecord{
+		Provider: provider, Account: account, CallID: callID,
+		Direction: callevent.Inbound, Status: callevent.Success,
+		ClientID: "c1", ClientPhone: phone1, Employee: "u1", Extension: "101", LinePhone: "74951234567",
+		StartedAt:    t0,
+		AnsweredAt:   t0.Add(12*time.Second + 250*time.Millisecond),
+		EndedAt:      t0.Add(95*time.Second + 750*time.Millisecond),
+		Duration:     83*time.Second + 500*time.Millisecond,
+		Wait:         12*time.Second + 250*time.Millisecond,
+		RecordingURL: "https://records.example/" + callID + ".mp3",
+		LeadID:       "l1",
+	}
+}
+
+// testLogCallUpserts: LogCall keeps one record per Provider, Account and
+// CallID, the last logged.
+func testLogCallUpserts(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	first := call("mango", acme, "call-1")
+	first.Status, first.Employee, first.AnsweredAt, first.Duration, first.LeadID = callevent.Missed, "", time.Time{}, 0, ""
+	require.NoError(t, s.LogCall(ctx, first))
+	diff(t, []match.CallRecord{first}, h.Calls(t, s, acme), "the logged call")
+
+	again := call("mango", acme, "call-1")
+	again.Employee = "u2"
+	require.NoError(t, s.LogCall(ctx, again))
+	diff(t, []match.CallRecord{again}, h.Calls(t, s, acme), "logging a call again replaces it")
+
+	otherProvider := call("telphin", acme, "call-1")
+	otherCall := call("mango", acme, "call-2")
+	otherAccount := call("mango", globex, "call-1")
+	for _, r := range []match.CallRecord{otherProvider, otherCall, otherAccount} {
+		require.NoError(t, s.LogCall(ctx, r))
+	}
+	diff(t, sorted([]match.CallRecord{again, otherProvider, otherCall}, callKey), sorted(h.Calls(t, s, acme), callKey),
+		"one record per provider and call id")
+	diff(t, []match.CallRecord{otherAccount}, h.Calls(t, s, globex), "the calls of another account")
+}
+
+// testLogCallConcurrent: concurrent LogCall of one call keeps one record,
+// one of the logged ones.
+func testLogCallConcurrent(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	recs := make([]match.CallRecord, concurrency)
+	errs := make([]error, concurrency)
+	for i := range recs {
+		recs[i] = call("mango", acme, "call-1")
+		recs[i].Employee = fmt.Sprintf("u%d", i)
+	}
+	parallel(concurrency, func(i int) { errs[i] = s.LogCall(ctx, recs[i]) })
+	for i, err := range errs {
+		require.NoError(t, err, "LogCall %d", i)
+	}
+	got := h.Calls(t, s, acme)
+	require.Len(t, got, 1, "one record for one call")
+	var i int
+	_, err := fmt.Sscanf(got[0].Employee, "u%d", &i)
+	require.NoError(t, err, "the record is one of the logged ones")
+	diff(t, recs[i], got[0], "the record is one of the logged ones")
+}
+
+// note returns a notification with every field set.
+func note(account, provider, callID, employee string) match.Notification {
+	return match.Notification{
+		Kind: match.NotifyMissed, Account: account, Employee: employee, Provider: provider, CallID: callID,
+		ClientID: "c1", ClientPhone: phone1, LeadID: "l1", Reason: "responsible", At: t0,
+	}
+}
+
+// testNotifyIdempotent: Notify keeps one notification per Account,
+// Provider, CallID, Employee and Kind, the first: a replayed decision does
+// not notify twice.
+func testNotifyIdempotent(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	n := note(acme, "mango", "call-1", "u1")
+	require.NoError(t, s.Notify(ctx, n))
+	require.NoError(t, s.Notify(ctx, n))
+	diff(t, []match.Notification{n}, h.Notifications(t, s, acme), "notifying twice stores one notification")
+
+	replay := n
+	replay.Reason, replay.At, replay.LeadID = "admin", t0.Add(time.Minute), "l2"
+	require.NoError(t, s.Notify(ctx, replay))
+	diff(t, []match.Notification{n}, h.Notifications(t, s, acme), "a replay with other values keeps the first")
+
+	others := []match.Notification{
+		note(acme, "mango", "call-1", "u2"),
+		note(acme, "mango", "call-2", "u1"),
+		note(acme, "telphin", "call-1", "u1"),
+	}
+	for _, o := range others {
+		require.NoError(t, s.Notify(ctx, o))
+	}
+	otherAccount := note(globex, "mango", "call-1", "u1")
+	require.NoError(t, s.Notify(ctx, otherAccount))
+	diff(t, sorted(append([]match.Notification{n}, others...), noteKey), sorted(h.Notifications(t, s, acme), noteKey),
+		"another employee, call or provider is another notification")
+	diff(t, []match.Notification{otherAccount}, h.Notifications(t, s, globex), "the notifications of another account")
+}
+
+// testNotifyConcurrent: concurrent Notify of one notification stores one.
+func testNotifyConcurrent(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	errs := make([]error, concurrency)
+	n := note(acme, "mango", "call-1", "u1")
+	parallel(concurrency, func(i int) { errs[i] = s.Notify(ctx, n) })
+	for i, err := range errs {
+		require.NoError(t, err, "Notify %d", i)
+	}
+	diff(t, []match.Notification{n}, h.Notifications(t, s, acme), "one notification")
+}
+
+// testDirectory: FindEmployee by any extension or the login, Employees in
+// the order set, Online, each per account; SetEmployees replaces the list.
+func testDirectory(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	emps, err := s.Employees(ctx, acme)
+	require.NoError(t, err)
+	assert.Empty(t, emps, "no employees yet")
+	online, err := s.Online(ctx, acme)
+	require.NoError(t, err)
+	assert.Empty(t, online, "nobody online yet")
+	_, ok, err := s.FindEmployee(ctx, acme, "101")
+	require.NoError(t, err)
+	assert.False(t, ok)
+
+	// u2 before u1: the order set, not the order of the IDs.
+	boris := match.Employee{ID: "u2", Name: "Boris", Login: "boris", Email: "boris@example.com", Extensions: []string{"201"}, Admin: true}
+	anna := match.Employee{ID: "u1", Name: "Anna", Login: "anna", Extensions: []string{"101", "102"}}
+	h.SetEmployees(t, s, acme, boris, anna)
+	h.SetEmployees(t, s, globex, match.Employee{ID: "g1", Login: "gina", Extensions: []string{"101"}})
+	h.SetOnline(t, s, acme, "u1", "u2")
+
+	for _, tc := range []struct {
+		key  string
+		want match.Employee
+		ok   bool
+	}{
+		{"101", anna, true},
+		{"102", anna, true},
+		{"anna", anna, true},
+		{"201", boris, true},
+		{"boris", boris, true},
+		{"999", match.Employee{}, false},
+		{"", match.Employee{}, false},
+		{"gina", match.Employee{}, false},
+	} {
+		got, ok, err := s.FindEmployee(ctx, acme, tc.key)
+		require.NoError(t, err, "FindEmployee(%q)", tc.key)
+		assert.Equal(t, tc.ok, ok, "FindEmployee(%q) found", tc.key)
+		diff(t, tc.want, got, "FindEmployee(%q)", tc.key)
+	}
+	got, ok, err := s.FindEmployee(ctx, globex, "101")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, "g1", got.ID, "an extension is per account")
+
+	emps, err = s.Employees(ctx, acme)
+	require.NoError(t, err)
+	diff(t, []match.Employee{boris, anna}, emps, "Employees, in the order set")
+	emps, err = s.Employees(ctx, acme)
+	require.NoError(t, err)
+	diff(t, []match.Employee{boris, anna}, emps, "Employees again: a stable order")
+	online, err = s.Online(ctx, acme)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"u1", "u2"}, online, "Online")
+	online, err = s.Online(ctx, globex)
+	require.NoError(t, err)
+	assert.Empty(t, online, "Online is per account")
+
+	h.SetEmployees(t, s, acme, anna)
+	h.SetOnline(t, s, acme, "u1")
+	emps, err = s.Employees(ctx, acme)
+	require.NoError(t, err)
+	diff(t, []match.Employee{anna}, emps, "SetEmployees replaces the list")
+	_, ok, err = s.FindEmployee(ctx, acme, "201")
+	require.NoError(t, err)
+	assert.False(t, ok, "a removed employee is not found")
+	online, err = s.Online(ctx, acme)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"u1"}, online, "SetOnline replaces the set")
+}
