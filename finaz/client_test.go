@@ -223,14 +223,30 @@ func TestSlowPBXAndRateLimit(t *testing.T) {
 	t.Parallel()
 	pbx := finaztest.NewServer()
 	t.Cleanup(pbx.Close)
-	pbx.Reply("POST", "/dial", finaztest.Response{Body: "call=x", Delay: 5 * time.Second})
-	c := newClient(t, click2callConfig("POST", false), pbx,
-		callbridge.WithHTTPClient(&http.Client{Timeout: 100 * time.Millisecond}))
+	arrived := make(chan struct{}, 4)
+	pbx.Handle("POST", "/dial", func(finaztest.Request) finaztest.Response {
+		arrived <- struct{}{}
+		return finaztest.Response{Body: "call=x", Delay: time.Minute} // cut short when the client gives up
+	})
+	// The client gives up 100 ms after it has sent the whole request
+	// (ResponseHeaderTimeout), not 100 ms after it started (Client.Timeout):
+	// the PBX then surely has the click2call, however slowly this machine
+	// runs, and the test is about a click2call the PBX got.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = 100 * time.Millisecond
+	t.Cleanup(tr.CloseIdleConnections)
+	c := newClient(t, click2callConfig("POST", false), pbx, callbridge.WithHTTPClient(&http.Client{Transport: tr}))
 	start := time.Now()
 	_, err := c.Call(t.Context(), callevent.CallRequest{From: "1", To: "11987654321"})
 	var reqErr *callbridge.RequestError
 	require.ErrorAs(t, err, &reqErr)
-	require.Less(t, time.Since(start), 3*time.Second)
+	require.Less(t, time.Since(start), 30*time.Second, "the client does not wait for the slow PBX")
+	require.Equal(t, 1, reqErr.Attempts, "a timed-out click2call is not repeated")
+	select {
+	case <-arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the click2call never reached the PBX")
+	}
 	require.Len(t, pbx.Requests(), 1, "a timed-out click2call is not repeated")
 
 	pbx.Reset()

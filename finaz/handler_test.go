@@ -193,25 +193,37 @@ func TestHandlerReceptivo(t *testing.T) {
 		return callevent.Contact{}, false, nil
 	})
 	rec := &recorder{}
-	h, err := finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithContactLookup(lookup),
-		webhook.WithLookupTimeout(50*time.Millisecond), webhook.WithCardURL("https://crm.example/card/{account}/{id}", ""))
-	require.NoError(t, err)
+	// The lookups that answer answer at once; a timeout they could lose on
+	// a busy machine would make the test fail by chance, so only the slow
+	// one goes to a handler with a short timeout.
+	newHandler := func(timeout time.Duration) http.Handler {
+		h, err := finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithContactLookup(lookup),
+			webhook.WithLookupTimeout(timeout), webhook.WithCardURL("https://crm.example/card/{account}/{id}", ""))
+		require.NoError(t, err)
+		return h
+	}
+	h, slow := newHandler(time.Minute), newHandler(50*time.Millisecond)
 	n := finaztest.Notification{Ramal: "2001", EmpresaID: "emp 1", Token: "tok"}
 	tests := []struct {
 		num      string
 		location string
 		page     []string
+		timeout  bool // the lookup outlasts a 50 ms timeout
 	}{
-		{"11987654321", "https://crm.example/clients/k1", nil},
-		{"11987654322", "https://crm.example/card/emp%201/k%202%2Fx", nil},
-		{"11987654323", "https://crm.example/card/emp%201/k3", nil}, // unsafe Contact.URL ignored
-		{"11987654324", "", []string{"Nenhum cadastro encontrado", "+5511987654324"}},
-		{"11987654325", "", []string{"Nenhum cadastro encontrado", "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;11987654325", "2001"}},
+		{"11987654321", "https://crm.example/clients/k1", nil, false},
+		{"11987654322", "https://crm.example/card/emp%201/k%202%2Fx", nil, false},
+		{"11987654323", "https://crm.example/card/emp%201/k3", nil, false}, // unsafe Contact.URL ignored
+		{"11987654324", "", []string{"Nenhum cadastro encontrado", "+5511987654324"}, true},
+		{"11987654325", "", []string{"Nenhum cadastro encontrado", "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;11987654325", "2001"}, false},
 	}
 	for _, tt := range tests {
 		n.Num = tt.num
 		n.CID = `<script>alert("x")</script>` + tt.num // one call each: no dedup
-		w := serve(h, finaztest.NewReceptivoRequest(base, n))
+		hh := h
+		if tt.timeout {
+			hh = slow
+		}
+		w := serve(hh, finaztest.NewReceptivoRequest(base, n))
 		if tt.location != "" {
 			require.Equal(t, http.StatusFound, w.Code, tt.num)
 			require.Equal(t, tt.location, w.Header().Get("Location"))
@@ -233,7 +245,7 @@ func TestHandlerReceptivo(t *testing.T) {
 	}
 
 	// Without a lookup: always the page.
-	h, err = finaz.NewHandler(rec, webhook.WithoutAuth())
+	h, err := finaz.NewHandler(rec, webhook.WithoutAuth())
 	require.NoError(t, err)
 	w := serve(h, finaztest.NewReceptivoRequest(base, finaztest.Notification{Num: "11987654321", CID: "z", EmpresaID: "e"}))
 	require.Equal(t, 200, w.Code)
@@ -266,7 +278,9 @@ func TestHandlerReceptivoNewContact(t *testing.T) {
 		newContact = "https://crm.example/clientes/novo?tel={phone}&d={digits}&e={account}&id={id}"
 	)
 	rec := &recorder{}
-	h, err := finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithContactLookup(lookup),
+	// Every lookup answers at once: a long timeout, so that none loses to
+	// it on a busy machine.
+	h, err := finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithContactLookup(lookup), webhook.WithLookupTimeout(time.Minute),
 		webhook.WithCardURL(card, newContact), webhook.WithNewContactText(`Novo <cliente>`))
 	require.NoError(t, err)
 	const newURL = "https://crm.example/clientes/novo?tel=5511987654323&d=5511987654323&e=emp%201&id="
@@ -315,7 +329,7 @@ func TestHandlerReceptivoNewContact(t *testing.T) {
 
 	// Without newContact a number the lookup does not know gets the page,
 	// and no link, whatever WithNewContactText says.
-	h, err = finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithContactLookup(lookup),
+	h, err = finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithContactLookup(lookup), webhook.WithLookupTimeout(time.Minute),
 		webhook.WithCardURL(card, ""), webhook.WithNewContactText("Novo"))
 	require.NoError(t, err)
 	w = serve(h, finaztest.NewReceptivoRequest(base, with(n, func(n *finaztest.Notification) { n.Num, n.CID = "11987654322", "no-new" })))
@@ -341,18 +355,27 @@ func TestHandlerReceptivoStuckLookup(t *testing.T) {
 	})
 	var logs syncBuffer
 	rec := &recorder{}
-	h, err := finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithContactLookup(lookup), webhook.WithLookupTimeout(timeout),
-		webhook.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	require.NoError(t, err)
-	for i, num := range []string{"11987654328", "11987654329"} {
+	for i, tt := range []struct {
+		num     string
+		timeout time.Duration
+	}{
+		{"11987654328", timeout}, // stuck
+		// The panic comes at once: a long timeout, so that it is the
+		// panic that is logged, not a timeout won on a busy machine.
+		{"11987654329", time.Minute},
+	} {
+		h, err := finaz.NewHandler(rec, webhook.WithToken("tok"), webhook.WithContactLookup(lookup), webhook.WithLookupTimeout(tt.timeout),
+			webhook.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		require.NoError(t, err)
+		num := tt.num
 		n := finaztest.Notification{Num: num, CID: "stuck-" + num, Ramal: "2001", EmpresaID: "emp-1", Token: "tok"}
 		done := make(chan *httptest.ResponseRecorder, 1)
 		go func() { done <- serve(h, finaztest.NewReceptivoRequest(base, n)) }()
 		var w *httptest.ResponseRecorder
 		select {
 		case w = <-done:
-		case <-time.After(2 * time.Second):
-			t.Fatalf("%s: the page waits for a lookup stuck past its %v timeout", num, timeout)
+		case <-time.After(30 * time.Second): // the stuck lookup never returns: any bound shows the page does not wait for it
+			t.Fatalf("%s: the page waits for a lookup stuck past its %v timeout", num, tt.timeout)
 		}
 		require.Equal(t, http.StatusOK, w.Code, num)
 		require.Contains(t, w.Body.String(), "Nenhum cadastro encontrado")
