@@ -25,7 +25,7 @@ type crmStore struct {
 	*memstore.Store
 
 	mu      sync.RWMutex
-	clients []string  // client ids in creation order
+	clients []string // client ids in creation order
 	listed  map[string]bool
 	leads   []leadRef // leads in creation order
 
