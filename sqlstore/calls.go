@@ -1,0 +1,286 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
+)
+
+// Page limits of the listing methods.
+const (
+	DefaultPageLimit = 100
+	MaxPageLimit     = 1000
+)
+
+// Page selects a page of a listing (Clients, Leads, Calls, Notifications):
+// Limit items after skipping Offset. A Limit of 0 or less means
+// DefaultPageLimit; more than MaxPageLimit means MaxPageLimit; a negative
+// Offset means 0. The order of each listing is stable, so consecutive
+// pages do not overlap while nothing is added; rows added meanwhile may
+// shift a page (an offset, not a cursor).
+type Page struct {
+	Offset int `json:"offset"`
+	Limit  int `json:"limit"`
+}
+
+func (p Page) bounds() (limit, offset int) {
+	limit, offset = p.Limit, max(p.Offset, 0)
+	if limit <= 0 {
+		limit = DefaultPageLimit
+	}
+	return min(limit, MaxPageLimit), offset
+}
+
+func prefixCols(prefix, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i, p := range parts {
+		parts[i] = prefix + p
+	}
+	return strings.Join(parts, ", ")
+}
+
+const callCols = "provider, account, call_id, direction, status, client_id, client_phone, employee, extension, line_phone," +
+	" started_at, answered_at, ended_at, duration, wait, recording_url, lead_id"
+
+// LogCall implements match.CallLog: the record replaces an earlier one of
+// the same Provider, Account and CallID (an upsert), so a replayed
+// decision leaves one row.
+func (d *DB) LogCall(ctx context.Context, rec match.CallRecord) error {
+	var tc times
+	started, answered, ended := tc.v("started_at", rec.StartedAt), tc.v("answered_at", rec.AnsweredAt), tc.v("ended_at", rec.EndedAt)
+	if tc.err != nil {
+		return wrap(tc.err, "log call %q", rec.CallID)
+	}
+	_, err := d.exec(ctx, "INSERT INTO cb_calls ("+callCols+")"+
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"+
+		" ON CONFLICT (provider, account, call_id) DO UPDATE SET direction = excluded.direction, status = excluded.status,"+
+		" client_id = excluded.client_id, client_phone = excluded.client_phone, employee = excluded.employee,"+
+		" extension = excluded.extension, line_phone = excluded.line_phone, started_at = excluded.started_at,"+
+		" answered_at = excluded.answered_at, ended_at = excluded.ended_at, duration = excluded.duration,"+
+		" wait = excluded.wait, recording_url = excluded.recording_url, lead_id = excluded.lead_id",
+		rec.Provider, rec.Account, rec.CallID, int(rec.Direction), int(rec.Status), rec.ClientID, rec.ClientPhone,
+		rec.Employee, rec.Extension, rec.LinePhone, started, answered, ended, int64(rec.Duration), int64(rec.Wait),
+		rec.RecordingURL, rec.LeadID)
+	return wrap(err, "log call %q", rec.CallID)
+}
+
+// Calls lists the calls of account, newest first (by StartedAt, then
+// provider and call id), one page at a time.
+func (d *DB) Calls(ctx context.Context, account string, page Page) ([]match.CallRecord, error) {
+	limit, offset := page.bounds()
+	rows, err := d.db.QueryContext(ctx, "SELECT "+callCols+" FROM cb_calls WHERE account = $1"+
+		" ORDER BY started_at DESC, provider, call_id LIMIT $2 OFFSET $3", account, limit, offset)
+	if err != nil {
+		return nil, wrap(err, "list calls")
+	}
+	defer rows.Close()
+	var out []match.CallRecord
+	for rows.Next() {
+		var (
+			r                        match.CallRecord
+			dir, status              int
+			started, answered, ended int64
+			duration, wait           int64
+		)
+		if err := rows.Scan(&r.Provider, &r.Account, &r.CallID, &dir, &status, &r.ClientID, &r.ClientPhone, &r.Employee,
+			&r.Extension, &r.LinePhone, &started, &answered, &ended, &duration, &wait, &r.RecordingURL, &r.LeadID); err != nil {
+			return nil, wrap(err, "list calls")
+		}
+		r.Direction, r.Status = callevent.Direction(dir), callevent.Status(status)
+		r.StartedAt, r.AnsweredAt, r.EndedAt = fromNanos(started), fromNanos(answered), fromNanos(ended)
+		r.Duration, r.Wait = time.Duration(duration), time.Duration(wait)
+		out = append(out, r)
+	}
+	return out, wrap(rows.Err(), "list calls")
+}
+
+// PurgeCalls deletes the calls that started before before (the retention
+// of the call log) and returns how many it deleted.
+func (d *DB) PurgeCalls(ctx context.Context, before time.Time) (int, error) {
+	var tc times
+	b := tc.v("before", before)
+	if tc.err != nil {
+		return 0, wrap(tc.err, "purge calls")
+	}
+	res, err := d.exec(ctx, "DELETE FROM cb_calls WHERE started_at < $1", b)
+	if err != nil {
+		return 0, wrap(err, "purge calls")
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrap(err, "purge calls")
+}
+
+const noteCols = "account, provider, call_id, employee, kind, client_id, client_phone, lead_id, reason, at"
+
+// Notify implements match.Notifier by adding n to the notifications table
+// (an outbox that a UI or a sender reads with Notifications). It is
+// idempotent: a notification with the Account, Provider, CallID, Employee
+// and Kind of a stored one is not stored again, so a replayed decision
+// never notifies twice.
+func (d *DB) Notify(ctx context.Context, n match.Notification) error {
+	var tc times
+	at := tc.v("at", n.At)
+	if tc.err != nil {
+		return wrap(tc.err, "notify")
+	}
+	_, err := d.exec(ctx, "INSERT INTO cb_notifications ("+noteCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"+
+		" ON CONFLICT (account, provider, call_id, employee, kind) DO NOTHING",
+		n.Account, n.Provider, n.CallID, n.Employee, int(n.Kind), n.ClientID, n.ClientPhone, n.LeadID, n.Reason, at)
+	return wrap(err, "notify %q", n.Employee)
+}
+
+// Notifications lists the notifications of account, oldest first, one
+// page at a time.
+func (d *DB) Notifications(ctx context.Context, account string, page Page) ([]match.Notification, error) {
+	limit, offset := page.bounds()
+	rows, err := d.db.QueryContext(ctx, "SELECT "+noteCols+" FROM cb_notifications WHERE account = $1 ORDER BY seq LIMIT $2 OFFSET $3",
+		account, limit, offset)
+	if err != nil {
+		return nil, wrap(err, "list notifications")
+	}
+	defer rows.Close()
+	var out []match.Notification
+	for rows.Next() {
+		var (
+			n    match.Notification
+			kind int
+			at   int64
+		)
+		if err := rows.Scan(&n.Account, &n.Provider, &n.CallID, &n.Employee, &kind, &n.ClientID, &n.ClientPhone, &n.LeadID,
+			&n.Reason, &at); err != nil {
+			return nil, wrap(err, "list notifications")
+		}
+		n.Kind, n.At = match.NotificationKind(kind), fromNanos(at)
+		out = append(out, n)
+	}
+	return out, wrap(rows.Err(), "list notifications")
+}
+
+// SetEmployees replaces the employees of account (the Directory), kept in
+// the order given.
+func (d *DB) SetEmployees(ctx context.Context, account string, es ...match.Employee) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM cb_employees WHERE account = $1", account); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM cb_employee_extensions WHERE account = $1", account); err != nil {
+			return err
+		}
+		for pos, e := range es {
+			exts, err := json.Marshal(e.Extensions)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO cb_employees (account, pos, id, name, login, email, extensions, admin)"+
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+				account, pos, e.ID, e.Name, e.Login, e.Email, string(exts), e.Admin); err != nil {
+				return err
+			}
+			for _, x := range e.Extensions {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO cb_employee_extensions (account, extension, pos) VALUES ($1, $2, $3)"+
+					" ON CONFLICT DO NOTHING", account, x, pos); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return wrap(err, "set employees")
+}
+
+// SetOnline replaces the ids of the employees of account online now.
+func (d *DB) SetOnline(ctx context.Context, account string, ids ...string) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM cb_online WHERE account = $1", account); err != nil {
+			return err
+		}
+		for pos, id := range ids {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO cb_online (account, pos, employee) VALUES ($1, $2, $3)",
+				account, pos, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrap(err, "set online")
+}
+
+const employeeCols = "id, name, login, email, extensions, admin"
+
+func scanEmployee(r scanner) (match.Employee, error) {
+	var (
+		e    match.Employee
+		exts string
+	)
+	if err := r.Scan(&e.ID, &e.Name, &e.Login, &e.Email, &exts, &e.Admin); err != nil {
+		return match.Employee{}, err
+	}
+	if err := json.Unmarshal([]byte(exts), &e.Extensions); err != nil {
+		return match.Employee{}, fmt.Errorf("employee %q extensions: %w", e.ID, err)
+	}
+	return e, nil
+}
+
+// FindEmployee implements match.Directory: the first employee (in the
+// order of SetEmployees) with key as one of its extensions or as its
+// login.
+func (d *DB) FindEmployee(ctx context.Context, account, key string) (match.Employee, bool, error) {
+	if key == "" {
+		return match.Employee{}, false, nil
+	}
+	row := d.queryRow(ctx, "SELECT "+employeeCols+" FROM cb_employees WHERE account = $1 AND (login = $2 OR pos IN"+
+		" (SELECT pos FROM cb_employee_extensions WHERE account = $3 AND extension = $4)) ORDER BY pos LIMIT 1",
+		account, key, account, key)
+	e, err := scanEmployee(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return match.Employee{}, false, nil
+	}
+	if err != nil {
+		return match.Employee{}, false, wrap(err, "find employee")
+	}
+	return e, true, nil
+}
+
+// Employees implements match.Directory, in the order given to
+// SetEmployees.
+func (d *DB) Employees(ctx context.Context, account string) ([]match.Employee, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT "+employeeCols+" FROM cb_employees WHERE account = $1 ORDER BY pos", account)
+	if err != nil {
+		return nil, wrap(err, "employees")
+	}
+	defer rows.Close()
+	var out []match.Employee
+	for rows.Next() {
+		e, err := scanEmployee(rows)
+		if err != nil {
+			return nil, wrap(err, "employees")
+		}
+		out = append(out, e)
+	}
+	return out, wrap(rows.Err(), "employees")
+}
+
+// Online implements match.Directory, in the order given to SetOnline.
+func (d *DB) Online(ctx context.Context, account string) ([]string, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT employee FROM cb_online WHERE account = $1 ORDER BY pos", account)
+	if err != nil {
+		return nil, wrap(err, "online")
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrap(err, "online")
+		}
+		out = append(out, id)
+	}
+	return out, wrap(rows.Err(), "online")
+}

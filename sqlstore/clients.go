@@ -1,0 +1,422 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/phone"
+)
+
+const clientCols = "seq, account, id, name, phone, channel, responsible, created_from_call, tags, fields, created_at"
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanClient(r scanner) (match.Client, int64, error) {
+	var (
+		c            match.Client
+		seq, created int64
+		id           sql.NullString
+		tags, fields string
+		channel      string
+	)
+	if err := r.Scan(&seq, &c.Account, &id, &c.Name, &c.Phone, &channel, &c.Responsible, &c.CreatedFromCall,
+		&tags, &fields, &created); err != nil {
+		return match.Client{}, 0, err
+	}
+	c.ID = id.String
+	c.Channel = match.Channel(channel)
+	c.CreatedAt = fromNanos(created)
+	if err := json.Unmarshal([]byte(tags), &c.Tags); err != nil {
+		return match.Client{}, 0, fmt.Errorf("client %q tags: %w", c.ID, err)
+	}
+	if err := json.Unmarshal([]byte(fields), &c.Fields); err != nil {
+		return match.Client{}, 0, fmt.Errorf("client %q fields: %w", c.ID, err)
+	}
+	return c, seq, nil
+}
+
+func (d *DB) queryClients(ctx context.Context, q string, args ...any) ([]match.Client, error) {
+	st, err := d.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []match.Client
+	for rows.Next() {
+		c, _, err := scanClient(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// FindClientByPhone implements match.ClientStore. A client's phone is
+// unique in its account, so there is at most one.
+func (d *DB) FindClientByPhone(ctx context.Context, account, phone string) (match.Client, bool, error) {
+	if phone == "" {
+		return match.Client{}, false, nil
+	}
+	row := d.queryRow(ctx, "SELECT "+clientCols+" FROM cb_clients WHERE account = $1 AND phone = $2 AND phone <> ''", account, phone)
+	c, _, err := scanClient(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return match.Client{}, false, nil
+	}
+	if err != nil {
+		return match.Client{}, false, wrap(err, "find client by phone")
+	}
+	return c, true, nil
+}
+
+// FindClientsByField implements match.ClientStore: up to limit clients with
+// a field value that normalises to phone, in creation order. The lookup
+// uses an index of those values (table cb_client_phones).
+func (d *DB) FindClientsByField(ctx context.Context, account, phone string, limit int) ([]match.Client, error) {
+	if limit <= 0 || phone == "" {
+		return nil, nil
+	}
+	cs, err := d.queryClients(ctx, "SELECT "+prefixCols("c.", clientCols)+
+		" FROM cb_client_phones f JOIN cb_clients c ON c.seq = f.client_seq"+
+		" WHERE f.account = $1 AND f.digits = $2 ORDER BY f.client_seq LIMIT $3", account, phone, limit)
+	return cs, wrap(err, "find clients by field")
+}
+
+// Client returns the client with id in account.
+func (d *DB) Client(ctx context.Context, account, id string) (match.Client, bool, error) {
+	row := d.db.QueryRowContext(ctx, "SELECT "+clientCols+" FROM cb_clients WHERE account = $1 AND id = $2", account, id)
+	c, _, err := scanClient(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return match.Client{}, false, nil
+	}
+	if err != nil {
+		return match.Client{}, false, wrap(err, "client %q", id)
+	}
+	return c, true, nil
+}
+
+// Clients lists the clients of account in creation order, one page at a
+// time.
+func (d *DB) Clients(ctx context.Context, account string, page Page) ([]match.Client, error) {
+	limit, offset := page.bounds()
+	cs, err := d.queryClients(ctx, "SELECT "+clientCols+" FROM cb_clients WHERE account = $1 ORDER BY seq LIMIT $2 OFFSET $3",
+		account, limit, offset)
+	return cs, wrap(err, "list clients")
+}
+
+// CreateClient implements match.ClientStore. The phone and field values
+// are normalised (WithDefaultCountry). A client whose phone already has a
+// client in the account is not created: the existing client is returned,
+// also when several processes create it at once (a unique index decides).
+// An empty ID gets a generated one ("c" and a number); an ID already used
+// in the account is an error. A client over the limits (MaxValueLen, …)
+// is refused with an error wrapping ErrTooLarge.
+func (d *DB) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
+	var out match.Client
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = d.createClient(ctx, tx, c)
+		return err
+	})
+	if err != nil {
+		return match.Client{}, wrap(err, "create client")
+	}
+	return out, nil
+}
+
+// AddClients creates clients in one transaction, as CreateClient does (a
+// client whose phone is taken is skipped), and stops at the first error,
+// adding none: for imports and seeding.
+func (d *DB) AddClients(ctx context.Context, cs ...match.Client) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		for i, c := range cs {
+			if _, err := d.createClient(ctx, tx, c); err != nil {
+				return fmt.Errorf("client %d (%q): %w", i, c.ID, err)
+			}
+		}
+		return nil
+	})
+	return wrap(err, "add clients")
+}
+
+func (d *DB) createClient(ctx context.Context, tx *sql.Tx, c match.Client) (match.Client, error) {
+	if err := checkClient(c); err != nil {
+		return match.Client{}, err
+	}
+	if c.Phone != "" {
+		p, err := phone.Normalize(c.Phone, d.cfg.country)
+		if err != nil {
+			return match.Client{}, fmt.Errorf("client phone: %w", err)
+		}
+		c.Phone = p
+	}
+	if c.Channel == "" {
+		c.Channel = match.ChannelTelephony
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = d.cfg.now()
+	}
+	c.CreatedAt = c.CreatedAt.UTC().Round(0) // as it will read back
+	var tc times
+	created := tc.v("created_at", c.CreatedAt)
+	if tc.err != nil {
+		return match.Client{}, tc.err
+	}
+	c.Tags = slices.Clone(c.Tags)
+	if c.Fields != nil {
+		f := make(map[string]string, len(c.Fields))
+		for k, v := range c.Fields {
+			f[k] = v
+		}
+		c.Fields = f
+	}
+	tags, err := json.Marshal(c.Tags)
+	if err != nil {
+		return match.Client{}, err
+	}
+	fields, err := json.Marshal(c.Fields)
+	if err != nil {
+		return match.Client{}, err
+	}
+	if c.ID != "" {
+		var one int
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM cb_clients WHERE account = $1 AND id = $2", c.Account, c.ID).Scan(&one)
+		if err == nil {
+			return match.Client{}, fmt.Errorf("client id %q already exists", c.ID)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return match.Client{}, err
+		}
+	}
+	var id any
+	if c.ID != "" {
+		id = c.ID
+	}
+	var seq int64
+	err = tx.QueryRowContext(ctx, "INSERT INTO cb_clients (account, id, name, phone, channel, responsible, created_from_call, tags, fields, created_at)"+
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"+
+		" ON CONFLICT (account, phone) WHERE phone <> '' DO NOTHING RETURNING seq",
+		c.Account, id, c.Name, c.Phone, string(c.Channel), c.Responsible, c.CreatedFromCall, string(tags), string(fields), created).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		// The phone has a client already (perhaps created by another
+		// process a moment ago): that is the client.
+		row := tx.QueryRowContext(ctx, "SELECT "+clientCols+" FROM cb_clients WHERE account = $1 AND phone = $2 AND phone <> ''", c.Account, c.Phone)
+		existing, _, err := scanClient(row)
+		return existing, err
+	}
+	if err != nil {
+		return match.Client{}, err
+	}
+	if c.ID == "" {
+		if c.ID, err = freeID(ctx, tx, "cb_clients", c.Account, "c", seq); err != nil {
+			return match.Client{}, err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE cb_clients SET id = $1 WHERE seq = $2", c.ID, seq); err != nil {
+			return match.Client{}, err
+		}
+	}
+	// Index each distinct phone among the field values once.
+	var seen []string
+	for _, v := range c.Fields {
+		p, err := phone.Normalize(v, d.cfg.country)
+		if err != nil || p == "" || slices.Contains(seen, p) {
+			continue
+		}
+		seen = append(seen, p)
+		if _, err := tx.ExecContext(ctx, "INSERT INTO cb_client_phones (account, digits, client_seq) VALUES ($1, $2, $3)",
+			c.Account, p, seq); err != nil {
+			return match.Client{}, err
+		}
+	}
+	return c, nil
+}
+
+// freeID returns prefix+seq, or with a suffix if a caller chose that id
+// for another row of the account.
+func freeID(ctx context.Context, tx *sql.Tx, table, account, prefix string, seq int64) (string, error) {
+	base := prefix + strconv.FormatInt(seq, 10)
+	for n := 0; ; n++ {
+		id := base
+		if n > 0 {
+			id = base + "-" + strconv.Itoa(n)
+		}
+		var one int
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM "+table+" WHERE account = $1 AND id = $2", account, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return id, nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+func checkClient(c match.Client) error {
+	long := func(s string) bool { return len(s) > MaxValueLen }
+	if long(c.ID) || long(c.Account) || long(c.Name) || long(c.Phone) || long(string(c.Channel)) || long(c.Responsible) {
+		return fmt.Errorf("%w: a value is longer than %d bytes", ErrTooLarge, MaxValueLen)
+	}
+	if len(c.Fields) > MaxClientFields {
+		return fmt.Errorf("%w: %d fields (max %d)", ErrTooLarge, len(c.Fields), MaxClientFields)
+	}
+	if len(c.Tags) > MaxClientTags {
+		return fmt.Errorf("%w: %d tags (max %d)", ErrTooLarge, len(c.Tags), MaxClientTags)
+	}
+	for k, v := range c.Fields {
+		if long(k) || long(v) {
+			return fmt.Errorf("%w: field %.32q is longer than %d bytes", ErrTooLarge, k, MaxValueLen)
+		}
+	}
+	for _, t := range c.Tags {
+		if long(t) {
+			return fmt.Errorf("%w: a tag is longer than %d bytes", ErrTooLarge, MaxValueLen)
+		}
+	}
+	return nil
+}
+
+const leadCols = "id, account, client_id, name, pipeline, status, state, source, responsible, created_at"
+
+func scanLead(r scanner) (match.Lead, error) {
+	var (
+		l       match.Lead
+		id      sql.NullString
+		state   int
+		created int64
+	)
+	if err := r.Scan(&id, &l.Account, &l.ClientID, &l.Name, &l.Pipeline, &l.Status, &state, &l.Source, &l.Responsible, &created); err != nil {
+		return match.Lead{}, err
+	}
+	l.ID = id.String
+	l.State = match.LeadState(state)
+	l.CreatedAt = fromNanos(created)
+	return l, nil
+}
+
+func (d *DB) queryLeads(ctx context.Context, q string, args ...any) ([]match.Lead, error) {
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []match.Lead
+	for rows.Next() {
+		l, err := scanLead(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// ClientLeads implements match.LeadStore: the client's leads, newest
+// first.
+func (d *DB) ClientLeads(ctx context.Context, account, clientID string) ([]match.Lead, error) {
+	ls, err := d.queryLeads(ctx, "SELECT "+leadCols+" FROM cb_leads WHERE account = $1 AND client_id = $2 ORDER BY seq DESC",
+		account, clientID)
+	return ls, wrap(err, "client leads")
+}
+
+// Leads lists the leads of account in creation order, one page at a time.
+func (d *DB) Leads(ctx context.Context, account string, page Page) ([]match.Lead, error) {
+	limit, offset := page.bounds()
+	ls, err := d.queryLeads(ctx, "SELECT "+leadCols+" FROM cb_leads WHERE account = $1 ORDER BY seq LIMIT $2 OFFSET $3",
+		account, limit, offset)
+	return ls, wrap(err, "list leads")
+}
+
+// CreateLead implements match.LeadStore. An empty ID gets a generated one
+// ("l" and a number); a lead of a client the account does not have is an
+// error wrapping ErrNotFound.
+func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
+	long := func(s string) bool { return len(s) > MaxValueLen }
+	if long(l.ID) || long(l.Account) || long(l.ClientID) || long(l.Name) || long(l.Pipeline) || long(l.Status) ||
+		long(l.Source) || long(l.Responsible) {
+		return match.Lead{}, fmt.Errorf("sqlstore: create lead: %w: a value is longer than %d bytes", ErrTooLarge, MaxValueLen)
+	}
+	if l.CreatedAt.IsZero() {
+		l.CreatedAt = d.cfg.now()
+	}
+	l.CreatedAt = l.CreatedAt.UTC().Round(0) // as it will read back
+	var tc times
+	created := tc.v("created_at", l.CreatedAt)
+	if tc.err != nil {
+		return match.Lead{}, wrap(tc.err, "create lead")
+	}
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM cb_clients WHERE account = $1 AND id = $2", l.Account, l.ClientID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("client %q: %w", l.ClientID, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if l.ID != "" {
+			err := tx.QueryRowContext(ctx, "SELECT 1 FROM cb_leads WHERE account = $1 AND id = $2", l.Account, l.ID).Scan(&one)
+			if err == nil {
+				return fmt.Errorf("lead id %q already exists", l.ID)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		var id any
+		if l.ID != "" {
+			id = l.ID
+		}
+		var seq int64
+		if err := tx.QueryRowContext(ctx, "INSERT INTO cb_leads (account, id, client_id, name, pipeline, status, state, source, responsible, created_at)"+
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
+			l.Account, id, l.ClientID, l.Name, l.Pipeline, l.Status, int(l.State), l.Source, l.Responsible, created).Scan(&seq); err != nil {
+			return err
+		}
+		if l.ID == "" {
+			if l.ID, err = freeID(ctx, tx, "cb_leads", l.Account, "l", seq); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE cb_leads SET id = $1 WHERE seq = $2", l.ID, seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return match.Lead{}, wrap(err, "create lead")
+	}
+	return l, nil
+}
+
+// ReopenLead implements match.LeadStore: the lead gets status and becomes
+// open. An unknown lead is an error wrapping ErrNotFound.
+func (d *DB) ReopenLead(ctx context.Context, account, leadID, status string) (match.Lead, error) {
+	if len(status) > MaxValueLen {
+		return match.Lead{}, fmt.Errorf("sqlstore: reopen lead %q: %w: status is longer than %d bytes", leadID, ErrTooLarge, MaxValueLen)
+	}
+	unlock, err := d.lockWrite(ctx)
+	if err != nil {
+		return match.Lead{}, wrap(err, "reopen lead %q", leadID)
+	}
+	row := d.db.QueryRowContext(ctx, "UPDATE cb_leads SET status = $1, state = $2 WHERE account = $3 AND id = $4 RETURNING "+leadCols,
+		status, int(match.LeadOpen), account, leadID)
+	l, err := scanLead(row)
+	unlock()
+	if errors.Is(err, sql.ErrNoRows) {
+		return match.Lead{}, fmt.Errorf("sqlstore: reopen lead %q: %w", leadID, ErrNotFound)
+	}
+	if err != nil {
+		return match.Lead{}, wrap(err, "reopen lead %q", leadID)
+	}
+	return l, nil
+}

@@ -1,0 +1,438 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	// Drivers: database/sql names "pgx" and "sqlite".
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/phone"
+)
+
+// Dialects, as returned by (*DB).Dialect.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// Defaults of Open.
+const (
+	// DefaultClaimTimeout is how old a Dedup claim must be before another
+	// delivery may take it over (see WithClaimTimeout).
+	DefaultClaimTimeout = 5 * time.Minute
+	// DefaultBusyTimeout is how long a SQLite connection waits for another
+	// writer (PRAGMA busy_timeout).
+	DefaultBusyTimeout = 10 * time.Second
+	// DefaultPingTimeout bounds the first contact with the database in
+	// Open when ctx has no earlier deadline.
+	DefaultPingTimeout = 30 * time.Second
+)
+
+// Limits that keep a client row bounded, as in package match/memstore.
+// CreateClient and AddClients reject larger clients with an error wrapping
+// ErrTooLarge.
+const (
+	MaxClientFields = 32  // fields (variables) per client
+	MaxClientTags   = 16  // tags per client
+	MaxValueLen     = 256 // bytes in an id, name, phone, tag, field name or value
+)
+
+var (
+	// ErrTooLarge reports a client over the limits (MaxClientFields,
+	// MaxClientTags, MaxValueLen).
+	ErrTooLarge = errors.New("sqlstore: client exceeds the store limits")
+	// ErrNotFound reports an unknown client or lead id.
+	ErrNotFound = errors.New("sqlstore: not found")
+	// ErrSchemaTooNew reports a database migrated by a newer callbridge
+	// than this build: Open refuses it rather than write to a schema it
+	// does not know.
+	ErrSchemaTooNew = errors.New("sqlstore: database schema is newer than this build")
+)
+
+// Option configures Open.
+type Option func(*config) error
+
+type config struct {
+	country      string
+	fullSync     bool
+	logger       *slog.Logger
+	now          func() time.Time
+	claimTimeout time.Duration
+}
+
+// WithDefaultCountry sets the country of national numbers in client
+// phones and fields ("" = RU); give the engine's (match.WithDefaultCountry).
+func WithDefaultCountry(country string) Option {
+	return func(c *config) error { c.country = country; return nil }
+}
+
+// WithFullSync makes SQLite commits durable against power loss
+// (PRAGMA synchronous=FULL: the write-ahead log is synced to disk at every
+// commit). The default, synchronous=NORMAL, syncs only at checkpoints: a
+// commit survives a crash of the process, but the last commits before a
+// power loss or an operating system crash may be lost (the database stays
+// consistent). TokenStore.Save is FULL in either case. PostgreSQL is not
+// affected: its durability is the server's (fsync, synchronous_commit).
+func WithFullSync() Option {
+	return func(c *config) error { c.fullSync = true; return nil }
+}
+
+// WithLogger sets the logger for failures that have no caller to return
+// to (a failed Dedup Release). The default discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithClock sets the clock that stamps CreatedAt of clients and leads and
+// the expiry of Dedup keys (default: the system clock); give the engine's
+// (match.WithClock). Instances sharing a database should have clocks in
+// step: Dedup expiry compares the times they write.
+func WithClock(c match.Clock) Option {
+	return func(cfg *config) error {
+		if c == nil {
+			return errors.New("nil clock")
+		}
+		cfg.now = c.Now
+		return nil
+	}
+}
+
+// WithClaimTimeout sets how long a Dedup claim is honoured: a delivery
+// still claimed after d is taken to belong to an instance that died, and
+// the next delivery of the event takes the claim over (default
+// DefaultClaimTimeout). Choose it longer than any delivery can take.
+func WithClaimTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("claim timeout %v is not positive", d)
+		}
+		c.claimTimeout = d
+		return nil
+	}
+}
+
+// DB is a callbridge database on SQLite or PostgreSQL. It implements
+// match.ClientStore, match.LeadStore, match.CallLog, match.Directory and
+// match.Notifier, lists what it stores for an API (Clients, Leads, Calls,
+// Notifications), and provides a shared webhook.Dedup (Dedup) and OAuth
+// token stores (TokenStore). It is safe for concurrent use by many
+// goroutines and, sharing one database, by many processes.
+type DB struct {
+	db       *sql.DB
+	dialect  string
+	name     string // the database, for errors: a path or a redacted URL
+	syncMode string // SQLite: "NORMAL" or "FULL"
+	cfg      config
+
+	stmts sync.Map // query text → *sql.Stmt, for the hot paths
+
+	// writer serialises this process's SQLite writes: SQLite has one
+	// writer at a time, and waiting here is cheaper than its busy handler's
+	// sleeps. Other processes still wait through busy_timeout. nil on
+	// PostgreSQL.
+	writer chan struct{}
+}
+
+var (
+	_ match.ClientStore = (*DB)(nil)
+	_ match.LeadStore   = (*DB)(nil)
+	_ match.CallLog     = (*DB)(nil)
+	_ match.Directory   = (*DB)(nil)
+	_ match.Notifier    = (*DB)(nil)
+)
+
+// Open opens the database named by dsn, checks that it answers and
+// migrates its schema to this build's version.
+//
+// A dsn starting with "postgres://" or "postgresql://" is a PostgreSQL
+// URL (pgx syntax, e.g. "postgres://user:password@host:5432/db?sslmode=disable").
+// Anything else is a SQLite database file: a path ("callbridge.db") or a
+// "file:" URI; it is created if missing and opened in WAL mode with a busy
+// timeout, foreign keys on, write transactions that take the write lock
+// at BEGIN (no deadlock between two upgrading readers) and
+// synchronous=NORMAL unless WithFullSync.
+//
+// Errors name the database with any password replaced by "REDACTED".
+func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
+	cfg := config{now: time.Now, logger: slog.New(slog.NewTextHandler(io.Discard, nil)), claimTimeout: DefaultClaimTimeout}
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("sqlstore: Open: option %d is nil", i+1)
+		}
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("sqlstore: Open: %w", err)
+		}
+	}
+	if _, err := phone.Normalize("79161234567", cfg.country); err != nil {
+		return nil, fmt.Errorf("sqlstore: Open: %w", err)
+	}
+	d := &DB{cfg: cfg}
+	var driverName, driverDSN string
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		d.dialect, d.name = DialectPostgres, redactURL(dsn)
+		driverName, driverDSN = "pgx", dsn
+	case strings.TrimSpace(dsn) == "":
+		return nil, errors.New("sqlstore: Open: empty database name")
+	default:
+		d.dialect, d.name = DialectSQLite, sqliteName(dsn)
+		d.syncMode = "NORMAL"
+		d.writer = make(chan struct{}, 1)
+		if cfg.fullSync {
+			d.syncMode = "FULL"
+		}
+		driverName, driverDSN = "sqlite", sqliteDSN(dsn, d.syncMode)
+	}
+	db, err := sql.Open(driverName, driverDSN)
+	if err != nil {
+		return nil, d.openError(dsn, err)
+	}
+	d.db = db
+	if d.dialect == DialectSQLite {
+		if isMemory(dsn) {
+			db.SetMaxOpenConns(1) // each connection would be its own database
+		}
+		db.SetMaxIdleConns(8)
+	}
+	pctx, cancel := context.WithTimeout(ctx, DefaultPingTimeout)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, d.openError(dsn, err)
+	}
+	if err := d.migrate(ctx); err != nil {
+		db.Close()
+		return nil, d.openError(dsn, err)
+	}
+	return d, nil
+}
+
+// Close closes the database. Calls after Close fail.
+func (d *DB) Close() error {
+	d.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+	if err := d.db.Close(); err != nil {
+		return fmt.Errorf("sqlstore: close %s: %w", d.name, err)
+	}
+	return nil
+}
+
+// Dialect returns DialectSQLite or DialectPostgres.
+func (d *DB) Dialect() string { return d.dialect }
+
+// String names the database: the SQLite path, or the PostgreSQL URL with
+// its password redacted.
+func (d *DB) String() string { return d.name }
+
+// openError wraps err naming the database, with the password (if any)
+// removed from the driver's text as well.
+func (d *DB) openError(dsn string, err error) error {
+	msg := err.Error()
+	if pw := urlPassword(dsn); pw != "" {
+		msg = strings.ReplaceAll(msg, pw, "REDACTED")
+	}
+	if strings.Contains(msg, "sqlstore: ") {
+		msg = strings.ReplaceAll(msg, "sqlstore: ", "")
+	}
+	return &openError{msg: fmt.Sprintf("sqlstore: open %s database %s: %s", d.dialect, d.name, msg), err: err}
+}
+
+// openError keeps the driver's error for errors.Is and errors.As while its
+// text has no password.
+type openError struct {
+	msg string
+	err error
+}
+
+func (e *openError) Error() string { return e.msg }
+func (e *openError) Unwrap() error { return e.err }
+
+// redactURL returns the PostgreSQL URL with its password (in the user
+// info or a password parameter) replaced by REDACTED.
+func redactURL(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(a PostgreSQL URL that does not parse)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+		}
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "REDACTED")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+func urlPassword(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return ""
+	}
+	if u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			return pw
+		}
+	}
+	return u.Query().Get("password")
+}
+
+// sqliteName returns the path part of a SQLite dsn.
+func sqliteName(dsn string) string {
+	if i := strings.IndexByte(dsn, '?'); i > 0 {
+		return dsn[:i]
+	}
+	return dsn
+}
+
+func isMemory(dsn string) bool {
+	return dsn == ":memory:" || strings.Contains(dsn, "mode=memory") || strings.HasPrefix(dsn, "file::memory:")
+}
+
+// sqliteDSN adds the connection settings to a path or file: URI for
+// modernc.org/sqlite. Each is applied to every new connection.
+func sqliteDSN(dsn, syncMode string) string {
+	params := url.Values{}
+	params.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", DefaultBusyTimeout.Milliseconds()))
+	params.Add("_pragma", "foreign_keys(1)")
+	params.Add("_pragma", "journal_mode(WAL)")
+	params.Add("_pragma", "synchronous("+syncMode+")")
+	params.Set("_txlock", "immediate")
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + params.Encode()
+}
+
+// Times are stored as BIGINT unix nanoseconds (UTC), exact to the
+// nanosecond for 1678–2262; zeroTime stands for time.Time{}.
+const zeroTime = math.MinInt64
+
+var (
+	minTime = time.Unix(0, math.MinInt64+1)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// times converts times to stored values, keeping the first error.
+type times struct{ err error }
+
+func (tc *times) v(what string, t time.Time) int64 {
+	if t.IsZero() {
+		return zeroTime
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		if tc.err == nil {
+			tc.err = fmt.Errorf("%s %s is outside the storable range (years 1678–2262)", what, t.UTC().Format(time.RFC3339))
+		}
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == zeroTime {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// stmt returns q prepared (once per DB; database/sql prepares it again on
+// each connection that runs it). On SQLite that saves parsing the
+// statement at every call; pgx caches prepared statements by itself.
+func (d *DB) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := d.stmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := d.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := d.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// queryRow runs a prepared q; its error, if any, surfaces at Scan.
+func (d *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := d.stmt(ctx, q)
+	if err != nil {
+		return d.db.QueryRowContext(ctx, q, args...) // reports the same error at Scan
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// exec runs a prepared q that writes.
+func (d *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := d.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := d.lockWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return st.ExecContext(ctx, args...)
+}
+
+// lockWrite waits for this process's turn to write (SQLite only).
+func (d *DB) lockWrite(ctx context.Context) (unlock func(), err error) {
+	if d.writer == nil {
+		return func() {}, nil
+	}
+	select {
+	case d.writer <- struct{}{}:
+		return func() { <-d.writer }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// inTx runs f in a write transaction (on SQLite an immediate one) and
+// commits it.
+func (d *DB) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	unlock, err := d.lockWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// wrap prefixes err with "sqlstore: " and what failed, unless it is nil.
+func wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("sqlstore: "+format+": %w", append(args, err)...)
+}

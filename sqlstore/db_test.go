@@ -1,0 +1,190 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func schemaRows(t *testing.T, db *DB) int {
+	t.Helper()
+	var n int
+	if err := db.db.QueryRow("SELECT COUNT(*) FROM callbridge_schema").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestOpenMigratesOnce(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		dsn := dv.dsn(t)
+		for i := range 2 {
+			db := open(t, dsn)
+			if got, want := schemaRows(t, db), SchemaVersion(); got != want {
+				t.Fatalf("open %d: %d schema rows, want %d", i+1, got, want)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+func TestOpenConcurrently(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		dsn := dv.dsn(t)
+		const n = 4
+		dbs := make([]*DB, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { dbs[i], errs[i] = Open(context.Background(), dsn) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("Open %d: %v", i, err)
+			}
+			t.Cleanup(func() { dbs[i].Close() })
+		}
+		if got, want := schemaRows(t, dbs[0]), SchemaVersion(); got != want {
+			t.Fatalf("%d schema rows after %d concurrent Opens, want %d", got, n, want)
+		}
+	})
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		dsn := dv.dsn(t)
+		db := open(t, dsn)
+		if _, err := db.db.Exec("INSERT INTO callbridge_schema (version, name, applied_at) VALUES (999, 'future.sql', 0)"); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		_, err := Open(context.Background(), dsn)
+		if !errors.Is(err, ErrSchemaTooNew) {
+			t.Fatalf("Open of a version-999 database: %v, want ErrSchemaTooNew", err)
+		}
+		for _, want := range []string{"schema version 999", "newer"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+	})
+}
+
+func TestOpenErrors(t *testing.T) {
+	missingDir := filepath.Join(t.TempDir(), "no", "such", "dir", "cb.db")
+	tests := []struct {
+		name     string
+		dsn      string
+		want     []string
+		mustNot  []string
+		wantOpts []Option
+	}{
+		{
+			name:    "unreachable postgres, password redacted",
+			dsn:     "postgres://callbridge:s3cret-pw@127.0.0.1:1/callbridge?sslmode=disable",
+			want:    []string{"sqlstore: open postgres database postgres://callbridge:REDACTED@127.0.0.1:1/callbridge"},
+			mustNot: []string{"s3cret-pw"},
+		},
+		{
+			name:    "password as a parameter",
+			dsn:     "postgresql://callbridge@127.0.0.1:1/callbridge?password=s3cret-pw&sslmode=disable",
+			want:    []string{"password=REDACTED"},
+			mustNot: []string{"s3cret-pw"},
+		},
+		{
+			name: "sqlite in a missing directory",
+			dsn:  missingDir,
+			want: []string{"sqlstore: open sqlite database " + missingDir + ":"},
+		},
+		{
+			name: "empty",
+			dsn:  " ",
+			want: []string{"empty database name"},
+		},
+		{
+			name:     "unknown country",
+			dsn:      "x.db",
+			want:     []string{"sqlstore: Open:"},
+			wantOpts: []Option{WithDefaultCountry("ZZZ")},
+		},
+		{
+			name:     "nil option",
+			dsn:      "x.db",
+			want:     []string{"option 1 is nil"},
+			wantOpts: []Option{nil},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			db, err := Open(context.Background(), tt.dsn, tt.wantOpts...)
+			if err == nil {
+				db.Close()
+				t.Fatal("Open succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			for _, w := range tt.mustNot {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error %q contains %q", err, w)
+				}
+			}
+			if strings.Count(err.Error(), "sqlstore:") != 1 {
+				t.Errorf("error %q: want one sqlstore: prefix", err)
+			}
+		})
+	}
+}
+
+func TestSQLiteSettings(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []Option
+		sync int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{
+		{"default NORMAL", nil, 1},
+		{"WithFullSync", []Option{WithFullSync()}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			db := open(t, filepath.Join(t.TempDir(), "s.db"), tt.opts...)
+			if db.Dialect() != DialectSQLite {
+				t.Fatalf("Dialect() = %q", db.Dialect())
+			}
+			var mode string
+			var sync, fk, busy int
+			row := db.db.QueryRow("SELECT journal_mode, synchronous, foreign_keys, timeout FROM pragma_journal_mode, pragma_synchronous, pragma_foreign_keys, pragma_busy_timeout")
+			if err := row.Scan(&mode, &sync, &fk, &busy); err != nil {
+				t.Fatal(err)
+			}
+			if mode != "wal" || sync != tt.sync || fk != 1 || busy != int(DefaultBusyTimeout.Milliseconds()) {
+				t.Errorf("journal_mode=%s synchronous=%d foreign_keys=%d busy_timeout=%d, want wal %d 1 %d",
+					mode, sync, fk, busy, tt.sync, DefaultBusyTimeout.Milliseconds())
+			}
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"postgres://callbridge:callbridge@127.0.0.1:5432/callbridge", "postgres://callbridge:REDACTED@127.0.0.1:5432/callbridge"},
+		{"postgres://u@h/db", "postgres://u@h/db"},
+		{"postgres://h/db?password=x&sslmode=disable", "postgres://h/db?password=REDACTED&sslmode=disable"},
+		{"postgres://u:p%zz@h/db", "(a PostgreSQL URL that does not parse)"},
+	}
+	for _, tt := range tests {
+		if got := redactURL(tt.in); got != tt.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

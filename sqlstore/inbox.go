@@ -1,0 +1,845 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/webhook"
+)
+
+// Defaults of InboxConfig.
+const (
+	DefaultInboxWorkers      = 4
+	DefaultInboxMaxBatch     = 256
+	DefaultInboxMaxAttempts  = 5
+	DefaultInboxLease        = 5 * time.Minute
+	DefaultInboxPollInterval = time.Second
+	DefaultInboxRetention    = 24 * time.Hour
+)
+
+// MaxLastErrorLen bounds the error text kept with an inbox row, in bytes.
+const MaxLastErrorLen = 1024
+
+// States of an inbox row.
+const (
+	inboxPending   = 0
+	inboxDelivered = 1
+	inboxDead      = 2
+)
+
+// purgeBatch is how many rows one DELETE of a purge removes.
+const purgeBatch = 1000
+
+// inboxWriteTimeout bounds one group commit of the inbox's writer.
+const inboxWriteTimeout = 30 * time.Second
+
+// InboxConfig configures an Inbox. Zero values get the documented defaults.
+type InboxConfig struct {
+	// Workers deliver events to the sink concurrently (default 4). The
+	// events of one call go to one worker, in the order they were
+	// committed, so within one process a call's events arrive in order.
+	Workers int
+	// MaxBatch bounds the writes one transaction of the group commit
+	// carries (default 256); 1 commits every event on its own.
+	MaxBatch int
+	// MaxAttempts bounds deliveries of one event (default 5); after the
+	// last failure the row is dead: kept, listed by DeadLetters, until
+	// Replay or PurgeDead.
+	MaxAttempts int
+	// Backoff is the wait before attempt n+1 after n failed attempts
+	// (default: 100ms doubling to at most 30s, with jitter).
+	Backoff func(n int) time.Duration
+	// Lease is how long a claimed row belongs to this Inbox (default 5
+	// min). A process that dies holding rows leaves them to another
+	// process, or the next one, when the lease ends. Choose it longer than
+	// any delivery can take: a delivery still running at the end of its
+	// lease may be delivered a second time by another process.
+	Lease time.Duration
+	// PollInterval is how often workers look for due retries and rows
+	// committed by other processes (default 1s); rows this Inbox commits
+	// wake them at once.
+	PollInterval time.Duration
+	// Retention is how long delivered rows are kept (default 24h); the
+	// workers delete older ones in batches, every PollInterval at most.
+	Retention time.Duration
+	// Now is the clock (default: the DB's, see WithClock). Instances
+	// sharing a database should have clocks in step: leases and due times
+	// compare the times they write.
+	Now func() time.Time
+	// Logger receives failures that have no caller to return to: failed
+	// deliveries, claims and acknowledgements (default: discard).
+	Logger *slog.Logger
+}
+
+// DeadLetter is an inbox event that failed MaxAttempts times.
+type DeadLetter struct {
+	// ID identifies the row for Replay; it is never reused.
+	ID int64 `json:"id"`
+	// Event is the event as committed.
+	Event callevent.Event `json:"event"`
+	// Attempts is how many deliveries failed.
+	Attempts int `json:"attempts"`
+	// LastError is the sink's error text of the last attempt, clipped to
+	// MaxLastErrorLen bytes.
+	LastError string `json:"last_error"`
+	// At is when the event was dead-lettered.
+	At time.Time `json:"at"`
+}
+
+// Inbox is a durable, write-ahead callevent.Sink: what webhook.Queue is,
+// with the queue in the database. HandleEvent commits the event to the
+// cb_inbox table and returns only after the commit, so a webhook.Handler
+// in front of it answers the provider 2xx only for committed events; worker
+// goroutines then deliver the rows to the sink, retrying failures with
+// backoff, and move an event that failed InboxConfig.MaxAttempts times to a
+// dead state that an operator lists (DeadLetters) and replays (Replay).
+//
+// Group commit: a single writer goroutine commits, in one transaction,
+// every event that arrived while the previous transaction ran (waiting at
+// most 200µs for the callers of the last one), up to MaxBatch, with the
+// delivery results of the workers and the next claim of due rows; each
+// caller gets its own result. The same event ID committed twice is one
+// row, whatever its state.
+//
+// Several processes share one inbox on PostgreSQL: a claim takes due rows
+// with FOR UPDATE SKIP LOCKED and leases them to the claiming Inbox for
+// InboxConfig.Lease, so each row is delivered by one process, and the rows
+// of a process that died are delivered by another when their lease ends.
+// SQLite has one writer, so the same claim runs without SKIP LOCKED.
+// Delivery is at least once: a delivery that outlives its lease, or whose
+// result could not be committed (the database was lost), is delivered
+// again.
+//
+// Delivered rows are deleted InboxConfig.Retention after delivery; dead
+// rows stay until replayed or deleted by PurgeDead. Close stops the Inbox;
+// rows it did not deliver stay pending in the database and the next Inbox
+// on it delivers them.
+type Inbox struct {
+	db    *DB
+	sink  callevent.Sink
+	admit webhook.Admitter
+	cfg   InboxConfig
+	owner string // this Inbox's claim token
+
+	mu       sync.RWMutex // closed, and senders of ops
+	closed   bool
+	ops      chan *inboxOp
+	entering atomic.Int64 // HandleEvent calls about to send to ops
+
+	wake       chan struct{} // a commit that makes rows due
+	stopClaim  context.CancelFunc
+	claimCtx   context.Context
+	deliverCtx context.Context // canceled when Close gives up waiting
+	cancelDel  context.CancelFunc
+	work       []chan []claimed
+	claimDone  chan struct{}
+	workers    sync.WaitGroup
+	writerDone chan struct{}
+	lastPurge  time.Time
+	closeOnce  sync.Once
+}
+
+var _ callevent.Sink = (*Inbox)(nil)
+
+// inboxOp is one write for the group commit: an event to insert, or the
+// result of a delivery.
+type inboxOp struct {
+	kind int
+	// insert
+	ctx     context.Context
+	eventID string
+	event   []byte
+	done    chan error
+	// results
+	seq       int64
+	attempts  int       // after this failure
+	state     int       // after this failure
+	at        time.Time // next due time (failure) or delivery time
+	lastError string
+	// claim
+	claimed chan claimResult
+}
+
+type claimResult struct {
+	rows []claimed
+	err  error
+}
+
+const (
+	opInsert = iota
+	opDelivered
+	opFailed
+	opRelease // give a claimed row back untouched (Close)
+	opClaim   // claim due rows for the workers
+)
+
+// claimed is a row a claim returned.
+type claimed struct {
+	seq      int64
+	attempts int
+	event    callevent.Event
+	bad      error // the stored event does not decode
+}
+
+// NewInbox starts an Inbox that commits events to db and delivers them to
+// sink. Rows committed by an earlier process are delivered too.
+func NewInbox(db *DB, sink callevent.Sink, cfg InboxConfig) (*Inbox, error) {
+	if db == nil {
+		return nil, errors.New("sqlstore: NewInbox: nil DB")
+	}
+	if sink == nil {
+		return nil, errors.New("sqlstore: NewInbox: nil sink")
+	}
+	if cfg.Workers < 0 || cfg.MaxBatch < 0 || cfg.MaxAttempts < 0 || cfg.Lease < 0 || cfg.PollInterval < 0 || cfg.Retention < 0 {
+		return nil, errors.New("sqlstore: NewInbox: negative setting")
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = DefaultInboxWorkers
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = DefaultInboxMaxBatch
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = DefaultInboxMaxAttempts
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = defaultInboxBackoff
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = DefaultInboxLease
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = DefaultInboxPollInterval
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultInboxRetention
+	}
+	if cfg.Now == nil {
+		cfg.Now = db.cfg.now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	in := &Inbox{
+		db:         db,
+		sink:       sink,
+		cfg:        cfg,
+		owner:      newToken(),
+		ops:        make(chan *inboxOp, cfg.MaxBatch),
+		wake:       make(chan struct{}, 1),
+		claimDone:  make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	in.admit, _ = sink.(webhook.Admitter)
+	in.claimCtx, in.stopClaim = context.WithCancel(context.Background())
+	in.deliverCtx, in.cancelDel = context.WithCancel(context.Background())
+	in.work = make([]chan []claimed, cfg.Workers)
+	for i := range in.work {
+		in.work[i] = make(chan []claimed, 1) // few rows in hand: the rest stay claimable by others
+	}
+	go in.writeLoop()
+	go in.claimLoop()
+	in.workers.Add(cfg.Workers)
+	for i := range cfg.Workers {
+		go in.workLoop(in.work[i])
+	}
+	return in, nil
+}
+
+func defaultInboxBackoff(n int) time.Duration {
+	d := 100 * time.Millisecond << min(max(n-1, 0), 9)
+	d = min(d, 30*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+// claimLimit is how many rows one claim takes.
+func (in *Inbox) claimLimit() int { return in.cfg.Workers * 16 }
+
+// HandleEvent implements callevent.Sink: it commits e to the inbox and
+// returns nil once the commit is durable (as the database's synchronous
+// setting makes it). If the sink is a webhook.Admitter, Admit is asked
+// first and its error returned. A failed commit is an error wrapping
+// webhook.ErrUnavailable and after Close one wrapping webhook.ErrClosed
+// (a webhook.Handler answers both with 503, so the provider redelivers).
+// An event whose ID is already in the inbox is not committed again.
+func (in *Inbox) HandleEvent(ctx context.Context, e callevent.Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("sqlstore: inbox: encode event %s: %w", e.ID, err)
+	}
+	in.mu.RLock()
+	if in.closed {
+		in.mu.RUnlock()
+		return fmt.Errorf("sqlstore: inbox: %w", webhook.ErrClosed)
+	}
+	if in.admit != nil {
+		if err := in.admit.Admit(ctx, e); err != nil {
+			in.mu.RUnlock()
+			return fmt.Errorf("sqlstore: inbox: sink refused event %s: %w", e.ID, err)
+		}
+	}
+	op := &inboxOp{kind: opInsert, ctx: ctx, eventID: e.ID, event: b, done: make(chan error, 1)}
+	in.entering.Add(1)
+	select {
+	case in.ops <- op:
+		in.entering.Add(-1)
+	case <-ctx.Done():
+		in.entering.Add(-1)
+		in.mu.RUnlock()
+		return ctx.Err()
+	}
+	in.mu.RUnlock()
+	select {
+	case err := <-op.done:
+		return err
+	case <-ctx.Done():
+		// The event may still be committed; a redelivery is absorbed by
+		// its ID.
+		return ctx.Err()
+	}
+}
+
+// writeLoop is the group commit: it commits what arrived while the
+// previous transaction ran, up to MaxBatch writes at once.
+func (in *Inbox) writeLoop() {
+	defer close(in.writerDone)
+	batch := make([]*inboxOp, 0, in.cfg.MaxBatch)
+	lastInserts := 0
+	for {
+		op, ok := <-in.ops
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], op)
+		more := true
+		for spin := 0; more && len(batch) < in.cfg.MaxBatch; spin++ {
+			batch, more = in.drain(batch)
+			// Callers on their way in join this transaction: let them
+			// run (a few yields, no timer).
+			if spin >= 8 || in.entering.Load() == 0 {
+				break
+			}
+			runtime.Gosched()
+		}
+		// The callers of the last transaction come back with their next
+		// events: when it carried several, wait a little for as many
+		// (PostgreSQL's commit_delay, bounded by groupLinger).
+		if n := countInserts(batch); more && lastInserts > 1 && n < lastInserts && len(batch) < in.cfg.MaxBatch {
+			t := time.NewTimer(groupLinger)
+		linger:
+			for n < lastInserts && len(batch) < in.cfg.MaxBatch {
+				select {
+				case op, ok := <-in.ops:
+					if !ok {
+						break linger
+					}
+					batch = append(batch, op)
+					if op.kind == opInsert {
+						n++
+					}
+				case <-t.C:
+					break linger
+				}
+			}
+			t.Stop()
+		}
+		lastInserts = countInserts(batch)
+		in.commit(batch)
+	}
+}
+
+// groupLinger bounds how long the writer waits for the callers of its
+// last transaction to bring their next events.
+const groupLinger = 200 * time.Microsecond
+
+func countInserts(batch []*inboxOp) int {
+	n := 0
+	for _, op := range batch {
+		if op.kind == opInsert {
+			n++
+		}
+	}
+	return n
+}
+
+// drain appends the ops waiting in the channel to batch, up to MaxBatch;
+// open is false when the channel is closed.
+func (in *Inbox) drain(batch []*inboxOp) (_ []*inboxOp, open bool) {
+	for len(batch) < in.cfg.MaxBatch {
+		select {
+		case op, ok := <-in.ops:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, op)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+// commit writes batch in one transaction and answers its inserts.
+func (in *Inbox) commit(batch []*inboxOp) {
+	var inserts []*inboxOp
+	var delivered []int64
+	var others []*inboxOp
+	var claim *inboxOp
+	for _, op := range batch {
+		switch op.kind {
+		case opInsert:
+			if op.ctx.Err() != nil {
+				op.done <- op.ctx.Err() // the caller has gone
+				continue
+			}
+			inserts = append(inserts, op)
+		case opDelivered:
+			delivered = append(delivered, op.seq)
+		case opClaim:
+			claim = op // one claimer: at most one
+		default:
+			others = append(others, op)
+		}
+	}
+	if len(inserts)+len(delivered)+len(others) == 0 && claim == nil {
+		return
+	}
+	var got []claimed
+	ctx, cancel := context.WithTimeout(context.Background(), inboxWriteTimeout)
+	defer cancel()
+	now := in.cfg.Now().UnixNano()
+	err := in.db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := insertInbox(ctx, tx, inserts, now); err != nil {
+			return err
+		}
+		for chunk := range slices.Chunk(delivered, 500) {
+			args := []any{inboxDelivered, now, in.owner}
+			q := "UPDATE cb_inbox SET state = $1, at = $2, owner = '' WHERE owner = $3 AND seq IN (" + placeholders(4, len(chunk)) + ")"
+			for _, s := range chunk {
+				args = append(args, s)
+			}
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return fmt.Errorf("mark delivered: %w", err)
+			}
+		}
+		for _, op := range others {
+			var err error
+			if op.kind == opRelease {
+				_, err = tx.ExecContext(ctx, "UPDATE cb_inbox SET at = $1, owner = '' WHERE seq = $2 AND owner = $3",
+					now, op.seq, in.owner)
+			} else {
+				_, err = tx.ExecContext(ctx, "UPDATE cb_inbox SET state = $1, attempts = $2, at = $3, owner = '', last_error = $4"+
+					" WHERE seq = $5 AND owner = $6", op.state, op.attempts, op.at.UnixNano(), op.lastError, op.seq, in.owner)
+			}
+			if err != nil {
+				return fmt.Errorf("record delivery result: %w", err)
+			}
+		}
+		if claim != nil {
+			var err error
+			got, err = in.claimRows(ctx, tx)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("%w: sqlstore: inbox commit: %w", webhook.ErrUnavailable, err)
+		if len(delivered)+len(others) > 0 {
+			in.cfg.Logger.Error("sqlstore: inbox: delivery results not recorded; the rows are delivered again when their lease ends",
+				"rows", len(delivered)+len(others), "error", err)
+		}
+	}
+	for _, op := range inserts {
+		op.done <- err
+	}
+	if claim != nil {
+		if err != nil {
+			got = nil
+		}
+		claim.claimed <- claimResult{got, err}
+	}
+	if err == nil && (len(inserts) > 0 || len(others) > 0) {
+		in.wakeUp()
+	}
+}
+
+// insertInbox inserts ops (distinct event IDs) as pending rows due at now.
+func insertInbox(ctx context.Context, tx *sql.Tx, ops []*inboxOp, now int64) error {
+	seen := make(map[string]bool, len(ops))
+	rows := make([]*inboxOp, 0, len(ops))
+	for _, op := range ops {
+		if !seen[op.eventID] {
+			seen[op.eventID] = true
+			rows = append(rows, op)
+		}
+	}
+	// In event ID order, so that two processes inserting the same IDs
+	// take their index locks in the same order (no deadlock on PostgreSQL).
+	// Events committed together arrived concurrently: they have no order.
+	slices.SortFunc(rows, func(a, b *inboxOp) int { return strings.Compare(a.eventID, b.eventID) })
+	for chunk := range slices.Chunk(rows, 200) {
+		var q strings.Builder
+		q.WriteString("INSERT INTO cb_inbox (event_id, event, state, attempts, at, owner, last_error, created_at) VALUES ")
+		args := make([]any, 0, 3*len(chunk))
+		for i, op := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			n := 3 * i
+			fmt.Fprintf(&q, "($%d, $%d, 0, 0, $%d, '', '', $%d)", n+1, n+2, n+3, n+3)
+			args = append(args, op.eventID, string(op.event), now)
+		}
+		q.WriteString(" ON CONFLICT (event_id) DO NOTHING")
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+	}
+	return nil
+}
+
+// placeholders returns "$from, $from+1, …" (n of them).
+func placeholders(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(from + i))
+	}
+	return b.String()
+}
+
+func (in *Inbox) wakeUp() {
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+// claimLoop claims due rows and hands each call's rows to one worker; it
+// also purges delivered rows past the retention.
+func (in *Inbox) claimLoop() {
+	defer close(in.claimDone)
+	defer func() {
+		for _, w := range in.work {
+			close(w)
+		}
+	}()
+	tick := time.NewTicker(in.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		n, err := in.claim()
+		if err != nil && in.claimCtx.Err() == nil {
+			in.cfg.Logger.Error("sqlstore: inbox: claim failed", "error", err)
+		}
+		in.maybePurge()
+		if err == nil && n == in.claimLimit() {
+			if in.claimCtx.Err() != nil {
+				return
+			}
+			continue // more may be due
+		}
+		select {
+		case <-in.claimCtx.Done():
+			return
+		case <-in.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// claim leases up to claimLimit due rows to this Inbox and dispatches
+// them; it returns how many it claimed.
+func (in *Inbox) claim() (int, error) {
+	// The writer claims in its next transaction: one writer, no lock
+	// contention on SQLite, and rows committed in that transaction are
+	// claimed at once.
+	op := &inboxOp{kind: opClaim, claimed: make(chan claimResult, 1)}
+	in.send(op)
+	res := <-op.claimed
+	if res.err != nil {
+		return 0, res.err
+	}
+	got := res.rows
+	// Oldest first; the events of one call to one worker, in order.
+	slices.SortFunc(got, func(a, b claimed) int { return cmp.Compare(a.seq, b.seq) })
+	groups := make(map[int][]claimed)
+	for _, c := range got {
+		w := in.workerOf(c.event)
+		groups[w] = append(groups[w], c)
+	}
+	for w, g := range groups {
+		select {
+		case in.work[w] <- g: // waits while the worker is behind
+		case <-in.claimCtx.Done():
+			for _, c := range g { // closing: give them back
+				in.send(&inboxOp{kind: opRelease, seq: c.seq})
+			}
+		}
+	}
+	return len(got), nil
+}
+
+// claimRows leases up to claimLimit due rows to this Inbox in tx.
+func (in *Inbox) claimRows(ctx context.Context, tx *sql.Tx) ([]claimed, error) {
+	now := in.cfg.Now()
+	lock := ""
+	if in.db.dialect == DialectPostgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	rows, err := tx.QueryContext(ctx, "UPDATE cb_inbox SET at = $1, owner = $2 WHERE seq IN"+
+		" (SELECT seq FROM cb_inbox WHERE state = $3 AND at <= $4 ORDER BY at, seq LIMIT $5"+lock+")"+
+		" RETURNING seq, attempts, event",
+		now.Add(in.cfg.Lease).UnixNano(), in.owner, inboxPending, now.UnixNano(), in.claimLimit())
+	if err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	defer rows.Close()
+	var got []claimed
+	for rows.Next() {
+		var c claimed
+		var ev string
+		if err := rows.Scan(&c.seq, &c.attempts, &ev); err != nil {
+			return nil, fmt.Errorf("claim: %w", err)
+		}
+		if err := json.Unmarshal([]byte(ev), &c.event); err != nil {
+			c.bad = fmt.Errorf("sqlstore: inbox: stored event does not decode: %w", err)
+		}
+		got = append(got, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	return got, nil
+}
+
+// workerOf picks the worker of e's call.
+func (in *Inbox) workerOf(e callevent.Event) int {
+	h := fnv.New32a()
+	h.Write([]byte(e.Provider))
+	h.Write([]byte{0})
+	h.Write([]byte(e.Account))
+	h.Write([]byte{0})
+	h.Write([]byte(e.CallID))
+	return int(h.Sum32() % uint32(len(in.work)))
+}
+
+// maybePurge deletes delivered rows past the retention, at most once per
+// PollInterval.
+func (in *Inbox) maybePurge() {
+	now := in.cfg.Now()
+	if now.Sub(in.lastPurge) < in.cfg.PollInterval && !in.lastPurge.After(now) {
+		return
+	}
+	in.lastPurge = now
+	if _, err := in.Purge(in.claimCtx); err != nil && in.claimCtx.Err() == nil {
+		in.cfg.Logger.Error("sqlstore: inbox: purge failed", "error", err)
+	}
+}
+
+// workLoop delivers the groups it is handed, in order.
+func (in *Inbox) workLoop(ch chan []claimed) {
+	defer in.workers.Done()
+	for g := range ch {
+		for _, c := range g {
+			if in.claimCtx.Err() != nil {
+				// Closing: give the rows not started back at once.
+				in.send(&inboxOp{kind: opRelease, seq: c.seq})
+				continue
+			}
+			in.deliver(c)
+		}
+	}
+}
+
+// deliver gives c to the sink and queues the result for the writer.
+func (in *Inbox) deliver(c claimed) {
+	err := c.bad
+	if err == nil {
+		err = in.handle(c.event)
+	}
+	if err == nil {
+		in.send(&inboxOp{kind: opDelivered, seq: c.seq})
+		return
+	}
+	if in.deliverCtx.Err() != nil && c.bad == nil {
+		// Close gave up waiting: not the event's fault.
+		in.send(&inboxOp{kind: opRelease, seq: c.seq})
+		return
+	}
+	n := c.attempts + 1
+	op := &inboxOp{kind: opFailed, seq: c.seq, attempts: n, state: inboxPending, lastError: clipError(err.Error())}
+	now := in.cfg.Now()
+	if n >= in.cfg.MaxAttempts || c.bad != nil {
+		op.state, op.at = inboxDead, now
+		in.cfg.Logger.Error("sqlstore: inbox: event dead-lettered", "seq", c.seq, "event_id", c.event.ID,
+			"provider", c.event.Provider, "call_id", c.event.CallID, "attempts", n, "error", err)
+	} else {
+		op.at = now.Add(in.cfg.Backoff(n))
+		in.cfg.Logger.Warn("sqlstore: inbox: delivery failed, retrying", "seq", c.seq, "event_id", c.event.ID,
+			"attempt", n, "error", err)
+	}
+	in.send(op)
+}
+
+// handle calls the sink, turning a panic into an error.
+func (in *Inbox) handle(e callevent.Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sqlstore: inbox: sink panic: %v", p)
+		}
+	}()
+	return in.sink.HandleEvent(in.deliverCtx, e)
+}
+
+// send queues a delivery result for the writer, which runs until every
+// worker has stopped.
+func (in *Inbox) send(op *inboxOp) { in.ops <- op }
+
+// clipError keeps at most MaxLastErrorLen bytes of valid UTF-8.
+func clipError(s string) string {
+	if len(s) > MaxLastErrorLen {
+		s = s[:MaxLastErrorLen]
+		for len(s) > 0 && !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+	}
+	return strings.ToValidUTF8(s, "?")
+}
+
+// Close stops the Inbox: HandleEvent returns an error wrapping
+// webhook.ErrClosed from now on, workers finish the deliveries in
+// progress, give the rows they hold but have not started back to the
+// database, and stop. If ctx ends first, deliveries in progress are
+// canceled (their rows are given back, not counted as failed attempts) and
+// Close returns ctx's error once they returned: the sink must honour its
+// context. Pending rows stay in the database for the next Inbox. The DB
+// stays open.
+func (in *Inbox) Close(ctx context.Context) error {
+	var err error
+	in.closeOnce.Do(func() {
+		in.mu.Lock()
+		in.closed = true
+		in.mu.Unlock()
+		in.stopClaim()
+		<-in.claimDone
+		done := make(chan struct{})
+		go func() { in.workers.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			in.cancelDel()
+			<-done
+			err = ctx.Err()
+		}
+		close(in.ops) // no sender is left: HandleEvent sees closed, workers stopped
+		<-in.writerDone
+		in.cancelDel()
+	})
+	return err
+}
+
+// Pending reports how many events wait for delivery (retries included),
+// in this Inbox and every other on the database: a readiness probe can
+// compare it with a limit.
+func (in *Inbox) Pending(ctx context.Context) (int, error) {
+	var n int
+	if err := in.db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM cb_inbox WHERE state = $1", inboxPending).Scan(&n); err != nil {
+		return 0, wrap(err, "inbox pending")
+	}
+	return n, nil
+}
+
+// DeadLetters lists the dead events, oldest first (by ID), a page at a
+// time.
+func (in *Inbox) DeadLetters(ctx context.Context, page Page) ([]DeadLetter, error) {
+	limit, offset := page.bounds()
+	rows, err := in.db.db.QueryContext(ctx, "SELECT seq, event, attempts, last_error, at FROM cb_inbox WHERE state = $1"+
+		" ORDER BY seq LIMIT $2 OFFSET $3", inboxDead, limit, offset)
+	if err != nil {
+		return nil, wrap(err, "inbox dead letters")
+	}
+	defer rows.Close()
+	var out []DeadLetter
+	for rows.Next() {
+		var d DeadLetter
+		var ev string
+		var at int64
+		if err := rows.Scan(&d.ID, &ev, &d.Attempts, &d.LastError, &at); err != nil {
+			return nil, wrap(err, "inbox dead letters")
+		}
+		if err := json.Unmarshal([]byte(ev), &d.Event); err != nil {
+			return nil, fmt.Errorf("sqlstore: inbox dead letter %d: stored event does not decode: %w", d.ID, err)
+		}
+		d.At = fromNanos(at)
+		out = append(out, d)
+	}
+	return out, wrap(rows.Err(), "inbox dead letters")
+}
+
+// Replay puts the dead event id back to pending with no attempts, due now,
+// so a worker delivers it again. An id that is not a dead letter (unknown,
+// replayed already, purged) is an error wrapping ErrNotFound.
+func (in *Inbox) Replay(ctx context.Context, id int64) error {
+	res, err := in.db.db.ExecContext(ctx, "UPDATE cb_inbox SET state = $1, attempts = 0, at = $2, owner = '', last_error = ''"+
+		" WHERE seq = $3 AND state = $4", inboxPending, in.cfg.Now().UnixNano(), id, inboxDead)
+	if err != nil {
+		return wrap(err, "inbox replay %d", id)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrap(err, "inbox replay %d", id)
+	} else if n == 0 {
+		return fmt.Errorf("sqlstore: inbox replay: no dead letter %d: %w", id, ErrNotFound)
+	}
+	in.wakeUp()
+	return nil
+}
+
+// Purge deletes delivered rows older than InboxConfig.Retention, in
+// batches, and returns how many it deleted. The workers call it on their
+// own; it is exported for tools and tests.
+func (in *Inbox) Purge(ctx context.Context) (int, error) {
+	return in.purge(ctx, inboxDelivered, in.cfg.Now().Add(-in.cfg.Retention))
+}
+
+// PurgeDead deletes dead rows dead-lettered before before and returns how
+// many it deleted.
+func (in *Inbox) PurgeDead(ctx context.Context, before time.Time) (int, error) {
+	return in.purge(ctx, inboxDead, before)
+}
+
+func (in *Inbox) purge(ctx context.Context, state int, before time.Time) (int, error) {
+	total := 0
+	for {
+		res, err := in.db.db.ExecContext(ctx, "DELETE FROM cb_inbox WHERE seq IN"+
+			" (SELECT seq FROM cb_inbox WHERE state = $1 AND at < $2 LIMIT $3)", state, before.UnixNano(), purgeBatch)
+		if err != nil {
+			return total, wrap(err, "inbox purge")
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, wrap(err, "inbox purge")
+		}
+		total += int(n)
+		if n < purgeBatch {
+			return total, nil
+		}
+	}
+}

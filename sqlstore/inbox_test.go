@@ -1,0 +1,753 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/webhook"
+)
+
+// testEvent returns event n of call c, about 600 bytes as JSON.
+func testEvent(c, n int) callevent.Event {
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Second)
+	raw, _ := json.Marshal(map[string]string{"pad": strings.Repeat("x", 200), "call": fmt.Sprint(c), "n": fmt.Sprint(n)})
+	return callevent.Event{
+		ID:          fmt.Sprintf("ev-%d-%d", c, n),
+		Provider:    "telphin",
+		Account:     "acc",
+		Kind:        callevent.Ended,
+		Direction:   callevent.Inbound,
+		Status:      callevent.Success,
+		CallID:      fmt.Sprintf("call-%d", c),
+		ClientPhone: "79161234567",
+		Extension:   "101",
+		At:          at,
+		AnsweredAt:  at.Add(5 * time.Second),
+		EndedAt:     at.Add(65 * time.Second),
+		Duration:    60 * time.Second,
+		Wait:        5 * time.Second,
+		Raw:         raw,
+	}
+}
+
+// recorder is a sink counting deliveries per event ID; fail, if set,
+// decides an error per event.
+type recorder struct {
+	mu     sync.Mutex
+	counts map[string]int
+	order  map[string][]string // call → event IDs in delivery order
+	calls  atomic.Int64
+	fail   atomic.Pointer[func(callevent.Event) error]
+	got    chan string // each success, if not nil (never blocks)
+}
+
+func newRecorder() *recorder {
+	return &recorder{counts: map[string]int{}, order: map[string][]string{}, got: make(chan string, 100000)}
+}
+
+func (r *recorder) setFail(f func(callevent.Event) error) { r.fail.Store(&f) }
+
+func (r *recorder) HandleEvent(_ context.Context, e callevent.Event) error {
+	r.calls.Add(1)
+	if f := r.fail.Load(); f != nil && *f != nil {
+		if err := (*f)(e); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.counts[e.ID]++
+	r.order[e.CallID] = append(r.order[e.CallID], e.ID)
+	r.mu.Unlock()
+	r.got <- e.ID
+	return nil
+}
+
+// distinct reports how many distinct events were delivered.
+func (r *recorder) distinct() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.counts)
+}
+
+// waitDelivered receives n successes or fails the test.
+func (r *recorder) waitDelivered(t *testing.T, n int) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for i := 0; i < n; i++ {
+		select {
+		case <-r.got:
+		case <-timeout:
+			t.Fatalf("delivered %d of %d events in 30s", i, n)
+		}
+	}
+}
+
+// eventually polls cond a bounded number of times.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 3000 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func newInbox(t *testing.T, db *DB, sink callevent.Sink, cfg InboxConfig) *Inbox {
+	t.Helper()
+	in, err := NewInbox(db, sink, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		in.Close(ctx)
+	})
+	return in
+}
+
+type inboxRow struct {
+	state, attempts int
+	at              int64
+	owner, lastErr  string
+}
+
+func rowOf(t *testing.T, db *DB, eventID string) inboxRow {
+	t.Helper()
+	var r inboxRow
+	err := db.db.QueryRow("SELECT state, attempts, at, owner, last_error FROM cb_inbox WHERE event_id = $1", eventID).
+		Scan(&r.state, &r.attempts, &r.at, &r.owner, &r.lastErr)
+	if err != nil {
+		t.Fatalf("row of %s: %v", eventID, err)
+	}
+	return r
+}
+
+func countRows(t *testing.T, db *DB, where string) int {
+	t.Helper()
+	var n int
+	if err := db.db.QueryRow("SELECT COUNT(*) FROM cb_inbox WHERE " + where).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+var zeroBackoff = func(int) time.Duration { return 0 }
+
+// gate is a sink that blocks every delivery until open is closed or its
+// context ends.
+type gate struct {
+	open    chan struct{}
+	entered chan string
+}
+
+func newGate() *gate { return &gate{open: make(chan struct{}), entered: make(chan string, 1000)} }
+
+func (g *gate) HandleEvent(ctx context.Context, e callevent.Event) error {
+	g.entered <- e.ID
+	select {
+	case <-g.open:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func TestInboxCommitBeforeReturn(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		dsn := dv.dsn(t)
+		db := open(t, dsn)
+		g := newGate()
+		in := newInbox(t, db, g, InboxConfig{Workers: 1})
+		ev := testEvent(1, 1)
+		if err := in.HandleEvent(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		// Another connection pool (as another process would) sees it.
+		other := open(t, dsn)
+		if n := countRows(t, other, "event_id = 'ev-1-1'"); n != 1 {
+			t.Fatalf("rows after HandleEvent = %d, want 1", n)
+		}
+		// Stored as callevent's JSON: durations in seconds.
+		var stored string
+		if err := other.db.QueryRow("SELECT event FROM cb_inbox WHERE event_id = 'ev-1-1'").Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if !contains(stored, `"duration_sec":60`) || !contains(stored, `"wait_sec":5`) {
+			t.Errorf("stored event %s lacks duration_sec/wait_sec", stored)
+		}
+		<-g.entered // the worker holds it: not delivered yet
+		if r := rowOf(t, other, ev.ID); r.state != inboxPending || r.owner == "" {
+			t.Errorf("row while delivering = %+v, want pending and claimed", r)
+		}
+		close(g.open)
+		eventually(t, "delivered state", func() bool { return rowOf(t, other, ev.ID).state == inboxDelivered })
+		if n, err := in.Pending(context.Background()); err != nil || n != 0 {
+			t.Errorf("Pending = %d, %v; want 0", n, err)
+		}
+	})
+}
+
+func TestInboxDuplicates(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := newDB(t, dv)
+		rec := newRecorder()
+		in := newInbox(t, db, rec, InboxConfig{})
+		ev := testEvent(1, 1)
+		var wg sync.WaitGroup
+		for range 8 { // concurrent: likely in one group commit
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := in.HandleEvent(context.Background(), ev); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		rec.waitDelivered(t, 1)
+		if err := in.HandleEvent(context.Background(), ev); err != nil { // after delivery
+			t.Fatal(err)
+		}
+		if err := in.HandleEvent(context.Background(), testEvent(1, 2)); err != nil {
+			t.Fatal(err)
+		}
+		rec.waitDelivered(t, 1)
+		if n := countRows(t, db, "1=1"); n != 2 {
+			t.Errorf("rows = %d, want 2", n)
+		}
+		if err := in.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if c := rec.counts[ev.ID]; c != 1 {
+			t.Errorf("event delivered %d times, want 1", c)
+		}
+	})
+}
+
+func TestInboxRetries(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := newDB(t, dv)
+		rec := newRecorder()
+		var failures atomic.Int64
+		rec.setFail(func(callevent.Event) error {
+			if failures.Add(1) <= 2 {
+				return errors.New("sink down")
+			}
+			return nil
+		})
+		in := newInbox(t, db, rec, InboxConfig{Backoff: zeroBackoff, MaxAttempts: 5})
+		if err := in.HandleEvent(context.Background(), testEvent(1, 1)); err != nil {
+			t.Fatal(err)
+		}
+		rec.waitDelivered(t, 1)
+		if c := rec.calls.Load(); c != 3 {
+			t.Errorf("sink called %d times, want 3", c)
+		}
+		eventually(t, "delivered state", func() bool { return rowOf(t, db, "ev-1-1").state == inboxDelivered })
+		if r := rowOf(t, db, "ev-1-1"); r.attempts != 2 || r.lastErr != "sink down" {
+			t.Errorf("row = %+v, want 2 failed attempts with the last error", r)
+		}
+	})
+}
+
+func TestInboxBackoffClock(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		clk := newFakeClock()
+		db := newDB(t, dv, WithClock(clk))
+		rec := newRecorder()
+		var failed atomic.Bool
+		rec.setFail(func(callevent.Event) error {
+			if failed.CompareAndSwap(false, true) {
+				return errors.New("first fails")
+			}
+			return nil
+		})
+		var gotN atomic.Int64
+		in := newInbox(t, db, rec, InboxConfig{
+			Backoff:      func(n int) time.Duration { gotN.Store(int64(n)); return time.Hour },
+			PollInterval: time.Hour, // only wake-ups
+		})
+		if err := in.HandleEvent(context.Background(), testEvent(1, 1)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "first failure recorded", func() bool { return rowOf(t, db, "ev-1-1").attempts == 1 })
+		r := rowOf(t, db, "ev-1-1")
+		if want := clk.Now().Add(time.Hour).UnixNano(); r.state != inboxPending || r.at != want || r.owner != "" {
+			t.Fatalf("row after failure = %+v, want pending, due at %d, unclaimed", r, want)
+		}
+		if gotN.Load() != 1 {
+			t.Errorf("Backoff(%d), want Backoff(1)", gotN.Load())
+		}
+		in.wakeUp() // not due yet: nothing happens
+		if n, _ := in.Pending(context.Background()); n != 1 {
+			t.Errorf("Pending = %d, want 1", n)
+		}
+		clk.Advance(time.Hour)
+		in.wakeUp()
+		rec.waitDelivered(t, 1)
+		if c := rec.calls.Load(); c != 2 {
+			t.Errorf("sink called %d times, want 2", c)
+		}
+	})
+}
+
+func TestInboxDeadLettersReplay(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := newDB(t, dv)
+		rec := newRecorder()
+		long := strings.Repeat("é", MaxLastErrorLen) // clipped, still UTF-8
+		rec.setFail(func(e callevent.Event) error { return errors.New("crm rejected " + e.ID + " " + long) })
+		in := newInbox(t, db, rec, InboxConfig{Backoff: zeroBackoff, MaxAttempts: 3})
+		ctx := context.Background()
+		const n = 5
+		for i := range n {
+			if err := in.HandleEvent(ctx, testEvent(i, 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var dls []DeadLetter
+		eventually(t, "dead letters", func() bool {
+			var err error
+			dls, err = in.DeadLetters(ctx, Page{})
+			return err == nil && len(dls) == n
+		})
+		if c := rec.calls.Load(); c != 3*n {
+			t.Errorf("sink called %d times, want %d", c, 3*n)
+		}
+		for i, d := range dls {
+			want := testEvent(i, 1)
+			if d.Event.ID != want.ID || d.Event.Duration != want.Duration || !d.Event.At.Equal(want.At) || string(d.Event.Raw) != string(want.Raw) {
+				t.Errorf("dead letter %d event = %+v, want %+v", i, d.Event, want)
+			}
+			if d.Attempts != 3 || !strings.HasPrefix(d.LastError, "crm rejected "+want.ID) || len(d.LastError) > MaxLastErrorLen || d.At.IsZero() {
+				t.Errorf("dead letter %d = attempts %d, at %v, error %.40q (%d bytes)", i, d.Attempts, d.At, d.LastError, len(d.LastError))
+			}
+			if !strings.HasSuffix(d.LastError, "é") {
+				t.Errorf("dead letter error clipped inside a rune")
+			}
+		}
+		// Pages: stable order, no overlap.
+		p1, err := in.DeadLetters(ctx, Page{Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p2, err := in.DeadLetters(ctx, Page{Offset: 2, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p3, err := in.DeadLetters(ctx, Page{Offset: 4, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p1) != 2 || len(p2) != 2 || len(p3) != 1 || p1[0].ID != dls[0].ID || p2[0].ID != dls[2].ID || p3[0].ID != dls[4].ID {
+			t.Errorf("pages %v %v %v do not split %v", p1, p2, p3, dls)
+		}
+		if n, _ := in.Pending(ctx); n != 0 {
+			t.Errorf("Pending = %d with only dead rows", n)
+		}
+		// Unknown id.
+		if err := in.Replay(ctx, dls[n-1].ID+1000); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Replay(unknown) = %v, want ErrNotFound", err)
+		}
+		// A redelivered dead event stays dead until replayed.
+		if err := in.HandleEvent(ctx, testEvent(0, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if r := rowOf(t, db, "ev-0-1"); r.state != inboxDead {
+			t.Errorf("redelivered dead event state %d", r.state)
+		}
+		rec.setFail(nil)
+		if err := in.Replay(ctx, dls[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		rec.waitDelivered(t, 1)
+		if err := in.Replay(ctx, dls[0].ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("second Replay = %v, want ErrNotFound", err)
+		}
+		eventually(t, "4 dead letters", func() bool {
+			d, err := in.DeadLetters(ctx, Page{})
+			return err == nil && len(d) == n-1
+		})
+		if rec.counts["ev-0-1"] != 1 {
+			t.Errorf("replayed event delivered %d times", rec.counts["ev-0-1"])
+		}
+		// PurgeDead removes the rest; Purge leaves dead rows alone.
+		if got, err := in.Purge(ctx); err != nil || got != 0 {
+			t.Errorf("Purge = %d, %v; want 0 (the delivered row is within retention)", got, err)
+		}
+		if got, err := in.PurgeDead(ctx, time.Now().Add(time.Minute)); err != nil || got != n-1 {
+			t.Errorf("PurgeDead = %d, %v; want %d", got, err, n-1)
+		}
+		if d, _ := in.DeadLetters(ctx, Page{}); len(d) != 0 {
+			t.Errorf("dead letters after PurgeDead: %d", len(d))
+		}
+	})
+}
+
+func TestInboxPurge(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		clk := newFakeClock()
+		db := newDB(t, dv, WithClock(clk))
+		rec := newRecorder()
+		in := newInbox(t, db, rec, InboxConfig{Retention: time.Hour, PollInterval: time.Hour})
+		ctx := context.Background()
+		for i := range 3 {
+			if err := in.HandleEvent(ctx, testEvent(i, 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rec.waitDelivered(t, 3)
+		eventually(t, "3 delivered rows", func() bool { return countRows(t, db, "state = 1") == 3 })
+		clk.Advance(59 * time.Minute)
+		if got, err := in.Purge(ctx); err != nil || got != 0 {
+			t.Errorf("Purge within retention = %d, %v", got, err)
+		}
+		clk.Advance(2 * time.Minute)
+		if got, err := in.Purge(ctx); err != nil || got != 3 {
+			t.Errorf("Purge after retention = %d, %v; want 3", got, err)
+		}
+		if n := countRows(t, db, "1=1"); n != 0 {
+			t.Errorf("%d rows left", n)
+		}
+	})
+}
+
+// TestInboxPurgeByWorkers: the claim loop purges on its own.
+func TestInboxPurgeByWorkers(t *testing.T) {
+	db := newDB(t, drivers[0])
+	rec := newRecorder()
+	in := newInbox(t, db, rec, InboxConfig{Retention: time.Nanosecond, PollInterval: 10 * time.Millisecond})
+	for i := range 3 {
+		if err := in.HandleEvent(context.Background(), testEvent(i, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.waitDelivered(t, 3)
+	eventually(t, "purged rows", func() bool { return countRows(t, db, "1=1") == 0 })
+}
+
+func TestInboxRestartRedelivers(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		dsn := dv.dsn(t)
+		db, err := Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := newGate()
+		in, err := NewInbox(db, g, InboxConfig{Workers: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const calls, perCall = 10, 5
+		for c := range calls {
+			for n := range perCall {
+				if err := in.HandleEvent(context.Background(), testEvent(c, n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		<-g.entered // a delivery is in flight and never finishes
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := in.Close(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("Close(canceled) = %v, want context.Canceled", err)
+		}
+		err = in.HandleEvent(context.Background(), testEvent(99, 1))
+		if !errors.Is(err, webhook.ErrClosed) || webhook.StatusOf(err) != 503 {
+			t.Errorf("HandleEvent after Close = %v (status %d), want ErrClosed, 503", err, webhook.StatusOf(err))
+		}
+		// Nothing was counted as a failed attempt or left claimed.
+		if n := countRows(t, db, "state = 0 AND attempts = 0 AND owner = ''"); n != calls*perCall {
+			t.Errorf("%d rows pending and unclaimed after Close, want %d", n, calls*perCall)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		db2 := open(t, dsn)
+		rec := newRecorder()
+		in2 := newInbox(t, db2, rec, InboxConfig{})
+		rec.waitDelivered(t, calls*perCall)
+		if err := in2.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for c := range calls {
+			for n := range perCall {
+				if got := rec.counts[testEvent(c, n).ID]; got != 1 {
+					t.Errorf("event %d/%d delivered %d times", c, n, got)
+				}
+			}
+			// One worker per call, claimed in order: the call's events in order.
+			want := make([]string, perCall)
+			for n := range perCall {
+				want[n] = testEvent(c, n).ID
+			}
+			if got := rec.order[fmt.Sprintf("call-%d", c)]; fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("call %d delivered in order %v, want %v", c, got, want)
+			}
+		}
+		if n := countRows(t, db2, "state = 1"); n != calls*perCall {
+			t.Errorf("%d delivered rows, want %d", n, calls*perCall)
+		}
+	})
+}
+
+func TestInboxCloseFinishesInFlight(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := newDB(t, dv)
+		g := newGate()
+		in := newInbox(t, db, g, InboxConfig{Workers: 1})
+		if err := in.HandleEvent(context.Background(), testEvent(1, 1)); err != nil {
+			t.Fatal(err)
+		}
+		<-g.entered
+		closed := make(chan error, 1)
+		go func() { closed <- in.Close(context.Background()) }()
+		// HandleEvent is refused as soon as Close began.
+		accepted, k := 0, 0
+		eventually(t, "refusal after Close", func() bool {
+			k++
+			err := in.HandleEvent(context.Background(), testEvent(2, k))
+			if err == nil {
+				accepted++ // before Close began
+			}
+			return errors.Is(err, webhook.ErrClosed)
+		})
+		select {
+		case err := <-closed:
+			t.Fatalf("Close returned %v with a delivery in flight", err)
+		default:
+		}
+		close(g.open)
+		if err := <-closed; err != nil {
+			t.Fatal(err)
+		}
+		if r := rowOf(t, db, "ev-1-1"); r.state != inboxDelivered {
+			t.Errorf("in-flight event state %d after Close, want delivered", r.state)
+		}
+		// Those accepted before Close are stored (delivered or given back
+		// unclaimed), the refused one is not.
+		if n := countRows(t, db, "owner = ''"); n != 1+accepted {
+			t.Errorf("%d unclaimed rows after Close, want %d", n, 1+accepted)
+		}
+		if n := countRows(t, db, "1=1"); n != 1+accepted {
+			t.Errorf("%d rows after Close, want %d (the refused event not stored)", n, 1+accepted)
+		}
+		if err := in.Close(context.Background()); err != nil {
+			t.Errorf("second Close = %v", err)
+		}
+	})
+}
+
+// admitter refuses events of call "refused".
+type admitter struct{ *recorder }
+
+func (a admitter) Admit(_ context.Context, e callevent.Event) error {
+	if e.CallID == "call-7" {
+		return fmt.Errorf("engine full: %w", webhook.ErrUnavailable)
+	}
+	return nil
+}
+
+func TestInboxAdmitter(t *testing.T) {
+	db := newDB(t, drivers[0])
+	rec := newRecorder()
+	in := newInbox(t, db, admitter{rec}, InboxConfig{})
+	err := in.HandleEvent(context.Background(), testEvent(7, 1))
+	if !errors.Is(err, webhook.ErrUnavailable) {
+		t.Errorf("HandleEvent of a refused event = %v, want the Admit error", err)
+	}
+	if err := in.HandleEvent(context.Background(), testEvent(8, 1)); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitDelivered(t, 1)
+	if n := countRows(t, db, "1=1"); n != 1 {
+		t.Errorf("%d rows, want only the admitted event", n)
+	}
+}
+
+func TestInboxDatabaseLost(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := newDB(t, dv)
+		in := newInbox(t, db, newRecorder(), InboxConfig{})
+		db.db.Close() // the database is gone
+		err := in.HandleEvent(context.Background(), testEvent(1, 1))
+		if !errors.Is(err, webhook.ErrUnavailable) || webhook.StatusOf(err) != 503 {
+			t.Errorf("HandleEvent without a database = %v (status %d), want ErrUnavailable, 503", err, webhook.StatusOf(err))
+		}
+	})
+}
+
+// TestInboxLeaseExpiry: rows claimed by a process that died are delivered
+// once its lease has ended, not before.
+func TestInboxLeaseExpiry(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		clk := newFakeClock()
+		db := newDB(t, dv, WithClock(clk))
+		ctx := context.Background()
+		// The dead process committed two events and claimed them for 5 min.
+		dead, err := NewInbox(db, newGate(), InboxConfig{PollInterval: time.Hour, Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead.stopClaim() // it claims nothing more, as if killed
+		<-dead.claimDone
+		for i := range 2 {
+			if err := dead.HandleEvent(ctx, testEvent(i, 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.db.Exec("UPDATE cb_inbox SET owner = 'dead', at = $1", clk.Now().Add(5*time.Minute).UnixNano()); err != nil {
+			t.Fatal(err)
+		}
+		rec := newRecorder()
+		in := newInbox(t, db, rec, InboxConfig{PollInterval: time.Hour})
+		in.wakeUp()
+		clk.Advance(4 * time.Minute)
+		in.wakeUp()
+		if n, _ := in.claim(); n != 0 {
+			t.Fatalf("claimed %d rows under a live lease", n)
+		}
+		clk.Advance(time.Minute)
+		in.wakeUp()
+		rec.waitDelivered(t, 2)
+		if err := in.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if rec.counts["ev-0-1"] != 1 || rec.counts["ev-1-1"] != 1 {
+			t.Errorf("counts %v, want each once", rec.counts)
+		}
+		// The dead owner's late result does not overwrite the new owner's.
+		if n := countRows(t, db, "state = 1 AND owner = ''"); n != 2 {
+			t.Errorf("%d delivered rows, want 2", n)
+		}
+	})
+}
+
+// TestInboxTwoInstances: two Inboxes on one database (two connection
+// pools, as two processes) deliver every event exactly once.
+func TestInboxTwoInstances(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		dsn := dv.dsn(t)
+		rec := newRecorder()
+		var ins [2]*Inbox
+		for i := range ins {
+			ins[i] = newInbox(t, open(t, dsn), rec, InboxConfig{Workers: 3, PollInterval: 20 * time.Millisecond})
+		}
+		const calls, perCall = 50, 8
+		var wg sync.WaitGroup
+		for c := range calls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := range perCall {
+					// Each event twice, once to each instance (a provider
+					// redelivering to another instance).
+					for k := range 2 {
+						if err := ins[(c+n+k)%2].HandleEvent(context.Background(), testEvent(c, n)); err != nil {
+							t.Error(err)
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		rec.waitDelivered(t, calls*perCall)
+		for _, in := range ins {
+			if err := in.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if d := rec.distinct(); d != calls*perCall {
+			t.Errorf("%d distinct events delivered, want %d", d, calls*perCall)
+		}
+		for id, c := range rec.counts {
+			if c != 1 {
+				t.Errorf("event %s delivered %d times", id, c)
+			}
+		}
+		if n, _ := ins[0].Pending(context.Background()); n != 0 {
+			t.Errorf("Pending = %d", n)
+		}
+	})
+}
+
+func TestInboxConfigErrors(t *testing.T) {
+	db := newDB(t, drivers[0])
+	if _, err := NewInbox(nil, newRecorder(), InboxConfig{}); err == nil {
+		t.Error("nil DB accepted")
+	}
+	if _, err := NewInbox(db, nil, InboxConfig{}); err == nil {
+		t.Error("nil sink accepted")
+	}
+	if _, err := NewInbox(db, newRecorder(), InboxConfig{Workers: -1}); err == nil {
+		t.Error("negative workers accepted")
+	}
+}
+
+// BenchmarkInboxCommit measures events/s committed by 16 concurrent
+// writers: each committing its own row (per-row) against the Inbox's group
+// commit (grouped, with delivery to a no-op sink running meanwhile).
+//
+//	CALLBRIDGE_POSTGRES_DSN=postgres://… go test ./sqlstore -run '^$' -bench InboxCommit -benchtime 20000x
+func BenchmarkInboxCommit(b *testing.B) {
+	for _, dv := range drivers {
+		b.Run(dv.name+"/per-row", func(b *testing.B) {
+			db := newDB(b, dv)
+			var seq atomic.Int64
+			benchWriters(b, func() error {
+				i := seq.Add(1)
+				ev := testEvent(int(i), 0)
+				body, _ := json.Marshal(ev)
+				op := &inboxOp{eventID: ev.ID, event: body}
+				return db.inTx(context.Background(), func(tx *sql.Tx) error {
+					return insertInbox(context.Background(), tx, []*inboxOp{op}, time.Now().UnixNano())
+				})
+			})
+		})
+		b.Run(dv.name+"/grouped", func(b *testing.B) {
+			db := newDB(b, dv)
+			in, err := NewInbox(db, callevent.SinkFunc(func(context.Context, callevent.Event) error { return nil }), InboxConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer in.Close(context.Background())
+			var seq atomic.Int64
+			benchWriters(b, func() error { return in.HandleEvent(context.Background(), testEvent(int(seq.Add(1)), 0)) })
+		})
+	}
+}
+
+func benchWriters(b *testing.B, write func() error) {
+	const writers = 16
+	b.ResetTimer()
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if err := write(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}

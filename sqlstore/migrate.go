@@ -1,0 +1,113 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// The schema: migrations/<dialect>/NNNN_name.sql, applied in order of NNNN.
+//
+//go:embed migrations
+var migrationFS embed.FS
+
+// migrationLockKey is the PostgreSQL advisory lock that serialises
+// migrations of one database ("callbrdg" in ASCII).
+const migrationLockKey int64 = 0x63616c6c62726467
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the dialect's migrations in version order.
+func migrations(dialect string) ([]migration, error) {
+	dir := path.Join("migrations", dialect)
+	entries, err := fs.ReadDir(migrationFS, dir)
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 || !strings.HasSuffix(e.Name(), ".sql") {
+			return nil, fmt.Errorf("migration file %s is not named NNNN_name.sql", e.Name())
+		}
+		b, err := fs.ReadFile(migrationFS, path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("two migrations have version %d", ms[i].version)
+		}
+	}
+	return ms, nil
+}
+
+// SchemaVersion is the newest schema version this build knows.
+func SchemaVersion() int {
+	ms, err := migrations(DialectSQLite)
+	if err != nil || len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].version
+}
+
+// migrate brings the schema to the newest version in one transaction that
+// holds the database's migration lock (PostgreSQL: an advisory transaction
+// lock; SQLite: the write lock of an immediate transaction), so processes
+// opening the database at once apply each migration exactly once.
+func (d *DB) migrate(ctx context.Context) error {
+	ms, err := migrations(d.dialect)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	latest := ms[len(ms)-1].version
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		if d.dialect == DialectPostgres {
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLockKey); err != nil {
+				return fmt.Errorf("migration lock: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS callbridge_schema (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    applied_at BIGINT  NOT NULL
+)`); err != nil {
+			return fmt.Errorf("schema table: %w", err)
+		}
+		var cur int
+		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM callbridge_schema").Scan(&cur); err != nil {
+			return fmt.Errorf("schema version: %w", err)
+		}
+		if cur > latest {
+			return fmt.Errorf("%w: the database is at schema version %d, this build knows up to %d: run a newer callbridge",
+				ErrSchemaTooNew, cur, latest)
+		}
+		for _, m := range ms {
+			if m.version <= cur {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO callbridge_schema (version, name, applied_at) VALUES ($1, $2, $3)",
+				m.version, m.name, d.cfg.now().UnixNano()); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+		}
+		return nil
+	})
+}
