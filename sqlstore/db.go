@@ -35,6 +35,9 @@ const (
 	// DefaultBusyTimeout is how long a SQLite connection waits for another
 	// writer (PRAGMA busy_timeout).
 	DefaultBusyTimeout = 10 * time.Second
+	// MaxPostgresConns bounds the connections one DB holds to a
+	// PostgreSQL server.
+	MaxPostgresConns = 16
 	// DefaultPingTimeout bounds the first contact with the database in
 	// Open when ctx has no earlier deadline.
 	DefaultPingTimeout = 30 * time.Second
@@ -211,6 +214,12 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 			db.SetMaxOpenConns(1) // each connection would be its own database
 		}
 		db.SetMaxIdleConns(8)
+	} else {
+		// A bounded pool: a burst of webhooks queues for a connection
+		// instead of taking the server's every slot (PostgreSQL's
+		// max_connections is 100 by default, shared by every instance).
+		db.SetMaxOpenConns(MaxPostgresConns)
+		db.SetMaxIdleConns(MaxPostgresConns)
 	}
 	pctx, cancel := context.WithTimeout(ctx, DefaultPingTimeout)
 	defer cancel()

@@ -401,6 +401,7 @@ func (in *Inbox) commit(batch []*inboxOp) {
 	var delivered []int64
 	var others []*inboxOp
 	var claim *inboxOp
+	var extraClaims []*inboxOp // claimers beyond the first get no rows: one claim per transaction
 	for _, op := range batch {
 		switch op.kind {
 		case opInsert:
@@ -412,7 +413,11 @@ func (in *Inbox) commit(batch []*inboxOp) {
 		case opDelivered:
 			delivered = append(delivered, op.seq)
 		case opClaim:
-			claim = op // one claimer: at most one
+			if claim == nil {
+				claim = op
+			} else {
+				extraClaims = append(extraClaims, op)
+			}
 		default:
 			others = append(others, op)
 		}
@@ -473,6 +478,9 @@ func (in *Inbox) commit(batch []*inboxOp) {
 			got = nil
 		}
 		claim.claimed <- claimResult{got, err}
+	}
+	for _, op := range extraClaims {
+		op.claimed <- claimResult{nil, err}
 	}
 	if err == nil && (len(inserts) > 0 || len(others) > 0) {
 		in.wakeUp()

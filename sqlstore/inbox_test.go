@@ -751,3 +751,21 @@ func benchWriters(b *testing.B, write func() error) {
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }
+
+// Several claims that reach the writer together are each answered: one
+// gets the rows, the others none (a claimer left waiting would hang).
+func TestInboxConcurrentClaimsAllAnswered(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := newDB(t, dv)
+		in := newInbox(t, db, newRecorder(), InboxConfig{PollInterval: time.Hour})
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				if _, err := in.claim(); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	})
+}
