@@ -2,9 +2,13 @@
 // provider's webhook, an in-memory CRM that resolves and creates clients,
 // logs calls and leads and answers the providers' lookups, click-to-call
 // and a small JSON API. With no configuration it listens on
-// 127.0.0.1:8080 and seeds the CRM from the embedded testdata/clients.json:
+// 127.0.0.1:8080, keeps the CRM in the SQLite file callbridge.db in the
+// working directory (-db, CRM_DB; a postgres:// URL for PostgreSQL,
+// -db :memory: for memory only) and seeds it from the embedded
+// testdata/clients.json (clients it has already are kept as they are):
 //
 //	go run ./examples/crm          # webhook URLs on stderr, one JSON line per event on stdout
+//	go run ./examples/crm -db :memory:   # nothing written to disk, nothing kept at exit
 //	go run ./examples/crm -demo    # click-to-call against in-process fakes
 //	go run ./examples/crm -h       # flags and environment variables
 //
@@ -23,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
@@ -37,7 +42,15 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := gateway.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, clients); err != nil {
+	// The command's database is DefaultDB unless -db or CRM_DB says
+	// otherwise (the gateway package itself defaults to memory).
+	getenv := func(k string) string {
+		if v := os.Getenv(k); k == "CRM_DB" && strings.TrimSpace(v) == "" {
+			return gateway.DefaultDB
+		}
+		return os.Getenv(k)
+	}
+	if err := gateway.Run(ctx, os.Args[1:], getenv, os.Stdout, os.Stderr, clients); err != nil {
 		fmt.Fprintln(os.Stderr, "crm:", err)
 		os.Exit(1)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/match/memstore"
 	"github.com/callbridge/callbridge/phone"
+	"github.com/callbridge/callbridge/sqlstore"
 )
 
 // Call is one element of GET /api/calls.
@@ -87,13 +88,59 @@ func callOf(r match.CallRecord) Call {
 
 // Calls lists every logged call, newest first (the order of GET
 // /api/calls).
-func (g *Gateway) Calls() []Call { return mapSlice(g.store.calls.all(), callOf) }
+func (g *Gateway) Calls() []Call {
+	if g.db != nil {
+		return mapSlice(allDB(func(ctx context.Context, p sqlstore.Page) ([]match.CallRecord, error) { return g.db.Calls(ctx, "", p) }), callOf)
+	}
+	return mapSlice(g.store.calls.all(), callOf)
+}
 
 // Clients lists the clients in creation order, as GET /api/clients does.
-func (g *Gateway) Clients() []Client { return mapSlice(g.store.Clients(), clientOf) }
+func (g *Gateway) Clients() []Client {
+	if g.db != nil {
+		return mapSlice(allDB(func(ctx context.Context, p sqlstore.Page) ([]match.Client, error) { return g.db.Clients(ctx, "", p) }), clientOf)
+	}
+	return mapSlice(g.store.Clients(), clientOf)
+}
 
 // Leads lists the leads in creation order, as GET /api/leads does.
-func (g *Gateway) Leads() []Lead { return mapSlice(g.store.Leads(), leadOf) }
+func (g *Gateway) Leads() []Lead {
+	if g.db != nil {
+		return mapSlice(allDB(func(ctx context.Context, p sqlstore.Page) ([]match.Lead, error) { return g.db.Leads(ctx, "", p) }), leadOf)
+	}
+	return mapSlice(g.store.Leads(), leadOf)
+}
+
+// Notifications lists the notifications to employees, oldest first, as GET
+// /api/notifications does.
+func (g *Gateway) Notifications() []Notification {
+	if g.db != nil {
+		return mapSlice(allDB(func(ctx context.Context, p sqlstore.Page) ([]match.Notification, error) {
+			return g.db.Notifications(ctx, "", p)
+		}), notificationOf)
+	}
+	return mapSlice(g.store.Notifications(), notificationOf)
+}
+
+// Notification is one element of GET /api/notifications: an employee told
+// about a call (match.Notification).
+type Notification struct {
+	Kind        string    `json:"kind"` // "missed"
+	Account     string    `json:"account"`
+	Employee    string    `json:"employee"`
+	Provider    string    `json:"provider"`
+	CallID      string    `json:"call_id"`
+	ClientID    string    `json:"client_id"`
+	ClientPhone string    `json:"client_phone"`
+	LeadID      string    `json:"lead_id"`
+	Reason      string    `json:"reason"`
+	At          time.Time `json:"at"`
+}
+
+func notificationOf(n match.Notification) Notification {
+	return Notification{Kind: n.Kind.String(), Account: n.Account, Employee: n.Employee, Provider: n.Provider,
+		CallID: n.CallID, ClientID: n.ClientID, ClientPhone: n.ClientPhone, LeadID: n.LeadID, Reason: n.Reason, At: n.At}
+}
 
 func clientOf(c match.Client) Client {
 	return Client{ID: c.ID, Name: c.Name, Phone: c.Phone, Channel: string(c.Channel),
@@ -125,6 +172,9 @@ const (
 type Page[T any] struct {
 	Items      []T    `json:"items"`
 	NextCursor string `json:"next_cursor,omitempty"`
+	// Note explains an answer that is empty by design (GET
+	// /api/deadletters in memory mode).
+	Note string `json:"note,omitempty"`
 }
 
 // listQuery is the parsed query of a list: limit, cursor and filters.
@@ -229,6 +279,11 @@ func decodeCursor(s, list string) (cursorData, error) {
 // cannot be encoded is logged and left out instead of failing the list
 // for everyone, and no second copy of the page is built.
 func writePage[T any](g *Gateway, w http.ResponseWriter, r *http.Request, items []T, encode func([]byte, T) ([]byte, error), next string) {
+	writePageNote(g, w, r, items, encode, next, "")
+}
+
+// writePageNote is writePage with Page.Note.
+func writePageNote[T any](g *Gateway, w http.ResponseWriter, r *http.Request, items []T, encode func([]byte, T) ([]byte, error), next, note string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	bw := bufio.NewWriterSize(w, 8<<10)
@@ -256,6 +311,11 @@ func writePage[T any](g *Gateway, w http.ResponseWriter, r *http.Request, items 
 		b, _ := json.Marshal(next)
 		_, _ = bw.Write(b)
 	}
+	if note != "" {
+		_, _ = bw.WriteString(`,"note":`)
+		b, _ := json.Marshal(note)
+		_, _ = bw.Write(b)
+	}
 	_, _ = bw.WriteString("}\n")
 	_ = bw.Flush()
 }
@@ -275,6 +335,10 @@ func (g *Gateway) listCalls(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.hasStatus = true
+	}
+	if g.db != nil {
+		g.listCallsDB(w, r, q.cursor, q.limit, f)
+		return
 	}
 	var after *match.CallRecord
 	if q.cursor != "" {
@@ -321,9 +385,23 @@ func (g *Gateway) listClients(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	clients, next, more := g.store.clientPage(pos, q.limit, func(c match.Client) bool {
+	keep := func(c match.Client) bool {
 		return (q.phone == "" || c.Phone == q.phone) && inRange(c.CreatedAt, q.from, q.to)
-	})
+	}
+	var clients []match.Client
+	var next int
+	var more bool
+	if g.db != nil {
+		clients, next, more, err = scanDB(r.Context(), pos, q.limit,
+			func(ctx context.Context, p sqlstore.Page) ([]match.Client, error) { return g.db.Clients(ctx, "", p) },
+			func(c match.Client) (bool, bool) { return keep(c), false })
+		if err != nil {
+			g.dbError(w, r, err)
+			return
+		}
+	} else {
+		clients, next, more = g.store.clientPage(pos, q.limit, keep)
+	}
 	writePage(g, w, r, clients, func(b []byte, c match.Client) ([]byte, error) { return appendJSON(b, clientOf(c)) },
 		cursorIf(more, "clients", next))
 }
@@ -344,9 +422,23 @@ func (g *Gateway) listLeads(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	leads, next, more := g.store.leadPage(r.Context(), pos, q.limit, func(l match.Lead) bool {
+	keep := func(l match.Lead) bool {
 		return (!q.statusSeen || l.Status == q.status) && inRange(l.CreatedAt, q.from, q.to)
-	})
+	}
+	var leads []match.Lead
+	var next int
+	var more bool
+	if g.db != nil {
+		leads, next, more, err = scanDB(r.Context(), pos, q.limit,
+			func(ctx context.Context, p sqlstore.Page) ([]match.Lead, error) { return g.db.Leads(ctx, "", p) },
+			func(l match.Lead) (bool, bool) { return keep(l), false })
+		if err != nil {
+			g.dbError(w, r, err)
+			return
+		}
+	} else {
+		leads, next, more = g.store.leadPage(r.Context(), pos, q.limit, keep)
+	}
 	writePage(g, w, r, leads, func(b []byte, l match.Lead) ([]byte, error) { return appendJSON(b, leadOf(l)) },
 		cursorIf(more, "leads", next))
 }

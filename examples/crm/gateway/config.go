@@ -66,6 +66,13 @@ type Config struct {
 	// them (-demo, CRM_DEMO=1). The fakes send no webhooks, so a demo
 	// call adds no row to GET /api/calls.
 	Demo bool
+	// DB is where the CRM keeps its clients, leads, calls, notifications
+	// and its inbox of acknowledged events (-db, CRM_DB): a SQLite file
+	// path (or "file:" URI) or a postgres:// (postgresql://) URL, opened
+	// with sqlstore.Open. Empty (or MemoryDB, ":memory:", on the command
+	// line): everything in memory, lost at exit, with webhook.Queue between
+	// the handlers and the CRM. The crm command defaults it to DefaultDB.
+	DB string
 
 	// Provider credentials, from the environment only (secrets do not
 	// belong on a command line).
@@ -129,11 +136,15 @@ func ParseConfig(args []string, getenv func(string) string, output io.Writer) (C
 		return Config{}, fmt.Errorf("CRM_DEMO: %w", err)
 	}
 	fs.BoolVar(&c.Demo, "demo", demo, "start the provider fakes in-process so click-to-call works without accounts (CRM_DEMO)")
+	fs.StringVar(&c.DB, "db", env("CRM_DB", ""), "database of the CRM: a SQLite file, or postgres://user:password@host/db (CRM_DB); \""+MemoryDB+"\" keeps everything in memory, lost at exit")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if strings.TrimSpace(c.DB) == MemoryDB {
+		c.DB = ""
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -201,7 +212,7 @@ func (c Config) redacted() map[string]any {
 	return map[string]any{
 		"Addr": c.Addr, "PublicURL": c.PublicURL, "Country": c.Country, "ClientsFile": c.ClientsFile,
 		"HookToken": secret(c.HookToken), "MegafonToken": secret(c.MegafonToken), "APIToken": secret(c.APIToken),
-		"RulesFile": c.RulesFile, "Demo": c.Demo,
+		"RulesFile": c.RulesFile, "Demo": c.Demo, "DB": redactDSN(c.DB),
 		"TelphinClientID": c.TelphinClientID, "TelphinClientSecret": secret(c.TelphinClientSecret),
 		"MegafonDomain": c.MegafonDomain, "MegafonAPIKey": secret(c.MegafonAPIKey),
 		"PhonetDomain": c.PhonetDomain, "PhonetAPIKey": secret(c.PhonetAPIKey), "FinazConfig": c.FinazConfig,
@@ -211,7 +222,7 @@ func (c Config) redacted() map[string]any {
 }
 
 var configKeys = []string{"Addr", "PublicURL", "Country", "ClientsFile", "HookToken", "MegafonToken", "APIToken",
-	"RulesFile", "Demo", "TelphinClientID", "TelphinClientSecret", "MegafonDomain", "MegafonAPIKey",
+	"RulesFile", "Demo", "DB", "TelphinClientID", "TelphinClientSecret", "MegafonDomain", "MegafonAPIKey",
 	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "QueueWorkers", "QueueSize", "MaxOpenCalls", "MaxConnections", "MaxInFlight"}
 
 // String shows the configuration with its secrets (tokens, keys) redacted.

@@ -6,7 +6,9 @@
 //
 //	provider webhook → provider Handler (token, size limit, decoding, dedup)
 //	                 → webhook.Queue (202 at once; workers deliver with retries)
-//	                 → match.Engine over a memstore.Store (SingleTenant):
+//	                   or, with Config.DB, sqlstore.Inbox (202 once committed)
+//	                 → match.Engine over a memstore.Store (SingleTenant) or the
+//	                   sqlstore.DB of Config.DB (one tenant too):
 //	                   clients found or created, calls logged, leads for missed calls
 //	provider lookup  → the same Engine as callevent.ContactLookup (MegaFon cmd=contact,
 //	                   Phonet customer_data, Telphin call_interactive, Finaz receptivo)
@@ -21,6 +23,9 @@
 //	GET      /api/calls    call records, newest first       (API token)
 //	GET      /api/clients  clients in creation order        (API token)
 //	GET      /api/leads    leads in creation order          (API token)
+//	GET      /api/notifications  employees told, oldest first (API token)
+//	GET      /api/deadletters    events never delivered       (API token)
+//	POST     /api/deadletters/{id}/replay  deliver one again  (API token)
 //	POST     /api/call     {"provider","from","to"[,"group"]} → {"call_id"}  (API token)
 //	GET      /healthz      200 while the process runs
 //	GET      /readyz       200 when queue and CRM take events, else 503 (Readiness)
@@ -48,18 +53,42 @@
 // Lists answer Page: {"items":[…],"next_cursor":"…"}; limit (default
 // DefaultLimit, at most MaxLimit), cursor (opaque, from the previous page)
 // and filters (calls: from, to, phone, status, provider; clients: phone,
-// from, to; leads: status, from, to); a bad value is 400 naming the
-// parameter. Items are encoded one by one into the answer: a record that
+// from, to; leads: status, from, to; notifications and dead letters:
+// none); a bad value is 400 naming the parameter. Items are encoded one by one into the answer: a record that
 // cannot be encoded is logged and left out, never failing the list.
-
+//
+// # Database
+//
+// Config.DB (-db, CRM_DB; the crm command defaults it to DefaultDB,
+// "callbridge.db", and MemoryDB, ":memory:", means none) names a SQLite
+// file or a postgres:// URL, opened with sqlstore.Open. The CRM's clients,
+// leads, calls, notifications and employees are kept there, and the
+// webhook handlers hand events to a sqlstore.Inbox, which commits each
+// before the provider gets its 2xx and delivers it to the engine, so a
+// restart lists what the previous run stored and delivers what it had
+// acknowledged but not delivered. The seed adds only clients whose id the
+// database lacks. GET /api/deadletters lists the inbox's dead events and
+// POST /api/deadletters/{id}/replay (400 for an id that is not a number,
+// 404 for one that is not a dead letter) puts one back; in memory mode the
+// list is empty with a note (dead letters are logged and counted in
+// /readyz) and every replay is 404. /readyz reports the inbox's pending
+// events as queued and a database that does not answer as a problem; a
+// listing whose database fails is 503. Differences from memory mode: the
+// calls' account is "" (the database lists calls of one account, and the
+// CRM is one tenant), clients created for unknown numbers are numbered
+// after the seed ("c5"), the list cursors are positions (offsets: rows
+// added meanwhile may shift a page), and the engine's undecided calls are
+// still in memory: a graceful shutdown waits for the inbox to deliver and
+// decides them, a crash loses them (see package sqlstore).
+//
 // # Configuration
 //
 // ParseConfig reads the flags, each with an environment variable: -addr
 // (CRM_ADDR, default 127.0.0.1:8080), -public-url (CRM_PUBLIC_URL, for the
 // printed URLs), -country (CRM_COUNTRY, default RU), -clients
 // (CRM_CLIENTS), -hook-token (CRM_HOOK_TOKEN), -megafon-token
-// (MEGAFON_CRM_TOKEN), -api-token (CRM_API_TOKEN), -rules (CRM_RULES) and
-// -demo (CRM_DEMO). Tokens not given are generated at start; -h never
+// (MEGAFON_CRM_TOKEN), -api-token (CRM_API_TOKEN), -rules (CRM_RULES),
+// -demo (CRM_DEMO) and -db (CRM_DB; see Database). Tokens not given are generated at start; -h never
 // shows a secret. Provider credentials come from the
 // environment only: TELPHIN_CLIENT_ID/TELPHIN_CLIENT_SECRET,
 // MEGAFON_DOMAIN/MEGAFON_API_KEY, PHONET_DOMAIN/PHONET_API_KEY and

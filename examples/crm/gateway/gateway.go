@@ -27,6 +27,7 @@ import (
 	"github.com/callbridge/callbridge/match/memstore"
 	"github.com/callbridge/callbridge/megafon"
 	"github.com/callbridge/callbridge/phonet"
+	"github.com/callbridge/callbridge/sqlstore"
 	"github.com/callbridge/callbridge/telphin"
 	"github.com/callbridge/callbridge/webhook"
 )
@@ -52,8 +53,8 @@ const ShutdownGrace = 3 * time.Second
 var providers = []string{telphin.Provider, megafon.Provider, phonet.Provider, finaz.Provider}
 
 // Gateway is the reference CRM telephony gateway: every provider's webhook
-// handler in front of one delivery queue, an in-memory CRM (a
-// memstore.Store under a match.Engine), click-to-call through the provider
+// handler in front of one delivery queue, a CRM (a memstore.Store, or the
+// database of Config.DB with a durable inbox, under a match.Engine), click-to-call through the provider
 // clients and a small JSON API. Create it with New, serve it with Serve or mount
 // Handler yourself, and Close it.
 type Gateway struct {
@@ -62,7 +63,10 @@ type Gateway struct {
 	events *slog.Logger // one line per delivered event (New's logOut)
 	store  *crmStore
 	engine *match.Engine
-	queue  *webhook.Queue
+	queue  *webhook.Queue // memory mode (Config.DB empty)
+	db     *sqlstore.DB   // database mode: the CRM's data
+	inbox  *sqlstore.Inbox
+	sink   callevent.Sink // what the webhook handlers hand events to: queue or inbox
 	mux    *http.ServeMux
 	tap    func(callevent.Event) // tests: sees every event a handler accepts
 
@@ -124,17 +128,16 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 	if err := g.openCRM(); err != nil {
 		return g, err
 	}
-	g.queue, err = webhook.NewQueue(engineSink{g}, webhook.QueueConfig{
-		Workers: cmpOr(cfg.QueueWorkers, 4),
-		Size:    cmpOr(cfg.QueueSize, 1<<16),
-		Logger:  g.log,
-		DeadLetter: func(ctx context.Context, e callevent.Event, err error) {
-			g.deadLetters.Add(1)
-			g.log.ErrorContext(ctx, "dead letter: event not delivered", "event_id", e.ID, "provider", e.Provider,
-				"call_id", e.CallID, "kind", e.Kind.String(), "error", err)
-		},
-	})
-	if err != nil {
+	if g.db != nil {
+		g.inbox, err = sqlstore.NewInbox(g.db, engineSink{g}, sqlstore.InboxConfig{
+			Workers: cmpOr(cfg.QueueWorkers, 4),
+			Logger:  g.log,
+		})
+		if err != nil {
+			return g, err
+		}
+		g.sink = g.inbox
+	} else if err = g.newQueue(); err != nil {
 		return g, err
 	}
 	if cfg.Demo {
@@ -146,6 +149,23 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 		return g, err
 	}
 	return g, g.routes()
+}
+
+// newQueue creates the in-memory delivery queue.
+func (g *Gateway) newQueue() (err error) {
+	cfg := g.cfg
+	g.queue, err = webhook.NewQueue(engineSink{g}, webhook.QueueConfig{
+		Workers: cmpOr(cfg.QueueWorkers, 4),
+		Size:    cmpOr(cfg.QueueSize, 1<<16),
+		Logger:  g.log,
+		DeadLetter: func(ctx context.Context, e callevent.Event, err error) {
+			g.deadLetters.Add(1)
+			g.log.ErrorContext(ctx, "dead letter: event not delivered", "event_id", e.ID, "provider", e.Provider,
+				"call_id", e.CallID, "kind", e.Kind.String(), "error", err)
+		},
+	})
+	g.sink = g.queue
+	return err
 }
 
 func cmpOr[T comparable](v, def T) T {
@@ -166,23 +186,34 @@ func (g *Gateway) openCRM() error {
 		sopts = append(sopts, memstore.WithClock(cfg.Clock))
 		eopts = append(eopts, match.WithClock(cfg.Clock))
 	}
-	store, err := memstore.New(sopts...)
-	if err != nil {
-		return err
-	}
 	clients := cfg.DefaultClients
 	if cfg.ClientsFile != "" {
+		var err error
 		if clients, err = os.ReadFile(cfg.ClientsFile); err != nil {
 			return fmt.Errorf("clients: %w", err)
 		}
 	}
-	if len(clients) > 0 {
-		if _, err := store.LoadClients("", bytes.NewReader(clients)); err != nil {
-			return fmt.Errorf("clients: %w", err)
+	var crm match.ClientStore
+	if cfg.DB != "" {
+		s, err := g.openDB(clients)
+		if err != nil {
+			return err
 		}
+		crm = s
+	} else {
+		store, err := memstore.New(sopts...)
+		if err != nil {
+			return err
+		}
+		if len(clients) > 0 {
+			if _, err := store.LoadClients("", bytes.NewReader(clients)); err != nil {
+				return fmt.Errorf("clients: %w", err)
+			}
+		}
+		store.SetEmployees("", employeesOf(store.Clients())...)
+		g.store = newCRMStore(store)
+		crm = g.store
 	}
-	store.SetEmployees("", employeesOf(store.Clients())...)
-	crm := newCRMStore(store)
 
 	rules := DefaultRules()
 	if cfg.RulesFile != "" {
@@ -199,7 +230,7 @@ func (g *Gateway) openCRM() error {
 	if err != nil {
 		return err
 	}
-	g.store, g.engine = crm, engine
+	g.engine = engine
 	return nil
 }
 
@@ -330,11 +361,11 @@ func (g *Gateway) routes() error {
 	if g.cfg.Clock != nil { // the time window around "now" follows the clock
 		wopts = append(wopts, webhook.WithClock(g.cfg.Clock.Now))
 	}
-	var sink callevent.Sink = g.queue
+	sink := g.sink
 	if g.tap != nil {
 		sink = callevent.SinkFunc(func(ctx context.Context, e callevent.Event) error {
 			g.tap(e)
-			return g.queue.HandleEvent(ctx, e)
+			return g.sink.HandleEvent(ctx, e)
 		})
 	}
 	th, err := telphin.NewHandler(sink, append([]webhook.Option{
@@ -386,6 +417,9 @@ func (g *Gateway) routes() error {
 	mux.Handle("GET /api/calls", g.guardAPI(g.listCalls))
 	mux.Handle("GET /api/clients", g.guardAPI(g.listClients))
 	mux.Handle("GET /api/leads", g.guardAPI(g.listLeads))
+	mux.Handle("GET /api/notifications", g.guardAPI(g.listNotifications))
+	mux.Handle("GET /api/deadletters", g.guardAPI(g.listDeadLetters))
+	mux.Handle("POST /api/deadletters/{id}/replay", g.guardAPI(g.replayDeadLetter))
 	mux.Handle("POST /api/call", g.guardAPI(g.placeCall))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -402,12 +436,16 @@ type Readiness struct {
 	// Problems says what is not ready.
 	Problems []string `json:"problems,omitempty"`
 	// Queued is the events waiting in the delivery queue, QueueSize its
-	// capacity.
+	// capacity. In database mode Queued is the inbox's pending events
+	// (sqlstore.Inbox.Pending) and QueueSize the backlog above which the
+	// gateway reports not ready.
 	Queued    int `json:"queued"`
 	QueueSize int `json:"queue_size"`
-	// Calls is the calls in the call log.
+	// Calls is the calls in the call log (memory mode only; 0 in
+	// database mode).
 	Calls int `json:"calls"`
-	// DeadLetters counts events acknowledged but never delivered.
+	// DeadLetters counts events acknowledged but never delivered (memory
+	// mode; in database mode GET /api/deadletters lists them).
 	DeadLetters int64 `json:"dead_letters"`
 }
 
@@ -416,7 +454,16 @@ type Readiness struct {
 // answering.
 func (g *Gateway) Ready(ctx context.Context) Readiness {
 	size := cmpOr(g.cfg.QueueSize, 1<<16)
-	r := Readiness{Queued: g.queue.Len(), QueueSize: size, Calls: g.store.calls.len(), DeadLetters: g.deadLetters.Load()}
+	r := Readiness{QueueSize: size, DeadLetters: g.deadLetters.Load()}
+	if g.inbox != nil {
+		n, err := g.inbox.Pending(ctx)
+		if err != nil {
+			r.Problems = append(r.Problems, "database: "+err.Error())
+		}
+		r.Queued = n
+	} else {
+		r.Queued, r.Calls = g.queue.Len(), g.store.calls.len()
+	}
 	if g.closing.Load() {
 		r.Problems = append(r.Problems, "shutting down")
 	}
@@ -493,7 +540,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	g.closing.Store(true)
-	g.log.Info("shutting down", "queued", g.queue.Len())
+	g.log.Info("shutting down", "queued", g.queued())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
 	gctx, gcancel := context.WithTimeout(sctx, ShutdownGrace)
@@ -516,9 +563,30 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// queued is the events acknowledged and not yet delivered.
+func (g *Gateway) queued() int {
+	if g.inbox != nil {
+		n, _ := g.inbox.Pending(context.Background())
+		return n
+	}
+	return g.queue.Len()
+}
+
+// dbName says where the CRM's data is: the database (its password
+// redacted) or memory.
+func (g *Gateway) dbName() string {
+	if g.db != nil {
+		return g.db.String()
+	}
+	return "in memory (lost at exit; -db keeps it in a database)"
+}
+
 // Close drains the queue into the CRM (until ctx is done; what is left is
-// logged as dead letters), closes the engine, which decides the calls
-// still waiting to settle, and stops the demo fakes. It reports an error
+// logged as dead letters) or, in database mode, waits until ctx is done
+// for the inbox to deliver what it holds (the rest stays in the database
+// for the next start) and closes it, closes the engine, which decides the
+// calls still waiting to settle, closes the database and stops the demo
+// fakes. It reports an error
 // when an acknowledged event was not delivered (a dead letter). Only the
 // first call does anything.
 func (g *Gateway) Close(ctx context.Context) error {
@@ -528,8 +596,15 @@ func (g *Gateway) Close(ctx context.Context) error {
 		if g.queue != nil {
 			errs = append(errs, g.queue.Close(ctx))
 		}
+		if g.inbox != nil {
+			g.drainInbox(ctx)
+			errs = append(errs, g.inbox.Close(ctx))
+		}
 		if g.engine != nil {
 			errs = append(errs, g.engine.Close(ctx))
+		}
+		if g.db != nil {
+			errs = append(errs, g.db.Close())
 		}
 		for _, f := range slices.Backward(g.closers) {
 			f()
@@ -572,7 +647,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		base = "http://" + displayAddr(ln.Addr(), interfaceIP)
 	}
 	g.PrintURLs(stderr, base)
-	g.log.Info("listening", "addr", ln.Addr().String(), "demo", cfg.Demo, "clients", len(g.store.Clients()))
+	g.log.Info("listening", "addr", ln.Addr().String(), "demo", cfg.Demo, "db", g.dbName())
 	return g.Serve(ctx, ln)
 }
 
@@ -620,7 +695,7 @@ func (g *Gateway) PrintURLs(w io.Writer, base string) {
 	app := cmpOr(g.telphinApp, "{APP_ID}")
 	tok := "?token=" + g.hookToken
 	var b strings.Builder
-	fmt.Fprintf(&b, "callbridge CRM gateway on %s\n\nWebhook URLs for the providers' cabinets:\n", base)
+	fmt.Fprintf(&b, "callbridge CRM gateway on %s\nData: %s\n\nWebhook URLs for the providers' cabinets:\n", base, g.dbName())
 	row := func(provider, how, url string) {
 		b.WriteString(strings.TrimRight(fmt.Sprintf("  %-8s %-21s %s", provider, how, url), " "))
 		b.WriteByte('\n')
@@ -635,7 +710,8 @@ func (g *Gateway) PrintURLs(w io.Writer, base string) {
 		row("Finaz", "(GET)", base+"/hooks/finaz/"+string(ep)+tok)
 	}
 	b.WriteString("\nAPI (Authorization: Bearer <API token>):\n")
-	row("", "GET", base+"/api/calls, /api/clients, /api/leads   ?limit=&cursor=")
+	row("", "GET", base+"/api/calls, /api/clients, /api/leads, /api/notifications, /api/deadletters   ?limit=&cursor=")
+	row("", "POST", base+"/api/deadletters/{id}/replay")
 	row("", "POST", base+"/api/call")
 	if g.apiTokenGenerated {
 		row("", "API token", g.apiToken+"   (generated; printed only now: set -api-token or CRM_API_TOKEN to choose one)")

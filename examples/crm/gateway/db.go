@@ -1,0 +1,209 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/memstore"
+	"github.com/callbridge/callbridge/sqlstore"
+)
+
+// MemoryDB is the value of -db (CRM_DB) that keeps the CRM in memory, as
+// an empty Config.DB does.
+const MemoryDB = ":memory:"
+
+// DefaultDB is the crm command's database when neither -db nor CRM_DB is
+// set: a SQLite file in the working directory.
+const DefaultDB = "callbridge.db"
+
+// dbScan is how many rows a listing reads from the database at a time
+// while it filters them.
+const dbScan = 500
+
+// tenantDB is the engine's store in database mode: a *sqlstore.DB used as
+// one CRM for every telephony account, as memstore.SingleTenant does in
+// memory mode. Clients, leads, the directory and notifications are kept
+// under the account "", so a client seeded once is found for calls from
+// any provider. Call records are kept under "" as well, because
+// sqlstore.DB lists the calls of one account: in database mode the
+// "account" of GET /api/calls is "".
+type tenantDB struct{ db *sqlstore.DB }
+
+var (
+	_ match.ClientStore = tenantDB{}
+	_ match.LeadStore   = tenantDB{}
+	_ match.CallLog     = tenantDB{}
+	_ match.Directory   = tenantDB{}
+	_ match.Notifier    = tenantDB{}
+)
+
+func (s tenantDB) FindClientByPhone(ctx context.Context, _, phone string) (match.Client, bool, error) {
+	return s.db.FindClientByPhone(ctx, "", phone)
+}
+
+func (s tenantDB) FindClientsByField(ctx context.Context, _, phone string, limit int) ([]match.Client, error) {
+	return s.db.FindClientsByField(ctx, "", phone, limit)
+}
+
+func (s tenantDB) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
+	c.Account = ""
+	return s.db.CreateClient(ctx, c)
+}
+
+func (s tenantDB) ClientLeads(ctx context.Context, _, clientID string) ([]match.Lead, error) {
+	return s.db.ClientLeads(ctx, "", clientID)
+}
+
+func (s tenantDB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
+	l.Account = ""
+	return s.db.CreateLead(ctx, l)
+}
+
+func (s tenantDB) ReopenLead(ctx context.Context, _, leadID, status string) (match.Lead, error) {
+	return s.db.ReopenLead(ctx, "", leadID, status)
+}
+
+func (s tenantDB) LogCall(ctx context.Context, rec match.CallRecord) error {
+	rec.Account = ""
+	return s.db.LogCall(ctx, rec)
+}
+
+func (s tenantDB) FindEmployee(ctx context.Context, _, key string) (match.Employee, bool, error) {
+	return s.db.FindEmployee(ctx, "", key)
+}
+
+func (s tenantDB) Employees(ctx context.Context, _ string) ([]match.Employee, error) {
+	return s.db.Employees(ctx, "")
+}
+
+func (s tenantDB) Online(ctx context.Context, _ string) ([]string, error) {
+	return s.db.Online(ctx, "")
+}
+
+func (s tenantDB) Notify(ctx context.Context, n match.Notification) error {
+	n.Account = ""
+	return s.db.Notify(ctx, n)
+}
+
+// openDB opens Config.DB, seeds it with the clients (those whose id it
+// has already are left alone, so a restart changes nothing) and their
+// employees, and returns the engine's store.
+func (g *Gateway) openDB(clients []byte) (match.ClientStore, error) {
+	cfg := g.cfg
+	opts := []sqlstore.Option{sqlstore.WithDefaultCountry(cfg.Country), sqlstore.WithLogger(g.log)}
+	if cfg.Clock != nil {
+		opts = append(opts, sqlstore.WithClock(cfg.Clock))
+	}
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, cfg.DB, opts...)
+	if err != nil {
+		// sqlstore names the database with its password redacted; keep
+		// the message on one line.
+		return nil, fmt.Errorf("database: %s", strings.Join(strings.Fields(err.Error()), " "))
+	}
+	g.db = db
+	// The seed is read as memory mode reads it (memstore's parser and
+	// normalisation), then added to the database.
+	ms, err := memstore.New(memstore.WithDefaultCountry(cfg.Country), memstore.SingleTenant())
+	if err != nil {
+		return nil, err
+	}
+	if len(clients) > 0 {
+		if _, err := ms.LoadClients("", bytes.NewReader(clients)); err != nil {
+			return nil, fmt.Errorf("clients: %w", err)
+		}
+	}
+	seed := ms.Clients()
+	var add []match.Client
+	for _, c := range seed {
+		if _, ok, err := db.Client(ctx, "", c.ID); err != nil {
+			return nil, fmt.Errorf("clients: %w", err)
+		} else if !ok {
+			c.Account = ""
+			add = append(add, c)
+		}
+	}
+	if len(add) > 0 {
+		if err := db.AddClients(ctx, add...); err != nil {
+			return nil, fmt.Errorf("clients: %w", err)
+		}
+	}
+	if err := db.SetEmployees(ctx, "", employeesOf(seed)...); err != nil {
+		return nil, fmt.Errorf("employees: %w", err)
+	}
+	return tenantDB{db}, nil
+}
+
+// redactDSN is dsn with the password of a URL replaced by REDACTED.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		if strings.Contains(dsn, "@") { // not a URL we can read: show none of it
+			return "REDACTED"
+		}
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	}
+	return u.String()
+}
+
+// scanDB reads a listing of the database from position from, dbScan rows
+// at a time, and returns up to n rows that keep keeps, the position of the
+// row after the last one returned and whether more may follow. keep may
+// stop the scan (a list in time order past its range).
+func scanDB[T any](ctx context.Context, from, n int, list func(context.Context, sqlstore.Page) ([]T, error),
+	keep func(T) (ok, stop bool)) (out []T, next int, more bool, err error) {
+	pos := from
+	for {
+		rows, err := list(ctx, sqlstore.Page{Offset: pos, Limit: dbScan})
+		if err != nil {
+			return nil, 0, false, err
+		}
+		for i, r := range rows {
+			ok, stop := keep(r)
+			if stop {
+				return out, 0, false, nil
+			}
+			if !ok {
+				continue
+			}
+			if len(out) == n {
+				return out, pos + i, true, nil
+			}
+			out = append(out, r)
+		}
+		if len(rows) < dbScan {
+			return out, 0, false, nil
+		}
+		pos += len(rows)
+	}
+}
+
+// allDB reads a whole listing of the database.
+func allDB[T any](list func(context.Context, sqlstore.Page) ([]T, error)) []T {
+	out, _, _, _ := scanDB(context.Background(), 0, int(^uint(0)>>1), list, func(T) (bool, bool) { return true, false })
+	return out
+}
+
+// drainInbox waits until the inbox has delivered what it holds, or ctx
+// ends, so a graceful shutdown leaves no event for the next start.
+func (g *Gateway) drainInbox(ctx context.Context) {
+	for {
+		n, err := g.inbox.Pending(ctx)
+		if err != nil || n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,340 @@
+package gateway_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbridge/callbridge/examples/crm/gateway"
+	"github.com/callbridge/callbridge/sqlstore"
+	"github.com/callbridge/callbridge/telphin/telphintest"
+)
+
+// postgresDSN is the DSN of the PostgreSQL server for the tests, as
+// sqlstore's tests take it: skipped without it, failed under CI=true.
+func postgresDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("CALLBRIDGE_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CALLBRIDGE_POSTGRES_DSN is not set: .ci/run starts PostgreSQL and sets it")
+		}
+		t.Skip("set CALLBRIDGE_POSTGRES_DSN=postgres://… to run against PostgreSQL (see .ci/run)")
+	}
+	return dsn
+}
+
+var pgCounter atomic.Int64
+
+// newPostgresDatabase creates an empty database for t on the test server,
+// drops it when t ends and returns its DSN.
+func newPostgresDatabase(t testing.TB) string {
+	t.Helper()
+	base := postgresDSN(t)
+	admin, err := sql.Open("pgx", base) // the driver sqlstore registers
+	require.NoError(t, err)
+	t.Cleanup(func() { admin.Close() })
+	name := fmt.Sprintf("cb_gw_test_%d_%d_%d", os.Getpid(), time.Now().UnixNano()%1_000_000_000, pgCounter.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = admin.ExecContext(ctx, "CREATE DATABASE "+name)
+	require.NoError(t, err, "create test database")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	u.Path = "/" + name
+	return u.String()
+}
+
+// crmData is what the API lists.
+type crmData struct {
+	Calls         []gateway.Call
+	Clients       []gateway.Client
+	Leads         []gateway.Lead
+	Notifications []gateway.Notification
+}
+
+func listAll(t *testing.T, srv *server) crmData {
+	t.Helper()
+	var d crmData
+	getJSON(t, srv, "/api/calls", &d.Calls)
+	getJSON(t, srv, "/api/clients", &d.Clients)
+	getJSON(t, srv, "/api/leads", &d.Leads)
+	getJSON(t, srv, "/api/notifications", &d.Notifications)
+	return d
+}
+
+// runScenario sends the end-to-end scenario's events to srv, waits until
+// the CRM has them all and lets the Finaz call settle.
+func runScenario(t *testing.T, srv *server, clock interface{ Advance(time.Duration) }) {
+	t.Helper()
+	sc := buildScenario(t)
+	// And a missed call of a known client, whose responsible is notified.
+	missed := telphintest.Call{CallID: "ee000000000000000000000000000005", SubCallID: "124575-ee000000000000000000000000000055",
+		Client: "+78123351127", Start: t0.Add(-3 * time.Minute)}
+	for _, f := range missedQueueCall(missed) {
+		sc.events = append(sc.events, hookOf(t, "telphin missed known", telphintest.NewRequest("/hooks/telphin/74c86d00", "hook-token", f)))
+		sc.n++
+	}
+	for _, h := range append(sc.events, sc.events[:3]...) { // and a few redeliveries
+		code, body := srv.send(t, h)
+		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, "%s: %s", h.name, body)
+	}
+	require.Eventually(t, func() bool {
+		n, err := srv.logs.countEvents()
+		return err == nil && n >= sc.n
+	}, 20*time.Second, 5*time.Millisecond, srv.logs.String())
+	clock.Advance(gateway.FinazSettle)
+	require.Eventually(t, func() bool { return len(srv.Calls()) == 6 }, 20*time.Second, 5*time.Millisecond)
+	require.Equal(t, sc.n, srv.logs.events(t), "each event delivered once")
+}
+
+func TestDatabaseRestartSQLite(t *testing.T) {
+	t.Parallel()
+	testDatabaseRestart(t, filepath.Join(t.TempDir(), "crm.db"))
+}
+
+func TestDatabaseRestartPostgres(t *testing.T) {
+	t.Parallel()
+	testDatabaseRestart(t, newPostgresDatabase(t))
+}
+
+// A gateway with a database keeps what it learnt: a new gateway on the
+// same database lists the same clients (the seed not added twice), calls,
+// leads and notifications; the lists are those of memory mode, but for
+// the calls' account, which database mode does not keep.
+func testDatabaseRestart(t *testing.T, dsn string) {
+	clock := newFakeClock()
+	srv := start(t, gateway.Config{Clock: clock, DB: dsn})
+	runScenario(t, srv, clock)
+	before := listAll(t, srv)
+
+	// The same scenario in memory mode.
+	memClock := newFakeClock()
+	mem := start(t, gateway.Config{Clock: memClock})
+	runScenario(t, mem, memClock)
+	want := listAll(t, mem)
+	// The database numbers the clients it creates after the seed ("c5"),
+	// memory mode from 1 ("c1").
+	dbID := map[string]string{}
+	for _, c := range before.Clients {
+		dbID[c.Phone] = c.ID
+	}
+	ids := map[string]string{}
+	for i, c := range want.Clients {
+		ids[c.ID] = dbID[c.Phone]
+		want.Clients[i].ID = dbID[c.Phone]
+	}
+	for i := range want.Calls {
+		want.Calls[i].ClientID = ids[want.Calls[i].ClientID]
+	}
+	for i := range want.Leads {
+		want.Leads[i].ClientID = ids[want.Leads[i].ClientID]
+	}
+	for i := range want.Notifications {
+		want.Notifications[i].ClientID = ids[want.Notifications[i].ClientID]
+	}
+	for i := range want.Calls {
+		want.Calls[i].Account = ""
+	}
+	for i := range want.Notifications {
+		want.Notifications[i].Account = ""
+	}
+	if diff := cmp.Diff(want, before); diff != "" {
+		t.Errorf("database mode lists (-memory +database):\n%s", diff)
+	}
+	require.NotEmpty(t, before.Notifications)
+	require.NotEmpty(t, before.Leads)
+
+	// Filters answer as in memory mode.
+	for _, q := range []string{"/api/calls?provider=telphin", "/api/calls?status=missed", "/api/calls?phone=%2B78123351127",
+		"/api/calls?from=" + url.QueryEscape(t0.Add(-6*time.Minute).Format(time.RFC3339)) + "&to=" + url.QueryEscape(t0.Format(time.RFC3339)),
+		"/api/clients?phone=78123351127", "/api/leads?status=won", "/api/leads?from=" + url.QueryEscape(t0.Format(time.RFC3339))} {
+		var got, exp []gateway.Call
+		if strings.HasPrefix(q, "/api/calls") {
+			getJSON(t, srv, q, &got)
+			getJSON(t, mem, q, &exp)
+			for i := range exp {
+				exp[i].Account, exp[i].ClientID = "", ids[exp[i].ClientID]
+			}
+			require.Equal(t, exp, got, q)
+			continue
+		}
+		var gotM, expM []map[string]any
+		getJSON(t, srv, q, &gotM)
+		getJSON(t, mem, q, &expM)
+		for _, m := range expM {
+			key := "client_id"
+			if strings.HasPrefix(q, "/api/clients") {
+				key = "id"
+			}
+			m[key] = ids[m[key].(string)]
+		}
+		require.Equal(t, expM, gotM, q)
+	}
+
+	require.NoError(t, srv.stop())
+	clock2 := newFakeClock()
+	again := start(t, gateway.Config{Clock: clock2, DB: dsn})
+	after := listAll(t, again)
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("after the restart (-before +after):\n%s", diff)
+	}
+	require.Len(t, after.Clients, 5, "the seed is not added twice")
+
+	// Redelivered webhooks of the first run change nothing.
+	runScenarioAgain := buildScenario(t)
+	for _, h := range runScenarioAgain.events[:3] {
+		code, body := again.send(t, h)
+		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, "%s: %s", h.name, body)
+	}
+	code, body := again.do(t, http.MethodGet, "/readyz", "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	testDatabaseAPI(t, again)
+}
+
+// testDatabaseAPI checks the listings' pagination and the dead letters'
+// endpoints of a gateway with a database and the scenario's data.
+func testDatabaseAPI(t *testing.T, srv *server) {
+	t.Helper()
+	all := listAll(t, srv)
+	var calls []gateway.Call
+	getJSON(t, srv, "/api/calls?limit=2", &calls)
+	require.Equal(t, all.Calls, calls, "pages of 2")
+	var clients []gateway.Client
+	getJSON(t, srv, "/api/clients?limit=1", &clients)
+	require.Equal(t, all.Clients, clients, "pages of 1")
+	var notes []gateway.Notification
+	getJSON(t, srv, "/api/notifications?limit=1", &notes)
+	require.Equal(t, all.Notifications, notes, "pages of 1")
+	var dead []sqlstore.DeadLetter
+	getJSON(t, srv, "/api/deadletters?limit=1", &dead)
+	require.Empty(t, dead)
+
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		want         string
+	}{
+		{http.MethodPost, "/api/deadletters/abc/replay", 400, `id: \"abc\" is not a dead letter id`},
+		{http.MethodPost, "/api/deadletters/-1/replay", 400, `id: \"-1\"`},
+		{http.MethodPost, "/api/deadletters/999999/replay", 404, "999999 is not a dead letter"},
+		{http.MethodGet, "/api/notifications?cursor=bad", 400, "cursor"},
+		{http.MethodGet, "/api/deadletters?limit=0", 400, "limit"},
+		{http.MethodGet, "/api/notifications?phone=1", 400, "phone: unknown parameter"},
+	} {
+		code, body := srv.do(t, tc.method, tc.path, "", "")
+		require.Equal(t, tc.code, code, "%s %s: %s", tc.method, tc.path, body)
+		require.Contains(t, body, tc.want, tc.path)
+	}
+	// Behind the API token like the rest of /api/.
+	for _, p := range []string{"/api/notifications", "/api/deadletters", "/api/deadletters/1/replay"} {
+		method := http.MethodGet
+		if strings.HasSuffix(p, "replay") {
+			method = http.MethodPost
+		}
+		code, body := srv.send(t, hook{method: method, target: p, header: http.Header{"Authorization": {"Bearer wrong"}}})
+		require.Equal(t, http.StatusUnauthorized, code, "%s: %s", p, body)
+		code, body = srv.send(t, hook{method: method, target: p, header: http.Header{}})
+		require.Equal(t, http.StatusUnauthorized, code, "%s: %s", p, body)
+	}
+}
+
+// In memory mode the new endpoints answer too: notifications as the
+// store has them, no dead letters (with a note saying why), no replay.
+func TestMemoryNotificationsAndDeadLetters(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	srv := start(t, gateway.Config{Clock: clock})
+	runScenario(t, srv, clock)
+	var notes []gateway.Notification
+	getJSON(t, srv, "/api/notifications?limit=1", &notes)
+	require.NotEmpty(t, notes)
+	var all []gateway.Notification
+	getJSON(t, srv, "/api/notifications", &all)
+	require.Equal(t, all, notes)
+
+	code, body := srv.do(t, http.MethodGet, "/api/deadletters", "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"items":[]`)
+	require.Contains(t, body, `"note":"in-memory mode keeps no dead letters`)
+	code, body = srv.do(t, http.MethodPost, "/api/deadletters/1/replay", "", "")
+	require.Equal(t, http.StatusNotFound, code, body)
+	code, body = srv.do(t, http.MethodPost, "/api/deadletters/x/replay", "", "")
+	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Contains(t, body, "id: ")
+}
+
+// -db and CRM_DB: a path, a URL (its password never shown), :memory:.
+func TestParseConfigDB(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{nil, "", ""},
+		{nil, "/var/lib/crm.db", "/var/lib/crm.db"},
+		{[]string{"-db", "x.db"}, "/var/lib/crm.db", "x.db"},
+		{[]string{"-db", gateway.MemoryDB}, "/var/lib/crm.db", ""},
+		{nil, gateway.MemoryDB, ""},
+		{[]string{"-db", "postgres://u:s3cret@db.example/crm"}, "", "postgres://u:s3cret@db.example/crm"},
+	} {
+		c, err := gateway.ParseConfig(tc.args, func(k string) string {
+			if k == "CRM_DB" {
+				return tc.env
+			}
+			return ""
+		}, io.Discard)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, c.DB, "%q %q", tc.args, tc.env)
+		require.NotContains(t, c.String(), "s3cret")
+		require.NotContains(t, fmt.Sprintf("%#v %v", c, c), "s3cret")
+	}
+	var usage strings.Builder
+	_, err := gateway.ParseConfig([]string{"-h"}, noEnv, &usage)
+	require.Error(t, err)
+	require.Contains(t, usage.String(), "-db")
+	require.Contains(t, usage.String(), gateway.MemoryDB)
+}
+
+// A database that cannot be reached stops the start with one line naming
+// it, the password redacted.
+func TestDatabaseUnreachable(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	err := gateway.Run(ctx, []string{"-addr", "127.0.0.1:0", "-db", "postgres://crm:s3cret@127.0.0.1:1/crm?sslmode=disable"},
+		noEnv, io.Discard, io.Discard, nil)
+	require.Error(t, err)
+	msg := err.Error()
+	require.NotContains(t, msg, "s3cret")
+	require.NotContains(t, msg, "\n")
+	require.Contains(t, msg, "127.0.0.1:1")
+	require.Contains(t, msg, "crm:REDACTED@")
+
+	// A SQLite file in a directory that does not exist.
+	err = gateway.Run(ctx, []string{"-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "no", "such", "crm.db")},
+		noEnv, io.Discard, io.Discard, nil)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "crm.db")
+	require.NotContains(t, err.Error(), "\n")
+}
