@@ -2,67 +2,14 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/callbridge/callbridge/internal/pgtest"
 )
-
-// postgresDSNEnv names the environment variable with the DSN of a
-// PostgreSQL server for the tests (.ci/run sets it).
-const postgresDSNEnv = "CALLBRIDGE_POSTGRES_DSN"
-
-// postgresDSN returns the server's DSN, skipping the test when it is not
-// set (failing it under CI=true).
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv(postgresDSNEnv)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CALLBRIDGE_POSTGRES_DSN is not set: .ci/run starts PostgreSQL and sets it")
-		}
-		t.Skip("set CALLBRIDGE_POSTGRES_DSN=postgres://… to run against PostgreSQL (see .ci/run)")
-	}
-	return dsn
-}
-
-var dbCounter atomic.Int64
-
-// newPostgresDatabase creates an empty database on the test server for t
-// and drops it when t ends; it returns the DSN of the new database.
-func newPostgresDatabase(t testing.TB) string {
-	t.Helper()
-	base := postgresDSN(t)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	name := fmt.Sprintf("cb_test_%d_%d_%d", os.Getpid(), time.Now().UnixNano()%1_000_000_000, dbCounter.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
 
 // backend is one database flavour under test.
 type backend struct {
@@ -73,7 +20,7 @@ type backend struct {
 
 var drivers = []backend{
 	{"sqlite", func(t testing.TB) string { return filepath.Join(t.TempDir(), "callbridge.db") }},
-	{"postgres", newPostgresDatabase},
+	{"postgres", pgtest.NewDatabase},
 }
 
 // forEachDriver runs f as a parallel subtest per backend.

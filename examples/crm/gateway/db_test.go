@@ -2,15 +2,12 @@ package gateway_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,51 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
+	"github.com/callbridge/callbridge/internal/pgtest"
 	"github.com/callbridge/callbridge/sqlstore"
 	"github.com/callbridge/callbridge/telphin/telphintest"
 )
-
-// postgresDSN is the DSN of the PostgreSQL server for the tests, as
-// sqlstore's tests take it: skipped without it, failed under CI=true.
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("CALLBRIDGE_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CALLBRIDGE_POSTGRES_DSN is not set: .ci/run starts PostgreSQL and sets it")
-		}
-		t.Skip("set CALLBRIDGE_POSTGRES_DSN=postgres://… to run against PostgreSQL (see .ci/run)")
-	}
-	return dsn
-}
-
-var pgCounter atomic.Int64
-
-// newPostgresDatabase creates an empty database for t on the test server,
-// drops it when t ends and returns its DSN.
-func newPostgresDatabase(t testing.TB) string {
-	t.Helper()
-	base := postgresDSN(t)
-	admin, err := sql.Open("pgx", base) // the driver sqlstore registers
-	require.NoError(t, err)
-	t.Cleanup(func() { admin.Close() })
-	name := fmt.Sprintf("cb_gw_test_%d_%d_%d", os.Getpid(), time.Now().UnixNano()%1_000_000_000, pgCounter.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err = admin.ExecContext(ctx, "CREATE DATABASE "+name)
-	require.NoError(t, err, "create test database")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	u.Path = "/" + name
-	return u.String()
-}
 
 // crmData is what the API lists.
 type crmData struct {
@@ -114,7 +70,7 @@ func TestDatabaseRestartSQLite(t *testing.T) {
 
 func TestDatabaseRestartPostgres(t *testing.T) {
 	t.Parallel()
-	testDatabaseRestart(t, newPostgresDatabase(t))
+	testDatabaseRestart(t, pgtest.NewDatabase(t))
 }
 
 // A gateway with a database keeps what it learnt: a new gateway on the
