@@ -119,8 +119,8 @@ func (d *DB) Clients(ctx context.Context, account string, page Page) ([]match.Cl
 // client in the account is not created: the existing client is returned,
 // also when several processes create it at once (a unique index decides).
 // An empty ID gets a generated one ("c" and a number); an ID already used
-// in the account is an error. A client over the limits (MaxValueLen, …)
-// is refused with an error wrapping ErrTooLarge.
+// in the account is an error. A client over the limits (match.MaxValueLen, …)
+// is refused with an error wrapping match.ErrTooLarge.
 func (d *DB) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
 	var out match.Client
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
@@ -150,7 +150,7 @@ func (d *DB) AddClients(ctx context.Context, cs ...match.Client) error {
 }
 
 func (d *DB) createClient(ctx context.Context, tx *sql.Tx, c match.Client) (match.Client, error) {
-	if err := checkClient(c); err != nil {
+	if err := c.Validate(); err != nil {
 		return match.Client{}, err
 	}
 	if c.Phone != "" {
@@ -261,30 +261,6 @@ func freeID(ctx context.Context, tx *sql.Tx, table, account, prefix string, seq 
 	}
 }
 
-func checkClient(c match.Client) error {
-	long := func(s string) bool { return len(s) > MaxValueLen }
-	if long(c.ID) || long(c.Account) || long(c.Name) || long(c.Phone) || long(string(c.Channel)) || long(c.Responsible) {
-		return fmt.Errorf("%w: a value is longer than %d bytes", ErrTooLarge, MaxValueLen)
-	}
-	if len(c.Fields) > MaxClientFields {
-		return fmt.Errorf("%w: %d fields (max %d)", ErrTooLarge, len(c.Fields), MaxClientFields)
-	}
-	if len(c.Tags) > MaxClientTags {
-		return fmt.Errorf("%w: %d tags (max %d)", ErrTooLarge, len(c.Tags), MaxClientTags)
-	}
-	for k, v := range c.Fields {
-		if long(k) || long(v) {
-			return fmt.Errorf("%w: field %.32q is longer than %d bytes", ErrTooLarge, k, MaxValueLen)
-		}
-	}
-	for _, t := range c.Tags {
-		if long(t) {
-			return fmt.Errorf("%w: a tag is longer than %d bytes", ErrTooLarge, MaxValueLen)
-		}
-	}
-	return nil
-}
-
 const leadCols = "id, account, client_id, name, pipeline, status, state, source, responsible, created_at"
 
 func scanLead(r scanner) (match.Lead, error) {
@@ -340,10 +316,10 @@ func (d *DB) Leads(ctx context.Context, account string, page Page) ([]match.Lead
 // ("l" and a number); a lead of a client the account does not have is an
 // error wrapping ErrNotFound.
 func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
-	long := func(s string) bool { return len(s) > MaxValueLen }
+	long := func(s string) bool { return len(s) > match.MaxValueLen }
 	if long(l.ID) || long(l.Account) || long(l.ClientID) || long(l.Name) || long(l.Pipeline) || long(l.Status) ||
 		long(l.Source) || long(l.Responsible) {
-		return match.Lead{}, fmt.Errorf("sqlstore: create lead: %w: a value is longer than %d bytes", ErrTooLarge, MaxValueLen)
+		return match.Lead{}, fmt.Errorf("sqlstore: create lead: %w: a value is longer than %d bytes", match.ErrTooLarge, match.MaxValueLen)
 	}
 	if l.CreatedAt.IsZero() {
 		l.CreatedAt = d.cfg.now()
@@ -401,8 +377,8 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 // ReopenLead implements match.LeadStore: the lead gets status and becomes
 // open. An unknown lead is an error wrapping ErrNotFound.
 func (d *DB) ReopenLead(ctx context.Context, account, leadID, status string) (match.Lead, error) {
-	if len(status) > MaxValueLen {
-		return match.Lead{}, fmt.Errorf("sqlstore: reopen lead %q: %w: status is longer than %d bytes", leadID, ErrTooLarge, MaxValueLen)
+	if len(status) > match.MaxValueLen {
+		return match.Lead{}, fmt.Errorf("sqlstore: reopen lead %q: %w: status is longer than %d bytes", leadID, match.ErrTooLarge, match.MaxValueLen)
 	}
 	unlock, err := d.lockWrite(ctx)
 	if err != nil {

@@ -43,19 +43,7 @@ const (
 	DefaultPingTimeout = 30 * time.Second
 )
 
-// Limits that keep a client row bounded, as in package match/memstore.
-// CreateClient and AddClients reject larger clients with an error wrapping
-// ErrTooLarge.
-const (
-	MaxClientFields = 32  // fields (variables) per client
-	MaxClientTags   = 16  // tags per client
-	MaxValueLen     = 256 // bytes in an id, name, phone, tag, field name or value
-)
-
 var (
-	// ErrTooLarge reports a client over the limits (MaxClientFields,
-	// MaxClientTags, MaxValueLen).
-	ErrTooLarge = errors.New("sqlstore: client exceeds the store limits")
 	// ErrNotFound reports an unknown client or lead id.
 	ErrNotFound = errors.New("sqlstore: not found")
 	// ErrSchemaTooNew reports a database migrated by a newer callbridge

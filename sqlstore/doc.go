@@ -67,7 +67,7 @@
 //     also under concurrent calls from several processes. Field values that
 //     are phones are indexed in a side table, so FindClientsByField is an
 //     index lookup. Clients keep creation order. Limits as in memstore
-//     (MaxValueLen, MaxClientFields, MaxClientTags; ErrTooLarge).
+//     (match.MaxValueLen, match.MaxClientFields, match.MaxClientTags; match.ErrTooLarge).
 //   - Leads: ClientLeads is newest first; a lead of an unknown client is
 //     ErrNotFound.
 //   - Calls: LogCall is an upsert by (provider, account, call id).

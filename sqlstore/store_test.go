@@ -124,7 +124,7 @@ func TestClients(t *testing.T) {
 }
 
 func TestClientLimitsAndBadInput(t *testing.T) {
-	long := strings.Repeat("x", MaxValueLen+1)
+	long := strings.Repeat("x", match.MaxValueLen+1)
 	many := func(n int) map[string]string {
 		m := map[string]string{}
 		for i := range n {
@@ -143,8 +143,8 @@ func TestClientLimitsAndBadInput(t *testing.T) {
 		{"long field value", match.Client{Fields: map[string]string{"k": long}}, true, ""},
 		{"long field name", match.Client{Fields: map[string]string{long: "v"}}, true, ""},
 		{"long tag", match.Client{Tags: []string{long}}, true, ""},
-		{"too many tags", match.Client{Tags: make([]string, MaxClientTags+1)}, true, ""},
-		{"too many fields", match.Client{Fields: many(MaxClientFields + 1)}, true, ""},
+		{"too many tags", match.Client{Tags: make([]string, match.MaxClientTags+1)}, true, ""},
+		{"too many fields", match.Client{Fields: many(match.MaxClientFields + 1)}, true, ""},
 		{"phone not a number", match.Client{Phone: "hello"}, false, "client phone"},
 		{"time out of range", match.Client{CreatedAt: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}, false, "outside the storable range"},
 	}
@@ -157,8 +157,8 @@ func TestClientLimitsAndBadInput(t *testing.T) {
 				if err == nil {
 					t.Fatal("CreateClient succeeded")
 				}
-				if errors.Is(err, ErrTooLarge) != tt.tooBig {
-					t.Errorf("errors.Is(%v, ErrTooLarge) = %v", err, !tt.tooBig)
+				if errors.Is(err, match.ErrTooLarge) != tt.tooBig {
+					t.Errorf("errors.Is(%v, match.ErrTooLarge) = %v", err, !tt.tooBig)
 				}
 				if !strings.HasPrefix(err.Error(), "sqlstore: create client: ") || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Errorf("error %q", err)
@@ -166,7 +166,7 @@ func TestClientLimitsAndBadInput(t *testing.T) {
 			})
 		}
 		// Limits exactly are fine.
-		ok := match.Client{Account: "a", Name: strings.Repeat("x", MaxValueLen), Tags: make([]string, MaxClientTags), Fields: many(MaxClientFields)}
+		ok := match.Client{Account: "a", Name: strings.Repeat("x", match.MaxValueLen), Tags: make([]string, match.MaxClientTags), Fields: many(match.MaxClientFields)}
 		if _, err := db.CreateClient(ctx, ok); err != nil {
 			t.Errorf("client at the limits: %v", err)
 		}

@@ -14,8 +14,8 @@
 // A Store is safe for concurrent use. Clients are indexed by normalised
 // phone (phone.Normalize), their telephony number and every field value
 // that is a phone, so lookups take no scan. Memory is bounded: per client
-// by MaxClientFields, MaxClientTags and MaxValueLen (larger clients are
-// refused with ErrTooLarge), the call log by WithMaxCalls and the kept
+// by match.MaxClientFields, match.MaxClientTags and match.MaxValueLen (larger clients are
+// refused with match.ErrTooLarge), the call log by WithMaxCalls and the kept
 // notifications by WithMaxNotifications; leads and clients are kept until
 // the process ends.
 //

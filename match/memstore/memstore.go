@@ -17,14 +17,6 @@ import (
 	"github.com/callbridge/callbridge/phone"
 )
 
-// Limits that keep a Store's memory per client bounded. CreateClient and
-// AddClients reject larger clients with ErrTooLarge.
-const (
-	MaxClientFields = 32  // fields (variables) per client
-	MaxClientTags   = 16  // tags per client
-	MaxValueLen     = 256 // bytes in a name, phone, tag, field name or value
-)
-
 // Defaults of the bounded lists.
 const (
 	defaultMaxCalls         = 100_000
@@ -32,9 +24,6 @@ const (
 )
 
 var (
-	// ErrTooLarge reports a client over the limits (MaxClientFields,
-	// MaxClientTags, MaxValueLen).
-	ErrTooLarge = errors.New("memstore: client exceeds the store limits")
 	// ErrNotFound reports an unknown client or lead id.
 	ErrNotFound = errors.New("memstore: not found")
 )
@@ -293,7 +282,7 @@ func (s *Store) LoadClients(account string, r io.Reader) (int, error) {
 // addLocked stores c. With unique, a client that already has c's phone in
 // the account is returned instead of adding c.
 func (s *Store) addLocked(c match.Client, unique bool) (match.Client, error) {
-	if err := checkClient(c); err != nil {
+	if err := c.Validate(); err != nil {
 		return match.Client{}, err
 	}
 	c.Account = s.tenant(c.Account)
@@ -363,30 +352,6 @@ func (s *Store) addLocked(c match.Client, unique bool) (match.Client, error) {
 		a.byField[p] = append(a.byField[p], i)
 	}
 	return c, nil
-}
-
-func checkClient(c match.Client) error {
-	long := func(s string) bool { return len(s) > MaxValueLen }
-	if long(c.ID) || long(c.Name) || long(c.Phone) || long(string(c.Channel)) || long(c.Responsible) {
-		return fmt.Errorf("%w: a value is longer than %d bytes", ErrTooLarge, MaxValueLen)
-	}
-	if len(c.Fields) > MaxClientFields {
-		return fmt.Errorf("%w: %d fields (max %d)", ErrTooLarge, len(c.Fields), MaxClientFields)
-	}
-	if len(c.Tags) > MaxClientTags {
-		return fmt.Errorf("%w: %d tags (max %d)", ErrTooLarge, len(c.Tags), MaxClientTags)
-	}
-	for k, v := range c.Fields {
-		if long(k) || long(v) {
-			return fmt.Errorf("%w: field %.32q is longer than %d bytes", ErrTooLarge, k, MaxValueLen)
-		}
-	}
-	for _, t := range c.Tags {
-		if long(t) {
-			return fmt.Errorf("%w: a tag is longer than %d bytes", ErrTooLarge, MaxValueLen)
-		}
-	}
-	return nil
 }
 
 // Client returns the client with id in account.

@@ -33,11 +33,11 @@ func TestFieldIndex(t *testing.T) {
 
 	require.ErrorContains(t, s.AddClients(match.Client{ID: "a"}), "already exists")
 	many := map[string]string{}
-	for i := range memstore.MaxClientFields + 1 {
+	for i := range match.MaxClientFields + 1 {
 		many[string(rune('a'+i%26))+string(rune('a'+i/26))] = "v"
 	}
-	require.ErrorIs(t, s.AddClients(match.Client{Fields: many}), memstore.ErrTooLarge)
-	require.ErrorIs(t, s.AddClients(match.Client{Name: string(make([]byte, memstore.MaxValueLen+1))}), memstore.ErrTooLarge)
+	require.ErrorIs(t, s.AddClients(match.Client{Fields: many}), match.ErrTooLarge)
+	require.ErrorIs(t, s.AddClients(match.Client{Name: string(make([]byte, match.MaxValueLen+1))}), match.ErrTooLarge)
 	require.Error(t, s.AddClients(match.Client{Phone: "not a phone"}))
 	if diff := cmp.Diff([]string{"a", "b", "c"}, ids(s.Clients())); diff != "" {
 		t.Error(diff)

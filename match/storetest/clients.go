@@ -139,6 +139,22 @@ func testClientIDUniqueInAccount(t *testing.T, h Harness) {
 	assert.Len(t, h.Clients(t, s, globex), 1)
 }
 
+// testClientLimits: a client over match's limits is refused with
+// match.ErrTooLarge and nothing of it is stored.
+func testClientLimits(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	tags := make([]string, match.MaxClientTags+1)
+	for i := range tags {
+		tags[i] = "t"
+	}
+	_, err := s.CreateClient(ctx, match.Client{Account: acme, Phone: phone1, Tags: tags})
+	require.ErrorIs(t, err, match.ErrTooLarge)
+	_, ok, err := s.FindClientByPhone(ctx, acme, phone1)
+	require.NoError(t, err)
+	assert.False(t, ok, "the refused client is not stored")
+	assert.Empty(t, h.Clients(t, s, acme))
+}
+
 // testOnePhoneOneClient: CreateClient for a phone that already has a
 // client in the account returns that client and creates nothing, whatever
 // the new client's ID and other values.

@@ -82,6 +82,7 @@ var tests = []test{
 	{"CreateClientNormalisesPhone", testCreateClientNormalisesPhone},
 	{"CreateClientCopiesInput", testCreateClientCopiesInput},
 	{"ClientIDUniqueInAccount", testClientIDUniqueInAccount},
+	{"ClientLimits", testClientLimits},
 	{"OnePhoneOneClient", testOnePhoneOneClient},
 	{"OnePhoneOneClientConcurrent", testOnePhoneOneClientConcurrent},
 	{"ConcurrentClientsDistinct", testConcurrentClientsDistinct},

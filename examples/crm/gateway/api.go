@@ -22,7 +22,6 @@ import (
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/text"
 	"github.com/callbridge/callbridge/match"
-	"github.com/callbridge/callbridge/match/memstore"
 	"github.com/callbridge/callbridge/phone"
 	"github.com/callbridge/callbridge/sqlstore"
 )
@@ -414,7 +413,7 @@ func (g *Gateway) listLeads(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if q.statusSeen && (q.status == "" || len(q.status) > memstore.MaxValueLen) {
+	if q.statusSeen && (q.status == "" || len(q.status) > match.MaxValueLen) {
 		writeError(w, http.StatusBadRequest, "status: want a lead status name (1 to 256 bytes)")
 		return
 	}
