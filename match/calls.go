@@ -38,6 +38,9 @@ type callState struct {
 	rec       CallRecord
 	prog      progress
 
+	// shift is how long ago the newest event arrived when it was
+	// resumed (Resume): the waits it starts are that much shorter.
+	shift     time.Duration
 	timer     Timer
 	timerGen  uint64
 	timerKind timerKind
@@ -135,7 +138,7 @@ func (e *Engine) keyHash(k callKey) uint64 {
 }
 
 // add merges ev into the call and acts if the call is over; st.mu is held.
-func (e *Engine) add(ctx context.Context, st *callState, ev callevent.Event) error {
+func (e *Engine) add(ctx context.Context, st *callState, ev callevent.Event, shift time.Duration) error {
 	evs, added := insertEvent(st.events, ev)
 	if !added {
 		if len(evs) >= maxCallEvents && !slices.ContainsFunc(evs, func(x callevent.Event) bool { return x.ID == ev.ID }) {
@@ -146,7 +149,7 @@ func (e *Engine) add(ctx context.Context, st *callState, ev callevent.Event) err
 		}
 		return nil
 	}
-	st.events = evs
+	st.events, st.shift = evs, shift
 	return e.advance(ctx, st)
 }
 

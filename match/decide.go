@@ -59,9 +59,12 @@ func (e *Engine) finalize(ctx context.Context, st *callState, a assembled) error
 	}
 	e.mu.Unlock()
 	e.log.Debug("match: call decided", "decision", st.prog.d)
+	if e.onDecision != nil {
+		e.onDecision(ctx, st.prog.d)
+	}
 	forgetIn := e.retain
 	if st.prog.wait {
-		st.deadline = e.clock.Now().Add(e.window)
+		st.deadline = e.clock.Now().Add(e.window - st.shift)
 		st.waiting = true
 		k := bindKey{st.key.account, st.rec.ClientPhone}
 		e.mu.Lock()
@@ -71,7 +74,7 @@ func (e *Engine) finalize(ctx context.Context, st *callState, a assembled) error
 		// (by hand in the CRM, from its pop-up): look once more when the
 		// window closes (a second after, so a client made at its last
 		// moment counts), so the call is bound without ClientCreated.
-		e.after(e.window+time.Second, func(ctx context.Context) {
+		e.after(max(0, e.window+time.Second-st.shift), func(ctx context.Context) {
 			if err := e.bindOne(ctx, st, true); err != nil {
 				e.log.Error("match: late binding at the end of the window failed", "call_id", st.key.callID, "err", err)
 			}
@@ -292,8 +295,11 @@ func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, p *pr
 			name = defaultLeadNameOutbound
 		}
 	}
+	// Keyed by the call: a decision replayed after a crash finds this
+	// lead instead of making a second one.
 	l := Lead{Account: cl.Account, ClientID: cl.ID, Name: expand(name, a.rec.ClientPhone, a.rec.LinePhone),
-		Pipeline: lc.Pipeline, Status: lc.Status, Source: lc.Source, Responsible: p.resp, State: LeadOpen}
+		Pipeline: lc.Pipeline, Status: lc.Status, Source: lc.Source, Responsible: p.resp, State: LeadOpen,
+		Provider: a.rec.Provider, CallID: a.rec.CallID}
 	if !dry {
 		var err error
 		if l, err = e.leads.CreateLead(ctx, l); err != nil {

@@ -60,6 +60,7 @@ type Engine struct {
 	settle                      time.Duration
 	providerIdle                map[string]time.Duration
 	maxCalls                    int
+	onDecision                  func(context.Context, Decision)
 
 	base   context.Context
 	cancel context.CancelFunc
@@ -152,6 +153,37 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 // internal calls are ignored. An error means the event was not fully
 // processed; redelivering it retries.
 func (e *Engine) HandleEvent(ctx context.Context, ev callevent.Event) error {
+	return e.handle(ctx, ev, 0)
+}
+
+// Resume gives the engine back an event it had accepted before a restart
+// (or that another engine had, before it died), with the time it arrived
+// then: a durable inbox (sqlstore.Inbox) resumes the calls in progress
+// this way. It is HandleEvent, except that the call's waits (settle,
+// grace, idle, the late-binding window) run from arrived rather than from
+// now, so a call that was due while no engine ran is decided at once.
+func (e *Engine) Resume(ctx context.Context, ev callevent.Event, arrived time.Time) error {
+	return e.handle(ctx, ev, max(0, e.clock.Now().Sub(arrived)))
+}
+
+// Undecided reports whether ev's call is in progress here: the engine has
+// events of it and has not decided it yet, so it still needs them (a
+// durable inbox keeps such events for Resume). It is false for a call the
+// engine does not know, and once the call is decided.
+func (e *Engine) Undecided(ev callevent.Event) bool {
+	e.mu.Lock()
+	st := e.active[callKey{ev.Provider, ev.Account, ev.CallID}]
+	e.mu.Unlock()
+	if st == nil {
+		return false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return !st.finalized && !st.gone && len(st.events) > 0
+}
+
+// handle is HandleEvent of an event that arrived shift ago.
+func (e *Engine) handle(ctx context.Context, ev callevent.Event, shift time.Duration) error {
 	if ev.Kind == callevent.Rated {
 		return nil
 	}
@@ -173,7 +205,7 @@ func (e *Engine) HandleEvent(ctx context.Context, ev callevent.Event) error {
 			st.mu.Unlock()
 			continue
 		}
-		err = e.add(ctx, st, ev)
+		err = e.add(ctx, st, ev, shift)
 		st.mu.Unlock()
 		return err
 	}

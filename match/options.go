@@ -1,6 +1,7 @@
 package match
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -177,6 +178,20 @@ func WithSettle(d time.Duration) Option {
 		e.settle = d
 		return nil
 	}
+}
+
+// WithOnDecision sets a function the engine calls once per call, right
+// after the call was decided and the decision's side effects were stored
+// (also for calls it ignores, such as internal ones), on the goroutine
+// that decided it, with the call's lock held: f must return quickly and
+// must not hand the engine events. A durable inbox is told this way that
+// it no longer needs the call's events:
+//
+//	match.WithOnDecision(func(ctx context.Context, d match.Decision) {
+//		_ = inbox.Settle(ctx, d.Call.Provider, d.Call.Account, d.Call.CallID)
+//	})
+func WithOnDecision(f func(ctx context.Context, d Decision)) Option {
+	return func(e *Engine) error { e.onDecision = f; return nil }
 }
 
 // WithProviderIdle sets the idle timeout of one provider's calls: how long

@@ -50,7 +50,7 @@ func TestPerfectumLeadRules(t *testing.T) {
 			leads: match.LeadRules{InboundMissed: missedLead}, existing: []match.Lead{lost},
 			call: callSpec{id: "p2", dir: in, phone: known, ring: "101", status: callevent.Missed},
 			wantLeads: []match.Lead{lost, {ID: "l1", Account: acct, ClientID: "k1", Name: "Входящий +" + known, Status: "new",
-				Source: "missed call", Responsible: "u2", CreatedAt: t0}},
+				Source: "missed call", Responsible: "u2", CreatedAt: t0, Provider: "telphin", CallID: "p2"}},
 			wantLead: "l1",
 		},
 		{
@@ -63,7 +63,7 @@ func TestPerfectumLeadRules(t *testing.T) {
 			leads: match.LeadRules{InboundAnswered: match.LeadCase{Create: true, EvenIfClientExists: true, Status: "new", Source: "call"}},
 			call:  callSpec{id: "p4", dir: in, phone: known, ext: "101", status: callevent.Success},
 			wantLeads: []match.Lead{{ID: "l1", Account: acct, ClientID: "k1", Name: "Входящий +" + known, Status: "new",
-				Source: "call", Responsible: "u1", CreatedAt: t0}},
+				Source: "call", Responsible: "u1", CreatedAt: t0, Provider: "telphin", CallID: "p4"}},
 			wantLead: "l1",
 		},
 		{
@@ -71,7 +71,7 @@ func TestPerfectumLeadRules(t *testing.T) {
 			leads: match.LeadRules{OutboundMissed: match.LeadCase{Create: true, EvenIfClientExists: true, Pipeline: "cold", Status: "new"}},
 			call:  callSpec{id: "p5", dir: out, phone: known, ext: "201", status: callevent.NotAvailable},
 			wantLeads: []match.Lead{{ID: "l1", Account: acct, ClientID: "k1", Name: "Исходящий +" + known, Pipeline: "cold",
-				Status: "new", Responsible: "u2", CreatedAt: t0}},
+				Status: "new", Responsible: "u2", CreatedAt: t0, Provider: "telphin", CallID: "p5"}},
 			wantLead: "l1",
 		},
 		{

@@ -89,7 +89,7 @@ func TestTelphinScenarios(t *testing.T) {
 			want: state{
 				Clients: []match.Client{k1, newClient("Автоконтакт: Входящий", "u1", line)},
 				Leads: []match.Lead{{ID: "l1", Account: acct, ClientID: "c1", Name: "Входящий +" + unknownA, Pipeline: "P1",
-					Status: "new", Responsible: "u1", CreatedAt: t0}},
+					Status: "new", Responsible: "u1", CreatedAt: t0, Provider: "telphin", CallID: s2.id}},
 				Calls: []match.CallRecord{rec(s2, "c1", "u1", "l1")},
 			},
 		},
@@ -129,7 +129,7 @@ func TestTelphinScenarios(t *testing.T) {
 			want: state{
 				Clients: []match.Client{k1, newClient("Автоконтакт: Исходящий", "u2")},
 				Leads: []match.Lead{{ID: "l1", Account: acct, ClientID: "c1", Name: "Исходящий +" + unknownA, Pipeline: "P1",
-					Status: "new", Responsible: "u2", CreatedAt: t0}},
+					Status: "new", Responsible: "u2", CreatedAt: t0, Provider: "telphin", CallID: s7.id}},
 				Calls: []match.CallRecord{rec(s7, "c1", "u2", "l1")},
 			},
 		},

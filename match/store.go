@@ -104,8 +104,14 @@ type Lead struct {
 	// Status is the CRM's status (stage) name or id.
 	Status string `json:"status"`
 	// State says whether Status is open, won, lost or unqualified.
-	State       LeadState `json:"state"`
-	Source      string    `json:"source,omitempty"`
+	State  LeadState `json:"state"`
+	Source string    `json:"source,omitempty"`
+	// Provider and CallID are the call that created the lead: the engine
+	// sets them for the leads it creates; they are empty for other leads.
+	// A store keeps one lead per Provider and CallID in an account (see
+	// LeadStore.CreateLead), so a replayed decision creates no second lead.
+	Provider    string    `json:"provider,omitempty"`
+	CallID      string    `json:"call_id,omitempty"`
 	Responsible string    `json:"responsible"`
 	CreatedAt   time.Time `json:"created_at,omitzero"`
 }
@@ -232,7 +238,14 @@ type ClientStore interface {
 type LeadStore interface {
 	// ClientLeads returns the client's leads, newest first.
 	ClientLeads(ctx context.Context, account, clientID string) ([]Lead, error)
-	// CreateLead stores l (l.ID empty: the store assigns one).
+	// CreateLead stores l (l.ID empty: the store assigns one) and returns
+	// it as stored.
+	//
+	// CreateLead is idempotent by call: when l.CallID is not empty and the
+	// account already has a lead with l's Provider and CallID, CreateLead
+	// returns that lead (as stored) and creates nothing, whatever l's other
+	// values, also when several CreateLead for one call run at once. Leads
+	// with an empty CallID are never merged.
 	CreateLead(ctx context.Context, l Lead) (Lead, error)
 	// ReopenLead moves a closed lead to status, making it active again.
 	ReopenLead(ctx context.Context, account, leadID, status string) (Lead, error)

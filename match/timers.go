@@ -27,7 +27,7 @@ func (e *Engine) arm(st *callState, kind timerKind, d time.Duration) {
 	st.timerGen++
 	gen := st.timerGen
 	st.timerKind = kind
-	st.timer = e.after(d, func(ctx context.Context) { e.fire(ctx, st, gen) })
+	st.timer = e.after(max(0, d-st.shift), func(ctx context.Context) { e.fire(ctx, st, gen) })
 }
 
 // after runs f after d unless the engine is closed first.
@@ -55,6 +55,7 @@ func (e *Engine) fire(ctx context.Context, st *callState, gen uint64) {
 	}
 	kind := st.timerKind
 	st.timer, st.timerKind = nil, timerNone
+	st.shift = 0                                    // the wait is over: what follows runs from now
 	if kind == timerForget || len(st.events) == 0 { // an Admit that got no event
 		e.forget(st)
 		return

@@ -261,7 +261,7 @@ func freeID(ctx context.Context, tx *sql.Tx, table, account, prefix string, seq 
 	}
 }
 
-const leadCols = "id, account, client_id, name, pipeline, status, state, source, responsible, created_at"
+const leadCols = "id, account, client_id, name, pipeline, status, state, source, provider, call_id, responsible, created_at"
 
 func scanLead(r scanner) (match.Lead, error) {
 	var (
@@ -270,7 +270,8 @@ func scanLead(r scanner) (match.Lead, error) {
 		state   int
 		created int64
 	)
-	if err := r.Scan(&id, &l.Account, &l.ClientID, &l.Name, &l.Pipeline, &l.Status, &state, &l.Source, &l.Responsible, &created); err != nil {
+	if err := r.Scan(&id, &l.Account, &l.ClientID, &l.Name, &l.Pipeline, &l.Status, &state, &l.Source,
+		&l.Provider, &l.CallID, &l.Responsible, &created); err != nil {
 		return match.Lead{}, err
 	}
 	l.ID = id.String
@@ -315,10 +316,16 @@ func (d *DB) Leads(ctx context.Context, account string, page Page) ([]match.Lead
 // CreateLead implements match.LeadStore. An empty ID gets a generated one
 // ("l" and a number); a lead of a client the account does not have is an
 // error wrapping ErrNotFound.
+//
+// CreateLead is idempotent by call: when l.CallID is not empty and the
+// account already has a lead with l's Provider and CallID, it creates
+// nothing and returns that lead as stored, whatever l's ID and other
+// values, also when several processes create it at once (a unique index
+// decides).
 func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 	long := func(s string) bool { return len(s) > match.MaxValueLen }
 	if long(l.ID) || long(l.Account) || long(l.ClientID) || long(l.Name) || long(l.Pipeline) || long(l.Status) ||
-		long(l.Source) || long(l.Responsible) {
+		long(l.Source) || long(l.Provider) || long(l.CallID) || long(l.Responsible) {
 		return match.Lead{}, fmt.Errorf("sqlstore: create lead: %w: a value is longer than %d bytes", match.ErrTooLarge, match.MaxValueLen)
 	}
 	if l.CreatedAt.IsZero() {
@@ -330,7 +337,18 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 	if tc.err != nil {
 		return match.Lead{}, wrap(tc.err, "create lead")
 	}
+	out := l
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		if l.CallID != "" {
+			existing, err := leadByCall(ctx, tx, l.Account, l.Provider, l.CallID)
+			if err == nil {
+				out = existing
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
 		var one int
 		err := tx.QueryRowContext(ctx, "SELECT 1 FROM cb_clients WHERE account = $1 AND id = $2", l.Account, l.ClientID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -341,6 +359,18 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 		}
 		if l.ID != "" {
 			err := tx.QueryRowContext(ctx, "SELECT 1 FROM cb_leads WHERE account = $1 AND id = $2", l.Account, l.ID).Scan(&one)
+			if err == nil && l.CallID != "" {
+				// Another process may have created the call's lead, with
+				// this ID, since the look-up above.
+				existing, err := leadByCall(ctx, tx, l.Account, l.Provider, l.CallID)
+				if err == nil {
+					out = existing
+					return nil
+				}
+				if !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
+			}
 			if err == nil {
 				return fmt.Errorf("lead id %q already exists", l.ID)
 			}
@@ -353,9 +383,18 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 			id = l.ID
 		}
 		var seq int64
-		if err := tx.QueryRowContext(ctx, "INSERT INTO cb_leads (account, id, client_id, name, pipeline, status, state, source, responsible, created_at)"+
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
-			l.Account, id, l.ClientID, l.Name, l.Pipeline, l.Status, int(l.State), l.Source, l.Responsible, created).Scan(&seq); err != nil {
+		err = tx.QueryRowContext(ctx, "INSERT INTO cb_leads (account, id, client_id, name, pipeline, status, state, source, provider, call_id, responsible, created_at)"+
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"+
+			" ON CONFLICT (account, provider, call_id) WHERE call_id <> '' DO NOTHING RETURNING seq",
+			l.Account, id, l.ClientID, l.Name, l.Pipeline, l.Status, int(l.State), l.Source, l.Provider, l.CallID, l.Responsible, created).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			// The call has a lead already, created by another process
+			// after the look-up above (on PostgreSQL the insert waited
+			// for it to commit): that is the lead.
+			out, err = leadByCall(ctx, tx, l.Account, l.Provider, l.CallID)
+			return err
+		}
+		if err != nil {
 			return err
 		}
 		if l.ID == "" {
@@ -366,12 +405,19 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 				return err
 			}
 		}
+		out = l
 		return nil
 	})
 	if err != nil {
 		return match.Lead{}, wrap(err, "create lead")
 	}
-	return l, nil
+	return out, nil
+}
+
+// leadByCall reads the lead of account created by the call.
+func leadByCall(ctx context.Context, tx *sql.Tx, account, provider, callID string) (match.Lead, error) {
+	return scanLead(tx.QueryRowContext(ctx, "SELECT "+leadCols+" FROM cb_leads WHERE account = $1 AND provider = $2 AND call_id = $3 AND call_id <> ''",
+		account, provider, callID))
 }
 
 // ReopenLead implements match.LeadStore: the lead gets status and becomes

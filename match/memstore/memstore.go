@@ -127,8 +127,11 @@ type accountIndex struct {
 	byField map[string][]int32 // normalised field value → client indexes
 	leads   map[string][]int32 // client id → lead indexes, oldest first
 	leadIDs map[string]int32
-	emps    []match.Employee
-	online  []string
+	// leadCalls indexes the leads with a CallID by leadCallKey(Provider,
+	// CallID). Leads are never removed; a removal would delete its key.
+	leadCalls map[string]int32
+	emps      []match.Employee
+	online    []string
 }
 
 // New returns an empty store. Phones and field values are normalised
@@ -178,11 +181,12 @@ func (s *Store) account(account string) *accountIndex {
 	a := s.accounts[account]
 	if a == nil {
 		a = &accountIndex{
-			byID:    make(map[string]int32),
-			byPhone: make(map[string]int32),
-			byField: make(map[string][]int32),
-			leads:   make(map[string][]int32),
-			leadIDs: make(map[string]int32),
+			byID:      make(map[string]int32),
+			byPhone:   make(map[string]int32),
+			byField:   make(map[string][]int32),
+			leads:     make(map[string][]int32),
+			leadIDs:   make(map[string]int32),
+			leadCalls: make(map[string]int32),
 		}
 		s.accounts[account] = a
 	}
@@ -396,6 +400,11 @@ func (s *Store) ClientLeads(_ context.Context, account, clientID string) ([]matc
 // ("l1", "l2", …); CreatedAt is stored in UTC (a zero CreatedAt is stamped
 // by the store's clock). A lead for a client the account does not have is
 // an error wrapping ErrNotFound.
+//
+// CreateLead is idempotent by call: when l.CallID is not empty and the
+// account already has a lead with l's Provider and CallID, it creates
+// nothing and returns that lead as stored (with any later ReopenLead),
+// whatever l's ID and other values.
 func (s *Store) CreateLead(_ context.Context, l match.Lead) (match.Lead, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -403,7 +412,8 @@ func (s *Store) CreateLead(_ context.Context, l match.Lead) (match.Lead, error) 
 }
 
 // AddLeads adds leads in order, as CreateLead does (with the given States),
-// and stops at the first error.
+// and stops at the first error. Like CreateLead it skips a lead whose
+// Provider and CallID an earlier lead of the account already has.
 func (s *Store) AddLeads(ls ...match.Lead) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -418,6 +428,13 @@ func (s *Store) AddLeads(ls ...match.Lead) error {
 func (s *Store) addLeadLocked(l match.Lead) (match.Lead, error) {
 	l.Account = s.tenant(l.Account)
 	a := s.account(l.Account)
+	var ck string
+	if l.CallID != "" {
+		ck = leadCallKey(l.Provider, l.CallID)
+		if i, ok := a.leadCalls[ck]; ok {
+			return s.leads[i], nil
+		}
+	}
 	if _, ok := a.byID[l.ClientID]; !ok {
 		return match.Lead{}, fmt.Errorf("memstore: lead for client %q: %w", l.ClientID, ErrNotFound)
 	}
@@ -440,8 +457,14 @@ func (s *Store) addLeadLocked(l match.Lead) (match.Lead, error) {
 	s.leads = append(s.leads, l)
 	a.leadIDs[l.ID] = i
 	a.leads[l.ClientID] = append(a.leads[l.ClientID], i)
+	if ck != "" {
+		a.leadCalls[ck] = i
+	}
 	return l, nil
 }
+
+// leadCallKey is the key of a lead in accountIndex.leadCalls.
+func leadCallKey(provider, callID string) string { return provider + "\x00" + callID }
 
 // ReopenLead implements match.LeadStore.
 func (s *Store) ReopenLead(_ context.Context, account, leadID, status string) (match.Lead, error) {

@@ -44,6 +44,11 @@
 //   - Times come back as the same instant to the microsecond, in UTC
 //     (Location() == time.UTC); a zero time stays zero. Durations come back
 //     to the microsecond.
+//   - One call, one lead: CreateLead with a CallID for which the account
+//     already has a lead of the same Provider returns that lead as stored
+//     (same ID) and creates nothing, whatever the new lead's other values,
+//     also under concurrency. Leads without a CallID are never merged.
+//     Provider and CallID are stored and read back.
 //   - LogCall replaces the record of the same Provider, Account and CallID.
 //   - Notify keeps one notification per Account, Provider, CallID,
 //     Employee and Kind: the first; a replay changes nothing.

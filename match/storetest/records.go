@@ -83,6 +83,119 @@ func testLeadErrors(t *testing.T, h Harness) {
 	diff(t, []match.Lead{l}, leads, "the refused lead is not stored")
 }
 
+// testLeadIdempotentByCall: a lead is keyed by the call that created it.
+// CreateLead with a Provider and CallID the account already has a lead of
+// returns that lead as stored and creates nothing, whatever the other
+// values, also under concurrency; another CallID, another Provider or
+// another account is another lead, and an empty CallID never merges.
+// Provider and CallID round-trip.
+func testLeadIdempotentByCall(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	c, err := s.CreateClient(ctx, match.Client{Account: acme, Name: "Anna", Phone: phone1})
+	require.NoError(t, err)
+	other, err := s.CreateClient(ctx, match.Client{Account: acme, Name: "Boris", Phone: phone2})
+	require.NoError(t, err)
+
+	in := match.Lead{Account: acme, ClientID: c.ID, Name: "call lead", Pipeline: "sales", Status: "new",
+		Source: "call", Provider: "mango", CallID: "call-1", Responsible: "u1", CreatedAt: t0}
+	first, err := s.CreateLead(ctx, in)
+	require.NoError(t, err)
+	require.NotEmpty(t, first.ID)
+	in.ID = first.ID
+	diff(t, in, first, "CreateLead returns the lead as stored, Provider and CallID included")
+	leads, err := s.ClientLeads(ctx, acme, c.ID)
+	require.NoError(t, err)
+	diff(t, []match.Lead{first}, leads, "Provider and CallID are stored and read back")
+
+	// A replay of the call: the same lead, whatever the other values
+	// (a given ID, another client, name, status, time).
+	for _, l := range []match.Lead{
+		in,
+		{Account: acme, ClientID: c.ID, Name: "call lead", Provider: "mango", CallID: "call-1"},
+		{ID: "crm-9", Account: acme, ClientID: other.ID, Name: "replayed", Status: "won", State: match.LeadWon,
+			Provider: "mango", CallID: "call-1", Responsible: "u2", CreatedAt: t0.Add(time.Hour)},
+	} {
+		again, err := s.CreateLead(ctx, l)
+		require.NoError(t, err, "CreateLead(%q) again", l.Name)
+		diff(t, first, again, "CreateLead(%q) for the same call returns the stored lead", l.Name)
+	}
+	leads, err = s.ClientLeads(ctx, acme, c.ID)
+	require.NoError(t, err)
+	diff(t, []match.Lead{first}, leads, "one lead for the call")
+	leads, err = s.ClientLeads(ctx, acme, other.ID)
+	require.NoError(t, err)
+	assert.Empty(t, leads, "a replay for another client creates nothing")
+
+	// The stored lead is returned as it is now.
+	_, err = s.ReopenLead(ctx, acme, first.ID, "reopened")
+	require.NoError(t, err)
+	again, err := s.CreateLead(ctx, in)
+	require.NoError(t, err)
+	want := first
+	want.Status = "reopened"
+	diff(t, want, again, "a replay after ReopenLead returns the lead as stored")
+
+	// Another call, another provider, another account: other leads.
+	otherCall, err := s.CreateLead(ctx, match.Lead{Account: acme, ClientID: c.ID, Name: "second call", Provider: "mango", CallID: "call-2"})
+	require.NoError(t, err)
+	assert.NotEqual(t, first.ID, otherCall.ID, "another CallID is another lead")
+	otherProvider, err := s.CreateLead(ctx, match.Lead{Account: acme, ClientID: c.ID, Name: "other provider", Provider: "telphin", CallID: "call-1"})
+	require.NoError(t, err)
+	assert.NotEqual(t, first.ID, otherProvider.ID, "the same CallID of another Provider is another lead")
+	assert.NotEqual(t, otherCall.ID, otherProvider.ID)
+	g, err := s.CreateClient(ctx, match.Client{Account: globex, Name: "globex", Phone: phone1})
+	require.NoError(t, err)
+	otherAccount, err := s.CreateLead(ctx, match.Lead{Account: globex, ClientID: g.ID, Name: "globex", Provider: "mango", CallID: "call-1"})
+	require.NoError(t, err)
+	assert.Equal(t, "globex", otherAccount.Name, "the call key is unique per account")
+	assert.Equal(t, globex, otherAccount.Account)
+
+	// Leads without a CallID are never merged, with or without a Provider.
+	var noCall []match.Lead
+	for _, l := range []match.Lead{
+		{Account: acme, ClientID: c.ID, Name: "manual 1"},
+		{Account: acme, ClientID: c.ID, Name: "manual 2"},
+		{Account: acme, ClientID: c.ID, Name: "manual 3", Provider: "mango"},
+		{Account: acme, ClientID: c.ID, Name: "manual 4", Provider: "mango"},
+	} {
+		got, err := s.CreateLead(ctx, l)
+		require.NoError(t, err, "CreateLead(%q)", l.Name)
+		assert.Equal(t, l.Name, got.Name, "a lead without a CallID is created")
+		noCall = append(noCall, got)
+	}
+	leads, err = s.ClientLeads(ctx, acme, c.ID)
+	require.NoError(t, err)
+	diff(t, []match.Lead{noCall[3], noCall[2], noCall[1], noCall[0], otherProvider, otherCall, want}, leads,
+		"ClientLeads: one lead per call, every lead without a call")
+	leads, err = s.ClientLeads(ctx, globex, g.ID)
+	require.NoError(t, err)
+	diff(t, []match.Lead{otherAccount}, leads, "globex's lead")
+
+	// Concurrent CreateLead for one call create one lead and all return it.
+	got := make([]match.Lead, concurrency)
+	errs := make([]error, concurrency)
+	parallel(concurrency, func(i int) {
+		got[i], errs[i] = s.CreateLead(ctx, match.Lead{Account: acme, ClientID: other.ID, Name: fmt.Sprintf("caller %d", i),
+			Provider: "mango", CallID: "call-concurrent"})
+	})
+	for i, err := range errs {
+		require.NoError(t, err, "CreateLead %d", i)
+	}
+	returned := map[string]int{}
+	for _, l := range got {
+		returned[l.ID]++
+	}
+	require.Len(t, returned, 1, "every CreateLead returns the one lead: IDs returned (ID → count) %v", returned)
+	for i := range got {
+		diff(t, got[0], got[i], "CreateLead %d returns the one lead", i)
+	}
+	leads, err = s.ClientLeads(ctx, acme, other.ID)
+	require.NoError(t, err)
+	diff(t, []match.Lead{got[0]}, leads, "exactly one lead for one call after %d concurrent CreateLead", concurrency)
+	assert.Equal(t, "call-concurrent", got[0].CallID)
+	assert.Equal(t, "mango", got[0].Provider)
+}
+
 // call returns a call record with every field set.
 func call(provider, account, callID string) match.CallRecord {
 	return match.CallRecord{

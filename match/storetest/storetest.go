@@ -90,6 +90,7 @@ var tests = []test{
 	{"AccountsIsolated", testAccountsIsolated},
 	{"Leads", testLeads},
 	{"LeadErrors", testLeadErrors},
+	{"LeadIdempotentByCall", testLeadIdempotentByCall},
 	{"LogCallUpserts", testLogCallUpserts},
 	{"LogCallConcurrent", testLogCallConcurrent},
 	{"NotifyIdempotent", testNotifyIdempotent},

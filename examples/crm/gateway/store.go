@@ -28,6 +28,7 @@ type crmStore struct {
 	clients []string // client ids in creation order
 	listed  map[string]bool
 	leads   []leadRef // leads in creation order
+	leadIDs map[string]bool
 
 	calls callLog
 }
@@ -41,13 +42,14 @@ var (
 )
 
 func newCRMStore(ms *memstore.Store) *crmStore {
-	s := &crmStore{Store: ms, listed: map[string]bool{}, calls: callLog{max: MaxCalls, byKey: map[callKey]*match.CallRecord{}}}
+	s := &crmStore{Store: ms, listed: map[string]bool{}, leadIDs: map[string]bool{}, calls: callLog{max: MaxCalls, byKey: map[callKey]*match.CallRecord{}}}
 	for _, c := range ms.Clients() { // the seed: once, at start
 		s.clients = append(s.clients, c.ID)
 		s.listed[c.ID] = true
 	}
 	for _, l := range ms.Leads() {
 		s.leads = append(s.leads, leadRef{l.ClientID, l.ID})
+		s.leadIDs[l.ID] = true
 	}
 	return s
 }
@@ -68,12 +70,16 @@ func (s *crmStore) CreateClient(ctx context.Context, c match.Client) (match.Clie
 	return c, err
 }
 
-// CreateLead implements match.LeadStore and remembers the order.
+// CreateLead implements match.LeadStore and remembers the order. A lead
+// the call made already (see match.LeadStore) is listed once.
 func (s *crmStore) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 	l, err := s.Store.CreateLead(ctx, l)
 	if err == nil {
 		s.mu.Lock()
-		s.leads = append(s.leads, leadRef{l.ClientID, l.ID})
+		if !s.leadIDs[l.ID] {
+			s.leadIDs[l.ID] = true
+			s.leads = append(s.leads, leadRef{l.ClientID, l.ID})
+		}
 		s.mu.Unlock()
 	}
 	return l, err
