@@ -50,6 +50,10 @@ var (
 	// than this build: Open refuses it rather than write to a schema it
 	// does not know.
 	ErrSchemaTooNew = errors.New("sqlstore: database schema is newer than this build")
+	// ErrSchemaDamaged means the database says it is at this build's
+	// schema version but a table or column of it is missing: Open refuses
+	// it rather than fail later, one statement at a time.
+	ErrSchemaDamaged = errors.New("sqlstore: database schema is damaged")
 )
 
 // Option configures Open.
@@ -216,6 +220,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		return nil, d.openError(dsn, err)
 	}
 	if err := d.migrate(ctx); err != nil {
+		db.Close()
+		return nil, d.openError(dsn, err)
+	}
+	if err := d.checkSchema(ctx); err != nil {
 		db.Close()
 		return nil, d.openError(dsn, err)
 	}

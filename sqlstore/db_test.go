@@ -1,8 +1,10 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -71,6 +73,45 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 		for _, want := range []string{"schema version 999", "newer"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+	})
+}
+
+// TestOpenRefusesDamagedSchema: a file that is not a database, and a
+// database missing a table or a column of its schema version, are refused
+// at Open with a message saying so.
+func TestOpenRefusesDamagedSchema(t *testing.T) {
+	ctx := context.Background()
+	t.Run("not a database", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "cb.db")
+		if err := os.WriteFile(path, bytes.Repeat([]byte("not sqlite "), 1000), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db, err := Open(ctx, path)
+		if err == nil {
+			db.Close()
+			t.Fatal("Open of a file that is not a database succeeded")
+		}
+		if !strings.Contains(err.Error(), "sqlstore: open sqlite database "+path) || !strings.Contains(err.Error(), "not a database") {
+			t.Errorf("error %q", err)
+		}
+	})
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		for _, damage := range []string{"DROP TABLE cb_leads", "ALTER TABLE cb_calls DROP COLUMN recording_url"} {
+			dsn := dv.dsn(t)
+			db := open(t, dsn)
+			if _, err := db.db.ExecContext(ctx, damage); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			again, err := Open(ctx, dsn)
+			if err == nil {
+				again.Close()
+				t.Fatalf("Open after %q succeeded", damage)
+			}
+			if !errors.Is(err, ErrSchemaDamaged) {
+				t.Errorf("Open after %q: %v, want ErrSchemaDamaged", damage, err)
 			}
 		}
 	})

@@ -31,6 +31,8 @@ const (
 	DefaultInboxLease        = 5 * time.Minute
 	DefaultInboxPollInterval = time.Second
 	DefaultInboxRetention    = 24 * time.Hour
+	DefaultInboxHoldLimit    = 24 * time.Hour
+	DefaultInboxLeaderLease  = 10 * time.Second
 )
 
 // MaxLastErrorLen bounds the error text kept with an inbox row, in bytes.
@@ -41,7 +43,15 @@ const (
 	inboxPending   = 0
 	inboxDelivered = 1
 	inboxDead      = 2
+	inboxHeld      = 3 // delivered to a Resumer, its call not settled
 )
+
+// leaseInbox is the name of the lease of delivery to a Resumer.
+const leaseInbox = "inbox"
+
+// settledMemory is how long the writer remembers a settled call, so that
+// an event of it delivered while it was being settled is not held.
+const settledMemory = time.Minute
 
 // purgeBatch is how many rows one DELETE of a purge removes.
 const purgeBatch = 1000
@@ -78,6 +88,14 @@ type InboxConfig struct {
 	// Retention is how long delivered rows are kept (default 24h); the
 	// workers delete older ones in batches, every PollInterval at most.
 	Retention time.Duration
+	// HoldLimit is how long a row held for a Resumer is kept when its call
+	// is never settled (default 24h), after which it is deleted.
+	HoldLimit time.Duration
+	// LeaderLease is, for a Resumer sink, how long the lease of delivery
+	// lasts (default 10s): one Inbox among the processes sharing the
+	// database holds it and renews it every third of it; when its process
+	// dies, another takes over at the latest when the lease ends.
+	LeaderLease time.Duration
 	// Now is the clock (default: the DB's, see WithClock). Instances
 	// sharing a database should have clocks in step: leases and due times
 	// compare the times they write.
@@ -131,11 +149,22 @@ type DeadLetter struct {
 // rows it did not deliver stay pending in the database and the next Inbox
 // on it delivers them.
 type Inbox struct {
-	db    *DB
-	sink  callevent.Sink
-	admit webhook.Admitter
-	cfg   InboxConfig
-	owner string // this Inbox's claim token
+	db     *DB
+	sink   callevent.Sink
+	admit  webhook.Admitter
+	holder Resumer // the sink, if it is a Resumer
+	cfg    InboxConfig
+	owner  string // this Inbox's claim and lease token
+
+	// Of the claim loop: the lease of delivery to a Resumer.
+	leader     bool
+	leaseUntil time.Time
+	renewAt    time.Time
+	isLeader   atomic.Bool // leader, for HandleEvent
+
+	// Of the writer: calls settled lately (see settledMemory).
+	settled  map[string]time.Time
+	settledQ []settledKey
 
 	mu       sync.RWMutex // closed, and senders of ops
 	closed   bool
@@ -157,6 +186,34 @@ type Inbox struct {
 
 var _ callevent.Sink = (*Inbox)(nil)
 
+// A Resumer is a sink that keeps the events of a call in memory until it
+// decides the call, as match.Engine does. An Inbox in front of one holds
+// each delivered event whose call is still Undecided until Settle says the
+// call is done, and resumes the held events (Resume, with the time each
+// arrived) when it starts, so a restart or another process continues the
+// calls in progress; and only one Inbox among the processes sharing the
+// database delivers at a time (InboxConfig.LeaderLease), so that every
+// event of a call reaches one sink.
+type Resumer interface {
+	callevent.Sink
+	// Resume delivers an event the sink had been given before, which
+	// arrived at arrived.
+	Resume(ctx context.Context, e callevent.Event, arrived time.Time) error
+	// Undecided reports whether e's call still needs its events after e
+	// was delivered.
+	Undecided(e callevent.Event) bool
+}
+
+type settledKey struct {
+	key string
+	at  time.Time
+}
+
+// callKeyOf is the call_key of e: provider, account and call id.
+func callKeyOf(e callevent.Event) string {
+	return e.Provider + "\x1f" + e.Account + "\x1f" + e.CallID
+}
+
 // inboxOp is one write for the group commit: an event to insert, or the
 // result of a delivery.
 type inboxOp struct {
@@ -164,8 +221,10 @@ type inboxOp struct {
 	// insert
 	ctx     context.Context
 	eventID string
+	callKey string // also of opDelivered and opSettle
 	event   []byte
 	done    chan error
+	held    bool // opDelivered: keep the row for Resume
 	// results
 	seq       int64
 	attempts  int       // after this failure
@@ -187,6 +246,7 @@ const (
 	opFailed
 	opRelease // give a claimed row back untouched (Close)
 	opClaim   // claim due rows for the workers
+	opSettle  // a Resumer's call is settled: its held rows are done
 )
 
 // claimed is a row a claim returned.
@@ -206,7 +266,8 @@ func NewInbox(db *DB, sink callevent.Sink, cfg InboxConfig) (*Inbox, error) {
 	if sink == nil {
 		return nil, errors.New("sqlstore: NewInbox: nil sink")
 	}
-	if cfg.Workers < 0 || cfg.MaxBatch < 0 || cfg.MaxAttempts < 0 || cfg.Lease < 0 || cfg.PollInterval < 0 || cfg.Retention < 0 {
+	if cfg.Workers < 0 || cfg.MaxBatch < 0 || cfg.MaxAttempts < 0 || cfg.Lease < 0 || cfg.PollInterval < 0 || cfg.Retention < 0 ||
+		cfg.HoldLimit < 0 || cfg.LeaderLease < 0 {
 		return nil, errors.New("sqlstore: NewInbox: negative setting")
 	}
 	if cfg.Workers == 0 {
@@ -230,6 +291,12 @@ func NewInbox(db *DB, sink callevent.Sink, cfg InboxConfig) (*Inbox, error) {
 	if cfg.Retention == 0 {
 		cfg.Retention = DefaultInboxRetention
 	}
+	if cfg.HoldLimit == 0 {
+		cfg.HoldLimit = DefaultInboxHoldLimit
+	}
+	if cfg.LeaderLease == 0 {
+		cfg.LeaderLease = DefaultInboxLeaderLease
+	}
 	if cfg.Now == nil {
 		cfg.Now = db.cfg.now
 	}
@@ -245,8 +312,10 @@ func NewInbox(db *DB, sink callevent.Sink, cfg InboxConfig) (*Inbox, error) {
 		wake:       make(chan struct{}, 1),
 		claimDone:  make(chan struct{}),
 		writerDone: make(chan struct{}),
+		settled:    make(map[string]time.Time),
 	}
 	in.admit, _ = sink.(webhook.Admitter)
+	in.holder, _ = sink.(Resumer)
 	in.claimCtx, in.stopClaim = context.WithCancel(context.Background())
 	in.deliverCtx, in.cancelDel = context.WithCancel(context.Background())
 	in.work = make([]chan []claimed, cfg.Workers)
@@ -288,13 +357,14 @@ func (in *Inbox) HandleEvent(ctx context.Context, e callevent.Event) error {
 		in.mu.RUnlock()
 		return fmt.Errorf("sqlstore: inbox: %w", webhook.ErrClosed)
 	}
-	if in.admit != nil {
+	// A Resumer's room is asked where it runs: in the lease holder.
+	if in.admit != nil && (in.holder == nil || in.isLeader.Load()) {
 		if err := in.admit.Admit(ctx, e); err != nil {
 			in.mu.RUnlock()
 			return fmt.Errorf("sqlstore: inbox: sink refused event %s: %w", e.ID, err)
 		}
 	}
-	op := &inboxOp{kind: opInsert, ctx: ctx, eventID: e.ID, event: b, done: make(chan error, 1)}
+	op := &inboxOp{kind: opInsert, ctx: ctx, eventID: e.ID, callKey: callKeyOf(e), event: b, done: make(chan error, 1)}
 	in.entering.Add(1)
 	select {
 	case in.ops <- op:
@@ -398,7 +468,8 @@ func (in *Inbox) drain(batch []*inboxOp) (_ []*inboxOp, open bool) {
 // commit writes batch in one transaction and answers its inserts.
 func (in *Inbox) commit(batch []*inboxOp) {
 	var inserts []*inboxOp
-	var delivered []int64
+	var delivered, held []int64
+	var settle []string
 	var others []*inboxOp
 	var claim *inboxOp
 	var extraClaims []*inboxOp // claimers beyond the first get no rows: one claim per transaction
@@ -411,7 +482,14 @@ func (in *Inbox) commit(batch []*inboxOp) {
 			}
 			inserts = append(inserts, op)
 		case opDelivered:
-			delivered = append(delivered, op.seq)
+			if op.held && !in.settledLately(op.callKey) {
+				held = append(held, op.seq)
+			} else {
+				delivered = append(delivered, op.seq)
+			}
+		case opSettle:
+			settle = append(settle, op.callKey)
+			in.rememberSettled(op.callKey)
 		case opClaim:
 			if claim == nil {
 				claim = op
@@ -422,7 +500,7 @@ func (in *Inbox) commit(batch []*inboxOp) {
 			others = append(others, op)
 		}
 	}
-	if len(inserts)+len(delivered)+len(others) == 0 && claim == nil {
+	if len(inserts)+len(delivered)+len(held)+len(settle)+len(others) == 0 && claim == nil {
 		return
 	}
 	var got []claimed
@@ -433,15 +511,23 @@ func (in *Inbox) commit(batch []*inboxOp) {
 		if err := insertInbox(ctx, tx, inserts, now); err != nil {
 			return err
 		}
-		for chunk := range slices.Chunk(delivered, 500) {
-			args := []any{inboxDelivered, now, in.owner}
-			q := "UPDATE cb_inbox SET state = $1, at = $2, owner = '' WHERE owner = $3 AND seq IN (" + placeholders(4, len(chunk)) + ")"
-			for _, s := range chunk {
-				args = append(args, s)
+		for _, d := range []struct {
+			state int
+			seqs  []int64
+		}{{inboxDelivered, delivered}, {inboxHeld, held}} {
+			for chunk := range slices.Chunk(d.seqs, 500) {
+				args := []any{d.state, now, in.owner}
+				q := "UPDATE cb_inbox SET state = $1, at = $2, owner = '' WHERE owner = $3 AND seq IN (" + placeholders(4, len(chunk)) + ")"
+				for _, s := range chunk {
+					args = append(args, s)
+				}
+				if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+					return fmt.Errorf("mark delivered: %w", err)
+				}
 			}
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return fmt.Errorf("mark delivered: %w", err)
-			}
+		}
+		if err := settleRows(ctx, tx, settle, now); err != nil {
+			return err
 		}
 		for _, op := range others {
 			var err error
@@ -465,9 +551,13 @@ func (in *Inbox) commit(batch []*inboxOp) {
 	})
 	if err != nil {
 		err = fmt.Errorf("%w: sqlstore: inbox commit: %w", webhook.ErrUnavailable, err)
-		if len(delivered)+len(others) > 0 {
+		if len(delivered)+len(held)+len(others) > 0 {
 			in.cfg.Logger.Error("sqlstore: inbox: delivery results not recorded; the rows are delivered again when their lease ends",
-				"rows", len(delivered)+len(others), "error", err)
+				"rows", len(delivered)+len(held)+len(others), "error", err)
+		}
+		if len(settle) > 0 {
+			in.cfg.Logger.Warn("sqlstore: inbox: settled calls not recorded; their events are resumed by the next start",
+				"calls", len(settle), "error", err)
 		}
 	}
 	for _, op := range inserts {
@@ -503,15 +593,15 @@ func insertInbox(ctx context.Context, tx *sql.Tx, ops []*inboxOp, now int64) err
 	slices.SortFunc(rows, func(a, b *inboxOp) int { return strings.Compare(a.eventID, b.eventID) })
 	for chunk := range slices.Chunk(rows, 200) {
 		var q strings.Builder
-		q.WriteString("INSERT INTO cb_inbox (event_id, event, state, attempts, at, owner, last_error, created_at) VALUES ")
-		args := make([]any, 0, 3*len(chunk))
+		q.WriteString("INSERT INTO cb_inbox (event_id, event, state, attempts, at, owner, last_error, created_at, call_key) VALUES ")
+		args := make([]any, 0, 4*len(chunk))
 		for i, op := range chunk {
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			n := 3 * i
-			fmt.Fprintf(&q, "($%d, $%d, 0, 0, $%d, '', '', $%d)", n+1, n+2, n+3, n+3)
-			args = append(args, op.eventID, string(op.event), now)
+			n := 4 * i
+			fmt.Fprintf(&q, "($%d, $%d, 0, 0, $%d, '', '', $%d, $%d)", n+1, n+2, n+3, n+3, n+4)
+			args = append(args, op.eventID, string(op.event), now, op.callKey)
 		}
 		q.WriteString(" ON CONFLICT (event_id) DO NOTHING")
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
@@ -519,6 +609,64 @@ func insertInbox(ctx context.Context, tx *sql.Tx, ops []*inboxOp, now int64) err
 		}
 	}
 	return nil
+}
+
+// settleRows marks the held rows of the calls done.
+func settleRows(ctx context.Context, tx interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, keys []string, now int64) error {
+	for chunk := range slices.Chunk(keys, 500) {
+		args := []any{inboxDelivered, now, inboxHeld}
+		for _, k := range chunk {
+			args = append(args, k)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE cb_inbox SET state = $1, at = $2 WHERE state = $3 AND call_key IN ("+
+			placeholders(4, len(chunk))+")", args...); err != nil {
+			return fmt.Errorf("settle calls: %w", err)
+		}
+	}
+	return nil
+}
+
+// rememberSettled notes a settled call for settledLately (writer only).
+func (in *Inbox) rememberSettled(key string) {
+	now := in.cfg.Now()
+	in.settled[key] = now
+	in.settledQ = append(in.settledQ, settledKey{key, now})
+	for len(in.settledQ) > 0 && now.Sub(in.settledQ[0].at) > settledMemory {
+		if at, ok := in.settled[in.settledQ[0].key]; ok && !at.After(in.settledQ[0].at) {
+			delete(in.settled, in.settledQ[0].key)
+		}
+		in.settledQ = in.settledQ[1:]
+	}
+}
+
+// settledLately reports whether the call was settled within
+// settledMemory (writer only).
+func (in *Inbox) settledLately(key string) bool {
+	at, ok := in.settled[key]
+	return ok && in.cfg.Now().Sub(at) <= settledMemory
+}
+
+// Settle tells the Inbox that a Resumer sink is done with a call (it
+// decided it): the call's held events are not resumed any more, and are
+// purged after InboxConfig.Retention. match.WithOnDecision is where an
+// engine calls it. It does not wait for the write, which is committed with
+// the next group; after Close it writes at once.
+func (in *Inbox) Settle(ctx context.Context, provider, account, callID string) error {
+	key := provider + "\x1f" + account + "\x1f" + callID
+	in.mu.RLock()
+	if !in.closed {
+		defer in.mu.RUnlock()
+		select {
+		case in.ops <- &inboxOp{kind: opSettle, callKey: key}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	in.mu.RUnlock()
+	return wrap(settleRows(ctx, in.db.db, []string{key}, in.cfg.Now().UnixNano()), "inbox settle")
 }
 
 // placeholders returns "$from, $from+1, …" (n of them).
@@ -550,9 +698,17 @@ func (in *Inbox) claimLoop() {
 			close(w)
 		}
 	}()
-	tick := time.NewTicker(in.cfg.PollInterval)
+	tick := time.NewTicker(min(in.cfg.PollInterval, in.cfg.LeaderLease/3))
 	defer tick.Stop()
 	for {
+		if in.holder != nil && !in.lead() {
+			select {
+			case <-in.claimCtx.Done():
+				return
+			case <-tick.C:
+			}
+			continue
+		}
 		n, err := in.claim()
 		if err != nil && in.claimCtx.Err() == nil {
 			in.cfg.Logger.Error("sqlstore: inbox: claim failed", "error", err)
@@ -571,6 +727,126 @@ func (in *Inbox) claimLoop() {
 		case <-tick.C:
 		}
 	}
+}
+
+// lead takes or renews the lease of delivery to the Resumer and reports
+// whether this Inbox holds it. Taking it, the Inbox first takes over the
+// rows other processes had claimed and resumes the held rows.
+func (in *Inbox) lead() bool {
+	ctx := in.claimCtx
+	now := in.cfg.Now()
+	if in.leader && now.Before(in.renewAt) {
+		return true
+	}
+	ok, err := in.takeLease(ctx, now)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			in.cfg.Logger.Error("sqlstore: inbox: delivery lease not renewed", "error", err)
+		}
+		if in.leader && now.Before(in.leaseUntil) {
+			return true
+		}
+		in.setLeader(false)
+		return false
+	case !ok:
+		if in.leader {
+			in.cfg.Logger.Error("sqlstore: inbox: delivery lease lost to another process")
+		}
+		in.setLeader(false)
+		return false
+	}
+	in.leaseUntil, in.renewAt = now.Add(in.cfg.LeaderLease), now.Add(in.cfg.LeaderLease/3)
+	if !in.leader {
+		if err := in.resume(ctx); err != nil {
+			if ctx.Err() == nil {
+				in.cfg.Logger.Error("sqlstore: inbox: resuming held events failed; retrying", "error", err)
+			}
+			in.renewAt = now // retry at the next tick
+			return false
+		}
+		in.setLeader(true)
+	}
+	return true
+}
+
+func (in *Inbox) setLeader(v bool) {
+	in.leader = v
+	in.isLeader.Store(v)
+}
+
+// takeLease takes the lease of delivery, or renews it, unless another
+// Inbox holds it.
+func (in *Inbox) takeLease(ctx context.Context, now time.Time) (bool, error) {
+	res, err := in.db.db.ExecContext(ctx, "INSERT INTO cb_leases (name, owner, expires_at) VALUES ($1, $2, $3)"+
+		" ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at"+
+		" WHERE cb_leases.owner = excluded.owner OR cb_leases.expires_at < $4",
+		leaseInbox, in.owner, now.Add(in.cfg.LeaderLease).UnixNano(), now.UnixNano())
+	if err != nil {
+		return false, wrap(err, "inbox lease")
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, wrap(err, "inbox lease")
+	}
+	return n == 1, nil
+}
+
+// resume takes over the rows other Inboxes had claimed (the lease holder
+// alone delivers, so their claims are stale) and gives the Resumer every
+// held event again, oldest first, with the time it arrived.
+func (in *Inbox) resume(ctx context.Context) error {
+	if _, err := in.db.db.ExecContext(ctx, "UPDATE cb_inbox SET at = $1, owner = '' WHERE state = $2 AND owner <> '' AND owner <> $3",
+		in.cfg.Now().UnixNano(), inboxPending, in.owner); err != nil {
+		return wrap(err, "inbox take over claims")
+	}
+	type held struct {
+		e       callevent.Event
+		arrived time.Time
+	}
+	var last int64
+	n := 0
+	for {
+		rows, err := in.db.db.QueryContext(ctx, "SELECT seq, event, created_at FROM cb_inbox WHERE state = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+			inboxHeld, last, purgeBatch)
+		if err != nil {
+			return wrap(err, "inbox resume")
+		}
+		var page []held
+		for rows.Next() {
+			var ev string
+			var at int64
+			var h held
+			if err := rows.Scan(&last, &ev, &at); err != nil {
+				rows.Close()
+				return wrap(err, "inbox resume")
+			}
+			if err := json.Unmarshal([]byte(ev), &h.e); err != nil {
+				in.cfg.Logger.Error("sqlstore: inbox: held event does not decode; skipped", "seq", last, "error", err)
+				continue
+			}
+			h.arrived = fromNanos(at)
+			page = append(page, h)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return wrap(err, "inbox resume")
+		}
+		for _, h := range page {
+			if err := in.holder.Resume(in.deliverCtx, h.e, h.arrived); err != nil {
+				return fmt.Errorf("sqlstore: inbox: resume event %s: %w", h.e.ID, err)
+			}
+			n++
+		}
+		if len(page) < purgeBatch {
+			break
+		}
+	}
+	if n > 0 {
+		in.cfg.Logger.Info("sqlstore: inbox: resumed the events of calls in progress", "events", n)
+	}
+	return nil
 }
 
 // claim leases up to claimLimit due rows to this Inbox and dispatches
@@ -684,7 +960,11 @@ func (in *Inbox) deliver(c claimed) {
 		err = in.handle(c.event)
 	}
 	if err == nil {
-		in.send(&inboxOp{kind: opDelivered, seq: c.seq})
+		op := &inboxOp{kind: opDelivered, seq: c.seq}
+		if in.holder != nil && in.holder.Undecided(c.event) {
+			op.held, op.callKey = true, callKeyOf(c.event)
+		}
+		in.send(op)
 		return
 	}
 	if in.deliverCtx.Err() != nil && c.bad == nil {
@@ -748,6 +1028,10 @@ func (in *Inbox) Close(ctx context.Context) error {
 		in.mu.Unlock()
 		in.stopClaim()
 		<-in.claimDone
+		// The lease is kept until it ends: the sink may still decide the
+		// calls it holds (match.Engine.Close does), and another process
+		// resuming them now would decide them twice.
+		in.setLeader(false)
 		done := make(chan struct{})
 		go func() { in.workers.Wait(); close(done) }()
 		select {
@@ -824,7 +1108,13 @@ func (in *Inbox) Replay(ctx context.Context, id int64) error {
 // batches, and returns how many it deleted. The workers call it on their
 // own; it is exported for tools and tests.
 func (in *Inbox) Purge(ctx context.Context) (int, error) {
-	return in.purge(ctx, inboxDelivered, in.cfg.Now().Add(-in.cfg.Retention))
+	now := in.cfg.Now()
+	n, err := in.purge(ctx, inboxDelivered, now.Add(-in.cfg.Retention))
+	if err != nil {
+		return n, err
+	}
+	h, err := in.purge(ctx, inboxHeld, now.Add(-in.cfg.HoldLimit))
+	return n + h, err
 }
 
 // PurgeDead deletes dead rows dead-lettered before before and returns how

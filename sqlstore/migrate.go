@@ -6,7 +6,9 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,4 +112,50 @@ func (d *DB) migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+var (
+	createTableRe = regexp.MustCompile(`(?s)CREATE TABLE (\w+) \((.*?)\n\);`)
+	columnRe      = regexp.MustCompile(`(?m)^\s+(\w+)\s+(?:TEXT|INTEGER|BIGINT|SMALLINT|BOOLEAN)\b`)
+	addColumnRe   = regexp.MustCompile(`ALTER TABLE (\w+) ADD COLUMN (\w+)`)
+)
+
+// schemaColumns lists the columns of every table the migrations create,
+// table by table.
+func schemaColumns(ms []migration) map[string][]string {
+	cols := map[string][]string{}
+	for _, m := range ms {
+		for _, t := range createTableRe.FindAllStringSubmatch(m.sql, -1) {
+			for _, c := range columnRe.FindAllStringSubmatch(t[2], -1) {
+				cols[t[1]] = append(cols[t[1]], c[1])
+			}
+		}
+		for _, a := range addColumnRe.FindAllStringSubmatch(m.sql, -1) {
+			cols[a[1]] = append(cols[a[1]], a[2])
+		}
+	}
+	return cols
+}
+
+// checkSchema reads no row but names every table and column of the
+// schema, so a database whose schema was damaged by hand (a dropped table
+// or column) is refused at Open with ErrSchemaDamaged.
+func (d *DB) checkSchema(ctx context.Context) error {
+	ms, err := migrations(d.dialect)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	cols := schemaColumns(ms)
+	tables := slices.Sorted(maps.Keys(cols))
+	for _, t := range tables {
+		rows, err := d.db.QueryContext(ctx, "SELECT "+strings.Join(cols[t], ", ")+" FROM "+t+" WHERE 1 = 0")
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			return fmt.Errorf("%w: table %s: %w", ErrSchemaDamaged, t, err)
+		}
+		rows.Close()
+	}
+	return nil
 }

@@ -56,7 +56,7 @@ func NewDatabase(t testing.TB) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
+			t.Errorf("drop test database %s: %v (the role needs pg_signal_backend to end an autovacuum worker: see .ci/run)", name, err)
 		}
 	})
 	u, err := url.Parse(base)

@@ -225,7 +225,8 @@ func (g *Gateway) openCRM() error {
 			return fmt.Errorf("rules %s: %w", cfg.RulesFile, err)
 		}
 	}
-	eopts = append(eopts, match.WithRules(rules), match.WithLimits(match.Limits{MaxCalls: cfg.MaxOpenCalls}))
+	eopts = append(eopts, match.WithRules(rules), match.WithLimits(match.Limits{MaxCalls: cfg.MaxOpenCalls}),
+		match.WithOnDecision(g.decided))
 	engine, err := match.NewEngine(crm, eopts...)
 	if err != nil {
 		return err
@@ -280,6 +281,26 @@ func (s engineSink) HandleEvent(ctx context.Context, e callevent.Event) error {
 }
 func (s engineSink) Admit(ctx context.Context, e callevent.Event) error {
 	return s.g.engine.Admit(ctx, e)
+}
+
+// Resume and Undecided make the engine a sqlstore.Resumer behind the
+// inbox: the events of calls in progress are held in the database until
+// the engine decides the call, and resumed by the next start.
+func (s engineSink) Resume(ctx context.Context, e callevent.Event, arrived time.Time) error {
+	return s.g.engine.Resume(ctx, e, arrived)
+}
+func (s engineSink) Undecided(e callevent.Event) bool { return s.g.engine.Undecided(e) }
+
+// decided tells the inbox (database mode) that the engine no longer needs
+// the events of a call.
+func (g *Gateway) decided(ctx context.Context, d match.Decision) {
+	if g.inbox == nil {
+		return
+	}
+	if err := g.inbox.Settle(ctx, d.Call.Provider, d.Call.Account, d.Call.CallID); err != nil {
+		g.log.WarnContext(ctx, "call decided but not settled in the inbox; a restart decides it again",
+			"provider", d.Call.Provider, "call_id", d.Call.CallID, "error", err)
+	}
 }
 
 func (g *Gateway) deliver(ctx context.Context, e callevent.Event) error {

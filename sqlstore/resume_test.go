@@ -1,0 +1,209 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/match"
+)
+
+// decisions counts an engine's decisions per call.
+type decisions struct {
+	mu   sync.Mutex
+	recs map[string][]match.CallRecord
+}
+
+func (d *decisions) add(rec match.CallRecord) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.recs == nil {
+		d.recs = map[string][]match.CallRecord{}
+	}
+	d.recs[rec.CallID] = append(d.recs[rec.CallID], rec)
+}
+
+func (d *decisions) of(callID string) []match.CallRecord {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]match.CallRecord(nil), d.recs[callID]...)
+}
+
+func (d *decisions) total() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, r := range d.recs {
+		n += len(r)
+	}
+	return n
+}
+
+// instance is one process of a deployment: a connection pool, an engine
+// and an inbox in front of it, wired as the package doc says.
+type instance struct {
+	db      *DB
+	engine  *match.Engine
+	inbox   *Inbox
+	decided *decisions
+}
+
+func newInstance(t *testing.T, dsn string) *instance {
+	t.Helper()
+	x := &instance{db: open(t, dsn, WithDefaultCountry("RU")), decided: &decisions{}}
+	var err error
+	// A call that ended waits an hour for its Completed event: it stays
+	// in progress unless the test completes it.
+	x.engine, err = match.NewEngine(x.db, match.WithDefaultCountry("RU"),
+		match.WithTiming(match.Timing{Grace: time.Hour}),
+		match.WithOnDecision(func(ctx context.Context, d match.Decision) {
+			x.decided.add(d.Call)
+			if err := x.inbox.Settle(ctx, d.Call.Provider, d.Call.Account, d.Call.CallID); err != nil {
+				t.Errorf("Settle: %v", err)
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.inbox = newInbox(t, x.db, x.engine, InboxConfig{PollInterval: 20 * time.Millisecond, LeaderLease: 300 * time.Millisecond})
+	return x
+}
+
+// kill stops the instance delivering, as kill -9 would: no Close, no
+// decision of what its engine holds, its lease left to expire.
+func (x *instance) kill() {
+	x.inbox.stopClaim()
+	<-x.inbox.claimDone
+}
+
+func (x *instance) send(t *testing.T, e callevent.Event) {
+	t.Helper()
+	if err := x.inbox.HandleEvent(context.Background(), e); err != nil {
+		t.Fatalf("HandleEvent %s: %v", e.ID, err)
+	}
+}
+
+// callEvents are the Ended event (with the recording) and the Completed
+// event of call c from phone.
+func callEvents(c int, phone string) (ended, completed callevent.Event) {
+	ended = testEvent(c, 1)
+	ended.ClientPhone, ended.RecordingURL = phone, fmt.Sprintf("https://rec.example/%d.mp3", c)
+	completed = testEvent(c, 2)
+	completed.Kind, completed.ClientPhone = callevent.Completed, phone
+	return ended, completed
+}
+
+// TestInboxResumesCallsInProgress: a call whose first events were
+// delivered to an engine that then died is resumed by the next one from
+// the held rows and decided once, with every event; a call decided before
+// the crash is not decided again.
+func TestInboxResumesCallsInProgress(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		dsn := dv.dsn(t)
+		ctx := context.Background()
+		first := newInstance(t, dsn)
+		aEnded, aDone := callEvents(1, "79160000001")
+		bEnded, bDone := callEvents(2, "79160000002")
+		first.send(t, aEnded)
+		first.send(t, aDone)
+		first.send(t, bEnded)
+		eventually(t, "call A decided", func() bool { return len(first.decided.of("call-1")) == 1 })
+		eventually(t, "call B held", func() bool {
+			return countRows(t, first.db, fmt.Sprintf("state = %d AND event_id = 'ev-2-1'", inboxHeld)) == 1
+		})
+		eventually(t, "call A settled", func() bool {
+			return countRows(t, first.db, fmt.Sprintf("state = %d AND event_id LIKE 'ev-1-%%'", inboxDelivered)) == 2
+		})
+		first.kill()
+
+		next := newInstance(t, dsn)
+		eventually(t, "call B resumed", func() bool { return next.engine.Undecided(bEnded) })
+		next.send(t, bDone)
+		eventually(t, "call B decided", func() bool { return len(next.decided.of("call-2")) == 1 })
+		rec := next.decided.of("call-2")[0]
+		if rec.RecordingURL != bEnded.RecordingURL {
+			t.Errorf("call B decided without its resumed Ended event: recording %q", rec.RecordingURL)
+		}
+		if n := len(next.decided.of("call-1")); n != 0 {
+			t.Errorf("call A decided again after the restart (%d times)", n)
+		}
+		calls, err := next.db.Calls(ctx, "acc", Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(calls) != 2 {
+			t.Errorf("%d calls logged, want 2: %+v", len(calls), calls)
+		}
+		eventually(t, "call B settled", func() bool {
+			return countRows(t, next.db, fmt.Sprintf("state = %d", inboxHeld)) == 0
+		})
+	})
+}
+
+// TestInboxOneDelivererAcrossInstances: the events of each call reach two
+// instances, split between them; one engine (the lease holder's) gets
+// them all and decides each call once. When it dies, the other takes over
+// its calls in progress.
+func TestInboxOneDelivererAcrossInstances(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		dsn := dv.dsn(t)
+		xs := []*instance{newInstance(t, dsn), newInstance(t, dsn)}
+		const calls = 20
+		for c := range calls {
+			ended, done := callEvents(c, "79161111111") // one number: one client
+			xs[c%2].send(t, ended)
+			xs[(c+1)%2].send(t, done)
+		}
+		eventually(t, "every call decided", func() bool { return xs[0].decided.total()+xs[1].decided.total() >= calls })
+		var leader, other *instance
+		for i, x := range xs {
+			if x.decided.total() > 0 {
+				leader, other = x, xs[1-i]
+			}
+		}
+		if leader.decided.total() != calls || other.decided.total() != 0 {
+			t.Fatalf("decisions per instance %d and %d, want all %d by one", xs[0].decided.total(), xs[1].decided.total(), calls)
+		}
+		for c := range calls {
+			recs := leader.decided.of(fmt.Sprintf("call-%d", c))
+			if len(recs) != 1 || recs[0].RecordingURL == "" {
+				t.Errorf("call %d: decisions %+v, want one with every event", c, recs)
+			}
+		}
+
+		// The leader holds the first half of more calls, then dies; the
+		// other gets the second halves and finishes them.
+		for c := calls; c < 2*calls; c++ {
+			ended, _ := callEvents(c, "79161111111")
+			leader.send(t, ended)
+		}
+		eventually(t, "first halves held", func() bool {
+			return countRows(t, leader.db, fmt.Sprintf("state = %d", inboxHeld)) == calls
+		})
+		leader.kill()
+		for c := calls; c < 2*calls; c++ {
+			_, done := callEvents(c, "79161111111")
+			other.send(t, done)
+		}
+		eventually(t, "the other decides them", func() bool { return other.decided.total() == calls })
+		for c := calls; c < 2*calls; c++ {
+			recs := other.decided.of(fmt.Sprintf("call-%d", c))
+			if len(recs) != 1 || recs[0].RecordingURL == "" {
+				t.Errorf("call %d after failover: decisions %+v, want one with every event", c, recs)
+			}
+			if n := len(leader.decided.of(fmt.Sprintf("call-%d", c))); n != 0 {
+				t.Errorf("call %d decided by the dead leader too", c)
+			}
+		}
+		clients, err := other.db.Clients(context.Background(), "acc", Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(clients) != 1 {
+			t.Errorf("%d clients for one number, want 1", len(clients))
+		}
+	})
+}
