@@ -166,11 +166,11 @@ func (d *DB) Notifications(ctx context.Context, account string, page Page) ([]ma
 // SetEmployees replaces the employees of account (the Directory), kept in
 // the order given.
 func (d *DB) SetEmployees(ctx context.Context, account string, es ...match.Employee) error {
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM cb_employees WHERE account = $1", account); err != nil {
+	err := d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := d.txExec(ctx, tx, "DELETE FROM cb_employees WHERE account = $1", account); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM cb_employee_extensions WHERE account = $1", account); err != nil {
+		if _, err := d.txExec(ctx, tx, "DELETE FROM cb_employee_extensions WHERE account = $1", account); err != nil {
 			return err
 		}
 		for pos, e := range es {
@@ -178,13 +178,13 @@ func (d *DB) SetEmployees(ctx context.Context, account string, es ...match.Emplo
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO cb_employees (account, pos, id, name, login, email, extensions, admin)"+
+			if _, err := d.txExec(ctx, tx, "INSERT INTO cb_employees (account, pos, id, name, login, email, extensions, admin)"+
 				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 				account, pos, e.ID, e.Name, e.Login, e.Email, string(exts), e.Admin); err != nil {
 				return err
 			}
 			for _, x := range e.Extensions {
-				if _, err := tx.ExecContext(ctx, "INSERT INTO cb_employee_extensions (account, extension, pos) VALUES ($1, $2, $3)"+
+				if _, err := d.txExec(ctx, tx, "INSERT INTO cb_employee_extensions (account, extension, pos) VALUES ($1, $2, $3)"+
 					" ON CONFLICT DO NOTHING", account, x, pos); err != nil {
 					return err
 				}
@@ -197,12 +197,12 @@ func (d *DB) SetEmployees(ctx context.Context, account string, es ...match.Emplo
 
 // SetOnline replaces the ids of the employees of account online now.
 func (d *DB) SetOnline(ctx context.Context, account string, ids ...string) error {
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM cb_online WHERE account = $1", account); err != nil {
+	err := d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := d.txExec(ctx, tx, "DELETE FROM cb_online WHERE account = $1", account); err != nil {
 			return err
 		}
 		for pos, id := range ids {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO cb_online (account, pos, employee) VALUES ($1, $2, $3)",
+			if _, err := d.txExec(ctx, tx, "INSERT INTO cb_online (account, pos, employee) VALUES ($1, $2, $3)",
 				account, pos, id); err != nil {
 				return err
 			}

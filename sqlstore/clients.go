@@ -123,7 +123,7 @@ func (d *DB) Clients(ctx context.Context, account string, page Page) ([]match.Cl
 // is refused with an error wrapping match.ErrTooLarge.
 func (d *DB) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
 	var out match.Client
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		out, err = d.createClient(ctx, tx, c)
 		return err
@@ -138,7 +138,7 @@ func (d *DB) CreateClient(ctx context.Context, c match.Client) (match.Client, er
 // client whose phone is taken is skipped), and stops at the first error,
 // adding none: for imports and seeding.
 func (d *DB) AddClients(ctx context.Context, cs ...match.Client) error {
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for i, c := range cs {
 			if _, err := d.createClient(ctx, tx, c); err != nil {
 				return fmt.Errorf("client %d (%q): %w", i, c.ID, err)
@@ -190,7 +190,7 @@ func (d *DB) createClient(ctx context.Context, tx *sql.Tx, c match.Client) (matc
 	}
 	if c.ID != "" {
 		var one int
-		err := tx.QueryRowContext(ctx, "SELECT 1 FROM cb_clients WHERE account = $1 AND id = $2", c.Account, c.ID).Scan(&one)
+		err := d.txQueryRow(ctx, tx, "SELECT 1 FROM cb_clients WHERE account = $1 AND id = $2", c.Account, c.ID).Scan(&one)
 		if err == nil {
 			return match.Client{}, fmt.Errorf("client id %q already exists", c.ID)
 		}
@@ -203,14 +203,14 @@ func (d *DB) createClient(ctx context.Context, tx *sql.Tx, c match.Client) (matc
 		id = c.ID
 	}
 	var seq int64
-	err = tx.QueryRowContext(ctx, "INSERT INTO cb_clients (account, id, name, phone, channel, responsible, created_from_call, tags, fields, created_at)"+
+	err = d.txQueryRow(ctx, tx, "INSERT INTO cb_clients (account, id, name, phone, channel, responsible, created_from_call, tags, fields, created_at)"+
 		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"+
 		" ON CONFLICT (account, phone) WHERE phone <> '' DO NOTHING RETURNING seq",
 		c.Account, id, c.Name, c.Phone, string(c.Channel), c.Responsible, c.CreatedFromCall, string(tags), string(fields), created).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		// The phone has a client already (perhaps created by another
 		// process a moment ago): that is the client.
-		row := tx.QueryRowContext(ctx, "SELECT "+clientCols+" FROM cb_clients WHERE account = $1 AND phone = $2 AND phone <> ''", c.Account, c.Phone)
+		row := d.txQueryRow(ctx, tx, "SELECT "+clientCols+" FROM cb_clients WHERE account = $1 AND phone = $2 AND phone <> ''", c.Account, c.Phone)
 		existing, _, err := scanClient(row)
 		return existing, err
 	}
@@ -218,10 +218,10 @@ func (d *DB) createClient(ctx context.Context, tx *sql.Tx, c match.Client) (matc
 		return match.Client{}, err
 	}
 	if c.ID == "" {
-		if c.ID, err = freeID(ctx, tx, "cb_clients", c.Account, "c", seq); err != nil {
+		if c.ID, err = d.freeID(ctx, tx, "cb_clients", c.Account, "c", seq); err != nil {
 			return match.Client{}, err
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE cb_clients SET id = $1 WHERE seq = $2", c.ID, seq); err != nil {
+		if _, err := d.txExec(ctx, tx, "UPDATE cb_clients SET id = $1 WHERE seq = $2", c.ID, seq); err != nil {
 			return match.Client{}, err
 		}
 	}
@@ -233,7 +233,7 @@ func (d *DB) createClient(ctx context.Context, tx *sql.Tx, c match.Client) (matc
 			continue
 		}
 		seen = append(seen, p)
-		if _, err := tx.ExecContext(ctx, "INSERT INTO cb_client_phones (account, digits, client_seq) VALUES ($1, $2, $3)",
+		if _, err := d.txExec(ctx, tx, "INSERT INTO cb_client_phones (account, digits, client_seq) VALUES ($1, $2, $3)",
 			c.Account, p, seq); err != nil {
 			return match.Client{}, err
 		}
@@ -243,7 +243,7 @@ func (d *DB) createClient(ctx context.Context, tx *sql.Tx, c match.Client) (matc
 
 // freeID returns prefix+seq, or with a suffix if a caller chose that id
 // for another row of the account.
-func freeID(ctx context.Context, tx *sql.Tx, table, account, prefix string, seq int64) (string, error) {
+func (d *DB) freeID(ctx context.Context, tx *sql.Tx, table, account, prefix string, seq int64) (string, error) {
 	base := prefix + strconv.FormatInt(seq, 10)
 	for n := 0; ; n++ {
 		id := base
@@ -251,7 +251,7 @@ func freeID(ctx context.Context, tx *sql.Tx, table, account, prefix string, seq 
 			id = base + "-" + strconv.Itoa(n)
 		}
 		var one int
-		err := tx.QueryRowContext(ctx, "SELECT 1 FROM "+table+" WHERE account = $1 AND id = $2", account, id).Scan(&one)
+		err := d.txQueryRow(ctx, tx, "SELECT 1 FROM "+table+" WHERE account = $1 AND id = $2", account, id).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return id, nil
 		}
@@ -338,9 +338,9 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 		return match.Lead{}, wrap(tc.err, "create lead")
 	}
 	out := l
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if l.CallID != "" {
-			existing, err := leadByCall(ctx, tx, l.Account, l.Provider, l.CallID)
+			existing, err := d.leadByCall(ctx, tx, l.Account, l.Provider, l.CallID)
 			if err == nil {
 				out = existing
 				return nil
@@ -350,7 +350,7 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 			}
 		}
 		var one int
-		err := tx.QueryRowContext(ctx, "SELECT 1 FROM cb_clients WHERE account = $1 AND id = $2", l.Account, l.ClientID).Scan(&one)
+		err := d.txQueryRow(ctx, tx, "SELECT 1 FROM cb_clients WHERE account = $1 AND id = $2", l.Account, l.ClientID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("client %q: %w", l.ClientID, ErrNotFound)
 		}
@@ -358,11 +358,11 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 			return err
 		}
 		if l.ID != "" {
-			err := tx.QueryRowContext(ctx, "SELECT 1 FROM cb_leads WHERE account = $1 AND id = $2", l.Account, l.ID).Scan(&one)
+			err := d.txQueryRow(ctx, tx, "SELECT 1 FROM cb_leads WHERE account = $1 AND id = $2", l.Account, l.ID).Scan(&one)
 			if err == nil && l.CallID != "" {
 				// Another process may have created the call's lead, with
 				// this ID, since the look-up above.
-				existing, err := leadByCall(ctx, tx, l.Account, l.Provider, l.CallID)
+				existing, err := d.leadByCall(ctx, tx, l.Account, l.Provider, l.CallID)
 				if err == nil {
 					out = existing
 					return nil
@@ -383,7 +383,7 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 			id = l.ID
 		}
 		var seq int64
-		err = tx.QueryRowContext(ctx, "INSERT INTO cb_leads (account, id, client_id, name, pipeline, status, state, source, provider, call_id, responsible, created_at)"+
+		err = d.txQueryRow(ctx, tx, "INSERT INTO cb_leads (account, id, client_id, name, pipeline, status, state, source, provider, call_id, responsible, created_at)"+
 			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"+
 			" ON CONFLICT (account, provider, call_id) WHERE call_id <> '' DO NOTHING RETURNING seq",
 			l.Account, id, l.ClientID, l.Name, l.Pipeline, l.Status, int(l.State), l.Source, l.Provider, l.CallID, l.Responsible, created).Scan(&seq)
@@ -391,17 +391,17 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 			// The call has a lead already, created by another process
 			// after the look-up above (on PostgreSQL the insert waited
 			// for it to commit): that is the lead.
-			out, err = leadByCall(ctx, tx, l.Account, l.Provider, l.CallID)
+			out, err = d.leadByCall(ctx, tx, l.Account, l.Provider, l.CallID)
 			return err
 		}
 		if err != nil {
 			return err
 		}
 		if l.ID == "" {
-			if l.ID, err = freeID(ctx, tx, "cb_leads", l.Account, "l", seq); err != nil {
+			if l.ID, err = d.freeID(ctx, tx, "cb_leads", l.Account, "l", seq); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, "UPDATE cb_leads SET id = $1 WHERE seq = $2", l.ID, seq); err != nil {
+			if _, err := d.txExec(ctx, tx, "UPDATE cb_leads SET id = $1 WHERE seq = $2", l.ID, seq); err != nil {
 				return err
 			}
 		}
@@ -415,8 +415,8 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 }
 
 // leadByCall reads the lead of account created by the call.
-func leadByCall(ctx context.Context, tx *sql.Tx, account, provider, callID string) (match.Lead, error) {
-	return scanLead(tx.QueryRowContext(ctx, "SELECT "+leadCols+" FROM cb_leads WHERE account = $1 AND provider = $2 AND call_id = $3 AND call_id <> ''",
+func (d *DB) leadByCall(ctx context.Context, tx *sql.Tx, account, provider, callID string) (match.Lead, error) {
+	return scanLead(d.txQueryRow(ctx, tx, "SELECT "+leadCols+" FROM cb_leads WHERE account = $1 AND provider = $2 AND call_id = $3 AND call_id <> ''",
 		account, provider, callID))
 }
 

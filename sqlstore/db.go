@@ -144,7 +144,30 @@ type DB struct {
 	// sleeps. Other processes still wait through busy_timeout. nil on
 	// PostgreSQL.
 	writer chan struct{}
+	// writes feed the group commit of SQLite transactions (see inTx);
+	// quit stops it at Close. nil on PostgreSQL.
+	writes    chan *writeOp
+	quit      chan struct{}
+	closeOnce sync.Once
+	// txStmts: transactions use statements prepared once per connection
+	// (SQLite files, whose pool is not bounded: preparing one takes a
+	// connection besides the transaction's). pgx caches its statements
+	// per connection by itself.
+	txStmts bool
 }
+
+// writeOp is one transaction for SQLite's group commit.
+type writeOp struct {
+	ctx  context.Context
+	f    func(ctx context.Context, tx *sql.Tx) error
+	done chan error
+}
+
+// maxGroup bounds the transactions one SQLite commit carries.
+const maxGroup = 128
+
+// groupTimeout bounds one group commit.
+const groupTimeout = 30 * time.Second
 
 var (
 	_ match.ClientStore = (*DB)(nil)
@@ -191,6 +214,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		d.dialect, d.name = DialectSQLite, sqliteName(dsn)
 		d.syncMode = "NORMAL"
 		d.writer = make(chan struct{}, 1)
+		d.writes, d.quit = make(chan *writeOp, maxGroup), make(chan struct{})
 		if cfg.fullSync {
 			d.syncMode = "FULL"
 		}
@@ -201,9 +225,14 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		return nil, d.openError(dsn, err)
 	}
 	d.db = db
+	if d.writes != nil {
+		go d.writeLoop()
+	}
 	if d.dialect == DialectSQLite {
 		if isMemory(dsn) {
 			db.SetMaxOpenConns(1) // each connection would be its own database
+		} else {
+			d.txStmts = true
 		}
 		db.SetMaxIdleConns(8)
 	} else {
@@ -216,15 +245,15 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	pctx, cancel := context.WithTimeout(ctx, DefaultPingTimeout)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
-		db.Close()
+		_ = d.Close()
 		return nil, d.openError(dsn, err)
 	}
 	if err := d.migrate(ctx); err != nil {
-		db.Close()
+		_ = d.Close()
 		return nil, d.openError(dsn, err)
 	}
 	if err := d.checkSchema(ctx); err != nil {
-		db.Close()
+		_ = d.Close()
 		return nil, d.openError(dsn, err)
 	}
 	return d, nil
@@ -232,6 +261,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 
 // Close closes the database. Calls after Close fail.
 func (d *DB) Close() error {
+	if d.quit != nil {
+		d.closeOnce.Do(func() { close(d.quit) })
+	}
 	d.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	if err := d.db.Close(); err != nil {
 		return fmt.Errorf("sqlstore: close %s: %w", d.name, err)
@@ -388,18 +420,23 @@ func (d *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return st.QueryRowContext(ctx, args...)
 }
 
-// exec runs a prepared q that writes.
+// exec runs a prepared q that writes, in a transaction of its own (on
+// SQLite, committed with others: see inTx).
 func (d *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	st, err := d.stmt(ctx, q)
-	if err != nil {
-		return nil, err
+	if d.writes == nil {
+		st, err := d.stmt(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		return st.ExecContext(ctx, args...)
 	}
-	unlock, err := d.lockWrite(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	return st.ExecContext(ctx, args...)
+	var res sql.Result
+	err := d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		res, err = d.txExec(ctx, tx, q, args...)
+		return err
+	})
+	return res, err
 }
 
 // lockWrite waits for this process's turn to write (SQLite only).
@@ -415,23 +452,194 @@ func (d *DB) lockWrite(ctx context.Context) (unlock func(), err error) {
 	}
 }
 
-// inTx runs f in a write transaction (on SQLite an immediate one) and
-// commits it.
-func (d *DB) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	unlock, err := d.lockWrite(ctx)
-	if err != nil {
-		return err
+// inTx runs f in a write transaction and commits it; f's statements use
+// the ctx it is given.
+//
+// On SQLite, which has one writer and pays for each commit, the
+// transactions that callers start while a commit runs are committed
+// together (group commit): one goroutine runs them one after the other in
+// one immediate transaction, each inside a savepoint, so that one that
+// fails is rolled back alone, and commits once. Each f gets its caller's
+// ctx without its cancellation (bounded by groupTimeout): a caller that
+// gives up must not interrupt the others' statements. A caller whose ctx
+// ends before its f started gets ctx's error and f does not run.
+func (d *DB) inTx(ctx context.Context, f func(ctx context.Context, tx *sql.Tx) error) error {
+	if d.writes == nil {
+		tx, err := d.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := f(ctx, tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
 	}
+	op := &writeOp{ctx: ctx, f: f, done: make(chan error, 1)}
+	select {
+	case d.writes <- op:
+	case <-d.quit:
+		return sql.ErrConnDone
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-op.done:
+		return err
+	case <-d.quit:
+		return sql.ErrConnDone
+	}
+}
+
+// writeLoop is SQLite's group commit (see inTx).
+func (d *DB) writeLoop() {
+	batch := make([]*writeOp, 0, maxGroup)
+	for {
+		select {
+		case <-d.quit:
+			return
+		case op := <-d.writes:
+			batch = append(batch[:0], op)
+		}
+	more:
+		for len(batch) < maxGroup {
+			select {
+			case op := <-d.writes:
+				batch = append(batch, op)
+			default:
+				break more
+			}
+		}
+		d.commitGroup(batch)
+	}
+}
+
+// commitGroup runs batch in one transaction and answers each op.
+func (d *DB) commitGroup(batch []*writeOp) {
+	errs := make([]error, len(batch))
+	run := batch[:0:0]
+	for i, op := range batch {
+		if err := op.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		run = append(run, op)
+	}
+	// answer gives every op its result; those that ran get commitErr.
+	answer := func(commitErr error) {
+		for i, op := range batch {
+			if errs[i] == nil {
+				errs[i] = commitErr
+			}
+			op.done <- errs[i]
+		}
+	}
+	if len(run) == 0 {
+		answer(nil)
+		return
+	}
+	unlock, _ := d.lockWrite(context.Background())
 	defer unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	defer cancel()
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		answer(nil)
+		return
 	}
-	if err := f(tx); err != nil {
+	ok := 0
+	for i, op := range batch {
+		if errs[i] != nil {
+			continue
+		}
+		fctx, fcancel := context.WithTimeout(context.WithoutCancel(op.ctx), groupTimeout)
+		if len(run) == 1 {
+			errs[i] = op.f(fctx, tx)
+		} else {
+			errs[i] = savepoint(ctx, tx, func() error { return op.f(fctx, tx) })
+		}
+		fcancel()
+		if errs[i] == nil {
+			ok++
+		}
+	}
+	if ok == 0 {
 		_ = tx.Rollback()
+		answer(nil)
+		return
+	}
+	answer(tx.Commit())
+}
+
+// txExec runs q in tx as a statement prepared once per connection (see
+// stmt), so the hot writes are not parsed again at every call.
+func (d *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if !d.txStmts {
+		return tx.ExecContext(ctx, q, args...)
+	}
+	st, err := d.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+}
+
+// txQueryRow is txExec for a statement that returns a row.
+func (d *DB) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	if !d.txStmts {
+		return tx.QueryRowContext(ctx, q, args...)
+	}
+	st, err := d.stmt(ctx, q)
+	if err != nil {
+		return tx.QueryRowContext(ctx, q, args...) // reports the same error at Scan
+	}
+	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+}
+
+// txQuery is txExec for a statement that returns rows.
+func (d *DB) txQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	if !d.txStmts {
+		return tx.QueryContext(ctx, q, args...)
+	}
+	st, err := d.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
+// padSize is n rounded up to a power of two: lists of values are padded to
+// it (with repeats, which change nothing), so that a statement over a list
+// has a few texts to prepare rather than one per length.
+func padSize(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+// savepoint runs f inside a savepoint of tx and rolls back to it if f
+// fails, so the transaction goes on without f's writes.
+func savepoint(ctx context.Context, tx *sql.Tx, f func() error) error {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT cb_op"); err != nil {
 		return err
 	}
-	return tx.Commit()
+	err := f()
+	if err != nil {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO cb_op"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	if _, rerr := tx.ExecContext(ctx, "RELEASE cb_op"); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
 }
 
 // wrap prefixes err with "sqlstore: " and what failed, unless it is nil.

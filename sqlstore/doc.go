@@ -105,13 +105,44 @@
 // yet delivered. A dead event stays dead under a provider's redelivery
 // (its ID is taken): only Replay revives it.
 //
-// Not part of this package yet: resuming the engine's undecided calls
-// after a restart, and per-call decision locking across instances. Until
-// then, match.Engine keeps its calls in progress in memory, so run one
-// engine per database for exactly-once decisions; the unique phone index
-// and the idempotent call log and notifications keep a replayed decision
-// from duplicating clients, calls or notifications, but a lead created
-// twice by two engines is not prevented.
+// # Calls in progress: resume and one decider
+//
+// match.Engine keeps the events of a call in memory until it decides the
+// call. In front of such a sink (a Resumer: match.Engine, or anything with
+// Resume and Undecided), the Inbox keeps every delivered event whose call
+// is still undecided in the database ("held") until the sink settles the
+// call (Settle, from match.WithOnDecision). When an Inbox starts, it hands
+// the held events to the sink again with the time each arrived
+// (Engine.Resume), so the engine rebuilds its calls in progress and runs
+// their settle, grace and idle waits from when the events came, not from
+// the restart; a call decided before the crash is settled and is not
+// decided again. A call decided but not yet settled when the process died
+// is decided again, and every side effect of a decision is keyed by the
+// call: one client per phone (a unique index), one lead per call
+// (match.Lead.CallID, a unique index), one call row per call (an upsert),
+// one notification per call, employee and kind.
+//
+// Several instances on one PostgreSQL database: every instance commits the
+// webhooks it receives, but only one delivers to its engine at a time, the
+// holder of a lease row in cb_leases (InboxConfig.LeaderLease, renewed
+// every third of it). So every event of a call reaches one engine, which
+// decides the call exactly once, whichever instance received which
+// webhook. When the holder dies (kill -9, a lost network), its lease ends
+// and another instance takes it: it takes over the rows the dead one had
+// claimed and resumes the held events, so the dead instance's calls in
+// progress are finished there. This is the leader design rather than
+// per-call locks: an engine needs all of a call's events and its
+// decisions need the round-robin and late-binding state of the others, so
+// per-call ownership would move that state into the database for every
+// event; one decider is simpler, and the engine's work is small next to
+// the commits, which every instance shares. The lease is kept through a
+// graceful Close, because the engine may still decide the calls it holds
+// then; the next holder waits until it ends.
+//
+// Not kept across a restart: the late-binding wait of a call decided
+// before it (the call stays in the log without a client; a client created
+// later is not attached to it by itself) and notifications delayed by
+// match.NotifyRule.ExtraDelay that were not sent yet.
 //
 // # Errors
 //

@@ -44,6 +44,9 @@ const (
 	inboxDelivered = 1
 	inboxDead      = 2
 	inboxHeld      = 3 // delivered to a Resumer, its call not settled
+
+	inboxDeliveredSQL = "1"
+	inboxHeldSQL      = "3"
 )
 
 // leaseInbox is the name of the lease of delivery to a Resumer.
@@ -507,35 +510,36 @@ func (in *Inbox) commit(batch []*inboxOp) {
 	ctx, cancel := context.WithTimeout(context.Background(), inboxWriteTimeout)
 	defer cancel()
 	now := in.cfg.Now().UnixNano()
-	err := in.db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := insertInbox(ctx, tx, inserts, now); err != nil {
+	err := in.db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := in.db.insertInbox(ctx, tx, inserts, now); err != nil {
 			return err
 		}
 		for _, d := range []struct {
 			state int
 			seqs  []int64
 		}{{inboxDelivered, delivered}, {inboxHeld, held}} {
-			for chunk := range slices.Chunk(d.seqs, 500) {
+			for chunk := range slices.Chunk(d.seqs, 512) {
+				n := padSize(len(chunk))
 				args := []any{d.state, now, in.owner}
-				q := "UPDATE cb_inbox SET state = $1, at = $2, owner = '' WHERE owner = $3 AND seq IN (" + placeholders(4, len(chunk)) + ")"
-				for _, s := range chunk {
-					args = append(args, s)
+				q := "UPDATE cb_inbox SET state = $1, at = $2, owner = '' WHERE owner = $3 AND seq IN (" + placeholders(4, n) + ")"
+				for i := range n {
+					args = append(args, chunk[min(i, len(chunk)-1)])
 				}
-				if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				if _, err := in.db.txExec(ctx, tx, q, args...); err != nil {
 					return fmt.Errorf("mark delivered: %w", err)
 				}
 			}
 		}
-		if err := settleRows(ctx, tx, settle, now); err != nil {
+		if err := in.db.settleRows(ctx, tx, settle, now); err != nil {
 			return err
 		}
 		for _, op := range others {
 			var err error
 			if op.kind == opRelease {
-				_, err = tx.ExecContext(ctx, "UPDATE cb_inbox SET at = $1, owner = '' WHERE seq = $2 AND owner = $3",
+				_, err = in.db.txExec(ctx, tx, "UPDATE cb_inbox SET at = $1, owner = '' WHERE seq = $2 AND owner = $3",
 					now, op.seq, in.owner)
 			} else {
-				_, err = tx.ExecContext(ctx, "UPDATE cb_inbox SET state = $1, attempts = $2, at = $3, owner = '', last_error = $4"+
+				_, err = in.db.txExec(ctx, tx, "UPDATE cb_inbox SET state = $1, attempts = $2, at = $3, owner = '', last_error = $4"+
 					" WHERE seq = $5 AND owner = $6", op.state, op.attempts, op.at.UnixNano(), op.lastError, op.seq, in.owner)
 			}
 			if err != nil {
@@ -578,7 +582,7 @@ func (in *Inbox) commit(batch []*inboxOp) {
 }
 
 // insertInbox inserts ops (distinct event IDs) as pending rows due at now.
-func insertInbox(ctx context.Context, tx *sql.Tx, ops []*inboxOp, now int64) error {
+func (d *DB) insertInbox(ctx context.Context, tx *sql.Tx, ops []*inboxOp, now int64) error {
 	seen := make(map[string]bool, len(ops))
 	rows := make([]*inboxOp, 0, len(ops))
 	for _, op := range ops {
@@ -591,37 +595,57 @@ func insertInbox(ctx context.Context, tx *sql.Tx, ops []*inboxOp, now int64) err
 	// take their index locks in the same order (no deadlock on PostgreSQL).
 	// Events committed together arrived concurrently: they have no order.
 	slices.SortFunc(rows, func(a, b *inboxOp) int { return strings.Compare(a.eventID, b.eventID) })
-	for chunk := range slices.Chunk(rows, 200) {
-		var q strings.Builder
-		q.WriteString("INSERT INTO cb_inbox (event_id, event, state, attempts, at, owner, last_error, created_at, call_key) VALUES ")
-		args := make([]any, 0, 4*len(chunk))
-		for i, op := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			n := 4 * i
-			fmt.Fprintf(&q, "($%d, $%d, 0, 0, $%d, '', '', $%d, $%d)", n+1, n+2, n+3, n+3, n+4)
+	for chunk := range slices.Chunk(rows, 256) {
+		// Padded with the last row again (ON CONFLICT skips it): see padSize.
+		n := padSize(len(chunk))
+		args := make([]any, 0, 4*n)
+		for i := range n {
+			op := chunk[min(i, len(chunk)-1)]
 			args = append(args, op.eventID, string(op.event), now, op.callKey)
 		}
-		q.WriteString(" ON CONFLICT (event_id) DO NOTHING")
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		if _, err := d.txExec(ctx, tx, insertInboxSQL(n), args...); err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
 	}
 	return nil
 }
 
-// settleRows marks the held rows of the calls done.
-func settleRows(ctx context.Context, tx interface {
-	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}, keys []string, now int64) error {
-	for chunk := range slices.Chunk(keys, 500) {
-		args := []any{inboxDelivered, now, inboxHeld}
-		for _, k := range chunk {
-			args = append(args, k)
+// insertInboxSQL is the INSERT of n rows.
+func insertInboxSQL(n int) string {
+	var q strings.Builder
+	q.WriteString("INSERT INTO cb_inbox (event_id, event, state, attempts, at, owner, last_error, created_at, call_key) VALUES ")
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE cb_inbox SET state = $1, at = $2 WHERE state = $3 AND call_key IN ("+
-			placeholders(4, len(chunk))+")", args...); err != nil {
+		k := 4 * i
+		fmt.Fprintf(&q, "($%d, $%d, 0, 0, $%d, '', '', $%d, $%d)", k+1, k+2, k+3, k+3, k+4)
+	}
+	q.WriteString(" ON CONFLICT (event_id) DO NOTHING")
+	return q.String()
+}
+
+// settleRows marks the held rows of the calls done. The states are
+// literals, so that the partial index cb_inbox_held serves the WHERE; on
+// SQLite one statement per call, because its planner prefers the state
+// index for an IN list (all held rows) over the call_key index.
+func (d *DB) settleRows(ctx context.Context, tx *sql.Tx, keys []string, now int64) error {
+	const set = "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1 WHERE state = " + inboxHeldSQL + " AND call_key "
+	if d.dialect == DialectSQLite {
+		for _, k := range keys {
+			if _, err := d.txExec(ctx, tx, set+"= $2", now, k); err != nil {
+				return fmt.Errorf("settle calls: %w", err)
+			}
+		}
+		return nil
+	}
+	for chunk := range slices.Chunk(keys, 512) {
+		n := padSize(len(chunk))
+		args := []any{now}
+		for i := range n {
+			args = append(args, chunk[min(i, len(chunk)-1)])
+		}
+		if _, err := d.txExec(ctx, tx, set+"IN ("+placeholders(2, n)+")", args...); err != nil {
 			return fmt.Errorf("settle calls: %w", err)
 		}
 	}
@@ -666,7 +690,9 @@ func (in *Inbox) Settle(ctx context.Context, provider, account, callID string) e
 		}
 	}
 	in.mu.RUnlock()
-	return wrap(settleRows(ctx, in.db.db, []string{key}, in.cfg.Now().UnixNano()), "inbox settle")
+	return wrap(in.db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return in.db.settleRows(ctx, tx, []string{key}, in.cfg.Now().UnixNano())
+	}), "inbox settle")
 }
 
 // placeholders returns "$from, $from+1, …" (n of them).
@@ -888,7 +914,7 @@ func (in *Inbox) claimRows(ctx context.Context, tx *sql.Tx) ([]claimed, error) {
 	if in.db.dialect == DialectPostgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	rows, err := tx.QueryContext(ctx, "UPDATE cb_inbox SET at = $1, owner = $2 WHERE seq IN"+
+	rows, err := in.db.txQuery(ctx, tx, "UPDATE cb_inbox SET at = $1, owner = $2 WHERE seq IN"+
 		" (SELECT seq FROM cb_inbox WHERE state = $3 AND at <= $4 ORDER BY at, seq LIMIT $5"+lock+")"+
 		" RETURNING seq, attempts, event",
 		now.Add(in.cfg.Lease).UnixNano(), in.owner, inboxPending, now.UnixNano(), in.claimLimit())

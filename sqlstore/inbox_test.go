@@ -712,8 +712,8 @@ func BenchmarkInboxCommit(b *testing.B) {
 				ev := testEvent(int(i), 0)
 				body, _ := json.Marshal(ev)
 				op := &inboxOp{eventID: ev.ID, event: body}
-				return db.inTx(context.Background(), func(tx *sql.Tx) error {
-					return insertInbox(context.Background(), tx, []*inboxOp{op}, time.Now().UnixNano())
+				return db.inTx(context.Background(), func(_ context.Context, tx *sql.Tx) error {
+					return db.insertInbox(context.Background(), tx, []*inboxOp{op}, time.Now().UnixNano())
 				})
 			})
 		})

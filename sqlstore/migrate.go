@@ -77,7 +77,7 @@ func (d *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrations: %w", err)
 	}
 	latest := ms[len(ms)-1].version
-	return d.inTx(ctx, func(tx *sql.Tx) error {
+	return d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if d.dialect == DialectPostgres {
 			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLockKey); err != nil {
 				return fmt.Errorf("migration lock: %w", err)
