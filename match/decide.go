@@ -33,7 +33,11 @@ type progress struct {
 func (e *Engine) finalize(ctx context.Context, st *callState, a assembled) error {
 	var unlock func()
 	if !a.internal && a.rec.ClientPhone != "" {
-		m := e.stripe[maphash.String(e.seed, a.rec.Account+"\x00"+a.rec.ClientPhone)%uint64(len(e.stripe))]
+		// By phone alone, not account and phone: a store may keep several
+		// telephony accounts as one CRM (one client for calls through any
+		// provider), and the calls of one number must then still be
+		// decided one at a time.
+		m := e.stripe[maphash.String(e.seed, a.rec.ClientPhone)%uint64(len(e.stripe))]
 		select {
 		case m <- struct{}{}:
 		case <-ctx.Done():

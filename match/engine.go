@@ -77,9 +77,8 @@ type Engine struct {
 	delayed map[*delayedNote]struct{}
 
 	seed maphash.Seed
-	// stripe serialises the decisions of calls of one account and phone,
-	// so that concurrent calls from one number make one client and one
-	// lead. Each is a lock (a channel of capacity 1), so that waiting for
+	// stripe serialises the decisions of calls of one phone, so that
+	// concurrent calls from one number make one client and one lead. Each is a lock (a channel of capacity 1), so that waiting for
 	// it ends with ctx.
 	stripe [256]chan struct{}
 }

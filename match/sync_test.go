@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/match"
@@ -225,5 +226,57 @@ func TestPerPhoneLockWaitEndsWithCtx(t *testing.T) {
 		require.NoError(t, h.e.HandleEvent(t.Context(), second[len(second)-1]), "the redelivery decides the call")
 		require.Len(t, h.s.Calls(), 2)
 		require.Len(t, h.s.Leads(), 1)
+	})
+}
+
+// leadGate parks ClientLeads until gate closes, counting who entered.
+type leadGate struct {
+	*memstore.Store
+	gate    chan struct{}
+	entered chan struct{}
+}
+
+func (s *leadGate) ClientLeads(ctx context.Context, account, clientID string) ([]match.Lead, error) {
+	s.entered <- struct{}{}
+	<-s.gate
+	return s.Store.ClientLeads(ctx, account, clientID)
+}
+
+// TestOneNumberTwoAccountsOneLead: a store that keeps two telephony
+// accounts as one CRM (memstore.SingleTenant, as the reference gateway
+// does) gets one lead for two missed calls from one number that arrive
+// through the two accounts at once: the engine decides calls of one
+// number one at a time, whatever their account.
+func TestOneNumberTwoAccountsOneLead(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s, err := memstore.New(memstore.SingleTenant())
+		require.NoError(t, err)
+		require.NoError(t, s.AddClients(match.Client{ID: "k1", Name: "Иван", Phone: known, Responsible: "u2"}))
+		gate := &leadGate{Store: s, gate: make(chan struct{}), entered: make(chan struct{}, 10)}
+		rule := match.DefaultRule()
+		rule.Leads.InboundMissed = match.LeadCase{Create: true, EvenIfClientExists: true, Status: "new"}
+		e, err := match.NewEngine(gate, match.WithRules(match.RuleSet{Default: match.Rules{Rule: rule}}))
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, account := range []string{"telphin-a", "megafon-b"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ev := callevent.Event{ID: account + "-1", Provider: "p" + account, Account: account, Kind: callevent.Completed,
+					Direction: callevent.Inbound, Status: callevent.Missed, CallID: "c-" + account, ClientPhone: known,
+					LinePhone: line, At: t0, EndedAt: t0.Add(20 * time.Second)}
+				errs[i] = e.HandleEvent(context.Background(), ev)
+			}()
+			synctest.Wait() // the first is parked in ClientLeads before the second starts
+		}
+		entered := len(gate.entered)
+		close(gate.gate)
+		wg.Wait()
+		require.NoError(t, errors.Join(errs...))
+		require.NoError(t, e.Close(context.Background()))
+		require.Equal(t, 1, entered, "the second call of the number waited for the first")
+		require.Len(t, s.Leads(), 1)
 	})
 }

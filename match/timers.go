@@ -70,7 +70,10 @@ func (e *Engine) fire(ctx context.Context, st *callState, gen uint64) {
 			e.forget(st)
 			return
 		}
-		e.log.Error("match: acting on a call failed; will retry", "call_id", st.key.callID, "err", err)
-		e.arm(st, kind, e.grace)
+		// Soon at first (a store that blinked), then less often: 1s, 2s,
+		// 4s, … up to the grace period.
+		retry := min(e.grace, time.Second<<(st.tries-1))
+		e.log.Error("match: acting on a call failed; will retry", "call_id", st.key.callID, "retry_in", retry.String(), "err", err)
+		e.arm(st, kind, retry)
 	}
 }
