@@ -227,6 +227,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	d.db = db
 	if d.writes != nil {
 		go d.writeLoop()
+		go d.checkpointLoop()
 	}
 	if d.dialect == DialectSQLite {
 		if isMemory(dsn) {
@@ -353,6 +354,7 @@ func sqliteDSN(dsn, syncMode string) string {
 	params.Add("_pragma", "foreign_keys(1)")
 	params.Add("_pragma", "journal_mode(WAL)")
 	params.Add("_pragma", "synchronous("+syncMode+")")
+	params.Add("_pragma", "wal_autocheckpoint(0)")
 	params.Set("_txlock", "immediate")
 	sep := "?"
 	if strings.Contains(dsn, "?") {
@@ -511,6 +513,33 @@ func (d *DB) writeLoop() {
 			}
 		}
 		d.commitGroup(batch)
+	}
+}
+
+// checkpointInterval is how often SQLite's write-ahead log is copied back
+// into the database file.
+const checkpointInterval = 200 * time.Millisecond
+
+// checkpointLoop checkpoints the write-ahead log in the background (the
+// connections' automatic checkpoint is off): a checkpoint copies pages
+// and syncs the file, which the writer, and every webhook waiting for its
+// commit, would otherwise wait for now and then. A passive checkpoint runs
+// beside the writer; the log is reused from its start once a checkpoint
+// has copied all of it.
+func (d *DB) checkpointLoop() {
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.quit:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+			if _, err := d.db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && d.cfg.logger != nil {
+				d.cfg.logger.Warn("sqlstore: checkpoint failed; retrying", "error", err)
+			}
+			cancel()
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -43,18 +44,19 @@ const (
 	inboxPending   = 0
 	inboxDelivered = 1
 	inboxDead      = 2
-	inboxHeld      = 3 // delivered to a Resumer, its call not settled
 
+	inboxPendingSQL   = "0"
 	inboxDeliveredSQL = "1"
-	inboxHeldSQL      = "3"
 )
+
+// heldAt is the due time of a pending row that an Inbox holds for a
+// Resumer: delivered, its call not settled. It is never due; the row is
+// the holder's until Settle marks it delivered, and another Inbox takes it
+// over (with every row the holder claimed) when it takes the lease.
+const heldAt = math.MaxInt64
 
 // leaseInbox is the name of the lease of delivery to a Resumer.
 const leaseInbox = "inbox"
-
-// settledMemory is how long the writer remembers a settled call, so that
-// an event of it delivered while it was being settled is not held.
-const settledMemory = time.Minute
 
 // purgeBatch is how many rows one DELETE of a purge removes.
 const purgeBatch = 1000
@@ -165,9 +167,14 @@ type Inbox struct {
 	renewAt    time.Time
 	isLeader   atomic.Bool // leader, for HandleEvent
 
-	// Of the writer: calls settled lately (see settledMemory).
-	settled  map[string]time.Time
-	settledQ []settledKey
+	// Rows this Inbox committed and delivers itself, without claiming
+	// them back from the database; the claim loop hands them out.
+	localMu     sync.Mutex
+	local       []claimed
+	localClosed bool // Close took the last of them
+	// claimNow asks the claim loop for a claim before its next tick (a
+	// replayed dead letter, a failure due for a retry).
+	claimNow atomic.Bool
 
 	mu       sync.RWMutex // closed, and senders of ops
 	closed   bool
@@ -207,11 +214,6 @@ type Resumer interface {
 	Undecided(e callevent.Event) bool
 }
 
-type settledKey struct {
-	key string
-	at  time.Time
-}
-
 // callKeyOf is the call_key of e: provider, account and call id.
 func callKeyOf(e callevent.Event) string {
 	return e.Provider + "\x1f" + e.Account + "\x1f" + e.CallID
@@ -224,10 +226,10 @@ type inboxOp struct {
 	// insert
 	ctx     context.Context
 	eventID string
-	callKey string // also of opDelivered and opSettle
+	callKey string // also of opSettle
+	ev      callevent.Event
 	event   []byte
 	done    chan error
-	held    bool // opDelivered: keep the row for Resume
 	// results
 	seq       int64
 	attempts  int       // after this failure
@@ -252,12 +254,14 @@ const (
 	opSettle  // a Resumer's call is settled: its held rows are done
 )
 
-// claimed is a row a claim returned.
+// claimed is a row to deliver: one a claim returned, or one this Inbox
+// has just committed.
 type claimed struct {
 	seq      int64
 	attempts int
 	event    callevent.Event
-	bad      error // the stored event does not decode
+	arrived  time.Time // when it was committed
+	bad      error     // the stored event does not decode
 }
 
 // NewInbox starts an Inbox that commits events to db and delivers them to
@@ -315,7 +319,6 @@ func NewInbox(db *DB, sink callevent.Sink, cfg InboxConfig) (*Inbox, error) {
 		wake:       make(chan struct{}, 1),
 		claimDone:  make(chan struct{}),
 		writerDone: make(chan struct{}),
-		settled:    make(map[string]time.Time),
 	}
 	in.admit, _ = sink.(webhook.Admitter)
 	in.holder, _ = sink.(Resumer)
@@ -367,7 +370,7 @@ func (in *Inbox) HandleEvent(ctx context.Context, e callevent.Event) error {
 			return fmt.Errorf("sqlstore: inbox: sink refused event %s: %w", e.ID, err)
 		}
 	}
-	op := &inboxOp{kind: opInsert, ctx: ctx, eventID: e.ID, callKey: callKeyOf(e), event: b, done: make(chan error, 1)}
+	op := &inboxOp{kind: opInsert, ctx: ctx, eventID: e.ID, callKey: callKeyOf(e), ev: e, event: b, done: make(chan error, 1)}
 	in.entering.Add(1)
 	select {
 	case in.ops <- op:
@@ -471,7 +474,7 @@ func (in *Inbox) drain(batch []*inboxOp) (_ []*inboxOp, open bool) {
 // commit writes batch in one transaction and answers its inserts.
 func (in *Inbox) commit(batch []*inboxOp) {
 	var inserts []*inboxOp
-	var delivered, held []int64
+	var delivered []int64
 	var settle []string
 	var others []*inboxOp
 	var claim *inboxOp
@@ -485,14 +488,9 @@ func (in *Inbox) commit(batch []*inboxOp) {
 			}
 			inserts = append(inserts, op)
 		case opDelivered:
-			if op.held && !in.settledLately(op.callKey) {
-				held = append(held, op.seq)
-			} else {
-				delivered = append(delivered, op.seq)
-			}
+			delivered = append(delivered, op.seq)
 		case opSettle:
 			settle = append(settle, op.callKey)
-			in.rememberSettled(op.callKey)
 		case opClaim:
 			if claim == nil {
 				claim = op
@@ -503,34 +501,32 @@ func (in *Inbox) commit(batch []*inboxOp) {
 			others = append(others, op)
 		}
 	}
-	if len(inserts)+len(delivered)+len(held)+len(settle)+len(others) == 0 && claim == nil {
+	if len(inserts)+len(delivered)+len(settle)+len(others) == 0 && claim == nil {
 		return
 	}
-	var got []claimed
+	var got, local []claimed
 	ctx, cancel := context.WithTimeout(context.Background(), inboxWriteTimeout)
 	defer cancel()
 	now := in.cfg.Now().UnixNano()
+	// This Inbox delivers what it commits unless another holds the lease.
+	deliverHere := in.holder == nil || in.isLeader.Load()
 	err := in.db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if err := in.db.insertInbox(ctx, tx, inserts, now); err != nil {
+		var err error
+		if local, err = in.insertInbox(ctx, tx, inserts, now, deliverHere); err != nil {
 			return err
 		}
-		for _, d := range []struct {
-			state int
-			seqs  []int64
-		}{{inboxDelivered, delivered}, {inboxHeld, held}} {
-			for chunk := range slices.Chunk(d.seqs, 512) {
-				n := padSize(len(chunk))
-				args := []any{d.state, now, in.owner}
-				q := "UPDATE cb_inbox SET state = $1, at = $2, owner = '' WHERE owner = $3 AND seq IN (" + placeholders(4, n) + ")"
-				for i := range n {
-					args = append(args, chunk[min(i, len(chunk)-1)])
-				}
-				if _, err := in.db.txExec(ctx, tx, q, args...); err != nil {
-					return fmt.Errorf("mark delivered: %w", err)
-				}
+		for chunk := range slices.Chunk(delivered, 512) {
+			n := padSize(len(chunk))
+			args := []any{now, in.owner}
+			q := "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1, owner = '' WHERE owner = $2 AND seq IN (" + placeholders(3, n) + ")"
+			for i := range n {
+				args = append(args, chunk[min(i, len(chunk)-1)])
+			}
+			if _, err := in.db.txExec(ctx, tx, q, args...); err != nil {
+				return fmt.Errorf("mark delivered: %w", err)
 			}
 		}
-		if err := in.db.settleRows(ctx, tx, settle, now); err != nil {
+		if err := in.settleRows(ctx, tx, settle, now); err != nil {
 			return err
 		}
 		for _, op := range others {
@@ -555,13 +551,28 @@ func (in *Inbox) commit(batch []*inboxOp) {
 	})
 	if err != nil {
 		err = fmt.Errorf("%w: sqlstore: inbox commit: %w", webhook.ErrUnavailable, err)
-		if len(delivered)+len(held)+len(others) > 0 {
+		if len(delivered)+len(others) > 0 {
 			in.cfg.Logger.Error("sqlstore: inbox: delivery results not recorded; the rows are delivered again when their lease ends",
-				"rows", len(delivered)+len(held)+len(others), "error", err)
+				"rows", len(delivered)+len(others), "error", err)
 		}
 		if len(settle) > 0 {
 			in.cfg.Logger.Warn("sqlstore: inbox: settled calls not recorded; their events are resumed by the next start",
 				"calls", len(settle), "error", err)
+		}
+	}
+	// Handed out before the callers learn of the commit, so a Close that
+	// follows finds them (and gives them back).
+	if err == nil && len(local) > 0 {
+		in.localMu.Lock()
+		closed := in.localClosed
+		if !closed {
+			in.local = append(in.local, local...)
+		}
+		in.localMu.Unlock()
+		if closed {
+			in.giveBack(local) // committed while Close ran: for the next Inbox
+		} else {
+			in.signal()
 		}
 	}
 	for _, op := range inserts {
@@ -576,13 +587,17 @@ func (in *Inbox) commit(batch []*inboxOp) {
 	for _, op := range extraClaims {
 		op.claimed <- claimResult{nil, err}
 	}
-	if err == nil && (len(inserts) > 0 || len(others) > 0) {
-		in.wakeUp()
+	if err == nil && len(others) > 0 {
+		in.wakeUp() // a retry may be due soon
 	}
 }
 
-// insertInbox inserts ops (distinct event IDs) as pending rows due at now.
-func (d *DB) insertInbox(ctx context.Context, tx *sql.Tx, ops []*inboxOp, now int64) error {
+// insertInbox inserts ops (distinct event IDs) as pending rows due at
+// now. With deliverHere they are this Inbox's at once (held for a
+// Resumer, leased otherwise) and returned, to be delivered from memory
+// after the commit; an ID the inbox has already is neither inserted nor
+// returned.
+func (in *Inbox) insertInbox(ctx context.Context, tx *sql.Tx, ops []*inboxOp, now int64, deliverHere bool) ([]claimed, error) {
 	seen := make(map[string]bool, len(ops))
 	rows := make([]*inboxOp, 0, len(ops))
 	for _, op := range ops {
@@ -595,45 +610,99 @@ func (d *DB) insertInbox(ctx context.Context, tx *sql.Tx, ops []*inboxOp, now in
 	// take their index locks in the same order (no deadlock on PostgreSQL).
 	// Events committed together arrived concurrently: they have no order.
 	slices.SortFunc(rows, func(a, b *inboxOp) int { return strings.Compare(a.eventID, b.eventID) })
+	owner, at := "", now
+	if deliverHere {
+		owner, at = in.owner, in.leaseEnd(time.Unix(0, now))
+	}
+	var local []claimed
 	for chunk := range slices.Chunk(rows, 256) {
 		// Padded with the last row again (ON CONFLICT skips it): see padSize.
 		n := padSize(len(chunk))
-		args := make([]any, 0, 4*n)
+		args := make([]any, 0, 3+3*n)
+		args = append(args, now, owner, at)
 		for i := range n {
 			op := chunk[min(i, len(chunk)-1)]
-			args = append(args, op.eventID, string(op.event), now, op.callKey)
+			args = append(args, op.eventID, string(op.event), op.callKey)
 		}
-		if _, err := d.txExec(ctx, tx, insertInboxSQL(n), args...); err != nil {
-			return fmt.Errorf("insert events: %w", err)
+		if !deliverHere {
+			if _, err := in.db.txExec(ctx, tx, insertInboxSQL(n, false), args...); err != nil {
+				return nil, fmt.Errorf("insert events: %w", err)
+			}
+			continue
+		}
+		rs, err := in.db.txQuery(ctx, tx, insertInboxSQL(n, true), args...)
+		if err != nil {
+			return nil, fmt.Errorf("insert events: %w", err)
+		}
+		byID := make(map[string]*inboxOp, len(chunk))
+		for _, op := range chunk {
+			byID[op.eventID] = op
+		}
+		for rs.Next() {
+			var seq int64
+			var id string
+			if err := rs.Scan(&seq, &id); err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("insert events: %w", err)
+			}
+			if op := byID[id]; op != nil {
+				local = append(local, claimed{seq: seq, event: op.ev, arrived: time.Unix(0, now).UTC()})
+			}
+		}
+		err = rs.Err()
+		rs.Close()
+		if err != nil {
+			return nil, fmt.Errorf("insert events: %w", err)
 		}
 	}
-	return nil
+	// In commit order for the workers.
+	slices.SortFunc(local, func(a, b claimed) int { return cmp.Compare(a.seq, b.seq) })
+	return local, nil
 }
 
-// insertInboxSQL is the INSERT of n rows.
-func insertInboxSQL(n int) string {
+// leaseEnd is the due time of a row this Inbox claims at now: held for a
+// Resumer, the end of the lease otherwise.
+func (in *Inbox) leaseEnd(now time.Time) int64 {
+	if in.holder != nil {
+		return heldAt
+	}
+	return now.Add(in.cfg.Lease).UnixNano()
+}
+
+// insertInboxSQL is the INSERT of n rows: $1 the time, $2 the owner, $3
+// the due time, then each row's event ID, event and call key.
+func insertInboxSQL(n int, returning bool) string {
 	var q strings.Builder
 	q.WriteString("INSERT INTO cb_inbox (event_id, event, state, attempts, at, owner, last_error, created_at, call_key) VALUES ")
 	for i := range n {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		k := 4 * i
-		fmt.Fprintf(&q, "($%d, $%d, 0, 0, $%d, '', '', $%d, $%d)", k+1, k+2, k+3, k+3, k+4)
+		k := 4 + 3*i
+		fmt.Fprintf(&q, "($%d, $%d, 0, 0, $3, $2, '', $1, $%d)", k, k+1, k+2)
 	}
 	q.WriteString(" ON CONFLICT (event_id) DO NOTHING")
+	if returning {
+		q.WriteString(" RETURNING seq, event_id")
+	}
 	return q.String()
 }
 
-// settleRows marks the held rows of the calls done. The states are
-// literals, so that the partial index cb_inbox_held serves the WHERE; on
-// SQLite one statement per call, because its planner prefers the state
-// index for an IN list (all held rows) over the call_key index.
-func (d *DB) settleRows(ctx context.Context, tx *sql.Tx, keys []string, now int64) error {
-	const set = "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1 WHERE state = " + inboxHeldSQL + " AND call_key "
-	if d.dialect == DialectSQLite {
+// settleRows marks the rows this Inbox holds of the calls delivered. The
+// partial index cb_inbox_call (pending rows by call) serves the WHERE,
+// whose state is a literal for SQLite to see that; on SQLite one
+// statement per call, because its planner prefers the state index for an
+// IN list.
+func (in *Inbox) settleRows(ctx context.Context, tx *sql.Tx, keys []string, now int64) error {
+	const set = "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1, owner = '' WHERE state = " + inboxPendingSQL +
+		" AND owner = $2 AND at = $3 AND call_key "
+	if in.db.dialect == DialectSQLite {
+		// "+" keeps SQLite off the (state, at) index, which would scan
+		// every held row.
+		const q = "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1, owner = '' WHERE state = " + inboxPendingSQL +
+			" AND +owner = $2 AND +at = $3 AND call_key = $4"
 		for _, k := range keys {
-			if _, err := d.txExec(ctx, tx, set+"= $2", now, k); err != nil {
+			if _, err := in.db.txExec(ctx, tx, q, now, in.owner, int64(heldAt), k); err != nil {
 				return fmt.Errorf("settle calls: %w", err)
 			}
 		}
@@ -641,35 +710,15 @@ func (d *DB) settleRows(ctx context.Context, tx *sql.Tx, keys []string, now int6
 	}
 	for chunk := range slices.Chunk(keys, 512) {
 		n := padSize(len(chunk))
-		args := []any{now}
+		args := []any{now, in.owner, int64(heldAt)}
 		for i := range n {
 			args = append(args, chunk[min(i, len(chunk)-1)])
 		}
-		if _, err := d.txExec(ctx, tx, set+"IN ("+placeholders(2, n)+")", args...); err != nil {
+		if _, err := in.db.txExec(ctx, tx, set+"IN ("+placeholders(4, n)+")", args...); err != nil {
 			return fmt.Errorf("settle calls: %w", err)
 		}
 	}
 	return nil
-}
-
-// rememberSettled notes a settled call for settledLately (writer only).
-func (in *Inbox) rememberSettled(key string) {
-	now := in.cfg.Now()
-	in.settled[key] = now
-	in.settledQ = append(in.settledQ, settledKey{key, now})
-	for len(in.settledQ) > 0 && now.Sub(in.settledQ[0].at) > settledMemory {
-		if at, ok := in.settled[in.settledQ[0].key]; ok && !at.After(in.settledQ[0].at) {
-			delete(in.settled, in.settledQ[0].key)
-		}
-		in.settledQ = in.settledQ[1:]
-	}
-}
-
-// settledLately reports whether the call was settled within
-// settledMemory (writer only).
-func (in *Inbox) settledLately(key string) bool {
-	at, ok := in.settled[key]
-	return ok && in.cfg.Now().Sub(at) <= settledMemory
 }
 
 // Settle tells the Inbox that a Resumer sink is done with a call (it
@@ -691,7 +740,7 @@ func (in *Inbox) Settle(ctx context.Context, provider, account, callID string) e
 	}
 	in.mu.RUnlock()
 	return wrap(in.db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return in.db.settleRows(ctx, tx, []string{key}, in.cfg.Now().UnixNano())
+		return in.settleRows(ctx, tx, []string{key}, in.cfg.Now().UnixNano())
 	}), "inbox settle")
 }
 
@@ -709,6 +758,12 @@ func placeholders(from, n int) string {
 }
 
 func (in *Inbox) wakeUp() {
+	in.claimNow.Store(true)
+	in.signal()
+}
+
+// signal wakes the claim loop for the rows committed here (in.local).
+func (in *Inbox) signal() {
 	select {
 	case in.wake <- struct{}{}:
 	default:
@@ -726,8 +781,11 @@ func (in *Inbox) claimLoop() {
 	}()
 	tick := time.NewTicker(min(in.cfg.PollInterval, in.cfg.LeaderLease/3))
 	defer tick.Stop()
+	var lastClaim time.Time
+	full := false
 	for {
 		if in.holder != nil && !in.lead() {
+			in.dropLocal() // the next lease holder delivers them
 			select {
 			case <-in.claimCtx.Done():
 				return
@@ -735,16 +793,24 @@ func (in *Inbox) claimLoop() {
 			}
 			continue
 		}
-		n, err := in.claim()
-		if err != nil && in.claimCtx.Err() == nil {
-			in.cfg.Logger.Error("sqlstore: inbox: claim failed", "error", err)
-		}
-		in.maybePurge()
-		if err == nil && n == in.claimLimit() {
-			if in.claimCtx.Err() != nil {
-				return
+		in.dispatch(in.takeLocal())
+		// The database is asked for due rows (retries, other processes'
+		// rows, rows left by a dead process) every PollInterval, or at
+		// once when asked; what this Inbox commits it delivers from memory.
+		if full || in.claimNow.Swap(false) || time.Since(lastClaim) >= in.cfg.PollInterval {
+			lastClaim = time.Now()
+			n, err := in.claim()
+			if err != nil && in.claimCtx.Err() == nil {
+				in.cfg.Logger.Error("sqlstore: inbox: claim failed", "error", err)
 			}
-			continue // more may be due
+			full = err == nil && n == in.claimLimit()
+			in.maybePurge()
+		}
+		if in.claimCtx.Err() != nil {
+			return
+		}
+		if full || in.hasLocal() {
+			continue
 		}
 		select {
 		case <-in.claimCtx.Done():
@@ -755,9 +821,42 @@ func (in *Inbox) claimLoop() {
 	}
 }
 
+// takeLocal returns the rows committed here that wait for delivery.
+func (in *Inbox) takeLocal() []claimed {
+	in.localMu.Lock()
+	defer in.localMu.Unlock()
+	l := in.local
+	in.local = nil
+	return l
+}
+
+func (in *Inbox) hasLocal() bool {
+	in.localMu.Lock()
+	defer in.localMu.Unlock()
+	return len(in.local) > 0
+}
+
+// giveBack makes rows this Inbox committed for itself due for any Inbox
+// (the writer's own path, for rows committed while Close ran).
+func (in *Inbox) giveBack(rows []claimed) {
+	ctx, cancel := context.WithTimeout(context.Background(), inboxWriteTimeout)
+	defer cancel()
+	for _, c := range rows {
+		if _, err := in.db.exec(ctx, "UPDATE cb_inbox SET at = $1, owner = '' WHERE seq = $2 AND owner = $3",
+			in.cfg.Now().UnixNano(), c.seq, in.owner); err != nil {
+			in.cfg.Logger.Warn("sqlstore: inbox: row not given back; it is delivered when its lease ends", "seq", c.seq, "error", err)
+		}
+	}
+}
+
+// dropLocal forgets the rows committed here: they stay in the database.
+func (in *Inbox) dropLocal() { in.takeLocal() }
+
 // lead takes or renews the lease of delivery to the Resumer and reports
 // whether this Inbox holds it. Taking it, the Inbox first takes over the
-// rows other processes had claimed and resumes the held rows.
+// rows other processes had claimed or held: claimed again, they are
+// delivered with Resume and the time each arrived, so the sink resumes
+// the calls in progress.
 func (in *Inbox) lead() bool {
 	ctx := in.claimCtx
 	now := in.cfg.Now()
@@ -784,14 +883,15 @@ func (in *Inbox) lead() bool {
 	}
 	in.leaseUntil, in.renewAt = now.Add(in.cfg.LeaderLease), now.Add(in.cfg.LeaderLease/3)
 	if !in.leader {
-		if err := in.resume(ctx); err != nil {
+		if err := in.takeOver(ctx); err != nil {
 			if ctx.Err() == nil {
-				in.cfg.Logger.Error("sqlstore: inbox: resuming held events failed; retrying", "error", err)
+				in.cfg.Logger.Error("sqlstore: inbox: taking over the rows of the last lease holder failed; retrying", "error", err)
 			}
 			in.renewAt = now // retry at the next tick
 			return false
 		}
 		in.setLeader(true)
+		in.claimNow.Store(true)
 	}
 	return true
 }
@@ -804,7 +904,7 @@ func (in *Inbox) setLeader(v bool) {
 // takeLease takes the lease of delivery, or renews it, unless another
 // Inbox holds it.
 func (in *Inbox) takeLease(ctx context.Context, now time.Time) (bool, error) {
-	res, err := in.db.db.ExecContext(ctx, "INSERT INTO cb_leases (name, owner, expires_at) VALUES ($1, $2, $3)"+
+	res, err := in.db.exec(ctx, "INSERT INTO cb_leases (name, owner, expires_at) VALUES ($1, $2, $3)"+
 		" ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at"+
 		" WHERE cb_leases.owner = excluded.owner OR cb_leases.expires_at < $4",
 		leaseInbox, in.owner, now.Add(in.cfg.LeaderLease).UnixNano(), now.UnixNano())
@@ -818,59 +918,15 @@ func (in *Inbox) takeLease(ctx context.Context, now time.Time) (bool, error) {
 	return n == 1, nil
 }
 
-// resume takes over the rows other Inboxes had claimed (the lease holder
-// alone delivers, so their claims are stale) and gives the Resumer every
-// held event again, oldest first, with the time it arrived.
-func (in *Inbox) resume(ctx context.Context) error {
-	if _, err := in.db.db.ExecContext(ctx, "UPDATE cb_inbox SET at = $1, owner = '' WHERE state = $2 AND owner <> '' AND owner <> $3",
-		in.cfg.Now().UnixNano(), inboxPending, in.owner); err != nil {
-		return wrap(err, "inbox take over claims")
+// takeOver makes the rows other Inboxes had claimed or held due now.
+func (in *Inbox) takeOver(ctx context.Context) error {
+	res, err := in.db.exec(ctx, "UPDATE cb_inbox SET at = $1, owner = '' WHERE state = "+inboxPendingSQL+" AND owner <> '' AND owner <> $2",
+		in.cfg.Now().UnixNano(), in.owner)
+	if err != nil {
+		return wrap(err, "inbox take over")
 	}
-	type held struct {
-		e       callevent.Event
-		arrived time.Time
-	}
-	var last int64
-	n := 0
-	for {
-		rows, err := in.db.db.QueryContext(ctx, "SELECT seq, event, created_at FROM cb_inbox WHERE state = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-			inboxHeld, last, purgeBatch)
-		if err != nil {
-			return wrap(err, "inbox resume")
-		}
-		var page []held
-		for rows.Next() {
-			var ev string
-			var at int64
-			var h held
-			if err := rows.Scan(&last, &ev, &at); err != nil {
-				rows.Close()
-				return wrap(err, "inbox resume")
-			}
-			if err := json.Unmarshal([]byte(ev), &h.e); err != nil {
-				in.cfg.Logger.Error("sqlstore: inbox: held event does not decode; skipped", "seq", last, "error", err)
-				continue
-			}
-			h.arrived = fromNanos(at)
-			page = append(page, h)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return wrap(err, "inbox resume")
-		}
-		for _, h := range page {
-			if err := in.holder.Resume(in.deliverCtx, h.e, h.arrived); err != nil {
-				return fmt.Errorf("sqlstore: inbox: resume event %s: %w", h.e.ID, err)
-			}
-			n++
-		}
-		if len(page) < purgeBatch {
-			break
-		}
-	}
-	if n > 0 {
-		in.cfg.Logger.Info("sqlstore: inbox: resumed the events of calls in progress", "events", n)
+	if n, err := res.RowsAffected(); err == nil && n > 0 {
+		in.cfg.Logger.Info("sqlstore: inbox: took over the events of the last lease holder", "events", n)
 	}
 	return nil
 }
@@ -887,8 +943,17 @@ func (in *Inbox) claim() (int, error) {
 	if res.err != nil {
 		return 0, res.err
 	}
-	got := res.rows
-	// Oldest first; the events of one call to one worker, in order.
+	in.dispatch(res.rows)
+	return len(res.rows), nil
+}
+
+// dispatch hands rows to the workers: oldest first, the events of one
+// call to one worker, in order. It waits while a worker is behind; when
+// closing, it gives the rows back.
+func (in *Inbox) dispatch(got []claimed) {
+	if len(got) == 0 {
+		return
+	}
 	slices.SortFunc(got, func(a, b claimed) int { return cmp.Compare(a.seq, b.seq) })
 	groups := make(map[int][]claimed)
 	for _, c := range got {
@@ -897,14 +962,13 @@ func (in *Inbox) claim() (int, error) {
 	}
 	for w, g := range groups {
 		select {
-		case in.work[w] <- g: // waits while the worker is behind
+		case in.work[w] <- g:
 		case <-in.claimCtx.Done():
-			for _, c := range g { // closing: give them back
+			for _, c := range g {
 				in.send(&inboxOp{kind: opRelease, seq: c.seq})
 			}
 		}
 	}
-	return len(got), nil
 }
 
 // claimRows leases up to claimLimit due rows to this Inbox in tx.
@@ -916,8 +980,8 @@ func (in *Inbox) claimRows(ctx context.Context, tx *sql.Tx) ([]claimed, error) {
 	}
 	rows, err := in.db.txQuery(ctx, tx, "UPDATE cb_inbox SET at = $1, owner = $2 WHERE seq IN"+
 		" (SELECT seq FROM cb_inbox WHERE state = $3 AND at <= $4 ORDER BY at, seq LIMIT $5"+lock+")"+
-		" RETURNING seq, attempts, event",
-		now.Add(in.cfg.Lease).UnixNano(), in.owner, inboxPending, now.UnixNano(), in.claimLimit())
+		" RETURNING seq, attempts, event, created_at",
+		in.leaseEnd(now), in.owner, inboxPending, now.UnixNano(), in.claimLimit())
 	if err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
 	}
@@ -926,9 +990,11 @@ func (in *Inbox) claimRows(ctx context.Context, tx *sql.Tx) ([]claimed, error) {
 	for rows.Next() {
 		var c claimed
 		var ev string
-		if err := rows.Scan(&c.seq, &c.attempts, &ev); err != nil {
+		var created int64
+		if err := rows.Scan(&c.seq, &c.attempts, &ev, &created); err != nil {
 			return nil, fmt.Errorf("claim: %w", err)
 		}
+		c.arrived = fromNanos(created)
 		if err := json.Unmarshal([]byte(ev), &c.event); err != nil {
 			c.bad = fmt.Errorf("sqlstore: inbox: stored event does not decode: %w", err)
 		}
@@ -983,14 +1049,14 @@ func (in *Inbox) workLoop(ch chan []claimed) {
 func (in *Inbox) deliver(c claimed) {
 	err := c.bad
 	if err == nil {
-		err = in.handle(c.event)
+		err = in.handle(c)
 	}
 	if err == nil {
-		op := &inboxOp{kind: opDelivered, seq: c.seq}
-		if in.holder != nil && in.holder.Undecided(c.event) {
-			op.held, op.callKey = true, callKeyOf(c.event)
+		// A Resumer's row stays held (claimed at heldAt) while its call
+		// is undecided: Settle marks it delivered.
+		if in.holder == nil || !in.holder.Undecided(c.event) {
+			in.send(&inboxOp{kind: opDelivered, seq: c.seq})
 		}
-		in.send(op)
 		return
 	}
 	if in.deliverCtx.Err() != nil && c.bad == nil {
@@ -1013,14 +1079,18 @@ func (in *Inbox) deliver(c claimed) {
 	in.send(op)
 }
 
-// handle calls the sink, turning a panic into an error.
-func (in *Inbox) handle(e callevent.Event) (err error) {
+// handle calls the sink (a Resumer's Resume, with the time the event
+// arrived), turning a panic into an error.
+func (in *Inbox) handle(c claimed) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("sqlstore: inbox: sink panic: %v", p)
 		}
 	}()
-	return in.sink.HandleEvent(in.deliverCtx, e)
+	if in.holder != nil {
+		return in.holder.Resume(in.deliverCtx, c.event, c.arrived)
+	}
+	return in.sink.HandleEvent(in.deliverCtx, c.event)
 }
 
 // send queues a delivery result for the writer, which runs until every
@@ -1054,6 +1124,13 @@ func (in *Inbox) Close(ctx context.Context) error {
 		in.mu.Unlock()
 		in.stopClaim()
 		<-in.claimDone
+		in.localMu.Lock()
+		rest := in.local
+		in.local, in.localClosed = nil, true
+		in.localMu.Unlock()
+		for _, c := range rest { // committed, not handed out: back to the database
+			in.send(&inboxOp{kind: opRelease, seq: c.seq})
+		}
 		// The lease is kept until it ends: the sink may still decide the
 		// calls it holds (match.Engine.Close does), and another process
 		// resuming them now would decide them twice.
@@ -1079,7 +1156,7 @@ func (in *Inbox) Close(ctx context.Context) error {
 // compare it with a limit.
 func (in *Inbox) Pending(ctx context.Context) (int, error) {
 	var n int
-	if err := in.db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM cb_inbox WHERE state = $1", inboxPending).Scan(&n); err != nil {
+	if err := in.db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM cb_inbox WHERE state = $1 AND at < $2", inboxPending, int64(heldAt)).Scan(&n); err != nil {
 		return 0, wrap(err, "inbox pending")
 	}
 	return n, nil
@@ -1116,7 +1193,7 @@ func (in *Inbox) DeadLetters(ctx context.Context, page Page) ([]DeadLetter, erro
 // so a worker delivers it again. An id that is not a dead letter (unknown,
 // replayed already, purged) is an error wrapping ErrNotFound.
 func (in *Inbox) Replay(ctx context.Context, id int64) error {
-	res, err := in.db.db.ExecContext(ctx, "UPDATE cb_inbox SET state = $1, attempts = 0, at = $2, owner = '', last_error = ''"+
+	res, err := in.db.exec(ctx, "UPDATE cb_inbox SET state = $1, attempts = 0, at = $2, owner = '', last_error = ''"+
 		" WHERE seq = $3 AND state = $4", inboxPending, in.cfg.Now().UnixNano(), id, inboxDead)
 	if err != nil {
 		return wrap(err, "inbox replay %d", id)
@@ -1139,7 +1216,7 @@ func (in *Inbox) Purge(ctx context.Context) (int, error) {
 	if err != nil {
 		return n, err
 	}
-	h, err := in.purge(ctx, inboxHeld, now.Add(-in.cfg.HoldLimit))
+	h, err := in.purgeHeld(ctx, now.Add(-in.cfg.HoldLimit))
 	return n + h, err
 }
 
@@ -1149,10 +1226,22 @@ func (in *Inbox) PurgeDead(ctx context.Context, before time.Time) (int, error) {
 	return in.purge(ctx, inboxDead, before)
 }
 
+// purgeHeld deletes the held rows that arrived before before: their call
+// was never settled.
+func (in *Inbox) purgeHeld(ctx context.Context, before time.Time) (int, error) {
+	res, err := in.db.exec(ctx, "DELETE FROM cb_inbox WHERE seq IN (SELECT seq FROM cb_inbox WHERE state = $1 AND at = $2 AND created_at < $3)",
+		inboxPending, int64(heldAt), before.UnixNano())
+	if err != nil {
+		return 0, wrap(err, "inbox purge")
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrap(err, "inbox purge")
+}
+
 func (in *Inbox) purge(ctx context.Context, state int, before time.Time) (int, error) {
 	total := 0
 	for {
-		res, err := in.db.db.ExecContext(ctx, "DELETE FROM cb_inbox WHERE seq IN"+
+		res, err := in.db.exec(ctx, "DELETE FROM cb_inbox WHERE seq IN"+
 			" (SELECT seq FROM cb_inbox WHERE state = $1 AND at < $2 LIMIT $3)", state, before.UnixNano(), purgeBatch)
 		if err != nil {
 			return total, wrap(err, "inbox purge")

@@ -713,7 +713,8 @@ func BenchmarkInboxCommit(b *testing.B) {
 				body, _ := json.Marshal(ev)
 				op := &inboxOp{eventID: ev.ID, event: body}
 				return db.inTx(context.Background(), func(_ context.Context, tx *sql.Tx) error {
-					return db.insertInbox(context.Background(), tx, []*inboxOp{op}, time.Now().UnixNano())
+					_, err := (&Inbox{db: db}).insertInbox(context.Background(), tx, []*inboxOp{op}, time.Now().UnixNano(), false)
+					return err
 				})
 			})
 		})

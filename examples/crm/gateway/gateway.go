@@ -287,7 +287,11 @@ func (s engineSink) Admit(ctx context.Context, e callevent.Event) error {
 // inbox: the events of calls in progress are held in the database until
 // the engine decides the call, and resumed by the next start.
 func (s engineSink) Resume(ctx context.Context, e callevent.Event, arrived time.Time) error {
-	return s.g.engine.Resume(ctx, e, arrived)
+	if err := s.g.engine.Resume(ctx, e, arrived); err != nil {
+		return err
+	}
+	s.g.logEvent(ctx, e)
+	return nil
 }
 func (s engineSink) Undecided(e callevent.Event) bool { return s.g.engine.Undecided(e) }
 
@@ -307,12 +311,18 @@ func (g *Gateway) deliver(ctx context.Context, e callevent.Event) error {
 	if err := g.engine.HandleEvent(ctx, e); err != nil {
 		return err
 	}
+	g.logEvent(ctx, e)
+	return nil
+}
+
+// logEvent writes the event line of a delivered event (after a restart,
+// an event of a call in progress is delivered, and logged, again).
+func (g *Gateway) logEvent(ctx context.Context, e callevent.Event) {
 	g.events.LogAttrs(ctx, slog.LevelInfo, "event",
 		slog.String("event_id", e.ID), slog.String("provider", e.Provider), slog.String("account", e.Account),
 		slog.String("call_id", e.CallID), slog.String("kind", e.Kind.String()),
 		slog.String("direction", e.Direction.String()), slog.String("status", e.Status.String()),
 		slog.String("client_phone", e.ClientPhone), slog.String("extension", e.Extension))
-	return nil
 }
 
 // openClients creates the click-to-call client of every provider whose
