@@ -136,15 +136,19 @@ type DeadLetter struct {
 // Group commit: a single writer goroutine commits, in one transaction,
 // every event that arrived while the previous transaction ran (waiting at
 // most 200µs for the callers of the last one), up to MaxBatch, with the
-// delivery results of the workers and the next claim of due rows; each
-// caller gets its own result. The same event ID committed twice is one
-// row, whatever its state.
+// delivery results of the workers; each caller gets its own result. The
+// same event ID committed twice is one row, whatever its state. Rows this
+// Inbox commits are its own from the start (leased to it) and go to the
+// workers from memory; the database is asked for due rows (retries, rows
+// of other processes or of a dead one) every PollInterval.
 //
 // Several processes share one inbox on PostgreSQL: a claim takes due rows
 // with FOR UPDATE SKIP LOCKED and leases them to the claiming Inbox for
 // InboxConfig.Lease, so each row is delivered by one process, and the rows
 // of a process that died are delivered by another when their lease ends.
-// SQLite has one writer, so the same claim runs without SKIP LOCKED.
+// SQLite has one writer, so the same claim runs without SKIP LOCKED. In
+// front of a Resumer, one process at a time delivers instead (see
+// Resumer).
 // Delivery is at least once: a delivery that outlives its lease, or whose
 // result could not be committed (the database was lost), is delivered
 // again.

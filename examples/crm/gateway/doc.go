@@ -77,9 +77,12 @@
 // calls' account is "" (the database lists calls of one account, and the
 // CRM is one tenant), clients created for unknown numbers are numbered
 // after the seed ("c5"), the list cursors are positions (offsets: rows
-// added meanwhile may shift a page), and the engine's undecided calls are
-// still in memory: a graceful shutdown waits for the inbox to deliver and
-// decides them, a crash loses them (see package sqlstore).
+// added meanwhile may shift a page). The engine's calls in progress
+// survive a crash: the inbox holds their events until the engine decides
+// them (match.WithOnDecision → Inbox.Settle) and the next start resumes
+// them; gateways sharing a PostgreSQL database decide through the one
+// holding the inbox's lease, which another takes over when it dies (see
+// package sqlstore).
 //
 // # Configuration
 //
