@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/callbridge/callbridge/match"
 )
@@ -73,6 +74,12 @@ type Config struct {
 	// line): everything in memory, lost at exit, with webhook.Queue between
 	// the handlers and the CRM. The crm command defaults it to DefaultDB.
 	DB string
+	// CallRetention is how long the database keeps a call (by its start):
+	// older calls are deleted at start and then every hour
+	// (-call-retention, CRM_CALL_RETENTION: a Go duration or a number of
+	// days such as "90d"). 0, the default, keeps every call. Clients,
+	// leads and notifications are kept.
+	CallRetention time.Duration
 
 	// Provider credentials, from the environment only (secrets do not
 	// belong on a command line).
@@ -137,8 +144,12 @@ func ParseConfig(args []string, getenv func(string) string, output io.Writer) (C
 	}
 	fs.BoolVar(&c.Demo, "demo", demo, "start the provider fakes in-process so click-to-call works without accounts (CRM_DEMO)")
 	fs.StringVar(&c.DB, "db", env("CRM_DB", ""), "database of the CRM: a SQLite file, or postgres://user:password@host/db (CRM_DB); \""+MemoryDB+"\" keeps everything in memory, lost at exit")
+	retention := fs.String("call-retention", env("CRM_CALL_RETENTION", ""), "database mode: delete calls that started longer ago than this, e.g. 2160h or 90d (CRM_CALL_RETENTION; default: keep every call)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
+	}
+	if c.CallRetention, err = parseRetention(*retention); err != nil {
+		return Config{}, fmt.Errorf("-call-retention (CRM_CALL_RETENTION): %w", err)
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -165,6 +176,32 @@ func ParseConfig(args []string, getenv func(string) string, output io.Writer) (C
 	c.PhonetDomain, c.PhonetAPIKey = env("PHONET_DOMAIN", ""), env("PHONET_API_KEY", "")
 	c.FinazConfig = env("FINAZ_CONFIG", "")
 	return c, c.validate()
+}
+
+// parseRetention reads a Go duration or a number of days ("90d"); ""
+// is 0.
+func parseRetention(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 36500 {
+			return 0, fmt.Errorf("%q is not a number of days (0 to 36500)", s)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%q is not a duration such as 2160h or a number of days such as 90d", s)
+		}
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	return d, nil
 }
 
 func envBool(s string) (bool, error) {

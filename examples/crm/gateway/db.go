@@ -192,6 +192,44 @@ func allDB[T any](list func(context.Context, sqlstore.Page) ([]T, error)) []T {
 	return out
 }
 
+// callRetentionCheck is how often calls past Config.CallRetention are
+// deleted.
+const callRetentionCheck = time.Hour
+
+// retainCalls deletes the calls that started before Config.CallRetention
+// ago, now and then every callRetentionCheck, until the gateway closes.
+func (g *Gateway) retainCalls() {
+	g.retainMu.Lock()
+	defer g.retainMu.Unlock()
+	if g.retainStopped {
+		return
+	}
+	now := time.Now
+	after := func(d time.Duration, f func()) interface{ Stop() bool } { return time.AfterFunc(d, f) }
+	if g.cfg.Clock != nil {
+		now, after = g.cfg.Clock.Now, g.cfg.Clock.AfterFunc
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	n, err := g.db.PurgeCalls(ctx, now().Add(-g.cfg.CallRetention))
+	cancel()
+	if err != nil {
+		g.log.Error("call retention: old calls not deleted; retrying in an hour", "error", err)
+	} else if n > 0 {
+		g.log.Info("call retention: old calls deleted", "calls", n, "retention", g.cfg.CallRetention.String())
+	}
+	g.retainTimer = after(callRetentionCheck, func() { g.retainCalls() })
+}
+
+// stopRetention stops retainCalls.
+func (g *Gateway) stopRetention() {
+	g.retainMu.Lock()
+	defer g.retainMu.Unlock()
+	g.retainStopped = true
+	if g.retainTimer != nil {
+		g.retainTimer.Stop()
+	}
+}
+
 // drainInbox waits until the inbox has delivered what it holds, or ctx
 // ends, so a graceful shutdown leaves no event for the next start.
 func (g *Gateway) drainInbox(ctx context.Context) {

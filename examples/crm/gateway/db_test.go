@@ -294,3 +294,57 @@ func TestDatabaseUnreachable(t *testing.T) {
 	require.Contains(t, err.Error(), "crm.db")
 	require.NotContains(t, err.Error(), "\n")
 }
+
+func TestParseConfigCallRetention(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		arg, env string
+		want     time.Duration
+		err      string
+	}{
+		{"", "", 0, ""},
+		{"90d", "", 90 * 24 * time.Hour, ""},
+		{"", "2160h", 2160 * time.Hour, ""},
+		{"36h", "90d", 36 * time.Hour, ""},
+		{"-1h", "", 0, "negative"},
+		{"ninety days", "", 0, "not a duration"},
+		{"1e9d", "", 0, "number of days"},
+	} {
+		var args []string
+		if tc.arg != "" {
+			args = []string{"-call-retention", tc.arg}
+		}
+		c, err := gateway.ParseConfig(args, func(k string) string {
+			if k == "CRM_CALL_RETENTION" {
+				return tc.env
+			}
+			return ""
+		}, io.Discard)
+		if tc.err != "" {
+			require.ErrorContains(t, err, tc.err, tc.arg)
+			require.ErrorContains(t, err, "-call-retention")
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, tc.want, c.CallRetention, "%q %q", tc.arg, tc.env)
+	}
+}
+
+// TestCallRetention: calls older than the retention are deleted, at start
+// and every hour after; clients and leads stay.
+func TestCallRetention(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	dsn := filepath.Join(t.TempDir(), "crm.db")
+	srv := start(t, gateway.Config{Clock: clock, DB: dsn, CallRetention: 24 * time.Hour})
+	runScenario(t, srv, clock)
+	before := listAll(t, srv)
+	require.Len(t, before.Calls, 6)
+	clock.Advance(23 * time.Hour)
+	require.Len(t, listAll(t, srv).Calls, 6, "calls within the retention are kept")
+	clock.Advance(2 * time.Hour) // the hourly check after the calls turned 24 hours old
+	require.Eventually(t, func() bool { return len(listAll(t, srv).Calls) == 0 }, 10*time.Second, 10*time.Millisecond)
+	after := listAll(t, srv)
+	require.Equal(t, before.Clients, after.Clients)
+	require.Equal(t, before.Leads, after.Leads)
+}

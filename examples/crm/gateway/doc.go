@@ -90,7 +90,8 @@
 // (CRM_ADDR, default 127.0.0.1:8080), -public-url (CRM_PUBLIC_URL, for the
 // printed URLs), -country (CRM_COUNTRY, default RU), -clients
 // (CRM_CLIENTS), -hook-token (CRM_HOOK_TOKEN), -megafon-token
-// (MEGAFON_CRM_TOKEN), -api-token (CRM_API_TOKEN), -rules (CRM_RULES),
+// (MEGAFON_CRM_TOKEN), -api-token (CRM_API_TOKEN), -call-retention
+// (CRM_CALL_RETENTION, database mode), -rules (CRM_RULES),
 // -demo (CRM_DEMO) and -db (CRM_DB; see Database). Tokens not given are generated at start; -h never
 // shows a secret. Provider credentials come from the
 // environment only: TELPHIN_CLIENT_ID/TELPHIN_CLIENT_SECRET,

@@ -84,6 +84,10 @@ type Gateway struct {
 	closers   []func()
 	closeOnce sync.Once
 	closeErr  error
+
+	retainMu      sync.Mutex // the call retention's timer
+	retainTimer   interface{ Stop() bool }
+	retainStopped bool
 }
 
 // New builds a gateway from cfg. Event log lines (slog JSON, one per event
@@ -137,6 +141,9 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 			return g, err
 		}
 		g.sink = g.inbox
+		if cfg.CallRetention > 0 {
+			g.retainCalls()
+		}
 	} else if err = g.newQueue(); err != nil {
 		return g, err
 	}
@@ -627,6 +634,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 		if g.queue != nil {
 			errs = append(errs, g.queue.Close(ctx))
 		}
+		g.stopRetention()
 		if g.inbox != nil {
 			g.drainInbox(ctx)
 			errs = append(errs, g.inbox.Close(ctx))
