@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
+
+	"github.com/callbridge/callbridge/callevent"
 )
 
 type bindKey struct{ account, phone string }
@@ -20,6 +23,72 @@ func (e *Engine) ClientCreated(ctx context.Context, account, phone string) error
 		return fmt.Errorf("match: ClientCreated: %w", err)
 	}
 	return e.bindLate(ctx, account, p, nil)
+}
+
+// Await resumes the late-binding wait of a call decided before a restart
+// that is not bound to a client yet: rec as the call log kept it (a
+// ClientPhone, no ClientID). Its window runs from the call's end
+// (rec.EndedAt, else StartedAt), so the call is attached to a client with
+// its phone that appears before then, by ClientCreated or when the window
+// closes, as if the engine had not restarted; later events of the call
+// amend it rather than decide it again. A call that is bound, anonymous,
+// past its window or already known to the engine is left alone. A durable
+// deployment calls Await at start for the unbound calls of the last
+// window (the reference gateway does).
+func (e *Engine) Await(ctx context.Context, rec CallRecord) error {
+	if rec.ClientID != "" || rec.ClientPhone == "" {
+		return nil
+	}
+	end := rec.EndedAt
+	if end.IsZero() {
+		end = rec.StartedAt
+	}
+	left := end.Add(e.window).Sub(e.clock.Now())
+	if left <= 0 {
+		return nil
+	}
+	st, err := e.state(callKey{rec.Provider, rec.Account, rec.CallID})
+	if errors.Is(err, errDecided) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("match: Await: %w", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gone || st.finalized || len(st.events) > 0 || st.timer != nil {
+		return nil // the engine has this call already
+	}
+	answered := !rec.AnsweredAt.IsZero() || rec.Status == callevent.Success
+	c := InboundMissed
+	switch {
+	case rec.Direction == callevent.Outbound && answered:
+		c = OutboundAnswered
+	case rec.Direction == callevent.Outbound:
+		c = OutboundMissed
+	case answered:
+		c = InboundAnswered
+	}
+	_, line := e.rules.rule(rec.Account, rec.LinePhone)
+	st.finalized, st.rec = true, rec
+	st.prog = progress{d: Decision{Call: rec, Case: c, Line: line}, resolved: true, respDone: true, resp: rec.Employee,
+		leadDone: true, leadID: rec.LeadID, logged: true, wait: true}
+	st.deadline = e.clock.Now().Add(left)
+	st.waiting = true
+	k := bindKey{rec.Account, rec.ClientPhone}
+	e.mu.Lock()
+	if st.decidedEl == nil {
+		st.decidedEl, st.decidedAt = e.decided.PushBack(st), e.clock.Now()
+	}
+	e.pending[k] = append(e.pending[k], st)
+	e.mu.Unlock()
+	e.after(left+time.Second, func(ctx context.Context) {
+		if err := e.bindOne(ctx, st, true); err != nil {
+			e.log.Error("match: late binding at the end of the window failed", "call_id", st.key.callID, "err", err)
+		}
+	})
+	e.arm(st, timerForget, max(e.retain-e.window, time.Minute)+left)
+	return nil
 }
 
 // bindLate attaches the calls waiting for phone; skip is a call whose lock

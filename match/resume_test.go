@@ -60,3 +60,50 @@ func TestResumeRunsWaitsFromArrival(t *testing.T) {
 	require.Len(t, decided, 3)
 	require.False(t, h.e.Undecided(callevent.Event{Provider: "telphin", Account: acct, CallID: "never"}))
 }
+
+// TestAwaitResumesLateBinding: a call decided without a client before a
+// restart waits again, from the call's end, for a client with its phone:
+// one made within the window gets the call, one made after it does not;
+// the call is not decided again.
+func TestAwaitResumesLateBinding(t *testing.T) {
+	rule := match.Rule{} // creating clients is off: unknown numbers wait
+	h := newHarness(t, rule, match.WithTiming(match.Timing{Window: 10 * time.Minute}))
+	ctx := context.Background()
+	c1 := callSpec{id: "w1", dir: callevent.Inbound, phone: unknownA, ring: "101", status: callevent.Missed, at: t0}
+	c2 := callSpec{id: "w2", dir: callevent.Inbound, phone: unknownB, ring: "101", status: callevent.Missed, at: t0}
+	h.send(append(c1.events(), c2.events()...)...)
+	calls := h.s.Calls()
+	require.Len(t, calls, 2)
+	require.Empty(t, calls[0].ClientID)
+
+	// The restart: a new engine on the same store, 4 minutes after the
+	// calls ended (they ended at t0+20s).
+	h.clock.Advance(4 * time.Minute)
+	var decided []match.Decision
+	e2, err := match.NewEngine(h.s, match.WithRules(match.RuleSet{Default: match.Rules{Rule: rule}}), match.WithClock(h.clock),
+		match.WithTiming(match.Timing{Window: 10 * time.Minute}),
+		match.WithOnDecision(func(_ context.Context, d match.Decision) { decided = append(decided, d) }))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e2.Close(ctx) })
+	for _, rec := range calls {
+		require.NoError(t, e2.Await(ctx, rec))
+	}
+	// A client for the first number appears within the window, one for
+	// the second after it.
+	require.NoError(t, h.s.AddClients(match.Client{ID: "na", Account: acct, Name: "A", Phone: unknownA}))
+	h.clock.Advance(7 * time.Minute) // both windows close (the calls ended at t0+20s): the first is bound
+	require.NoError(t, h.s.AddClients(match.Client{ID: "nb", Account: acct, Name: "B", Phone: unknownB}))
+	h.clock.Advance(time.Minute)
+	byID := map[string]match.CallRecord{}
+	for _, rec := range h.s.Calls() {
+		byID[rec.CallID] = rec
+	}
+	require.Equal(t, "na", byID["w1"].ClientID, "bound within the resumed window")
+	require.Empty(t, byID["w2"].ClientID, "its window closed before its client appeared")
+	require.Empty(t, decided, "an awaited call is not decided again")
+
+	// A redelivered event of an awaited call changes nothing.
+	require.NoError(t, e2.HandleEvent(ctx, c1.events()[0]))
+	require.Empty(t, decided)
+	require.Len(t, h.s.Calls(), 2)
+}

@@ -139,10 +139,12 @@
 // graceful Close, because the engine may still decide the calls it holds
 // then; the next holder waits until it ends.
 //
-// Not kept across a restart: the late-binding wait of a call decided
-// before it (the call stays in the log without a client; a client created
-// later is not attached to it by itself) and notifications delayed by
-// match.NotifyRule.ExtraDelay that were not sent yet.
+// A call decided before a restart without a client (its number unknown,
+// creating clients off) waits again for one when the program gives the
+// engine the unbound calls of the last window (match.Engine.Await; the
+// reference gateway does at start). Not kept across a restart:
+// notifications delayed by match.NotifyRule.ExtraDelay that were not sent
+// yet.
 //
 // # Errors
 //

@@ -192,6 +192,33 @@ func allDB[T any](list func(context.Context, sqlstore.Page) ([]T, error)) []T {
 	return out
 }
 
+// awaitScan bounds how far back the start looks for calls still in their
+// late-binding window: calls that started this much before the window.
+const awaitScan = 4 * time.Hour
+
+// awaitUnbound resumes, at start, the late-binding wait of the calls the
+// previous run decided without a client whose window is still open
+// (match.Engine.Await).
+func (g *Gateway) awaitUnbound(ctx context.Context) error {
+	now := time.Now
+	if g.cfg.Clock != nil {
+		now = g.cfg.Clock.Now
+	}
+	since := now().Add(-match.DefaultLateBindingWindow - awaitScan)
+	_, _, _, err := scanDB(ctx, 0, 1, func(ctx context.Context, p sqlstore.Page) ([]match.CallRecord, error) {
+		return g.db.Calls(ctx, "", p)
+	}, func(rec match.CallRecord) (bool, bool) {
+		if rec.StartedAt.Before(since) {
+			return false, true // newest first: the rest are older
+		}
+		if err := g.engine.Await(ctx, rec); err != nil {
+			g.log.Warn("late binding of a call not resumed", "provider", rec.Provider, "call_id", rec.CallID, "error", err)
+		}
+		return false, false
+	})
+	return err
+}
+
 // callRetentionCheck is how often calls past Config.CallRetention are
 // deleted.
 const callRetentionCheck = time.Hour

@@ -141,6 +141,9 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 			return g, err
 		}
 		g.sink = g.inbox
+		if err := g.awaitUnbound(context.Background()); err != nil {
+			return g, fmt.Errorf("database: %w", err)
+		}
 		if cfg.CallRetention > 0 {
 			g.retainCalls()
 		}
