@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
 	"github.com/callbridge/callbridge/internal/pgtest"
+	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/sqlstore"
 	"github.com/callbridge/callbridge/telphin/telphintest"
 )
@@ -347,4 +349,45 @@ func TestCallRetention(t *testing.T) {
 	after := listAll(t, srv)
 	require.Equal(t, before.Clients, after.Clients)
 	require.Equal(t, before.Leads, after.Leads)
+}
+
+// TestLateBindingAfterRestart: with rules that create no client, a missed
+// call from an unknown number waits for one; the gateway is restarted
+// within the window, the client appears in the CRM, and the call is bound
+// to it when its window closes.
+func TestLateBindingAfterRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.json")
+	require.NoError(t, os.WriteFile(rules, []byte(`{"default": {}}`), 0o600))
+	dsn := filepath.Join(dir, "crm.db")
+	clock := newFakeClock()
+	cfg := gateway.Config{Clock: clock, DB: dsn, RulesFile: rules}
+	srv := start(t, cfg)
+	missed := telphintest.Call{CallID: "cc000000000000000000000000000009", Client: "+74950001199", Start: t0.Add(-time.Minute)}
+	for _, f := range missedQueueCall(missed) {
+		code, body := srv.send(t, hookOf(t, "", telphintest.NewRequest("/hooks/telphin/app", "hook-token", f)))
+		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
+	}
+	require.Eventually(t, func() bool { // the engine has every event
+		n, err := srv.logs.countEvents()
+		return err == nil && n == 3
+	}, 10*time.Second, 5*time.Millisecond)
+	clock.Advance(time.Minute) // the call settles: decided without a client
+	require.Eventually(t, func() bool { return len(srv.Calls()) == 1 }, 10*time.Second, 5*time.Millisecond)
+	require.Empty(t, srv.Calls()[0].ClientID)
+	require.NoError(t, srv.stop())
+
+	// Between the runs, the client is created in the CRM.
+	db, err := sqlstore.Open(context.Background(), dsn)
+	require.NoError(t, err)
+	require.NoError(t, db.AddClients(context.Background(), match.Client{ID: "new", Name: "Created by hand", Phone: "74950001199"}))
+	require.NoError(t, db.Close())
+
+	again := start(t, cfg)
+	clock.Advance(match.DefaultLateBindingWindow)
+	require.Eventually(t, func() bool {
+		calls := again.Calls()
+		return len(calls) == 1 && calls[0].ClientID == "new"
+	}, 10*time.Second, 5*time.Millisecond, "the call is bound when its resumed window closes")
 }
