@@ -922,10 +922,13 @@ func (in *Inbox) takeLease(ctx context.Context, now time.Time) (bool, error) {
 	return n == 1, nil
 }
 
-// takeOver makes the rows other Inboxes had claimed or held due now.
+// takeOver makes every claimed or held row due now: those of the last
+// lease holder, and this Inbox's own when it takes the lease back after
+// losing it (rows it committed then were left undelivered; the sink drops
+// the events it has already).
 func (in *Inbox) takeOver(ctx context.Context) error {
-	res, err := in.db.exec(ctx, "UPDATE cb_inbox SET at = $1, owner = '' WHERE state = "+inboxPendingSQL+" AND owner <> '' AND owner <> $2",
-		in.cfg.Now().UnixNano(), in.owner)
+	res, err := in.db.exec(ctx, "UPDATE cb_inbox SET at = $1, owner = '' WHERE state = "+inboxPendingSQL+" AND owner <> ''",
+		in.cfg.Now().UnixNano())
 	if err != nil {
 		return wrap(err, "inbox take over")
 	}
