@@ -75,8 +75,20 @@ func (d *DB) LogCall(ctx context.Context, rec match.CallRecord) error {
 // provider and call id), one page at a time.
 func (d *DB) Calls(ctx context.Context, account string, page Page) ([]match.CallRecord, error) {
 	limit, offset := page.bounds()
-	rows, err := d.db.QueryContext(ctx, "SELECT "+callCols+" FROM cb_calls WHERE account = $1"+
+	return d.listCalls(ctx, "SELECT "+callCols+" FROM cb_calls WHERE account = $1"+
 		" ORDER BY started_at DESC, provider, call_id LIMIT $2 OFFSET $3", account, limit, offset)
+}
+
+// AllCalls lists the calls of every account as Calls does, for a CRM
+// that is one tenant over several telephony accounts.
+func (d *DB) AllCalls(ctx context.Context, page Page) ([]match.CallRecord, error) {
+	limit, offset := page.bounds()
+	return d.listCalls(ctx, "SELECT "+callCols+" FROM cb_calls"+
+		" ORDER BY started_at DESC, provider, account, call_id LIMIT $1 OFFSET $2", limit, offset)
+}
+
+func (d *DB) listCalls(ctx context.Context, q string, args ...any) ([]match.CallRecord, error) {
+	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, wrap(err, "list calls")
 	}

@@ -371,6 +371,14 @@ func TestCalls(t *testing.T) {
 		if err != nil || len(page) != 1 || page[0].CallID != "c-1" {
 			t.Errorf("Calls page 2 = %+v %v", page, err)
 		}
+		all, err := db.AllCalls(ctx, Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantAll := []match.CallRecord{rec("c-2", t0.Add(time.Hour)), updated, other, rec("c-0", t0.Add(-time.Hour))}
+		if diff := cmp.Diff(wantAll, all); diff != "" {
+			t.Errorf("AllCalls, newest first across accounts (-want +got):\n%s", diff)
+		}
 		n, err := db.PurgeCalls(ctx, t0)
 		if err != nil || n != 1 {
 			t.Errorf("PurgeCalls = %d, %v; want 1", n, err)

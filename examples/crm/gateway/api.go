@@ -89,7 +89,7 @@ func callOf(r match.CallRecord) Call {
 // /api/calls).
 func (g *Gateway) Calls() []Call {
 	if g.db != nil {
-		return mapSlice(allDB(func(ctx context.Context, p sqlstore.Page) ([]match.CallRecord, error) { return g.db.Calls(ctx, "", p) }), callOf)
+		return mapSlice(allDB(func(ctx context.Context, p sqlstore.Page) ([]match.CallRecord, error) { return g.db.AllCalls(ctx, p) }), callOf)
 	}
 	return mapSlice(g.store.calls.all(), callOf)
 }

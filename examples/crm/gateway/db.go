@@ -29,9 +29,8 @@ const dbScan = 500
 // one CRM for every telephony account, as memstore.SingleTenant does in
 // memory mode. Clients, leads, the directory and notifications are kept
 // under the account "", so a client seeded once is found for calls from
-// any provider. Call records are kept under "" as well, because
-// sqlstore.DB lists the calls of one account: in database mode the
-// "account" of GET /api/calls is "".
+// any provider. Call records keep their telephony account (GET /api/calls
+// shows it, as in memory mode), listed across accounts.
 type tenantDB struct{ db *sqlstore.DB }
 
 var (
@@ -69,8 +68,7 @@ func (s tenantDB) ReopenLead(ctx context.Context, _, leadID, status string) (mat
 }
 
 func (s tenantDB) LogCall(ctx context.Context, rec match.CallRecord) error {
-	rec.Account = ""
-	return s.db.LogCall(ctx, rec)
+	return s.db.LogCall(ctx, rec) // under its telephony account, listed with sqlstore.DB.AllCalls
 }
 
 func (s tenantDB) FindEmployee(ctx context.Context, _, key string) (match.Employee, bool, error) {
@@ -206,7 +204,7 @@ func (g *Gateway) awaitUnbound(ctx context.Context) error {
 	}
 	since := now().Add(-match.DefaultLateBindingWindow - awaitScan)
 	_, _, _, err := scanDB(ctx, 0, 1, func(ctx context.Context, p sqlstore.Page) ([]match.CallRecord, error) {
-		return g.db.Calls(ctx, "", p)
+		return g.db.AllCalls(ctx, p)
 	}, func(rec match.CallRecord) (bool, bool) {
 		if rec.StartedAt.Before(since) {
 			return false, true // newest first: the rest are older

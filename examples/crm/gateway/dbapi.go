@@ -32,7 +32,7 @@ func (g *Gateway) listCallsDB(w http.ResponseWriter, r *http.Request, cursor str
 		return
 	}
 	calls, next, more, err := scanDB(r.Context(), pos, limit,
-		func(ctx context.Context, p sqlstore.Page) ([]match.CallRecord, error) { return g.db.Calls(ctx, "", p) },
+		func(ctx context.Context, p sqlstore.Page) ([]match.CallRecord, error) { return g.db.AllCalls(ctx, p) },
 		func(c match.CallRecord) (bool, bool) {
 			if !f.from.IsZero() && c.StartedAt.Before(f.from) {
 				return false, true // newest first: the rest are older still

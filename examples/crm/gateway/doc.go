@@ -73,11 +73,10 @@
 // list is empty with a note (dead letters are logged and counted in
 // /readyz) and every replay is 404. /readyz reports the inbox's pending
 // events as queued and a database that does not answer as a problem; a
-// listing whose database fails is 503. Differences from memory mode: the
-// calls' account is "" (the database lists calls of one account, and the
-// CRM is one tenant), clients created for unknown numbers are numbered
-// after the seed ("c5"), the list cursors are positions (offsets: rows
-// added meanwhile may shift a page). The engine's calls in progress
+// listing whose database fails is 503. Differences from memory mode:
+// clients created for unknown numbers are numbered after the seed ("c5"),
+// and the list cursors are positions (offsets: rows added meanwhile may
+// shift a page). The engine's calls in progress
 // survive a crash: the inbox holds their events until the engine decides
 // them (match.WithOnDecision → Inbox.Settle) and the next start resumes
 // them; gateways sharing a PostgreSQL database decide through the one
