@@ -6,7 +6,7 @@
 //
 //	provider webhook → provider Handler (token, size limit, decoding, dedup)
 //	                 → webhook.Queue (202 at once; workers deliver with retries)
-//	                   or, with Config.DB, sqlstore.Inbox (202 once committed)
+//	                   or, with Config.DB, sqlstore.Inbox (200 once committed)
 //	                 → match.Engine over a memstore.Store (SingleTenant) or the
 //	                   sqlstore.DB of Config.DB (one tenant too):
 //	                   clients found or created, calls logged, leads for missed calls
