@@ -227,13 +227,13 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	d.db = db
 	if d.writes != nil {
 		go d.writeLoop()
-		go d.checkpointLoop()
 	}
 	if d.dialect == DialectSQLite {
 		if isMemory(dsn) {
 			db.SetMaxOpenConns(1) // each connection would be its own database
 		} else {
 			d.txStmts = true
+			go d.checkpointLoop() // a file in WAL mode
 		}
 		db.SetMaxIdleConns(8)
 	} else {
