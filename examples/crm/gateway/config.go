@@ -80,6 +80,12 @@ type Config struct {
 	// days such as "90d"). 0, the default, keeps every call. Clients,
 	// leads and notifications are kept.
 	CallRetention time.Duration
+	// FullSync makes a SQLite database sync its log at every commit
+	// (sqlstore.WithFullSync), so a commit also survives a power loss, at
+	// the cost of an fsync per commit (-db-sync full, CRM_DB_SYNC=full;
+	// default normal: survives a crash of the process). PostgreSQL
+	// follows its server's settings.
+	FullSync bool
 
 	// Provider credentials, from the environment only (secrets do not
 	// belong on a command line).
@@ -144,9 +150,17 @@ func ParseConfig(args []string, getenv func(string) string, output io.Writer) (C
 	}
 	fs.BoolVar(&c.Demo, "demo", demo, "start the provider fakes in-process so click-to-call works without accounts (CRM_DEMO)")
 	fs.StringVar(&c.DB, "db", env("CRM_DB", ""), "database of the CRM: a SQLite file, or postgres://user:password@host/db (CRM_DB); \""+MemoryDB+"\" keeps everything in memory, lost at exit")
+	dbSync := fs.String("db-sync", env("CRM_DB_SYNC", "normal"), "SQLite durability: normal (a commit survives a crash of the process) or full (also a power loss; an fsync per commit) (CRM_DB_SYNC)")
 	retention := fs.String("call-retention", env("CRM_CALL_RETENTION", ""), "database mode: delete calls that started longer ago than this, e.g. 2160h or 90d (CRM_CALL_RETENTION; default: keep every call)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
+	}
+	switch strings.ToLower(strings.TrimSpace(*dbSync)) {
+	case "normal":
+	case "full":
+		c.FullSync = true
+	default:
+		return Config{}, fmt.Errorf("-db-sync (CRM_DB_SYNC): %q is neither normal nor full", *dbSync)
 	}
 	if c.CallRetention, err = parseRetention(*retention); err != nil {
 		return Config{}, fmt.Errorf("-call-retention (CRM_CALL_RETENTION): %w", err)

@@ -94,6 +94,9 @@ func (s tenantDB) Notify(ctx context.Context, n match.Notification) error {
 func (g *Gateway) openDB(clients []byte) (match.ClientStore, error) {
 	cfg := g.cfg
 	opts := []sqlstore.Option{sqlstore.WithDefaultCountry(cfg.Country), sqlstore.WithLogger(g.log)}
+	if cfg.FullSync {
+		opts = append(opts, sqlstore.WithFullSync())
+	}
 	if cfg.Clock != nil {
 		opts = append(opts, sqlstore.WithClock(cfg.Clock))
 	}

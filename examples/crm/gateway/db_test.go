@@ -387,3 +387,29 @@ func TestLateBindingAfterRestart(t *testing.T) {
 		return len(calls) == 1 && calls[0].ClientID == "new"
 	}, 10*time.Second, 5*time.Millisecond, "the call is bound when its resumed window closes")
 }
+
+func TestParseConfigDBSync(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		arg, env string
+		full     bool
+		err      bool
+	}{{"", "", false, false}, {"full", "", true, false}, {"", "FULL", true, false}, {"normal", "full", false, false}, {"off", "", false, true}} {
+		var args []string
+		if tc.arg != "" {
+			args = []string{"-db-sync", tc.arg}
+		}
+		c, err := gateway.ParseConfig(args, func(k string) string {
+			if k == "CRM_DB_SYNC" {
+				return tc.env
+			}
+			return ""
+		}, io.Discard)
+		if tc.err {
+			require.ErrorContains(t, err, "-db-sync")
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, tc.full, c.FullSync, "%q %q", tc.arg, tc.env)
+	}
+}

@@ -90,7 +90,8 @@
 // printed URLs), -country (CRM_COUNTRY, default RU), -clients
 // (CRM_CLIENTS), -hook-token (CRM_HOOK_TOKEN), -megafon-token
 // (MEGAFON_CRM_TOKEN), -api-token (CRM_API_TOKEN), -call-retention
-// (CRM_CALL_RETENTION, database mode), -rules (CRM_RULES),
+// (CRM_CALL_RETENTION, database mode), -db-sync (CRM_DB_SYNC, SQLite:
+// normal or full), -rules (CRM_RULES),
 // -demo (CRM_DEMO) and -db (CRM_DB; see Database). Tokens not given are generated at start; -h never
 // shows a secret. Provider credentials come from the
 // environment only: TELPHIN_CLIENT_ID/TELPHIN_CLIENT_SECRET,
