@@ -339,15 +339,8 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 	}
 	out := l
 	err := d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if l.CallID != "" {
-			existing, err := d.leadByCall(ctx, tx, l.Account, l.Provider, l.CallID)
-			if err == nil {
-				out = existing
-				return nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
+		if found, err := d.callsLead(ctx, tx, l, &out); found || err != nil {
+			return err
 		}
 		var one int
 		err := d.txQueryRow(ctx, tx, "SELECT 1 FROM cb_clients WHERE account = $1 AND id = $2", l.Account, l.ClientID).Scan(&one)
@@ -359,15 +352,10 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 		}
 		if l.ID != "" {
 			err := d.txQueryRow(ctx, tx, "SELECT 1 FROM cb_leads WHERE account = $1 AND id = $2", l.Account, l.ID).Scan(&one)
-			if err == nil && l.CallID != "" {
+			if err == nil {
 				// Another process may have created the call's lead, with
 				// this ID, since the look-up above.
-				existing, err := d.leadByCall(ctx, tx, l.Account, l.Provider, l.CallID)
-				if err == nil {
-					out = existing
-					return nil
-				}
-				if !errors.Is(err, sql.ErrNoRows) {
+				if found, err := d.callsLead(ctx, tx, l, &out); found || err != nil {
 					return err
 				}
 			}
@@ -412,6 +400,23 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 		return match.Lead{}, wrap(err, "create lead")
 	}
 	return out, nil
+}
+
+// callsLead reads into out the lead l's call has created already, if l
+// has a call and the call a lead.
+func (d *DB) callsLead(ctx context.Context, tx *sql.Tx, l match.Lead, out *match.Lead) (found bool, err error) {
+	if l.CallID == "" {
+		return false, nil
+	}
+	existing, err := d.leadByCall(ctx, tx, l.Account, l.Provider, l.CallID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	*out = existing
+	return true, nil
 }
 
 // leadByCall reads the lead of account created by the call.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -605,52 +606,66 @@ func (d *DB) commitGroup(batch []*writeOp) {
 	answer(tx.Commit())
 }
 
-// txExec runs q in tx as a statement prepared once per connection (see
-// stmt), so the hot writes are not parsed again at every call.
-func (d *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+// txStmt is q as a statement of tx prepared once per connection (see
+// stmt), so the hot writes are not parsed again at every call; nil when
+// the database does not cache statements (run q on tx itself).
+func (d *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
 	if !d.txStmts {
-		return tx.ExecContext(ctx, q, args...)
+		return nil, nil
 	}
 	st, err := d.stmt(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	return tx.StmtContext(ctx, st), nil
+}
+
+// txExec runs q in tx (see txStmt).
+func (d *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	st, err := d.txStmt(ctx, tx, q)
+	switch {
+	case err != nil:
+		return nil, err
+	case st == nil:
+		return tx.ExecContext(ctx, q, args...)
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 // txQueryRow is txExec for a statement that returns a row.
 func (d *DB) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
-	if !d.txStmts {
-		return tx.QueryRowContext(ctx, q, args...)
+	if st, err := d.txStmt(ctx, tx, q); err == nil && st != nil {
+		return st.QueryRowContext(ctx, args...)
 	}
-	st, err := d.stmt(ctx, q)
-	if err != nil {
-		return tx.QueryRowContext(ctx, q, args...) // reports the same error at Scan
-	}
-	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	return tx.QueryRowContext(ctx, q, args...) // a preparation error shows at Scan
 }
 
 // txQuery is txExec for a statement that returns rows.
 func (d *DB) txQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
-	if !d.txStmts {
+	st, err := d.txStmt(ctx, tx, q)
+	switch {
+	case err != nil:
+		return nil, err
+	case st == nil:
 		return tx.QueryContext(ctx, q, args...)
 	}
-	st, err := d.stmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	return st.QueryContext(ctx, args...)
 }
 
-// padSize is n rounded up to a power of two: lists of values are padded to
-// it (with repeats, which change nothing), so that a statement over a list
-// has a few texts to prepare rather than one per length.
-func padSize(n int) int {
-	p := 1
-	for p < n {
-		p <<= 1
+// pad returns xs lengthened to a power of two with repeats of its last
+// element, which change nothing in an IN list or an INSERT … ON CONFLICT
+// DO NOTHING: a statement over a list then has a few texts to prepare
+// rather than one per length.
+func pad[T any](xs []T) []T {
+	n := 1
+	for n < len(xs) {
+		n <<= 1
 	}
-	return p
+	out := slices.Grow(slices.Clip(xs), n-len(xs))
+	for len(out) < n {
+		out = append(out, xs[len(xs)-1])
+	}
+	return out
 }
 
 // savepoint runs f inside a savepoint of tx and rolls back to it if f

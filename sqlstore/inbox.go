@@ -520,12 +520,8 @@ func (in *Inbox) commit(batch []*inboxOp) {
 			return err
 		}
 		for chunk := range slices.Chunk(delivered, 512) {
-			n := padSize(len(chunk))
-			args := []any{now, in.owner}
-			q := "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1, owner = '' WHERE owner = $2 AND seq IN (" + placeholders(3, n) + ")"
-			for i := range n {
-				args = append(args, chunk[min(i, len(chunk)-1)])
-			}
+			args, list := listArgs([]any{now, in.owner}, chunk)
+			q := "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1, owner = '' WHERE owner = $2 AND seq IN (" + list + ")"
 			if _, err := in.db.txExec(ctx, tx, q, args...); err != nil {
 				return fmt.Errorf("mark delivered: %w", err)
 			}
@@ -620,12 +616,12 @@ func (in *Inbox) insertInbox(ctx context.Context, tx *sql.Tx, ops []*inboxOp, no
 	}
 	var local []claimed
 	for chunk := range slices.Chunk(rows, 256) {
-		// Padded with the last row again (ON CONFLICT skips it): see padSize.
-		n := padSize(len(chunk))
+		// Padded with the last row again (ON CONFLICT skips it): see pad.
+		padded := pad(chunk)
+		n := len(padded)
 		args := make([]any, 0, 3+3*n)
 		args = append(args, now, owner, at)
-		for i := range n {
-			op := chunk[min(i, len(chunk)-1)]
+		for _, op := range padded {
 			args = append(args, op.eventID, string(op.event), op.callKey)
 		}
 		if !deliverHere {
@@ -698,31 +694,35 @@ func insertInboxSQL(n int, returning bool) string {
 // statement per call, because its planner prefers the state index for an
 // IN list.
 func (in *Inbox) settleRows(ctx context.Context, tx *sql.Tx, keys []string, now int64) error {
-	const set = "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1, owner = '' WHERE state = " + inboxPendingSQL +
-		" AND owner = $2 AND at = $3 AND call_key "
+	const set = "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1, owner = '' WHERE state = " + inboxPendingSQL
+	chunk := 512
 	if in.db.dialect == DialectSQLite {
-		// "+" keeps SQLite off the (state, at) index, which would scan
-		// every held row.
-		const q = "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1, owner = '' WHERE state = " + inboxPendingSQL +
-			" AND +owner = $2 AND +at = $3 AND call_key = $4"
-		for _, k := range keys {
-			if _, err := in.db.txExec(ctx, tx, q, now, in.owner, int64(heldAt), k); err != nil {
-				return fmt.Errorf("settle calls: %w", err)
-			}
-		}
-		return nil
+		chunk = 1
 	}
-	for chunk := range slices.Chunk(keys, 512) {
-		n := padSize(len(chunk))
-		args := []any{now, in.owner, int64(heldAt)}
-		for i := range n {
-			args = append(args, chunk[min(i, len(chunk)-1)])
+	for keys := range slices.Chunk(keys, chunk) {
+		args, list := listArgs([]any{now, in.owner, int64(heldAt)}, keys)
+		q := set + " AND owner = $2 AND at = $3 AND call_key IN (" + list + ")"
+		if in.db.dialect == DialectSQLite {
+			// "+" keeps SQLite off the (state, at) index, which would scan
+			// every held row.
+			q = set + " AND +owner = $2 AND +at = $3 AND call_key = $4"
 		}
-		if _, err := in.db.txExec(ctx, tx, set+"IN ("+placeholders(4, n)+")", args...); err != nil {
+		if _, err := in.db.txExec(ctx, tx, q, args...); err != nil {
 			return fmt.Errorf("settle calls: %w", err)
 		}
 	}
 	return nil
+}
+
+// listArgs is first followed by xs padded (see pad), and the placeholders
+// of xs's values for an IN list.
+func listArgs[T any](first []any, xs []T) (args []any, list string) {
+	xs = pad(xs)
+	args = slices.Grow(first, len(xs))
+	for _, x := range xs {
+		args = append(args, x)
+	}
+	return args, placeholders(len(first)+1, len(xs))
 }
 
 // Settle tells the Inbox that a Resumer sink is done with a call (it
@@ -789,7 +789,7 @@ func (in *Inbox) claimLoop() {
 	full := false
 	for {
 		if in.holder != nil && !in.lead() {
-			in.dropLocal() // the next lease holder delivers them
+			in.takeLocal() // dropped: they stay in the database for the next lease holder
 			select {
 			case <-in.claimCtx.Done():
 				return
@@ -852,9 +852,6 @@ func (in *Inbox) giveBack(rows []claimed) {
 		}
 	}
 }
-
-// dropLocal forgets the rows committed here: they stay in the database.
-func (in *Inbox) dropLocal() { in.takeLocal() }
 
 // lead takes or renews the lease of delivery to the Resumer and reports
 // whether this Inbox holds it. Taking it, the Inbox first takes over the
