@@ -134,6 +134,14 @@ func (b *builder) call(provider, phone string, missed bool) *tcall {
 	return c
 }
 
+// newWorkload returns a random source and a builder for one run, seeded
+// afresh and logged, so a failing run can be reproduced.
+func newWorkload(t *testing.T) (*rand.Rand, *builder) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	return rand.New(rand.NewPCG(seed, 1)), &builder{run: seed}
+}
+
 // mixedCalls is n calls of the four providers, round robin: about a
 // quarter from the seeded clients' numbers, a third from a few repeated
 // unknown numbers (several calls racing to create one client, and missed
@@ -477,10 +485,7 @@ func testCrash(t *testing.T, db string) {
 	const n, workers = 200, 8
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
-	b := &builder{run: seed}
+	rng, b := newWorkload(t)
 	calls := b.mixedCalls(rng, n)
 
 	g1 := startGateway(t, "gateway 1", db)
@@ -528,10 +533,7 @@ func TestFailoverPostgres(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 2))
-	b := &builder{run: seed}
+	rng, b := newWorkload(t)
 	var hot []*tcall
 	for i := range 100 {
 		hot = append(hot, b.call([]string{"telphin", "megafon", "phonet"}[i%3], hotPhone, rng.IntN(4) == 0))
@@ -603,10 +605,7 @@ func TestDatabaseLostPostgres(t *testing.T) {
 	u.Host = proxy.Addr()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 3))
-	b := &builder{run: seed}
+	rng, b := newWorkload(t)
 	calls := b.mixedCalls(rng, n)
 
 	g := startGateway(t, "gateway", u.String())

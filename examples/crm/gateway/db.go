@@ -201,11 +201,7 @@ const awaitScan = 4 * time.Hour
 // previous run decided without a client whose window is still open
 // (match.Engine.Await).
 func (g *Gateway) awaitUnbound(ctx context.Context) error {
-	now := time.Now
-	if g.cfg.Clock != nil {
-		now = g.cfg.Clock.Now
-	}
-	since := now().Add(-match.DefaultLateBindingWindow - awaitScan)
+	since := g.clock().Now().Add(-match.DefaultLateBindingWindow - awaitScan)
 	_, _, _, err := scanDB(ctx, 0, 1, func(ctx context.Context, p sqlstore.Page) ([]match.CallRecord, error) {
 		return g.db.AllCalls(ctx, p)
 	}, func(rec match.CallRecord) (bool, bool) {
@@ -220,6 +216,21 @@ func (g *Gateway) awaitUnbound(ctx context.Context) error {
 	return err
 }
 
+// clock is Config.Clock, or the system's.
+func (g *Gateway) clock() match.Clock {
+	if g.cfg.Clock != nil {
+		return g.cfg.Clock
+	}
+	return systemClock{}
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+func (systemClock) AfterFunc(d time.Duration, f func()) interface{ Stop() bool } {
+	return time.AfterFunc(d, f)
+}
+
 // callRetentionCheck is how often calls past Config.CallRetention are
 // deleted.
 const callRetentionCheck = time.Hour
@@ -232,20 +243,16 @@ func (g *Gateway) retainCalls() {
 	if g.retainStopped {
 		return
 	}
-	now := time.Now
-	after := func(d time.Duration, f func()) interface{ Stop() bool } { return time.AfterFunc(d, f) }
-	if g.cfg.Clock != nil {
-		now, after = g.cfg.Clock.Now, g.cfg.Clock.AfterFunc
-	}
+	clock := g.clock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	n, err := g.db.PurgeCalls(ctx, now().Add(-g.cfg.CallRetention))
+	n, err := g.db.PurgeCalls(ctx, clock.Now().Add(-g.cfg.CallRetention))
 	cancel()
 	if err != nil {
 		g.log.Error("call retention: old calls not deleted; retrying in an hour", "error", err)
 	} else if n > 0 {
 		g.log.Info("call retention: old calls deleted", "calls", n, "retention", g.cfg.CallRetention.String())
 	}
-	g.retainTimer = after(callRetentionCheck, func() { g.retainCalls() })
+	g.retainTimer = clock.AfterFunc(callRetentionCheck, func() { g.retainCalls() })
 }
 
 // stopRetention stops retainCalls.

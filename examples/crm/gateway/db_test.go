@@ -293,6 +293,21 @@ func TestDatabaseUnreachable(t *testing.T) {
 	require.NotContains(t, err.Error(), "\n")
 }
 
+// parseSetting parses a command line with -flag arg (none when arg is
+// empty) and an environment holding only env=envValue.
+func parseSetting(flag, arg, env, envValue string) (gateway.Config, error) {
+	var args []string
+	if arg != "" {
+		args = []string{"-" + flag, arg}
+	}
+	return gateway.ParseConfig(args, func(k string) string {
+		if k == env {
+			return envValue
+		}
+		return ""
+	}, io.Discard)
+}
+
 func TestParseConfigCallRetention(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -308,16 +323,7 @@ func TestParseConfigCallRetention(t *testing.T) {
 		{"ninety days", "", 0, "not a duration"},
 		{"1e9d", "", 0, "number of days"},
 	} {
-		var args []string
-		if tc.arg != "" {
-			args = []string{"-call-retention", tc.arg}
-		}
-		c, err := gateway.ParseConfig(args, func(k string) string {
-			if k == "CRM_CALL_RETENTION" {
-				return tc.env
-			}
-			return ""
-		}, io.Discard)
+		c, err := parseSetting("call-retention", tc.arg, "CRM_CALL_RETENTION", tc.env)
 		if tc.err != "" {
 			require.ErrorContains(t, err, tc.err, tc.arg)
 			require.ErrorContains(t, err, "-call-retention")
@@ -395,16 +401,7 @@ func TestParseConfigDBSync(t *testing.T) {
 		full     bool
 		err      bool
 	}{{"", "", false, false}, {"full", "", true, false}, {"", "FULL", true, false}, {"normal", "full", false, false}, {"off", "", false, true}} {
-		var args []string
-		if tc.arg != "" {
-			args = []string{"-db-sync", tc.arg}
-		}
-		c, err := gateway.ParseConfig(args, func(k string) string {
-			if k == "CRM_DB_SYNC" {
-				return tc.env
-			}
-			return ""
-		}, io.Discard)
+		c, err := parseSetting("db-sync", tc.arg, "CRM_DB_SYNC", tc.env)
 		if tc.err {
 			require.ErrorContains(t, err, "-db-sync")
 			continue

@@ -86,7 +86,7 @@ type Gateway struct {
 	closeErr  error
 
 	retainMu      sync.Mutex // the call retention's timer
-	retainTimer   interface{ Stop() bool }
+	retainTimer   match.Timer
 	retainStopped bool
 }
 
