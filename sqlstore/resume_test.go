@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -221,5 +222,41 @@ func TestInboxOneDelivererAcrossInstances(t *testing.T) {
 		if len(clients) != 1 {
 			t.Errorf("%d clients for one number, want 1", len(clients))
 		}
+	})
+}
+
+// TestInboxRetakesItsOwnRows: an inbox that loses the lease and takes it
+// back delivers the rows it had committed for itself and not handed out
+// when it lost it.
+func TestInboxRetakesItsOwnRows(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		x := newInstance(t, dv.dsn(t))
+		ended, done := callEvents(1, "79160000001")
+		x.send(t, ended)
+		eventually(t, "the call in progress", func() bool { return x.engine.Undecided(ended) })
+
+		// Another process holds the lease for a while.
+		if _, err := x.db.db.Exec("UPDATE cb_leases SET owner = 'other', expires_at = $1", time.Now().Add(time.Hour).UnixNano()); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the lease lost", func() bool { return !x.inbox.isLeader.Load() })
+		// A row this inbox committed for itself just before, never handed out.
+		b, err := json.Marshal(done)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.db.db.Exec("INSERT INTO cb_inbox (event_id, event, state, attempts, at, owner, last_error, created_at, call_key)"+
+			" VALUES ($1, $2, 0, 0, $3, $4, '', $5, $6)", done.ID, string(b), int64(heldAt), x.inbox.owner, time.Now().UnixNano(),
+			callKeyOf(done)); err != nil {
+			t.Fatal(err)
+		}
+		// The other process goes away; this inbox takes the lease back.
+		if _, err := x.db.db.Exec("UPDATE cb_leases SET expires_at = 0"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the call decided with both events", func() bool {
+			recs := x.decided.of("call-1")
+			return len(recs) == 1 && recs[0].RecordingURL != ""
+		})
 	})
 }
