@@ -190,7 +190,7 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 				p.res = resolution{Client: Client{Account: account, Name: nc.Name, Phone: phone, Channel: channel,
 					Responsible: nc.Responsible, Tags: nc.Tags, CreatedFromCall: true}, Match: matchCreated}
 			} else {
-				res, err := e.resolver.Resolve(ctx, account, phone, &nc)
+				res, err := e.resolver.create(ctx, account, phone, &nc)
 				if err != nil {
 					return err
 				}

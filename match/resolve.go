@@ -108,6 +108,13 @@ func (r *resolver) Resolve(ctx context.Context, account, phone string, create *n
 	if err != nil || res.Found() || create == nil {
 		return res, err
 	}
+	return r.create(ctx, account, p, create)
+}
+
+// create creates the client of the normalised phone p, which a find has
+// just missed, unless another caller (this engine or another process) has
+// created it meanwhile. Callers of one account and phone share one flight.
+func (r *resolver) create(ctx context.Context, account, p string, create *newClient) (resolution, error) {
 	// The flight runs on a context that no caller's cancellation ends:
 	// when the first caller gives up, the others still wait for the
 	// result, each only as long as its own ctx allows.
@@ -149,7 +156,7 @@ func (r *resolver) Resolve(ctx context.Context, account, phone string, create *n
 		}
 		v = out.Val
 	}
-	res = v.(resolution)
+	res := v.(resolution)
 	if !leader && res.Match == matchCreated {
 		// Someone else's flight created it: for this caller it was found.
 		res.Match = matchPhone

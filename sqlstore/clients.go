@@ -80,15 +80,16 @@ func (d *DB) FindClientByPhone(ctx context.Context, account, phone string) (matc
 }
 
 // FindClientsByField implements match.ClientStore: up to limit clients with
-// a field value that normalises to phone, in creation order. The lookup
-// uses an index of those values (table cb_client_phones).
+// a field value that normalises to phone, in creation order, at most
+// MaxPageLimit. The lookup uses an index of those values (table
+// cb_client_phones).
 func (d *DB) FindClientsByField(ctx context.Context, account, phone string, limit int) ([]match.Client, error) {
 	if limit <= 0 || phone == "" {
 		return nil, nil
 	}
 	cs, err := d.queryClients(ctx, "SELECT "+prefixCols("c.", clientCols)+
 		" FROM cb_client_phones f JOIN cb_clients c ON c.seq = f.client_seq"+
-		" WHERE f.account = $1 AND f.digits = $2 ORDER BY f.client_seq LIMIT $3", account, phone, limit)
+		" WHERE f.account = $1 AND f.digits = $2 ORDER BY f.client_seq"+limitClause(min(limit, MaxPageLimit)), account, phone)
 	return cs, wrap(err, "find clients by field")
 }
 

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -236,7 +237,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 			d.txStmts = true
 			go d.checkpointLoop() // a file in WAL mode
 		}
-		db.SetMaxIdleConns(8)
+		// Connections are kept, not closed when more than a few are idle:
+		// a new one opens the file, reads the schema and prepares every
+		// statement again, and starts with an empty page cache.
+		db.SetMaxIdleConns(maxSQLiteIdle)
+		db.SetConnMaxIdleTime(time.Minute)
 	} else {
 		// A bounded pool: a burst of webhooks queues for a connection
 		// instead of taking the server's every slot (PostgreSQL's
@@ -348,7 +353,12 @@ func isMemory(dsn string) bool {
 }
 
 // sqliteDSN adds the connection settings to a path or file: URI for
-// modernc.org/sqlite. Each is applied to every new connection.
+// modernc.org/sqlite. Each is applied to every new connection. Besides
+// WAL and the sync level: a page cache of up to 64 MiB per connection
+// (the default 2 MiB keeps little of a big database's indexes), and
+// temporary data in memory (the journal of a savepoint, which the group
+// commit opens for every write, would otherwise spill to a temporary
+// file).
 func sqliteDSN(dsn, syncMode string) string {
 	params := url.Values{}
 	params.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", DefaultBusyTimeout.Milliseconds()))
@@ -356,6 +366,8 @@ func sqliteDSN(dsn, syncMode string) string {
 	params.Add("_pragma", "journal_mode(WAL)")
 	params.Add("_pragma", "synchronous("+syncMode+")")
 	params.Add("_pragma", "wal_autocheckpoint(0)")
+	params.Add("_pragma", "cache_size(-65536)")
+	params.Add("_pragma", "temp_store(MEMORY)")
 	params.Set("_txlock", "immediate")
 	sep := "?"
 	if strings.Contains(dsn, "?") {
@@ -413,6 +425,16 @@ func (d *DB) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	}
 	return st, nil
 }
+
+// maxSQLiteIdle is how many idle SQLite connections are kept open.
+const maxSQLiteIdle = 64
+
+// limitClause is " LIMIT n" for a statement that runs often with the same
+// n: as a literal, not a parameter, because SQLite re-prepares a statement
+// whenever a parameter its plan looked at (a LIMIT's) is bound again, which
+// costs more than the query. Listings with a caller's page keep parameters,
+// so that every page shares one statement.
+func limitClause(n int) string { return " LIMIT " + strconv.Itoa(n) }
 
 // queryRow runs a prepared q; its error, if any, surfaces at Scan.
 func (d *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
@@ -591,7 +613,7 @@ func (d *DB) commitGroup(batch []*writeOp) {
 		if len(run) == 1 {
 			errs[i] = op.f(fctx, tx)
 		} else {
-			errs[i] = savepoint(ctx, tx, func() error { return op.f(fctx, tx) })
+			errs[i] = d.savepoint(ctx, tx, func() error { return op.f(fctx, tx) })
 		}
 		fcancel()
 		if errs[i] == nil {
@@ -670,17 +692,18 @@ func pad[T any](xs []T) []T {
 
 // savepoint runs f inside a savepoint of tx and rolls back to it if f
 // fails, so the transaction goes on without f's writes.
-func savepoint(ctx context.Context, tx *sql.Tx, f func() error) error {
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT cb_op"); err != nil {
+// The three statements are prepared once, as the others.
+func (d *DB) savepoint(ctx context.Context, tx *sql.Tx, f func() error) error {
+	if _, err := d.txExec(ctx, tx, "SAVEPOINT cb_op"); err != nil {
 		return err
 	}
 	err := f()
 	if err != nil {
-		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO cb_op"); rerr != nil {
+		if _, rerr := d.txExec(ctx, tx, "ROLLBACK TO cb_op"); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 	}
-	if _, rerr := tx.ExecContext(ctx, "RELEASE cb_op"); rerr != nil {
+	if _, rerr := d.txExec(ctx, tx, "RELEASE cb_op"); rerr != nil {
 		return errors.Join(err, rerr)
 	}
 	return err

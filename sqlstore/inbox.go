@@ -983,9 +983,9 @@ func (in *Inbox) claimRows(ctx context.Context, tx *sql.Tx) ([]claimed, error) {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
 	rows, err := in.db.txQuery(ctx, tx, "UPDATE cb_inbox SET at = $1, owner = $2 WHERE seq IN"+
-		" (SELECT seq FROM cb_inbox WHERE state = $3 AND at <= $4 ORDER BY at, seq LIMIT $5"+lock+")"+
+		" (SELECT seq FROM cb_inbox WHERE state = $3 AND at <= $4 ORDER BY at, seq"+limitClause(in.claimLimit())+lock+")"+
 		" RETURNING seq, attempts, event, created_at",
-		in.leaseEnd(now), in.owner, inboxPending, now.UnixNano(), in.claimLimit())
+		in.leaseEnd(now), in.owner, inboxPending, now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
 	}
@@ -1246,7 +1246,7 @@ func (in *Inbox) purge(ctx context.Context, state int, before time.Time) (int, e
 	total := 0
 	for {
 		res, err := in.db.exec(ctx, "DELETE FROM cb_inbox WHERE seq IN"+
-			" (SELECT seq FROM cb_inbox WHERE state = $1 AND at < $2 LIMIT $3)", state, before.UnixNano(), purgeBatch)
+			" (SELECT seq FROM cb_inbox WHERE state = $1 AND at < $2"+limitClause(purgeBatch)+")", state, before.UnixNano())
 		if err != nil {
 			return total, wrap(err, "inbox purge")
 		}
