@@ -257,13 +257,42 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	}
 	if err := d.migrate(ctx); err != nil {
 		_ = d.Close()
-		return nil, d.openError(dsn, err)
+		return nil, d.openError(dsn, readOnly(err))
 	}
 	if err := d.checkSchema(ctx); err != nil {
 		_ = d.Close()
 		return nil, d.openError(dsn, err)
 	}
+	if err := d.checkWritable(ctx); err != nil {
+		_ = d.Close()
+		return nil, d.openError(dsn, err)
+	}
 	return d, nil
+}
+
+// ErrReadOnly is returned by Open for a database that cannot be written:
+// a SQLite file opened read-only or on a read-only file system, a
+// PostgreSQL server in read-only mode (a standby).
+var ErrReadOnly = errors.New("the database is read-only")
+
+// checkWritable writes nothing, in a statement that needs the right to
+// write: a store that cannot write would accept no webhook, so it is
+// refused at start rather than at the first one.
+func (d *DB) checkWritable(ctx context.Context) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE callbridge_schema SET name = name WHERE version < 0")
+		return err
+	})
+	return readOnly(err)
+}
+
+// readOnly marks err with ErrReadOnly when the database refused a write
+// for being read-only.
+func readOnly(err error) error {
+	if err != nil && (strings.Contains(err.Error(), "readonly") || strings.Contains(err.Error(), "read-only")) {
+		return fmt.Errorf("%w: %w", ErrReadOnly, err)
+	}
+	return err
 }
 
 // Close closes the database. Calls after Close fail.

@@ -514,11 +514,8 @@ func (in *Inbox) commit(batch []*inboxOp) {
 	now := in.cfg.Now().UnixNano()
 	// This Inbox delivers what it commits unless another holds the lease.
 	deliverHere := in.holder == nil || in.isLeader.Load()
+	var insertErr error // the inserts' own failure, which the bookkeeping survives
 	err := in.db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		if local, err = in.insertInbox(ctx, tx, inserts, now, deliverHere); err != nil {
-			return err
-		}
 		for chunk := range slices.Chunk(delivered, 512) {
 			args, list := listArgs([]any{now, in.owner}, chunk)
 			q := "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1, owner = '' WHERE owner = $2 AND seq IN (" + list + ")"
@@ -544,11 +541,35 @@ func (in *Inbox) commit(batch []*inboxOp) {
 		}
 		if claim != nil {
 			var err error
-			got, err = in.claimRows(ctx, tx)
+			if got, err = in.claimRows(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if len(inserts) == 0 {
+			return nil
+		}
+		insert := func() error {
+			var err error
+			local, err = in.insertInbox(ctx, tx, inserts, now, deliverHere)
 			return err
+		}
+		if len(delivered)+len(settle)+len(others) == 0 && claim == nil {
+			return insert()
+		}
+		// In a savepoint of its own: events refused (a full disk) do not
+		// take the delivery results committed with them down too.
+		insertErr = in.db.savepoint(ctx, tx, insert)
+		if insertErr != nil {
+			local = nil
 		}
 		return nil
 	})
+	if err == nil && insertErr != nil {
+		for _, op := range inserts {
+			op.done <- fmt.Errorf("%w: sqlstore: inbox commit: %w", webhook.ErrUnavailable, insertErr)
+		}
+		inserts = nil
+	}
 	if err != nil {
 		err = fmt.Errorf("%w: sqlstore: inbox commit: %w", webhook.ErrUnavailable, err)
 		if len(delivered)+len(others) > 0 {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -768,5 +770,92 @@ func TestInboxConcurrentClaimsAllAnswered(t *testing.T) {
 			})
 		}
 		wg.Wait()
+	})
+}
+
+// TestInboxDiskFull: a SQLite database that cannot grow (its file system
+// full; here SQLite's own page limit, which fails the same way with
+// SQLITE_FULL) refuses events as unavailable (503: the provider
+// redelivers) and stores nothing of them, while the events it accepted
+// are delivered; once space is freed the same inbox takes them again
+// without a restart.
+func TestInboxDiskFull(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callbridge.db")
+	db := open(t, path)
+	var pages int
+	if err := db.db.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = open(t, fmt.Sprintf("%s?_pragma=max_page_count(%d)", path, pages+24))
+	rec := newRecorder()
+	in := newInbox(t, db, rec, InboxConfig{PollInterval: time.Hour})
+	ctx := context.Background()
+	stored := 0
+	var full error
+	for i := range 1000 {
+		if full = in.HandleEvent(ctx, testEvent(i, 1)); full != nil {
+			break
+		}
+		stored++
+	}
+	if full == nil {
+		t.Fatal("1,000 events fit into 24 pages")
+	}
+	if !errors.Is(full, webhook.ErrUnavailable) || webhook.StatusOf(full) != 503 {
+		t.Fatalf("HandleEvent on a full database = %v (status %d), want ErrUnavailable, 503", full, webhook.StatusOf(full))
+	}
+	if !strings.Contains(full.Error(), "full") {
+		t.Errorf("error %q does not say the database is full", full)
+	}
+	rec.waitDelivered(t, stored)
+	if n := countRows(t, db, "1=1"); n != stored {
+		t.Fatalf("%d rows after %d accepted events: a refused one was stored", n, stored)
+	}
+	// Space comes back (an operator deletes what the disk held).
+	if _, err := db.db.Exec("DELETE FROM cb_inbox"); err != nil {
+		t.Fatal(err)
+	}
+	redelivered := testEvent(stored, 1) // the provider sends the refused event again
+	if err := in.HandleEvent(ctx, redelivered); err != nil {
+		t.Fatalf("HandleEvent after space was freed: %v", err)
+	}
+	rec.waitDelivered(t, 1)
+	if rec.counts[redelivered.ID] != 1 {
+		t.Errorf("the event refused while the disk was full was delivered %d times, want 1", rec.counts[redelivered.ID])
+	}
+}
+
+// TestOpenReadOnly: a database that cannot be written (a SQLite file
+// opened read-only, a PostgreSQL database whose transactions are
+// read-only, as on a standby) refuses to open, with one error that names
+// it and says why.
+func TestOpenReadOnly(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		dsn := dv.dsn(t)
+		db := open(t, dsn)
+		ro := "file:" + dsn + "?mode=ro"
+		if dv.name == "postgres" {
+			u, err := url.Parse(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.db.Exec("ALTER DATABASE " + strings.TrimPrefix(u.Path, "/") + " SET default_transaction_read_only = on"); err != nil {
+				t.Fatal(err)
+			}
+			ro = dsn
+		}
+		db.Close()
+		_, err := Open(context.Background(), ro)
+		if !errors.Is(err, ErrReadOnly) {
+			t.Fatalf("Open of a read-only database = %v, want ErrReadOnly", err)
+		}
+		name := dsn
+		if dv.name == "postgres" {
+			name = redactURL(dsn)
+		}
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("Open error = %q; want it to name %s", err, name)
+		}
 	})
 }
