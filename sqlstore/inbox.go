@@ -564,14 +564,12 @@ func (in *Inbox) commit(batch []*inboxOp) {
 		}
 		return nil
 	})
-	if err == nil && insertErr != nil {
-		for _, op := range inserts {
-			op.done <- fmt.Errorf("%w: sqlstore: inbox commit: %w", webhook.ErrUnavailable, insertErr)
-		}
-		inserts = nil
+	// The inserts fail with the transaction or, alone, in their savepoint.
+	if insertErr = cmp.Or(err, insertErr); insertErr != nil {
+		insertErr = fmt.Errorf("%w: sqlstore: inbox commit: %w", webhook.ErrUnavailable, insertErr)
 	}
 	if err != nil {
-		err = fmt.Errorf("%w: sqlstore: inbox commit: %w", webhook.ErrUnavailable, err)
+		err = insertErr
 		if len(delivered)+len(others) > 0 {
 			in.cfg.Logger.Error("sqlstore: inbox: delivery results not recorded; the rows are delivered again when their lease ends",
 				"rows", len(delivered)+len(others), "error", err)
@@ -597,7 +595,7 @@ func (in *Inbox) commit(batch []*inboxOp) {
 		}
 	}
 	for _, op := range inserts {
-		op.done <- err
+		op.done <- insertErr
 	}
 	if claim != nil {
 		if err != nil {
