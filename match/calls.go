@@ -40,7 +40,11 @@ type callState struct {
 
 	// shift is how long ago the newest event arrived when it was
 	// resumed (Resume): the waits it starts are that much shorter.
-	shift     time.Duration
+	shift time.Duration
+	// late is how much later than planned the call is decided when its
+	// events were resumed: the waits that start at the decision (late
+	// binding, delayed notifications) are that much shorter.
+	late      time.Duration
 	timer     Timer
 	timerGen  uint64
 	timerKind timerKind
@@ -149,7 +153,7 @@ func (e *Engine) add(ctx context.Context, st *callState, ev callevent.Event, shi
 		}
 		return nil
 	}
-	st.events, st.shift = evs, shift
+	st.events, st.shift, st.late = evs, shift, shift
 	return e.advance(ctx, st)
 }
 

@@ -26,6 +26,9 @@ type progress struct {
 	logged    bool
 	notified  []string
 	scheduled bool
+	later     []string      // extra employees still to notify (notifyLater)
+	laterIn   time.Duration // after the decision
+	laterNote Notification  // their notification, Employee and At unset
 	wait      bool
 }
 
@@ -63,12 +66,15 @@ func (e *Engine) finalize(ctx context.Context, st *callState, a assembled) error
 	}
 	e.mu.Unlock()
 	e.log.Debug("match: call decided", "decision", st.prog.d)
-	if e.onDecision != nil {
+	switch {
+	case len(st.prog.later) > 0:
+		e.notifyLater(st, max(0, st.prog.laterIn-st.late), minNotifyRetry)
+	case e.onDecision != nil:
 		e.onDecision(ctx, st.prog.d)
 	}
 	forgetIn := e.retain
 	if st.prog.wait {
-		st.deadline = e.clock.Now().Add(e.window - st.shift)
+		st.deadline = e.clock.Now().Add(e.window - st.late)
 		st.waiting = true
 		k := bindKey{st.key.account, st.rec.ClientPhone}
 		e.mu.Lock()
@@ -78,7 +84,7 @@ func (e *Engine) finalize(ctx context.Context, st *callState, a assembled) error
 		// (by hand in the CRM, from its pop-up): look once more when the
 		// window closes (a second after, so a client made at its last
 		// moment counts), so the call is bound without ClientCreated.
-		e.after(max(0, e.window+time.Second-st.shift), func(ctx context.Context) {
+		e.after(max(0, e.window+time.Second-st.late), func(ctx context.Context) {
 			if err := e.bindOne(ctx, st, true); err != nil {
 				e.log.Error("match: late binding at the end of the window failed", "call_id", st.key.callID, "err", err)
 			}

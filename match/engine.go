@@ -168,7 +168,8 @@ func (e *Engine) Resume(ctx context.Context, ev callevent.Event, arrived time.Ti
 // Undecided reports whether ev's call is in progress here: the engine has
 // events of it and has not decided it yet, so it still needs them (a
 // durable inbox keeps such events for Resume). It is false for a call the
-// engine does not know, and once the call is decided.
+// engine does not know, and once the call is decided and its delayed
+// notifications are stored (see WithOnDecision).
 func (e *Engine) Undecided(ev callevent.Event) bool {
 	e.mu.Lock()
 	st := e.active[callKey{ev.Provider, ev.Account, ev.CallID}]
@@ -178,7 +179,7 @@ func (e *Engine) Undecided(ev callevent.Event) bool {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return !st.finalized && !st.gone && len(st.events) > 0
+	return (!st.finalized || len(st.prog.later) > 0) && !st.gone && len(st.events) > 0
 }
 
 // handle is HandleEvent of an event that arrived shift ago.
@@ -304,7 +305,9 @@ func (e *Engine) DryRun(ctx context.Context, events ...callevent.Event) (Decisio
 // report the end, waiting their WithProviderIdle timeout (Finaz). Calls
 // still in progress (no end heard, general idle timeout) are not decided:
 // their later events go to whatever runs next. Then delayed notifications
-// and late binding are dropped, timers are stopped, and Close waits (until
+// and late binding are dropped (a call with delayed notifications not yet
+// sent is not reported to WithOnDecision, so a durable inbox resumes it),
+// timers are stopped, and Close waits (until
 // ctx is done) for timer work already running. Events after Close get
 // ErrClosed. Close returns the errors of the decisions that failed.
 func (e *Engine) Close(ctx context.Context) error {

@@ -9,6 +9,12 @@ import (
 
 type delayedNote struct{ t Timer }
 
+// Bounds of the wait before a failed delayed notification is tried again.
+const (
+	minNotifyRetry = time.Second
+	maxNotifyRetry = time.Minute
+)
+
 // notifyMissed tells the responsible, admins, chosen employees and (after
 // a delay) extra employees about a missed inbound call, each once.
 func (e *Engine) notifyMissed(ctx context.Context, rec CallRecord, r Rule, p *progress, dry bool) error {
@@ -70,26 +76,43 @@ func (e *Engine) notifyMissed(ctx context.Context, rec CallRecord, r Rule, p *pr
 			p.d.add(ActNotify, rec.ClientID, rec.LeadID, id, "extra employee, after %v", delay)
 		}
 		if !dry {
-			e.schedule(delay, later, note)
+			p.later, p.laterIn, p.laterNote = later, delay, note("", "extra employee, after "+delay.String())
 		}
 	}
 	return nil
 }
 
-// schedule sends delayed notifications.
-func (e *Engine) schedule(delay time.Duration, ids []string, note func(id, reason string) Notification) {
+// notifyLater sends the call's delayed notifications (progress.later)
+// after d and then, once every one is stored, reports the decision
+// (WithOnDecision): a durable inbox keeps the call's events until then,
+// so a restart before they are sent decides the call again and they are
+// not lost. A failed notification is tried again after retry, doubling up
+// to maxNotifyRetry, until the engine closes.
+func (e *Engine) notifyLater(st *callState, d, retry time.Duration) {
 	dn := &delayedNote{}
 	e.mu.Lock()
 	e.delayed[dn] = struct{}{}
 	e.mu.Unlock()
-	dn.t = e.after(delay, func(ctx context.Context) {
+	dn.t = e.after(d, func(ctx context.Context) {
 		e.mu.Lock()
 		delete(e.delayed, dn)
 		e.mu.Unlock()
-		for _, id := range ids {
-			if err := e.notifier.Notify(ctx, note(id, "extra employee, after "+delay.String())); err != nil {
-				e.log.Error("match: delayed notification failed", "employee", id, "err", err)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		p := &st.prog
+		for len(p.later) > 0 {
+			n := p.laterNote
+			n.Employee, n.At = p.later[0], e.clock.Now().UTC()
+			if err := e.notifier.Notify(ctx, n); err != nil {
+				e.log.Error("match: delayed notification failed; will retry", "call_id", st.key.callID,
+					"employee", n.Employee, "retry_in", retry.String(), "err", err)
+				e.notifyLater(st, retry, min(2*retry, maxNotifyRetry))
+				return
 			}
+			p.later = p.later[1:]
+		}
+		if e.onDecision != nil {
+			e.onDecision(ctx, p.d)
 		}
 	})
 }

@@ -182,8 +182,10 @@ func WithSettle(d time.Duration) Option {
 
 // WithOnDecision sets a function the engine calls once per call, right
 // after the call was decided and the decision's side effects were stored
-// (also for calls it ignores, such as internal ones), on the goroutine
-// that decided it, with the call's lock held: f must return quickly and
+// (also for calls it ignores, such as internal ones; for a call with
+// notifications delayed by NotifyRule.ExtraDelay, once those are stored
+// too), on the goroutine that decided or notified, with the call's lock
+// held: f must return quickly and
 // must not hand the engine events. A durable inbox is told this way that
 // it no longer needs the call's events:
 //

@@ -2,6 +2,8 @@ package match_test
 
 import (
 	"context"
+	"errors"
+	"github.com/callbridge/callbridge/match/memstore"
 	"testing"
 	"time"
 
@@ -106,4 +108,104 @@ func TestAwaitResumesLateBinding(t *testing.T) {
 	require.NoError(t, e2.HandleEvent(ctx, c1.events()[0]))
 	require.Empty(t, decided)
 	require.Len(t, h.s.Calls(), 2)
+}
+
+// flakyNotifier fails the first fail notifications of employee id.
+type flakyNotifier struct {
+	*memstore.Store
+	id   string
+	fail int
+}
+
+func (f *flakyNotifier) Notify(ctx context.Context, n match.Notification) error {
+	if n.Employee == f.id && f.fail > 0 {
+		f.fail--
+		return errors.New("notifier down")
+	}
+	return f.Store.Notify(ctx, n)
+}
+
+// notesFor counts the notifications of employee id.
+func notesFor(s *memstore.Store, id string) int {
+	n := 0
+	for _, x := range s.Notifications() {
+		if x.Employee == id {
+			n++
+		}
+	}
+	return n
+}
+
+// TestDelayedNotificationSettlesTheCall: a call with notifications delayed
+// by ExtraDelay is reported decided (WithOnDecision, which settles it in a
+// durable inbox) only once they are stored; one that fails is tried again.
+func TestDelayedNotificationSettlesTheCall(t *testing.T) {
+	rule := match.DefaultRule()
+	rule.Notify = match.NotifyRule{Extra: []string{"u4"}, ExtraDelay: match.Duration(5 * time.Minute)}
+	var decided []match.Decision
+	h := newHarness(t, rule, match.WithOnDecision(func(_ context.Context, d match.Decision) { decided = append(decided, d) }))
+	fn := &flakyNotifier{Store: h.s, id: "u4", fail: 2}
+	e, err := match.NewEngine(fn, match.WithRules(match.RuleSet{Default: match.Rules{Rule: rule}}), match.WithClock(h.clock),
+		match.WithOnDecision(func(_ context.Context, d match.Decision) { decided = append(decided, d) }))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	for _, ev := range (callSpec{id: "dm", dir: callevent.Inbound, phone: known, ring: "101", status: callevent.Missed}).events() {
+		require.NoError(t, e.HandleEvent(t.Context(), ev))
+	}
+	require.Len(t, h.s.Calls(), 1, "decided at its end")
+	require.Empty(t, decided, "not reported before its delayed notification is stored")
+	h.clock.Advance(5 * time.Minute) // the first try fails
+	require.Zero(t, notesFor(h.s, "u4"))
+	h.clock.Advance(time.Second) // so does the retry a second later
+	require.Zero(t, notesFor(h.s, "u4"))
+	require.Empty(t, decided)
+	h.clock.Advance(2 * time.Second) // the next, two seconds after that, is stored
+	require.Equal(t, 1, notesFor(h.s, "u4"))
+	require.Len(t, decided, 1)
+	require.Equal(t, "dm", decided[0].Call.CallID)
+	h.clock.Advance(time.Hour)
+	require.Len(t, decided, 1)
+	require.Equal(t, 1, notesFor(h.s, "u4"))
+}
+
+// TestDelayedNotificationSurvivesRestart: an engine closed before a
+// delayed notification was sent does not report the call decided, so a
+// durable inbox resumes its events; the next engine decides it again and
+// sends the notification when it was due, once.
+func TestDelayedNotificationSurvivesRestart(t *testing.T) {
+	rule := match.DefaultRule()
+	rule.Notify = match.NotifyRule{Extra: []string{"u4"}, ExtraDelay: match.Duration(5 * time.Minute)}
+	var decided []match.Decision
+	onDecision := match.WithOnDecision(func(_ context.Context, d match.Decision) { decided = append(decided, d) })
+	h := newHarness(t, rule, onDecision)
+	ctx := context.Background()
+	evs := (callSpec{id: "dr", dir: callevent.Inbound, phone: known, ring: "101", status: callevent.Missed}).events()
+	arrived := h.clock.Now()
+	h.send(evs...)
+	require.Len(t, h.s.Calls(), 1, "decided at its end")
+	h.clock.Advance(2 * time.Minute)
+	require.NoError(t, h.e.Close(ctx))
+	require.Empty(t, decided, "closed before the delayed notification: not settled")
+	require.Zero(t, notesFor(h.s, "u4"))
+
+	// The restart, a minute later: the inbox hands the held events over
+	// with the time they arrived.
+	h.clock.Advance(time.Minute)
+	e2, err := match.NewEngine(h.s, match.WithRules(match.RuleSet{Default: match.Rules{Rule: rule}}), match.WithClock(h.clock), onDecision)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e2.Close(ctx) })
+	for _, ev := range evs {
+		require.NoError(t, e2.Resume(ctx, ev, arrived))
+	}
+	h.clock.Advance(0)
+	require.Len(t, h.s.Calls(), 1, "decided again, into the same call row")
+	sent := arrived.Add(5 * time.Minute) // when the first engine would have sent it
+	h.clock.Advance(sent.Sub(h.clock.Now()) - time.Second)
+	require.Zero(t, notesFor(h.s, "u4"), "not before it was due")
+	h.clock.Advance(time.Second)
+	require.Equal(t, 1, notesFor(h.s, "u4"))
+	require.Len(t, decided, 1)
+	h.clock.Advance(time.Hour)
+	require.Equal(t, 1, notesFor(h.s, "u4"))
+	require.Len(t, decided, 1)
 }

@@ -27,6 +27,7 @@ func (e *Engine) arm(st *callState, kind timerKind, d time.Duration) {
 	st.timerGen++
 	gen := st.timerGen
 	st.timerKind = kind
+	st.late = max(0, st.shift-d)
 	st.timer = e.after(max(0, d-st.shift), func(ctx context.Context) { e.fire(ctx, st, gen) })
 }
 

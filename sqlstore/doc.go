@@ -142,9 +142,10 @@
 // A call decided before a restart without a client (its number unknown,
 // creating clients off) waits again for one when the program gives the
 // engine the unbound calls of the last window (match.Engine.Await; the
-// reference gateway does at start). Not kept across a restart:
-// notifications delayed by match.NotifyRule.ExtraDelay that were not sent
-// yet.
+// reference gateway does at start). A call whose notifications are
+// delayed (match.NotifyRule.ExtraDelay) is settled only once they are
+// stored, so a restart before then decides it again and sends them when
+// they are due.
 //
 // # Errors
 //

@@ -10,6 +10,7 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/matchtest"
 )
 
 // decisions counts an engine's decisions per call.
@@ -52,20 +53,31 @@ type instance struct {
 	decided *decisions
 }
 
-func newInstance(t *testing.T, dsn string) *instance {
+func newInstance(t *testing.T, dsn string, opts ...match.Option) *instance {
+	return newInstanceAt(t, dsn, nil, opts...)
+}
+
+// newInstanceAt is newInstance whose database and engine run on clock
+// (nil: the system's).
+func newInstanceAt(t *testing.T, dsn string, clock match.Clock, opts ...match.Option) *instance {
 	t.Helper()
-	x := &instance{db: open(t, dsn, WithDefaultCountry("RU")), decided: &decisions{}}
+	dbOpts := []Option{WithDefaultCountry("RU")}
+	if clock != nil {
+		dbOpts = append(dbOpts, WithClock(clock))
+		opts = append(opts, match.WithClock(clock))
+	}
+	x := &instance{db: open(t, dsn, dbOpts...), decided: &decisions{}}
 	var err error
 	// A call that ended waits an hour for its Completed event: it stays
 	// in progress unless the test completes it.
-	x.engine, err = match.NewEngine(x.db, match.WithDefaultCountry("RU"),
-		match.WithTiming(match.Timing{Grace: time.Hour}),
+	opts = append([]match.Option{match.WithDefaultCountry("RU"), match.WithTiming(match.Timing{Grace: time.Hour})}, opts...)
+	x.engine, err = match.NewEngine(x.db, append(opts,
 		match.WithOnDecision(func(ctx context.Context, d match.Decision) {
 			x.decided.add(d.Call)
 			if err := x.inbox.Settle(ctx, d.Call.Provider, d.Call.Account, d.Call.CallID); err != nil {
 				t.Errorf("Settle: %v", err)
 			}
-		}))
+		}))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,5 +270,85 @@ func TestInboxRetakesItsOwnRows(t *testing.T) {
 			recs := x.decided.of("call-1")
 			return len(recs) == 1 && recs[0].RecordingURL != ""
 		})
+	})
+}
+
+// TestInboxResumesDelayedNotification: a missed call decided before a
+// crash whose notification delayed by ExtraDelay was not sent yet stays
+// held; the next instance decides it again and sends the notification
+// when it was due, once, and only then settles the call.
+func TestInboxResumesDelayedNotification(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		dsn := dv.dsn(t)
+		ctx := context.Background()
+		clock := matchtest.NewClock(time.Now())
+		rule := match.DefaultRule()
+		rule.Notify = match.NotifyRule{Extra: []string{"u4"}, ExtraDelay: match.Duration(5 * time.Minute)}
+		rules := match.WithRules(match.RuleSet{Default: match.Rules{Rule: rule}})
+		notes := func(db *DB) int {
+			ns, err := db.Notifications(ctx, "acc", Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, x := range ns {
+				if x.Employee == "u4" {
+					n++
+				}
+			}
+			return n
+		}
+		held := fmt.Sprintf("state = 0 AND at = %d AND event_id LIKE 'ev-1-%%'", int64(heldAt))
+
+		first := newInstanceAt(t, dsn, clock, rules)
+		ended, done := callEvents(1, "79160000001")
+		for _, e := range []*callevent.Event{&ended, &done} {
+			e.Status, e.AnsweredAt, e.Extension = callevent.Missed, time.Time{}, ""
+		}
+		first.send(t, ended)
+		first.send(t, done)
+		eventually(t, "the call logged", func() bool {
+			calls, err := first.db.Calls(ctx, "acc", Page{})
+			return err == nil && len(calls) == 1
+		})
+		clock.Advance(2 * time.Minute)
+		first.kill()
+		if err := first.engine.Close(ctx); err != nil { // its timers die with it
+			t.Fatal(err)
+		}
+		if n := clock.Pending(); n != 0 {
+			t.Fatalf("%d timers left by the first engine", n)
+		}
+		if n := len(first.decided.of("call-1")); n != 0 {
+			t.Fatalf("reported decided before its delayed notification")
+		}
+		if n := notes(first.db); n != 0 {
+			t.Fatalf("%d delayed notifications before they were due", n)
+		}
+		if n := countRows(t, first.db, held); n != 2 {
+			t.Fatalf("%d of the call's 2 events held, want both: it is not settled before its notification", n)
+		}
+
+		clock.Advance(time.Minute) // the restart, three minutes after the decision
+		next := newInstanceAt(t, dsn, clock, rules)
+		// Decided again: the delayed notification's timer and the call's
+		// forget timer wait on the clock.
+		eventually(t, "the call decided again", func() bool { return clock.Pending() == 2 })
+		clock.Advance(2*time.Minute - time.Second)
+		if n := notes(next.db); n != 0 {
+			t.Fatalf("%d delayed notifications before they were due", n)
+		}
+		clock.Advance(time.Second)
+		eventually(t, "the call settled", func() bool { return countRows(t, next.db, held) == 0 })
+		if n := notes(next.db); n != 1 {
+			t.Errorf("%d notifications of u4, want 1", n)
+		}
+		if n := len(next.decided.of("call-1")); n != 1 {
+			t.Errorf("reported decided %d times, want 1", n)
+		}
+		calls, err := next.db.Calls(ctx, "acc", Page{})
+		if err != nil || len(calls) != 1 {
+			t.Errorf("calls %+v (%v), want 1", calls, err)
+		}
 	})
 }
