@@ -516,6 +516,26 @@ func (in *Inbox) commit(batch []*inboxOp) {
 	deliverHere := in.holder == nil || in.isLeader.Load()
 	var insertErr error // the inserts' own failure, which the bookkeeping survives
 	err := in.db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// The inserts come first: on PostgreSQL an insert waits for the
+		// transaction that updates a row with its ID (another instance
+		// marking its copy delivered), and bookkeeping before it would
+		// hold row locks that such a transaction may wait for in turn (a
+		// deadlock). In a savepoint of their own when bookkeeping follows:
+		// events refused (a full disk) do not take the delivery results
+		// committed with them down too.
+		if len(inserts) > 0 {
+			insert := func() error {
+				var err error
+				local, err = in.insertInbox(ctx, tx, inserts, now, deliverHere)
+				return err
+			}
+			if len(delivered)+len(settle)+len(others) == 0 && claim == nil {
+				return insert()
+			}
+			if insertErr = in.db.savepoint(ctx, tx, insert); insertErr != nil {
+				local = nil
+			}
+		}
 		for chunk := range slices.Chunk(delivered, 512) {
 			args, list := listArgs([]any{now, in.owner}, chunk)
 			q := "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1, owner = '' WHERE owner = $2 AND seq IN (" + list + ")"
@@ -544,23 +564,6 @@ func (in *Inbox) commit(batch []*inboxOp) {
 			if got, err = in.claimRows(ctx, tx); err != nil {
 				return err
 			}
-		}
-		if len(inserts) == 0 {
-			return nil
-		}
-		insert := func() error {
-			var err error
-			local, err = in.insertInbox(ctx, tx, inserts, now, deliverHere)
-			return err
-		}
-		if len(delivered)+len(settle)+len(others) == 0 && claim == nil {
-			return insert()
-		}
-		// In a savepoint of its own: events refused (a full disk) do not
-		// take the delivery results committed with them down too.
-		insertErr = in.db.savepoint(ctx, tx, insert)
-		if insertErr != nil {
-			local = nil
 		}
 		return nil
 	})
