@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callbridge/callbridge/webhook"
@@ -22,8 +23,10 @@ const releaseTimeout = 10 * time.Second
 // is remembered for ttl (ttl <= 0 means 24 hours). A claim is honoured for
 // the claim timeout (WithClaimTimeout); an older one belongs to an
 // instance that died mid-delivery and the next delivery takes it over.
-// Expired rows are deleted by PurgeDedup. Failures of Release are logged
-// (WithLogger).
+// Expired rows are deleted by the Dedup itself, in the background at most
+// once per DedupPurgeInterval (PurgeDedup does the same on demand), so the
+// table holds about a ttl of events. Failures of Release and of the purge
+// are logged (WithLogger).
 func (d *DB) Dedup(ttl time.Duration) webhook.Dedup {
 	if ttl <= 0 {
 		ttl = 24 * time.Hour
@@ -37,7 +40,12 @@ type dedup struct {
 
 	mu     sync.Mutex
 	owners map[string]string // event id → token of the claim this Dedup holds
+
+	lastPurge atomic.Int64 // unix nanoseconds of the last purge started
 }
+
+// DedupPurgeInterval is how often a Dedup deletes its expired rows.
+const DedupPurgeInterval = time.Minute
 
 // Claim implements webhook.Dedup.
 func (x *dedup) Claim(ctx context.Context, id string) (bool, error) {
@@ -104,19 +112,49 @@ func (x *dedup) Release(ctx context.Context, id string, done bool) {
 	if err != nil {
 		x.db.cfg.logger.ErrorContext(ctx, "sqlstore: dedup release failed", "id", id, "done", done, "err", err)
 	}
+	x.maybePurge()
+}
+
+// maybePurge starts PurgeDedup in the background if the last one started
+// DedupPurgeInterval ago or more (or in this Dedup's future: a clock set
+// back).
+func (x *dedup) maybePurge() {
+	now := x.db.cfg.now().UnixNano()
+	last := x.lastPurge.Load()
+	if d := now - last; d >= 0 && d < int64(DedupPurgeInterval) || !x.lastPurge.CompareAndSwap(last, now) {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+		defer cancel()
+		if _, err := x.db.PurgeDedup(ctx); err != nil {
+			x.db.cfg.logger.Error("sqlstore: dedup purge failed; retrying later", "err", err)
+		}
+	}()
 }
 
 // PurgeDedup deletes expired Dedup rows (done rows past their ttl and
-// claims past the claim timeout) and returns how many. Run it now and then
-// (every few minutes) to keep the table small; expired rows are otherwise
-// harmless.
+// claims past the claim timeout), in batches, and returns how many. A
+// Dedup runs it on its own (DedupPurgeInterval); it is exported for tools
+// and tests.
 func (d *DB) PurgeDedup(ctx context.Context) (int, error) {
-	res, err := d.exec(ctx, "DELETE FROM cb_dedup WHERE expires_at <= $1", d.cfg.now().UnixNano())
-	if err != nil {
-		return 0, wrap(err, "purge dedup")
+	now := d.cfg.now().UnixNano()
+	total := 0
+	for {
+		res, err := d.exec(ctx, "DELETE FROM cb_dedup WHERE id IN"+
+			" (SELECT id FROM cb_dedup WHERE expires_at <= $1"+limitClause(purgeBatch)+")", now)
+		if err != nil {
+			return total, wrap(err, "purge dedup")
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, wrap(err, "purge dedup")
+		}
+		total += int(n)
+		if n < purgeBatch {
+			return total, nil
+		}
 	}
-	n, err := res.RowsAffected()
-	return int(n), wrap(err, "purge dedup")
 }
 
 func newToken() string {
