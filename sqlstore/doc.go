@@ -87,7 +87,8 @@
 // rows: a redelivery that reaches another instance while the first
 // delivery runs gets webhook.ErrInProgress; a claim older than the claim
 // timeout (WithClaimTimeout, DefaultClaimTimeout) belongs to an instance
-// that died and is taken over. PurgeDedup deletes expired rows.
+// that died and is taken over. A Dedup deletes its expired rows itself
+// (DedupPurgeInterval).
 //
 // # Durable inbox
 //
