@@ -859,3 +859,49 @@ func TestOpenReadOnly(t *testing.T) {
 		}
 	})
 }
+
+// TestInboxDiskFullKeepsDeliveryResults: when a commit carries delivery
+// results and new events and the events do not fit (a full disk), the
+// events are refused and the delivery results are committed all the same.
+func TestInboxDiskFullKeepsDeliveryResults(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callbridge.db")
+	db := open(t, path)
+	var pages int
+	if err := db.db.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = open(t, fmt.Sprintf("%s?_pragma=max_page_count(%d)", path, pages+24))
+	in := newInbox(t, db, newRecorder(), InboxConfig{PollInterval: time.Hour})
+	ctx := context.Background()
+	// A row this inbox is delivering (leased to it, not due).
+	var seq int64
+	if err := db.db.QueryRow("INSERT INTO cb_inbox (event_id, event, state, attempts, at, owner, last_error, created_at, call_key)"+
+		" VALUES ('in-flight', '{}', 0, 0, $1, $2, '', $3, '') RETURNING seq", time.Now().Add(time.Hour).UnixNano(), in.owner, time.Now().UnixNano()).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ { // fill the database
+		if err := in.HandleEvent(ctx, testEvent(i, 1)); err != nil {
+			break
+		}
+		if i == 1000 {
+			t.Fatal("1,000 events fit into 24 pages")
+		}
+	}
+	ev := testEvent(5000, 1)
+	body, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert := &inboxOp{kind: opInsert, ctx: ctx, eventID: ev.ID, ev: ev, event: body, done: make(chan error, 1)}
+	in.commit([]*inboxOp{{kind: opDelivered, seq: seq}, insert})
+	if err := <-insert.done; !errors.Is(err, webhook.ErrUnavailable) {
+		t.Fatalf("insert into a full database = %v, want ErrUnavailable", err)
+	}
+	if n := countRows(t, db, fmt.Sprintf("seq = %d AND state = %d", seq, inboxDelivered)); n != 1 {
+		t.Error("the delivery result committed with the refused events was lost")
+	}
+	if n := countRows(t, db, "event_id = '"+ev.ID+"'"); n != 0 {
+		t.Error("the refused event was stored")
+	}
+}
