@@ -15,9 +15,10 @@ import (
 	"sync"
 	"time"
 
-	// Drivers: database/sql names "pgx" and "sqlite".
-	_ "github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"modernc.org/sqlite"               // database/sql driver "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/phone"
@@ -287,9 +288,14 @@ func (d *DB) checkWritable(ctx context.Context) error {
 }
 
 // readOnly marks err with ErrReadOnly when the database refused a write
-// for being read-only.
+// for being read-only: SQLITE_READONLY (any of its extended codes), or
+// SQLSTATE 25006 (read_only_sql_transaction) on PostgreSQL.
 func readOnly(err error) error {
-	if err != nil && (strings.Contains(err.Error(), "readonly") || strings.Contains(err.Error(), "read-only")) {
+	var le *sqlite.Error
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &le) && le.Code()&0xff == sqlite3.SQLITE_READONLY,
+		errors.As(err, &pe) && pe.Code == "25006":
 		return fmt.Errorf("%w: %w", ErrReadOnly, err)
 	}
 	return err
