@@ -14,22 +14,21 @@ import (
 // progress remembers how far a finalization got, so a retry after a store
 // error continues instead of deciding again from a changed store.
 type progress struct {
-	d         Decision
-	resolved  bool
-	res       resolution
-	known     bool // the client existed before the call
-	respDone  bool
-	resp      string
-	handler   string
-	leadDone  bool
-	leadID    string
-	logged    bool
-	notified  []string
-	scheduled bool
-	later     []string      // extra employees still to notify (notifyLater)
-	laterIn   time.Duration // after the decision
-	laterNote Notification  // their notification, Employee and At unset
-	wait      bool
+	d        Decision
+	resolved bool
+	res      resolution
+	known    bool // the client existed before the call
+	respDone bool
+	resp     string
+	handler  string
+	leadDone bool
+	leadID   string
+	logged   bool
+	leadResp string // the responsible of the call's lead
+	notified []string
+	later    []Notification // delayed notifications not stored yet (notifyLater)
+	laterIn  time.Duration  // their delay after the decision
+	wait     bool
 }
 
 // finalize applies the rules to a finished call; st.mu is held.
@@ -215,11 +214,11 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 
 	// Leads.
 	if p.res.Found() && e.leads != nil && !p.leadDone {
-		lead, err := e.lead(ctx, a, c, rule, p, dry)
+		lead, resp, err := e.lead(ctx, a, c, rule, p, dry)
 		if err != nil {
 			return err
 		}
-		p.leadDone, p.leadID = true, lead
+		p.leadDone, p.leadID, p.leadResp = true, lead, resp
 	}
 	rec.LeadID = p.leadID
 	d.Call = rec
@@ -235,9 +234,9 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 		d.add(ActLogCall, rec.ClientID, rec.LeadID, rec.Employee, "%s %s call", rec.Direction, rec.Status)
 	}
 
-	// Tell people about a missed inbound call.
-	if c == InboundMissed && e.notifier != nil {
-		if err := e.notifyMissed(ctx, rec, rule, p, dry); err != nil {
+	// Tell people about the call.
+	if e.notifier != nil {
+		if err := e.notify(ctx, rec, c, rule, p, dry); err != nil {
 			return err
 		}
 	}
@@ -252,8 +251,9 @@ func cmpChannel(ch Channel) Channel {
 }
 
 // lead attaches the call to the client's active lead, reopens a lost one
-// or creates one, and returns the lead id ("" for none).
-func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, p *progress, dry bool) (string, error) {
+// or creates one, and returns the lead id ("" for none) and its
+// responsible.
+func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, p *progress, dry bool) (id, responsible string, err error) {
 	d := &p.d
 	cl := p.res.Client
 	lc := rule.Leads.get(c)
@@ -263,40 +263,38 @@ func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, p *pr
 		// where leads are created; not asking saves a store round trip
 		// (an amoCRM request) on every call.
 		d.add(ActNoLead, cl.ID, "", "", "creating leads on %s is off", c)
-		return "", nil
+		return "", "", nil
 	}
 	var leads []Lead
 	if cl.ID != "" {
-		var err error
 		if leads, err = e.leads.ClientLeads(ctx, cl.Account, cl.ID); err != nil {
-			return "", fmt.Errorf("match: client leads: %w", err)
+			return "", "", fmt.Errorf("match: client leads: %w", err)
 		}
 	}
 	for _, l := range leads {
 		if l.Active() {
 			d.add(ActAttachLead, cl.ID, l.ID, "", "the client has an active lead (status %q): the call goes there, no new lead", l.Status)
-			return l.ID, nil
+			return l.ID, l.Responsible, nil
 		}
 	}
 	if outbound && rule.ReopenStatus != "" && len(leads) > 0 && (leads[0].State == LeadLost || leads[0].State == LeadUnqualified) {
 		l := leads[0]
 		if !dry {
-			var err error
 			if l, err = e.leads.ReopenLead(ctx, cl.Account, l.ID, rule.ReopenStatus); err != nil {
-				return "", fmt.Errorf("match: reopen lead: %w", err)
+				return "", "", fmt.Errorf("match: reopen lead: %w", err)
 			}
 		}
 		d.add(ActReopenLead, cl.ID, l.ID, "", "outbound call to a client whose newest lead is %s and none is active: moved to %q", leads[0].State, rule.ReopenStatus)
-		return l.ID, nil
+		return l.ID, l.Responsible, nil
 	}
 	created := p.res.Match == matchCreated
 	switch {
 	case !lc.Create:
 		d.add(ActNoLead, cl.ID, "", "", "creating leads on %s is off", c)
-		return "", nil
+		return "", "", nil
 	case !created && !lc.EvenIfClientExists:
 		d.add(ActNoLead, cl.ID, "", "", "the client existed before the call and \"even if the client exists\" is off for %s", c)
-		return "", nil
+		return "", "", nil
 	}
 	name := lc.Name
 	if name == "" {
@@ -311,9 +309,8 @@ func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, p *pr
 		Pipeline: lc.Pipeline, Status: lc.Status, Source: lc.Source, Responsible: p.resp, State: LeadOpen,
 		Provider: a.rec.Provider, CallID: a.rec.CallID}
 	if !dry {
-		var err error
 		if l, err = e.leads.CreateLead(ctx, l); err != nil {
-			return "", fmt.Errorf("match: create lead: %w", err)
+			return "", "", fmt.Errorf("match: create lead: %w", err)
 		}
 	}
 	why := "a new client"
@@ -321,7 +318,7 @@ func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, p *pr
 		why = "\"even if the client exists\" is on"
 	}
 	d.add(ActCreateLead, cl.ID, l.ID, l.Responsible, "no active lead, creating leads on %s is on, %s: %q", c, why, l.Name)
-	return l.ID, nil
+	return l.ID, l.Responsible, nil
 }
 
 // missedResponsible picks the responsible for a missed call from an

@@ -128,7 +128,7 @@
 //	{"default": {
 //	   "create": {"inbound_answered": true, "inbound_missed": true, "outbound": true},
 //	   "leads":  {"inbound_missed": {"create": true, "status": "new", "source": "missed call"}},
-//	   "notify": {"admins": true, "extra": ["u4"], "extra_delay": "5m"},
+//	   "notify": {"admins": true, "extra": ["u4"], "delay": "5m"},
 //	   "lines":  [{"name": "Sales", "numbers": ["+7 495 123-45-67"],
 //	               "missed": {"distribution": "active", "employees": ["u1", "u2"]}}]},
 //	 "accounts": {"other-account": {"create": {"inbound_missed": true}}}}

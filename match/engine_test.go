@@ -408,7 +408,7 @@ func TestLookupContact(t *testing.T) {
 func TestCloseFlushesAndStops(t *testing.T) {
 	t.Parallel()
 	rule := match.DefaultRule()
-	rule.Notify = match.NotifyRule{Extra: []string{"u4"}, ExtraDelay: match.Duration(time.Hour)}
+	rule.Notify = match.NotifyRule{Extra: []string{"u4"}, Delay: match.Duration(time.Hour)}
 	h := newHarness(t, rule)
 	h.send(megafonLike()...)
 	h.send(callSpec{id: "m", dir: callevent.Inbound, phone: unknownB, ring: "101", status: callevent.Missed}.events()...)

@@ -15,69 +15,69 @@ const (
 	maxNotifyRetry = time.Minute
 )
 
-// notifyMissed tells the responsible, admins, chosen employees and (after
-// a delay) extra employees about a missed inbound call, each once.
-func (e *Engine) notifyMissed(ctx context.Context, rec CallRecord, r Rule, p *progress, dry bool) error {
+// notify tells the employees of r.Notify about the call, each once: for a
+// missed inbound call the responsible, the lead's responsible, admins and
+// the employees chosen for unknown numbers; for every call the extra
+// employees. With a Delay the notifications wait in p.later for
+// notifyLater.
+func (e *Engine) notify(ctx context.Context, rec CallRecord, c Case, r Rule, p *progress, dry bool) error {
 	type target struct{ id, reason string }
-	var now []target
+	var to []target
 	add := func(id, reason string) {
-		if id != "" && !slices.ContainsFunc(now, func(t target) bool { return t.id == id }) {
-			now = append(now, target{id, reason})
+		if id != "" && !slices.ContainsFunc(to, func(t target) bool { return t.id == id }) {
+			to = append(to, target{id, reason})
 		}
 	}
-	if !r.Notify.MuteResponsible {
-		add(p.resp, "responsible for the missed call")
-	}
-	if r.Notify.Admins && e.dir != nil {
-		emps, err := e.dir.Employees(ctx, rec.Account)
-		if err != nil {
-			return fmt.Errorf("match: employees: %w", err)
+	kind := NotifyCall
+	if c == InboundMissed {
+		kind = NotifyMissed
+		if !r.Notify.MuteResponsible {
+			add(p.resp, "responsible for the missed call")
 		}
-		for _, x := range emps {
-			if x.Admin {
-				add(x.ID, "admin")
+		if r.Notify.LeadResponsible {
+			add(p.leadResp, "responsible for the lead")
+		}
+		if r.Notify.Admins && e.dir != nil {
+			emps, err := e.dir.Employees(ctx, rec.Account)
+			if err != nil {
+				return fmt.Errorf("match: employees: %w", err)
+			}
+			for _, x := range emps {
+				if x.Admin {
+					add(x.ID, "admin")
+				}
+			}
+		}
+		if !p.known {
+			for _, id := range r.Notify.Unknown {
+				add(id, "chosen for missed calls from unknown numbers")
 			}
 		}
 	}
-	if !p.known {
-		for _, id := range r.Notify.Unknown {
-			add(id, "chosen for missed calls from unknown numbers")
-		}
-	}
-	delay := time.Duration(r.Notify.ExtraDelay)
-	var later []string
 	for _, id := range r.Notify.Extra {
-		if delay == 0 {
-			add(id, "extra employee")
-		} else if !slices.ContainsFunc(now, func(t target) bool { return t.id == id }) && !slices.Contains(later, id) {
-			later = append(later, id)
-		}
+		add(id, "chosen for every call")
 	}
-	note := func(id, reason string) Notification {
-		return Notification{Kind: NotifyMissed, Account: rec.Account, Employee: id, Provider: rec.Provider,
-			CallID: rec.CallID, ClientID: rec.ClientID, ClientPhone: rec.ClientPhone, LeadID: rec.LeadID,
-			Reason: reason, At: e.clock.Now().UTC()}
-	}
-	for _, t := range now {
+	delay := time.Duration(r.Notify.Delay)
+	for _, t := range to {
 		if slices.Contains(p.notified, t.id) {
 			continue
 		}
-		if !dry {
-			if err := e.notifier.Notify(ctx, note(t.id, t.reason)); err != nil {
+		n := Notification{Kind: kind, Account: rec.Account, Employee: t.id, Provider: rec.Provider,
+			CallID: rec.CallID, ClientID: rec.ClientID, ClientPhone: rec.ClientPhone, LeadID: rec.LeadID,
+			Reason: t.reason, At: e.clock.Now().UTC()}
+		switch {
+		case delay > 0:
+			n.Reason += ", after " + delay.String()
+			if !dry {
+				p.later, p.laterIn = append(p.later, n), delay
+			}
+		case !dry:
+			if err := e.notifier.Notify(ctx, n); err != nil {
 				return fmt.Errorf("match: notify %s: %w", t.id, err)
 			}
 		}
 		p.notified = append(p.notified, t.id)
-		p.d.add(ActNotify, rec.ClientID, rec.LeadID, t.id, "%s", t.reason)
-	}
-	if len(later) > 0 && !p.scheduled {
-		p.scheduled = true
-		for _, id := range later {
-			p.d.add(ActNotify, rec.ClientID, rec.LeadID, id, "extra employee, after %v", delay)
-		}
-		if !dry {
-			p.later, p.laterIn, p.laterNote = later, delay, note("", "extra employee, after "+delay.String())
-		}
+		p.d.add(ActNotify, rec.ClientID, rec.LeadID, t.id, "%s", n.Reason)
 	}
 	return nil
 }
@@ -87,10 +87,15 @@ func (e *Engine) notifyMissed(ctx context.Context, rec CallRecord, r Rule, p *pr
 // (WithOnDecision): a durable inbox keeps the call's events until then,
 // so a restart before they are sent decides the call again and they are
 // not lost. A failed notification is tried again after retry, doubling up
-// to maxNotifyRetry, until the engine closes.
+// to maxNotifyRetry, until the engine closes. After Close nothing is
+// sent and the decision is not reported.
 func (e *Engine) notifyLater(st *callState, d, retry time.Duration) {
 	dn := &delayedNote{}
 	e.mu.Lock()
+	if e.closed { // decided by Close: left for the next start
+		e.mu.Unlock()
+		return
+	}
 	e.delayed[dn] = struct{}{}
 	e.mu.Unlock()
 	dn.t = e.after(d, func(ctx context.Context) {
@@ -101,8 +106,8 @@ func (e *Engine) notifyLater(st *callState, d, retry time.Duration) {
 		defer st.mu.Unlock()
 		p := &st.prog
 		for len(p.later) > 0 {
-			n := p.laterNote
-			n.Employee, n.At = p.later[0], e.clock.Now().UTC()
+			n := p.later[0]
+			n.At = e.clock.Now().UTC()
 			if err := e.notifier.Notify(ctx, n); err != nil {
 				e.log.Error("match: delayed notification failed; will retry", "call_id", st.key.callID,
 					"employee", n.Employee, "retry_in", retry.String(), "err", err)

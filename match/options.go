@@ -183,7 +183,7 @@ func WithSettle(d time.Duration) Option {
 // WithOnDecision sets a function the engine calls once per call, right
 // after the call was decided and the decision's side effects were stored
 // (also for calls it ignores, such as internal ones; for a call with
-// notifications delayed by NotifyRule.ExtraDelay, once those are stored
+// notifications delayed by NotifyRule.Delay, once those are stored
 // too), on the goroutine that decided or notified, with the call's lock
 // held: f must return quickly and
 // must not hand the engine events. A durable inbox is told this way that

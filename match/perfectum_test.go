@@ -153,13 +153,13 @@ func TestDistribution(t *testing.T) {
 }
 
 // TestMissedNotifications checks whom a missed call is told to: the
-// responsible, admins, chosen employees for unknown numbers, and extra
-// employees only after their delay.
+// responsible, admins, chosen employees for unknown numbers and the extra
+// employees, each once.
 func TestMissedNotifications(t *testing.T) {
 	t.Parallel()
 	rule := match.DefaultRule()
 	rule.Missed.Manager = "u4"
-	rule.Notify = match.NotifyRule{Admins: true, Unknown: []string{"u1", "u4"}, Extra: []string{"u2", "u3"}, ExtraDelay: match.Duration(5 * time.Minute)}
+	rule.Notify = match.NotifyRule{Admins: true, Unknown: []string{"u1", "u4"}, Extra: []string{"u2", "u3"}}
 	h := newHarness(t, rule)
 
 	unknown := callSpec{id: "n1", dir: callevent.Inbound, phone: unknownA, ring: "101", status: callevent.Missed}
@@ -170,18 +170,49 @@ func TestMissedNotifications(t *testing.T) {
 		missedNote(unknown, "u4", "c1", "responsible for the missed call"),
 		missedNote(unknown, "u3", "c1", "admin"),
 		missedNote(unknown, "u1", "c1", "chosen for missed calls from unknown numbers"),
+		missedNote(unknown, "u2", "c1", "chosen for every call"),
+		// u2 is the known client's responsible, u3 an admin: told once.
 		missedNote(knownCall, "u2", "k1", "responsible for the missed call"),
 		missedNote(knownCall, "u3", "k1", "admin"),
 	}
 	require.Empty(t, cmp.Diff(want, h.s.Notifications()))
+}
 
-	h.clock.Advance(5*time.Minute - time.Second)
-	require.Len(t, h.s.Notifications(), len(want), "extra employees are told only after the delay")
-	h.clock.Advance(time.Second)
-	at := t0.Add(5 * time.Minute)
-	// u3 was told already as an admin; u2 is the known client's responsible.
-	extra1 := missedNote(unknown, "u2", "c1", "extra employee, after 5m0s")
-	extra1.At = at
-	want = append(want, extra1)
+// TestPerfectumPhonetSettings14To18 plays seed 003's notification
+// settings: pushes on every call to the chosen employees besides the
+// responsible (14), after the pause (15) that holds back every list of
+// recipients; missed calls told to the lead's responsible (16), the
+// client's administrators (17) and, for unknown numbers, the chosen
+// employees (18).
+func TestPerfectumPhonetSettings14To18(t *testing.T) {
+	t.Parallel()
+	rule := match.DefaultRule()
+	rule.Leads.InboundMissed = match.LeadCase{Create: true, EvenIfClientExists: true}
+	rule.Notify = match.NotifyRule{MuteResponsible: true, LeadResponsible: true, Admins: true, Unknown: []string{"u1"},
+		Extra: []string{"u4"}, Delay: match.Duration(2 * time.Minute)}
+	h := newHarness(t, rule)
+	// The known client (responsible u2) has an open lead that u1 handles.
+	require.NoError(t, h.s.AddLeads(match.Lead{ID: "l1", Account: acct, ClientID: "k1", Name: "Deal", Responsible: "u1", State: match.LeadOpen}))
+
+	missed := callSpec{id: "p1", dir: callevent.Inbound, phone: known, ring: "101", status: callevent.Missed}
+	answered := callSpec{id: "p2", dir: callevent.Inbound, phone: unknownB, ext: "201", status: callevent.Success}
+	h.send(missed.events()...)
+	h.send(answered.events()...)
+	h.clock.Advance(match.DefaultGracePeriod) // every call decided
+	require.Empty(t, h.s.Notifications(), "held back by the pause (15)")
+
+	h.clock.Advance(2 * time.Minute)
+	after := ", after 2m0s"
+	note := func(c callSpec, kind match.NotificationKind, employee, clientID, leadID, reason string, at time.Time) match.Notification {
+		return match.Notification{Kind: kind, Account: acct, Employee: employee, Provider: "telphin", CallID: c.id,
+			ClientID: clientID, ClientPhone: c.phone, LeadID: leadID, Reason: reason + after, At: at}
+	}
+	at := t0.Add(2 * time.Minute) // both decided at their end, the pause after that
+	want := []match.Notification{
+		note(missed, match.NotifyMissed, "u1", "k1", "l1", "responsible for the lead", at), // 16; k1's responsible u2 is muted
+		note(missed, match.NotifyMissed, "u3", "k1", "l1", "admin", at),                    // 17
+		note(missed, match.NotifyMissed, "u4", "k1", "l1", "chosen for every call", at),    // 14
+		note(answered, match.NotifyCall, "u4", "c1", "", "chosen for every call", at),      // 14, an answered call
+	}
 	require.Empty(t, cmp.Diff(want, h.s.Notifications()))
 }

@@ -137,11 +137,11 @@ func notesFor(s *memstore.Store, id string) int {
 }
 
 // TestDelayedNotificationSettlesTheCall: a call with notifications delayed
-// by ExtraDelay is reported decided (WithOnDecision, which settles it in a
+// by NotifyRule.Delay is reported decided (WithOnDecision, which settles it in a
 // durable inbox) only once they are stored; one that fails is tried again.
 func TestDelayedNotificationSettlesTheCall(t *testing.T) {
 	rule := match.DefaultRule()
-	rule.Notify = match.NotifyRule{Extra: []string{"u4"}, ExtraDelay: match.Duration(5 * time.Minute)}
+	rule.Notify = match.NotifyRule{Extra: []string{"u4"}, Delay: match.Duration(5 * time.Minute)}
 	var decided []match.Decision
 	h := newHarness(t, rule, match.WithOnDecision(func(_ context.Context, d match.Decision) { decided = append(decided, d) }))
 	fn := &flakyNotifier{Store: h.s, id: "u4", fail: 2}
@@ -174,7 +174,7 @@ func TestDelayedNotificationSettlesTheCall(t *testing.T) {
 // sends the notification when it was due, once.
 func TestDelayedNotificationSurvivesRestart(t *testing.T) {
 	rule := match.DefaultRule()
-	rule.Notify = match.NotifyRule{Extra: []string{"u4"}, ExtraDelay: match.Duration(5 * time.Minute)}
+	rule.Notify = match.NotifyRule{Extra: []string{"u4"}, Delay: match.Duration(5 * time.Minute)}
 	var decided []match.Decision
 	onDecision := match.WithOnDecision(func(_ context.Context, d match.Decision) { decided = append(decided, d) })
 	h := newHarness(t, rule, onDecision)

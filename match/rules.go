@@ -163,17 +163,23 @@ type MissedRule struct {
 	Employees    []string `json:"employees,omitempty"`
 }
 
-// NotifyRule says whom to tell about a missed inbound call. The
-// responsible is always told unless MuteResponsible is set.
+// NotifyRule says whom to tell about calls (Perfectum's settings 14 to
+// 18). A missed inbound call is told to its responsible (unless
+// MuteResponsible), to the responsible of the lead it is attached to
+// (LeadResponsible), to every admin of the directory (Admins) and, for a
+// number the CRM did not know, to the employees in Unknown; every call,
+// missed or not, is told to the employees in Extra. Each employee is told
+// once per call. Delay holds every notification back that long after the
+// decision (0 = at once).
 type NotifyRule struct {
 	MuteResponsible bool `json:"mute_responsible,omitempty"`
-	// Admins tells every admin of the directory.
-	Admins bool `json:"admins,omitempty"`
+	LeadResponsible bool `json:"lead_responsible,omitempty"`
+	Admins          bool `json:"admins,omitempty"`
 	// Unknown lists employees told about missed calls from unknown numbers.
 	Unknown []string `json:"unknown,omitempty"`
-	// Extra lists employees told after ExtraDelay (0 = at once).
-	Extra      []string `json:"extra,omitempty"`
-	ExtraDelay Duration `json:"extra_delay,omitempty"`
+	// Extra lists employees told about every call.
+	Extra []string `json:"extra,omitempty"`
+	Delay Duration `json:"delay,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes JSON as a Go duration
@@ -370,8 +376,8 @@ func (r Rule) validate() error {
 	default:
 		return fmt.Errorf("unknown distribution %q (want %q or %q)", r.Missed.Distribution, DistributeRoundRobin, DistributeActive)
 	}
-	if r.Notify.ExtraDelay < 0 {
-		return fmt.Errorf("negative notify extra_delay %v", time.Duration(r.Notify.ExtraDelay))
+	if r.Notify.Delay < 0 {
+		return fmt.Errorf("negative notify delay %v", time.Duration(r.Notify.Delay))
 	}
 	return nil
 }

@@ -19,11 +19,11 @@ func TestParseRules(t *testing.T) {
 	  "default": {
 	    "create": {"inbound_answered": true, "inbound_missed": true, "outbound": true},
 	    "leads": {"inbound_missed": {"create": true, "source": "missed call"}},
-	    "notify": {"admins": true, "extra": ["u4"], "extra_delay": "5m"},
+	    "notify": {"admins": true, "extra": ["u4"], "delay": "5m"},
 	    "lines": [
 	      {"name": "Sales", "numbers": ["+7 (495) 123-45-67", "84950000001"],
 	       "missed": {"distribution": "active", "employees": ["u1", "u2"]},
-	       "notify": {"extra_delay": 90}}
+	       "notify": {"delay": 90}}
 	    ]
 	  },
 	  "accounts": {"quiet": {"create": {}}}
@@ -33,11 +33,11 @@ func TestParseRules(t *testing.T) {
 	base := match.Rule{
 		Create: match.CreateRule{InboundAnswered: true, InboundMissed: true, Outbound: true},
 		Leads:  match.LeadRules{InboundMissed: match.LeadCase{Create: true, Source: "missed call"}},
-		Notify: match.NotifyRule{Admins: true, Extra: []string{"u4"}, ExtraDelay: match.Duration(5 * time.Minute)},
+		Notify: match.NotifyRule{Admins: true, Extra: []string{"u4"}, Delay: match.Duration(5 * time.Minute)},
 	}
 	sales := base.Clone()
 	sales.Missed = match.MissedRule{Distribution: match.DistributeActive, Employees: []string{"u1", "u2"}}
-	sales.Notify.ExtraDelay = match.Duration(90 * time.Second)
+	sales.Notify.Delay = match.Duration(90 * time.Second)
 	want := match.RuleSet{
 		Default:  match.Rules{Rule: base, Lines: []match.LineRule{{Name: "Sales", Numbers: []string{"74951234567", "74950000001"}, Rule: sales}}},
 		Accounts: map[string]match.Rules{"quiet": {}},
@@ -72,8 +72,8 @@ func TestParseRulesErrors(t *testing.T) {
 		{"unknown field", `{"default":{"create":{"inbound":true}}}`, "unknown field"},
 		{"unknown field in a line", `{"default":{"lines":[{"name":"a","numbers":["74951234567"],"oops":1}]}}`, "lines[0]"},
 		{"bad distribution", `{"accounts":{"x":{"missed":{"distribution":"random"}}}}`, `unknown distribution "random"`},
-		{"bad duration", `{"default":{"notify":{"extra_delay":"soon"}}}`, "soon"},
-		{"negative duration", `{"default":{"notify":{"extra_delay":"-1s"}}}`, "negative"},
+		{"bad duration", `{"default":{"notify":{"delay":"soon"}}}`, "soon"},
+		{"negative duration", `{"default":{"notify":{"delay":"-1s"}}}`, "negative"},
 		{"not JSON", `{`, "rules"},
 	}
 	for _, tt := range tests {
@@ -130,7 +130,7 @@ func TestCallRecordJSON(t *testing.T) {
 // validate, that an engine accepts, and that survive a JSON round trip.
 func FuzzParseRules(f *testing.F) {
 	f.Add([]byte(`{"default":{"create":{"inbound_missed":true},"lines":[{"name":"a","numbers":["74951234567"],"missed":{"distribution":"active"}}]}}`))
-	f.Add([]byte(`{"accounts":{"x":{"notify":{"extra_delay":"5m","extra":["u1"]}}}}`))
+	f.Add([]byte(`{"accounts":{"x":{"notify":{"delay":"5m","extra":["u1"]}}}}`))
 	f.Add([]byte(`{"default":{"lines":[{"name":"a","numbers":["1"]},{"name":"b","numbers":["1"]}]}}`))
 	// The store is built once; an engine per input is cheap (no I/O).
 	store, err := memstore.New()

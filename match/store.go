@@ -192,12 +192,18 @@ type NotificationKind uint8
 const (
 	// NotifyMissed: an inbound call was not answered.
 	NotifyMissed NotificationKind = iota + 1
+	// NotifyCall: any other call, told to the employees chosen for every
+	// call (NotifyRule.Extra).
+	NotifyCall
 )
 
-// String returns "missed".
+// String returns "missed" or "call".
 func (k NotificationKind) String() string {
-	if k == NotifyMissed {
+	switch k {
+	case NotifyMissed:
 		return "missed"
+	case NotifyCall:
+		return "call"
 	}
 	return "NotificationKind(" + strconv.Itoa(int(k)) + ")"
 }

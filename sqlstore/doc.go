@@ -144,7 +144,7 @@
 // creating clients off) waits again for one when the program gives the
 // engine the unbound calls of the last window (match.Engine.Await; the
 // reference gateway does at start). A call whose notifications are
-// delayed (match.NotifyRule.ExtraDelay) is settled only once they are
+// delayed (match.NotifyRule.Delay) is settled only once they are
 // stored, so a restart before then decides it again and sends them when
 // they are due.
 //

@@ -274,7 +274,7 @@ func TestInboxRetakesItsOwnRows(t *testing.T) {
 }
 
 // TestInboxResumesDelayedNotification: a missed call decided before a
-// crash whose notification delayed by ExtraDelay was not sent yet stays
+// crash whose notification delayed by NotifyRule.Delay was not sent yet stays
 // held; the next instance decides it again and sends the notification
 // when it was due, once, and only then settles the call.
 func TestInboxResumesDelayedNotification(t *testing.T) {
@@ -283,7 +283,7 @@ func TestInboxResumesDelayedNotification(t *testing.T) {
 		ctx := context.Background()
 		clock := matchtest.NewClock(time.Now())
 		rule := match.DefaultRule()
-		rule.Notify = match.NotifyRule{Extra: []string{"u4"}, ExtraDelay: match.Duration(5 * time.Minute)}
+		rule.Notify = match.NotifyRule{Extra: []string{"u4"}, Delay: match.Duration(5 * time.Minute)}
 		rules := match.WithRules(match.RuleSet{Default: match.Rules{Rule: rule}})
 		notes := func(db *DB) int {
 			ns, err := db.Notifications(ctx, "acc", Page{})
