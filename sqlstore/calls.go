@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,6 +70,60 @@ func (d *DB) LogCall(ctx context.Context, rec match.CallRecord) error {
 		rec.Employee, rec.Extension, rec.LinePhone, started, answered, ended, int64(rec.Duration), int64(rec.Wait),
 		rec.RecordingURL, rec.LeadID)
 	return wrap(err, "log call %q", rec.CallID)
+}
+
+// CallStats implements match.CallStats, summing in the database over the
+// index of calls by account and start.
+func (d *DB) CallStats(ctx context.Context, account string, from, to time.Time) ([]match.EmployeeStats, error) {
+	return d.callStats(ctx, []any{account}, from, to)
+}
+
+// AllCallStats is CallStats over the calls of every account, for a CRM
+// that is one tenant over several telephony accounts (see AllCalls).
+func (d *DB) AllCallStats(ctx context.Context, from, to time.Time) ([]match.EmployeeStats, error) {
+	return d.callStats(ctx, nil, from, to)
+}
+
+// callStats sums the calls that started in [from, to), of the account in
+// account if it holds one.
+func (d *DB) callStats(ctx context.Context, account []any, from, to time.Time) ([]match.EmployeeStats, error) {
+	var tc times
+	lo, hi := tc.v("from", from), tc.v("to", to)
+	if tc.err != nil {
+		return nil, wrap(tc.err, "call stats")
+	}
+	where := "started_at >= $1 AND started_at < $2"
+	if len(account) > 0 {
+		where = "account = $1 AND started_at >= $2 AND started_at < $3"
+	}
+	in, out, success := int(callevent.Inbound), int(callevent.Outbound), int(callevent.Success)
+	answered := fmt.Sprintf("direction = %d AND status = %d", in, success)
+	rows, err := d.db.QueryContext(ctx, "SELECT employee,"+
+		" CAST(SUM(CASE WHEN "+answered+" THEN 1 ELSE 0 END) AS BIGINT),"+
+		fmt.Sprintf(" CAST(SUM(CASE WHEN direction = %d AND status <> %d THEN 1 ELSE 0 END) AS BIGINT),", in, success)+
+		fmt.Sprintf(" CAST(SUM(CASE WHEN direction = %d THEN 1 ELSE 0 END) AS BIGINT),", out)+
+		fmt.Sprintf(" CAST(SUM(CASE WHEN status = %d THEN duration ELSE 0 END) AS BIGINT),", success)+
+		" CAST(SUM(CASE WHEN "+answered+" THEN wait ELSE 0 END) AS BIGINT)"+
+		" FROM cb_calls WHERE "+where+
+		fmt.Sprintf(" AND direction IN (%d, %d) GROUP BY employee", in, out),
+		append(account, lo, hi)...)
+	if err != nil {
+		return nil, wrap(err, "call stats")
+	}
+	defer rows.Close()
+	var stats []match.EmployeeStats
+	for rows.Next() {
+		var s match.EmployeeStats
+		var talk, wait int64
+		if err := rows.Scan(&s.Employee, &s.Answered, &s.Missed, &s.Outbound, &talk, &wait); err != nil {
+			return nil, wrap(err, "call stats")
+		}
+		s.TalkTime = time.Duration(talk)
+		stats = append(stats, match.Totals(s, time.Duration(wait)))
+	}
+	// Ordered here: the databases' collations order text differently.
+	slices.SortFunc(stats, func(a, b match.EmployeeStats) int { return strings.Compare(a.Employee, b.Employee) })
+	return stats, wrap(rows.Err(), "call stats")
 }
 
 // Calls lists the calls of account, newest first (by StartedAt, then

@@ -514,6 +514,19 @@ func (s *Store) LogCall(_ context.Context, rec match.CallRecord) error {
 	return nil
 }
 
+// CallStats implements match.CallStats over the calls it keeps.
+func (s *Store) CallStats(_ context.Context, account string, from, to time.Time) ([]match.EmployeeStats, error) {
+	var c match.StatsCounter
+	s.mu.RLock()
+	for _, rec := range s.calls {
+		if rec.Account == account && !rec.StartedAt.Before(from) && rec.StartedAt.Before(to) {
+			c.Add(rec)
+		}
+	}
+	s.mu.RUnlock()
+	return c.Stats(), nil
+}
+
 // Calls returns the logged calls, newest first (by StartedAt, then
 // provider, account and call id).
 func (s *Store) Calls() []match.CallRecord {

@@ -379,3 +379,55 @@ func testDirectory(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"u1"}, online, "SetOnline replaces the set")
 }
+
+// testCallStats: a store that counts calls by employee (match.CallStats)
+// counts the calls of the account that started in [from, to), internal
+// calls left out, as match.StatsCounter does.
+func testCallStats(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	cs, ok := s.(match.CallStats)
+	if !ok {
+		t.Skip("the store does not implement match.CallStats")
+	}
+	from, to := t0, t0.Add(24*time.Hour)
+	n := 0
+	rec := func(account, employee string, dir callevent.Direction, status callevent.Status, at time.Time, talk, wait time.Duration) match.CallRecord {
+		n++
+		r := call("telphin", account, fmt.Sprintf("call-%d", n))
+		r.Employee, r.Direction, r.Status, r.StartedAt, r.Duration, r.Wait = employee, dir, status, at, talk, wait
+		return r
+	}
+	in, out := callevent.Inbound, callevent.Outbound
+	mid := t0.Add(time.Hour)
+	recs := []match.CallRecord{
+		rec(acme, "u1", in, callevent.Success, from, time.Minute, 10*time.Second),
+		rec(acme, "u1", in, callevent.Success, mid, 30*time.Second, 21*time.Second),
+		rec(acme, "u1", in, callevent.Missed, mid, 0, 0),
+		rec(acme, "u1", out, callevent.Success, mid, 100*time.Second, 3*time.Second),
+		rec(acme, "u1", out, callevent.Busy, mid, 0, 0),
+		rec(acme, "u1", callevent.Internal, callevent.Success, mid, time.Hour, 0),
+		rec(acme, "u2", in, callevent.Missed, from.Add(-time.Nanosecond), 0, 0),
+		rec(acme, "u2", in, callevent.Success, to, time.Minute, time.Second),
+		rec(acme, "u2", in, callevent.Success, to.Add(-time.Microsecond), 5*time.Second, 5*time.Second),
+		rec(acme, "", in, callevent.Missed, mid, 0, 0),
+		rec(globex, "u1", in, callevent.Success, mid, time.Minute, time.Second),
+	}
+	var want match.StatsCounter
+	for _, r := range recs {
+		require.NoError(t, s.LogCall(ctx, r))
+		if r.Account == acme && !r.StartedAt.Before(from) && r.StartedAt.Before(to) {
+			want.Add(r)
+		}
+	}
+	got, err := cs.CallStats(ctx, acme, from, to)
+	require.NoError(t, err)
+	diff(t, []match.EmployeeStats{
+		{Employee: "", Missed: 1},
+		{Employee: "u1", Answered: 2, Missed: 1, Outbound: 2, TalkTime: 190 * time.Second, AverageWait: 15*time.Second + 500*time.Millisecond},
+		{Employee: "u2", Answered: 1, TalkTime: 5 * time.Second, AverageWait: 5 * time.Second},
+	}, got, "the statistics of the day")
+	diff(t, want.Stats(), got, "as StatsCounter counts")
+	got, err = cs.CallStats(ctx, acme, to, to.Add(time.Hour))
+	require.NoError(t, err)
+	diff(t, []match.EmployeeStats{{Employee: "u2", Answered: 1, TalkTime: time.Minute, AverageWait: time.Second}}, got, "the next hour")
+}

@@ -93,6 +93,7 @@ var tests = []test{
 	{"LeadIdempotentByCall", testLeadIdempotentByCall},
 	{"LogCallUpserts", testLogCallUpserts},
 	{"LogCallConcurrent", testLogCallConcurrent},
+	{"CallStats", testCallStats},
 	{"NotifyIdempotent", testNotifyIdempotent},
 	{"NotifyConcurrent", testNotifyConcurrent},
 	{"Directory", testDirectory},

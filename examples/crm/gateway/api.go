@@ -637,3 +637,97 @@ func decodeCallRequest(w http.ResponseWriter, r *http.Request) (CallRequest, int
 	}
 	return req, 0, nil
 }
+
+// Stats is the answer of GET /api/stats.
+type Stats struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Employees has one entry per employee with calls in [From, To),
+	// ordered by employee id ("" collects the calls of nobody).
+	Employees []match.EmployeeStats `json:"employees"`
+}
+
+// callStats is GET /api/stats: each employee's answered, missed and
+// outbound calls, talk time and average wait over the calls that started
+// in a period: from and to (RFC 3339; to defaults to now), or days (today
+// and that many days before it, in the gateway's time zone), by default
+// Config.StatsDays.
+func (g *Gateway) callStats(w http.ResponseWriter, r *http.Request) {
+	now := g.clock().Now()
+	from, to, err := statsPeriod(r.URL.RawQuery, now, g.cfg.StatsDays)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var stats []match.EmployeeStats
+	if g.db != nil {
+		if stats, err = g.db.AllCallStats(r.Context(), from, to); err != nil {
+			g.log.ErrorContext(r.Context(), "call stats failed", "error", err)
+			writeError(w, http.StatusServiceUnavailable, "the database is unavailable")
+			return
+		}
+	} else {
+		var c match.StatsCounter
+		for _, rec := range g.store.calls.all() {
+			if inRange(rec.StartedAt, from, to) {
+				c.Add(rec)
+			}
+		}
+		stats = c.Stats()
+	}
+	if stats == nil {
+		stats = []match.EmployeeStats{}
+	}
+	writeJSON(w, http.StatusOK, Stats{From: from.UTC(), To: to.UTC(), Employees: stats})
+}
+
+// statsPeriod reads the period of GET /api/stats from query.
+func statsPeriod(query string, now time.Time, defaultDays int) (from, to time.Time, err error) {
+	vals, err := url.ParseQuery(query)
+	if err != nil {
+		return from, to, fmt.Errorf("query: %v", err)
+	}
+	days := -1
+	for name, vs := range vals {
+		if len(vs) != 1 {
+			return from, to, fmt.Errorf("%s: given %d times", text.Clip(name, 40), len(vs))
+		}
+		switch v := vs[0]; name {
+		case "from", "to":
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil || t.Year() < 1 || t.Year() > 9999 {
+				return from, to, fmt.Errorf("%s: %q is not an RFC 3339 time (2006-01-02T15:04:05Z)", name, text.Clip(v, 40))
+			}
+			if name == "from" {
+				from = t
+			} else {
+				to = t
+			}
+		case "days":
+			if days, err = parseDays(v); err != nil {
+				return from, to, fmt.Errorf("days: %w", err)
+			}
+		default:
+			return from, to, fmt.Errorf("%s: unknown parameter (stats take from, to or days)", text.Clip(name, 40))
+		}
+	}
+	switch {
+	case days >= 0 && (!from.IsZero() || !to.IsZero()):
+		return from, to, errors.New("days: give either days or from and to")
+	case from.IsZero() && !to.IsZero():
+		return from, to, errors.New("from: required with to")
+	case from.IsZero():
+		if days < 0 {
+			days = defaultDays
+		}
+		y, m, d := now.Date()
+		from = time.Date(y, m, d-days, 0, 0, 0, 0, now.Location())
+	}
+	if to.IsZero() {
+		to = now
+	}
+	if !from.Before(to) {
+		return from, to, errors.New("from: must be before to")
+	}
+	return from, to, nil
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callbridge/callbridge/internal/text"
 	"github.com/callbridge/callbridge/match"
 )
 
@@ -86,6 +87,11 @@ type Config struct {
 	// default normal: survives a crash of the process). PostgreSQL
 	// follows its server's settings.
 	FullSync bool
+	// StatsDays is the period GET /api/stats reports when not asked for
+	// one: today and this many days before it, in the gateway's time
+	// zone (-stats-days, CRM_STATS_DAYS; 0, the default, is today only;
+	// Perfectum's "default days for history and statistics").
+	StatsDays int
 
 	// Provider credentials, from the environment only (secrets do not
 	// belong on a command line).
@@ -152,8 +158,12 @@ func ParseConfig(args []string, getenv func(string) string, output io.Writer) (C
 	fs.StringVar(&c.DB, "db", env("CRM_DB", ""), "database of the CRM: a SQLite file, or postgres://user:password@host/db (CRM_DB); \""+MemoryDB+"\" keeps everything in memory, lost at exit")
 	dbSync := fs.String("db-sync", env("CRM_DB_SYNC", "normal"), "SQLite durability: normal (a commit survives a crash of the process) or full (also a power loss; an fsync per commit) (CRM_DB_SYNC)")
 	retention := fs.String("call-retention", env("CRM_CALL_RETENTION", ""), "database mode: delete calls that started longer ago than this, e.g. 2160h or 90d (CRM_CALL_RETENTION; default: keep every call)")
+	statsDays := fs.String("stats-days", env("CRM_STATS_DAYS", "0"), "days before today that GET /api/stats reports by default, 0 = today only (CRM_STATS_DAYS)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
+	}
+	if c.StatsDays, err = parseDays(*statsDays); err != nil {
+		return Config{}, fmt.Errorf("-stats-days (CRM_STATS_DAYS): %w", err)
 	}
 	switch strings.ToLower(strings.TrimSpace(*dbSync)) {
 	case "normal":
@@ -190,6 +200,18 @@ func ParseConfig(args []string, getenv func(string) string, output io.Writer) (C
 	c.PhonetDomain, c.PhonetAPIKey = env("PHONET_DOMAIN", ""), env("PHONET_API_KEY", "")
 	c.FinazConfig = env("FINAZ_CONFIG", "")
 	return c, c.validate()
+}
+
+// MaxStatsDays bounds the days of GET /api/stats.
+const MaxStatsDays = 3660
+
+// parseDays reads a number of days from 0 to MaxStatsDays.
+func parseDays(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 || n > MaxStatsDays {
+		return 0, fmt.Errorf("%q is not a number of days from 0 to %d", text.Clip(s, 40), MaxStatsDays)
+	}
+	return n, nil
 }
 
 // parseRetention reads a Go duration or a number of days ("90d"); ""

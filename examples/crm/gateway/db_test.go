@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -408,5 +409,87 @@ func TestParseConfigDBSync(t *testing.T) {
 		}
 		require.NoError(t, err)
 		require.Equal(t, tc.full, c.FullSync, "%q %q", tc.arg, tc.env)
+	}
+}
+
+// TestStats: GET /api/stats counts each employee's calls of a period, the
+// same in memory mode and on either database; the period defaults to
+// today (Config.StatsDays days before it), and bad periods are refused
+// naming the parameter.
+func TestStats(t *testing.T) {
+	t.Parallel()
+	stats := func(t *testing.T, srv *server, query string) (int, gateway.Stats, string) {
+		code, body := srv.do(t, http.MethodGet, "/api/stats"+query, "", "")
+		var s gateway.Stats
+		if code == http.StatusOK {
+			require.NoError(t, json.Unmarshal([]byte(body), &s), body)
+		}
+		return code, s, body
+	}
+	period := "?from=" + url.QueryEscape(t0.Add(-time.Hour).Format(time.RFC3339)) + "&to=" + url.QueryEscape(t0.Add(time.Hour).Format(time.RFC3339))
+	var want []match.EmployeeStats
+	check := func(t *testing.T, dsn string) {
+		clock := newFakeClock()
+		srv := start(t, gateway.Config{Clock: clock, DB: dsn, StatsDays: 2})
+		runScenario(t, srv, clock)
+		code, got, body := stats(t, srv, period)
+		require.Equal(t, http.StatusOK, code, body)
+		if want == nil {
+			want = got.Employees
+			n, answered, missed := 0, 0, 0
+			for _, s := range want {
+				n += s.Answered + s.Missed + s.Outbound
+				answered += s.Answered
+				missed += s.Missed
+			}
+			require.Equal(t, len(srv.Calls()), n, "every call of the scenario counted once: %+v", want)
+			require.NotZero(t, answered)
+			require.NotZero(t, missed)
+		}
+		require.Equal(t, want, got.Employees, "db %q", dsn)
+
+		code, got, body = stats(t, srv, "")
+		require.Equal(t, http.StatusOK, code, body)
+		now := clock.Now()
+		y, m, d := now.Date()
+		require.True(t, got.From.Equal(time.Date(y, m, d-2, 0, 0, 0, 0, now.Location())), "from %v", got.From)
+		require.True(t, got.To.Equal(now), "to %v", got.To)
+
+		for query, field := range map[string]string{
+			"?days=-1": "days", "?days=x": "days", "?from=yesterday": "from", "?days=1&from=" + url.QueryEscape(t0.Format(time.RFC3339)): "days",
+			"?to=" + url.QueryEscape(t0.Format(time.RFC3339)): "from", "?bogus=1": "bogus", "?days=1&days=2": "days",
+		} {
+			code, _, body := stats(t, srv, query)
+			require.Equal(t, http.StatusBadRequest, code, "%s: %s", query, body)
+			require.Contains(t, body, field, query)
+		}
+	}
+	check(t, "") // memory mode first: what the databases must agree with
+	check(t, filepath.Join(t.TempDir(), "crm.db"))
+	t.Run("postgres", func(t *testing.T) { check(t, pgtest.NewDatabase(t)) })
+}
+
+func TestParseConfigStatsDays(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		arg, env string
+		want     int
+		err      bool
+	}{
+		{"", "", 0, false},
+		{"7", "", 7, false},
+		{"", "30", 30, false},
+		{"1", "30", 1, false},
+		{"-1", "", 0, true},
+		{"week", "", 0, true},
+		{"", "99999", 0, true},
+	} {
+		c, err := parseSetting("stats-days", tc.arg, "CRM_STATS_DAYS", tc.env)
+		if tc.err {
+			require.ErrorContains(t, err, "-stats-days", "%q %q", tc.arg, tc.env)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, tc.want, c.StatsDays, "%q %q", tc.arg, tc.env)
 	}
 }

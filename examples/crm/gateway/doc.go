@@ -24,6 +24,7 @@
 //	GET      /api/clients  clients in creation order        (API token)
 //	GET      /api/leads    leads in creation order          (API token)
 //	GET      /api/notifications  employees told, oldest first (API token)
+//	GET      /api/stats    calls per employee: from, to or days  (API token)
 //	GET      /api/deadletters    events never delivered       (API token)
 //	POST     /api/deadletters/{id}/replay  deliver one again  (API token)
 //	POST     /api/call     {"provider","from","to"[,"group"]} → {"call_id"}  (API token)

@@ -459,6 +459,7 @@ func (g *Gateway) routes() error {
 	mux.Handle("GET /api/clients", g.guardAPI(g.listClients))
 	mux.Handle("GET /api/leads", g.guardAPI(g.listLeads))
 	mux.Handle("GET /api/notifications", g.guardAPI(g.listNotifications))
+	mux.Handle("GET /api/stats", g.guardAPI(g.callStats))
 	mux.Handle("GET /api/deadletters", g.guardAPI(g.listDeadLetters))
 	mux.Handle("POST /api/deadletters/{id}/replay", g.guardAPI(g.replayDeadLetter))
 	mux.Handle("POST /api/call", g.guardAPI(g.placeCall))
