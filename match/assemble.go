@@ -60,6 +60,9 @@ func assemble(evs []callevent.Event) assembled {
 		if r.RecordingURL == "" {
 			r.RecordingURL = e.RecordingURL
 		}
+		if e.Kind == callevent.Rated && e.Rating > 0 {
+			r.Rating = e.Rating // the last rating counts
+		}
 		if r.StartedAt.IsZero() || e.At.Before(r.StartedAt) {
 			r.StartedAt = e.At
 		}

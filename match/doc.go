@@ -56,7 +56,9 @@
 // period ([DefaultGracePeriod]) after the last leg Ended when the provider
 // sends no Completed. Internal calls are
 // ignored ("local calls are not passed"), anonymous calls are logged
-// without a client, Rated events are ignored. If a store fails, HandleEvent
+// without a client, and a Rated event sets the Rating of the call it
+// rates (logged again if already decided; a rating of a call the engine
+// does not hold is dropped). If a store fails, HandleEvent
 // returns the error (a webhook answers 5xx and the provider redelivers);
 // the redelivery continues where the engine stopped, so nothing is created
 // twice. Finished calls are remembered for [DefaultRetention] to absorb

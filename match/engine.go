@@ -148,8 +148,9 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 // HandleEvent implements callevent.Sink. Events of one call may come in
 // any order and more than once (deduplicated by Event.ID). The engine acts
 // when the call is over: on Completed when no leg is still ringing or
-// talking, or a grace period after the last leg Ended. Rated events and
-// internal calls are ignored. An error means the event was not fully
+// talking, or a grace period after the last leg Ended. Internal calls are
+// ignored; a Rated event sets the Rating of a call the engine holds,
+// decided or not, and is dropped otherwise. An error means the event was not fully
 // processed; redelivering it retries.
 func (e *Engine) HandleEvent(ctx context.Context, ev callevent.Event) error {
 	return e.handle(ctx, ev, 0)
@@ -184,13 +185,30 @@ func (e *Engine) Undecided(ev callevent.Event) bool {
 
 // handle is HandleEvent of an event that arrived shift ago.
 func (e *Engine) handle(ctx context.Context, ev callevent.Event, shift time.Duration) error {
-	if ev.Kind == callevent.Rated {
-		return nil
-	}
 	if err := ev.Validate(); err != nil {
 		return fmt.Errorf("match: %w", err)
 	}
 	k := callKey{ev.Provider, ev.Account, ev.CallID}
+	if ev.Kind == callevent.Rated {
+		// A rating belongs to a call the engine has: it is not a call of
+		// its own.
+		e.mu.Lock()
+		st, closed := e.active[k], e.closed
+		e.mu.Unlock()
+		if closed {
+			return ErrClosed
+		}
+		if st == nil {
+			e.log.Debug("match: rating of a call the engine does not hold, dropped", "call_id", ev.CallID, "event_id", ev.ID)
+			return nil
+		}
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if st.gone || (len(st.events) == 0 && !st.finalized) {
+			return nil
+		}
+		return e.add(ctx, st, ev, shift)
+	}
 	for {
 		st, err := e.state(k)
 		if errors.Is(err, errDecided) {

@@ -491,3 +491,44 @@ func TestDecisionLogged(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestRatingLandsOnTheCall: a client's rating (a Rated event, MegaFon's
+// "rating") is kept on the call it rates, whether it comes before the
+// decision or after it; a rating of a call the engine does not hold makes
+// no call of its own.
+func TestRatingLandsOnTheCall(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, match.DefaultRule())
+	rated := func(id, callID string, score int) callevent.Event {
+		return callevent.Event{ID: id, Provider: "megafon", Account: acct, Kind: callevent.Rated, Direction: callevent.Inbound,
+			CallID: callID, ClientPhone: unknownA, LinePhone: line, At: t0.Add(2 * time.Minute), Rating: score}
+	}
+	h.send(rated("stray", "never-seen", 5))
+	h.send(megafonLike()...)
+	h.clock.Advance(match.DefaultGracePeriod)
+	calls := h.s.Calls()
+	require.Len(t, calls, 1, "the rating of an unknown call made no call")
+	require.Zero(t, calls[0].Rating)
+
+	h.send(rated("rt1", "mf1", 4))
+	require.Equal(t, 4, h.s.Calls()[0].Rating, "a rating after the decision amends the call")
+	h.send(rated("rt2", "mf1", 5))
+	require.Equal(t, 5, h.s.Calls()[0].Rating, "the last rating counts")
+	require.Len(t, h.s.Calls(), 1)
+
+	// Before the decision: decided with it.
+	evs := megafonLike()
+	for i := range evs {
+		evs[i].CallID, evs[i].ID = "mf2", "mf2-"+evs[i].ID
+	}
+	h.send(evs...)
+	h.send(rated("rt3", "mf2", 3))
+	h.clock.Advance(match.DefaultGracePeriod)
+	for _, c := range h.s.Calls() {
+		if c.CallID == "mf2" {
+			require.Equal(t, 3, c.Rating)
+			return
+		}
+	}
+	t.Fatal("call mf2 not logged")
+}

@@ -144,6 +144,9 @@ type CallRecord struct {
 	Wait         time.Duration `json:"-"`
 	RecordingURL string        `json:"recording_url"`
 	LeadID       string        `json:"lead_id"`
+	// Rating is the client's score of the call (a Rated event, e.g.
+	// MegaFon's rating), 0 if the call was not rated.
+	Rating int `json:"rating,omitempty"`
 }
 
 // MarshalJSON encodes Duration and Wait as duration_sec and wait_sec, in

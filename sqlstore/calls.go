@@ -48,7 +48,7 @@ func prefixCols(prefix, cols string) string {
 }
 
 const callCols = "provider, account, call_id, direction, status, client_id, client_phone, employee, extension, line_phone," +
-	" started_at, answered_at, ended_at, duration, wait, recording_url, lead_id"
+	" started_at, answered_at, ended_at, duration, wait, recording_url, lead_id, rating"
 
 // LogCall implements match.CallLog: the record replaces an earlier one of
 // the same Provider, Account and CallID (an upsert), so a replayed
@@ -60,15 +60,15 @@ func (d *DB) LogCall(ctx context.Context, rec match.CallRecord) error {
 		return wrap(tc.err, "log call %q", rec.CallID)
 	}
 	_, err := d.exec(ctx, "INSERT INTO cb_calls ("+callCols+")"+
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"+
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"+
 		" ON CONFLICT (provider, account, call_id) DO UPDATE SET direction = excluded.direction, status = excluded.status,"+
 		" client_id = excluded.client_id, client_phone = excluded.client_phone, employee = excluded.employee,"+
 		" extension = excluded.extension, line_phone = excluded.line_phone, started_at = excluded.started_at,"+
 		" answered_at = excluded.answered_at, ended_at = excluded.ended_at, duration = excluded.duration,"+
-		" wait = excluded.wait, recording_url = excluded.recording_url, lead_id = excluded.lead_id",
+		" wait = excluded.wait, recording_url = excluded.recording_url, lead_id = excluded.lead_id, rating = excluded.rating",
 		rec.Provider, rec.Account, rec.CallID, int(rec.Direction), int(rec.Status), rec.ClientID, rec.ClientPhone,
 		rec.Employee, rec.Extension, rec.LinePhone, started, answered, ended, int64(rec.Duration), int64(rec.Wait),
-		rec.RecordingURL, rec.LeadID)
+		rec.RecordingURL, rec.LeadID, rec.Rating)
 	return wrap(err, "log call %q", rec.CallID)
 }
 
@@ -157,7 +157,7 @@ func (d *DB) listCalls(ctx context.Context, q string, args ...any) ([]match.Call
 			duration, wait           int64
 		)
 		if err := rows.Scan(&r.Provider, &r.Account, &r.CallID, &dir, &status, &r.ClientID, &r.ClientPhone, &r.Employee,
-			&r.Extension, &r.LinePhone, &started, &answered, &ended, &duration, &wait, &r.RecordingURL, &r.LeadID); err != nil {
+			&r.Extension, &r.LinePhone, &started, &answered, &ended, &duration, &wait, &r.RecordingURL, &r.LeadID, &r.Rating); err != nil {
 			return nil, wrap(err, "list calls")
 		}
 		r.Direction, r.Status = callevent.Direction(dir), callevent.Status(status)

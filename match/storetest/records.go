@@ -209,6 +209,7 @@ func call(provider, account, callID string) match.CallRecord {
 		Wait:         12*time.Second + 250*time.Millisecond,
 		RecordingURL: "https://records.example/" + callID + ".mp3",
 		LeadID:       "l1",
+		Rating:       4,
 	}
 }
 

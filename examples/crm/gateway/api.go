@@ -45,6 +45,8 @@ type Call struct {
 	WaitSec      int64      `json:"wait_sec"`
 	RecordingURL string     `json:"recording_url"`
 	LeadID       string     `json:"lead_id"`
+	// Rating is the client's score of the call, 0 if not rated.
+	Rating int `json:"rating"`
 }
 
 // Client is one element of GET /api/clients.
@@ -81,7 +83,7 @@ func callOf(r match.CallRecord) Call {
 		ClientID: r.ClientID, ClientPhone: r.ClientPhone, Employee: r.Employee, Extension: r.Extension,
 		LinePhone: r.LinePhone, StartedAt: r.StartedAt, AnsweredAt: optionalTime(r.AnsweredAt),
 		EndedAt: optionalTime(r.EndedAt), DurationSec: int64(r.Duration / time.Second),
-		WaitSec: int64(r.Wait / time.Second), RecordingURL: r.RecordingURL, LeadID: r.LeadID,
+		WaitSec: int64(r.Wait / time.Second), RecordingURL: r.RecordingURL, LeadID: r.LeadID, Rating: r.Rating,
 	}
 }
 

@@ -49,6 +49,8 @@ func appendCall(b []byte, r *match.CallRecord) ([]byte, error) {
 	b = strconv.AppendInt(b, int64(r.Wait/time.Second), 10)
 	str("recording_url", r.RecordingURL)
 	str("lead_id", r.LeadID)
+	field("rating")
+	b = strconv.AppendInt(b, int64(r.Rating), 10)
 	return append(b, '}'), nil
 }
 
