@@ -28,6 +28,11 @@ type CallRequest struct {
 	To string
 	// CallerID is the company number to show the client, if the provider allows choosing.
 	CallerID string
+	// Queue is the queue the call is placed through, for a provider whose
+	// operator calls go through one (Finaz: identificador_fila, by default
+	// finaz.Config.DefaultQueue); the others return ErrUnsupported when it
+	// is set.
+	Queue string
 }
 
 // GroupCallRequest asks the provider to ring a group or queue and connect

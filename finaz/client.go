@@ -1,6 +1,7 @@
 package finaz
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -266,13 +267,13 @@ func firstLine(s string, n int) string {
 
 // Call places a Click2Call: the operator's extension (req.From, variable
 // ramal_operador) rings, then req.To (ddd, numero, telefone) is dialled.
-// identificador_fila is Config.DefaultQueue. The call id comes from the
+// identificador_fila is req.Queue, else Config.DefaultQueue. The call id comes from the
 // response as configured (empty when not configured or not found: the
 // call may still have been placed, so that is not an error). Unless the
 // template is marked idempotent the request is never retried once it may
 // have reached the PBX.
 func (c *Client) Call(ctx context.Context, req callevent.CallRequest) (callevent.CallRef, error) {
-	vars, err := c.click2callVars(c.c.cfg.DefaultQueue, req.From, req.To)
+	vars, err := c.click2callVars(cmp.Or(strings.TrimSpace(req.Queue), c.c.cfg.DefaultQueue), req.From, req.To)
 	if err != nil {
 		return callevent.CallRef{}, err
 	}

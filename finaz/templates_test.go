@@ -218,3 +218,25 @@ func TestVICIdialTemplate(t *testing.T) {
 	require.NotContains(t, err.Error(), url.QueryEscape(pass))
 	require.NotContains(t, apiErr.Message+string(apiErr.Body)+apiErr.URL, pass)
 }
+
+// TestCallQueuePerCall: the queue (identificador_fila) and the operator's
+// extension (ramal_operador) are chosen per call; without a queue the
+// configured default is used (seed 004).
+func TestCallQueuePerCall(t *testing.T) {
+	t.Parallel()
+	cfg := loadTemplate(t, "generic-rest")
+	cfg.SetParam("api_token", "tok")
+	cfg.DefaultQueue = "q7"
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
+	pbx.Reply("POST", "/api/v1/calls", finaztest.Response{Status: 201, Body: `{"call":{"id":"c-1"}}`})
+	c := newClient(t, cfg, pbx)
+	_, err := c.Call(t.Context(), callevent.CallRequest{From: "205", To: "(11) 98765-4321", Queue: "cobranca"})
+	require.NoError(t, err)
+	_, err = c.Call(t.Context(), callevent.CallRequest{From: "101", To: "(11) 98765-4321"})
+	require.NoError(t, err)
+	reqs := pbx.Requests()
+	require.Len(t, reqs, 2)
+	require.JSONEq(t, `{"queue":"cobranca","extension":"205","to":{"ddd":"11","number":"987654321","e164":"+5511987654321"}}`, string(reqs[0].Body))
+	require.JSONEq(t, `{"queue":"q7","extension":"101","to":{"ddd":"11","number":"987654321","e164":"+5511987654321"}}`, string(reqs[1].Body))
+}

@@ -28,6 +28,9 @@ import (
 //
 // crmapi v1: POST /makecall. Legacy: cmd=makeCall.
 func (c *Client) Call(ctx context.Context, req callevent.CallRequest) (callevent.CallRef, error) {
+	if req.Queue != "" {
+		return callevent.CallRef{}, fmt.Errorf("megafon: Call: Queue: %w (a call to a group is GroupCall)", callevent.ErrUnsupported)
+	}
 	user := strings.TrimSpace(req.From)
 	if user == "" {
 		return callevent.CallRef{}, errors.New("megafon: Call: From (employee login, extension or number) is required")

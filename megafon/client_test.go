@@ -107,10 +107,12 @@ func TestCallValidation(t *testing.T) {
 		_, err := c.Call(t.Context(), req)
 		require.Error(t, err, "%+v", req)
 	}
+	_, err := c.Call(t.Context(), callevent.CallRequest{From: "andy", To: "79161234567", Queue: "sales"})
+	require.ErrorIs(t, err, callevent.ErrUnsupported, "a queue is for GroupCall")
 	require.Empty(t, srv.Requests(), "invalid requests are not sent")
 
 	// A direct number as From loses its "+" too.
-	_, err := c.Call(t.Context(), callevent.CallRequest{From: "+74951234567", To: "79161234567"})
+	_, err = c.Call(t.Context(), callevent.CallRequest{From: "+74951234567", To: "79161234567"})
 	require.NoError(t, err)
 	require.Equal(t, "74951234567", srv.Requests()[0].Params.Get("user"))
 }

@@ -40,6 +40,9 @@ func (c *Client) Call(ctx context.Context, req callevent.CallRequest) (callevent
 	if req.CallerID != "" {
 		return callevent.CallRef{}, fmt.Errorf("%w: phonet cannot choose the caller ID", callevent.ErrUnsupported)
 	}
+	if req.Queue != "" {
+		return callevent.CallRef{}, fmt.Errorf("%w: phonet cannot place a call through a queue", callevent.ErrUnsupported)
+	}
 	r, err := httpx.NewJSONRequest(http.MethodPost, "rest/user/makeCall",
 		struct {
 			LegExt      string `json:"legExt"`

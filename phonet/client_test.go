@@ -472,6 +472,8 @@ func TestClientUnsupported(t *testing.T) {
 	require.False(t, groups || transfers)
 	_, err := c.Call(t.Context(), callevent.CallRequest{From: "001", To: "+380671234567", CallerID: "+380442000000"})
 	require.ErrorIs(t, err, callevent.ErrUnsupported)
+	_, err = c.Call(t.Context(), callevent.CallRequest{From: "001", To: "+380671234567", Queue: "sales"})
+	require.ErrorIs(t, err, callevent.ErrUnsupported)
 	_, err = c.Call(t.Context(), callevent.CallRequest{To: "+380671234567"})
 	require.Error(t, err)
 	require.Error(t, c.Hangup(t.Context(), ""))

@@ -63,6 +63,9 @@ func (c *Client) Callback(ctx context.Context, extensionID int64, req CallbackRe
 // and returns the call_id. The POST is never retried once it may have
 // reached Telphin.
 func (c *Client) Call(ctx context.Context, req callevent.CallRequest) (callevent.CallRef, error) {
+	if req.Queue != "" {
+		return callevent.CallRef{}, fmt.Errorf("telphin: Call: Queue: %w (a call to a queue is GroupCall)", callevent.ErrUnsupported)
+	}
 	dst, err := c.dialable(req.To)
 	if err != nil {
 		return callevent.CallRef{}, err

@@ -795,3 +795,16 @@ func TestQuotaWithoutHeadersNotRetried(t *testing.T) {
 	require.ErrorAs(t, err, &rl)
 	require.Equal(t, before+1, srv.Count("", "/api/"), "one request, not retried")
 }
+
+// TestCallRefusesQueue: a Telphin call to a queue is GroupCall; Call with
+// a Queue sends nothing.
+func TestCallRefusesQueue(t *testing.T) {
+	t.Parallel()
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv)
+	_, err := c.Call(t.Context(), callevent.CallRequest{From: "101", To: "89530000000", Queue: "sales"})
+	require.ErrorIs(t, err, callevent.ErrUnsupported)
+	require.ErrorContains(t, err, "Queue")
+	require.Empty(t, srv.Requests())
+}

@@ -480,6 +480,9 @@ type CallRequest struct {
 	From     string `json:"from"`
 	To       string `json:"to"`
 	Group    string `json:"group,omitempty"`
+	// Queue is the queue the call goes through (Finaz; refused by the
+	// providers that have none).
+	Queue string `json:"queue,omitempty"`
 }
 
 // CallReply is the answer of POST /api/call.
@@ -520,7 +523,7 @@ func (g *Gateway) placeCall(w http.ResponseWriter, r *http.Request) {
 			ref, err = gc.GroupCall(ctx, callevent.GroupCallRequest{Group: req.Group, To: req.To})
 		}
 	} else {
-		ref, err = caller.Call(ctx, callevent.CallRequest{From: req.From, To: req.To})
+		ref, err = caller.Call(ctx, callevent.CallRequest{From: req.From, To: req.To, Queue: req.Queue})
 	}
 	if err != nil {
 		status, msg := callFailure(req.Provider, err)

@@ -620,3 +620,29 @@ func TestAppendCallMatchesJSON(t *testing.T) {
 	_, err = json.Marshal(gateway.CallOf(r))
 	require.Error(t, err, "encoding/json refuses it too")
 }
+
+// TestClickToCallQueue: POST /api/call passes "queue" to the provider: a
+// Finaz call goes through the queue asked for (identificador_fila).
+func TestClickToCallQueue(t *testing.T) {
+	t.Parallel()
+	g, _ := newGateway(t, gateway.Config{})
+	fsrv := finaztest.NewServer()
+	t.Cleanup(fsrv.Close)
+	fc, err := finaz.NewClient(finaz.Config{DefaultQueue: "geral", Click2Call: &finaz.RequestTemplate{Method: "POST", URL: "calls",
+		Query: map[string]string{"fila": "{{identificador_fila}}", "ramal": "{{ramal_operador}}", "n": "{{telefone}}"}}}, callbridge.WithBaseURL(fsrv.URL))
+	require.NoError(t, err)
+	fsrv.Reply("POST", "/calls", finaztest.Response{Body: `{}`})
+	g.SetCaller(finaz.Provider, fc)
+	for _, body := range []string{
+		`{"provider":"finaz","from":"205","to":"5511987654321","queue":"cobranca"}`,
+		`{"provider":"finaz","from":"101","to":"5511987654321"}`,
+	} {
+		w := call(g.Handler(), "POST", "/api/call", body)
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	}
+	reqs := fsrv.Requests()
+	require.Len(t, reqs, 2)
+	require.Equal(t, "cobranca", reqs[0].Query.Get("fila"))
+	require.Equal(t, "205", reqs[0].Query.Get("ramal"))
+	require.Equal(t, "geral", reqs[1].Query.Get("fila"), "the configured queue by default")
+}

@@ -27,7 +27,7 @@
 //	GET      /api/stats    calls per employee: from, to or days  (API token)
 //	GET      /api/deadletters    events never delivered       (API token)
 //	POST     /api/deadletters/{id}/replay  deliver one again  (API token)
-//	POST     /api/call     {"provider","from","to"[,"group"]} → {"call_id"}  (API token)
+//	POST     /api/call     {"provider","from","to"[,"group"][,"queue"]} → {"call_id"}  (API token)
 //	GET      /healthz      200 while the process runs
 //	GET      /readyz       200 when queue and CRM take events, else 503 (Readiness)
 //

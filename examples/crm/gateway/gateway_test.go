@@ -42,6 +42,8 @@ func TestDemoClickToCall(t *testing.T) {
 		{`{"provider":"phonet","from":"001","to":"+380671234567"}`, `{"call_id":"fakecall000000000000000000000001"}`, 200},
 		{`{"provider":"finaz","from":"2001","to":"+55 11 98765-4321"}`, `{"call_id":"demo-1"}`, 200},
 		{`{"provider":"finaz","from":"2001","to":"5511987654321"}`, `{"call_id":"demo-2"}`, 200},
+		// Phonet has no queues.
+		{`{"provider":"phonet","from":"001","to":"+380671234567","queue":"sales"}`, "", 400},
 		// Phonet has no group calls.
 		{`{"provider":"phonet","group":"sales","to":"+380671234567"}`, `{"error":"phonet cannot do this: group call: callevent: operation not supported by this provider"}`, 400},
 		// The fake PBX knows no extension 999: the caller's mistake, said
