@@ -23,6 +23,8 @@ type assembled struct {
 	legged    bool // the provider reports legs (some event has a LegID)
 	handler   string
 	handlerBy string // "extension" or "login"
+	// contactRef is the client the provider named (Event.ContactRef).
+	contactRef string
 }
 
 // eventOrder sorts events by time, then kind, then id, so every fold over
@@ -59,6 +61,9 @@ func assemble(evs []callevent.Event) assembled {
 		}
 		if r.RecordingURL == "" {
 			r.RecordingURL = e.RecordingURL
+		}
+		if s.contactRef == "" {
+			s.contactRef = e.ContactRef
 		}
 		if e.Kind == callevent.Rated && e.Rating > 0 {
 			r.Rating = e.Rating // the last rating counts

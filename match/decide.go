@@ -129,7 +129,18 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 		}
 	}
 
-	if phone == "" {
+	// The client the provider named, if the store has it.
+	if !p.resolved && a.contactRef != "" && e.getter != nil {
+		cl, ok, err := e.getter.FindClient(ctx, account, a.contactRef)
+		if err != nil {
+			return fmt.Errorf("match: find client %q: %w", a.contactRef, err)
+		}
+		if ok {
+			p.res, p.known, p.resolved = resolution{Client: cl, Match: matchRef}, true, true
+			d.add(ActFindClient, cl.ID, "", "", "the provider named the client (contact %q)", a.contactRef)
+		}
+	}
+	if phone == "" && !p.resolved {
 		d.add(ActIgnore, "", "", "", "anonymous caller: no client to match")
 		p.respDone, p.resp = true, p.handler
 	} else if !p.resolved {

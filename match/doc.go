@@ -43,7 +43,9 @@
 // phone create exactly one client: their lookups share one flight
 // (singleflight per account and phone) and the store is asked again
 // inside it. [Engine.LookupContact] matches the same way and never
-// creates.
+// creates. Before all that, a call whose provider names the CRM's client
+// (callevent.Event.ContactRef: the Finaz dialer's pid) goes to that
+// client when the store has it ([ClientGetter]).
 //
 // # The engine
 //

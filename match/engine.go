@@ -44,6 +44,7 @@ func (overloadedError) RetryAfter() time.Duration { return overloadRetryAfter }
 // use. Close it to stop its timers.
 type Engine struct {
 	clients  ClientStore
+	getter   ClientGetter // clients, if it finds clients by id
 	leads    LeadStore
 	calls    CallLog
 	dir      Directory
@@ -89,8 +90,9 @@ var (
 )
 
 // NewEngine returns an engine over clients. If clients also implements
-// LeadStore, CallLog, Directory or Notifier (as memstore.Store does), it is
-// used for those too unless an option sets another.
+// ClientGetter, LeadStore, CallLog, Directory or Notifier (as
+// memstore.Store does), it is used for those too unless an option sets
+// another.
 func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 	if clients == nil {
 		return nil, errors.New("match: NewEngine: nil ClientStore")
@@ -115,6 +117,7 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 	for i := range e.stripe {
 		e.stripe[i] = make(chan struct{}, 1)
 	}
+	e.getter, _ = clients.(ClientGetter)
 	e.leads, _ = clients.(LeadStore)
 	e.calls, _ = clients.(CallLog)
 	e.dir, _ = clients.(Directory)

@@ -532,3 +532,30 @@ func TestRatingLandsOnTheCall(t *testing.T) {
 	}
 	t.Fatal("call mf2 not logged")
 }
+
+// TestFinazContactIDFromTheDialer: the dialer's answer notification names
+// the contact of its mailing (pid, "Identificador Contato CRM", seed 004):
+// the call goes to that client whatever number was dialled; an id the CRM
+// does not have falls back to matching by phone.
+func TestFinazContactIDFromTheDialer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, match.DefaultRule(), match.WithProviderIdle("finaz", time.Minute))
+	answered := func(id, pid, phone string) callevent.Event {
+		return callevent.Event{ID: "fz-" + id, Provider: "finaz", Account: acct, Kind: callevent.Answered,
+			Direction: callevent.Outbound, CallID: id, ClientPhone: phone, Extension: "201", At: t0, AnsweredAt: t0, ContactRef: pid}
+	}
+	// The contact's other number (not in the CRM), the CRM's id of the
+	// contact; then an id the CRM does not know; then no number at all.
+	h.send(answered("f1", "k1", unknownA), answered("f2", "k99", unknownB), answered("f3", "k1", ""))
+	h.clock.Advance(time.Minute)
+	byID := map[string]match.CallRecord{}
+	for _, c := range h.s.Calls() {
+		byID[c.CallID] = c
+	}
+	require.Len(t, byID, 3)
+	require.Equal(t, "k1", byID["f1"].ClientID, "pid names the client")
+	require.Equal(t, "k1", byID["f3"].ClientID, "also without a number")
+	require.NotEqual(t, "k1", byID["f2"].ClientID)
+	require.NotEmpty(t, byID["f2"].ClientID, "an unknown pid: matched by phone (here: a new client)")
+	require.Len(t, h.s.Clients(), 2, "no client made for the number of a named contact")
+}

@@ -21,11 +21,13 @@ const (
 	matchField
 	// matchCreated: the resolver created the client (step 3).
 	matchCreated
+	// matchRef: the provider named the client (Event.ContactRef).
+	matchRef
 )
 
-var matchNames = [...]string{"none", "phone", "field", "created"}
+var matchNames = [...]string{"none", "phone", "field", "created", "ref"}
 
-// String returns "none", "phone", "field" or "created".
+// String returns "none", "phone", "field", "created" or "ref".
 func (k matchKind) String() string {
 	if int(k) < len(matchNames) {
 		return matchNames[k]

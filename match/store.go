@@ -243,6 +243,14 @@ type ClientStore interface {
 	CreateClient(ctx context.Context, c Client) (Client, error)
 }
 
+// A ClientGetter finds a client by its id. A ClientStore that is one lets
+// the engine take the client a provider names (callevent.Event.ContactRef,
+// e.g. Finaz's pid) before it matches by phone.
+type ClientGetter interface {
+	// FindClient returns the client of account with id.
+	FindClient(ctx context.Context, account, id string) (c Client, found bool, err error)
+}
+
 // LeadStore reads and writes a client's leads.
 type LeadStore interface {
 	// ClientLeads returns the client's leads, newest first.

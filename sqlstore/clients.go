@@ -79,6 +79,19 @@ func (d *DB) FindClientByPhone(ctx context.Context, account, phone string) (matc
 	return c, true, nil
 }
 
+// FindClient implements match.ClientGetter.
+func (d *DB) FindClient(ctx context.Context, account, id string) (match.Client, bool, error) {
+	row := d.queryRow(ctx, "SELECT "+clientCols+" FROM cb_clients WHERE account = $1 AND id = $2", account, id)
+	c, _, err := scanClient(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return match.Client{}, false, nil
+	}
+	if err != nil {
+		return match.Client{}, false, wrap(err, "find client %q", id)
+	}
+	return c, true, nil
+}
+
 // FindClientsByField implements match.ClientStore: up to limit clients with
 // a field value that normalises to phone, in creation order, at most
 // MaxPageLimit. The lookup uses an index of those values (table

@@ -161,11 +161,12 @@ func New(opts ...Option) (*Store, error) {
 }
 
 var (
-	_ match.ClientStore = (*Store)(nil)
-	_ match.LeadStore   = (*Store)(nil)
-	_ match.CallLog     = (*Store)(nil)
-	_ match.Directory   = (*Store)(nil)
-	_ match.Notifier    = (*Store)(nil)
+	_ match.ClientStore  = (*Store)(nil)
+	_ match.ClientGetter = (*Store)(nil)
+	_ match.LeadStore    = (*Store)(nil)
+	_ match.CallLog      = (*Store)(nil)
+	_ match.Directory    = (*Store)(nil)
+	_ match.Notifier     = (*Store)(nil)
 )
 
 func (s *Store) tenant(account string) string {
@@ -202,6 +203,21 @@ func (s *Store) FindClientByPhone(_ context.Context, account, phone string) (mat
 		return match.Client{}, false, nil
 	}
 	i, ok := a.byPhone[phone]
+	if !ok {
+		return match.Client{}, false, nil
+	}
+	return s.clients[i], true, nil
+}
+
+// FindClient implements match.ClientGetter.
+func (s *Store) FindClient(_ context.Context, account, id string) (match.Client, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a := s.accounts[s.tenant(account)]
+	if a == nil {
+		return match.Client{}, false, nil
+	}
+	i, ok := a.byID[id]
 	if !ok {
 		return match.Client{}, false, nil
 	}

@@ -321,3 +321,26 @@ func testAccountsIsolated(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	diff(t, []match.Lead{lead}, leads, "acme's leads are unchanged")
 }
+
+// testFindClient: a store that finds clients by id (match.ClientGetter)
+// finds the client of the account with that id, and no other.
+func testFindClient(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	g, ok := s.(match.ClientGetter)
+	if !ok {
+		t.Skip("the store does not implement match.ClientGetter")
+	}
+	c, err := s.CreateClient(ctx, match.Client{Account: acme, Name: "Ann", Phone: phone1})
+	require.NoError(t, err)
+	_, err = s.CreateClient(ctx, match.Client{Account: globex, ID: "g1", Name: "Bob", Phone: phone2})
+	require.NoError(t, err)
+	got, found, err := g.FindClient(ctx, acme, c.ID)
+	require.NoError(t, err)
+	require.True(t, found)
+	diff(t, c, got, "the client by its id")
+	for _, tc := range []struct{ account, id string }{{acme, "g1"}, {globex, c.ID}, {acme, "nobody"}, {acme, ""}} {
+		_, found, err := g.FindClient(ctx, tc.account, tc.id)
+		require.NoError(t, err)
+		require.False(t, found, "%s %q", tc.account, tc.id)
+	}
+}

@@ -87,6 +87,7 @@ var tests = []test{
 	{"OnePhoneOneClientConcurrent", testOnePhoneOneClientConcurrent},
 	{"ConcurrentClientsDistinct", testConcurrentClientsDistinct},
 	{"FindClientsByField", testFindClientsByField},
+	{"FindClient", testFindClient},
 	{"AccountsIsolated", testAccountsIsolated},
 	{"Leads", testLeads},
 	{"LeadErrors", testLeadErrors},

@@ -34,15 +34,20 @@ const dbScan = 500
 type tenantDB struct{ db *sqlstore.DB }
 
 var (
-	_ match.ClientStore = tenantDB{}
-	_ match.LeadStore   = tenantDB{}
-	_ match.CallLog     = tenantDB{}
-	_ match.Directory   = tenantDB{}
-	_ match.Notifier    = tenantDB{}
+	_ match.ClientStore  = tenantDB{}
+	_ match.ClientGetter = tenantDB{}
+	_ match.LeadStore    = tenantDB{}
+	_ match.CallLog      = tenantDB{}
+	_ match.Directory    = tenantDB{}
+	_ match.Notifier     = tenantDB{}
 )
 
 func (s tenantDB) FindClientByPhone(ctx context.Context, _, phone string) (match.Client, bool, error) {
 	return s.db.FindClientByPhone(ctx, "", phone)
+}
+
+func (s tenantDB) FindClient(ctx context.Context, _, id string) (match.Client, bool, error) {
+	return s.db.FindClient(ctx, "", id)
 }
 
 func (s tenantDB) FindClientsByField(ctx context.Context, _, phone string, limit int) ([]match.Client, error) {

@@ -36,9 +36,10 @@ type crmStore struct {
 type leadRef struct{ clientID, id string }
 
 var (
-	_ match.ClientStore = (*crmStore)(nil)
-	_ match.LeadStore   = (*crmStore)(nil)
-	_ match.CallLog     = (*crmStore)(nil)
+	_ match.ClientStore  = (*crmStore)(nil)
+	_ match.ClientGetter = (*crmStore)(nil)
+	_ match.LeadStore    = (*crmStore)(nil)
+	_ match.CallLog      = (*crmStore)(nil)
 )
 
 func newCRMStore(ms *memstore.Store) *crmStore {
