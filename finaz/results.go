@@ -2,7 +2,9 @@ package finaz
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -424,4 +426,73 @@ func jsonField(body []byte, path []string) (string, bool) {
 		return "", false
 	}
 	return scalarString(v)
+}
+
+// Event is the attempt as the Completed event of an outbound call of
+// account to the contact (ContactRef = ContactID), so that a match.Engine
+// logs one call per attempt on the CRM's client ("atualizarmos nossa base
+// conforme cada retorno"). Its ID and CallID are derived from the contact,
+// number, time and status, so reading the same results again makes the
+// same events, which a sink deduplicates. A result without a time or a
+// valid number is an error.
+func (r DialerResult) Event(account string) (callevent.Event, error) {
+	if r.At.IsZero() || r.Phone == "" {
+		return callevent.Event{}, fmt.Errorf("finaz: dialer result of contact %q: no time or no valid number (%q)", r.ContactID, r.RawPhone)
+	}
+	h := sha256.New()
+	for _, s := range []string{r.ContactID, r.Phone, strconv.FormatInt(r.At.UnixNano(), 10), r.Status} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	id := "dr-" + hex.EncodeToString(h.Sum(nil)[:16])
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return callevent.Event{}, fmt.Errorf("finaz: dialer result: %w", err)
+	}
+	e := callevent.Event{ID: id, Provider: Provider, Account: account, Kind: callevent.Completed, Direction: callevent.Outbound,
+		Status: r.Disposition.Status(), CallID: id, ClientPhone: r.Phone, At: r.At, EndedAt: r.At, ContactRef: r.ContactID, Raw: raw}
+	if r.Disposition == DispositionAnswered || r.Disposition == DispositionDropped {
+		e.AnsweredAt = r.At
+	}
+	if err := e.Validate(); err != nil {
+		return callevent.Event{}, fmt.Errorf("finaz: dialer result of contact %q: %w", r.ContactID, err)
+	}
+	return e, nil
+}
+
+// Worked reports whether the attempt settles its number: answered, or
+// found invalid. Busy, voicemail, no answer, dropped and failed numbers
+// are worth another try.
+func (r DialerResult) Worked() bool {
+	return r.Disposition == DispositionAnswered || r.Disposition == DispositionInvalidNumber
+}
+
+// Unworked returns contacts without the numbers that results worked
+// (DialerResult.Worked), and without the contacts left with no number, so
+// that an upload after a mailing's results does not call them again
+// ("evitar chamadas duplicadas à números já trabalhados"). Numbers are
+// compared normalised (Config.DefaultCountry); a number that does not
+// normalise is kept for UploadContacts to report. contacts is not changed.
+func (c *Client) Unworked(contacts []Contact, results []DialerResult) []Contact {
+	worked := make(map[string]bool)
+	for _, r := range results {
+		if r.Worked() && r.Phone != "" {
+			worked[r.Phone] = true
+		}
+	}
+	out := make([]Contact, 0, len(contacts))
+	for _, ct := range contacts {
+		phones := make([]string, 0, len(ct.Phones))
+		for _, p := range ct.Phones {
+			if full, _, _, err := SplitPhone(p, c.c.country); err == nil && worked[full] {
+				continue
+			}
+			phones = append(phones, p)
+		}
+		if len(phones) > 0 {
+			ct.Phones = phones
+			out = append(out, ct)
+		}
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/finaz/finaztest"
@@ -136,4 +137,52 @@ func TestDispositionStatus(t *testing.T) {
 	for d, s := range want {
 		require.Equal(t, s, d.Status(), string(d))
 	}
+}
+
+// TestDialerResultEvents: each attempt of the dialer's return ("Retorno
+// do Discador", seed 004) is an outbound Completed event on the contact,
+// the same event when read again, and a number it worked (answered or
+// invalid) is not uploaded again.
+func TestDialerResultEvents(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 21, 13, 0, 0, 0, time.UTC)
+	results := []finaz.DialerResult{
+		{ContactID: "c1", Phone: "5511987654321", At: at, Status: "B", Disposition: finaz.DispositionBusy},
+		{ContactID: "c1", Phone: "5511987654321", At: at.Add(time.Hour), Status: "SALE", Disposition: finaz.DispositionAnswered},
+		{ContactID: "c2", Phone: "552134567890", At: at, Status: "DC", Disposition: finaz.DispositionInvalidNumber},
+		{ContactID: "c3", Phone: "5531999990000", At: at, Status: "A", Disposition: finaz.DispositionVoicemail},
+	}
+	ids := map[string]bool{}
+	for _, r := range results {
+		e, err := r.Event("load")
+		require.NoError(t, err)
+		require.Equal(t, callevent.Completed, e.Kind)
+		require.Equal(t, callevent.Outbound, e.Direction)
+		require.Equal(t, r.Disposition.Status(), e.Status)
+		require.Equal(t, r.ContactID, e.ContactRef)
+		require.Equal(t, r.Phone, e.ClientPhone)
+		require.Equal(t, e.ID, e.CallID)
+		require.False(t, ids[e.ID], "one call per attempt")
+		ids[e.ID] = true
+		again, err := r.Event("load")
+		require.NoError(t, err)
+		require.Equal(t, e.ID, again.ID, "the same attempt read again is the same event")
+	}
+	_, err := finaz.DialerResult{ContactID: "c9", RawPhone: "garbage", At: at, Disposition: finaz.DispositionBusy}.Event("load")
+	require.ErrorContains(t, err, "c9")
+
+	c, err := finaz.NewClient(finaz.Config{DefaultCountry: "BR", Click2Call: &finaz.RequestTemplate{Method: "POST", URL: "calls"}},
+		callbridge.WithBaseURL("http://127.0.0.1:9"))
+	require.NoError(t, err)
+	contacts := []finaz.Contact{
+		{ID: "c1", Name: "Ana", Phones: []string{"(11) 98765-4321", "11 3333-4444"}},
+		{ID: "c2", Name: "Bia", Phones: []string{"+55 21 3456-7890"}},
+		{ID: "c3", Name: "Caio", Phones: []string{"31 99999-0000"}},
+	}
+	got := c.Unworked(contacts, results)
+	require.Empty(t, cmp.Diff([]finaz.Contact{
+		{ID: "c1", Name: "Ana", Phones: []string{"11 3333-4444"}},   // the answered number is dropped
+		{ID: "c3", Name: "Caio", Phones: []string{"31 99999-0000"}}, // a voicemail is tried again
+	}, got))
+	require.Len(t, contacts[0].Phones, 2, "the input is not changed")
 }

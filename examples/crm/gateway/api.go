@@ -19,6 +19,7 @@ import (
 
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/text"
 	"github.com/callbridge/callbridge/match"
@@ -602,26 +603,8 @@ func retryAfterOf(err error) string {
 
 func decodeCallRequest(w http.ResponseWriter, r *http.Request) (CallRequest, int, error) {
 	var req CallRequest
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return req, http.StatusUnsupportedMediaType, errors.New("Content-Type: want application/json")
-	}
-	// Read the whole body first: the decoder stops at the first syntax
-	// error, so an oversized body that is not JSON would be 400, not 413.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return req, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", maxAPIBody)
-		}
-		return req, http.StatusBadRequest, fmt.Errorf("reading the body: %v", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, http.StatusBadRequest, fmt.Errorf("malformed JSON: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return req, http.StatusBadRequest, errors.New("malformed JSON: data after the object")
+	if status, err := decodeJSON(w, r, &req); err != nil {
+		return req, status, err
 	}
 	req.Provider = strings.ToLower(strings.TrimSpace(req.Provider))
 	var missing []string
@@ -735,4 +718,106 @@ func statsPeriod(query string, now time.Time, defaultDays int) (from, to time.Ti
 		return from, to, errors.New("from: must be before to")
 	}
 	return from, to, nil
+}
+
+// decodeJSON reads the body of an API request, one JSON object of at most
+// maxAPIBody bytes without unknown fields, into v; it returns the status
+// of a refusal.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) (int, error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return http.StatusUnsupportedMediaType, errors.New("Content-Type: want application/json")
+	}
+	// Read the whole body first: the decoder stops at the first syntax
+	// error, so an oversized body that is not JSON would be 400, not 413.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", maxAPIBody)
+		}
+		return http.StatusBadRequest, fmt.Errorf("reading the body: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return http.StatusBadRequest, fmt.Errorf("malformed JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return http.StatusBadRequest, errors.New("malformed JSON: data after the object")
+	}
+	return 0, nil
+}
+
+// DialerResultsRequest is the body of POST /api/finaz/results.
+type DialerResultsRequest struct {
+	// Queue is the dialer queue (identificador_fila) whose mailing ended.
+	Queue string `json:"queue"`
+	// Account is the telephony account of the calls (Finaz's empresaId).
+	Account string `json:"account,omitempty"`
+}
+
+// DialerResultsReply is the answer of POST /api/finaz/results.
+type DialerResultsReply struct {
+	// Attempts is how many attempts the dialer returned.
+	Attempts int `json:"attempts"`
+	// Logged is how many were handed to the CRM as calls.
+	Logged int `json:"logged"`
+	// Skipped is how many had no time or no valid number.
+	Skipped int `json:"skipped"`
+}
+
+// finazResults is what POST /api/finaz/results needs of the Finaz client.
+type finazResults interface {
+	Configured(op finaz.Operation) bool
+	DialerResults(ctx context.Context, queue string) ([]finaz.DialerResult, error)
+}
+
+// dialerResults is POST /api/finaz/results: the Finaz dialer's return of a
+// queue ("Retorno do Discador", read when a mailing is deactivated). Each
+// attempt becomes a call on its contact (finaz.DialerResult.Event); reading
+// the same return again changes nothing.
+func (g *Gateway) dialerResults(w http.ResponseWriter, r *http.Request) {
+	var req DialerResultsRequest
+	if status, err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	if req.Queue = strings.TrimSpace(req.Queue); req.Queue == "" {
+		writeError(w, http.StatusBadRequest, "queue: required")
+		return
+	}
+	c, ok := g.callers[finaz.Provider].(finazResults)
+	switch {
+	case !ok:
+		writeError(w, http.StatusBadRequest, "finaz is not configured: set "+g.missing[finaz.Provider])
+		return
+	case !c.Configured(finaz.OpDialerResults):
+		writeError(w, http.StatusBadRequest, "finaz: the configuration (FINAZ_CONFIG) has no dialer_results request")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+	defer cancel()
+	results, err := c.DialerResults(ctx, req.Queue)
+	if err != nil {
+		status, msg := callFailure(finaz.Provider, err)
+		g.log.WarnContext(r.Context(), "finaz dialer results failed", "queue", req.Queue, "status", status, "error", err)
+		writeError(w, status, msg)
+		return
+	}
+	rep := DialerResultsReply{Attempts: len(results)}
+	for _, res := range results {
+		e, err := res.Event(req.Account)
+		if err != nil {
+			rep.Skipped++
+			g.log.InfoContext(r.Context(), "finaz dialer result skipped", "queue", req.Queue, "error", err)
+			continue
+		}
+		if err := g.sink.HandleEvent(r.Context(), e); err != nil {
+			g.log.WarnContext(r.Context(), "finaz dialer result not taken", "queue", req.Queue, "error", err)
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("the CRM took %d of %d attempts and refused the next (%v); send the request again", rep.Logged, len(results), err))
+			return
+		}
+		rep.Logged++
+	}
+	writeJSON(w, http.StatusOK, rep)
 }

@@ -646,3 +646,60 @@ func TestClickToCallQueue(t *testing.T) {
 	require.Equal(t, "205", reqs[0].Query.Get("ramal"))
 	require.Equal(t, "geral", reqs[1].Query.Get("fila"), "the configured queue by default")
 }
+
+// TestFinazDialerResults: POST /api/finaz/results reads the dialer's
+// return of a queue ("Retorno do Discador", seed 004) and logs one call
+// per attempt on the contact the dialer names; reading it again logs
+// nothing new; bad requests name what is wrong.
+func TestFinazDialerResults(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	srv := start(t, gateway.Config{Clock: clock})
+	cfg, err := finaz.LoadTemplate("generic-rest")
+	require.NoError(t, err)
+	cfg.SetParam("api_token", "tok")
+	fsrv := finaztest.NewServer()
+	t.Cleanup(fsrv.Close)
+	at := t0.Add(-time.Hour).Format(time.RFC3339)
+	fsrv.Reply("GET", "/api/v1/queues/q7/results", finaztest.Response{Body: `{"results":[
+		{"contact_id":"3","ddd":"11","number":"987654321","called_at":"` + at + `","status":"busy"},
+		{"contact_id":"3","ddd":"11","number":"987654321","called_at":"` + t0.Format(time.RFC3339) + `","status":"ANSWERED"},
+		{"contact_id":"nobody","ddd":"21","number":"34567890","called_at":"` + at + `","status":"no_answer"},
+		{"contact_id":"k3","ddd":"","number":"","called_at":"` + at + `","status":"busy"}]}`})
+	fc, err := finaz.NewClient(cfg, callbridge.WithBaseURL(fsrv.URL))
+	require.NoError(t, err)
+	srv.SetCaller(finaz.Provider, fc)
+
+	for range 2 { // the second read changes nothing
+		code, body := srv.do(t, http.MethodPost, "/api/finaz/results", "application/json", `{"queue":"q7","account":"load"}`)
+		require.Equal(t, http.StatusOK, code, body)
+		require.JSONEq(t, `{"attempts":4,"logged":3,"skipped":1}`, body)
+		require.Eventually(t, func() bool { return len(srv.Calls()) == 3 }, 10*time.Second, 5*time.Millisecond)
+	}
+	statuses := map[string]int{}
+	clients := map[string]int{}
+	for _, c := range srv.Calls() {
+		require.Equal(t, "finaz", c.Provider)
+		require.Equal(t, "outbound", c.Direction)
+		statuses[c.Status]++
+		clients[c.ClientID]++
+	}
+	require.Equal(t, map[string]int{"busy": 1, "success": 1, "not_available": 1}, statuses)
+	require.Equal(t, 2, clients["3"], "the contact the dialer names, not the number's client (4)")
+	require.Zero(t, clients["4"])
+
+	for body, want := range map[string]string{
+		`{"queue":""}`:            "queue: required",
+		`{"queue":"q7","x":1}`:    "unknown field",
+		`{"account":"a"}`:         "queue: required",
+		`{"queue":"q7"} trailing`: "data after the object",
+	} {
+		code, got := srv.do(t, http.MethodPost, "/api/finaz/results", "application/json", body)
+		require.Equal(t, http.StatusBadRequest, code, body)
+		require.Contains(t, got, want, body)
+	}
+	plain := start(t, gateway.Config{})
+	code, body := plain.do(t, http.MethodPost, "/api/finaz/results", "application/json", `{"queue":"q7"}`)
+	require.Equal(t, http.StatusBadRequest, code)
+	require.Contains(t, body, "finaz is not configured")
+}

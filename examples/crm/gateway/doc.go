@@ -28,6 +28,7 @@
 //	GET      /api/deadletters    events never delivered       (API token)
 //	POST     /api/deadletters/{id}/replay  deliver one again  (API token)
 //	POST     /api/call     {"provider","from","to"[,"group"][,"queue"]} → {"call_id"}  (API token)
+//	POST     /api/finaz/results  {"queue"[,"account"]}: the dialer's return as calls  (API token)
 //	GET      /healthz      200 while the process runs
 //	GET      /readyz       200 when queue and CRM take events, else 503 (Readiness)
 //
