@@ -42,6 +42,10 @@ func assemble(evs []callevent.Event) assembled {
 	var completedStatus, endedStatus callevent.Status
 	legMissed := false // some leg reported the call missed
 	var answerExt, answerEmp, anyExt, anyEmp string
+	// After a transfer the call belongs to whoever answered last: the one
+	// who talked when it ended, not the first agent of the group.
+	var lastExt, lastEmp string
+	transferred := false
 	for i := range evs {
 		e := &evs[i]
 		if r.Provider == "" {
@@ -122,6 +126,12 @@ func assemble(evs []callevent.Event) assembled {
 				answerExt, answerEmp = e.Extension, e.Employee
 			}
 		}
+		if e.Kind == callevent.Answered && (e.Extension != "" || e.Employee != "") {
+			lastExt, lastEmp = e.Extension, e.Employee
+		}
+		if e.Kind == callevent.Transferred {
+			transferred = true
+		}
 	}
 	for _, st := range legs {
 		if st == 1 {
@@ -162,6 +172,8 @@ func assemble(evs []callevent.Event) assembled {
 	switch {
 	case r.Direction == callevent.Outbound:
 		ext, emp = anyExt, anyEmp
+	case s.answered && transferred && (lastExt != "" || lastEmp != ""):
+		ext, emp = lastExt, lastEmp
 	case s.answered:
 		ext, emp = answerExt, answerEmp
 	}

@@ -559,3 +559,52 @@ func TestFinazContactIDFromTheDialer(t *testing.T) {
 	require.NotEmpty(t, byID["f2"].ClientID, "an unknown pid: matched by phone (here: a new client)")
 	require.Len(t, h.s.Clients(), 2, "no client made for the number of a named contact")
 }
+
+// TestResponsibleAfterTransfer: a call answered in a group and transferred
+// belongs to the employee who took it last, the one who talked with the
+// client (seed 002, "responsible after transfers and ring groups").
+func TestResponsibleAfterTransfer(t *testing.T) {
+	t.Parallel()
+	rule := match.DefaultRule()
+	rule.Leads.InboundAnswered = match.LeadCase{Create: true}
+	h := newHarness(t, rule)
+	base := callevent.Event{Provider: "megafon", Account: acct, Direction: callevent.Inbound, CallID: "tr1",
+		ClientPhone: unknownA, LinePhone: line}
+	mk := func(id string, k callevent.Kind, leg, ext string, at time.Duration) callevent.Event {
+		e := base
+		e.ID, e.Kind, e.LegID, e.Extension, e.At = id, k, leg, ext, t0.Add(at)
+		return e
+	}
+	h.send(
+		mk("r1", callevent.Ringing, "a", "101", 0),
+		mk("r2", callevent.Ringing, "b", "102", 0),
+		mk("an1", callevent.Answered, "a", "101", 5*time.Second), // the group's first agent (u1)
+		mk("e2", callevent.Ended, "b", "102", 5*time.Second),
+		mk("tr", callevent.Transferred, "c", "201", 40*time.Second),
+		mk("an2", callevent.Answered, "c", "201", 45*time.Second), // Boris (u2) takes it
+		mk("e1", callevent.Ended, "a", "101", 45*time.Second),
+		mk("e3", callevent.Ended, "c", "201", 3*time.Minute),
+	)
+	h.clock.Advance(match.DefaultGracePeriod)
+	calls := h.s.Calls()
+	require.Len(t, calls, 1)
+	require.Equal(t, "u2", calls[0].Employee)
+	require.Equal(t, "201", calls[0].Extension)
+	require.Equal(t, "u2", h.s.Clients()[1].Responsible, "the new client's responsible")
+	leads := h.s.Leads()
+	require.Len(t, leads, 1)
+	require.Equal(t, "u2", leads[0].Responsible)
+
+	// Without a transfer the first to answer keeps the call.
+	plain := megafonLike()
+	for i := range plain {
+		plain[i].CallID, plain[i].ID = "pl", "pl-"+plain[i].ID
+	}
+	h.send(plain...)
+	h.clock.Advance(match.DefaultGracePeriod)
+	for _, c := range h.s.Calls() {
+		if c.CallID == "pl" {
+			require.Equal(t, "201", c.Extension)
+		}
+	}
+}
