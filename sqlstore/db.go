@@ -149,9 +149,10 @@ type DB struct {
 	writer chan struct{}
 	// writes feed the group commit of SQLite transactions (see inTx);
 	// quit stops it at Close. nil on PostgreSQL.
-	writes    chan *writeOp
-	quit      chan struct{}
-	closeOnce sync.Once
+	writes     chan *writeOp
+	quit       chan struct{}
+	writerDone chan struct{} // closed when writeLoop has answered its last op
+	closeOnce  sync.Once
 	// txStmts: transactions use statements prepared once per connection
 	// (SQLite files, whose pool is not bounded: preparing one takes a
 	// connection besides the transaction's). pgx caches its statements
@@ -218,7 +219,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		d.dialect, d.name = DialectSQLite, sqliteName(dsn)
 		d.syncMode = "NORMAL"
 		d.writer = make(chan struct{}, 1)
-		d.writes, d.quit = make(chan *writeOp, maxGroup), make(chan struct{})
+		d.writes, d.quit, d.writerDone = make(chan *writeOp, maxGroup), make(chan struct{}), make(chan struct{})
 		if cfg.fullSync {
 			d.syncMode = "FULL"
 		}
@@ -306,6 +307,7 @@ func readOnly(err error) error {
 func (d *DB) Close() error {
 	if d.quit != nil {
 		d.closeOnce.Do(func() { close(d.quit) })
+		<-d.writerDone // the group being committed ends first
 	}
 	d.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	if err := d.db.Close(); err != nil {
@@ -547,21 +549,37 @@ func (d *DB) inTx(ctx context.Context, f func(ctx context.Context, tx *sql.Tx) e
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// Once handed over, f may run at any moment until the writer answers:
+	// the caller waits for the answer, or for the writer to be gone (then
+	// f never runs).
 	select {
 	case err := <-op.done:
 		return err
-	case <-d.quit:
-		return sql.ErrConnDone
+	case <-d.writerDone:
+		select {
+		case err := <-op.done:
+			return err
+		default:
+			return sql.ErrConnDone
+		}
 	}
 }
 
 // writeLoop is SQLite's group commit (see inTx).
 func (d *DB) writeLoop() {
+	defer close(d.writerDone)
 	batch := make([]*writeOp, 0, maxGroup)
 	for {
 		select {
 		case <-d.quit:
-			return
+			for { // ops handed over meanwhile are refused, not run
+				select {
+				case op := <-d.writes:
+					op.done <- sql.ErrConnDone
+				default:
+					return
+				}
+			}
 		case op := <-d.writes:
 			batch = append(batch[:0], op)
 		}
