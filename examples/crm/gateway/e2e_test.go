@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
 	"github.com/callbridge/callbridge/finaz/finaztest"
+	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/megafon/megafontest"
 	"github.com/callbridge/callbridge/phonet/phonettest"
 	"github.com/callbridge/callbridge/telphin/telphintest"
@@ -221,3 +223,64 @@ var (
 		{ID: "l1", ClientID: "c1", Name: "Входящий +74957654321", Status: "new", Source: "missed call"},
 	}
 )
+
+// TestOneMissedCallPerCall: a call that a queue or group rang at several
+// agents and nobody answered is one missed call: one call row, one lead,
+// each employee told once, never one per agent (issue 16; Telphin queue,
+// MegaFon group).
+func TestOneMissedCallPerCall(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	srv := start(t, gateway.Config{Clock: clock})
+	const tok = "hook-token"
+	const telphinHook = "/hooks/telphin/74c86d00"
+	var hooks []hook
+	// Telphin: queue 3515*099 rings extensions 101, 102 and 201; each leg
+	// gives up, then the queue leg hangs up unbridged.
+	tc := telphintest.Call{CallID: "cc000000000000000000000000000003", SubCallID: "124575-cc000000000000000000000000000033",
+		Client: "+78123351127", Start: t0.Add(-4 * time.Minute), Queue: "3515*099", QueueID: "124583"} // client 1
+	for i, agent := range []struct{ ext, id string }{{"101", "124575"}, {"102", "124576"}, {"201", "124577"}} {
+		leg := tc
+		leg.Extension, leg.ExtensionID = "3515*"+agent.ext, agent.id
+		leg.SubCallID = fmt.Sprintf("%s-cc0000000000000000000000000000%02d", agent.id, 40+i)
+		gaveUp := leg.Hangup()
+		gaveUp.Set("CallStatus", "NOANSWER")
+		hooks = append(hooks, hookOf(t, "telphin ring "+agent.ext, telphintest.NewRequest(telphinHook, tok, leg.DialIn())),
+			hookOf(t, "telphin gave up "+agent.ext, telphintest.NewRequest(telphinHook, tok, gaveUp)))
+	}
+	hooks = append(hooks, hookOf(t, "telphin queue missed", telphintest.NewRequest(telphinHook, tok, tc.QueueMissed())))
+	// MegaFon: group "sales" rings andy (701) and bob (702); both legs are
+	// cancelled, then the history says missed.
+	for _, user := range []struct{ user, ext string }{{"andy", "701"}, {"bob", "702"}} {
+		mc := megafontest.Call{ID: "mf-group-1", Direction: "in", Phone: "79161234567", Diversion: "74950000001", User: user.user, Ext: user.ext} // client 2
+		hooks = append(hooks, hookOf(t, "megafon incoming "+user.user, megafontest.NewRequest("/hooks/megafon", "mf-token", megafontest.Event("INCOMING", mc))),
+			hookOf(t, "megafon cancelled "+user.user, megafontest.NewRequest("/hooks/megafon", "mf-token", megafontest.Event("CANCELLED", mc))))
+	}
+	mc := megafontest.Call{ID: "mf-group-1", Direction: "in", Phone: "79161234567", Diversion: "74950000001", User: "andy", Ext: "701"}
+	hooks = append(hooks, hookOf(t, "megafon history", megafontest.NewRequest("/hooks/megafon", "mf-token",
+		megafontest.History(mc, megafontest.Outcome{Status: "Missed", Start: t0.Add(-3 * time.Minute), Duration: 20}))))
+	for _, h := range hooks {
+		code, body := srv.send(t, h)
+		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, "%s: %s", h.name, body)
+	}
+	clock.Advance(match.DefaultGracePeriod)
+	require.Eventually(t, func() bool { return len(srv.Calls()) == 2 }, 10*time.Second, 5*time.Millisecond)
+	clock.Advance(time.Minute) // nothing more comes of it
+	d := listAll(t, srv)
+	require.Len(t, d.Calls, 2, "one call row per call")
+	for _, c := range d.Calls {
+		require.Equal(t, "missed", c.Status, c.CallID)
+	}
+	require.Len(t, d.Leads, 2, "one lead per missed call")
+	told := map[string]int{}
+	for _, n := range d.Notifications {
+		told[n.CallID+" "+n.Employee]++
+	}
+	require.Len(t, told, len(d.Notifications), "each employee told once per call: %v", told)
+	perCall := map[string]int{}
+	for _, n := range d.Notifications {
+		perCall[n.CallID]++
+	}
+	require.Equal(t, 1, perCall[tc.CallID], "the responsible only, not every agent the queue rang")
+	require.Equal(t, 1, perCall["mf-group-1"], "the responsible only, not every member of the group")
+}
