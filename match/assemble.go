@@ -25,6 +25,8 @@ type assembled struct {
 	handlerBy string // "extension" or "login"
 	// contactRef is the client the provider named (Event.ContactRef).
 	contactRef string
+	// events are the call's events (eventOrder), read-only.
+	events []callevent.Event
 }
 
 // eventOrder sorts events by time, then kind, then id, so every fold over
@@ -36,7 +38,7 @@ func eventOrder(a, b callevent.Event) int {
 // assemble folds the events of one call (already sorted by eventOrder)
 // into a call record.
 func assemble(evs []callevent.Event) assembled {
-	var s assembled
+	s := assembled{events: evs}
 	r := &s.rec
 	legs := make(map[string]uint8, 2) // bit 1: started, bit 2: closed
 	var completedStatus, endedStatus callevent.Status
@@ -215,4 +217,45 @@ func insertEvent(evs []callevent.Event, e callevent.Event) ([]callevent.Event, b
 	e.Raw = nil // not needed for the record; keeps per-call memory small
 	i, _ := slices.BinarySearchFunc(evs, e, eventOrder)
 	return slices.Insert(evs, i, e), true
+}
+
+// dialogNotes are the notes of the call's events in Salebot's dialog
+// (Rule.Dialog), each name once, in time order (an end at its time).
+func dialogNotes(evs []callevent.Event) []DialogNote {
+	var notes []DialogNote
+	var talked []string // legs that answered
+	for _, e := range evs {
+		if e.Kind == callevent.Answered && e.LegID != "" {
+			talked = append(talked, e.LegID)
+		}
+		name := dialogEvent(e, e.LegID != "" && slices.Contains(talked, e.LegID))
+		if name == "" || slices.ContainsFunc(notes, func(n DialogNote) bool { return n.Text == name }) {
+			continue
+		}
+		at := e.At
+		if name == "COMPLETED" && e.EndedAt.After(at) { // a history record is stamped with the call's start
+			at = e.EndedAt
+		}
+		notes = append(notes, DialogNote{Provider: e.Provider, CallID: e.CallID, Text: name, At: at})
+	}
+	slices.SortStableFunc(notes, func(a, b DialogNote) int { return a.At.Compare(b.At) })
+	return notes
+}
+
+// dialogEvent names e as Salebot's dialog does (seed 001): ACCEPTED (the
+// manager picked up), COMPLETED (hung up after talking: the end of a leg
+// that answered, or of an answered call), OUTGOING (the manager calls),
+// TRANSFERRED; "" for an event it does not show.
+func dialogEvent(e callevent.Event, legTalked bool) string {
+	switch {
+	case e.Kind == callevent.Answered:
+		return "ACCEPTED"
+	case (e.Kind == callevent.Ended || e.Kind == callevent.Completed) && (legTalked || e.Status == callevent.Success || !e.AnsweredAt.IsZero()):
+		return "COMPLETED"
+	case e.Kind == callevent.Ringing && e.Direction == callevent.Outbound:
+		return "OUTGOING"
+	case e.Kind == callevent.Transferred:
+		return "TRANSFERRED"
+	}
+	return ""
 }

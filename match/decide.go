@@ -25,6 +25,7 @@ type progress struct {
 	leadID   string
 	logged   bool
 	leadResp string // the responsible of the call's lead
+	dialog   bool   // written into the client's dialog
 	notified []string
 	later    []Notification // delayed notifications not stored yet (notifyLater)
 	laterIn  time.Duration  // their delay after the decision
@@ -245,6 +246,14 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 		d.add(ActLogCall, rec.ClientID, rec.LeadID, rec.Employee, "%s %s call", rec.Direction, rec.Status)
 	}
 
+	// Write the call into the client's dialog.
+	if rule.Dialog && rec.ClientID != "" && !p.dialog {
+		if err := e.writeDialog(ctx, a, rec, p, dry); err != nil {
+			return err
+		}
+		p.dialog = true
+	}
+
 	// Tell people about the call.
 	if e.notifier != nil {
 		if err := e.notify(ctx, rec, c, rule, p, dry); err != nil {
@@ -387,4 +396,54 @@ func (e *Engine) missedResponsible(ctx context.Context, account, line string, r 
 		how += " over " + strings.Join(m.Employees, ", ")
 	}
 	return pool[n%uint64(len(pool))], how, nil
+}
+
+// dialogStatuses are the call statuses as Salebot's dialog names them
+// (seed 001), by callevent.Status.
+var dialogStatuses = map[callevent.Status]string{
+	callevent.Success: "Success", callevent.Missed: "Missed", callevent.Canceled: "Cancel", callevent.Busy: "Busy",
+	callevent.NotAvailable: "NotAvailable", callevent.NotAllowed: "NotAllowed", callevent.NotFound: "NotFound",
+	callevent.Failed: "Failed",
+}
+
+// writeDialog writes the call into its client's dialog (a note per event
+// and one with the status) and sets the client's call variables
+// (Rule.Dialog), as far as the store can.
+func (e *Engine) writeDialog(ctx context.Context, a assembled, rec CallRecord, p *progress, dry bool) error {
+	prefix := rec.Provider + "_"
+	notes := dialogNotes(a.events)
+	for i, n := range notes {
+		notes[i].Text = prefix + "call_event " + n.Text
+	}
+	end := rec.EndedAt
+	if end.IsZero() {
+		end = rec.StartedAt
+	}
+	notes = append(notes, DialogNote{Provider: rec.Provider, CallID: rec.CallID, Text: prefix + "call_status " + dialogStatuses[rec.Status], At: end})
+	dir := "in"
+	if rec.Direction == callevent.Outbound {
+		dir = "out"
+	}
+	vars := map[string]string{prefix + "call_direction": dir, prefix + "call_ext": rec.Extension, prefix + "call_id": rec.CallID,
+		prefix + "call_user": rec.Employee, prefix + "record_link": rec.RecordingURL}
+	if !dry {
+		if e.dialog != nil {
+			for _, n := range notes {
+				if err := e.dialog.AddDialogNote(ctx, rec.Account, rec.ClientID, n); err != nil {
+					return fmt.Errorf("match: dialog note: %w", err)
+				}
+			}
+		}
+		if e.updater != nil {
+			if err := e.updater.SetClientFields(ctx, rec.Account, rec.ClientID, vars); err != nil {
+				return fmt.Errorf("match: call variables: %w", err)
+			}
+		}
+	}
+	if e.dialog == nil && e.updater == nil {
+		p.d.add(ActDialog, rec.ClientID, "", "", "the store keeps no dialog nor client variables")
+	} else {
+		p.d.add(ActDialog, rec.ClientID, "", "", "%d notes in the dialog, variables %scall_*", len(notes), prefix)
+	}
+	return nil
 }

@@ -35,10 +35,13 @@ const (
 	ActNotify
 	// ActBindLate: a call that waited was attached to a client that appeared.
 	ActBindLate
+	// ActDialog: the call was written into the client's dialog and
+	// variables (Rule.Dialog).
+	ActDialog
 )
 
 var actionNames = [...]string{"", "ignore", "find client", "create client", "no client", "responsible",
-	"attach lead", "reopen lead", "create lead", "no lead", "log call", "notify", "bind late"}
+	"attach lead", "reopen lead", "create lead", "no lead", "log call", "notify", "bind late", "dialog"}
 
 // String returns e.g. "create client".
 func (k ActionKind) String() string {

@@ -44,7 +44,9 @@ func (overloadedError) RetryAfter() time.Duration { return overloadRetryAfter }
 // use. Close it to stop its timers.
 type Engine struct {
 	clients  ClientStore
-	getter   ClientGetter // clients, if it finds clients by id
+	getter   ClientGetter  // clients, if it finds clients by id
+	dialog   Dialog        // clients, if it keeps dialogs (Rule.Dialog)
+	updater  ClientUpdater // clients, if it sets fields (Rule.Dialog)
 	leads    LeadStore
 	calls    CallLog
 	dir      Directory
@@ -118,6 +120,8 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 		e.stripe[i] = make(chan struct{}, 1)
 	}
 	e.getter, _ = clients.(ClientGetter)
+	e.dialog, _ = clients.(Dialog)
+	e.updater, _ = clients.(ClientUpdater)
 	e.leads, _ = clients.(LeadStore)
 	e.calls, _ = clients.(CallLog)
 	e.dir, _ = clients.(Directory)

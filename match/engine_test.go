@@ -608,3 +608,55 @@ func TestResponsibleAfterTransfer(t *testing.T) {
 		}
 	}
 }
+
+// TestSalebotMegafonDialog plays seed 001's "Виды уведомлений": with
+// Rule.Dialog a call writes megafon_call_event notes (ACCEPTED, COMPLETED,
+// TRANSFERRED, OUTGOING) and megafon_call_status into the client's
+// dialog, and sets the megafon_call_* variables on the client; replaying
+// the call adds nothing.
+func TestSalebotMegafonDialog(t *testing.T) {
+	t.Parallel()
+	rule := match.DefaultRule()
+	rule.Dialog = true
+	h := newHarness(t, rule)
+	in := megafonLike() // rings 101 and 201, 201 answers, both legs end
+	in = append(in, callevent.Event{ID: "rec", Provider: "megafon", Account: acct, Kind: callevent.Completed, Direction: callevent.Inbound,
+		CallID: "mf1", ClientPhone: unknownA, LinePhone: line, Status: callevent.Success, At: t0, AnsweredAt: t0.Add(12 * time.Second),
+		EndedAt: t0.Add(70 * time.Second), RecordingURL: "https://vats.example/rec/mf1.mp3"})
+	h.send(in...)
+	h.clock.Advance(match.DefaultGracePeriod)
+	calls := h.s.Calls()
+	require.Len(t, calls, 1)
+	c := calls[0]
+	texts := func(id string) []string {
+		var out []string
+		for _, n := range h.s.DialogNotes(acct, id) {
+			out = append(out, n.Text)
+		}
+		return out
+	}
+	require.Equal(t, []string{"megafon_call_event ACCEPTED", "megafon_call_event COMPLETED", "megafon_call_status Success"}, texts(c.ClientID))
+	client, ok := h.s.Client(acct, c.ClientID)
+	require.True(t, ok)
+	for k, v := range map[string]string{"megafon_call_direction": "in", "megafon_call_ext": "201", "megafon_call_id": "mf1",
+		"megafon_call_user": "u2", "megafon_record_link": "https://vats.example/rec/mf1.mp3"} {
+		require.Equal(t, v, client.Fields[k], k)
+	}
+
+	// An outbound call the client did not take, to the known client.
+	out := []callevent.Event{
+		{ID: "o1", Provider: "megafon", Account: acct, Kind: callevent.Ringing, Direction: callevent.Outbound, CallID: "mf2",
+			ClientPhone: known, Extension: "101", At: t0},
+		{ID: "o2", Provider: "megafon", Account: acct, Kind: callevent.Completed, Direction: callevent.Outbound, CallID: "mf2",
+			ClientPhone: known, Extension: "101", Status: callevent.Busy, At: t0, EndedAt: t0.Add(9 * time.Second)},
+	}
+	h.send(out...)
+	h.send(out...) // redelivered
+	h.clock.Advance(match.DefaultGracePeriod)
+	require.Equal(t, []string{"megafon_call_event OUTGOING", "megafon_call_status Busy"}, texts("k1"))
+	k1, _ := h.s.Client(acct, "k1")
+	require.Equal(t, "out", k1.Fields["megafon_call_direction"])
+	require.Equal(t, "u1", k1.Fields["megafon_call_user"])
+	_, hasLink := k1.Fields["megafon_record_link"]
+	require.False(t, hasLink, "no recording: no link")
+}

@@ -76,6 +76,14 @@ type Rule struct {
 	// set, clients for unknown numbers are created in it rather than as
 	// telephony clients (Salebot).
 	Messenger Channel `json:"messenger,omitempty"`
+	// Dialog writes each call into its client's dialog and variables
+	// (Salebot × MegaFon, seed 001): the notes "<provider>_call_event
+	// <EVENT>" (ACCEPTED, COMPLETED, OUTGOING, TRANSFERRED) and
+	// "<provider>_call_status <Status>", and the fields
+	// <provider>_call_direction, _call_ext, _call_id, _call_user and
+	// <provider>_record_link, through a store that is a Dialog and a
+	// ClientUpdater.
+	Dialog bool `json:"dialog,omitempty"`
 }
 
 // CreateRule switches client creation for unknown numbers per case, with

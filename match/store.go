@@ -251,6 +251,31 @@ type ClientGetter interface {
 	FindClient(ctx context.Context, account, id string) (c Client, found bool, err error)
 }
 
+// DialogNote is a line of a client's dialog: something that happened in
+// one of its calls ("megafon_call_event ACCEPTED").
+type DialogNote struct {
+	Provider string    `json:"provider"`
+	CallID   string    `json:"call_id"`
+	Text     string    `json:"text"`
+	At       time.Time `json:"at"`
+}
+
+// A Dialog keeps the notes of clients' dialogs (Rule.Dialog).
+type Dialog interface {
+	// AddDialogNote adds n to the dialog of the client of account with id
+	// clientID. It is idempotent: a note with the Provider, CallID and
+	// Text of one the client has is not added again.
+	AddDialogNote(ctx context.Context, account, clientID string, n DialogNote) error
+}
+
+// A ClientUpdater changes clients' fields (Rule.Dialog's call variables).
+type ClientUpdater interface {
+	// SetClientFields merges fields into the fields of the client of
+	// account with id clientID; an empty value removes the field. The
+	// client's limits (MaxClientFields, MaxValueLen) hold.
+	SetClientFields(ctx context.Context, account, clientID string, fields map[string]string) error
+}
+
 // LeadStore reads and writes a client's leads.
 type LeadStore interface {
 	// ClientLeads returns the client's leads, newest first.

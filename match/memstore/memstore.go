@@ -106,7 +106,15 @@ type Store struct {
 	notes    []match.Notification
 	noteHead int
 	noteKeys map[noteKey]struct{} // keys of the kept notifications
+
+	dialogs map[clientKey][]match.DialogNote // oldest first, at most MaxDialogNotes
 }
+
+type clientKey struct{ account, id string }
+
+// MaxDialogNotes bounds the dialog kept per client: older notes are
+// dropped.
+const MaxDialogNotes = 1000
 
 type callKey struct{ provider, account, callID string }
 
@@ -145,6 +153,7 @@ func New(opts ...Option) (*Store, error) {
 		accounts:  make(map[string]*accountIndex),
 		callIndex: make(map[callKey]int),
 		noteKeys:  make(map[noteKey]struct{}),
+		dialogs:   make(map[clientKey][]match.DialogNote),
 	}
 	for i, o := range opts {
 		if o == nil {
@@ -161,12 +170,14 @@ func New(opts ...Option) (*Store, error) {
 }
 
 var (
-	_ match.ClientStore  = (*Store)(nil)
-	_ match.ClientGetter = (*Store)(nil)
-	_ match.LeadStore    = (*Store)(nil)
-	_ match.CallLog      = (*Store)(nil)
-	_ match.Directory    = (*Store)(nil)
-	_ match.Notifier     = (*Store)(nil)
+	_ match.ClientStore   = (*Store)(nil)
+	_ match.ClientGetter  = (*Store)(nil)
+	_ match.ClientUpdater = (*Store)(nil)
+	_ match.Dialog        = (*Store)(nil)
+	_ match.LeadStore     = (*Store)(nil)
+	_ match.CallLog       = (*Store)(nil)
+	_ match.Directory     = (*Store)(nil)
+	_ match.Notifier      = (*Store)(nil)
 )
 
 func (s *Store) tenant(account string) string {
@@ -355,23 +366,110 @@ func (s *Store) addLocked(c match.Client, unique bool) (match.Client, error) {
 			a.byPhone[c.Phone] = i
 		}
 	}
-	// Index each distinct phone among the field values once, in a stable
-	// (sorted key) order so the index does not depend on map iteration.
-	keys := make([]string, 0, len(c.Fields))
-	for k := range c.Fields {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var seen []string
-	for _, k := range keys {
-		p, err := phone.Normalize(c.Fields[k], s.country)
-		if err != nil || slices.Contains(seen, p) {
-			continue
-		}
-		seen = append(seen, p)
+	for _, p := range s.fieldPhones(c.Fields) {
 		a.byField[p] = append(a.byField[p], i)
 	}
 	return c, nil
+}
+
+// fieldPhones returns each distinct phone among the values of fields once,
+// in a stable (sorted key) order so the index does not depend on map
+// iteration.
+func (s *Store) fieldPhones(fields map[string]string) []string {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var out []string
+	for _, k := range keys {
+		p, err := phone.Normalize(fields[k], s.country)
+		if err != nil || p == "" || slices.Contains(out, p) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// SetClientFields implements match.ClientUpdater.
+func (s *Store) SetClientFields(_ context.Context, account, id string, fields map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[s.tenant(account)]
+	var i int32
+	ok := false
+	if a != nil {
+		i, ok = a.byID[id]
+	}
+	if !ok {
+		return fmt.Errorf("memstore: set client fields: no client %q", id)
+	}
+	c := s.clients[i]
+	f := make(map[string]string, len(c.Fields)+len(fields))
+	for k, v := range c.Fields {
+		f[k] = v
+	}
+	for k, v := range fields {
+		if v == "" {
+			delete(f, k)
+		} else {
+			f[k] = v
+		}
+	}
+	old := c.Fields
+	c.Fields = f
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("memstore: set client fields: %w", err)
+	}
+	for _, p := range s.fieldPhones(old) {
+		a.byField[p] = slices.DeleteFunc(a.byField[p], func(x int32) bool { return x == i })
+		if len(a.byField[p]) == 0 {
+			delete(a.byField, p)
+		}
+	}
+	for _, p := range s.fieldPhones(f) {
+		idx := a.byField[p]
+		at, _ := slices.BinarySearch(idx, i) // creation order
+		a.byField[p] = slices.Insert(idx, at, i)
+	}
+	s.clients[i] = c // stored values are replaced, never modified in place
+	return nil
+}
+
+// AddDialogNote implements match.Dialog.
+func (s *Store) AddDialogNote(_ context.Context, account, clientID string, n match.DialogNote) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := clientKey{s.tenant(account), clientID}
+	if a := s.accounts[k.account]; a == nil || !mapHas(a.byID, clientID) {
+		return fmt.Errorf("memstore: dialog note: no client %q", clientID)
+	}
+	d := s.dialogs[k]
+	if slices.ContainsFunc(d, func(x match.DialogNote) bool {
+		return x.Provider == n.Provider && x.CallID == n.CallID && x.Text == n.Text
+	}) {
+		return nil
+	}
+	n.At = n.At.UTC()
+	if len(d) >= MaxDialogNotes {
+		d = slices.Delete(d, 0, len(d)-MaxDialogNotes+1)
+	}
+	s.dialogs[k] = append(d, n)
+	return nil
+}
+
+// DialogNotes returns the dialog of the client of account with id, oldest
+// first.
+func (s *Store) DialogNotes(account, id string) []match.DialogNote {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.dialogs[clientKey{s.tenant(account), id}])
+}
+
+func mapHas[K comparable, V any](m map[K]V, k K) bool {
+	_, ok := m[k]
+	return ok
 }
 
 // Client returns the client with id in account.
