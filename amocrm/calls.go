@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/callbridge/callbridge/internal/text"
 )
@@ -224,6 +225,62 @@ func (c *Client) AddCallNotes(ctx context.Context, entity EntityType, notes []Ca
 		Notes []Note `json:"notes"`
 	}]
 	resp, err := c.call(ctx, http.MethodPost, "api/v4/"+string(entity)+"/notes", nil, body, &p, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := noContent(resp, len(notes)); err != nil {
+		return nil, err
+	}
+	return p.Embedded.Notes, nil
+}
+
+// TextNote is a plain note ("common") on an entity: a line of its
+// timeline.
+type TextNote struct {
+	EntityID  int64
+	Text      string
+	CreatedAt int64 // unix seconds; 0 = now
+}
+
+// MarshalJSON writes {entity_id, note_type: "common", created_at,
+// params: {text}}.
+func (n TextNote) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		EntityID  int64  `json:"entity_id"`
+		NoteType  string `json:"note_type"`
+		CreatedAt int64  `json:"created_at,omitempty"`
+		Params    struct {
+			Text string `json:"text"`
+		} `json:"params"`
+	}{n.EntityID, "common", n.CreatedAt, struct {
+		Text string `json:"text"`
+	}{n.Text}})
+}
+
+// AddTextNotes writes up to MaxBatch plain notes on entities of one type
+// (POST /api/v4/{entity}/notes), e.g. a call's lines in a contact's
+// timeline.
+func (c *Client) AddTextNotes(ctx context.Context, entity EntityType, notes []TextNote) ([]Note, error) {
+	if len(notes) == 0 {
+		return nil, nil
+	}
+	if len(notes) > MaxBatch {
+		return nil, fmt.Errorf("amocrm: %d notes in one request; at most %d", len(notes), MaxBatch)
+	}
+	switch entity {
+	case EntityLeads, EntityContacts, EntityCompanies, EntityCustomers:
+	default:
+		return nil, fmt.Errorf("amocrm: unknown entity type %q", entity)
+	}
+	for _, n := range notes {
+		if n.EntityID == 0 || strings.TrimSpace(n.Text) == "" {
+			return nil, errors.New("amocrm: a text note needs an EntityID and a Text")
+		}
+	}
+	var p page[struct {
+		Notes []Note `json:"notes"`
+	}]
+	resp, err := c.call(ctx, http.MethodPost, "api/v4/"+string(entity)+"/notes", nil, notes, &p, false)
 	if err != nil {
 		return nil, err
 	}

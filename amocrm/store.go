@@ -51,6 +51,7 @@ var (
 	_ match.CallLog     = (*Store)(nil)
 	_ match.Directory   = (*Store)(nil)
 	_ match.Notifier    = (*Store)(nil)
+	_ match.Dialog      = (*Store)(nil)
 )
 
 // StoreOption configures a Store.
@@ -172,6 +173,7 @@ type Store struct {
 	users     timed[[]User]
 	pipelines timed[[]Pipeline]
 	popped    map[string]time.Time
+	noted     map[string]time.Time // dialog notes written: contact, provider, call, text
 }
 
 type timed[T any] struct {
@@ -194,7 +196,7 @@ func NewStore(c *Client, opts ...StoreOption) (*Store, error) {
 		c: c, source: DefaultSource, country: "RU", foundTTL: DefaultFoundTTL, missTTL: DefaultNotFoundTTL,
 		now: time.Now, log: slog.New(slog.DiscardHandler),
 		phones: map[string]phoneEntry{}, contacts: map[int64]timed[Contact]{}, leads: map[int64]timed[Lead]{},
-		logged: map[string]time.Time{}, popped: map[string]time.Time{},
+		logged: map[string]time.Time{}, popped: map[string]time.Time{}, noted: map[string]time.Time{},
 	}
 	for i, o := range opts {
 		if o == nil {
@@ -807,6 +809,40 @@ func (s *Store) Notify(ctx context.Context, n match.Notification) error {
 		return nil
 	}
 	return s.c.ShowIncomingCall(ctx, n.ClientPhone, uid)
+}
+
+// AddDialogNotes implements match.Dialog: the notes become plain notes in
+// the contact's timeline, one request per call. A note this Store wrote
+// in the last hour is not written again.
+func (s *Store) AddDialogNotes(ctx context.Context, _, clientID string, notes []match.DialogNote) error {
+	id := parseID(clientID)
+	if id == 0 {
+		return fmt.Errorf("amocrm: dialog notes: %q is not a contact id", clientID)
+	}
+	keyOf := func(n match.DialogNote) string {
+		return clientID + "\x00" + n.Provider + "\x00" + n.CallID + "\x00" + n.Text
+	}
+	var out []TextNote
+	s.mu.Lock()
+	for _, n := range notes {
+		if _, done := s.noted[keyOf(n)]; !done {
+			out = append(out, TextNote{EntityID: id, Text: n.Text, CreatedAt: n.At.Unix()})
+		}
+	}
+	s.mu.Unlock()
+	for chunk := range slices.Chunk(out, MaxBatch) {
+		if _, err := s.c.AddTextNotes(ctx, EntityContacts, chunk); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	now := s.now()
+	prune(s.noted, func(t time.Time) bool { return now.Sub(t) > time.Hour })
+	for _, n := range notes {
+		s.noted[keyOf(n)] = now
+	}
+	s.mu.Unlock()
+	return nil
 }
 
 // Popups returns a callevent.Sink that shows the incoming-call pop-up to

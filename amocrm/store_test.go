@@ -3,6 +3,7 @@ package amocrm_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -304,4 +305,32 @@ func TestStoreCacheTTL(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	find(st, "79160000002")
 	require.Equal(t, 4, searches(srv))
+}
+
+// TestDialogNotes: with Rule.Dialog (Salebot, seed 001) a call's events
+// and status become plain notes in the contact's timeline, in one request;
+// a redelivered call writes none again.
+func TestDialogNotes(t *testing.T) {
+	rule := match.DefaultRule()
+	rule.Dialog = true
+	e := newEnv(t, envConfig{rule: rule, noPopups: true})
+	c := call{"5c000000000000000000000000000d01", "+79161111111", "102"} // a known client
+	e.send(c.inboundAnswered()...)
+	var texts []string
+	for _, n := range e.srv.TextNotes() {
+		require.Equal(t, "contacts", n.Entity)
+		require.Equal(t, int64(1002), n.EntityID, "the known client's contact")
+		texts = append(texts, n.Text)
+	}
+	require.Equal(t, []string{"telphin_call_event ACCEPTED", "telphin_call_event COMPLETED", "telphin_call_status Success"}, texts)
+	notesRequests := 0
+	for _, r := range requests(e.srv) {
+		if strings.HasPrefix(r, "POST /api/v4/contacts/notes") {
+			notesRequests++
+		}
+	}
+	require.Equal(t, 1, notesRequests, "one request per call")
+
+	e.send(c.inboundAnswered()...) // redelivered
+	require.Len(t, e.srv.TextNotes(), 3)
 }

@@ -428,10 +428,8 @@ func (e *Engine) writeDialog(ctx context.Context, a assembled, rec CallRecord, p
 		prefix + "call_user": rec.Employee, prefix + "record_link": rec.RecordingURL}
 	if !dry {
 		if e.dialog != nil {
-			for _, n := range notes {
-				if err := e.dialog.AddDialogNote(ctx, rec.Account, rec.ClientID, n); err != nil {
-					return fmt.Errorf("match: dialog note: %w", err)
-				}
+			if err := e.dialog.AddDialogNotes(ctx, rec.Account, rec.ClientID, notes); err != nil {
+				return fmt.Errorf("match: dialog notes: %w", err)
 			}
 		}
 		if e.updater != nil {

@@ -262,10 +262,11 @@ type DialogNote struct {
 
 // A Dialog keeps the notes of clients' dialogs (Rule.Dialog).
 type Dialog interface {
-	// AddDialogNote adds n to the dialog of the client of account with id
-	// clientID. It is idempotent: a note with the Provider, CallID and
-	// Text of one the client has is not added again.
-	AddDialogNote(ctx context.Context, account, clientID string, n DialogNote) error
+	// AddDialogNotes adds notes, in order, to the dialog of the client of
+	// account with id clientID (one call's notes at once, so a remote CRM
+	// is asked once). It is idempotent: a note with the Provider, CallID
+	// and Text of one the client has is not added again.
+	AddDialogNotes(ctx context.Context, account, clientID string, notes []DialogNote) error
 }
 
 // A ClientUpdater changes clients' fields (Rule.Dialog's call variables).

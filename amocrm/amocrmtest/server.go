@@ -114,6 +114,13 @@ type Call struct {
 	Item     map[string]any
 }
 
+// TextNote is a plain ("common") note written on an entity.
+type TextNote struct {
+	Entity   string // "contacts", "leads", …
+	EntityID int64
+	Text     string
+}
+
 // Event is an incoming-call pop-up (POST /api/v2/events).
 type Event struct {
 	Phone string
@@ -178,6 +185,7 @@ type Server struct {
 	contacts  []*Contact
 	leads     []*Lead
 	calls     []Call
+	notes     []TextNote
 	unsorted  []map[string]any
 	events    []Event
 }
@@ -438,6 +446,13 @@ func (s *Server) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.calls)
+}
+
+// TextNotes returns the plain notes written, in order.
+func (s *Server) TextNotes() []TextNote {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.notes)
 }
 
 // Events returns the pop-ups shown, in order.
@@ -1213,6 +1228,14 @@ func (s *Server) addNotes(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			s.calls = append(s.calls, Call{Entity: entity, EntityID: id, NoteType: nt, Item: it})
+		}
+		if nt == "common" {
+			p := obj(it, "params")
+			if p == nil || strings.TrimSpace(str(p, "text")) == "" {
+				validation(w, reqID, "params.text", "NotBlank", "params.text is required")
+				return
+			}
+			s.notes = append(s.notes, TextNote{Entity: entity, EntityID: id, Text: str(p, "text")})
 		}
 		nid := s.nextID()
 		out = append(out, map[string]any{"id": nid, "entity_id": id, "request_id": reqID,

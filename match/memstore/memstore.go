@@ -437,25 +437,28 @@ func (s *Store) SetClientFields(_ context.Context, account, id string, fields ma
 	return nil
 }
 
-// AddDialogNote implements match.Dialog.
-func (s *Store) AddDialogNote(_ context.Context, account, clientID string, n match.DialogNote) error {
+// AddDialogNotes implements match.Dialog.
+func (s *Store) AddDialogNotes(_ context.Context, account, clientID string, notes []match.DialogNote) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := clientKey{s.tenant(account), clientID}
 	if a := s.accounts[k.account]; a == nil || !mapHas(a.byID, clientID) {
-		return fmt.Errorf("memstore: dialog note: no client %q", clientID)
+		return fmt.Errorf("memstore: dialog notes: no client %q", clientID)
 	}
 	d := s.dialogs[k]
-	if slices.ContainsFunc(d, func(x match.DialogNote) bool {
-		return x.Provider == n.Provider && x.CallID == n.CallID && x.Text == n.Text
-	}) {
-		return nil
+	for _, n := range notes {
+		if slices.ContainsFunc(d, func(x match.DialogNote) bool {
+			return x.Provider == n.Provider && x.CallID == n.CallID && x.Text == n.Text
+		}) {
+			continue
+		}
+		n.At = n.At.UTC()
+		if len(d) >= MaxDialogNotes {
+			d = slices.Delete(d, 0, len(d)-MaxDialogNotes+1)
+		}
+		d = append(d, n)
 	}
-	n.At = n.At.UTC()
-	if len(d) >= MaxDialogNotes {
-		d = slices.Delete(d, 0, len(d)-MaxDialogNotes+1)
-	}
-	s.dialogs[k] = append(d, n)
+	s.dialogs[k] = d
 	return nil
 }
 
