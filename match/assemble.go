@@ -25,6 +25,9 @@ type assembled struct {
 	handlerBy string // "extension" or "login"
 	// contactRef is the client the provider named (Event.ContactRef).
 	contactRef string
+	// rang is the first extension (or login) the call rang or was placed
+	// from, for a call nobody answered.
+	rang string
 	// events are the call's events (eventOrder), read-only.
 	events []callevent.Event
 }
@@ -180,6 +183,7 @@ func assemble(evs []callevent.Event) assembled {
 		ext, emp = answerExt, answerEmp
 	}
 	r.Extension = ext
+	s.rang = cmp.Or(anyExt, anyEmp)
 	switch {
 	case ext != "":
 		s.handler, s.handlerBy = ext, "extension"

@@ -1,6 +1,7 @@
 package match
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/maphash"
@@ -127,6 +128,25 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 			p.handler = emp.ID
 		} else {
 			d.add(ActResponsible, "", "", "", "%s %q is not mapped to an employee", a.handlerBy, a.handler)
+		}
+	}
+
+	// Only the calls of mapped extensions, when the rule says so.
+	if rule.MappedOnly && e.dir != nil && p.handler == "" {
+		ext, mapped := cmp.Or(a.handler, a.rang), false
+		if a.handler == "" && ext != "" {
+			_, ok, err := e.dir.FindEmployee(ctx, account, ext)
+			if err != nil {
+				return fmt.Errorf("match: find employee: %w", err)
+			}
+			mapped = ok
+		}
+		if !mapped {
+			if !dry {
+				e.unmapped.Add(1)
+			}
+			d.add(ActIgnore, "", "", "", "extension %q is not mapped to an employee and the rule handles mapped extensions only", ext)
+			return nil
 		}
 	}
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
@@ -44,6 +45,7 @@ func (overloadedError) RetryAfter() time.Duration { return overloadRetryAfter }
 // use. Close it to stop its timers.
 type Engine struct {
 	clients  ClientStore
+	unmapped atomic.Int64  // calls ignored by Rule.MappedOnly
 	getter   ClientGetter  // clients, if it finds clients by id
 	dialog   Dialog        // clients, if it keeps dialogs (Rule.Dialog)
 	updater  ClientUpdater // clients, if it sets fields (Rule.Dialog)
@@ -172,6 +174,10 @@ func (e *Engine) HandleEvent(ctx context.Context, ev callevent.Event) error {
 func (e *Engine) Resume(ctx context.Context, ev callevent.Event, arrived time.Time) error {
 	return e.handle(ctx, ev, max(0, e.clock.Now().Sub(arrived)))
 }
+
+// Unmapped reports how many calls the engine ignored because their
+// extension is no employee's (Rule.MappedOnly).
+func (e *Engine) Unmapped() int64 { return e.unmapped.Load() }
 
 // Undecided reports whether ev's call is in progress here: the engine has
 // events of it and has not decided it yet, so it still needs them (a

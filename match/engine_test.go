@@ -660,3 +660,32 @@ func TestSalebotMegafonDialog(t *testing.T) {
 	_, hasLink := k1.Fields["megafon_record_link"]
 	require.False(t, hasLink, "no recording: no link")
 }
+
+// TestMappedExtensionsOnly: with Rule.MappedOnly (seed 002, "only for
+// extensions that have a mapping") a call of an extension no employee has
+// is ignored and counted; the calls of mapped extensions, answered or
+// missed, are handled as before.
+func TestMappedExtensionsOnly(t *testing.T) {
+	t.Parallel()
+	rule := match.DefaultRule()
+	rule.MappedOnly = true
+	h := newHarness(t, rule)
+	h.send(callSpec{id: "u1", dir: callevent.Inbound, phone: unknownA, ext: "999", status: callevent.Success}.events()...)
+	h.send(callSpec{id: "u2", dir: callevent.Inbound, phone: unknownA, ring: "998", status: callevent.Missed}.events()...)
+	h.send(callSpec{id: "u3", dir: callevent.Outbound, phone: unknownA, ext: "997", status: callevent.Success}.events()...)
+	h.clock.Advance(match.DefaultGracePeriod)
+	require.Empty(t, h.s.Calls(), "calls of unmapped extensions are not passed to the CRM")
+	require.Len(t, h.s.Clients(), 1, "no client made for them")
+	require.Equal(t, int64(3), h.e.Unmapped())
+
+	h.send(callSpec{id: "m1", dir: callevent.Inbound, phone: unknownA, ext: "101", status: callevent.Success}.events()...)
+	h.send(callSpec{id: "m2", dir: callevent.Inbound, phone: unknownB, ring: "201", status: callevent.Missed}.events()...)
+	h.clock.Advance(match.DefaultGracePeriod)
+	require.Len(t, h.s.Calls(), 2)
+	require.Equal(t, int64(3), h.e.Unmapped())
+
+	d, err := h.e.DryRun(t.Context(), callSpec{id: "x", dir: callevent.Inbound, phone: unknownA, ext: "999", status: callevent.Success}.events()...)
+	require.NoError(t, err)
+	require.Contains(t, d.String(), "not mapped")
+	require.Equal(t, int64(3), h.e.Unmapped(), "explaining counts nothing")
+}

@@ -84,6 +84,12 @@ type Rule struct {
 	// <provider>_record_link, through a store that is a Dialog and a
 	// ClientUpdater.
 	Dialog bool `json:"dialog,omitempty"`
+	// MappedOnly handles only the calls of extensions mapped to an
+	// employee of the directory (seed 002: "Интеграция работает только
+	// для добавочных, у которых проставлено соответствие"): a call whose
+	// extension (who answered or called, else who was rung) is no
+	// employee's is ignored, and counted (Engine.Unmapped).
+	MappedOnly bool `json:"mapped_only,omitempty"`
 }
 
 // CreateRule switches client creation for unknown numbers per case, with
