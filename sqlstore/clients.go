@@ -239,20 +239,112 @@ func (d *DB) createClient(ctx context.Context, tx *sql.Tx, c match.Client) (matc
 			return match.Client{}, err
 		}
 	}
-	// Index each distinct phone among the field values once.
+	if err := d.indexFieldPhones(ctx, tx, c.Account, seq, c.Fields); err != nil {
+		return match.Client{}, err
+	}
+	return c, nil
+}
+
+// indexFieldPhones adds each distinct phone among the field values to the
+// side table, once.
+func (d *DB) indexFieldPhones(ctx context.Context, tx *sql.Tx, account string, seq int64, fields map[string]string) error {
 	var seen []string
-	for _, v := range c.Fields {
+	for _, v := range fields {
 		p, err := phone.Normalize(v, d.cfg.country)
 		if err != nil || p == "" || slices.Contains(seen, p) {
 			continue
 		}
 		seen = append(seen, p)
 		if _, err := d.txExec(ctx, tx, "INSERT INTO cb_client_phones (account, digits, client_seq) VALUES ($1, $2, $3)",
-			c.Account, p, seq); err != nil {
-			return match.Client{}, err
+			account, p, seq); err != nil {
+			return err
 		}
 	}
-	return c, nil
+	return nil
+}
+
+// SetClientFields implements match.ClientUpdater.
+func (d *DB) SetClientFields(ctx context.Context, account, id string, fields map[string]string) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		row := d.txQueryRow(ctx, tx, "SELECT "+clientCols+" FROM cb_clients WHERE account = $1 AND id = $2", account, id)
+		c, seq, err := scanClient(row)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("no client %q: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		f := make(map[string]string, len(c.Fields)+len(fields))
+		for k, v := range c.Fields {
+			f[k] = v
+		}
+		for k, v := range fields {
+			if v == "" {
+				delete(f, k)
+			} else {
+				f[k] = v
+			}
+		}
+		c.Fields = f
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		b, err := json.Marshal(f)
+		if err != nil {
+			return err
+		}
+		if _, err := d.txExec(ctx, tx, "UPDATE cb_clients SET fields = $1 WHERE seq = $2", string(b), seq); err != nil {
+			return err
+		}
+		if _, err := d.txExec(ctx, tx, "DELETE FROM cb_client_phones WHERE client_seq = $1", seq); err != nil {
+			return err
+		}
+		return d.indexFieldPhones(ctx, tx, c.Account, seq, f)
+	})
+	return wrap(err, "set client fields of %q", id)
+}
+
+// AddDialogNotes implements match.Dialog.
+func (d *DB) AddDialogNotes(ctx context.Context, account, clientID string, notes []match.DialogNote) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, n := range notes {
+			var tc times
+			at := tc.v("at", n.At)
+			if tc.err != nil {
+				return tc.err
+			}
+			if _, err := d.txExec(ctx, tx, "INSERT INTO cb_dialog (account, client_id, provider, call_id, text, at) VALUES ($1, $2, $3, $4, $5, $6)"+
+				" ON CONFLICT (account, client_id, provider, call_id, text) DO NOTHING",
+				account, clientID, n.Provider, n.CallID, n.Text, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrap(err, "dialog notes of %q", clientID)
+}
+
+// DialogNotes lists the dialog of the client of account with id, oldest
+// first, one page at a time.
+func (d *DB) DialogNotes(ctx context.Context, account, id string, page Page) ([]match.DialogNote, error) {
+	limit, offset := page.bounds()
+	rows, err := d.db.QueryContext(ctx, "SELECT provider, call_id, text, at FROM cb_dialog WHERE account = $1 AND client_id = $2"+
+		" ORDER BY seq LIMIT $3 OFFSET $4", account, id, limit, offset)
+	if err != nil {
+		return nil, wrap(err, "list dialog notes")
+	}
+	defer rows.Close()
+	var out []match.DialogNote
+	for rows.Next() {
+		var n match.DialogNote
+		var at int64
+		if err := rows.Scan(&n.Provider, &n.CallID, &n.Text, &at); err != nil {
+			return nil, wrap(err, "list dialog notes")
+		}
+		n.At = fromNanos(at)
+		out = append(out, n)
+	}
+	return out, wrap(rows.Err(), "list dialog notes")
 }
 
 // freeID returns prefix+seq, or with a suffix if a caller chose that id

@@ -48,6 +48,9 @@ func TestConformance(t *testing.T) {
 			Notifications: func(t *testing.T, s storetest.Store, account string) []match.Notification {
 				return all(t, func(p Page) ([]match.Notification, error) { return s.(*DB).Notifications(ctx, account, p) })
 			},
+			DialogNotes: func(t *testing.T, s storetest.Store, account, id string) []match.DialogNote {
+				return all(t, func(p Page) ([]match.DialogNote, error) { return s.(*DB).DialogNotes(ctx, account, id, p) })
+			},
 		})
 	})
 }

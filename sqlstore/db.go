@@ -174,12 +174,14 @@ const maxGroup = 128
 const groupTimeout = 30 * time.Second
 
 var (
-	_ match.ClientStore  = (*DB)(nil)
-	_ match.ClientGetter = (*DB)(nil)
-	_ match.LeadStore    = (*DB)(nil)
-	_ match.CallLog      = (*DB)(nil)
-	_ match.Directory    = (*DB)(nil)
-	_ match.Notifier     = (*DB)(nil)
+	_ match.ClientStore   = (*DB)(nil)
+	_ match.ClientGetter  = (*DB)(nil)
+	_ match.ClientUpdater = (*DB)(nil)
+	_ match.Dialog        = (*DB)(nil)
+	_ match.LeadStore     = (*DB)(nil)
+	_ match.CallLog       = (*DB)(nil)
+	_ match.Directory     = (*DB)(nil)
+	_ match.Notifier      = (*DB)(nil)
 )
 
 // Open opens the database named by dsn, checks that it answers and

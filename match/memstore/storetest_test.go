@@ -39,6 +39,9 @@ var harness = storetest.Harness{
 	Notifications: func(t *testing.T, s storetest.Store, account string) []match.Notification {
 		return inAccount(s.(*memstore.Store).Notifications(), account, func(n match.Notification) string { return n.Account })
 	},
+	DialogNotes: func(t *testing.T, s storetest.Store, account, id string) []match.DialogNote {
+		return s.(*memstore.Store).DialogNotes(account, id)
+	},
 	IgnoresContext: true,
 }
 

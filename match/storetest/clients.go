@@ -344,3 +344,59 @@ func testFindClient(t *testing.T, h Harness) {
 		require.False(t, found, "%s %q", tc.account, tc.id)
 	}
 }
+
+// testSetClientFields: a store that sets client fields (match.
+// ClientUpdater) merges them, removes those set to "", keeps the field
+// phones findable, holds the limits and refuses an unknown client.
+func testSetClientFields(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	u, ok := s.(match.ClientUpdater)
+	if !ok {
+		t.Skip("the store does not implement match.ClientUpdater")
+	}
+	c, err := s.CreateClient(ctx, match.Client{Account: acme, Name: "Ann", Phone: phone1, Fields: map[string]string{"note": "vip", "mobile": phone2}})
+	require.NoError(t, err)
+	require.NoError(t, u.SetClientFields(ctx, acme, c.ID, map[string]string{"megafon_call_id": "mf1", "mobile": "", "office": phone3}))
+	got := sorted(h.Clients(t, s, acme), clientKey)
+	require.Len(t, got, 1)
+	diff(t, map[string]string{"note": "vip", "megafon_call_id": "mf1", "office": phone3}, got[0].Fields, "merged, the emptied one removed")
+	found, err := s.FindClientsByField(ctx, acme, phone3, 8)
+	require.NoError(t, err)
+	require.Len(t, found, 1, "a phone set in a field is found")
+	found, err = s.FindClientsByField(ctx, acme, phone2, 8)
+	require.NoError(t, err)
+	require.Empty(t, found, "a removed field's phone is not")
+
+	big := map[string]string{}
+	for i := range match.MaxClientFields + 1 {
+		big[fmt.Sprint("f", i)] = "x"
+	}
+	require.ErrorIs(t, u.SetClientFields(ctx, acme, c.ID, big), match.ErrTooLarge)
+	require.Error(t, u.SetClientFields(ctx, acme, "nobody", map[string]string{"a": "b"}))
+	require.Error(t, u.SetClientFields(ctx, globex, c.ID, map[string]string{"a": "b"}), "another account's client")
+}
+
+// testDialog: a store that keeps dialogs (match.Dialog) keeps each note
+// once, in order, per client, and refuses a client it does not have.
+func testDialog(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	dl, ok := s.(match.Dialog)
+	if !ok || h.DialogNotes == nil {
+		t.Skip("the store does not implement match.Dialog")
+	}
+	c, err := s.CreateClient(ctx, match.Client{Account: acme, Name: "Ann", Phone: phone1})
+	require.NoError(t, err)
+	other, err := s.CreateClient(ctx, match.Client{Account: acme, Name: "Bob", Phone: phone2})
+	require.NoError(t, err)
+	notes := []match.DialogNote{
+		{Provider: "megafon", CallID: "mf1", Text: "megafon_call_event ACCEPTED", At: t0},
+		{Provider: "megafon", CallID: "mf1", Text: "megafon_call_status Success", At: t0.Add(time.Minute)},
+	}
+	require.NoError(t, dl.AddDialogNotes(ctx, acme, c.ID, notes))
+	require.NoError(t, dl.AddDialogNotes(ctx, acme, c.ID, notes[1:])) // again: kept once
+	require.NoError(t, dl.AddDialogNotes(ctx, acme, c.ID, []match.DialogNote{{Provider: "megafon", CallID: "mf2", Text: "megafon_call_status Busy", At: t0}}))
+	diff(t, append(notes, match.DialogNote{Provider: "megafon", CallID: "mf2", Text: "megafon_call_status Busy", At: t0}),
+		h.DialogNotes(t, s, acme, c.ID), "each note once, in order")
+	require.Empty(t, h.DialogNotes(t, s, acme, other.ID))
+	require.Error(t, dl.AddDialogNotes(ctx, acme, "nobody", notes))
+}

@@ -43,6 +43,10 @@ type Harness struct {
 	// order.
 	Notifications func(t *testing.T, s Store, account string) []match.Notification
 
+	// DialogNotes returns the dialog of a client, oldest first, for a
+	// store that is a match.Dialog (optional: nil skips that subtest).
+	DialogNotes func(t *testing.T, s Store, account, clientID string) []match.DialogNote
+
 	// IgnoresContext says the store does not look at its context (memstore):
 	// the suite then does not require a canceled context to fail a call.
 	IgnoresContext bool
@@ -88,6 +92,8 @@ var tests = []test{
 	{"ConcurrentClientsDistinct", testConcurrentClientsDistinct},
 	{"FindClientsByField", testFindClientsByField},
 	{"FindClient", testFindClient},
+	{"SetClientFields", testSetClientFields},
+	{"Dialog", testDialog},
 	{"AccountsIsolated", testAccountsIsolated},
 	{"Leads", testLeads},
 	{"LeadErrors", testLeadErrors},

@@ -50,6 +50,14 @@ func (s tenantDB) FindClient(ctx context.Context, _, id string) (match.Client, b
 	return s.db.FindClient(ctx, "", id)
 }
 
+func (s tenantDB) SetClientFields(ctx context.Context, _, id string, fields map[string]string) error {
+	return s.db.SetClientFields(ctx, "", id, fields)
+}
+
+func (s tenantDB) AddDialogNotes(ctx context.Context, _, id string, notes []match.DialogNote) error {
+	return s.db.AddDialogNotes(ctx, "", id, notes)
+}
+
 func (s tenantDB) FindClientsByField(ctx context.Context, _, phone string, limit int) ([]match.Client, error) {
 	return s.db.FindClientsByField(ctx, "", phone, limit)
 }
