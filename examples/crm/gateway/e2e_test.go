@@ -12,11 +12,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/examples/crm/gateway"
 	"github.com/callbridge/callbridge/finaz/finaztest"
 	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/megafon/megafontest"
 	"github.com/callbridge/callbridge/phonet/phonettest"
+	"github.com/callbridge/callbridge/telphin"
 	"github.com/callbridge/callbridge/telphin/telphintest"
 )
 
@@ -283,4 +285,52 @@ func TestOneMissedCallPerCall(t *testing.T) {
 	}
 	require.Equal(t, 1, perCall[tc.CallID], "the responsible only, not every agent the queue rang")
 	require.Equal(t, 1, perCall["mf-group-1"], "the responsible only, not every member of the group")
+}
+
+// TestTelphinRecordingLinks: Telphin's hangup carries a record id, not a
+// link (seed 002): the gateway asks Telphin for the link, and a recording
+// stored after the call ended is put on the call when it appears.
+func TestTelphinRecordingLinks(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	srv := start(t, gateway.Config{Clock: clock})
+	tsrv := telphintest.NewServer()
+	t.Cleanup(tsrv.Close)
+	tcl, err := telphin.NewClient(telphin.Credentials{ClientID: tsrv.ClientID, ClientSecret: tsrv.ClientSecret},
+		callbridge.WithBaseURL(tsrv.URL))
+	require.NoError(t, err)
+	srv.SetCaller(telphin.Provider, tcl)
+	tsrv.AddRecord("REC-A", []byte("ID3-a"))
+
+	const telphinHook = "/hooks/telphin/74c86d00"
+	for i, rec := range []string{"REC-A", "REC-B"} {
+		c := telphintest.Call{CallID: fmt.Sprintf("dd0000000000000000000000000000%02d", i), SubCallID: fmt.Sprintf("124575-dd0000000000000000000000000000%02d", 10+i),
+			Client: "+78123351127", Start: t0.Add(-5 * time.Minute)}
+		hangup := c.Hangup()
+		hangup.Set("RecID", rec)
+		for _, f := range []url.Values{c.DialIn(), c.Answer(), hangup} {
+			code, body := srv.send(t, hookOf(t, "telphin", telphintest.NewRequest(telphinHook, "hook-token", f)))
+			require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
+		}
+	}
+	// Every event delivered (the lookups take real time) before the
+	// calls' settle wait runs out.
+	require.Eventually(t, func() bool { n, err := srv.logs.countEvents(); return err == nil && n == 6 }, 10*time.Second, 5*time.Millisecond)
+	clock.Advance(match.DefaultSettle)
+	links := func() map[string]string {
+		out := map[string]string{}
+		for _, c := range srv.Calls() {
+			out[c.CallID] = c.RecordingURL
+		}
+		return out
+	}
+	require.Eventually(t, func() bool { return len(links()) == 2 }, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, tsrv.URL+"/storage/REC-A", links()["dd000000000000000000000000000000"], "a stored recording: linked at once")
+	require.Empty(t, links()["dd000000000000000000000000000001"], "not stored yet")
+
+	tsrv.AddRecord("REC-B", []byte("ID3-b")) // Telphin stores it later
+	clock.Advance(time.Minute)
+	require.Eventually(t, func() bool { return links()["dd000000000000000000000000000001"] == tsrv.URL+"/storage/REC-B" },
+		10*time.Second, 5*time.Millisecond, "linked when it appears")
+	require.Len(t, srv.Calls(), 2)
 }

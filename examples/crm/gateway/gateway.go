@@ -88,6 +88,8 @@ type Gateway struct {
 	retainMu      sync.Mutex // the call retention's timer
 	retainTimer   match.Timer
 	retainStopped bool
+
+	recordings recordings // Telphin recording links
 }
 
 // New builds a gateway from cfg. Event log lines (slog JSON, one per event
@@ -123,6 +125,7 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 		callers:           map[string]callevent.Caller{},
 		missing:           map[string]string{},
 	}
+	g.recordings.g = g
 	defer func() {
 		if err != nil {
 			_ = g.Close(context.Background())
@@ -297,6 +300,7 @@ func (s engineSink) Admit(ctx context.Context, e callevent.Event) error {
 // inbox: the events of calls in progress are held in the database until
 // the engine decides the call, and resumed by the next start.
 func (s engineSink) Resume(ctx context.Context, e callevent.Event, arrived time.Time) error {
+	e = s.g.recordings.withRecording(ctx, e)
 	if err := s.g.engine.Resume(ctx, e, arrived); err != nil {
 		return err
 	}
@@ -318,6 +322,7 @@ func (g *Gateway) decided(ctx context.Context, d match.Decision) {
 }
 
 func (g *Gateway) deliver(ctx context.Context, e callevent.Event) error {
+	e = g.recordings.withRecording(ctx, e)
 	if err := g.engine.HandleEvent(ctx, e); err != nil {
 		return err
 	}
@@ -640,6 +645,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 			errs = append(errs, g.queue.Close(ctx))
 		}
 		g.stopRetention()
+		g.recordings.close()
 		if g.inbox != nil {
 			g.drainInbox(ctx)
 			errs = append(errs, g.inbox.Close(ctx))
