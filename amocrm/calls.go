@@ -200,13 +200,8 @@ func (c *Client) AddCallNotes(ctx context.Context, entity EntityType, notes []Ca
 	if len(notes) == 0 {
 		return nil, nil
 	}
-	if len(notes) > MaxBatch {
-		return nil, fmt.Errorf("amocrm: %d notes in one request; at most %d", len(notes), MaxBatch)
-	}
-	switch entity {
-	case EntityLeads, EntityContacts, EntityCompanies, EntityCustomers:
-	default:
-		return nil, fmt.Errorf("amocrm: unknown entity type %q", entity)
+	if err := checkNotes(entity, len(notes)); err != nil {
+		return nil, err
 	}
 	body := make([]CallNote, len(notes))
 	copy(body, notes)
@@ -221,6 +216,23 @@ func (c *Client) AddCallNotes(ctx context.Context, entity EntityType, notes []Ca
 			body[i].Call.RequestID = fmt.Sprint(i)
 		}
 	}
+	return c.postNotes(ctx, entity, len(body), body)
+}
+
+// checkNotes refuses an unknown entity type and a batch over MaxBatch.
+func checkNotes(entity EntityType, n int) error {
+	if n > MaxBatch {
+		return fmt.Errorf("amocrm: %d notes in one request; at most %d", n, MaxBatch)
+	}
+	switch entity {
+	case EntityLeads, EntityContacts, EntityCompanies, EntityCustomers:
+		return nil
+	}
+	return fmt.Errorf("amocrm: unknown entity type %q", entity)
+}
+
+// postNotes sends n notes (body) to POST /api/v4/{entity}/notes.
+func (c *Client) postNotes(ctx context.Context, entity EntityType, n int, body any) ([]Note, error) {
 	var p page[struct {
 		Notes []Note `json:"notes"`
 	}]
@@ -228,7 +240,7 @@ func (c *Client) AddCallNotes(ctx context.Context, entity EntityType, notes []Ca
 	if err != nil {
 		return nil, err
 	}
-	if err := noContent(resp, len(notes)); err != nil {
+	if err := noContent(resp, n); err != nil {
 		return nil, err
 	}
 	return p.Embedded.Notes, nil
@@ -264,30 +276,15 @@ func (c *Client) AddTextNotes(ctx context.Context, entity EntityType, notes []Te
 	if len(notes) == 0 {
 		return nil, nil
 	}
-	if len(notes) > MaxBatch {
-		return nil, fmt.Errorf("amocrm: %d notes in one request; at most %d", len(notes), MaxBatch)
-	}
-	switch entity {
-	case EntityLeads, EntityContacts, EntityCompanies, EntityCustomers:
-	default:
-		return nil, fmt.Errorf("amocrm: unknown entity type %q", entity)
+	if err := checkNotes(entity, len(notes)); err != nil {
+		return nil, err
 	}
 	for _, n := range notes {
 		if n.EntityID == 0 || strings.TrimSpace(n.Text) == "" {
 			return nil, errors.New("amocrm: a text note needs an EntityID and a Text")
 		}
 	}
-	var p page[struct {
-		Notes []Note `json:"notes"`
-	}]
-	resp, err := c.call(ctx, http.MethodPost, "api/v4/"+string(entity)+"/notes", nil, notes, &p, false)
-	if err != nil {
-		return nil, err
-	}
-	if err := noContent(resp, len(notes)); err != nil {
-		return nil, err
-	}
-	return p.Embedded.Notes, nil
+	return c.postNotes(ctx, entity, len(notes), notes)
 }
 
 // UnsortedSIP is an incoming call for "Неразобранное" (POST

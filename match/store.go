@@ -277,6 +277,24 @@ type ClientUpdater interface {
 	SetClientFields(ctx context.Context, account, clientID string, fields map[string]string) error
 }
 
+// MergeFields returns fields with set merged in, a key set to "" removed:
+// what ClientUpdater.SetClientFields does to a client's fields. Neither
+// map is changed.
+func MergeFields(fields, set map[string]string) map[string]string {
+	out := make(map[string]string, len(fields)+len(set))
+	for k, v := range fields {
+		out[k] = v
+	}
+	for k, v := range set {
+		if v == "" {
+			delete(out, k)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // LeadStore reads and writes a client's leads.
 type LeadStore interface {
 	// ClientLeads returns the client's leads, newest first.

@@ -274,17 +274,7 @@ func (d *DB) SetClientFields(ctx context.Context, account, id string, fields map
 		if err != nil {
 			return err
 		}
-		f := make(map[string]string, len(c.Fields)+len(fields))
-		for k, v := range c.Fields {
-			f[k] = v
-		}
-		for k, v := range fields {
-			if v == "" {
-				delete(f, k)
-			} else {
-				f[k] = v
-			}
-		}
+		f := match.MergeFields(c.Fields, fields)
 		c.Fields = f
 		if err := c.Validate(); err != nil {
 			return err

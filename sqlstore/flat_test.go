@@ -46,6 +46,30 @@ func countTable(t *testing.T, db *DB, table string) int {
 	return n
 }
 
+// runFlat runs the long load: round(r) adds round r's events; after each
+// the table's rows must come down to a window (a ttl or retention of an
+// hour: its rounds, the one being added and one a purge may not have
+// reached yet) and on SQLite its bytes must not grow.
+func runFlat(t *testing.T, dv backend, db *DB, clock *fakeClock, table string, round func(r int)) {
+	t.Helper()
+	bound := (int(time.Hour/flatStep) + 2) * flatPerRound
+	var sizes []int64
+	for r := range flatRounds {
+		round(r)
+		eventually(t, table+" rows within the window", func() bool { return countTable(t, db, table) <= bound })
+		if r%12 == 11 {
+			sizes = append(sizes, tableSize(t, db, table))
+		}
+		clock.Advance(flatStep)
+	}
+	t.Logf("%s bytes after hours 3, 6, 9, 12: %d", table, sizes)
+	// On PostgreSQL the bytes depend on when VACUUM may reclaim (other
+	// transactions, index page recycling): only the rows are checked there.
+	if dv.name == "sqlite" && sizes[3] > 2*sizes[0] {
+		t.Errorf("%s grew from %d to %d bytes between hours 3 and 12", table, sizes[0], sizes[3])
+	}
+}
+
 // TestDedupStaysFlat: a Dedup deletes its expired rows on its own; over a
 // long run the table keeps about a ttl of events.
 func TestDedupStaysFlat(t *testing.T) {
@@ -53,29 +77,13 @@ func TestDedupStaysFlat(t *testing.T) {
 		clock := newFakeClock()
 		db := newDB(t, dv, WithClock(clock))
 		d := db.Dedup(time.Hour)
-		// A ttl of rounds, the one being added and the one a purge may
-		// not have reached yet.
-		bound := (int(time.Hour/flatStep) + 2) * flatPerRound
-		var sizes []int64
-		for r := range flatRounds {
+		runFlat(t, dv, db, clock, "cb_dedup", func(r int) {
 			for i := range flatPerRound {
 				id := fmt.Sprintf("ev-%d-%d", r, i)
 				claimIs(t, d, id, "claim")
 				d.Release(ctx, id, true)
 			}
-			eventually(t, "dedup rows within the ttl", func() bool { return countTable(t, db, "cb_dedup") <= bound })
-			if r%12 == 11 {
-				sizes = append(sizes, tableSize(t, db, "cb_dedup"))
-			}
-			clock.Advance(flatStep)
-		}
-		t.Logf("cb_dedup bytes after hours 3, 6, 9, 12: %d", sizes)
-		// On PostgreSQL the bytes depend on when VACUUM may reclaim
-		// (other transactions, index page recycling): only the rows are
-		// checked there.
-		if dv.name == "sqlite" && sizes[3] > 2*sizes[0] {
-			t.Errorf("cb_dedup grew from %d to %d bytes between hours 3 and 12", sizes[0], sizes[3])
-		}
+		})
 	})
 }
 
@@ -88,27 +96,13 @@ func TestInboxStaysFlat(t *testing.T) {
 		db := newDB(t, dv, WithClock(clock))
 		rec := newRecorder()
 		in := newInbox(t, db, rec, InboxConfig{Retention: time.Hour, PollInterval: 5 * time.Millisecond})
-		bound := (int(time.Hour/flatStep) + 2) * flatPerRound
-		var sizes []int64
-		for r := range flatRounds {
+		runFlat(t, dv, db, clock, "cb_inbox", func(r int) {
 			for i := range flatPerRound {
 				if err := in.HandleEvent(ctx, testEvent(r, i)); err != nil {
 					t.Fatal(err)
 				}
 			}
 			rec.waitDelivered(t, flatPerRound)
-			eventually(t, "inbox rows within the retention", func() bool { return countTable(t, db, "cb_inbox") <= bound })
-			if r%12 == 11 {
-				sizes = append(sizes, tableSize(t, db, "cb_inbox"))
-			}
-			clock.Advance(flatStep)
-		}
-		t.Logf("cb_inbox bytes after hours 3, 6, 9, 12: %d", sizes)
-		// On PostgreSQL the bytes depend on when VACUUM may reclaim
-		// (other transactions, index page recycling): only the rows are
-		// checked there.
-		if dv.name == "sqlite" && sizes[3] > 2*sizes[0] {
-			t.Errorf("cb_inbox grew from %d to %d bytes between hours 3 and 12", sizes[0], sizes[3])
-		}
+		})
 	})
 }

@@ -780,14 +780,7 @@ func TestInboxConcurrentClaimsAllAnswered(t *testing.T) {
 // are delivered; once space is freed the same inbox takes them again
 // without a restart.
 func TestInboxDiskFull(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "callbridge.db")
-	db := open(t, path)
-	var pages int
-	if err := db.db.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	db = open(t, fmt.Sprintf("%s?_pragma=max_page_count(%d)", path, pages+24))
+	db := nearlyFullDB(t)
 	rec := newRecorder()
 	in := newInbox(t, db, rec, InboxConfig{PollInterval: time.Hour})
 	ctx := context.Background()
@@ -864,14 +857,7 @@ func TestOpenReadOnly(t *testing.T) {
 // results and new events and the events do not fit (a full disk), the
 // events are refused and the delivery results are committed all the same.
 func TestInboxDiskFullKeepsDeliveryResults(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "callbridge.db")
-	db := open(t, path)
-	var pages int
-	if err := db.db.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	db = open(t, fmt.Sprintf("%s?_pragma=max_page_count(%d)", path, pages+24))
+	db := nearlyFullDB(t)
 	in := newInbox(t, db, newRecorder(), InboxConfig{PollInterval: time.Hour})
 	ctx := context.Background()
 	// A row this inbox is delivering (leased to it, not due).
@@ -904,4 +890,18 @@ func TestInboxDiskFullKeepsDeliveryResults(t *testing.T) {
 	if n := countRows(t, db, "event_id = '"+ev.ID+"'"); n != 0 {
 		t.Error("the refused event was stored")
 	}
+}
+
+// nearlyFullDB is a SQLite database that can grow by 24 pages only: its
+// page limit fails a write with SQLITE_FULL, as a full file system does.
+func nearlyFullDB(t *testing.T) *DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "callbridge.db")
+	db := open(t, path)
+	var pages int
+	if err := db.db.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	return open(t, fmt.Sprintf("%s?_pragma=max_page_count(%d)", path, pages+24))
 }

@@ -406,17 +406,7 @@ func (s *Store) SetClientFields(_ context.Context, account, id string, fields ma
 		return fmt.Errorf("memstore: set client fields: no client %q", id)
 	}
 	c := s.clients[i]
-	f := make(map[string]string, len(c.Fields)+len(fields))
-	for k, v := range c.Fields {
-		f[k] = v
-	}
-	for k, v := range fields {
-		if v == "" {
-			delete(f, k)
-		} else {
-			f[k] = v
-		}
-	}
+	f := match.MergeFields(c.Fields, fields)
 	old := c.Fields
 	c.Fields = f
 	if err := c.Validate(); err != nil {
