@@ -229,7 +229,7 @@ var (
 // TestOneMissedCallPerCall: a call that a queue or group rang at several
 // agents and nobody answered is one missed call: one call row, one lead,
 // each employee told once, never one per agent (issue 16; Telphin queue,
-// MegaFon group).
+// MegaFon group, Phonet call ringing two employees).
 func TestOneMissedCallPerCall(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
@@ -261,19 +261,34 @@ func TestOneMissedCallPerCall(t *testing.T) {
 	mc := megafontest.Call{ID: "mf-group-1", Direction: "in", Phone: "79161234567", Diversion: "74950000001", User: "andy", Ext: "701"}
 	hooks = append(hooks, hookOf(t, "megafon history", megafontest.NewRequest("/hooks/megafon", "mf-token",
 		megafontest.History(mc, megafontest.Outcome{Status: "Missed", Start: t0.Add(-3 * time.Minute), Duration: 20}))))
+	// Phonet: the call rings employees 001 and 002 (each a user event of
+	// the call); nobody answers, then the call's full record comes.
+	pc := phonettest.InboundCall().At(t0.Add(-2 * time.Minute)) // client 3
+	pc.UUID, pc.BridgeAt = "5c3d2e1f0a9b4c8d7e6f5a4b3c2d1e99", time.Time{}
+	pc.HangupAt = pc.DialAt.Add(25 * time.Second)
+	for _, emp := range []struct {
+		id       int64
+		ext, who string
+	}{{30, "001", "Олена Коваль"}, {31, "002", "Петро Шевченко"}} {
+		leg := pc
+		leg.LegID, leg.Ext, leg.Employee = emp.id, emp.ext, emp.who
+		hooks = append(hooks, hookOf(t, "phonet dial "+emp.ext, leg.Dial().Request("/hooks/phonet/call", phonettest.WithToken(tok))),
+			hookOf(t, "phonet hangup "+emp.ext, leg.Hangup().Request("/hooks/phonet/call", phonettest.WithToken(tok))))
+	}
+	hooks = append(hooks, hookOf(t, "phonet after_call_end", pc.Record().Request("/hooks/phonet/after_call_end", phonettest.WithToken(tok))))
 	for _, h := range hooks {
 		code, body := srv.send(t, h)
 		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, "%s: %s", h.name, body)
 	}
 	clock.Advance(match.DefaultGracePeriod)
-	require.Eventually(t, func() bool { return len(srv.Calls()) == 2 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(srv.Calls()) == 3 }, 10*time.Second, 5*time.Millisecond)
 	clock.Advance(time.Minute) // nothing more comes of it
 	d := listAll(t, srv)
-	require.Len(t, d.Calls, 2, "one call row per call")
+	require.Len(t, d.Calls, 3, "one call row per call")
 	for _, c := range d.Calls {
 		require.Equal(t, "missed", c.Status, c.CallID)
 	}
-	require.Len(t, d.Leads, 2, "one lead per missed call")
+	require.Len(t, d.Leads, 3, "one lead per missed call")
 	told := map[string]int{}
 	for _, n := range d.Notifications {
 		told[n.CallID+" "+n.Employee]++
@@ -285,6 +300,7 @@ func TestOneMissedCallPerCall(t *testing.T) {
 	}
 	require.Equal(t, 1, perCall[tc.CallID], "the responsible only, not every agent the queue rang")
 	require.Equal(t, 1, perCall["mf-group-1"], "the responsible only, not every member of the group")
+	require.Equal(t, 1, perCall[pc.UUID], "the responsible only, not every employee the call rang")
 }
 
 // TestTelphinRecordingLinks: Telphin's hangup carries a record id, not a
