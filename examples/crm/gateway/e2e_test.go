@@ -349,4 +349,34 @@ func TestTelphinRecordingLinks(t *testing.T) {
 	require.Eventually(t, func() bool { return links()["dd000000000000000000000000000001"] == tsrv.URL+"/storage/REC-B" },
 		10*time.Second, 5*time.Millisecond, "linked when it appears")
 	require.Len(t, srv.Calls(), 2)
+
+	// Telphin's API fails (not a missing record): deliveries stop waiting
+	// for it for a while, and the links come from the later lookups.
+	tsrv.AddRecord("REC-C", []byte("ID3-c"))
+	tsrv.AddRecord("REC-D", []byte("ID3-d"))
+	tsrv.Fail(telphintest.Failure{Path: "/api/ver1.0/client/@me/record/", Status: http.StatusForbidden})
+	lookups := func() int { return tsrv.Count(http.MethodGet, "/api/ver1.0/client/@me/record/") }
+	for i, rec := range []string{"REC-C", "REC-D"} {
+		before := lookups()
+		c := telphintest.Call{CallID: fmt.Sprintf("dd0000000000000000000000000000%02d", 2+i), SubCallID: fmt.Sprintf("124575-dd0000000000000000000000000000%02d", 12+i),
+			Client: "+78123351127", Start: t0.Add(-time.Minute)}
+		hangup := c.Hangup()
+		hangup.Set("RecID", rec)
+		for _, f := range []url.Values{c.DialIn(), c.Answer(), hangup} {
+			code, body := srv.send(t, hookOf(t, "telphin", telphintest.NewRequest(telphinHook, "hook-token", f)))
+			require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
+		}
+		require.Eventually(t, func() bool { n, err := srv.logs.countEvents(); return err == nil && n == 10+3*i }, 10*time.Second, 5*time.Millisecond)
+		if i == 1 {
+			require.Equal(t, before, lookups(), "while Telphin failed, a delivery does not wait for it")
+		}
+	}
+	clock.Advance(match.DefaultSettle)
+	require.Eventually(t, func() bool { return len(links()) == 4 }, 10*time.Second, 5*time.Millisecond)
+	require.Empty(t, links()["dd000000000000000000000000000002"])
+	clock.Advance(time.Minute)
+	require.Eventually(t, func() bool {
+		l := links()
+		return l["dd000000000000000000000000000002"] == tsrv.URL+"/storage/REC-C" && l["dd000000000000000000000000000003"] == tsrv.URL+"/storage/REC-D"
+	}, 10*time.Second, 5*time.Millisecond, "linked by the later lookups")
 }

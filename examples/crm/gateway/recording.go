@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/telphin"
@@ -16,7 +19,13 @@ import (
 var recordingRetries = []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour}
 
 // recordingTimeout bounds one record lookup.
-const recordingTimeout = 5 * time.Second
+const recordingTimeout = 3 * time.Second
+
+// recordingPause is how long deliveries do not wait for Telphin after a
+// lookup failed for another reason than a record not stored yet (Telphin
+// down or slow): their records are looked up later instead, so an outage
+// of Telphin's API never slows the delivery of events.
+const recordingPause = time.Minute
 
 // recordingURLer resolves the record id of a Telphin event to its link
 // (telphin.Client.RecordingURL).
@@ -30,9 +39,10 @@ type recordingURLer interface {
 type recordings struct {
 	g *Gateway
 
-	mu     sync.Mutex
-	timers map[match.Timer]struct{}
-	closed bool
+	mu        sync.Mutex
+	timers    map[match.Timer]struct{}
+	closed    bool
+	pauseTill time.Time // see recordingPause
 }
 
 // withRecording returns e with its recording's link when e is a Telphin
@@ -49,9 +59,14 @@ func (r *recordings) withRecording(ctx context.Context, e callevent.Event) calle
 	if !ok {
 		return e
 	}
-	if link, ok := r.lookup(ctx, c, e); ok {
-		e.RecordingURL = link
-		return e
+	r.mu.Lock()
+	paused := r.g.clock().Now().Before(r.pauseTill)
+	r.mu.Unlock()
+	if !paused {
+		if link, ok := r.lookup(ctx, c, e); ok {
+			e.RecordingURL = link
+			return e
+		}
 	}
 	r.later(c, e, 0)
 	return e
@@ -63,6 +78,12 @@ func (r *recordings) lookup(ctx context.Context, c recordingURLer, e callevent.E
 	defer cancel()
 	link, err := c.RecordingURL(ctx, e)
 	if err != nil || link == "" {
+		var apiErr *callbridge.APIError
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound {
+			r.mu.Lock()
+			r.pauseTill = r.g.clock().Now().Add(recordingPause)
+			r.mu.Unlock()
+		}
 		r.g.log.InfoContext(ctx, "telphin recording not available yet", "call_id", e.CallID, "record_id", telphin.RecID(e), "error", err)
 		return "", false
 	}
