@@ -179,6 +179,11 @@ type Inbox struct {
 	// claimNow asks the claim loop for a claim before its next tick (a
 	// replayed dead letter, a failure due for a retry).
 	claimNow atomic.Bool
+	// recheck: a commit with events failed, but it may have reached the
+	// database (the connection was lost at COMMIT). Its rows would be held
+	// with nobody delivering them, and a redelivery is absorbed by their
+	// IDs: the lease holder makes its held rows due again once it can.
+	recheck atomic.Bool
 
 	mu       sync.RWMutex // closed, and senders of ops
 	closed   bool
@@ -573,6 +578,9 @@ func (in *Inbox) commit(batch []*inboxOp) {
 	}
 	if err != nil {
 		err = insertErr
+		if len(inserts) > 0 && in.holder != nil {
+			in.recheck.Store(true)
+		}
 		if len(delivered)+len(others) > 0 {
 			in.cfg.Logger.Error("sqlstore: inbox: delivery results not recorded; the rows are delivered again when their lease ends",
 				"rows", len(delivered)+len(others), "error", err)
@@ -818,6 +826,12 @@ func (in *Inbox) claimLoop() {
 			case <-tick.C:
 			}
 			continue
+		}
+		if in.holder != nil && in.recheck.Load() {
+			if err := in.takeOver(in.claimCtx); err == nil {
+				in.recheck.Store(false)
+				in.claimNow.Store(true)
+			}
 		}
 		in.dispatch(in.takeLocal())
 		// The database is asked for due rows (retries, other processes'

@@ -352,3 +352,35 @@ func TestInboxResumesDelayedNotification(t *testing.T) {
 		}
 	})
 }
+
+// TestInboxRechecksAfterAFailedCommit: a commit whose answer was lost (the
+// connection dropped at COMMIT) may have stored its events as held rows
+// that nobody delivers, and the provider's redelivery is absorbed by their
+// IDs. After a failed commit the lease holder makes its held rows due
+// again, so such an event still reaches the engine.
+func TestInboxRechecksAfterAFailedCommit(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		x := newInstance(t, dv.dsn(t))
+		ended, _ := callEvents(7, "79160000007")
+		eventually(t, "the lease", func() bool { return x.inbox.isLeader.Load() })
+		// The row as the lost commit stored it: held by this inbox, never
+		// delivered.
+		body, err := json.Marshal(ended)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.db.db.Exec("INSERT INTO cb_inbox (event_id, event, state, attempts, at, owner, last_error, created_at, call_key)"+
+			" VALUES ($1, $2, 0, 0, $3, $4, '', $5, $6)", ended.ID, string(body), int64(heldAt), x.inbox.owner,
+			time.Now().UnixNano(), callKeyOf(ended)); err != nil {
+			t.Fatal(err)
+		}
+		x.send(t, ended) // the redelivery: absorbed by the ID
+		time.Sleep(50 * time.Millisecond)
+		if x.engine.Undecided(ended) {
+			t.Fatal("the absorbed redelivery reached the engine by itself: the test shows nothing")
+		}
+		x.inbox.recheck.Store(true) // what a failed commit sets
+		x.inbox.wakeUp()
+		eventually(t, "the held event delivered", func() bool { return x.engine.Undecided(ended) })
+	})
+}
