@@ -333,4 +333,12 @@ func TestDialogNotes(t *testing.T) {
 
 	e.send(c.inboundAnswered()...) // redelivered
 	require.Len(t, e.srv.TextNotes(), 3)
+
+	// A decision replayed after a restart writes the same notes again:
+	// the store skips what it wrote, without a request.
+	requestsBefore := len(requests(e.srv))
+	again := []match.DialogNote{{Provider: "telphin", CallID: c.id, Text: "telphin_call_event ACCEPTED"}}
+	require.NoError(t, e.store.AddDialogNotes(t.Context(), "", "1002", again))
+	require.Len(t, e.srv.TextNotes(), 3)
+	require.Len(t, requests(e.srv), requestsBefore)
 }

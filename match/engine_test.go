@@ -43,20 +43,26 @@ func permutations(n int, f func([]int)) {
 
 // megafonLike is a call whose provider sends no Completed: two legs rang,
 // one answered, both ended.
-func megafonLike() []callevent.Event {
-	base := callevent.Event{Provider: "megafon", Account: acct, Direction: callevent.Inbound, CallID: "mf1",
-		ClientPhone: unknownA, LinePhone: line}
-	mk := func(id string, k callevent.Kind, leg, ext string, at time.Duration) callevent.Event {
-		e := base
-		e.ID, e.Kind, e.LegID, e.Extension, e.At = id, k, leg, ext, t0.Add(at)
-		return e
-	}
+func megafonLike() []callevent.Event { return megafonCall("mf1") }
+
+// megafonCall is megafonLike with another call id.
+func megafonCall(callID string) []callevent.Event {
+	mk := legEvent(callID)
 	return []callevent.Event{
 		mk("r1", callevent.Ringing, "a", "101", 0),
 		mk("r2", callevent.Ringing, "b", "201", 0),
 		mk("an", callevent.Answered, "b", "201", 12*time.Second),
 		mk("e1", callevent.Ended, "a", "101", 12*time.Second),
 		mk("e2", callevent.Ended, "b", "201", 70*time.Second),
+	}
+}
+
+// legEvent returns a builder of the events of the inbound MegaFon call
+// callID from unknownA: one event of a leg, at t0 plus at.
+func legEvent(callID string) func(id string, k callevent.Kind, leg, ext string, at time.Duration) callevent.Event {
+	return func(id string, k callevent.Kind, leg, ext string, at time.Duration) callevent.Event {
+		return callevent.Event{ID: id, Provider: "megafon", Account: acct, Kind: k, Direction: callevent.Inbound, CallID: callID,
+			LegID: leg, Extension: ext, ClientPhone: unknownA, LinePhone: line, At: t0.Add(at)}
 	}
 }
 
@@ -517,11 +523,7 @@ func TestRatingLandsOnTheCall(t *testing.T) {
 	require.Len(t, h.s.Calls(), 1)
 
 	// Before the decision: decided with it.
-	evs := megafonLike()
-	for i := range evs {
-		evs[i].CallID, evs[i].ID = "mf2", "mf2-"+evs[i].ID
-	}
-	h.send(evs...)
+	h.send(megafonCall("mf2")...)
 	h.send(rated("rt3", "mf2", 3))
 	h.clock.Advance(match.DefaultGracePeriod)
 	for _, c := range h.s.Calls() {
@@ -568,13 +570,7 @@ func TestResponsibleAfterTransfer(t *testing.T) {
 	rule := match.DefaultRule()
 	rule.Leads.InboundAnswered = match.LeadCase{Create: true}
 	h := newHarness(t, rule)
-	base := callevent.Event{Provider: "megafon", Account: acct, Direction: callevent.Inbound, CallID: "tr1",
-		ClientPhone: unknownA, LinePhone: line}
-	mk := func(id string, k callevent.Kind, leg, ext string, at time.Duration) callevent.Event {
-		e := base
-		e.ID, e.Kind, e.LegID, e.Extension, e.At = id, k, leg, ext, t0.Add(at)
-		return e
-	}
+	mk := legEvent("tr1")
 	h.send(
 		mk("r1", callevent.Ringing, "a", "101", 0),
 		mk("r2", callevent.Ringing, "b", "102", 0),
@@ -596,11 +592,7 @@ func TestResponsibleAfterTransfer(t *testing.T) {
 	require.Equal(t, "u2", leads[0].Responsible)
 
 	// Without a transfer the first to answer keeps the call.
-	plain := megafonLike()
-	for i := range plain {
-		plain[i].CallID, plain[i].ID = "pl", "pl-"+plain[i].ID
-	}
-	h.send(plain...)
+	h.send(megafonCall("pl")...)
 	h.clock.Advance(match.DefaultGracePeriod)
 	for _, c := range h.s.Calls() {
 		if c.CallID == "pl" {

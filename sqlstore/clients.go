@@ -79,17 +79,9 @@ func (d *DB) FindClientByPhone(ctx context.Context, account, phone string) (matc
 	return c, true, nil
 }
 
-// FindClient implements match.ClientGetter.
+// FindClient implements match.ClientGetter: Client.
 func (d *DB) FindClient(ctx context.Context, account, id string) (match.Client, bool, error) {
-	row := d.queryRow(ctx, "SELECT "+clientCols+" FROM cb_clients WHERE account = $1 AND id = $2", account, id)
-	c, _, err := scanClient(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return match.Client{}, false, nil
-	}
-	if err != nil {
-		return match.Client{}, false, wrap(err, "find client %q", id)
-	}
-	return c, true, nil
+	return d.Client(ctx, account, id)
 }
 
 // FindClientsByField implements match.ClientStore: up to limit clients with
@@ -108,7 +100,7 @@ func (d *DB) FindClientsByField(ctx context.Context, account, phone string, limi
 
 // Client returns the client with id in account.
 func (d *DB) Client(ctx context.Context, account, id string) (match.Client, bool, error) {
-	row := d.db.QueryRowContext(ctx, "SELECT "+clientCols+" FROM cb_clients WHERE account = $1 AND id = $2", account, id)
+	row := d.queryRow(ctx, "SELECT "+clientCols+" FROM cb_clients WHERE account = $1 AND id = $2", account, id)
 	c, _, err := scanClient(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return match.Client{}, false, nil

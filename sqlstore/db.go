@@ -507,6 +507,27 @@ func (d *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error
 	return res, err
 }
 
+// deleteInBatches runs q, a DELETE of at most purgeBatch rows, in
+// transactions of its own until it deletes fewer, so a big purge never
+// holds the writer for long; it returns how many rows it deleted.
+func (d *DB) deleteInBatches(ctx context.Context, q string, args ...any) (int, error) {
+	total := 0
+	for {
+		res, err := d.exec(ctx, q, args...)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+		if n < purgeBatch {
+			return total, nil
+		}
+	}
+}
+
 // lockWrite waits for this process's turn to write (SQLite only).
 func (d *DB) lockWrite(ctx context.Context) (unlock func(), err error) {
 	if d.writer == nil {

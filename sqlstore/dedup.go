@@ -138,23 +138,9 @@ func (x *dedup) maybePurge() {
 // Dedup runs it on its own (DedupPurgeInterval); it is exported for tools
 // and tests.
 func (d *DB) PurgeDedup(ctx context.Context) (int, error) {
-	now := d.cfg.now().UnixNano()
-	total := 0
-	for {
-		res, err := d.exec(ctx, "DELETE FROM cb_dedup WHERE id IN"+
-			" (SELECT id FROM cb_dedup WHERE expires_at <= $1"+limitClause(purgeBatch)+")", now)
-		if err != nil {
-			return total, wrap(err, "purge dedup")
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, wrap(err, "purge dedup")
-		}
-		total += int(n)
-		if n < purgeBatch {
-			return total, nil
-		}
-	}
+	n, err := d.deleteInBatches(ctx, "DELETE FROM cb_dedup WHERE id IN"+
+		" (SELECT id FROM cb_dedup WHERE expires_at <= $1"+limitClause(purgeBatch)+")", d.cfg.now().UnixNano())
+	return n, wrap(err, "purge dedup")
 }
 
 func newToken() string {

@@ -1279,20 +1279,7 @@ func (in *Inbox) purgeHeld(ctx context.Context, before time.Time) (int, error) {
 }
 
 func (in *Inbox) purge(ctx context.Context, state int, before time.Time) (int, error) {
-	total := 0
-	for {
-		res, err := in.db.exec(ctx, "DELETE FROM cb_inbox WHERE seq IN"+
-			" (SELECT seq FROM cb_inbox WHERE state = $1 AND at < $2"+limitClause(purgeBatch)+")", state, before.UnixNano())
-		if err != nil {
-			return total, wrap(err, "inbox purge")
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, wrap(err, "inbox purge")
-		}
-		total += int(n)
-		if n < purgeBatch {
-			return total, nil
-		}
-	}
+	n, err := in.db.deleteInBatches(ctx, "DELETE FROM cb_inbox WHERE seq IN"+
+		" (SELECT seq FROM cb_inbox WHERE state = $1 AND at < $2"+limitClause(purgeBatch)+")", state, before.UnixNano())
+	return n, wrap(err, "inbox purge")
 }

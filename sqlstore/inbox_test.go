@@ -136,10 +136,17 @@ func rowOf(t *testing.T, db *DB, eventID string) inboxRow {
 	return r
 }
 
+// countRows counts the inbox rows that match where.
 func countRows(t *testing.T, db *DB, where string) int {
 	t.Helper()
+	return countIn(t, db, "cb_inbox", where)
+}
+
+// countIn counts the rows of table that match where.
+func countIn(t *testing.T, db *DB, table, where string) int {
+	t.Helper()
 	var n int
-	if err := db.db.QueryRow("SELECT COUNT(*) FROM cb_inbox WHERE " + where).Scan(&n); err != nil {
+	if err := db.db.QueryRow("SELECT COUNT(*) FROM " + table + " WHERE " + where).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

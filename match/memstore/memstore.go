@@ -220,19 +220,10 @@ func (s *Store) FindClientByPhone(_ context.Context, account, phone string) (mat
 	return s.clients[i], true, nil
 }
 
-// FindClient implements match.ClientGetter.
+// FindClient implements match.ClientGetter: Client.
 func (s *Store) FindClient(_ context.Context, account, id string) (match.Client, bool, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	a := s.accounts[s.tenant(account)]
-	if a == nil {
-		return match.Client{}, false, nil
-	}
-	i, ok := a.byID[id]
-	if !ok {
-		return match.Client{}, false, nil
-	}
-	return s.clients[i], true, nil
+	c, ok := s.Client(account, id)
+	return c, ok, nil
 }
 
 // FindClientsByField implements match.ClientStore: clients in creation
@@ -397,11 +388,7 @@ func (s *Store) SetClientFields(_ context.Context, account, id string, fields ma
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.accounts[s.tenant(account)]
-	var i int32
-	ok := false
-	if a != nil {
-		i, ok = a.byID[id]
-	}
+	i, ok := s.indexOf(s.tenant(account), id)
 	if !ok {
 		return fmt.Errorf("memstore: set client fields: no client %q", id)
 	}
@@ -432,7 +419,7 @@ func (s *Store) AddDialogNotes(_ context.Context, account, clientID string, note
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := clientKey{s.tenant(account), clientID}
-	if a := s.accounts[k.account]; a == nil || !mapHas(a.byID, clientID) {
+	if _, ok := s.indexOf(k.account, clientID); !ok {
 		return fmt.Errorf("memstore: dialog notes: no client %q", clientID)
 	}
 	d := s.dialogs[k]
@@ -460,20 +447,22 @@ func (s *Store) DialogNotes(account, id string) []match.DialogNote {
 	return slices.Clone(s.dialogs[clientKey{s.tenant(account), id}])
 }
 
-func mapHas[K comparable, V any](m map[K]V, k K) bool {
-	_, ok := m[k]
-	return ok
+// indexOf returns the index in s.clients of the client of the tenant
+// account with id; s.mu is held.
+func (s *Store) indexOf(account, id string) (int32, bool) {
+	a := s.accounts[account]
+	if a == nil {
+		return 0, false
+	}
+	i, ok := a.byID[id]
+	return i, ok
 }
 
 // Client returns the client with id in account.
 func (s *Store) Client(account, id string) (match.Client, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	a := s.accounts[s.tenant(account)]
-	if a == nil {
-		return match.Client{}, false
-	}
-	i, ok := a.byID[id]
+	i, ok := s.indexOf(s.tenant(account), id)
 	if !ok {
 		return match.Client{}, false
 	}

@@ -253,11 +253,7 @@ func TestClickToCallErrors(t *testing.T) {
 
 	// Telphin and Finaz refuse a caller's mistake before sending: 400, the
 	// provider named once.
-	tsrv := telphintest.NewServer()
-	t.Cleanup(tsrv.Close)
-	tcl, err := telphin.NewClient(telphin.Credentials{ClientID: tsrv.ClientID, ClientSecret: tsrv.ClientSecret},
-		callbridge.WithBaseURL(tsrv.URL))
-	require.NoError(t, err)
+	_, tcl := telphinFake(t)
 	g.SetCaller(telphin.Provider, tcl)
 	fsrv := finaztest.NewServer()
 	t.Cleanup(fsrv.Close)
@@ -702,4 +698,15 @@ func TestFinazDialerResults(t *testing.T) {
 	code, body := plain.do(t, http.MethodPost, "/api/finaz/results", "application/json", `{"queue":"q7"}`)
 	require.Equal(t, http.StatusBadRequest, code)
 	require.Contains(t, body, "finaz is not configured")
+}
+
+// telphinFake starts a fake Telphin and a client of it.
+func telphinFake(t testing.TB) (*telphintest.Server, *telphin.Client) {
+	t.Helper()
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
+	c, err := telphin.NewClient(telphin.Credentials{ClientID: srv.ClientID, ClientSecret: srv.ClientSecret},
+		callbridge.WithBaseURL(srv.URL))
+	require.NoError(t, err)
+	return srv, c
 }

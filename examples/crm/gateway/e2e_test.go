@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/examples/crm/gateway"
 	"github.com/callbridge/callbridge/finaz/finaztest"
 	"github.com/callbridge/callbridge/match"
@@ -310,25 +309,24 @@ func TestTelphinRecordingLinks(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	srv := start(t, gateway.Config{Clock: clock})
-	tsrv := telphintest.NewServer()
-	t.Cleanup(tsrv.Close)
-	tcl, err := telphin.NewClient(telphin.Credentials{ClientID: tsrv.ClientID, ClientSecret: tsrv.ClientSecret},
-		callbridge.WithBaseURL(tsrv.URL))
-	require.NoError(t, err)
+	tsrv, tcl := telphinFake(t)
 	srv.SetCaller(telphin.Provider, tcl)
 	tsrv.AddRecord("REC-A", []byte("ID3-a"))
 
-	const telphinHook = "/hooks/telphin/74c86d00"
-	for i, rec := range []string{"REC-A", "REC-B"} {
-		c := telphintest.Call{CallID: fmt.Sprintf("dd0000000000000000000000000000%02d", i), SubCallID: fmt.Sprintf("124575-dd0000000000000000000000000000%02d", 10+i),
-			Client: "+78123351127", Start: t0.Add(-5 * time.Minute)}
+	// call n: an answered call whose hangup carries the record id rec.
+	call := func(n int, rec string, start time.Time) {
+		t.Helper()
+		c := telphintest.Call{CallID: fmt.Sprintf("dd0000000000000000000000000000%02d", n), SubCallID: fmt.Sprintf("124575-dd0000000000000000000000000000%02d", 10+n),
+			Client: "+78123351127", Start: start}
 		hangup := c.Hangup()
 		hangup.Set("RecID", rec)
 		for _, f := range []url.Values{c.DialIn(), c.Answer(), hangup} {
-			code, body := srv.send(t, hookOf(t, "telphin", telphintest.NewRequest(telphinHook, "hook-token", f)))
+			code, body := srv.send(t, hookOf(t, "telphin", telphintest.NewRequest("/hooks/telphin/74c86d00", "hook-token", f)))
 			require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
 		}
 	}
+	call(0, "REC-A", t0.Add(-5*time.Minute))
+	call(1, "REC-B", t0.Add(-5*time.Minute))
 	// Every event delivered (the lookups take real time) before the
 	// calls' settle wait runs out.
 	require.Eventually(t, func() bool { n, err := srv.logs.countEvents(); return err == nil && n == 6 }, 10*time.Second, 5*time.Millisecond)
@@ -358,14 +356,7 @@ func TestTelphinRecordingLinks(t *testing.T) {
 	lookups := func() int { return tsrv.Count(http.MethodGet, "/api/ver1.0/client/@me/record/") }
 	for i, rec := range []string{"REC-C", "REC-D"} {
 		before := lookups()
-		c := telphintest.Call{CallID: fmt.Sprintf("dd0000000000000000000000000000%02d", 2+i), SubCallID: fmt.Sprintf("124575-dd0000000000000000000000000000%02d", 12+i),
-			Client: "+78123351127", Start: t0.Add(-time.Minute)}
-		hangup := c.Hangup()
-		hangup.Set("RecID", rec)
-		for _, f := range []url.Values{c.DialIn(), c.Answer(), hangup} {
-			code, body := srv.send(t, hookOf(t, "telphin", telphintest.NewRequest(telphinHook, "hook-token", f)))
-			require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
-		}
+		call(2+i, rec, t0.Add(-time.Minute))
 		require.Eventually(t, func() bool { n, err := srv.logs.countEvents(); return err == nil && n == 10+3*i }, 10*time.Second, 5*time.Millisecond)
 		if i == 1 {
 			require.Equal(t, before, lookups(), "while Telphin failed, a delivery does not wait for it")
