@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -68,6 +69,7 @@ type config struct {
 	logger       *slog.Logger
 	now          func() time.Time
 	claimTimeout time.Duration
+	walRestart   int64 // frames; walRestartFrames unless a test sets it
 }
 
 // WithDefaultCountry sets the country of national numbers in client
@@ -152,7 +154,11 @@ type DB struct {
 	writes     chan *writeOp
 	quit       chan struct{}
 	writerDone chan struct{} // closed when writeLoop has answered its last op
-	closeOnce  sync.Once
+	// walLong: the background checkpoint found the write-ahead log past
+	// its limit; the writer restarts it between two groups (see
+	// checkpoint).
+	walLong   atomic.Bool
+	closeOnce sync.Once
 	// txStmts: transactions use statements prepared once per connection
 	// (SQLite files, whose pool is not bounded: preparing one takes a
 	// connection besides the transaction's). pgx caches its statements
@@ -197,7 +203,7 @@ var (
 //
 // Errors name the database with any password replaced by "REDACTED".
 func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
-	cfg := config{now: time.Now, logger: slog.New(slog.NewTextHandler(io.Discard, nil)), claimTimeout: DefaultClaimTimeout}
+	cfg := config{now: time.Now, logger: slog.New(slog.NewTextHandler(io.Discard, nil)), claimTimeout: DefaultClaimTimeout, walRestart: walRestartFrames}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("sqlstore: Open: option %d is nil", i+1)
@@ -616,6 +622,9 @@ func (d *DB) writeLoop() {
 			}
 		}
 		d.commitGroup(batch)
+		if d.walLong.Load() {
+			d.restartWAL()
+		}
 	}
 }
 
@@ -638,11 +647,58 @@ func (d *DB) checkpointLoop() {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
-			if _, err := d.db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && d.cfg.logger != nil {
+			if err := d.checkpoint(ctx); err != nil && d.cfg.logger != nil {
 				d.cfg.logger.Warn("sqlstore: checkpoint failed; retrying", "error", err)
 			}
 			cancel()
 		}
+	}
+}
+
+// walRestartFrames is the size of the write-ahead log, in pages (64 MiB),
+// past which the log is written from its start again.
+const walRestartFrames = 16384
+
+// checkpoint copies the write-ahead log into the database file beside
+// the writer. Under a steady stream of commits a passive checkpoint
+// never catches up with the log's end, and the log, which restarts from
+// its start only when a commit begins with all of it copied, would grow
+// without bound (to 850 MB for a 48 MB database in 15 s of load, each
+// commit then allocating new blocks of the file: 30% fewer events per
+// second over 60,000 events). So once the log is past its limit,
+// checkpoint copies what was committed meanwhile once more and leaves
+// the restart to the writer (see restartWAL).
+func (d *DB) checkpoint(ctx context.Context) error {
+	var busy, frames, copied int64
+	for range 2 { // the second pass copies what was committed during the first
+		if err := d.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+			return err
+		}
+		if frames < d.cfg.walRestart {
+			return nil
+		}
+	}
+	d.walLong.Store(true)
+	return nil
+}
+
+// restartWAL, run by the writer between two groups, copies the last
+// pages of the write-ahead log: when it copied all of them, the next
+// group, which no commit can precede, writes the log from its start. A
+// reader of older pages can keep a page from being copied (it does not
+// wait for one): then the writer tries again after its next group.
+func (d *DB) restartWAL() {
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	defer cancel()
+	unlock, _ := d.lockWrite(ctx)
+	defer unlock()
+	var busy, frames, copied int64
+	err := d.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	if err != nil && d.cfg.logger != nil {
+		d.cfg.logger.Warn("sqlstore: checkpoint failed; retrying", "error", err)
+	}
+	if err == nil && busy == 0 && frames == copied {
+		d.walLong.Store(false)
 	}
 }
 
