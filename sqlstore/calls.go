@@ -302,9 +302,13 @@ func (d *DB) FindEmployee(ctx context.Context, account, key string) (match.Emplo
 	if key == "" {
 		return match.Employee{}, false, nil
 	}
-	row := d.queryRow(ctx, "SELECT "+employeeCols+" FROM cb_employees WHERE account = $1 AND (login = $2 OR pos IN"+
-		" (SELECT pos FROM cb_employee_extensions WHERE account = $3 AND extension = $4)) ORDER BY pos LIMIT 1",
-		account, key, account, key)
+	// The first in the directory's order whose login or extension is key:
+	// each of the two is an index search (an OR of both scans the account's
+	// employees, twice as slow).
+	row := d.queryRow(ctx, "SELECT "+employeeCols+" FROM cb_employees WHERE account = $1 AND pos ="+
+		" (SELECT min(pos) FROM (SELECT pos FROM cb_employees WHERE account = $2 AND login = $3"+
+		" UNION ALL SELECT pos FROM cb_employee_extensions WHERE account = $4 AND extension = $5) m)",
+		account, account, key, account, key)
 	e, err := scanEmployee(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return match.Employee{}, false, nil
