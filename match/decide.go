@@ -27,6 +27,7 @@ type progress struct {
 	logged   bool
 	leadResp string // the responsible of the call's lead
 	dialog   bool   // written into the client's dialog
+	taskDone bool   // call-back task created or closed (Rule.Task)
 	notified []string
 	later    []Notification // delayed notifications not stored yet (notifyLater)
 	laterIn  time.Duration  // their delay after the decision
@@ -272,6 +273,14 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 			return err
 		}
 		p.dialog = true
+	}
+
+	// Make a missed call a call-back task, or close the number's tasks.
+	if e.tasks != nil && !p.taskDone {
+		if err := e.task(ctx, rec, c, rule, p, dry); err != nil {
+			return err
+		}
+		p.taskDone = true
 	}
 
 	// Tell people about the call.

@@ -38,10 +38,17 @@ const (
 	// ActDialog: the call was written into the client's dialog and
 	// variables (Rule.Dialog).
 	ActDialog
+	// ActCreateTask: a missed call became a call-back task (Rule.Task),
+	// or why it did not.
+	ActCreateTask
+	// ActCloseTasks: an answered call closed the open call-back tasks of
+	// its number.
+	ActCloseTasks
 )
 
 var actionNames = [...]string{"", "ignore", "find client", "create client", "no client", "responsible",
-	"attach lead", "reopen lead", "create lead", "no lead", "log call", "notify", "bind late", "dialog"}
+	"attach lead", "reopen lead", "create lead", "no lead", "log call", "notify", "bind late", "dialog",
+	"create task", "close tasks"}
 
 // String returns e.g. "create client".
 func (k ActionKind) String() string {

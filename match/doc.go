@@ -27,9 +27,13 @@
 //     online;
 //   - [Notifier]: tell an employee about a missed call.
 //
+// Optional interfaces, found by type assertion on the ClientStore (or set
+// by an option), add features: [ClientGetter], [Dialog] and
+// [ClientUpdater], [CallStats], and [TaskStore] for call-back tasks.
+//
 // Package [github.com/callbridge/callbridge/match/memstore] implements all
-// five in memory, the embedded default; package amocrm implements them over
-// amoCRM.
+// of them in memory, the embedded default; package sqlstore in SQLite or
+// PostgreSQL; package amocrm implements the five over amoCRM.
 //
 // # Resolving a phone to a client
 //
@@ -117,6 +121,14 @@
 //   - Notifications ([NotifyRule]) on a missed inbound call: the
 //     responsible, optionally the admins, optionally chosen employees for
 //     unknown numbers, optionally extra employees after a delay.
+//   - Call-back tasks ([TaskRule], through a [TaskStore]): a missed
+//     inbound call becomes one task (one per call, however many agents a
+//     group rang, also when the call is decided again) for the employee
+//     the missed call belongs to, due the rule's deadline after the call
+//     (an hour by default). Any answered call with the number, outbound
+//     (the call back) or inbound (the client reached us), closes its open
+//     tasks. [Engine.EscalateOverdue], run periodically, tells the admins
+//     about overdue tasks, once per task and admin.
 //   - Late binding: a call that could not be attached (unknown number,
 //     creation switched off) waits [DefaultLateBindingWindow] (10 minutes,
 //     as in the guide) and is attached to a client with that phone that
@@ -133,6 +145,7 @@
 //	   "create": {"inbound_answered": true, "inbound_missed": true, "outbound": true},
 //	   "leads":  {"inbound_missed": {"create": true, "status": "new", "source": "missed call"}},
 //	   "notify": {"admins": true, "extra": ["u4"], "delay": "5m"},
+//	   "task":   {"enabled": true, "deadline": "1h", "text": "Перезвонить клиенту +{phone}"},
 //	   "lines":  [{"name": "Sales", "numbers": ["+7 495 123-45-67"],
 //	               "missed": {"distribution": "active", "employees": ["u1", "u2"]}}]},
 //	 "accounts": {"other-account": {"create": {"inbound_missed": true}}}}
@@ -151,7 +164,7 @@
 // Implement the interfaces you need and pass them to [NewEngine]: the
 // first argument is the ClientStore; if it also implements the others it
 // is used for them, else set them with [WithLeadStore], [WithCallLog],
-// [WithDirectory] and [WithNotifier]. Stores return errors for failures
+// [WithDirectory], [WithNotifier] and [WithTaskStore]. Stores return errors for failures
 // and (zero, false, nil) for "not found" — never treat a failed search as
 // "no client", or duplicates follow.
 //

@@ -51,6 +51,7 @@ type Engine struct {
 	updater  ClientUpdater // clients, if it sets fields (Rule.Dialog)
 	leads    LeadStore
 	calls    CallLog
+	tasks    TaskStore // clients, if it keeps call-back tasks (Rule.Task)
 	dir      Directory
 	notifier Notifier
 	resolver *resolver
@@ -94,7 +95,7 @@ var (
 )
 
 // NewEngine returns an engine over clients. If clients also implements
-// ClientGetter, LeadStore, CallLog, Directory or Notifier (as
+// ClientGetter, LeadStore, CallLog, TaskStore, Directory or Notifier (as
 // memstore.Store does), it is used for those too unless an option sets
 // another.
 func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
@@ -126,6 +127,7 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 	e.updater, _ = clients.(ClientUpdater)
 	e.leads, _ = clients.(LeadStore)
 	e.calls, _ = clients.(CallLog)
+	e.tasks, _ = clients.(TaskStore)
 	e.dir, _ = clients.(Directory)
 	e.notifier, _ = clients.(Notifier)
 	for i, o := range opts {

@@ -90,6 +90,10 @@ type Rule struct {
 	// extension (who answered or called, else who was rung) is no
 	// employee's is ignored, and counted (Engine.Unmapped).
 	MappedOnly bool `json:"mapped_only,omitempty"`
+	// Task makes each missed inbound call a call-back task for its
+	// responsible, closed when a call with the number is answered (see
+	// TaskRule and TaskStore).
+	Task TaskRule `json:"task,omitzero"`
 }
 
 // CreateRule switches client creation for unknown numbers per case, with
@@ -315,7 +319,8 @@ func ParseRules(data []byte, defaultCountry string) (RuleSet, error) {
 
 // Validate reports whether rs is consistent: every company number is a
 // phone and in at most one line rule of its account, distributions are
-// known and durations not negative.
+// known, durations (notify delay, task deadline) not negative and task
+// texts within MaxTaskTextLen.
 func (rs RuleSet) Validate(defaultCountry string) error {
 	cp := RuleSet{Default: rs.Default.clone(), Accounts: make(map[string]Rules, len(rs.Accounts))}
 	for k, v := range rs.Accounts {
@@ -393,7 +398,7 @@ func (r Rule) validate() error {
 	if r.Notify.Delay < 0 {
 		return fmt.Errorf("negative notify delay %v", time.Duration(r.Notify.Delay))
 	}
-	return nil
+	return r.Task.validate()
 }
 
 // rule returns the rule for a call of account on line, and the name of the

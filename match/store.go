@@ -198,15 +198,21 @@ const (
 	// NotifyCall: any other call, told to the employees chosen for every
 	// call (NotifyRule.Extra).
 	NotifyCall
+	// NotifyTaskOverdue: the call-back task of a missed call is overdue,
+	// told to the account's admins (Engine.EscalateOverdue). Provider and
+	// CallID are the missed call's.
+	NotifyTaskOverdue
 )
 
-// String returns "missed" or "call".
+// String returns "missed", "call" or "task_overdue".
 func (k NotificationKind) String() string {
 	switch k {
 	case NotifyMissed:
 		return "missed"
 	case NotifyCall:
 		return "call"
+	case NotifyTaskOverdue:
+		return "task_overdue"
 	}
 	return "NotificationKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -225,7 +231,8 @@ type Notification struct {
 	ClientPhone string           `json:"client_phone,omitempty"`
 	LeadID      string           `json:"lead_id,omitempty"`
 	// Reason says why this employee is told: "responsible", "admin",
-	// "unknown number", "extra".
+	// "unknown number", "extra"; for NotifyTaskOverdue which task is
+	// overdue since when.
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
 }

@@ -130,9 +130,9 @@ func WithClaimTimeout(d time.Duration) Option {
 }
 
 // DB is a callbridge database on SQLite or PostgreSQL. It implements
-// match.ClientStore, match.LeadStore, match.CallLog, match.Directory and
-// match.Notifier, lists what it stores for an API (Clients, Leads, Calls,
-// Notifications), and provides a shared webhook.Dedup (Dedup) and OAuth
+// match.ClientStore, match.LeadStore, match.CallLog, match.Directory,
+// match.Notifier and match.TaskStore, lists what it stores for an API
+// (Clients, Leads, Calls, Notifications, Tasks), and provides a shared webhook.Dedup (Dedup) and OAuth
 // token stores (TokenStore). It is safe for concurrent use by many
 // goroutines and, sharing one database, by many processes.
 type DB struct {

@@ -1,6 +1,6 @@
 // Package sqlstore keeps callbridge's data in SQL: the stores of package
-// match (clients, leads, the call log, the employee directory and
-// notifications), a webhook.Dedup shared by every instance, and the OAuth
+// match (clients, leads, the call log, the employee directory,
+// notifications and call-back tasks), a webhook.Dedup shared by every instance, and the OAuth
 // token stores of the telphin and amocrm clients. One package, one code
 // path, two databases:
 //
@@ -75,8 +75,14 @@
 //   - Notifications are rows, an outbox that a UI or a sender reads
 //     (Notifications); Notify is idempotent by (account, provider, call id,
 //     employee, kind), so a replayed decision never notifies twice.
+//   - Tasks (match.TaskStore): CreateTask is idempotent by a unique key on
+//     (account, provider, call id), so a call decided by two instances, or
+//     again after a restart, has one task. Open tasks are found by partial
+//     indexes, by phone (CloseTasks) and by due time (OverdueTasks,
+//     OpenTasks); CloseTasks closes each task once even when instances
+//     close one number's tasks at once. A task's id is "t" and a number.
 //   - Directory: SetEmployees and SetOnline replace an account's lists.
-//   - Listings (Clients, Leads, Calls, Notifications) are paginated by
+//   - Listings (Clients, Leads, Calls, Notifications, Tasks) are paginated by
 //     offset (Page) in a stable order.
 //
 // # Shared across instances

@@ -78,8 +78,8 @@ func WithMaxNotifications(n int) Option {
 func SingleTenant() Option { return func(s *Store) error { s.single = true; return nil } }
 
 // Store implements every store interface of package match in memory:
-// match.ClientStore, match.LeadStore, match.CallLog, match.Directory and
-// match.Notifier. It is safe for concurrent use, indexes clients by
+// match.ClientStore, match.LeadStore, match.CallLog, match.Directory,
+// match.Notifier and match.TaskStore. It is safe for concurrent use, indexes clients by
 // normalised phone (their Phone and every field value that is a phone)
 // and lists everything in a stable order for an API.
 //
@@ -98,6 +98,9 @@ type Store struct {
 	leadSeq  uint64
 
 	leads []match.Lead
+
+	tasks   []match.Task // in creation order
+	taskSeq uint64
 
 	calls     []match.CallRecord // ring buffer, callHead = oldest when full
 	callHead  int
@@ -138,6 +141,11 @@ type accountIndex struct {
 	// leadCalls indexes the leads with a CallID by leadCallKey(Provider,
 	// CallID). Leads are never removed; a removal would delete its key.
 	leadCalls map[string]int32
+	// taskCalls indexes the tasks by leadCallKey(Provider, CallID);
+	// taskIDs by ID; openTasks the open ones by phone, in creation order.
+	taskCalls map[string]int32
+	taskIDs   map[string]int32
+	openTasks map[string][]int32
 	emps      []match.Employee
 	online    []string
 }
@@ -178,6 +186,7 @@ var (
 	_ match.CallLog       = (*Store)(nil)
 	_ match.Directory     = (*Store)(nil)
 	_ match.Notifier      = (*Store)(nil)
+	_ match.TaskStore     = (*Store)(nil)
 )
 
 func (s *Store) tenant(account string) string {
@@ -199,6 +208,9 @@ func (s *Store) account(account string) *accountIndex {
 			leads:     make(map[string][]int32),
 			leadIDs:   make(map[string]int32),
 			leadCalls: make(map[string]int32),
+			taskCalls: make(map[string]int32),
+			taskIDs:   make(map[string]int32),
+			openTasks: make(map[string][]int32),
 		}
 		s.accounts[account] = a
 	}
@@ -724,4 +736,131 @@ func (s *Store) Notifications() []match.Notification {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return append(slices.Clone(s.notes[s.noteHead:]), s.notes[:s.noteHead]...)
+}
+
+// CreateTask implements match.TaskStore. IDs are generated ("t1", "t2",
+// …); CreatedAt is stored in UTC (a zero CreatedAt is stamped by the
+// store's clock), as are Due and DoneAt.
+//
+// CreateTask is idempotent by call: when the account already has a task
+// with t's Provider and CallID, it creates nothing and returns that task
+// as stored (closed or escalated meanwhile, if so).
+func (s *Store) CreateTask(_ context.Context, t match.Task) (match.Task, error) {
+	if err := t.Validate(); err != nil {
+		return match.Task{}, fmt.Errorf("memstore: create task: %w", err)
+	}
+	t.Account = s.tenant(t.Account)
+	t.Done, t.DoneAt, t.DoneBy, t.Escalated = false, time.Time{}, "", false
+	t.Due, t.CreatedAt = t.Due.UTC(), t.CreatedAt.UTC()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.account(t.Account)
+	ck := leadCallKey(t.Provider, t.CallID)
+	if i, ok := a.taskCalls[ck]; ok {
+		return s.tasks[i], nil
+	}
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = s.now().UTC()
+	}
+	for {
+		s.taskSeq++
+		t.ID = "t" + strconv.FormatUint(s.taskSeq, 10)
+		if _, used := a.taskIDs[t.ID]; !used {
+			break
+		}
+	}
+	i := int32(len(s.tasks))
+	s.tasks = append(s.tasks, t)
+	a.taskCalls[ck] = i
+	a.taskIDs[t.ID] = i
+	a.openTasks[t.Phone] = append(a.openTasks[t.Phone], i)
+	return t, nil
+}
+
+// CloseTasks implements match.TaskStore.
+func (s *Store) CloseTasks(_ context.Context, account, phone string, at time.Time, by string) ([]match.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[s.tenant(account)]
+	if a == nil {
+		return nil, nil
+	}
+	idx := s.byDue(a.openTasks[phone])
+	delete(a.openTasks, phone)
+	out := make([]match.Task, len(idx))
+	for j, i := range idx {
+		t := s.tasks[i]
+		t.Done, t.DoneAt, t.DoneBy = true, at.UTC(), by
+		s.tasks[i] = t // stored values are replaced, never modified in place
+		out[j] = t
+	}
+	return out, nil
+}
+
+// OverdueTasks implements match.TaskStore.
+func (s *Store) OverdueTasks(_ context.Context, account string, now time.Time) ([]match.Task, error) {
+	return s.openTasks(account, func(t match.Task) bool { return !t.Escalated && t.Due.Before(now) }), nil
+}
+
+// OpenTasks implements match.TaskStore.
+func (s *Store) OpenTasks(_ context.Context, account string) ([]match.Task, error) {
+	return s.openTasks(account, func(match.Task) bool { return true }), nil
+}
+
+// openTasks returns the open tasks of account that keep says to, oldest
+// due first.
+func (s *Store) openTasks(account string, keep func(match.Task) bool) []match.Task {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a := s.accounts[s.tenant(account)]
+	if a == nil {
+		return nil
+	}
+	var idx []int32
+	for _, l := range a.openTasks {
+		for _, i := range l {
+			if keep(s.tasks[i]) {
+				idx = append(idx, i)
+			}
+		}
+	}
+	out := make([]match.Task, len(idx))
+	for j, i := range s.byDue(idx) {
+		out[j] = s.tasks[i]
+	}
+	return out
+}
+
+// byDue returns the task indexes idx sorted oldest due first, then in
+// creation order; s.mu is held.
+func (s *Store) byDue(idx []int32) []int32 {
+	idx = slices.Clone(idx)
+	slices.SortFunc(idx, func(i, j int32) int { return cmp.Or(s.tasks[i].Due.Compare(s.tasks[j].Due), cmp.Compare(i, j)) })
+	return idx
+}
+
+// EscalateTask implements match.TaskStore. An unknown task is an error
+// wrapping ErrNotFound.
+func (s *Store) EscalateTask(_ context.Context, account, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[s.tenant(account)]
+	if a == nil {
+		return fmt.Errorf("memstore: escalate task %q: %w", id, ErrNotFound)
+	}
+	i, ok := a.taskIDs[id]
+	if !ok {
+		return fmt.Errorf("memstore: escalate task %q: %w", id, ErrNotFound)
+	}
+	t := s.tasks[i]
+	t.Escalated = true
+	s.tasks[i] = t
+	return nil
+}
+
+// Tasks returns every task, open or done, in creation order.
+func (s *Store) Tasks() []match.Task {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.tasks)
 }

@@ -88,7 +88,7 @@ func testCanceledContext(t *testing.T, h Harness) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	for _, tc := range []struct {
+	calls := []struct {
 		name string
 		call func() error
 	}{
@@ -109,7 +109,25 @@ func testCanceledContext(t *testing.T, h Harness) {
 		{"Employees", func() error { _, err := s.Employees(ctx, acme); return err }},
 		{"Online", func() error { _, err := s.Online(ctx, acme); return err }},
 		{"Notify", func() error { return s.Notify(ctx, note(acme, "mango", "call-1", "u1")) }},
-	} {
+	}
+	ts, tasks := s.(match.TaskStore)
+	var open match.Task
+	if tasks {
+		var err error
+		open, err = ts.CreateTask(t.Context(), task(acme, "mango", "call-0", phone1, t0))
+		require.NoError(t, err)
+		calls = append(calls, []struct {
+			name string
+			call func() error
+		}{
+			{"CreateTask", func() error { _, err := ts.CreateTask(ctx, task(acme, "mango", "call-1", phone2, t0)); return err }},
+			{"CloseTasks", func() error { _, err := ts.CloseTasks(ctx, acme, phone1, t0, "mango/cb-1"); return err }},
+			{"OverdueTasks", func() error { _, err := ts.OverdueTasks(ctx, acme, t0.Add(time.Hour)); return err }},
+			{"EscalateTask", func() error { return ts.EscalateTask(ctx, acme, open.ID) }},
+			{"OpenTasks", func() error { _, err := ts.OpenTasks(ctx, acme); return err }},
+		}...)
+	}
+	for _, tc := range calls {
 		err := tc.call() // a store that hangs here fails by the test binary's -timeout
 		if !h.IgnoresContext {
 			assert.ErrorIs(t, err, context.Canceled, "%s with a canceled context", tc.name)
@@ -129,6 +147,11 @@ func testCanceledContext(t *testing.T, h Harness) {
 	diff(t, []match.Lead{l}, leads, "CreateLead and ReopenLead with a canceled context changed nothing")
 	assert.Empty(t, h.Calls(t, s, acme), "LogCall with a canceled context logged nothing")
 	assert.Empty(t, h.Notifications(t, s, acme), "Notify with a canceled context notified nobody")
+	if tasks {
+		got, err := ts.OpenTasks(ctx, acme)
+		require.NoError(t, err)
+		diff(t, []match.Task{open}, got, "CreateTask, CloseTasks and EscalateTask with a canceled context changed nothing")
+	}
 
 	b, err := s.CreateClient(ctx, match.Client{Account: acme, Name: "Boris", Phone: phone3})
 	require.NoError(t, err, "the store works after canceled calls")

@@ -1,7 +1,9 @@
 // Package storetest is a conformance suite for the stores of package match:
 // it checks that an implementation of match.ClientStore, match.LeadStore,
-// match.CallLog, match.Directory and match.Notifier behaves like every
-// other (memstore, the SQL stores), so the engine can run over any of them.
+// match.CallLog, match.Directory and match.Notifier, and of the optional
+// match.Dialog and match.TaskStore when the store is one, behaves like
+// every other (memstore, the SQL stores), so the engine can run over any
+// of them.
 //
 // An implementation runs the suite from one of its tests, with a Harness
 // that makes a fresh store and does what the interfaces cannot (seeding the
@@ -52,6 +54,17 @@
 //   - LogCall replaces the record of the same Provider, Account and CallID.
 //   - Notify keeps one notification per Account, Provider, CallID,
 //     Employee and Kind: the first; a replay changes nothing.
+//   - Tasks (a store that is a match.TaskStore; others skip these
+//     subtests): CreateTask stores an open, unescalated task with an ID of
+//     the store and refuses one without a phone or call, or over the
+//     limits (match.ErrTooLarge); one call, one task, as for leads, also
+//     once the task is done and under concurrency. CloseTasks closes every
+//     open task of the account for the phone, each reported closed by one
+//     call only, also under concurrency. OverdueTasks lists the open,
+//     unescalated tasks due strictly before now; OverdueTasks, OpenTasks
+//     and CloseTasks list oldest due first, ties in creation order.
+//     EscalateTask is idempotent; an unknown task (or another account's)
+//     is an error.
 //   - Context: with a canceled context every method fails with an error
 //     wrapping context.Canceled and has no effect, and the store keeps
 //     working with a live context. A store that ignores the context

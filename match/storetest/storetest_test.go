@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -92,6 +93,41 @@ func (s ctxStore) Notify(ctx context.Context, n match.Notification) error {
 		return err
 	}
 	return s.Store.Notify(ctx, n)
+}
+
+func (s ctxStore) CreateTask(ctx context.Context, t match.Task) (match.Task, error) {
+	if err := ctx.Err(); err != nil {
+		return match.Task{}, err
+	}
+	return s.Store.CreateTask(ctx, t)
+}
+
+func (s ctxStore) CloseTasks(ctx context.Context, account, phone string, at time.Time, by string) ([]match.Task, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.Store.CloseTasks(ctx, account, phone, at, by)
+}
+
+func (s ctxStore) OverdueTasks(ctx context.Context, account string, now time.Time) ([]match.Task, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.Store.OverdueTasks(ctx, account, now)
+}
+
+func (s ctxStore) EscalateTask(ctx context.Context, account, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.Store.EscalateTask(ctx, account, id)
+}
+
+func (s ctxStore) OpenTasks(ctx context.Context, account string) ([]match.Task, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.Store.OpenTasks(ctx, account)
 }
 
 // TestRunContextAware runs the whole suite, canceled-context checks
