@@ -91,16 +91,17 @@
 // verified on the PHONE field), Contact, CreateContacts, UpdateContacts
 // (PhoneField writes PHONE with enum WORK; Tags, TagsToAdd). Leads:
 // CreateLeads, CreateLeadsComplex, Leads, ActiveLeads, UpdateLeadStatus,
-// Pipelines. Calls: AddCalls (POST /api/v4/calls), AddCallNotes
-// (call_in/call_out on a chosen entity), AddUnsortedSIP. The incoming-call
+// Pipelines. Custom fields: ContactCustomFields. Calls: AddCalls (POST
+// /api/v4/calls), AddCallNotes (call_in/call_out on a chosen entity),
+// AddUnsortedSIP, Unsorted (the waiting entries). The incoming-call
 // pop-up: ShowIncomingCall (POST /api/v2/events). Users: an iterator over
 // all pages — amoCRM lets only administrators list users. Batch writes
 // take at most MaxBatch (50) items.
 //
 // # The Store
 //
-// Store implements match.ClientStore, LeadStore, CallLog, Directory and
-// Notifier:
+// Store implements match.ClientStore, LeadStore, CallLog, Directory,
+// Notifier, Dialog and ClientUpdater:
 //
 //   - clients are contacts, found by phone with one search per call (a
 //     short-lived phone → contact cache: a found contact for a minute, "not
@@ -127,6 +128,21 @@
 //     amoCRM has no presence, so nobody is "online";
 //   - notifications are the pop-up to the employee; Popups is a Sink that
 //     shows it to the ringing extension's user.
+//   - client fields (Rule.Dialog's call variables megafon_call_direction,
+//     _call_ext, _call_id, _call_user, megafon_record_link) are contact
+//     custom fields: the field WithContactFields maps a key to, else the
+//     field whose code or name is the key (GET
+//     /api/v4/contacts/custom_fields, cached); one PATCH /api/v4/contacts
+//     per call; an empty value clears the field. A key with no field is an
+//     error wrapping ErrUnknownField that names it — never dropped
+//     silently;
+//   - with WithUnsorted (and the rules' inbound creation off), an inbound
+//     call from an unknown number becomes an entry of "Неразобранное"
+//     (POST /api/v4/leads/unsorted/sip: caller, number dialled, uniq,
+//     duration, recording, a lead and a contact for the manager to accept
+//     or decline), once per call: the Store remembers the calls it added
+//     and, before adding, looks for the call's uniq among the waiting
+//     entries (GET /api/v4/leads/unsorted).
 //
 // Requests per completed call, measured by TestBudgetRequestsPerCall: 2 for
 // a known contact (search, call), also when it has an active lead but no

@@ -73,12 +73,20 @@ type envConfig struct {
 	rule      match.Rule
 	noPopups  bool
 	clientOpt []callbridge.ClientOption
+	// storeOpt are added to the Store's options.
+	storeOpt []amocrm.StoreOption
+	// srv, if set, is the fake to use (a restarted gateway); newEnv
+	// starts one otherwise.
+	srv *amocrmtest.Server
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
-	srv := amocrmtest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := cfg.srv
+	if srv == nil {
+		srv = amocrmtest.NewServer()
+		t.Cleanup(srv.Close)
+	}
 	opts := append([]callbridge.ClientOption{callbridge.WithBaseURL(srv.URL), callbridge.WithHTTPClient(srv.Client()), noBackoff()}, cfg.clientOpt...)
 	if cfg.clientOpt == nil {
 		srv.SetRateLimit(math.Inf(1), 1)
@@ -87,7 +95,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	client, err := amocrm.NewClient(amocrm.Credentials{Domain: amocrmtest.Domain, LongLivedToken: srv.LongLivedToken()}, opts...)
 	require.NoError(t, err)
 	clock := matchtest.NewClock(callStart.Truncate(time.Second))
-	store, err := amocrm.NewStore(client, amocrm.WithExtensions(extensions), amocrm.WithClock(clock.Now))
+	store, err := amocrm.NewStore(client, append([]amocrm.StoreOption{amocrm.WithExtensions(extensions), amocrm.WithClock(clock.Now)}, cfg.storeOpt...)...)
 	require.NoError(t, err)
 	engine, err := match.NewEngine(store, match.WithRules(match.RuleSet{Default: match.Rules{Rule: cfg.rule}}), match.WithClock(clock))
 	require.NoError(t, err)

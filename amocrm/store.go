@@ -46,12 +46,13 @@ const (
 
 // Compile-time checks: a Store plugs amoCRM into the rules engine.
 var (
-	_ match.ClientStore = (*Store)(nil)
-	_ match.LeadStore   = (*Store)(nil)
-	_ match.CallLog     = (*Store)(nil)
-	_ match.Directory   = (*Store)(nil)
-	_ match.Notifier    = (*Store)(nil)
-	_ match.Dialog      = (*Store)(nil)
+	_ match.ClientStore   = (*Store)(nil)
+	_ match.LeadStore     = (*Store)(nil)
+	_ match.CallLog       = (*Store)(nil)
+	_ match.Directory     = (*Store)(nil)
+	_ match.Notifier      = (*Store)(nil)
+	_ match.Dialog        = (*Store)(nil)
+	_ match.ClientUpdater = (*Store)(nil)
 )
 
 // StoreOption configures a Store.
@@ -152,8 +153,12 @@ func WithLogger(l *slog.Logger) StoreOption {
 //
 // It is safe for concurrent use. It caches phone → contact answers briefly
 // (one call does not search twice), the contacts' lead ids and leads it
-// has seen, the user list and the pipelines (10 minutes), and the calls it
-// has logged (a call logged again is not written twice).
+// has seen, the user list, the pipelines and the contacts' custom fields
+// (10 minutes), and the calls it has logged (a call logged again is not
+// written twice). It is also a match.Dialog and a match.ClientUpdater:
+// client fields (call variables) are contact custom fields
+// (SetClientFields, WithContactFields). With WithUnsorted, inbound calls
+// from unknown numbers go to "Неразобранное".
 type Store struct {
 	c        *Client
 	ext      map[string]int64
@@ -164,6 +169,8 @@ type Store struct {
 	now      func() time.Time
 	log      *slog.Logger
 	flights  singleflight.Group
+	fieldIDs map[string]int64 // WithContactFields
+	unsorted *unsortedConfig  // WithUnsorted
 
 	mu        sync.Mutex
 	phones    map[string]phoneEntry
@@ -174,6 +181,12 @@ type Store struct {
 	pipelines timed[[]Pipeline]
 	popped    map[string]time.Time
 	noted     map[string]time.Time // dialog notes written: contact, provider, call, text
+	// fieldDefs are the contacts' custom fields (SetClientFields);
+	// fieldsRelisted is when a missing field may list them again.
+	fieldDefs      timed[[]CustomFieldDef]
+	fieldsRelisted time.Time
+	unsortedUIDs   map[string]string   // unsorted entries added: uniq → uid
+	autoMade       map[int64]time.Time // contacts created for calls (WithUnsorted's warning)
 }
 
 type timed[T any] struct {
@@ -197,6 +210,7 @@ func NewStore(c *Client, opts ...StoreOption) (*Store, error) {
 		now: time.Now, log: slog.New(slog.DiscardHandler),
 		phones: map[string]phoneEntry{}, contacts: map[int64]timed[Contact]{}, leads: map[int64]timed[Lead]{},
 		logged: map[string]time.Time{}, popped: map[string]time.Time{}, noted: map[string]time.Time{},
+		unsortedUIDs: map[string]string{}, autoMade: map[int64]time.Time{},
 	}
 	for i, o := range opts {
 		if o == nil {
@@ -372,6 +386,10 @@ func (s *Store) CreateClient(ctx context.Context, c match.Client) (match.Client,
 	ct.Embedded = &Embedded{Tags: Tags(c.Tags...), Leads: []Ref{}}
 	s.mu.Lock()
 	s.putContactLocked(ct, now)
+	if c.CreatedFromCall && s.unsorted != nil {
+		prune(s.autoMade, func(t time.Time) bool { return now.Sub(t) > time.Hour })
+		s.autoMade[ct.ID] = now
+	}
 	if c.Phone != "" {
 		e := s.phones[c.Phone]
 		e.byPhone = append(slices.Clone(e.byPhone), ct)
@@ -673,10 +691,26 @@ func (s *Store) CallFor(rec match.CallRecord) Call {
 // is written as a note on the contact instead. A call without a contact
 // (unknown number, creation off) is not sent — amoCRM would drop it —
 // and stays with the engine's late binding, which logs it again once a
-// contact with the phone appears within the window. Anonymous calls are
-// not logged. amoCRM calls cannot be changed once written: a call this
-// Store already logged is not written again.
+// contact with the phone appears within the window; under WithUnsorted an
+// inbound one goes to "Неразобранное" instead (AddUnsortedCall), once per
+// call. Anonymous calls are not logged. amoCRM calls cannot be changed
+// once written: a call this Store already logged is not written again.
 func (s *Store) LogCall(ctx context.Context, rec match.CallRecord) error {
+	if s.unsorted != nil && rec.ClientID == "" && rec.ClientPhone != "" && rec.Direction == callevent.Inbound {
+		_, err := s.AddUnsortedCall(ctx, rec)
+		return err
+	}
+	if s.unsorted != nil && rec.Direction == callevent.Inbound {
+		s.mu.Lock()
+		_, auto := s.autoMade[parseID(rec.ClientID)]
+		delete(s.autoMade, parseID(rec.ClientID))
+		s.mu.Unlock()
+		if auto {
+			s.log.WarnContext(ctx, "amocrm: WithUnsorted is set, but the engine created a contact for an inbound call from an unknown number "+
+				"instead of leaving it to Неразобранное: turn Rule.Create.InboundAnswered and InboundMissed off",
+				"call_id", rec.CallID, "contact_id", rec.ClientID)
+		}
+	}
 	if rec.ClientPhone == "" || rec.ClientID == "" {
 		s.log.DebugContext(ctx, "amocrm: call not logged: no contact (late binding may log it)", "call_id", rec.CallID)
 		return nil

@@ -8,9 +8,12 @@
 // get, create, update), leads (create, complex create, list by id, status
 // update), pipelines, calls (placed on the contact or its single active
 // lead by the last 10 digits of the phone; 400 "Entity not found"
-// otherwise), call notes, unsorted SIP, the incoming-call pop-up
-// (/api/v2/events) and users (paginated, 204 past the last page), with the
-// real response envelopes. It enforces the rate limit (a token bucket of 7
+// otherwise), call notes, contacts' custom fields (paginated; writing a
+// field_id the account lacks is amoCRM's 400 with validation-errors;
+// values null clears a field), unsorted SIP (required fields validated;
+// listed back by GET /api/v4/leads/unsorted until accepted), the
+// incoming-call pop-up (/api/v2/events) and users (paginated, 204 past the
+// last page), with the real response envelopes. It enforces the rate limit (a token bucket of 7
 // requests per second, burst 7; 429 with a non-JSON body beyond), can
 // block the account (403 with an HTML page, like amoCRM's nginx), injects
 // failures (401/429/5xx/slow answers, see Fail) and records every request
@@ -28,6 +31,7 @@ package amocrmtest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -59,6 +63,9 @@ const (
 	PipelineID  = 7249526
 	StatusFirst = 60456942
 	StatusTalks = 60456946
+	// StatusUnsorted is the main pipeline's "Неразобранное" stage, where
+	// the leads of unsorted entries wait.
+	StatusUnsorted = 60456938
 )
 
 // DefaultUsers are the users a new Server has.
@@ -90,6 +97,40 @@ type Contact struct {
 	Tags      []string
 	LeadIDs   []int64
 	CreatedAt int64
+	// Unsorted marks a contact made by an unsorted entry not accepted
+	// yet: searches and calls do not find it (amoCRM keeps it in
+	// "Неразобранное" until a manager accepts the entry).
+	Unsorted bool
+}
+
+// Field is a custom field of contacts (GET /api/v4/contacts/custom_fields).
+// A value written to it is kept in Contact.Fields under its Name.
+type Field struct {
+	ID   int64
+	Name string
+	// Code is optional; Type is "text" when empty.
+	Code, Type string
+}
+
+// DefaultFields are the contacts' custom fields a new Server has: the
+// system fields of every amoCRM account.
+var DefaultFields = []Field{
+	{ID: 1698050, Name: "Должность", Code: "POSITION", Type: "text"},
+	{ID: 1698052, Name: "Телефон", Code: "PHONE", Type: "multitext"},
+	{ID: 1698054, Name: "Email", Code: "EMAIL", Type: "multitext"},
+}
+
+// UnsortedEntry is an entry of "Неразобранное" (POST
+// /api/v4/leads/unsorted/sip): the item received, the uid given, the lead
+// and contact made for it, and whether a manager accepted or declined it.
+type UnsortedEntry struct {
+	UID        string
+	Item       map[string]any
+	LeadIDs    []int64
+	ContactIDs []int64
+	CreatedAt  int64
+	Accepted   bool
+	Declined   bool
 }
 
 // Lead is a lead of the fake account.
@@ -186,7 +227,8 @@ type Server struct {
 	leads     []*Lead
 	calls     []Call
 	notes     []TextNote
-	unsorted  []map[string]any
+	unsorted  []*UnsortedEntry
+	fields    []Field
 	events    []Event
 }
 
@@ -200,7 +242,7 @@ func NewServer() *Server {
 		TokenTTL: 24 * time.Hour, seq: 1000, closed: make(chan struct{}),
 		client: &http.Client{Transport: newTransport()},
 		access: map[string]bool{}, refresh: map[string]bool{}, codes: map[string]bool{},
-		limiter: rate.NewLimiter(7, 7), users: slices.Clone(DefaultUsers),
+		limiter: rate.NewLimiter(7, 7), users: slices.Clone(DefaultUsers), fields: slices.Clone(DefaultFields),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/access_token", s.token)
@@ -214,6 +256,8 @@ func NewServer() *Server {
 	mux.HandleFunc("POST /api/v4/leads/complex", s.complexLeads)
 	mux.HandleFunc("GET /api/v4/leads/pipelines", s.pipelines)
 	mux.HandleFunc("POST /api/v4/leads/unsorted/sip", s.unsortedSIP)
+	mux.HandleFunc("GET /api/v4/leads/unsorted", s.listUnsorted)
+	mux.HandleFunc("GET /api/v4/contacts/custom_fields", s.listFields)
 	mux.HandleFunc("POST /api/v4/calls", s.addCalls)
 	mux.HandleFunc("POST /api/v4/{entity}/notes", s.addNotes)
 	mux.HandleFunc("POST /api/v2/events", s.addEvents)
@@ -425,6 +469,7 @@ func (s *Server) Contacts() []Contact {
 	for i, c := range s.contacts {
 		out[i] = *c
 		out[i].Phones, out[i].Tags, out[i].LeadIDs = slices.Clone(c.Phones), slices.Clone(c.Tags), slices.Clone(c.LeadIDs)
+		out[i].Fields = maps.Clone(c.Fields)
 	}
 	return out
 }
@@ -466,7 +511,64 @@ func (s *Server) Events() []Event {
 func (s *Server) Unsorted() []map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.unsorted)
+	out := make([]map[string]any, len(s.unsorted))
+	for i, e := range s.unsorted {
+		out[i] = e.Item
+	}
+	return out
+}
+
+// UnsortedEntries returns copies of the unsorted entries, in order.
+func (s *Server) UnsortedEntries() []UnsortedEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]UnsortedEntry, len(s.unsorted))
+	for i, e := range s.unsorted {
+		out[i] = *e
+		out[i].LeadIDs, out[i].ContactIDs = slices.Clone(e.LeadIDs), slices.Clone(e.ContactIDs)
+	}
+	return out
+}
+
+// AcceptUnsorted accepts the waiting unsorted entry uid as a manager
+// would: its contact becomes a normal contact, its lead moves to the
+// pipeline's first stage, and the entry leaves the list. It reports
+// whether uid was waiting.
+func (s *Server) AcceptUnsorted(uid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.unsorted {
+		if e.UID != uid || e.Accepted || e.Declined {
+			continue
+		}
+		e.Accepted = true
+		for _, id := range e.ContactIDs {
+			if c := s.contact(id); c != nil {
+				c.Unsorted = false
+			}
+		}
+		for _, id := range e.LeadIDs {
+			if l := s.lead(id); l != nil {
+				l.StatusID = StatusFirst
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// AddContactField adds a custom field of contacts (ID 0: one is assigned;
+// Type "": "text") and returns its id, as an administrator adds one in
+// Settings.
+func (s *Server) AddContactField(f Field) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.ID == 0 {
+		f.ID = s.nextID()
+	}
+	f.Type = cmpOr(f.Type, "text")
+	s.fields = append(s.fields, f)
+	return f.ID
 }
 
 func (s *Server) nextID() int64 {
@@ -774,7 +876,15 @@ func (s *Server) contactJSON(c *Contact, withLeads bool) map[string]any {
 			"field_type": "multitext", "values": vals})
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Fields)) {
-		fields = append(fields, map[string]any{"field_id": 1698060, "field_name": k, "field_code": nil, "field_type": "text",
+		f := Field{ID: 1698060, Name: k, Type: "text"}
+		if i := slices.IndexFunc(s.fields, func(d Field) bool { return d.Name == k }); i >= 0 {
+			f = s.fields[i]
+		}
+		var code any
+		if f.Code != "" {
+			code = f.Code
+		}
+		fields = append(fields, map[string]any{"field_id": f.ID, "field_name": f.Name, "field_code": code, "field_type": f.Type,
 			"values": []any{map[string]any{"value": c.Fields[k]}}})
 	}
 	tags := []any{}
@@ -795,7 +905,7 @@ func (s *Server) contactJSON(c *Contact, withLeads bool) map[string]any {
 	}
 	return map[string]any{"id": c.ID, "name": c.Name, "first_name": "", "last_name": "", "responsible_user_id": c.ResponsibleUserID,
 		"group_id": 0, "created_by": c.ResponsibleUserID, "updated_by": c.ResponsibleUserID, "created_at": c.CreatedAt,
-		"updated_at": c.CreatedAt, "closest_task_at": nil, "is_deleted": false, "is_unsorted": false, "custom_fields_values": cf,
+		"updated_at": c.CreatedAt, "closest_task_at": nil, "is_deleted": false, "is_unsorted": c.Unsorted, "custom_fields_values": cf,
 		"account_id": AccountID, "_links": s.href(path), "_embedded": emb}
 }
 
@@ -825,7 +935,7 @@ func (s *Server) searchContacts(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	var found []any
 	for _, c := range s.contacts {
-		if c.matches(q.Get("query")) && len(found) < limit {
+		if !c.Unsorted && c.matches(q.Get("query")) && len(found) < limit {
 			found = append(found, s.contactJSON(c, withLeads))
 		}
 	}
@@ -850,22 +960,74 @@ func (s *Server) getContact(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.contactJSON(c, slices.Contains(strings.Split(r.URL.Query().Get("with"), ","), "leads")))
 }
 
-// phonesOf reads the PHONE values of custom_fields_values.
-func phonesOf(item map[string]any) (phones []string, fields map[string]string) {
-	for _, f := range list(item, "custom_fields_values") {
-		key := str(f, "field_code")
-		for _, v := range list(f, "values") {
-			if key == "PHONE" {
-				phones = append(phones, str(v, "value"))
-			} else if name := cmpOr(key, str(f, "field_name"), str(f, "field_id")); name != "" {
-				if fields == nil {
-					fields = map[string]string{}
-				}
-				fields[name] = str(v, "value")
+// fieldOf returns the custom field an entry of custom_fields_values
+// names by field_id or field_code, if the account has it.
+func (s *Server) fieldOf(f map[string]any) (Field, bool) {
+	id, code := num(f, "field_id"), str(f, "field_code")
+	i := slices.IndexFunc(s.fields, func(d Field) bool {
+		return (id != 0 && d.ID == id) || (id == 0 && code != "" && strings.EqualFold(d.Code, code))
+	})
+	if i < 0 {
+		return Field{}, false
+	}
+	return s.fields[i], true
+}
+
+// checkFields answers amoCRM's 400 for an entry of custom_fields_values
+// naming a field the account lacks, or a value a numeric field cannot
+// take, and returns false.
+func (s *Server) checkFields(w http.ResponseWriter, reqID string, item map[string]any) bool {
+	for i, f := range list(item, "custom_fields_values") {
+		d, ok := s.fieldOf(f)
+		if !ok && num(f, "field_id") != 0 {
+			validation(w, reqID, fmt.Sprintf("custom_fields_values.%d.field_id", i), "NotSupportedChoice", "The value you selected is not a valid choice.")
+			return false
+		}
+		if !ok && str(f, "field_code") != "" {
+			validation(w, reqID, fmt.Sprintf("custom_fields_values.%d.field_code", i), "NotSupportedChoice", "The value you selected is not a valid choice.")
+			return false
+		}
+		for j, v := range list(f, "values") {
+			if _, isNum := v["value"].(float64); d.Type == "numeric" && !isNum {
+				validation(w, reqID, fmt.Sprintf("custom_fields_values.%d.values.%d.value", i, j), "InvalidType", "This value should be of type numeric.")
+				return false
 			}
 		}
 	}
-	return phones, fields
+	return true
+}
+
+// phonesOf reads custom_fields_values: the PHONE values, the values of
+// other fields by field name (the account's field, else the field_code,
+// field_name or field_id sent), and the fields sent with values null
+// (cleared).
+func (s *Server) phonesOf(item map[string]any) (phones []string, fields map[string]string, cleared []string) {
+	for _, f := range list(item, "custom_fields_values") {
+		d, known := s.fieldOf(f)
+		key := cmpOr(str(f, "field_code"), str(f, "field_name"), str(f, "field_id"))
+		if known {
+			key = d.Name
+		}
+		if d.Code == "PHONE" || str(f, "field_code") == "PHONE" {
+			for _, v := range list(f, "values") {
+				phones = append(phones, str(v, "value"))
+			}
+			continue
+		}
+		if vals, ok := f["values"]; ok && vals == nil && key != "" {
+			cleared = append(cleared, key)
+			continue
+		}
+		for _, v := range list(f, "values") {
+			if key != "" {
+				if fields == nil {
+					fields = map[string]string{}
+				}
+				fields[key] = str(v, "value")
+			}
+		}
+	}
+	return phones, fields, cleared
 }
 
 func cmpOr(vals ...string) string {
@@ -889,7 +1051,7 @@ func tagsOf(m map[string]any, key string) []string {
 
 // newContactLocked validates and stores a contact item.
 func (s *Server) newContactLocked(item map[string]any) *Contact {
-	phones, fields := phonesOf(item)
+	phones, fields, _ := s.phonesOf(item)
 	c := &Contact{ID: s.nextID(), Name: cmpOr(str(item, "name"), strings.TrimSpace(str(item, "first_name")+" "+str(item, "last_name"))),
 		ResponsibleUserID: num(item, "responsible_user_id"), Phones: phones, Fields: fields, Tags: tagsOf(item, "tags"),
 		CreatedAt: time.Now().Unix()}
@@ -917,7 +1079,7 @@ func (s *Server) createContacts(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, it := range items {
-		if !s.checkUser(w, requestID(it, i), it, "responsible_user_id") {
+		if !s.checkUser(w, requestID(it, i), it, "responsible_user_id") || !s.checkFields(w, requestID(it, i), it) {
 			return
 		}
 	}
@@ -937,21 +1099,34 @@ func (s *Server) updateContacts(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []any
 	for i, it := range items {
-		c := s.contact(num(it, "id"))
-		if c == nil {
+		if s.contact(num(it, "id")) == nil {
 			validation(w, requestID(it, i), "id", "NotFound", "Contact not found")
 			return
 		}
+		if !s.checkUser(w, requestID(it, i), it, "responsible_user_id") || !s.checkFields(w, requestID(it, i), it) {
+			return
+		}
+	}
+	var out []any
+	for i, it := range items {
+		c := s.contact(num(it, "id"))
 		if n := str(it, "name"); n != "" {
 			c.Name = n
 		}
 		if uid := num(it, "responsible_user_id"); uid != 0 {
 			c.ResponsibleUserID = uid
 		}
-		if phones, _ := phonesOf(it); len(phones) > 0 {
+		phones, fields, cleared := s.phonesOf(it)
+		if len(phones) > 0 {
 			c.Phones = phones
+		}
+		if len(fields) > 0 && c.Fields == nil {
+			c.Fields = map[string]string{}
+		}
+		maps.Copy(c.Fields, fields)
+		for _, k := range cleared {
+			delete(c.Fields, k)
 		}
 		for _, t := range list(it, "tags_to_add") {
 			if n := str(t, "name"); n != "" && !slices.Contains(c.Tags, n) {
@@ -1132,7 +1307,7 @@ func (s *Server) pipelines(w http.ResponseWriter, _ *http.Request) {
 			"id": PipelineID, "name": "Воронка", "sort": 1, "is_main": true, "is_unsorted_on": true, "is_archive": false,
 			"account_id": AccountID, "_links": s.href(fmt.Sprintf("/api/v4/leads/pipelines/%d", PipelineID)),
 			"_embedded": map[string]any{"statuses": []any{
-				st(60456938, "Неразобранное", 10, 1), st(StatusFirst, "Первичный контакт", 20, 0), st(StatusTalks, "Переговоры", 30, 0),
+				st(StatusUnsorted, "Неразобранное", 10, 1), st(StatusFirst, "Первичный контакт", 20, 0), st(StatusTalks, "Переговоры", 30, 0),
 				st(142, "Успешно реализовано", 10000, 0), st(143, "Закрыто и не реализовано", 11000, 0)}},
 		}}}})
 }
@@ -1145,6 +1320,9 @@ func (s *Server) place(phone string) (string, int64) {
 		return "", 0
 	}
 	for _, c := range s.contacts {
+		if c.Unsorted {
+			continue
+		}
 		for _, p := range c.Phones {
 			if last10(p) != want {
 				continue
@@ -1244,6 +1422,43 @@ func (s *Server) addNotes(w http.ResponseWriter, r *http.Request) {
 	s.writeBatch(w, "/api/v4/"+entity+"/notes", "notes", out)
 }
 
+// checkSIP answers amoCRM's 400 for an unsorted SIP item without a
+// required field (source_uid, source_name, metadata with uniq, from,
+// phone, called_at, duration and service_code) or with a pipeline the
+// account lacks, and returns false.
+func (s *Server) checkSIP(w http.ResponseWriter, reqID string, it map[string]any) bool {
+	for _, k := range []string{"source_uid", "source_name"} {
+		if strings.TrimSpace(str(it, k)) == "" {
+			validation(w, reqID, k, "NotBlank", "This value should not be blank.")
+			return false
+		}
+	}
+	if pid := num(it, "pipeline_id"); pid != 0 && pid != PipelineID {
+		validation(w, reqID, "pipeline_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+		return false
+	}
+	m := obj(it, "metadata")
+	if m == nil {
+		validation(w, reqID, "metadata", "NotBlank", "This value should not be blank.")
+		return false
+	}
+	for _, k := range []string{"uniq", "from", "phone", "service_code"} {
+		if strings.TrimSpace(str(m, k)) == "" {
+			validation(w, reqID, "metadata."+k, "NotBlank", "This value should not be blank.")
+			return false
+		}
+	}
+	if num(m, "called_at") <= 0 {
+		validation(w, reqID, "metadata.called_at", "NotBlank", "This value should not be blank.")
+		return false
+	}
+	if d, ok := m["duration"].(float64); !ok || d < 0 {
+		validation(w, reqID, "metadata.duration", "InvalidType", "This value should be of type int.")
+		return false
+	}
+	return true
+}
+
 func (s *Server) unsortedSIP(w http.ResponseWriter, r *http.Request) {
 	items, ok := readArray(w, r)
 	if !ok {
@@ -1251,32 +1466,126 @@ func (s *Server) unsortedSIP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for i, it := range items {
+		if !s.checkSIP(w, requestID(it, i), it) {
+			return
+		}
+	}
 	var out []any
 	for i, it := range items {
 		reqID := requestID(it, i)
-		if str(it, "source_uid") == "" || str(it, "source_name") == "" {
-			validation(w, reqID, "source_uid", "NotBlank", "source_uid and source_name are required")
-			return
-		}
-		s.unsorted = append(s.unsorted, it)
+		e := &UnsortedEntry{Item: it, CreatedAt: cmp.Or(num(it, "created_at"), time.Now().Unix())}
 		emb := obj(it, "_embedded")
-		var cids, lids []any
-		var contactIDs []int64
+		cids, lids := []any{}, []any{}
 		for _, c := range list(emb, "contacts") {
 			ct := s.newContactLocked(c)
+			ct.Unsorted = true
 			cids = append(cids, map[string]any{"id": ct.ID})
-			contactIDs = append(contactIDs, ct.ID)
+			e.ContactIDs = append(e.ContactIDs, ct.ID)
 		}
 		for _, l := range list(emb, "leads") {
-			ld := s.addLeadLocked(Lead{Name: str(l, "name"), PipelineID: num(it, "pipeline_id"), StatusID: 60456938,
-				ContactIDs: contactIDs, CreatedAt: time.Now().Unix()})
+			ld := s.addLeadLocked(Lead{Name: str(l, "name"), PipelineID: num(it, "pipeline_id"), StatusID: StatusUnsorted,
+				ResponsibleUserID: num(l, "responsible_user_id"), ContactIDs: e.ContactIDs, CreatedAt: time.Now().Unix()})
 			lids = append(lids, map[string]any{"id": ld.ID})
+			e.LeadIDs = append(e.LeadIDs, ld.ID)
 		}
 		s.seq++
-		out = append(out, map[string]any{"uid": fmt.Sprintf("a1fee7c0fc436088e64ba2e88%07d", s.seq), "account_id": AccountID,
+		e.UID = fmt.Sprintf("a1fee7c0fc436088e64ba2e88%07d", s.seq)
+		s.unsorted = append(s.unsorted, e)
+		out = append(out, map[string]any{"uid": e.UID, "account_id": AccountID,
 			"request_id": reqID, "_embedded": map[string]any{"leads": lids, "contacts": cids, "companies": []any{}}})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"_total_items": len(out), "_embedded": map[string]any{"unsorted": out}})
+}
+
+// listUnsorted serves GET /api/v4/leads/unsorted: the entries still
+// waiting, filtered by filter[uid][], filter[category][] and
+// filter[pipeline_id], ordered by order[created_at] (asc by default),
+// paginated (204 past the last page).
+func (s *Server) listUnsorted(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if limit <= 0 || limit > 250 {
+		limit = 50
+	}
+	pg, _ := strconv.Atoi(q.Get("page"))
+	pg = max(pg, 1)
+	uids, cats := q["filter[uid][]"], q["filter[category][]"]
+	if u := q.Get("filter[uid]"); u != "" {
+		uids = append(uids, u)
+	}
+	pid, _ := strconv.ParseInt(q.Get("filter[pipeline_id]"), 10, 64)
+	s.mu.Lock()
+	var all []any
+	for _, e := range s.unsorted {
+		pipeline := cmp.Or(num(e.Item, "pipeline_id"), PipelineID)
+		if e.Accepted || e.Declined || (len(uids) > 0 && !slices.Contains(uids, e.UID)) ||
+			(len(cats) > 0 && !slices.Contains(cats, "sip")) || (pid != 0 && pid != pipeline) {
+			continue
+		}
+		leads, contacts := []any{}, []any{}
+		for _, id := range e.LeadIDs {
+			leads = append(leads, map[string]any{"id": id, "_links": s.href(fmt.Sprintf("/api/v4/leads/%d", id))})
+		}
+		for _, id := range e.ContactIDs {
+			contacts = append(contacts, map[string]any{"id": id, "_links": s.href(fmt.Sprintf("/api/v4/contacts/%d", id))})
+		}
+		all = append(all, map[string]any{"uid": e.UID, "source_uid": str(e.Item, "source_uid"), "source_name": str(e.Item, "source_name"),
+			"category": "sip", "pipeline_id": pipeline, "created_at": e.CreatedAt, "metadata": obj(e.Item, "metadata"), "account_id": AccountID,
+			"_links": s.href("/api/v4/leads/unsorted/" + e.UID), "_embedded": map[string]any{"leads": leads, "contacts": contacts, "companies": []any{}}})
+	}
+	s.mu.Unlock()
+	if q.Get("order[created_at]") == "desc" {
+		slices.Reverse(all)
+	}
+	from := (pg - 1) * limit
+	if from >= len(all) {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	out := all[from:min(from+limit, len(all))]
+	links := s.href(fmt.Sprintf("/api/v4/leads/unsorted?page=%d&limit=%d", pg, limit))
+	if from+limit < len(all) {
+		links["next"] = map[string]any{"href": fmt.Sprintf("https://%s/api/v4/leads/unsorted?page=%d&limit=%d", Domain, pg+1, limit)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_page": pg, "_links": links, "_embedded": map[string]any{"unsorted": out}})
+}
+
+// listFields serves GET /api/v4/contacts/custom_fields, paginated like
+// amoCRM (204 past the last page).
+func (s *Server) listFields(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if limit <= 0 || limit > 250 {
+		limit = 50
+	}
+	pg, _ := strconv.Atoi(q.Get("page"))
+	pg = max(pg, 1)
+	s.mu.Lock()
+	fields := slices.Clone(s.fields)
+	s.mu.Unlock()
+	from := (pg - 1) * limit
+	if from >= len(fields) {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	var out []any
+	for i, f := range fields[from:min(from+limit, len(fields))] {
+		var code any
+		if f.Code != "" {
+			code = f.Code
+		}
+		out = append(out, map[string]any{"id": f.ID, "name": f.Name, "code": code, "type": f.Type, "sort": 500 + from + i,
+			"entity_type": "contacts", "is_predefined": f.Code == "PHONE" || f.Code == "EMAIL" || f.Code == "POSITION",
+			"is_deletable": true, "is_api_only": false, "enums": nil, "account_id": AccountID,
+			"_links": s.href(fmt.Sprintf("/api/v4/contacts/custom_fields/%d", f.ID))})
+	}
+	links := s.href(fmt.Sprintf("/api/v4/contacts/custom_fields?page=%d&limit=%d", pg, limit))
+	if len(out) == limit { // like amoCRM, even on the last page (the next one answers 204)
+		links["next"] = map[string]any{"href": fmt.Sprintf("https://%s/api/v4/contacts/custom_fields?page=%d&limit=%d", Domain, pg+1, limit)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_total_items": len(fields), "_page": pg, "_page_count": (len(fields) + limit - 1) / limit,
+		"_links": links, "_embedded": map[string]any{"custom_fields": out}})
 }
 
 func (s *Server) addEvents(w http.ResponseWriter, r *http.Request) {
