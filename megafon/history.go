@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/callbridge/callbridge/callevent"
 )
 
 // compactTime is the PBX's YYYYmmddTHHMMSSZ form (UTC, 24-hour clock).
@@ -221,4 +223,56 @@ func atoi(s string) int {
 		return 0
 	}
 	return n
+}
+
+// CompletedCalls lists the calls that started in [from, to) as Completed
+// events, one per history record, made exactly as a cmd=history push of
+// the record would be (Parse): the same call ID, account (the Client's
+// domain), status, times and checks, so that a call recovered from the
+// history (see package reconcile) is the call its webhooks would have
+// made. A record that Parse refuses ends the iteration with its error.
+func (c *Client) CompletedCalls(ctx context.Context, from, to time.Time) iter.Seq2[callevent.Event, error] {
+	return func(yield func(callevent.Event, error) bool) {
+		for r, err := range c.History(ctx, HistoryQuery{Start: from, End: to}) {
+			if err != nil {
+				yield(callevent.Event{}, err)
+				return
+			}
+			if r.Start.Before(from) || !r.Start.Before(to) {
+				continue // the PBX's window may be wider than asked
+			}
+			evs, err := Parse(r.fields(), ParseOptions{Account: c.domain})
+			if err != nil {
+				yield(callevent.Event{}, fmt.Errorf("megafon: history record %s: %w", r.UID, err))
+				return
+			}
+			for _, e := range evs {
+				if !yield(e, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// fields are the fields of the cmd=history push that reports r.
+func (r HistoryRecord) fields() url.Values {
+	f := url.Values{"cmd": {CmdHistory}}
+	set := func(k, v string) {
+		if v != "" {
+			f.Set(k, v)
+		}
+	}
+	set("callid", r.UID)
+	set("type", r.Type)
+	set("status", r.Status)
+	set("phone", r.Client)
+	set("diversion", r.Diversion)
+	set("user", r.User)
+	set("group", r.Group)
+	set("link", r.Record)
+	f.Set("start", r.Start.UTC().Format(compactTime))
+	f.Set("duration", strconv.FormatInt(int64(r.Duration/time.Second), 10))
+	f.Set("wait", strconv.FormatInt(int64(r.Wait/time.Second), 10))
+	return f
 }

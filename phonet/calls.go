@@ -1,6 +1,7 @@
 package phonet
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -295,4 +296,33 @@ func (c *Client) DownloadRecording(ctx context.Context, uuid string, w io.Writer
 		return n, fmt.Errorf("phonet: recording: %w", err)
 	}
 	return n, nil
+}
+
+// CompletedCalls lists the calls of the company history that ended in
+// [from, to) as Completed events (CallRecord.ToEvent, numbers without a
+// country code read as DefaultCountry's), with the Client's domain as
+// their Account, as the webhooks' accountDomain: a call recovered from
+// the history (see package reconcile) is the call its webhooks would have
+// made. A record ToEvent refuses ends the iteration with its error.
+func (c *Client) CompletedCalls(ctx context.Context, from, to time.Time) iter.Seq2[callevent.Event, error] {
+	return func(yield func(callevent.Event, error) bool) {
+		for rec, err := range c.Calls(ctx, CallsQuery{From: from, To: to}) {
+			if err != nil {
+				yield(callevent.Event{}, err)
+				return
+			}
+			if rec.EndAt.Before(from) || !rec.EndAt.Before(to) {
+				continue // timeTo is inclusive: the next window has it
+			}
+			rec.AccountDomain = cmp.Or(rec.AccountDomain, c.domain)
+			e, err := rec.ToEvent(DefaultCountry)
+			if err != nil {
+				yield(callevent.Event{}, fmt.Errorf("phonet: history: %w", err))
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
+	"github.com/callbridge/callbridge/internal/text"
+	"github.com/callbridge/callbridge/webhook"
 )
 
 // apiTimeLayout is how the API writes and reads times (UTC).
@@ -271,4 +273,113 @@ func RecID(e callevent.Event) string {
 		return ""
 	}
 	return raw.RecID
+}
+
+// CompletedCalls lists the calls that started in [from, to) as Completed
+// events of the account the Client's ClientID names (the App ID of the
+// hook URL, the webhooks' account), so that a call recovered from the
+// history (see package reconcile) is the call its hangup webhook would
+// have made: CallID in lower case, Direction from flow, the client's
+// number, the line (DID), the employee's extension, Status from result
+// (an unanswered inbound call is Missed), the start, answer and hang-up
+// times, talk and ring time, and in Raw the RecID of the call's
+// recording, for RecordingURL. Calls of flow "transfer" are legs of other
+// calls and are left out. A call whose fields do not make a valid event
+// ends the iteration with an error naming it.
+func (c *Client) CompletedCalls(ctx context.Context, from, to time.Time) iter.Seq2[callevent.Event, error] {
+	return func(yield func(callevent.Event, error) bool) {
+		for h, err := range c.CallHistory(ctx, HistoryQuery{Start: from, End: to, Order: "asc"}) {
+			if err != nil {
+				yield(callevent.Event{}, err)
+				return
+			}
+			if h.Flow == "transfer" || h.StartTime.Before(from) || !h.StartTime.Before(to) {
+				continue
+			}
+			e, err := h.event(c.creds.ClientID, c.country)
+			if err != nil {
+				yield(callevent.Event{}, fmt.Errorf("telphin: history call %s: %w", text.Clip(h.CallUUID, 64), err))
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// event is h as a Completed event of account (see CompletedCalls).
+func (h HistoryCall) event(account, country string) (callevent.Event, error) {
+	e := callevent.Event{
+		Provider: Provider,
+		Account:  account,
+		Kind:     callevent.Completed,
+		CallID:   strings.ToLower(h.CallUUID),
+		At:       h.StartTime.Time,
+		EndedAt:  h.HangupTime.Time,
+	}
+	if e.At.IsZero() {
+		e.At = h.InitTime.Time
+	}
+	e.ID = webhook.EventID(Provider, account, e.CallID, "history")
+	var client, employee string
+	switch h.Flow {
+	case "in":
+		e.Direction, client, employee = callevent.Inbound, h.FromUsername, h.BridgedUsername
+	case "out":
+		e.Direction, client, employee = callevent.Outbound, h.ToUsername, h.FromUsername
+	default:
+		return callevent.Event{}, fmt.Errorf("%w: flow %q", webhook.ErrBadRequest, text.Clip(h.Flow, 32))
+	}
+	var internal bool
+	var err error
+	if e.ClientPhone, internal, err = webhook.Phone("client number", client, country); err != nil {
+		return callevent.Event{}, err
+	}
+	if internal && e.ClientPhone == "" {
+		e.Direction = callevent.Internal
+	}
+	if e.LinePhone, _, err = webhook.Phone("did_number", h.DIDNumber, country); err != nil {
+		return callevent.Event{}, err
+	}
+	if strings.Contains(employee, "*") { // an extension, not the client's number
+		e.Extension = shortExtension(employee)
+	}
+	answered := h.Result == "answered" || h.Result == "bridged"
+	switch {
+	case answered:
+		e.Status = callevent.Success
+	case e.Direction == callevent.Inbound:
+		e.Status = callevent.Missed
+	case h.Result == "busy":
+		e.Status = callevent.Busy
+	case h.Result == "not answered":
+		e.Status = callevent.NotAvailable
+	case h.Result == "rejected":
+		e.Status = callevent.Canceled
+	default:
+		e.Status = callevent.Failed
+	}
+	talk := time.Duration(h.BridgedDuration) * time.Second
+	total := time.Duration(h.Duration) * time.Second
+	if answered {
+		e.Duration = talk
+		e.Wait = max(total-talk, 0)
+		e.AnsweredAt = h.BridgedTime.Time
+		if e.AnsweredAt.IsZero() {
+			e.AnsweredAt = e.At.Add(e.Wait)
+		}
+	} else {
+		e.Wait = total
+	}
+	for _, d := range h.CDR {
+		if d.RecordUUID != "" {
+			e.Raw, _ = json.Marshal(map[string]string{"RecID": d.RecordUUID})
+			break
+		}
+	}
+	if err := e.Validate(); err != nil {
+		return callevent.Event{}, err
+	}
+	return e, nil
 }
