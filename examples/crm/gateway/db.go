@@ -40,6 +40,7 @@ var (
 	_ match.CallLog      = tenantDB{}
 	_ match.Directory    = tenantDB{}
 	_ match.Notifier     = tenantDB{}
+	_ match.TaskStore    = tenantDB{}
 )
 
 func (s tenantDB) FindClientByPhone(ctx context.Context, _, phone string) (match.Client, bool, error) {
@@ -268,13 +269,15 @@ func (g *Gateway) retainCalls() {
 	g.retainTimer = clock.AfterFunc(callRetentionCheck, func() { g.retainCalls() })
 }
 
-// stopRetention stops retainCalls.
+// stopRetention stops retainCalls and escalateTasks.
 func (g *Gateway) stopRetention() {
 	g.retainMu.Lock()
 	defer g.retainMu.Unlock()
 	g.retainStopped = true
-	if g.retainTimer != nil {
-		g.retainTimer.Stop()
+	for _, t := range []match.Timer{g.retainTimer, g.escalateTimer} {
+		if t != nil {
+			t.Stop()
+		}
 	}
 }
 
@@ -292,4 +295,48 @@ func (g *Gateway) drainInbox(ctx context.Context) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+func (s tenantDB) CreateTask(ctx context.Context, t match.Task) (match.Task, error) {
+	t.Account = ""
+	return s.db.CreateTask(ctx, t)
+}
+
+func (s tenantDB) CloseTasks(ctx context.Context, _, phone string, at time.Time, by string) ([]match.Task, error) {
+	return s.db.CloseTasks(ctx, "", phone, at, by)
+}
+
+func (s tenantDB) OverdueTasks(ctx context.Context, _ string, now time.Time) ([]match.Task, error) {
+	return s.db.OverdueTasks(ctx, "", now)
+}
+
+func (s tenantDB) EscalateTask(ctx context.Context, _, id string) error {
+	return s.db.EscalateTask(ctx, "", id)
+}
+
+func (s tenantDB) OpenTasks(ctx context.Context, _ string) ([]match.Task, error) {
+	return s.db.OpenTasks(ctx, "")
+}
+
+// taskEscalation is how often overdue call-back tasks are escalated.
+const taskEscalation = time.Minute
+
+// escalateTasks tells the admins of the call-back tasks (match.TaskRule)
+// that are overdue, now and then every taskEscalation, until the gateway
+// closes. The CRM is one account (""), in memory and in the database.
+func (g *Gateway) escalateTasks() {
+	g.retainMu.Lock()
+	defer g.retainMu.Unlock()
+	if g.retainStopped {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	n, err := g.engine.EscalateOverdue(ctx, "")
+	cancel()
+	if err != nil {
+		g.log.Error("call-back tasks: overdue tasks not escalated; retrying", "error", err, "escalated", n)
+	} else if n > 0 {
+		g.log.Info("call-back tasks: overdue tasks escalated to the admins", "tasks", n)
+	}
+	g.escalateTimer = g.clock().AfterFunc(taskEscalation, func() { g.escalateTasks() })
 }

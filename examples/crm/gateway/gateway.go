@@ -85,8 +85,9 @@ type Gateway struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	retainMu      sync.Mutex // the call retention's timer
+	retainMu      sync.Mutex // the call retention's and the task escalation's timers
 	retainTimer   match.Timer
+	escalateTimer match.Timer
 	retainStopped bool
 
 	recordings recordings // Telphin recording links
@@ -245,6 +246,7 @@ func (g *Gateway) openCRM() error {
 		return err
 	}
 	g.engine = engine
+	g.escalateTasks()
 	return nil
 }
 
@@ -465,6 +467,7 @@ func (g *Gateway) routes() error {
 	mux.Handle("GET /api/leads", g.guardAPI(g.listLeads))
 	mux.Handle("GET /api/notifications", g.guardAPI(g.listNotifications))
 	mux.Handle("GET /api/stats", g.guardAPI(g.callStats))
+	mux.Handle("GET /api/tasks", g.guardAPI(g.listTasks))
 	mux.Handle("GET /api/deadletters", g.guardAPI(g.listDeadLetters))
 	mux.Handle("POST /api/deadletters/{id}/replay", g.guardAPI(g.replayDeadLetter))
 	mux.Handle("POST /api/call", g.guardAPI(g.placeCall))
