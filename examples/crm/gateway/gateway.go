@@ -88,6 +88,7 @@ type Gateway struct {
 	retainMu      sync.Mutex // the call retention's and the task escalation's timers
 	retainTimer   match.Timer
 	escalateTimer match.Timer
+	reconcile     reconcilers // lost webhooks recovered from the providers' history
 	retainStopped bool
 
 	recordings recordings // Telphin recording links
@@ -162,7 +163,11 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 	if err != nil {
 		return g, err
 	}
-	return g, g.routes()
+	if err := g.routes(); err != nil {
+		return g, err
+	}
+	g.reconcile.timer = g.clock().AfterFunc(reconcileFirst, g.reconcileLoop)
+	return g, nil
 }
 
 // newQueue creates the in-memory delivery queue.
@@ -643,6 +648,7 @@ func (g *Gateway) dbName() string {
 func (g *Gateway) Close(ctx context.Context) error {
 	g.closeOnce.Do(func() {
 		g.closing.Store(true)
+		g.stopReconcile()
 		var errs []error
 		if g.queue != nil {
 			errs = append(errs, g.queue.Close(ctx))

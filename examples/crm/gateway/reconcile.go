@@ -1,0 +1,112 @@
+package gateway
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/callbridge/callbridge/reconcile"
+)
+
+// ReconcileEvery is how often the gateway reads the history of each
+// provider it has API credentials for and recovers the calls whose
+// webhooks were lost (package reconcile).
+const ReconcileEvery = 10 * time.Minute
+
+// reconcileFirst is when the first run starts, after the gateway.
+const reconcileFirst = time.Minute
+
+// reconcilers runs one reconcile.Reconciler per provider with a history.
+type reconcilers struct {
+	mu      sync.Mutex
+	byName  map[string]*reconcile.Reconciler
+	memory  reconcile.MemoryCursors // the cursors in memory mode
+	timer   interface{ Stop() bool }
+	stopped bool
+	ctx     context.Context // canceled at stop: a run in flight ends
+	cancel  context.CancelFunc
+}
+
+// reconcileLoop recovers lost calls now and then every ReconcileEvery,
+// until the gateway closes.
+func (g *Gateway) reconcileLoop() {
+	r := &g.reconcile
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		return
+	}
+	if r.ctx == nil {
+		r.ctx, r.cancel = context.WithCancel(context.Background())
+	}
+	ctx := r.ctx
+	r.mu.Unlock()
+	for _, provider := range slices.Sorted(maps.Keys(g.callers)) {
+		rc, err := g.reconcilerFor(provider)
+		if err != nil || rc == nil {
+			if err != nil {
+				g.log.Error("reconcile: not started", "provider", provider, "error", err)
+			}
+			continue
+		}
+		rep, err := rc.Run(ctx)
+		if err != nil {
+			g.log.Warn("reconcile: stopped; the next run resumes", "provider", provider, "error", err,
+				"recovered", rep.Recovered, "known", rep.Known)
+		} else if rep.Recovered > 0 {
+			g.log.Info("reconcile: calls whose webhooks were lost recovered from the history", "provider", provider,
+				"recovered", rep.Recovered, "known", rep.Known, "from", rep.From, "to", rep.To)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.stopped {
+		r.timer = g.clock().AfterFunc(ReconcileEvery, g.reconcileLoop)
+	}
+}
+
+// reconcilerFor returns the reconciler of provider, nil when its client
+// has no history.
+func (g *Gateway) reconcilerFor(provider string) (*reconcile.Reconciler, error) {
+	r := &g.reconcile
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rc := r.byName[provider]; rc != nil {
+		return rc, nil
+	}
+	h, ok := g.callers[provider].(reconcile.History)
+	if !ok {
+		return nil, nil
+	}
+	cfg := reconcile.Config{Name: provider, History: h, Sink: g.sink, Now: g.clock().Now}
+	if g.db != nil {
+		cfg.Calls, cfg.Cursors = g.db, g.db
+	} else {
+		cfg.Calls, cfg.Cursors = g.store, &r.memory
+	}
+	rc, err := reconcile.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if r.byName == nil {
+		r.byName = make(map[string]*reconcile.Reconciler)
+	}
+	r.byName[provider] = rc
+	return rc, nil
+}
+
+// stopReconcile stops reconcileLoop and ends a run in flight.
+func (g *Gateway) stopReconcile() {
+	r := &g.reconcile
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	if r.cancel != nil {
+		r.cancel()
+	}
+}
