@@ -52,21 +52,7 @@ func TestLookupsUseIndexes(t *testing.T) {
 			" WHERE f.account = $1 AND f.digits = $2 ORDER BY f.client_seq LIMIT 10", "sqlite_autoindex_cb_client_phones_1"},
 	}
 	for _, tt := range tests {
-		rows, err := db.db.Query("EXPLAIN QUERY PLAN "+tt.query, "a", "79161234567")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		text := fmt.Sprint(plan)
+		text := queryPlan(t, db, tt.query, "a", "79161234567")
 		if !contains(text, tt.index) || contains(text, "SCAN c ") || contains(text, "SCAN cb_clients") {
 			t.Errorf("plan of %q:\n%s\nwant a search using %s", tt.query, text, tt.index)
 		}

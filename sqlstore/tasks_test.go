@@ -25,21 +25,7 @@ func TestTaskQueriesUseIndexes(t *testing.T) {
 		{openTasksQuery, "cb_tasks_open_due", []any{"a"}},
 	}
 	for _, tt := range tests {
-		rows, err := db.db.Query("EXPLAIN QUERY PLAN "+tt.query, tt.args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		text := fmt.Sprint(plan)
+		text := queryPlan(t, db, tt.query, tt.args...)
 		if !contains(text, "USING INDEX "+tt.index) || contains(text, "SCAN cb_tasks") || contains(text, "TEMP B-TREE") {
 			t.Errorf("plan of %q:\n%s\nwant a search using %s, in its order", tt.query, text, tt.index)
 		}
