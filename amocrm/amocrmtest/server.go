@@ -1504,12 +1504,7 @@ func (s *Server) unsortedSIP(w http.ResponseWriter, r *http.Request) {
 // paginated (204 past the last page).
 func (s *Server) listUnsorted(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	if limit <= 0 || limit > 250 {
-		limit = 50
-	}
-	pg, _ := strconv.Atoi(q.Get("page"))
-	pg = max(pg, 1)
+	limit, pg := pageOf(q)
 	uids, cats := q["filter[uid][]"], q["filter[category][]"]
 	if u := q.Get("filter[uid]"); u != "" {
 		uids = append(uids, u)
@@ -1555,12 +1550,7 @@ func (s *Server) listUnsorted(w http.ResponseWriter, r *http.Request) {
 // amoCRM (204 past the last page).
 func (s *Server) listFields(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	if limit <= 0 || limit > 250 {
-		limit = 50
-	}
-	pg, _ := strconv.Atoi(q.Get("page"))
-	pg = max(pg, 1)
+	limit, pg := pageOf(q)
 	s.mu.Lock()
 	fields := slices.Clone(s.fields)
 	s.mu.Unlock()
@@ -1614,12 +1604,7 @@ func (s *Server) addEvents(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	if limit <= 0 || limit > 250 {
-		limit = 50
-	}
-	pg, _ := strconv.Atoi(q.Get("page"))
-	pg = max(pg, 1)
+	limit, pg := pageOf(q)
 	s.mu.Lock()
 	users := slices.Clone(s.users)
 	s.mu.Unlock()
@@ -1642,4 +1627,15 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"_total_items": len(users), "_page": pg, "_page_count": pages,
 		"_links": links, "_embedded": map[string]any{"users": out}})
+}
+
+// pageOf is the limit (1 to 250, default 50) and the page (from 1) a list
+// request asks for, as amoCRM reads them.
+func pageOf(q url.Values) (limit, page int) {
+	limit, _ = strconv.Atoi(q.Get("limit"))
+	if limit <= 0 || limit > 250 {
+		limit = 50
+	}
+	page, _ = strconv.Atoi(q.Get("page"))
+	return limit, max(page, 1)
 }
