@@ -78,9 +78,6 @@ type Config struct {
 	Lag time.Duration
 	// Backfill is how far back the first run starts (DefaultBackfill when 0).
 	Backfill time.Duration
-	// Pause is waited between two windows, to stay well inside the
-	// provider's rate limit (the clients also honour 429 Retry-After).
-	Pause time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -117,8 +114,8 @@ func New(cfg Config) (*Reconciler, error) {
 		return nil, errors.New("reconcile: Config.Sink is nil")
 	case cfg.Cursors == nil:
 		return nil, errors.New("reconcile: Config.Cursors is nil")
-	case cfg.Window < 0, cfg.Lag < 0, cfg.Backfill < 0, cfg.Pause < 0:
-		return nil, errors.New("reconcile: Config.Window, Lag, Backfill and Pause must not be negative")
+	case cfg.Window < 0, cfg.Lag < 0, cfg.Backfill < 0:
+		return nil, errors.New("reconcile: Config.Window, Lag and Backfill must not be negative")
 	}
 	if cfg.Window == 0 {
 		cfg.Window = DefaultWindow
@@ -155,15 +152,6 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 	from = from.UTC()
 	rep := Report{From: from, To: from}
 	for from.Before(end) {
-		if rep.Windows > 0 && r.cfg.Pause > 0 {
-			t := time.NewTimer(r.cfg.Pause)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return rep, fmt.Errorf("reconcile %s: %w", r.cfg.Name, ctx.Err())
-			case <-t.C:
-			}
-		}
 		to := from.Add(r.cfg.Window)
 		if to.After(end) {
 			to = end
@@ -186,28 +174,25 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 // queue's agents, a transfer), and the engine gets every leg of a call it
 // does not have.
 func (r *Reconciler) window(ctx context.Context, from, to time.Time, rep *Report) error {
-	type call struct{ events []callevent.Event }
 	var order []string
-	calls := make(map[string]*call)
+	calls := make(map[string][]callevent.Event)
 	for e, err := range r.cfg.History.CompletedCalls(ctx, from, to) {
 		if err != nil {
 			return err
 		}
 		key := e.Account + "\x00" + e.CallID
-		c := calls[key]
-		if c == nil {
-			c = &call{}
-			calls[key] = c
+		evs, seen := calls[key]
+		if !seen {
 			order = append(order, key)
 		}
 		// A page may repeat a leg at its edge (new calls shift the pages
 		// while they are read).
-		if !slices.ContainsFunc(c.events, func(x callevent.Event) bool { return x.ID == e.ID }) {
-			c.events = append(c.events, e)
+		if !slices.ContainsFunc(evs, func(x callevent.Event) bool { return x.ID == e.ID }) {
+			calls[key] = append(evs, e)
 		}
 	}
 	for _, key := range order {
-		evs := calls[key].events
+		evs := calls[key]
 		e := evs[0]
 		rep.Calls++
 		known, err := r.cfg.Calls.HasCall(ctx, e.Provider, e.Account, e.CallID)

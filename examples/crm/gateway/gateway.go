@@ -166,7 +166,7 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 	if err := g.routes(); err != nil {
 		return g, err
 	}
-	g.reconcile.timer = g.clock().AfterFunc(reconcileFirst, g.reconcileLoop)
+	g.startReconcile()
 	return g, nil
 }
 

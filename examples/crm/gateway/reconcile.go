@@ -29,20 +29,25 @@ type reconcilers struct {
 	cancel  context.CancelFunc
 }
 
+// startReconcile schedules the first reconcileLoop.
+func (g *Gateway) startReconcile() {
+	r := &g.reconcile
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.timer = g.clock().AfterFunc(reconcileFirst, g.reconcileLoop)
+}
+
 // reconcileLoop recovers lost calls now and then every ReconcileEvery,
 // until the gateway closes.
 func (g *Gateway) reconcileLoop() {
 	r := &g.reconcile
 	r.mu.Lock()
-	if r.stopped {
-		r.mu.Unlock()
+	stopped, ctx := r.stopped, r.ctx
+	r.mu.Unlock()
+	if stopped {
 		return
 	}
-	if r.ctx == nil {
-		r.ctx, r.cancel = context.WithCancel(context.Background())
-	}
-	ctx := r.ctx
-	r.mu.Unlock()
 	for _, provider := range slices.Sorted(maps.Keys(g.callers)) {
 		rc, err := g.reconcilerFor(provider)
 		if err != nil || rc == nil {
