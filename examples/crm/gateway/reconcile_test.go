@@ -51,6 +51,7 @@ func TestLostWebhooksRecovered(t *testing.T) {
 				code, body := srv.send(t, hookOf(t, "megafon", megafontest.NewRequest("/hooks/megafon", "mf-token", f)))
 				require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
 			}
+			waitEvents(t, srv, 3)
 			clock.Advance(match.DefaultGracePeriod)
 			require.Eventually(t, func() bool { return len(srv.Calls()) == 1 }, 10*time.Second, 5*time.Millisecond)
 

@@ -48,6 +48,7 @@ func TestCallBackTasks(t *testing.T) {
 				code, body := srv.send(t, hookOf(t, "", telphintest.NewRequest("/hooks/telphin/app", "hook-token", f)))
 				require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
 			}
+			waitEvents(t, srv, 3) // the engine has them all before the call settles
 			clock.Advance(match.DefaultGracePeriod)
 			require.Eventually(t, func() bool { return len(openTasks()) == 1 }, 10*time.Second, 5*time.Millisecond)
 			task := openTasks()[0]
@@ -64,9 +65,21 @@ func TestCallBackTasks(t *testing.T) {
 				code, body := srv.send(t, hookOf(t, "megafon", megafontest.NewRequest("/hooks/megafon", "mf-token", f)))
 				require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
 			}
+			waitEvents(t, srv, 6)
 			clock.Advance(match.DefaultGracePeriod)
 			require.Eventually(t, func() bool { return len(openTasks()) == 0 }, 10*time.Second, 5*time.Millisecond,
 				"the answered call back closes the task")
 		})
 	}
+}
+
+// waitEvents waits until the engine has had n events in all: in database
+// mode they reach it from the inbox after the webhooks' answers, and a
+// fake clock advanced before that would settle nothing.
+func waitEvents(t *testing.T, srv *server, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		got, err := srv.logs.countEvents()
+		return err == nil && got == n
+	}, 10*time.Second, 5*time.Millisecond, "the engine has %d events", n)
 }
