@@ -37,6 +37,7 @@ type callState struct {
 	gone      bool // forgotten; a new state must be made
 	rec       CallRecord
 	prog      progress
+	live      liveState
 
 	// shift is how long ago the newest event arrived when it was
 	// resumed (Resume): the waits it starts are that much shorter.
@@ -163,6 +164,7 @@ func (e *Engine) advance(ctx context.Context, st *callState) error {
 	if st.finalized {
 		return e.amend(ctx, st, a)
 	}
+	e.live(ctx, st, a)
 	switch {
 	case a.completed && !a.openLegs && a.legged && e.settle > 0:
 		// Every event of the call restarts the wait.

@@ -28,10 +28,14 @@ type progress struct {
 	leadResp string // the responsible of the call's lead
 	dialog   bool   // written into the client's dialog
 	taskDone bool   // call-back task created or closed (Rule.Task)
-	notified []string
-	later    []Notification // delayed notifications not stored yet (notifyLater)
-	laterIn  time.Duration  // their delay after the decision
-	wait     bool
+	// liveResp is the responsible given to the client (and lead) created
+	// when the call was answered; reassigned: handed to who talked last.
+	liveResp   string
+	reassigned bool
+	notified   []string
+	later      []Notification // delayed notifications not stored yet (notifyLater)
+	laterIn    time.Duration  // their delay after the decision
+	wait       bool
 }
 
 // finalize applies the rules to a finished call; st.mu is held.
@@ -151,37 +155,12 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 		}
 	}
 
-	// The client the provider named, if the store has it.
-	if !p.resolved && a.contactRef != "" && e.getter != nil {
-		cl, ok, err := e.getter.FindClient(ctx, account, a.contactRef)
-		if err != nil {
-			return fmt.Errorf("match: find client %q: %w", a.contactRef, err)
-		}
-		if ok {
-			p.res, p.known, p.resolved = resolution{Client: cl, Match: matchRef}, true, true
-			d.add(ActFindClient, cl.ID, "", "", "the provider named the client (contact %q)", a.contactRef)
-		}
+	if err := e.resolve(ctx, a, p); err != nil {
+		return err
 	}
 	if phone == "" && !p.resolved {
 		d.add(ActIgnore, "", "", "", "anonymous caller: no client to match")
 		p.respDone, p.resp = true, p.handler
-	} else if !p.resolved {
-		res, err := e.resolver.find(ctx, account, phone)
-		if err != nil {
-			return err
-		}
-		p.res, p.known = res, res.Found()
-		if p.known {
-			reason := "the phone is the client's number"
-			if res.Match == matchField {
-				reason = "a field of the client holds the phone"
-				if len(res.Others) > 0 {
-					reason += fmt.Sprintf(" (also held by %s; the first in store order wins)", strings.Join(res.Others, ", "))
-				}
-			}
-			d.add(ActFindClient, res.Client.ID, "", "", "%s", reason)
-		}
-		p.resolved = true
 	}
 
 	// The responsible employee.
@@ -214,32 +193,8 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 		if !rule.Create.enabled(c) {
 			d.add(ActNoClient, "", "", "", "unknown number and creating clients on %s is off: the call waits %v for a client with this phone", c, e.window)
 			p.wait = true
-		} else {
-			nc := newClient{
-				Name:        expand(rule.Create.name(c), phone, rec.LinePhone),
-				Responsible: p.resp,
-				Messenger:   rule.Messenger,
-			}
-			if rec.Direction == callevent.Inbound && rec.LinePhone != "" {
-				nc.Tags = []string{rec.LinePhone}
-			}
-			channel := cmpChannel(nc.Messenger)
-			if dry {
-				p.res = resolution{Client: Client{Account: account, Name: nc.Name, Phone: phone, Channel: channel,
-					Responsible: nc.Responsible, Tags: nc.Tags, CreatedFromCall: true}, Match: matchCreated}
-			} else {
-				res, err := e.resolver.create(ctx, account, phone, &nc)
-				if err != nil {
-					return err
-				}
-				p.res = res
-			}
-			if p.res.Match == matchCreated {
-				d.add(ActCreateClient, p.res.Client.ID, "", p.res.Client.Responsible,
-					"unknown number and creating clients on %s is on: %s client %q", c, channel, nc.Name)
-			} else {
-				d.add(ActFindClient, p.res.Client.ID, "", "", "created meanwhile by another call")
-			}
+		} else if err := e.createClient(ctx, a, c, rule, p.resp, "", p, dry); err != nil {
+			return err
 		}
 	}
 	cl := p.res.Client
@@ -247,13 +202,16 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 
 	// Leads.
 	if p.res.Found() && e.leads != nil && !p.leadDone {
-		lead, resp, err := e.lead(ctx, a, c, rule, p, dry)
+		lead, resp, err := e.lead(ctx, a, c, rule, p.resp, p, dry)
 		if err != nil {
 			return err
 		}
 		p.leadDone, p.leadID, p.leadResp = true, lead, resp
 	}
 	rec.LeadID = p.leadID
+	if err := e.handOver(ctx, p, dry); err != nil {
+		return err
+	}
 	d.Call = rec
 
 	// Log the call.
@@ -292,6 +250,120 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 	return nil
 }
 
+// handOver gives the client created when the call was answered, and its
+// lead, to the employee who talked last when that is someone else (the
+// call was transferred: seed 002, "responsible after transfers").
+func (e *Engine) handOver(ctx context.Context, p *progress, dry bool) error {
+	if p.liveResp == "" || p.resp == "" || p.resp == p.liveResp || p.reassigned {
+		return nil
+	}
+	cl := p.res.Client
+	if e.reassign == nil {
+		p.reassigned = true
+		p.d.add(ActResponsible, cl.ID, p.leadID, p.liveResp, "the call was transferred, but the store cannot hand the client created on answer to %s", p.resp)
+		return nil
+	}
+	if !dry {
+		if err := e.reassign.SetClientResponsible(ctx, cl.Account, cl.ID, p.resp); err != nil {
+			return fmt.Errorf("match: hand client over: %w", err)
+		}
+		if p.leadID != "" && p.leadResp == p.liveResp {
+			if err := e.reassign.SetLeadResponsible(ctx, cl.Account, p.leadID, p.resp); err != nil {
+				return fmt.Errorf("match: hand lead over: %w", err)
+			}
+		}
+	}
+	if p.leadID != "" && p.leadResp == p.liveResp {
+		p.leadResp = p.resp
+	}
+	p.res.Client.Responsible = p.resp
+	p.reassigned = true
+	p.d.add(ActResponsible, cl.ID, p.leadID, p.resp, "transferred after the answer: the client created on answer (and its lead) go to the employee who talked last")
+	return nil
+}
+
+// resolve finds the call's client once: the client the provider named,
+// if the store has it, else the client of the phone. p.resolved stays
+// false for an anonymous call.
+func (e *Engine) resolve(ctx context.Context, a assembled, p *progress) error {
+	if p.resolved {
+		return nil
+	}
+	d, account := &p.d, a.rec.Account
+	if a.contactRef != "" && e.getter != nil {
+		cl, ok, err := e.getter.FindClient(ctx, account, a.contactRef)
+		if err != nil {
+			return fmt.Errorf("match: find client %q: %w", a.contactRef, err)
+		}
+		if ok {
+			p.res, p.known, p.resolved = resolution{Client: cl, Match: matchRef}, true, true
+			d.add(ActFindClient, cl.ID, "", "", "the provider named the client (contact %q)", a.contactRef)
+			return nil
+		}
+	}
+	if a.rec.ClientPhone == "" {
+		return nil
+	}
+	res, err := e.resolver.find(ctx, account, a.rec.ClientPhone)
+	if err != nil {
+		return err
+	}
+	p.res, p.known = res, res.Found()
+	if p.known {
+		reason := "the phone is the client's number"
+		if res.Match == matchField {
+			reason = "a field of the client holds the phone"
+			if len(res.Others) > 0 {
+				reason += fmt.Sprintf(" (also held by %s; the first in store order wins)", strings.Join(res.Others, ", "))
+			}
+		}
+		d.add(ActFindClient, res.Client.ID, "", "", "%s", reason)
+	}
+	p.resolved = true
+	return nil
+}
+
+// createClient creates the client of an unknown number in case c, with
+// responsible resp, as the rule names it; when says when, if before the
+// end of the call ("on answer").
+func (e *Engine) createClient(ctx context.Context, a assembled, c Case, rule Rule, resp, when string, p *progress, dry bool) error {
+	rec, account, phone := a.rec, a.rec.Account, a.rec.ClientPhone
+	nc := newClient{
+		Name:        expand(rule.Create.name(c), phone, rec.LinePhone),
+		Responsible: resp,
+		Messenger:   rule.Messenger,
+	}
+	if rec.Direction == callevent.Inbound && rec.LinePhone != "" {
+		nc.Tags = []string{rec.LinePhone}
+	}
+	channel := cmpChannel(nc.Messenger)
+	if dry {
+		p.res = resolution{Client: Client{Account: account, Name: nc.Name, Phone: phone, Channel: channel,
+			Responsible: nc.Responsible, Tags: nc.Tags, CreatedFromCall: true}, Match: matchCreated}
+	} else {
+		res, err := e.resolver.create(ctx, account, phone, &nc)
+		if err != nil {
+			return err
+		}
+		p.res = res
+	}
+	p.resolved = true
+	if p.res.Match == matchCreated {
+		what := c.String()
+		if rec.Direction == callevent.Outbound {
+			what = "outbound calls"
+		}
+		if when != "" {
+			when = ", " + when
+		}
+		p.d.add(ActCreateClient, p.res.Client.ID, "", p.res.Client.Responsible,
+			"unknown number and creating clients on %s is on: %s client %q%s", what, channel, nc.Name, when)
+	} else {
+		p.d.add(ActFindClient, p.res.Client.ID, "", "", "created meanwhile by another call")
+	}
+	return nil
+}
+
 func cmpChannel(ch Channel) Channel {
 	if ch == "" {
 		return ChannelTelephony
@@ -300,9 +372,9 @@ func cmpChannel(ch Channel) Channel {
 }
 
 // lead attaches the call to the client's active lead, reopens a lost one
-// or creates one, and returns the lead id ("" for none) and its
-// responsible.
-func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, p *progress, dry bool) (id, responsible string, err error) {
+// or creates one (its responsible resp), and returns the lead id ("" for
+// none) and its responsible.
+func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, resp string, p *progress, dry bool) (id, responsible string, err error) {
 	d := &p.d
 	cl := p.res.Client
 	lc := rule.Leads.get(c)
@@ -355,7 +427,7 @@ func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, p *pr
 	// Keyed by the call: a decision replayed after a crash finds this
 	// lead instead of making a second one.
 	l := Lead{Account: cl.Account, ClientID: cl.ID, Name: expand(name, a.rec.ClientPhone, a.rec.LinePhone),
-		Pipeline: lc.Pipeline, Status: lc.Status, Source: lc.Source, Responsible: p.resp, State: LeadOpen,
+		Pipeline: lc.Pipeline, Status: lc.Status, Source: lc.Source, Responsible: resp, State: LeadOpen,
 		Provider: a.rec.Provider, CallID: a.rec.CallID}
 	if !dry {
 		if l, err = e.leads.CreateLead(ctx, l); err != nil {

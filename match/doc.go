@@ -29,7 +29,9 @@
 //
 // Optional interfaces, found by type assertion on the ClientStore (or set
 // by an option), add features: [ClientGetter], [Dialog] and
-// [ClientUpdater], [CallStats], and [TaskStore] for call-back tasks.
+// [ClientUpdater], [CallStats], [TaskStore] for call-back tasks,
+// [Reassigner] to hand a client over after a transfer, and [PopUpper] for
+// the cards of live calls.
 //
 // Package [github.com/callbridge/callbridge/match/memstore] implements all
 // of them in memory, the embedded default; package sqlstore in SQLite or
@@ -72,6 +74,25 @@
 // to the record, but does not re-run the rules), then forgotten; a call
 // that never ends is acted on after [DefaultIdleTimeout].
 // [WithTiming] and [WithLimits] change these times and bounds.
+//
+// While a call is live the engine acts in phases, as seed 002 does
+// (each phase once per call, whatever the order and number of its
+// events): when an inbound call rings, every employee it rings gets the
+// caller's card ([PopUp], through a [PopUpper]: amoCRM's pop-up, a CRM's
+// screen) with the client and its open leads; when an employee places an
+// outbound call to an unknown number, the client is created then (if the
+// rule creates clients on outbound calls) and the caller's card links to
+// it; when an inbound call from an unknown number is answered, its client
+// and lead are created then, with the answerer responsible, and the
+// answerer's card shows them; when the rule creates no client, the card
+// on answer offers to create one, and a client with the number created
+// in any way before the late-binding window closes gets the call. The
+// decision at the end does everything else once (call log, missed-call
+// handling, notifications) and finds what the phases created; if the call
+// was transferred after its answer, the client and lead created on answer
+// go to the employee who talked last ([Reassigner]). A call heard of only
+// once it is over, and events resumed after a restart, have no live
+// phases.
 //
 // The engine is also a callevent.ContactLookup: [Engine.LookupContact]
 // answers MegaFon's cmd=contact, Phonet's customer_data and Finaz's screen

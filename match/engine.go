@@ -49,11 +49,13 @@ type Engine struct {
 	getter   ClientGetter  // clients, if it finds clients by id
 	dialog   Dialog        // clients, if it keeps dialogs (Rule.Dialog)
 	updater  ClientUpdater // clients, if it sets fields (Rule.Dialog)
+	reassign Reassigner    // clients, if it hands clients and leads over
 	leads    LeadStore
 	calls    CallLog
 	tasks    TaskStore // clients, if it keeps call-back tasks (Rule.Task)
 	dir      Directory
 	notifier Notifier
+	popups   PopUpper
 	resolver *resolver
 	rules    RuleSet
 	rulesSet bool
@@ -95,7 +97,7 @@ var (
 )
 
 // NewEngine returns an engine over clients. If clients also implements
-// ClientGetter, LeadStore, CallLog, TaskStore, Directory or Notifier (as
+// ClientGetter, LeadStore, CallLog, TaskStore, Directory, Notifier or PopUpper (as
 // memstore.Store does), it is used for those too unless an option sets
 // another.
 func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
@@ -125,11 +127,13 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 	e.getter, _ = clients.(ClientGetter)
 	e.dialog, _ = clients.(Dialog)
 	e.updater, _ = clients.(ClientUpdater)
+	e.reassign, _ = clients.(Reassigner)
 	e.leads, _ = clients.(LeadStore)
 	e.calls, _ = clients.(CallLog)
 	e.tasks, _ = clients.(TaskStore)
 	e.dir, _ = clients.(Directory)
 	e.notifier, _ = clients.(Notifier)
+	e.popups, _ = clients.(PopUpper)
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("match: NewEngine: option %d is nil", i+1)

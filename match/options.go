@@ -58,6 +58,10 @@ func WithDirectory(d Directory) Option { return func(e *Engine) error { e.dir = 
 // a Notifier; else nobody is notified).
 func WithNotifier(n Notifier) Option { return func(e *Engine) error { e.notifier = n; return nil } }
 
+// WithPopUps sets where the cards of live calls go (default: the
+// ClientStore, if it is also a PopUpper; else no cards are shown).
+func WithPopUps(p PopUpper) Option { return func(e *Engine) error { e.popups = p; return nil } }
+
 // WithRules sets the rules of every account; they are validated. The
 // default is RuleSet{Default: Rules{Rule: DefaultRule()}}.
 func WithRules(rs RuleSet) Option {

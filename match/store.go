@@ -302,6 +302,19 @@ func MergeFields(fields, set map[string]string) map[string]string {
 	return out
 }
 
+// A Reassigner hands a client or a lead to another employee. The engine
+// uses it for a client it created when an inbound call was answered (and
+// the lead it created then) when the call was transferred afterwards: both
+// go to the employee who talked last.
+type Reassigner interface {
+	// SetClientResponsible makes employee the responsible of the client
+	// of account with id.
+	SetClientResponsible(ctx context.Context, account, id, employee string) error
+	// SetLeadResponsible makes employee the responsible of the lead of
+	// account with id.
+	SetLeadResponsible(ctx context.Context, account, id, employee string) error
+}
+
 // LeadStore reads and writes a client's leads.
 type LeadStore interface {
 	// ClientLeads returns the client's leads, newest first.
@@ -341,4 +354,80 @@ type Directory interface {
 // Notifier tells an employee about a call.
 type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
+}
+
+// Phase is a moment of a live call at which the engine acts before the
+// call is over (seed 002 creates contacts and shows cards during the call).
+type Phase uint8
+
+// Phases of a live call.
+const (
+	// PhaseRinging: an inbound call rings an employee.
+	PhaseRinging Phase = iota + 1
+	// PhaseDialing: an employee places an outbound call.
+	PhaseDialing
+	// PhaseAnswered: the call is answered.
+	PhaseAnswered
+)
+
+var phaseNames = [...]string{"", "ringing", "dialing", "answered"}
+
+// String returns "ringing", "dialing" or "answered".
+func (p Phase) String() string {
+	if int(p) < len(phaseNames) && p > 0 {
+		return phaseNames[p]
+	}
+	return "Phase(" + strconv.Itoa(int(p)) + ")"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (p Phase) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (p *Phase) UnmarshalText(b []byte) error {
+	for i, n := range phaseNames {
+		if i > 0 && n == string(b) {
+			*p = Phase(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("match: unknown phase %q", b)
+}
+
+// PopUp is the card an employee sees during a live call: who is calling,
+// with the client's open leads, or an offer to create a client for an
+// unknown number.
+type PopUp struct {
+	Phase     Phase               `json:"phase"`
+	Account   string              `json:"account"`
+	Provider  string              `json:"provider"`
+	CallID    string              `json:"call_id"`
+	Direction callevent.Direction `json:"direction"`
+	// Employee is the id of the employee who sees the card: one the call
+	// rang (PhaseRinging), who placed it (PhaseDialing) or who answered
+	// (PhaseAnswered).
+	Employee    string `json:"employee"`
+	ClientPhone string `json:"client_phone"`
+	LinePhone   string `json:"line_phone,omitempty"`
+	// Client is the caller's client; its ID is empty when the number is
+	// unknown.
+	Client Client `json:"client,omitzero"`
+	// Created reports that the engine created Client for this call.
+	Created bool `json:"created,omitempty"`
+	// Leads are the client's active leads, newest first.
+	Leads []Lead `json:"leads,omitempty"`
+	// Offer: the number is unknown and the rule does not create clients
+	// for it, so the card offers to create a contact or a company. A
+	// client with the number created by any means within the late-binding
+	// window gets the call.
+	Offer bool      `json:"offer,omitempty"`
+	At    time.Time `json:"at"`
+}
+
+// A PopUpper shows employees the card of a live call (amoCRM's
+// incoming-call pop-up, a CRM's own screen). The engine calls it once per
+// call, employee and phase, from the goroutine that delivers the event;
+// an error is logged and does not fail the event.
+type PopUpper interface {
+	PopUp(ctx context.Context, p PopUp) error
 }

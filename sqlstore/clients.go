@@ -535,3 +535,28 @@ func (d *DB) ReopenLead(ctx context.Context, account, leadID, status string) (ma
 	}
 	return l, nil
 }
+
+// SetClientResponsible implements match.Reassigner.
+func (d *DB) SetClientResponsible(ctx context.Context, account, id, employee string) error {
+	return wrap(d.setResponsible(ctx, "cb_clients", account, id, employee), "set the responsible of client %q", id)
+}
+
+// SetLeadResponsible implements match.Reassigner.
+func (d *DB) SetLeadResponsible(ctx context.Context, account, id, employee string) error {
+	return wrap(d.setResponsible(ctx, "cb_leads", account, id, employee), "set the responsible of lead %q", id)
+}
+
+// setResponsible sets the responsible of the row of table (clients or
+// leads) with account and id; ErrNotFound when there is none.
+func (d *DB) setResponsible(ctx context.Context, table, account, id, employee string) error {
+	res, err := d.exec(ctx, "UPDATE "+table+" SET responsible = $1 WHERE account = $2 AND id = $3", employee, account, id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

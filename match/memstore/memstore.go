@@ -426,6 +426,37 @@ func (s *Store) SetClientFields(_ context.Context, account, id string, fields ma
 	return nil
 }
 
+// SetClientResponsible implements match.Reassigner.
+func (s *Store) SetClientResponsible(_ context.Context, account, id, employee string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, ok := s.indexOf(s.tenant(account), id)
+	if !ok {
+		return fmt.Errorf("memstore: set client responsible: no client %q: %w", id, ErrNotFound)
+	}
+	c := s.clients[i]
+	c.Responsible = employee
+	s.clients[i] = c // stored values are replaced, never modified in place
+	return nil
+}
+
+// SetLeadResponsible implements match.Reassigner.
+func (s *Store) SetLeadResponsible(_ context.Context, account, id, employee string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[s.tenant(account)]
+	var i int32
+	ok := false
+	if a != nil {
+		i, ok = a.leadIDs[id]
+	}
+	if !ok {
+		return fmt.Errorf("memstore: set lead responsible: no lead %q: %w", id, ErrNotFound)
+	}
+	s.leads[i].Responsible = employee
+	return nil
+}
+
 // AddDialogNotes implements match.Dialog.
 func (s *Store) AddDialogNotes(_ context.Context, account, clientID string, notes []match.DialogNote) error {
 	s.mu.Lock()

@@ -376,6 +376,37 @@ func testSetClientFields(t *testing.T, h Harness) {
 	require.Error(t, u.SetClientFields(ctx, globex, c.ID, map[string]string{"a": "b"}), "another account's client")
 }
 
+// testReassign: a store that hands clients and leads over (match.
+// Reassigner) changes their responsible, and refuses ones it does not
+// have or of another account.
+func testReassign(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	r, ok := s.(match.Reassigner)
+	ls, okLeads := s.(match.LeadStore)
+	if !ok || !okLeads {
+		t.Skip("the store does not implement match.Reassigner and match.LeadStore")
+	}
+	c, err := s.CreateClient(ctx, match.Client{Account: acme, Name: "Ann", Phone: phone1, Responsible: "u1"})
+	require.NoError(t, err)
+	l, err := ls.CreateLead(ctx, match.Lead{Account: acme, ClientID: c.ID, Name: "Входящий", Status: "new", Responsible: "u1"})
+	require.NoError(t, err)
+	require.NoError(t, r.SetClientResponsible(ctx, acme, c.ID, "u2"))
+	require.NoError(t, r.SetLeadResponsible(ctx, acme, l.ID, "u2"))
+	got, found, err := s.FindClientByPhone(ctx, acme, phone1)
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, "u2", got.Responsible, "the client's responsible")
+	leads, err := ls.ClientLeads(ctx, acme, c.ID)
+	require.NoError(t, err)
+	require.Len(t, leads, 1)
+	require.Equal(t, "u2", leads[0].Responsible, "the lead's responsible")
+
+	require.Error(t, r.SetClientResponsible(ctx, acme, "nobody", "u2"))
+	require.Error(t, r.SetClientResponsible(ctx, globex, c.ID, "u2"), "another account's client")
+	require.Error(t, r.SetLeadResponsible(ctx, acme, "nobody", "u2"))
+	require.Error(t, r.SetLeadResponsible(ctx, globex, l.ID, "u2"), "another account's lead")
+}
+
 // testDialog: a store that keeps dialogs (match.Dialog) keeps each note
 // once, in order, per client, and refuses a client it does not have.
 func testDialog(t *testing.T, h Harness) {

@@ -41,6 +41,7 @@ var (
 	_ match.Directory    = tenantDB{}
 	_ match.Notifier     = tenantDB{}
 	_ match.TaskStore    = tenantDB{}
+	_ match.Reassigner   = tenantDB{}
 )
 
 func (s tenantDB) FindClientByPhone(ctx context.Context, _, phone string) (match.Client, bool, error) {
@@ -53,6 +54,14 @@ func (s tenantDB) FindClient(ctx context.Context, _, id string) (match.Client, b
 
 func (s tenantDB) SetClientFields(ctx context.Context, _, id string, fields map[string]string) error {
 	return s.db.SetClientFields(ctx, "", id, fields)
+}
+
+func (s tenantDB) SetClientResponsible(ctx context.Context, _, id, employee string) error {
+	return s.db.SetClientResponsible(ctx, "", id, employee)
+}
+
+func (s tenantDB) SetLeadResponsible(ctx context.Context, _, id, employee string) error {
+	return s.db.SetLeadResponsible(ctx, "", id, employee)
 }
 
 func (s tenantDB) AddDialogNotes(ctx context.Context, _, id string, notes []match.DialogNote) error {

@@ -62,6 +62,7 @@ type Gateway struct {
 	log    *slog.Logger // everything but the event lines (Config.DiagOut)
 	events *slog.Logger // one line per delivered event (New's logOut)
 	store  *crmStore
+	popups *popUps // the cards of live calls
 	engine *match.Engine
 	queue  *webhook.Queue // memory mode (Config.DB empty)
 	db     *sqlstore.DB   // database mode: the CRM's data
@@ -244,8 +245,9 @@ func (g *Gateway) openCRM() error {
 			return fmt.Errorf("rules %s: %w", cfg.RulesFile, err)
 		}
 	}
+	g.popups = &popUps{g: g}
 	eopts = append(eopts, match.WithRules(rules), match.WithLimits(match.Limits{MaxCalls: cfg.MaxOpenCalls}),
-		match.WithOnDecision(g.decided))
+		match.WithOnDecision(g.decided), match.WithPopUps(g.popups))
 	engine, err := match.NewEngine(crm, eopts...)
 	if err != nil {
 		return err
@@ -473,6 +475,7 @@ func (g *Gateway) routes() error {
 	mux.Handle("GET /api/notifications", g.guardAPI(g.listNotifications))
 	mux.Handle("GET /api/stats", g.guardAPI(g.callStats))
 	mux.Handle("GET /api/tasks", g.guardAPI(g.listTasks))
+	mux.Handle("GET /api/popups", g.guardAPI(g.listPopUps))
 	mux.Handle("GET /api/deadletters", g.guardAPI(g.listDeadLetters))
 	mux.Handle("POST /api/deadletters/{id}/replay", g.guardAPI(g.replayDeadLetter))
 	mux.Handle("POST /api/call", g.guardAPI(g.placeCall))
