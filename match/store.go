@@ -99,7 +99,12 @@ type Lead struct {
 	ID       string `json:"id"`
 	Account  string `json:"account,omitempty"`
 	ClientID string `json:"client_id"`
-	Name     string `json:"name"`
+	// Phone is the number of a lead without a client (ClientID empty):
+	// Perfectum creates leads, not clients, for unknown numbers, and finds
+	// them by the number (see PhoneLeads). Normalised; empty for a lead of
+	// a client.
+	Phone string `json:"phone,omitempty"`
+	Name  string `json:"name"`
 	Pipeline string `json:"pipeline,omitempty"`
 	// Status is the CRM's status (stage) name or id.
 	Status string `json:"status"`
@@ -330,6 +335,16 @@ type LeadStore interface {
 	CreateLead(ctx context.Context, l Lead) (Lead, error)
 	// ReopenLead moves a closed lead to status, making it active again.
 	ReopenLead(ctx context.Context, account, leadID, status string) (Lead, error)
+}
+
+// A PhoneLeads store keeps leads without a client: a LeadStore whose
+// CreateLead takes a Lead with an empty ClientID and a Phone. The engine
+// then creates and finds the leads of unknown numbers without creating a
+// client first (Perfectum, seed 003).
+type PhoneLeads interface {
+	// PhoneLeads returns the leads without a client whose Phone is phone
+	// (normalised), newest first.
+	PhoneLeads(ctx context.Context, account, phone string) ([]Lead, error)
 }
 
 // CallLog records calls.
