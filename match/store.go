@@ -103,8 +103,8 @@ type Lead struct {
 	// Perfectum creates leads, not clients, for unknown numbers, and finds
 	// them by the number (see PhoneLeads). Normalised; empty for a lead of
 	// a client.
-	Phone string `json:"phone,omitempty"`
-	Name  string `json:"name"`
+	Phone    string `json:"phone,omitempty"`
+	Name     string `json:"name"`
 	Pipeline string `json:"pipeline,omitempty"`
 	// Status is the CRM's status (stage) name or id.
 	Status string `json:"status"`
