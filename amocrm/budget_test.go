@@ -16,7 +16,8 @@ import (
 )
 
 // TestBudgetRequestsPerCall measures the amoCRM requests one completed call
-// costs (pop-ups on ringing not counted).
+// costs (the cards of the live call not counted). An unknown number is
+// searched among contacts and then companies.
 func TestBudgetRequestsPerCall(t *testing.T) {
 	t.Parallel()
 	withLeads := match.DefaultRule()
@@ -31,8 +32,8 @@ func TestBudgetRequestsPerCall(t *testing.T) {
 		{"known contact (search, call)", match.DefaultRule(), "+79161111111", false, 2},
 		{"known contact with an active lead, no lead rule (search, call)", match.DefaultRule(), "+79161111111", true, 2},
 		{"known contact with an active lead, lead rule on (search, lead statuses, note on the lead)", withLeads, "+79161111111", true, 3},
-		{"unknown number, contact (search, contact, call)", match.DefaultRule(), "+79162222222", false, 3},
-		{"unknown number, contact and lead (search, contact, lead, note on the lead)", withLeads, "+79162222222", false, 4},
+		{"unknown number, contact (2 searches, contact, call)", match.DefaultRule(), "+79162222222", false, 4},
+		{"unknown number, contact and lead (2 searches, contact, lead, note on the lead)", withLeads, "+79162222222", false, 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,6 +72,7 @@ func TestBudgetConcurrentUnknownNumber(t *testing.T) {
 	require.Len(t, e.srv.Contacts(), 1, "one contact for one number")
 	require.Len(t, e.srv.Calls(), 50)
 	require.Equal(t, 1, e.srv.Count("GET", "/api/v4/contacts"), "one search: the cache answers the rest")
+	require.Equal(t, 1, e.srv.Count("GET", "/api/v4/companies"), "one search of companies")
 }
 
 // TestBudgetBurstRespectsRateLimit: 200 calls at once (100 known and 100
@@ -107,7 +109,7 @@ func TestBudgetBurstRespectsRateLimit(t *testing.T) {
 	require.Zero(t, e.srv.RateLimited(), "the fake answered 429: the client exceeded the limit")
 	require.Len(t, e.srv.Calls(), 200, "no call is lost")
 	require.Len(t, e.srv.Contacts(), 200)
-	require.Equal(t, 500, reqs, "2 per known number, 3 per unknown")
+	require.Equal(t, 600, reqs, "2 per known number, 4 per unknown")
 }
 
 // TestDefaultRateLimit: with the defaults on both sides (7 requests/s) a

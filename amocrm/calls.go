@@ -145,6 +145,18 @@ const (
 	EntityCustomers EntityType = "customers"
 )
 
+// noun is the singular name of the entity type in messages ("contact",
+// "company", "lead", "customer").
+func (e EntityType) noun() string {
+	switch e {
+	case EntityCompanies:
+		return "company"
+	case EntityCustomers:
+		return "customer"
+	}
+	return strings.TrimSuffix(string(e), "s")
+}
+
 // CallNote is a call written as a note (call_in / call_out, from
 // Call.Direction) on a chosen entity, instead of letting /calls place it.
 type CallNote struct {

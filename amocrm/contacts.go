@@ -37,15 +37,17 @@ type Contact struct {
 	RequestID    string    `json:"request_id,omitempty"`
 }
 
-// Embedded is the "_embedded" object of contacts and leads.
+// Embedded is the "_embedded" object of contacts, companies and leads.
 type Embedded struct {
 	Tags []Tag `json:"tags,omitempty"`
-	// Leads are the ids of a contact's leads (read with=leads).
+	// Leads are the ids of a contact's or company's leads (read
+	// with=leads).
 	Leads []Ref `json:"leads,omitempty"`
 	// Contacts of a lead: {id, is_main} to link existing ones, or whole
 	// contacts in CreateLeadsComplex.
-	Contacts  []Contact `json:"contacts,omitempty"`
-	Companies []Ref     `json:"companies,omitempty"`
+	Contacts []Contact `json:"contacts,omitempty"`
+	// Companies of a lead ({id} links an existing one) or of a contact.
+	Companies []Ref `json:"companies,omitempty"`
 }
 
 // Ref is a reference to another entity by id.
@@ -122,9 +124,23 @@ func FormatPhone(digits string) string {
 }
 
 // Phones returns the values of the contact's PHONE field.
-func (c Contact) Phones() []string {
+func (c Contact) Phones() []string { return phonesIn(c.CustomFields) }
+
+// LeadIDs returns the ids of the contact's leads (read with=leads).
+func (c Contact) LeadIDs() []int64 { return c.Embedded.leadIDs() }
+
+// TagNames returns the names of the contact's tags.
+func (c Contact) TagNames() []string { return c.Embedded.tagNames() }
+
+// HasPhone reports whether the contact's PHONE field holds number: the
+// last 10 digits are compared (amoCRM's own rule), so "+7 916 123-45-67"
+// and "8 (916) 1234567" match "79161234567".
+func (c Contact) HasPhone(number string) bool { return holdsPhone(c.CustomFields, number) }
+
+// phonesIn returns the values of the PHONE field among fields.
+func phonesIn(fields []CustomField) []string {
 	var out []string
-	for _, f := range c.CustomFields {
+	for _, f := range fields {
 		if f.FieldCode != FieldPhone {
 			continue
 		}
@@ -137,44 +153,43 @@ func (c Contact) Phones() []string {
 	return out
 }
 
-// LeadIDs returns the ids of the contact's leads (read with=leads).
-func (c Contact) LeadIDs() []int64 {
-	if c.Embedded == nil {
-		return nil
-	}
-	out := make([]int64, 0, len(c.Embedded.Leads))
-	for _, l := range c.Embedded.Leads {
-		out = append(out, l.ID)
-	}
-	return out
-}
-
-// TagNames returns the names of the contact's tags.
-func (c Contact) TagNames() []string {
-	if c.Embedded == nil {
-		return nil
-	}
-	var out []string
-	for _, t := range c.Embedded.Tags {
-		out = append(out, t.Name)
-	}
-	return out
-}
-
-// HasPhone reports whether the contact's PHONE field holds number: the
-// last 10 digits are compared (amoCRM's own rule), so "+7 916 123-45-67"
-// and "8 (916) 1234567" match "79161234567".
-func (c Contact) HasPhone(number string) bool {
+// holdsPhone reports whether the PHONE field among fields holds number,
+// by the last 10 digits.
+func holdsPhone(fields []CustomField, number string) bool {
 	want := last10(digitsOf(number))
 	if want == "" {
 		return false
 	}
-	for _, p := range c.Phones() {
+	for _, p := range phonesIn(fields) {
 		if last10(digitsOf(p)) == want {
 			return true
 		}
 	}
 	return false
+}
+
+// leadIDs returns the ids of e's leads; e may be nil.
+func (e *Embedded) leadIDs() []int64 {
+	if e == nil {
+		return nil
+	}
+	out := make([]int64, 0, len(e.Leads))
+	for _, l := range e.Leads {
+		out = append(out, l.ID)
+	}
+	return out
+}
+
+// tagNames returns the names of e's tags; e may be nil.
+func (e *Embedded) tagNames() []string {
+	if e == nil {
+		return nil
+	}
+	var out []string
+	for _, t := range e.Tags {
+		out = append(out, t.Name)
+	}
+	return out
 }
 
 func digitsOf(s string) string {
@@ -215,15 +230,21 @@ type contactsEmbedded struct {
 //
 // https://www.amocrm.ru/developers/content/crm_platform/contacts-api
 func (c *Client) SearchContacts(ctx context.Context, query string, limit int) ([]Contact, error) {
+	return searchEntities(ctx, c, EntityContacts, query, limit, func(e *contactsEmbedded) []Contact { return e.Contacts })
+}
+
+// searchEntities runs GET /api/v4/{entity}?query=…&with=leads for SearchContacts
+// and SearchCompanies.
+func searchEntities[T, E any](ctx context.Context, c *Client, entity EntityType, query string, limit int, get func(*E) []T) ([]T, error) {
 	if limit <= 0 {
 		limit = 50
 	}
 	q := url.Values{"query": {query}, "with": {"leads"}, "limit": {strconv.Itoa(min(limit, 250))}}
-	var p page[contactsEmbedded]
-	if _, err := c.call(ctx, http.MethodGet, "api/v4/contacts", q, nil, &p, true); err != nil {
+	var p page[E]
+	if _, err := c.call(ctx, http.MethodGet, "api/v4/"+string(entity), q, nil, &p, true); err != nil {
 		return nil, err
 	}
-	return p.Embedded.Contacts, nil
+	return get(&p.Embedded), nil
 }
 
 // FindContactsByPhone returns the contacts whose PHONE field holds number
@@ -248,25 +269,41 @@ func (c *Client) searchPhone(ctx context.Context, n, country string) (byPhone, b
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, ct := range found {
-		switch {
-		case ct.IsDeleted:
-		case ct.HasPhone(n):
-			byPhone = append(byPhone, ct)
-		case ct.hasFieldValue(n, country):
-			byField = append(byField, ct)
-		}
-	}
-	byID := func(a, b Contact) int { return cmp.Compare(a.ID, b.ID) }
-	slices.SortFunc(byPhone, byID)
-	slices.SortFunc(byField, byID)
+	byPhone, byField = splitByPhone(found, n, country, func(ct *Contact) (int64, bool, []CustomField) {
+		return ct.ID, ct.IsDeleted, ct.CustomFields
+	})
 	return byPhone, byField, nil
 }
 
-// hasFieldValue reports whether a field other than PHONE holds the
-// normalised phone n.
-func (c Contact) hasFieldValue(n, country string) bool {
-	for _, f := range c.CustomFields {
+// splitByPhone keeps the search results that hold the normalised phone n:
+// those whose PHONE field holds it, and those with another field holding
+// it, each sorted by id (oldest first). Deleted ones are left out. of
+// gives an item's id, deleted flag and custom fields.
+func splitByPhone[T any](found []T, n, country string, of func(*T) (id int64, deleted bool, fields []CustomField)) (byPhone, byField []T) {
+	for i := range found {
+		_, deleted, fields := of(&found[i])
+		switch {
+		case deleted:
+		case holdsPhone(fields, n):
+			byPhone = append(byPhone, found[i])
+		case fieldHolds(fields, n, country):
+			byField = append(byField, found[i])
+		}
+	}
+	byID := func(a, b T) int {
+		ia, _, _ := of(&a)
+		ib, _, _ := of(&b)
+		return cmp.Compare(ia, ib)
+	}
+	slices.SortFunc(byPhone, byID)
+	slices.SortFunc(byField, byID)
+	return byPhone, byField
+}
+
+// fieldHolds reports whether a field other than PHONE among fields holds
+// the normalised phone n.
+func fieldHolds(fields []CustomField, n, country string) bool {
+	for _, f := range fields {
 		if f.FieldCode == FieldPhone {
 			continue
 		}
@@ -283,15 +320,22 @@ func (c Contact) hasFieldValue(n, country string) bool {
 
 // Contact returns one contact with its lead ids (GET /api/v4/contacts/{id}?with=leads).
 func (c *Client) Contact(ctx context.Context, id int64) (*Contact, error) {
-	var ct Contact
-	resp, err := c.call(ctx, http.MethodGet, "api/v4/contacts/"+strconv.FormatInt(id, 10), url.Values{"with": {"leads"}}, nil, &ct, true)
+	return getByID(ctx, c, EntityContacts, id, func(ct *Contact) int64 { return ct.ID })
+}
+
+// getByID reads one entity with its lead ids (GET
+// /api/v4/{entity}/{id}?with=leads); amoCRM answers 204 for an unknown
+// id, which is ErrNotFound.
+func getByID[T any](ctx context.Context, c *Client, entity EntityType, id int64, idOf func(*T) int64) (*T, error) {
+	var v T
+	resp, err := c.call(ctx, http.MethodGet, "api/v4/"+string(entity)+"/"+strconv.FormatInt(id, 10), url.Values{"with": {"leads"}}, nil, &v, true)
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode == http.StatusNoContent || ct.ID == 0 {
-		return nil, fmt.Errorf("amocrm: contact %d: %w", id, ErrNotFound)
+	if resp.StatusCode == http.StatusNoContent || idOf(&v) == 0 {
+		return nil, fmt.Errorf("amocrm: %s %d: %w", entity.noun(), id, ErrNotFound)
 	}
-	return &ct, nil
+	return &v, nil
 }
 
 // ErrNotFound: the entity asked for by id does not exist.

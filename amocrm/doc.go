@@ -10,7 +10,7 @@
 //	client, _ := amocrm.NewClient(amocrm.Credentials{Domain: "example.amocrm.ru", LongLivedToken: tok})
 //	store, _ := amocrm.NewStore(client, amocrm.WithExtensions(map[string]int64{"101": 8375357, "102": 8375357}))
 //	engine, _ := match.NewEngine(store, match.WithRules(rules))
-//	h, _ := telphin.NewHandler(callevent.Fanout(engine, store.Popups()), webhook.WithToken(secret))
+//	h, _ := telphin.NewHandler(engine, webhook.WithToken(secret)) // the engine also shows the Store's pop-ups
 //	mux.Handle("/telphin/{app}", h) // no method: Telphin hooks may be GET or POST
 //
 // See Example for a runnable version against the amocrmtest fake.
@@ -89,9 +89,10 @@
 //
 // Contacts: SearchContacts, FindContactsByPhone (last 10 digits, results
 // verified on the PHONE field), Contact, CreateContacts, UpdateContacts
-// (PhoneField writes PHONE with enum WORK; Tags, TagsToAdd). Leads:
+// (PhoneField writes PHONE with enum WORK; Tags, TagsToAdd). Companies:
+// SearchCompanies, Company, CreateCompanies, UpdateCompanies. Leads:
 // CreateLeads, CreateLeadsComplex, Leads, ActiveLeads, UpdateLeadStatus,
-// Pipelines. Custom fields: ContactCustomFields. Calls: AddCalls (POST
+// Pipelines. Custom fields: ContactCustomFields, CompanyCustomFields. Calls: AddCalls (POST
 // /api/v4/calls), AddCallNotes (call_in/call_out on a chosen entity),
 // AddUnsortedSIP, Unsorted (the waiting entries). The incoming-call
 // pop-up: ShowIncomingCall (POST /api/v2/events). Users: an iterator over
@@ -101,22 +102,28 @@
 // # The Store
 //
 // Store implements match.ClientStore, LeadStore, CallLog, Directory,
-// Notifier, Dialog and ClientUpdater:
+// Notifier, PopUpper, Dialog and ClientUpdater:
 //
-//   - clients are contacts, found by phone with one search per call (a
-//     short-lived phone → contact cache: a found contact for a minute, "not
-//     found" for 5 s) and created with the PHONE (WORK), responsible and
-//     tags the engine chose;
+//   - clients are contacts and companies (seed 002: a company's number
+//     matches the company). A phone is searched among contacts, and among
+//     companies only when no contact's PHONE field holds it, so a contact
+//     wins; one search per call (a short-lived phone → client cache: a
+//     found client for a minute, "not found" for 5 s). A contact's client
+//     id is its amoCRM id ("123"), a company's "company:123" (ClientID,
+//     ParseClientID: amoCRM numbers them separately). Clients are created
+//     as contacts, with the PHONE (WORK), responsible and tags the engine
+//     chose; a company's number gets no contact;
 //   - leads are leads, active unless in the won (142) or lost (143)
-//     status; pipeline and status may be ids or names;
+//     status; pipeline and status may be ids or names; a lead is linked to
+//     its client: a contact as the main contact, a company as the company;
 //   - the call log is POST /api/v4/calls, or a call note on the lead the
 //     engine chose; if amoCRM finds no card for the phone the call is
-//     written as a note on the contact. A call with no contact (unknown
-//     number, creation off) is not sent — amoCRM would drop it — and stays
-//     with the engine's late binding (10 minutes), which logs it once a
-//     contact with that phone appears: at once when engine.ClientCreated
-//     reports one created by hand, otherwise when the window closes and the
-//     engine searches once more. Each call carries uniq = CallUniq(provider,
+//     written as a note on the contact or company. A call with no client
+//     (unknown number, creation off) is not sent — amoCRM would drop it —
+//     and stays with the engine's late binding (10 minutes), which logs it
+//     once a contact or company with that phone appears: at once when
+//     engine.ClientCreated reports one created by hand, otherwise when the
+//     window closes and the engine searches once more. Each call carries uniq = CallUniq(provider,
 //     account, call id) and is written once: amoCRM calls are add-only, so
 //     details learned after the call was logged are not written;
 //   - call_status: success → 4, busy → 7, wrong number → 5, anything
@@ -126,14 +133,19 @@
 //     extensions may map to one user; unmapped extensions are not
 //     integrated) plus the user list for names, e-mails and admins;
 //     amoCRM has no presence, so nobody is "online";
-//   - notifications are the pop-up to the employee; Popups is a Sink that
-//     shows it to the ringing extension's user.
+//   - the cards of a live call (match.PopUpper: the employees an inbound
+//     call rings, who places an outbound one, who answers) are amoCRM's
+//     incoming-call pop-up for the employee's user, with the caller's
+//     number: amoCRM shows the contact or company and its leads, or offers
+//     to create one. Each is shown once per call, user and phase;
+//   - notifications are the same pop-up to the employee (not for an
+//     overdue call-back task: nobody is calling);
 //   - client fields (Rule.Dialog's call variables megafon_call_direction,
 //     _call_ext, _call_id, _call_user, megafon_record_link) are contact
-//     custom fields: the field WithContactFields maps a key to, else the
-//     field whose code or name is the key (GET
-//     /api/v4/contacts/custom_fields, cached); one PATCH /api/v4/contacts
-//     per call; an empty value clears the field. A key with no field is an
+//     (company) custom fields: the field WithContactFields maps a key to,
+//     else the field whose code or name is the key (GET
+//     /api/v4/contacts/custom_fields or /api/v4/companies/custom_fields,
+//     cached); one PATCH per call; an empty value clears the field. A key with no field is an
 //     error wrapping ErrUnknownField that names it — never dropped
 //     silently;
 //   - with WithUnsorted (and the rules' inbound creation off), an inbound
@@ -144,19 +156,22 @@
 //     and, before adding, looks for the call's uniq among the waiting
 //     entries (GET /api/v4/leads/unsorted).
 //
-// Requests per completed call, measured by TestBudgetRequestsPerCall: 2 for
-// a known contact (search, call), also when it has an active lead but no
-// lead rule applies; 3 for a known contact with an active lead and a lead
-// rule on (search, the leads' statuses, note on the active lead); 3 for an
-// unknown number with a contact (search, contact, call); 4 with a contact
-// and a lead (search, contact, lead, note on the lead). Fifty concurrent
-// calls from one unknown number create one contact with one search.
+// Requests per completed call, measured by TestBudgetRequestsPerCall (the
+// pop-ups of the live call not counted): 2 for a known contact (search,
+// call), also when it has an active lead but no lead rule applies; 3 for
+// a known contact with an active lead and a lead rule on (search, the
+// leads' statuses, note on the active lead); 4 for an unknown number with
+// a contact (the contacts' and the companies' search, contact, call); 5
+// with a contact and a lead (2 searches, contact, lead, note on the
+// lead); a company's number costs one more search than a contact's.
+// Fifty concurrent calls from one unknown number create one contact with
+// one search of each.
 //
 // # Testing
 //
 // Package amocrmtest is a fake amoCRM on 127.0.0.1: OAuth with rotating
-// single-use refresh tokens, contacts/leads/calls/notes/unsorted/events/
-// users/pipelines with the real envelopes, 204 on an empty search, the
+// single-use refresh tokens, contacts/companies/leads/calls/notes/unsorted/
+// events/users/pipelines with the real envelopes, 204 on an empty search, the
 // 7 requests/s limit with 429 beyond, the HTML 403 block, failure injection
 // (srv.Fail(amocrmtest.Failure{…})) and request recording (srv.Requests()).
 // Start it with srv := amocrmtest.NewServer() and close it with

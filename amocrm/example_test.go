@@ -15,7 +15,6 @@ import (
 	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/amocrm"
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
-	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/telphin"
 	"github.com/callbridge/callbridge/telphin/telphintest"
@@ -42,7 +41,9 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	handler, err := telphin.NewHandler(callevent.Fanout(engine, store.Popups()), webhook.WithToken("secret"))
+	// The Store is also a match.PopUpper: the engine shows amoCRM's
+	// pop-up to the employees the call rings and to who answers it.
+	handler, err := telphin.NewHandler(engine, webhook.WithToken("secret"))
 	if err != nil {
 		panic(err)
 	}
@@ -67,11 +68,16 @@ func Example() {
 	for _, c := range fake.Calls() {
 		fmt.Println("call on", c.Entity, c.Item["direction"], c.Item["call_status"], c.Item["duration"])
 	}
-	fmt.Println("pop-ups:", len(fake.Events()))
+	// Two pop-ups for user 8375357: while the call rang, and on answer
+	// with the contact just created.
+	for _, ev := range fake.Events() {
+		fmt.Println("pop-up:", ev.Phone, ev.Users)
+	}
 	// Output:
 	// contact: Автоконтакт: Входящий [+79162222222] responsible 8375357 tags [74951234567]
 	// call on contacts inbound 4 83
-	// pop-ups: 1
+	// pop-up: +79162222222 [8375357]
+	// pop-up: +79162222222 [8375357]
 }
 
 // Classify errors with errors.Is and errors.As.

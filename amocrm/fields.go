@@ -11,13 +11,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/callbridge/callbridge/match"
 )
 
 // CustomFieldDef is a custom field of an entity type as amoCRM lists it
-// (GET /api/v4/contacts/custom_fields): the field a CustomField value
-// refers to by FieldID, or by FieldCode when the field has a code.
+// (GET /api/v4/contacts/custom_fields, /api/v4/companies/custom_fields):
+// the field a CustomField value refers to by FieldID, or by FieldCode when
+// the field has a code.
 type CustomFieldDef struct {
 	ID   int64  `json:"id"`
 	Name string `json:"name"`
@@ -31,7 +33,8 @@ type CustomFieldDef struct {
 	IsAPIOnly bool   `json:"is_api_only"`
 }
 
-// fieldsPageSize is the page size of ContactCustomFields (amoCRM's maximum).
+// fieldsPageSize is the page size of ContactCustomFields and
+// CompanyCustomFields (amoCRM's maximum).
 const fieldsPageSize = 250
 
 // ContactCustomFields returns every custom field of contacts (GET
@@ -40,15 +43,26 @@ const fieldsPageSize = 250
 //
 // https://www.amocrm.ru/developers/content/crm_platform/custom-fields
 func (c *Client) ContactCustomFields(ctx context.Context) ([]CustomFieldDef, error) {
+	return c.customFields(ctx, EntityContacts)
+}
+
+// CompanyCustomFields returns every custom field of companies (GET
+// /api/v4/companies/custom_fields), as ContactCustomFields.
+func (c *Client) CompanyCustomFields(ctx context.Context) ([]CustomFieldDef, error) {
+	return c.customFields(ctx, EntityCompanies)
+}
+
+// customFields lists the custom fields of contacts or companies.
+func (c *Client) customFields(ctx context.Context, entity EntityType) ([]CustomFieldDef, error) {
 	var out []CustomFieldDef
 	for n := 1; ; n++ {
 		var p page[struct {
 			Fields []CustomFieldDef `json:"custom_fields"`
 		}]
 		q := url.Values{"page": {strconv.Itoa(n)}, "limit": {strconv.Itoa(fieldsPageSize)}}
-		resp, err := c.call(ctx, http.MethodGet, "api/v4/contacts/custom_fields", q, nil, &p, true)
+		resp, err := c.call(ctx, http.MethodGet, "api/v4/"+string(entity)+"/custom_fields", q, nil, &p, true)
 		if err != nil {
-			return nil, fmt.Errorf("amocrm: contacts' custom fields, page %d: %w", n, err)
+			return nil, fmt.Errorf("amocrm: %s' custom fields, page %d: %w", entity, n, err)
 		}
 		if resp.StatusCode == http.StatusNoContent { // past the last page
 			return out, nil
@@ -61,9 +75,9 @@ func (c *Client) ContactCustomFields(ctx context.Context) ([]CustomFieldDef, err
 }
 
 // ErrUnknownField: a client field (a call variable such as
-// "megafon_call_id") has no amoCRM custom field to go to. The error names
-// the fields; nothing is silently dropped.
-var ErrUnknownField = errors.New("amocrm: no contact custom field for a client field")
+// "megafon_call_id") has no amoCRM contact (or company) custom field to
+// go to. The error names the fields; nothing is silently dropped.
+var ErrUnknownField = errors.New("amocrm: no custom field for a client field")
 
 // WithContactFields maps client fields (match.Client.Fields keys, e.g. the
 // call variables "megafon_call_direction", "megafon_call_ext",
@@ -71,7 +85,8 @@ var ErrUnknownField = errors.New("amocrm: no contact custom field for a client f
 // ids of contact custom fields. SetClientFields writes a mapped key to its
 // field without looking the fields up; an unmapped key is looked up by
 // code, then name (see SetClientFields). Keys must be non-empty, ids
-// positive.
+// positive. The map is for contacts only: a company's fields are always
+// looked up by code or name among the companies' custom fields.
 func WithContactFields(fields map[string]int64) StoreOption {
 	return func(s *Store) error {
 		for k, v := range fields {
@@ -85,16 +100,17 @@ func WithContactFields(fields map[string]int64) StoreOption {
 }
 
 // SetClientFields implements match.ClientUpdater: fields are written to
-// the contact's custom fields with one PATCH /api/v4/contacts; a key with
-// an empty value clears its field (values: null), as match.MergeFields
-// removes it.
+// the contact's custom fields with one PATCH /api/v4/contacts (a
+// company's: PATCH /api/v4/companies); a key with an empty value clears
+// its field (values: null), as match.MergeFields removes it.
 //
-// A key goes to the custom field WithContactFields maps it to; otherwise
-// to the contact custom field whose code or else name equals the key,
-// ignoring case (the account's fields are listed once and cached for 10
-// minutes; a miss lists them again at most once per cache period). Make the
-// fields in amoCRM (Settings → Contacts → add a text field named
-// "megafon_call_id", …) or map them. A numeric field gets the value as a
+// A key goes to the custom field WithContactFields maps it to (contacts
+// only); otherwise to the contact (company) custom field whose code or
+// else name equals the key, ignoring case (the account's fields are
+// listed once per entity type and cached for 10 minutes; a miss lists
+// them again at most once per cache period). Make the fields in amoCRM
+// (Settings → Contacts → add a text field named "megafon_call_id", …; the
+// same under Companies for calls from companies' numbers) or map them. A numeric field gets the value as a
 // number. Keys that match no field, or a field that cannot hold text
 // (select, date, …), make an error wrapping ErrUnknownField that names
 // them, after the other keys were written: nothing is dropped silently.
@@ -104,20 +120,21 @@ func WithContactFields(fields map[string]int64) StoreOption {
 // per key and value): beyond them the error wraps match.ErrTooLarge and
 // nothing is sent.
 func (s *Store) SetClientFields(ctx context.Context, _, clientID string, fields map[string]string) error {
-	id := parseID(clientID)
-	if id == 0 {
-		return fmt.Errorf("amocrm: set client fields: %q is not a contact id", clientID)
+	entity, id, ok := ParseClientID(clientID)
+	if !ok {
+		return fmt.Errorf("amocrm: set client fields: %q is not a contact or company id", clientID)
 	}
+	noun := entity.noun()
 	if len(fields) == 0 {
 		return nil
 	}
 	if len(fields) > match.MaxClientFields {
-		return fmt.Errorf("amocrm: set client fields of contact %d: %w: %d fields (max %d)", id, match.ErrTooLarge, len(fields), match.MaxClientFields)
+		return fmt.Errorf("amocrm: set client fields of %s %d: %w: %d fields (max %d)", noun, id, match.ErrTooLarge, len(fields), match.MaxClientFields)
 	}
 	keys := slices.Sorted(maps.Keys(fields))
 	for _, k := range keys {
 		if len(k) > match.MaxValueLen || len(fields[k]) > match.MaxValueLen {
-			return fmt.Errorf("amocrm: set client fields of contact %d: %w: field %.32q is longer than %d bytes", id, match.ErrTooLarge, k, match.MaxValueLen)
+			return fmt.Errorf("amocrm: set client fields of %s %d: %w: field %.32q is longer than %d bytes", noun, id, match.ErrTooLarge, k, match.MaxValueLen)
 		}
 	}
 	var (
@@ -127,9 +144,9 @@ func (s *Store) SetClientFields(ctx context.Context, _, clientID string, fields 
 		unknown []string
 	)
 	for _, k := range keys {
-		def, why, err := s.fieldFor(ctx, k)
+		def, why, err := s.fieldFor(ctx, entity, k)
 		if err != nil {
-			return fmt.Errorf("amocrm: set client fields of contact %d: %w", id, err)
+			return fmt.Errorf("amocrm: set client fields of %s %d: %w", noun, id, err)
 		}
 		if why != "" {
 			unknown = append(unknown, fmt.Sprintf("%q (%s)", k, why))
@@ -153,14 +170,23 @@ func (s *Store) SetClientFields(ctx context.Context, _, clientID string, fields 
 		names = append(names, CustomField{FieldID: def.ID, FieldCode: def.Code, FieldName: cmp.Or(def.Name, k)})
 	}
 	if len(values) > 0 {
-		if _, err := s.c.UpdateContacts(ctx, []Contact{{ID: id, CustomFields: values}}); err != nil {
-			return fmt.Errorf("amocrm: set client fields %s of contact %d: %w", refused(err, sent), id, err)
+		var err error
+		if entity == EntityCompanies {
+			_, err = s.c.UpdateCompanies(ctx, []Company{{ID: id, CustomFields: values}})
+		} else {
+			_, err = s.c.UpdateContacts(ctx, []Contact{{ID: id, CustomFields: values}})
 		}
-		s.updateCached(id, values, names)
+		if err != nil {
+			return fmt.Errorf("amocrm: set client fields %s of %s %d: %w", refused(err, sent), noun, id, err)
+		}
+		s.updateCached(ClientID(entity, id), values, names)
 	}
 	if len(unknown) > 0 {
-		return fmt.Errorf("%w: contact %d: %s: make contact custom fields with these names or codes, or map them with WithContactFields",
-			ErrUnknownField, id, strings.Join(unknown, ", "))
+		hint := "make contact custom fields with these names or codes, or map them with WithContactFields"
+		if entity == EntityCompanies {
+			hint = "make company custom fields with these names or codes"
+		}
+		return fmt.Errorf("%w: %s %d: %s: %s", ErrUnknownField, noun, id, strings.Join(unknown, ", "), hint)
 	}
 	return nil
 }
@@ -185,11 +211,22 @@ func refused(err error, sent []string) string {
 	return `"` + strings.Join(named, `", "`) + `"`
 }
 
-// fieldFor returns the custom field key goes to, or why there is none.
-func (s *Store) fieldFor(ctx context.Context, key string) (CustomFieldDef, string, error) {
-	if id, ok := s.fieldIDs[key]; ok {
+// fieldList is the cached custom fields of one entity type
+// (SetClientFields); relisted is when a missing field may list them
+// again. s.mu guards it.
+type fieldList struct {
+	defs     timed[[]CustomFieldDef]
+	relisted time.Time
+}
+
+// fieldFor returns the custom field of entity (contacts or companies) key
+// goes to, or why there is none.
+func (s *Store) fieldFor(ctx context.Context, entity EntityType, key string) (CustomFieldDef, string, error) {
+	if id, ok := s.fieldIDs[key]; ok && entity == EntityContacts {
 		return CustomFieldDef{ID: id}, "", nil
 	}
+	fl := s.fieldLists[entity]
+	list := func(ctx context.Context) ([]CustomFieldDef, error) { return s.c.customFields(ctx, entity) }
 	find := func(defs []CustomFieldDef) (CustomFieldDef, bool) {
 		for _, pred := range []func(CustomFieldDef) bool{
 			func(d CustomFieldDef) bool { return d.Code != "" && strings.EqualFold(d.Code, key) },
@@ -201,7 +238,8 @@ func (s *Store) fieldFor(ctx context.Context, key string) (CustomFieldDef, strin
 		}
 		return CustomFieldDef{}, false
 	}
-	defs, err := cached(s, ctx, "fields", &s.fieldDefs, s.c.ContactCustomFields)
+	flight := "fields:" + string(entity)
+	defs, err := cached(s, ctx, flight, &fl.defs, list)
 	if err != nil {
 		return CustomFieldDef{}, "", err
 	}
@@ -210,14 +248,14 @@ func (s *Store) fieldFor(ctx context.Context, key string) (CustomFieldDef, strin
 		// The field may have been made since the list was cached: list
 		// again, at most once per cache period.
 		s.mu.Lock()
-		relist := s.now().After(s.fieldsRelisted)
+		relist := s.now().After(fl.relisted)
 		if relist {
-			s.fieldsRelisted = s.now().Add(usersTTL)
-			s.fieldDefs.exp = s.now()
+			fl.relisted = s.now().Add(usersTTL)
+			fl.defs.exp = s.now()
 		}
 		s.mu.Unlock()
 		if relist {
-			if defs, err = cached(s, ctx, "fields", &s.fieldDefs, s.c.ContactCustomFields); err != nil {
+			if defs, err = cached(s, ctx, flight, &fl.defs, list); err != nil {
 				return CustomFieldDef{}, "", err
 			}
 			d, ok = find(defs)
@@ -225,7 +263,7 @@ func (s *Store) fieldFor(ctx context.Context, key string) (CustomFieldDef, strin
 	}
 	switch {
 	case !ok:
-		return CustomFieldDef{}, "no contact custom field has this code or name", nil
+		return CustomFieldDef{}, "no " + entity.noun() + " custom field has this code or name", nil
 	case !textual(d.Type):
 		return CustomFieldDef{}, fmt.Sprintf("field %d %q has type %s, which cannot hold a text value", d.ID, d.Name, d.Type), nil
 	}
@@ -241,12 +279,13 @@ func textual(typ string) bool {
 	return false
 }
 
-// updateCached writes the values just sent into the cached copies of
-// contact id (replaced, never changed in place), so a lookup within the
-// cache period sees them; names carry each value's field code and name.
-func (s *Store) updateCached(id int64, values, names []CustomField) {
-	merge := func(ct Contact) Contact {
-		out := slices.Clone(ct.CustomFields)
+// updateCached writes the values just sent into the cached copies of the
+// card with client id ref (replaced, never changed in place), so a lookup
+// within the cache period sees them; names carry each value's field code
+// and name.
+func (s *Store) updateCached(ref string, values, names []CustomField) {
+	merge := func(cd card) card {
+		out := slices.Clone(cd.fields)
 		for i, v := range values {
 			out = slices.DeleteFunc(out, func(f CustomField) bool { return f.FieldID == v.FieldID })
 			if len(v.Values) > 0 {
@@ -255,19 +294,19 @@ func (s *Store) updateCached(id int64, values, names []CustomField) {
 				out = append(out, f)
 			}
 		}
-		ct.CustomFields = out
-		return ct
+		cd.fields = out
+		return cd
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cc, ok := s.contacts[id]; ok {
+	if cc, ok := s.cards[ref]; ok {
 		cc.v = merge(cc.v)
-		s.contacts[id] = cc
+		s.cards[ref] = cc
 	}
 	for p, e := range s.phones {
 		changed := false
-		for _, l := range []*[]Contact{&e.byPhone, &e.byField} {
-			if i := slices.IndexFunc(*l, func(c Contact) bool { return c.ID == id }); i >= 0 {
+		for _, l := range []*[]card{&e.byPhone, &e.byField} {
+			if i := slices.IndexFunc(*l, func(c card) bool { return c.ref() == ref }); i >= 0 {
 				*l = slices.Clone(*l)
 				(*l)[i] = merge((*l)[i])
 				changed = true

@@ -58,7 +58,7 @@ func noRateLimit() callbridge.ClientOption {
 }
 
 // env is the whole chain: Telphin webhooks → telphin handler →
-// match.Engine(amocrm.Store) (+ pop-ups) → fake amoCRM.
+// match.Engine(amocrm.Store, which also shows the cards) → fake amoCRM.
 type env struct {
 	t       testing.TB
 	srv     *amocrmtest.Server
@@ -70,7 +70,9 @@ type env struct {
 }
 
 type envConfig struct {
-	rule      match.Rule
+	rule match.Rule
+	// noPopups: the engine shows no cards (match.WithPopUps(nil): the
+	// Store's PopUp is not called, nor the leads read for the cards).
 	noPopups  bool
 	clientOpt []callbridge.ClientOption
 	// storeOpt are added to the Store's options.
@@ -97,7 +99,11 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	clock := matchtest.NewClock(callStart.Truncate(time.Second))
 	store, err := amocrm.NewStore(client, append([]amocrm.StoreOption{amocrm.WithExtensions(extensions), amocrm.WithClock(clock.Now)}, cfg.storeOpt...)...)
 	require.NoError(t, err)
-	engine, err := match.NewEngine(store, match.WithRules(match.RuleSet{Default: match.Rules{Rule: cfg.rule}}), match.WithClock(clock))
+	engineOpts := []match.Option{match.WithRules(match.RuleSet{Default: match.Rules{Rule: cfg.rule}}), match.WithClock(clock)}
+	if cfg.noPopups {
+		engineOpts = append(engineOpts, match.WithPopUps(nil))
+	}
+	engine, err := match.NewEngine(store, engineOpts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = engine.Close(context.Background()) })
 	// The application adds the recording link (Telphin's event carries
@@ -108,13 +114,9 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		}
 		return engine.HandleEvent(ctx, ev)
 	})
-	var sink callevent.Sink = withRecording
-	if !cfg.noPopups {
-		sink = callevent.Fanout(withRecording, store.Popups())
-	}
 	// The webhook's time window is checked against the engine's clock,
 	// which starts when the tests' calls do.
-	h, err := telphin.NewHandler(sink, webhook.WithToken(token), webhook.WithClock(clock.Now))
+	h, err := telphin.NewHandler(withRecording, webhook.WithToken(token), webhook.WithClock(clock.Now))
 	require.NoError(t, err)
 	return &env{t: t, srv: srv, client: client, store: store, engine: engine, handler: h, clock: clock}
 }
@@ -255,8 +257,15 @@ func popup(phone string, users ...int64) string {
 	return "POST /api/v2/events " + mustJSON(map[string]any{"add": []any{map[string]any{"type": "phone_call", "phone_number": phone, "users": users}}})
 }
 
+// search is the Store's search for contacts with a phone.
 func search(last10 string) string {
 	return "GET /api/v4/contacts?" + url.Values{"limit": {"50"}, "query": {last10}, "with": {"leads"}}.Encode()
+}
+
+// searchCompanies is the Store's search for companies with a phone, made
+// when no contact has it.
+func searchCompanies(last10 string) string {
+	return "GET /api/v4/companies?" + url.Values{"limit": {"50"}, "query": {last10}, "with": {"leads"}}.Encode()
 }
 
 func mustJSON(v any) string {

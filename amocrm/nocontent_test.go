@@ -53,6 +53,14 @@ func TestWritesAnswered204(t *testing.T) {
 			r, err := c.UpdateContacts(t.Context(), []amocrm.Contact{{ID: 5, Name: "c"}})
 			return len(r), err
 		},
+		"CreateCompanies": func() (int, error) {
+			r, err := c.CreateCompanies(t.Context(), []amocrm.Company{{Name: "c"}})
+			return len(r), err
+		},
+		"UpdateCompanies": func() (int, error) {
+			r, err := c.UpdateCompanies(t.Context(), []amocrm.Company{{ID: 5, Name: "c"}})
+			return len(r), err
+		},
 	}
 	for name, write := range writes {
 		n, err := write()

@@ -53,6 +53,7 @@ var (
 	_ match.Notifier      = (*Store)(nil)
 	_ match.Dialog        = (*Store)(nil)
 	_ match.ClientUpdater = (*Store)(nil)
+	_ match.PopUpper      = (*Store)(nil)
 )
 
 // StoreOption configures a Store.
@@ -145,20 +146,23 @@ func WithLogger(l *slog.Logger) StoreOption {
 }
 
 // Store is amoCRM behind package match's store interfaces: clients are
-// contacts, leads are leads, the call log is /api/v4/calls or a call note
-// on the chosen lead, the notifier is the incoming-call pop-up, and the
-// directory is the account's users plus an extension → user map. Pass it
-// to match.NewEngine. One Store serves one amoCRM account: the account
+// contacts, and companies whose number no contact has (see ClientID for
+// their ids); leads are leads; the call log is /api/v4/calls or a call
+// note on the chosen lead; the cards of live calls (match.PopUpper) and
+// the notifier are the incoming-call pop-up; and the directory is the
+// account's users plus an extension → user map. Pass it to
+// match.NewEngine. One Store serves one amoCRM account: the account
 // argument of its methods is only copied into the results.
 //
-// It is safe for concurrent use. It caches phone → contact answers briefly
-// (one call does not search twice), the contacts' lead ids and leads it
-// has seen, the user list, the pipelines and the contacts' custom fields
-// (10 minutes), and the calls it has logged (a call logged again is not
-// written twice). It is also a match.Dialog and a match.ClientUpdater:
-// client fields (call variables) are contact custom fields
-// (SetClientFields, WithContactFields). With WithUnsorted, inbound calls
-// from unknown numbers go to "Неразобранное".
+// It is safe for concurrent use. It caches phone → client answers briefly
+// (one call does not search twice), the clients' lead ids and leads it
+// has seen, the user list, the pipelines and the custom fields (10
+// minutes), the calls it has logged (a call logged again is not written
+// twice) and the pop-ups it has shown (an hour). It is also a
+// match.Dialog and a match.ClientUpdater: client fields (call variables)
+// are contact or company custom fields (SetClientFields,
+// WithContactFields). With WithUnsorted, inbound calls from unknown
+// numbers go to "Неразобранное".
 type Store struct {
 	c        *Client
 	ext      map[string]int64
@@ -174,19 +178,18 @@ type Store struct {
 
 	mu        sync.Mutex
 	phones    map[string]phoneEntry
-	contacts  map[int64]timed[Contact]
+	cards     map[string]timed[card] // by client id (ClientID)
 	leads     map[int64]timed[Lead]
 	logged    map[string]time.Time
 	users     timed[[]User]
 	pipelines timed[[]Pipeline]
-	popped    map[string]time.Time
-	noted     map[string]time.Time // dialog notes written: contact, provider, call, text
-	// fieldDefs are the contacts' custom fields (SetClientFields);
-	// fieldsRelisted is when a missing field may list them again.
-	fieldDefs      timed[[]CustomFieldDef]
-	fieldsRelisted time.Time
-	unsortedUIDs   map[string]string   // unsorted entries added: uniq → uid
-	autoMade       map[int64]time.Time // contacts created for calls (WithUnsorted's warning)
+	popped    map[string]time.Time // pop-ups shown: provider, account, call, user, phase
+	noted     map[string]time.Time // dialog notes written: client, provider, call, text
+	// fieldLists are the contacts' and companies' custom fields
+	// (SetClientFields).
+	fieldLists   map[EntityType]*fieldList
+	unsortedUIDs map[string]string   // unsorted entries added: uniq → uid
+	autoMade     map[int64]time.Time // contacts created for calls (WithUnsorted's warning)
 }
 
 type timed[T any] struct {
@@ -194,9 +197,68 @@ type timed[T any] struct {
 	exp time.Time
 }
 
+// phoneEntry is the cached answer of a phone search: the cards whose
+// PHONE field holds the phone (contacts; companies only when no contact
+// does) and the cards with another field holding it (contacts, then
+// companies), each group oldest first.
 type phoneEntry struct {
-	byPhone, byField []Contact
+	byPhone, byField []card
 	exp              time.Time
+}
+
+// card is a contact or a company as the Store caches it: what a
+// match.Client is made of, and the card's lead ids.
+type card struct {
+	entity      EntityType // EntityContacts or EntityCompanies
+	id          int64
+	name        string
+	responsible int64
+	createdAt   int64 // Unix seconds
+	fields      []CustomField
+	tags        []string
+	leads       []int64
+}
+
+func contactCard(c Contact) card {
+	return card{EntityContacts, c.ID, c.Name, c.ResponsibleUserID, c.CreatedAt, c.CustomFields, c.TagNames(), c.LeadIDs()}
+}
+
+func companyCard(c Company) card {
+	return card{EntityCompanies, c.ID, c.Name, c.ResponsibleUserID, c.CreatedAt, c.CustomFields, c.TagNames(), c.LeadIDs()}
+}
+
+// ref is the card's match.Client ID.
+func (c card) ref() string { return ClientID(c.entity, c.id) }
+
+// CompanyIDPrefix begins the match.Client ID of an amoCRM company
+// ("company:123"). amoCRM numbers contacts and companies in separate
+// sequences, so a contact and a company may have the same number; a
+// contact's ID is its number alone ("123").
+const CompanyIDPrefix = "company:"
+
+// ClientID is the match.Client ID a Store gives an amoCRM card: a
+// company's id after CompanyIDPrefix ("company:123"), any other entity's
+// (a contact's) id alone ("123").
+func ClientID(entity EntityType, id int64) string {
+	if entity == EntityCompanies {
+		return CompanyIDPrefix + strconv.FormatInt(id, 10)
+	}
+	return strconv.FormatInt(id, 10)
+}
+
+// ParseClientID reads a match.Client ID of a Store (see ClientID): the
+// entity (EntityContacts or EntityCompanies) and its amoCRM id. ok is
+// false for anything else ("", not a positive decimal id, another
+// prefix).
+func ParseClientID(id string) (entity EntityType, n int64, ok bool) {
+	entity = EntityContacts
+	if rest, company := strings.CutPrefix(id, CompanyIDPrefix); company {
+		entity, id = EntityCompanies, rest
+	}
+	if n = parseID(id); n == 0 {
+		return "", 0, false
+	}
+	return entity, n, true
 }
 
 // NewStore returns a Store over the amoCRM client c. A nil option is an
@@ -208,8 +270,9 @@ func NewStore(c *Client, opts ...StoreOption) (*Store, error) {
 	s := &Store{
 		c: c, source: DefaultSource, country: "RU", foundTTL: DefaultFoundTTL, missTTL: DefaultNotFoundTTL,
 		now: time.Now, log: slog.New(slog.DiscardHandler),
-		phones: map[string]phoneEntry{}, contacts: map[int64]timed[Contact]{}, leads: map[int64]timed[Lead]{},
+		phones: map[string]phoneEntry{}, cards: map[string]timed[card]{}, leads: map[int64]timed[Lead]{},
 		logged: map[string]time.Time{}, popped: map[string]time.Time{}, noted: map[string]time.Time{},
+		fieldLists:   map[EntityType]*fieldList{EntityContacts: {}, EntityCompanies: {}},
 		unsortedUIDs: map[string]string{}, autoMade: map[int64]time.Time{},
 	}
 	for i, o := range opts {
@@ -242,7 +305,9 @@ func prune[K comparable, V any](m map[K]V, expired func(V) bool) {
 	}
 }
 
-// search returns the verified contacts of a normalised phone, cached.
+// search returns the verified cards of a normalised phone, cached: the
+// contacts, and when no contact's PHONE field holds the phone the
+// companies too (a second request).
 func (s *Store) search(ctx context.Context, phone string) (phoneEntry, error) {
 	s.mu.Lock()
 	e, ok := s.phones[phone]
@@ -260,26 +325,25 @@ func (s *Store) search(ctx context.Context, phone string) (phoneEntry, error) {
 	ch := s.flights.DoChan("phone:"+phone, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), searchTimeout)
 		defer cancel()
-		byPhone, byField, err := s.c.searchPhone(ctx, phone, s.country)
+		e, err := s.lookup(ctx, phone)
 		if err != nil {
 			return phoneEntry{}, err
 		}
-		e := phoneEntry{byPhone: byPhone, byField: byField}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		now := s.now()
 		e.exp = now.Add(s.missTTL)
-		if len(byPhone)+len(byField) > 0 {
+		if len(e.byPhone)+len(e.byField) > 0 {
 			e.exp = now.Add(s.foundTTL)
 		}
 		prune(s.phones, func(x phoneEntry) bool { return !now.Before(x.exp) })
-		if old, ok := s.phones[phone]; ok && len(old.byPhone) > 0 && len(byPhone) == 0 && now.Before(old.exp) {
+		if old, ok := s.phones[phone]; ok && len(old.byPhone) > 0 && len(e.byPhone) == 0 && now.Before(old.exp) {
 			// CreateClient stored the contact while this search ran.
 			return old, nil
 		}
 		s.phones[phone] = e
-		for _, ct := range slices.Concat(byPhone, byField) {
-			s.putContactLocked(ct, now)
+		for _, cd := range slices.Concat(e.byPhone, e.byField) {
+			s.putCardLocked(cd, now)
 		}
 		return e, nil
 	})
@@ -294,14 +358,48 @@ func (s *Store) search(ctx context.Context, phone string) (phoneEntry, error) {
 	}
 }
 
-// putContactLocked caches a contact read with its lead ids. s.mu is held.
-func (s *Store) putContactLocked(ct Contact, now time.Time) {
-	prune(s.contacts, func(x timed[Contact]) bool { return !now.Before(x.exp) })
-	s.contacts[ct.ID] = timed[Contact]{ct, now.Add(s.foundTTL)}
+// lookup searches the phone's contacts and, when no contact's PHONE field
+// holds it, its companies.
+func (s *Store) lookup(ctx context.Context, phone string) (phoneEntry, error) {
+	contacts, contactsByField, err := s.c.searchPhone(ctx, phone, s.country)
+	if err != nil {
+		return phoneEntry{}, err
+	}
+	var e phoneEntry
+	for _, ct := range contacts {
+		e.byPhone = append(e.byPhone, contactCard(ct))
+	}
+	for _, ct := range contactsByField {
+		e.byField = append(e.byField, contactCard(ct))
+	}
+	if len(e.byPhone) > 0 {
+		return e, nil
+	}
+	companies, companiesByField, err := s.c.searchCompanyPhone(ctx, phone, s.country)
+	if err != nil {
+		return phoneEntry{}, fmt.Errorf("amocrm: search companies: %w", err)
+	}
+	for _, co := range companies {
+		e.byPhone = append(e.byPhone, companyCard(co))
+	}
+	for _, co := range companiesByField {
+		e.byField = append(e.byField, companyCard(co))
+	}
+	return e, nil
+}
+
+// putCardLocked caches a card read with its lead ids. s.mu is held.
+func (s *Store) putCardLocked(cd card, now time.Time) {
+	prune(s.cards, func(x timed[card]) bool { return !now.Before(x.exp) })
+	s.cards[cd.ref()] = timed[card]{cd, now.Add(s.foundTTL)}
 }
 
 // FindClientByPhone implements match.ClientStore: the oldest contact whose
-// PHONE field holds phone (verified by the last 10 digits).
+// PHONE field holds phone (verified by the last 10 digits), else the
+// oldest company whose PHONE field holds it (seed 002: a company's number
+// matches the company). A contact wins over a company: companies are
+// searched only when no contact has the number, and their client ids
+// are "company:<id>" (ClientID).
 func (s *Store) FindClientByPhone(ctx context.Context, account, phone string) (match.Client, bool, error) {
 	e, err := s.search(ctx, phone)
 	if err != nil || len(e.byPhone) == 0 {
@@ -310,8 +408,10 @@ func (s *Store) FindClientByPhone(ctx context.Context, account, phone string) (m
 	return s.toClient(e.byPhone[0], account, phone), true, nil
 }
 
-// FindClientsByField implements match.ClientStore: up to limit contacts
-// with another field holding phone, from the same (cached) search. A limit
+// FindClientsByField implements match.ClientStore: up to limit contacts,
+// then companies, with another field holding phone, from the same
+// (cached) search; companies are among them only when no contact's PHONE
+// field holds phone (then FindClientByPhone finds that contact). A limit
 // of 0 or less returns none, without a request.
 func (s *Store) FindClientsByField(ctx context.Context, account, phone string, limit int) ([]match.Client, error) {
 	if limit <= 0 {
@@ -322,21 +422,21 @@ func (s *Store) FindClientsByField(ctx context.Context, account, phone string, l
 		return nil, err
 	}
 	var out []match.Client
-	for _, ct := range e.byField[:min(limit, len(e.byField))] {
-		out = append(out, s.toClient(ct, account, phone))
+	for _, cd := range e.byField[:min(limit, len(e.byField))] {
+		out = append(out, s.toClient(cd, account, phone))
 	}
 	return out, nil
 }
 
-func (s *Store) toClient(ct Contact, account, phone string) match.Client {
+func (s *Store) toClient(cd card, account, phone string) match.Client {
 	c := match.Client{
-		ID: strconv.FormatInt(ct.ID, 10), Account: account, Name: ct.Name, Phone: phone,
-		Channel: match.ChannelTelephony, Responsible: userID(ct.ResponsibleUserID), Tags: ct.TagNames(),
+		ID: cd.ref(), Account: account, Name: cd.name, Phone: phone,
+		Channel: match.ChannelTelephony, Responsible: userID(cd.responsible), Tags: cd.tags,
 	}
-	if ct.CreatedAt > 0 {
-		c.CreatedAt = time.Unix(ct.CreatedAt, 0).UTC()
+	if cd.createdAt > 0 {
+		c.CreatedAt = time.Unix(cd.createdAt, 0).UTC()
 	}
-	for _, f := range ct.CustomFields {
+	for _, f := range cd.fields {
 		if len(f.Values) == 0 {
 			continue
 		}
@@ -367,7 +467,9 @@ func parseID(s string) int64 {
 // CreateClient implements match.ClientStore: POST /api/v4/contacts with
 // the name, the phone as a work phone (PHONE, enum WORK), the responsible
 // and the tags (the engine tags a contact made for an inbound call with
-// the dialled company number).
+// the dialled company number). Clients are always made as contacts; the
+// engine makes one only for a number FindClientByPhone did not find, so a
+// company's number gets none.
 func (s *Store) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
 	ct := Contact{Name: c.Name, ResponsibleUserID: parseID(c.Responsible)}
 	if c.Phone != "" {
@@ -384,47 +486,55 @@ func (s *Store) CreateClient(ctx context.Context, c match.Client) (match.Client,
 	now := s.now()
 	ct.CreatedAt = now.Unix()
 	ct.Embedded = &Embedded{Tags: Tags(c.Tags...), Leads: []Ref{}}
+	cd := contactCard(ct)
 	s.mu.Lock()
-	s.putContactLocked(ct, now)
+	s.putCardLocked(cd, now)
 	if c.CreatedFromCall && s.unsorted != nil {
 		prune(s.autoMade, func(t time.Time) bool { return now.Sub(t) > time.Hour })
 		s.autoMade[ct.ID] = now
 	}
 	if c.Phone != "" {
+		// The contact goes after the phone's other contacts, before its
+		// companies: a contact wins.
 		e := s.phones[c.Phone]
-		e.byPhone = append(slices.Clone(e.byPhone), ct)
+		i := slices.IndexFunc(e.byPhone, func(x card) bool { return x.entity != EntityContacts })
+		if i < 0 {
+			i = len(e.byPhone)
+		}
+		e.byPhone = slices.Insert(slices.Clone(e.byPhone), i, cd)
 		e.exp = now.Add(s.foundTTL)
 		s.phones[c.Phone] = e
 	}
 	s.mu.Unlock()
-	c.ID, c.CreatedAt = strconv.FormatInt(ct.ID, 10), now.UTC()
+	c.ID, c.CreatedAt = cd.ref(), now.UTC()
 	return c, nil
 }
 
-// ClientLeads implements match.LeadStore: the contact's leads, newest
-// first. The lead ids come from the cached search (or GET the contact);
-// the leads' statuses need one GET /api/v4/leads unless all are cached.
-// A contact without leads costs no request.
+// ClientLeads implements match.LeadStore: the contact's or company's
+// leads, newest first. The lead ids come from the cached search (or GET
+// the contact or company); the leads' statuses need one GET
+// /api/v4/leads unless all are cached. A client without leads costs no
+// request.
 func (s *Store) ClientLeads(ctx context.Context, account, clientID string) ([]match.Lead, error) {
-	id := parseID(clientID)
-	if id == 0 {
-		return nil, fmt.Errorf("amocrm: client id %q is not an amoCRM contact id", clientID)
+	entity, id, ok := ParseClientID(clientID)
+	if !ok {
+		return nil, fmt.Errorf("amocrm: client id %q is not an amoCRM contact or company id", clientID)
 	}
 	s.mu.Lock()
 	now := s.now()
-	cc, ok := s.contacts[id]
+	cc, ok := s.cards[ClientID(entity, id)]
 	s.mu.Unlock()
 	if !ok || !now.Before(cc.exp) {
-		ct, err := s.c.Contact(ctx, id)
+		cd, err := s.readCard(ctx, entity, id)
 		if err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
-		s.putContactLocked(*ct, now)
+		s.putCardLocked(cd, now)
 		s.mu.Unlock()
-		cc.v = *ct
+		cc.v = cd
 	}
-	ids := cc.v.LeadIDs()
+	ids := cc.v.leads
 	var out []Lead
 	var missing []int64
 	s.mu.Lock()
@@ -458,6 +568,22 @@ func (s *Store) ClientLeads(ctx context.Context, account, clientID string) ([]ma
 	return res, nil
 }
 
+// readCard reads a contact or company with its lead ids.
+func (s *Store) readCard(ctx context.Context, entity EntityType, id int64) (card, error) {
+	if entity == EntityCompanies {
+		co, err := s.c.Company(ctx, id)
+		if err != nil {
+			return card{}, err
+		}
+		return companyCard(*co), nil
+	}
+	ct, err := s.c.Contact(ctx, id)
+	if err != nil {
+		return card{}, err
+	}
+	return contactCard(*ct), nil
+}
+
 func (s *Store) putLeadLocked(l Lead, now time.Time) {
 	prune(s.leads, func(x timed[Lead]) bool { return !now.Before(x.exp) })
 	s.leads[l.ID] = timed[Lead]{l, now.Add(s.foundTTL)}
@@ -481,20 +607,24 @@ func toLead(l Lead, account, clientID string) match.Lead {
 }
 
 // CreateLead implements match.LeadStore: POST /api/v4/leads linked to the
-// contact as its main contact. Pipeline and Status are amoCRM ids or
-// names (looked up in the pipelines, cached); empty = the main pipeline's
-// first stage. A non-empty Source is added as a tag.
+// client: a contact as the lead's main contact, a company as its company
+// (_embedded.companies). Pipeline and Status are amoCRM ids or names
+// (looked up in the pipelines, cached); empty = the main pipeline's first
+// stage. A non-empty Source is added as a tag.
 func (s *Store) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
-	contactID := parseID(l.ClientID)
+	entity, clientID, linked := ParseClientID(l.ClientID)
 	pipelineID, statusID, err := s.stage(ctx, l.Pipeline, l.Status)
 	if err != nil {
 		return match.Lead{}, err
 	}
 	body := Lead{Name: l.Name, PipelineID: pipelineID, StatusID: statusID, ResponsibleUserID: parseID(l.Responsible)}
-	if contactID != 0 || l.Source != "" {
+	if linked || l.Source != "" {
 		body.Embedded = &Embedded{Tags: Tags(l.Source)}
-		if contactID != 0 {
-			body.Embedded.Contacts = []Contact{{ID: contactID, IsMain: true}}
+		switch {
+		case linked && entity == EntityCompanies:
+			body.Embedded.Companies = []Ref{{ID: clientID}}
+		case linked:
+			body.Embedded.Contacts = []Contact{{ID: clientID, IsMain: true}}
 		}
 	}
 	out, err := s.c.CreateLeads(ctx, []Lead{body})
@@ -506,9 +636,9 @@ func (s *Store) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error
 	body.CreatedAt = now.Unix()
 	s.mu.Lock()
 	s.putLeadLocked(body, now)
-	if cc, ok := s.contacts[contactID]; ok && cc.v.Embedded != nil {
-		cc.v.Embedded = &Embedded{Tags: cc.v.Embedded.Tags, Leads: append(slices.Clone(cc.v.Embedded.Leads), Ref{ID: body.ID})}
-		s.contacts[contactID] = cc
+	if cc, ok := s.cards[ClientID(entity, clientID)]; linked && ok {
+		cc.v.leads = append(slices.Clone(cc.v.leads), body.ID)
+		s.cards[ClientID(entity, clientID)] = cc
 	}
 	s.mu.Unlock()
 	l.ID, l.CreatedAt, l.State = strconv.FormatInt(body.ID, 10), now.UTC(), match.LeadOpen
@@ -517,7 +647,8 @@ func (s *Store) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error
 }
 
 // ReopenLead implements match.LeadStore: PATCH the lead's status (an id,
-// or a status name of the lead's pipeline).
+// or a status name of the lead's pipeline). The lead's ClientID is its
+// main contact, else its company ("company:<id>").
 func (s *Store) ReopenLead(ctx context.Context, account, leadID, status string) (match.Lead, error) {
 	id := parseID(leadID)
 	s.mu.Lock()
@@ -554,6 +685,9 @@ func (s *Store) ReopenLead(ctx context.Context, account, leadID, status string) 
 			if clientID == "" || c.IsMain {
 				clientID = userID(c.ID)
 			}
+		}
+		if clientID == "" && len(l.Embedded.Companies) > 0 {
+			clientID = ClientID(EntityCompanies, l.Embedded.Companies[0].ID)
 		}
 	}
 	return toLead(l, account, clientID), nil
@@ -686,9 +820,10 @@ func (s *Store) CallFor(rec match.CallRecord) Call {
 }
 
 // LogCall implements match.CallLog. A call attached to a lead is written
-// as a call note on that lead; otherwise it goes to POST /api/v4/calls,
-// and if amoCRM finds no entity with the phone (it would drop the call) it
-// is written as a note on the contact instead. A call without a contact
+// as a call note on that lead; otherwise it goes to POST /api/v4/calls
+// (amoCRM places it on the contact or company with the phone), and if
+// amoCRM finds no entity with the phone (it would drop the call) it is
+// written as a note on the client's contact or company instead. A call without a contact
 // (unknown number, creation off) is not sent — amoCRM would drop it —
 // and stays with the engine's late binding, which logs it again once a
 // contact with the phone appears within the window; under WithUnsorted an
@@ -700,10 +835,11 @@ func (s *Store) LogCall(ctx context.Context, rec match.CallRecord) error {
 		_, err := s.AddUnsortedCall(ctx, rec)
 		return err
 	}
-	if s.unsorted != nil && rec.Direction == callevent.Inbound {
+	entity, clientID, _ := ParseClientID(rec.ClientID)
+	if s.unsorted != nil && rec.Direction == callevent.Inbound && entity == EntityContacts {
 		s.mu.Lock()
-		_, auto := s.autoMade[parseID(rec.ClientID)]
-		delete(s.autoMade, parseID(rec.ClientID))
+		_, auto := s.autoMade[clientID]
+		delete(s.autoMade, clientID)
 		s.mu.Unlock()
 		if auto {
 			s.log.WarnContext(ctx, "amocrm: WithUnsorted is set, but the engine created a contact for an inbound call from an unknown number "+
@@ -727,10 +863,8 @@ func (s *Store) LogCall(ctx context.Context, rec match.CallRecord) error {
 		_, err = s.c.AddCallNotes(ctx, EntityLeads, []CallNote{{EntityID: lead, Call: call}})
 	} else {
 		_, err = s.c.AddCalls(ctx, []Call{call})
-		if errors.Is(err, ErrEntityNotFound) {
-			if contact := parseID(rec.ClientID); contact != 0 {
-				_, err = s.c.AddCallNotes(ctx, EntityContacts, []CallNote{{EntityID: contact, Call: call}})
-			}
+		if errors.Is(err, ErrEntityNotFound) && clientID != 0 {
+			_, err = s.c.AddCallNotes(ctx, entity, []CallNote{{EntityID: clientID, Call: call}})
 		}
 	}
 	if err != nil {
@@ -835,23 +969,25 @@ func (s *Store) Online(context.Context, string) ([]string, error) { return nil, 
 
 // Notify implements match.Notifier: the incoming-call pop-up (POST
 // /api/v2/events) for the employee, with the client's phone, so amoCRM
-// shows the client's card. Notifications without a phone or for an
-// employee that is not an amoCRM user id are skipped.
+// shows the client's card. Notifications without a phone, for an
+// employee that is not an amoCRM user id, and of an overdue call-back
+// task (match.NotifyTaskOverdue: nobody is calling, so a "who is calling"
+// card would mislead; amoCRM shows overdue tasks itself) are skipped.
 func (s *Store) Notify(ctx context.Context, n match.Notification) error {
 	uid := parseID(n.Employee)
-	if n.ClientPhone == "" || uid == 0 {
+	if n.ClientPhone == "" || uid == 0 || n.Kind == match.NotifyTaskOverdue {
 		return nil
 	}
 	return s.c.ShowIncomingCall(ctx, n.ClientPhone, uid)
 }
 
 // AddDialogNotes implements match.Dialog: the notes become plain notes in
-// the contact's timeline, one request per call. A note this Store wrote
-// in the last hour is not written again.
+// the contact's or company's timeline, one request per call. A note this
+// Store wrote in the last hour is not written again.
 func (s *Store) AddDialogNotes(ctx context.Context, _, clientID string, notes []match.DialogNote) error {
-	id := parseID(clientID)
-	if id == 0 {
-		return fmt.Errorf("amocrm: dialog notes: %q is not a contact id", clientID)
+	entity, id, ok := ParseClientID(clientID)
+	if !ok {
+		return fmt.Errorf("amocrm: dialog notes: %q is not a contact or company id", clientID)
 	}
 	keyOf := func(n match.DialogNote) string {
 		return clientID + "\x00" + n.Provider + "\x00" + n.CallID + "\x00" + n.Text
@@ -865,8 +1001,8 @@ func (s *Store) AddDialogNotes(ctx context.Context, _, clientID string, notes []
 	}
 	s.mu.Unlock()
 	for chunk := range slices.Chunk(out, MaxBatch) {
-		if _, err := s.c.AddTextNotes(ctx, EntityContacts, chunk); err != nil {
-			return err
+		if _, err := s.c.AddTextNotes(ctx, entity, chunk); err != nil {
+			return fmt.Errorf("amocrm: dialog notes of %s %d: %w", entity.noun(), id, err)
 		}
 	}
 	s.mu.Lock()
@@ -879,32 +1015,39 @@ func (s *Store) AddDialogNotes(ctx context.Context, _, clientID string, notes []
 	return nil
 }
 
-// Popups returns a callevent.Sink that shows the incoming-call pop-up to
-// the amoCRM user of the ringing extension, once per call and user, for
-// Ringing events of inbound and outbound calls with a client phone (the
-// guide's "who is calling" card). Mount it next to the engine:
-// callevent.Fanout(engine, store.Popups()).
-func (s *Store) Popups() callevent.Sink {
-	return callevent.SinkFunc(func(ctx context.Context, ev callevent.Event) error {
-		uid, ok := s.ext[ev.Extension]
-		if ev.Kind != callevent.Ringing || ev.ClientPhone == "" || !ok || ev.Direction == callevent.Internal {
-			return nil
-		}
-		key := ev.Provider + "\x00" + ev.Account + "\x00" + ev.CallID + "\x00" + userID(uid)
-		s.mu.Lock()
-		_, done := s.popped[key]
-		s.mu.Unlock()
-		if done {
-			return nil
-		}
-		if err := s.c.ShowIncomingCall(ctx, ev.ClientPhone, uid); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		now := s.now()
-		prune(s.popped, func(t time.Time) bool { return now.Sub(t) > time.Hour })
-		s.popped[key] = now
+// PopUp implements match.PopUpper: amoCRM's incoming-call pop-up (POST
+// /api/v2/events, see Client.ShowIncomingCall) with the client's phone,
+// for the amoCRM user whose id is p.Employee. amoCRM looks the number up
+// itself and shows the contact or company with its leads, or offers to
+// create one, which is the guide's card on ringing, dialing and answer.
+//
+// It is shown once per provider, account, call, user and phase: a
+// PopUp repeated (a redelivered event, an engine that decides a call
+// again) sends nothing, for an hour; another phase of the call shows the
+// card again. A card without a phone, or for an employee that is not an
+// amoCRM user id, is skipped without a request.
+func (s *Store) PopUp(ctx context.Context, p match.PopUp) error {
+	uid := parseID(p.Employee)
+	if p.ClientPhone == "" || uid == 0 {
+		return nil
+	}
+	key := p.Provider + "\x00" + p.Account + "\x00" + p.CallID + "\x00" + userID(uid) + "\x00" + p.Phase.String()
+	s.mu.Lock()
+	now := s.now()
+	if t, done := s.popped[key]; done && now.Sub(t) <= time.Hour {
 		s.mu.Unlock()
 		return nil
-	})
+	}
+	// Taken before the request, so concurrent PopUps of one card send it
+	// once; given back if it fails.
+	prune(s.popped, func(t time.Time) bool { return now.Sub(t) > time.Hour })
+	s.popped[key] = now
+	s.mu.Unlock()
+	if err := s.c.ShowIncomingCall(ctx, p.ClientPhone, uid); err != nil {
+		s.mu.Lock()
+		delete(s.popped, key)
+		s.mu.Unlock()
+		return fmt.Errorf("amocrm: %s pop-up of call %s for user %d: %w", p.Phase, p.CallID, uid, err)
+	}
+	return nil
 }

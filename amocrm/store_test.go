@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,12 +159,23 @@ func TestStoreDirectory(t *testing.T) {
 	})
 }
 
+// Notify pops the card of the notification's call up for the employee;
+// one without a phone, for an employee that is not a user id, or of an
+// overdue call-back task (nobody is calling) shows nothing.
 func TestStoreNotify(t *testing.T) {
 	t.Parallel()
 	st, srv := newStore(t)
-	require.NoError(t, st.Notify(t.Context(), match.Notification{Kind: match.NotifyMissed, Employee: "8375358", ClientPhone: "79161111111"}))
-	require.NoError(t, st.Notify(t.Context(), match.Notification{Kind: match.NotifyMissed, Employee: "8375358"}))
-	require.Equal(t, []amocrmtest.Event{{Phone: "+79161111111", Users: []int64{op2}}}, srv.Events())
+	for _, n := range []match.Notification{
+		{Kind: match.NotifyMissed, Employee: "8375358", ClientPhone: "79161111111"},
+		{Kind: match.NotifyCall, Employee: "8375357", ClientPhone: "79161111112"},
+		{Kind: match.NotifyMissed, Employee: "8375358"},
+		{Kind: match.NotifyMissed, Employee: "op2", ClientPhone: "79161111111"},
+		{Kind: match.NotifyTaskOverdue, Employee: "8375357", Provider: "telphin", CallID: "c1", ClientPhone: "79161111111",
+			Reason: "call-back task overdue since 09:10"},
+	} {
+		require.NoError(t, st.Notify(t.Context(), n), "%+v", n)
+	}
+	require.Equal(t, []amocrmtest.Event{{Phone: "+79161111111", Users: []int64{op2}}, {Phone: "+79161111112", Users: []int64{op1}}}, srv.Events())
 }
 
 // FindClientsByField returns up to limit contacts; a limit of 0 or less
@@ -234,23 +246,86 @@ func TestStoreSharedSearchOutlivesCanceledCaller(t *testing.T) {
 	require.Less(t, waited3, delay, "before the search answered")
 }
 
-// Popups shows the pop-up once per call and user: a second Ringing event
-// of the same call for the same user (another event id, another extension
-// of that user) sends nothing; another user of the call gets one.
-func TestStorePopupsOncePerCallAndUser(t *testing.T) {
+// PopUp shows amoCRM's pop-up with the client's phone to the amoCRM user
+// of the card, once per call, user and phase: the same card again sends
+// nothing, another phase or another user of the call sends again, and a
+// card that cannot be shown (no phone, an employee that is not a user id)
+// sends nothing.
+func TestStorePopUp(t *testing.T) {
 	t.Parallel()
-	st, srv := newStore(t)
-	sink := st.Popups()
-	ring := func(id, ext string) callevent.Event {
-		return callevent.Event{ID: id, Provider: "telphin", Account: acct, Kind: callevent.Ringing, Direction: callevent.Inbound,
-			CallID: "c1", ClientPhone: "79161111111", Extension: ext}
+	card := func(employee string, phase match.Phase) match.PopUp {
+		return match.PopUp{Phase: phase, Account: acct, Provider: "telphin", CallID: "c1", Direction: callevent.Inbound,
+			Employee: employee, ClientPhone: "79161111111", LinePhone: line, At: time.Unix(startUnix, 0)}
 	}
-	require.NoError(t, sink.HandleEvent(t.Context(), ring("ev1", "101")))
-	require.NoError(t, sink.HandleEvent(t.Context(), ring("ev2", "101")))
-	require.NoError(t, sink.HandleEvent(t.Context(), ring("ev3", "102"))) // also op1
-	require.Equal(t, 1, srv.Count("POST", "/api/v2/events"), "one pop-up per call and user")
-	require.NoError(t, sink.HandleEvent(t.Context(), ring("ev4", "201")))
-	require.Equal(t, []amocrmtest.Event{{Phone: "+79161111111", Users: []int64{op1}}, {Phone: "+79161111111", Users: []int64{op2}}}, srv.Events())
+	pop := func(st *amocrm.Store, p match.PopUp) {
+		t.Helper()
+		require.NoError(t, st.PopUp(t.Context(), p))
+	}
+
+	t.Run("once per call, user and phase", func(t *testing.T) {
+		t.Parallel()
+		st, srv := newStore(t)
+		pop(st, card("8375357", match.PhaseRinging))
+		require.Equal(t, []amocrmtest.Event{{Phone: "+79161111111", Users: []int64{op1}}}, srv.Events(), "the phone and the user")
+		pop(st, card("8375357", match.PhaseRinging))
+		require.Len(t, srv.Events(), 1, "the same card again sends nothing")
+
+		pop(st, card("8375357", match.PhaseAnswered))
+		pop(st, card("8375358", match.PhaseRinging))
+		other := card("8375357", match.PhaseRinging)
+		other.CallID = "c2"
+		pop(st, other)
+		require.Equal(t, []amocrmtest.Event{{Phone: "+79161111111", Users: []int64{op1}}, {Phone: "+79161111111", Users: []int64{op1}},
+			{Phone: "+79161111111", Users: []int64{op2}}, {Phone: "+79161111111", Users: []int64{op1}}}, srv.Events(),
+			"another phase, another user, another call")
+	})
+	t.Run("nothing to show: no request", func(t *testing.T) {
+		t.Parallel()
+		st, srv := newStore(t)
+		for _, emp := range []string{"", "op1@example.com", "0", "-8375357", "company:8375357", "8375357x"} {
+			pop(st, card(emp, match.PhaseRinging))
+		}
+		noPhone := card("8375357", match.PhaseRinging)
+		noPhone.ClientPhone = ""
+		pop(st, noPhone)
+		require.Empty(t, srv.Requests())
+	})
+	t.Run("a failure is returned and the card may be shown again", func(t *testing.T) {
+		t.Parallel()
+		st, srv := newStore(t)
+		srv.Fail(amocrmtest.Failure{Path: "/api/v2/events", Status: http.StatusBadRequest})
+		err := st.PopUp(t.Context(), card("8375357", match.PhaseDialing))
+		require.ErrorContains(t, err, "amocrm: dialing pop-up of call c1 for user 8375357")
+		require.Empty(t, srv.Events())
+		pop(st, card("8375357", match.PhaseDialing))
+		require.Len(t, srv.Events(), 1)
+	})
+	t.Run("concurrent cards: one request", func(t *testing.T) {
+		t.Parallel()
+		st, srv := newStore(t)
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = st.PopUp(t.Context(), card("8375357", match.PhaseRinging))
+			}()
+		}
+		wg.Wait()
+		require.Equal(t, 1, srv.Count("POST", "/api/v2/events"))
+	})
+	t.Run("shown again after an hour", func(t *testing.T) {
+		t.Parallel()
+		now := time.Unix(startUnix, 0)
+		st, srv := newStore(t, amocrm.WithClock(func() time.Time { return now }))
+		pop(st, card("8375357", match.PhaseRinging))
+		now = now.Add(time.Hour)
+		pop(st, card("8375357", match.PhaseRinging))
+		require.Len(t, srv.Events(), 1, "within the hour")
+		now = now.Add(time.Second)
+		pop(st, card("8375357", match.PhaseRinging))
+		require.Len(t, srv.Events(), 2, "the memory is bounded")
+	})
 }
 
 func TestNewStoreValidates(t *testing.T) {
@@ -281,7 +356,9 @@ func TestStoreCacheTTL(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(startUnix, 0)
 	clock := func() time.Time { return now }
-	searches := func(srv *amocrmtest.Server) int { return len(srv.APIRequests()) }
+	// An unknown number costs two searches (contacts, companies), both
+	// cached; a known one, one.
+	searches := func(srv *amocrmtest.Server) int { return srv.Count("GET", "/api/v4/contacts") }
 	find := func(st *amocrm.Store, phone string) {
 		t.Helper()
 		_, _, err := st.FindClientByPhone(t.Context(), acct, phone)
@@ -296,6 +373,7 @@ func TestStoreCacheTTL(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	find(st, "79160000001")
 	require.Equal(t, 2, searches(srv))
+	require.Equal(t, 2, srv.Count("GET", "/api/v4/companies"), "companies are searched and cached with the contacts")
 
 	srv.AddContact(amocrmtest.Contact{Name: "Клиент", Phones: []string{"+79160000002"}})
 	find(st, "79160000002")
@@ -305,6 +383,7 @@ func TestStoreCacheTTL(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	find(st, "79160000002")
 	require.Equal(t, 4, searches(srv))
+	require.Equal(t, 2, srv.Count("GET", "/api/v4/companies"), "a contact's number is not searched among companies")
 }
 
 // TestDialogNotes: with Rule.Dialog (Salebot, seed 001) a call's events

@@ -70,30 +70,31 @@ func TestUnsortedForUnknownCallers(t *testing.T) {
 		{
 			name:  "unknown caller, answered: one entry with the recording, no contact",
 			calls: list(call{id(1), unknown, "101"}.inboundAnswered()),
-			want: []string{popup(unknown, op1), search("9162222222"), lookupUnsorted,
+			want: []string{search("9162222222"), searchCompanies("9162222222"), popup(unknown, op1), popup(unknown, op1), lookupUnsorted,
 				unsortedBody(id(1), unknown, 83, "https://pbx.example.com/rec/"+id(1)+".mp3", "Автоконтакт: Входящий", op1)},
 			wantEntries: []string{amocrm.CallUniq("telphin", acct, id(1))}, wantContacts: []string{"Иван Петров"},
 		},
 		{
 			name:  "unknown caller, missed: one entry for the missed-calls manager, the wait as duration",
 			calls: list(call{id(2), unknown, "101"}.inboundMissed()),
-			want: []string{popup(unknown, op1), search("9162222222"), lookupUnsorted,
+			want: []string{search("9162222222"), searchCompanies("9162222222"), popup(unknown, op1), lookupUnsorted,
 				unsortedBody(id(2), unknown, 10, "", "Автоконтакт: Входящий-пропущенный", missed), popup(unknown, missed)},
 			wantEntries: []string{amocrm.CallUniq("telphin", acct, id(2))}, wantContacts: []string{"Иван Петров"},
 		},
 		{
 			name:  "known caller: no entry, the call is attached to the contact as before",
 			calls: list(call{id(3), known, "102"}.inboundAnswered()),
-			want: []string{popup(known, op1), search("9161111111"),
+			want: []string{search("9161111111"), popup(known, op1),
 				"POST /api/v4/calls " + callsBody(callJSON("inbound", id(3), known, 83, "https://pbx.example.com/rec/"+id(3)+".mp3", "Разговор состоялся", 4, op1))},
 			wantCalls: []string{"contacts 1002"}, wantContacts: []string{"Иван Петров"},
 		},
 		{
 			name:  "outbound call to an unknown number: the auto-contact as before",
 			calls: list(call{id(4), unknown, "201"}.outbound("NOANSWER")),
-			want: []string{popup(unknown, op2), search("9162222222"),
+			want: []string{search("9162222222"), searchCompanies("9162222222"),
 				"POST /api/v4/contacts " + mustJSON([]any{map[string]any{"name": "Автоконтакт: Исходящий", "responsible_user_id": op2, "request_id": "0",
 					"custom_fields_values": []any{map[string]any{"field_code": "PHONE", "values": []any{map[string]any{"value": unknown, "enum_code": "WORK"}}}}}}),
+				popup(unknown, op2),
 				"POST /api/v4/calls " + callsBody(callJSON("outbound", id(4), unknown, 10, "", "Не дозвонился", 6, op2))},
 			wantCalls: []string{"contacts 1003"}, wantContacts: []string{"Иван Петров", "Автоконтакт: Исходящий"},
 		},
@@ -156,7 +157,8 @@ func TestUnsortedOncePerCall(t *testing.T) {
 	again := newEnv(t, cfg)
 	before = len(e.srv.APIRequests())
 	again.send(c.inboundAnswered()...)
-	require.Equal(t, []string{popup(unknown, op1), search("9162222222"), lookupUnsorted}, requests(e.srv)[before:], "found, not added")
+	require.Equal(t, []string{search("9162222222"), searchCompanies("9162222222"), popup(unknown, op1), popup(unknown, op1), lookupUnsorted},
+		requests(e.srv)[before:], "found, not added")
 	require.Len(t, e.srv.UnsortedEntries(), 1)
 	got, err = again.store.AddUnsortedCall(t.Context(), rec)
 	require.NoError(t, err)

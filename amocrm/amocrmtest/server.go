@@ -4,11 +4,13 @@
 // A Server serves, on 127.0.0.1: the OAuth token endpoint
 // (authorization_code and rotating single-use refresh tokens: a reused
 // refresh token gets 401 "Token has been revoked"; long-lived tokens),
-// contacts (loose full-text search answering 204 when nothing matches,
-// get, create, update), leads (create, complex create, list by id, status
-// update), pipelines, calls (placed on the contact or its single active
-// lead by the last 10 digits of the phone; 400 "Entity not found"
-// otherwise), call notes, contacts' custom fields (paginated; writing a
+// contacts and companies (each: loose full-text search answering 204 when
+// nothing matches, get, create, update, custom fields), leads (create
+// linked to contacts and companies, complex create, list by id, status
+// update), pipelines, calls (placed by the last 10 digits of the phone on
+// the contact, else the company, with the phone, or on its single active
+// lead; 400 "Entity not found" otherwise), call and text notes on
+// contacts, companies and leads, custom fields (paginated; writing a
 // field_id the account lacks is amoCRM's 400 with validation-errors;
 // values null clears a field), unsorted SIP (required fields validated;
 // listed back by GET /api/v4/leads/unsorted until accepted), the
@@ -103,8 +105,27 @@ type Contact struct {
 	Unsorted bool
 }
 
-// Field is a custom field of contacts (GET /api/v4/contacts/custom_fields).
-// A value written to it is kept in Contact.Fields under its Name.
+// Company is a company of the fake account: like a contact, a card with
+// phones, other fields, tags and leads. amoCRM numbers companies in their
+// own sequence; the fake draws contacts', companies' and every other id
+// from one counter, so tests that want a company and a contact with one id
+// set ID themselves.
+type Company struct {
+	ID                int64
+	Name              string
+	ResponsibleUserID int64
+	// Phones are the PHONE values as written; Fields are other custom
+	// field values by field code or name.
+	Phones    []string
+	Fields    map[string]string
+	Tags      []string
+	LeadIDs   []int64
+	CreatedAt int64
+}
+
+// Field is a custom field of contacts (GET /api/v4/contacts/custom_fields)
+// or of companies (GET /api/v4/companies/custom_fields). A value written
+// to it is kept in Contact.Fields or Company.Fields under its Name.
 type Field struct {
 	ID   int64
 	Name string
@@ -118,6 +139,15 @@ var DefaultFields = []Field{
 	{ID: 1698050, Name: "Должность", Code: "POSITION", Type: "text"},
 	{ID: 1698052, Name: "Телефон", Code: "PHONE", Type: "multitext"},
 	{ID: 1698054, Name: "Email", Code: "EMAIL", Type: "multitext"},
+}
+
+// DefaultCompanyFields are the companies' custom fields a new Server has:
+// the system fields of every amoCRM account.
+var DefaultCompanyFields = []Field{
+	{ID: 1698062, Name: "Телефон", Code: "PHONE", Type: "multitext"},
+	{ID: 1698064, Name: "Email", Code: "EMAIL", Type: "multitext"},
+	{ID: 1698066, Name: "Web", Code: "WEB", Type: "url"},
+	{ID: 1698068, Name: "Адрес", Code: "ADDRESS", Type: "textarea"},
 }
 
 // UnsortedEntry is an entry of "Неразобранное" (POST
@@ -141,6 +171,7 @@ type Lead struct {
 	StatusID          int64
 	ResponsibleUserID int64
 	ContactIDs        []int64
+	CompanyIDs        []int64
 	Tags              []string
 	CreatedAt         int64
 }
@@ -149,7 +180,7 @@ type Lead struct {
 // (NoteType "call_in"/"call_out"): Entity and EntityID say where it went;
 // Item is the JSON object received.
 type Call struct {
-	Entity   string // "contacts" or "leads"
+	Entity   string // "contacts", "companies" or "leads"
 	EntityID int64
 	NoteType string // "" for /calls
 	Item     map[string]any
@@ -224,11 +255,13 @@ type Server struct {
 	blocked   bool
 	users     []User
 	contacts  []*Contact
+	companies []*Contact // kept in a contact's shape; never Unsorted
 	leads     []*Lead
 	calls     []Call
 	notes     []TextNote
 	unsorted  []*UnsortedEntry
-	fields    []Field
+	fields    []Field // contacts'
+	coFields  []Field // companies'
 	events    []Event
 }
 
@@ -243,13 +276,17 @@ func NewServer() *Server {
 		client: &http.Client{Transport: newTransport()},
 		access: map[string]bool{}, refresh: map[string]bool{}, codes: map[string]bool{},
 		limiter: rate.NewLimiter(7, 7), users: slices.Clone(DefaultUsers), fields: slices.Clone(DefaultFields),
+		coFields: slices.Clone(DefaultCompanyFields),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/access_token", s.token)
-	mux.HandleFunc("GET /api/v4/contacts", s.searchContacts)
-	mux.HandleFunc("GET /api/v4/contacts/{id}", s.getContact)
-	mux.HandleFunc("POST /api/v4/contacts", s.createContacts)
-	mux.HandleFunc("PATCH /api/v4/contacts", s.updateContacts)
+	for _, e := range []string{contacts, companies} {
+		mux.HandleFunc("GET /api/v4/"+e, s.search(e))
+		mux.HandleFunc("GET /api/v4/"+e+"/{id}", s.get(e))
+		mux.HandleFunc("POST /api/v4/"+e, s.create(e))
+		mux.HandleFunc("PATCH /api/v4/"+e, s.update(e))
+		mux.HandleFunc("GET /api/v4/"+e+"/custom_fields", s.listFields(e))
+	}
 	mux.HandleFunc("POST /api/v4/leads", s.createLeads)
 	mux.HandleFunc("GET /api/v4/leads", s.listLeads)
 	mux.HandleFunc("PATCH /api/v4/leads/{id}", s.updateLead)
@@ -257,7 +294,6 @@ func NewServer() *Server {
 	mux.HandleFunc("GET /api/v4/leads/pipelines", s.pipelines)
 	mux.HandleFunc("POST /api/v4/leads/unsorted/sip", s.unsortedSIP)
 	mux.HandleFunc("GET /api/v4/leads/unsorted", s.listUnsorted)
-	mux.HandleFunc("GET /api/v4/contacts/custom_fields", s.listFields)
 	mux.HandleFunc("POST /api/v4/calls", s.addCalls)
 	mux.HandleFunc("POST /api/v4/{entity}/notes", s.addNotes)
 	mux.HandleFunc("POST /api/v2/events", s.addEvents)
@@ -434,8 +470,22 @@ func (s *Server) AddContact(c Contact) int64 {
 	return c.ID
 }
 
-// AddLead adds a lead linked to its ContactIDs (ID 0: one is assigned;
-// PipelineID 0: the main pipeline; StatusID 0: its first stage).
+// AddCompany adds a company (ID 0: one is assigned) and returns its id,
+// e.g. a company "created by hand".
+func (s *Server) AddCompany(c Company) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.ID == 0 {
+		c.ID = s.nextID()
+	}
+	s.companies = append(s.companies, &Contact{ID: c.ID, Name: c.Name, ResponsibleUserID: c.ResponsibleUserID, Phones: c.Phones,
+		Fields: c.Fields, Tags: c.Tags, LeadIDs: c.LeadIDs, CreatedAt: c.CreatedAt})
+	return c.ID
+}
+
+// AddLead adds a lead linked to its ContactIDs and CompanyIDs (ID 0: one
+// is assigned; PipelineID 0: the main pipeline; StatusID 0: its first
+// stage).
 func (s *Server) AddLead(l Lead) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -457,6 +507,11 @@ func (s *Server) addLeadLocked(l Lead) *Lead {
 			c.LeadIDs = append(c.LeadIDs, l.ID)
 		}
 	}
+	for _, cid := range l.CompanyIDs {
+		if c := s.company(cid); c != nil {
+			c.LeadIDs = append(c.LeadIDs, l.ID)
+		}
+	}
 	s.leads = append(s.leads, &l)
 	return &l
 }
@@ -467,11 +522,30 @@ func (s *Server) Contacts() []Contact {
 	defer s.mu.Unlock()
 	out := make([]Contact, len(s.contacts))
 	for i, c := range s.contacts {
-		out[i] = *c
-		out[i].Phones, out[i].Tags, out[i].LeadIDs = slices.Clone(c.Phones), slices.Clone(c.Tags), slices.Clone(c.LeadIDs)
-		out[i].Fields = maps.Clone(c.Fields)
+		out[i] = c.clone()
 	}
 	return out
+}
+
+// Companies returns copies of the companies, in creation order.
+func (s *Server) Companies() []Company {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Company, len(s.companies))
+	for i, c := range s.companies {
+		x := c.clone()
+		out[i] = Company{ID: x.ID, Name: x.Name, ResponsibleUserID: x.ResponsibleUserID, Phones: x.Phones, Fields: x.Fields,
+			Tags: x.Tags, LeadIDs: x.LeadIDs, CreatedAt: x.CreatedAt}
+	}
+	return out
+}
+
+// clone copies c with its slices and map.
+func (c *Contact) clone() Contact {
+	x := *c
+	x.Phones, x.Tags, x.LeadIDs = slices.Clone(c.Phones), slices.Clone(c.Tags), slices.Clone(c.LeadIDs)
+	x.Fields = maps.Clone(c.Fields)
+	return x
 }
 
 // Leads returns copies of the leads, in creation order.
@@ -481,7 +555,7 @@ func (s *Server) Leads() []Lead {
 	out := make([]Lead, len(s.leads))
 	for i, l := range s.leads {
 		out[i] = *l
-		out[i].ContactIDs, out[i].Tags = slices.Clone(l.ContactIDs), slices.Clone(l.Tags)
+		out[i].ContactIDs, out[i].CompanyIDs, out[i].Tags = slices.Clone(l.ContactIDs), slices.Clone(l.CompanyIDs), slices.Clone(l.Tags)
 	}
 	return out
 }
@@ -560,14 +634,21 @@ func (s *Server) AcceptUnsorted(uid string) bool {
 // AddContactField adds a custom field of contacts (ID 0: one is assigned;
 // Type "": "text") and returns its id, as an administrator adds one in
 // Settings.
-func (s *Server) AddContactField(f Field) int64 {
+func (s *Server) AddContactField(f Field) int64 { return s.addField(contacts, f) }
+
+// AddCompanyField adds a custom field of companies, as AddContactField
+// does for contacts.
+func (s *Server) AddCompanyField(f Field) int64 { return s.addField(companies, f) }
+
+func (s *Server) addField(entity string, f Field) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if f.ID == 0 {
 		f.ID = s.nextID()
 	}
 	f.Type = cmpOr(f.Type, "text")
-	s.fields = append(s.fields, f)
+	defs := s.fieldsOf(entity)
+	*defs = append(*defs, f)
 	return f.ID
 }
 
@@ -846,14 +927,42 @@ func last10(s string) string {
 	return d
 }
 
-func (s *Server) contact(id int64) *Contact {
-	for _, c := range s.contacts {
+// The entities kept as cards (in a Contact's shape): contacts and
+// companies.
+const (
+	contacts  = "contacts"
+	companies = "companies"
+)
+
+// cards returns the cards of entity. s.mu is held.
+func (s *Server) cards(entity string) *[]*Contact {
+	if entity == companies {
+		return &s.companies
+	}
+	return &s.contacts
+}
+
+// fieldsOf returns the custom fields of entity. s.mu is held.
+func (s *Server) fieldsOf(entity string) *[]Field {
+	if entity == companies {
+		return &s.coFields
+	}
+	return &s.fields
+}
+
+// card returns the card of entity with id, or nil. s.mu is held.
+func (s *Server) card(entity string, id int64) *Contact {
+	for _, c := range *s.cards(entity) {
 		if c.ID == id {
 			return c
 		}
 	}
 	return nil
 }
+
+func (s *Server) contact(id int64) *Contact { return s.card(contacts, id) }
+
+func (s *Server) company(id int64) *Contact { return s.card(companies, id) }
 
 func (s *Server) lead(id int64) *Lead {
 	for _, l := range s.leads {
@@ -864,21 +973,24 @@ func (s *Server) lead(id int64) *Lead {
 	return nil
 }
 
-func (s *Server) contactJSON(c *Contact, withLeads bool) map[string]any {
-	path := fmt.Sprintf("/api/v4/contacts/%d", c.ID)
+// cardJSON is a contact or company as amoCRM returns it. s.mu is held.
+func (s *Server) cardJSON(entity string, c *Contact, withLeads bool) map[string]any {
+	path := fmt.Sprintf("/api/v4/%s/%d", entity, c.ID)
+	defs := *s.fieldsOf(entity)
 	var fields []any
 	if len(c.Phones) > 0 {
 		var vals []any
 		for _, p := range c.Phones {
 			vals = append(vals, map[string]any{"value": p, "enum_id": 1037745, "enum_code": "WORK"})
 		}
-		fields = append(fields, map[string]any{"field_id": 1698052, "field_name": "Телефон", "field_code": "PHONE",
+		ph := defs[slices.IndexFunc(defs, func(d Field) bool { return d.Code == "PHONE" })]
+		fields = append(fields, map[string]any{"field_id": ph.ID, "field_name": ph.Name, "field_code": "PHONE",
 			"field_type": "multitext", "values": vals})
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Fields)) {
 		f := Field{ID: 1698060, Name: k, Type: "text"}
-		if i := slices.IndexFunc(s.fields, func(d Field) bool { return d.Name == k }); i >= 0 {
-			f = s.fields[i]
+		if i := slices.IndexFunc(defs, func(d Field) bool { return d.Name == k }); i >= 0 {
+			f = defs[i]
 		}
 		var code any
 		if f.Code != "" {
@@ -891,7 +1003,12 @@ func (s *Server) contactJSON(c *Contact, withLeads bool) map[string]any {
 	for i, t := range c.Tags {
 		tags = append(tags, map[string]any{"id": 5000 + i, "name": t, "color": nil})
 	}
-	emb := map[string]any{"tags": tags, "companies": []any{}}
+	emb := map[string]any{"tags": tags}
+	if entity == companies {
+		emb["contacts"] = []any{}
+	} else {
+		emb["companies"] = []any{}
+	}
 	if withLeads {
 		leads := []any{}
 		for _, id := range c.LeadIDs {
@@ -903,10 +1020,14 @@ func (s *Server) contactJSON(c *Contact, withLeads bool) map[string]any {
 	if len(fields) > 0 {
 		cf = fields
 	}
-	return map[string]any{"id": c.ID, "name": c.Name, "first_name": "", "last_name": "", "responsible_user_id": c.ResponsibleUserID,
+	out := map[string]any{"id": c.ID, "name": c.Name, "responsible_user_id": c.ResponsibleUserID,
 		"group_id": 0, "created_by": c.ResponsibleUserID, "updated_by": c.ResponsibleUserID, "created_at": c.CreatedAt,
-		"updated_at": c.CreatedAt, "closest_task_at": nil, "is_deleted": false, "is_unsorted": c.Unsorted, "custom_fields_values": cf,
+		"updated_at": c.CreatedAt, "closest_task_at": nil, "is_deleted": false, "custom_fields_values": cf,
 		"account_id": AccountID, "_links": s.href(path), "_embedded": emb}
+	if entity == contacts {
+		out["first_name"], out["last_name"], out["is_unsorted"] = "", "", c.Unsorted
+	}
+	return out
 }
 
 // matches is amoCRM's loose search: the query's digits inside any value's
@@ -925,60 +1046,67 @@ func (c *Contact) matches(q string) bool {
 	return strings.Contains(strings.ToLower(c.Name), strings.ToLower(q))
 }
 
-func (s *Server) searchContacts(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	if limit <= 0 || limit > 250 {
-		limit = 50
-	}
-	withLeads := slices.Contains(strings.Split(q.Get("with"), ","), "leads")
-	s.mu.Lock()
-	var found []any
-	for _, c := range s.contacts {
-		if !c.Unsorted && c.matches(q.Get("query")) && len(found) < limit {
-			found = append(found, s.contactJSON(c, withLeads))
+// search serves GET /api/v4/{entity}?query=…: the cards matching the
+// query (see matches), up to limit, 204 when none does.
+func (s *Server) search(entity string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		if limit <= 0 || limit > 250 {
+			limit = 50
 		}
+		withLeads := slices.Contains(strings.Split(q.Get("with"), ","), "leads")
+		s.mu.Lock()
+		var found []any
+		for _, c := range *s.cards(entity) {
+			if !c.Unsorted && c.matches(q.Get("query")) && len(found) < limit {
+				found = append(found, s.cardJSON(entity, c, withLeads))
+			}
+		}
+		s.mu.Unlock()
+		if len(found) == 0 {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"_page": 1, "_links": s.href("/api/v4/" + entity + "?" + q.Encode()),
+			"_embedded": map[string]any{entity: found}})
 	}
-	s.mu.Unlock()
-	if len(found) == 0 {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"_page": 1, "_links": s.href("/api/v4/contacts?" + q.Encode()),
-		"_embedded": map[string]any{"contacts": found}})
 }
 
-func (s *Server) getContact(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.contact(id)
-	if c == nil {
-		w.WriteHeader(http.StatusNoContent)
-		return
+// get serves GET /api/v4/{entity}/{id}; an unknown id answers 204.
+func (s *Server) get(entity string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		c := s.card(entity, id)
+		if c == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.cardJSON(entity, c, slices.Contains(strings.Split(r.URL.Query().Get("with"), ","), "leads")))
 	}
-	writeJSON(w, http.StatusOK, s.contactJSON(c, slices.Contains(strings.Split(r.URL.Query().Get("with"), ","), "leads")))
 }
 
-// fieldOf returns the custom field an entry of custom_fields_values
-// names by field_id or field_code, if the account has it.
-func (s *Server) fieldOf(f map[string]any) (Field, bool) {
+// fieldOf returns the custom field of defs an entry of
+// custom_fields_values names by field_id or field_code, if there is one.
+func fieldOf(defs []Field, f map[string]any) (Field, bool) {
 	id, code := num(f, "field_id"), str(f, "field_code")
-	i := slices.IndexFunc(s.fields, func(d Field) bool {
+	i := slices.IndexFunc(defs, func(d Field) bool {
 		return (id != 0 && d.ID == id) || (id == 0 && code != "" && strings.EqualFold(d.Code, code))
 	})
 	if i < 0 {
 		return Field{}, false
 	}
-	return s.fields[i], true
+	return defs[i], true
 }
 
 // checkFields answers amoCRM's 400 for an entry of custom_fields_values
-// naming a field the account lacks, or a value a numeric field cannot
-// take, and returns false.
-func (s *Server) checkFields(w http.ResponseWriter, reqID string, item map[string]any) bool {
+// naming a field defs lacks, or a value a numeric field cannot take, and
+// returns false.
+func checkFields(w http.ResponseWriter, defs []Field, reqID string, item map[string]any) bool {
 	for i, f := range list(item, "custom_fields_values") {
-		d, ok := s.fieldOf(f)
+		d, ok := fieldOf(defs, f)
 		if !ok && num(f, "field_id") != 0 {
 			validation(w, reqID, fmt.Sprintf("custom_fields_values.%d.field_id", i), "NotSupportedChoice", "The value you selected is not a valid choice.")
 			return false
@@ -998,12 +1126,12 @@ func (s *Server) checkFields(w http.ResponseWriter, reqID string, item map[strin
 }
 
 // phonesOf reads custom_fields_values: the PHONE values, the values of
-// other fields by field name (the account's field, else the field_code,
+// other fields by field name (the field of defs, else the field_code,
 // field_name or field_id sent), and the fields sent with values null
 // (cleared).
-func (s *Server) phonesOf(item map[string]any) (phones []string, fields map[string]string, cleared []string) {
+func phonesOf(defs []Field, item map[string]any) (phones []string, fields map[string]string, cleared []string) {
 	for _, f := range list(item, "custom_fields_values") {
-		d, known := s.fieldOf(f)
+		d, known := fieldOf(defs, f)
 		key := cmpOr(str(f, "field_code"), str(f, "field_name"), str(f, "field_id"))
 		if known {
 			key = d.Name
@@ -1049,16 +1177,17 @@ func tagsOf(m map[string]any, key string) []string {
 	return out
 }
 
-// newContactLocked validates and stores a contact item.
-func (s *Server) newContactLocked(item map[string]any) *Contact {
-	phones, fields, _ := s.phonesOf(item)
+// newCardLocked stores a contact or company item.
+func (s *Server) newCardLocked(entity string, item map[string]any) *Contact {
+	phones, fields, _ := phonesOf(*s.fieldsOf(entity), item)
 	c := &Contact{ID: s.nextID(), Name: cmpOr(str(item, "name"), strings.TrimSpace(str(item, "first_name")+" "+str(item, "last_name"))),
 		ResponsibleUserID: num(item, "responsible_user_id"), Phones: phones, Fields: fields, Tags: tagsOf(item, "tags"),
 		CreatedAt: time.Now().Unix()}
 	if c.ResponsibleUserID == 0 {
 		c.ResponsibleUserID = DefaultUsers[0].ID
 	}
-	s.contacts = append(s.contacts, c)
+	cards := s.cards(entity)
+	*cards = append(*cards, c)
 	return c
 }
 
@@ -1071,53 +1200,70 @@ func (s *Server) checkUser(w http.ResponseWriter, reqID string, item map[string]
 	return false
 }
 
-func (s *Server) createContacts(w http.ResponseWriter, r *http.Request) {
-	items, ok := readArray(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, it := range items {
-		if !s.checkUser(w, requestID(it, i), it, "responsible_user_id") || !s.checkFields(w, requestID(it, i), it) {
+// create serves POST /api/v4/{entity}: a batch of contacts or companies.
+func (s *Server) create(entity string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		items, ok := readArray(w, r)
+		if !ok {
 			return
 		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		defs := *s.fieldsOf(entity)
+		for i, it := range items {
+			if !s.checkUser(w, requestID(it, i), it, "responsible_user_id") || !checkFields(w, defs, requestID(it, i), it) {
+				return
+			}
+		}
+		var out []any
+		for i, it := range items {
+			c := s.newCardLocked(entity, it)
+			item := map[string]any{"id": c.ID, "is_deleted": false,
+				"request_id": requestID(it, i), "_links": s.href(fmt.Sprintf("/api/v4/%s/%d", entity, c.ID))}
+			if entity == contacts {
+				item["is_unsorted"] = false
+			}
+			out = append(out, item)
+		}
+		s.writeBatch(w, "/api/v4/"+entity, entity, out)
 	}
-	var out []any
-	for i, it := range items {
-		c := s.newContactLocked(it)
-		out = append(out, map[string]any{"id": c.ID, "is_deleted": false, "is_unsorted": false,
-			"request_id": requestID(it, i), "_links": s.href(fmt.Sprintf("/api/v4/contacts/%d", c.ID))})
-	}
-	s.writeBatch(w, "/api/v4/contacts", "contacts", out)
 }
 
-func (s *Server) updateContacts(w http.ResponseWriter, r *http.Request) {
-	items, ok := readArray(w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, it := range items {
-		if s.contact(num(it, "id")) == nil {
-			validation(w, requestID(it, i), "id", "NotFound", "Contact not found")
+// update serves PATCH /api/v4/{entity}: a batch of changes to contacts or
+// companies by id.
+func (s *Server) update(entity string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		items, ok := readArray(w, r)
+		if !ok {
 			return
 		}
-		if !s.checkUser(w, requestID(it, i), it, "responsible_user_id") || !s.checkFields(w, requestID(it, i), it) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.updateLocked(w, entity, items)
+	}
+}
+
+func (s *Server) updateLocked(w http.ResponseWriter, entity string, items []map[string]any) {
+	defs := *s.fieldsOf(entity)
+	for i, it := range items {
+		if s.card(entity, num(it, "id")) == nil {
+			validation(w, requestID(it, i), "id", "NotFound", map[string]string{contacts: "Contact not found", companies: "Company not found"}[entity])
+			return
+		}
+		if !s.checkUser(w, requestID(it, i), it, "responsible_user_id") || !checkFields(w, defs, requestID(it, i), it) {
 			return
 		}
 	}
 	var out []any
 	for i, it := range items {
-		c := s.contact(num(it, "id"))
+		c := s.card(entity, num(it, "id"))
 		if n := str(it, "name"); n != "" {
 			c.Name = n
 		}
 		if uid := num(it, "responsible_user_id"); uid != 0 {
 			c.ResponsibleUserID = uid
 		}
-		phones, fields, cleared := s.phonesOf(it)
+		phones, fields, cleared := phonesOf(defs, it)
 		if len(phones) > 0 {
 			c.Phones = phones
 		}
@@ -1137,18 +1283,24 @@ func (s *Server) updateContacts(w http.ResponseWriter, r *http.Request) {
 			c.Tags = slices.DeleteFunc(c.Tags, func(x string) bool { return x == str(t, "name") })
 		}
 		out = append(out, map[string]any{"id": c.ID, "request_id": requestID(it, i),
-			"_links": s.href(fmt.Sprintf("/api/v4/contacts/%d", c.ID))})
+			"_links": s.href(fmt.Sprintf("/api/v4/%s/%d", entity, c.ID))})
 	}
-	s.writeBatch(w, "/api/v4/contacts", "contacts", out)
+	s.writeBatch(w, "/api/v4/"+entity, entity, out)
 }
 
-// newLeadLocked stores a lead item linked to its embedded contacts (by id).
+// newLeadLocked stores a lead item linked to its embedded contacts and
+// companies (by id).
 func (s *Server) newLeadLocked(item map[string]any) *Lead {
 	l := Lead{Name: str(item, "name"), PipelineID: num(item, "pipeline_id"), StatusID: num(item, "status_id"),
 		ResponsibleUserID: num(item, "responsible_user_id"), Tags: tagsOf(item, "tags"), CreatedAt: time.Now().Unix()}
 	for _, c := range list(obj(item, "_embedded"), "contacts") {
 		if id := num(c, "id"); id != 0 {
 			l.ContactIDs = append(l.ContactIDs, id)
+		}
+	}
+	for _, c := range list(obj(item, "_embedded"), "companies") {
+		if id := num(c, "id"); id != 0 {
+			l.CompanyIDs = append(l.CompanyIDs, id)
 		}
 	}
 	return s.addLeadLocked(l)
@@ -1167,10 +1319,12 @@ func (s *Server) checkLead(w http.ResponseWriter, reqID string, item map[string]
 		validation(w, reqID, "status_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
 		return false
 	}
-	for _, c := range list(obj(item, "_embedded"), "contacts") {
-		if id := num(c, "id"); id != 0 && s.contact(id) == nil {
-			validation(w, reqID, "_embedded.contacts.0.id", "NotFound", "Contact not found")
-			return false
+	for _, e := range []string{contacts, companies} {
+		for i, c := range list(obj(item, "_embedded"), e) {
+			if id := num(c, "id"); id != 0 && s.card(e, id) == nil {
+				validation(w, reqID, fmt.Sprintf("_embedded.%s.%d.id", e, i), "NotFound", "Entity not found")
+				return false
+			}
 		}
 	}
 	return true
@@ -1218,7 +1372,7 @@ func (s *Server) complexLeads(w http.ResponseWriter, r *http.Request) {
 		}
 		var contactID any
 		if len(cs) == 1 {
-			c := s.newContactLocked(cs[0])
+			c := s.newCardLocked(contacts, cs[0])
 			contactID = c.ID
 			lead["_embedded"] = map[string]any{"tags": obj(it, "_embedded")["tags"], "contacts": []any{map[string]any{"id": float64(c.ID)}}}
 		}
@@ -1230,9 +1384,12 @@ func (s *Server) complexLeads(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) leadJSON(l *Lead) map[string]any {
-	cs := []any{}
+	cs, cos := []any{}, []any{}
 	for i, id := range l.ContactIDs {
 		cs = append(cs, map[string]any{"id": id, "is_main": i == 0, "_links": s.href(fmt.Sprintf("/api/v4/contacts/%d", id))})
+	}
+	for _, id := range l.CompanyIDs {
+		cos = append(cos, map[string]any{"id": id, "_links": s.href(fmt.Sprintf("/api/v4/companies/%d", id))})
 	}
 	tags := []any{}
 	for i, t := range l.Tags {
@@ -1246,7 +1403,7 @@ func (s *Server) leadJSON(l *Lead) map[string]any {
 		"status_id": l.StatusID, "pipeline_id": l.PipelineID, "loss_reason_id": nil, "created_by": 0, "updated_by": 0,
 		"created_at": l.CreatedAt, "updated_at": l.CreatedAt, "closed_at": closed, "closest_task_at": nil, "is_deleted": false,
 		"custom_fields_values": nil, "score": nil, "account_id": AccountID, "labor_cost": nil,
-		"_links": s.href(fmt.Sprintf("/api/v4/leads/%d", l.ID)), "_embedded": map[string]any{"tags": tags, "companies": []any{}, "contacts": cs}}
+		"_links": s.href(fmt.Sprintf("/api/v4/leads/%d", l.ID)), "_embedded": map[string]any{"tags": tags, "companies": cos, "contacts": cs}}
 }
 
 func (s *Server) listLeads(w http.ResponseWriter, r *http.Request) {
@@ -1312,19 +1469,17 @@ func (s *Server) pipelines(w http.ResponseWriter, _ *http.Request) {
 		}}}})
 }
 
-// place finds where amoCRM would put a call from phone: the contact's
-// single active lead, else the contact.
+// place finds where amoCRM would put a call from phone: the first
+// contact with the phone, else the first company with it; that card's
+// single active lead if it has one, else the card.
 func (s *Server) place(phone string) (string, int64) {
 	want := last10(phone)
 	if want == "" {
 		return "", 0
 	}
-	for _, c := range s.contacts {
-		if c.Unsorted {
-			continue
-		}
-		for _, p := range c.Phones {
-			if last10(p) != want {
+	for _, entity := range []string{contacts, companies} {
+		for _, c := range *s.cards(entity) {
+			if c.Unsorted || !slices.ContainsFunc(c.Phones, func(p string) bool { return last10(p) == want }) {
 				continue
 			}
 			var active []int64
@@ -1336,7 +1491,7 @@ func (s *Server) place(phone string) (string, int64) {
 			if len(active) == 1 {
 				return "leads", active[0]
 			}
-			return "contacts", c.ID
+			return entity, c.ID
 		}
 	}
 	return "", 0
@@ -1393,7 +1548,7 @@ func (s *Server) addNotes(w http.ResponseWriter, r *http.Request) {
 	for i, it := range items {
 		reqID := requestID(it, i)
 		id := num(it, "entity_id")
-		exists := (entity == "leads" && s.lead(id) != nil) || (entity == "contacts" && s.contact(id) != nil)
+		exists := (entity == "leads" && s.lead(id) != nil) || ((entity == contacts || entity == companies) && s.card(entity, id) != nil)
 		if !exists {
 			validation(w, reqID, "entity_id", "NotFound", "Entity not found")
 			return
@@ -1478,7 +1633,7 @@ func (s *Server) unsortedSIP(w http.ResponseWriter, r *http.Request) {
 		emb := obj(it, "_embedded")
 		cids, lids := []any{}, []any{}
 		for _, c := range list(emb, "contacts") {
-			ct := s.newContactLocked(c)
+			ct := s.newCardLocked(contacts, c)
 			ct.Unsorted = true
 			cids = append(cids, map[string]any{"id": ct.ID})
 			e.ContactIDs = append(e.ContactIDs, ct.ID)
@@ -1546,36 +1701,39 @@ func (s *Server) listUnsorted(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"_page": pg, "_links": links, "_embedded": map[string]any{"unsorted": out}})
 }
 
-// listFields serves GET /api/v4/contacts/custom_fields, paginated like
+// listFields serves GET /api/v4/{entity}/custom_fields, paginated like
 // amoCRM (204 past the last page).
-func (s *Server) listFields(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, pg := pageOf(q)
-	s.mu.Lock()
-	fields := slices.Clone(s.fields)
-	s.mu.Unlock()
-	from := (pg - 1) * limit
-	if from >= len(fields) {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	var out []any
-	for i, f := range fields[from:min(from+limit, len(fields))] {
-		var code any
-		if f.Code != "" {
-			code = f.Code
+func (s *Server) listFields(entity string) http.HandlerFunc {
+	path := "/api/v4/" + entity + "/custom_fields"
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		limit, pg := pageOf(q)
+		s.mu.Lock()
+		fields := slices.Clone(*s.fieldsOf(entity))
+		s.mu.Unlock()
+		from := (pg - 1) * limit
+		if from >= len(fields) {
+			w.WriteHeader(http.StatusNoContent)
+			return
 		}
-		out = append(out, map[string]any{"id": f.ID, "name": f.Name, "code": code, "type": f.Type, "sort": 500 + from + i,
-			"entity_type": "contacts", "is_predefined": f.Code == "PHONE" || f.Code == "EMAIL" || f.Code == "POSITION",
-			"is_deletable": true, "is_api_only": false, "enums": nil, "account_id": AccountID,
-			"_links": s.href(fmt.Sprintf("/api/v4/contacts/custom_fields/%d", f.ID))})
+		var out []any
+		for i, f := range fields[from:min(from+limit, len(fields))] {
+			var code any
+			if f.Code != "" {
+				code = f.Code
+			}
+			out = append(out, map[string]any{"id": f.ID, "name": f.Name, "code": code, "type": f.Type, "sort": 500 + from + i,
+				"entity_type": entity, "is_predefined": slices.Contains([]string{"PHONE", "EMAIL", "POSITION", "WEB", "ADDRESS"}, f.Code),
+				"is_deletable": true, "is_api_only": false, "enums": nil, "account_id": AccountID,
+				"_links": s.href(fmt.Sprintf("%s/%d", path, f.ID))})
+		}
+		links := s.href(fmt.Sprintf("%s?page=%d&limit=%d", path, pg, limit))
+		if len(out) == limit { // like amoCRM, even on the last page (the next one answers 204)
+			links["next"] = map[string]any{"href": fmt.Sprintf("https://%s%s?page=%d&limit=%d", Domain, path, pg+1, limit)}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"_total_items": len(fields), "_page": pg, "_page_count": (len(fields) + limit - 1) / limit,
+			"_links": links, "_embedded": map[string]any{"custom_fields": out}})
 	}
-	links := s.href(fmt.Sprintf("/api/v4/contacts/custom_fields?page=%d&limit=%d", pg, limit))
-	if len(out) == limit { // like amoCRM, even on the last page (the next one answers 204)
-		links["next"] = map[string]any{"href": fmt.Sprintf("https://%s/api/v4/contacts/custom_fields?page=%d&limit=%d", Domain, pg+1, limit)}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"_total_items": len(fields), "_page": pg, "_page_count": (len(fields) + limit - 1) / limit,
-		"_links": links, "_embedded": map[string]any{"custom_fields": out}})
 }
 
 func (s *Server) addEvents(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,10 @@
 package amocrmtest_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -83,5 +86,127 @@ func TestCloseCutsDelayShort(t *testing.T) {
 	<-errc
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("Close took %v", d)
+	}
+}
+
+// send makes an API request with a JSON body ("" for none) and returns
+// the status and the decoded answer (nil when empty).
+func send(t *testing.T, srv *amocrmtest.Server, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+srv.LongLivedToken())
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// Companies behave like contacts: search (204 when nothing matches),
+// create, get (204 for an unknown id), update, custom fields, leads
+// linked to them, calls placed on them (a contact with the phone first)
+// and notes on them.
+func TestCompanies(t *testing.T) {
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.SetRateLimit(math.Inf(1), 1)
+	check := func(what string, got, want int) {
+		t.Helper()
+		if got != want {
+			t.Fatalf("%s: status %d, want %d", what, got, want)
+		}
+	}
+
+	st, _ := send(t, srv, "GET", "/api/v4/companies?query=9163333333", "")
+	check("search, nothing", st, http.StatusNoContent)
+	st, _ = send(t, srv, "POST", "/api/v4/companies", `[{"name":"X","responsible_user_id":1}]`)
+	check("an unknown responsible", st, http.StatusBadRequest)
+	st, out := send(t, srv, "POST", "/api/v4/companies",
+		`[{"name":"ООО Ромашка","custom_fields_values":[{"field_code":"PHONE","values":[{"value":"+79163333333","enum_code":"WORK"}]}]}]`)
+	check("create", st, http.StatusOK)
+	id := int64(out["_embedded"].(map[string]any)["companies"].([]any)[0].(map[string]any)["id"].(float64))
+	if cs := srv.Companies(); len(cs) != 1 || cs[0].ID != id || cs[0].Phones[0] != "+79163333333" || len(srv.Contacts()) != 0 {
+		t.Fatalf("companies %+v, contacts %+v", cs, srv.Contacts())
+	}
+
+	st, _ = send(t, srv, "POST", "/api/v4/leads", `[{"name":"L","_embedded":{"companies":[{"id":999999}]}}]`)
+	check("a lead linked to an unknown company", st, http.StatusBadRequest)
+	st, _ = send(t, srv, "POST", "/api/v4/leads", fmt.Sprintf(`[{"name":"L","_embedded":{"companies":[{"id":%d}]}}]`, id))
+	check("a lead linked to the company", st, http.StatusOK)
+	lead := srv.Leads()[0]
+	if len(lead.CompanyIDs) != 1 || lead.CompanyIDs[0] != id || len(lead.ContactIDs) != 0 {
+		t.Fatalf("lead %+v", lead)
+	}
+
+	st, out = send(t, srv, "GET", fmt.Sprintf("/api/v4/companies/%d?with=leads", id), "")
+	check("get", st, http.StatusOK)
+	emb := out["_embedded"].(map[string]any)
+	phone := out["custom_fields_values"].([]any)[0].(map[string]any)
+	if out["name"] != "ООО Ромашка" || len(emb["leads"].([]any)) != 1 || phone["field_id"] != float64(1698062) || phone["field_code"] != "PHONE" {
+		t.Fatalf("get: %v", out)
+	}
+	if _, ok := out["first_name"]; ok {
+		t.Fatalf("a company has no first_name: %v", out)
+	}
+	st, _ = send(t, srv, "GET", "/api/v4/companies/999999", "")
+	check("get an unknown id", st, http.StatusNoContent)
+	st, out = send(t, srv, "GET", "/api/v4/leads?filter[id][]="+fmt.Sprint(lead.ID), "")
+	check("list the lead", st, http.StatusOK)
+	if cos := out["_embedded"].(map[string]any)["leads"].([]any)[0].(map[string]any)["_embedded"].(map[string]any)["companies"].([]any); len(cos) != 1 {
+		t.Fatalf("the lead's companies: %v", cos)
+	}
+
+	st, _ = send(t, srv, "PATCH", "/api/v4/companies", `[{"id":999999,"name":"Y"}]`)
+	check("update an unknown id", st, http.StatusBadRequest)
+	st, _ = send(t, srv, "PATCH", "/api/v4/companies", fmt.Sprintf(`[{"id":%d,"custom_fields_values":[{"field_code":"WEB","values":[{"value":"https://r.example"}]}]}]`, id))
+	check("update", st, http.StatusOK)
+	if f := srv.Companies()[0].Fields; f["Web"] != "https://r.example" {
+		t.Fatalf("fields %v", f)
+	}
+	st, out = send(t, srv, "GET", "/api/v4/companies/custom_fields?limit=2&page=2", "")
+	check("custom fields, page 2", st, http.StatusOK)
+	if fs := out["_embedded"].(map[string]any)["custom_fields"].([]any); len(fs) != 2 || fs[0].(map[string]any)["entity_type"] != "companies" {
+		t.Fatalf("custom fields: %v", fs)
+	}
+	st, _ = send(t, srv, "GET", "/api/v4/companies/custom_fields?limit=2&page=3", "")
+	check("custom fields past the last page", st, http.StatusNoContent)
+
+	// The lead is closed, so the call goes on the company itself.
+	st, _ = send(t, srv, "PATCH", fmt.Sprintf("/api/v4/leads/%d", lead.ID), `{"status_id":143}`)
+	check("close the lead", st, http.StatusOK)
+	call := `[{"direction":"inbound","phone":"+79163333333","source":"s","duration":1}]`
+	st, _ = send(t, srv, "POST", "/api/v4/calls", call)
+	check("a call from the company's number", st, http.StatusOK)
+	srv.AddContact(amocrmtest.Contact{Name: "Секретарь", Phones: []string{"8 916 333 33 33"}})
+	st, _ = send(t, srv, "POST", "/api/v4/calls", call)
+	check("a call from a number a contact has too", st, http.StatusOK)
+	st, _ = send(t, srv, "POST", "/api/v4/companies/notes", `[{"entity_id":999999,"note_type":"common","params":{"text":"x"}}]`)
+	check("a note on an unknown company", st, http.StatusBadRequest)
+	st, _ = send(t, srv, "POST", "/api/v4/companies/notes", fmt.Sprintf(`[{"entity_id":%d,"note_type":"common","params":{"text":"x"}}]`, id))
+	check("a note on the company", st, http.StatusOK)
+	calls := srv.Calls()
+	if len(calls) != 2 || calls[0].Entity != "companies" || calls[0].EntityID != id || calls[1].Entity != "contacts" {
+		t.Fatalf("calls %+v", calls)
+	}
+	if n := srv.TextNotes(); len(n) != 1 || n[0].Entity != "companies" || n[0].EntityID != id {
+		t.Fatalf("notes %+v", n)
+	}
+
+	st, out = send(t, srv, "GET", "/api/v4/companies?query=9163333333&with=leads", "")
+	check("search", st, http.StatusOK)
+	if cs := out["_embedded"].(map[string]any)["companies"].([]any); len(cs) != 1 {
+		t.Fatalf("search: %v", cs)
 	}
 }

@@ -251,7 +251,7 @@ func amoCRMGateway(mux *http.ServeMux, opts ...callbridge.ClientOption) (*match.
 		return nil, err
 	}
 	// Calls are logged to the card; the ringing employee gets amoCRM's pop-up.
-	h, err := telphin.NewHandler(callevent.Fanout(engine, store.Popups()), webhook.WithToken(os.Getenv("HOOK_TOKEN")))
+	h, err := telphin.NewHandler(engine, webhook.WithToken(os.Getenv("HOOK_TOKEN")))
 	if err != nil {
 		return nil, err
 	}
