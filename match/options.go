@@ -59,7 +59,8 @@ func WithDirectory(d Directory) Option { return func(e *Engine) error { e.dir = 
 func WithNotifier(n Notifier) Option { return func(e *Engine) error { e.notifier = n; return nil } }
 
 // WithPopUps sets where the cards of live calls go (default: the
-// ClientStore, if it is also a PopUpper; else no cards are shown).
+// ClientStore, if it is also a PopUpper; else no cards are shown). nil
+// shows no cards, also over a store that is a PopUpper.
 func WithPopUps(p PopUpper) Option { return func(e *Engine) error { e.popups = p; return nil } }
 
 // WithRules sets the rules of every account; they are validated. The
