@@ -136,8 +136,18 @@ func (c *Client) UpdateLeadStatus(ctx context.Context, leadID, pipelineID, statu
 	if leadID == 0 || statusID == 0 {
 		return errors.New("amocrm: UpdateLeadStatus needs a lead id and a status id")
 	}
-	body := Lead{StatusID: statusID, PipelineID: pipelineID}
-	_, err := c.call(ctx, http.MethodPatch, "api/v4/leads/"+strconv.FormatInt(leadID, 10), nil, body, nil, true)
+	return c.UpdateLead(ctx, Lead{ID: leadID, StatusID: statusID, PipelineID: pipelineID})
+}
+
+// UpdateLead changes the lead with l.ID (PATCH /api/v4/leads/{id}): set
+// only the fields to change, e.g. ResponsibleUserID.
+func (c *Client) UpdateLead(ctx context.Context, l Lead) error {
+	if l.ID == 0 {
+		return errors.New("amocrm: UpdateLead needs a lead id")
+	}
+	id := l.ID
+	l.ID = 0
+	_, err := c.call(ctx, http.MethodPatch, "api/v4/leads/"+strconv.FormatInt(id, 10), nil, l, nil, true)
 	return err
 }
 

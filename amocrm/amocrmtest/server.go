@@ -1442,8 +1442,11 @@ func (s *Server) updateLead(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "Not Found", "Lead not found", nil)
 		return
 	}
-	if !s.checkLead(w, "0", item) {
+	if !s.checkLead(w, "0", item) || !s.checkUser(w, "0", item, "responsible_user_id") {
 		return
+	}
+	if uid := num(item, "responsible_user_id"); uid != 0 {
+		l.ResponsibleUserID = uid
 	}
 	if sid := num(item, "status_id"); sid != 0 {
 		l.StatusID = sid
