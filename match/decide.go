@@ -200,8 +200,9 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 	cl := p.res.Client
 	rec.ClientID = cl.ID
 
-	// Leads.
-	if p.res.Found() && e.leads != nil && !p.leadDone {
+	// Leads: of the client, or of the number when the store keeps leads
+	// without a client (Perfectum) and the number has no client.
+	if (p.res.Found() || (phone != "" && e.byPhone != nil)) && e.leads != nil && !p.leadDone {
 		lead, resp, err := e.lead(ctx, a, c, rule, p.resp, p, dry)
 		if err != nil {
 			return err
@@ -387,9 +388,19 @@ func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, resp 
 		return "", "", nil
 	}
 	var leads []Lead
-	if cl.ID != "" {
-		if leads, err = e.leads.ClientLeads(ctx, cl.Account, cl.ID); err != nil {
-			return "", "", fmt.Errorf("match: client leads: %w", err)
+	account, phone := cl.Account, ""
+	clientless := !p.res.Found() // a lead of the number (PhoneLeads)
+	switch {
+	case !clientless:
+		if cl.ID != "" { // "" in a dry run that creates the client
+			if leads, err = e.leads.ClientLeads(ctx, account, cl.ID); err != nil {
+				return "", "", fmt.Errorf("match: client leads: %w", err)
+			}
+		}
+	default:
+		account, phone = a.rec.Account, a.rec.ClientPhone
+		if leads, err = e.byPhone.PhoneLeads(ctx, account, phone); err != nil {
+			return "", "", fmt.Errorf("match: leads of %s: %w", phone, err)
 		}
 	}
 	for _, l := range leads {
@@ -401,14 +412,15 @@ func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, resp 
 	if outbound && rule.ReopenStatus != "" && len(leads) > 0 && (leads[0].State == LeadLost || leads[0].State == LeadUnqualified) {
 		l := leads[0]
 		if !dry {
-			if l, err = e.leads.ReopenLead(ctx, cl.Account, l.ID, rule.ReopenStatus); err != nil {
+			if l, err = e.leads.ReopenLead(ctx, account, l.ID, rule.ReopenStatus); err != nil {
 				return "", "", fmt.Errorf("match: reopen lead: %w", err)
 			}
 		}
 		d.add(ActReopenLead, cl.ID, l.ID, "", "outbound call to a client whose newest lead is %s and none is active: moved to %q", leads[0].State, rule.ReopenStatus)
 		return l.ID, l.Responsible, nil
 	}
-	created := p.res.Match == matchCreated
+	// A lead of a number without a client counts as one of a new client.
+	created := p.res.Match == matchCreated || clientless
 	switch {
 	case !lc.Create:
 		d.add(ActNoLead, cl.ID, "", "", "creating leads on %s is off", c)
@@ -426,7 +438,7 @@ func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, resp 
 	}
 	// Keyed by the call: a decision replayed after a crash finds this
 	// lead instead of making a second one.
-	l := Lead{Account: cl.Account, ClientID: cl.ID, Name: expand(name, a.rec.ClientPhone, a.rec.LinePhone),
+	l := Lead{Account: account, ClientID: cl.ID, Phone: phone, Name: expand(name, a.rec.ClientPhone, a.rec.LinePhone),
 		Pipeline: lc.Pipeline, Status: lc.Status, Source: lc.Source, Responsible: resp, State: LeadOpen,
 		Provider: a.rec.Provider, CallID: a.rec.CallID}
 	if !dry {
@@ -435,6 +447,9 @@ func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, resp 
 		}
 	}
 	why := "a new client"
+	if clientless {
+		why = "a number without a client, whose leads the store keeps by number"
+	}
 	if !created {
 		why = "\"even if the client exists\" is on"
 	}

@@ -51,6 +51,7 @@ type Engine struct {
 	updater  ClientUpdater // clients, if it sets fields (Rule.Dialog)
 	reassign Reassigner    // clients, if it hands clients and leads over
 	leads    LeadStore
+	byPhone  PhoneLeads // leads, if it keeps leads without a client
 	calls    CallLog
 	tasks    TaskStore // clients, if it keeps call-back tasks (Rule.Task)
 	dir      Directory
@@ -142,6 +143,7 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 			return nil, fmt.Errorf("match: NewEngine: %w", err)
 		}
 	}
+	e.byPhone, _ = e.leads.(PhoneLeads)
 	if !e.rulesSet {
 		e.rules = RuleSet{Default: Rules{Rule: DefaultRule()}}
 	}

@@ -216,3 +216,52 @@ func TestPerfectumPhonetSettings14To18(t *testing.T) {
 	}
 	require.Empty(t, cmp.Diff(want, h.s.Notifications()))
 }
+
+// TestSeed003LeadsByPhoneWithoutClient: Perfectum creates leads, not
+// clients, for unknown numbers (settings 7 and 8) and finds them by the
+// number: a second missed call from the number goes to the same lead, and
+// an outbound call once the lead is lost reopens it in the configured
+// status (setting 13). No client is created at any point.
+func TestSeed003LeadsByPhoneWithoutClient(t *testing.T) {
+	t.Parallel()
+	rule := match.Rule{
+		Leads: match.LeadRules{
+			InboundMissed:  match.LeadCase{Create: true, Status: "new", Source: "missed call"},
+			OutboundMissed: match.LeadCase{},
+		},
+		ReopenStatus: "reopened",
+		Missed:       match.MissedRule{Manager: "u4"},
+	}
+	h := newHarness(t, rule)
+	h.send(callSpec{id: "m1", dir: callevent.Inbound, phone: unknownA, ring: "101", status: callevent.Missed}.events()...)
+	h.clock.Advance(match.DefaultGracePeriod)
+	leads := h.s.Leads()
+	require.Len(t, leads, 1, "a lead for the unknown number")
+	l := leads[0]
+	require.Empty(t, l.ClientID, "without a client")
+	require.Equal(t, unknownA, l.Phone)
+	require.Equal(t, "u4", l.Responsible, "the missed-calls manager")
+	require.Equal(t, "missed call", l.Source)
+	require.Len(t, h.s.Clients(), 1, "no client created")
+
+	h.send(callSpec{id: "m2", dir: callevent.Inbound, phone: unknownA, ring: "101", status: callevent.Missed, at: t0.Add(time.Hour)}.events()...)
+	h.clock.Advance(match.DefaultGracePeriod)
+	require.Len(t, h.s.Leads(), 1, "the number's open lead takes the second call")
+	byID := map[string]match.CallRecord{}
+	for _, c := range h.s.Calls() {
+		byID[c.CallID] = c
+	}
+	require.Equal(t, l.ID, byID["m1"].LeadID)
+	require.Equal(t, l.ID, byID["m2"].LeadID)
+
+	// A lost lead of another number, and an outbound call to it.
+	require.NoError(t, h.s.AddLeads(match.Lead{ID: "LB", Account: acct, Phone: unknownB, Name: "old", Status: "lost", State: match.LeadLost}))
+	h.send(callSpec{id: "o1", dir: callevent.Outbound, phone: unknownB, ext: "201", status: callevent.Busy, at: t0.Add(2 * time.Hour)}.events()...)
+	h.clock.Advance(match.DefaultGracePeriod)
+	leads = h.s.Leads()
+	require.Len(t, leads, 2)
+	require.Equal(t, "LB", leads[1].ID)
+	require.Equal(t, "reopened", leads[1].Status, "the lost lead of the number is reopened")
+	require.Equal(t, match.LeadOpen, leads[1].State)
+	require.Len(t, h.s.Clients(), 1, "still no client")
+}

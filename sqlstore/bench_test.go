@@ -59,6 +59,52 @@ func TestLookupsUseIndexes(t *testing.T) {
 	}
 }
 
+// TestPhoneLeadsUsesIndex: the plan of PhoneLeads searches the partial
+// index cb_leads_phone of migration 0009 in its order (no sort, no scan)
+// on SQLite, and on PostgreSQL, whose planner would scan a table this
+// small, the index serves the query once sequential scans are off (its
+// predicate, client_id IS NULL, is implied by the query).
+func TestPhoneLeadsUsesIndex(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := newDB(t, dv)
+		if dv.name == "sqlite" {
+			text := queryPlan(t, db, phoneLeadsQuery, "a", "79161234567")
+			if !contains(text, "USING INDEX cb_leads_phone") || contains(text, "SCAN cb_leads") || contains(text, "TEMP B-TREE") {
+				t.Errorf("plan of %q:\n%s\nwant a search using cb_leads_phone, in its order", phoneLeadsQuery, text)
+			}
+			return
+		}
+		tx, err := db.db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.Exec("SET LOCAL enable_seqscan = off"); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := tx.Query("EXPLAIN "+phoneLeadsQuery, "a", "79161234567")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var plan []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		text := fmt.Sprint(plan)
+		if !contains(text, "cb_leads_phone") || contains(text, "Sort") {
+			t.Errorf("plan of %q:\n%s\nwant a scan of cb_leads_phone, in its order", phoneLeadsQuery, text)
+		}
+	})
+}
+
 // BenchmarkLookupMillionClients resolves phones as a call does
 // (match.Engine.LookupContact: the phone, then the fields) among 1,000,000
 // clients on SQLite, and reports the 99th percentile of one lookup: the

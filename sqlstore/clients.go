@@ -349,20 +349,23 @@ func (d *DB) freeID(ctx context.Context, tx *sql.Tx, table, account, prefix stri
 	}
 }
 
-const leadCols = "id, account, client_id, name, pipeline, status, state, source, provider, call_id, responsible, created_at"
+// leadCols are the columns scanLead reads. A lead without a client has
+// client_id NULL (the foreign key to cb_clients does not apply) and its
+// phone; a lead of a client has an empty phone.
+const leadCols = "id, account, client_id, phone, name, pipeline, status, state, source, provider, call_id, responsible, created_at"
 
 func scanLead(r scanner) (match.Lead, error) {
 	var (
-		l       match.Lead
-		id      sql.NullString
-		state   int
-		created int64
+		l            match.Lead
+		id, clientID sql.NullString
+		state        int
+		created      int64
 	)
-	if err := r.Scan(&id, &l.Account, &l.ClientID, &l.Name, &l.Pipeline, &l.Status, &state, &l.Source,
+	if err := r.Scan(&id, &l.Account, &clientID, &l.Phone, &l.Name, &l.Pipeline, &l.Status, &state, &l.Source,
 		&l.Provider, &l.CallID, &l.Responsible, &created); err != nil {
 		return match.Lead{}, err
 	}
-	l.ID = id.String
+	l.ID, l.ClientID = id.String, clientID.String
 	l.State = match.LeadState(state)
 	l.CreatedAt = fromNanos(created)
 	return l, nil
@@ -386,11 +389,28 @@ func (d *DB) queryLeads(ctx context.Context, q string, args ...any) ([]match.Lea
 }
 
 // ClientLeads implements match.LeadStore: the client's leads, newest
-// first.
+// first. The leads without a client are no client's: ClientLeads of ""
+// returns none (see PhoneLeads).
 func (d *DB) ClientLeads(ctx context.Context, account, clientID string) ([]match.Lead, error) {
 	ls, err := d.queryLeads(ctx, "SELECT "+leadCols+" FROM cb_leads WHERE account = $1 AND client_id = $2 ORDER BY seq DESC",
 		account, clientID)
 	return ls, wrap(err, "client leads")
+}
+
+// phoneLeadsQuery reads the leads of an account without a client with a
+// phone, newest first, from the partial index cb_leads_phone (migration
+// 0009), which needs the query to say client_id IS NULL.
+const phoneLeadsQuery = "SELECT " + leadCols + " FROM cb_leads WHERE account = $1 AND phone = $2 AND client_id IS NULL ORDER BY seq DESC"
+
+// PhoneLeads implements match.PhoneLeads: the leads of account without a
+// client whose phone is phone (normalised, as CreateLead stores it),
+// newest first.
+func (d *DB) PhoneLeads(ctx context.Context, account, phone string) ([]match.Lead, error) {
+	if phone == "" {
+		return nil, nil
+	}
+	ls, err := d.queryLeads(ctx, phoneLeadsQuery, account, phone)
+	return ls, wrap(err, "leads of phone %s", phone)
 }
 
 // Leads lists the leads of account in creation order, one page at a time.
@@ -404,6 +424,13 @@ func (d *DB) Leads(ctx context.Context, account string, page Page) ([]match.Lead
 // CreateLead implements match.LeadStore. An empty ID gets a generated one
 // ("l" and a number); a lead of a client the account does not have is an
 // error wrapping ErrNotFound.
+//
+// A lead without a client (empty ClientID) needs a Phone (match.PhoneLeads):
+// it is normalised like client phones (WithDefaultCountry), and one that
+// is not a number is an error. Without a Phone such a lead is refused as
+// one of the unknown client "" (ErrNotFound). The Phone of a lead of a
+// client is dropped: it is stored with an empty Phone, found by
+// ClientLeads only.
 //
 // CreateLead is idempotent by call: when l.CallID is not empty and the
 // account already has a lead with l's Provider and CallID, it creates
@@ -430,13 +457,25 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 		if found, err := d.callsLead(ctx, tx, l, &out); found || err != nil {
 			return err
 		}
-		var one int
-		err := d.txQueryRow(ctx, tx, "SELECT 1 FROM cb_clients WHERE account = $1 AND id = $2", l.Account, l.ClientID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("client %q: %w", l.ClientID, ErrNotFound)
-		}
-		if err != nil {
-			return err
+		var (
+			one      int
+			clientID any // NULL for a lead without a client
+		)
+		if l.ClientID != "" || l.Phone == "" {
+			err := d.txQueryRow(ctx, tx, "SELECT 1 FROM cb_clients WHERE account = $1 AND id = $2", l.Account, l.ClientID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("client %q: %w", l.ClientID, ErrNotFound)
+			}
+			if err != nil {
+				return err
+			}
+			clientID, l.Phone = l.ClientID, "" // a lead of a client is found by the client
+		} else {
+			p, err := phone.Normalize(l.Phone, d.cfg.country)
+			if err != nil {
+				return fmt.Errorf("lead phone: %w", err)
+			}
+			l.Phone = p
 		}
 		if l.ID != "" {
 			err := d.txQueryRow(ctx, tx, "SELECT 1 FROM cb_leads WHERE account = $1 AND id = $2", l.Account, l.ID).Scan(&one)
@@ -459,10 +498,10 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 			id = l.ID
 		}
 		var seq int64
-		err = d.txQueryRow(ctx, tx, "INSERT INTO cb_leads (account, id, client_id, name, pipeline, status, state, source, provider, call_id, responsible, created_at)"+
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"+
+		err := d.txQueryRow(ctx, tx, "INSERT INTO cb_leads (account, id, client_id, phone, name, pipeline, status, state, source, provider, call_id, responsible, created_at)"+
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"+
 			" ON CONFLICT (account, provider, call_id) WHERE call_id <> '' DO NOTHING RETURNING seq",
-			l.Account, id, l.ClientID, l.Name, l.Pipeline, l.Status, int(l.State), l.Source, l.Provider, l.CallID, l.Responsible, created).Scan(&seq)
+			l.Account, id, clientID, l.Phone, l.Name, l.Pipeline, l.Status, int(l.State), l.Source, l.Provider, l.CallID, l.Responsible, created).Scan(&seq)
 		if errors.Is(err, sql.ErrNoRows) {
 			// The call has a lead already, created by another process
 			// after the look-up above (on PostgreSQL the insert waited

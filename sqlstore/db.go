@@ -185,6 +185,7 @@ var (
 	_ match.ClientUpdater = (*DB)(nil)
 	_ match.Dialog        = (*DB)(nil)
 	_ match.LeadStore     = (*DB)(nil)
+	_ match.PhoneLeads    = (*DB)(nil)
 	_ match.CallLog       = (*DB)(nil)
 	_ match.Directory     = (*DB)(nil)
 	_ match.Notifier      = (*DB)(nil)

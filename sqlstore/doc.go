@@ -69,7 +69,9 @@
 //     index lookup. Clients keep creation order. Limits as in memstore
 //     (match.MaxValueLen, match.MaxClientFields, match.MaxClientTags; match.ErrTooLarge).
 //   - Leads: ClientLeads is newest first; a lead of an unknown client is
-//     ErrNotFound.
+//     ErrNotFound. Leads without a client (match.PhoneLeads: Perfectum's
+//     leads of unknown numbers) are kept by their normalised phone and
+//     found by a partial index, newest first (PhoneLeads).
 //   - Calls: LogCall is an upsert by (provider, account, call id).
 //     PurgeCalls deletes calls older than a time (the retention).
 //   - Notifications are rows, an outbox that a UI or a sender reads

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"math"
 	"path"
 	"regexp"
 	"slices"
@@ -71,7 +72,11 @@ func SchemaVersion() int {
 // holds the database's migration lock (PostgreSQL: an advisory transaction
 // lock; SQLite: the write lock of an immediate transaction), so processes
 // opening the database at once apply each migration exactly once.
-func (d *DB) migrate(ctx context.Context) error {
+func (d *DB) migrate(ctx context.Context) error { return d.migrateTo(ctx, math.MaxInt) }
+
+// migrateTo is migrate up to version upTo (the tests build a database of
+// an older version with it).
+func (d *DB) migrateTo(ctx context.Context, upTo int) error {
 	ms, err := migrations(d.dialect)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
@@ -99,7 +104,7 @@ func (d *DB) migrate(ctx context.Context) error {
 				ErrSchemaTooNew, cur, latest)
 		}
 		for _, m := range ms {
-			if m.version <= cur {
+			if m.version <= cur || m.version > upTo {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
@@ -121,11 +126,14 @@ var (
 )
 
 // schemaColumns lists the columns of every table the migrations create,
-// table by table.
+// table by table. A table created again (SQLite rebuilds a table to change
+// a column's constraints) has the columns of its last CREATE TABLE and
+// those added after it.
 func schemaColumns(ms []migration) map[string][]string {
 	cols := map[string][]string{}
 	for _, m := range ms {
 		for _, t := range createTableRe.FindAllStringSubmatch(m.sql, -1) {
+			cols[t[1]] = nil
 			for _, c := range columnRe.FindAllStringSubmatch(t[2], -1) {
 				cols[t[1]] = append(cols[t[1]], c[1])
 			}

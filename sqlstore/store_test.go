@@ -328,6 +328,56 @@ func TestLeads(t *testing.T) {
 	})
 }
 
+// TestLeadsWithoutClient: a lead without a client gets its phone read in
+// the store's country, is listed by Leads and found by PhoneLeads; one
+// with neither a client nor a phone is ErrNotFound, and one with a phone
+// that is not a number an error naming the field.
+func TestLeadsWithoutClient(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := newDB(t, dv, WithDefaultCountry("UA"))
+		c, err := db.CreateClient(ctx, match.Client{Account: "a", Phone: "067 765 43 21"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := db.CreateLead(ctx, match.Lead{Account: "a", ClientID: c.ID, Name: "the client's"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := db.CreateLead(ctx, match.Lead{Account: "a", Phone: "067 123 45 67", Name: "missed", Responsible: "u1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Phone != "380671234567" || l.ClientID != "" {
+			t.Errorf("lead without a client %+v: want phone 380671234567", l)
+		}
+		all, err := db.Leads(ctx, "a", Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]match.Lead{cl, l}, all); diff != "" {
+			t.Errorf("Leads (-want +got):\n%s", diff)
+		}
+		got, err := db.PhoneLeads(ctx, "a", "380671234567")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]match.Lead{l}, got); diff != "" {
+			t.Errorf("PhoneLeads (-want +got):\n%s", diff)
+		}
+		if got, err := db.PhoneLeads(ctx, "b", "380671234567"); err != nil || len(got) != 0 {
+			t.Errorf("PhoneLeads of another account: %v %v", got, err)
+		}
+
+		if _, err := db.CreateLead(ctx, match.Lead{Account: "a", Name: "nobody's"}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("CreateLead with neither a client nor a phone: %v, want ErrNotFound", err)
+		}
+		_, err = db.CreateLead(ctx, match.Lead{Account: "a", Phone: "не номер"})
+		if err == nil || !strings.HasPrefix(err.Error(), "sqlstore: create lead: lead phone: ") {
+			t.Errorf("CreateLead with a phone that is not a number: %v", err)
+		}
+	})
+}
+
 func TestCalls(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, dv backend) {
 		db := newDB(t, dv)

@@ -6,8 +6,8 @@
 //
 // One Store implements match.ClientStore, match.LeadStore, match.CallLog,
 // match.Directory, match.Notifier and match.TaskStore (and the optional
-// match.ClientGetter, match.ClientUpdater, match.Dialog and
-// match.CallStats), so it is enough to pass it to match.NewEngine:
+// match.ClientGetter, match.ClientUpdater, match.Dialog, match.PhoneLeads
+// and match.CallStats), so it is enough to pass it to match.NewEngine:
 //
 //	store, err := memstore.New(memstore.WithDefaultCountry("RU"))
 //	…
@@ -28,7 +28,9 @@
 // same call; Notify keeps one notification per account, provider, call,
 // employee and kind, so a replayed decision notifies nobody twice;
 // CreateTask keeps one task per account, provider and call; times are
-// kept in UTC. A Store ignores contexts: its calls never block.
+// kept in UTC. Leads without a client (Perfectum's leads of unknown
+// numbers) are kept by their normalised phone, found by PhoneLeads. A
+// Store ignores contexts: its calls never block.
 //
 // Each client, lead and employee belongs to an account (the tenant of
 // callevent.Event.Account); SingleTenant makes one CRM for every account.

@@ -137,7 +137,10 @@ type accountIndex struct {
 	byPhone map[string]int32   // Phone → first client with it
 	byField map[string][]int32 // normalised field value → client indexes
 	leads   map[string][]int32 // client id → lead indexes, oldest first
-	leadIDs map[string]int32
+	// phoneLeads indexes the leads without a client by Phone, oldest
+	// first.
+	phoneLeads map[string][]int32
+	leadIDs    map[string]int32
 	// leadCalls indexes the leads with a CallID by leadCallKey(Provider,
 	// CallID). Leads are never removed; a removal would delete its key.
 	leadCalls map[string]int32
@@ -183,6 +186,7 @@ var (
 	_ match.ClientUpdater = (*Store)(nil)
 	_ match.Dialog        = (*Store)(nil)
 	_ match.LeadStore     = (*Store)(nil)
+	_ match.PhoneLeads    = (*Store)(nil)
 	_ match.CallLog       = (*Store)(nil)
 	_ match.Directory     = (*Store)(nil)
 	_ match.Notifier      = (*Store)(nil)
@@ -202,15 +206,16 @@ func (s *Store) account(account string) *accountIndex {
 	a := s.accounts[account]
 	if a == nil {
 		a = &accountIndex{
-			byID:      make(map[string]int32),
-			byPhone:   make(map[string]int32),
-			byField:   make(map[string][]int32),
-			leads:     make(map[string][]int32),
-			leadIDs:   make(map[string]int32),
-			leadCalls: make(map[string]int32),
-			taskCalls: make(map[string]int32),
-			taskIDs:   make(map[string]int32),
-			openTasks: make(map[string][]int32),
+			byID:       make(map[string]int32),
+			byPhone:    make(map[string]int32),
+			byField:    make(map[string][]int32),
+			leads:      make(map[string][]int32),
+			phoneLeads: make(map[string][]int32),
+			leadIDs:    make(map[string]int32),
+			leadCalls:  make(map[string]int32),
+			taskCalls:  make(map[string]int32),
+			taskIDs:    make(map[string]int32),
+			openTasks:  make(map[string][]int32),
 		}
 		s.accounts[account] = a
 	}
@@ -519,7 +524,8 @@ func (s *Store) Clients() []match.Client {
 	return slices.Clone(s.clients)
 }
 
-// ClientLeads implements match.LeadStore.
+// ClientLeads implements match.LeadStore. The leads without a client are
+// no client's: ClientLeads of "" returns none (see PhoneLeads).
 func (s *Store) ClientLeads(_ context.Context, account, clientID string) ([]match.Lead, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -527,18 +533,43 @@ func (s *Store) ClientLeads(_ context.Context, account, clientID string) ([]matc
 	if a == nil {
 		return nil, nil
 	}
-	idx := a.leads[clientID]
+	return s.newestFirst(a.leads[clientID]), nil
+}
+
+// PhoneLeads implements match.PhoneLeads: the leads of account without a
+// client whose Phone is phone (normalised, as CreateLead stores it),
+// newest first.
+func (s *Store) PhoneLeads(_ context.Context, account, phone string) ([]match.Lead, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a := s.accounts[s.tenant(account)]
+	if a == nil || phone == "" {
+		return nil, nil
+	}
+	return s.newestFirst(a.phoneLeads[phone]), nil
+}
+
+// newestFirst returns the leads at idx (oldest first) newest first; s.mu
+// is held.
+func (s *Store) newestFirst(idx []int32) []match.Lead {
 	out := make([]match.Lead, len(idx))
 	for j, i := range idx {
 		out[len(idx)-1-j] = s.leads[i]
 	}
-	return out, nil
+	return out
 }
 
 // CreateLead implements match.LeadStore. An empty ID gets a generated one
 // ("l1", "l2", …); CreatedAt is stored in UTC (a zero CreatedAt is stamped
 // by the store's clock). A lead for a client the account does not have is
 // an error wrapping ErrNotFound.
+//
+// A lead without a client (empty ClientID) needs a Phone (match.PhoneLeads):
+// it is normalised like client phones (WithDefaultCountry), and one that
+// is not a number is an error. Without a Phone such a lead is refused as
+// one of the unknown client "" (ErrNotFound). The Phone of a lead of a
+// client is dropped: it is stored with an empty Phone, found by
+// ClientLeads only.
 //
 // CreateLead is idempotent by call: when l.CallID is not empty and the
 // account already has a lead with l's Provider and CallID, it creates
@@ -550,9 +581,10 @@ func (s *Store) CreateLead(_ context.Context, l match.Lead) (match.Lead, error) 
 	return s.addLeadLocked(l)
 }
 
-// AddLeads adds leads in order, as CreateLead does (with the given States),
-// and stops at the first error. Like CreateLead it skips a lead whose
-// Provider and CallID an earlier lead of the account already has.
+// AddLeads adds leads in order, as CreateLead does (with the given States,
+// and leads without a client by Phone), and stops at the first error.
+// Like CreateLead it skips a lead whose Provider and CallID an earlier
+// lead of the account already has.
 func (s *Store) AddLeads(ls ...match.Lead) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -574,8 +606,17 @@ func (s *Store) addLeadLocked(l match.Lead) (match.Lead, error) {
 			return s.leads[i], nil
 		}
 	}
-	if _, ok := a.byID[l.ClientID]; !ok {
-		return match.Lead{}, fmt.Errorf("memstore: lead for client %q: %w", l.ClientID, ErrNotFound)
+	if l.ClientID != "" || l.Phone == "" {
+		if _, ok := a.byID[l.ClientID]; !ok {
+			return match.Lead{}, fmt.Errorf("memstore: lead for client %q: %w", l.ClientID, ErrNotFound)
+		}
+		l.Phone = "" // a lead of a client is found by the client
+	} else {
+		p, err := phone.Normalize(l.Phone, s.country)
+		if err != nil {
+			return match.Lead{}, fmt.Errorf("memstore: lead phone: %w", err)
+		}
+		l.Phone = p
 	}
 	if l.ID == "" {
 		for {
@@ -595,7 +636,11 @@ func (s *Store) addLeadLocked(l match.Lead) (match.Lead, error) {
 	i := int32(len(s.leads))
 	s.leads = append(s.leads, l)
 	a.leadIDs[l.ID] = i
-	a.leads[l.ClientID] = append(a.leads[l.ClientID], i)
+	if l.ClientID != "" {
+		a.leads[l.ClientID] = append(a.leads[l.ClientID], i)
+	} else {
+		a.phoneLeads[l.Phone] = append(a.phoneLeads[l.Phone], i)
+	}
 	if ck != "" {
 		a.leadCalls[ck] = i
 	}

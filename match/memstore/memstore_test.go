@@ -111,3 +111,35 @@ func TestOptions(t *testing.T) {
 	_, err = memstore.New(nil)
 	require.ErrorContains(t, err, "option 1 is nil")
 }
+
+// TestLeadsWithoutClient: leads without a client are listed by Leads with
+// their normalised phone, read in the store's country, found by
+// PhoneLeads from any account of a single-tenant store, and AddLeads
+// takes them as CreateLead does.
+func TestLeadsWithoutClient(t *testing.T) {
+	t.Parallel()
+	s, err := memstore.New(memstore.WithDefaultCountry("UA"), memstore.SingleTenant())
+	require.NoError(t, err)
+	require.NoError(t, s.AddClients(match.Client{ID: "c", Phone: "+7 916 123-45-67"}))
+	require.NoError(t, s.AddLeads(
+		match.Lead{ID: "a", Account: "phonet", Phone: "067 123 45 67", Name: "missed"},
+		match.Lead{ID: "b", Account: "phonet", ClientID: "c", Phone: "067 123 45 67", Name: "the client's"},
+		match.Lead{ID: "d", Account: "telphin", Phone: "+380 (67) 123-45-67", Name: "answered"},
+	))
+	var got []string
+	for _, l := range s.Leads() {
+		got = append(got, l.ID+" "+l.ClientID+" "+l.Phone)
+	}
+	require.Equal(t, []string{"a  380671234567", "b c ", "d  380671234567"}, got, "Leads: every lead in creation order")
+
+	leads, err := s.PhoneLeads(t.Context(), "any account", "380671234567")
+	require.NoError(t, err)
+	require.Len(t, leads, 2)
+	require.Equal(t, "d", leads[0].ID, "single tenant: newest first from any account")
+	require.Equal(t, "a", leads[1].ID)
+
+	err = s.AddLeads(match.Lead{ID: "e", Phone: "не номер"})
+	require.ErrorContains(t, err, "memstore: lead phone")
+	require.ErrorIs(t, s.AddLeads(match.Lead{ID: "f"}), memstore.ErrNotFound, "neither a client nor a phone")
+	require.Len(t, s.Leads(), 3, "the refused leads are not stored")
+}

@@ -110,6 +110,12 @@ func testCanceledContext(t *testing.T, h Harness) {
 		{"Online", func() error { _, err := s.Online(ctx, acme); return err }},
 		{"Notify", func() error { return s.Notify(ctx, note(acme, "mango", "call-1", "u1")) }},
 	}
+	if pl, ok := s.(match.PhoneLeads); ok {
+		calls = append(calls, struct {
+			name string
+			call func() error
+		}{"PhoneLeads", func() error { _, err := pl.PhoneLeads(ctx, acme, phone1); return err }})
+	}
 	ts, tasks := s.(match.TaskStore)
 	var open match.Task
 	if tasks {

@@ -51,6 +51,14 @@
 //     (same ID) and creates nothing, whatever the new lead's other values,
 //     also under concurrency. Leads without a CallID are never merged.
 //     Provider and CallID are stored and read back.
+//   - Leads without a client (a store that is a match.PhoneLeads; others
+//     skip the subtest): CreateLead takes a lead with an empty ClientID
+//     and a Phone, normalised as client phones are; PhoneLeads lists the
+//     account's leads without a client of a number, newest first (in
+//     creation order). A lead of a client keeps no Phone, and ClientLeads
+//     of "" lists no lead without a client. One call, one lead, as above;
+//     a lead with neither a client nor a phone, or with a phone that is
+//     not a number, is refused.
 //   - LogCall replaces the record of the same Provider, Account and CallID.
 //   - Notify keeps one notification per Account, Provider, CallID,
 //     Employee and Kind: the first; a replay changes nothing.

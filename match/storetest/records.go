@@ -196,6 +196,135 @@ func testLeadIdempotentByCall(t *testing.T, h Harness) {
 	assert.Equal(t, "mango", got[0].Provider)
 }
 
+// testPhoneLeads: a store that keeps leads without a client
+// (match.PhoneLeads) stores a lead with an empty ClientID and a Phone,
+// the phone normalised; PhoneLeads lists the account's leads without a
+// client of a number, newest first (in creation order), and not a
+// client's lead of the number, another number's or another account's.
+// A lead with both a ClientID and a Phone is the client's, its Phone
+// dropped. CreateLead is idempotent by call for leads without a client
+// too, also under concurrency; ReopenLead and SetLeadResponsible work on
+// them; ClientLeads of "" lists none of them. A lead with neither a client
+// nor a phone, or with a phone that is not a number, is refused.
+func testPhoneLeads(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	pl, ok := s.(match.PhoneLeads)
+	if !ok {
+		t.Skip("the store does not implement match.PhoneLeads")
+	}
+	phoneLeads := func(account, phone string) []match.Lead {
+		t.Helper()
+		leads, err := pl.PhoneLeads(ctx, account, phone)
+		require.NoError(t, err, "PhoneLeads(%q, %q)", account, phone)
+		return leads
+	}
+
+	in1 := match.Lead{Account: acme, Phone: "+7 916 123-45-67", Name: "missed call", Pipeline: "sales", Status: "new",
+		Source: "missed call", Provider: "phonet", CallID: "call-1", Responsible: "u1", CreatedAt: t0}
+	l1, err := s.CreateLead(ctx, in1)
+	require.NoError(t, err)
+	require.NotEmpty(t, l1.ID, "an empty ID gets one from the store")
+	want1 := in1
+	want1.ID, want1.Phone = l1.ID, phone1
+	diff(t, want1, l1, "CreateLead returns the lead without a client as stored, its phone normalised")
+
+	// The second lead of the number is older by CreatedAt but created
+	// later: newest first is creation order.
+	in2 := match.Lead{Account: acme, Phone: "79161234567", Name: "answered call", Status: "lost", State: match.LeadLost,
+		Provider: "phonet", CallID: "call-2", CreatedAt: t0.Add(-time.Hour)}
+	l2, err := s.CreateLead(ctx, in2)
+	require.NoError(t, err)
+	in2.ID = l2.ID
+	diff(t, in2, l2, "a lead without a client of the number in another spelling")
+	assert.NotEqual(t, l1.ID, l2.ID)
+
+	l3, err := s.CreateLead(ctx, match.Lead{Account: acme, Phone: "+7 (916) 123-45-68", Name: "another number",
+		Provider: "phonet", CallID: "call-3", CreatedAt: t0})
+	require.NoError(t, err)
+	assert.Equal(t, phone2, l3.Phone)
+
+	c, err := s.CreateClient(ctx, match.Client{Account: acme, Name: "Anna", Phone: phone1})
+	require.NoError(t, err)
+	cl, err := s.CreateLead(ctx, match.Lead{Account: acme, ClientID: c.ID, Phone: phone1, Name: "the client's",
+		Provider: "phonet", CallID: "call-4", CreatedAt: t0})
+	require.NoError(t, err)
+	assert.Equal(t, c.ID, cl.ClientID)
+	assert.Empty(t, cl.Phone, "a lead of a client keeps no phone")
+	g, err := s.CreateLead(ctx, match.Lead{Account: globex, Phone: phone3, Name: "globex", Provider: "phonet", CallID: "call-1", CreatedAt: t0})
+	require.NoError(t, err)
+	assert.Equal(t, "globex", g.Name, "the call key is unique per account, for leads without a client too")
+
+	diff(t, []match.Lead{l2, l1}, phoneLeads(acme, phone1),
+		"PhoneLeads: the number's leads without a client, newest first, not the client's lead")
+	diff(t, []match.Lead{l3}, phoneLeads(acme, phone2), "PhoneLeads of another number")
+	assert.Empty(t, phoneLeads(globex, phone1), "another account sees none of the number's leads")
+	assert.Empty(t, phoneLeads(acme, phone3), "another account's lead is not acme's")
+	diff(t, []match.Lead{g}, phoneLeads(globex, phone3), "globex's lead")
+	assert.Empty(t, phoneLeads(acme, ""), "PhoneLeads of no number")
+	leads, err := s.ClientLeads(ctx, acme, c.ID)
+	require.NoError(t, err)
+	diff(t, []match.Lead{cl}, leads, "ClientLeads: the client's lead only")
+	leads, err = s.ClientLeads(ctx, acme, "")
+	require.NoError(t, err)
+	assert.Empty(t, leads, "ClientLeads of \"\" lists no lead without a client")
+
+	// A replay of a call: the stored lead, whatever the other values.
+	for _, l := range []match.Lead{
+		in1,
+		{Account: acme, Phone: phone1, Name: "replayed", Provider: "phonet", CallID: "call-1"},
+		{Account: acme, Phone: phone3, Name: "replayed, another number", Status: "won", State: match.LeadWon,
+			Provider: "phonet", CallID: "call-1", CreatedAt: t0.Add(time.Hour)},
+		{Account: acme, ClientID: c.ID, Name: "replayed for a client", Provider: "phonet", CallID: "call-1"},
+	} {
+		again, err := s.CreateLead(ctx, l)
+		require.NoError(t, err, "CreateLead(%q) again", l.Name)
+		diff(t, l1, again, "CreateLead(%q) for the same call returns the stored lead", l.Name)
+	}
+	diff(t, []match.Lead{l2, l1}, phoneLeads(acme, phone1), "one lead for the call")
+	assert.Empty(t, phoneLeads(acme, phone3), "a replay for another number creates nothing")
+	leads, err = s.ClientLeads(ctx, acme, c.ID)
+	require.NoError(t, err)
+	diff(t, []match.Lead{cl}, leads, "a replay for a client creates nothing")
+
+	// Concurrent CreateLead for one call create one lead.
+	got := make([]match.Lead, concurrency)
+	errs := make([]error, concurrency)
+	parallel(concurrency, func(i int) {
+		got[i], errs[i] = s.CreateLead(ctx, match.Lead{Account: acme, Phone: "+380 67 123 45 67", Name: fmt.Sprintf("caller %d", i),
+			Provider: "phonet", CallID: "call-concurrent"})
+	})
+	for i, err := range errs {
+		require.NoError(t, err, "CreateLead %d", i)
+	}
+	for i := range got {
+		diff(t, got[0], got[i], "CreateLead %d returns the one lead", i)
+	}
+	diff(t, []match.Lead{got[0]}, phoneLeads(acme, phone3), "exactly one lead for one call after %d concurrent CreateLead", concurrency)
+
+	// ReopenLead and SetLeadResponsible work on a lead without a client.
+	reopened, err := s.ReopenLead(ctx, acme, l2.ID, "reopened")
+	require.NoError(t, err)
+	want2 := l2
+	want2.Status, want2.State = "reopened", match.LeadOpen
+	diff(t, want2, reopened, "ReopenLead returns the lead, active with the new status")
+	_, err = s.ReopenLead(ctx, globex, l2.ID, "reopened")
+	require.Error(t, err, "ReopenLead of another account's lead")
+	if r, ok := s.(match.Reassigner); ok {
+		require.NoError(t, r.SetLeadResponsible(ctx, acme, l1.ID, "u2"))
+		want1 = l1
+		want1.Responsible = "u2"
+		l1 = want1
+	}
+	diff(t, []match.Lead{want2, l1}, phoneLeads(acme, phone1), "ReopenLead (and SetLeadResponsible) are stored, the order unchanged")
+
+	// Refused: neither a client nor a phone; a phone that is not a number.
+	_, err = s.CreateLead(ctx, match.Lead{Account: acme, Name: "nobody's"})
+	require.Error(t, err, "a lead with neither a client nor a phone")
+	_, err = s.CreateLead(ctx, match.Lead{Account: acme, Phone: "call me maybe", Name: "bad phone"})
+	require.ErrorContains(t, err, "phone", "a lead with a phone that is not a number: the error names the field")
+	diff(t, []match.Lead{want2, l1}, phoneLeads(acme, phone1), "the refused leads are not stored")
+}
+
 // call returns a call record with every field set.
 func call(provider, account, callID string) match.CallRecord {
 	return match.CallRecord{

@@ -98,6 +98,7 @@ var tests = []test{
 	{"Leads", testLeads},
 	{"LeadErrors", testLeadErrors},
 	{"LeadIdempotentByCall", testLeadIdempotentByCall},
+	{"PhoneLeads", testPhoneLeads},
 	{"Reassign", testReassign},
 	{"LogCallUpserts", testLogCallUpserts},
 	{"LogCallConcurrent", testLogCallConcurrent},

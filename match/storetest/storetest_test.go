@@ -60,6 +60,13 @@ func (s ctxStore) ReopenLead(ctx context.Context, account, leadID, status string
 	return s.Store.ReopenLead(ctx, account, leadID, status)
 }
 
+func (s ctxStore) PhoneLeads(ctx context.Context, account, phone string) ([]match.Lead, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.Store.PhoneLeads(ctx, account, phone)
+}
+
 func (s ctxStore) LogCall(ctx context.Context, rec match.CallRecord) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -62,8 +62,11 @@ type Client struct {
 
 // Lead is one element of GET /api/leads.
 type Lead struct {
-	ID          string `json:"id"`
-	ClientID    string `json:"client_id"`
+	ID       string `json:"id"`
+	ClientID string `json:"client_id"`
+	// Phone is the number of a lead without a client (rules that create
+	// leads but no clients for unknown numbers, as Perfectum does).
+	Phone       string `json:"phone,omitempty"`
 	Name        string `json:"name"`
 	Status      string `json:"status"`
 	Source      string `json:"source"`
@@ -150,7 +153,7 @@ func clientOf(c match.Client) Client {
 }
 
 func leadOf(l match.Lead) Lead {
-	return Lead{ID: l.ID, ClientID: l.ClientID, Name: l.Name, Status: l.Status, Source: l.Source, Responsible: l.Responsible}
+	return Lead{ID: l.ID, ClientID: l.ClientID, Phone: l.Phone, Name: l.Name, Status: l.Status, Source: l.Source, Responsible: l.Responsible}
 }
 
 // mapSlice maps in to a non-nil slice, so an empty list is [] in JSON.

@@ -42,6 +42,7 @@ var (
 	_ match.Notifier     = tenantDB{}
 	_ match.TaskStore    = tenantDB{}
 	_ match.Reassigner   = tenantDB{}
+	_ match.PhoneLeads   = tenantDB{}
 )
 
 func (s tenantDB) FindClientByPhone(ctx context.Context, _, phone string) (match.Client, bool, error) {
@@ -84,6 +85,10 @@ func (s tenantDB) ClientLeads(ctx context.Context, _, clientID string) ([]match.
 func (s tenantDB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 	l.Account = ""
 	return s.db.CreateLead(ctx, l)
+}
+
+func (s tenantDB) PhoneLeads(ctx context.Context, _, phone string) ([]match.Lead, error) {
+	return s.db.PhoneLeads(ctx, "", phone)
 }
 
 func (s tenantDB) ReopenLead(ctx context.Context, _, leadID, status string) (match.Lead, error) {

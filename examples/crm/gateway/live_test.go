@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -93,4 +94,53 @@ func countCalls(t *testing.T, body, callID string) int {
 		}
 	}
 	return n
+}
+
+// TestLeadsWithoutClient replays seed 003's setting 7 through the
+// gateway: with rules that create leads but no clients for unknown
+// numbers, a missed call becomes a lead with the number and no client,
+// and a second missed call from the number goes to the same lead.
+func TestLeadsWithoutClient(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"memory", "sqlite"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			rules := filepath.Join(dir, "rules.json")
+			require.NoError(t, os.WriteFile(rules, []byte(`{"default": {"leads": {"inbound_missed": {"create": true, "status": "new", "source": "missed call"}}}}`), 0o600))
+			clock := newFakeClock()
+			cfg := gateway.Config{Clock: clock, RulesFile: rules}
+			if mode == "sqlite" {
+				cfg.DB = filepath.Join(dir, "crm.db")
+			}
+			srv := start(t, cfg)
+			const number = "74950007788"
+			for i, id := range []string{"mf-pl-1", "mf-pl-2"} {
+				call := megafontest.Call{ID: id, Direction: "in", Phone: number, User: "andy", Ext: "701"}
+				for _, f := range []map[string][]string{
+					megafontest.Event("INCOMING", call),
+					megafontest.History(call, megafontest.Outcome{Status: "Missed", Start: clock.Now().Add(-time.Minute)}),
+				} {
+					code, body := srv.send(t, hookOf(t, "megafon", megafontest.NewRequest("/hooks/megafon", "mf-token", f)))
+					require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
+				}
+				waitEvents(t, srv, 2*(i+1))
+				clock.Advance(match.DefaultGracePeriod)
+				require.Eventually(t, func() bool {
+					code, body := srv.do(t, http.MethodGet, "/api/calls", "", "")
+					return code == http.StatusOK && countCalls(t, body, id) == 1
+				}, 10*time.Second, 5*time.Millisecond)
+			}
+			code, body := srv.do(t, http.MethodGet, "/api/leads", "", "")
+			require.Equal(t, http.StatusOK, code, body)
+			var leads struct{ Items []gateway.Lead }
+			require.NoError(t, json.Unmarshal([]byte(body), &leads), body)
+			require.Len(t, leads.Items, 1, "one lead for the number: %s", body)
+			require.Empty(t, leads.Items[0].ClientID)
+			require.Equal(t, number, leads.Items[0].Phone)
+			code, body = srv.do(t, http.MethodGet, "/api/clients?phone="+number, "", "")
+			require.Equal(t, http.StatusOK, code, body)
+			require.Contains(t, body, `"items":[]`, "no client")
+		})
+	}
 }

@@ -33,7 +33,9 @@ type crmStore struct {
 	calls callLog
 }
 
-type leadRef struct{ clientID, id string }
+// leadRef finds a listed lead: among its client's leads, or its number's
+// for a lead without a client.
+type leadRef struct{ clientID, phone, id string }
 
 var (
 	_ match.ClientStore  = (*crmStore)(nil)
@@ -49,7 +51,7 @@ func newCRMStore(ms *memstore.Store) *crmStore {
 		s.listed[c.ID] = true
 	}
 	for _, l := range ms.Leads() {
-		s.leads = append(s.leads, leadRef{l.ClientID, l.ID})
+		s.leads = append(s.leads, leadRef{l.ClientID, l.Phone, l.ID})
 		s.leadIDs[l.ID] = true
 	}
 	return s
@@ -79,7 +81,7 @@ func (s *crmStore) CreateLead(ctx context.Context, l match.Lead) (match.Lead, er
 		s.mu.Lock()
 		if !s.leadIDs[l.ID] {
 			s.leadIDs[l.ID] = true
-			s.leads = append(s.leads, leadRef{l.ClientID, l.ID})
+			s.leads = append(s.leads, leadRef{l.ClientID, l.Phone, l.ID})
 		}
 		s.mu.Unlock()
 	}
@@ -120,6 +122,9 @@ func (s *crmStore) leadPage(ctx context.Context, from, n int, keep func(match.Le
 	for ; i < len(s.leads); i++ {
 		ref := s.leads[i]
 		ls, err := s.ClientLeads(ctx, "", ref.clientID)
+		if ref.clientID == "" {
+			ls, err = s.PhoneLeads(ctx, "", ref.phone)
+		}
 		if err != nil {
 			continue
 		}
