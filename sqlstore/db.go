@@ -186,6 +186,7 @@ var (
 	_ match.Dialog        = (*DB)(nil)
 	_ match.LeadStore     = (*DB)(nil)
 	_ match.PhoneLeads    = (*DB)(nil)
+	_ match.Reassigner    = (*DB)(nil)
 	_ match.CallLog       = (*DB)(nil)
 	_ match.Directory     = (*DB)(nil)
 	_ match.Notifier      = (*DB)(nil)
