@@ -96,13 +96,15 @@
 // /api/v4/calls), AddCallNotes (call_in/call_out on a chosen entity),
 // AddUnsortedSIP, Unsorted (the waiting entries). The incoming-call
 // pop-up: ShowIncomingCall (POST /api/v2/events). Users: an iterator over
-// all pages — amoCRM lets only administrators list users. Batch writes
-// take at most MaxBatch (50) items.
+// all pages — amoCRM lets only administrators list users. Tasks:
+// CreateTasks, UpdateTasks (complete with IsCompleted and a Result),
+// Task, and Tasks, an iterator over all pages of a TaskFilter. Batch
+// writes take at most MaxBatch (50) items.
 //
 // # The Store
 //
 // Store implements match.ClientStore, LeadStore, CallLog, Directory,
-// Notifier, PopUpper, Dialog and ClientUpdater:
+// Notifier, PopUpper, Dialog, ClientUpdater and TaskStore:
 //
 //   - clients are contacts and companies (seed 002: a company's number
 //     matches the company). A phone is searched among contacts, and among
@@ -138,8 +140,10 @@
 //     incoming-call pop-up for the employee's user, with the caller's
 //     number: amoCRM shows the contact or company and its leads, or offers
 //     to create one. Each is shown once per call, user and phase;
-//   - notifications are the same pop-up to the employee (not for an
-//     overdue call-back task: nobody is calling);
+//   - notifications are the same pop-up to the employee; an overdue
+//     call-back task, told to the admins, is a task of the admin's instead
+//     («Проконтролировать перезвон …», on the client's card, due in an
+//     hour): nobody is calling;
 //   - client fields (Rule.Dialog's call variables megafon_call_direction,
 //     _call_ext, _call_id, _call_user, megafon_record_link) are contact
 //     (company) custom fields: the field WithContactFields maps a key to,
@@ -154,7 +158,18 @@
 //     duration, recording, a lead and a contact for the manager to accept
 //     or decline), once per call: the Store remembers the calls it added
 //     and, before adding, looks for the call's uniq among the waiting
-//     entries (GET /api/v4/leads/unsorted).
+//     entries (GET /api/v4/leads/unsorted);
+//   - call-back tasks (Rule.Task) are amoCRM «Звонок» tasks on the
+//     client's contact or company (on no card for a number without a
+//     client) for the employee, due at the deadline. The last line of
+//     their text is a marker naming the call, phone and account
+//     ("callbridge:telphin/<call id>?account=…&phone=…"): amoCRM tasks
+//     have no tags or external ids, so the Store finds its tasks by it,
+//     one per call also after a restart, and keeps in it when a task was
+//     escalated and by which call it was closed. An answered call with the
+//     number completes its open tasks with a result naming the call.
+//     Listing and closing read the account's open call tasks (one request
+//     per 250); escalating reads and rewrites one task.
 //
 // Requests per completed call, measured by TestBudgetRequestsPerCall (the
 // pop-ups of the live call not counted): 2 for a known contact (search,
@@ -171,7 +186,7 @@
 //
 // Package amocrmtest is a fake amoCRM on 127.0.0.1: OAuth with rotating
 // single-use refresh tokens, contacts/companies/leads/calls/notes/unsorted/
-// events/users/pipelines with the real envelopes, 204 on an empty search, the
+// events/users/pipelines/tasks with the real envelopes, 204 on an empty search, the
 // 7 requests/s limit with 429 beyond, the HTML 403 block, failure injection
 // (srv.Fail(amocrmtest.Failure{…})) and request recording (srv.Requests()).
 // Start it with srv := amocrmtest.NewServer() and close it with

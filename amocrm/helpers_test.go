@@ -80,6 +80,8 @@ type envConfig struct {
 	// srv, if set, is the fake to use (a restarted gateway); newEnv
 	// starts one otherwise.
 	srv *amocrmtest.Server
+	// engineOpt are added to the engine's options.
+	engineOpt []match.Option
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
@@ -103,6 +105,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	if cfg.noPopups {
 		engineOpts = append(engineOpts, match.WithPopUps(nil))
 	}
+	engineOpts = append(engineOpts, cfg.engineOpt...)
 	engine, err := match.NewEngine(store, engineOpts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = engine.Close(context.Background()) })

@@ -162,7 +162,8 @@ func WithLogger(l *slog.Logger) StoreOption {
 // match.Dialog and a match.ClientUpdater: client fields (call variables)
 // are contact or company custom fields (SetClientFields,
 // WithContactFields). With WithUnsorted, inbound calls from unknown
-// numbers go to "Неразобранное".
+// numbers go to "Неразобранное". It is a match.TaskStore too: call-back
+// tasks are amoCRM tasks (see CreateTask).
 type Store struct {
 	c        *Client
 	ext      map[string]int64
@@ -190,6 +191,8 @@ type Store struct {
 	fieldLists   map[EntityType]*fieldList
 	unsortedUIDs map[string]string   // unsorted entries added: uniq → uid
 	autoMade     map[int64]time.Time // contacts created for calls (WithUnsorted's warning)
+
+	tasks taskCache // call-back tasks (match.TaskStore, taskstore.go)
 }
 
 type timed[T any] struct {
@@ -969,16 +972,33 @@ func (s *Store) Online(context.Context, string) ([]string, error) { return nil, 
 
 // Notify implements match.Notifier: the incoming-call pop-up (POST
 // /api/v2/events) for the employee, with the client's phone, so amoCRM
-// shows the client's card. Notifications without a phone, for an
-// employee that is not an amoCRM user id, and of an overdue call-back
-// task (match.NotifyTaskOverdue: nobody is calling, so a "who is calling"
-// card would mislead; amoCRM shows overdue tasks itself) are skipped.
+// shows the client's card. An overdue call-back task
+// (match.NotifyTaskOverdue, told to the admins) is no "who is calling"
+// card: the admin gets a task of their own instead, on the client's card
+// (or on no card), due in an hour: «Проконтролировать перезвон …» with
+// why. Notifications without a phone, or for an employee that is not an
+// amoCRM user id, are skipped.
 func (s *Store) Notify(ctx context.Context, n match.Notification) error {
 	uid := parseID(n.Employee)
-	if n.ClientPhone == "" || uid == 0 || n.Kind == match.NotifyTaskOverdue {
+	if n.ClientPhone == "" || uid == 0 {
 		return nil
 	}
-	return s.c.ShowIncomingCall(ctx, n.ClientPhone, uid)
+	if n.Kind != match.NotifyTaskOverdue {
+		return s.c.ShowIncomingCall(ctx, n.ClientPhone, uid)
+	}
+	at := n.At
+	if at.IsZero() {
+		at = s.now()
+	}
+	t := Task{ResponsibleUserID: uid, TaskTypeID: TaskTypeCall, CompleteTill: at.Add(time.Hour).Unix(),
+		Text: "Проконтролировать перезвон клиенту +" + n.ClientPhone + ": " + n.Reason}
+	if entity, id, ok := ParseClientID(n.ClientID); ok {
+		t.EntityType, t.EntityID = entity, id
+	}
+	if _, err := s.c.CreateTasks(ctx, []Task{t}); err != nil {
+		return fmt.Errorf("amocrm: tell user %d of the overdue task of call %s: %w", uid, n.CallID, err)
+	}
+	return nil
 }
 
 // AddDialogNotes implements match.Dialog: the notes become plain notes in

@@ -160,8 +160,9 @@ func TestStoreDirectory(t *testing.T) {
 }
 
 // Notify pops the card of the notification's call up for the employee;
-// one without a phone, for an employee that is not a user id, or of an
-// overdue call-back task (nobody is calling) shows nothing.
+// one without a phone or for an employee that is not a user id shows
+// nothing, and an overdue call-back task (nobody is calling) becomes a
+// task of the admin's instead of a card.
 func TestStoreNotify(t *testing.T) {
 	t.Parallel()
 	st, srv := newStore(t)
@@ -176,6 +177,11 @@ func TestStoreNotify(t *testing.T) {
 		require.NoError(t, st.Notify(t.Context(), n), "%+v", n)
 	}
 	require.Equal(t, []amocrmtest.Event{{Phone: "+79161111111", Users: []int64{op2}}, {Phone: "+79161111112", Users: []int64{op1}}}, srv.Events())
+	tasks := srv.Tasks()
+	require.Len(t, tasks, 1, "the overdue task: a task for the admin")
+	require.EqualValues(t, op1, tasks[0].ResponsibleUserID)
+	require.Zero(t, tasks[0].EntityID, "no client: on no card")
+	require.Equal(t, "Проконтролировать перезвон клиенту +79161111111: call-back task overdue since 09:10", tasks[0].Text)
 }
 
 // FindClientsByField returns up to limit contacts; a limit of 0 or less

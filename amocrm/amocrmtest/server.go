@@ -14,8 +14,10 @@
 // field_id the account lacks is amoCRM's 400 with validation-errors;
 // values null clears a field), unsorted SIP (required fields validated;
 // listed back by GET /api/v4/leads/unsorted until accepted), the
-// incoming-call pop-up (/api/v2/events) and users (paginated, 204 past the
-// last page), with the real response envelopes. It enforces the rate limit (a token bucket of 7
+// incoming-call pop-up (/api/v2/events), users (paginated, 204 past the
+// last page) and tasks (create, update, get, and list with amoCRM's
+// filters, paginated, 204 when none; see AddTask and Tasks), with the
+// real response envelopes. It enforces the rate limit (a token bucket of 7
 // requests per second, burst 7; 429 with a non-JSON body beyond), can
 // block the account (403 with an HTML page, like amoCRM's nginx), injects
 // failures (401/429/5xx/slow answers, see Fail) and records every request
@@ -263,6 +265,7 @@ type Server struct {
 	fields    []Field // contacts'
 	coFields  []Field // companies'
 	events    []Event
+	tasks     []*Task // tasks.go
 }
 
 // NewServer starts a fake amoCRM on 127.0.0.1 with the DefaultUsers and
@@ -298,6 +301,7 @@ func NewServer() *Server {
 	mux.HandleFunc("POST /api/v4/{entity}/notes", s.addNotes)
 	mux.HandleFunc("POST /api/v2/events", s.addEvents)
 	mux.HandleFunc("GET /api/v4/users", s.listUsers)
+	s.routeTasks(mux)
 	s.srv = fakehttp.Start(s.wrap(mux))
 	s.URL = s.srv.URL
 	return s

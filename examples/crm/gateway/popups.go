@@ -24,7 +24,8 @@ type popUps struct {
 
 var _ match.PopUpper = (*popUps)(nil)
 
-// PopUp implements match.PopUpper: the card is kept and logged.
+// PopUp implements match.PopUpper: the card is kept (and logged at debug
+// level).
 func (p *popUps) PopUp(ctx context.Context, c match.PopUp) error {
 	p.mu.Lock()
 	if len(p.list) == maxPopUps {
@@ -32,7 +33,7 @@ func (p *popUps) PopUp(ctx context.Context, c match.PopUp) error {
 	}
 	p.list = append(p.list, c)
 	p.mu.Unlock()
-	p.g.log.InfoContext(ctx, "card shown", "phase", c.Phase.String(), "employee", c.Employee, "provider", c.Provider,
+	p.g.log.DebugContext(ctx, "card shown", "phase", c.Phase.String(), "employee", c.Employee, "provider", c.Provider,
 		"call_id", c.CallID, "client_id", c.Client.ID, "created", c.Created, "offer", c.Offer)
 	return nil
 }
