@@ -27,7 +27,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
@@ -42,15 +41,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// The command's database is DefaultDB unless -db or CRM_DB says
-	// otherwise (the gateway package itself defaults to memory).
-	getenv := func(k string) string {
-		if v := os.Getenv(k); k == "CRM_DB" && strings.TrimSpace(v) == "" {
-			return gateway.DefaultDB
-		}
-		return os.Getenv(k)
-	}
-	if err := gateway.Run(ctx, os.Args[1:], getenv, os.Stdout, os.Stderr, clients); err != nil {
+	// The command's database is DefaultDB unless -db, CRM_DB or the
+	// configuration file says otherwise (the gateway package itself
+	// defaults to memory).
+	def := gateway.Defaults{Clients: clients, DB: gateway.DefaultDB}
+	if err := gateway.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, def); err != nil {
 		fmt.Fprintln(os.Stderr, "crm:", err)
 		os.Exit(1)
 	}

@@ -55,3 +55,19 @@ func TestREADMENamesRealTests(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMEShowsExampleConfig: the README shows the example
+// configuration file as it is in the repository.
+func TestREADMEShowsExampleConfig(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../crm/callbridge.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```yaml\n"+string(example)+"```\n") {
+		t.Error("README.md does not show examples/crm/callbridge.example.yaml as it is")
+	}
+}

@@ -525,7 +525,7 @@ func TestNoSecretsShown(t *testing.T) {
 	}
 	getenv := func(k string) string { return secrets[k] }
 	var help bytes.Buffer
-	require.NoError(t, gateway.Run(t.Context(), []string{"-h"}, getenv, io.Discard, &help, nil))
+	require.NoError(t, gateway.Run(t.Context(), []string{"-h"}, getenv, io.Discard, &help, gateway.Defaults{}))
 	require.Contains(t, help.String(), "-api-token")
 	cfg, err := gateway.ParseConfig(nil, getenv, io.Discard)
 	require.NoError(t, err)

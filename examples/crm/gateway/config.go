@@ -100,6 +100,25 @@ type Config struct {
 	PhonetDomain, PhonetAPIKey           string // PHONET_DOMAIN, PHONET_API_KEY
 	FinazConfig                          string // FINAZ_CONFIG: path of a finaz JSON configuration
 
+	// ConfigFile is the YAML configuration file the settings were read
+	// from (-config, CRM_CONFIG), "" for none.
+	ConfigFile string
+	// CheckConfig: check the configuration, print it and exit
+	// (-check-config).
+	CheckConfig bool
+	// Employees, when not empty, are the directory of the CRM (the
+	// configuration file's employees): extensions and logins map to them,
+	// admins are told of overdue call-back tasks. Empty: an employee per
+	// responsible of the seeded clients.
+	Employees []match.Employee
+	// Rules, when set, are the engine's rules (the configuration file's
+	// rules); RulesFile, when set, wins.
+	Rules *match.RuleSet
+	// SecretsFrom says where each secret of the configuration file comes
+	// from, by its key ("tokens.api": "env CRM_API_TOKEN", "file PATH" or
+	// "inline"), for -check-config.
+	SecretsFrom map[string]string
+
 	// QueueWorkers and QueueSize size the delivery queue between the
 	// webhook handlers and the CRM (defaults 4 and 65,536).
 	QueueWorkers, QueueSize int
@@ -126,11 +145,20 @@ type Config struct {
 	Clock match.Clock
 }
 
-// ParseConfig reads the crm command's flags from args, each defaulting to
-// its environment variable read with getenv, and the provider credentials
-// from the environment. -h prints the usage to output and returns
-// flag.ErrHelp.
+// ParseConfig reads the crm command's configuration: its flags from args,
+// each defaulting to its environment variable read with getenv, which
+// defaults to the configuration file's setting (-config, CRM_CONFIG: see
+// examples/crm/callbridge.example.yaml), and the provider credentials
+// from the environment or the file. Every problem of the file is
+// reported at once, with its line. -h prints the usage to output and
+// returns flag.ErrHelp.
 func ParseConfig(args []string, getenv func(string) string, output io.Writer) (Config, error) {
+	return parseConfig(args, getenv, output, "")
+}
+
+// parseConfig is ParseConfig with the database used when none is
+// configured.
+func parseConfig(args []string, getenv func(string) string, output io.Writer, defaultDB string) (Config, error) {
 	env := func(k, def string) string {
 		if v := strings.TrimSpace(getenv(k)); v != "" {
 			return v
@@ -138,12 +166,23 @@ func ParseConfig(args []string, getenv func(string) string, output io.Writer) (C
 		return def
 	}
 	var c Config
+	var file fileConfig
+	c.ConfigFile = cmpOr(configArg(args), env("CRM_CONFIG", ""))
+	if c.ConfigFile != "" {
+		var err error
+		if file, c.Rules, c.Employees, err = loadConfigFile(c.ConfigFile, getenv, env("CRM_COUNTRY", "RU")); err != nil {
+			return Config{}, err
+		}
+		c.SecretsFrom = file.secretSources()
+	}
 	fs := flag.NewFlagSet("crm", flag.ContinueOnError)
 	fs.SetOutput(output)
-	fs.StringVar(&c.Addr, "addr", env("CRM_ADDR", DefaultAddr), "listen address (CRM_ADDR)")
-	fs.StringVar(&c.PublicURL, "public-url", env("CRM_PUBLIC_URL", ""), "URL providers reach this gateway at, for the printed webhook URLs (CRM_PUBLIC_URL; default http://<addr>)")
-	fs.StringVar(&c.Country, "country", env("CRM_COUNTRY", "RU"), "country of national-format numbers in the clients and rules files: RU, KZ, UA, BY, BR (CRM_COUNTRY); click-to-call passes \"to\" to the provider as given")
-	fs.StringVar(&c.ClientsFile, "clients", env("CRM_CLIENTS", ""), "JSON file of clients to seed: [{\"id\",\"name\",\"phone\",\"responsible\"}] (CRM_CLIENTS; default: the embedded testdata/clients.json)")
+	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML configuration file: providers, tokens, employees, rules; flags and environment variables override it (CRM_CONFIG; see examples/crm/callbridge.example.yaml)")
+	fs.BoolVar(&c.CheckConfig, "check-config", false, "check the configuration, print the effective settings (secrets redacted) and exit")
+	fs.StringVar(&c.Addr, "addr", env("CRM_ADDR", cmpOr(file.Listen, DefaultAddr)), "listen address (CRM_ADDR)")
+	fs.StringVar(&c.PublicURL, "public-url", env("CRM_PUBLIC_URL", file.PublicURL), "URL providers reach this gateway at, for the printed webhook URLs (CRM_PUBLIC_URL; default http://<addr>)")
+	fs.StringVar(&c.Country, "country", env("CRM_COUNTRY", cmpOr(strings.ToUpper(file.Country), "RU")), "country of national-format numbers in the clients and rules files: RU, KZ, UA, BY, BR (CRM_COUNTRY); click-to-call passes \"to\" to the provider as given")
+	fs.StringVar(&c.ClientsFile, "clients", env("CRM_CLIENTS", file.Clients), "JSON file of clients to seed: [{\"id\",\"name\",\"phone\",\"responsible\"}] (CRM_CLIENTS; default: the embedded testdata/clients.json)")
 	// Secrets never become flag defaults: -h prints defaults. They are
 	// read from the environment after parsing, unless a flag set them.
 	fs.StringVar(&c.HookToken, "hook-token", "", "token of the Telphin, Phonet and Finaz webhook URLs (CRM_HOOK_TOKEN; default: generated)")
@@ -155,10 +194,14 @@ func ParseConfig(args []string, getenv func(string) string, output io.Writer) (C
 		return Config{}, fmt.Errorf("CRM_DEMO: %w", err)
 	}
 	fs.BoolVar(&c.Demo, "demo", demo, "start the provider fakes in-process so click-to-call works without accounts (CRM_DEMO)")
-	fs.StringVar(&c.DB, "db", env("CRM_DB", ""), "database of the CRM: a SQLite file, or postgres://user:password@host/db (CRM_DB); \""+MemoryDB+"\" keeps everything in memory, lost at exit")
-	dbSync := fs.String("db-sync", env("CRM_DB_SYNC", "normal"), "SQLite durability: normal (a commit survives a crash of the process) or full (also a power loss; an fsync per commit) (CRM_DB_SYNC)")
-	retention := fs.String("call-retention", env("CRM_CALL_RETENTION", ""), "database mode: delete calls that started longer ago than this, e.g. 2160h or 90d (CRM_CALL_RETENTION; default: keep every call)")
-	statsDays := fs.String("stats-days", env("CRM_STATS_DAYS", "0"), "days before today that GET /api/stats reports by default, 0 = today only (CRM_STATS_DAYS)")
+	fs.StringVar(&c.DB, "db", env("CRM_DB", cmpOr(file.DB.value, defaultDB)), "database of the CRM: a SQLite file, or postgres://user:password@host/db (CRM_DB); \""+MemoryDB+"\" keeps everything in memory, lost at exit")
+	dbSync := fs.String("db-sync", env("CRM_DB_SYNC", cmpOr(file.DBSync, "normal")), "SQLite durability: normal (a commit survives a crash of the process) or full (also a power loss; an fsync per commit) (CRM_DB_SYNC)")
+	retention := fs.String("call-retention", env("CRM_CALL_RETENTION", file.CallRetention), "database mode: delete calls that started longer ago than this, e.g. 2160h or 90d (CRM_CALL_RETENTION; default: keep every call)")
+	fileDays := "0"
+	if file.StatsDays != nil {
+		fileDays = strconv.Itoa(*file.StatsDays)
+	}
+	statsDays := fs.String("stats-days", env("CRM_STATS_DAYS", fileDays), "days before today that GET /api/stats reports by default, 0 = today only (CRM_STATS_DAYS)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -186,19 +229,22 @@ func ParseConfig(args []string, getenv func(string) string, output io.Writer) (C
 	for _, s := range []struct {
 		flag, env string
 		v         *string
+		file      string
 	}{
-		{"hook-token", "CRM_HOOK_TOKEN", &c.HookToken},
-		{"megafon-token", "MEGAFON_CRM_TOKEN", &c.MegafonToken},
-		{"api-token", "CRM_API_TOKEN", &c.APIToken},
+		{"hook-token", "CRM_HOOK_TOKEN", &c.HookToken, file.Tokens.Hooks.value},
+		{"megafon-token", "MEGAFON_CRM_TOKEN", &c.MegafonToken, file.Tokens.MegaFon.value},
+		{"api-token", "CRM_API_TOKEN", &c.APIToken, file.Tokens.API.value},
 	} {
 		if !set[s.flag] {
-			*s.v = env(s.env, "")
+			*s.v = env(s.env, s.file)
 		}
 	}
-	c.TelphinClientID, c.TelphinClientSecret = env("TELPHIN_CLIENT_ID", ""), env("TELPHIN_CLIENT_SECRET", "")
-	c.MegafonDomain, c.MegafonAPIKey = env("MEGAFON_DOMAIN", ""), env("MEGAFON_API_KEY", "")
-	c.PhonetDomain, c.PhonetAPIKey = env("PHONET_DOMAIN", ""), env("PHONET_API_KEY", "")
-	c.FinazConfig = env("FINAZ_CONFIG", "")
+	p := file.Providers
+	c.TelphinClientID = env("TELPHIN_CLIENT_ID", p.Telphin.ClientID)
+	c.TelphinClientSecret = env("TELPHIN_CLIENT_SECRET", p.Telphin.ClientSecret.value)
+	c.MegafonDomain, c.MegafonAPIKey = env("MEGAFON_DOMAIN", p.MegaFon.Domain), env("MEGAFON_API_KEY", p.MegaFon.APIKey.value)
+	c.PhonetDomain, c.PhonetAPIKey = env("PHONET_DOMAIN", p.Phonet.Domain), env("PHONET_API_KEY", p.Phonet.APIKey.value)
+	c.FinazConfig = env("FINAZ_CONFIG", p.Finaz.Templates)
 	return c, c.validate()
 }
 

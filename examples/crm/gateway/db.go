@@ -162,7 +162,7 @@ func (g *Gateway) openDB(clients []byte) (match.ClientStore, error) {
 			return nil, fmt.Errorf("clients: %w", err)
 		}
 	}
-	if err := db.SetEmployees(ctx, "", employeesOf(seed)...); err != nil {
+	if err := db.SetEmployees(ctx, "", g.cfg.directory(seed)...); err != nil {
 		return nil, fmt.Errorf("employees: %w", err)
 	}
 	return tenantDB{db}, nil

@@ -294,7 +294,7 @@ func TestDatabaseUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	err := gateway.Run(ctx, []string{"-addr", "127.0.0.1:0", "-db", "postgres://crm:s3cret@127.0.0.1:1/crm?sslmode=disable"},
-		noEnv, io.Discard, io.Discard, nil)
+		noEnv, io.Discard, io.Discard, gateway.Defaults{})
 	require.Error(t, err)
 	msg := err.Error()
 	require.NotContains(t, msg, "s3cret")
@@ -304,7 +304,7 @@ func TestDatabaseUnreachable(t *testing.T) {
 
 	// A SQLite file in a directory that does not exist.
 	err = gateway.Run(ctx, []string{"-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "no", "such", "crm.db")},
-		noEnv, io.Discard, io.Discard, nil)
+		noEnv, io.Discard, io.Discard, gateway.Defaults{})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "crm.db")
 	require.NotContains(t, err.Error(), "\n")

@@ -95,8 +95,13 @@
 // (CRM_CALL_RETENTION, database mode), -db-sync (CRM_DB_SYNC, SQLite:
 // normal or full), -rules (CRM_RULES),
 // -demo (CRM_DEMO) and -db (CRM_DB; see Database). Tokens not given are generated at start; -h never
-// shows a secret. Provider credentials come from the
-// environment only: TELPHIN_CLIENT_ID/TELPHIN_CLIENT_SECRET,
+// shows a secret. -config (CRM_CONFIG) names a YAML configuration file
+// (examples/crm/callbridge.example.yaml) that sets all of these, the
+// employees and the rules; a flag or an environment variable overrides
+// it, secrets in it are {env: NAME} or {file: PATH}, and every problem of
+// it is reported at once with its line. -check-config prints the
+// effective settings, secrets redacted, and exits. Provider credentials
+// come from the environment (or the file): TELPHIN_CLIENT_ID/TELPHIN_CLIENT_SECRET,
 // MEGAFON_DOMAIN/MEGAFON_API_KEY, PHONET_DOMAIN/PHONET_API_KEY and
 // FINAZ_CONFIG (the path of a finaz JSON configuration with click2call).
 // A provider without credentials still receives webhooks; POST /api/call

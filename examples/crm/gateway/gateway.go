@@ -230,12 +230,15 @@ func (g *Gateway) openCRM() error {
 				return fmt.Errorf("clients: %w", err)
 			}
 		}
-		store.SetEmployees("", employeesOf(store.Clients())...)
+		store.SetEmployees("", cfg.directory(store.Clients())...)
 		g.store = newCRMStore(store)
 		crm = g.store
 	}
 
 	rules := DefaultRules()
+	if cfg.Rules != nil {
+		rules = *cfg.Rules
+	}
 	if cfg.RulesFile != "" {
 		b, err := os.ReadFile(cfg.RulesFile)
 		if err != nil {
@@ -255,6 +258,15 @@ func (g *Gateway) openCRM() error {
 	g.engine = engine
 	g.escalateTasks()
 	return nil
+}
+
+// directory is the CRM's employees: the configured ones, else one per
+// responsible of the clients (employeesOf).
+func (c Config) directory(clients []match.Client) []match.Employee {
+	if len(c.Employees) > 0 {
+		return c.Employees
+	}
+	return employeesOf(clients)
 }
 
 // employeesOf makes an employee of every distinct responsible of the
@@ -679,22 +691,42 @@ func (g *Gateway) Close(ctx context.Context) error {
 	return g.closeErr
 }
 
-// Run is the crm command: it reads the configuration from args and getenv
-// (see ParseConfig), seeds the CRM with defaultClients unless -clients is
-// given, listens, prints the webhook URLs to stderr, logs one JSON line per
-// delivered event to stdout and everything else (start, shutdown, refused
-// requests, failures) as JSON to stderr, and serves until ctx is done
-// (SIGINT or SIGTERM in the command), then shuts down gracefully and
-// returns nil.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, defaultClients []byte) error {
-	cfg, err := ParseConfig(args, getenv, stderr)
+// Defaults are the crm command's own defaults, beneath its flags, its
+// environment variables and its configuration file.
+type Defaults struct {
+	// Clients seed the CRM unless -clients (or the file's clients) names
+	// a file.
+	Clients []byte
+	// DB is the database when none is configured ("": memory).
+	DB string
+}
+
+// Run is the crm command: it reads the configuration from args, getenv
+// and the configuration file (see ParseConfig), seeds the CRM with
+// def.Clients unless -clients is given, listens, prints the webhook URLs
+// to stderr, logs one JSON line per delivered event to stdout and
+// everything else (start, shutdown, refused requests, failures) as JSON
+// to stderr, and serves until ctx is done (SIGINT or SIGTERM in the
+// command), then shuts down gracefully and returns nil. With
+// -check-config it prints the effective configuration, secrets redacted,
+// to stdout and returns.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, def Defaults) error {
+	cfg, err := parseConfig(args, getenv, stderr, def.DB)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	cfg.DefaultClients = defaultClients
+	if cfg.CheckConfig {
+		b, err := cfg.effective()
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(b)
+		return err
+	}
+	cfg.DefaultClients = def.Clients
 	cfg.DiagOut = stderr
 	g, err := New(cfg, stdout)
 	if err != nil {

@@ -171,7 +171,7 @@ func TestShutdownDrainsQueue(t *testing.T) {
 func TestRun(t *testing.T) {
 	t.Parallel()
 	var stderr bytes.Buffer
-	require.NoError(t, gateway.Run(t.Context(), []string{"-h"}, noEnv, io.Discard, &stderr, nil))
+	require.NoError(t, gateway.Run(t.Context(), []string{"-h"}, noEnv, io.Discard, &stderr, gateway.Defaults{}))
 	require.Contains(t, stderr.String(), "-megafon-token")
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -180,7 +180,7 @@ func TestRun(t *testing.T) {
 	done := make(chan error, 1)
 	seed := defaultClients(t) // on the test's goroutine: it may fail the test
 	go func() {
-		done <- gateway.Run(ctx, nil, func(k string) string { return env[k] }, stdout, errOut, seed)
+		done <- gateway.Run(ctx, nil, func(k string) string { return env[k] }, stdout, errOut, gateway.Defaults{Clients: seed})
 	}()
 	re := regexp.MustCompile(`gateway on (http://127\.0\.0\.1:\d+)`)
 	require.Eventually(t, func() bool { return re.MatchString(errOut.String()) }, 10*time.Second, 10*time.Millisecond)
@@ -251,7 +251,7 @@ func TestRun(t *testing.T) {
 	require.Greater(t, len(msgs), 3, "the refused notification is logged on stderr: %s", errOut.String())
 	require.Equal(t, 1, strings.Count(errOut.String()+stdout.String(), apiTok), "the generated token is printed once")
 
-	err = gateway.Run(t.Context(), []string{"-addr", "256.0.0.1:1"}, noEnv, io.Discard, io.Discard, nil)
+	err = gateway.Run(t.Context(), []string{"-addr", "256.0.0.1:1"}, noEnv, io.Discard, io.Discard, gateway.Defaults{})
 	require.Error(t, err)
 }
 
