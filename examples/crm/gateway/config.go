@@ -114,6 +114,10 @@ type Config struct {
 	// Rules, when set, are the engine's rules (the configuration file's
 	// rules); RulesFile, when set, wins.
 	Rules *match.RuleSet
+	// Statuses are the employee statuses PUT /api/employees/{id}/status
+	// accepts (the configuration file's statuses). Empty:
+	// DefaultStatuses.
+	Statuses []Status
 	// SecretsFrom says where each secret of the configuration file comes
 	// from, by its key ("tokens.api": "env CRM_API_TOKEN", "file PATH" or
 	// "inline"), for -check-config.
@@ -174,6 +178,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 			return Config{}, err
 		}
 		c.SecretsFrom = file.secretSources()
+		c.Statuses = file.Statuses
 	}
 	fs := flag.NewFlagSet("crm", flag.ContinueOnError)
 	fs.SetOutput(output)

@@ -54,6 +54,8 @@ type fileConfig struct {
 		} `yaml:"finaz"`
 	} `yaml:"providers"`
 	Employees []fileEmployee `yaml:"employees"`
+	// Statuses are the employees' statuses, as the PBX names them.
+	Statuses []Status `yaml:"statuses"`
 	// Rules are match rules, with the keys of the JSON rules file
 	// (match.ParseRules).
 	Rules yaml.Node `yaml:"rules"`
@@ -374,6 +376,22 @@ func (f *fileConfig) rulesAndEmployees(p *configProblems, at func(string) *yaml.
 			exts[x] = e.ID
 		}
 		emps = append(emps, match.Employee{ID: e.ID, Name: e.Name, Login: e.Login, Email: e.Email, Extensions: e.Extensions, Admin: e.Admin})
+	}
+	names := map[string]bool{}
+	online := false
+	for i, st := range f.Statuses {
+		key := fmt.Sprintf("statuses.%d.name", i)
+		switch {
+		case strings.TrimSpace(st.Name) == "" || len(st.Name) > 64:
+			p.add(at(fmt.Sprintf("statuses.%d", i)), "statuses.%d: a status needs a name of at most 64 bytes", i)
+		case names[st.Name]:
+			p.add(at(key), "%s: %q is a status above", key, st.Name)
+		}
+		names[st.Name] = true
+		online = online || st.Online
+	}
+	if len(f.Statuses) > 0 && !online {
+		p.add(at("statuses"), "statuses: none is online, so the active distribution would never find anyone")
 	}
 	if f.Rules.Kind == 0 {
 		return nil, emps

@@ -103,6 +103,12 @@ rules:
 	_, err = gateway.ParseConfig([]string{"-config", path}, noEnv, io.Discard)
 	require.ErrorContains(t, err, `:5:28: rules: default notify.extra names employee "bob", who is not in employees`)
 
+	// Statuses: a name twice, and none online.
+	require.NoError(t, os.WriteFile(path, []byte("statuses:\n  - {name: away}\n  - {name: away}\n"), 0o600))
+	_, err = gateway.ParseConfig([]string{"-config", path}, noEnv, io.Discard)
+	require.ErrorContains(t, err, `:3:12: statuses.1.name: "away" is a status above`)
+	require.ErrorContains(t, err, ":2:3: statuses: none is online")
+
 	// A syntax error, and a file that is not there.
 	require.NoError(t, os.WriteFile(path, []byte("a: [1\n"), 0o600))
 	_, err = gateway.ParseConfig([]string{"-config", path}, noEnv, io.Discard)

@@ -58,18 +58,19 @@ var providers = []string{telphin.Provider, megafon.Provider, phonet.Provider, fi
 // clients and a small JSON API. Create it with New, serve it with Serve or mount
 // Handler yourself, and Close it.
 type Gateway struct {
-	cfg    Config
-	log    *slog.Logger // everything but the event lines (Config.DiagOut)
-	events *slog.Logger // one line per delivered event (New's logOut)
-	store  *crmStore
-	popups *popUps // the cards of live calls
-	engine *match.Engine
-	queue  *webhook.Queue // memory mode (Config.DB empty)
-	db     *sqlstore.DB   // database mode: the CRM's data
-	inbox  *sqlstore.Inbox
-	sink   callevent.Sink // what the webhook handlers hand events to: queue or inbox
-	mux    *http.ServeMux
-	tap    func(callevent.Event) // tests: sees every event a handler accepts
+	cfg      Config
+	log      *slog.Logger // everything but the event lines (Config.DiagOut)
+	events   *slog.Logger // one line per delivered event (New's logOut)
+	store    *crmStore
+	popups   *popUps   // the cards of live calls
+	presence *presence // the employees' statuses
+	engine   *match.Engine
+	queue    *webhook.Queue // memory mode (Config.DB empty)
+	db       *sqlstore.DB   // database mode: the CRM's data
+	inbox    *sqlstore.Inbox
+	sink     callevent.Sink // what the webhook handlers hand events to: queue or inbox
+	mux      *http.ServeMux
+	tap      func(callevent.Event) // tests: sees every event a handler accepts
 
 	hookToken, megafonToken, apiToken string
 	apiTokenGenerated                 bool
@@ -256,6 +257,9 @@ func (g *Gateway) openCRM() error {
 		return err
 	}
 	g.engine = engine
+	if g.presence, err = newPresence(context.Background(), g, cfg.Statuses); err != nil {
+		return err
+	}
 	g.escalateTasks()
 	return nil
 }
@@ -488,6 +492,8 @@ func (g *Gateway) routes() error {
 	mux.Handle("GET /api/stats", g.guardAPI(g.callStats))
 	mux.Handle("GET /api/tasks", g.guardAPI(g.listTasks))
 	mux.Handle("GET /api/popups", g.guardAPI(g.listPopUps))
+	mux.Handle("GET /api/employees", g.guardAPI(g.listEmployees))
+	mux.Handle("PUT /api/employees/{id}/status", g.guardAPI(g.setStatus))
 	mux.Handle("GET /api/deadletters", g.guardAPI(g.listDeadLetters))
 	mux.Handle("POST /api/deadletters/{id}/replay", g.guardAPI(g.replayDeadLetter))
 	mux.Handle("POST /api/call", g.guardAPI(g.placeCall))
