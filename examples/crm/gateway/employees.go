@@ -175,4 +175,3 @@ func (g *Gateway) setStatus(w http.ResponseWriter, r *http.Request) {
 	g.log.InfoContext(r.Context(), "employee status", "employee", id, "status", req.Status)
 	writeJSON(w, http.StatusOK, Employee{Employee: emps[i], Status: req.Status, Online: p.isOnline(req.Status)})
 }
-
