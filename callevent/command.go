@@ -78,3 +78,25 @@ type GroupCaller interface {
 type Transferer interface {
 	Transfer(ctx context.Context, req TransferRequest) error
 }
+
+// CallControlRequest names a call in progress and the employee whose leg
+// of it is controlled.
+type CallControlRequest struct {
+	Account string
+	// CallID is the provider's identifier of the call.
+	CallID string
+	// From is the employee on the call: extension, login or full
+	// extension name.
+	From string
+}
+
+// Holder puts calls in progress on hold and takes them off it.
+type Holder interface {
+	Hold(ctx context.Context, req CallControlRequest) error
+	Unhold(ctx context.Context, req CallControlRequest) error
+}
+
+// Hanger ends calls in progress.
+type Hanger interface {
+	Hangup(ctx context.Context, req CallControlRequest) error
+}

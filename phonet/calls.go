@@ -21,6 +21,7 @@ import (
 
 var (
 	_ callevent.Caller = (*Client)(nil)
+	_ callevent.Hanger = (*Client)(nil)
 )
 
 // ErrCallNotFound is returned by FindCall when no history record has the uuid.
@@ -86,10 +87,12 @@ func checkID(id string) error {
 	return nil
 }
 
-// Hangup ends an active call: GET /rest/calls/active/{uuid}/hangup. A
-// uuid that is not a single path segment (see ErrInvalidID) is refused
-// without a request.
-func (c *Client) Hangup(ctx context.Context, uuid string) error {
+// Hangup ends an active call (callevent.Hanger): GET
+// /rest/calls/active/{uuid}/hangup with req.CallID as the uuid (req.From
+// is not needed). A uuid that is not a single path segment (see
+// ErrInvalidID) is refused without a request.
+func (c *Client) Hangup(ctx context.Context, req callevent.CallControlRequest) error {
+	uuid := req.CallID
 	if err := checkID(uuid); err != nil {
 		return err
 	}

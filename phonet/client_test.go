@@ -52,12 +52,12 @@ func TestClientAuthorizeAndCall(t *testing.T) {
 	active := srv.ActiveCalls()
 	require.Len(t, active, 1)
 	require.Equal(t, ref.CallID, active[0].UUID)
-	require.NoError(t, c.Hangup(t.Context(), ref.CallID))
+	require.NoError(t, c.Hangup(t.Context(), callevent.CallControlRequest{CallID: ref.CallID}))
 	require.Empty(t, srv.ActiveCalls())
 	require.Equal(t, 1, srv.Authorizations(), "the session is reused")
 
 	var apiErr *callbridge.APIError
-	require.ErrorAs(t, c.Hangup(t.Context(), ref.CallID), &apiErr)
+	require.ErrorAs(t, c.Hangup(t.Context(), callevent.CallControlRequest{CallID: ref.CallID}), &apiErr)
 	require.Equal(t, http.StatusNotFound, apiErr.StatusCode)
 }
 
@@ -476,7 +476,7 @@ func TestClientUnsupported(t *testing.T) {
 	require.ErrorIs(t, err, callevent.ErrUnsupported)
 	_, err = c.Call(t.Context(), callevent.CallRequest{To: "+380671234567"})
 	require.Error(t, err)
-	require.Error(t, c.Hangup(t.Context(), ""))
+	require.Error(t, c.Hangup(t.Context(), callevent.CallControlRequest{}))
 	require.Empty(t, srv.Requests(), "invalid requests are not sent")
 }
 

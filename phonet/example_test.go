@@ -86,7 +86,7 @@ func ExampleClient_Call() {
 		log.Fatal(err)
 	}
 	fmt.Println("calling, uuid", ref.CallID)
-	if err := client.Hangup(ctx, ref.CallID); err != nil {
+	if err := client.Hangup(ctx, callevent.CallControlRequest{CallID: ref.CallID}); err != nil {
 		log.Fatal(err)
 	}
 	// Output:

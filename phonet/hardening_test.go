@@ -365,7 +365,7 @@ func TestClientPathIDs(t *testing.T) {
 		"%2F..", "%2e%2e", "..%2F..%2Frest%2Fusers", "a/b", "a b", "a?b", "a#b", "a\\..\\b", "a%00",
 		strings.Repeat("a", callevent.MaxFieldLen+1)}
 	for _, id := range bad {
-		require.ErrorIs(t, c.Hangup(t.Context(), id), phonet.ErrInvalidID, id)
+		require.ErrorIs(t, c.Hangup(t.Context(), callevent.CallControlRequest{CallID: id}), phonet.ErrInvalidID, id)
 		var buf bytes.Buffer
 		_, err := c.DownloadRecording(t.Context(), id, &buf)
 		require.ErrorIs(t, err, phonet.ErrInvalidID, id)
@@ -376,7 +376,7 @@ func TestClientPathIDs(t *testing.T) {
 
 	// A valid id reaches exactly its own path.
 	srv.AddActiveCall(phonettest.ActiveCall{UUID: "5c3d2e1f-0a9b.4c8d_7e6f~5a4b"})
-	require.NoError(t, c.Hangup(t.Context(), "5c3d2e1f-0a9b.4c8d_7e6f~5a4b"))
+	require.NoError(t, c.Hangup(t.Context(), callevent.CallControlRequest{CallID: "5c3d2e1f-0a9b.4c8d_7e6f~5a4b"}))
 	reqs := srv.Requests()
 	require.Equal(t, "/rest/calls/active/5c3d2e1f-0a9b.4c8d_7e6f~5a4b/hangup", reqs[len(reqs)-1].Path)
 	for _, r := range reqs {

@@ -186,49 +186,120 @@ func (c *Client) CurrentCalls(ctx context.Context, extension string) ([]CurrentC
 	return res.CallList, nil
 }
 
-// Transfer transfers a call in progress:
-//
-//	PUT /api/ver1.0/extension/{From id}/current_calls/{call_api_id} {"action":"transfer"|"attended_transfer","send_dst":"<To>"}
-//
-// req.From is the employee holding the call (short number, name or id);
-// req.CallID is the CallAPIID of the call, or its CallID (then looked up
-// in From's current calls, case-insensitively); req.To is a phone number
-// (sent as "+<digits>") or an extension (short number, name or id, sent as
-// its full name).
-// req.Attended selects attended_transfer instead of a blind transfer.
-func (c *Client) Transfer(ctx context.Context, req callevent.TransferRequest) error {
-	if strings.TrimSpace(req.To) == "" {
-		return errors.New("telphin: transfer: empty destination")
+// Action is a call-control action of Telphin's current_calls endpoint
+// (PUT /extension/{id}/current_calls/{call_api_id}).
+type Action string
+
+// Call-control actions.
+const (
+	ActionTransfer         Action = "transfer"          // blind transfer to Destination
+	ActionAttendedTransfer Action = "attended_transfer" // consultative transfer to Destination
+	ActionHold             Action = "hold"
+	ActionOffHold          Action = "offhold"
+	ActionConference       Action = "conference" // add Destination to the call
+	ActionPark             Action = "park"
+	ActionPickup           Action = "pickup"    // take the call at Destination
+	ActionEavesdrop        Action = "eavesdrop" // Destination listens in
+	ActionWhisper          Action = "whisper"   // Destination talks to the employee only
+)
+
+// needsDestination reports whether a acts on a destination.
+func (a Action) needsDestination() bool {
+	switch a {
+	case ActionTransfer, ActionAttendedTransfer, ActionConference, ActionPickup, ActionEavesdrop, ActionWhisper:
+		return true
 	}
-	ext, apiID, err := c.callRef(ctx, req.From, req.CallID)
+	return false
+}
+
+func (a Action) known() bool {
+	switch a {
+	case ActionTransfer, ActionAttendedTransfer, ActionHold, ActionOffHold, ActionConference, ActionPark, ActionPickup,
+		ActionEavesdrop, ActionWhisper:
+		return true
+	}
+	return false
+}
+
+// ControlRequest is one call-control action on a call in progress.
+type ControlRequest struct {
+	// Extension holds the call: short number, name or id.
+	Extension string
+	// CallID is the CallAPIID of the call, or its CallID (then looked up
+	// in Extension's current calls, case-insensitively).
+	CallID string
+	Action Action
+	// Destination is a phone number (sent as "+<digits>") or an
+	// extension (short number, name or id, sent as its full name), for
+	// the actions that need one (transfers, conference, pickup,
+	// eavesdrop, whisper).
+	Destination string
+}
+
+// Control performs a call-control action on a call in progress:
+//
+//	PUT /api/ver1.0/extension/{id}/current_calls/{call_api_id} {"action":…,"send_dst":…}
+//
+// Transfer, Hold and Unhold are Control with their actions.
+func (c *Client) Control(ctx context.Context, req ControlRequest) error {
+	if !req.Action.known() {
+		return fmt.Errorf("telphin: call control: unknown action %q", req.Action)
+	}
+	dst := strings.TrimSpace(req.Destination)
+	if req.Action.needsDestination() && dst == "" {
+		return fmt.Errorf("telphin: %s: empty destination", req.Action)
+	}
+	ext, apiID, err := c.callRef(ctx, req.Extension, req.CallID)
 	if err != nil {
-		return fmt.Errorf("telphin: transfer: %w", err)
+		return fmt.Errorf("telphin: %s: %w", req.Action, err)
 	}
-	dst := strings.TrimSpace(req.To)
-	if n, err := phone.Normalize(dst, c.country); err == nil {
-		dst = "+" + n
-	} else if to, err := c.Extension(ctx, dst); err == nil {
-		dst = to.Name
-	} else {
-		return fmt.Errorf("telphin: transfer to %q: %w", req.To, err)
+	if dst != "" {
+		if n, err := phone.Normalize(dst, c.country); err == nil {
+			dst = "+" + n
+		} else if to, err := c.Extension(ctx, dst); err == nil {
+			dst = to.Name
+		} else {
+			return fmt.Errorf("telphin: %s to %q: %w", req.Action, req.Destination, err)
+		}
 	}
-	action := "transfer"
-	if req.Attended {
-		action = "attended_transfer"
+	body := map[string]string{"action": string(req.Action)}
+	if dst != "" {
+		body["send_dst"] = dst
 	}
-	body := map[string]string{"action": action, "send_dst": dst}
 	path, err := callPath(ext, apiID)
 	if err != nil {
-		return fmt.Errorf("telphin: transfer: %w", err)
+		return fmt.Errorf("telphin: %s: %w", req.Action, err)
 	}
 	return c.do(ctx, http.MethodPut, path, nil, body, nil)
 }
 
-// Hangup ends a call in progress on an extension (short number, name or
-// id): DELETE /api/ver1.0/extension/{id}/current_calls/{call_api_id}.
-// callID is the CallAPIID, or the CallID (looked up in current calls).
-func (c *Client) Hangup(ctx context.Context, extension, callID string) error {
-	ext, apiID, err := c.callRef(ctx, extension, callID)
+// Transfer transfers a call in progress (Control with ActionTransfer, or
+// ActionAttendedTransfer when req.Attended): req.From is the employee
+// holding the call, req.CallID its CallAPIID or CallID, req.To a phone
+// number or an extension.
+func (c *Client) Transfer(ctx context.Context, req callevent.TransferRequest) error {
+	action := ActionTransfer
+	if req.Attended {
+		action = ActionAttendedTransfer
+	}
+	return c.Control(ctx, ControlRequest{Extension: req.From, CallID: req.CallID, Action: action, Destination: req.To})
+}
+
+// Hold puts a call in progress on hold (Control with ActionHold).
+func (c *Client) Hold(ctx context.Context, req callevent.CallControlRequest) error {
+	return c.Control(ctx, ControlRequest{Extension: req.From, CallID: req.CallID, Action: ActionHold})
+}
+
+// Unhold takes a call off hold (Control with ActionOffHold).
+func (c *Client) Unhold(ctx context.Context, req callevent.CallControlRequest) error {
+	return c.Control(ctx, ControlRequest{Extension: req.From, CallID: req.CallID, Action: ActionOffHold})
+}
+
+// Hangup ends a call in progress on req.From's extension:
+// DELETE /api/ver1.0/extension/{id}/current_calls/{call_api_id}.
+// req.CallID is the CallAPIID, or the CallID (looked up in current calls).
+func (c *Client) Hangup(ctx context.Context, req callevent.CallControlRequest) error {
+	ext, apiID, err := c.callRef(ctx, req.From, req.CallID)
 	if err != nil {
 		return fmt.Errorf("telphin: hangup: %w", err)
 	}

@@ -29,6 +29,8 @@ var (
 	_ callevent.Caller      = (*Client)(nil)
 	_ callevent.GroupCaller = (*Client)(nil)
 	_ callevent.Transferer  = (*Client)(nil)
+	_ callevent.Holder      = (*Client)(nil)
+	_ callevent.Hanger      = (*Client)(nil)
 )
 
 // Credentials identify a Telphin API application: App ID and App Secret

@@ -378,9 +378,36 @@ func TestTransferAndHangup(t *testing.T) {
 	err = c.Transfer(t.Context(), callevent.TransferRequest{From: "101", CallID: "ffffffffffffffffffffffffffffffff", To: "102"})
 	require.ErrorContains(t, err, "not in progress")
 
-	require.NoError(t, c.Hangup(t.Context(), "101", "45c0c95e2b8d4ee4b3c5c62e29552a8c"))
+	// Hold, unhold and the other actions of Telphin's call control.
+	for _, tt := range []struct {
+		do   func() error
+		want map[string]any
+	}{
+		{func() error { return c.Hold(t.Context(), callevent.CallControlRequest{From: "101", CallID: apiID}) }, map[string]any{"action": "hold"}},
+		{func() error { return c.Unhold(t.Context(), callevent.CallControlRequest{From: "101", CallID: apiID}) }, map[string]any{"action": "offhold"}},
+		{func() error {
+			return c.Control(t.Context(), telphin.ControlRequest{Extension: "101", CallID: apiID, Action: telphin.ActionConference, Destination: "102"})
+		}, map[string]any{"action": "conference", "send_dst": "15400*102"}},
+		{func() error {
+			return c.Control(t.Context(), telphin.ControlRequest{Extension: "101", CallID: apiID, Action: telphin.ActionPark})
+		}, map[string]any{"action": "park"}},
+		{func() error {
+			return c.Control(t.Context(), telphin.ControlRequest{Extension: "101", CallID: apiID, Action: telphin.ActionWhisper, Destination: "102"})
+		}, map[string]any{"action": "whisper", "send_dst": "15400*102"}},
+	} {
+		require.NoError(t, tt.do())
+		if diff := cmp.Diff(tt.want, lastBody(t, srv, http.MethodPut, "/api/ver1.0/extension/469100/current_calls/"+apiID)); diff != "" {
+			t.Errorf("body (-want +got):\n%s", diff)
+		}
+	}
+	puts := srv.Count(http.MethodPut, "/api/ver1.0/extension/469100/current_calls/")
+	require.ErrorContains(t, c.Control(t.Context(), telphin.ControlRequest{Extension: "101", CallID: apiID, Action: "dance"}), `unknown action "dance"`)
+	require.ErrorContains(t, c.Control(t.Context(), telphin.ControlRequest{Extension: "101", CallID: apiID, Action: telphin.ActionEavesdrop}), "empty destination")
+	require.Equal(t, puts, srv.Count(http.MethodPut, "/api/ver1.0/extension/469100/current_calls/"), "refused before any request")
+
+	require.NoError(t, c.Hangup(t.Context(), callevent.CallControlRequest{From: "101", CallID: "45c0c95e2b8d4ee4b3c5c62e29552a8c"}))
 	require.Empty(t, srv.CurrentCalls(469100))
-	err = c.Hangup(t.Context(), "101", apiID)
+	err = c.Hangup(t.Context(), callevent.CallControlRequest{From: "101", CallID: apiID})
 	var apiErr *callbridge.APIError
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, http.StatusNotFound, apiErr.StatusCode)

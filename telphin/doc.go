@@ -13,11 +13,14 @@
 //
 // Client implements callevent.Caller (Call: the employee's extension rings,
 // then the client), callevent.GroupCaller (GroupCall: the client, then a
-// queue) and callevent.Transferer (Transfer: blind or attended). Employees
+// queue), callevent.Transferer (Transfer: blind or attended),
+// callevent.Holder (Hold, Unhold) and callevent.Hanger (Hangup); Control
+// performs every action of Telphin's call control (conference, park,
+// pickup, eavesdrop, whisper as well). Employees
 // and groups are given as short number ("101"), full name ("15400*101") or
 // numeric extension id and resolved through a cached extension list,
 // fetched once, again on a miss, and again on use once it is an hour old
-// (so a deleted or renumbered extension stops resolving to its old id). Hangup and CurrentCalls control calls
+// (so a deleted or renumbered extension stops resolving to its old id). CurrentCalls lists the calls
 // in progress; Extensions lists extensions; CallHistory iterates the call
 // history over all pages; Record and DownloadRecord give recordings;
 // Subscribe, SubscribeAll and Unsubscribe register the webhooks for you.

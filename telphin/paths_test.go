@@ -42,7 +42,9 @@ func TestIDsNeverChangeThePath(t *testing.T) {
 			return err
 		},
 		"HistoryCall": func(id string) error { _, err := c.HistoryCall(t.Context(), id); return err },
-		"Hangup":      func(id string) error { return c.Hangup(t.Context(), "101", id) },
+		"Hangup": func(id string) error {
+			return c.Hangup(t.Context(), callevent.CallControlRequest{From: "101", CallID: id})
+		},
 		"Transfer": func(id string) error {
 			return c.Transfer(t.Context(), callevent.TransferRequest{From: "101", CallID: id, To: "102"})
 		},
@@ -68,7 +70,7 @@ func TestIDsNeverChangeThePath(t *testing.T) {
 	require.Equal(t, "ID3 audio", buf.String())
 	_, err = c.Record(t.Context(), strings.ToLower(rec))
 	require.NoError(t, err)
-	require.NoError(t, c.Hangup(t.Context(), "101", "3584709739-45c0c95e"))
+	require.NoError(t, c.Hangup(t.Context(), callevent.CallControlRequest{From: "101", CallID: "3584709739-45c0c95e"}))
 	require.Equal(t, 1, srv.Count(http.MethodGet, "/api/ver1.0/client/@me/record/"+rec))
 	require.Equal(t, 1, srv.Count(http.MethodGet, "/api/ver1.0/client/@me/record/"+strings.ToLower(rec)+"/storage_url/"))
 	require.Equal(t, 1, srv.Count(http.MethodDelete, "/api/ver1.0/extension/469100/current_calls/3584709739-45c0c95e"))

@@ -497,6 +497,7 @@ func (g *Gateway) routes() error {
 	mux.Handle("GET /api/deadletters", g.guardAPI(g.listDeadLetters))
 	mux.Handle("POST /api/deadletters/{id}/replay", g.guardAPI(g.replayDeadLetter))
 	mux.Handle("POST /api/call", g.guardAPI(g.placeCall))
+	mux.Handle("POST /api/calls/{provider}/{call_id}/{action}", g.guardAPI(g.controlCall))
 	mux.Handle("POST /api/finaz/results", g.guardAPI(g.dialerResults))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

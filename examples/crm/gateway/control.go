@@ -1,0 +1,99 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/text"
+)
+
+// ControlRequest is the body of POST
+// /api/calls/{provider}/{call_id}/{transfer,hold,unhold,hangup}.
+type ControlRequest struct {
+	// From is the employee on the call (extension or login), whose leg
+	// is controlled; the providers that need it (Telphin) say so.
+	From string `json:"from,omitempty"`
+	// To is where a transfer goes: an extension or a phone number.
+	To string `json:"to,omitempty"`
+	// Attended asks for a consultative transfer instead of a blind one.
+	Attended bool `json:"attended,omitempty"`
+}
+
+// controlActions are the call-control actions of the API.
+var controlActions = []string{"transfer", "hold", "unhold", "hangup"}
+
+// controlCall is POST /api/calls/{provider}/{call_id}/{action}: call
+// control through the provider's client, provider-neutral
+// (callevent.Transferer, Holder, Hanger). An action the provider's client
+// cannot do is 501 naming the provider; an unknown provider or action 404;
+// otherwise the answers of POST /api/call.
+func (g *Gateway) controlCall(w http.ResponseWriter, r *http.Request) {
+	provider, callID, action := strings.ToLower(r.PathValue("provider")), r.PathValue("call_id"), r.PathValue("action")
+	switch {
+	case !slices.Contains(providers, provider):
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown provider %q (one of %s)", text.Clip(provider, 40), strings.Join(providers, ", ")))
+		return
+	case !slices.Contains(controlActions, action):
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown action %q (one of %s)", text.Clip(action, 40), strings.Join(controlActions, ", ")))
+		return
+	case callID == "" || len(callID) > 256 || strings.ContainsFunc(callID, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		writeError(w, http.StatusBadRequest, "call_id: want 1 to 256 printable characters")
+		return
+	}
+	var req ControlRequest
+	if status, err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	if action == "transfer" && strings.TrimSpace(req.To) == "" {
+		writeError(w, http.StatusBadRequest, "to: where the transfer goes is required")
+		return
+	}
+	client, ok := g.callers[provider]
+	if !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s is not configured: set %s, or run the gateway with -demo", provider, g.missing[provider]))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+	defer cancel()
+	ref := callevent.CallControlRequest{CallID: callID, From: req.From}
+	err := fmt.Errorf("%s calls: %w", action, callevent.ErrUnsupported)
+	switch action {
+	case "transfer":
+		if t, ok := client.(callevent.Transferer); ok {
+			err = t.Transfer(ctx, callevent.TransferRequest{CallID: callID, From: req.From, To: req.To, Attended: req.Attended})
+		}
+	case "hold", "unhold":
+		if h, ok := client.(callevent.Holder); ok {
+			if action == "hold" {
+				err = h.Hold(ctx, ref)
+			} else {
+				err = h.Unhold(ctx, ref)
+			}
+		}
+	case "hangup":
+		if h, ok := client.(callevent.Hanger); ok {
+			err = h.Hangup(ctx, ref)
+		}
+	}
+	if errors.Is(err, callevent.ErrUnsupported) {
+		writeError(w, http.StatusNotImplemented, fmt.Sprintf("%s cannot %s calls", provider, action))
+		return
+	}
+	if err != nil {
+		status, msg := callFailure(provider, err)
+		if ra := retryAfterOf(err); ra != "" {
+			w.Header().Set("Retry-After", ra)
+		}
+		g.log.WarnContext(r.Context(), "call control failed", "provider", provider, "action", action, "call_id", callID, "status", status, "error", err)
+		writeError(w, status, msg)
+		return
+	}
+	g.log.InfoContext(r.Context(), "call control", "provider", provider, "action", action, "call_id", callID)
+	writeJSON(w, http.StatusOK, map[string]string{"provider": provider, "call_id": callID, "action": action})
+}
