@@ -633,6 +633,17 @@ func (s *Server) controlCall(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "action is required"})
 		return
 	}
+	switch body.Action {
+	case "hold", "offhold", "park":
+	case "transfer", "attended_transfer", "conference", "pickup", "eavesdrop", "whisper":
+		if body.SendDst == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": "send_dst is required for " + body.Action})
+			return
+		}
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "unknown action " + body.Action})
+		return
+	}
 	calls[i]["last_action"], calls[i]["send_dst"] = body.Action, body.SendDst
 	writeJSON(w, http.StatusOK, map[string]any{})
 }

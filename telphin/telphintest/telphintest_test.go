@@ -1,6 +1,7 @@
 package telphintest_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -117,4 +118,37 @@ func TestNewRequest(t *testing.T) {
 	require.Equal(t, "s3cret", g.URL.Query().Get("token"))
 	require.Equal(t, "1", g.URL.Query().Get("x"))
 	require.Equal(t, "hangup", g.URL.Query().Get("EventType"))
+}
+
+// The fake's call control refuses what Telphin does: an unknown action,
+// and a transfer, conference, pickup, eavesdrop or whisper without
+// send_dst.
+func TestControlCallChecksActions(t *testing.T) {
+	t.Parallel()
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {srv.ClientID}, "client_secret": {srv.ClientSecret}}
+	resp, err := http.PostForm(srv.URL+"/oauth/token", form)
+	require.NoError(t, err)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tok))
+	resp.Body.Close()
+	srv.AddCurrentCall(469100, map[string]any{"call_api_id": "1-abc", "call_id": "abc"})
+	put := func(body string) int {
+		req, err := http.NewRequest(http.MethodPut, srv.URL+"/api/ver1.0/extension/469100/current_calls/1-abc", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusOK, put(`{"action":"hold"}`))
+	require.Equal(t, http.StatusOK, put(`{"action":"conference","send_dst":"15400*102"}`))
+	require.Equal(t, http.StatusBadRequest, put(`{"action":"dance"}`))
+	require.Equal(t, http.StatusBadRequest, put(`{"action":"whisper"}`))
+	require.Equal(t, "conference", srv.CurrentCalls(469100)[0]["last_action"], "a refused action changes nothing")
 }
