@@ -3,11 +3,15 @@ package gateway_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
+	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/telphin/telphintest"
 )
 
 // TestCallControl: POST /api/calls/{provider}/{call_id}/{action} holds,
@@ -59,4 +63,55 @@ func TestCallControl(t *testing.T) {
 	code, body = bare.do(t, http.MethodPost, "/api/calls/telphin/abc/hold", "application/json", `{"from":"101"}`)
 	require.Equal(t, http.StatusBadRequest, code, body)
 	require.Contains(t, body, "telphin is not configured")
+}
+
+// TestLiveCalls: GET /api/calls/live lists the calls in progress with
+// their legs, and a call held through the API as on hold; a call that
+// ended is not listed.
+func TestLiveCalls(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	srv := start(t, gateway.Config{Demo: true, Clock: clock})
+	code, body := srv.do(t, http.MethodPost, "/api/call", "application/json", `{"provider":"telphin","from":"101","to":"+7 953 000-00-00"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	var placed gateway.CallReply
+	require.NoError(t, json.Unmarshal([]byte(body), &placed))
+	// Telphin's webhooks of the call: the employee's phone rings, then
+	// the client answers.
+	call := telphintest.Call{CallID: placed.CallID, SubCallID: "124575-" + placed.CallID, Client: "+79530000000", Extension: "15400*101",
+		Start: clock.Now().Add(-10 * time.Second)}
+	for _, f := range []url.Values{call.DialOut(), call.Answer()} {
+		code, body := srv.send(t, hookOf(t, "", telphintest.NewRequest("/hooks/telphin/app", "hook-token", f)))
+		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
+	}
+	waitEvents(t, srv, 2)
+	live := func(query string) []gateway.LiveCall {
+		code, body := srv.do(t, http.MethodGet, "/api/calls/live"+query, "", "")
+		require.Equal(t, http.StatusOK, code, body)
+		var out struct{ Calls []gateway.LiveCall }
+		require.NoError(t, json.Unmarshal([]byte(body), &out), body)
+		return out.Calls
+	}
+	calls := live("")
+	require.Len(t, calls, 1)
+	require.Equal(t, placed.CallID, calls[0].CallID)
+	require.Equal(t, "79530000000", calls[0].ClientPhone)
+	require.Len(t, calls[0].Legs, 1)
+	require.Equal(t, match.LegTalking, calls[0].Legs[0].State)
+	require.False(t, calls[0].OnHold)
+	require.Len(t, live("?employee=101"), 1)
+	require.Empty(t, live("?employee=999"))
+
+	code, body = srv.do(t, http.MethodPost, "/api/calls/telphin/"+placed.CallID+"/hold", "application/json", `{"from":"101"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.True(t, live("")[0].OnHold, "held through the API")
+	code, body = srv.do(t, http.MethodPost, "/api/calls/telphin/"+placed.CallID+"/unhold", "application/json", `{"from":"101"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.False(t, live("")[0].OnHold)
+
+	code, body = srv.send(t, hookOf(t, "", telphintest.NewRequest("/hooks/telphin/app", "hook-token", call.HangupOut("ANSWER"))))
+	require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
+	waitEvents(t, srv, 3)
+	clock.Advance(match.DefaultGracePeriod)
+	require.Eventually(t, func() bool { return len(live("")) == 0 }, 10*time.Second, 5*time.Millisecond, "an ended call is not live")
 }

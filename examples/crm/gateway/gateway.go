@@ -64,6 +64,7 @@ type Gateway struct {
 	store    *crmStore
 	popups   *popUps   // the cards of live calls
 	presence *presence // the employees' statuses
+	held     sync.Map  // provider + "\x00" + call id → true while on hold (call control)
 	engine   *match.Engine
 	queue    *webhook.Queue // memory mode (Config.DB empty)
 	db       *sqlstore.DB   // database mode: the CRM's data
@@ -497,6 +498,7 @@ func (g *Gateway) routes() error {
 	mux.Handle("GET /api/deadletters", g.guardAPI(g.listDeadLetters))
 	mux.Handle("POST /api/deadletters/{id}/replay", g.guardAPI(g.replayDeadLetter))
 	mux.Handle("POST /api/call", g.guardAPI(g.placeCall))
+	mux.Handle("GET /api/calls/live", g.guardAPI(g.liveCalls))
 	mux.Handle("POST /api/calls/{provider}/{call_id}/{action}", g.guardAPI(g.controlCall))
 	mux.Handle("POST /api/finaz/results", g.guardAPI(g.dialerResults))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
