@@ -138,3 +138,21 @@ func liveCallOf(st *callState) (LiveCall, bool) {
 	}
 	return c, true
 }
+
+// CallEvents returns the events of a call the engine holds, in time
+// order: a call in progress, or one decided within the retention
+// (DefaultRetention); ok is false for a call it does not hold (any more).
+func (e *Engine) CallEvents(provider, account, callID string) (events []callevent.Event, ok bool) {
+	e.mu.Lock()
+	st := e.active[callKey{provider, account, callID}]
+	e.mu.Unlock()
+	if st == nil {
+		return nil, false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gone || len(st.events) == 0 {
+		return nil, false
+	}
+	return slices.Clone(st.events), true
+}

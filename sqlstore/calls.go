@@ -142,6 +142,17 @@ func (d *DB) AllCalls(ctx context.Context, page Page) ([]match.CallRecord, error
 		" ORDER BY started_at DESC, provider, account, call_id LIMIT $1 OFFSET $2", limit, offset)
 }
 
+// Call returns the call of provider, account and callID (its unique
+// key), if the log has it.
+func (d *DB) Call(ctx context.Context, provider, account, callID string) (match.CallRecord, bool, error) {
+	calls, err := d.listCalls(ctx, "SELECT "+callCols+" FROM cb_calls WHERE provider = $1 AND account = $2 AND call_id = $3",
+		provider, account, callID)
+	if err != nil || len(calls) == 0 {
+		return match.CallRecord{}, false, err
+	}
+	return calls[0], true, nil
+}
+
 func (d *DB) listCalls(ctx context.Context, q string, args ...any) ([]match.CallRecord, error) {
 	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {

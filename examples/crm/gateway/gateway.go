@@ -499,6 +499,7 @@ func (g *Gateway) routes() error {
 	mux.Handle("POST /api/deadletters/{id}/replay", g.guardAPI(g.replayDeadLetter))
 	mux.Handle("POST /api/call", g.guardAPI(g.placeCall))
 	mux.Handle("GET /api/calls/live", g.guardAPI(g.liveCalls))
+	mux.Handle("GET /api/calls/{provider}/{call_id}", g.guardAPI(g.getCall))
 	mux.Handle("POST /api/calls/{provider}/{call_id}/{action}", g.guardAPI(g.controlCall))
 	mux.Handle("POST /api/finaz/results", g.guardAPI(g.dialerResults))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

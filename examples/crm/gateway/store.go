@@ -155,6 +155,16 @@ type callLog struct {
 
 func keyOf(r *match.CallRecord) callKey { return callKey{r.Provider, r.Account, r.CallID} }
 
+// get is the call with key k, if the log has it.
+func (l *callLog) get(k callKey) (match.CallRecord, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if r := l.byKey[k]; r != nil {
+		return *r, true
+	}
+	return match.CallRecord{}, false
+}
+
 // listingCmp orders calls as GET /api/calls lists them: newest first.
 func listingCmp(a, b *match.CallRecord) int {
 	return cmp.Or(b.StartedAt.Compare(a.StartedAt),
