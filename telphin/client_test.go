@@ -681,6 +681,19 @@ func TestSubscribeIdempotent(t *testing.T) {
 	require.Len(t, srv.Hooks(469102), 4)
 	_, err = c.Subscribe(t.Context(), "101", "/relative")
 	require.Error(t, err)
+
+	// The token rotated: the hooks with the old one go, another
+	// integration's hooks stay.
+	const other = "https://other.example/hooks?x=1"
+	_, err = c.Subscribe(t.Context(), "102", other)
+	require.NoError(t, err)
+	const rotated = "https://crm.example/telphin/APPID/?token=new"
+	require.NoError(t, c.SubscribeAll(t.Context(), rotated))
+	var urls []string
+	for _, h := range srv.Hooks(469102) {
+		urls = append(urls, h.URL)
+	}
+	require.ElementsMatch(t, []string{other, other, other, other, rotated, rotated, rotated, rotated}, urls)
 }
 
 // memStore is a TokenStore in memory.

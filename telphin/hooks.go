@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // callEventTypes are the four call events Subscribe registers.
@@ -46,8 +47,12 @@ func hookPath(extID int64) string {
 // answer, hangup) of an extension (short number, full name or id), method
 // POST — what otherwise is clicked through by hand in the Telphin panel for
 // every extension. It is idempotent: an existing hook with the same event
-// type, URL and method is kept, not duplicated. It returns the four hooks.
-// Put the handler's token in hookURL ("https://crm.example/telphin/APPID?token=…").
+// type, URL and method is kept, not duplicated. Hooks to the same endpoint
+// (hookURL's scheme, host and path) with another URL, such as an older
+// token in the query, are deleted once the new ones exist, so a rotated
+// token or a moved gateway leaves no stale hook that would fail every
+// call. It returns the four hooks. Put the handler's token in hookURL
+// ("https://crm.example/telphin/APPID?token=…").
 func (c *Client) Subscribe(ctx context.Context, extension, hookURL string) ([]EventHook, error) {
 	if err := checkHookURL(hookURL); err != nil {
 		return nil, err
@@ -81,11 +86,27 @@ next:
 		}
 		out = append(out, created)
 	}
+	for _, h := range existing {
+		if h.URL != hookURL && sameEndpoint(h.URL, hookURL) {
+			if err := c.do(ctx, http.MethodDelete, hookPath(extID)+strconv.FormatInt(h.ID, 10), nil, nil, nil); err != nil {
+				return out, fmt.Errorf("delete stale hook %d: %w", h.ID, err)
+			}
+		}
+	}
 	return out, nil
 }
 
+// sameEndpoint reports whether two hook URLs differ at most in their
+// query and fragment.
+func sameEndpoint(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	return err1 == nil && err2 == nil && strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host) &&
+		strings.TrimRight(ua.Path, "/") == strings.TrimRight(ub.Path, "/")
+}
+
 // SubscribeAll runs Subscribe for every active phone extension of the
-// client. It goes on after a failing extension and returns the failures
+// client (stale hooks of the endpoint are deleted as Subscribe does). It goes on after a failing extension and returns the failures
 // joined.
 func (c *Client) SubscribeAll(ctx context.Context, hookURL string) error {
 	if err := checkHookURL(hookURL); err != nil {

@@ -371,3 +371,27 @@ func TestTelphinRecordingLinks(t *testing.T) {
 		return l["dd000000000000000000000000000002"] == tsrv.URL+"/storage/REC-C" && l["dd000000000000000000000000000003"] == tsrv.URL+"/storage/REC-D"
 	}, 10*time.Second, 5*time.Millisecond, "linked by the later lookups")
 }
+
+// TestTelphinHooksRegistered: with Telphin's credentials the gateway
+// registers its webhook URL for the four call events of every active
+// extension, as the guide does by hand, and removes its hooks with an
+// old token; another integration's hooks stay.
+func TestTelphinHooksRegistered(t *testing.T) {
+	t.Parallel()
+	srv := start(t, gateway.Config{PublicURL: "https://crm.example.com", TelphinClientID: "74c86d00", TelphinClientSecret: "s3cret"})
+	tsrv, tcl := telphinFake(t)
+	srv.SetCaller(telphin.Provider, tcl)
+	_, err := tcl.Subscribe(t.Context(), "101", "https://crm.example.com/hooks/telphin/74c86d00?token=old")
+	require.NoError(t, err)
+	_, err = tcl.Subscribe(t.Context(), "101", "https://salebot.example/telphin_webhook/74c86d00")
+	require.NoError(t, err)
+
+	require.NoError(t, srv.SubscribeTelphin(t.Context(), "https://crm.example.com"))
+	urls := map[string]int{}
+	for _, h := range tsrv.Hooks(469100) {
+		urls[h.URL]++
+	}
+	require.Equal(t, map[string]int{"https://crm.example.com/hooks/telphin/74c86d00?token=hook-token": 4,
+		"https://salebot.example/telphin_webhook/74c86d00": 4}, urls)
+	require.Len(t, tsrv.Hooks(469102), 4, "every active phone extension")
+}

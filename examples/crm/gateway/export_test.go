@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"io"
 
 	"github.com/callbridge/callbridge/callevent"
@@ -27,3 +28,8 @@ var (
 	AppendCall = appendCall
 	CallOf     = callOf
 )
+
+// SubscribeTelphin is subscribeTelphin.
+func (g *Gateway) SubscribeTelphin(ctx context.Context, base string) error {
+	return g.subscribeTelphin(ctx, base)
+}

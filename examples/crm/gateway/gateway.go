@@ -751,6 +751,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		base = "http://" + displayAddr(ln.Addr(), interfaceIP)
 	}
 	g.PrintURLs(stderr, base)
+	g.setUpHooks(ctx)
 	g.log.Info("listening", "addr", ln.Addr().String(), "demo", cfg.Demo, "db", g.dbName())
 	return g.Serve(ctx, ln)
 }
@@ -805,6 +806,9 @@ func (g *Gateway) PrintURLs(w io.Writer, base string) {
 		b.WriteByte('\n')
 	}
 	row("Telphin", "(POST or GET)", base+"/hooks/telphin/"+app+tok)
+	if g.telphinApp != "" && g.cfg.PublicURL != "" {
+		row("", "", "(registered by the gateway for every active extension)")
+	}
 	row("MegaFon", "(POST)", base+"/hooks/megafon")
 	row("", "CRM token (crm_token)", g.megafonToken)
 	for _, ep := range phonetEndpoints {
