@@ -386,6 +386,9 @@ func (g *Gateway) listClients(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if g.inAmoCRM(w, "clients") {
+		return
+	}
 	pos, ok := g.position(w, q.cursor, "clients")
 	if !ok {
 		return
@@ -417,6 +420,9 @@ func (g *Gateway) listLeads(w http.ResponseWriter, r *http.Request) {
 	q, err := g.parseListQuery(r, "from", "to", "status")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if g.inAmoCRM(w, "leads") {
 		return
 	}
 	if q.statusSeen && (q.status == "" || len(q.status) > match.MaxValueLen) {
@@ -839,4 +845,15 @@ func (g *Gateway) listTasks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tasks": append([]match.Task{}, ts...)})
+}
+
+// inAmoCRM answers a list of what lives in amoCRM in amoCRM mode: an
+// empty page with a note saying where to look.
+func (g *Gateway) inAmoCRM(w http.ResponseWriter, what string) bool {
+	if g.amoClient == nil {
+		return false
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": []any{},
+		"note": fmt.Sprintf("in amoCRM mode the %s live in amoCRM: https://%s", what, g.amoClient.Domain())})
+	return true
 }

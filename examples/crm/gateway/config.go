@@ -100,6 +100,16 @@ type Config struct {
 	PhonetDomain, PhonetAPIKey           string // PHONET_DOMAIN, PHONET_API_KEY
 	FinazConfig                          string // FINAZ_CONFIG: path of a finaz JSON configuration
 
+	// CRM is where the engine keeps clients and leads: CRMBuiltin (the
+	// default: memory or DB) or CRMAmoCRM (-crm, CRM_BACKEND, the file's
+	// crm), with AmoCRM's account.
+	CRM string
+	// AmoCRM is the account of the amoCRM mode (AMOCRM_DOMAIN,
+	// AMOCRM_TOKEN, AMOCRM_CLIENT_ID, AMOCRM_CLIENT_SECRET,
+	// AMOCRM_REDIRECT_URL, or the file's amocrm). With Demo and no Domain,
+	// an in-process amoCRM fake.
+	AmoCRM AmoCRM
+
 	// ConfigFile is the YAML configuration file the settings were read
 	// from (-config, CRM_CONFIG), "" for none.
 	ConfigFile string
@@ -199,6 +209,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 		return Config{}, fmt.Errorf("CRM_DEMO: %w", err)
 	}
 	fs.BoolVar(&c.Demo, "demo", demo, "start the provider fakes in-process so click-to-call works without accounts (CRM_DEMO)")
+	fs.StringVar(&c.CRM, "crm", env("CRM_BACKEND", file.CRM), "where clients and leads live: builtin (the default) or amocrm (CRM_BACKEND; amocrm needs AMOCRM_DOMAIN and AMOCRM_TOKEN, or the OAuth settings, or -demo)")
 	fs.StringVar(&c.DB, "db", env("CRM_DB", cmpOr(file.DB.value, defaultDB)), "database of the CRM: a SQLite file, or postgres://user:password@host/db (CRM_DB); \""+MemoryDB+"\" keeps everything in memory, lost at exit")
 	dbSync := fs.String("db-sync", env("CRM_DB_SYNC", cmpOr(file.DBSync, "normal")), "SQLite durability: normal (a commit survives a crash of the process) or full (also a power loss; an fsync per commit) (CRM_DB_SYNC)")
 	retention := fs.String("call-retention", env("CRM_CALL_RETENTION", file.CallRetention), "database mode: delete calls that started longer ago than this, e.g. 2160h or 90d (CRM_CALL_RETENTION; default: keep every call)")
@@ -250,6 +261,10 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 	c.MegafonDomain, c.MegafonAPIKey = env("MEGAFON_DOMAIN", p.MegaFon.Domain), env("MEGAFON_API_KEY", p.MegaFon.APIKey.value)
 	c.PhonetDomain, c.PhonetAPIKey = env("PHONET_DOMAIN", p.Phonet.Domain), env("PHONET_API_KEY", p.Phonet.APIKey.value)
 	c.FinazConfig = env("FINAZ_CONFIG", p.Finaz.Templates)
+	a := file.AmoCRM
+	c.AmoCRM = AmoCRM{Domain: env("AMOCRM_DOMAIN", a.Domain), Token: env("AMOCRM_TOKEN", a.Token.value),
+		ClientID: env("AMOCRM_CLIENT_ID", a.ClientID), ClientSecret: env("AMOCRM_CLIENT_SECRET", a.ClientSecret.value),
+		RedirectURL: env("AMOCRM_REDIRECT_URL", a.RedirectURL), Extensions: a.Extensions, UnsortedPipeline: a.UnsortedPipeline}
 	return c, c.validate()
 }
 
@@ -316,6 +331,20 @@ func (c Config) validate() error {
 	if c.QueueWorkers < 0 || c.QueueSize < 0 || c.MaxConnections < 0 || c.MaxInFlight < 0 || c.MaxOpenCalls < 0 {
 		errs = append(errs, errors.New("negative queue or intake setting"))
 	}
+	switch c.CRM {
+	case "", CRMBuiltin:
+	case CRMAmoCRM:
+		a := c.AmoCRM
+		switch {
+		case a.Domain == "" && c.Demo: // the in-process fake
+		case a.Domain == "":
+			errs = append(errs, errors.New("crm amocrm: AMOCRM_DOMAIN (amocrm.domain) is not set; or run with -demo"))
+		case a.Token == "" && (a.ClientID == "" || a.ClientSecret == "" || a.RedirectURL == ""):
+			errs = append(errs, errors.New("crm amocrm: set AMOCRM_TOKEN (a private integration's long-lived token), or AMOCRM_CLIENT_ID, AMOCRM_CLIENT_SECRET and AMOCRM_REDIRECT_URL"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("crm: %q is neither builtin nor amocrm", c.CRM))
+	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("public URL %q: want http(s)://host[:port][/path]", c.PublicURL))
@@ -340,6 +369,8 @@ func (c Config) redacted() map[string]any {
 		"TelphinClientID": c.TelphinClientID, "TelphinClientSecret": secret(c.TelphinClientSecret),
 		"MegafonDomain": c.MegafonDomain, "MegafonAPIKey": secret(c.MegafonAPIKey),
 		"PhonetDomain": c.PhonetDomain, "PhonetAPIKey": secret(c.PhonetAPIKey), "FinazConfig": c.FinazConfig,
+		"CRM": c.CRM, "AmoCRMDomain": c.AmoCRM.Domain, "AmoCRMToken": secret(c.AmoCRM.Token), "AmoCRMClientID": c.AmoCRM.ClientID,
+		"AmoCRMClientSecret": secret(c.AmoCRM.ClientSecret), "AmoCRMRedirectURL": c.AmoCRM.RedirectURL,
 		"QueueWorkers": c.QueueWorkers, "QueueSize": c.QueueSize, "MaxOpenCalls": c.MaxOpenCalls,
 		"MaxConnections": c.MaxConnections, "MaxInFlight": c.MaxInFlight,
 	}
@@ -347,7 +378,8 @@ func (c Config) redacted() map[string]any {
 
 var configKeys = []string{"Addr", "PublicURL", "Country", "ClientsFile", "HookToken", "MegafonToken", "APIToken",
 	"RulesFile", "Demo", "DB", "TelphinClientID", "TelphinClientSecret", "MegafonDomain", "MegafonAPIKey",
-	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "QueueWorkers", "QueueSize", "MaxOpenCalls", "MaxConnections", "MaxInFlight"}
+	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "CRM", "AmoCRMDomain", "AmoCRMToken", "AmoCRMClientID", "AmoCRMClientSecret",
+	"AmoCRMRedirectURL", "QueueWorkers", "QueueSize", "MaxOpenCalls", "MaxConnections", "MaxInFlight"}
 
 // String shows the configuration with its secrets (tokens, keys) redacted.
 func (c Config) String() string {

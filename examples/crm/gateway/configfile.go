@@ -53,6 +53,15 @@ type fileConfig struct {
 			Templates string `yaml:"templates"`
 		} `yaml:"finaz"`
 	} `yaml:"providers"`
+	AmoCRM struct {
+		Domain           string           `yaml:"domain"`
+		Token            secret           `yaml:"token"`
+		ClientID         string           `yaml:"client_id"`
+		ClientSecret     secret           `yaml:"client_secret"`
+		RedirectURL      string           `yaml:"redirect_url"`
+		Extensions       map[string]int64 `yaml:"extensions"`
+		UnsortedPipeline int64            `yaml:"unsorted_pipeline"`
+	} `yaml:"amocrm"`
 	Employees []fileEmployee `yaml:"employees"`
 	// Statuses are the employees' statuses, as the PBX names them.
 	Statuses []Status `yaml:"statuses"`
@@ -278,7 +287,13 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 		{"db", &f.DB}, {"tokens.api", &f.Tokens.API}, {"tokens.hooks", &f.Tokens.Hooks}, {"tokens.megafon", &f.Tokens.MegaFon},
 		{"providers.telphin.client_secret", &f.Providers.Telphin.ClientSecret},
 		{"providers.megafon.api_key", &f.Providers.MegaFon.APIKey}, {"providers.phonet.api_key", &f.Providers.Phonet.APIKey},
+		{"amocrm.token", &f.AmoCRM.Token}, {"amocrm.client_secret", &f.AmoCRM.ClientSecret},
 	} {
+		if strings.HasPrefix(s.key, "amocrm.") && f.CRM != CRMAmoCRM {
+			// Not needed unless -crm amocrm, which checks the account.
+			s.s.resolve(&configProblems{}, nil, s.key, getenv)
+			continue
+		}
 		s.s.resolve(p, at(s.key), s.key, getenv)
 	}
 	if f.Country != "" && !slices.Contains(countries, strings.ToUpper(f.Country)) {
@@ -296,7 +311,6 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 	switch f.CRM {
 	case "", "builtin":
 	case "amocrm":
-		p.add(at("crm"), "crm: amocrm is not available in this gateway yet (the amocrm package is: see README, Connecting a provider to amoCRM)")
 	default:
 		p.add(at("crm"), "crm: %q is neither builtin nor amocrm", f.CRM)
 	}
@@ -529,6 +543,7 @@ func (f fileConfig) secretSources() map[string]string {
 		"db": f.DB, "tokens.api": f.Tokens.API, "tokens.hooks": f.Tokens.Hooks, "tokens.megafon": f.Tokens.MegaFon,
 		"providers.telphin.client_secret": f.Providers.Telphin.ClientSecret,
 		"providers.megafon.api_key":       f.Providers.MegaFon.APIKey, "providers.phonet.api_key": f.Providers.Phonet.APIKey,
+		"amocrm.token": f.AmoCRM.Token, "amocrm.client_secret": f.AmoCRM.ClientSecret,
 	} {
 		if src := s.source(); src != "" {
 			out[key] = src

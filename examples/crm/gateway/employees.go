@@ -59,18 +59,19 @@ func newPresence(ctx context.Context, g *Gateway, statuses []Status) (*presence,
 	if err != nil {
 		return nil, fmt.Errorf("employees online: %w", err)
 	}
-	on, off := p.first(true), p.first(false)
-	emps, err := g.directory().Employees(ctx, "")
-	if err != nil {
-		return nil, fmt.Errorf("employees: %w", err)
-	}
-	for _, e := range emps {
-		p.status[e.ID] = off
-		if slices.Contains(online, e.ID) {
-			p.status[e.ID] = on
-		}
+	for _, id := range online {
+		p.status[id] = p.first(true)
 	}
 	return p, nil
+}
+
+// of is an employee's status: the last set, else the first online one
+// for an employee online at start, else the offline one.
+func (p *presence) of(id string) string {
+	if st, ok := p.status[id]; ok {
+		return st
+	}
+	return p.first(false)
 }
 
 // first is the name of the first status that is online, or for not
@@ -94,6 +95,9 @@ func (p *presence) isOnline(name string) bool {
 
 // directory is the CRM's match.Directory, in memory or in the database.
 func (g *Gateway) directory() match.Directory {
+	if g.amoDir != nil {
+		return g.amoDir
+	}
 	if g.db != nil {
 		return tenantDB{g.db}
 	}
@@ -121,7 +125,7 @@ func (g *Gateway) listEmployees(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	out := make([]Employee, 0, len(emps))
 	for _, e := range emps {
-		st := p.status[e.ID]
+		st := p.of(e.ID)
 		out = append(out, Employee{Employee: e, Status: st, Online: p.isOnline(st)})
 	}
 	p.mu.Unlock()
@@ -159,16 +163,20 @@ func (g *Gateway) setStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock() // one change at a time, so the stored online set is the newest
-	old := p.status[id]
+	old, had := p.status[id]
 	p.status[id] = req.Status
 	var online []string
 	for _, e := range emps {
-		if p.isOnline(p.status[e.ID]) {
+		if p.isOnline(p.of(e.ID)) {
 			online = append(online, e.ID)
 		}
 	}
 	if err := g.setOnline(r.Context(), online); err != nil {
-		p.status[id] = old
+		if had {
+			p.status[id] = old
+		} else {
+			delete(p.status, id)
+		}
 		g.dbError(w, r, err)
 		return
 	}

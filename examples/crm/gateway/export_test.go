@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/match"
 )
@@ -33,3 +34,6 @@ var (
 func (g *Gateway) SubscribeTelphin(ctx context.Context, base string) error {
 	return g.subscribeTelphin(ctx, base)
 }
+
+// AmoCRMFake is the amoCRM fake of -demo in amoCRM mode.
+func (g *Gateway) AmoCRMFake() *amocrmtest.Server { return g.amoFake }

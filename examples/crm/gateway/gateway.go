@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge"
+	"github.com/callbridge/callbridge/amocrm"
+	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/match"
@@ -63,6 +65,12 @@ type Gateway struct {
 	events   *slog.Logger // one line per delivered event (New's logOut)
 	store    *crmStore
 	popups   *popUps   // the cards of live calls
+	// amoCRM mode (Config.CRM): the client, its fake with -demo, the
+	// installations in progress and the engine's directory.
+	amoClient *amocrm.Client
+	amoFake   *amocrmtest.Server
+	amoDir    match.Directory
+	oauth     oauthStates
 	presence *presence // the employees' statuses
 	held     sync.Map  // provider + "\x00" + call id → true while on hold (call control)
 	engine   *match.Engine
@@ -238,6 +246,10 @@ func (g *Gateway) openCRM() error {
 	}
 
 	rules := DefaultRules()
+	if cfg.CRM == CRMAmoCRM {
+		// The guide's setup; amoCRM's statuses are the account's own.
+		rules = match.RuleSet{Default: match.Rules{Rule: match.DefaultRule()}}
+	}
 	if cfg.Rules != nil {
 		rules = *cfg.Rules
 	}
@@ -253,6 +265,25 @@ func (g *Gateway) openCRM() error {
 	g.popups = &popUps{g: g}
 	eopts = append(eopts, match.WithRules(rules), match.WithLimits(match.Limits{MaxCalls: cfg.MaxOpenCalls}),
 		match.WithOnDecision(g.decided), match.WithPopUps(g.popups))
+	if cfg.CRM == CRMAmoCRM {
+		amo, err := g.openAmoCRM()
+		if err != nil {
+			return err
+		}
+		var local interface {
+			match.CallLog
+			match.Notifier
+			match.Directory
+		} = g.store
+		if g.db != nil {
+			local = tenantDB{g.db}
+		}
+		opts := amoEngineOptions(amo, local)
+		g.amoDir = amoDirectory{amo, local}
+		// The cards go to amoCRM's pop-ups and to GET /api/popups.
+		eopts = append(append(eopts, opts...), match.WithPopUps(teePopUps{amo, g.popups}))
+		crm = amo
+	}
 	engine, err := match.NewEngine(crm, eopts...)
 	if err != nil {
 		return err
@@ -493,6 +524,8 @@ func (g *Gateway) routes() error {
 	mux.Handle("GET /api/stats", g.guardAPI(g.callStats))
 	mux.Handle("GET /api/tasks", g.guardAPI(g.listTasks))
 	mux.Handle("GET /api/popups", g.guardAPI(g.listPopUps))
+	mux.Handle("GET /oauth/amocrm/start", g.queryToken(g.apiToken, http.HandlerFunc(g.oauthStart)))
+	mux.HandleFunc("GET /oauth/amocrm/callback", g.oauthCallback)
 	mux.Handle("GET /api/employees", g.guardAPI(g.listEmployees))
 	mux.Handle("PUT /api/employees/{id}/status", g.guardAPI(g.setStatus))
 	mux.Handle("GET /api/deadletters", g.guardAPI(g.listDeadLetters))
