@@ -60,26 +60,26 @@ var providers = []string{telphin.Provider, megafon.Provider, phonet.Provider, fi
 // clients and a small JSON API. Create it with New, serve it with Serve or mount
 // Handler yourself, and Close it.
 type Gateway struct {
-	cfg      Config
-	log      *slog.Logger // everything but the event lines (Config.DiagOut)
-	events   *slog.Logger // one line per delivered event (New's logOut)
-	store    *crmStore
-	popups   *popUps   // the cards of live calls
+	cfg    Config
+	log    *slog.Logger // everything but the event lines (Config.DiagOut)
+	events *slog.Logger // one line per delivered event (New's logOut)
+	store  *crmStore
+	popups *popUps // the cards of live calls
 	// amoCRM mode (Config.CRM): the client, its fake with -demo, the
 	// installations in progress and the engine's directory.
 	amoClient *amocrm.Client
 	amoFake   *amocrmtest.Server
 	amoDir    match.Directory
 	oauth     oauthStates
-	presence *presence // the employees' statuses
-	held     sync.Map  // provider + "\x00" + call id → true while on hold (call control)
-	engine   *match.Engine
-	queue    *webhook.Queue // memory mode (Config.DB empty)
-	db       *sqlstore.DB   // database mode: the CRM's data
-	inbox    *sqlstore.Inbox
-	sink     callevent.Sink // what the webhook handlers hand events to: queue or inbox
-	mux      *http.ServeMux
-	tap      func(callevent.Event) // tests: sees every event a handler accepts
+	presence  *presence // the employees' statuses
+	held      sync.Map  // provider + "\x00" + call id → true while on hold (call control)
+	engine    *match.Engine
+	queue     *webhook.Queue // memory mode (Config.DB empty)
+	db        *sqlstore.DB   // database mode: the CRM's data
+	inbox     *sqlstore.Inbox
+	sink      callevent.Sink // what the webhook handlers hand events to: queue or inbox
+	mux       *http.ServeMux
+	tap       func(callevent.Event) // tests: sees every event a handler accepts
 
 	hookToken, megafonToken, apiToken string
 	apiTokenGenerated                 bool
