@@ -11,6 +11,7 @@ import (
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/megafon/megafontest"
 	"github.com/callbridge/callbridge/telphin/telphintest"
 )
 
@@ -114,4 +115,37 @@ func TestLiveCalls(t *testing.T) {
 	waitEvents(t, srv, 3)
 	clock.Advance(match.DefaultGracePeriod)
 	require.Eventually(t, func() bool { return len(live("")) == 0 }, 10*time.Second, 5*time.Millisecond, "an ended call is not live")
+}
+
+// TestStatus: GET /api/status counts each provider's webhooks by outcome
+// and shows the last accepted and the last refused, which providers have
+// their API configured, the CRM and the readiness.
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	srv := start(t, gateway.Config{Demo: true})
+	call := megafontest.Call{ID: "mf-st-1", Direction: "in", Phone: "74950009988", User: "andy", Ext: "701"}
+	code, body := srv.send(t, hookOf(t, "megafon", megafontest.NewRequest("/hooks/megafon", "mf-token", megafontest.Event("INCOMING", call))))
+	require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
+	code, _ = srv.send(t, hookOf(t, "megafon", megafontest.NewRequest("/hooks/megafon", "wrong-token", megafontest.Event("INCOMING", call))))
+	require.Equal(t, http.StatusUnauthorized, code)
+	tc := telphintest.Call{CallID: "ee000000000000000000000000000001", Client: "+79160000001", Start: time.Now().Add(-time.Minute)}
+	code, _ = srv.send(t, hookOf(t, "", telphintest.NewRequest("/hooks/telphin/app", "wrong", tc.DialIn())))
+	require.Equal(t, http.StatusUnauthorized, code)
+
+	code, body = srv.do(t, http.MethodGet, "/api/status", "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	var st gateway.GatewayStatus
+	require.NoError(t, json.Unmarshal([]byte(body), &st), body)
+	mf := st.Providers["megafon"]
+	require.Equal(t, map[string]int64{gateway.OutcomeAccepted: 1, gateway.OutcomeUnauthorized: 1}, mf.Webhooks)
+	require.NotNil(t, mf.LastEvent)
+	require.Equal(t, http.StatusUnauthorized, mf.LastRefusal.Status)
+	require.True(t, mf.Configured, "the demo's client")
+	require.Equal(t, map[string]int64{gateway.OutcomeUnauthorized: 1}, st.Providers["telphin"].Webhooks)
+	require.Nil(t, st.Providers["telphin"].LastEvent)
+	require.Empty(t, st.Providers["phonet"].Webhooks)
+	require.Equal(t, "builtin", st.CRM)
+	require.True(t, st.Ready)
+	code, _ = srv.send(t, hook{method: http.MethodGet, target: "/api/status", header: http.Header{}})
+	require.Equal(t, http.StatusUnauthorized, code)
 }

@@ -71,6 +71,7 @@ type Gateway struct {
 	amoFake   *amocrmtest.Server
 	amoDir    match.Directory
 	oauth     oauthStates
+	hookStats hookStats // webhook outcomes per provider (GET /api/status)
 	presence  *presence // the employees' statuses
 	held      sync.Map  // provider + "\x00" + call id → true while on hold (call control)
 	engine    *match.Engine
@@ -508,15 +509,16 @@ func (g *Gateway) routes() error {
 	hook := func(h http.Handler) http.Handler { return g.queryToken(g.hookToken, urlHooks.limit(h)) }
 
 	mux := http.NewServeMux()
-	mux.Handle("POST /hooks/telphin/{account}", hook(th))
-	mux.Handle("GET /hooks/telphin/{account}", hook(th))
-	mux.Handle("POST /hooks/megafon", bodyHooks.limit(mh))
+	mux.Handle("POST /hooks/telphin/{account}", g.counted(telphin.Provider, hook(th)))
+	mux.Handle("GET /hooks/telphin/{account}", g.counted(telphin.Provider, hook(th)))
+	mux.Handle("POST /hooks/megafon", g.counted(megafon.Provider, bodyHooks.limit(mh)))
 	for _, ep := range phonetEndpoints {
-		mux.Handle("POST /hooks/phonet/"+ep, hook(ph))
+		mux.Handle("POST /hooks/phonet/"+ep, g.counted(phonet.Provider, hook(ph)))
 	}
 	for _, ep := range finazEndpoints {
-		mux.Handle("GET /hooks/finaz/"+string(ep), hook(fh))
+		mux.Handle("GET /hooks/finaz/"+string(ep), g.counted(finaz.Provider, hook(fh)))
 	}
+	mux.Handle("GET /api/status", g.guardAPI(g.status))
 	mux.Handle("GET /api/calls", g.guardAPI(g.listCalls))
 	mux.Handle("GET /api/clients", g.guardAPI(g.listClients))
 	mux.Handle("GET /api/leads", g.guardAPI(g.listLeads))

@@ -52,6 +52,7 @@ func (g *Gateway) setUpHooks(ctx context.Context) {
 			return
 		}
 		if _, ok := g.callers[telphin.Provider].(*telphin.Client); ok {
+			g.hookStats.registered(telphin.Provider)
 			g.log.Info("telphin webhooks registered for every active extension")
 		}
 	}()
