@@ -110,6 +110,12 @@ type Config struct {
 	// an in-process amoCRM fake.
 	AmoCRM AmoCRM
 
+	// TLSCert and TLSKey are PEM files of a certificate and its key
+	// (-tls-cert, -tls-key, CRM_TLS_CERT, CRM_TLS_KEY, or the file's tls):
+	// the gateway then serves HTTPS itself (TLS 1.2 and later). Without
+	// them it serves HTTP, for a reverse proxy that terminates TLS.
+	TLSCert, TLSKey string
+
 	// ConfigFile is the YAML configuration file the settings were read
 	// from (-config, CRM_CONFIG), "" for none.
 	ConfigFile string
@@ -209,6 +215,8 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 		return Config{}, fmt.Errorf("CRM_DEMO: %w", err)
 	}
 	fs.BoolVar(&c.Demo, "demo", demo, "start the provider fakes in-process so click-to-call works without accounts (CRM_DEMO)")
+	fs.StringVar(&c.TLSCert, "tls-cert", env("CRM_TLS_CERT", file.TLS.Cert), "PEM certificate (with its chain) to serve HTTPS (CRM_TLS_CERT); with -tls-key")
+	fs.StringVar(&c.TLSKey, "tls-key", env("CRM_TLS_KEY", file.TLS.Key), "PEM private key of -tls-cert (CRM_TLS_KEY)")
 	fs.StringVar(&c.CRM, "crm", env("CRM_BACKEND", file.CRM), "where clients and leads live: builtin (the default) or amocrm (CRM_BACKEND; amocrm needs AMOCRM_DOMAIN and AMOCRM_TOKEN, or the OAuth settings, or -demo)")
 	fs.StringVar(&c.DB, "db", env("CRM_DB", cmpOr(file.DB.value, defaultDB)), "database of the CRM: a SQLite file, or postgres://user:password@host/db (CRM_DB); \""+MemoryDB+"\" keeps everything in memory, lost at exit")
 	dbSync := fs.String("db-sync", env("CRM_DB_SYNC", cmpOr(file.DBSync, "normal")), "SQLite durability: normal (a commit survives a crash of the process) or full (also a power loss; an fsync per commit) (CRM_DB_SYNC)")
@@ -331,6 +339,9 @@ func (c Config) validate() error {
 	if c.QueueWorkers < 0 || c.QueueSize < 0 || c.MaxConnections < 0 || c.MaxInFlight < 0 || c.MaxOpenCalls < 0 {
 		errs = append(errs, errors.New("negative queue or intake setting"))
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
+	}
 	switch c.CRM {
 	case "", CRMBuiltin:
 	case CRMAmoCRM:
@@ -369,7 +380,7 @@ func (c Config) redacted() map[string]any {
 		"TelphinClientID": c.TelphinClientID, "TelphinClientSecret": secret(c.TelphinClientSecret),
 		"MegafonDomain": c.MegafonDomain, "MegafonAPIKey": secret(c.MegafonAPIKey),
 		"PhonetDomain": c.PhonetDomain, "PhonetAPIKey": secret(c.PhonetAPIKey), "FinazConfig": c.FinazConfig,
-		"CRM": c.CRM, "AmoCRMDomain": c.AmoCRM.Domain, "AmoCRMToken": secret(c.AmoCRM.Token), "AmoCRMClientID": c.AmoCRM.ClientID,
+		"TLSCert": c.TLSCert, "TLSKey": c.TLSKey, "CRM": c.CRM, "AmoCRMDomain": c.AmoCRM.Domain, "AmoCRMToken": secret(c.AmoCRM.Token), "AmoCRMClientID": c.AmoCRM.ClientID,
 		"AmoCRMClientSecret": secret(c.AmoCRM.ClientSecret), "AmoCRMRedirectURL": c.AmoCRM.RedirectURL,
 		"QueueWorkers": c.QueueWorkers, "QueueSize": c.QueueSize, "MaxOpenCalls": c.MaxOpenCalls,
 		"MaxConnections": c.MaxConnections, "MaxInFlight": c.MaxInFlight,
@@ -378,7 +389,7 @@ func (c Config) redacted() map[string]any {
 
 var configKeys = []string{"Addr", "PublicURL", "Country", "ClientsFile", "HookToken", "MegafonToken", "APIToken",
 	"RulesFile", "Demo", "DB", "TelphinClientID", "TelphinClientSecret", "MegafonDomain", "MegafonAPIKey",
-	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "CRM", "AmoCRMDomain", "AmoCRMToken", "AmoCRMClientID", "AmoCRMClientSecret",
+	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "TLSCert", "TLSKey", "CRM", "AmoCRMDomain", "AmoCRMToken", "AmoCRMClientID", "AmoCRMClientSecret",
 	"AmoCRMRedirectURL", "QueueWorkers", "QueueSize", "MaxOpenCalls", "MaxConnections", "MaxInFlight"}
 
 // String shows the configuration with its secrets (tokens, keys) redacted.

@@ -31,7 +31,11 @@ type fileConfig struct {
 	StatsDays     *int   `yaml:"stats_days"`
 	Clients       string `yaml:"clients"`
 	CRM           string `yaml:"crm"`
-	Tokens        struct {
+	TLS           struct {
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+	Tokens struct {
 		API     secret `yaml:"api"`
 		Hooks   secret `yaml:"hooks"`
 		MegaFon secret `yaml:"megafon"`
@@ -330,7 +334,8 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 	pair("providers.telphin.client_id", f.Providers.Telphin.ClientID, "providers.telphin.client_secret", &f.Providers.Telphin.ClientSecret)
 	pair("providers.megafon.domain", f.Providers.MegaFon.Domain, "providers.megafon.api_key", &f.Providers.MegaFon.APIKey)
 	pair("providers.phonet.domain", f.Providers.Phonet.Domain, "providers.phonet.api_key", &f.Providers.Phonet.APIKey)
-	for _, file := range []struct{ key, path string }{{"clients", f.Clients}, {"providers.finaz.templates", f.Providers.Finaz.Templates}} {
+	for _, file := range []struct{ key, path string }{{"clients", f.Clients}, {"providers.finaz.templates", f.Providers.Finaz.Templates},
+		{"tls.cert", f.TLS.Cert}, {"tls.key", f.TLS.Key}} {
 		if file.path == "" {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -71,9 +72,10 @@ type Gateway struct {
 	amoFake   *amocrmtest.Server
 	amoDir    match.Directory
 	oauth     oauthStates
-	hookStats hookStats // webhook outcomes per provider (GET /api/status)
-	presence  *presence // the employees' statuses
-	held      sync.Map  // provider + "\x00" + call id → true while on hold (call control)
+	hookStats hookStats   // webhook outcomes per provider (GET /api/status)
+	tls       *tls.Config // Config.TLSCert: Serve serves HTTPS
+	presence  *presence   // the employees' statuses
+	held      sync.Map    // provider + "\x00" + call id → true while on hold (call control)
 	engine    *match.Engine
 	queue     *webhook.Queue // memory mode (Config.DB empty)
 	db        *sqlstore.DB   // database mode: the CRM's data
@@ -146,6 +148,13 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 			g = nil
 		}
 	}()
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return g, fmt.Errorf("tls: %w", err)
+		}
+		g.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if err := g.openCRM(); err != nil {
 		return g, err
 	}
@@ -639,6 +648,9 @@ func (g *Gateway) MegafonToken() string { return g.megafonToken }
 // connections are open at once.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	ln = newLimitListener(ln, cmpOr(g.cfg.MaxConnections, DefaultMaxConnections))
+	if g.tls != nil {
+		ln = tls.NewListener(ln, g.tls)
+	}
 	srv := &http.Server{
 		Handler:           g.mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -783,7 +795,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	base := strings.TrimRight(cfg.PublicURL, "/")
 	if base == "" {
-		base = "http://" + displayAddr(ln.Addr(), interfaceIP)
+		scheme := "http://"
+		if cfg.TLSCert != "" {
+			scheme = "https://"
+		}
+		base = scheme + displayAddr(ln.Addr(), interfaceIP)
 	}
 	g.PrintURLs(stderr, base)
 	g.setUpHooks(ctx)
