@@ -27,88 +27,81 @@ import (
 // reaches amoCRM's call log and the gateway's own.
 func TestAmoCRMMode(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"memory", "sqlite"} {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			clock := newFakeClock()
-			cfg := gateway.Config{Demo: true, CRM: gateway.CRMAmoCRM, Clock: clock}
-			if mode == "sqlite" {
-				cfg.DB = filepath.Join(t.TempDir(), "crm.db")
+	bothModes(t, func(t *testing.T, db string) {
+		clock := newFakeClock()
+		srv := start(t, gateway.Config{Demo: true, CRM: gateway.CRMAmoCRM, Clock: clock, DB: db})
+		amo := srv.AmoCRMFake()
+		require.NotNil(t, amo)
+		op1 := amocrmtest.DefaultUsers[0].ID // extension 101
+		send := func(fs ...url.Values) {
+			t.Helper()
+			for _, f := range fs {
+				code, body := srv.send(t, hookOf(t, "", telphintest.NewRequest("/hooks/telphin/app", "hook-token", f)))
+				require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
 			}
-			srv := start(t, cfg)
-			amo := srv.AmoCRMFake()
-			require.NotNil(t, amo)
-			op1 := amocrmtest.DefaultUsers[0].ID // extension 101
-			send := func(fs ...url.Values) {
-				t.Helper()
-				for _, f := range fs {
-					code, body := srv.send(t, hookOf(t, "", telphintest.NewRequest("/hooks/telphin/app", "hook-token", f)))
-					require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
+		}
+		contact := func(name string) *amocrmtest.Contact {
+			for _, c := range amo.Contacts() {
+				if c.Name == name {
+					return &c
 				}
 			}
-			contact := func(name string) *amocrmtest.Contact {
-				for _, c := range amo.Contacts() {
-					if c.Name == name {
-						return &c
-					}
-				}
-				return nil
-			}
-			events := 0
-			call := func(n int, client string) telphintest.Call {
-				return telphintest.Call{CallID: fmt.Sprintf("ab00000000000000000000000000%04d", n), SubCallID: fmt.Sprintf("124575-ab00000000000000000000000000%04d", n),
-					Client: client, Extension: "15400*101", Start: clock.Now().Add(-time.Minute)}
-			}
+			return nil
+		}
+		events := 0
+		call := func(n int, client string) telphintest.Call {
+			return telphintest.Call{CallID: fmt.Sprintf("ab00000000000000000000000000%04d", n), SubCallID: fmt.Sprintf("124575-ab00000000000000000000000000%04d", n),
+				Client: client, Extension: "15400*101", Start: clock.Now().Add(-time.Minute)}
+		}
 
-			// Scenario 2: inbound, unknown, answered.
-			c2 := call(2, "+79160000002")
-			send(c2.DialIn(), c2.Answer())
-			events += 2
-			waitEvents(t, srv, events)
-			require.Eventually(t, func() bool { return contact("Автоконтакт: Входящий") != nil }, 10*time.Second, 5*time.Millisecond,
-				"the contact exists while the call is live")
-			ct := contact("Автоконтакт: Входящий")
-			require.Equal(t, op1, ct.ResponsibleUserID, "the manager who picked up")
-			require.Equal(t, []string{"+79160000002"}, ct.Phones)
-			require.NotEmpty(t, amo.Events(), "amoCRM's pop-ups")
-			send(c2.Hangup())
-			events++
-			waitEvents(t, srv, events)
-			clock.Advance(match.DefaultGracePeriod)
+		// Scenario 2: inbound, unknown, answered.
+		c2 := call(2, "+79160000002")
+		send(c2.DialIn(), c2.Answer())
+		events += 2
+		waitEvents(t, srv, events)
+		require.Eventually(t, func() bool { return contact("Автоконтакт: Входящий") != nil }, 10*time.Second, 5*time.Millisecond,
+			"the contact exists while the call is live")
+		ct := contact("Автоконтакт: Входящий")
+		require.Equal(t, op1, ct.ResponsibleUserID, "the manager who picked up")
+		require.Equal(t, []string{"+79160000002"}, ct.Phones)
+		require.NotEmpty(t, amo.Events(), "amoCRM's pop-ups")
+		send(c2.Hangup())
+		events++
+		waitEvents(t, srv, events)
+		clock.Advance(match.DefaultGracePeriod)
 
-			// Scenario 5: inbound, unknown, missed.
-			c5 := call(5, "+79160000005")
-			hang := c5.Hangup()
-			hang.Set("CallStatus", "NOANSWER")
-			hang.Set("Duration", "0")
-			send(c5.DialIn(), hang)
-			events += 2
-			waitEvents(t, srv, events)
-			clock.Advance(match.DefaultGracePeriod)
-			require.Eventually(t, func() bool { return contact("Автоконтакт: Входящий-пропущенный") != nil }, 10*time.Second, 5*time.Millisecond)
+		// Scenario 5: inbound, unknown, missed.
+		c5 := call(5, "+79160000005")
+		hang := c5.Hangup()
+		hang.Set("CallStatus", "NOANSWER")
+		hang.Set("Duration", "0")
+		send(c5.DialIn(), hang)
+		events += 2
+		waitEvents(t, srv, events)
+		clock.Advance(match.DefaultGracePeriod)
+		require.Eventually(t, func() bool { return contact("Автоконтакт: Входящий-пропущенный") != nil }, 10*time.Second, 5*time.Millisecond)
 
-			// Scenario 7: outbound to an unknown number.
-			c7 := call(7, "+79160000007")
-			send(c7.DialOut())
-			events++
-			waitEvents(t, srv, events)
-			require.Eventually(t, func() bool { return contact("Автоконтакт: Исходящий") != nil }, 10*time.Second, 5*time.Millisecond,
-				"created when the call is placed")
-			send(c7.HangupOut("ANSWER"))
-			events++
-			waitEvents(t, srv, events)
-			clock.Advance(match.DefaultGracePeriod)
+		// Scenario 7: outbound to an unknown number.
+		c7 := call(7, "+79160000007")
+		send(c7.DialOut())
+		events++
+		waitEvents(t, srv, events)
+		require.Eventually(t, func() bool { return contact("Автоконтакт: Исходящий") != nil }, 10*time.Second, 5*time.Millisecond,
+			"created when the call is placed")
+		send(c7.HangupOut("ANSWER"))
+		events++
+		waitEvents(t, srv, events)
+		clock.Advance(match.DefaultGracePeriod)
 
-			require.Eventually(t, func() bool { return len(amo.Calls()) == 3 }, 10*time.Second, 5*time.Millisecond, "the calls in amoCRM")
-			require.Eventually(t, func() bool {
-				code, body := srv.do(t, http.MethodGet, "/api/calls", "", "")
-				return code == http.StatusOK && countCalls(t, body, c2.CallID) == 1 && countCalls(t, body, c5.CallID) == 1 && countCalls(t, body, c7.CallID) == 1
-			}, 10*time.Second, 5*time.Millisecond, "and in the gateway's log")
-			code, body := srv.do(t, http.MethodGet, "/api/clients", "", "")
-			require.Equal(t, http.StatusOK, code)
-			require.Contains(t, body, "live in amoCRM")
-		})
-	}
+		require.Eventually(t, func() bool { return len(amo.Calls()) == 3 }, 10*time.Second, 5*time.Millisecond, "the calls in amoCRM")
+		require.Eventually(t, func() bool {
+			code, body := srv.do(t, http.MethodGet, "/api/calls", "", "")
+			return code == http.StatusOK && countCalls(t, body, c2.CallID) == 1 && countCalls(t, body, c5.CallID) == 1 && countCalls(t, body, c7.CallID) == 1
+		}, 10*time.Second, 5*time.Millisecond, "and in the gateway's log")
+		code, body := srv.do(t, http.MethodGet, "/api/clients", "", "")
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, "live in amoCRM")
+	})
 }
 
 // TestAmoCRMModeConfig: the amoCRM mode needs an account, unless -demo.

@@ -176,12 +176,9 @@ func TestCheckConfig(t *testing.T) {
 // number, and is told).
 func TestConfiguredEmployees(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"memory", "sqlite"} {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			path := filepath.Join(dir, "crm.yaml")
-			require.NoError(t, os.WriteFile(path, []byte(`employees:
+	bothModes(t, func(t *testing.T, db string) {
+		path := filepath.Join(t.TempDir(), "crm.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(`employees:
   - {id: anna, name: Анна, login: andy, extensions: ["701"]}
   - {id: missed, name: Менеджер пропущенных, extensions: ["301"]}
 rules:
@@ -189,50 +186,41 @@ rules:
     create: {inbound_missed: true}
     missed: {manager: missed}
 `), 0o600))
-			c, err := gateway.ParseConfig([]string{"-config", path}, noEnv, io.Discard)
-			require.NoError(t, err)
-			clock := newFakeClock()
-			c.Clock = clock
-			if mode == "sqlite" {
-				c.DB = filepath.Join(dir, "crm.db")
+		c, err := gateway.ParseConfig([]string{"-config", path}, noEnv, io.Discard)
+		require.NoError(t, err)
+		clock := newFakeClock()
+		c.Clock, c.DB = clock, db
+		srv := start(t, c)
+		answered := megafontest.Call{ID: "mf-cfg-1", Direction: "in", Phone: "74950001212", User: "andy", Ext: "701"}
+		missed := megafontest.Call{ID: "mf-cfg-2", Direction: "in", Phone: "74950001313", User: "andy", Ext: "701"}
+		sendMegafon(t, srv, megafontest.Event("INCOMING", answered), megafontest.Event("ACCEPTED", answered),
+			megafontest.History(answered, megafontest.Outcome{Status: "Success", Start: clock.Now().Add(-time.Minute), Duration: 30}),
+			megafontest.Event("INCOMING", missed),
+			megafontest.History(missed, megafontest.Outcome{Status: "Missed", Start: clock.Now().Add(-time.Minute)}))
+		waitEvents(t, srv, 5)
+		clock.Advance(match.DefaultGracePeriod)
+		employee := map[string]string{}
+		require.Eventually(t, func() bool {
+			code, body := srv.do(t, http.MethodGet, "/api/calls", "", "")
+			if code != http.StatusOK {
+				return false
 			}
-			srv := start(t, c)
-			answered := megafontest.Call{ID: "mf-cfg-1", Direction: "in", Phone: "74950001212", User: "andy", Ext: "701"}
-			missed := megafontest.Call{ID: "mf-cfg-2", Direction: "in", Phone: "74950001313", User: "andy", Ext: "701"}
-			for _, f := range []map[string][]string{
-				megafontest.Event("INCOMING", answered), megafontest.Event("ACCEPTED", answered),
-				megafontest.History(answered, megafontest.Outcome{Status: "Success", Start: clock.Now().Add(-time.Minute), Duration: 30}),
-				megafontest.Event("INCOMING", missed),
-				megafontest.History(missed, megafontest.Outcome{Status: "Missed", Start: clock.Now().Add(-time.Minute)}),
-			} {
-				code, body := srv.send(t, hookOf(t, "megafon", megafontest.NewRequest("/hooks/megafon", "mf-token", f)))
-				require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
+			var out struct {
+				Items []struct {
+					CallID   string `json:"call_id"`
+					Employee string `json:"employee"`
+				}
 			}
-			waitEvents(t, srv, 5)
-			clock.Advance(match.DefaultGracePeriod)
-			employee := map[string]string{}
-			require.Eventually(t, func() bool {
-				code, body := srv.do(t, http.MethodGet, "/api/calls", "", "")
-				if code != http.StatusOK {
-					return false
-				}
-				var out struct {
-					Items []struct {
-						CallID   string `json:"call_id"`
-						Employee string `json:"employee"`
-					}
-				}
-				require.NoError(t, json.Unmarshal([]byte(body), &out), body)
-				for _, c := range out.Items {
-					employee[c.CallID] = c.Employee
-				}
-				return len(employee) == 2
-			}, 10*time.Second, 5*time.Millisecond)
-			require.Equal(t, "anna", employee[answered.ID], "extension 701 is Анна's")
-			require.Equal(t, "missed", employee[missed.ID], "the missed-calls manager")
-			code, body := srv.do(t, http.MethodGet, "/api/notifications", "", "")
-			require.Equal(t, http.StatusOK, code, body)
-			require.True(t, strings.Contains(body, `"employee":"missed"`), body)
-		})
-	}
+			require.NoError(t, json.Unmarshal([]byte(body), &out), body)
+			for _, c := range out.Items {
+				employee[c.CallID] = c.Employee
+			}
+			return len(employee) == 2
+		}, 10*time.Second, 5*time.Millisecond)
+		require.Equal(t, "anna", employee[answered.ID], "extension 701 is Анна's")
+		require.Equal(t, "missed", employee[missed.ID], "the missed-calls manager")
+		code, body := srv.do(t, http.MethodGet, "/api/notifications", "", "")
+		require.Equal(t, http.StatusOK, code, body)
+		require.True(t, strings.Contains(body, `"employee":"missed"`), body)
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/callbridge/callbridge/examples/crm/gateway"
 	"github.com/callbridge/callbridge/match/matchtest"
+	"github.com/callbridge/callbridge/megafon/megafontest"
 	"github.com/callbridge/callbridge/phonet/phonettest"
 )
 
@@ -273,4 +275,31 @@ func shiftPhonet(c phonettest.Call, dial time.Time) phonettest.Call {
 	d := dial.Sub(c.DialAt)
 	c.DialAt, c.BridgeAt, c.HangupAt = dial, c.BridgeAt.Add(d), c.HangupAt.Add(d)
 	return c
+}
+
+// bothModes runs f as two parallel subtests: in memory mode (db "") and
+// in database mode (db a SQLite file in a temporary directory), for
+// Config.DB.
+func bothModes(t *testing.T, f func(t *testing.T, db string)) {
+	t.Helper()
+	for _, mode := range []string{"memory", "sqlite"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			db := ""
+			if mode == "sqlite" {
+				db = filepath.Join(t.TempDir(), "crm.db")
+			}
+			f(t, db)
+		})
+	}
+}
+
+// sendMegafon posts MegaFon pushes to the gateway, each of which must be
+// acknowledged.
+func sendMegafon(t *testing.T, srv *server, pushes ...map[string][]string) {
+	t.Helper()
+	for _, f := range pushes {
+		code, body := srv.send(t, hookOf(t, "megafon", megafontest.NewRequest("/hooks/megafon", "mf-token", f)))
+		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
+	}
 }

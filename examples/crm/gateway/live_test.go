@@ -21,62 +21,51 @@ import (
 // the contact, and the end creates no second contact.
 func TestContactOnAnswer(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"memory", "sqlite"} {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			clock := newFakeClock()
-			cfg := gateway.Config{Clock: clock}
-			if mode == "sqlite" {
-				cfg.DB = filepath.Join(t.TempDir(), "crm.db")
-			}
-			srv := start(t, cfg)
-			const number = "74950003344"
-			call := megafontest.Call{ID: "mf-live-1", Direction: "in", Phone: number, User: "andy", Ext: "701"}
-			send := func(f map[string][]string) {
-				t.Helper()
-				code, body := srv.send(t, hookOf(t, "megafon", megafontest.NewRequest("/hooks/megafon", "mf-token", f)))
-				require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
-			}
-			clientsOf := func() []map[string]any {
-				code, body := srv.do(t, http.MethodGet, "/api/clients?phone="+number, "", "")
-				require.Equal(t, http.StatusOK, code, body)
-				var out struct{ Items []map[string]any }
-				require.NoError(t, json.Unmarshal([]byte(body), &out), body)
-				return out.Items
-			}
-			cards := func() []match.PopUp {
-				code, body := srv.do(t, http.MethodGet, "/api/popups?employee=701", "", "")
-				require.Equal(t, http.StatusOK, code, body)
-				var out struct{ PopUps []match.PopUp }
-				require.NoError(t, json.Unmarshal([]byte(body), &out), body)
-				return out.PopUps
-			}
+	bothModes(t, func(t *testing.T, db string) {
+		clock := newFakeClock()
+		srv := start(t, gateway.Config{Clock: clock, DB: db})
+		const number = "74950003344"
+		call := megafontest.Call{ID: "mf-live-1", Direction: "in", Phone: number, User: "andy", Ext: "701"}
+		send := func(f map[string][]string) { sendMegafon(t, srv, f) }
+		clientsOf := func() []map[string]any {
+			code, body := srv.do(t, http.MethodGet, "/api/clients?phone="+number, "", "")
+			require.Equal(t, http.StatusOK, code, body)
+			var out struct{ Items []map[string]any }
+			require.NoError(t, json.Unmarshal([]byte(body), &out), body)
+			return out.Items
+		}
+		cards := func() []match.PopUp {
+			code, body := srv.do(t, http.MethodGet, "/api/popups?employee=701", "", "")
+			require.Equal(t, http.StatusOK, code, body)
+			var out struct{ PopUps []match.PopUp }
+			require.NoError(t, json.Unmarshal([]byte(body), &out), body)
+			return out.PopUps
+		}
 
-			send(megafontest.Event("INCOMING", call))
-			waitEvents(t, srv, 1)
-			require.Empty(t, clientsOf(), "nothing is created while it rings")
-			send(megafontest.Event("ACCEPTED", call))
-			waitEvents(t, srv, 2)
-			live := clientsOf()
-			require.Len(t, live, 1, "the contact exists while the call is live")
-			require.Equal(t, "Автоконтакт: Входящий", live[0]["name"])
-			got := cards()
-			require.Len(t, got, 2, "%+v", got)
-			require.Equal(t, match.PhaseAnswered, got[0].Phase, "newest first")
-			require.Equal(t, live[0]["id"], got[0].Client.ID, "the answerer's card shows the contact")
-			require.True(t, got[0].Created)
-			require.Equal(t, match.PhaseRinging, got[1].Phase)
+		send(megafontest.Event("INCOMING", call))
+		waitEvents(t, srv, 1)
+		require.Empty(t, clientsOf(), "nothing is created while it rings")
+		send(megafontest.Event("ACCEPTED", call))
+		waitEvents(t, srv, 2)
+		live := clientsOf()
+		require.Len(t, live, 1, "the contact exists while the call is live")
+		require.Equal(t, "Автоконтакт: Входящий", live[0]["name"])
+		got := cards()
+		require.Len(t, got, 2, "%+v", got)
+		require.Equal(t, match.PhaseAnswered, got[0].Phase, "newest first")
+		require.Equal(t, live[0]["id"], got[0].Client.ID, "the answerer's card shows the contact")
+		require.True(t, got[0].Created)
+		require.Equal(t, match.PhaseRinging, got[1].Phase)
 
-			send(megafontest.History(call, megafontest.Outcome{Status: "Success", Start: clock.Now().Add(-time.Minute), Duration: 60}))
-			waitEvents(t, srv, 3)
-			clock.Advance(match.DefaultGracePeriod)
-			require.Eventually(t, func() bool {
-				code, body := srv.do(t, http.MethodGet, "/api/calls", "", "")
-				return code == http.StatusOK && countCalls(t, body, call.ID) == 1
-			}, 10*time.Second, 5*time.Millisecond)
-			require.Len(t, clientsOf(), 1, "no second contact at the end")
-		})
-	}
+		send(megafontest.History(call, megafontest.Outcome{Status: "Success", Start: clock.Now().Add(-time.Minute), Duration: 60}))
+		waitEvents(t, srv, 3)
+		clock.Advance(match.DefaultGracePeriod)
+		require.Eventually(t, func() bool {
+			code, body := srv.do(t, http.MethodGet, "/api/calls", "", "")
+			return code == http.StatusOK && countCalls(t, body, call.ID) == 1
+		}, 10*time.Second, 5*time.Millisecond)
+		require.Len(t, clientsOf(), 1, "no second contact at the end")
+	})
 }
 
 func countCalls(t *testing.T, body, callID string) int {
@@ -102,45 +91,32 @@ func countCalls(t *testing.T, body, callID string) int {
 // and a second missed call from the number goes to the same lead.
 func TestLeadsWithoutClient(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"memory", "sqlite"} {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			rules := filepath.Join(dir, "rules.json")
-			require.NoError(t, os.WriteFile(rules, []byte(`{"default": {"leads": {"inbound_missed": {"create": true, "status": "new", "source": "missed call"}}}}`), 0o600))
-			clock := newFakeClock()
-			cfg := gateway.Config{Clock: clock, RulesFile: rules}
-			if mode == "sqlite" {
-				cfg.DB = filepath.Join(dir, "crm.db")
-			}
-			srv := start(t, cfg)
-			const number = "74950007788"
-			for i, id := range []string{"mf-pl-1", "mf-pl-2"} {
-				call := megafontest.Call{ID: id, Direction: "in", Phone: number, User: "andy", Ext: "701"}
-				for _, f := range []map[string][]string{
-					megafontest.Event("INCOMING", call),
-					megafontest.History(call, megafontest.Outcome{Status: "Missed", Start: clock.Now().Add(-time.Minute)}),
-				} {
-					code, body := srv.send(t, hookOf(t, "megafon", megafontest.NewRequest("/hooks/megafon", "mf-token", f)))
-					require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
-				}
-				waitEvents(t, srv, 2*(i+1))
-				clock.Advance(match.DefaultGracePeriod)
-				require.Eventually(t, func() bool {
-					code, body := srv.do(t, http.MethodGet, "/api/calls", "", "")
-					return code == http.StatusOK && countCalls(t, body, id) == 1
-				}, 10*time.Second, 5*time.Millisecond)
-			}
-			code, body := srv.do(t, http.MethodGet, "/api/leads", "", "")
-			require.Equal(t, http.StatusOK, code, body)
-			var leads struct{ Items []gateway.Lead }
-			require.NoError(t, json.Unmarshal([]byte(body), &leads), body)
-			require.Len(t, leads.Items, 1, "one lead for the number: %s", body)
-			require.Empty(t, leads.Items[0].ClientID)
-			require.Equal(t, number, leads.Items[0].Phone)
-			code, body = srv.do(t, http.MethodGet, "/api/clients?phone="+number, "", "")
-			require.Equal(t, http.StatusOK, code, body)
-			require.Contains(t, body, `"items":[]`, "no client")
-		})
-	}
+	bothModes(t, func(t *testing.T, db string) {
+		rules := filepath.Join(t.TempDir(), "rules.json")
+		require.NoError(t, os.WriteFile(rules, []byte(`{"default": {"leads": {"inbound_missed": {"create": true, "status": "new", "source": "missed call"}}}}`), 0o600))
+		clock := newFakeClock()
+		srv := start(t, gateway.Config{Clock: clock, RulesFile: rules, DB: db})
+		const number = "74950007788"
+		for i, id := range []string{"mf-pl-1", "mf-pl-2"} {
+			call := megafontest.Call{ID: id, Direction: "in", Phone: number, User: "andy", Ext: "701"}
+			sendMegafon(t, srv, megafontest.Event("INCOMING", call),
+				megafontest.History(call, megafontest.Outcome{Status: "Missed", Start: clock.Now().Add(-time.Minute)}))
+			waitEvents(t, srv, 2*(i+1))
+			clock.Advance(match.DefaultGracePeriod)
+			require.Eventually(t, func() bool {
+				code, body := srv.do(t, http.MethodGet, "/api/calls", "", "")
+				return code == http.StatusOK && countCalls(t, body, id) == 1
+			}, 10*time.Second, 5*time.Millisecond)
+		}
+		code, body := srv.do(t, http.MethodGet, "/api/leads", "", "")
+		require.Equal(t, http.StatusOK, code, body)
+		var leads struct{ Items []gateway.Lead }
+		require.NoError(t, json.Unmarshal([]byte(body), &leads), body)
+		require.Len(t, leads.Items, 1, "one lead for the number: %s", body)
+		require.Empty(t, leads.Items[0].ClientID)
+		require.Equal(t, number, leads.Items[0].Phone)
+		code, body = srv.do(t, http.MethodGet, "/api/clients?phone="+number, "", "")
+		require.Equal(t, http.StatusOK, code, body)
+		require.Contains(t, body, `"items":[]`, "no client")
+	})
 }
