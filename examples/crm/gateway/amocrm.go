@@ -82,17 +82,16 @@ func (g *Gateway) openAmoCRM() (*amocrm.Store, error) {
 
 // amoEngineOptions are the engine's stores in amoCRM mode: amoCRM for
 // clients, leads, tasks, pop-ups and the employees; calls and
-// notifications go to amoCRM and to the gateway's own log, so
+// notifications go to amoCRM and to the gateway's own log (notes), so
 // /api/calls and /api/notifications list them; who is online is the
 // gateway's (PUT /api/employees/{id}/status).
 func amoEngineOptions(amo *amocrm.Store, local interface {
 	match.CallLog
-	match.Notifier
 	match.Directory
-}) []match.Option {
+}, notes match.Notifier) []match.Option {
 	return []match.Option{
 		match.WithCallLog(teeLog{amo, local}),
-		match.WithNotifier(teeNotifier{amo, local}),
+		match.WithNotifier(teeNotifier{amo, notes}),
 		match.WithDirectory(amoDirectory{amo, local}),
 	}
 }

@@ -140,6 +140,17 @@ type Notification struct {
 	LeadID      string    `json:"lead_id"`
 	Reason      string    `json:"reason"`
 	At          time.Time `json:"at"`
+	// Delivery is how sending it to the notification webhook went
+	// (Config.NotifyURL); absent without one.
+	Delivery *Delivery `json:"delivery,omitempty"`
+}
+
+// Delivery is the state of a notification's delivery to the webhook.
+type Delivery struct {
+	State     string     `json:"state"` // "pending", "sent" or "failed"
+	Attempts  int        `json:"attempts"`
+	LastError string     `json:"last_error,omitempty"`
+	SentAt    *time.Time `json:"sent_at,omitempty"`
 }
 
 func notificationOf(n match.Notification) Notification {

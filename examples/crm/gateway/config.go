@@ -110,6 +110,12 @@ type Config struct {
 	// an in-process amoCRM fake.
 	AmoCRM AmoCRM
 
+	// NotifyURL, when set, receives every notification (missed calls,
+	// pushes, overdue tasks) as a JSON POST signed with NotifySecret
+	// (SignatureHeader), retried with backoff until it is accepted
+	// (CRM_NOTIFY_URL, CRM_NOTIFY_SECRET, or the file's notify).
+	NotifyURL, NotifySecret string
+
 	// TLSCert and TLSKey are PEM files of a certificate and its key
 	// (-tls-cert, -tls-key, CRM_TLS_CERT, CRM_TLS_KEY, or the file's tls):
 	// the gateway then serves HTTPS itself (TLS 1.2 and later). Without
@@ -269,6 +275,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 	c.MegafonDomain, c.MegafonAPIKey = env("MEGAFON_DOMAIN", p.MegaFon.Domain), env("MEGAFON_API_KEY", p.MegaFon.APIKey.value)
 	c.PhonetDomain, c.PhonetAPIKey = env("PHONET_DOMAIN", p.Phonet.Domain), env("PHONET_API_KEY", p.Phonet.APIKey.value)
 	c.FinazConfig = env("FINAZ_CONFIG", p.Finaz.Templates)
+	c.NotifyURL, c.NotifySecret = env("CRM_NOTIFY_URL", file.Notify.URL), env("CRM_NOTIFY_SECRET", file.Notify.Secret.value)
 	a := file.AmoCRM
 	c.AmoCRM = AmoCRM{Domain: env("AMOCRM_DOMAIN", a.Domain), Token: env("AMOCRM_TOKEN", a.Token.value),
 		ClientID: env("AMOCRM_CLIENT_ID", a.ClientID), ClientSecret: env("AMOCRM_CLIENT_SECRET", a.ClientSecret.value),
@@ -339,6 +346,14 @@ func (c Config) validate() error {
 	if c.QueueWorkers < 0 || c.QueueSize < 0 || c.MaxConnections < 0 || c.MaxInFlight < 0 || c.MaxOpenCalls < 0 {
 		errs = append(errs, errors.New("negative queue or intake setting"))
 	}
+	if c.NotifyURL != "" {
+		if u, err := url.Parse(c.NotifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("notify URL %q: want http(s)://host/path", c.NotifyURL))
+		}
+		if c.NotifySecret == "" {
+			errs = append(errs, errors.New("CRM_NOTIFY_URL is set but CRM_NOTIFY_SECRET, which signs the notifications, is not"))
+		}
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}
@@ -380,7 +395,7 @@ func (c Config) redacted() map[string]any {
 		"TelphinClientID": c.TelphinClientID, "TelphinClientSecret": secret(c.TelphinClientSecret),
 		"MegafonDomain": c.MegafonDomain, "MegafonAPIKey": secret(c.MegafonAPIKey),
 		"PhonetDomain": c.PhonetDomain, "PhonetAPIKey": secret(c.PhonetAPIKey), "FinazConfig": c.FinazConfig,
-		"TLSCert": c.TLSCert, "TLSKey": c.TLSKey, "CRM": c.CRM, "AmoCRMDomain": c.AmoCRM.Domain, "AmoCRMToken": secret(c.AmoCRM.Token), "AmoCRMClientID": c.AmoCRM.ClientID,
+		"NotifyURL": c.NotifyURL, "NotifySecret": secret(c.NotifySecret), "TLSCert": c.TLSCert, "TLSKey": c.TLSKey, "CRM": c.CRM, "AmoCRMDomain": c.AmoCRM.Domain, "AmoCRMToken": secret(c.AmoCRM.Token), "AmoCRMClientID": c.AmoCRM.ClientID,
 		"AmoCRMClientSecret": secret(c.AmoCRM.ClientSecret), "AmoCRMRedirectURL": c.AmoCRM.RedirectURL,
 		"QueueWorkers": c.QueueWorkers, "QueueSize": c.QueueSize, "MaxOpenCalls": c.MaxOpenCalls,
 		"MaxConnections": c.MaxConnections, "MaxInFlight": c.MaxInFlight,
@@ -389,7 +404,7 @@ func (c Config) redacted() map[string]any {
 
 var configKeys = []string{"Addr", "PublicURL", "Country", "ClientsFile", "HookToken", "MegafonToken", "APIToken",
 	"RulesFile", "Demo", "DB", "TelphinClientID", "TelphinClientSecret", "MegafonDomain", "MegafonAPIKey",
-	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "TLSCert", "TLSKey", "CRM", "AmoCRMDomain", "AmoCRMToken", "AmoCRMClientID", "AmoCRMClientSecret",
+	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "NotifyURL", "NotifySecret", "TLSCert", "TLSKey", "CRM", "AmoCRMDomain", "AmoCRMToken", "AmoCRMClientID", "AmoCRMClientSecret",
 	"AmoCRMRedirectURL", "QueueWorkers", "QueueSize", "MaxOpenCalls", "MaxConnections", "MaxInFlight"}
 
 // String shows the configuration with its secrets (tokens, keys) redacted.

@@ -31,7 +31,11 @@ type fileConfig struct {
 	StatsDays     *int   `yaml:"stats_days"`
 	Clients       string `yaml:"clients"`
 	CRM           string `yaml:"crm"`
-	TLS           struct {
+	Notify        struct {
+		URL    string `yaml:"url"`
+		Secret secret `yaml:"secret"`
+	} `yaml:"notify"`
+	TLS struct {
 		Cert string `yaml:"cert"`
 		Key  string `yaml:"key"`
 	} `yaml:"tls"`
@@ -291,7 +295,7 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 		{"db", &f.DB}, {"tokens.api", &f.Tokens.API}, {"tokens.hooks", &f.Tokens.Hooks}, {"tokens.megafon", &f.Tokens.MegaFon},
 		{"providers.telphin.client_secret", &f.Providers.Telphin.ClientSecret},
 		{"providers.megafon.api_key", &f.Providers.MegaFon.APIKey}, {"providers.phonet.api_key", &f.Providers.Phonet.APIKey},
-		{"amocrm.token", &f.AmoCRM.Token}, {"amocrm.client_secret", &f.AmoCRM.ClientSecret},
+		{"amocrm.token", &f.AmoCRM.Token}, {"amocrm.client_secret", &f.AmoCRM.ClientSecret}, {"notify.secret", &f.Notify.Secret},
 	} {
 		if strings.HasPrefix(s.key, "amocrm.") && f.CRM != CRMAmoCRM {
 			// Not needed unless -crm amocrm, which checks the account.
@@ -548,7 +552,7 @@ func (f fileConfig) secretSources() map[string]string {
 		"db": f.DB, "tokens.api": f.Tokens.API, "tokens.hooks": f.Tokens.Hooks, "tokens.megafon": f.Tokens.MegaFon,
 		"providers.telphin.client_secret": f.Providers.Telphin.ClientSecret,
 		"providers.megafon.api_key":       f.Providers.MegaFon.APIKey, "providers.phonet.api_key": f.Providers.Phonet.APIKey,
-		"amocrm.token": f.AmoCRM.Token, "amocrm.client_secret": f.AmoCRM.ClientSecret,
+		"amocrm.token": f.AmoCRM.Token, "amocrm.client_secret": f.AmoCRM.ClientSecret, "notify.secret": f.Notify.Secret,
 	} {
 		if src := s.source(); src != "" {
 			out[key] = src

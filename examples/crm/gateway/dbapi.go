@@ -75,8 +75,27 @@ func (g *Gateway) listNotifications(w http.ResponseWriter, r *http.Request) {
 		g.dbError(w, r, err)
 		return
 	}
-	writePage(g, w, r, ns, func(b []byte, n match.Notification) ([]byte, error) { return appendJSON(b, notificationOf(n)) },
-		cursorIf(more, "notifications", next))
+	var sent map[string]sqlstore.Delivery
+	if g.outbox != nil {
+		keys := make([]string, len(ns))
+		for i, n := range ns {
+			keys[i] = noteKey(n)
+		}
+		if sent, err = g.outbox.Deliveries(r.Context(), keys); err != nil {
+			g.dbError(w, r, err)
+			return
+		}
+	}
+	writePage(g, w, r, ns, func(b []byte, n match.Notification) ([]byte, error) {
+		v := notificationOf(n)
+		if d, ok := sent[noteKey(n)]; ok {
+			v.Delivery = &Delivery{State: d.State.String(), Attempts: d.Attempts, LastError: d.LastError}
+			if !d.SentAt.IsZero() {
+				v.Delivery.SentAt = &d.SentAt
+			}
+		}
+		return appendJSON(b, v)
+	}, cursorIf(more, "notifications", next))
 }
 
 // memoryDeadLetters is the note of GET /api/deadletters in memory mode.

@@ -74,15 +74,21 @@ type Gateway struct {
 	oauth     oauthStates
 	hookStats hookStats   // webhook outcomes per provider (GET /api/status)
 	tls       *tls.Config // Config.TLSCert: Serve serves HTTPS
-	presence  *presence   // the employees' statuses
-	held      sync.Map    // provider + "\x00" + call id → true while on hold (call control)
-	engine    *match.Engine
-	queue     *webhook.Queue // memory mode (Config.DB empty)
-	db        *sqlstore.DB   // database mode: the CRM's data
-	inbox     *sqlstore.Inbox
-	sink      callevent.Sink // what the webhook handlers hand events to: queue or inbox
-	mux       *http.ServeMux
-	tap       func(callevent.Event) // tests: sees every event a handler accepts
+	// Config.NotifyURL: the notifications to send, the sender's wake-up
+	// and its client.
+	outbox       outbox
+	sendWake     chan struct{}
+	notifyClient *http.Client
+	stopSender   func()
+	presence     *presence // the employees' statuses
+	held         sync.Map  // provider + "\x00" + call id → true while on hold (call control)
+	engine       *match.Engine
+	queue        *webhook.Queue // memory mode (Config.DB empty)
+	db           *sqlstore.DB   // database mode: the CRM's data
+	inbox        *sqlstore.Inbox
+	sink         callevent.Sink // what the webhook handlers hand events to: queue or inbox
+	mux          *http.ServeMux
+	tap          func(callevent.Event) // tests: sees every event a handler accepts
 
 	hookToken, megafonToken, apiToken string
 	apiTokenGenerated                 bool
@@ -275,20 +281,30 @@ func (g *Gateway) openCRM() error {
 	g.popups = &popUps{g: g}
 	eopts = append(eopts, match.WithRules(rules), match.WithLimits(match.Limits{MaxCalls: cfg.MaxOpenCalls}),
 		match.WithOnDecision(g.decided), match.WithPopUps(g.popups))
+	var local interface {
+		match.CallLog
+		match.Notifier
+		match.Directory
+	} = g.store
+	if g.db != nil {
+		local = tenantDB{g.db}
+	}
+	var notes match.Notifier = local
+	if cfg.NotifyURL != "" {
+		g.outbox, g.sendWake = &memOutbox{now: g.clock().Now}, make(chan struct{}, 1)
+		if g.db != nil {
+			g.outbox = g.db
+		}
+		g.notifyClient = &http.Client{Timeout: notifyTimeout}
+		notes = sendingNotifier{next: local, g: g}
+		eopts = append(eopts, match.WithNotifier(notes))
+	}
 	if cfg.CRM == CRMAmoCRM {
 		amo, err := g.openAmoCRM()
 		if err != nil {
 			return err
 		}
-		var local interface {
-			match.CallLog
-			match.Notifier
-			match.Directory
-		} = g.store
-		if g.db != nil {
-			local = tenantDB{g.db}
-		}
-		opts := amoEngineOptions(amo, local)
+		opts := amoEngineOptions(amo, local, notes)
 		g.amoDir = amoDirectory{amo, local}
 		// The cards go to amoCRM's pop-ups and to GET /api/popups.
 		eopts = append(append(eopts, opts...), match.WithPopUps(teePopUps{amo, g.popups}))
@@ -299,6 +315,9 @@ func (g *Gateway) openCRM() error {
 		return err
 	}
 	g.engine = engine
+	if g.outbox != nil {
+		g.startSender()
+	}
 	if g.presence, err = newPresence(context.Background(), g, cfg.Statuses); err != nil {
 		return err
 	}
@@ -733,6 +752,9 @@ func (g *Gateway) Close(ctx context.Context) error {
 		}
 		if g.engine != nil {
 			errs = append(errs, g.engine.Close(ctx))
+		}
+		if g.stopSender != nil {
+			g.stopSender()
 		}
 		if g.db != nil {
 			errs = append(errs, g.db.Close())

@@ -1,0 +1,266 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/callbridge/callbridge/internal/text"
+	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/sqlstore"
+)
+
+// Delivery of notifications to a webhook (Config.NotifyURL).
+const (
+	// SignatureHeader carries "t=<unix seconds>,v1=<hex HMAC-SHA256 of
+	// "<t>.<body>" with Config.NotifySecret>": the receiver recomputes it
+	// and rejects a body that is not the gateway's or is old.
+	SignatureHeader = "X-Callbridge-Signature"
+	// notifyLease is how long a claimed notification is a sender's.
+	notifyLease = time.Minute
+	// notifyAttempts bounds the attempts of one notification.
+	notifyAttempts = 10
+	// notifyTimeout bounds one POST.
+	notifyTimeout = 10 * time.Second
+)
+
+// outbox keeps the messages to send until they are sent:
+// sqlstore.DB in database mode, memOutbox in memory.
+type outbox interface {
+	Enqueue(ctx context.Context, key string, payload []byte) error
+	ClaimDeliveries(ctx context.Context, lease time.Duration, limit int) ([]sqlstore.Delivery, error)
+	DeliveryDone(ctx context.Context, id int64) error
+	DeliveryFailed(ctx context.Context, id int64, reason string, retryAt time.Time) error
+	Deliveries(ctx context.Context, keys []string) (map[string]sqlstore.Delivery, error)
+}
+
+// noteKey is a notification's key in the outbox: one per call, employee
+// and kind, as the store keeps it.
+func noteKey(n match.Notification) string {
+	return n.Account + "/" + n.Provider + "/" + n.CallID + "/" + n.Employee + "/" + n.Kind.String()
+}
+
+// sendingNotifier keeps a notification where next keeps it, then puts it
+// in the outbox for the webhook.
+type sendingNotifier struct {
+	next match.Notifier
+	g    *Gateway
+}
+
+func (s sendingNotifier) Notify(ctx context.Context, n match.Notification) error {
+	if err := s.next.Notify(ctx, n); err != nil {
+		return err
+	}
+	b, err := json.Marshal(notificationOf(n))
+	if err != nil {
+		return err
+	}
+	if err := s.g.outbox.Enqueue(ctx, noteKey(n), b); err != nil {
+		return fmt.Errorf("notification outbox: %w", err)
+	}
+	s.g.wakeSender()
+	return nil
+}
+
+func (g *Gateway) wakeSender() {
+	select {
+	case g.sendWake <- struct{}{}:
+	default:
+	}
+}
+
+// startSender sends the outbox to the webhook until the gateway closes
+// (after the engine, whose last decisions may notify, and before the
+// database): at once when a notification comes, and every second for the
+// retries.
+func (g *Gateway) startSender() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	g.stopSender = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			g.sendDue(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-g.sendWake:
+			}
+		}
+	}()
+}
+
+// sendDue sends the notifications that are due.
+func (g *Gateway) sendDue(ctx context.Context) {
+	for ctx.Err() == nil {
+		ds, err := g.outbox.ClaimDeliveries(ctx, notifyLease, 32)
+		if err != nil {
+			g.log.Warn("notifications: outbox unavailable; retrying", "error", err)
+			return
+		}
+		if len(ds) == 0 {
+			return
+		}
+		for _, d := range ds {
+			retry, err := g.post(ctx, d)
+			switch {
+			case err == nil:
+				err = g.outbox.DeliveryDone(ctx, d.ID)
+			case retry && d.Attempts < notifyAttempts:
+				wait := min(time.Hour, time.Second<<min(d.Attempts-1, 12))
+				g.log.Warn("notification not delivered; will retry", "key", d.Key, "attempt", d.Attempts, "retry_in", wait.String(), "error", err)
+				err = g.outbox.DeliveryFailed(ctx, d.ID, err.Error(), g.clock().Now().Add(wait))
+			default:
+				g.log.Error("notification not delivered; given up", "key", d.Key, "attempts", d.Attempts, "error", err)
+				err = g.outbox.DeliveryFailed(ctx, d.ID, err.Error(), time.Time{})
+			}
+			if err != nil {
+				g.log.Warn("notifications: outbox unavailable; retrying", "error", err)
+				return
+			}
+		}
+	}
+}
+
+// post sends one notification; retry says whether a failure may pass.
+func (g *Gateway) post(ctx context.Context, d sqlstore.Delivery) (retry bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, notifyTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.cfg.NotifyURL, bytes.NewReader(d.Payload))
+	if err != nil {
+		return false, err
+	}
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(g.cfg.NotifySecret))
+	mac.Write([]byte(ts + "."))
+	mac.Write(d.Payload)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(SignatureHeader, "t="+ts+",v1="+hex.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("Idempotency-Key", d.Key)
+	resp, err := g.notifyClient.Do(req)
+	if err != nil {
+		return true, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode < 300 {
+		return false, nil
+	}
+	err = fmt.Errorf("the webhook answered %d: %s", resp.StatusCode, text.Clip(string(bytes.TrimSpace(body)), 200))
+	permanent := resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout &&
+		resp.StatusCode != http.StatusTooManyRequests
+	return !permanent, err
+}
+
+// memOutbox is the outbox in memory mode: lost at exit, like the rest.
+// Its times are the gateway's clock's, as the database's are.
+type memOutbox struct {
+	now  func() time.Time
+	mu   sync.Mutex
+	seq  int64
+	list []*memDelivery // in order of creation
+	keys map[string]*memDelivery
+}
+
+type memDelivery struct {
+	sqlstore.Delivery
+	next time.Time
+}
+
+// maxMemDeliveries bounds the memory outbox: the oldest done messages go
+// first.
+const maxMemDeliveries = 10000
+
+func (o *memOutbox) Enqueue(_ context.Context, key string, payload []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.keys == nil {
+		o.keys = map[string]*memDelivery{}
+	}
+	if o.keys[key] != nil {
+		return nil
+	}
+	if len(o.list) >= maxMemDeliveries {
+		if i := slices.IndexFunc(o.list, func(d *memDelivery) bool { return d.State != sqlstore.DeliveryPending }); i >= 0 {
+			delete(o.keys, o.list[i].Key)
+			o.list = slices.Delete(o.list, i, i+1)
+		}
+	}
+	o.seq++
+	d := &memDelivery{Delivery: sqlstore.Delivery{ID: o.seq, Key: key, Payload: payload, CreatedAt: o.now().UTC()}}
+	o.list = append(o.list, d)
+	o.keys[key] = d
+	return nil
+}
+
+func (o *memOutbox) ClaimDeliveries(_ context.Context, lease time.Duration, limit int) ([]sqlstore.Delivery, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := o.now()
+	var out []sqlstore.Delivery
+	for _, d := range o.list {
+		if len(out) == limit {
+			break
+		}
+		if d.State == sqlstore.DeliveryPending && !d.next.After(now) {
+			d.next = now.Add(lease)
+			d.Attempts++
+			out = append(out, d.Delivery)
+		}
+	}
+	return out, nil
+}
+
+func (o *memOutbox) find(id int64) *memDelivery {
+	i := slices.IndexFunc(o.list, func(d *memDelivery) bool { return d.ID == id })
+	if i < 0 {
+		return nil
+	}
+	return o.list[i]
+}
+
+func (o *memOutbox) DeliveryDone(_ context.Context, id int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if d := o.find(id); d != nil {
+		d.State, d.SentAt, d.LastError = sqlstore.DeliverySent, o.now().UTC(), ""
+	}
+	return nil
+}
+
+func (o *memOutbox) DeliveryFailed(_ context.Context, id int64, reason string, retryAt time.Time) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if d := o.find(id); d != nil {
+		d.LastError, d.next = reason, retryAt
+		if retryAt.IsZero() {
+			d.State = sqlstore.DeliveryFailed
+		}
+	}
+	return nil
+}
+
+func (o *memOutbox) Deliveries(_ context.Context, keys []string) (map[string]sqlstore.Delivery, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make(map[string]sqlstore.Delivery, len(keys))
+	for _, k := range keys {
+		if d := o.keys[k]; d != nil {
+			out[k] = d.Delivery
+		}
+	}
+	return out, nil
+}
