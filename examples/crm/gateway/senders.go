@@ -32,6 +32,9 @@ const (
 	notifyAttempts = 10
 	// notifyTimeout bounds one POST.
 	notifyTimeout = 10 * time.Second
+	// deliveryRetention is how long a sent or failed notification stays
+	// in the database's outbox (hourly purge).
+	deliveryRetention = 7 * 24 * time.Hour
 )
 
 // outbox keeps the messages to send until they are sent:
@@ -91,6 +94,8 @@ func (g *Gateway) startSender() {
 		defer close(done)
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
+		purge := time.NewTicker(time.Hour)
+		defer purge.Stop()
 		for {
 			g.sendDue(ctx)
 			select {
@@ -98,6 +103,12 @@ func (g *Gateway) startSender() {
 				return
 			case <-t.C:
 			case <-g.sendWake:
+			case <-purge.C:
+				if g.db != nil {
+					if _, err := g.db.PurgeDeliveries(ctx, g.clock().Now().Add(-deliveryRetention)); err != nil {
+						g.log.Warn("notifications: purging the outbox failed; retrying in an hour", "error", err)
+					}
+				}
 			}
 		}
 	}()
