@@ -170,6 +170,12 @@ func (c Call) DialOut() url.Values {
 	return c.outbound("dial-out", "CALLING", d.Start)
 }
 
+// AnswerOut is the answer of an outbound call: the client picked up.
+func (c Call) AnswerOut() url.Values {
+	d := c.withDefaults()
+	return c.outbound("answer", "ANSWER", d.Start.Add(d.Ring))
+}
+
 // HangupOut is the hangup of an outbound call with CallStatus status
 // ("ANSWER", "NOANSWER", "BUSY", …); an answered call carries Duration.
 func (c Call) HangupOut(status string) url.Values {
