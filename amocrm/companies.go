@@ -2,7 +2,6 @@ package amocrm
 
 import (
 	"context"
-	"errors"
 	"net/http"
 )
 
@@ -82,11 +81,6 @@ func (c *Client) CreateCompanies(ctx context.Context, companies []Company) ([]Co
 // UpdateCompanies changes up to MaxBatch companies by ID (PATCH
 // /api/v4/companies), as UpdateContacts.
 func (c *Client) UpdateCompanies(ctx context.Context, companies []Company) ([]Company, error) {
-	for _, co := range companies {
-		if co.ID == 0 {
-			return nil, errors.New("amocrm: UpdateCompanies: every company needs an ID")
-		}
-	}
-	return batchWrite(ctx, c, http.MethodPatch, "api/v4/companies", companies, func(e *companiesEmbedded) []Company { return e.Companies },
-		func(x *Company) *string { return &x.RequestID })
+	return batchUpdate(ctx, c, "company", "api/v4/companies", companies, func(x *Company) int64 { return x.ID },
+		func(e *companiesEmbedded) []Company { return e.Companies }, func(x *Company) *string { return &x.RequestID })
 }

@@ -353,13 +353,20 @@ func (c *Client) CreateContacts(ctx context.Context, contacts []Contact) ([]Cont
 // /api/v4/contacts): set only the fields to change, e.g. CustomFields with
 // PhoneField, TagsToAdd.
 func (c *Client) UpdateContacts(ctx context.Context, contacts []Contact) ([]Contact, error) {
-	for _, ct := range contacts {
-		if ct.ID == 0 {
-			return nil, errors.New("amocrm: UpdateContacts: every contact needs an ID")
+	return batchUpdate(ctx, c, "contact", "api/v4/contacts", contacts, func(x *Contact) int64 { return x.ID },
+		func(e *contactsEmbedded) []Contact { return e.Contacts }, func(x *Contact) *string { return &x.RequestID })
+}
+
+// batchUpdate is batchWrite's PATCH of items that each name the entity
+// (noun) they change by its ID.
+func batchUpdate[T, E any](ctx context.Context, c *Client, noun, path string, items []T, id func(*T) int64,
+	get func(*E) []T, reqID func(*T) *string) ([]T, error) {
+	for i := range items {
+		if id(&items[i]) == 0 {
+			return nil, fmt.Errorf("amocrm: update: every %s needs an ID", noun)
 		}
 	}
-	return batchWrite(ctx, c, http.MethodPatch, "api/v4/contacts", contacts, func(e *contactsEmbedded) []Contact { return e.Contacts },
-		func(x *Contact) *string { return &x.RequestID })
+	return batchWrite(ctx, c, http.MethodPatch, path, items, get, reqID)
 }
 
 // batchWrite sends items as a top-level JSON array with request_ids

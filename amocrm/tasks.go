@@ -94,13 +94,8 @@ func (c *Client) CreateTasks(ctx context.Context, tasks []Task) ([]Task, error) 
 // set only the fields to change. Complete a task with IsCompleted true
 // and a Result. A task cannot be reopened this way (false is omitted).
 func (c *Client) UpdateTasks(ctx context.Context, tasks []Task) ([]Task, error) {
-	for _, t := range tasks {
-		if t.ID == 0 {
-			return nil, errors.New("amocrm: UpdateTasks: every task needs an ID")
-		}
-	}
-	return batchWrite(ctx, c, http.MethodPatch, "api/v4/tasks", tasks, func(e *tasksEmbedded) []Task { return e.Tasks },
-		func(x *Task) *string { return &x.RequestID })
+	return batchUpdate(ctx, c, "task", "api/v4/tasks", tasks, func(x *Task) int64 { return x.ID },
+		func(e *tasksEmbedded) []Task { return e.Tasks }, func(x *Task) *string { return &x.RequestID })
 }
 
 // Task returns one task (GET /api/v4/tasks/{id}); an unknown id is
