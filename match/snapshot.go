@@ -84,10 +84,8 @@ func (e *Engine) LiveCalls() []LiveCall {
 	var out []LiveCall
 	for _, st := range states {
 		st.mu.Lock()
-		if !st.finalized && !st.gone && len(st.events) > 0 {
-			if c, ok := liveCallOf(st); ok {
-				out = append(out, c)
-			}
+		if c, ok := liveCallOf(st); ok {
+			out = append(out, c)
 		}
 		st.mu.Unlock()
 	}
@@ -97,8 +95,13 @@ func (e *Engine) LiveCalls() []LiveCall {
 	return out
 }
 
-// liveCallOf folds a call's events into its legs; st.mu is held.
+// liveCallOf folds the events of a call in progress into its legs; ok is
+// false for a call decided, forgotten, without events or internal. st.mu
+// is held.
 func liveCallOf(st *callState) (LiveCall, bool) {
+	if st.finalized || st.gone || len(st.events) == 0 {
+		return LiveCall{}, false
+	}
 	a := assemble(st.events)
 	if a.internal {
 		return LiveCall{}, false
@@ -137,6 +140,20 @@ func liveCallOf(st *callState) (LiveCall, bool) {
 		}
 	}
 	return c, true
+}
+
+// LiveCall returns one call in progress, as LiveCalls lists it; ok is
+// false for a call that is not in progress here.
+func (e *Engine) LiveCall(provider, account, callID string) (c LiveCall, ok bool) {
+	e.mu.Lock()
+	st := e.active[callKey{provider, account, callID}]
+	e.mu.Unlock()
+	if st == nil {
+		return LiveCall{}, false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return liveCallOf(st)
 }
 
 // CallEvents returns the events of a call the engine holds, in time

@@ -28,6 +28,11 @@ func TestLiveCalls(t *testing.T) {
 	require.Equal(t, callevent.Inbound, live[0].Direction)
 	require.Equal(t, unknownA, live[0].ClientPhone)
 	require.Equal(t, []match.Leg{{ID: "a", Extension: "101", State: match.LegRinging}, {ID: "b", Extension: "201", State: match.LegRinging}}, live[0].Legs)
+	one, ok := h.e.LiveCall("megafon", acct, "lv1")
+	require.True(t, ok)
+	require.Equal(t, live[0], one, "one call as the list shows it")
+	_, ok = h.e.LiveCall("megafon", acct, "int1")
+	require.False(t, ok, "an internal call is not live")
 
 	h.send(mk("an", callevent.Answered, "a", "101", 5*time.Second), mk("e2", callevent.Ended, "b", "201", 5*time.Second))
 	live = h.e.LiveCalls()
@@ -40,4 +45,6 @@ func TestLiveCalls(t *testing.T) {
 	h.send(end)
 	h.clock.Advance(match.DefaultGracePeriod)
 	require.Empty(t, h.e.LiveCalls(), "a decided call is not live")
+	_, ok = h.e.LiveCall("megafon", acct, "lv1")
+	require.False(t, ok, "nor is it one by one")
 }

@@ -845,11 +845,7 @@ func (g *Gateway) dialerResults(w http.ResponseWriter, r *http.Request) {
 // listTasks answers GET /api/tasks: the open call-back tasks (missed
 // calls to return, match.TaskRule), oldest due first.
 func (g *Gateway) listTasks(w http.ResponseWriter, r *http.Request) {
-	var tasks match.TaskStore = g.store
-	if g.db != nil {
-		tasks = tenantDB{g.db}
-	}
-	ts, err := tasks.OpenTasks(r.Context(), "")
+	ts, err := g.local().OpenTasks(r.Context(), "")
 	if err != nil {
 		g.log.ErrorContext(r.Context(), "open tasks failed", "error", err)
 		writeError(w, http.StatusServiceUnavailable, "the database is unavailable")

@@ -52,12 +52,7 @@ func (g *Gateway) getCall(w http.ResponseWriter, r *http.Request) {
 	}
 	out := CallDetail{Call: rec, Events: append([]callevent.Event{}, events...)}
 	if !logged {
-		live := match.LiveCall{}
-		for _, c := range g.engine.LiveCalls() {
-			if c.Provider == provider && c.Account == account && c.CallID == callID {
-				live = c
-			}
-		}
+		live, _ := g.engine.LiveCall(provider, account, callID)
 		out.Call = match.CallRecord{Provider: provider, Account: account, CallID: callID, Direction: live.Direction,
 			ClientPhone: live.ClientPhone, LinePhone: live.LinePhone, StartedAt: live.StartedAt, AnsweredAt: live.AnsweredAt,
 			ClientID: live.ClientID}
@@ -82,7 +77,7 @@ func (g *Gateway) loggedCall(ctx context.Context, provider, account, callID stri
 // cardOf is the client and lead of a call, when it has them and the CRM
 // still does.
 func (g *Gateway) cardOf(ctx context.Context, rec match.CallRecord) (*Client, *Lead, error) {
-	crm := g.crm()
+	crm := g.local()
 	var cl *Client
 	var ld *Lead
 	if rec.ClientID != "" {
@@ -115,16 +110,26 @@ func (g *Gateway) cardOf(ctx context.Context, rec match.CallRecord) (*Client, *L
 	return cl, ld, nil
 }
 
-// crmReader is what the API reads of the CRM, in memory or in the
-// database.
-type crmReader interface {
+// localCRM is the gateway's own CRM, in memory or in the database: the
+// engine's store in builtin mode, the call log, notifications and online
+// set in amoCRM mode.
+type localCRM interface {
 	match.ClientGetter
 	match.LeadStore
 	match.PhoneLeads
+	match.CallLog
+	match.Notifier
+	match.Directory
+	match.TaskStore
 }
 
-// crm is the CRM the engine writes to, as the API reads it.
-func (g *Gateway) crm() crmReader {
+var (
+	_ localCRM = tenantDB{}
+	_ localCRM = (*crmStore)(nil)
+)
+
+// local is the gateway's own CRM.
+func (g *Gateway) local() localCRM {
 	if g.db != nil {
 		return tenantDB{g.db}
 	}

@@ -98,10 +98,7 @@ func (g *Gateway) directory() match.Directory {
 	if g.amoDir != nil {
 		return g.amoDir
 	}
-	if g.db != nil {
-		return tenantDB{g.db}
-	}
-	return g.store
+	return g.local()
 }
 
 // setOnline stores who is online now.

@@ -281,14 +281,7 @@ func (g *Gateway) openCRM() error {
 	g.popups = &popUps{g: g}
 	eopts = append(eopts, match.WithRules(rules), match.WithLimits(match.Limits{MaxCalls: cfg.MaxOpenCalls}),
 		match.WithOnDecision(g.decided), match.WithPopUps(g.popups))
-	var local interface {
-		match.CallLog
-		match.Notifier
-		match.Directory
-	} = g.store
-	if g.db != nil {
-		local = tenantDB{g.db}
-	}
+	local := g.local()
 	var notes match.Notifier = local
 	if cfg.NotifyURL != "" {
 		g.outbox, g.sendWake = &memOutbox{now: g.clock().Now}, make(chan struct{}, 1)
