@@ -89,14 +89,8 @@ func (e *Engine) ringing(ctx context.Context, st *callState, a assembled) error 
 // unknown number is created when the rule says so (seed 002, scenarios 7
 // and 10), and the caller's card shows it.
 func (e *Engine) dialing(ctx context.Context, st *callState, a assembled, rule Rule) error {
-	caller, ok, err := e.employee(ctx, a.rec.Account, a.handler)
-	if err != nil {
-		return err
-	}
-	if !ok && rule.MappedOnly {
-		return nil
-	}
-	if err := e.resolveLive(ctx, st, a); err != nil {
+	caller, ok, err := e.handlerLive(ctx, st, a, rule)
+	if err != nil || (!ok && rule.MappedOnly) {
 		return err
 	}
 	created := false
@@ -119,14 +113,8 @@ func (e *Engine) dialing(ctx context.Context, st *callState, a assembled, rule R
 // is not created it offers to create one (scenarios 3 and 8).
 func (e *Engine) answering(ctx context.Context, st *callState, a assembled, rule Rule) error {
 	p, c := &st.prog, callCase(a)
-	emp, ok, err := e.employee(ctx, a.rec.Account, a.handler)
-	if err != nil {
-		return err
-	}
-	if !ok && rule.MappedOnly {
-		return nil
-	}
-	if err := e.resolveLive(ctx, st, a); err != nil {
+	emp, ok, err := e.handlerLive(ctx, st, a, rule)
+	if err != nil || (!ok && rule.MappedOnly) {
 		return err
 	}
 	created := p.res.Match == matchCreated
@@ -151,6 +139,17 @@ func (e *Engine) answering(ctx context.Context, st *callState, a assembled, rule
 		return e.popUp(ctx, st, a, PhaseAnswered, emp, created)
 	}
 	return nil
+}
+
+// handlerLive is the employee who handles the call (who places it, who
+// answered it) and whether the directory maps them; unless the rule
+// handles mapped extensions only and they are not, the call's client is
+// looked up too (once per call).
+func (e *Engine) handlerLive(ctx context.Context, st *callState, a assembled, rule Rule) (id string, ok bool, err error) {
+	if id, ok, err = e.employee(ctx, a.rec.Account, a.handler); err != nil || (!ok && rule.MappedOnly) {
+		return id, ok, err
+	}
+	return id, ok, e.resolveLive(ctx, st, a)
 }
 
 // employee is the id of the employee with extension or login key; ok is
