@@ -327,17 +327,8 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 			p.add(at("public_url"), "public_url: %v", err)
 		}
 	}
-	pair := func(key, v1 string, key2 string, v2 *secret) {
-		switch {
-		case v1 != "" && v2.value == "" && v2.source() == "":
-			p.add(at(key), "%s is set but %s is not", key, key2)
-		case v1 == "" && v2.source() != "":
-			p.add(at(key2), "%s is set but %s is not", key2, key)
-		}
-	}
-	pair("providers.telphin.client_id", f.Providers.Telphin.ClientID, "providers.telphin.client_secret", &f.Providers.Telphin.ClientSecret)
-	pair("providers.megafon.domain", f.Providers.MegaFon.Domain, "providers.megafon.api_key", &f.Providers.MegaFon.APIKey)
-	pair("providers.phonet.domain", f.Providers.Phonet.Domain, "providers.phonet.api_key", &f.Providers.Phonet.APIKey)
+	// A provider's pair may come half from the file, half from the
+	// environment: ParseConfig checks the pairs once both are merged.
 	for _, file := range []struct{ key, path string }{{"clients", f.Clients}, {"providers.finaz.templates", f.Providers.Finaz.Templates},
 		{"tls.cert", f.TLS.Cert}, {"tls.key", f.TLS.Key}} {
 		if file.path == "" {

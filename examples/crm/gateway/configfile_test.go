@@ -88,7 +88,6 @@ rules:
 		":4:1: cannot unmarshal !!str `many` into int",
 		":6:8: tokens.api: the environment variable NO_SUCH_VAR is not set",
 		":7:11: tokens.hooks: unknown key \"enviroment\"",
-		":10:13: providers.megafon.domain is set but providers.megafon.api_key is not",
 		":13:10: employees.1.id: \"anna\" is the id of an employee above",
 		":13:29: employees.1.extensions.0: extension 101 is also anna's",
 		":13:36: employees.1.extensions.1: \"x1\" is not an extension",
@@ -96,7 +95,18 @@ rules:
 	} {
 		require.Contains(t, err.Error(), want)
 	}
-	require.Contains(t, err.Error(), "10 problem(s)")
+	require.Contains(t, err.Error(), "9 problem(s)")
+
+	// A provider's pair half in the file, half in the environment is
+	// whole; half in neither is not.
+	require.NoError(t, os.WriteFile(path, []byte("providers:\n  megafon: {domain: example.megapbx.ru}\n"), 0o600))
+	c, err := gateway.ParseConfig([]string{"-config", path}, func(k string) string {
+		return map[string]string{"MEGAFON_API_KEY": "mf-key"}[k]
+	}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "example.megapbx.ru", c.MegafonDomain)
+	_, err = gateway.ParseConfig([]string{"-config", path}, noEnv, io.Discard)
+	require.ErrorContains(t, err, "MEGAFON_DOMAIN is set but MEGAFON_API_KEY is not")
 
 	// Rules naming an employee the file does not list.
 	require.NoError(t, os.WriteFile(path, []byte("employees:\n  - {id: anna}\nrules:\n  default:\n    notify: {extra: [anna, bob]}\n"), 0o600))
