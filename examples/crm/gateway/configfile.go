@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/phone"
 )
 
 // fileConfig is the gateway's configuration file (-config, CRM_CONFIG), in
@@ -304,8 +305,8 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 		}
 		s.s.resolve(p, at(s.key), s.key, getenv)
 	}
-	if f.Country != "" && !slices.Contains(countries, strings.ToUpper(f.Country)) {
-		p.add(at("country"), "country: %q is none of %s", f.Country, strings.Join(countries, ", "))
+	if _, err := phone.Normalize("79161234567", f.Country); errors.Is(err, phone.ErrUnknownCountry) {
+		p.add(at("country"), "country: %v", err)
 	}
 	if f.DBSync != "" && f.DBSync != "normal" && f.DBSync != "full" {
 		p.add(at("db_sync"), "db_sync: %q is neither normal nor full", f.DBSync)
@@ -339,9 +340,6 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 		}
 	}
 }
-
-// countries are the -country values.
-var countries = []string{"RU", "KZ", "UA", "BY", "BR"}
 
 // resolve reads the secret from where it says.
 func (s *secret) resolve(p *configProblems, n *yaml.Node, key string, getenv func(string) string) {

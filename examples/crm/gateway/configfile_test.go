@@ -113,6 +113,11 @@ rules:
 	_, err = gateway.ParseConfig([]string{"-config", path}, noEnv, io.Discard)
 	require.ErrorContains(t, err, `:5:28: rules: default notify.extra names employee "bob", who is not in employees`)
 
+	// A country without national rules.
+	require.NoError(t, os.WriteFile(path, []byte("country: XX\n"), 0o600))
+	_, err = gateway.ParseConfig([]string{"-config", path}, noEnv, io.Discard)
+	require.ErrorContains(t, err, `:1:10: country: phone: unsupported default country "XX"`)
+
 	// Statuses: a name twice, and none online.
 	require.NoError(t, os.WriteFile(path, []byte("statuses:\n  - {name: away}\n  - {name: away}\n"), 0o600))
 	_, err = gateway.ParseConfig([]string{"-config", path}, noEnv, io.Discard)
