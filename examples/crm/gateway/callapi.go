@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/text"
@@ -31,11 +30,11 @@ type CallDetail struct {
 // yet (in progress) is shown from the engine's events. 404 for a call
 // neither has.
 func (g *Gateway) getCall(w http.ResponseWriter, r *http.Request) {
-	provider, callID, account := strings.ToLower(r.PathValue("provider")), r.PathValue("call_id"), r.URL.Query().Get("account")
-	if !slices.Contains(providers, provider) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown provider %q (one of %s)", text.Clip(provider, 40), strings.Join(providers, ", ")))
+	provider, ok := pathProvider(w, r)
+	if !ok {
 		return
 	}
+	callID, account := r.PathValue("call_id"), r.URL.Query().Get("account")
 	ctx := r.Context()
 	rec, logged, err := g.loggedCall(ctx, provider, account, callID)
 	if err != nil {

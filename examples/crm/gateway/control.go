@@ -34,11 +34,12 @@ var controlActions = []string{"transfer", "hold", "unhold", "hangup"}
 // cannot do is 501 naming the provider; an unknown provider or action 404;
 // otherwise the answers of POST /api/call.
 func (g *Gateway) controlCall(w http.ResponseWriter, r *http.Request) {
-	provider, callID, action := strings.ToLower(r.PathValue("provider")), r.PathValue("call_id"), r.PathValue("action")
-	switch {
-	case !slices.Contains(providers, provider):
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown provider %q (one of %s)", text.Clip(provider, 40), strings.Join(providers, ", ")))
+	provider, ok := pathProvider(w, r)
+	if !ok {
 		return
+	}
+	callID, action := r.PathValue("call_id"), r.PathValue("action")
+	switch {
 	case !slices.Contains(controlActions, action):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown action %q (one of %s)", text.Clip(action, 40), strings.Join(controlActions, ", ")))
 		return
@@ -103,6 +104,17 @@ func (g *Gateway) controlCall(w http.ResponseWriter, r *http.Request) {
 	}
 	g.log.InfoContext(r.Context(), "call control", "provider", provider, "action", action, "call_id", callID)
 	writeJSON(w, http.StatusOK, map[string]string{"provider": provider, "call_id": callID, "action": action})
+}
+
+// pathProvider is the {provider} of an API path, lower case; an unknown
+// one is answered 404.
+func pathProvider(w http.ResponseWriter, r *http.Request) (string, bool) {
+	p := strings.ToLower(r.PathValue("provider"))
+	if !slices.Contains(providers, p) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown provider %q (one of %s)", text.Clip(p, 40), strings.Join(providers, ", ")))
+		return "", false
+	}
+	return p, true
 }
 
 // LiveCall is a call in progress as GET /api/calls/live lists it: the
