@@ -326,6 +326,14 @@ func (s *Store) search(ctx context.Context, phone string) (phoneEntry, error) {
 	// values), bounded by searchTimeout; each caller stops waiting when
 	// its own ctx is done.
 	ch := s.flights.DoChan("phone:"+phone, func() (any, error) {
+		// A search that ended between the look at the cache above and
+		// this flight has filled it: no second request.
+		s.mu.Lock()
+		e, ok := s.phones[phone]
+		s.mu.Unlock()
+		if ok && s.now().Before(e.exp) {
+			return e, nil
+		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), searchTimeout)
 		defer cancel()
 		e, err := s.lookup(ctx, phone)
