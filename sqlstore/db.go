@@ -264,7 +264,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, DefaultPingTimeout)
 	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
+	if err := d.ping(pctx); err != nil {
 		_ = d.Close()
 		return nil, d.openError(dsn, err)
 	}
@@ -297,6 +297,27 @@ func (d *DB) checkWritable(ctx context.Context) error {
 		return err
 	})
 	return readOnly(err)
+}
+
+// ping checks that the database answers. A new SQLite file that several
+// processes open at once is switched to WAL by one of them, and the
+// others' first connections fail with SQLITE_BUSY at once: SQLite does
+// not wait in its busy handler for that switch. They try again, for up to
+// DefaultBusyTimeout.
+func (d *DB) ping(ctx context.Context) error {
+	deadline := time.Now().Add(DefaultBusyTimeout)
+	for {
+		err := d.db.PingContext(ctx)
+		var le *sqlite.Error
+		if err == nil || !errors.As(err, &le) || le.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return err
+		}
+	}
 }
 
 // readOnly marks err with ErrReadOnly when the database refused a write
