@@ -141,11 +141,15 @@ type Notification struct {
 	Reason      string    `json:"reason"`
 	At          time.Time `json:"at"`
 	// Delivery is how sending it to the notification webhook went
-	// (Config.NotifyURL); absent without one.
+	// (Config.NotifyURL); absent without one. Deliveries["webhook"] is
+	// the same.
 	Delivery *Delivery `json:"delivery,omitempty"`
+	// Deliveries is how sending it went, by sender: "webhook"
+	// (Config.NotifyURL) and "email" (Config.SMTP); absent without any.
+	Deliveries map[string]*Delivery `json:"deliveries,omitempty"`
 }
 
-// Delivery is the state of a notification's delivery to the webhook.
+// Delivery is the state of a notification's delivery through a sender.
 type Delivery struct {
 	State     string     `json:"state"` // "pending", "sent" or "failed"
 	Attempts  int        `json:"attempts"`

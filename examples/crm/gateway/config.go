@@ -115,6 +115,12 @@ type Config struct {
 	// (SignatureHeader), retried with backoff until it is accepted
 	// (CRM_NOTIFY_URL, CRM_NOTIFY_SECRET, or the file's notify).
 	NotifyURL, NotifySecret string
+	// SMTP, when its Addr is set, e-mails every notification to the
+	// employee told (match.Employee.Email), retried with backoff like the
+	// webhook's (-smtp-addr, -smtp-from, -smtp-username, CRM_SMTP_ADDR,
+	// CRM_SMTP_FROM, CRM_SMTP_USERNAME, CRM_SMTP_PASSWORD, or the file's
+	// smtp).
+	SMTP SMTP
 
 	// TLSCert and TLSKey are PEM files of a certificate and its key
 	// (-tls-cert, -tls-key, CRM_TLS_CERT, CRM_TLS_KEY, or the file's tls):
@@ -232,6 +238,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 		fileDays = strconv.Itoa(*file.StatsDays)
 	}
 	statsDays := fs.String("stats-days", env("CRM_STATS_DAYS", fileDays), "days before today that GET /api/stats reports by default, 0 = today only (CRM_STATS_DAYS)")
+	fs.StringVar(&c.SMTP.Addr, "smtp-addr", env("CRM_SMTP_ADDR", file.SMTP.Addr), "SMTP server (host:port) to e-mail the notifications to the employees through, with STARTTLS when it offers it (CRM_SMTP_ADDR; with -smtp-from)")
+	fs.StringVar(&c.SMTP.From, "smtp-from", env("CRM_SMTP_FROM", file.SMTP.From), "sender of the notification e-mails: an address or \"Name <address>\" (CRM_SMTP_FROM)")
+	fs.StringVar(&c.SMTP.Username, "smtp-username", env("CRM_SMTP_USERNAME", file.SMTP.Username), "SMTP login; its password comes from CRM_SMTP_PASSWORD or the configuration file (CRM_SMTP_USERNAME)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -276,6 +285,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 	c.PhonetDomain, c.PhonetAPIKey = env("PHONET_DOMAIN", p.Phonet.Domain), env("PHONET_API_KEY", p.Phonet.APIKey.value)
 	c.FinazConfig = env("FINAZ_CONFIG", p.Finaz.Templates)
 	c.NotifyURL, c.NotifySecret = env("CRM_NOTIFY_URL", file.Notify.URL), env("CRM_NOTIFY_SECRET", file.Notify.Secret.value)
+	c.SMTP.Password = env("CRM_SMTP_PASSWORD", file.SMTP.Password.value)
 	a := file.AmoCRM
 	c.AmoCRM = AmoCRM{Domain: env("AMOCRM_DOMAIN", a.Domain), Token: env("AMOCRM_TOKEN", a.Token.value),
 		ClientID: env("AMOCRM_CLIENT_ID", a.ClientID), ClientSecret: env("AMOCRM_CLIENT_SECRET", a.ClientSecret.value),
@@ -354,6 +364,7 @@ func (c Config) validate() error {
 			errs = append(errs, errors.New("CRM_NOTIFY_URL is set but CRM_NOTIFY_SECRET, which signs the notifications, is not"))
 		}
 	}
+	errs = append(errs, c.SMTP.problems()...)
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}
@@ -395,7 +406,9 @@ func (c Config) redacted() map[string]any {
 		"TelphinClientID": c.TelphinClientID, "TelphinClientSecret": secret(c.TelphinClientSecret),
 		"MegafonDomain": c.MegafonDomain, "MegafonAPIKey": secret(c.MegafonAPIKey),
 		"PhonetDomain": c.PhonetDomain, "PhonetAPIKey": secret(c.PhonetAPIKey), "FinazConfig": c.FinazConfig,
-		"NotifyURL": c.NotifyURL, "NotifySecret": secret(c.NotifySecret), "TLSCert": c.TLSCert, "TLSKey": c.TLSKey, "CRM": c.CRM, "AmoCRMDomain": c.AmoCRM.Domain, "AmoCRMToken": secret(c.AmoCRM.Token), "AmoCRMClientID": c.AmoCRM.ClientID,
+		"NotifyURL": c.NotifyURL, "NotifySecret": secret(c.NotifySecret),
+		"SMTPAddr": c.SMTP.Addr, "SMTPFrom": c.SMTP.From, "SMTPUsername": c.SMTP.Username, "SMTPPassword": secret(c.SMTP.Password),
+		"TLSCert": c.TLSCert, "TLSKey": c.TLSKey, "CRM": c.CRM, "AmoCRMDomain": c.AmoCRM.Domain, "AmoCRMToken": secret(c.AmoCRM.Token), "AmoCRMClientID": c.AmoCRM.ClientID,
 		"AmoCRMClientSecret": secret(c.AmoCRM.ClientSecret), "AmoCRMRedirectURL": c.AmoCRM.RedirectURL,
 		"QueueWorkers": c.QueueWorkers, "QueueSize": c.QueueSize, "MaxOpenCalls": c.MaxOpenCalls,
 		"MaxConnections": c.MaxConnections, "MaxInFlight": c.MaxInFlight,
@@ -404,7 +417,8 @@ func (c Config) redacted() map[string]any {
 
 var configKeys = []string{"Addr", "PublicURL", "Country", "ClientsFile", "HookToken", "MegafonToken", "APIToken",
 	"RulesFile", "Demo", "DB", "TelphinClientID", "TelphinClientSecret", "MegafonDomain", "MegafonAPIKey",
-	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "NotifyURL", "NotifySecret", "TLSCert", "TLSKey", "CRM", "AmoCRMDomain", "AmoCRMToken", "AmoCRMClientID", "AmoCRMClientSecret",
+	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "NotifyURL", "NotifySecret",
+	"SMTPAddr", "SMTPFrom", "SMTPUsername", "SMTPPassword", "TLSCert", "TLSKey", "CRM", "AmoCRMDomain", "AmoCRMToken", "AmoCRMClientID", "AmoCRMClientSecret",
 	"AmoCRMRedirectURL", "QueueWorkers", "QueueSize", "MaxOpenCalls", "MaxConnections", "MaxInFlight"}
 
 // String shows the configuration with its secrets (tokens, keys) redacted.

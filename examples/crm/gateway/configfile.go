@@ -36,6 +36,12 @@ type fileConfig struct {
 		URL    string `yaml:"url"`
 		Secret secret `yaml:"secret"`
 	} `yaml:"notify"`
+	SMTP struct {
+		Addr     string `yaml:"addr"`
+		From     string `yaml:"from"`
+		Username string `yaml:"username"`
+		Password secret `yaml:"password"`
+	} `yaml:"smtp"`
 	TLS struct {
 		Cert string `yaml:"cert"`
 		Key  string `yaml:"key"`
@@ -297,6 +303,7 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 		{"providers.telphin.client_secret", &f.Providers.Telphin.ClientSecret},
 		{"providers.megafon.api_key", &f.Providers.MegaFon.APIKey}, {"providers.phonet.api_key", &f.Providers.Phonet.APIKey},
 		{"amocrm.token", &f.AmoCRM.Token}, {"amocrm.client_secret", &f.AmoCRM.ClientSecret}, {"notify.secret", &f.Notify.Secret},
+		{"smtp.password", &f.SMTP.Password},
 	} {
 		if strings.HasPrefix(s.key, "amocrm.") && f.CRM != CRMAmoCRM {
 			// Not needed unless -crm amocrm, which checks the account.
@@ -328,6 +335,7 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 			p.add(at("public_url"), "public_url: %v", err)
 		}
 	}
+	f.checkSMTP(p, at)
 	// A provider's pair may come half from the file, half from the
 	// environment: ParseConfig checks the pairs once both are merged.
 	for _, file := range []struct{ key, path string }{{"clients", f.Clients}, {"providers.finaz.templates", f.Providers.Finaz.Templates},
@@ -542,12 +550,32 @@ func (f fileConfig) secretSources() map[string]string {
 		"providers.telphin.client_secret": f.Providers.Telphin.ClientSecret,
 		"providers.megafon.api_key":       f.Providers.MegaFon.APIKey, "providers.phonet.api_key": f.Providers.Phonet.APIKey,
 		"amocrm.token": f.AmoCRM.Token, "amocrm.client_secret": f.AmoCRM.ClientSecret, "notify.secret": f.Notify.Secret,
+		"smtp.password": f.SMTP.Password,
 	} {
 		if src := s.source(); src != "" {
 			out[key] = src
 		}
 	}
 	return out
+}
+
+// checkSMTP checks the file's smtp, at its lines; the pairs (a sender
+// without a server…) are checked once merged with the environment.
+func (f *fileConfig) checkSMTP(p *configProblems, at func(string) *yaml.Node) {
+	s := f.SMTP
+	if s.Password.Inline != "" {
+		p.add(at("smtp.password"), "smtp.password: write {env: CRM_SMTP_PASSWORD} or {file: PATH}, not the password itself")
+	}
+	if s.Addr != "" {
+		if err := checkSMTPAddr(s.Addr); err != nil {
+			p.add(at("smtp.addr"), "smtp.addr: %v", err)
+		}
+	}
+	if s.From != "" {
+		if _, err := parseFrom(s.From); err != nil {
+			p.add(at("smtp.from"), "smtp.from: %v", err)
+		}
+	}
 }
 
 // configArg is the value of -config (or --config) in args, "" if none.

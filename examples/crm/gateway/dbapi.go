@@ -77,9 +77,12 @@ func (g *Gateway) listNotifications(w http.ResponseWriter, r *http.Request) {
 	}
 	var sent map[string]sqlstore.Delivery
 	if g.outbox != nil {
-		keys := make([]string, len(ns))
-		for i, n := range ns {
-			keys[i] = noteKey(n)
+		// Every sender's, also one no longer configured.
+		keys := make([]string, 0, len(ns)*len(senderNames))
+		for _, n := range ns {
+			for _, s := range senderNames {
+				keys = append(keys, deliveryKey(s, n))
+			}
 		}
 		if sent, err = g.outbox.Deliveries(r.Context(), keys); err != nil {
 			g.dbError(w, r, err)
@@ -88,12 +91,21 @@ func (g *Gateway) listNotifications(w http.ResponseWriter, r *http.Request) {
 	}
 	writePage(g, w, r, ns, func(b []byte, n match.Notification) ([]byte, error) {
 		v := notificationOf(n)
-		if d, ok := sent[noteKey(n)]; ok {
-			v.Delivery = &Delivery{State: d.State.String(), Attempts: d.Attempts, LastError: d.LastError}
-			if !d.SentAt.IsZero() {
-				v.Delivery.SentAt = &d.SentAt
+		for _, s := range senderNames {
+			d, ok := sent[deliveryKey(s, n)]
+			if !ok {
+				continue
 			}
+			dv := &Delivery{State: d.State.String(), Attempts: d.Attempts, LastError: d.LastError}
+			if !d.SentAt.IsZero() {
+				dv.SentAt = &d.SentAt
+			}
+			if v.Deliveries == nil {
+				v.Deliveries = map[string]*Delivery{}
+			}
+			v.Deliveries[s] = dv
 		}
+		v.Delivery = v.Deliveries[senderWebhook]
 		return appendJSON(b, v)
 	}, cursorIf(more, "notifications", next))
 }

@@ -104,6 +104,11 @@
 // come from the environment (or the file): TELPHIN_CLIENT_ID/TELPHIN_CLIENT_SECRET,
 // MEGAFON_DOMAIN/MEGAFON_API_KEY, PHONET_DOMAIN/PHONET_API_KEY and
 // FINAZ_CONFIG (the path of a finaz JSON configuration with click2call).
+// Notifications also go to a signed webhook (CRM_NOTIFY_URL,
+// CRM_NOTIFY_SECRET) and by e-mail to the employee told (-smtp-addr,
+// -smtp-from, -smtp-username: CRM_SMTP_ADDR, CRM_SMTP_FROM,
+// CRM_SMTP_USERNAME, and CRM_SMTP_PASSWORD from the environment or the
+// file), through one outbox with retries (senders.go, mail.go).
 // A provider without credentials still receives webhooks; POST /api/call
 // answers 400 naming the missing setting. -demo starts the telphintest,
 // megafontest, phonettest and finaztest fakes in-process and points the

@@ -74,21 +74,21 @@ type Gateway struct {
 	oauth     oauthStates
 	hookStats hookStats   // webhook outcomes per provider (GET /api/status)
 	tls       *tls.Config // Config.TLSCert: Serve serves HTTPS
-	// Config.NotifyURL: the notifications to send, the sender's wake-up
-	// and its client.
-	outbox       outbox
-	sendWake     chan struct{}
-	notifyClient *http.Client
-	stopSender   func()
-	presence     *presence // the employees' statuses
-	held         sync.Map  // provider + "\x00" + call id → true while on hold (call control)
-	engine       *match.Engine
-	queue        *webhook.Queue // memory mode (Config.DB empty)
-	db           *sqlstore.DB   // database mode: the CRM's data
-	inbox        *sqlstore.Inbox
-	sink         callevent.Sink // what the webhook handlers hand events to: queue or inbox
-	mux          *http.ServeMux
-	tap          func(callevent.Event) // tests: sees every event a handler accepts
+	// Config.NotifyURL and Config.SMTP: the notifications to send, the
+	// senders and their loop's wake-up.
+	outbox     outbox
+	senders    []sender
+	sendWake   chan struct{}
+	stopSender func()
+	presence   *presence // the employees' statuses
+	held       sync.Map  // provider + "\x00" + call id → true while on hold (call control)
+	engine     *match.Engine
+	queue      *webhook.Queue // memory mode (Config.DB empty)
+	db         *sqlstore.DB   // database mode: the CRM's data
+	inbox      *sqlstore.Inbox
+	sink       callevent.Sink // what the webhook handlers hand events to: queue or inbox
+	mux        *http.ServeMux
+	tap        func(callevent.Event) // tests: sees every event a handler accepts
 
 	hookToken, megafonToken, apiToken string
 	apiTokenGenerated                 bool
@@ -284,11 +284,17 @@ func (g *Gateway) openCRM() error {
 	local := g.local()
 	var notes match.Notifier = local
 	if cfg.NotifyURL != "" {
+		g.senders = append(g.senders, webhookSender{url: cfg.NotifyURL, secret: cfg.NotifySecret,
+			client: &http.Client{Timeout: notifyTimeout}})
+	}
+	if cfg.SMTP.Addr != "" {
+		g.senders = append(g.senders, newMailSender(g))
+	}
+	if len(g.senders) > 0 {
 		g.outbox, g.sendWake = &memOutbox{now: g.clock().Now}, make(chan struct{}, 1)
 		if g.db != nil {
 			g.outbox = g.db
 		}
-		g.notifyClient = &http.Client{Timeout: notifyTimeout}
 		notes = sendingNotifier{next: local, g: g}
 		eopts = append(eopts, match.WithNotifier(notes))
 	}

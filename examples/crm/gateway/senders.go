@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,7 +21,8 @@ import (
 	"github.com/callbridge/callbridge/sqlstore"
 )
 
-// Delivery of notifications to a webhook (Config.NotifyURL).
+// Delivery of notifications through the senders (Config.NotifyURL,
+// Config.SMTP).
 const (
 	// SignatureHeader carries "t=<unix seconds>,v1=<hex HMAC-SHA256 of
 	// "<t>.<body>" with Config.NotifySecret>": the receiver recomputes it
@@ -30,12 +32,32 @@ const (
 	notifyLease = time.Minute
 	// notifyAttempts bounds the attempts of one notification.
 	notifyAttempts = 10
-	// notifyTimeout bounds one POST.
+	// notifyTimeout bounds one POST or one e-mail.
 	notifyTimeout = 10 * time.Second
 	// deliveryRetention is how long a sent or failed notification stays
 	// in the database's outbox (hourly purge).
 	deliveryRetention = 7 * 24 * time.Hour
 )
+
+// Sender names: the prefixes of their outbox keys and the keys of
+// Notification.Deliveries.
+const (
+	senderWebhook = "webhook"
+	senderEmail   = "email"
+)
+
+// senderNames are the names a key of the outbox may begin with.
+var senderNames = []string{senderWebhook, senderEmail}
+
+// sender delivers the notifications of one channel from the outbox.
+type sender interface {
+	// name is senderWebhook or senderEmail.
+	name() string
+	// send delivers one message of the outbox; retry says whether a
+	// failure may pass (it is tried again with backoff) or not (the
+	// message is failed for good).
+	send(ctx context.Context, d sqlstore.Delivery) (retry bool, err error)
+}
 
 // outbox keeps the messages to send until they are sent:
 // sqlstore.DB in database mode, memOutbox in memory.
@@ -47,14 +69,43 @@ type outbox interface {
 	Deliveries(ctx context.Context, keys []string) (map[string]sqlstore.Delivery, error)
 }
 
-// noteKey is a notification's key in the outbox: one per call, employee
-// and kind, as the store keeps it.
+// noteKey is a notification's key: one per call, employee and kind, as
+// the store keeps it.
 func noteKey(n match.Notification) string {
 	return n.Account + "/" + n.Provider + "/" + n.CallID + "/" + n.Employee + "/" + n.Kind.String()
 }
 
+// deliveryKey is the outbox key of notification n for the sender named
+// name, so that each sender delivers each notification once, also after
+// a replay or a restart. The webhook's is noteKey, as it was before there
+// were other senders (outboxes and receivers' Idempotency-Keys stay
+// valid), unless noteKey looks like another sender's key; the others'
+// are "<name>:" and noteKey.
+func deliveryKey(name string, n match.Notification) string {
+	k := noteKey(n)
+	if name != senderWebhook || senderPrefixed(k) {
+		return name + ":" + k
+	}
+	return k
+}
+
+// senderPrefixed reports whether key begins with "<sender name>:".
+func senderPrefixed(key string) bool {
+	return slices.ContainsFunc(senderNames, func(s string) bool { return strings.HasPrefix(key, s+":") })
+}
+
+// senderOf is the name of the sender of an outbox key (deliveryKey).
+func senderOf(key string) string {
+	for _, s := range senderNames {
+		if strings.HasPrefix(key, s+":") {
+			return s
+		}
+	}
+	return senderWebhook
+}
+
 // sendingNotifier keeps a notification where next keeps it, then puts it
-// in the outbox for the webhook.
+// in the outbox once for each sender.
 type sendingNotifier struct {
 	next match.Notifier
 	g    *Gateway
@@ -68,8 +119,10 @@ func (s sendingNotifier) Notify(ctx context.Context, n match.Notification) error
 	if err != nil {
 		return err
 	}
-	if err := s.g.outbox.Enqueue(ctx, noteKey(n), b); err != nil {
-		return fmt.Errorf("notification outbox: %w", err)
+	for _, sd := range s.g.senders {
+		if err := s.g.outbox.Enqueue(ctx, deliveryKey(sd.name(), n), b); err != nil {
+			return fmt.Errorf("notification outbox (%s): %w", sd.name(), err)
+		}
 	}
 	s.g.wakeSender()
 	return nil
@@ -82,7 +135,7 @@ func (g *Gateway) wakeSender() {
 	}
 }
 
-// startSender sends the outbox to the webhook until the gateway closes
+// startSender runs the senders over the outbox until the gateway closes
 // (after the engine, whose last decisions may notify, and before the
 // database): at once when a notification comes, and every second for the
 // retries.
@@ -114,7 +167,7 @@ func (g *Gateway) startSender() {
 	}()
 }
 
-// sendDue sends the notifications that are due.
+// sendDue sends the notifications that are due, each through its sender.
 func (g *Gateway) sendDue(ctx context.Context) {
 	for ctx.Err() == nil {
 		ds, err := g.outbox.ClaimDeliveries(ctx, notifyLease, 32)
@@ -126,16 +179,21 @@ func (g *Gateway) sendDue(ctx context.Context) {
 			return
 		}
 		for _, d := range ds {
-			retry, err := g.post(ctx, d)
+			name := senderOf(d.Key)
+			retry, err := false, fmt.Errorf("no %s sender is configured", name)
+			if i := slices.IndexFunc(g.senders, func(s sender) bool { return s.name() == name }); i >= 0 {
+				retry, err = g.senders[i].send(ctx, d)
+			}
 			switch {
 			case err == nil:
 				err = g.outbox.DeliveryDone(ctx, d.ID)
 			case retry && d.Attempts < notifyAttempts:
 				wait := min(time.Hour, time.Second<<min(d.Attempts-1, 12))
-				g.log.Warn("notification not delivered; will retry", "key", d.Key, "attempt", d.Attempts, "retry_in", wait.String(), "error", err)
+				g.log.Warn("notification not delivered; will retry", "sender", name, "key", d.Key, "attempt", d.Attempts,
+					"retry_in", wait.String(), "error", err)
 				err = g.outbox.DeliveryFailed(ctx, d.ID, err.Error(), g.clock().Now().Add(wait))
 			default:
-				g.log.Error("notification not delivered; given up", "key", d.Key, "attempts", d.Attempts, "error", err)
+				g.log.Error("notification not delivered; given up", "sender", name, "key", d.Key, "attempts", d.Attempts, "error", err)
 				err = g.outbox.DeliveryFailed(ctx, d.ID, err.Error(), time.Time{})
 			}
 			if err != nil {
@@ -146,22 +204,31 @@ func (g *Gateway) sendDue(ctx context.Context) {
 	}
 }
 
-// post sends one notification; retry says whether a failure may pass.
-func (g *Gateway) post(ctx context.Context, d sqlstore.Delivery) (retry bool, err error) {
+// webhookSender POSTs notifications to Config.NotifyURL, signed with
+// Config.NotifySecret (SignatureHeader).
+type webhookSender struct {
+	url, secret string
+	client      *http.Client
+}
+
+func (webhookSender) name() string { return senderWebhook }
+
+// send POSTs one notification.
+func (w webhookSender) send(ctx context.Context, d sqlstore.Delivery) (retry bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, notifyTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.cfg.NotifyURL, bytes.NewReader(d.Payload))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(d.Payload))
 	if err != nil {
 		return false, err
 	}
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	mac := hmac.New(sha256.New, []byte(g.cfg.NotifySecret))
+	mac := hmac.New(sha256.New, []byte(w.secret))
 	mac.Write([]byte(ts + "."))
 	mac.Write(d.Payload)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(SignatureHeader, "t="+ts+",v1="+hex.EncodeToString(mac.Sum(nil)))
 	req.Header.Set("Idempotency-Key", d.Key)
-	resp, err := g.notifyClient.Do(req)
+	resp, err := w.client.Do(req)
 	if err != nil {
 		return true, err
 	}
