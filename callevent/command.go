@@ -3,6 +3,7 @@ package callevent
 import (
 	"context"
 	"errors"
+	"io"
 )
 
 // ErrUnsupported is returned (possibly wrapped) by a provider client for a
@@ -99,4 +100,39 @@ type Holder interface {
 // Hanger ends calls in progress.
 type Hanger interface {
 	Hangup(ctx context.Context, req CallControlRequest) error
+}
+
+// ErrNoRecording is returned (possibly wrapped) by a RecordingFetcher when
+// the provider has no recording of the call: none was made, it is not
+// stored yet, or it was deleted. Test with errors.Is.
+var ErrNoRecording = errors.New("callevent: no recording of this call")
+
+// RecordingRequest names a finished call whose recording is wanted.
+type RecordingRequest struct {
+	Account string
+	// CallID is the provider's identifier of the call (Event.CallID).
+	CallID string
+	// URL is the recording link the provider gave for the call
+	// (Event.RecordingURL), "" when none came. A provider whose API finds
+	// a call's recording by the call does not need it; one whose API does
+	// not (MegaFon) needs it.
+	URL string
+}
+
+// Recording is a call recording being downloaded.
+type Recording struct {
+	// ContentType is the media type the provider gave ("audio/mpeg"), ""
+	// when it gave none.
+	ContentType string
+	// Size is the length in bytes the provider announced, -1 when unknown.
+	Size int64
+	// Body streams the audio, nothing of it held in memory; the caller
+	// closes it. Reading it stops when the context given to FetchRecording
+	// is done.
+	Body io.ReadCloser
+}
+
+// RecordingFetcher downloads the recordings of finished calls.
+type RecordingFetcher interface {
+	FetchRecording(ctx context.Context, req RecordingRequest) (Recording, error)
 }

@@ -1,8 +1,10 @@
 // Package callevent is the shared vocabulary of callbridge: the one Event type
 // every provider emits, the Sink that receives events, the ContactLookup that
 // answers a provider's "who is calling?" question, and the provider-neutral
-// command requests (CallRequest, GroupCallRequest, TransferRequest) with the
-// Caller, GroupCaller and Transferer interfaces that provider clients implement.
+// command requests (CallRequest, GroupCallRequest, TransferRequest,
+// CallControlRequest, RecordingRequest) with the Caller, GroupCaller,
+// Transferer, Holder, Hanger and RecordingFetcher interfaces that provider
+// clients implement.
 //
 // The package imports nothing else from callbridge, so application code can
 // depend on it without pulling in any provider.

@@ -34,6 +34,8 @@ var (
 	_ callevent.Caller      = (*Client)(nil)
 	_ callevent.GroupCaller = (*Client)(nil)
 	_ callevent.Transferer  = (*Client)(nil)
+
+	_ callevent.RecordingFetcher = (*Client)(nil)
 )
 
 // NewClient validates cfg (see Config.Validate; every Param must also have
@@ -409,22 +411,50 @@ func (c *Client) DialerResults(ctx context.Context, queue string) ([]DialerResul
 // (identificador_chamada) into w and returns the number of bytes written.
 // A failure after some bytes were written leaves w partly written.
 func (c *Client) DownloadRecording(ctx context.Context, callID string, w io.Writer) (int64, error) {
-	vars := map[string]string{}
-	setNonEmpty(vars, VarChamada, callID)
-	resp, err := c.send(ctx, OpDownloadRecording, vars, nil)
+	resp, err := c.recording(ctx, callID)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	rs := c.c.ops[OpDownloadRecording].resp
-	if reason := rs.judge(resp.StatusCode, nil); reason != "" {
-		return 0, fmt.Errorf("finaz: %s: %w", OpDownloadRecording, c.judgedError(resp, nil, reason, rs))
-	}
 	n, err := io.Copy(w, resp.Body)
 	if err != nil {
 		return n, fmt.Errorf("finaz: %s: %w", OpDownloadRecording, err)
 	}
 	return n, nil
+}
+
+// recording sends download_recording for callID and judges the status;
+// the caller closes the body of the response returned.
+func (c *Client) recording(ctx context.Context, callID string) (*http.Response, error) {
+	vars := map[string]string{}
+	setNonEmpty(vars, VarChamada, callID)
+	resp, err := c.send(ctx, OpDownloadRecording, vars, nil)
+	if err != nil {
+		return nil, err
+	}
+	rs := c.c.ops[OpDownloadRecording].resp
+	if reason := rs.judge(resp.StatusCode, nil); reason != "" {
+		resp.Body.Close()
+		return nil, fmt.Errorf("finaz: %s: %w", OpDownloadRecording, c.judgedError(resp, nil, reason, rs))
+	}
+	return resp, nil
+}
+
+// FetchRecording downloads the recording of the call req names
+// (callevent.RecordingFetcher) with the download_recording template,
+// req.CallID as identificador_chamada; req.URL is not needed. Without
+// the template it is callevent.ErrUnsupported; a 404 of the telephony
+// system is callevent.ErrNoRecording.
+func (c *Client) FetchRecording(ctx context.Context, req callevent.RecordingRequest) (callevent.Recording, error) {
+	resp, err := c.recording(ctx, req.CallID)
+	if err != nil {
+		var apiErr *callbridge.APIError
+		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
+			err = fmt.Errorf("%w: %w", callevent.ErrNoRecording, err)
+		}
+		return callevent.Recording{}, err
+	}
+	return callevent.Recording{ContentType: resp.Header.Get("Content-Type"), Size: resp.ContentLength, Body: resp.Body}, nil
 }
 
 // RenderedRequest is a dry-run rendering of an operation, secrets redacted.

@@ -351,3 +351,46 @@ func TestSplitJoinPhone(t *testing.T) {
 	_, _, _, err = finaz.SplitPhone("11987654321", "XX")
 	require.Error(t, err)
 }
+
+// TestFetchRecording: a call's recording through the download_recording
+// template (callevent.RecordingFetcher), with its content type; the
+// telephony system's 404 is ErrNoRecording, its failure its error; a
+// client without the template cannot (ErrUnsupported), without a request.
+func TestFetchRecording(t *testing.T) {
+	t.Parallel()
+	cfg := finaz.Config{
+		Params:            map[string]finaz.Param{"token": {Value: "tk-9", Secret: true}},
+		DownloadRecording: &finaz.RequestTemplate{URL: "gravacoes/{{identificador_chamada}}", Query: map[string]string{"token": "{{token}}"}},
+	}
+	pbx := finaztest.NewServer()
+	t.Cleanup(pbx.Close)
+	c := newClient(t, cfg, pbx)
+	audio := strings.Repeat("RIFF....WAVE", 400)
+	pbx.Reply("GET", "/gravacoes/c-77", finaztest.Response{Header: http.Header{"Content-Type": {"audio/wav"}}, Body: audio})
+	rec, err := c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "c-77"})
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(rec.Body)
+	require.NoError(t, err)
+	require.NoError(t, rec.Body.Close())
+	require.Equal(t, audio, buf.String())
+	require.Equal(t, "audio/wav", rec.ContentType)
+	require.Equal(t, "tk-9", pbx.Requests()[0].Query.Get("token"))
+
+	_, err = c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "c-78"})
+	require.ErrorIs(t, err, callevent.ErrNoRecording, "no route: the fake's 404")
+
+	pbx.Fail(finaztest.Failure{Path: "/gravacoes/", Status: http.StatusInternalServerError, Times: callbridge.DefaultMaxRetries + 1})
+	_, err = c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "c-77"})
+	var apiErr *callbridge.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, http.StatusInternalServerError, apiErr.StatusCode)
+	require.NotErrorIs(t, err, callevent.ErrNoRecording)
+	require.NotContains(t, err.Error(), "tk-9")
+
+	bare := newClient(t, finaz.Config{Click2Call: &finaz.RequestTemplate{URL: "dial"}}, pbx)
+	sent := len(pbx.Requests())
+	_, err = bare.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "c-77"})
+	require.ErrorIs(t, err, callevent.ErrUnsupported)
+	require.Len(t, pbx.Requests(), sent)
+}

@@ -66,7 +66,8 @@
 // dropped silently. [Client.ReloadDialer] is the manual's "always clear
 // before a new upload". [Client.DialerResults] reads CSV or JSON answers by
 // a configured mapping and maps statuses to a [Disposition].
-// [Client.DownloadRecording] streams the file.
+// [Client.DownloadRecording] streams the file; [Client.FetchRecording]
+// implements callevent.RecordingFetcher with it.
 //
 // There is no authentication scheme of its own: credentials are Params
 // placed where the telephony system wants them (a header, a query value, a

@@ -591,3 +591,59 @@ func TestKeyNotInErrors(t *testing.T) {
 		require.NotContains(t, string(apiErr.Body), megafontest.APIKey)
 	})
 }
+
+// TestFetchRecording: a call's recording from the link of its history
+// push (callevent.RecordingFetcher), with the API key, in both API
+// generations; no link or a deleted recording is ErrNoRecording; a link
+// off the PBX is refused without a request (the key goes nowhere else);
+// the PBX failing or refusing the key is its error, the key never in it.
+func TestFetchRecording(t *testing.T) {
+	t.Parallel()
+	generations(t, func(t *testing.T, legacy bool) {
+		srv := megafontest.NewServer()
+		t.Cleanup(srv.Close)
+		c := newClient(t, srv, legacy)
+		audio := []byte(strings.Repeat("ID3-mf", 700))
+		link := srv.SetRecording("HLH8HFM77S000035.mp3", audio)
+
+		rec, err := c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "HLH8HFM77S000035", URL: link})
+		require.NoError(t, err)
+		got, err := io.ReadAll(rec.Body)
+		require.NoError(t, err)
+		require.NoError(t, rec.Body.Close())
+		require.Equal(t, audio, got)
+		require.Equal(t, "audio/mpeg", rec.ContentType)
+		reqs := srv.Requests()
+		require.Equal(t, megafontest.OpRecording, reqs[len(reqs)-1].Op)
+		require.Equal(t, megafontest.APIKey, reqs[len(reqs)-1].Header.Get("X-Api-Key"))
+
+		sent := len(srv.Requests())
+		_, err = c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "c1"})
+		require.ErrorIs(t, err, callevent.ErrNoRecording)
+		for _, off := range []string{"https://evil.example/rec.mp3", "http://" + megafontest.Domain + "/rec/x.mp3",
+			"https://user@" + megafontest.Domain + "/rec/x.mp3", "/rec/x.mp3", "::"} {
+			_, err = c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "c1", URL: off})
+			require.ErrorContains(t, err, "is not on the PBX", off)
+			require.NotErrorIs(t, err, callevent.ErrNoRecording)
+		}
+		require.Len(t, srv.Requests(), sent, "nothing sent")
+
+		srv.DeleteRecording("HLH8HFM77S000035.mp3")
+		_, err = c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "HLH8HFM77S000035", URL: link})
+		require.ErrorIs(t, err, callevent.ErrNoRecording)
+
+		srv.SetRecording("HLH8HFM77S000035.mp3", audio)
+		srv.Fail(megafontest.Failure{Op: megafontest.OpRecording, Status: http.StatusServiceUnavailable, Times: callbridge.DefaultMaxRetries + 1})
+		_, err = c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "HLH8HFM77S000035", URL: link})
+		var apiErr *callbridge.APIError
+		require.ErrorAs(t, err, &apiErr)
+		require.Equal(t, http.StatusServiceUnavailable, apiErr.StatusCode)
+		require.NotErrorIs(t, err, callevent.ErrNoRecording)
+
+		srv.SetAPIKey("another-key")
+		_, err = c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "HLH8HFM77S000035", URL: link})
+		require.ErrorAs(t, err, &apiErr)
+		require.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
+		require.NotContains(t, err.Error(), megafontest.APIKey)
+	})
+}

@@ -19,6 +19,9 @@
 // by page with their online status; User, Groups, History, DND/SetDND and
 // Subscription/SetSubscription (call-group membership; every group only
 // through the explicit SetSubscriptionAllGroups) complete the API.
+// FetchRecording (callevent.RecordingFetcher) downloads a call's recording
+// from the link of its history push, sending the key to the PBX's own
+// host only.
 //
 // The PBX has two API generations and the Client speaks both behind the
 // same methods: crmapi v1 (https://<domain>/crmapi/v1/…, X-API-KEY header,
@@ -150,8 +153,8 @@
 //
 // # Testing
 //
-// Package megafontest has a fake PBX (both API generations, request
-// recording, failure injection with Server.Fail: 401/429/5xx/slow/revoked
+// Package megafontest has a fake PBX (both API generations, recordings,
+// request recording, failure injection with Server.Fail: 401/429/5xx/slow/revoked
 // key) to point a Client at with callbridge.WithBaseURL, and builders of
 // realistic webhook requests for a Handler, stamped with current times:
 //

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/text"
@@ -22,6 +23,8 @@ import (
 var (
 	_ callevent.Caller = (*Client)(nil)
 	_ callevent.Hanger = (*Client)(nil)
+
+	_ callevent.RecordingFetcher = (*Client)(nil)
 )
 
 // ErrCallNotFound is returned by FindCall when no history record has the uuid.
@@ -286,12 +289,9 @@ func (c *Client) RecordingURL(uuid string) string {
 // A uuid that is not a single path segment (see ErrInvalidID) is refused
 // without a request.
 func (c *Client) DownloadRecording(ctx context.Context, uuid string, w io.Writer) (int64, error) {
-	if err := checkID(uuid); err != nil {
-		return 0, err
-	}
-	resp, err := c.api.Do(ctx, &httpx.Request{Path: c.RecordingURL(uuid)})
+	resp, err := c.recording(ctx, uuid)
 	if err != nil {
-		return 0, fmt.Errorf("phonet: recording: %w", err)
+		return 0, err
 	}
 	defer resp.Body.Close()
 	n, err := io.Copy(w, resp.Body)
@@ -299,6 +299,36 @@ func (c *Client) DownloadRecording(ctx context.Context, uuid string, w io.Writer
 		return n, fmt.Errorf("phonet: recording: %w", err)
 	}
 	return n, nil
+}
+
+// recording requests a call's recording; the caller closes the body.
+func (c *Client) recording(ctx context.Context, uuid string) (*http.Response, error) {
+	if err := checkID(uuid); err != nil {
+		return nil, err
+	}
+	resp, err := c.api.Do(ctx, &httpx.Request{Path: c.RecordingURL(uuid)})
+	if err != nil {
+		return nil, fmt.Errorf("phonet: recording: %w", err)
+	}
+	return resp, nil
+}
+
+// FetchRecording downloads the recording of the call req names
+// (callevent.RecordingFetcher): the audio of req.CallID, the call's uuid,
+// at RecordingURL, with the session cookie. req.URL is not needed. A call
+// Phonet has no recording of (its 404) is callevent.ErrNoRecording; a
+// uuid that is not a single path segment is refused without a request
+// (ErrInvalidID).
+func (c *Client) FetchRecording(ctx context.Context, req callevent.RecordingRequest) (callevent.Recording, error) {
+	resp, err := c.recording(ctx, req.CallID)
+	if err != nil {
+		var apiErr *callbridge.APIError
+		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
+			err = fmt.Errorf("%w: %w", callevent.ErrNoRecording, err)
+		}
+		return callevent.Recording{}, err
+	}
+	return callevent.Recording{ContentType: resp.Header.Get("Content-Type"), Size: resp.ContentLength, Body: resp.Body}, nil
 }
 
 // CompletedCalls lists the calls of the company history that ended in

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -562,4 +563,37 @@ func TestClientUserAgentAndRateLimit(t *testing.T) {
 	require.Len(t, agents, 2)
 	require.True(t, strings.HasPrefix(agents[1], "callbridge/"), agents[1])
 	require.True(t, strings.HasSuffix(agents[1], " crm/1.2"), agents[1])
+}
+
+// TestClientFetchRecording: a call's recording by its uuid
+// (callevent.RecordingFetcher), with its content type; a call Phonet has
+// no recording of is ErrNoRecording, Phonet failing its error, a uuid
+// that would leave its path segment refused without a request.
+func TestClientFetchRecording(t *testing.T) {
+	t.Parallel()
+	c, srv := setup(t, callbridge.WithRetry(callbridge.RetryPolicy{}))
+	audio := bytes.Repeat([]byte("RIFF-audio"), 500)
+	srv.SetRecording("9b2f6c1e4d8a4f0b8c3e7a5d1f2b6c90", audio)
+	rec, err := c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "9b2f6c1e4d8a4f0b8c3e7a5d1f2b6c90"})
+	require.NoError(t, err)
+	got, err := io.ReadAll(rec.Body)
+	require.NoError(t, err)
+	require.NoError(t, rec.Body.Close())
+	require.Equal(t, audio, got)
+	require.Equal(t, "audio/mpeg", rec.ContentType)
+
+	_, err = c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "missing"})
+	require.ErrorIs(t, err, callevent.ErrNoRecording)
+
+	srv.Fail(phonettest.Failure{Path: "/rest/public/calls/", Status: http.StatusServiceUnavailable})
+	_, err = c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "9b2f6c1e4d8a4f0b8c3e7a5d1f2b6c90"})
+	var apiErr *callbridge.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, http.StatusServiceUnavailable, apiErr.StatusCode)
+	require.NotErrorIs(t, err, callevent.ErrNoRecording)
+
+	before := len(srv.Requests())
+	_, err = c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "../users"})
+	require.ErrorIs(t, err, phonet.ErrInvalidID)
+	require.Len(t, srv.Requests(), before, "refused without a request")
 }

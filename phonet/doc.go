@@ -42,6 +42,9 @@
 // FindCall finds a finished call by uuid by scanning ±10 minutes of history,
 // as Phonet has no lookup by uuid. CallRecord.ToEvent turns a history row
 // into the same Completed event the after_call_end webhook gives.
+// DownloadRecording streams a call's recording to a writer; FetchRecording
+// (callevent.RecordingFetcher) hands it over as a body to read, a call
+// without one being callevent.ErrNoRecording.
 //
 // # Errors
 //
@@ -54,7 +57,7 @@
 // Transport failures and a canceled context keep their cause:
 // errors.Is(err, context.DeadlineExceeded) works. An authorization that
 // sets no cookie is ErrNoSession; FindCall without a match is
-// ErrCallNotFound. Hangup and DownloadRecording refuse a uuid that is not
+// ErrCallNotFound. Hangup, DownloadRecording and FetchRecording refuse a uuid that is not
 // one path segment of letters, digits and "-._~" (a "/", "%2F" or "..")
 // with ErrInvalidID, before any request.
 //

@@ -31,6 +31,8 @@ var (
 	_ callevent.Transferer  = (*Client)(nil)
 	_ callevent.Holder      = (*Client)(nil)
 	_ callevent.Hanger      = (*Client)(nil)
+
+	_ callevent.RecordingFetcher = (*Client)(nil)
 )
 
 // Credentials identify a Telphin API application: App ID and App Secret

@@ -848,3 +848,46 @@ func TestCallRefusesQueue(t *testing.T) {
 	require.ErrorContains(t, err, "Queue")
 	require.Empty(t, srv.Requests())
 }
+
+// TestFetchRecording: a call's recording by its id (callevent.
+// RecordingFetcher): the history gives the record id of its first
+// recorded leg, whose audio is streamed; a call without a recorded leg,
+// whose record was deleted or that the history lacks is ErrNoRecording;
+// Telphin failing is its error, not ErrNoRecording.
+func TestFetchRecording(t *testing.T) {
+	t.Parallel()
+	srv := telphintest.NewServer()
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv)
+	audio := bytes.Repeat([]byte("ID3mp3"), 1000)
+	srv.AddRecord("469100-5D36E5557F1845FEB577EDE8A19C5108", audio)
+	srv.SetHistory([]json.RawMessage{
+		json.RawMessage(`{"call_uuid":"CAA308E3333C4A19AAED9C0254B9C61B","flow":"out","cdr":[{"flow":"out","record_uuid":null},{"flow":"out","record_uuid":"469100-5D36E5557F1845FEB577EDE8A19C5108"}]}`),
+		json.RawMessage(`{"call_uuid":"BBB308E3333C4A19AAED9C0254B9C61B","flow":"in","cdr":[{"flow":"in","record_uuid":null}]}`),
+		json.RawMessage(`{"call_uuid":"CCC308E3333C4A19AAED9C0254B9C61B","flow":"in","cdr":[{"flow":"in","record_uuid":"469100-00000000000000000000000000000000"}]}`),
+	})
+
+	rec, err := c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "caa308e3333c4a19aaed9c0254b9c61b"})
+	require.NoError(t, err)
+	got, err := io.ReadAll(rec.Body)
+	require.NoError(t, err)
+	require.NoError(t, rec.Body.Close())
+	require.Equal(t, audio, got)
+	require.Equal(t, "audio/mpeg", rec.ContentType)
+	require.Equal(t, 1, srv.Count(http.MethodGet, "/api/ver1.0/client/@me/call_history/CAA308E3333C4A19AAED9C0254B9C61B"))
+
+	for _, id := range []string{"bbb308e3333c4a19aaed9c0254b9c61b", "ccc308e3333c4a19aaed9c0254b9c61b", "ddd308e3333c4a19aaed9c0254b9c61b"} {
+		_, err := c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: id})
+		require.ErrorIs(t, err, callevent.ErrNoRecording, id)
+	}
+
+	srv.Fail(telphintest.Failure{Path: "/api/ver1.0/client/@me/record/", Status: http.StatusBadGateway, Times: callbridge.DefaultMaxRetries + 1})
+	_, err = c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "caa308e3333c4a19aaed9c0254b9c61b"})
+	var apiErr *callbridge.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, http.StatusBadGateway, apiErr.StatusCode)
+	require.NotErrorIs(t, err, callevent.ErrNoRecording)
+	rec, err = c.FetchRecording(t.Context(), callevent.RecordingRequest{CallID: "caa308e3333c4a19aaed9c0254b9c61b"})
+	require.NoError(t, err, "Telphin recovered")
+	require.NoError(t, rec.Body.Close())
+}

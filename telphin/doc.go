@@ -22,7 +22,8 @@
 // fetched once, again on a miss, and again on use once it is an hour old
 // (so a deleted or renumbered extension stops resolving to its old id). CurrentCalls lists the calls
 // in progress; Extensions lists extensions; CallHistory iterates the call
-// history over all pages; Record and DownloadRecord give recordings;
+// history over all pages; Record and DownloadRecord give recordings, and
+// FetchRecording (callevent.RecordingFetcher) a call's recording by its id;
 // Subscribe, SubscribeAll and Unsubscribe register the webhooks for you.
 //
 // A Client serves one Telphin client (tenant): create one per CRM account

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/text"
@@ -228,17 +229,9 @@ func (c *Client) Record(ctx context.Context, recordUUID string) (string, error) 
 // (GET /api/ver1.0/client/@me/record/{uuid}) and returns the bytes written.
 // Nothing is buffered in memory.
 func (c *Client) DownloadRecord(ctx context.Context, recordUUID string, w io.Writer) (int64, error) {
-	id, err := pathID("record id", recordUUID)
+	resp, err := c.recordFile(ctx, recordUUID)
 	if err != nil {
-		return 0, fmt.Errorf("telphin: download record: %w", err)
-	}
-	path := apiPrefix + "client/@me/record/" + id
-	if err := c.quotaError(http.MethodGet, path); err != nil {
 		return 0, err
-	}
-	resp, err := c.api.Do(ctx, &httpx.Request{Path: path})
-	if err != nil {
-		return 0, c.noteQuota(err)
 	}
 	defer resp.Body.Close()
 	n, err := io.Copy(w, resp.Body)
@@ -246,6 +239,63 @@ func (c *Client) DownloadRecord(ctx context.Context, recordUUID string, w io.Wri
 		return n, fmt.Errorf("telphin: download record: %w", err)
 	}
 	return n, nil
+}
+
+// recordFile requests the audio of a call record; the caller closes the
+// body.
+func (c *Client) recordFile(ctx context.Context, recordUUID string) (*http.Response, error) {
+	id, err := pathID("record id", recordUUID)
+	if err != nil {
+		return nil, fmt.Errorf("telphin: download record: %w", err)
+	}
+	path := apiPrefix + "client/@me/record/" + id
+	if err := c.quotaError(http.MethodGet, path); err != nil {
+		return nil, err
+	}
+	resp, err := c.api.Do(ctx, &httpx.Request{Path: path})
+	if err != nil {
+		return nil, c.noteQuota(err)
+	}
+	return resp, nil
+}
+
+// FetchRecording downloads the recording of the call req names
+// (callevent.RecordingFetcher): the call's history record (HistoryCall of
+// req.CallID) gives the record id of its first leg with one, whose audio
+// is streamed (GET /api/ver1.0/client/@me/record/{uuid}). req.URL is not
+// used: Telphin's storage links expire. A call not in the history (yet),
+// without a recorded leg, or whose record was deleted is
+// callevent.ErrNoRecording.
+func (c *Client) FetchRecording(ctx context.Context, req callevent.RecordingRequest) (callevent.Recording, error) {
+	call, err := c.HistoryCall(ctx, req.CallID)
+	if err != nil {
+		return callevent.Recording{}, noRecording(err)
+	}
+	rec := ""
+	for _, leg := range call.CDR {
+		if leg.RecordUUID != "" {
+			rec = leg.RecordUUID
+			break
+		}
+	}
+	if rec == "" {
+		return callevent.Recording{}, fmt.Errorf("telphin: call %s has no recorded leg: %w", text.Clip(req.CallID, 64), callevent.ErrNoRecording)
+	}
+	resp, err := c.recordFile(ctx, rec)
+	if err != nil {
+		return callevent.Recording{}, noRecording(err)
+	}
+	return callevent.Recording{ContentType: resp.Header.Get("Content-Type"), Size: resp.ContentLength, Body: resp.Body}, nil
+}
+
+// noRecording makes Telphin's 404 (no such call or record) match
+// callevent.ErrNoRecording as well.
+func noRecording(err error) error {
+	var apiErr *callbridge.APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("%w: %w", callevent.ErrNoRecording, err)
+	}
+	return err
 }
 
 // RecordingURL returns the storage URL of the recording of a Completed

@@ -95,6 +95,28 @@ func (s *Server) v1(r *http.Request, rec Request) reply {
 	return errorReply(http.StatusNotFound, "Not found", false)
 }
 
+// recording serves GET /rec/{name}: the audio of SetRecording, for the
+// API key.
+func (s *Server) recording(r *http.Request) reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := r.Header.Get("X-API-KEY")
+	switch {
+	case r.Method != http.MethodGet:
+		return errorReply(http.StatusMethodNotAllowed, "Method not allowed", false)
+	case key == "":
+		return errorReply(http.StatusUnauthorized, "Empty token", false)
+	case subtle.ConstantTimeCompare([]byte(key), []byte(s.key)) != 1:
+		return errorReply(http.StatusUnauthorized, "Invalid token", false)
+	}
+	name, err := url.PathUnescape(strings.TrimPrefix(r.URL.EscapedPath(), "/rec/"))
+	audio, ok := s.records[name]
+	if err != nil || !ok {
+		return errorReply(http.StatusNotFound, "Record not found", false)
+	}
+	return reply{http.StatusOK, "audio/mpeg", string(audio)}
+}
+
 func v1User(u User, withStatus bool) map[string]any {
 	m := map[string]any{
 		"login": u.Login, "name": u.Name, "position": u.Position, "email": u.Email,

@@ -28,6 +28,11 @@
 // The Server is deterministic: seeded with the documentation's samples,
 // call ids numbered CALL000001, CALL000002, …
 //
+// SetRecording stores a recording and returns its link on the fake, to
+// put in a history push (Outcome.Link) or a Record; a GET of the link
+// with the API key answers the audio, a name not stored (or removed with
+// DeleteRecording) 404, and Failure{Op: OpRecording} makes it fail.
+//
 // The webhook builders (Event, Transferred, History, Contact, Rating)
 // return the fields the PBX posts, quirks included: lower-case statuses,
 // user=pbx with a group id, a history without start (Outcome.NoStart),

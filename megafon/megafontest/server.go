@@ -33,6 +33,7 @@ const (
 	OpHistory      = "history"      // GET /history/json; cmd=history
 	OpDND          = "dnd"          // /users/{login}/dnd; cmd=get_dnd, set_dnd
 	OpSubscription = "subscription" // /users/{login}/subscription; cmd=subscribeOnCalls, subscriptionStatus
+	OpRecording    = "recording"    // GET /rec/{name}: a recording link (SetRecording)
 )
 
 // User is an employee of the fake PBX.
@@ -119,6 +120,7 @@ type Server struct {
 	users    []User
 	groups   []Group
 	history  []Record
+	records  map[string][]byte // recording name → audio
 	dnd      map[string]bool
 	subs     map[string]bool // login + "\x00" + group id
 	requests []Request
@@ -154,8 +156,9 @@ func NewServer() *Server {
 				Duration: 11,
 			},
 		},
-		dnd:  map[string]bool{},
-		subs: map[string]bool{},
+		records: map[string][]byte{},
+		dnd:     map[string]bool{},
+		subs:    map[string]bool{},
 	}
 	s.srv = fakehttp.Start(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
@@ -187,6 +190,24 @@ func (s *Server) SetGroups(groups ...Group) {
 func (s *Server) SetHistory(records ...Record) {
 	s.mu.Lock()
 	s.history = slices.Clone(records)
+	s.mu.Unlock()
+}
+
+// SetRecording stores the audio of a recording and returns its link,
+// <URL>/rec/<name>, for a history push's link or a Record: a GET of it
+// with the API key in X-API-KEY answers the audio (audio/mpeg), without
+// the key 401 and for a name not stored 404, as crmapi v1 answers.
+func (s *Server) SetRecording(name string, audio []byte) string {
+	s.mu.Lock()
+	s.records[name] = slices.Clone(audio)
+	s.mu.Unlock()
+	return s.URL + "/rec/" + url.PathEscape(name)
+}
+
+// DeleteRecording removes a recording, as the PBX does after about a week.
+func (s *Server) DeleteRecording(name string) {
+	s.mu.Lock()
+	delete(s.records, name)
 	s.mu.Unlock()
 }
 
@@ -237,17 +258,21 @@ func jsonReply(status int, v any) reply {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	legacy := r.URL.Path == "/sys/crm_api.wcgp"
+	recording := strings.HasPrefix(r.URL.Path, "/rec/")
 	rec := Request{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.EscapedPath(), Legacy: legacy,
 		Query: r.URL.Query(), Header: r.Header.Clone(), Body: body}
 	rec.Params = r.URL.Query()
-	if legacy {
+	switch {
+	case recording:
+		rec.Op = OpRecording
+	case legacy:
 		if f, err := url.ParseQuery(string(body)); err == nil {
 			for k, v := range f {
 				rec.Params[k] = v
 			}
 		}
 		rec.Op = legacyOp(rec.Params.Get("cmd"))
-	} else {
+	default:
 		var m map[string]any
 		if json.Unmarshal(body, &m) == nil {
 			for k, v := range m {
@@ -281,6 +306,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if fail.RetryAfter != "" {
 			w.Header().Set("Retry-After", fail.RetryAfter)
 		}
+	case recording:
+		rep = s.recording(r)
 	case legacy:
 		rep = s.legacy(rec.Params)
 	default:

@@ -84,23 +84,29 @@ func (g *Gateway) openAmoCRM() (*amocrm.Store, error) {
 // clients, leads, tasks, pop-ups and the employees; calls and
 // notifications go to amoCRM and to the gateway's own log (notes), so
 // /api/calls and /api/notifications list them; who is online is the
-// gateway's (PUT /api/employees/{id}/status).
+// gateway's (PUT /api/employees/{id}/status). present makes the call
+// amoCRM gets (its recording link the gateway's own).
 func amoEngineOptions(amo *amocrm.Store, local interface {
 	match.CallLog
 	match.Directory
-}, notes match.Notifier) []match.Option {
+}, notes match.Notifier, present func(match.CallRecord) match.CallRecord) []match.Option {
 	return []match.Option{
-		match.WithCallLog(teeLog{amo, local}),
+		match.WithCallLog(teeLog{amo, local, present}),
 		match.WithNotifier(teeNotifier{amo, notes}),
 		match.WithDirectory(amoDirectory{amo, local}),
 	}
 }
 
-// teeLog logs a call in amoCRM, then in the gateway's log.
-type teeLog struct{ amo, local match.CallLog }
+// teeLog logs a call in amoCRM as present makes it (the gateway's
+// recording link, which amoCRM's users can open), then in the gateway's
+// log as it is (the provider's link, which the gateway fetches from).
+type teeLog struct {
+	amo, local match.CallLog
+	present    func(match.CallRecord) match.CallRecord
+}
 
 func (t teeLog) LogCall(ctx context.Context, rec match.CallRecord) error {
-	if err := t.amo.LogCall(ctx, rec); err != nil {
+	if err := t.amo.LogCall(ctx, t.present(rec)); err != nil {
 		return err
 	}
 	return t.local.LogCall(ctx, rec)

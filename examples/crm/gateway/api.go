@@ -91,13 +91,16 @@ func callOf(r match.CallRecord) Call {
 	}
 }
 
+// callOf is callOf of the record as presented (its recording link).
+func (g *Gateway) callOf(r match.CallRecord) Call { return callOf(g.presented(r)) }
+
 // Calls lists every logged call, newest first (the order of GET
 // /api/calls).
 func (g *Gateway) Calls() []Call {
 	if g.db != nil {
-		return mapSlice(allDB(func(ctx context.Context, p sqlstore.Page) ([]match.CallRecord, error) { return g.db.AllCalls(ctx, p) }), callOf)
+		return mapSlice(allDB(func(ctx context.Context, p sqlstore.Page) ([]match.CallRecord, error) { return g.db.AllCalls(ctx, p) }), g.callOf)
 	}
-	return mapSlice(g.store.calls.all(), callOf)
+	return mapSlice(g.store.calls.all(), g.callOf)
 }
 
 // Clients lists the clients in creation order, as GET /api/clients does.
@@ -375,7 +378,7 @@ func (g *Gateway) listCalls(w http.ResponseWriter, r *http.Request) {
 		last := calls[len(calls)-1]
 		next = encodeCursor(cursorData{List: "calls", At: last.StartedAt, P: last.Provider, A: last.Account, C: last.CallID})
 	}
-	writePage(g, w, r, calls, appendCall, next)
+	writePage(g, w, r, calls, g.appendCall, next)
 }
 
 // callStatuses are the names the status filter of /api/calls takes.

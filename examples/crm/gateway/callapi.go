@@ -46,10 +46,12 @@ func (g *Gateway) getCall(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no %s call %q in account %q", provider, text.Clip(callID, 80), text.Clip(account, 80)))
 		return
 	}
-	for i := range events {
+	events = append([]callevent.Event{}, events...)
+	for i, e := range events {
 		events[i].Raw = nil // the provider's own fields: not the API's to show
+		events[i].RecordingURL = g.recordingLink(e.Provider, e.Account, e.CallID, e.RecordingURL)
 	}
-	out := CallDetail{Call: rec, Events: append([]callevent.Event{}, events...)}
+	out := CallDetail{Call: g.presented(rec), Events: events}
 	if !logged {
 		live, _ := g.engine.LiveCall(provider, account, callID)
 		out.Call = match.CallRecord{Provider: provider, Account: account, CallID: callID, Direction: live.Direction,

@@ -34,7 +34,8 @@ type Config struct {
 	Addr string
 	// PublicURL is the address providers reach the gateway at, used to
 	// print the webhook URLs (-public-url, CRM_PUBLIC_URL; default
-	// http://Addr).
+	// http://Addr); when set, the calls' recording links are the
+	// gateway's own signed links under it (see RecordingSecret).
 	PublicURL string
 	// Country is the country of national-format numbers in the clients
 	// file and the rules (-country, CRM_COUNTRY; default RU). Webhook
@@ -92,6 +93,22 @@ type Config struct {
 	// zone (-stats-days, CRM_STATS_DAYS; 0, the default, is today only;
 	// Perfectum's "default days for history and statistics").
 	StatsDays int
+
+	// RecordingCache is the directory where recordings fetched from the
+	// providers are kept for GET /api/calls/{provider}/{call_id}/recording
+	// and the signed links (-recording-cache, CRM_RECORDING_CACHE, the
+	// file's recordings.cache). Empty: "recordings" beside a SQLite
+	// database file, else callbridge-recordings in os.TempDir.
+	RecordingCache string
+	// RecordingCacheMB bounds the cache, in MiB: the least recently
+	// fetched recordings are deleted beyond it (-recording-cache-mb,
+	// CRM_RECORDING_CACHE_MB, recordings.cache_mb; 0: DefaultRecordingCacheMB).
+	RecordingCacheMB int
+	// RecordingSecret signs the recording links the gateway gives out
+	// with a public URL, /recordings/{provider}/{call_id}?sig=…
+	// (CRM_RECORDING_SECRET, recordings.link_secret). Empty: derived from
+	// the API token, so changing the token also invalidates the links.
+	RecordingSecret string
 
 	// Provider credentials, from the environment only (secrets do not
 	// belong on a command line).
@@ -213,7 +230,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML configuration file: providers, tokens, employees, rules; flags and environment variables override it (CRM_CONFIG; see examples/crm/callbridge.example.yaml)")
 	fs.BoolVar(&c.CheckConfig, "check-config", false, "check the configuration, print the effective settings (secrets redacted) and exit")
 	fs.StringVar(&c.Addr, "addr", env("CRM_ADDR", cmpOr(file.Listen, DefaultAddr)), "listen address (CRM_ADDR)")
-	fs.StringVar(&c.PublicURL, "public-url", env("CRM_PUBLIC_URL", file.PublicURL), "URL providers reach this gateway at, for the printed webhook URLs (CRM_PUBLIC_URL; default http://<addr>)")
+	fs.StringVar(&c.PublicURL, "public-url", env("CRM_PUBLIC_URL", file.PublicURL), "URL providers reach this gateway at, for the printed webhook URLs and the signed recording links (CRM_PUBLIC_URL; default http://<addr>)")
 	fs.StringVar(&c.Country, "country", env("CRM_COUNTRY", cmpOr(strings.ToUpper(file.Country), "RU")), "country of national-format numbers in the clients and rules files: RU, KZ, UA, BY, BR (CRM_COUNTRY); click-to-call passes \"to\" to the provider as given")
 	fs.StringVar(&c.ClientsFile, "clients", env("CRM_CLIENTS", file.Clients), "JSON file of clients to seed: [{\"id\",\"name\",\"phone\",\"responsible\"}] (CRM_CLIENTS; default: the embedded testdata/clients.json)")
 	// Secrets never become flag defaults: -h prints defaults. They are
@@ -237,6 +254,12 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 	if file.StatsDays != nil {
 		fileDays = strconv.Itoa(*file.StatsDays)
 	}
+	fileCacheMB := ""
+	if file.Recordings.CacheMB != nil {
+		fileCacheMB = strconv.Itoa(*file.Recordings.CacheMB)
+	}
+	fs.StringVar(&c.RecordingCache, "recording-cache", env("CRM_RECORDING_CACHE", file.Recordings.Cache), "directory of the recordings fetched from the providers (CRM_RECORDING_CACHE; default: recordings beside a SQLite database, else in the temporary directory)")
+	cacheMB := fs.String("recording-cache-mb", env("CRM_RECORDING_CACHE_MB", fileCacheMB), fmt.Sprintf("size bound of -recording-cache in MiB; the least recently fetched go first (CRM_RECORDING_CACHE_MB; default %d)", DefaultRecordingCacheMB))
 	statsDays := fs.String("stats-days", env("CRM_STATS_DAYS", fileDays), "days before today that GET /api/stats reports by default, 0 = today only (CRM_STATS_DAYS)")
 	fs.StringVar(&c.SMTP.Addr, "smtp-addr", env("CRM_SMTP_ADDR", file.SMTP.Addr), "SMTP server (host:port) to e-mail the notifications to the employees through, with STARTTLS when it offers it (CRM_SMTP_ADDR; with -smtp-from)")
 	fs.StringVar(&c.SMTP.From, "smtp-from", env("CRM_SMTP_FROM", file.SMTP.From), "sender of the notification e-mails: an address or \"Name <address>\" (CRM_SMTP_FROM)")
@@ -246,6 +269,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 	}
 	if c.StatsDays, err = parseDays(*statsDays); err != nil {
 		return Config{}, fmt.Errorf("-stats-days (CRM_STATS_DAYS): %w", err)
+	}
+	if c.RecordingCacheMB, err = parseCacheMB(*cacheMB); err != nil {
+		return Config{}, fmt.Errorf("-recording-cache-mb (CRM_RECORDING_CACHE_MB): %w", err)
 	}
 	switch strings.ToLower(strings.TrimSpace(*dbSync)) {
 	case "normal":
@@ -286,6 +312,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 	c.FinazConfig = env("FINAZ_CONFIG", p.Finaz.Templates)
 	c.NotifyURL, c.NotifySecret = env("CRM_NOTIFY_URL", file.Notify.URL), env("CRM_NOTIFY_SECRET", file.Notify.Secret.value)
 	c.SMTP.Password = env("CRM_SMTP_PASSWORD", file.SMTP.Password.value)
+	c.RecordingSecret = env("CRM_RECORDING_SECRET", file.Recordings.LinkSecret.value)
 	a := file.AmoCRM
 	c.AmoCRM = AmoCRM{Domain: env("AMOCRM_DOMAIN", a.Domain), Token: env("AMOCRM_TOKEN", a.Token.value),
 		ClientID: env("AMOCRM_CLIENT_ID", a.ClientID), ClientSecret: env("AMOCRM_CLIENT_SECRET", a.ClientSecret.value),
@@ -301,6 +328,26 @@ func parseDays(s string) (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil || n < 0 || n > MaxStatsDays {
 		return 0, fmt.Errorf("%q is not a number of days from 0 to %d", text.Clip(s, 40), MaxStatsDays)
+	}
+	return n, nil
+}
+
+// DefaultRecordingCacheMB is the bound of the recording cache without
+// Config.RecordingCacheMB, in MiB; MaxRecordingCacheMB the largest
+// accepted (1 TiB).
+const (
+	DefaultRecordingCacheMB = 512
+	MaxRecordingCacheMB     = 1 << 20
+)
+
+// parseCacheMB reads a cache bound in MiB; "" is 0 (the default).
+func parseCacheMB(s string) (int, error) {
+	if s = strings.TrimSpace(s); s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > MaxRecordingCacheMB {
+		return 0, fmt.Errorf("%q is not a number of MiB from 0 to %d", text.Clip(s, 40), MaxRecordingCacheMB)
 	}
 	return n, nil
 }
@@ -353,6 +400,9 @@ func (c Config) validate() error {
 	pair("TELPHIN_CLIENT_ID", c.TelphinClientID, "TELPHIN_CLIENT_SECRET", c.TelphinClientSecret)
 	pair("MEGAFON_DOMAIN", c.MegafonDomain, "MEGAFON_API_KEY", c.MegafonAPIKey)
 	pair("PHONET_DOMAIN", c.PhonetDomain, "PHONET_API_KEY", c.PhonetAPIKey)
+	if c.RecordingCacheMB < 0 || c.RecordingCacheMB > MaxRecordingCacheMB {
+		errs = append(errs, fmt.Errorf("recording cache: %d MiB is not from 0 to %d", c.RecordingCacheMB, MaxRecordingCacheMB))
+	}
 	if c.QueueWorkers < 0 || c.QueueSize < 0 || c.MaxConnections < 0 || c.MaxInFlight < 0 || c.MaxOpenCalls < 0 {
 		errs = append(errs, errors.New("negative queue or intake setting"))
 	}
@@ -410,6 +460,7 @@ func (c Config) redacted() map[string]any {
 		"SMTPAddr": c.SMTP.Addr, "SMTPFrom": c.SMTP.From, "SMTPUsername": c.SMTP.Username, "SMTPPassword": secret(c.SMTP.Password),
 		"TLSCert": c.TLSCert, "TLSKey": c.TLSKey, "CRM": c.CRM, "AmoCRMDomain": c.AmoCRM.Domain, "AmoCRMToken": secret(c.AmoCRM.Token), "AmoCRMClientID": c.AmoCRM.ClientID,
 		"AmoCRMClientSecret": secret(c.AmoCRM.ClientSecret), "AmoCRMRedirectURL": c.AmoCRM.RedirectURL,
+		"RecordingCache": c.RecordingCache, "RecordingCacheMB": c.RecordingCacheMB, "RecordingSecret": secret(c.RecordingSecret),
 		"QueueWorkers": c.QueueWorkers, "QueueSize": c.QueueSize, "MaxOpenCalls": c.MaxOpenCalls,
 		"MaxConnections": c.MaxConnections, "MaxInFlight": c.MaxInFlight,
 	}
@@ -419,7 +470,7 @@ var configKeys = []string{"Addr", "PublicURL", "Country", "ClientsFile", "HookTo
 	"RulesFile", "Demo", "DB", "TelphinClientID", "TelphinClientSecret", "MegafonDomain", "MegafonAPIKey",
 	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "NotifyURL", "NotifySecret",
 	"SMTPAddr", "SMTPFrom", "SMTPUsername", "SMTPPassword", "TLSCert", "TLSKey", "CRM", "AmoCRMDomain", "AmoCRMToken", "AmoCRMClientID", "AmoCRMClientSecret",
-	"AmoCRMRedirectURL", "QueueWorkers", "QueueSize", "MaxOpenCalls", "MaxConnections", "MaxInFlight"}
+	"AmoCRMRedirectURL", "RecordingCache", "RecordingCacheMB", "RecordingSecret", "QueueWorkers", "QueueSize", "MaxOpenCalls", "MaxConnections", "MaxInFlight"}
 
 // String shows the configuration with its secrets (tokens, keys) redacted.
 func (c Config) String() string {

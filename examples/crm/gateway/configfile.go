@@ -42,6 +42,11 @@ type fileConfig struct {
 		Username string `yaml:"username"`
 		Password secret `yaml:"password"`
 	} `yaml:"smtp"`
+	Recordings struct {
+		Cache      string `yaml:"cache"`
+		CacheMB    *int   `yaml:"cache_mb"`
+		LinkSecret secret `yaml:"link_secret"`
+	} `yaml:"recordings"`
 	TLS struct {
 		Cert string `yaml:"cert"`
 		Key  string `yaml:"key"`
@@ -304,6 +309,7 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 		{"providers.megafon.api_key", &f.Providers.MegaFon.APIKey}, {"providers.phonet.api_key", &f.Providers.Phonet.APIKey},
 		{"amocrm.token", &f.AmoCRM.Token}, {"amocrm.client_secret", &f.AmoCRM.ClientSecret}, {"notify.secret", &f.Notify.Secret},
 		{"smtp.password", &f.SMTP.Password},
+		{"recordings.link_secret", &f.Recordings.LinkSecret},
 	} {
 		if strings.HasPrefix(s.key, "amocrm.") && f.CRM != CRMAmoCRM {
 			// Not needed unless -crm amocrm, which checks the account.
@@ -320,6 +326,9 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 	}
 	if _, err := parseRetention(f.CallRetention); err != nil {
 		p.add(at("call_retention"), "call_retention: %v", err)
+	}
+	if n := f.Recordings.CacheMB; n != nil && (*n < 0 || *n > MaxRecordingCacheMB) {
+		p.add(at("recordings.cache_mb"), "recordings.cache_mb: %d is not a number of MiB from 0 to %d", *n, MaxRecordingCacheMB)
 	}
 	if f.StatsDays != nil && (*f.StatsDays < 0 || *f.StatsDays > MaxStatsDays) {
 		p.add(at("stats_days"), "stats_days: %d is not from 0 to %d", *f.StatsDays, MaxStatsDays)
@@ -550,7 +559,8 @@ func (f fileConfig) secretSources() map[string]string {
 		"providers.telphin.client_secret": f.Providers.Telphin.ClientSecret,
 		"providers.megafon.api_key":       f.Providers.MegaFon.APIKey, "providers.phonet.api_key": f.Providers.Phonet.APIKey,
 		"amocrm.token": f.AmoCRM.Token, "amocrm.client_secret": f.AmoCRM.ClientSecret, "notify.secret": f.Notify.Secret,
-		"smtp.password": f.SMTP.Password,
+		"smtp.password":          f.SMTP.Password,
+		"recordings.link_secret": f.Recordings.LinkSecret,
 	} {
 		if src := s.source(); src != "" {
 			out[key] = src

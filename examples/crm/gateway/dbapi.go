@@ -43,7 +43,7 @@ func (g *Gateway) listCallsDB(w http.ResponseWriter, r *http.Request, cursor str
 		g.dbError(w, r, err)
 		return
 	}
-	writePage(g, w, r, calls, func(b []byte, c match.CallRecord) ([]byte, error) { return appendCall(b, &c) },
+	writePage(g, w, r, calls, func(b []byte, c match.CallRecord) ([]byte, error) { return g.appendCall(b, &c) },
 		cursorIf(more, "calls", next))
 }
 

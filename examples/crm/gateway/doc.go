@@ -28,6 +28,8 @@
 //	GET      /api/deadletters    events never delivered       (API token)
 //	POST     /api/deadletters/{id}/replay  deliver one again  (API token)
 //	POST     /api/call     {"provider","from","to"[,"group"][,"queue"]} → {"call_id"}  (API token)
+//	GET      /api/calls/{provider}/{call_id}/recording?account=…  the call's recording  (API token)
+//	GET      /recordings/{provider}/{call_id}?account=…&sig=…  the same by a signed link (no token)
 //	POST     /api/finaz/results  {"queue"[,"account"]}: the dialer's return as calls  (API token)
 //	GET      /healthz      200 while the process runs
 //	GET      /readyz       200 when queue and CRM take events, else 503 (Readiness)
@@ -58,6 +60,31 @@
 // from, to; leads: status, from, to; notifications and dead letters:
 // none); a bad value is 400 naming the parameter. Items are encoded one by one into the answer: a record that
 // cannot be encoded is logged and left out, never failing the list.
+//
+// # Recordings
+//
+// GET /api/calls/{provider}/{call_id}/recording streams a call's
+// recording through the provider's client (callevent.RecordingFetcher:
+// Telphin by the call's history, Phonet and Finaz by the call id, MegaFon
+// from the link of its history push), so a CRM never needs the
+// provider's credentials nor its expiring links. The first request
+// downloads it into the recording cache (Config.RecordingCache, at most
+// Config.RecordingCacheMB MiB, the least recently served deleted first;
+// files named by the hash of the call, written to a temporary file and
+// renamed; concurrent first requests share one download); every request
+// is served from there with http.ServeContent: Content-Type (audio, or
+// application/octet-stream), Content-Length, Accept-Ranges, 206 for a
+// Range, 416 for one past the end. 404 for a call the gateway does not
+// know and for one the provider has no recording of, 501 naming the
+// provider when its client is not configured or cannot fetch recordings,
+// 502 naming it when it fails (the next request tries again). With a
+// public URL the recording link the gateway gives out (recording_url in
+// the API, the link of the call in amoCRM) is its own
+// /recordings/{provider}/{call_id}?sig=… (HMAC-SHA256 of the provider,
+// account and call id with a key derived from Config.RecordingSecret, or
+// the API token): served by the same code without a token, 403 for a bad
+// signature. The log keeps the provider's link, which the gateway fetches
+// from.
 //
 // # Database
 //
@@ -93,7 +120,9 @@
 // (CRM_CLIENTS), -hook-token (CRM_HOOK_TOKEN), -megafon-token
 // (MEGAFON_CRM_TOKEN), -api-token (CRM_API_TOKEN), -call-retention
 // (CRM_CALL_RETENTION, database mode), -db-sync (CRM_DB_SYNC, SQLite:
-// normal or full), -rules (CRM_RULES),
+// normal or full), -rules (CRM_RULES), -recording-cache
+// (CRM_RECORDING_CACHE) and -recording-cache-mb (CRM_RECORDING_CACHE_MB;
+// see Recordings, with CRM_RECORDING_SECRET),
 // -demo (CRM_DEMO) and -db (CRM_DB; see Database). Tokens not given are generated at start; -h never
 // shows a secret. -config (CRM_CONFIG) names a YAML configuration file
 // (examples/crm/callbridge.example.yaml) that sets all of these, the

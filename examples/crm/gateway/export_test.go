@@ -37,3 +37,18 @@ func (g *Gateway) SubscribeTelphin(ctx context.Context, base string) error {
 
 // AmoCRMFake is the amoCRM fake of -demo in amoCRM mode.
 func (g *Gateway) AmoCRMFake() *amocrmtest.Server { return g.amoFake }
+
+// RecordingWaiters is how many requests waited for the download in
+// progress of a call's recording, 0 when none is in progress.
+func (g *Gateway) RecordingWaiters(provider, account, callID string) int {
+	c := g.recCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fl := c.flights[recordKey(provider, account, callID)]; fl != nil {
+		return fl.waiters
+	}
+	return 0
+}
+
+// RecordKey is recordKey: the name of a call's recording in the cache.
+var RecordKey = recordKey

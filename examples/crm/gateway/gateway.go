@@ -112,6 +112,9 @@ type Gateway struct {
 	retainStopped bool
 
 	recordings recordings // Telphin recording links
+
+	recCache *recordCache // the recordings served (Config.RecordingCache)
+	linkKey  []byte       // signs the recording links (Config.RecordingSecret)
 }
 
 // New builds a gateway from cfg. Event log lines (slog JSON, one per event
@@ -148,6 +151,8 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 		missing:           map[string]string{},
 	}
 	g.recordings.g = g
+	g.linkKey = newLinkKey(cmpOr(cfg.RecordingSecret, g.apiToken))
+	g.recCache = newRecordCache(recordingDir(cfg), int64(cmpOr(cfg.RecordingCacheMB, DefaultRecordingCacheMB))<<20, g.log)
 	defer func() {
 		if err != nil {
 			_ = g.Close(context.Background())
@@ -303,7 +308,7 @@ func (g *Gateway) openCRM() error {
 		if err != nil {
 			return err
 		}
-		opts := amoEngineOptions(amo, local, notes)
+		opts := amoEngineOptions(amo, local, notes, g.presented)
 		g.amoDir = amoDirectory{amo, local}
 		// The cards go to amoCRM's pop-ups and to GET /api/popups.
 		eopts = append(append(eopts, opts...), match.WithPopUps(teePopUps{amo, g.popups}))
@@ -563,6 +568,8 @@ func (g *Gateway) routes() error {
 	mux.Handle("GET /api/calls/live", g.guardAPI(g.liveCalls))
 	mux.Handle("GET /api/calls/{provider}/{call_id}", g.guardAPI(g.getCall))
 	mux.Handle("POST /api/calls/{provider}/{call_id}/{action}", g.guardAPI(g.controlCall))
+	mux.Handle("GET /api/calls/{provider}/{call_id}/recording", g.guardAPI(g.apiRecording))
+	mux.HandleFunc("GET /recordings/{provider}/{call_id}", g.linkedRecording)
 	mux.Handle("POST /api/finaz/results", g.guardAPI(g.dialerResults))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -745,6 +752,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 		}
 		g.stopRetention()
 		g.recordings.close()
+		g.recCache.close()
 		if g.inbox != nil {
 			g.drainInbox(ctx)
 			errs = append(errs, g.inbox.Close(ctx))
@@ -893,6 +901,7 @@ func (g *Gateway) PrintURLs(w io.Writer, base string) {
 	row("", "GET", base+"/api/calls, /api/clients, /api/leads, /api/notifications, /api/deadletters   ?limit=&cursor=")
 	row("", "POST", base+"/api/deadletters/{id}/replay")
 	row("", "POST", base+"/api/call")
+	row("", "GET", base+"/api/calls/{provider}/{call_id}/recording   ?account=   (Range)")
 	if g.apiTokenGenerated {
 		row("", "API token", g.apiToken+"   (generated; printed only now: set -api-token or CRM_API_TOKEN to choose one)")
 	}
