@@ -263,6 +263,45 @@ func (c *Client) Exchange(ctx context.Context, code string) (*oauth2.Token, erro
 	return &cp, nil
 }
 
+// Token returns a copy of the access token the client uses now, loaded
+// from the TokenStore or renewed as the next API request would renew it:
+// ErrAuthorizationRequired before the integration is installed,
+// ErrInvalidGrant when amoCRM refuses the refresh token (revoked, spent,
+// or unused for 3 months). With a long-lived token it returns that token,
+// without an expiry. Check a token's Expiry, never show its values.
+func (c *Client) Token(ctx context.Context) (*oauth2.Token, error) {
+	if c.tokens == nil {
+		return c.TokenSource().Token()
+	}
+	tok, err := c.tokens.Token(ctx)
+	if err != nil {
+		return nil, c.wrapError(err)
+	}
+	cp := *tok
+	return &cp, nil
+}
+
+// Refresh renews the OAuth tokens now, even while the access token is
+// valid (grant_type=refresh_token), saves them to the TokenStore before
+// the client uses them, and returns a copy. amoCRM's refresh token lapses
+// after 3 months without use: an integration that made no request for
+// weeks keeps its grant alive with Refresh. A pair renewed meanwhile (by
+// another process sharing the TokenStore, or because the access token had
+// expired) is taken instead of spending another refresh token. Errors as
+// Token's; it fails for a Client with a long-lived token, which is never
+// refreshed.
+func (c *Client) Refresh(ctx context.Context) (*oauth2.Token, error) {
+	if c.tokens == nil {
+		return nil, errors.New("amocrm: Refresh needs OAuth credentials, not a long-lived token")
+	}
+	tok, err := c.tokens.Refresh(ctx)
+	if err != nil {
+		return nil, c.wrapError(err)
+	}
+	cp := *tok
+	return &cp, nil
+}
+
 // TokenSource returns the client's token source, for code that takes an
 // oauth2.TokenSource: the same cached, single-flight token the client
 // uses, renewed when it expires (a long-lived token is returned as is).

@@ -43,6 +43,9 @@
 //     refresh (another process may have rotated it), and a refresh request
 //     is never retried once it may have reached amoCRM. A spent, revoked or
 //     3-months-unused refresh token is ErrInvalidGrant: authorize again.
+//     Client.Refresh renews the pair on demand, to keep an integration
+//     that makes no requests for weeks alive; Client.Token tells whether
+//     the current token can be had (its Expiry) without an API request.
 //     redirect_uri is sent with refreshes too, as amoCRM requires.
 //
 // A Client belongs to one account; do not share it across accounts.

@@ -207,9 +207,15 @@ const (
 	// told to the account's admins (Engine.EscalateOverdue). Provider and
 	// CallID are the missed call's.
 	NotifyTaskOverdue
+	// NotifyIntegration: a CRM integration stopped working (its OAuth
+	// tokens cannot be renewed: revoked, or the renewal fails), told to
+	// the admins. Provider is the CRM ("amocrm"), CallID names the failure
+	// (one notification per failure and admin), Reason says what failed
+	// and what to do.
+	NotifyIntegration
 )
 
-// String returns "missed", "call" or "task_overdue".
+// String returns "missed", "call", "task_overdue" or "integration".
 func (k NotificationKind) String() string {
 	switch k {
 	case NotifyMissed:
@@ -218,6 +224,8 @@ func (k NotificationKind) String() string {
 		return "call"
 	case NotifyTaskOverdue:
 		return "task_overdue"
+	case NotifyIntegration:
+		return "integration"
 	}
 	return "NotificationKind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -305,6 +305,7 @@ func TestEscalateOverdue(t *testing.T) {
 	require.False(t, tasks[0].Done)
 	require.False(t, tasks[1].Escalated, "a done task is not escalated")
 	require.Equal(t, "task_overdue", match.NotifyTaskOverdue.String())
+	require.Equal(t, "integration", match.NotifyIntegration.String())
 
 	// Without a task store there is nothing to escalate.
 	plain, err := memstore.New()

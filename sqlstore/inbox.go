@@ -1202,6 +1202,16 @@ func (in *Inbox) Pending(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// Dead reports how many events are dead letters (delivery given up), in
+// this Inbox and every other on the database.
+func (in *Inbox) Dead(ctx context.Context) (int, error) {
+	var n int
+	if err := in.db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM cb_inbox WHERE state = $1", inboxDead).Scan(&n); err != nil {
+		return 0, wrap(err, "inbox dead letters")
+	}
+	return n, nil
+}
+
 // DeadLetters lists the dead events, oldest first (by ID), a page at a
 // time.
 func (in *Inbox) DeadLetters(ctx context.Context, page Page) ([]DeadLetter, error) {

@@ -366,6 +366,9 @@ func TestInboxDeadLettersReplay(t *testing.T) {
 		if n, _ := in.Pending(ctx); n != 0 {
 			t.Errorf("Pending = %d with only dead rows", n)
 		}
+		if got, err := in.Dead(ctx); err != nil || got != n {
+			t.Errorf("Dead = %d, %v; want %d", got, err, n)
+		}
 		// Unknown id.
 		if err := in.Replay(ctx, dls[n-1].ID+1000); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Replay(unknown) = %v, want ErrNotFound", err)

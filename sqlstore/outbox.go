@@ -148,6 +148,25 @@ func (d *DB) Deliveries(ctx context.Context, keys []string) (map[string]Delivery
 	return out, nil
 }
 
+// DeliveryCounts counts the messages of the outbox by state (a state
+// without messages is absent).
+func (d *DB) DeliveryCounts(ctx context.Context) (map[DeliveryState]int, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT state, COUNT(*) FROM cb_outbox GROUP BY state")
+	if err != nil {
+		return nil, wrap(err, "delivery counts")
+	}
+	defer rows.Close()
+	out := map[DeliveryState]int{}
+	for rows.Next() {
+		var state, n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, wrap(err, "delivery counts")
+		}
+		out[DeliveryState(state)] = n
+	}
+	return out, wrap(rows.Err(), "delivery counts")
+}
+
 // PurgeDeliveries deletes the messages sent or failed before before.
 func (d *DB) PurgeDeliveries(ctx context.Context, before time.Time) (int, error) {
 	n, err := d.deleteInBatches(ctx, "DELETE FROM cb_outbox WHERE id IN (SELECT id FROM cb_outbox WHERE state <> 0 AND created_at < $1"+

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -80,6 +81,10 @@ func TestOutbox(t *testing.T) {
 		}
 		if c := byKey["c"]; c.State != DeliveryFailed || c.LastError != "410 gone" {
 			t.Errorf("c = %+v, want failed", c)
+		}
+		counts, err := db.DeliveryCounts(ctx)
+		if want := map[DeliveryState]int{DeliveryPending: 1, DeliverySent: 1, DeliveryFailed: 1}; err != nil || !maps.Equal(counts, want) {
+			t.Errorf("DeliveryCounts = %v, %v; want %v", counts, err, want)
 		}
 		clock.Advance(time.Hour)
 		n, err := db.PurgeDeliveries(ctx, clock.Now())

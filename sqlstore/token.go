@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -22,6 +23,22 @@ import (
 // token's values never appear in errors.
 func (d *DB) TokenStore(name string) callbridge.TokenStore {
 	return &tokenStore{db: d, name: name}
+}
+
+// TokenSaved returns when the token under name was last saved (by the
+// database's clock, WithClock), and false when none is stored: how long
+// an OAuth grant has been idle, for a caller that renews it before its
+// refresh token lapses.
+func (d *DB) TokenSaved(ctx context.Context, name string) (time.Time, bool, error) {
+	var at int64
+	err := d.db.QueryRowContext(ctx, "SELECT updated_at FROM cb_tokens WHERE name = $1", name).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, wrap(err, "token %q saved", name)
+	}
+	return fromNanos(at), true, nil
 }
 
 type tokenStore struct {

@@ -59,3 +59,30 @@ func TestTokenStore(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenSaved: TokenSaved tells when a token was last saved, by the
+// database's clock, and that none is stored.
+func TestTokenSaved(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		clock := newFakeClock()
+		db := newDB(t, dv, WithClock(clock))
+		if at, ok, err := db.TokenSaved(ctx, "amocrm:example"); ok || err != nil || !at.IsZero() {
+			t.Fatalf("TokenSaved of nothing = %v, %v, %v", at, ok, err)
+		}
+		s := db.TokenStore("amocrm:example")
+		if err := s.Save(ctx, &oauth2.Token{AccessToken: "a1", RefreshToken: "r1"}); err != nil {
+			t.Fatal(err)
+		}
+		first := clock.Now()
+		clock.Advance(40 * 24 * time.Hour)
+		if at, ok, err := db.TokenSaved(ctx, "amocrm:example"); !ok || err != nil || !at.Equal(first) {
+			t.Fatalf("TokenSaved = %v, %v, %v; want %v", at, ok, err, first)
+		}
+		if err := s.Save(ctx, &oauth2.Token{AccessToken: "a2", RefreshToken: "r2"}); err != nil {
+			t.Fatal(err)
+		}
+		if at, ok, err := db.TokenSaved(ctx, "amocrm:example"); !ok || err != nil || !at.Equal(clock.Now()) {
+			t.Fatalf("TokenSaved after a rotation = %v, %v, %v; want %v", at, ok, err, clock.Now())
+		}
+	})
+}

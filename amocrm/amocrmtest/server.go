@@ -3,7 +3,8 @@
 //
 // A Server serves, on 127.0.0.1: the OAuth token endpoint
 // (authorization_code and rotating single-use refresh tokens: a reused
-// refresh token gets 401 "Token has been revoked"; long-lived tokens),
+// refresh token gets 401 "Token has been revoked"; long-lived tokens;
+// Revoke disconnects the integration),
 // contacts and companies (each: loose full-text search answering 204 when
 // nothing matches, get, create, update, custom fields), leads (create
 // linked to contacts and companies, complex create, list by id, status
@@ -453,6 +454,21 @@ func (s *Server) ExpireTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.access)
+}
+
+// Revoke disconnects the integration, as an account administrator does
+// by removing it, or as amoCRM does to a refresh token unused for 3
+// months: every access token (long-lived ones too) and refresh token
+// issued so far is dead, so an API request gets 401 and a refresh gets
+// 401 "Token has been revoked". A new authorization (AuthorizationCode,
+// then its exchange) installs the integration again.
+func (s *Server) Revoke() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.access)
+	for rt := range s.refresh {
+		s.refresh[rt] = false
+	}
 }
 
 // AddUser adds a user.

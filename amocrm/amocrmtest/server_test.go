@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -208,5 +209,55 @@ func TestCompanies(t *testing.T) {
 	check("search", st, http.StatusOK)
 	if cs := out["_embedded"].(map[string]any)["companies"].([]any); len(cs) != 1 {
 		t.Fatalf("search: %v", cs)
+	}
+}
+
+// tokenRequest posts a token request with the fake's client and returns
+// the status and the decoded body.
+func tokenRequest(t *testing.T, srv *amocrmtest.Server, form url.Values) (int, map[string]any) {
+	t.Helper()
+	form.Set("client_id", amocrmtest.ClientID)
+	form.Set("client_secret", amocrmtest.ClientSecret)
+	form.Set("redirect_uri", amocrmtest.RedirectURI)
+	resp, err := srv.Client().PostForm(srv.URL+"/oauth2/access_token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// Revoke kills every access and refresh token, as amoCRM does when the
+// integration is removed: the API answers 401, a refresh 401 "Token has
+// been revoked"; a new authorization works again.
+func TestRevoke(t *testing.T) {
+	srv := amocrmtest.NewServer()
+	t.Cleanup(srv.Close)
+	code, tok := tokenRequest(t, srv, url.Values{"grant_type": {"authorization_code"}, "code": {srv.AuthorizationCode()}})
+	if code != http.StatusOK {
+		t.Fatalf("exchange: %d %v", code, tok)
+	}
+	access, refresh := tok["access_token"].(string), tok["refresh_token"].(string)
+	if resp := get(t, srv, http.MethodGet, "/api/v4/users", access); resp.StatusCode != http.StatusOK {
+		t.Fatalf("before Revoke: %d", resp.StatusCode)
+	}
+	srv.Revoke()
+	if resp := get(t, srv, http.MethodGet, "/api/v4/users", access); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("access token after Revoke: %d, want 401", resp.StatusCode)
+	}
+	code, body := tokenRequest(t, srv, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}})
+	if code != http.StatusUnauthorized || body["hint"] != "Token has been revoked" {
+		t.Fatalf("refresh after Revoke: %d %v, want 401 Token has been revoked", code, body)
+	}
+	code, tok = tokenRequest(t, srv, url.Values{"grant_type": {"authorization_code"}, "code": {srv.AuthorizationCode()}})
+	if code != http.StatusOK {
+		t.Fatalf("a new authorization: %d %v", code, tok)
+	}
+	if resp := get(t, srv, http.MethodGet, "/api/v4/users", tok["access_token"].(string)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the new authorization: %d", resp.StatusCode)
 	}
 }

@@ -57,6 +57,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callbridge/callbridge"
@@ -132,6 +133,8 @@ type Source struct {
 	log   *slog.Logger
 	now   func() time.Time
 
+	obtained atomic.Int64 // tokens obtained from the endpoint so far (Refresh)
+
 	mu      sync.Mutex
 	unsaved *oauth2.Token // obtained but not yet saved (Save failed)
 	last    *oauth2.Token // newest token seen, for redaction
@@ -197,6 +200,25 @@ func (t tokenSource) Token() (*oauth2.Token, error) {
 	}
 	c := *tok
 	return &c, nil
+}
+
+// Refresh renews the token now, even while it is valid, saves the new
+// one to the store and returns it (it must not be modified): for a caller
+// that keeps an idle grant alive (amoCRM's refresh tokens lapse after 3
+// months unused). The token renewed is the cached one, or the store's;
+// one renewed meanwhile (by another goroutine, or by another process
+// sharing the store) is taken instead of spending another refresh token,
+// and so is a token Refresh had to renew anyway because it had expired.
+// ErrNoToken when there is no token to refresh, ErrInvalidGrant when the
+// endpoint refuses the refresh token.
+func (s *Source) Refresh(ctx context.Context) (*oauth2.Token, error) {
+	before := s.obtained.Load()
+	cur, err := s.Token(ctx)
+	if err != nil || s.obtained.Load() != before {
+		return cur, err
+	}
+	s.Invalidate(cur)
+	return s.Token(ctx)
 }
 
 // Invalidate drops the cached token if it is still stale (the token a
@@ -393,6 +415,7 @@ func (s *Source) request(ctx context.Context, form url.Values, idempotent bool) 
 	if tr.AccessToken == "" {
 		return nil, fmt.Errorf("oauth: %s token response has no access_token", form.Get("grant_type"))
 	}
+	s.obtained.Add(1)
 	tok := &oauth2.Token{AccessToken: tr.AccessToken, TokenType: tr.TokenType, RefreshToken: tr.RefreshToken}
 	if tr.ExpiresIn != "" {
 		secs, err := strconv.ParseFloat(string(tr.ExpiresIn), 64)

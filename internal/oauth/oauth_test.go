@@ -576,3 +576,51 @@ func TestTokenSourceGivesCopies(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "at", again.AccessToken, "a caller's change never reaches the cached token")
 }
+
+// Refresh renews a valid token once per call, also on a Source that has
+// only loaded it from the store; a token it had to renew anyway (expired)
+// is not renewed twice; a refused refresh token is ErrInvalidGrant.
+func TestRefreshForced(t *testing.T) {
+	t.Parallel()
+	f := newFakeAuthServer(t)
+	store := &memStore{}
+	s := newSource(t, f, GrantAuthorizationCode, store)
+	_, err := s.Refresh(t.Context())
+	require.ErrorIs(t, err, ErrNoToken)
+	_, err = s.Exchange(t.Context(), testCode)
+	require.NoError(t, err)
+
+	tok, err := s.Refresh(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, "at-2", tok.AccessToken)
+	require.Equal(t, 1, f.grantCount("refresh_token"))
+	cur, err := s.Token(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, "at-2", cur.AccessToken, "the renewed token is the one used")
+
+	other := newSource(t, f, GrantAuthorizationCode, store) // a restart: the store's token
+	tok, err = other.Refresh(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, "at-3", tok.AccessToken)
+	require.Equal(t, 2, f.grantCount("refresh_token"), "loaded, then renewed once")
+	require.Equal(t, []string{"at-1", "at-2", "at-3"}, store.saved)
+
+	f.mu.Lock()
+	f.expiresIn = 0 // every token is born expired
+	f.mu.Unlock()
+	other.Invalidate(tok)
+	_, err = other.Token(t.Context()) // at-4, expired at once
+	require.NoError(t, err)
+	require.Equal(t, 3, f.grantCount("refresh_token"))
+	tok, err = other.Refresh(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, "at-5", tok.AccessToken)
+	require.Equal(t, 4, f.grantCount("refresh_token"), "an expired token is renewed once, not twice")
+
+	f.spend(tok.RefreshToken)
+	f.mu.Lock()
+	f.expiresIn = 3600
+	f.mu.Unlock()
+	_, err = other.Refresh(t.Context())
+	require.ErrorIs(t, err, ErrInvalidGrant)
+}

@@ -38,6 +38,13 @@ type AmoCRM struct {
 	// the rules do not create a contact for to amoCRM's "Unsorted" of this
 	// pipeline.
 	UnsortedPipeline int64
+
+	// BaseURL, when set, is where the requests go (OAuth token requests
+	// too) instead of https://Domain, through HTTPClient when set: a
+	// program embedding the gateway behind a proxy, or a test on an
+	// amocrmtest fake (its URL and Client). No flag or file sets them.
+	BaseURL    string
+	HTTPClient *http.Client
 }
 
 // openAmoCRM makes the amoCRM client and store of the amoCRM mode; with
@@ -59,11 +66,18 @@ func (g *Gateway) openAmoCRM() (*amocrm.Store, error) {
 				"001": amocrmtest.DefaultUsers[2].ID, "2001": amocrmtest.DefaultUsers[2].ID}
 		}
 	}
+	if cfg.BaseURL != "" {
+		opts = append(opts, callbridge.WithBaseURL(cfg.BaseURL))
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, callbridge.WithHTTPClient(cfg.HTTPClient))
+	}
 	if creds.LongLivedToken == "" {
 		if g.db == nil {
 			return nil, errors.New("amocrm: an OAuth integration keeps its tokens in the database: run with -db, or use a long-lived token (AMOCRM_TOKEN)")
 		}
-		opts = append(opts, callbridge.WithTokenStore(g.db.TokenStore("amocrm:"+creds.Domain)))
+		g.amoTokens = "amocrm:" + creds.Domain
+		opts = append(opts, callbridge.WithTokenStore(g.db.TokenStore(g.amoTokens)))
 	}
 	c, err := amocrm.NewClient(creds, opts...)
 	if err != nil {
@@ -232,6 +246,7 @@ func (g *Gateway) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.log.InfoContext(r.Context(), "amocrm: integration installed", "domain", red.Domain)
+	g.checkOAuth(ctx) // the status page shows it connected
 	writeJSON(w, http.StatusOK, map[string]string{"status": "installed", "domain": red.Domain})
 }
 

@@ -559,6 +559,7 @@ func (g *Gateway) placeCall(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", ra)
 		}
 		g.log.WarnContext(r.Context(), "click-to-call failed", "provider", req.Provider, "status", status, "error", err)
+		g.providerFailed(req.Provider, status, err)
 		writeError(w, status, msg)
 		return
 	}

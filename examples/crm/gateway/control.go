@@ -93,6 +93,7 @@ func (g *Gateway) controlCall(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", ra)
 		}
 		g.log.WarnContext(r.Context(), "call control failed", "provider", provider, "action", action, "call_id", callID, "status", status, "error", err)
+		g.providerFailed(provider, status, err)
 		writeError(w, status, msg)
 		return
 	}

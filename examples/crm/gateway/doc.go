@@ -26,6 +26,9 @@
 //	GET      /api/notifications  employees told, oldest first (API token)
 //	GET      /api/stats    calls per employee: from, to or days  (API token)
 //	GET      /api/deadletters    events never delivered       (API token)
+//	GET      /api/status   providers, URLs to paste, CRM state, backlogs  (API token)
+//	GET      /status       the same as an HTML page: ?token=<API token> once, then a cookie
+//	GET      /             the status page, for now
 //	POST     /api/deadletters/{id}/replay  deliver one again  (API token)
 //	POST     /api/call     {"provider","from","to"[,"group"][,"queue"]} → {"call_id"}  (API token)
 //	GET      /api/calls/{provider}/{call_id}/recording?account=…  the call's recording  (API token)
@@ -85,6 +88,23 @@
 // the API token): served by the same code without a token, 403 for a bad
 // signature. The log keeps the provider's link, which the gateway fetches
 // from.
+//
+// # Status
+//
+// GET /api/status (GatewayStatus) and the status page (GET /status, and
+// GET / for now: html/template, no script, reloading every 30 s) show each
+// provider's webhook counts by outcome, last event, refusal and error,
+// the webhook URLs and MegaFon's token to paste; the CRM's state
+// (CRMHealth); the event backlog and the notification outbox. The page
+// takes the API token once as ?token=, sets StatusCookie (an HMAC of it,
+// HttpOnly, SameSite=Strict, Secure over HTTPS) and redirects to the path
+// without it. In amoCRM mode with an OAuth integration the tokens are
+// checked at start and every day on Config.Clock: renewed when saved
+// longer than OAuthIdleRefresh ago (amoCRM drops a refresh token unused
+// for 3 months), else proved by one request; a failure is CRMRevoked
+// (invalid_grant: /readyz answers 503) or CRMRefreshFailing, and is told
+// once to the admins (match.NotifyIntegration) through the gateway's
+// notifier.
 //
 // # Database
 //

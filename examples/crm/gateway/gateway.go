@@ -72,6 +72,12 @@ type Gateway struct {
 	amoFake   *amocrmtest.Server
 	amoDir    match.Directory
 	oauth     oauthStates
+	amoTokens string    // the OAuth tokens' name in the database; "" with a long-lived token
+	crmHealth crmHealth // the OAuth integration's state, checked daily
+	crmErr    lastError // the engine's last warning: the CRM failing to take a call
+	// notes keeps the gateway's notifications (its list, and the
+	// notification webhook's outbox): the admins' alerts go here.
+	notes     match.Notifier
 	hookStats hookStats   // webhook outcomes per provider (GET /api/status)
 	tls       *tls.Config // Config.TLSCert: Serve serves HTTPS
 	// Config.NotifyURL and Config.SMTP: the notifications to send, the
@@ -199,6 +205,9 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 		return g, err
 	}
 	g.startReconcile()
+	if g.amoTokens != "" {
+		g.startOAuthHealth()
+	}
 	return g, nil
 }
 
@@ -231,7 +240,7 @@ func cmpOr[T comparable](v, def T) T {
 func (g *Gateway) openCRM() error {
 	cfg := g.cfg
 	sopts := []memstore.Option{memstore.WithDefaultCountry(cfg.Country), memstore.SingleTenant()}
-	eopts := []match.Option{match.WithDefaultCountry(cfg.Country), match.WithLogger(g.log),
+	eopts := []match.Option{match.WithDefaultCountry(cfg.Country), match.WithLogger(slog.New(errorTap{g.log.Handler(), &g.crmErr})),
 		match.WithProviderIdle(finaz.Provider, FinazSettle)}
 	if cfg.Clock != nil {
 		sopts = append(sopts, memstore.WithClock(cfg.Clock))
@@ -303,6 +312,7 @@ func (g *Gateway) openCRM() error {
 		notes = sendingNotifier{next: local, g: g}
 		eopts = append(eopts, match.WithNotifier(notes))
 	}
+	g.notes = notes
 	if cfg.CRM == CRMAmoCRM {
 		amo, err := g.openAmoCRM()
 		if err != nil {
@@ -380,7 +390,11 @@ func DefaultRules() match.RuleSet {
 type engineSink struct{ g *Gateway }
 
 func (s engineSink) HandleEvent(ctx context.Context, e callevent.Event) error {
-	return s.g.deliver(ctx, e)
+	err := s.g.deliver(ctx, e)
+	if err != nil {
+		s.g.hookStats.failed(e.Provider, err, time.Now().UTC())
+	}
+	return err
 }
 func (s engineSink) Admit(ctx context.Context, e callevent.Event) error {
 	return s.g.engine.Admit(ctx, e)
@@ -392,6 +406,7 @@ func (s engineSink) Admit(ctx context.Context, e callevent.Event) error {
 func (s engineSink) Resume(ctx context.Context, e callevent.Event, arrived time.Time) error {
 	e = s.g.recordings.withRecording(ctx, e)
 	if err := s.g.engine.Resume(ctx, e, arrived); err != nil {
+		s.g.hookStats.failed(e.Provider, err, time.Now().UTC())
 		return err
 	}
 	s.g.logEvent(ctx, e)
@@ -551,6 +566,8 @@ func (g *Gateway) routes() error {
 		mux.Handle("GET /hooks/finaz/"+string(ep), g.counted(finaz.Provider, hook(fh)))
 	}
 	mux.Handle("GET /api/status", g.guardAPI(g.status))
+	mux.HandleFunc("GET /status", g.statusPage)
+	mux.HandleFunc("GET /{$}", g.home)
 	mux.Handle("GET /api/calls", g.guardAPI(g.listCalls))
 	mux.Handle("GET /api/clients", g.guardAPI(g.listClients))
 	mux.Handle("GET /api/leads", g.guardAPI(g.listLeads))
@@ -623,6 +640,9 @@ func (g *Gateway) Ready(ctx context.Context) Readiness {
 	// The sink: a lookup through the engine reaches the store.
 	if _, _, err := g.engine.LookupContact(ctx, "", "70000000000"); err != nil {
 		r.Problems = append(r.Problems, "crm: "+err.Error())
+	}
+	if p := g.oauthProblem(); p != "" {
+		r.Problems = append(r.Problems, p)
 	}
 	r.Ready = len(r.Problems) == 0
 	return r
@@ -746,6 +766,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 	g.closeOnce.Do(func() {
 		g.closing.Store(true)
 		g.stopReconcile()
+		g.stopOAuthHealth()
 		var errs []error
 		if g.queue != nil {
 			errs = append(errs, g.queue.Close(ctx))
@@ -877,25 +898,28 @@ func interfaceIP() string {
 // providers' cabinets, the API (with the API token when it was generated:
 // printed this once only) and which providers can place calls.
 func (g *Gateway) PrintURLs(w io.Writer, base string) {
-	app := cmpOr(g.telphinApp, "{APP_ID}")
-	tok := "?token=" + g.hookToken
+	hooks := g.hookURLs(base)
 	var b strings.Builder
 	fmt.Fprintf(&b, "callbridge CRM gateway on %s\nData: %s\n\nWebhook URLs for the providers' cabinets:\n", base, g.dbName())
 	row := func(provider, how, url string) {
 		b.WriteString(strings.TrimRight(fmt.Sprintf("  %-8s %-21s %s", provider, how, url), " "))
 		b.WriteByte('\n')
 	}
-	row("Telphin", "(POST or GET)", base+"/hooks/telphin/"+app+tok)
+	for _, h := range hooks[telphin.Provider] {
+		row("Telphin", "("+h.Method+")", h.URL)
+	}
 	if g.telphinApp != "" && g.cfg.PublicURL != "" {
 		row("", "", "(registered by the gateway for every active extension)")
 	}
-	row("MegaFon", "(POST)", base+"/hooks/megafon")
-	row("", "CRM token (crm_token)", g.megafonToken)
-	for _, ep := range phonetEndpoints {
-		row("Phonet", "(POST) "+ep, base+"/hooks/phonet/"+ep+tok)
+	for _, h := range hooks[megafon.Provider] {
+		row("MegaFon", "("+h.Method+")", h.URL)
 	}
-	for _, ep := range finazEndpoints {
-		row("Finaz", "(GET)", base+"/hooks/finaz/"+string(ep)+tok)
+	row("", "CRM token (crm_token)", g.megafonToken)
+	for _, h := range hooks[phonet.Provider] {
+		row("Phonet", "("+h.Method+") "+h.Name, h.URL)
+	}
+	for _, h := range hooks[finaz.Provider] {
+		row("Finaz", "("+h.Method+")", h.URL)
 	}
 	b.WriteString("\nAPI (Authorization: Bearer <API token>):\n")
 	row("", "GET", base+"/api/calls, /api/clients, /api/leads, /api/notifications, /api/deadletters   ?limit=&cursor=")
@@ -905,6 +929,7 @@ func (g *Gateway) PrintURLs(w io.Writer, base string) {
 	if g.apiTokenGenerated {
 		row("", "API token", g.apiToken+"   (generated; printed only now: set -api-token or CRM_API_TOKEN to choose one)")
 	}
+	row("", "Status page", base+"/status?token=<API token>   (once: a cookie keeps you in)")
 	b.WriteString("\nProbes (no token):\n")
 	row("", "GET", base+"/healthz, "+base+"/readyz")
 	b.WriteString("\nClick-to-call:\n")

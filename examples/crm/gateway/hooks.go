@@ -49,6 +49,7 @@ func (g *Gateway) setUpHooks(ctx context.Context) {
 		defer cancel()
 		if err := g.subscribeTelphin(ctx, g.cfg.PublicURL); err != nil {
 			g.log.Error("registering webhooks failed; register them by hand (the URLs are printed at start)", "error", err)
+			g.hookStats.failed(telphin.Provider, err, time.Now().UTC())
 			return
 		}
 		if _, ok := g.callers[telphin.Provider].(*telphin.Client); ok {

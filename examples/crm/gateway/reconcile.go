@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -60,6 +61,7 @@ func (g *Gateway) reconcileLoop() {
 		if err != nil {
 			g.log.Warn("reconcile: stopped; the next run resumes", "provider", provider, "error", err,
 				"recovered", rep.Recovered, "known", rep.Known)
+			g.hookStats.failed(provider, fmt.Errorf("reading the call history: %w", err), time.Now().UTC())
 		} else if rep.Recovered > 0 {
 			g.log.Info("reconcile: calls whose webhooks were lost recovered from the history", "provider", provider,
 				"recovered", rep.Recovered, "known", rep.Known, "from", rep.From, "to", rep.To)

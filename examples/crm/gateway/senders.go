@@ -67,6 +67,7 @@ type outbox interface {
 	DeliveryDone(ctx context.Context, id int64) error
 	DeliveryFailed(ctx context.Context, id int64, reason string, retryAt time.Time) error
 	Deliveries(ctx context.Context, keys []string) (map[string]sqlstore.Delivery, error)
+	DeliveryCounts(ctx context.Context) (map[sqlstore.DeliveryState]int, error)
 }
 
 // noteKey is a notification's key: one per call, employee and kind, as
@@ -339,6 +340,16 @@ func (o *memOutbox) Deliveries(_ context.Context, keys []string) (map[string]sql
 		if d := o.keys[k]; d != nil {
 			out[k] = d.Delivery
 		}
+	}
+	return out, nil
+}
+
+func (o *memOutbox) DeliveryCounts(context.Context) (map[sqlstore.DeliveryState]int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := map[sqlstore.DeliveryState]int{}
+	for _, d := range o.list {
+		out[d.State]++
 	}
 	return out, nil
 }

@@ -23,8 +23,9 @@ import (
 	"github.com/callbridge/callbridge/examples/crm/gateway"
 )
 
-// TestTLS: with -tls-cert and -tls-key the gateway serves HTTPS itself;
-// a plain HTTP request gets no answer of the gateway's, and a half
+// TestTLS: with -tls-cert and -tls-key the gateway serves HTTPS itself
+// (the status page's cookie is Secure); a plain HTTP request gets no
+// answer of the gateway's, and a half
 // configuration or an unreadable pair is refused at start.
 func TestTLS(t *testing.T) {
 	t.Parallel()
@@ -54,6 +55,15 @@ func TestTLS(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	require.Equal(t, "TLS 1.3", tls.VersionName(resp.TLS.Version))
+
+	// The status page's cookie is Secure over HTTPS.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err = client.Get(u + "/status?token=" + apiToken)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Len(t, resp.Cookies(), 1)
+	require.True(t, resp.Cookies()[0].Secure)
 
 	resp, err = http.Get(srv.URL + "/healthz")
 	if err == nil {
