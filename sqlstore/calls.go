@@ -75,55 +75,102 @@ func (d *DB) LogCall(ctx context.Context, rec match.CallRecord) error {
 // CallStats implements match.CallStats, summing in the database over the
 // index of calls by account and start.
 func (d *DB) CallStats(ctx context.Context, account string, from, to time.Time) ([]match.EmployeeStats, error) {
-	return d.callStats(ctx, []any{account}, from, to)
+	sums, err := d.callStats(ctx, "employee", []any{account}, from, to)
+	return employeeStats(sums), err
 }
 
 // AllCallStats is CallStats over the calls of every account, for a CRM
 // that is one tenant over several telephony accounts (see AllCalls).
 func (d *DB) AllCallStats(ctx context.Context, from, to time.Time) ([]match.EmployeeStats, error) {
-	return d.callStats(ctx, nil, from, to)
+	sums, err := d.callStats(ctx, "employee", nil, from, to)
+	return employeeStats(sums), err
+}
+
+// LineStats counts the calls of account that started in [from, to) by
+// company number (match.CallRecord.LinePhone) as CallStats counts them
+// by employee, one entry per line with calls, ordered by the number.
+func (d *DB) LineStats(ctx context.Context, account string, from, to time.Time) ([]match.LineStats, error) {
+	sums, err := d.callStats(ctx, "line_phone", []any{account}, from, to)
+	return lineStats(sums), err
+}
+
+// AllLineStats is LineStats over the calls of every account.
+func (d *DB) AllLineStats(ctx context.Context, from, to time.Time) ([]match.LineStats, error) {
+	sums, err := d.callStats(ctx, "line_phone", nil, from, to)
+	return lineStats(sums), err
+}
+
+// callSums are the summed calls of one employee or line: counts, talk
+// time and the wait of the answered inbound calls.
+type callSums struct {
+	key                        string
+	answered, missed, outbound int
+	talk, wait                 int64
+}
+
+func employeeStats(sums []callSums) []match.EmployeeStats {
+	var out []match.EmployeeStats
+	for _, s := range sums {
+		out = append(out, match.Totals(match.EmployeeStats{Employee: s.key, Answered: s.answered, Missed: s.missed,
+			Outbound: s.outbound, TalkTime: time.Duration(s.talk)}, time.Duration(s.wait)))
+	}
+	return out
+}
+
+func lineStats(sums []callSums) []match.LineStats {
+	var out []match.LineStats
+	for _, s := range sums {
+		out = append(out, match.LineTotals(match.LineStats{Line: s.key, Answered: s.answered, Missed: s.missed,
+			Outbound: s.outbound, TalkTime: time.Duration(s.talk)}, time.Duration(s.wait)))
+	}
+	return out
+}
+
+// statsQuery is the query of callStats: over the index of calls by
+// account and start with an account ($1, then the range), else over the
+// index by start.
+func statsQuery(by string, withAccount bool) string {
+	where := "started_at >= $1 AND started_at < $2"
+	if withAccount {
+		where = "account = $1 AND started_at >= $2 AND started_at < $3"
+	}
+	in, out, success := int(callevent.Inbound), int(callevent.Outbound), int(callevent.Success)
+	answered := fmt.Sprintf("direction = %d AND status = %d", in, success)
+	return "SELECT " + by + "," +
+		" CAST(SUM(CASE WHEN " + answered + " THEN 1 ELSE 0 END) AS BIGINT)," +
+		fmt.Sprintf(" CAST(SUM(CASE WHEN direction = %d AND status <> %d THEN 1 ELSE 0 END) AS BIGINT),", in, success) +
+		fmt.Sprintf(" CAST(SUM(CASE WHEN direction = %d THEN 1 ELSE 0 END) AS BIGINT),", out) +
+		fmt.Sprintf(" CAST(SUM(CASE WHEN status = %d THEN duration ELSE 0 END) AS BIGINT),", success) +
+		" CAST(SUM(CASE WHEN " + answered + " THEN wait ELSE 0 END) AS BIGINT)" +
+		" FROM cb_calls WHERE " + where +
+		fmt.Sprintf(" AND direction IN (%d, %d) GROUP BY %s", in, out, by)
 }
 
 // callStats sums the calls that started in [from, to), of the account in
-// account if it holds one.
-func (d *DB) callStats(ctx context.Context, account []any, from, to time.Time) ([]match.EmployeeStats, error) {
+// account if it holds one, grouped by the column by ("employee" or
+// "line_phone"), ordered by it.
+func (d *DB) callStats(ctx context.Context, by string, account []any, from, to time.Time) ([]callSums, error) {
 	var tc times
 	lo, hi := tc.v("from", from), tc.v("to", to)
 	if tc.err != nil {
 		return nil, wrap(tc.err, "call stats")
 	}
-	where := "started_at >= $1 AND started_at < $2"
-	if len(account) > 0 {
-		where = "account = $1 AND started_at >= $2 AND started_at < $3"
-	}
-	in, out, success := int(callevent.Inbound), int(callevent.Outbound), int(callevent.Success)
-	answered := fmt.Sprintf("direction = %d AND status = %d", in, success)
-	rows, err := d.db.QueryContext(ctx, "SELECT employee,"+
-		" CAST(SUM(CASE WHEN "+answered+" THEN 1 ELSE 0 END) AS BIGINT),"+
-		fmt.Sprintf(" CAST(SUM(CASE WHEN direction = %d AND status <> %d THEN 1 ELSE 0 END) AS BIGINT),", in, success)+
-		fmt.Sprintf(" CAST(SUM(CASE WHEN direction = %d THEN 1 ELSE 0 END) AS BIGINT),", out)+
-		fmt.Sprintf(" CAST(SUM(CASE WHEN status = %d THEN duration ELSE 0 END) AS BIGINT),", success)+
-		" CAST(SUM(CASE WHEN "+answered+" THEN wait ELSE 0 END) AS BIGINT)"+
-		" FROM cb_calls WHERE "+where+
-		fmt.Sprintf(" AND direction IN (%d, %d) GROUP BY employee", in, out),
-		append(account, lo, hi)...)
+	rows, err := d.db.QueryContext(ctx, statsQuery(by, len(account) > 0), append(account, lo, hi)...)
 	if err != nil {
 		return nil, wrap(err, "call stats")
 	}
 	defer rows.Close()
-	var stats []match.EmployeeStats
+	var sums []callSums
 	for rows.Next() {
-		var s match.EmployeeStats
-		var talk, wait int64
-		if err := rows.Scan(&s.Employee, &s.Answered, &s.Missed, &s.Outbound, &talk, &wait); err != nil {
+		var s callSums
+		if err := rows.Scan(&s.key, &s.answered, &s.missed, &s.outbound, &s.talk, &s.wait); err != nil {
 			return nil, wrap(err, "call stats")
 		}
-		s.TalkTime = time.Duration(talk)
-		stats = append(stats, match.Totals(s, time.Duration(wait)))
+		sums = append(sums, s)
 	}
 	// Ordered here: the databases' collations order text differently.
-	slices.SortFunc(stats, func(a, b match.EmployeeStats) int { return strings.Compare(a.Employee, b.Employee) })
-	return stats, wrap(rows.Err(), "call stats")
+	slices.SortFunc(sums, func(a, b callSums) int { return strings.Compare(a.key, b.key) })
+	return sums, wrap(rows.Err(), "call stats")
 }
 
 // Calls lists the calls of account, newest first (by StartedAt, then

@@ -478,6 +478,14 @@ func (s *Server) AddUser(u User) {
 	s.users = append(s.users, u)
 }
 
+// RemoveUser deletes the user with id (as when an administrator removes
+// them from the account).
+func (s *Server) RemoveUser(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users = slices.DeleteFunc(s.users, func(u User) bool { return u.ID == id })
+}
+
 // AddContact adds a contact (ID 0: one is assigned) and returns its id,
 // e.g. a contact "created by hand".
 func (s *Server) AddContact(c Contact) int64 {

@@ -95,19 +95,17 @@ func (g *Gateway) openAmoCRM() (*amocrm.Store, error) {
 }
 
 // amoEngineOptions are the engine's stores in amoCRM mode: amoCRM for
-// clients, leads, tasks, pop-ups and the employees; calls and
+// clients, leads, tasks, pop-ups and the employees (dir); calls and
 // notifications go to amoCRM and to the gateway's own log (notes), so
 // /api/calls and /api/notifications list them; who is online is the
 // gateway's (PUT /api/employees/{id}/status). present makes the call
 // amoCRM gets (its recording link the gateway's own).
-func amoEngineOptions(amo *amocrm.Store, local interface {
-	match.CallLog
-	match.Directory
-}, notes match.Notifier, present func(match.CallRecord) match.CallRecord) []match.Option {
+func amoEngineOptions(amo *amocrm.Store, local match.CallLog, dir amoDirectory, notes match.Notifier,
+	present func(match.CallRecord) match.CallRecord) []match.Option {
 	return []match.Option{
 		match.WithCallLog(teeLog{amo, local, present}),
 		match.WithNotifier(teeNotifier{amo, notes}),
-		match.WithDirectory(amoDirectory{amo, local}),
+		match.WithDirectory(dir),
 	}
 }
 
@@ -138,14 +136,29 @@ func (t teeNotifier) Notify(ctx context.Context, n match.Notification) error {
 }
 
 // amoDirectory is amoCRM's users (by the extension map) with the
-// gateway's online set.
+// gateway's online set. A key amoCRM does not know is looked up in the
+// gateway's directory (local), which the employee sync merges: an
+// extension or login a provider's user list gave an amoCRM user finds
+// that user. Nobody else is found there: amoCRM takes only its users as
+// responsibles.
 type amoDirectory struct {
-	amo    match.Directory
-	online match.Directory
+	amo   match.Directory
+	local match.Directory
+	// amoUser says whether id is an amoCRM user's, as the last sync
+	// listed them.
+	amoUser func(id string) bool
 }
 
 func (d amoDirectory) FindEmployee(ctx context.Context, account, key string) (match.Employee, bool, error) {
-	return d.amo.FindEmployee(ctx, account, key)
+	e, ok, err := d.amo.FindEmployee(ctx, account, key)
+	if ok || err != nil {
+		return e, ok, err
+	}
+	e, ok, err = d.local.FindEmployee(ctx, "", key)
+	if err != nil || !ok || !d.amoUser(e.ID) {
+		return match.Employee{}, false, err
+	}
+	return e, true, nil
 }
 
 func (d amoDirectory) Employees(ctx context.Context, account string) ([]match.Employee, error) {
@@ -153,7 +166,7 @@ func (d amoDirectory) Employees(ctx context.Context, account string) ([]match.Em
 }
 
 func (d amoDirectory) Online(ctx context.Context, account string) ([]string, error) {
-	return d.online.Online(ctx, "")
+	return d.local.Online(ctx, "")
 }
 
 // oauthStateTTL is how long an installation started at

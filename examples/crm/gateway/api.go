@@ -661,13 +661,17 @@ type Stats struct {
 	// Employees has one entry per employee with calls in [From, To),
 	// ordered by employee id ("" collects the calls of nobody).
 	Employees []match.EmployeeStats `json:"employees"`
+	// Lines counts the same calls by the company number they came in on
+	// or went out from, ordered by the number ("" collects the calls
+	// without one).
+	Lines []match.LineStats `json:"lines"`
 }
 
-// callStats is GET /api/stats: each employee's answered, missed and
-// outbound calls, talk time and average wait over the calls that started
-// in a period: from and to (RFC 3339; to defaults to now), or days (today
-// and that many days before it, in the gateway's time zone), by default
-// Config.StatsDays.
+// callStats is GET /api/stats: each employee's, and each line's,
+// answered, missed and outbound calls, talk time and average wait over
+// the calls that started in a period: from and to (RFC 3339; to defaults
+// to now), or days (today and that many days before it, in the gateway's
+// time zone), by default Config.StatsDays.
 func (g *Gateway) callStats(w http.ResponseWriter, r *http.Request) {
 	now := g.clock().Now()
 	from, to, err := statsPeriod(r.URL.RawQuery, now, g.cfg.StatsDays)
@@ -676,8 +680,13 @@ func (g *Gateway) callStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var stats []match.EmployeeStats
+	var lines []match.LineStats
 	if g.db != nil {
-		if stats, err = g.db.AllCallStats(r.Context(), from, to); err != nil {
+		stats, err = g.db.AllCallStats(r.Context(), from, to)
+		if err == nil {
+			lines, err = g.db.AllLineStats(r.Context(), from, to)
+		}
+		if err != nil {
 			g.log.ErrorContext(r.Context(), "call stats failed", "error", err)
 			writeError(w, http.StatusServiceUnavailable, "the database is unavailable")
 			return
@@ -689,12 +698,18 @@ func (g *Gateway) callStats(w http.ResponseWriter, r *http.Request) {
 				c.Add(rec)
 			}
 		}
-		stats = c.Stats()
+		stats, lines = c.Stats(), c.Lines()
 	}
-	if stats == nil {
-		stats = []match.EmployeeStats{}
+	writeJSON(w, http.StatusOK, Stats{From: from.UTC(), To: to.UTC(), Employees: orEmpty(stats), Lines: orEmpty(lines)})
+}
+
+// orEmpty is s, or an empty slice for nil, so an empty list is [] in
+// JSON.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
-	writeJSON(w, http.StatusOK, Stats{From: from.UTC(), To: to.UTC(), Employees: stats})
+	return s
 }
 
 // statsPeriod reads the period of GET /api/stats from query.

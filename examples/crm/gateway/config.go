@@ -93,6 +93,13 @@ type Config struct {
 	// zone (-stats-days, CRM_STATS_DAYS; 0, the default, is today only;
 	// Perfectum's "default days for history and statistics").
 	StatsDays int
+	// EmployeeSync is how often the employees are merged with the user
+	// lists of the providers whose clients can read them (Telphin
+	// extensions, MegaFon and Phonet users; amoCRM's users in amoCRM
+	// mode), the first time at start (-employee-sync, CRM_EMPLOYEE_SYNC:
+	// a Go duration of at least a minute, or "off"). 0:
+	// DefaultEmployeeSync; negative: never, the configured employees only.
+	EmployeeSync time.Duration
 
 	// RecordingCache is the directory where recordings fetched from the
 	// providers are kept for GET /api/calls/{provider}/{call_id}/recording
@@ -264,8 +271,12 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 	fs.StringVar(&c.SMTP.Addr, "smtp-addr", env("CRM_SMTP_ADDR", file.SMTP.Addr), "SMTP server (host:port) to e-mail the notifications to the employees through, with STARTTLS when it offers it (CRM_SMTP_ADDR; with -smtp-from)")
 	fs.StringVar(&c.SMTP.From, "smtp-from", env("CRM_SMTP_FROM", file.SMTP.From), "sender of the notification e-mails: an address or \"Name <address>\" (CRM_SMTP_FROM)")
 	fs.StringVar(&c.SMTP.Username, "smtp-username", env("CRM_SMTP_USERNAME", file.SMTP.Username), "SMTP login; its password comes from CRM_SMTP_PASSWORD or the configuration file (CRM_SMTP_USERNAME)")
+	employeeSync := fs.String("employee-sync", env("CRM_EMPLOYEE_SYNC", file.EmployeeSync), "how often the employees are merged with the providers' user lists (Telphin extensions, MegaFon and Phonet users, amoCRM users), the first time at start: a duration such as 10m, or off (CRM_EMPLOYEE_SYNC; default 10m)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
+	}
+	if c.EmployeeSync, err = parseEmployeeSync(*employeeSync); err != nil {
+		return Config{}, fmt.Errorf("-employee-sync (CRM_EMPLOYEE_SYNC): %w", err)
 	}
 	if c.StatsDays, err = parseDays(*statsDays); err != nil {
 		return Config{}, fmt.Errorf("-stats-days (CRM_STATS_DAYS): %w", err)
@@ -378,6 +389,29 @@ func parseRetention(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// Bounds of Config.EmployeeSync.
+const (
+	MinEmployeeSync = time.Minute
+	MaxEmployeeSync = 24 * time.Hour
+)
+
+// parseEmployeeSync reads a Go duration from MinEmployeeSync to
+// MaxEmployeeSync, or "off" (-1); "" is 0, the default.
+func parseEmployeeSync(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return 0, nil
+	case strings.EqualFold(s, "off"):
+		return -1, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < MinEmployeeSync || d > MaxEmployeeSync {
+		return 0, fmt.Errorf("%q is not a duration from %s to %s (such as 10m), nor off", text.Clip(s, 40), MinEmployeeSync, MaxEmployeeSync)
+	}
+	return d, nil
+}
+
 func envBool(s string) (bool, error) {
 	if s = strings.TrimSpace(s); s == "" {
 		return false, nil
@@ -415,6 +449,9 @@ func (c Config) validate() error {
 		}
 	}
 	errs = append(errs, c.SMTP.problems()...)
+	if c.EmployeeSync > 0 && (c.EmployeeSync < MinEmployeeSync || c.EmployeeSync > MaxEmployeeSync) {
+		errs = append(errs, fmt.Errorf("employee sync: %s is not from %s to %s", c.EmployeeSync, MinEmployeeSync, MaxEmployeeSync))
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}

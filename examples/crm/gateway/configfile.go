@@ -30,6 +30,7 @@ type fileConfig struct {
 	DBSync        string `yaml:"db_sync"`
 	CallRetention string `yaml:"call_retention"`
 	StatsDays     *int   `yaml:"stats_days"`
+	EmployeeSync  string `yaml:"employee_sync"`
 	Clients       string `yaml:"clients"`
 	CRM           string `yaml:"crm"`
 	Notify        struct {
@@ -333,6 +334,9 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 	if f.StatsDays != nil && (*f.StatsDays < 0 || *f.StatsDays > MaxStatsDays) {
 		p.add(at("stats_days"), "stats_days: %d is not from 0 to %d", *f.StatsDays, MaxStatsDays)
 	}
+	if _, err := parseEmployeeSync(f.EmployeeSync); err != nil {
+		p.add(at("employee_sync"), "employee_sync: %v", err)
+	}
 	switch f.CRM {
 	case "", "builtin":
 	case "amocrm":
@@ -534,6 +538,10 @@ func (c Config) effective() ([]byte, error) {
 	m["FullSync"] = c.FullSync
 	m["CallRetention"] = c.CallRetention.String()
 	m["StatsDays"] = c.StatsDays
+	m["EmployeeSync"] = c.employeeSync().String()
+	if c.EmployeeSync < 0 {
+		m["EmployeeSync"] = "off"
+	}
 	m["Employees"] = c.Employees
 	if c.Rules != nil {
 		m["Rules"] = c.Rules

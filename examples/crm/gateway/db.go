@@ -162,7 +162,14 @@ func (g *Gateway) openDB(clients []byte) (match.ClientStore, error) {
 			return nil, fmt.Errorf("clients: %w", err)
 		}
 	}
-	if err := db.SetEmployees(ctx, "", g.cfg.directory(seed)...); err != nil {
+	// The users the previous run's sync added: a provider whose list
+	// fails at the first sync keeps them.
+	prev, err := db.Employees(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("employees: %w", err)
+	}
+	g.empSync.remember(prev)
+	if err := db.SetEmployees(ctx, "", g.baseEmployees(seed)...); err != nil {
 		return nil, fmt.Errorf("employees: %w", err)
 	}
 	return tenantDB{db}, nil

@@ -24,7 +24,7 @@
 //	GET      /api/clients  clients in creation order        (API token)
 //	GET      /api/leads    leads in creation order          (API token)
 //	GET      /api/notifications  employees told, oldest first (API token)
-//	GET      /api/stats    calls per employee: from, to or days  (API token)
+//	GET      /api/stats    calls per employee and per line: from, to or days  (API token)
 //	GET      /api/deadletters    events never delivered       (API token)
 //	GET      /api/status   providers, URLs to paste, CRM state, backlogs  (API token)
 //	GET      /status       the same as an HTML page: ?token=<API token> once, then a cookie
@@ -167,7 +167,15 @@
 // The clients file is a JSON array of {"id","name","phone","responsible"};
 // responsible is the employee's extension ("101") or login at the provider
 // ("andy"), and every distinct one becomes an employee of the CRM, so
-// lookups route a client's call to its responsible. The default rules
+// lookups route a client's call to its responsible (unless the
+// configuration file lists the employees). At start and every
+// Config.EmployeeSync (-employee-sync, CRM_EMPLOYEE_SYNC; default
+// DefaultEmployeeSync, 10 min) the employees are merged with the user
+// lists of the providers with credentials (Telphin extensions, MegaFon
+// and Phonet users; amoCRM's users in amoCRM mode): a user matching an
+// employee by extension, login or e-mail adds its extensions and logins,
+// one matching nobody becomes the employee "<provider>:<id>"; a provider
+// whose list fails keeps its employees. The default rules
 // (DefaultRules) create a client for every unknown number and a lead for a
 // missed inbound call of a client without an active lead.
 //

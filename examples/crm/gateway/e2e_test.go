@@ -378,7 +378,10 @@ func TestTelphinRecordingLinks(t *testing.T) {
 // old token; another integration's hooks stay.
 func TestTelphinHooksRegistered(t *testing.T) {
 	t.Parallel()
-	srv := start(t, gateway.Config{PublicURL: "https://crm.example.com", TelphinClientID: "74c86d00", TelphinClientSecret: "s3cret"})
+	// The fake clock: the employee sync, which would read the real
+	// Telphin's extensions, waits for it.
+	srv := start(t, gateway.Config{PublicURL: "https://crm.example.com", TelphinClientID: "74c86d00", TelphinClientSecret: "s3cret",
+		Clock: newFakeClock()})
 	tsrv, tcl := telphinFake(t)
 	srv.SetCaller(telphin.Provider, tcl)
 	_, err := tcl.Subscribe(t.Context(), "101", "https://crm.example.com/hooks/telphin/74c86d00?token=old")

@@ -30,6 +30,11 @@ type Employee struct {
 	match.Employee
 	Status string `json:"status"`
 	Online bool   `json:"online"`
+	// Providers are, by provider, the extensions and logins its user
+	// list gave the employee at the last employee sync. (The directory
+	// itself keeps one list of extensions: match.Employee says nothing
+	// of providers, and the engine finds an employee by a key alone.)
+	Providers map[string][]string `json:"providers,omitempty"`
 }
 
 // StatusRequest is the body of PUT /api/employees/{id}/status.
@@ -101,6 +106,17 @@ func (g *Gateway) directory() match.Directory {
 	return g.local()
 }
 
+// registry is the directory GET /api/employees lists and statuses are
+// set in: the gateway's own (memory or database), which the employee
+// sync merges with the providers' user lists; in amoCRM mode with the
+// sync off, amoCRM's users.
+func (g *Gateway) registry() match.Directory {
+	if g.amoDir != nil && g.cfg.employeeSync() < 0 {
+		return g.amoDir
+	}
+	return g.local()
+}
+
 // setOnline stores who is online now.
 func (g *Gateway) setOnline(ctx context.Context, ids []string) error {
 	if g.db != nil {
@@ -110,20 +126,22 @@ func (g *Gateway) setOnline(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// listEmployees is GET /api/employees: the directory's employees with
-// their statuses, in the directory's order.
+// listEmployees is GET /api/employees: the registry's employees with
+// their statuses and what the providers' user lists gave them, in the
+// registry's order.
 func (g *Gateway) listEmployees(w http.ResponseWriter, r *http.Request) {
-	emps, err := g.directory().Employees(r.Context(), "")
+	p := g.presence
+	p.mu.Lock() // the statuses of this directory, not of one a sync is replacing
+	emps, err := g.registry().Employees(r.Context(), "")
 	if err != nil {
+		p.mu.Unlock()
 		g.dbError(w, r, err)
 		return
 	}
-	p := g.presence
-	p.mu.Lock()
 	out := make([]Employee, 0, len(emps))
 	for _, e := range emps {
 		st := p.of(e.ID)
-		out = append(out, Employee{Employee: e, Status: st, Online: p.isOnline(st)})
+		out = append(out, Employee{Employee: e, Status: st, Online: p.isOnline(st), Providers: g.providerKeys(e.ID)})
 	}
 	p.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"employees": out, "statuses": p.statuses})
@@ -148,7 +166,11 @@ func (g *Gateway) setStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	emps, err := g.directory().Employees(r.Context(), "")
+	// One change at a time, against the directory a sync may replace
+	// only meanwhile, so the stored online set is the newest.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	emps, err := g.registry().Employees(r.Context(), "")
 	if err != nil {
 		g.dbError(w, r, err)
 		return
@@ -158,8 +180,6 @@ func (g *Gateway) setStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no employee %q", text.Clip(id, 40)))
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock() // one change at a time, so the stored online set is the newest
 	old, had := p.status[id]
 	p.status[id] = req.Status
 	var online []string
@@ -178,5 +198,5 @@ func (g *Gateway) setStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.log.InfoContext(r.Context(), "employee status", "employee", id, "status", req.Status)
-	writeJSON(w, http.StatusOK, Employee{Employee: emps[i], Status: req.Status, Online: p.isOnline(req.Status)})
+	writeJSON(w, http.StatusOK, Employee{Employee: emps[i], Status: req.Status, Online: p.isOnline(req.Status), Providers: g.providerKeys(id)})
 }

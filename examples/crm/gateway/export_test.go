@@ -15,11 +15,22 @@ func NewWithTap(cfg Config, logOut io.Writer, tap func(callevent.Event)) (*Gatew
 	return newGateway(cfg, logOut, tap)
 }
 
-// LogCall puts rec in the call log as the engine would.
-func (g *Gateway) LogCall(rec match.CallRecord) { g.store.calls.put(rec) }
+// LogCall puts rec in the call log as the engine would, in memory or
+// in the database.
+func (g *Gateway) LogCall(rec match.CallRecord) error {
+	if g.db != nil {
+		return g.db.LogCall(context.Background(), rec)
+	}
+	g.store.calls.put(rec)
+	return nil
+}
 
-// SetCaller replaces the click-to-call client of provider.
-func (g *Gateway) SetCaller(provider string, c callevent.Caller) { g.callers[provider] = c }
+// SetCaller replaces the click-to-call client of provider, which is
+// also the user list the employee sync reads.
+func (g *Gateway) SetCaller(provider string, c callevent.Caller) {
+	g.callers[provider] = c
+	g.empSync.setSource(provider, c)
+}
 
 // DisplayAddr is displayAddr.
 var DisplayAddr = displayAddr
@@ -52,3 +63,14 @@ func (g *Gateway) RecordingWaiters(provider, account, callID string) int {
 
 // RecordKey is recordKey: the name of a call's recording in the cache.
 var RecordKey = recordKey
+
+// setSource replaces provider's user list with c's (the tests' fakes).
+func (s *employeeSync) setSource(provider string, c any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if src := usersOf(c); src != nil {
+		s.sources[provider] = src
+	} else {
+		delete(s.sources, provider)
+	}
+}

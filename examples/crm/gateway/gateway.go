@@ -114,7 +114,8 @@ type Gateway struct {
 	retainMu      sync.Mutex // the call retention's and the task escalation's timers
 	retainTimer   match.Timer
 	escalateTimer match.Timer
-	reconcile     reconcilers // lost webhooks recovered from the providers' history
+	reconcile     reconcilers  // lost webhooks recovered from the providers' history
+	empSync       employeeSync // the directory merged with the providers' user lists
 	retainStopped bool
 
 	recordings recordings // Telphin recording links
@@ -155,6 +156,8 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 		hosts:             hostsOf(cfg.PublicURL, cfg.Addr),
 		callers:           map[string]callevent.Caller{},
 		missing:           map[string]string{},
+		empSync: employeeSync{sources: map[string]userSource{}, last: map[string][]providerUser{},
+			state: map[string]*EmployeeSync{}},
 	}
 	g.recordings.g = g
 	g.linkKey = newLinkKey(cmpOr(cfg.RecordingSecret, g.apiToken))
@@ -208,6 +211,7 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 	if g.amoTokens != "" {
 		g.startOAuthHealth()
 	}
+	g.startEmployeeSync()
 	return g, nil
 }
 
@@ -270,7 +274,7 @@ func (g *Gateway) openCRM() error {
 				return fmt.Errorf("clients: %w", err)
 			}
 		}
-		store.SetEmployees("", cfg.directory(store.Clients())...)
+		store.SetEmployees("", g.baseEmployees(store.Clients())...)
 		g.store = newCRMStore(store)
 		crm = g.store
 	}
@@ -318,8 +322,10 @@ func (g *Gateway) openCRM() error {
 		if err != nil {
 			return err
 		}
-		opts := amoEngineOptions(amo, local, notes, g.presented)
-		g.amoDir = amoDirectory{amo, local}
+		dir := amoDirectory{amo: amo, local: local, amoUser: g.empSync.amoUser}
+		opts := amoEngineOptions(amo, local, dir, notes, g.presented)
+		g.amoDir = dir
+		g.empSync.sources[CRMAmoCRM] = amoUsers(amo)
 		// The cards go to amoCRM's pop-ups and to GET /api/popups.
 		eopts = append(append(eopts, opts...), match.WithPopUps(teePopUps{amo, g.popups}))
 		crm = amo
@@ -337,6 +343,18 @@ func (g *Gateway) openCRM() error {
 	}
 	g.escalateTasks()
 	return nil
+}
+
+// baseEmployees are the employees the directory starts with and the
+// employee sync merges the providers' users into: Config.Employees, else,
+// with the built-in CRM, one per responsible of the seeded clients. In
+// amoCRM mode only Config.Employees: amoCRM's users are its employees.
+func (g *Gateway) baseEmployees(clients []match.Client) []match.Employee {
+	g.empSync.base = g.cfg.Employees
+	if g.cfg.CRM != CRMAmoCRM {
+		g.empSync.base = g.cfg.directory(clients)
+	}
+	return g.empSync.base
 }
 
 // directory is the CRM's employees: the configured ones, else one per
@@ -767,6 +785,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 		g.closing.Store(true)
 		g.stopReconcile()
 		g.stopOAuthHealth()
+		g.stopEmployeeSync()
 		var errs []error
 		if g.queue != nil {
 			errs = append(errs, g.queue.Close(ctx))

@@ -176,7 +176,9 @@ func TestRun(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	stdout, errOut := &syncBuffer{}, &syncBuffer{}
-	env := map[string]string{"CRM_ADDR": "127.0.0.1:0", "CRM_HOOK_TOKEN": "tok", "TELPHIN_CLIENT_ID": "app1", "TELPHIN_CLIENT_SECRET": "s"}
+	// No employee sync: it would read the real Telphin's extensions.
+	env := map[string]string{"CRM_ADDR": "127.0.0.1:0", "CRM_HOOK_TOKEN": "tok", "TELPHIN_CLIENT_ID": "app1", "TELPHIN_CLIENT_SECRET": "s",
+		"CRM_EMPLOYEE_SYNC": "off"}
 	done := make(chan error, 1)
 	seed := defaultClients(t) // on the test's goroutine: it may fail the test
 	go func() {

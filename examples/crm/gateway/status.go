@@ -68,6 +68,9 @@ type ProviderStatus struct {
 	// для авторизации в вашей CRM"); the other providers carry theirs in
 	// the URL.
 	Token string `json:"token,omitempty"`
+	// EmployeeSync is how the last reading of the provider's user list
+	// by the employee sync went; absent before one.
+	EmployeeSync *EmployeeSync `json:"employee_sync,omitempty"`
 }
 
 // HookURL is a webhook URL of a provider.
@@ -130,6 +133,9 @@ type GatewayStatus struct {
 	// Notifications is the notification webhook's outbox; absent without
 	// one.
 	Notifications *OutboxBacklog `json:"notifications,omitempty"`
+	// CRMEmployeeSync is how the last reading of amoCRM's users by the
+	// employee sync went (amoCRM mode).
+	CRMEmployeeSync *EmployeeSync `json:"crm_employee_sync,omitempty"`
 	Readiness
 }
 
@@ -253,6 +259,7 @@ func (g *Gateway) gatewayStatus(r *http.Request) GatewayStatus {
 		CRMHealth: g.health(), Readiness: g.Ready(ctx)}
 	if g.amoClient != nil {
 		st.CRMDomain = g.amoClient.Domain()
+		st.CRMEmployeeSync = g.syncState(CRMAmoCRM)
 	}
 	hooks := g.hookURLs(g.baseURL(r))
 	g.hookStats.mu.Lock()
@@ -268,6 +275,7 @@ func (g *Gateway) gatewayStatus(r *http.Request) GatewayStatus {
 		if p == megafon.Provider {
 			ps.Token = g.megafonToken
 		}
+		ps.EmployeeSync = g.syncState(p)
 		st.Providers[p] = ps
 	}
 	g.hookStats.mu.Unlock()
