@@ -10,100 +10,113 @@ import (
 	"github.com/callbridge/callbridge/callevent"
 )
 
+// CallCounts are the counts of EmployeeStats and LineStats: the calls of
+// one employee, or one company number, over a period. Internal calls are
+// not counted.
+type CallCounts struct {
+	// Answered counts the inbound calls answered.
+	Answered int
+	// Missed counts the inbound calls not answered.
+	Missed int
+	// Outbound counts the calls made, answered or not.
+	Outbound int
+	// TalkTime is the talk time of the answered calls, inbound and
+	// outbound.
+	TalkTime time.Duration
+	// AverageWait is the mean wait before an inbound call was answered; 0
+	// without one.
+	AverageWait time.Duration
+}
+
+// WithWait returns c with AverageWait the mean of wait, the summed wait of
+// its answered inbound calls (for a store that sums in its database, so
+// that it averages as StatsCounter does).
+func (c CallCounts) WithWait(wait time.Duration) CallCounts {
+	c.AverageWait = 0
+	if c.Answered > 0 {
+		c.AverageWait = wait / time.Duration(c.Answered)
+	}
+	return c
+}
+
+// countsJSON is CallCounts in JSON: durations in seconds as CallRecord's
+// (talk_time_sec, average_wait_sec).
+type countsJSON struct {
+	Answered    int               `json:"answered"`
+	Missed      int               `json:"missed"`
+	Outbound    int               `json:"outbound"`
+	TalkTime    callevent.Seconds `json:"talk_time_sec"`
+	AverageWait callevent.Seconds `json:"average_wait_sec"`
+}
+
+func (c CallCounts) wire() countsJSON {
+	return countsJSON{c.Answered, c.Missed, c.Outbound, callevent.Seconds(c.TalkTime), callevent.Seconds(c.AverageWait)}
+}
+
+func (w countsJSON) counts() CallCounts {
+	return CallCounts{w.Answered, w.Missed, w.Outbound, time.Duration(w.TalkTime), time.Duration(w.AverageWait)}
+}
+
 // EmployeeStats counts one employee's calls over a period, the call
 // statistics of Perfectum's "history and statistics" (seed 003, setting
-// 6). Internal calls are not counted.
+// 6): the inbound calls the employee answered, those not answered that
+// belong to the employee, and the calls the employee made.
 type EmployeeStats struct {
 	// Employee is the id of the employee the calls belong to
 	// (CallRecord.Employee); "" collects the calls of nobody.
-	Employee string `json:"employee"`
-	// Answered counts the inbound calls the employee answered.
-	Answered int `json:"answered"`
-	// Missed counts the inbound calls not answered that belong to the
-	// employee.
-	Missed int `json:"missed"`
-	// Outbound counts the calls the employee made, answered or not.
-	Outbound int `json:"outbound"`
-	// TalkTime is the talk time of the employee's answered calls, inbound
-	// and outbound.
-	TalkTime time.Duration `json:"-"`
-	// AverageWait is the mean wait before the employee answered an
-	// inbound call; 0 without one.
-	AverageWait time.Duration `json:"-"`
+	Employee string
+	CallCounts
 }
 
-// MarshalJSON encodes TalkTime and AverageWait as talk_time_sec and
-// average_wait_sec, in seconds as CallRecord does.
+// MarshalJSON encodes the counts beside "employee", durations in seconds
+// (talk_time_sec, average_wait_sec).
 func (s EmployeeStats) MarshalJSON() ([]byte, error) {
-	type plain EmployeeStats
 	return json.Marshal(struct {
-		plain
-		TalkTime    callevent.Seconds `json:"talk_time_sec"`
-		AverageWait callevent.Seconds `json:"average_wait_sec"`
-	}{plain(s), callevent.Seconds(s.TalkTime), callevent.Seconds(s.AverageWait)})
+		Employee string `json:"employee"`
+		countsJSON
+	}{s.Employee, s.wire()})
 }
 
 // UnmarshalJSON is the inverse of MarshalJSON.
 func (s *EmployeeStats) UnmarshalJSON(b []byte) error {
-	type plain EmployeeStats
 	var v struct {
-		plain
-		TalkTime    callevent.Seconds `json:"talk_time_sec"`
-		AverageWait callevent.Seconds `json:"average_wait_sec"`
+		Employee string `json:"employee"`
+		countsJSON
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	*s = EmployeeStats(v.plain)
-	s.TalkTime, s.AverageWait = time.Duration(v.TalkTime), time.Duration(v.AverageWait)
+	*s = EmployeeStats{v.Employee, v.counts()}
 	return nil
 }
 
 // LineStats counts the calls of one company number over a period
 // (CallRecord.LinePhone: the number an inbound call came in on, an
 // outbound call went out from) as EmployeeStats counts an employee's.
-// Internal calls are not counted.
 type LineStats struct {
 	// Line is the company number; "" collects the calls without one.
-	Line string `json:"line"`
-	// Answered counts the inbound calls answered on the line.
-	Answered int `json:"answered"`
-	// Missed counts the inbound calls on the line not answered.
-	Missed int `json:"missed"`
-	// Outbound counts the calls made from the line, answered or not.
-	Outbound int `json:"outbound"`
-	// TalkTime is the talk time of the line's answered calls, inbound
-	// and outbound.
-	TalkTime time.Duration `json:"-"`
-	// AverageWait is the mean wait before an inbound call on the line was
-	// answered; 0 without one.
-	AverageWait time.Duration `json:"-"`
+	Line string
+	CallCounts
 }
 
-// MarshalJSON encodes TalkTime and AverageWait as talk_time_sec and
-// average_wait_sec, as EmployeeStats does.
+// MarshalJSON encodes the counts beside "line", as EmployeeStats does.
 func (s LineStats) MarshalJSON() ([]byte, error) {
-	type plain LineStats
 	return json.Marshal(struct {
-		plain
-		TalkTime    callevent.Seconds `json:"talk_time_sec"`
-		AverageWait callevent.Seconds `json:"average_wait_sec"`
-	}{plain(s), callevent.Seconds(s.TalkTime), callevent.Seconds(s.AverageWait)})
+		Line string `json:"line"`
+		countsJSON
+	}{s.Line, s.wire()})
 }
 
 // UnmarshalJSON is the inverse of MarshalJSON.
 func (s *LineStats) UnmarshalJSON(b []byte) error {
-	type plain LineStats
 	var v struct {
-		plain
-		TalkTime    callevent.Seconds `json:"talk_time_sec"`
-		AverageWait callevent.Seconds `json:"average_wait_sec"`
+		Line string `json:"line"`
+		countsJSON
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	*s = LineStats(v.plain)
-	s.TalkTime, s.AverageWait = time.Duration(v.TalkTime), time.Duration(v.AverageWait)
+	*s = LineStats{v.Line, v.counts()}
 	return nil
 }
 
@@ -123,11 +136,10 @@ type StatsCounter struct {
 	lines map[string]*statsSum // by CallRecord.LinePhone
 }
 
-// statsSum is the counts of one employee or line (EmployeeStats.Employee
-// holds the line's number) and the summed wait of its answered inbound
-// calls.
+// statsSum is the counts of one employee or line and the summed wait of
+// its answered inbound calls.
 type statsSum struct {
-	EmployeeStats
+	CallCounts
 	wait time.Duration
 }
 
@@ -148,7 +160,7 @@ func (c *StatsCounter) Add(rec CallRecord) {
 func sumOf(m map[string]*statsSum, key string) *statsSum {
 	s := m[key]
 	if s == nil {
-		s = &statsSum{EmployeeStats: EmployeeStats{Employee: key}}
+		s = &statsSum{}
 		m[key] = s
 	}
 	return s
@@ -174,8 +186,8 @@ func (s *statsSum) add(rec CallRecord) {
 // Stats returns what was added by employee, ordered by employee id.
 func (c *StatsCounter) Stats() []EmployeeStats {
 	out := make([]EmployeeStats, 0, len(c.by))
-	for _, s := range c.by {
-		out = append(out, Totals(s.EmployeeStats, s.wait))
+	for id, s := range c.by {
+		out = append(out, EmployeeStats{id, s.WithWait(s.wait)})
 	}
 	slices.SortFunc(out, func(a, b EmployeeStats) int { return cmp.Compare(a.Employee, b.Employee) })
 	return out
@@ -185,27 +197,8 @@ func (c *StatsCounter) Stats() []EmployeeStats {
 func (c *StatsCounter) Lines() []LineStats {
 	out := make([]LineStats, 0, len(c.lines))
 	for line, s := range c.lines {
-		out = append(out, LineTotals(LineStats{Line: line, Answered: s.Answered, Missed: s.Missed,
-			Outbound: s.Outbound, TalkTime: s.TalkTime}, s.wait))
+		out = append(out, LineStats{line, s.WithWait(s.wait)})
 	}
 	slices.SortFunc(out, func(a, b LineStats) int { return cmp.Compare(a.Line, b.Line) })
 	return out
-}
-
-// Totals completes s, whose counts and TalkTime are summed, with the
-// average of wait, the summed wait of its answered inbound calls (for a
-// store that sums in its database, so that it averages as StatsCounter).
-func Totals(s EmployeeStats, wait time.Duration) EmployeeStats {
-	if s.Answered > 0 {
-		s.AverageWait = wait / time.Duration(s.Answered)
-	}
-	return s
-}
-
-// LineTotals is Totals for a line.
-func LineTotals(s LineStats, wait time.Duration) LineStats {
-	if s.Answered > 0 {
-		s.AverageWait = wait / time.Duration(s.Answered)
-	}
-	return s
 }

@@ -33,14 +33,14 @@ func TestStatsCounterLines(t *testing.T) {
 		c.Add(r)
 	}
 	require.Empty(t, cmp.Diff([]match.LineStats{
-		{Line: "", Missed: 1},
-		{Line: l1, Answered: 2, Missed: 1, TalkTime: 90 * time.Second, AverageWait: 15 * time.Second},
-		{Line: l2, Answered: 1, Outbound: 2, TalkTime: 120 * time.Second, AverageWait: 4 * time.Second},
+		{Line: "", CallCounts: match.CallCounts{Missed: 1}},
+		{Line: l1, CallCounts: match.CallCounts{Answered: 2, Missed: 1, TalkTime: 90 * time.Second, AverageWait: 15 * time.Second}},
+		{Line: l2, CallCounts: match.CallCounts{Answered: 1, Outbound: 2, TalkTime: 120 * time.Second, AverageWait: 4 * time.Second}},
 	}, c.Lines()))
 	require.Empty(t, cmp.Diff([]match.EmployeeStats{
-		{Employee: "", Missed: 1},
-		{Employee: "anna", Answered: 2, Missed: 1, TalkTime: 80 * time.Second, AverageWait: 7 * time.Second},
-		{Employee: "boris", Answered: 1, Outbound: 2, TalkTime: 130 * time.Second, AverageWait: 20 * time.Second},
+		{Employee: "", CallCounts: match.CallCounts{Missed: 1}},
+		{Employee: "anna", CallCounts: match.CallCounts{Answered: 2, Missed: 1, TalkTime: 80 * time.Second, AverageWait: 7 * time.Second}},
+		{Employee: "boris", CallCounts: match.CallCounts{Answered: 1, Outbound: 2, TalkTime: 130 * time.Second, AverageWait: 20 * time.Second}},
 	}, c.Stats()))
 
 	var zero match.StatsCounter
@@ -52,7 +52,7 @@ func TestStatsCounterLines(t *testing.T) {
 // employee's, and decode back.
 func TestLineStatsJSON(t *testing.T) {
 	t.Parallel()
-	s := match.LineStats{Line: "74950000001", Answered: 2, Missed: 1, Outbound: 3, TalkTime: 95 * time.Second, AverageWait: 7 * time.Second}
+	s := match.LineStats{Line: "74950000001", CallCounts: match.CallCounts{Answered: 2, Missed: 1, Outbound: 3, TalkTime: 95 * time.Second, AverageWait: 7 * time.Second}}
 	b, err := json.Marshal(s)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"line":"74950000001","answered":2,"missed":1,"outbound":3,"talk_time_sec":95,"average_wait_sec":7}`, string(b))

@@ -108,11 +108,15 @@ type callSums struct {
 	talk, wait                 int64
 }
 
+func (s callSums) counts() match.CallCounts {
+	return match.CallCounts{Answered: s.answered, Missed: s.missed, Outbound: s.outbound,
+		TalkTime: time.Duration(s.talk)}.WithWait(time.Duration(s.wait))
+}
+
 func employeeStats(sums []callSums) []match.EmployeeStats {
 	var out []match.EmployeeStats
 	for _, s := range sums {
-		out = append(out, match.Totals(match.EmployeeStats{Employee: s.key, Answered: s.answered, Missed: s.missed,
-			Outbound: s.outbound, TalkTime: time.Duration(s.talk)}, time.Duration(s.wait)))
+		out = append(out, match.EmployeeStats{Employee: s.key, CallCounts: s.counts()})
 	}
 	return out
 }
@@ -120,8 +124,7 @@ func employeeStats(sums []callSums) []match.EmployeeStats {
 func lineStats(sums []callSums) []match.LineStats {
 	var out []match.LineStats
 	for _, s := range sums {
-		out = append(out, match.LineTotals(match.LineStats{Line: s.key, Answered: s.answered, Missed: s.missed,
-			Outbound: s.outbound, TalkTime: time.Duration(s.talk)}, time.Duration(s.wait)))
+		out = append(out, match.LineStats{Line: s.key, CallCounts: s.counts()})
 	}
 	return out
 }

@@ -58,9 +58,9 @@ func TestLineStats(t *testing.T) {
 			t.Fatal(err)
 		}
 		if d := cmp.Diff([]match.LineStats{
-			{Line: "", Missed: 1},
-			{Line: l1, Answered: 2, Missed: 1, Outbound: 1, TalkTime: 190 * time.Second, AverageWait: 15*time.Second + 500*time.Millisecond},
-			{Line: l2, Answered: 1, Outbound: 1, TalkTime: 5 * time.Second, AverageWait: 4 * time.Second},
+			{Line: "", CallCounts: match.CallCounts{Missed: 1}},
+			{Line: l1, CallCounts: match.CallCounts{Answered: 2, Missed: 1, Outbound: 1, TalkTime: 190 * time.Second, AverageWait: 15*time.Second + 500*time.Millisecond}},
+			{Line: l2, CallCounts: match.CallCounts{Answered: 1, Outbound: 1, TalkTime: 5 * time.Second, AverageWait: 4 * time.Second}},
 		}, got); d != "" {
 			t.Errorf("LineStats of the day (-want +got):\n%s", d)
 		}
@@ -88,7 +88,7 @@ func TestLineStats(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := cmp.Diff([]match.LineStats{{Line: l2, Answered: 1, TalkTime: time.Minute, AverageWait: time.Second}}, got); d != "" {
+		if d := cmp.Diff([]match.LineStats{{Line: l2, CallCounts: match.CallCounts{Answered: 1, TalkTime: time.Minute, AverageWait: time.Second}}}, got); d != "" {
 			t.Errorf("LineStats of the next hour (-want +got):\n%s", d)
 		}
 	})

@@ -552,12 +552,12 @@ func testCallStats(t *testing.T, h Harness) {
 	got, err := cs.CallStats(ctx, acme, from, to)
 	require.NoError(t, err)
 	diff(t, []match.EmployeeStats{
-		{Employee: "", Missed: 1},
-		{Employee: "u1", Answered: 2, Missed: 1, Outbound: 2, TalkTime: 190 * time.Second, AverageWait: 15*time.Second + 500*time.Millisecond},
-		{Employee: "u2", Answered: 1, TalkTime: 5 * time.Second, AverageWait: 5 * time.Second},
+		{Employee: "", CallCounts: match.CallCounts{Missed: 1}},
+		{Employee: "u1", CallCounts: match.CallCounts{Answered: 2, Missed: 1, Outbound: 2, TalkTime: 190 * time.Second, AverageWait: 15*time.Second + 500*time.Millisecond}},
+		{Employee: "u2", CallCounts: match.CallCounts{Answered: 1, TalkTime: 5 * time.Second, AverageWait: 5 * time.Second}},
 	}, got, "the statistics of the day")
 	diff(t, want.Stats(), got, "as StatsCounter counts")
 	got, err = cs.CallStats(ctx, acme, to, to.Add(time.Hour))
 	require.NoError(t, err)
-	diff(t, []match.EmployeeStats{{Employee: "u2", Answered: 1, TalkTime: time.Minute, AverageWait: time.Second}}, got, "the next hour")
+	diff(t, []match.EmployeeStats{{Employee: "u2", CallCounts: match.CallCounts{Answered: 1, TalkTime: time.Minute, AverageWait: time.Second}}}, got, "the next hour")
 }

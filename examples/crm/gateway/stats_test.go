@@ -56,12 +56,12 @@ func TestStatsLines(t *testing.T) {
 		var got gateway.Stats
 		require.NoError(t, json.Unmarshal([]byte(body), &got), body)
 		require.Equal(t, []match.LineStats{
-			{Line: l1, Answered: 2, Missed: 1, Outbound: 1, TalkTime: 190 * time.Second, AverageWait: 15 * time.Second},
-			{Line: l2, Answered: 1, Outbound: 1, TalkTime: 20 * time.Second, AverageWait: 4 * time.Second},
+			{Line: l1, CallCounts: match.CallCounts{Answered: 2, Missed: 1, Outbound: 1, TalkTime: 190 * time.Second, AverageWait: 15 * time.Second}},
+			{Line: l2, CallCounts: match.CallCounts{Answered: 1, Outbound: 1, TalkTime: 20 * time.Second, AverageWait: 4 * time.Second}},
 		}, got.Lines)
 		require.Equal(t, []match.EmployeeStats{
-			{Employee: "anna", Answered: 2, Missed: 1, TalkTime: 80 * time.Second, AverageWait: 7 * time.Second},
-			{Employee: "boris", Answered: 1, Outbound: 2, TalkTime: 130 * time.Second, AverageWait: 20 * time.Second},
+			{Employee: "anna", CallCounts: match.CallCounts{Answered: 2, Missed: 1, TalkTime: 80 * time.Second, AverageWait: 7 * time.Second}},
+			{Employee: "boris", CallCounts: match.CallCounts{Answered: 1, Outbound: 2, TalkTime: 130 * time.Second, AverageWait: 20 * time.Second}},
 		}, got.Employees, "the employees as before")
 		require.JSONEq(t, `{"line":"74950000001","answered":2,"missed":1,"outbound":1,"talk_time_sec":190,"average_wait_sec":15}`,
 			string(mustJSON(t, got.Lines[0])))
