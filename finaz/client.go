@@ -446,15 +446,7 @@ func (c *Client) recording(ctx context.Context, callID string) (*http.Response, 
 // the template it is callevent.ErrUnsupported; a 404 of the telephony
 // system is callevent.ErrNoRecording.
 func (c *Client) FetchRecording(ctx context.Context, req callevent.RecordingRequest) (callevent.Recording, error) {
-	resp, err := c.recording(ctx, req.CallID)
-	if err != nil {
-		var apiErr *callbridge.APIError
-		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
-			err = fmt.Errorf("%w: %w", callevent.ErrNoRecording, err)
-		}
-		return callevent.Recording{}, err
-	}
-	return callevent.Recording{ContentType: resp.Header.Get("Content-Type"), Size: resp.ContentLength, Body: resp.Body}, nil
+	return httpx.Recording(c.recording(ctx, req.CallID))
 }
 
 // RenderedRequest is a dry-run rendering of an operation, secrets redacted.

@@ -2,13 +2,11 @@ package megafon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 
-	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/text"
@@ -33,15 +31,11 @@ func (c *Client) FetchRecording(ctx context.Context, req callevent.RecordingRequ
 	if err != nil || !c.onPBX(u) {
 		return callevent.Recording{}, fmt.Errorf("megafon: recording link %q is not on the PBX %s: refused", text.Clip(req.URL, 120), c.domain)
 	}
-	resp, err := c.http.Do(ctx, &httpx.Request{Path: u.String(), Header: http.Header{"X-Api-Key": {c.key}}})
+	rec, err := httpx.Recording(c.http.Do(ctx, &httpx.Request{Path: u.String(), Header: http.Header{"X-Api-Key": {c.key}}}))
 	if err != nil {
-		var apiErr *callbridge.APIError
-		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
-			err = fmt.Errorf("%w: %w", callevent.ErrNoRecording, err)
-		}
-		return callevent.Recording{}, fmt.Errorf("megafon: recording: %w", err)
+		return rec, fmt.Errorf("megafon: recording: %w", err)
 	}
-	return callevent.Recording{ContentType: resp.Header.Get("Content-Type"), Size: resp.ContentLength, Body: resp.Body}, nil
+	return rec, nil
 }
 
 // onPBX reports whether u is on the PBX: https on its domain, or the

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/text"
@@ -320,15 +319,7 @@ func (c *Client) recording(ctx context.Context, uuid string) (*http.Response, er
 // uuid that is not a single path segment is refused without a request
 // (ErrInvalidID).
 func (c *Client) FetchRecording(ctx context.Context, req callevent.RecordingRequest) (callevent.Recording, error) {
-	resp, err := c.recording(ctx, req.CallID)
-	if err != nil {
-		var apiErr *callbridge.APIError
-		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
-			err = fmt.Errorf("%w: %w", callevent.ErrNoRecording, err)
-		}
-		return callevent.Recording{}, err
-	}
-	return callevent.Recording{ContentType: resp.Header.Get("Content-Type"), Size: resp.ContentLength, Body: resp.Body}, nil
+	return httpx.Recording(c.recording(ctx, req.CallID))
 }
 
 // CompletedCalls lists the calls of the company history that ended in

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/text"
@@ -269,7 +268,7 @@ func (c *Client) recordFile(ctx context.Context, recordUUID string) (*http.Respo
 func (c *Client) FetchRecording(ctx context.Context, req callevent.RecordingRequest) (callevent.Recording, error) {
 	call, err := c.HistoryCall(ctx, req.CallID)
 	if err != nil {
-		return callevent.Recording{}, noRecording(err)
+		return callevent.Recording{}, httpx.NoRecording(err)
 	}
 	rec := ""
 	for _, leg := range call.CDR {
@@ -281,21 +280,7 @@ func (c *Client) FetchRecording(ctx context.Context, req callevent.RecordingRequ
 	if rec == "" {
 		return callevent.Recording{}, fmt.Errorf("telphin: call %s has no recorded leg: %w", text.Clip(req.CallID, 64), callevent.ErrNoRecording)
 	}
-	resp, err := c.recordFile(ctx, rec)
-	if err != nil {
-		return callevent.Recording{}, noRecording(err)
-	}
-	return callevent.Recording{ContentType: resp.Header.Get("Content-Type"), Size: resp.ContentLength, Body: resp.Body}, nil
-}
-
-// noRecording makes Telphin's 404 (no such call or record) match
-// callevent.ErrNoRecording as well.
-func noRecording(err error) error {
-	var apiErr *callbridge.APIError
-	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%w: %w", callevent.ErrNoRecording, err)
-	}
-	return err
+	return httpx.Recording(c.recordFile(ctx, rec))
 }
 
 // RecordingURL returns the storage URL of the recording of a Completed
