@@ -27,8 +27,7 @@ const employeeSyncTimeout = time.Minute
 
 // employeeSync merges the directory with the providers' user lists: the
 // configured employees (base), then amoCRM's users in amoCRM mode, then
-// each provider's, at start and every Config.EmployeeSync
-// (employeeSyncLoop).
+// each provider's, at start and every Config.EmployeeSync.
 type employeeSync struct {
 	mu      sync.Mutex            // one sync at a time; guards sources and last
 	base    []match.Employee      // the configured employees (set before the first sync)
@@ -41,11 +40,7 @@ type employeeSync struct {
 	keys   atomic.Pointer[map[string]map[string][]string] // employee id → provider → its keys there
 	amoIDs atomic.Pointer[map[string]bool]                // the amoCRM users of the last sync
 
-	tmu     sync.Mutex // the timer and the stop
-	timer   interface{ Stop() bool }
-	stopped bool
-	ctx     context.Context // canceled at stop: a sync in flight ends
-	cancel  context.CancelFunc
+	job periodic // at start, then every Config.EmployeeSync
 }
 
 // userSource reads a provider's users.
@@ -258,48 +253,15 @@ func (g *Gateway) startEmployeeSync() {
 		}
 	}
 	s.mu.Unlock()
-	s.tmu.Lock()
-	defer s.tmu.Unlock()
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.timer = g.clock().AfterFunc(0, g.employeeSyncLoop)
+	s.job.start(g.clock(), false, 0, g.cfg.employeeSync(), func(ctx context.Context) {
+		if err := g.syncEmployees(ctx); err != nil {
+			g.log.Error("employee sync: the directory was not stored; the next sync tries again", "error", err)
+		}
+	})
 }
 
-// employeeSyncLoop syncs the employees now and then every
-// Config.EmployeeSync, until the gateway closes.
-func (g *Gateway) employeeSyncLoop() {
-	s := &g.empSync
-	s.tmu.Lock()
-	stopped, ctx := s.stopped, s.ctx
-	s.tmu.Unlock()
-	if stopped {
-		return
-	}
-	if err := g.syncEmployees(ctx); err != nil {
-		g.log.Error("employee sync: the directory was not stored; the next sync tries again", "error", err)
-	}
-	s.tmu.Lock()
-	defer s.tmu.Unlock()
-	if !s.stopped {
-		s.timer = g.clock().AfterFunc(g.cfg.employeeSync(), g.employeeSyncLoop)
-	}
-}
-
-// stopEmployeeSync stops employeeSyncLoop, ends a sync in flight and
-// waits for it.
-func (g *Gateway) stopEmployeeSync() {
-	s := &g.empSync
-	s.tmu.Lock()
-	s.stopped = true
-	if s.timer != nil {
-		s.timer.Stop()
-	}
-	if s.cancel != nil {
-		s.cancel()
-	}
-	s.tmu.Unlock()
-	s.mu.Lock() // held by a sync for its whole run
-	s.mu.Unlock()
-}
+// stopEmployeeSync stops the syncs, ends one in flight and waits for it.
+func (g *Gateway) stopEmployeeSync() { g.empSync.job.stop() }
 
 // syncEmployees reads every source's users (a source that fails keeps
 // its last list, and says why in GET /api/status), merges them with the

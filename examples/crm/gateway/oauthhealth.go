@@ -85,11 +85,7 @@ type crmHealth struct {
 	mu       sync.Mutex
 	h        CRMHealth
 	notified string // the failure the admins were told of (its notification CallID)
-	timer    match.Timer
-	stopped  bool
-	cancel   context.CancelFunc // of the checks' context
-	ctx      context.Context
-	running  sync.WaitGroup
+	job      periodic
 }
 
 func (c *crmHealth) get() CRMHealth {
@@ -117,53 +113,13 @@ func (g *Gateway) health() CRMHealth {
 func (g *Gateway) startOAuthHealth() {
 	c := &g.crmHealth
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.h = CRMHealth{State: CRMNotInstalled, Auth: "oauth"}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.running.Add(1)
-	ctx := c.ctx
-	go func() {
-		defer c.running.Done()
-		g.checkOAuth(ctx)
-	}()
-	c.timer = g.clock().AfterFunc(oauthCheckEvery, g.oauthTick)
-}
-
-// oauthTick is the daily check: it runs one and schedules the next.
-func (g *Gateway) oauthTick() {
-	c := &g.crmHealth
-	c.mu.Lock()
-	if c.stopped {
-		c.mu.Unlock()
-		return
-	}
-	c.running.Add(1)
-	ctx := c.ctx
 	c.mu.Unlock()
-	defer c.running.Done()
-	g.checkOAuth(ctx)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.stopped {
-		c.timer = g.clock().AfterFunc(oauthCheckEvery, g.oauthTick)
-	}
+	c.job.start(g.clock(), true, oauthCheckEvery, oauthCheckEvery, g.checkOAuth)
 }
 
 // stopOAuthHealth stops the daily check and waits for one running.
-func (g *Gateway) stopOAuthHealth() {
-	c := &g.crmHealth
-	c.mu.Lock()
-	c.stopped = true
-	if c.timer != nil {
-		c.timer.Stop()
-	}
-	cancel := c.cancel
-	c.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
-	c.running.Wait()
-}
+func (g *Gateway) stopOAuthHealth() { g.crmHealth.job.stop() }
 
 // checkOAuth checks the amoCRM OAuth integration once: tokens saved
 // longer than OAuthIdleRefresh ago are renewed; otherwise one API request

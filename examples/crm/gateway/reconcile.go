@@ -21,34 +21,20 @@ const reconcileFirst = time.Minute
 
 // reconcilers runs one reconcile.Reconciler per provider with a history.
 type reconcilers struct {
-	mu      sync.Mutex
-	byName  map[string]*reconcile.Reconciler
-	memory  reconcile.MemoryCursors // the cursors in memory mode
-	timer   interface{ Stop() bool }
-	stopped bool
-	ctx     context.Context // canceled at stop: a run in flight ends
-	cancel  context.CancelFunc
+	mu     sync.Mutex
+	byName map[string]*reconcile.Reconciler
+	memory reconcile.MemoryCursors // the cursors in memory mode
+	job    periodic
 }
 
-// startReconcile schedules the first reconcileLoop.
+// startReconcile runs reconcileAll after reconcileFirst, then every
+// ReconcileEvery, until the gateway closes.
 func (g *Gateway) startReconcile() {
-	r := &g.reconcile
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.timer = g.clock().AfterFunc(reconcileFirst, g.reconcileLoop)
+	g.reconcile.job.start(g.clock(), false, reconcileFirst, ReconcileEvery, g.reconcileAll)
 }
 
-// reconcileLoop recovers lost calls now and then every ReconcileEvery,
-// until the gateway closes.
-func (g *Gateway) reconcileLoop() {
-	r := &g.reconcile
-	r.mu.Lock()
-	stopped, ctx := r.stopped, r.ctx
-	r.mu.Unlock()
-	if stopped {
-		return
-	}
+// reconcileAll recovers the lost calls of every provider with a history.
+func (g *Gateway) reconcileAll(ctx context.Context) {
 	for _, provider := range slices.Sorted(maps.Keys(g.callers)) {
 		rc, err := g.reconcilerFor(provider)
 		if err != nil || rc == nil {
@@ -66,11 +52,6 @@ func (g *Gateway) reconcileLoop() {
 			g.log.Info("reconcile: calls whose webhooks were lost recovered from the history", "provider", provider,
 				"recovered", rep.Recovered, "known", rep.Known, "from", rep.From, "to", rep.To)
 		}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.stopped {
-		r.timer = g.clock().AfterFunc(ReconcileEvery, g.reconcileLoop)
 	}
 }
 
@@ -104,16 +85,5 @@ func (g *Gateway) reconcilerFor(provider string) (*reconcile.Reconciler, error) 
 	return rc, nil
 }
 
-// stopReconcile stops reconcileLoop and ends a run in flight.
-func (g *Gateway) stopReconcile() {
-	r := &g.reconcile
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.stopped = true
-	if r.timer != nil {
-		r.timer.Stop()
-	}
-	if r.cancel != nil {
-		r.cancel()
-	}
-}
+// stopReconcile stops the runs, ends one in flight and waits for it.
+func (g *Gateway) stopReconcile() { g.reconcile.job.stop() }
