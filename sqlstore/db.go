@@ -576,8 +576,13 @@ func (d *DB) lockWrite(ctx context.Context) (unlock func(), err error) {
 // On SQLite, which has one writer and pays for each commit, the
 // transactions that callers start while a commit runs are committed
 // together (group commit): one goroutine runs them one after the other in
-// one immediate transaction, each inside a savepoint, so that one that
-// fails is rolled back alone, and commits once. Each f gets its caller's
+// one immediate transaction and commits once. When one of them fails, the
+// transaction is rolled back and each runs again in a transaction of its
+// own, so that the one that fails is rolled back alone: f may run twice,
+// and must set, not accumulate, what it hands back through its closure.
+// (A savepoint around each would isolate them too, at two more statements
+// for every one, to save work only in the rare group with a failure.)
+// Each f gets its caller's
 // ctx without its cancellation (bounded by groupTimeout): a caller that
 // gives up must not interrupt the others' statements. A caller whose ctx
 // ends before its f started gets ctx's error and f does not run.
@@ -751,40 +756,48 @@ func (d *DB) commitGroup(batch []*writeOp) {
 	}
 	unlock, _ := d.lockWrite(context.Background())
 	defer unlock()
+	if len(run) > 1 {
+		if err := d.runGroup(run); err == nil || !errors.Is(err, errOpFailed) {
+			answer(err)
+			return
+		}
+		// One failed: each alone, so that the others are kept.
+	}
+	for i, op := range batch {
+		if errs[i] == nil {
+			errs[i] = d.runGroup([]*writeOp{op})
+		}
+	}
+	answer(nil)
+}
+
+// errOpFailed marks a group that runGroup rolled back because one of its
+// transactions failed.
+var errOpFailed = errors.New("sqlstore: a transaction of the group failed")
+
+// runGroup runs ops in one transaction and commits it: the error of the
+// only op, or of the commit; with several ops, errOpFailed (wrapping the
+// op's error) when one of them failed and all were rolled back.
+func (d *DB) runGroup(ops []*writeOp) error {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
-		answer(nil)
-		return
+		return err
 	}
-	ok := 0
-	for i, op := range batch {
-		if errs[i] != nil {
-			continue
-		}
+	for _, op := range ops {
 		fctx, fcancel := context.WithTimeout(context.WithoutCancel(op.ctx), groupTimeout)
-		if len(run) == 1 {
-			errs[i] = op.f(fctx, tx)
-		} else {
-			errs[i] = d.savepoint(ctx, tx, func() error { return op.f(fctx, tx) })
-		}
+		err := op.f(fctx, tx)
 		fcancel()
-		if errs[i] == nil {
-			ok++
+		if err != nil {
+			_ = tx.Rollback()
+			if len(ops) > 1 {
+				return fmt.Errorf("%w: %w", errOpFailed, err)
+			}
+			return err
 		}
 	}
-	if ok == 0 {
-		_ = tx.Rollback()
-		answer(nil)
-		return
-	}
-	answer(tx.Commit())
+	return tx.Commit()
 }
 
 // txStmt is q as a statement of tx prepared once per connection (see
