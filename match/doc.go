@@ -91,8 +91,9 @@
 // handling, notifications) and finds what the phases created; if the call
 // was transferred after its answer, the client and lead created on answer
 // go to the employee who talked last ([Reassigner]). A call heard of only
-// once it is over, and events resumed after a restart, have no live
-// phases.
+// once it is over, and events resumed after a restart (given to
+// [Engine.Resume] more than a few seconds after they arrived; a durable
+// inbox's prompt deliveries are live), have no live phases.
 //
 // The engine is also a callevent.ContactLookup: [Engine.LookupContact]
 // answers MegaFon's cmd=contact, Phonet's customer_data and Finaz's screen

@@ -27,13 +27,14 @@ type liveState struct {
 // the answerer's card. What it creates is recorded in st.prog, so the
 // decision at the end finds it done. A failure is logged and left to that
 // decision, which creates what is missing. A call heard of only once it
-// was over (a history record, the reconciler) and events resumed after a
-// restart (shift > 0) show no cards and create nothing: the moment has
-// passed, and the call is decided soon. st.mu is held.
+// was over (a history record, the reconciler) and events given back more
+// than liveLag after they arrived (Resume after a restart) show no cards
+// and create nothing: the moment has passed, and the call is decided
+// soon. st.mu is held.
 func (e *Engine) live(ctx context.Context, st *callState, a assembled) {
 	rec := a.rec
 	over := a.completed || (a.ended && !a.openLegs)
-	if a.internal || rec.ClientPhone == "" || st.shift > 0 || over {
+	if a.internal || rec.ClientPhone == "" || st.shift > liveLag || over {
 		return
 	}
 	rule, _ := e.rules.rule(rec.Account, rec.LinePhone)
@@ -56,6 +57,12 @@ func (e *Engine) live(ctx context.Context, st *callState, a assembled) {
 			"call_id", rec.CallID, "err", err)
 	}
 }
+
+// liveLag is how long after it arrived an event may reach the engine and
+// still act on its call as live. A durable inbox (sqlstore.Inbox) hands
+// every event over with Resume, a few milliseconds after it arrived when
+// it runs; events resumed after a restart are older.
+const liveLag = 5 * time.Second
 
 // ringing shows the card to every employee the inbound call rings.
 func (e *Engine) ringing(ctx context.Context, st *callState, a assembled) error {

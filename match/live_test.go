@@ -273,14 +273,16 @@ func TestSeed002Scenarios1And4KnownClientCard(t *testing.T) {
 }
 
 // TestLiveResumedEventsShowNoCards: events given back after a restart
-// (Resume) decide the call but show no card: the moment has passed.
+// (Resume, a minute after they arrived) decide the call but show no card:
+// the moment has passed. Events a durable inbox hands over as they arrive
+// (Resume, a moment after) act as live ones do.
 func TestLiveResumedEventsShowNoCards(t *testing.T) {
 	t.Parallel()
 	var cs cards
 	h := newHarness(t, seed002Rule(), match.WithPopUps(&cs))
 	ev := liveEvent("rs", callevent.Inbound, unknownA)
 	for _, e := range []callevent.Event{ev("r1", callevent.Ringing, "a", "101", 0), ev("an", callevent.Answered, "a", "101", 5*time.Second)} {
-		require.NoError(t, h.e.Resume(context.Background(), e, t0.Add(-time.Second)))
+		require.NoError(t, h.e.Resume(context.Background(), e, h.clock.Now().Add(-time.Minute)))
 	}
 	require.Empty(t, cs.all())
 	end := ev("e", callevent.Ended, "a", "101", time.Minute)
@@ -289,6 +291,14 @@ func TestLiveResumedEventsShowNoCards(t *testing.T) {
 	h.clock.Advance(match.DefaultGracePeriod)
 	require.Len(t, h.s.Clients(), 2, "created at the end instead")
 	require.Len(t, h.s.Leads(), 1)
+
+	// The inbox's delivery of a call in progress, 30 ms after each event
+	// arrived: its card on ringing, the client on answer.
+	ev = liveEvent("rn", callevent.Inbound, unknownB)
+	require.NoError(t, h.e.Resume(context.Background(), ev("r1", callevent.Ringing, "a", "101", 0), h.clock.Now().Add(-30*time.Millisecond)))
+	require.Equal(t, []string{"ringing:u1"}, cs.who())
+	require.NoError(t, h.e.Resume(context.Background(), ev("an", callevent.Answered, "a", "101", 5*time.Second), h.clock.Now().Add(-30*time.Millisecond)))
+	require.Len(t, h.s.Clients(), 3, "created on answer")
 }
 
 // TestLivePopUpFailureIsNotFatal: a card that cannot be shown is logged;

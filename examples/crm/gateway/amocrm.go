@@ -40,10 +40,13 @@ type AmoCRM struct {
 	UnsortedPipeline int64
 
 	// BaseURL, when set, is where the requests go (OAuth token requests
-	// too) instead of https://Domain, through HTTPClient when set: a
-	// program embedding the gateway behind a proxy, or a test on an
-	// amocrmtest fake (its URL and Client). No flag or file sets them.
-	BaseURL    string
+	// too) instead of https://Domain: an amoCRM-compatible sandbox, or a
+	// test's amocrmtest fake (AMOCRM_BASE_URL, the file's
+	// amocrm.base_url).
+	BaseURL string
+	// HTTPClient, when set, makes the requests: a program embedding the
+	// gateway behind a proxy, or a test on an amocrmtest fake (its
+	// Client). No flag or file sets it.
 	HTTPClient *http.Client
 }
 

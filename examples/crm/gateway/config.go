@@ -123,6 +123,10 @@ type Config struct {
 	MegafonDomain, MegafonAPIKey         string // MEGAFON_DOMAIN, MEGAFON_API_KEY
 	PhonetDomain, PhonetAPIKey           string // PHONET_DOMAIN, PHONET_API_KEY
 	FinazConfig                          string // FINAZ_CONFIG: path of a finaz JSON configuration
+	// TelphinBaseURL, when set, is the Telphin API host instead of
+	// telphin.DefaultBaseURL: another of Telphin's hosts, or a test fake
+	// (TELPHIN_BASE_URL, the file's providers.telphin.base_url).
+	TelphinBaseURL string
 
 	// CRM is where the engine keeps clients and leads: CRMBuiltin (the
 	// default: memory or DB) or CRMAmoCRM (-crm, CRM_BACKEND, the file's
@@ -130,8 +134,8 @@ type Config struct {
 	CRM string
 	// AmoCRM is the account of the amoCRM mode (AMOCRM_DOMAIN,
 	// AMOCRM_TOKEN, AMOCRM_CLIENT_ID, AMOCRM_CLIENT_SECRET,
-	// AMOCRM_REDIRECT_URL, or the file's amocrm). With Demo and no Domain,
-	// an in-process amoCRM fake.
+	// AMOCRM_REDIRECT_URL, AMOCRM_BASE_URL, or the file's amocrm). With
+	// Demo and no Domain, an in-process amoCRM fake.
 	AmoCRM AmoCRM
 
 	// NotifyURL, when set, receives every notification (missed calls,
@@ -318,6 +322,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 	p := file.Providers
 	c.TelphinClientID = env("TELPHIN_CLIENT_ID", p.Telphin.ClientID)
 	c.TelphinClientSecret = env("TELPHIN_CLIENT_SECRET", p.Telphin.ClientSecret.value)
+	c.TelphinBaseURL = env("TELPHIN_BASE_URL", p.Telphin.BaseURL)
 	c.MegafonDomain, c.MegafonAPIKey = env("MEGAFON_DOMAIN", p.MegaFon.Domain), env("MEGAFON_API_KEY", p.MegaFon.APIKey.value)
 	c.PhonetDomain, c.PhonetAPIKey = env("PHONET_DOMAIN", p.Phonet.Domain), env("PHONET_API_KEY", p.Phonet.APIKey.value)
 	c.FinazConfig = env("FINAZ_CONFIG", p.Finaz.Templates)
@@ -327,7 +332,8 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 	a := file.AmoCRM
 	c.AmoCRM = AmoCRM{Domain: env("AMOCRM_DOMAIN", a.Domain), Token: env("AMOCRM_TOKEN", a.Token.value),
 		ClientID: env("AMOCRM_CLIENT_ID", a.ClientID), ClientSecret: env("AMOCRM_CLIENT_SECRET", a.ClientSecret.value),
-		RedirectURL: env("AMOCRM_REDIRECT_URL", a.RedirectURL), Extensions: a.Extensions, UnsortedPipeline: a.UnsortedPipeline}
+		RedirectURL: env("AMOCRM_REDIRECT_URL", a.RedirectURL), Extensions: a.Extensions, UnsortedPipeline: a.UnsortedPipeline,
+		BaseURL: env("AMOCRM_BASE_URL", a.BaseURL)}
 	return c, c.validate()
 }
 
@@ -474,7 +480,31 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("public URL %q: want http(s)://host[:port][/path]", c.PublicURL))
 		}
 	}
+	for _, b := range []struct{ key, v string }{{"TELPHIN_BASE_URL", c.TelphinBaseURL}, {"AMOCRM_BASE_URL", c.AmoCRM.BaseURL}} {
+		if err := checkBaseURL(b.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", b.key, err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// checkBaseURL checks an API base URL setting: "" or
+// http(s)://host[:port][/path], without credentials (the clients
+// authenticate with their tokens, and the URL is logged).
+func checkBaseURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Errorf("%q: want http(s)://host[:port][/path]", text.Clip(s, 80))
+	case u.User != nil:
+		return errors.New("a user or password in the URL: the API is authenticated by its token")
+	case u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%q: want http(s)://host[:port][/path], without a query", text.Clip(s, 80))
+	}
+	return nil
 }
 
 // redacted is Config with its secrets replaced, for String, GoString,
@@ -492,11 +522,11 @@ func (c Config) redacted() map[string]any {
 		"RulesFile": c.RulesFile, "Demo": c.Demo, "DB": redactDSN(c.DB),
 		"TelphinClientID": c.TelphinClientID, "TelphinClientSecret": secret(c.TelphinClientSecret),
 		"MegafonDomain": c.MegafonDomain, "MegafonAPIKey": secret(c.MegafonAPIKey),
-		"PhonetDomain": c.PhonetDomain, "PhonetAPIKey": secret(c.PhonetAPIKey), "FinazConfig": c.FinazConfig,
+		"TelphinBaseURL": c.TelphinBaseURL, "PhonetDomain": c.PhonetDomain, "PhonetAPIKey": secret(c.PhonetAPIKey), "FinazConfig": c.FinazConfig,
 		"NotifyURL": c.NotifyURL, "NotifySecret": secret(c.NotifySecret),
 		"SMTPAddr": c.SMTP.Addr, "SMTPFrom": c.SMTP.From, "SMTPUsername": c.SMTP.Username, "SMTPPassword": secret(c.SMTP.Password),
 		"TLSCert": c.TLSCert, "TLSKey": c.TLSKey, "CRM": c.CRM, "AmoCRMDomain": c.AmoCRM.Domain, "AmoCRMToken": secret(c.AmoCRM.Token), "AmoCRMClientID": c.AmoCRM.ClientID,
-		"AmoCRMClientSecret": secret(c.AmoCRM.ClientSecret), "AmoCRMRedirectURL": c.AmoCRM.RedirectURL,
+		"AmoCRMClientSecret": secret(c.AmoCRM.ClientSecret), "AmoCRMRedirectURL": c.AmoCRM.RedirectURL, "AmoCRMBaseURL": c.AmoCRM.BaseURL,
 		"RecordingCache": c.RecordingCache, "RecordingCacheMB": c.RecordingCacheMB, "RecordingSecret": secret(c.RecordingSecret),
 		"QueueWorkers": c.QueueWorkers, "QueueSize": c.QueueSize, "MaxOpenCalls": c.MaxOpenCalls,
 		"MaxConnections": c.MaxConnections, "MaxInFlight": c.MaxInFlight,
@@ -504,10 +534,10 @@ func (c Config) redacted() map[string]any {
 }
 
 var configKeys = []string{"Addr", "PublicURL", "Country", "ClientsFile", "HookToken", "MegafonToken", "APIToken",
-	"RulesFile", "Demo", "DB", "TelphinClientID", "TelphinClientSecret", "MegafonDomain", "MegafonAPIKey",
+	"RulesFile", "Demo", "DB", "TelphinClientID", "TelphinClientSecret", "TelphinBaseURL", "MegafonDomain", "MegafonAPIKey",
 	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "NotifyURL", "NotifySecret",
 	"SMTPAddr", "SMTPFrom", "SMTPUsername", "SMTPPassword", "TLSCert", "TLSKey", "CRM", "AmoCRMDomain", "AmoCRMToken", "AmoCRMClientID", "AmoCRMClientSecret",
-	"AmoCRMRedirectURL", "RecordingCache", "RecordingCacheMB", "RecordingSecret", "QueueWorkers", "QueueSize", "MaxOpenCalls", "MaxConnections", "MaxInFlight"}
+	"AmoCRMRedirectURL", "AmoCRMBaseURL", "RecordingCache", "RecordingCacheMB", "RecordingSecret", "QueueWorkers", "QueueSize", "MaxOpenCalls", "MaxConnections", "MaxInFlight"}
 
 // String shows the configuration with its secrets (tokens, keys) redacted.
 func (c Config) String() string {

@@ -61,6 +61,7 @@ type fileConfig struct {
 		Telphin struct {
 			ClientID     string `yaml:"client_id"`
 			ClientSecret secret `yaml:"client_secret"`
+			BaseURL      string `yaml:"base_url"`
 		} `yaml:"telphin"`
 		MegaFon struct {
 			Domain string `yaml:"domain"`
@@ -82,6 +83,7 @@ type fileConfig struct {
 		RedirectURL      string           `yaml:"redirect_url"`
 		Extensions       map[string]int64 `yaml:"extensions"`
 		UnsortedPipeline int64            `yaml:"unsorted_pipeline"`
+		BaseURL          string           `yaml:"base_url"`
 	} `yaml:"amocrm"`
 	Employees []fileEmployee `yaml:"employees"`
 	// Statuses are the employees' statuses, as the PBX names them.
@@ -346,6 +348,11 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 	if f.PublicURL != "" {
 		if err := (Config{PublicURL: f.PublicURL}).validate(); err != nil {
 			p.add(at("public_url"), "public_url: %v", err)
+		}
+	}
+	for _, b := range []struct{ key, v string }{{"providers.telphin.base_url", f.Providers.Telphin.BaseURL}, {"amocrm.base_url", f.AmoCRM.BaseURL}} {
+		if err := checkBaseURL(b.v); err != nil {
+			p.add(at(b.key), "%s: %v", b.key, err)
 		}
 	}
 	f.checkSMTP(p, at)

@@ -165,6 +165,46 @@ func TestConfigFilePrecedence(t *testing.T) {
 	require.Equal(t, "127.0.0.1:9004", c.Addr, "a flag wins over everything")
 }
 
+// TestConfigBaseURLs: amocrm.base_url (AMOCRM_BASE_URL) and
+// providers.telphin.base_url (TELPHIN_BASE_URL) point the clients at
+// another host, the environment winning over the file; a value that is
+// not an http(s) URL, or carries a password, is refused naming the
+// setting (at its line in the file) and never echoes the password.
+func TestConfigBaseURLs(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`crm: amocrm
+amocrm: {domain: example.amocrm.ru, token: {env: AMOCRM_TOKEN}, base_url: "http://127.0.0.1:9100"}
+providers:
+  telphin: {base_url: "https://altapi.telphin.ru"}
+`), 0o600))
+	env := map[string]string{"AMOCRM_TOKEN": "long-SECRET"}
+	c, err := gateway.ParseConfig([]string{"-config", path}, func(k string) string { return env[k] }, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "http://127.0.0.1:9100", c.AmoCRM.BaseURL)
+	require.Equal(t, "https://altapi.telphin.ru", c.TelphinBaseURL)
+	require.Contains(t, c.String(), "AmoCRMBaseURL:http://127.0.0.1:9100")
+	env["AMOCRM_BASE_URL"], env["TELPHIN_BASE_URL"] = "https://sandbox.example.com/amo", "http://127.0.0.1:9200"
+	c, err = gateway.ParseConfig([]string{"-config", path}, func(k string) string { return env[k] }, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "https://sandbox.example.com/amo", c.AmoCRM.BaseURL, "the environment wins")
+	require.Equal(t, "http://127.0.0.1:9200", c.TelphinBaseURL)
+
+	env["AMOCRM_BASE_URL"], env["TELPHIN_BASE_URL"] = "sandbox.example.com", "https://user:pass-SECRET@telphin.example.com"
+	_, err = gateway.ParseConfig([]string{"-config", path}, func(k string) string { return env[k] }, io.Discard)
+	require.ErrorContains(t, err, `AMOCRM_BASE_URL: "sandbox.example.com": want http(s)://host[:port][/path]`)
+	require.ErrorContains(t, err, "TELPHIN_BASE_URL: a user or password in the URL")
+	require.NotContains(t, err.Error(), "pass-SECRET")
+
+	require.NoError(t, os.WriteFile(path, []byte(`amocrm: {base_url: "ftp://amo.example.com"}
+providers:
+  telphin: {base_url: "https://altapi.telphin.ru/?x=1"}
+`), 0o600))
+	_, err = gateway.ParseConfig([]string{"-config", path}, noEnv, io.Discard)
+	require.ErrorContains(t, err, `:1:20: amocrm.base_url: "ftp://amo.example.com": want http(s)://host[:port][/path]`)
+	require.ErrorContains(t, err, `:3:23: providers.telphin.base_url: "https://altapi.telphin.ru/?x=1": want http(s)://host[:port][/path], without a query`)
+}
+
 // TestCheckConfig: -check-config prints the effective settings as JSON,
 // every secret redacted and where it comes from, and starts nothing.
 func TestCheckConfig(t *testing.T) {

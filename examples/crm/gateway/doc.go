@@ -152,7 +152,9 @@
 // effective settings, secrets redacted, and exits. Provider credentials
 // come from the environment (or the file): TELPHIN_CLIENT_ID/TELPHIN_CLIENT_SECRET,
 // MEGAFON_DOMAIN/MEGAFON_API_KEY, PHONET_DOMAIN/PHONET_API_KEY and
-// FINAZ_CONFIG (the path of a finaz JSON configuration with click2call).
+// FINAZ_CONFIG (the path of a finaz JSON configuration with click2call);
+// TELPHIN_BASE_URL and AMOCRM_BASE_URL point the Telphin and amoCRM
+// clients at another host (a sandbox, a test fake).
 // Notifications also go to a signed webhook (CRM_NOTIFY_URL,
 // CRM_NOTIFY_SECRET) and by e-mail to the employee told (-smtp-addr,
 // -smtp-from, -smtp-username: CRM_SMTP_ADDR, CRM_SMTP_FROM,

@@ -469,7 +469,11 @@ func (g *Gateway) openClients() error {
 	cfg := g.cfg
 	g.telphinApp = cfg.TelphinClientID
 	if cfg.TelphinClientID != "" {
-		c, err := telphin.NewClient(telphin.Credentials{ClientID: cfg.TelphinClientID, ClientSecret: cfg.TelphinClientSecret}, callbridge.WithLogger(g.log))
+		opts := []callbridge.ClientOption{callbridge.WithLogger(g.log)}
+		if cfg.TelphinBaseURL != "" {
+			opts = append(opts, callbridge.WithBaseURL(cfg.TelphinBaseURL))
+		}
+		c, err := telphin.NewClient(telphin.Credentials{ClientID: cfg.TelphinClientID, ClientSecret: cfg.TelphinClientSecret}, opts...)
 		if err != nil {
 			return fmt.Errorf("telphin: %w", err)
 		}
