@@ -501,7 +501,7 @@ func inRange(t, from, to time.Time) bool {
 	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
 }
 
-// CallRequest is the body of POST /api/call. With Group set the provider
+// CallRequest is the body of POST /api/calls. With Group set the provider
 // rings that group or queue instead of the employee From.
 type CallRequest struct {
 	Provider string `json:"provider"`
@@ -513,18 +513,18 @@ type CallRequest struct {
 	Queue string `json:"queue,omitempty"`
 }
 
-// CallReply is the answer of POST /api/call.
+// CallReply is the answer of POST /api/calls.
 type CallReply struct {
 	CallID string `json:"call_id"`
 }
 
-// maxAPIBody bounds the body of POST /api/call.
+// maxAPIBody bounds the body of POST /api/calls.
 const maxAPIBody = 64 << 10
 
 // callTimeout bounds one click-to-call.
 const callTimeout = 30 * time.Second
 
-// placeCall is POST /api/call: click-to-call through a provider's client.
+// placeCall is POST /api/calls: click-to-call through a provider's client.
 // A body that is not application/json is 415; a bad request, a provider
 // without credentials (or without group calls) or a call the provider
 // refuses (4xx: unknown extension, bad number) 400 with the message; a

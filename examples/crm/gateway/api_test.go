@@ -132,9 +132,9 @@ func TestAPIToken(t *testing.T) {
 			require.NotContains(t, w.Body.String(), "items")
 		}
 	}
-	w := call(h, "POST", "/api/call", `{"provider":"megafon","from":"andy","to":"79161234567"}`, "Authorization", "")
+	w := call(h, "POST", "/api/calls", `{"provider":"megafon","from":"andy","to":"79161234567"}`, "Authorization", "")
 	require.Equal(t, http.StatusUnauthorized, w.Code)
-	require.Equal(t, http.StatusOK, call(h, "POST", "/api/call", `{"provider":"megafon","from":"andy","to":"79161234567"}`).Code)
+	require.Equal(t, http.StatusOK, call(h, "POST", "/api/calls", `{"provider":"megafon","from":"andy","to":"79161234567"}`).Code)
 	for _, target := range []string{"/healthz", "/readyz"} {
 		require.Equal(t, http.StatusOK, call(h, "GET", target, "", "Authorization", "").Code, target)
 	}
@@ -146,7 +146,7 @@ func TestRefusedBeforeTheBody(t *testing.T) {
 	t.Parallel()
 	srv := start(t, gateway.Config{})
 	for _, target := range []string{
-		"POST /api/call HTTP/1.1\r\nContent-Type: application/json\r\n",
+		"POST /api/calls HTTP/1.1\r\nContent-Type: application/json\r\n",
 		"POST /hooks/telphin/app?token=wrong HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n",
 		"POST /hooks/phonet/call HTTP/1.1\r\nContent-Type: application/json\r\n",
 	} {
@@ -197,7 +197,7 @@ func TestCrossSiteCall(t *testing.T) {
 		{"public URL host", []string{"Host", "CRM.example.com"}, http.StatusOK},
 		{"listen address", []string{"Host", "10.1.2.3:8080"}, http.StatusOK},
 	} {
-		w := call(h, "POST", "/api/call", body, tc.hdr...)
+		w := call(h, "POST", "/api/calls", body, tc.hdr...)
 		require.Equal(t, tc.code, w.Code, "%s: %s", tc.name, w.Body)
 	}
 	// The lists are guarded the same way.
@@ -232,7 +232,7 @@ func TestClickToCallErrors(t *testing.T) {
 		{megafontest.Failure{Op: megafontest.OpMakeCall, Status: 503}, 502, "megafon answered 503", ""},
 	} {
 		pbx.Fail(tc.fault)
-		w := call(h, "POST", "/api/call", body)
+		w := call(h, "POST", "/api/calls", body)
 		require.Equal(t, tc.code, w.Code, "%d: %s", tc.fault.Status, w.Body)
 		var e struct{ Error string }
 		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &e))
@@ -241,12 +241,12 @@ func TestClickToCallErrors(t *testing.T) {
 		require.Equal(t, tc.retryAfter, w.Header().Get("Retry-After"))
 	}
 	// A bad number refused by the provider's client before sending.
-	w := call(h, "POST", "/api/call", `{"provider":"megafon","from":"andy","to":"call me"}`)
+	w := call(h, "POST", "/api/calls", `{"provider":"megafon","from":"andy","to":"call me"}`)
 	require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
 	require.Equal(t, 1, strings.Count(w.Body.String(), "megafon:"), w.Body.String())
 	// The network.
 	pbx.Close()
-	w = call(h, "POST", "/api/call", body)
+	w = call(h, "POST", "/api/calls", body)
 	require.Equal(t, http.StatusBadGateway, w.Code, w.Body.String())
 	require.Equal(t, 1, strings.Count(w.Body.String(), "megafon:"), w.Body.String())
 	require.NotContains(t, logs.String(), megafontest.APIKey)
@@ -268,7 +268,7 @@ func TestClickToCallErrors(t *testing.T) {
 		// A provider's error wrapping another of its own errors.
 		{"phonet", `{"provider":"phonet","from":"001","to":"79161234567"}`, `phonet: call: unknown employee`},
 	} {
-		w := call(h, "POST", "/api/call", tc.body)
+		w := call(h, "POST", "/api/calls", tc.body)
 		require.Equal(t, http.StatusBadRequest, w.Code, "%s: %s", tc.body, w.Body)
 		var e struct{ Error string }
 		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &e))
@@ -617,7 +617,7 @@ func TestAppendCallMatchesJSON(t *testing.T) {
 	require.Error(t, err, "encoding/json refuses it too")
 }
 
-// TestClickToCallQueue: POST /api/call passes "queue" to the provider: a
+// TestClickToCallQueue: POST /api/calls passes "queue" to the provider: a
 // Finaz call goes through the queue asked for (identificador_fila).
 func TestClickToCallQueue(t *testing.T) {
 	t.Parallel()
@@ -633,7 +633,7 @@ func TestClickToCallQueue(t *testing.T) {
 		`{"provider":"finaz","from":"205","to":"5511987654321","queue":"cobranca"}`,
 		`{"provider":"finaz","from":"101","to":"5511987654321"}`,
 	} {
-		w := call(g.Handler(), "POST", "/api/call", body)
+		w := call(g.Handler(), "POST", "/api/calls", body)
 		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	}
 	reqs := fsrv.Requests()

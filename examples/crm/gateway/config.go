@@ -41,7 +41,7 @@ type Config struct {
 	// file and the rules (-country, CRM_COUNTRY; default RU). Webhook
 	// numbers are read with each provider's home country (Telphin and
 	// MegaFon RU, Phonet UA, Finaz BR). It does not apply to POST
-	// /api/call: "to" goes to the provider's client unchanged, which reads
+	// /api/calls: "to" goes to the provider's client unchanged, which reads
 	// it its own way (Telphin and Finaz with their home country, MegaFon
 	// and Phonet as dialled digits), so give it in international format.
 	Country string

@@ -32,7 +32,7 @@ var controlActions = []string{"transfer", "hold", "unhold", "hangup"}
 // control through the provider's client, provider-neutral
 // (callevent.Transferer, Holder, Hanger). An action the provider's client
 // cannot do is 501 naming the provider; an unknown provider or action 404;
-// otherwise the answers of POST /api/call.
+// otherwise the answers of POST /api/calls.
 func (g *Gateway) controlCall(w http.ResponseWriter, r *http.Request) {
 	provider, ok := pathProvider(w, r)
 	if !ok {

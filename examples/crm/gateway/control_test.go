@@ -23,7 +23,7 @@ import (
 func TestCallControl(t *testing.T) {
 	t.Parallel()
 	srv := start(t, gateway.Config{Demo: true})
-	code, body := srv.do(t, http.MethodPost, "/api/call", "application/json", `{"provider":"telphin","from":"101","to":"+7 953 000-00-00"}`)
+	code, body := srv.do(t, http.MethodPost, "/api/calls", "application/json", `{"provider":"telphin","from":"101","to":"+7 953 000-00-00"}`)
 	require.Equal(t, http.StatusOK, code, body)
 	var placed gateway.CallReply
 	require.NoError(t, json.Unmarshal([]byte(body), &placed))
@@ -73,7 +73,7 @@ func TestLiveCalls(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	srv := start(t, gateway.Config{Demo: true, Clock: clock})
-	code, body := srv.do(t, http.MethodPost, "/api/call", "application/json", `{"provider":"telphin","from":"101","to":"+7 953 000-00-00"}`)
+	code, body := srv.do(t, http.MethodPost, "/api/calls", "application/json", `{"provider":"telphin","from":"101","to":"+7 953 000-00-00"}`)
 	require.Equal(t, http.StatusOK, code, body)
 	var placed gateway.CallReply
 	require.NoError(t, json.Unmarshal([]byte(body), &placed))

@@ -20,7 +20,7 @@ import (
 const demoMegafonDomain = megafontest.Domain
 
 // startDemo starts the fake of every provider on 127.0.0.1 and points a
-// client at each, so POST /api/call works without accounts. Employees the
+// client at each, so POST /api/calls works without accounts. Employees the
 // fakes know: Telphin extension 101, MegaFon andy (701), Phonet 001; any
 // extension for Finaz.
 func (g *Gateway) startDemo() error {

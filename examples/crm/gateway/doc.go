@@ -12,7 +12,7 @@
 //	                   clients found or created, calls logged, leads for missed calls
 //	provider lookup  → the same Engine as callevent.ContactLookup (MegaFon cmd=contact,
 //	                   Phonet customer_data, Telphin call_interactive, Finaz receptivo)
-//	POST /api/call   → the provider's Client (callevent.Caller / GroupCaller)
+//	POST /api/calls   → the provider's Client (callevent.Caller / GroupCaller)
 //
 // # Routes
 //
@@ -30,7 +30,7 @@
 //	GET      /status       the same as an HTML page: ?token=<API token> once, then a cookie
 //	GET      /             the status page, for now
 //	POST     /api/deadletters/{id}/replay  deliver one again  (API token)
-//	POST     /api/call     {"provider","from","to"[,"group"][,"queue"]} → {"call_id"}  (API token)
+//	POST     /api/calls     {"provider","from","to"[,"group"][,"queue"]} → {"call_id"}  (API token)
 //	GET      /api/calls/{provider}/{call_id}/recording?account=…  the call's recording  (API token)
 //	GET      /recordings/{provider}/{call_id}?account=…&sig=…  the same by a signed link (no token)
 //	POST     /api/finaz/results  {"queue"[,"account"]}: the dialer's return as calls  (API token)
@@ -39,7 +39,7 @@
 //
 // A wrong token is 401 and nothing is stored (refused before the body is
 // read when the token is in the URL), a body over 1 MiB 413 (64 KiB for
-// /api/call), malformed input 400, a full queue or too many bodies in
+// /api/calls), malformed input 400, a full queue or too many bodies in
 // flight (Config.MaxInFlight) 503 with Retry-After (the provider
 // redelivers). Webhook replies are 202 once the events are queued
 // (lookups and Finaz answer with their own bodies). Serve accepts at most
@@ -51,7 +51,7 @@
 // (generated and printed once at start when not set), a Host that is an
 // IP address, localhost or the host of the public URL or listen address
 // (421 otherwise: DNS rebinding), and no cross-origin Origin or
-// Sec-Fetch-Site (403). POST /api/call takes only application/json (415).
+// Sec-Fetch-Site (403). POST /api/calls takes only application/json (415).
 // A call the provider refuses (4xx, or its client refusing the number or
 // extension) is 400 with the provider's message; a provider's 429 is 429;
 // a provider's 5xx, its refusing the gateway's credentials or the network
@@ -160,7 +160,7 @@
 // -smtp-from, -smtp-username: CRM_SMTP_ADDR, CRM_SMTP_FROM,
 // CRM_SMTP_USERNAME, and CRM_SMTP_PASSWORD from the environment or the
 // file), through one outbox with retries (senders.go, mail.go).
-// A provider without credentials still receives webhooks; POST /api/call
+// A provider without credentials still receives webhooks; POST /api/calls
 // answers 400 naming the missing setting. -demo starts the telphintest,
 // megafontest, phonettest and finaztest fakes in-process and points the
 // clients at them; the fakes accept calls but send no webhooks, so a demo

@@ -27,7 +27,7 @@ var fuzzRoutes = []struct{ method, target string }{
 	{"POST", "/hooks/phonet/after_call_end?token=hook-token&"},
 	{"GET", "/hooks/finaz/atendimentodiscador?token=hook-token&"},
 	{"GET", "/hooks/finaz/atendimentoreceptivo?token=hook-token&"},
-	{"POST", "/api/call?"},
+	{"POST", "/api/calls?"},
 }
 
 // FuzzGateway: the server never dies on input and never blames itself

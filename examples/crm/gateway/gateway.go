@@ -52,7 +52,7 @@ const ShutdownTimeout = 30 * time.Second
 // already queued is drained.
 const ShutdownGrace = 3 * time.Second
 
-// providers are the provider names of the routes and of POST /api/call.
+// providers are the provider names of the routes and of POST /api/calls.
 var providers = []string{telphin.Provider, megafon.Provider, phonet.Provider, finaz.Provider}
 
 // Gateway is the reference CRM telephony gateway: every provider's webhook
@@ -603,7 +603,7 @@ func (g *Gateway) routes() error {
 	mux.Handle("PUT /api/employees/{id}/status", g.guardAPI(g.setStatus))
 	mux.Handle("GET /api/deadletters", g.guardAPI(g.listDeadLetters))
 	mux.Handle("POST /api/deadletters/{id}/replay", g.guardAPI(g.replayDeadLetter))
-	mux.Handle("POST /api/call", g.guardAPI(g.placeCall))
+	mux.Handle("POST /api/calls", g.guardAPI(g.placeCall))
 	mux.Handle("GET /api/calls/live", g.guardAPI(g.liveCalls))
 	mux.Handle("GET /api/calls/{provider}/{call_id}", g.guardAPI(g.getCall))
 	mux.Handle("POST /api/calls/{provider}/{call_id}/{action}", g.guardAPI(g.controlCall))
@@ -947,7 +947,7 @@ func (g *Gateway) PrintURLs(w io.Writer, base string) {
 	b.WriteString("\nAPI (Authorization: Bearer <API token>):\n")
 	row("", "GET", base+"/api/calls, /api/clients, /api/leads, /api/notifications, /api/deadletters   ?limit=&cursor=")
 	row("", "POST", base+"/api/deadletters/{id}/replay")
-	row("", "POST", base+"/api/call")
+	row("", "POST", base+"/api/calls")
 	row("", "GET", base+"/api/calls/{provider}/{call_id}/recording   ?account=   (Range)")
 	if g.apiTokenGenerated {
 		row("", "API token", g.apiToken+"   (generated; printed only now: set -api-token or CRM_API_TOKEN to choose one)")

@@ -50,7 +50,7 @@ func TestDemoClickToCall(t *testing.T) {
 		// once, not the provider failing.
 		{`{"provider":"telphin","from":"999","to":"+79530000000"}`, `{"error":"telphin: call from \"999\": unknown extension: \"999\""}`, 400},
 	} {
-		code, body := srv.do(t, http.MethodPost, "/api/call", "application/json", tc.body)
+		code, body := srv.do(t, http.MethodPost, "/api/calls", "application/json", tc.body)
 		require.Equal(t, tc.code, code, "%s: %s", tc.body, body)
 		if tc.want != "" {
 			require.JSONEq(t, tc.want, body, tc.body)
@@ -69,7 +69,7 @@ func TestClickToCallNotConfigured(t *testing.T) {
 		"phonet":  "PHONET_DOMAIN and PHONET_API_KEY",
 		"finaz":   "FINAZ_CONFIG",
 	} {
-		code, body := srv.do(t, http.MethodPost, "/api/call", "application/json", `{"provider":"`+p+`","from":"101","to":"79161234567"}`)
+		code, body := srv.do(t, http.MethodPost, "/api/calls", "application/json", `{"provider":"`+p+`","from":"101","to":"79161234567"}`)
 		require.Equal(t, http.StatusBadRequest, code, body)
 		require.Contains(t, body, p+" is not configured: set "+setting)
 	}
@@ -92,11 +92,11 @@ func TestCallRequestErrors(t *testing.T) {
 		{"too large, not JSON", strings.Repeat("x", 70<<10), "body over 65536 bytes", 413},
 		{"too large after the object", `{"provider":"telphin","from":"101","to":"1"}` + strings.Repeat(" ", 70<<10), "body over 65536 bytes", 413},
 	} {
-		code, body := srv.do(t, http.MethodPost, "/api/call", "application/json", tc.body)
+		code, body := srv.do(t, http.MethodPost, "/api/calls", "application/json", tc.body)
 		require.Equal(t, tc.code, code, "%s: %s", tc.name, body)
 		require.Contains(t, body, tc.want, tc.name)
 	}
-	code, _ := srv.do(t, http.MethodGet, "/api/call", "", "")
+	code, _ := srv.do(t, http.MethodPut, "/api/calls", "", "")
 	require.Equal(t, http.StatusMethodNotAllowed, code)
 }
 

@@ -128,11 +128,11 @@ func TestStatusErrors(t *testing.T) {
 	require.NoError(t, err)
 	srv := serve(t, g, ln, logs)
 	pbx.Fail(megafontest.Failure{Op: megafontest.OpMakeCall, Status: http.StatusBadRequest, Body: `{"message":"Invalid phone number"}`})
-	code, body := srv.do(t, http.MethodPost, "/api/call", "application/json", `{"provider":"megafon","from":"andy","to":"79161234567"}`)
+	code, body := srv.do(t, http.MethodPost, "/api/calls", "application/json", `{"provider":"megafon","from":"andy","to":"79161234567"}`)
 	require.Equal(t, http.StatusBadRequest, code, body)
 	require.Nil(t, getStatus(t, srv).Providers["megafon"].LastError, "the caller's mistake is no failure of MegaFon's")
 	pbx.Fail(megafontest.Failure{Op: megafontest.OpMakeCall, Status: http.StatusServiceUnavailable})
-	code, body = srv.do(t, http.MethodPost, "/api/call", "application/json", `{"provider":"megafon","from":"andy","to":"79161234567"}`)
+	code, body = srv.do(t, http.MethodPost, "/api/calls", "application/json", `{"provider":"megafon","from":"andy","to":"79161234567"}`)
 	require.Equal(t, http.StatusBadGateway, code, body)
 	mf := getStatus(t, srv).Providers["megafon"]
 	require.NotNil(t, mf.LastError)
