@@ -17,6 +17,8 @@
 //     who want phones without the rules engine.
 //   - match: phone → client resolution and the call rules engine (Engine)
 //     over small store interfaces; match/memstore: those stores in memory.
+//   - live: each employee's live screen (calls and legs, client cards,
+//     notifications) as Server-Sent Events, fed by the engine.
 //   - telphin, megafon, phonet, finaz: one provider each — a Client for
 //     calls and history, a webhook handler, and a <provider>test fake.
 //   - amocrm: an amoCRM / Kommo client and a match store over it.

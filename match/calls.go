@@ -165,6 +165,7 @@ func (e *Engine) advance(ctx context.Context, st *callState) error {
 		return e.amend(ctx, st, a)
 	}
 	e.live(ctx, st, a)
+	e.watch(ctx, st, a)
 	switch {
 	case a.completed && !a.openLegs && a.legged && e.settle > 0:
 		// Every event of the call restarts the wait.

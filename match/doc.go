@@ -95,6 +95,12 @@
 // [Engine.Resume] more than a few seconds after they arrived; a durable
 // inbox's prompt deliveries are live), have no live phases.
 //
+// [Engine.LiveCalls] is the view of the calls in progress: each leg
+// ringing, talking, on hold ([Engine.Hold]: the program that holds a
+// call tells the engine, as no provider reports it), transferred or
+// ended; [WithOnLiveCall] hands each change of it to the program as it
+// happens (package live shows it on the employees' screens).
+//
 // The engine is also a callevent.ContactLookup: [Engine.LookupContact]
 // answers MegaFon's cmd=contact, Phonet's customer_data and Finaz's screen
 // pop with the client's name, card URL ([WithCardURL]) and responsible

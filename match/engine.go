@@ -70,6 +70,7 @@ type Engine struct {
 	providerIdle                map[string]time.Duration
 	maxCalls                    int
 	onDecision                  func(context.Context, Decision)
+	onLive                      func(context.Context, LiveCall)
 
 	base   context.Context
 	cancel context.CancelFunc

@@ -19,6 +19,7 @@ type liveState struct {
 	rang     map[string]bool // extensions (or logins) whose ringing was handled
 	leads    []Lead          // the client's active leads, read once for the cards
 	leadsOK  bool
+	held     map[string]bool // legs on hold by extension or login, "" for all (Engine.Hold)
 }
 
 // live runs the phases of a call that is not over yet (seed 002): cards

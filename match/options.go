@@ -201,6 +201,20 @@ func WithOnDecision(f func(ctx context.Context, d Decision)) Option {
 	return func(e *Engine) error { e.onDecision = f; return nil }
 }
 
+// WithOnLiveCall sets a function the engine calls with the view of a call
+// in progress (as LiveCall returns it) after each of its events and each
+// Hold, before the call is decided, on the goroutine that delivers the
+// event, with the call's lock held (so one call's views come in order):
+// f must return quickly and must not hand the engine events. The view
+// may be unchanged (a redelivered event). Internal calls are left out,
+// as LiveCalls leaves them; the decision that ends a call comes to
+// WithOnDecision. Package live shows the views on employees' screens:
+//
+//	match.WithOnLiveCall(hub.CallChanged)
+func WithOnLiveCall(f func(ctx context.Context, c LiveCall)) Option {
+	return func(e *Engine) error { e.onLive = f; return nil }
+}
+
 // WithProviderIdle sets the idle timeout of one provider's calls: how long
 // after a call's last event the engine acts on it when no end is reported.
 // Some providers never report the end: the Finaz contract sends only the

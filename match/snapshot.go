@@ -2,6 +2,7 @@ package match
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -18,11 +19,19 @@ const (
 	LegRinging LegState = iota + 1
 	LegTalking
 	LegEnded
+	// LegOnHold: talking, and put on hold (Engine.Hold): no provider
+	// reports a hold, so the program that holds the call tells the
+	// engine.
+	LegOnHold
+	// LegTransferred: the call was transferred away from this leg (a
+	// Transferred event of another leg came while it talked).
+	LegTransferred
 )
 
-var legStateNames = [...]string{"", "ringing", "talking", "ended"}
+var legStateNames = [...]string{"", "ringing", "talking", "ended", "on_hold", "transferred"}
 
-// String returns "ringing", "talking" or "ended".
+// String returns "ringing", "talking", "ended", "on_hold" or
+// "transferred".
 func (s LegState) String() string {
 	if int(s) < len(legStateNames) && s > 0 {
 		return legStateNames[s]
@@ -48,7 +57,8 @@ func (s *LegState) UnmarshalText(b []byte) error {
 // reached.
 type Leg struct {
 	// ID is the provider's leg id, "" for a provider without legs.
-	ID        string   `json:"id,omitempty"`
+	ID string `json:"id,omitempty"`
+	// Extension and Login are the employee's phone as the events name it.
 	Extension string   `json:"extension,omitempty"`
 	Login     string   `json:"login,omitempty"`
 	State     LegState `json:"state"`
@@ -102,7 +112,14 @@ func liveCallOf(st *callState) (LiveCall, bool) {
 	if st.finalized || st.gone || len(st.events) == 0 {
 		return LiveCall{}, false
 	}
-	a := assemble(st.events)
+	return liveView(st, assemble(st.events))
+}
+
+// liveView is liveCallOf with the call's events assembled as a. A
+// Transferred event's leg is the party the call goes to (it rings); the
+// legs talking then are transferred away from. Legs talking are on hold
+// as Engine.Hold set. st.mu is held.
+func liveView(st *callState, a assembled) (LiveCall, bool) {
 	if a.internal {
 		return LiveCall{}, false
 	}
@@ -112,6 +129,11 @@ func liveCallOf(st *callState) (LiveCall, bool) {
 	if st.prog.res.Found() {
 		c.ClientID = st.prog.res.Client.ID
 	}
+	// What each leg went through: its state follows from that, not from
+	// the order of its events (a final record is dated when the call
+	// started, before the answer).
+	type legFacts struct{ answered, ended, away bool }
+	var facts []legFacts
 	index := map[string]int{}
 	for _, ev := range st.events {
 		if ev.Kind == callevent.Rated {
@@ -128,18 +150,101 @@ func liveCallOf(st *callState) (LiveCall, bool) {
 			}
 			i = len(c.Legs)
 			index[key] = i
-			c.Legs = append(c.Legs, Leg{ID: ev.LegID, State: LegRinging})
+			c.Legs = append(c.Legs, Leg{ID: ev.LegID})
+			facts = append(facts, legFacts{})
 		}
 		l := &c.Legs[i]
 		l.Extension, l.Login = cmp.Or(ev.Extension, l.Extension), cmp.Or(ev.Employee, l.Login)
 		switch ev.Kind {
 		case callevent.Answered:
-			l.State = LegTalking
+			facts[i].answered = true
 		case callevent.Ended, callevent.Completed:
-			l.State = LegEnded
+			facts[i].ended = true
+		case callevent.Transferred:
+			for j := range facts {
+				if j != i && facts[j].answered && !facts[j].ended {
+					facts[j].away = true
+				}
+			}
+		}
+	}
+	for i, f := range facts {
+		switch {
+		case f.away:
+			c.Legs[i].State = LegTransferred
+		case f.ended:
+			c.Legs[i].State = LegEnded
+		case f.answered:
+			c.Legs[i].State = LegTalking
+		default:
+			c.Legs[i].State = LegRinging
+		}
+	}
+	if len(st.live.held) > 0 {
+		all := st.live.held[""] || !slices.ContainsFunc(c.Legs, func(l Leg) bool { return st.live.held[l.Extension] || st.live.held[l.Login] })
+		for i := range c.Legs {
+			l := &c.Legs[i]
+			if l.State == LegTalking && (all || st.live.held[l.Extension] || st.live.held[l.Login]) {
+				l.State = LegOnHold
+			}
 		}
 	}
 	return c, true
+}
+
+// Hold records that the call in progress was put on hold (held) or taken
+// off it, by a command of the program (callevent.Holder): no provider
+// reports it. from names the leg as the command did (an extension or a
+// login); "", or a name no leg of the call has, is every leg. The legs
+// talking show LegOnHold until the call is taken off hold or they end;
+// the change goes to WithOnLiveCall. ok is false for a call that is not
+// in progress here.
+func (e *Engine) Hold(ctx context.Context, provider, account, callID, from string, held bool) (ok bool) {
+	e.mu.Lock()
+	st := e.active[callKey{provider, account, callID}]
+	e.mu.Unlock()
+	if st == nil {
+		return false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.finalized || st.gone || len(st.events) == 0 {
+		return false
+	}
+	switch {
+	case held:
+		if st.live.held == nil {
+			st.live.held = make(map[string]bool)
+		}
+		if len(st.live.held) >= maxHeld { // a call has few legs: a name too many holds it all
+			from = ""
+		}
+		st.live.held[from] = true
+	case from == "":
+		clear(st.live.held)
+	default:
+		delete(st.live.held, from)
+		delete(st.live.held, "")
+	}
+	a := assemble(st.events)
+	if a.internal {
+		return false
+	}
+	e.watch(ctx, st, a)
+	return true
+}
+
+// maxHeld bounds the names a call is held by (Engine.Hold).
+const maxHeld = 16
+
+// watch tells WithOnLiveCall the call's view; st.mu is held.
+func (e *Engine) watch(ctx context.Context, st *callState, a assembled) {
+	if e.onLive == nil {
+		return
+	}
+	if c, ok := liveView(st, a); ok {
+		e.onLive(ctx, c)
+	}
 }
 
 // LiveCall returns one call in progress, as LiveCalls lists it; ok is

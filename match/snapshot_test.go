@@ -1,6 +1,9 @@
 package match_test
 
 import (
+	"context"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,4 +50,105 @@ func TestLiveCalls(t *testing.T) {
 	require.Empty(t, h.e.LiveCalls(), "a decided call is not live")
 	_, ok = h.e.LiveCall("megafon", acct, "lv1")
 	require.False(t, ok, "nor is it one by one")
+}
+
+// TestLiveCallHoldAndTransfer: a leg put on hold through Engine.Hold is
+// on hold while it talks, off it after Hold(false); a Transferred event
+// of another leg marks the leg that talked transferred, and its end
+// keeps it so; a call that is not in progress cannot be held.
+func TestLiveCallHoldAndTransfer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, match.DefaultRule())
+	ctx := context.Background()
+	mk := legEvent("hd1")
+	h.send(mk("r1", callevent.Ringing, "a", "101", 0), mk("an", callevent.Answered, "a", "101", 2*time.Second))
+	legs := func() []match.Leg {
+		c, ok := h.e.LiveCall("megafon", acct, "hd1")
+		require.True(t, ok)
+		return c.Legs
+	}
+	require.True(t, h.e.Hold(ctx, "megafon", acct, "hd1", "101", true))
+	require.Equal(t, match.LegOnHold, legs()[0].State)
+	require.True(t, h.e.Hold(ctx, "megafon", acct, "hd1", "101", false))
+	require.Equal(t, match.LegTalking, legs()[0].State)
+	require.True(t, h.e.Hold(ctx, "megafon", acct, "hd1", "15400*101", true), "a name no leg has holds the call")
+	require.Equal(t, match.LegOnHold, legs()[0].State)
+	require.True(t, h.e.Hold(ctx, "megafon", acct, "hd1", "", false))
+	require.Equal(t, match.LegTalking, legs()[0].State)
+	require.False(t, h.e.Hold(ctx, "megafon", acct, "nope", "101", true), "no such call")
+
+	h.send(mk("tr", callevent.Transferred, "b", "201", 10*time.Second))
+	require.Equal(t, []match.Leg{{ID: "a", Extension: "101", State: match.LegTransferred}, {ID: "b", Extension: "201", State: match.LegRinging}}, legs())
+	h.send(mk("e1", callevent.Ended, "a", "101", 11*time.Second), mk("an2", callevent.Answered, "b", "201", 12*time.Second))
+	require.Equal(t, []match.Leg{{ID: "a", Extension: "101", State: match.LegTransferred}, {ID: "b", Extension: "201", State: match.LegTalking}}, legs())
+
+	var s match.LegState
+	for _, want := range []match.LegState{match.LegOnHold, match.LegTransferred} {
+		b, err := want.MarshalText()
+		require.NoError(t, err)
+		require.NoError(t, s.UnmarshalText(b))
+		require.Equal(t, want, s)
+	}
+}
+
+// TestOnLiveCall: WithOnLiveCall sees the view of a call after each of
+// its events and each Hold, in order, and nothing of an internal call;
+// the decision that ends the call comes to WithOnDecision after the last
+// view.
+func TestOnLiveCall(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []string // "view: legs" and "decided"
+	h := newHarness(t, match.DefaultRule(),
+		match.WithOnLiveCall(func(_ context.Context, c match.LiveCall) {
+			mu.Lock()
+			defer mu.Unlock()
+			var b strings.Builder
+			b.WriteString(c.CallID + ":")
+			for _, l := range c.Legs {
+				b.WriteString(" " + l.Extension + "=" + l.State.String())
+			}
+			seen = append(seen, b.String())
+		}),
+		match.WithOnDecision(func(_ context.Context, d match.Decision) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, "decided "+d.Call.CallID)
+		}))
+	mk := legEvent("ol1")
+	h.send(mk("r1", callevent.Ringing, "a", "101", 0), mk("r2", callevent.Ringing, "b", "201", 0),
+		mk("an", callevent.Answered, "a", "101", time.Second))
+	require.True(t, h.e.Hold(context.Background(), "megafon", acct, "ol1", "101", true))
+	h.send(callevent.Event{ID: "in1", Provider: "megafon", Account: acct, Kind: callevent.Ringing, Direction: callevent.Internal,
+		CallID: "int1", Extension: "101", ClientPhone: "102", At: t0})
+	e1, e2 := mk("e1", callevent.Ended, "a", "101", time.Minute), mk("e2", callevent.Ended, "b", "201", time.Second)
+	e1.Status = callevent.Success
+	h.send(e2, e1)
+	h.clock.Advance(match.DefaultGracePeriod)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{
+		"ol1: 101=ringing",
+		"ol1: 101=ringing 201=ringing",
+		"ol1: 101=talking 201=ringing",
+		"ol1: 101=on_hold 201=ringing",
+		"ol1: 101=on_hold 201=ended",
+		"ol1: 101=ended 201=ended",
+		"decided ol1",
+	}, seen, "no view of the internal call")
+}
+
+// TestLiveCallFinalRecordEndsLeg: a leg's final record ends it although
+// it is dated when the call started, before the answer (MegaFon's
+// history, Telphin's hangup with the call's start).
+func TestLiveCallFinalRecordEndsLeg(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, match.DefaultRule())
+	mk := legEvent("fr1")
+	done := mk("c1", callevent.Completed, "a", "101", 0)
+	done.Status, done.AnsweredAt, done.EndedAt = callevent.Success, t0.Add(5*time.Second), t0.Add(time.Minute)
+	h.send(mk("r1", callevent.Ringing, "a", "101", 0), mk("an", callevent.Answered, "a", "101", 5*time.Second), done)
+	c, ok := h.e.LiveCall("megafon", acct, "fr1")
+	require.True(t, ok, "settling")
+	require.Equal(t, []match.Leg{{ID: "a", Extension: "101", State: match.LegEnded}}, c.Legs)
 }

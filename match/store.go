@@ -233,6 +233,17 @@ func (k NotificationKind) String() string {
 // MarshalText implements encoding.TextMarshaler.
 func (k NotificationKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *NotificationKind) UnmarshalText(b []byte) error {
+	for _, v := range [...]NotificationKind{NotifyMissed, NotifyCall, NotifyTaskOverdue, NotifyIntegration} {
+		if v.String() == string(b) {
+			*k = v
+			return nil
+		}
+	}
+	return fmt.Errorf("match: unknown notification kind %q", b)
+}
+
 // Notification tells one employee about a call.
 type Notification struct {
 	Kind        NotificationKind `json:"kind"`

@@ -5,6 +5,7 @@
 package readme
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
@@ -26,6 +27,7 @@ import (
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/finaz/finaztest"
+	"github.com/callbridge/callbridge/live"
 	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/match/memstore"
 	"github.com/callbridge/callbridge/megafon"
@@ -279,6 +281,72 @@ func TestAmoCRMGateway(t *testing.T) {
 	require.Len(t, fake.Contacts(), 1)
 	require.Len(t, fake.Calls(), 1)
 	require.NotEmpty(t, fake.Events(), "the pop-up")
+}
+
+// --- Live screens: package live ---
+
+func liveScreens(mux *http.ServeMux, store *memstore.Store) (*live.Hub, *match.Engine, error) {
+	hub, err := live.NewHub(live.WithDirectory(store)) // extension or login → employee
+	if err != nil {
+		return nil, nil, err
+	}
+	engine, err := match.NewEngine(store,
+		match.WithOnLiveCall(hub.CallChanged), // call and leg states
+		match.WithPopUps(hub),                 // client cards
+		match.WithOnDecision(hub.Decided),     // the end of each call
+		match.WithNotifier(hub.Notifier(store)))
+	if err != nil {
+		return nil, nil, err
+	}
+	mux.Handle("GET /events", hub.Handler(func(r *http.Request) (employee string, all bool, err error) {
+		return sessionEmployee(r) // your sign-in; an error is 401
+	}))
+	return hub, engine, nil
+}
+
+// sessionEmployee is the employee signed in: the CRM's session cookie
+// names them.
+func sessionEmployee(r *http.Request) (string, bool, error) {
+	c, err := r.Cookie("session")
+	if err != nil {
+		return "", false, errors.New("sign in first")
+	}
+	return c.Value, false, nil
+}
+
+func TestLiveScreens(t *testing.T) {
+	store, err := memstore.New()
+	require.NoError(t, err)
+	store.SetEmployees("", match.Employee{ID: "anna", Extensions: []string{"101"}})
+	mux := http.NewServeMux()
+	hub, engine, err := liveScreens(mux, store)
+	require.NoError(t, err)
+	defer hub.Close(context.Background())
+	defer engine.Close(context.Background())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + "/events")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "no session")
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/events", nil)
+	require.NoError(t, err)
+	req.AddCookie(&http.Cookie{Name: "session", Value: "anna"})
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "text/event-stream; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.NoError(t, engine.HandleEvent(context.Background(), callevent.Event{ID: "e1", Provider: "megafon",
+		Kind: callevent.Ringing, Direction: callevent.Inbound, CallID: "c1", Extension: "101", ClientPhone: "79162222222", At: time.Now()}))
+	var names []string
+	lines := bufio.NewScanner(resp.Body)
+	for len(names) < 3 && lines.Scan() {
+		if name, ok := strings.CutPrefix(lines.Text(), "event: "); ok {
+			names = append(names, name)
+		}
+	}
+	require.Equal(t, []string{"sync", "card", "call"}, names, "Anna's phone rings: the card, then the call")
 }
 
 // --- The CRM: match over your own store ---

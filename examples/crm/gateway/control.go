@@ -97,11 +97,15 @@ func (g *Gateway) controlCall(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, msg)
 		return
 	}
-	switch action {
-	case "hold", "unhold":
-		g.held.Store(provider+"\x00"+callID, action == "hold")
-	case "hangup", "transfer":
-		g.held.Delete(provider + "\x00" + callID)
+	// No provider reports a hold: the engine, whose view of the call
+	// the API and the screens show, is told.
+	if account, ok := g.liveAccount(provider, callID); ok {
+		switch action {
+		case "hold", "unhold":
+			g.engine.Hold(r.Context(), provider, account, callID, req.From, action == "hold")
+		case "hangup", "transfer":
+			g.engine.Hold(r.Context(), provider, account, callID, "", false)
+		}
 	}
 	g.log.InfoContext(r.Context(), "call control", "provider", provider, "action", action, "call_id", callID)
 	writeJSON(w, http.StatusOK, map[string]string{"provider": provider, "call_id": callID, "action": action})
@@ -118,39 +122,40 @@ func pathProvider(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return p, true
 }
 
+// liveAccount is the account of the call in progress of the provider
+// with the id (the API names calls without their account).
+func (g *Gateway) liveAccount(provider, callID string) (string, bool) {
+	for _, c := range g.engine.LiveCalls() {
+		if c.Provider == provider && c.CallID == callID {
+			return c.Account, true
+		}
+	}
+	return "", false
+}
+
 // LiveCall is a call in progress as GET /api/calls/live lists it: the
-// engine's view (match.LiveCall) and whether the gateway put it on hold.
+// engine's view (match.LiveCall) and whether a leg of it is on hold.
 type LiveCall struct {
 	match.LiveCall
 	OnHold bool `json:"on_hold"`
 }
 
 // liveCalls is GET /api/calls/live: the calls in progress, oldest first,
-// with their legs (ringing, talking, ended) and whether they are on hold
-// (held through POST /api/calls/…/hold). employee=<extension or login>
+// with their legs (ringing, talking, on_hold, transferred, ended) and
+// whether they are on hold (held through POST /api/calls/…/hold, which
+// tells the engine: match.Engine.Hold). employee=<extension or login>
 // keeps the calls with a leg of that phone. In database mode with several
 // gateways, the one that decides calls (the inbox's lease holder) has
 // them.
 func (g *Gateway) liveCalls(w http.ResponseWriter, r *http.Request) {
 	who := r.URL.Query().Get("employee")
 	out := []LiveCall{}
-	live := g.engine.LiveCalls()
-	keys := make(map[string]bool, len(live))
-	for _, c := range live {
-		keys[c.Provider+"\x00"+c.CallID] = true
-	}
-	g.held.Range(func(k, _ any) bool { // calls no longer live are not held any more
-		if !keys[k.(string)] {
-			g.held.Delete(k)
-		}
-		return true
-	})
-	for _, c := range live {
+	for _, c := range g.engine.LiveCalls() {
 		if who != "" && !slices.ContainsFunc(c.Legs, func(l match.Leg) bool { return l.Extension == who || l.Login == who }) {
 			continue
 		}
-		held, _ := g.held.Load(c.Provider + "\x00" + c.CallID)
-		out = append(out, LiveCall{LiveCall: c, OnHold: held == true})
+		held := slices.ContainsFunc(c.Legs, func(l match.Leg) bool { return l.State == match.LegOnHold })
+		out = append(out, LiveCall{LiveCall: c, OnHold: held})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"calls": out})
 }

@@ -27,6 +27,7 @@
 //	GET      /api/stats    calls per employee and per line: from, to or days  (API token)
 //	GET      /api/deadletters    events never delivered       (API token)
 //	GET      /api/status   providers, URLs to paste, CRM state, backlogs  (API token)
+//	GET      /api/events   the employees' screens, Server-Sent Events; employee=<id>  (API token)
 //	GET      /status       the same as an HTML page: ?token=<API token> once, then a cookie
 //	GET      /             the status page, for now
 //	POST     /api/deadletters/{id}/replay  deliver one again  (API token)
@@ -88,6 +89,21 @@
 // the API token): served by the same code without a token, 403 for a bad
 // signature. The log keeps the provider's link, which the gateway fetches
 // from.
+//
+// # Screens
+//
+// GET /api/events streams the employees' screens (package live): the
+// engine's view of each call in progress and its legs (on hold once held
+// through POST /api/calls/…/hold, which tells the engine: Engine.Hold),
+// the cards of live calls (with the client's last calls in memory mode,
+// and links to the contact and its leads in amoCRM mode), the
+// notifications to employees and the status changes of PUT
+// /api/employees/{id}/status, each an SSE event with an id.
+// employee=<id> streams one employee's (400 for a malformed id, 404 for
+// one the directory does not have), without it every employee's;
+// Last-Event-ID resumes, or a reset says what was missed is gone. A
+// shutdown ends the streams first, so their browsers reconnect to
+// whatever serves next.
 //
 // # Status
 //

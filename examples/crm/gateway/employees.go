@@ -198,5 +198,6 @@ func (g *Gateway) setStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.log.InfoContext(r.Context(), "employee status", "employee", id, "status", req.Status)
+	g.liveStatus(id, req.Status, p.isOnline(req.Status))
 	writeJSON(w, http.StatusOK, Employee{Employee: emps[i], Status: req.Status, Online: p.isOnline(req.Status), Providers: g.providerKeys(id)})
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/finaz"
+	"github.com/callbridge/callbridge/live"
 	"github.com/callbridge/callbridge/match"
 	"github.com/callbridge/callbridge/match/memstore"
 	"github.com/callbridge/callbridge/megafon"
@@ -87,7 +88,7 @@ type Gateway struct {
 	sendWake   chan struct{}
 	stopSender func()
 	presence   *presence // the employees' statuses
-	held       sync.Map  // provider + "\x00" + call id → true while on hold (call control)
+	live       *live.Hub // the employees' screens (GET /api/events)
 	engine     *match.Engine
 	queue      *webhook.Queue // memory mode (Config.DB empty)
 	db         *sqlstore.DB   // database mode: the CRM's data
@@ -296,9 +297,12 @@ func (g *Gateway) openCRM() error {
 			return fmt.Errorf("rules %s: %w", cfg.RulesFile, err)
 		}
 	}
+	if err := g.newLive(); err != nil {
+		return err
+	}
 	g.popups = &popUps{g: g}
 	eopts = append(eopts, match.WithRules(rules), match.WithLimits(match.Limits{MaxCalls: cfg.MaxOpenCalls}),
-		match.WithOnDecision(g.decided), match.WithPopUps(g.popups))
+		match.WithOnDecision(g.decided), match.WithPopUps(g.popups), match.WithOnLiveCall(g.live.CallChanged))
 	local := g.local()
 	var notes match.Notifier = local
 	if cfg.NotifyURL != "" {
@@ -314,8 +318,9 @@ func (g *Gateway) openCRM() error {
 			g.outbox = g.db
 		}
 		notes = sendingNotifier{next: local, g: g}
-		eopts = append(eopts, match.WithNotifier(notes))
 	}
+	notes = g.live.Notifier(notes) // and to the employee's screen
+	eopts = append(eopts, match.WithNotifier(notes))
 	g.notes = notes
 	if cfg.CRM == CRMAmoCRM {
 		amo, err := g.openAmoCRM()
@@ -432,9 +437,11 @@ func (s engineSink) Resume(ctx context.Context, e callevent.Event, arrived time.
 }
 func (s engineSink) Undecided(e callevent.Event) bool { return s.g.engine.Undecided(e) }
 
-// decided tells the inbox (database mode) that the engine no longer needs
-// the events of a call.
+// decided shows the end of a call on the employees' screens and tells
+// the inbox (database mode) that the engine no longer needs the events
+// of the call.
 func (g *Gateway) decided(ctx context.Context, d match.Decision) {
+	g.live.Decided(ctx, d)
 	if g.inbox == nil {
 		return
 	}
@@ -597,6 +604,7 @@ func (g *Gateway) routes() error {
 	mux.Handle("GET /api/stats", g.guardAPI(g.callStats))
 	mux.Handle("GET /api/tasks", g.guardAPI(g.listTasks))
 	mux.Handle("GET /api/popups", g.guardAPI(g.listPopUps))
+	mux.Handle("GET /api/events", g.guardAPI(g.live.Handler(g.eventsFor).ServeHTTP))
 	mux.Handle("GET /oauth/amocrm/start", g.queryToken(g.apiToken, http.HandlerFunc(g.oauthStart)))
 	mux.HandleFunc("GET /oauth/amocrm/callback", g.oauthCallback)
 	mux.Handle("GET /api/employees", g.guardAPI(g.listEmployees))
@@ -738,6 +746,9 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	g.log.Info("shutting down", "queued", g.queued())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
+	// The screens' streams never end by themselves: end them first, and
+	// their browsers reconnect to whatever serves next.
+	g.closeLive(sctx)
 	gctx, gcancel := context.WithTimeout(sctx, ShutdownGrace)
 	err := srv.Shutdown(gctx)
 	gcancel()
@@ -790,6 +801,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 		g.stopReconcile()
 		g.stopOAuthHealth()
 		g.stopEmployeeSync()
+		g.closeLive(ctx)
 		var errs []error
 		if g.queue != nil {
 			errs = append(errs, g.queue.Close(ctx))
@@ -819,6 +831,18 @@ func (g *Gateway) Close(ctx context.Context) error {
 		g.closeErr = errors.Join(errs...)
 	})
 	return g.closeErr
+}
+
+// closeLive ends the screens' streams, waiting for them until ctx is
+// done (a stream writing to a browser that does not read ends within
+// its write timeout).
+func (g *Gateway) closeLive(ctx context.Context) {
+	if g.live == nil {
+		return
+	}
+	if err := g.live.Close(ctx); err != nil {
+		g.log.Warn("shutdown: screens' streams still running", "error", err)
+	}
 }
 
 // Defaults are the crm command's own defaults, beneath its flags, its
@@ -949,6 +973,7 @@ func (g *Gateway) PrintURLs(w io.Writer, base string) {
 	row("", "POST", base+"/api/deadletters/{id}/replay")
 	row("", "POST", base+"/api/calls")
 	row("", "GET", base+"/api/calls/{provider}/{call_id}/recording   ?account=   (Range)")
+	row("", "GET", base+"/api/events   ?employee=   (the screens: Server-Sent Events)")
 	if g.apiTokenGenerated {
 		row("", "API token", g.apiToken+"   (generated; printed only now: set -api-token or CRM_API_TOKEN to choose one)")
 	}

@@ -24,9 +24,10 @@ type popUps struct {
 
 var _ match.PopUpper = (*popUps)(nil)
 
-// PopUp implements match.PopUpper: the card is kept (and logged at debug
-// level).
+// PopUp implements match.PopUpper: the card is kept, shown on the
+// employee's screen (GET /api/events) and logged at debug level.
 func (p *popUps) PopUp(ctx context.Context, c match.PopUp) error {
+	_ = p.g.live.PopUp(ctx, c) // never fails
 	p.mu.Lock()
 	if len(p.list) == maxPopUps {
 		p.list = slices.Delete(p.list, 0, 1)
