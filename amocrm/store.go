@@ -978,6 +978,13 @@ func (s *Store) Employees(ctx context.Context, account string) ([]match.Employee
 // is reported online, so "active" distribution falls back to round robin.
 func (s *Store) Online(context.Context, string) ([]string, error) { return nil, nil }
 
+// Shows reports whether Notify tells n to its employee in amoCRM: that
+// needs the caller's number and an amoCRM user's id as the employee; Notify
+// skips any other notification.
+func (s *Store) Shows(n match.Notification) bool {
+	return n.ClientPhone != "" && parseID(n.Employee) != 0
+}
+
 // Notify implements match.Notifier: the incoming-call pop-up (POST
 // /api/v2/events) for the employee, with the client's phone, so amoCRM
 // shows the client's card. An overdue call-back task
@@ -987,10 +994,10 @@ func (s *Store) Online(context.Context, string) ([]string, error) { return nil, 
 // why. Notifications without a phone, or for an employee that is not an
 // amoCRM user id, are skipped.
 func (s *Store) Notify(ctx context.Context, n match.Notification) error {
-	uid := parseID(n.Employee)
-	if n.ClientPhone == "" || uid == 0 {
+	if !s.Shows(n) {
 		return nil
 	}
+	uid := parseID(n.Employee)
 	if n.Kind != match.NotifyTaskOverdue {
 		return s.c.ShowIncomingCall(ctx, n.ClientPhone, uid)
 	}

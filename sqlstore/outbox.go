@@ -71,6 +71,20 @@ func (d *DB) Enqueue(ctx context.Context, key string, payload []byte) error {
 	return wrap(err, "enqueue %q", key)
 }
 
+// Record adds a message that was delivered by other means, as sent, or as
+// failed with reason when reason is not empty; a key the outbox has
+// already is left as it is. It is never claimed.
+func (d *DB) Record(ctx context.Context, key string, payload []byte, reason string) error {
+	now := d.cfg.now().UnixNano()
+	state, sent := int(DeliverySent), now
+	if reason != "" {
+		state, sent = int(DeliveryFailed), int64(zeroTime)
+	}
+	_, err := d.exec(ctx, "INSERT INTO cb_outbox (key, payload, state, attempts, next_at, last_error, sent_at, created_at)"+
+		" VALUES ($1, $2, $3, 1, $4, $5, $6, $4) ON CONFLICT (key) DO NOTHING", key, string(payload), state, now, clipError(reason), sent)
+	return wrap(err, "record %q", key)
+}
+
 // ClaimDeliveries leases up to limit pending messages that are due to the
 // caller for lease, oldest due first: another caller (another instance)
 // gets them only once the lease ends without DeliverySent or

@@ -93,3 +93,45 @@ func TestOutbox(t *testing.T) {
 		}
 	})
 }
+
+// TestOutboxRecord: a message delivered by other means is kept as sent,
+// or failed with its reason, and never claimed; a key already there is
+// left alone.
+func TestOutboxRecord(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		clock := newFakeClock()
+		db := newDB(t, dv, WithClock(clock))
+		if err := db.Record(ctx, "sent", []byte(`{}`), ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Record(ctx, "skipped", []byte(`{}`), "not shown"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Enqueue(ctx, "pending", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Record(ctx, "pending", []byte(`{}`), ""); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Deliveries(ctx, []string{"sent", "skipped", "pending"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := got["sent"]; d.State != DeliverySent || d.Attempts != 1 || !d.SentAt.Equal(clock.Now()) {
+			t.Errorf("sent: %+v", d)
+		}
+		if d := got["skipped"]; d.State != DeliveryFailed || d.LastError != "not shown" || !d.SentAt.IsZero() {
+			t.Errorf("skipped: %+v", d)
+		}
+		if d := got["pending"]; d.State != DeliveryPending || d.Attempts != 0 {
+			t.Errorf("pending: %+v", d)
+		}
+		ds, err := db.ClaimDeliveries(ctx, time.Minute, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 1 || ds[0].Key != "pending" {
+			t.Errorf("claimed %+v, want only pending", ds)
+		}
+	})
+}

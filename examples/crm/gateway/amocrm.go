@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -101,13 +102,13 @@ func (g *Gateway) openAmoCRM() (*amocrm.Store, error) {
 // clients, leads, tasks, pop-ups and the employees (dir); calls and
 // notifications go to amoCRM and to the gateway's own log (notes), so
 // /api/calls and /api/notifications list them; who is online is the
-// gateway's (PUT /api/employees/{id}/status). present makes the call
-// amoCRM gets (its recording link the gateway's own).
-func amoEngineOptions(amo *amocrm.Store, local match.CallLog, dir amoDirectory, notes match.Notifier,
-	present func(match.CallRecord) match.CallRecord) []match.Option {
+// gateway's (PUT /api/employees/{id}/status). The call amoCRM gets has
+// the gateway's own recording link (presented), and how telling the
+// employee in amoCRM went is kept in the outbox (senderAmoCRM).
+func (g *Gateway) amoEngineOptions(amo *amocrm.Store, local match.CallLog, dir amoDirectory, notes match.Notifier) []match.Option {
 	return []match.Option{
-		match.WithCallLog(teeLog{amo, local, present}),
-		match.WithNotifier(teeNotifier{amo, notes}),
+		match.WithCallLog(teeLog{amo, local, g.presented}),
+		match.WithNotifier(teeNotifier{amo, notes, g}),
 		match.WithDirectory(dir),
 	}
 }
@@ -129,13 +130,31 @@ func (t teeLog) LogCall(ctx context.Context, rec match.CallRecord) error {
 
 // teeNotifier tells amoCRM (a pop-up, or a task for an overdue one), then
 // keeps the notification in the gateway's list.
-type teeNotifier struct{ amo, local match.Notifier }
+type teeNotifier struct {
+	amo   *amocrm.Store
+	local match.Notifier
+	g     *Gateway // its outbox records amoCRM's delivery (senderAmoCRM)
+}
 
 func (t teeNotifier) Notify(ctx context.Context, n match.Notification) error {
 	if err := t.amo.Notify(ctx, n); err != nil {
 		return err
 	}
-	return t.local.Notify(ctx, n)
+	if err := t.local.Notify(ctx, n); err != nil {
+		return err
+	}
+	reason := ""
+	if !t.amo.Shows(n) {
+		reason = "not shown in amoCRM: it needs the caller's number and an amoCRM user as the employee"
+	}
+	b, err := json.Marshal(notificationOf(n))
+	if err == nil {
+		err = t.g.outbox.Record(ctx, t.g.outboxKey(senderAmoCRM, n), b, reason)
+	}
+	if err != nil {
+		return fmt.Errorf("notification outbox (%s): %w", senderAmoCRM, err)
+	}
+	return nil
 }
 
 // amoDirectory is amoCRM's users (by the extension map) with the

@@ -152,3 +152,36 @@ func TestAmoCRMOAuthRoutes(t *testing.T) {
 	code, _ = plain.send(t, hook{method: http.MethodGet, target: "/oauth/amocrm/start?token=" + apiToken, header: http.Header{}})
 	require.Equal(t, http.StatusNotFound, code)
 }
+
+// TestAmoCRMNotificationDelivery: in amoCRM mode, without any sender
+// configured, /api/notifications shows how telling the employee in amoCRM
+// went (deliveries.amocrm), in memory and in a database.
+func TestAmoCRMNotificationDelivery(t *testing.T) {
+	t.Parallel()
+	bothModes(t, func(t *testing.T, db string) {
+		clock := newFakeClock()
+		srv := start(t, gateway.Config{Demo: true, CRM: gateway.CRMAmoCRM, Clock: clock, DB: db})
+		e := &amoEnv{t: t, srv: srv, amo: srv.AmoCRMFake(), clock: clock}
+		op2 := amocrmtest.DefaultUsers[1]
+		e.amo.AddContact(amocrmtest.Contact{Name: "Иван Петров", Phones: []string{"+79162222222"}, ResponsibleUserID: op2.ID})
+		c := e.call("+79162222222")
+		miss := c.Hangup()
+		miss.Set("CallStatus", "NOANSWER")
+		miss.Set("Duration", "0")
+		e.send(c.DialIn(), miss)
+		e.end()
+		var n gateway.Notification
+		require.Eventually(t, func() bool {
+			clock.Advance(time.Second) // the inbox may hand the events over after end
+			n = notifications(t, srv)[c.CallID]
+			return n.Deliveries["amocrm"] != nil
+		}, 10*time.Second, 10*time.Millisecond, "the notification and its amoCRM delivery")
+		require.True(t, e.popped("+79162222222", op2.ID), "amoCRM's pop-up")
+		d := n.Deliveries["amocrm"]
+		require.Equal(t, "sent", d.State)
+		require.Equal(t, 1, d.Attempts)
+		require.NotNil(t, d.SentAt)
+		require.Nil(t, n.Delivery, "no webhook")
+		require.Nil(t, n.Deliveries["email"], "no e-mail")
+	})
+}

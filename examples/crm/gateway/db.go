@@ -112,8 +112,15 @@ func (s tenantDB) Online(ctx context.Context, _ string) ([]string, error) {
 }
 
 func (s tenantDB) Notify(ctx context.Context, n match.Notification) error {
+	return s.db.Notify(ctx, asStored(n))
+}
+
+// asStored is n as tenantDB keeps it: without its account. The outbox
+// keys of its deliveries are made from it, so that GET /api/notifications
+// finds them from the notification it lists.
+func asStored(n match.Notification) match.Notification {
 	n.Account = ""
-	return s.db.Notify(ctx, n)
+	return n
 }
 
 // openDB opens Config.DB, seeds it with the clients (those whose id it

@@ -312,11 +312,15 @@ func (g *Gateway) openCRM() error {
 	if cfg.SMTP.Addr != "" {
 		g.senders = append(g.senders, newMailSender(g))
 	}
-	if len(g.senders) > 0 {
-		g.outbox, g.sendWake = &memOutbox{now: g.clock().Now}, make(chan struct{}, 1)
+	if len(g.senders) > 0 || cfg.CRM == CRMAmoCRM {
+		// amoCRM's deliveries are recorded there too (senderAmoCRM).
+		g.outbox = &memOutbox{now: g.clock().Now}
 		if g.db != nil {
 			g.outbox = g.db
 		}
+	}
+	if len(g.senders) > 0 {
+		g.sendWake = make(chan struct{}, 1)
 		notes = sendingNotifier{next: local, g: g}
 	}
 	notes = g.live.Notifier(notes) // and to the employee's screen
@@ -328,7 +332,7 @@ func (g *Gateway) openCRM() error {
 			return err
 		}
 		dir := amoDirectory{amo: amo, local: local, amoUser: g.empSync.amoUser}
-		opts := amoEngineOptions(amo, local, dir, notes, g.presented)
+		opts := g.amoEngineOptions(amo, local, dir, notes)
 		g.amoDir = dir
 		g.empSync.sources[CRMAmoCRM] = amoUsers(amo)
 		// The cards go to amoCRM's pop-ups and to GET /api/popups.
@@ -340,7 +344,7 @@ func (g *Gateway) openCRM() error {
 		return err
 	}
 	g.engine = engine
-	if g.outbox != nil {
+	if len(g.senders) > 0 {
 		g.startSender()
 	}
 	if g.presence, err = newPresence(context.Background(), g, cfg.Statuses); err != nil {

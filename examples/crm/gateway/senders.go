@@ -44,10 +44,14 @@ const (
 const (
 	senderWebhook = "webhook"
 	senderEmail   = "email"
+	// senderAmoCRM is amoCRM in amoCRM mode: the engine tells the employee
+	// there (amocrm.Store.Notify) while it decides the call, and the
+	// outbox only records how that went (outbox.Record).
+	senderAmoCRM = "amocrm"
 )
 
 // senderNames are the names a key of the outbox may begin with.
-var senderNames = []string{senderWebhook, senderEmail}
+var senderNames = []string{senderWebhook, senderEmail, senderAmoCRM}
 
 // sender delivers the notifications of one channel from the outbox.
 type sender interface {
@@ -63,6 +67,7 @@ type sender interface {
 // sqlstore.DB in database mode, memOutbox in memory.
 type outbox interface {
 	Enqueue(ctx context.Context, key string, payload []byte) error
+	Record(ctx context.Context, key string, payload []byte, reason string) error
 	ClaimDeliveries(ctx context.Context, lease time.Duration, limit int) ([]sqlstore.Delivery, error)
 	DeliveryDone(ctx context.Context, id int64) error
 	DeliveryFailed(ctx context.Context, id int64, reason string, retryAt time.Time) error
@@ -88,6 +93,16 @@ func deliveryKey(name string, n match.Notification) string {
 		return name + ":" + k
 	}
 	return k
+}
+
+// outboxKey is deliveryKey of n as the CRM keeps it (in database mode
+// without its account: asStored), the key GET /api/notifications looks
+// for.
+func (g *Gateway) outboxKey(name string, n match.Notification) string {
+	if g.db != nil {
+		n = asStored(n)
+	}
+	return deliveryKey(name, n)
 }
 
 // senderPrefixed reports whether key begins with "<sender name>:".
@@ -121,7 +136,7 @@ func (s sendingNotifier) Notify(ctx context.Context, n match.Notification) error
 		return err
 	}
 	for _, sd := range s.g.senders {
-		if err := s.g.outbox.Enqueue(ctx, deliveryKey(sd.name(), n), b); err != nil {
+		if err := s.g.outbox.Enqueue(ctx, s.g.outboxKey(sd.name(), n), b); err != nil {
 			return fmt.Errorf("notification outbox (%s): %w", sd.name(), err)
 		}
 	}
@@ -266,6 +281,27 @@ const maxMemDeliveries = 10000
 func (o *memOutbox) Enqueue(_ context.Context, key string, payload []byte) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.add(key, payload)
+	return nil
+}
+
+func (o *memOutbox) Record(_ context.Context, key string, payload []byte, reason string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if d := o.add(key, payload); d != nil {
+		d.Attempts = 1
+		if reason == "" {
+			d.State, d.SentAt = sqlstore.DeliverySent, o.now().UTC()
+		} else {
+			d.State, d.LastError = sqlstore.DeliveryFailed, reason
+		}
+	}
+	return nil
+}
+
+// add adds a pending message, unless key has one (nil then); o.mu is
+// held.
+func (o *memOutbox) add(key string, payload []byte) *memDelivery {
 	if o.keys == nil {
 		o.keys = map[string]*memDelivery{}
 	}
@@ -282,7 +318,7 @@ func (o *memOutbox) Enqueue(_ context.Context, key string, payload []byte) error
 	d := &memDelivery{Delivery: sqlstore.Delivery{ID: o.seq, Key: key, Payload: payload, CreatedAt: o.now().UTC()}}
 	o.list = append(o.list, d)
 	o.keys[key] = d
-	return nil
+	return d
 }
 
 func (o *memOutbox) ClaimDeliveries(_ context.Context, lease time.Duration, limit int) ([]sqlstore.Delivery, error) {
