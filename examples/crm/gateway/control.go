@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/callbridge/callbridge"
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/text"
 	"github.com/callbridge/callbridge/match"
@@ -89,6 +90,11 @@ func (g *Gateway) controlCall(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		status, msg := callFailure(provider, err)
+		if apiErr := (*callbridge.APIError)(nil); errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
+			// The call (or its leg of from) is not in progress there.
+			status, msg = http.StatusNotFound, fmt.Sprintf("call_id: %s has no call %q in progress with %q (%s)",
+				provider, text.Clip(callID, 64), text.Clip(req.From, 40), msg)
+		}
 		if ra := retryAfterOf(err); ra != "" {
 			w.Header().Set("Retry-After", ra)
 		}
