@@ -29,6 +29,7 @@ func TestDependencies(t *testing.T) {
 			"github.com/callbridge/callbridge/webhook", "github.com/callbridge/callbridge/examples/crm/gateway"}},
 		{"./webhook", []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5/stdlib"}},
 		{"./match", []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5/stdlib"}},
+		{"./dialer", []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5/stdlib", "github.com/callbridge/callbridge/finaz"}},
 		{"./examples/crm", []string{"testing", "net/http/httptest"}},
 	} {
 		out, err := exec.Command("go", "list", "-deps", tc.pkg).Output()

@@ -35,6 +35,11 @@
 //	GET      /api/calls/{provider}/{call_id}/recording?account=…  the call's recording  (API token)
 //	GET      /recordings/{provider}/{call_id}?account=…&sig=…  the same by a signed link (no token)
 //	POST     /api/finaz/results  {"queue"[,"account"]}: the dialer's return as calls  (API token)
+//	POST     /api/campaigns  a dialer campaign: JSON (client_ids or targets) or a CSV list  (API token)
+//	GET      /api/campaigns[/{id}]  the campaigns; one's progress, outcomes and agents  (API token)
+//	POST     /api/campaigns/{id}/{start|pause|resume|stop|sync}  (API token)
+//	POST     /api/campaigns/{id}/agents/{employee}/{ready|skip|pause|disposition}  (API token)
+//	POST     /api/campaigns/{id}/targets/{number}/skip, /api/donotcall  (API token)
 //	GET      /healthz      200 while the process runs
 //	GET      /readyz       200 when queue and CRM take events, else 503 (Readiness)
 //
@@ -64,6 +69,19 @@
 // from, to; leads: status, from, to; notifications and dead letters:
 // none); a bad value is 400 naming the parameter. Items are encoded one by one into the answer: a record that
 // cannot be encoded is logged and left out, never failing the list.
+//
+// # Campaigns
+//
+// campaigns.go serves package dialer over the gateway's click-to-call
+// clients (and Finaz's own dialer for a "remote" campaign), its
+// directory (an agent is an employee id, rung at its first extension, else
+// its login) and its store (the database, or memory): the events every
+// webhook delivers also settle the campaigns' calls, and the card of each
+// call a campaign places goes to GET /api/popups with the target
+// ("dialer"). An unknown campaign, agent or target is 404, invalid input
+// 400 naming the field (a CSV's bad rows are listed with their lines, the
+// good ones kept), an unknown employee or a provider without click-to-call
+// at start 400, an action the campaign's or agent's state forbids 409.
 //
 // # Recordings
 //

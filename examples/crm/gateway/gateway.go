@@ -25,6 +25,7 @@ import (
 	"github.com/callbridge/callbridge/amocrm"
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/dialer"
 	"github.com/callbridge/callbridge/finaz"
 	"github.com/callbridge/callbridge/live"
 	"github.com/callbridge/callbridge/match"
@@ -90,6 +91,7 @@ type Gateway struct {
 	presence   *presence // the employees' statuses
 	live       *live.Hub // the employees' screens (GET /api/events)
 	engine     *match.Engine
+	dialer     *dialer.Dialer // the campaigns (campaigns.go)
 	queue      *webhook.Queue // memory mode (Config.DB empty)
 	db         *sqlstore.DB   // database mode: the CRM's data
 	inbox      *sqlstore.Inbox
@@ -177,6 +179,9 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 		g.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if err := g.openCRM(); err != nil {
+		return g, err
+	}
+	if err := g.openDialer(); err != nil {
 		return g, err
 	}
 	if g.db != nil {
@@ -432,7 +437,11 @@ func (s engineSink) Admit(ctx context.Context, e callevent.Event) error {
 // the engine decides the call, and resumed by the next start.
 func (s engineSink) Resume(ctx context.Context, e callevent.Event, arrived time.Time) error {
 	e = s.g.recordings.withRecording(ctx, e)
-	if err := s.g.engine.Resume(ctx, e, arrived); err != nil {
+	err := s.g.engine.Resume(ctx, e, arrived)
+	if err == nil {
+		err = s.g.dialer.HandleEvent(ctx, e) // a campaign's call: its outcome
+	}
+	if err != nil {
 		s.g.hookStats.failed(e.Provider, err, time.Now().UTC())
 		return err
 	}
@@ -458,6 +467,9 @@ func (g *Gateway) decided(ctx context.Context, d match.Decision) {
 func (g *Gateway) deliver(ctx context.Context, e callevent.Event) error {
 	e = g.recordings.withRecording(ctx, e)
 	if err := g.engine.HandleEvent(ctx, e); err != nil {
+		return err
+	}
+	if err := g.dialer.HandleEvent(ctx, e); err != nil { // a campaign's call: its outcome
 		return err
 	}
 	g.logEvent(ctx, e)
@@ -622,6 +634,13 @@ func (g *Gateway) routes() error {
 	mux.Handle("GET /api/calls/{provider}/{call_id}/recording", g.guardAPI(g.apiRecording))
 	mux.HandleFunc("GET /recordings/{provider}/{call_id}", g.linkedRecording)
 	mux.Handle("POST /api/finaz/results", g.guardAPI(g.dialerResults))
+	mux.Handle("POST /api/campaigns", g.guardAPI(g.createCampaign))
+	mux.Handle("GET /api/campaigns", g.guardAPI(g.listCampaigns))
+	mux.Handle("GET /api/campaigns/{id}", g.guardAPI(g.getCampaign))
+	mux.Handle("POST /api/campaigns/{id}/{action}", g.guardAPI(g.campaignAction))
+	mux.Handle("POST /api/campaigns/{id}/agents/{employee}/{action}", g.guardAPI(g.agentAction))
+	mux.Handle("POST /api/campaigns/{id}/targets/{number}/skip", g.guardAPI(g.skipTarget))
+	mux.Handle("POST /api/donotcall", g.guardAPI(g.doNotCall))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -806,6 +825,9 @@ func (g *Gateway) Close(ctx context.Context) error {
 		g.stopOAuthHealth()
 		g.stopEmployeeSync()
 		g.closeLive(ctx)
+		if g.dialer != nil {
+			g.dialer.Close()
+		}
 		var errs []error
 		if g.queue != nil {
 			errs = append(errs, g.queue.Close(ctx))

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/callbridge/callbridge/dialer"
 	"github.com/callbridge/callbridge/match"
 )
 
@@ -13,13 +14,22 @@ import (
 // GET /api/popups.
 const maxPopUps = 500
 
-// popUps keeps the newest cards the engine showed (match.PopUpper). A card
-// belongs to a live call: they are kept in memory only, also in database
-// mode, and a restart starts with none.
+// popUps keeps the newest cards the engine showed (match.PopUpper) and
+// those of the calls the dialer placed (dialerCard). A card belongs to a
+// live call: they are kept in memory only, also in database mode, and a
+// restart starts with none.
 type popUps struct {
 	g    *Gateway
 	mu   sync.Mutex
-	list []match.PopUp // oldest first, at most maxPopUps
+	list []Card // oldest first, at most maxPopUps
+}
+
+// Card is a card of GET /api/popups: the engine's, or for a call a
+// campaign placed the target's (the campaign, its target and the CRM
+// record in Dialer).
+type Card struct {
+	match.PopUp
+	Dialer *dialer.CallStart `json:"dialer,omitempty"`
 }
 
 var _ match.PopUpper = (*popUps)(nil)
@@ -27,16 +37,23 @@ var _ match.PopUpper = (*popUps)(nil)
 // PopUp implements match.PopUpper: the card is kept, shown on the
 // employee's screen (GET /api/events) and logged at debug level.
 func (p *popUps) PopUp(ctx context.Context, c match.PopUp) error {
+	p.add(ctx, Card{PopUp: c})
+	return nil
+}
+
+// add keeps a card and shows it on the employee's screen: a campaign's
+// call opens its target's card there as the engine's cards do.
+func (p *popUps) add(ctx context.Context, card Card) {
+	c := card.PopUp
 	_ = p.g.live.PopUp(ctx, c) // never fails
 	p.mu.Lock()
 	if len(p.list) == maxPopUps {
 		p.list = slices.Delete(p.list, 0, 1)
 	}
-	p.list = append(p.list, c)
+	p.list = append(p.list, card)
 	p.mu.Unlock()
 	p.g.log.DebugContext(ctx, "card shown", "phase", c.Phase.String(), "employee", c.Employee, "provider", c.Provider,
-		"call_id", c.CallID, "client_id", c.Client.ID, "created", c.Created, "offer", c.Offer)
-	return nil
+		"call_id", c.CallID, "client_id", c.Client.ID, "created", c.Created, "offer", c.Offer, "campaign", card.Dialer != nil)
 }
 
 // listPopUps is GET /api/popups: the cards of live calls shown to
@@ -45,7 +62,7 @@ func (p *popUps) PopUp(ctx context.Context, c match.PopUp) error {
 func (g *Gateway) listPopUps(w http.ResponseWriter, r *http.Request) {
 	emp := r.URL.Query().Get("employee")
 	g.popups.mu.Lock()
-	out := make([]match.PopUp, 0, len(g.popups.list))
+	out := make([]Card, 0, len(g.popups.list))
 	for _, c := range slices.Backward(g.popups.list) {
 		if emp == "" || c.Employee == emp {
 			out = append(out, c)

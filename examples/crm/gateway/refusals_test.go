@@ -42,6 +42,13 @@ var apiRoutes = []apiRoute{
 	{pattern: "POST /api/calls/{provider}/{call_id}/{action}", path: "/api/calls/telphin/no-such-call/hangup", unknown: true, body: true},
 	{pattern: "GET /api/calls/{provider}/{call_id}/recording", path: "/api/calls/telphin/no-such-call/recording", unknown: true},
 	{pattern: "POST /api/finaz/results", path: "/api/finaz/results", body: true},
+	{pattern: "POST /api/campaigns", path: "/api/campaigns", body: true},
+	{pattern: "GET /api/campaigns", path: "/api/campaigns"},
+	{pattern: "GET /api/campaigns/{id}", path: "/api/campaigns/cNOSUCH", unknown: true},
+	{pattern: "POST /api/campaigns/{id}/{action}", path: "/api/campaigns/cNOSUCH/start", unknown: true},
+	{pattern: "POST /api/campaigns/{id}/agents/{employee}/{action}", path: "/api/campaigns/cNOSUCH/agents/701/ready", unknown: true},
+	{pattern: "POST /api/campaigns/{id}/targets/{number}/skip", path: "/api/campaigns/cNOSUCH/targets/79161234567/skip", unknown: true},
+	{pattern: "POST /api/donotcall", path: "/api/donotcall", body: true},
 }
 
 // TestEveryAPIRouteRefuses: every route under /api/ answers 401 without
