@@ -33,9 +33,12 @@ type progress struct {
 	liveResp   string
 	reassigned bool
 	notified   []string
-	later      []Notification // delayed notifications not stored yet (notifyLater)
-	laterIn    time.Duration  // their delay after the decision
-	wait       bool
+	// emps are the employees found by extension or login during the call:
+	// the phases and the decision look each up once.
+	emps    map[string]Employee
+	later   []Notification // delayed notifications not stored yet (notifyLater)
+	laterIn time.Duration  // their delay after the decision
+	wait    bool
 }
 
 // finalize applies the rules to a finished call; st.mu is held.
@@ -125,7 +128,7 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 
 	// Who handled the call.
 	if !p.respDone && p.handler == "" && a.handler != "" && e.dir != nil {
-		emp, ok, err := e.dir.FindEmployee(ctx, account, a.handler)
+		emp, ok, err := e.findEmployee(ctx, p, account, a.handler)
 		if err != nil {
 			return fmt.Errorf("match: find employee: %w", err)
 		}
@@ -140,7 +143,7 @@ func (e *Engine) decide(ctx context.Context, a assembled, p *progress, dry bool)
 	if rule.MappedOnly && e.dir != nil && p.handler == "" {
 		ext, mapped := cmp.Or(a.handler, a.rang), false
 		if a.handler == "" && ext != "" {
-			_, ok, err := e.dir.FindEmployee(ctx, account, ext)
+			_, ok, err := e.findEmployee(ctx, p, account, ext)
 			if err != nil {
 				return fmt.Errorf("match: find employee: %w", err)
 			}

@@ -79,7 +79,7 @@ func (e *Engine) ringing(ctx context.Context, st *callState, a assembled) error 
 			st.live.rang = make(map[string]bool)
 		}
 		st.live.rang[key] = true
-		emp, ok, err := e.employee(ctx, a.rec.Account, key)
+		emp, ok, err := e.employee(ctx, &st.prog, a.rec.Account, key)
 		if err != nil || !ok {
 			return err
 		}
@@ -154,7 +154,7 @@ func (e *Engine) answering(ctx context.Context, st *callState, a assembled, rule
 // handles mapped extensions only and they are not, the call's client is
 // looked up too (once per call).
 func (e *Engine) handlerLive(ctx context.Context, st *callState, a assembled, rule Rule) (id string, ok bool, err error) {
-	if id, ok, err = e.employee(ctx, a.rec.Account, a.handler); err != nil || (!ok && rule.MappedOnly) {
+	if id, ok, err = e.employee(ctx, &st.prog, a.rec.Account, a.handler); err != nil || (!ok && rule.MappedOnly) {
 		return id, ok, err
 	}
 	return id, ok, e.resolveLive(ctx, st, a)
@@ -162,15 +162,34 @@ func (e *Engine) handlerLive(ctx context.Context, st *callState, a assembled, ru
 
 // employee is the id of the employee with extension or login key; ok is
 // false when key is empty or nobody's, or the engine has no Directory.
-func (e *Engine) employee(ctx context.Context, account, key string) (id string, ok bool, err error) {
+func (e *Engine) employee(ctx context.Context, p *progress, account, key string) (id string, ok bool, err error) {
 	if key == "" || e.dir == nil {
 		return "", false, nil
 	}
-	emp, ok, err := e.dir.FindEmployee(ctx, account, key)
+	emp, ok, err := e.findEmployee(ctx, p, account, key)
 	if err != nil {
 		return "", false, fmt.Errorf("match: find employee: %w", err)
 	}
 	return emp.ID, ok, nil
+}
+
+// findEmployee is the Directory's FindEmployee, once per call for each
+// key found (p.emps): the phases of a live call and its decision ask for
+// the same extensions. A key nobody has is asked again, so that an
+// employee added during the call counts at its end.
+func (e *Engine) findEmployee(ctx context.Context, p *progress, account, key string) (Employee, bool, error) {
+	if emp, ok := p.emps[key]; ok {
+		return emp, true, nil
+	}
+	emp, ok, err := e.dir.FindEmployee(ctx, account, key)
+	if err != nil || !ok {
+		return emp, ok, err
+	}
+	if p.emps == nil {
+		p.emps = make(map[string]Employee)
+	}
+	p.emps[key] = emp
+	return emp, true, nil
 }
 
 // resolveLive looks the call's client up once while the call is live. A

@@ -329,3 +329,40 @@ func TestLiveCallHeardWhenOver(t *testing.T) {
 	require.Len(t, h.s.Clients(), 2)
 	require.Len(t, h.s.Calls(), 1)
 }
+
+// countingDir counts the directory's look-ups by key.
+type countingDir struct {
+	match.Directory
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (d *countingDir) FindEmployee(ctx context.Context, account, key string) (match.Employee, bool, error) {
+	d.mu.Lock()
+	d.n[key]++
+	d.mu.Unlock()
+	return d.Directory.FindEmployee(ctx, account, key)
+}
+
+// TestEmployeeLookedUpOncePerCall: the extension that rang, answered and
+// handled a call is looked up in the directory once for the whole call
+// (its ringing card, its answer and the decision); one nobody has is asked
+// again at the end, where an employee added meanwhile would count.
+func TestEmployeeLookedUpOncePerCall(t *testing.T) {
+	t.Parallel()
+	var cs cards
+	dir := &countingDir{n: map[string]int{}}
+	h := newHarness(t, seed002Rule(), match.WithPopUps(&cs), match.WithDirectory(dir))
+	dir.Directory = h.s // asked only once events come
+	ev := liveEvent("once", callevent.Inbound, known)
+	h.send(ev("r1", callevent.Ringing, "a", "201", 0), ev("r2", callevent.Ringing, "b", "999", 0),
+		ev("an", callevent.Answered, "a", "201", 5*time.Second),
+		ev("hu", callevent.Ended, "a", "201", 65*time.Second), ev("hb", callevent.Ended, "b", "999", 5*time.Second))
+	h.clock.Advance(match.DefaultGracePeriod + match.DefaultSettle)
+	require.Len(t, h.s.Calls(), 1)
+	require.Equal(t, "u2", h.s.Calls()[0].Employee)
+	dir.mu.Lock()
+	defer dir.mu.Unlock()
+	require.Equal(t, 1, dir.n["201"], "looked up once for the ringing card, the answer and the decision")
+	require.Equal(t, 1, dir.n["999"], "nobody's: asked on ringing (the decision asks only for the handler)")
+}
