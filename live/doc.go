@@ -5,7 +5,8 @@
 // browser as Server-Sent Events.
 //
 // A [Hub] takes the outputs of a match.Engine — it is the one place that
-// knows a call's state; the hub only shows it — and the CRM's statuses:
+// knows a call's state; the hub only shows it — the CRM's statuses and a
+// dialer's lists (Hub.CampaignChanged: the target called, the wrap-up):
 //
 //	hub, _ := live.NewHub(live.WithDirectory(store))
 //	engine, _ := match.NewEngine(store,
@@ -24,7 +25,7 @@
 // # Streams
 //
 // Each update is one SSE event: its name is the update's type (call,
-// card, notification, status, sync, reset), its data the [Update] as
+// card, notification, status, campaign, sync, reset), its data the [Update] as
 // JSON, its id "<run>-<n>", n counting the hub's updates. The hub keeps
 // the newest updates, of every employee and of each (WithHistory), so a
 // browser that reconnects with Last-Event-ID (EventSource does it by

@@ -217,6 +217,26 @@ func (h *Hub) StatusChanged(s Status) {
 	h.publishLocked(TypeStatus, data, []string{s.Employee})
 }
 
+// CampaignChanged shows the new state of a dialing list on the screens
+// of the employee who works it (c.Employee); a campaign without an
+// employee is shown to nobody.
+func (h *Hub) CampaignChanged(c Campaign) {
+	if c.Employee == "" {
+		return
+	}
+	if c.At.IsZero() {
+		c.At = time.Now().UTC()
+	}
+	data, err := marshal(Update{Type: TypeCampaign, Campaign: &c})
+	if err != nil {
+		h.log.Error("live: encoding a campaign failed", "campaign", c.ID, "err", err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.publishLocked(TypeCampaign, data, []string{c.Employee})
+}
+
 // marshal is the JSON of an update.
 func marshal(u Update) ([]byte, error) {
 	b, err := json.Marshal(u)

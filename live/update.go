@@ -19,6 +19,9 @@ const (
 	TypeNotification = "notification"
 	// TypeStatus: the employee's status changed (Update.Status).
 	TypeStatus = "status"
+	// TypeCampaign: the dialing list the employee works changed
+	// (Update.Campaign).
+	TypeCampaign = "campaign"
 	// TypeSync: the first update of a stream that does not resume: the
 	// calls in progress the subscriber is on (Update.Calls).
 	TypeSync = "sync"
@@ -37,6 +40,7 @@ type Update struct {
 	Card         *Card               `json:"card,omitempty"`
 	Notification *match.Notification `json:"notification,omitempty"`
 	Status       *Status             `json:"status,omitempty"`
+	Campaign     *Campaign           `json:"campaign,omitempty"`
 	// Calls are the calls in progress of a sync or reset, oldest first
 	// (empty, not absent, when there are none).
 	Calls []Call `json:"calls,omitzero"`
@@ -131,6 +135,61 @@ type Status struct {
 	// Online says whether calls are distributed to the employee.
 	Online bool      `json:"online"`
 	At     time.Time `json:"at"`
+}
+
+// Campaign states (Campaign.State).
+const (
+	// CampaignDialing: the target's call is being placed.
+	CampaignDialing = "dialing"
+	// CampaignTalking: the target answered.
+	CampaignTalking = "talking"
+	// CampaignWrapUp: the call is over; the next one is placed at
+	// Campaign.WrapUpUntil unless the employee is ready sooner.
+	CampaignWrapUp = "wrap_up"
+	// CampaignPaused: no call is placed until the employee is ready.
+	CampaignPaused = "paused"
+	// CampaignDone: the list is worked through.
+	CampaignDone = "done"
+)
+
+// Campaign is the state of a dialing list (a power dialer's campaign)
+// for the employee who works it: where it is, the target being called,
+// and the wrap-up time after each call (seed 002: «Время постобработки
+// звонка при обзвоне»). The dialer publishes it (Hub.CampaignChanged);
+// the employee's screen shows the target's card and counts the wrap-up
+// down.
+type Campaign struct {
+	ID       string `json:"id"`
+	Name     string `json:"name,omitempty"`
+	Employee string `json:"employee"`
+	// State is one of the Campaign* states.
+	State  string          `json:"state"`
+	Target *CampaignTarget `json:"target,omitempty"`
+	// WrapUpUntil is when the wrap-up ends (State CampaignWrapUp), and
+	// WrapUp its length, so a screen whose clock differs from the
+	// server's counts it down from when the update arrives.
+	WrapUpUntil time.Time         `json:"wrap_up_until,omitzero"`
+	WrapUp      callevent.Seconds `json:"wrap_up_sec,omitempty"`
+	// Position is the 1-based number of Target in the list, of Total.
+	Position int `json:"position,omitempty"`
+	Total    int `json:"total,omitempty"`
+	// Dispositions are the outcomes the employee may record for a call.
+	Dispositions []string  `json:"dispositions,omitempty"`
+	At           time.Time `json:"at"`
+}
+
+// CampaignTarget is the entry of a dialing list being called: a contact,
+// a company or a lead, with its number and the call placed to it.
+type CampaignTarget struct {
+	// ID is the dialer's id of the entry.
+	ID       string `json:"id"`
+	Name     string `json:"name,omitempty"`
+	Phone    string `json:"phone"`
+	ClientID string `json:"client_id,omitempty"`
+	// URL opens the entry's card in the CRM (a lead, a contact).
+	URL      string `json:"url,omitempty"`
+	Provider string `json:"provider,omitempty"`
+	CallID   string `json:"call_id,omitempty"`
 }
 
 // cardOf is the card of an engine's pop-up.

@@ -9,7 +9,7 @@
 //
 //	go run ./examples/crm          # webhook URLs on stderr, one JSON line per event on stdout
 //	go run ./examples/crm -db :memory:   # nothing written to disk, nothing kept at exit
-//	go run ./examples/crm -demo    # click-to-call against in-process fakes
+//	go run ./examples/crm -demo    # the fakes in-process: open the printed login link of a demo employee
 //	go run ./examples/crm -h       # flags and environment variables
 //
 // The gateway itself is package github.com/callbridge/callbridge/examples/crm/gateway.
@@ -44,7 +44,7 @@ func main() {
 	// The command's database is DefaultDB unless -db, CRM_DB or the
 	// configuration file says otherwise (the gateway package itself
 	// defaults to memory).
-	def := gateway.Defaults{Clients: clients, DB: gateway.DefaultDB}
+	def := gateway.Defaults{Clients: clients, DB: gateway.DefaultDB, Stdin: os.Stdin}
 	if err := gateway.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, def); err != nil {
 		fmt.Fprintln(os.Stderr, "crm:", err)
 		os.Exit(1)

@@ -208,6 +208,7 @@ type listQuery struct {
 	phone      string
 	status     string
 	provider   string
+	employee   string
 	statusSeen bool
 }
 
@@ -253,6 +254,11 @@ func (g *Gateway) parseListQuery(r *http.Request, allowed ...string) (listQuery,
 			q.phone = p
 		case name == "status":
 			q.status, q.statusSeen = v, true
+		case name == "employee":
+			if v == "" || len(v) > 256 || !callevent.Printable(v) {
+				return q, errors.New("employee: want an employee id (1 to 256 printable characters)")
+			}
+			q.employee = v
 		case name == "provider":
 			if !slices.Contains(providers, v) {
 				return q, fmt.Errorf("provider: %q is not one of %s", text.Clip(v, 40), strings.Join(providers, ", "))
@@ -344,14 +350,16 @@ func writePageNote[T any](g *Gateway, w http.ResponseWriter, r *http.Request, it
 }
 
 // listCalls is GET /api/calls: newest first; filters from and to (on
-// started_at, RFC 3339, from inclusive), phone, status and provider.
+// started_at, RFC 3339, from inclusive), phone, status, provider and
+// employee (the employee the call belongs to: who answered or called,
+// for a missed call the responsible).
 func (g *Gateway) listCalls(w http.ResponseWriter, r *http.Request) {
-	q, err := g.parseListQuery(r, "from", "to", "phone", "status", "provider")
+	q, err := g.parseListQuery(r, "from", "to", "phone", "status", "provider", "employee")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	f := callFilter{from: q.from, to: q.to, phone: q.phone, provider: q.provider}
+	f := callFilter{from: q.from, to: q.to, phone: q.phone, provider: q.provider, employee: q.employee}
 	if q.statusSeen {
 		if err := f.status.UnmarshalText([]byte(q.status)); err != nil {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("status: %q is not a call status (%s)", text.Clip(q.status, 40), strings.Join(callStatuses(), ", ")))

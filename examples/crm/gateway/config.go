@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -174,6 +176,23 @@ type Config struct {
 	// accepts (the configuration file's statuses). Empty:
 	// DefaultStatuses.
 	Statuses []Status
+	// Passwords are the employees' workspace passwords by employee id, as
+	// PBKDF2 hashes (HashPassword; crm -hash-password makes one): the
+	// configuration file's employees[].password_hash. An employee without
+	// one signs in by a login link only (Gateway.LoginLink, POST
+	// /api/employees/{id}/login-link, printed for each employee by -demo).
+	Passwords map[string]string
+	// Languages are the employees' workspace languages by employee id
+	// (the file's employees[].lang: ru or en). Without one the browser's
+	// Accept-Language decides, else Russian.
+	Languages map[string]string
+	// Campaigns is the dialer behind the workspace's dialing-list panel
+	// (see Campaigns); nil: the panel shows nothing and its controls
+	// answer 501.
+	Campaigns Campaigns
+	// HashPassword: read a password from standard input, print its hash
+	// for the configuration file and exit (-hash-password).
+	HashPassword bool
 	// SecretsFrom says where each secret of the configuration file comes
 	// from, by its key ("tokens.api": "env CRM_API_TOKEN", "file PATH" or
 	// "inline"), for -check-config.
@@ -235,11 +254,13 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 		}
 		c.SecretsFrom = file.secretSources()
 		c.Statuses = file.Statuses
+		c.Passwords, c.Languages = file.logins()
 	}
 	fs := flag.NewFlagSet("crm", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML configuration file: providers, tokens, employees, rules; flags and environment variables override it (CRM_CONFIG; see examples/crm/callbridge.example.yaml)")
 	fs.BoolVar(&c.CheckConfig, "check-config", false, "check the configuration, print the effective settings (secrets redacted) and exit")
+	fs.BoolVar(&c.HashPassword, "hash-password", false, "read a workspace password from standard input, print its hash for employees[].password_hash of the configuration file and exit")
 	fs.StringVar(&c.Addr, "addr", env("CRM_ADDR", cmpOr(file.Listen, DefaultAddr)), "listen address (CRM_ADDR)")
 	fs.StringVar(&c.PublicURL, "public-url", env("CRM_PUBLIC_URL", file.PublicURL), "URL providers reach this gateway at, for the printed webhook URLs and the signed recording links (CRM_PUBLIC_URL; default http://<addr>)")
 	fs.StringVar(&c.Country, "country", env("CRM_COUNTRY", cmpOr(strings.ToUpper(file.Country), "RU")), "country of national-format numbers in the clients and rules files: RU, KZ, UA, BY, BR (CRM_COUNTRY); click-to-call passes \"to\" to the provider as given")
@@ -457,6 +478,16 @@ func (c Config) validate() error {
 	errs = append(errs, c.SMTP.problems()...)
 	if c.EmployeeSync > 0 && (c.EmployeeSync < MinEmployeeSync || c.EmployeeSync > MaxEmployeeSync) {
 		errs = append(errs, fmt.Errorf("employee sync: %s is not from %s to %s", c.EmployeeSync, MinEmployeeSync, MaxEmployeeSync))
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.Passwords)) {
+		if _, err := parsePasswordHash(c.Passwords[id]); err != nil {
+			errs = append(errs, fmt.Errorf("password of employee %q: %w", text.Clip(id, 40), err))
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.Languages)) {
+		if l := c.Languages[id]; !slices.Contains(languages, l) {
+			errs = append(errs, fmt.Errorf("language of employee %q: %q is none of %s", text.Clip(id, 40), text.Clip(l, 20), strings.Join(languages, ", ")))
+		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))

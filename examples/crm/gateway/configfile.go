@@ -100,6 +100,30 @@ type fileEmployee struct {
 	Email      string   `yaml:"email"`
 	Extensions []string `yaml:"extensions"`
 	Admin      bool     `yaml:"admin"`
+	// PasswordHash is the workspace password's PBKDF2 hash
+	// (HashPassword, crm -hash-password).
+	PasswordHash string `yaml:"password_hash"`
+	// Lang is the workspace's language: ru or en.
+	Lang string `yaml:"lang"`
+}
+
+// logins are the employees' password hashes and languages by id.
+func (f fileConfig) logins() (passwords, langs map[string]string) {
+	for _, e := range f.Employees {
+		if e.PasswordHash != "" {
+			if passwords == nil {
+				passwords = map[string]string{}
+			}
+			passwords[e.ID] = e.PasswordHash
+		}
+		if e.Lang != "" {
+			if langs == nil {
+				langs = map[string]string{}
+			}
+			langs[e.ID] = e.Lang
+		}
+	}
+	return passwords, langs
 }
 
 // secret is a secret setting: {env: NAME} (read from the environment),
@@ -414,6 +438,14 @@ func (f *fileConfig) rulesAndEmployees(p *configProblems, at func(string) *yaml.
 				p.add(at(xk), "%s: extension %s is also %s's", xk, x, other)
 			}
 			exts[x] = e.ID
+		}
+		if e.PasswordHash != "" {
+			if _, err := parsePasswordHash(e.PasswordHash); err != nil {
+				p.add(at(key+".password_hash"), "%s.password_hash: %v", key, err)
+			}
+		}
+		if e.Lang != "" && !slices.Contains(languages, e.Lang) {
+			p.add(at(key+".lang"), "%s.lang: %q is none of %s", key, e.Lang, strings.Join(languages, ", "))
 		}
 		emps = append(emps, match.Employee{ID: e.ID, Name: e.Name, Login: e.Login, Email: e.Email, Extensions: e.Extensions, Admin: e.Admin})
 	}

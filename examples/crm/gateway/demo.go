@@ -20,7 +20,9 @@ import (
 const demoMegafonDomain = megafontest.Domain
 
 // startDemo starts the fake of every provider on 127.0.0.1 and points a
-// client at each, so POST /api/calls works without accounts. Employees the
+// client at each, so POST /api/calls works without accounts, and the demo
+// phone, which rings the workspace's employees through Telphin's
+// webhooks. Employees the
 // fakes know: Telphin extension 101, MegaFon andy (701), Phonet 001; any
 // extension for Finaz.
 func (g *Gateway) startDemo() error {
@@ -32,7 +34,10 @@ func (g *Gateway) startDemo() error {
 	if err != nil {
 		return fmt.Errorf("demo telphin: %w", err)
 	}
-	g.callers[telphin.Provider] = tc
+	// The demo phone sends the Telphin webhooks the fake does not.
+	g.demo = newDemoPhone(g, tsrv)
+	g.closers = append(g.closers, g.demo.close)
+	g.callers[telphin.Provider] = demoTelphin{tc, g.demo}
 
 	msrv := megafontest.NewServer()
 	g.closers = append(g.closers, msrv.Close)

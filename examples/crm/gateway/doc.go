@@ -29,7 +29,13 @@
 //	GET      /api/status   providers, URLs to paste, CRM state, backlogs  (API token)
 //	GET      /api/events   the employees' screens, Server-Sent Events; employee=<id>  (API token)
 //	GET      /status       the same as an HTML page: ?token=<API token> once, then a cookie
-//	GET      /             the status page, for now
+//	GET      /             the workspace, the employees' screen (or its sign-in page)
+//	POST     /login        sign in: employee, password (form); GET /login?token=… a login link
+//	POST     /logout       sign out (form field csrf)
+//	GET      /ui/events    the signed-in employee's stream (Server-Sent Events)  (session)
+//	*        /ui/api/…     the workspace's API: the API's handlers as the employee  (session, CSRF)
+//	POST     /api/employees/{id}/login-link  {"ttl"} → a login link of the employee  (API token)
+//	POST     /api/clients  {"name","phone"[,"kind"][,"responsible"]}: a contact or company  (API token)
 //	POST     /api/deadletters/{id}/replay  deliver one again  (API token)
 //	POST     /api/calls     {"provider","from","to"[,"group"][,"queue"]} → {"call_id"}  (API token)
 //	GET      /api/calls/{provider}/{call_id}/recording?account=…  the call's recording  (API token)
@@ -65,7 +71,7 @@
 //
 // Lists answer Page: {"items":[…],"next_cursor":"…"}; limit (default
 // DefaultLimit, at most MaxLimit), cursor (opaque, from the previous page)
-// and filters (calls: from, to, phone, status, provider; clients: phone,
+// and filters (calls: from, to, phone, status, provider, employee; clients: phone,
 // from, to; leads: status, from, to; notifications and dead letters:
 // none); a bad value is 400 naming the parameter. Items are encoded one by one into the answer: a record that
 // cannot be encoded is logged and left out, never failing the list.
@@ -123,10 +129,37 @@
 // shutdown ends the streams first, so their browsers reconnect to
 // whatever serves next.
 //
+// # Workspace
+//
+// GET / is the employees' screen (workspace.go, templates/, static/: one
+// plain script, no build step): the calls of the signed-in employee as
+// they happen with their client cards, call control where the provider
+// can (hold, transfer through a picker of colleagues with their status,
+// hang up), the status switch, the call history with filters and
+// recordings, click-to-call on every number, the dialing-list panel
+// (Campaigns, Gateway.CampaignChanged), notifications, in Russian or
+// English (i18n.go). Employees sign in with a password
+// (Config.Passwords: PBKDF2 hashes, HashPassword, crm -hash-password) or
+// a login link (Gateway.LoginLink, POST /api/employees/{id}/login-link),
+// into a session kept in memory (SessionCookie: HttpOnly, SameSite=Lax,
+// Secure over HTTPS). The workspace's stream (GET /ui/events) and API
+// (/ui/api/…) are the API's handlers called as the session's employee:
+// a request naming another employee is 403; one that changes something
+// needs CSRFHeader, and a cross-site Origin or Sec-Fetch-Site is 403.
+// Besides the engine's, the gateway does two things for the screens
+// (screenwork.go): an employee's leg that begins talking holds their
+// other talking calls where the provider can (autohold.go), and an
+// employee a call reaches without the engine's card — transferred to
+// them, or a Finaz notification (finazcard.go, seed 004) — gets the
+// card (legcards.go). With -demo a demo phone (demophone.go) sends the
+// Telphin webhooks of the calls the workspace rings, answers, transfers
+// and hangs up.
+//
 // # Status
 //
-// GET /api/status (GatewayStatus) and the status page (GET /status, and
-// GET / for now: html/template, no script, reloading every 30 s) show each
+// GET /api/status (GatewayStatus) and the status page (GET /status:
+// html/template, no script, reloading every 30 s; an admin's workspace
+// session opens it too) show each
 // provider's webhook counts by outcome, last event, refusal and error,
 // the webhook URLs and MegaFon's token to paste; the CRM's state
 // (CRMHealth); the event backlog and the notification outbox. The page
@@ -177,10 +210,12 @@
 // normal or full), -rules (CRM_RULES), -recording-cache
 // (CRM_RECORDING_CACHE) and -recording-cache-mb (CRM_RECORDING_CACHE_MB;
 // see Recordings, with CRM_RECORDING_SECRET),
-// -demo (CRM_DEMO) and -db (CRM_DB; see Database). Tokens not given are generated at start; -h never
+// -demo (CRM_DEMO) and -db (CRM_DB; see Database); -hash-password reads a
+// workspace password on standard input, prints its hash and exits. Tokens not given are generated at start; -h never
 // shows a secret. -config (CRM_CONFIG) names a YAML configuration file
 // (examples/crm/callbridge.example.yaml) that sets all of these, the
-// employees and the rules; a flag or an environment variable overrides
+// employees (with their workspace password_hash and lang) and the rules;
+// a flag or an environment variable overrides
 // it, secrets in it are {env: NAME} or {file: PATH}, and every problem of
 // it is reported at once with its line. -check-config prints the
 // effective settings, secrets redacted, and exits. Provider credentials
@@ -198,7 +233,9 @@
 // answers 400 naming the missing setting. -demo starts the telphintest,
 // megafontest, phonettest and finaztest fakes in-process and points the
 // clients at them; the fakes accept calls but send no webhooks, so a demo
-// call adds no row to GET /api/calls.
+// call adds no row to GET /api/calls — except Telphin's, whose webhooks
+// the demo phone sends for the workspace (see Workspace), and prints a
+// login link of each employee.
 //
 // The clients file is a JSON array of {"id","name","phone","responsible"};
 // responsible is the employee's extension ("101") or login at the provider

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"io"
+	"testing"
 
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 	"github.com/callbridge/callbridge/callevent"
@@ -74,3 +75,17 @@ func (s *employeeSync) setSource(provider string, c any) {
 		delete(s.sources, provider)
 	}
 }
+
+// QuickPasswordHash is a password hash with the fewest iterations
+// accepted, for the tests' speed.
+func QuickPasswordHash(t testing.TB, password string) string {
+	t.Helper()
+	h, err := hashPassword(password, MinPasswordIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// Screens is how many screens' streams are open.
+func (g *Gateway) Screens() int { return g.live.Subscribers() }

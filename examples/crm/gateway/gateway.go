@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -67,7 +68,9 @@ type Gateway struct {
 	log    *slog.Logger // everything but the event lines (Config.DiagOut)
 	events *slog.Logger // one line per delivered event (New's logOut)
 	store  *crmStore
-	popups *popUps // the cards of live calls
+	crm    match.ClientStore // the engine's store: the built-in CRM or amoCRM
+	popups *popUps           // the cards of live calls
+	cards  match.PopUpper    // where the engine shows cards: popups (and amoCRM's pop-ups)
 	// amoCRM mode (Config.CRM): the client, its fake with -demo, the
 	// installations in progress and the engine's directory.
 	amoClient *amocrm.Client
@@ -98,6 +101,15 @@ type Gateway struct {
 	sink       callevent.Sink // what the webhook handlers hand events to: queue or inbox
 	mux        *http.ServeMux
 	tap        func(callevent.Event) // tests: sees every event a handler accepts
+
+	// The workspace (GET /): the holds and cards the screens need
+	// besides the engine's, the sessions, the sign-in throttle, the login
+	// links' key and, with -demo, the demo phone.
+	screens  *screenWork
+	sessions sessions
+	logins   loginFailures
+	loginKey []byte
+	demo     *demoPhone
 
 	hookToken, megafonToken, apiToken string
 	apiTokenGenerated                 bool
@@ -164,6 +176,8 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 	}
 	g.recordings.g = g
 	g.linkKey = newLinkKey(cmpOr(cfg.RecordingSecret, g.apiToken))
+	g.loginKey = newLoginKey(g.apiToken)
+	g.screens = newScreenWork(g)
 	g.recCache = newRecordCache(recordingDir(cfg), int64(cmpOr(cfg.RecordingCacheMB, DefaultRecordingCacheMB))<<20, g.log)
 	defer func() {
 		if err != nil {
@@ -307,7 +321,8 @@ func (g *Gateway) openCRM() error {
 	}
 	g.popups = &popUps{g: g}
 	eopts = append(eopts, match.WithRules(rules), match.WithLimits(match.Limits{MaxCalls: cfg.MaxOpenCalls}),
-		match.WithOnDecision(g.decided), match.WithPopUps(g.popups), match.WithOnLiveCall(g.live.CallChanged))
+		match.WithOnDecision(g.decided), match.WithPopUps(g.popups), match.WithOnLiveCall(g.liveChanged))
+	g.cards = g.popups
 	local := g.local()
 	var notes match.Notifier = local
 	if cfg.NotifyURL != "" {
@@ -341,9 +356,11 @@ func (g *Gateway) openCRM() error {
 		g.amoDir = dir
 		g.empSync.sources[CRMAmoCRM] = amoUsers(amo)
 		// The cards go to amoCRM's pop-ups and to GET /api/popups.
-		eopts = append(append(eopts, opts...), match.WithPopUps(teePopUps{amo, g.popups}))
+		g.cards = teePopUps{amo, g.popups}
+		eopts = append(append(eopts, opts...), match.WithPopUps(g.cards))
 		crm = amo
 	}
+	g.crm = crm
 	engine, err := match.NewEngine(crm, eopts...)
 	if err != nil {
 		return err
@@ -445,6 +462,9 @@ func (s engineSink) Resume(ctx context.Context, e callevent.Event, arrived time.
 		s.g.hookStats.failed(e.Provider, err, time.Now().UTC())
 		return err
 	}
+	if s.g.clock().Now().Sub(arrived) <= finazCardLag {
+		s.g.finazCard(ctx, e)
+	}
 	s.g.logEvent(ctx, e)
 	return nil
 }
@@ -455,6 +475,7 @@ func (s engineSink) Undecided(e callevent.Event) bool { return s.g.engine.Undeci
 // of the call.
 func (g *Gateway) decided(ctx context.Context, d match.Decision) {
 	g.live.Decided(ctx, d)
+	g.screens.forget(d.Call.Provider, d.Call.Account, d.Call.CallID)
 	if g.inbox == nil {
 		return
 	}
@@ -472,6 +493,7 @@ func (g *Gateway) deliver(ctx context.Context, e callevent.Event) error {
 	if err := g.dialer.HandleEvent(ctx, e); err != nil { // a campaign's call: its outcome
 		return err
 	}
+	g.finazCard(ctx, e)
 	g.logEvent(ctx, e)
 	return nil
 }
@@ -612,7 +634,7 @@ func (g *Gateway) routes() error {
 	}
 	mux.Handle("GET /api/status", g.guardAPI(g.status))
 	mux.HandleFunc("GET /status", g.statusPage)
-	mux.HandleFunc("GET /{$}", g.home)
+	g.uiRoutes(mux)
 	mux.Handle("GET /api/calls", g.guardAPI(g.listCalls))
 	mux.Handle("GET /api/clients", g.guardAPI(g.listClients))
 	mux.Handle("GET /api/leads", g.guardAPI(g.listLeads))
@@ -828,6 +850,9 @@ func (g *Gateway) Close(ctx context.Context) error {
 		if g.dialer != nil {
 			g.dialer.Close()
 		}
+		if g.screens != nil {
+			g.screens.close()
+		}
 		var errs []error
 		if g.queue != nil {
 			errs = append(errs, g.queue.Close(ctx))
@@ -879,6 +904,9 @@ type Defaults struct {
 	Clients []byte
 	// DB is the database when none is configured ("": memory).
 	DB string
+	// Stdin is where -hash-password reads the password (the command's
+	// standard input).
+	Stdin io.Reader
 }
 
 // Run is the crm command: it reads the configuration from args, getenv
@@ -897,6 +925,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if err != nil {
 		return err
+	}
+	if cfg.HashPassword {
+		return printPasswordHash(def.Stdin, stdout)
 	}
 	if cfg.CheckConfig {
 		b, err := cfg.effective()
@@ -928,6 +959,24 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	g.setUpHooks(ctx)
 	g.log.Info("listening", "addr", ln.Addr().String(), "demo", cfg.Demo, "db", g.dbName())
 	return g.Serve(ctx, ln)
+}
+
+// printPasswordHash is -hash-password: the first line of in (without
+// its line break) hashed for employees[].password_hash, printed to out.
+func printPasswordHash(in io.Reader, out io.Writer) error {
+	if in == nil {
+		return errors.New("-hash-password: no standard input to read the password from")
+	}
+	line, err := bufio.NewReader(io.LimitReader(in, maxPasswordLen+2)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("-hash-password: reading the password: %w", err)
+	}
+	h, err := HashPassword(strings.TrimRight(line, "\r\n"))
+	if err != nil {
+		return fmt.Errorf("-hash-password: %w", err)
+	}
+	_, err = fmt.Fprintln(out, h)
+	return err
 }
 
 // displayAddr is addr for a URL: a wildcard listen address ([::]:8080,
@@ -1004,6 +1053,21 @@ func (g *Gateway) PrintURLs(w io.Writer, base string) {
 		row("", "API token", g.apiToken+"   (generated; printed only now: set -api-token or CRM_API_TOKEN to choose one)")
 	}
 	row("", "Status page", base+"/status?token=<API token>   (once: a cookie keeps you in)")
+	b.WriteString("\nWorkspace (the employees' screen): " + base + "/\n")
+	if g.cfg.Demo {
+		b.WriteString("  Sign in as a demo employee (each link valid 24 h):\n")
+		emps, err := g.directory().Employees(context.Background(), "")
+		if err != nil {
+			row("", "", "(the employees are not available: "+err.Error()+")")
+		}
+		for _, e := range emps {
+			link, _ := g.LoginLink(base, e.ID, DefaultLoginLinkTTL)
+			row("", e.ID, link)
+		}
+	} else {
+		row("", "", "employees sign in with a password (employees[].password_hash: crm -hash-password) or a login link:")
+		row("", "POST", base+"/api/employees/{id}/login-link   (API token)")
+	}
 	b.WriteString("\nProbes (no token):\n")
 	row("", "GET", base+"/healthz, "+base+"/readyz")
 	b.WriteString("\nClick-to-call:\n")

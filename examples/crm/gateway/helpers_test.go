@@ -134,7 +134,7 @@ const apiToken = "api-token"
 // start starts a gateway with cfg (tokens "hook-token", "mf-token" and
 // apiToken unless set, the default clients unless cfg has a clients file) and
 // stops it when the test ends.
-func start(t *testing.T, cfg gateway.Config) *server {
+func start(t testing.TB, cfg gateway.Config) *server {
 	t.Helper()
 	if cfg.HookToken == "" {
 		cfg.HookToken = "hook-token"
@@ -157,7 +157,7 @@ func start(t *testing.T, cfg gateway.Config) *server {
 }
 
 // serve serves g on ln until the test ends.
-func serve(t *testing.T, g *gateway.Gateway, ln net.Listener, logs *syncBuffer) *server {
+func serve(t testing.TB, g *gateway.Gateway, ln net.Listener, logs *syncBuffer) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -194,7 +194,7 @@ func hookOf(t testing.TB, name string, r *http.Request) hook {
 }
 
 // send sends h to the server and returns the status and body.
-func (s *server) send(t *testing.T, h hook) (int, string) {
+func (s *server) send(t testing.TB, h hook) (int, string) {
 	t.Helper()
 	code, body, err := s.trySend(h)
 	require.NoError(t, err)
@@ -219,7 +219,7 @@ func (s *server) trySend(h hook) (int, string, error) {
 
 // do sends a request with a body to the server, with the API token on
 // /api/ paths.
-func (s *server) do(t *testing.T, method, path, contentType, body string) (int, string) {
+func (s *server) do(t testing.TB, method, path, contentType, body string) (int, string) {
 	t.Helper()
 	h := hook{method: method, target: path, header: http.Header{}, body: []byte(body)}
 	if contentType != "" {

@@ -22,6 +22,8 @@ type popUps struct {
 	g    *Gateway
 	mu   sync.Mutex
 	list []Card // oldest first, at most maxPopUps
+	// claimed are the cards the gateway itself is about to show (claim).
+	claimed map[popKey]bool
 }
 
 // Card is a card of GET /api/popups: the engine's, or for a call a
@@ -31,6 +33,9 @@ type Card struct {
 	match.PopUp
 	Dialer *dialer.CallStart `json:"dialer,omitempty"`
 }
+
+// popKey names the card of a call for an employee.
+type popKey struct{ provider, account, callID, employee string }
 
 var _ match.PopUpper = (*popUps)(nil)
 
@@ -54,6 +59,39 @@ func (p *popUps) add(ctx context.Context, card Card) {
 	p.mu.Unlock()
 	p.g.log.DebugContext(ctx, "card shown", "phase", c.Phase.String(), "employee", c.Employee, "provider", c.Provider,
 		"call_id", c.CallID, "client_id", c.Client.ID, "created", c.Created, "offer", c.Offer, "campaign", card.Dialer != nil)
+}
+
+// shown reports whether a card of the call was shown to employee (of
+// the cards kept).
+func (p *popUps) shown(provider, account, callID, employee string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.shownLocked(provider, account, callID, employee)
+}
+
+func (p *popUps) shownLocked(provider, account, callID, employee string) bool {
+	return slices.ContainsFunc(p.list, func(c Card) bool {
+		return c.Provider == provider && c.Account == account && c.CallID == callID && c.Employee == employee
+	})
+}
+
+// claim reserves the showing of a card of the call to employee by the
+// gateway itself (legCard, finazCard): false when one was shown or
+// claimed already, so two of them never show one call twice. (The
+// engine shows its cards before it reports the call's view, so they are
+// among those shown by then.)
+func (p *popUps) claim(provider, account, callID, employee string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := popKey{provider, account, callID, employee}
+	if p.claimed[k] || p.shownLocked(provider, account, callID, employee) {
+		return false
+	}
+	if p.claimed == nil || len(p.claimed) >= maxPopUps {
+		p.claimed = map[popKey]bool{}
+	}
+	p.claimed[k] = true
+	return true
 }
 
 // listPopUps is GET /api/popups: the cards of live calls shown to

@@ -23,10 +23,13 @@ const statusRefresh = 30
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// pages are the HTML pages: status.html and login.html.
+// pages are the HTML pages: status.html and login.html (the status
+// page), workspace.html and signin.html (the workspace).
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"when":     when,
-	"outcomes": func() []string { return outcomeOrder },
+	"when":         when,
+	"outcomes":     func() []string { return outcomeOrder },
+	"languages":    func() []string { return languages },
+	"callStatuses": callStatuses,
 }).ParseFS(templateFS, "templates/*.html"))
 
 // outcomeOrder is the order of the webhook outcomes on the page.
@@ -63,9 +66,6 @@ type namedProvider struct {
 	Name string
 	ProviderStatus
 }
-
-// home is GET / (exactly): the status page, for now.
-func (g *Gateway) home(w http.ResponseWriter, r *http.Request) { g.statusPage(w, r) }
 
 // statusPage is GET /status: GatewayStatus as an HTML page for a browser
 // (a phone's too), reloading itself every statusRefresh seconds. It needs
@@ -143,12 +143,20 @@ func (g *Gateway) pageSession() string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// pageAuthorized reports whether r carries StatusCookie or the API token
-// as a bearer token.
+// pageAuthorized reports whether r carries StatusCookie, the API token
+// as a bearer token, or the workspace session of an admin (the
+// workspace links admins here).
 func (g *Gateway) pageAuthorized(r *http.Request) bool {
 	if tok, ok := bearer(r.Header.Get("Authorization")); ok {
 		return g.isAPIToken(tok)
 	}
-	c, err := r.Cookie(StatusCookie)
-	return err == nil && hmac.Equal([]byte(c.Value), []byte(g.pageSession()))
+	if c, err := r.Cookie(StatusCookie); err == nil && hmac.Equal([]byte(c.Value), []byte(g.pageSession())) {
+		return true
+	}
+	s, ok := g.sessionOf(r)
+	if !ok {
+		return false
+	}
+	e, found, err := g.employeeByID(r.Context(), s.employee)
+	return err == nil && found && e.Admin
 }

@@ -210,12 +210,13 @@ type callFilter struct {
 	from, to  time.Time // StartedAt in [from, to); zero: open
 	phone     string
 	provider  string
+	employee  string
 	status    callevent.Status
 	hasStatus bool
 }
 
 func (f callFilter) keep(r *match.CallRecord) bool {
-	return (f.phone == "" || r.ClientPhone == f.phone) &&
+	return (f.phone == "" || r.ClientPhone == f.phone) && (f.employee == "" || r.Employee == f.employee) &&
 		(f.provider == "" || r.Provider == f.provider) &&
 		(!f.hasStatus || r.Status == f.status)
 }
