@@ -44,3 +44,39 @@ func TestDependencies(t *testing.T) {
 		}
 	}
 }
+
+// Library packages instrument with the OpenTelemetry API only: none links
+// the SDK, an exporter or a Prometheus client (the program chooses those;
+// examples/crm does), yet each links the API it records with.
+func TestTelemetryAPIOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	forbidden := []string{"go.opentelemetry.io/otel/sdk", "go.opentelemetry.io/otel/exporters/", "github.com/prometheus/",
+		"go.opentelemetry.io/contrib/", "google.golang.org/grpc"}
+	for _, pkg := range []string{".", "./telphin", "./megafon", "./phonet", "./finaz", "./amocrm", "./webhook",
+		"./match", "./sqlstore", "./reconcile"} {
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		for _, d := range deps {
+			for _, f := range forbidden {
+				if d == strings.TrimSuffix(f, "/") || strings.HasPrefix(d, f) || strings.HasPrefix(d, strings.TrimSuffix(f, "/")+"/") {
+					t.Errorf("%s links %s", pkg, d)
+				}
+			}
+		}
+		if !slices.Contains(deps, "go.opentelemetry.io/otel/trace") {
+			t.Errorf("%s does not link go.opentelemetry.io/otel/trace: not instrumented", pkg)
+		}
+	}
+	out, err := exec.Command("go", "list", "-deps", "./examples/crm").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(strings.Fields(string(out)), "go.opentelemetry.io/otel/sdk/metric") {
+		t.Error("the gateway does not link the metrics SDK: its /metrics would be empty")
+	}
+}

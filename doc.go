@@ -30,15 +30,25 @@
 // This package holds what every provider client shares, so it is written
 // once: the options of NewClient (WithHTTPClient, WithBaseURL,
 // WithUserAgent, WithRateLimit, WithRetry, WithLogger, WithTokenStore,
-// WithDefaultCountry), the TokenStore of the OAuth clients, and the errors
-// they return (*APIError with the Provider that answered, *RateLimitError,
-// *RequestError):
+// WithDefaultCountry, WithMeterProvider, WithTracerProvider), the
+// TokenStore of the OAuth clients, and the errors they return (*APIError
+// with the Provider that answered, *RateLimitError, *RequestError):
 //
 //	client, err := telphin.NewClient(creds,
 //		callbridge.WithRetry(callbridge.RetryPolicy{MaxRetries: 2}),
 //		callbridge.WithLogger(logger))
 //
 // Handlers share the options of package webhook in the same way.
+//
+// Every package records metrics and spans with the OpenTelemetry API only
+// (go.opentelemetry.io/otel): nothing is recorded until the program
+// installs an SDK, globally (otel.SetMeterProvider, otel.SetTracerProvider)
+// or through WithMeterProvider and WithTracerProvider (here, in webhook and
+// in match; MeterProvider and TracerProvider fields in webhook.QueueConfig,
+// sqlstore.InboxConfig and reconcile.Config). No package links the SDK or
+// an exporter; examples/crm shows the SDK with Prometheus and OTLP. The
+// option pair is the one OpenTelemetry's own instrumentation libraries
+// take (otelhttp.WithMeterProvider, otelhttp.WithTracerProvider).
 //
 // examples/crm is the reference CRM telephony gateway built on all of them:
 // go run ./examples/crm.

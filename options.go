@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/internal/phone"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 )
 
@@ -57,6 +59,12 @@ type ClientConfig struct {
 	// country code (telphin: the numbers given to Call, GroupCall and
 	// Transfer); "" for the provider's default.
 	DefaultCountry string
+	// MeterProvider and TracerProvider receive the client's metrics and
+	// spans; nil: the global providers (otel.GetMeterProvider,
+	// otel.GetTracerProvider), which do nothing until the program sets
+	// them.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 }
 
 // RetryPolicy says how a client retries a request that is safe to repeat: a
@@ -191,6 +199,39 @@ func WithDefaultCountry(country string) ClientOption {
 			return fmt.Errorf("WithDefaultCountry: %w", err)
 		}
 		c.DefaultCountry = country
+		return nil
+	}
+}
+
+// WithMeterProvider sets where the client's metrics go: outbound calls by
+// provider, operation and status (callbridge.api.request.duration),
+// retries (callbridge.api.retries), rate-limit waits
+// (callbridge.api.rate_limit.wait) and OAuth token requests
+// (callbridge.oauth.token.refreshes). Default: the global provider,
+// a no-op until the program sets one (otel.SetMeterProvider).
+func WithMeterProvider(mp metric.MeterProvider) ClientOption {
+	return func(c *ClientConfig) error {
+		if mp == nil {
+			return errors.New("WithMeterProvider: nil meter provider")
+		}
+		c.MeterProvider = mp
+		return nil
+	}
+}
+
+// WithTracerProvider sets where the client's spans go: one per API call
+// ("telphin calls.create"; callbridge.provider, callbridge.operation,
+// http.request.method, server.address, http.response.status_code) with
+// one client span per HTTP attempt beneath it, children of the span in
+// the call's context. URLs in attributes have secrets redacted and phone
+// numbers masked. Default: the global provider, a no-op until the program
+// sets one (otel.SetTracerProvider).
+func WithTracerProvider(tp trace.TracerProvider) ClientOption {
+	return func(c *ClientConfig) error {
+		if tp == nil {
+			return errors.New("WithTracerProvider: nil tracer provider")
+		}
+		c.TracerProvider = tp
 		return nil
 	}
 }

@@ -25,6 +25,8 @@ func TestClientOptionsValidate(t *testing.T) {
 		"nil logger":      callbridge.WithLogger(nil),
 		"nil token store": callbridge.WithTokenStore(nil),
 		"country":         callbridge.WithDefaultCountry("XX"),
+		"nil meters":      callbridge.WithMeterProvider(nil),
+		"nil tracers":     callbridge.WithTracerProvider(nil),
 	} {
 		require.Error(t, o(&callbridge.ClientConfig{}), name)
 	}

@@ -337,8 +337,25 @@ func (c *Client) call(ctx context.Context, method, path string, query url.Values
 	}
 	req.Query = query
 	req.Idempotent = idempotent
+	req.Operation = operation(method, path)
 	resp, err := c.api.JSON(ctx, req, out)
 	return resp, c.wrapError(err)
+}
+
+// operation names a request in telemetry as amoCRM's documentation does:
+// the method and the path after the API version, ids replaced by {id}
+// ("PATCH leads/{id}", "POST leads/notes").
+func operation(method, path string) string {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	if len(segs) > 2 && segs[0] == "api" {
+		segs = segs[2:]
+	}
+	for i, s := range segs {
+		if s != "" && strings.Trim(s, "0123456789") == "" {
+			segs[i] = "{id}"
+		}
+	}
+	return method + " " + strings.Join(segs, "/")
 }
 
 // noContent is the error of a write that should have placed sent items and

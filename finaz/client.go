@@ -16,6 +16,7 @@ import (
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/httpx"
 	"github.com/callbridge/callbridge/internal/phone"
+	"github.com/callbridge/callbridge/internal/telemetry"
 	strutil "github.com/callbridge/callbridge/internal/text"
 )
 
@@ -27,7 +28,8 @@ type Client struct {
 	retry   *httpx.Client // httpx's policy: retried only when safe for the request
 	log     *slog.Logger
 	secrets []string
-	base    string // the base URL with its trailing "/"
+	base    string            // the base URL with its trailing "/"
+	dialer  *telemetry.Dialer // callbridge.dialer.contacts and .results
 }
 
 var (
@@ -80,7 +82,7 @@ func NewClient(cfg Config, opts ...callbridge.ClientOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{c: comp, log: cc.Logger}
+	c := &Client{c: comp, log: cc.Logger, dialer: telemetry.NewDialer(cc.MeterProvider)}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -175,6 +177,7 @@ func (c *Client) send(ctx context.Context, op Operation, vars map[string]string,
 	// click2call or upload sent as GET is not safe to repeat: it is retried
 	// like a POST (429, dial errors).
 	req.NotIdempotent = op.command() && !ot.idempotent
+	req.Operation = string(op)
 	resp, err := c.retry.Do(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("finaz: %s: %w", op, err)
@@ -401,6 +404,7 @@ func (c *Client) DialerResults(ctx context.Context, queue string) ([]DialerResul
 	}
 	lr := &io.LimitedReader{R: resp.Body, N: maxResultsBody + 1}
 	res, err := ot.results.parse(lr, c.c.country)
+	c.dialer.Results.Add(ctx, int64(len(res)), telemetry.Attrs(telemetry.ProviderKey.String(Provider)))
 	if lr.N <= 0 {
 		return res, fmt.Errorf("finaz: %s: response larger than %d bytes", OpDialerResults, maxResultsBody)
 	}

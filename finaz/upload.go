@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/callbridge/callbridge/internal/telemetry"
 )
 
 // Contact is one mailing record for the dialer.
@@ -93,7 +95,18 @@ func (c *Client) UploadContacts(ctx context.Context, queue string, contacts []Co
 		}
 	}
 	rep.Uploaded = rep.Total - len(rep.Failed)
+	c.countUpload(ctx, rep)
 	return rep, rep.err()
+}
+
+// countUpload adds an upload's contacts to callbridge.dialer.contacts.
+func (c *Client) countUpload(ctx context.Context, rep *UploadReport) {
+	if !c.dialer.Contacts.Enabled(ctx) {
+		return
+	}
+	p := telemetry.ProviderKey.String(Provider)
+	c.dialer.Contacts.Add(ctx, int64(rep.Uploaded), telemetry.Attrs(p, telemetry.OutcomeKey.String(telemetry.OutcomeUploaded)))
+	c.dialer.Contacts.Add(ctx, int64(len(rep.Failed)), telemetry.Attrs(p, telemetry.OutcomeKey.String(telemetry.OutcomeFailed)))
 }
 
 // uploadCSV sends the rows that render as one file. A row that cannot be

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/callbridge/callbridge/callevent"
 )
 
@@ -53,6 +55,10 @@ type callState struct {
 
 	waiting  bool // registered for late binding
 	deadline time.Time
+
+	// trace is the span of the event that last changed the call: a
+	// decision a timer makes later is traced beneath it.
+	trace trace.SpanContext
 
 	// Under Engine.mu:
 	decidedEl *list.Element // in Engine.decided
@@ -147,7 +153,7 @@ func (e *Engine) add(ctx context.Context, st *callState, ev callevent.Event, shi
 	evs, added := insertEvent(st.events, ev)
 	if !added {
 		if len(evs) >= maxCallEvents && !slices.ContainsFunc(evs, func(x callevent.Event) bool { return x.ID == ev.ID }) {
-			e.log.Warn("match: too many events for one call, event dropped", "call_id", ev.CallID, "event_id", ev.ID)
+			e.log.WarnContext(ctx, "match: too many events for one call, event dropped", append(logCall(st.key), "event_id", ev.ID)...)
 		}
 		if st.retry {
 			return e.advance(ctx, st)
@@ -155,6 +161,9 @@ func (e *Engine) add(ctx context.Context, st *callState, ev callevent.Event, shi
 		return nil
 	}
 	st.events, st.shift, st.late = evs, shift, shift
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		st.trace = sc
+	}
 	return e.advance(ctx, st)
 }
 
@@ -192,8 +201,8 @@ func (e *Engine) amend(ctx context.Context, st *callState, a assembled) error {
 	rec.ClientID, rec.LeadID, rec.Employee, rec.Extension = st.rec.ClientID, st.rec.LeadID, st.rec.Employee, st.rec.Extension
 	if rec.Status != st.rec.Status {
 		// The rules ran for the earlier outcome; keep it (and say so).
-		e.log.Debug("match: late event changed a finished call's outcome; rules are not re-run",
-			"call_id", rec.CallID, "was", st.rec.Status, "now", rec.Status)
+		e.log.DebugContext(ctx, "match: late event changed a finished call's outcome; rules are not re-run",
+			append(logCall(st.key), "was", st.rec.Status, "now", rec.Status)...)
 		rec.Status = st.rec.Status
 	}
 	if rec == st.rec || e.calls == nil || !st.prog.logged {

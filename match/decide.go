@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/callbridge/callbridge/callevent"
 )
 
@@ -58,13 +60,15 @@ func (e *Engine) finalize(ctx context.Context, st *callState, a assembled) error
 		}
 		unlock = func() { <-m }
 	}
-	err := e.decide(ctx, a, &st.prog, false)
+	dctx, span := e.startDecision(ctx, st)
+	err := e.decide(dctx, a, &st.prog, false)
 	if unlock != nil {
 		unlock()
 	}
+	e.endDecision(dctx, span, st.prog.d, err)
 	if err != nil {
 		st.retry = true
-		e.log.Debug("match: call decision incomplete", "decision", st.prog.d, "err", err)
+		e.log.DebugContext(dctx, "match: call decision incomplete", "decision", st.prog.d, "err", err)
 		return err
 	}
 	st.finalized, st.retry = true, false
@@ -74,7 +78,7 @@ func (e *Engine) finalize(ctx context.Context, st *callState, a assembled) error
 		st.decidedEl, st.decidedAt = e.decided.PushBack(st), e.clock.Now()
 	}
 	e.mu.Unlock()
-	e.log.Debug("match: call decided", "decision", st.prog.d)
+	e.log.DebugContext(dctx, "match: call decided", "decision", st.prog.d)
 	switch {
 	case len(st.prog.later) > 0:
 		e.notifyLater(st, max(0, st.prog.laterIn-st.late), minNotifyRetry)
@@ -93,9 +97,11 @@ func (e *Engine) finalize(ctx context.Context, st *callState, a assembled) error
 		// (by hand in the CRM, from its pop-up): look once more when the
 		// window closes (a second after, so a client made at its last
 		// moment counts), so the call is bound without ClientCreated.
+		sc := st.trace
 		e.after(max(0, e.window+time.Second-st.late), func(ctx context.Context) {
+			ctx = trace.ContextWithSpanContext(ctx, sc)
 			if err := e.bindOne(ctx, st, true); err != nil {
-				e.log.Error("match: late binding at the end of the window failed", "call_id", st.key.callID, "err", err)
+				e.log.ErrorContext(ctx, "match: late binding at the end of the window failed", append(logCall(st.key), "err", err)...)
 			}
 		})
 	}
@@ -103,7 +109,7 @@ func (e *Engine) finalize(ctx context.Context, st *callState, a assembled) error
 	if st.prog.res.Match == matchCreated {
 		// Calls that waited for this phone can now be attached.
 		if err := e.bindLate(ctx, st.key.account, st.rec.ClientPhone, st); err != nil {
-			e.log.Error("match: late binding failed", "err", err)
+			e.log.ErrorContext(ctx, "match: late binding failed", append(logCall(st.key), "err", err)...)
 		}
 	}
 	return nil
@@ -350,6 +356,9 @@ func (e *Engine) createClient(ctx context.Context, a assembled, c Case, rule Rul
 			return err
 		}
 		p.res = res
+		if res.Match == matchCreated {
+			e.created(ctx, e.tel.ClientsCreated, rec.Provider)
+		}
 	}
 	p.resolved = true
 	if p.res.Match == matchCreated {
@@ -448,6 +457,7 @@ func (e *Engine) lead(ctx context.Context, a assembled, c Case, rule Rule, resp 
 		if l, err = e.leads.CreateLead(ctx, l); err != nil {
 			return "", "", fmt.Errorf("match: create lead: %w", err)
 		}
+		e.created(ctx, e.tel.LeadsCreated, a.rec.Provider)
 	}
 	why := "a new client"
 	if clientless {

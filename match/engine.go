@@ -13,7 +13,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/telemetry"
 )
 
 // Errors of the engine.
@@ -91,6 +96,15 @@ type Engine struct {
 	// concurrent calls from one number make one client and one lead. Each is a lock (a channel of capacity 1), so that waiting for
 	// it ends with ctx.
 	stripe [256]chan struct{}
+
+	// Telemetry (WithMeterProvider, WithTracerProvider,
+	// WithUnmaskedPhones).
+	mp         metric.MeterProvider
+	tp         trace.TracerProvider
+	tel        *telemetry.Engine
+	fullPhones bool
+	activeReg  metric.Registration // the calls-in-progress callback; nil if not registered
+	eventSpan  []trace.SpanStartOption
 }
 
 var (
@@ -145,6 +159,7 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 		}
 	}
 	e.byPhone, _ = e.leads.(PhoneLeads)
+	e.initTelemetry()
 	if !e.rulesSet {
 		e.rules = RuleSet{Default: Rules{Rule: DefaultRule()}}
 	}
@@ -154,7 +169,7 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 	// A waiting call is checked once more when its window closes, so it
 	// must be remembered past the window.
 	e.retain = max(e.retain, e.window+time.Minute)
-	r, err := newResolver(clients, e.country)
+	r, err := newResolver(e.clients, e.country)
 	if err != nil {
 		return nil, fmt.Errorf("match: NewEngine: %w", err)
 	}
@@ -171,7 +186,10 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 // decided or not, and is dropped otherwise. An error means the event was not fully
 // processed; redelivering it retries.
 func (e *Engine) HandleEvent(ctx context.Context, ev callevent.Event) error {
-	return e.handle(ctx, ev, 0)
+	ctx, span := e.startEvent(ctx, "match.Engine HandleEvent", ev)
+	err := e.handle(ctx, ev, 0)
+	endSpan(span, err)
+	return err
 }
 
 // Resume gives the engine back an event it had accepted before a restart
@@ -181,7 +199,10 @@ func (e *Engine) HandleEvent(ctx context.Context, ev callevent.Event) error {
 // grace, idle, the late-binding window) run from arrived rather than from
 // now, so a call that was due while no engine ran is decided at once.
 func (e *Engine) Resume(ctx context.Context, ev callevent.Event, arrived time.Time) error {
-	return e.handle(ctx, ev, max(0, e.clock.Now().Sub(arrived)))
+	ctx, span := e.startEvent(ctx, "match.Engine Resume", ev)
+	err := e.handle(ctx, ev, max(0, e.clock.Now().Sub(arrived)))
+	endSpan(span, err)
+	return err
 }
 
 // Unmapped reports how many calls the engine ignored because their
@@ -221,7 +242,7 @@ func (e *Engine) handle(ctx context.Context, ev callevent.Event, shift time.Dura
 			return ErrClosed
 		}
 		if st == nil {
-			e.log.Debug("match: rating of a call the engine does not hold, dropped", "call_id", ev.CallID, "event_id", ev.ID)
+			e.log.DebugContext(ctx, "match: rating of a call the engine does not hold, dropped", append(logCall(k), "event_id", ev.ID)...)
 			return nil
 		}
 		st.mu.Lock()
@@ -234,7 +255,7 @@ func (e *Engine) handle(ctx context.Context, ev callevent.Event, shift time.Dura
 	for {
 		st, err := e.state(k)
 		if errors.Is(err, errDecided) {
-			e.log.Debug("match: event of a call decided earlier, dropped", "call_id", ev.CallID, "event_id", ev.ID)
+			e.log.DebugContext(ctx, "match: event of a call decided earlier, dropped", append(logCall(k), "event_id", ev.ID)...)
 			return nil
 		}
 		if err != nil {
@@ -281,7 +302,15 @@ func (e *Engine) Admit(_ context.Context, ev callevent.Event) error {
 // (matched as calls are, never created), with its card URL and its
 // responsible employee's extension, login and e-mail. An anonymous,
 // internal or invalid phone is simply not found.
-func (e *Engine) LookupContact(ctx context.Context, account, phone string) (callevent.Contact, bool, error) {
+func (e *Engine) LookupContact(ctx context.Context, account, phone string) (_ callevent.Contact, found bool, err error) {
+	ctx, span := telemetry.Start(ctx, e.tel.Tracer, "match.Engine LookupContact", e.eventSpan...)
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(telemetry.AccountKey.String(account), telemetry.Phone(phone, e.fullPhones),
+				attribute.Bool("callbridge.found", found))
+		}
+		endSpan(span, err)
+	}()
 	p, err := normalize(phone, e.country)
 	if err != nil {
 		return callevent.Contact{}, false, nil
@@ -357,6 +386,9 @@ func (e *Engine) Close(ctx context.Context) error {
 		return nil
 	}
 	e.closed = true
+	if e.activeReg != nil {
+		_ = e.activeReg.Unregister()
+	}
 	states := make([]*callState, 0, len(e.active))
 	for _, st := range e.active {
 		states = append(states, st)

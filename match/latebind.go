@@ -84,7 +84,7 @@ func (e *Engine) Await(ctx context.Context, rec CallRecord) error {
 	e.mu.Unlock()
 	e.after(left+time.Second, func(ctx context.Context) {
 		if err := e.bindOne(ctx, st, true); err != nil {
-			e.log.Error("match: late binding at the end of the window failed", "call_id", st.key.callID, "err", err)
+			e.log.ErrorContext(ctx, "match: late binding at the end of the window failed", append(logCall(st.key), "err", err)...)
 		}
 	})
 	e.arm(st, timerForget, max(e.retain-e.window, time.Minute)+left)
@@ -163,6 +163,6 @@ func (e *Engine) bindOne(ctx context.Context, st *callState, final bool) error {
 	st.rec = rec
 	st.prog.d.Call = rec
 	unwait()
-	e.log.Debug("match: call bound late", "decision", d)
+	e.log.DebugContext(ctx, "match: call bound late", "decision", d)
 	return nil
 }

@@ -54,8 +54,8 @@ func (e *Engine) live(ctx context.Context, st *callState, a assembled) {
 		err = e.answering(ctx, st, a, rule)
 	}
 	if err != nil {
-		e.log.Warn("match: acting on a live call failed; the decision at its end does what is missing",
-			"call_id", rec.CallID, "err", err)
+		e.log.WarnContext(ctx, "match: acting on a live call failed; the decision at its end does what is missing",
+			append(logCall(st.key), "err", err)...)
 	}
 }
 

@@ -16,4 +16,8 @@ func TestNilOptionIsAnError(t *testing.T) {
 	require.NoError(t, err)
 	_, err = match.NewEngine(s, nil)
 	require.ErrorContains(t, err, "option 1 is nil")
+	_, err = match.NewEngine(s, match.WithMeterProvider(nil))
+	require.ErrorContains(t, err, "nil meter provider")
+	_, err = match.NewEngine(s, match.WithTracerProvider(nil))
+	require.ErrorContains(t, err, "nil tracer provider")
 }

@@ -104,13 +104,14 @@ func (e *Engine) notifyLater(st *callState, d, retry time.Duration) {
 		e.mu.Unlock()
 		st.mu.Lock()
 		defer st.mu.Unlock()
+		ctx = inTrace(ctx, st)
 		p := &st.prog
 		for len(p.later) > 0 {
 			n := p.later[0]
 			n.At = e.clock.Now().UTC()
 			if err := e.notifier.Notify(ctx, n); err != nil {
-				e.log.Error("match: delayed notification failed; will retry", "call_id", st.key.callID,
-					"employee", n.Employee, "retry_in", retry.String(), "err", err)
+				e.log.ErrorContext(ctx, "match: delayed notification failed; will retry", append(logCall(st.key),
+					"employee", n.Employee, "retry_in", retry.String(), "err", err)...)
 				e.notifyLater(st, retry, min(2*retry, maxNotifyRetry))
 				return
 			}

@@ -56,6 +56,7 @@ func (e *Engine) fire(ctx context.Context, st *callState, gen uint64) {
 	}
 	kind := st.timerKind
 	st.timer, st.timerKind = nil, timerNone
+	ctx = inTrace(ctx, st)
 	st.shift = 0                                    // the wait is over: what follows runs from now
 	if kind == timerForget || len(st.events) == 0 { // an Admit that got no event
 		e.forget(st)
@@ -67,14 +68,14 @@ func (e *Engine) fire(ctx context.Context, st *callState, gen uint64) {
 	if err := e.finalize(ctx, st, assemble(st.events)); err != nil {
 		st.tries++
 		if st.tries >= timerRetries {
-			e.log.Error("match: giving up on a call", "call_id", st.key.callID, "err", err)
+			e.log.ErrorContext(ctx, "match: giving up on a call", append(logCall(st.key), "err", err)...)
 			e.forget(st)
 			return
 		}
 		// Soon at first (a store that blinked), then less often: 1s, 2s,
 		// 4s, … up to the grace period.
 		retry := min(e.grace, time.Second<<(st.tries-1))
-		e.log.Error("match: acting on a call failed; will retry", "call_id", st.key.callID, "retry_in", retry.String(), "err", err)
+		e.log.ErrorContext(ctx, "match: acting on a call failed; will retry", append(logCall(st.key), "retry_in", retry.String(), "err", err)...)
 		e.arm(st, kind, retry)
 	}
 }

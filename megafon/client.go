@@ -263,7 +263,7 @@ func (c *Client) send(ctx context.Context, a apiCall) ([]byte, error) {
 		req.Query = a.query
 		req.Header = http.Header{"X-Api-Key": {c.key}, "Accept": {"application/json"}}
 	}
-	req.Idempotent = a.safe
+	req.Idempotent, req.Operation = a.safe, a.name
 	resp, err := c.http.Do(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("megafon: %s: %w", a.name, err)

@@ -31,7 +31,7 @@ func (c *Client) FetchRecording(ctx context.Context, req callevent.RecordingRequ
 	if err != nil || !c.onPBX(u) {
 		return callevent.Recording{}, fmt.Errorf("megafon: recording link %q is not on the PBX %s: refused", text.Clip(req.URL, 120), c.domain)
 	}
-	rec, err := httpx.Recording(c.http.Do(ctx, &httpx.Request{Path: u.String(), Header: http.Header{"X-Api-Key": {c.key}}}))
+	rec, err := httpx.Recording(c.http.Do(ctx, &httpx.Request{Path: u.String(), Header: http.Header{"X-Api-Key": {c.key}}, Operation: "Recording"}))
 	if err != nil {
 		return rec, fmt.Errorf("megafon: recording: %w", err)
 	}

@@ -58,6 +58,7 @@ func (c *Client) Call(ctx context.Context, req callevent.CallRequest) (callevent
 	var out struct {
 		UUID flexString `json:"uuid"`
 	}
+	r.Operation = "makeCall"
 	if _, err := c.api.JSON(ctx, r, &out); err != nil {
 		return callevent.CallRef{}, fmt.Errorf("phonet: makeCall: %w", err)
 	}
@@ -98,7 +99,7 @@ func (c *Client) Hangup(ctx context.Context, req callevent.CallControlRequest) e
 	if err := checkID(uuid); err != nil {
 		return err
 	}
-	_, err := c.api.JSON(ctx, &httpx.Request{Path: "rest/calls/active/" + uuid + "/hangup"}, nil)
+	_, err := c.api.JSON(ctx, &httpx.Request{Path: "rest/calls/active/" + uuid + "/hangup", Operation: "hangup"}, nil)
 	if err != nil {
 		return fmt.Errorf("phonet: hangup: %w", err)
 	}
@@ -108,7 +109,7 @@ func (c *Client) Hangup(ctx context.Context, req callevent.CallControlRequest) e
 // ActiveCalls lists the calls in progress: GET /rest/calls/active/v3.
 func (c *Client) ActiveCalls(ctx context.Context) ([]ActiveCall, error) {
 	var out []ActiveCall
-	if _, err := c.api.JSON(ctx, &httpx.Request{Path: "rest/calls/active/v3"}, &out); err != nil {
+	if _, err := c.api.JSON(ctx, &httpx.Request{Path: "rest/calls/active/v3", Operation: "activeCalls"}, &out); err != nil {
 		return nil, fmt.Errorf("phonet: active calls: %w", err)
 	}
 	return out, nil
@@ -117,7 +118,7 @@ func (c *Client) ActiveCalls(ctx context.Context) ([]ActiveCall, error) {
 // Users lists the company's employees: GET /rest/users.
 func (c *Client) Users(ctx context.Context) ([]User, error) {
 	var out []User
-	if _, err := c.api.JSON(ctx, &httpx.Request{Path: "rest/users"}, &out); err != nil {
+	if _, err := c.api.JSON(ctx, &httpx.Request{Path: "rest/users", Operation: "users"}, &out); err != nil {
 		return nil, fmt.Errorf("phonet: users: %w", err)
 	}
 	return out, nil
@@ -189,7 +190,7 @@ func (c *Client) Calls(ctx context.Context, q CallsQuery) iter.Seq2[CallRecord, 
 		for offset := 0; ; offset += limit {
 			query.Set("offset", strconv.Itoa(offset))
 			var page []json.RawMessage
-			if _, err := c.api.JSON(ctx, &httpx.Request{Path: path, Query: query}, &page); err != nil {
+			if _, err := c.api.JSON(ctx, &httpx.Request{Path: path, Query: query, Operation: "calls"}, &page); err != nil {
 				yield(CallRecord{}, fmt.Errorf("phonet: call history: %w", err))
 				return
 			}
@@ -305,7 +306,7 @@ func (c *Client) recording(ctx context.Context, uuid string) (*http.Response, er
 	if err := checkID(uuid); err != nil {
 		return nil, err
 	}
-	resp, err := c.api.Do(ctx, &httpx.Request{Path: c.RecordingURL(uuid)})
+	resp, err := c.api.Do(ctx, &httpx.Request{Path: c.RecordingURL(uuid), Operation: "recording"})
 	if err != nil {
 		return nil, fmt.Errorf("phonet: recording: %w", err)
 	}

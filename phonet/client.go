@@ -226,6 +226,7 @@ func (c *Client) authorize(ctx context.Context, _ session) (session, time.Time, 
 		return session{}, time.Time{}, err
 	}
 	req.Idempotent = true // a repeated authorize only opens another session
+	req.Operation = "authorize"
 	resp, err := c.authAPI.Do(ctx, req)
 	if err != nil {
 		return session{}, time.Time{}, fmt.Errorf("phonet: authorize: %w", err)

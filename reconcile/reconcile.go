@@ -23,7 +23,13 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/telemetry"
 )
 
 // History lists a provider's finished calls that started in [from, to) as
@@ -80,6 +86,12 @@ type Config struct {
 	Backfill time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// MeterProvider receives the calls recovered
+	// (callbridge.reconcile.calls.recovered, by callbridge.reconciler);
+	// TracerProvider a span per Run, with the events fed to the Sink
+	// beneath it. nil: the global providers, no-ops until set.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 }
 
 // Report says what a run did.
@@ -97,8 +109,10 @@ type Report struct {
 // A Reconciler recovers one provider account's lost calls. Run may be
 // called from several goroutines: runs of one Reconciler take turns.
 type Reconciler struct {
-	cfg Config
-	mu  sync.Mutex
+	cfg       Config
+	mu        sync.Mutex
+	tel       *telemetry.Reconcile
+	recovered metric.MeasurementOption // the counter's attributes
 }
 
 // New checks cfg and returns a Reconciler.
@@ -129,7 +143,8 @@ func New(cfg Config) (*Reconciler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Reconciler{cfg: cfg}, nil
+	return &Reconciler{cfg: cfg, tel: telemetry.NewReconcile(cfg.MeterProvider, cfg.TracerProvider),
+		recovered: telemetry.Attrs(telemetry.ReconcilerKey.String(cfg.Name))}, nil
 }
 
 // Run reads the history from the saved cursor (or Backfill ago) up to
@@ -138,9 +153,20 @@ func New(cfg Config) (*Reconciler, error) {
 // or delivered, so a run that fails (the provider down, its rate limit
 // spent, the Sink refusing) resumes at the window it did not finish; the
 // report counts what was done until then.
-func (r *Reconciler) Run(ctx context.Context) (Report, error) {
+func (r *Reconciler) Run(ctx context.Context) (rep Report, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	ctx, span := r.tel.Tracer.Start(ctx, "reconcile.Reconciler Run")
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(telemetry.ReconcilerKey.String(r.cfg.Name), attribute.Int("callbridge.calls", rep.Calls),
+				attribute.Int("callbridge.recovered", rep.Recovered))
+		}
+		if err != nil {
+			span.SetStatus(codes.Error, telemetry.MaskDigits(err.Error()))
+		}
+		span.End()
+	}()
 	end := r.cfg.Now().Add(-r.cfg.Lag).UTC()
 	from, ok, err := r.cfg.Cursors.Cursor(ctx, r.cfg.Name)
 	if err != nil {
@@ -150,7 +176,7 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 		from = end.Add(-r.cfg.Backfill)
 	}
 	from = from.UTC()
-	rep := Report{From: from, To: from}
+	rep = Report{From: from, To: from}
 	for from.Before(end) {
 		to := from.Add(r.cfg.Window)
 		if to.After(end) {
@@ -209,6 +235,7 @@ func (r *Reconciler) window(ctx context.Context, from, to time.Time, rep *Report
 			}
 		}
 		rep.Recovered++
+		r.tel.Recovered.Add(ctx, 1, r.recovered)
 	}
 	return nil
 }

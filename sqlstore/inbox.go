@@ -20,7 +20,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/telemetry"
 	"github.com/callbridge/callbridge/webhook"
 )
 
@@ -108,6 +113,18 @@ type InboxConfig struct {
 	// Logger receives failures that have no caller to return to: failed
 	// deliveries, claims and acknowledgements (default: discard).
 	Logger *slog.Logger
+	// MeterProvider receives the delivery latency from the commit to the
+	// sink's done (callbridge.delivery.duration), the dead letters
+	// (callbridge.delivery.dead_letters) and the rows pending and dead in
+	// the database (callbridge.delivery.backlog, counted when the reader
+	// collects), each with callbridge.delivery "inbox". TracerProvider
+	// receives a span per delivery: beneath the request's span for an
+	// event delivered by the process that committed it (the span context
+	// is kept with the row in memory, not in the database), a new trace
+	// for rows claimed from the database (retries, another process's, a
+	// restart's). nil: the global providers, no-ops until set.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 }
 
 // DeadLetter is an inbox event that failed MaxAttempts times.
@@ -201,6 +218,9 @@ type Inbox struct {
 	writerDone chan struct{}
 	lastPurge  time.Time
 	closeOnce  sync.Once
+
+	tel     *telemetry.Delivery
+	backlog metric.Registration // nil if the callback could not be registered
 }
 
 var _ callevent.Sink = (*Inbox)(nil)
@@ -271,6 +291,9 @@ type claimed struct {
 	event    callevent.Event
 	arrived  time.Time // when it was committed
 	bad      error     // the stored event does not decode
+	// parent is the span of the request that committed the row, for rows
+	// this Inbox delivers from memory; invalid for rows claimed back.
+	parent trace.SpanContext
 }
 
 // NewInbox starts an Inbox that commits events to db and delivers them to
@@ -331,6 +354,25 @@ func NewInbox(db *DB, sink callevent.Sink, cfg InboxConfig) (*Inbox, error) {
 	}
 	in.admit, _ = sink.(webhook.Admitter)
 	in.holder, _ = sink.(Resumer)
+	in.tel = telemetry.NewDelivery(cfg.MeterProvider, cfg.TracerProvider)
+	pending := telemetry.Attrs(telemetry.DeliveryKey.String(telemetry.DeliveryInbox), telemetry.StateKey.String("pending"))
+	dead := telemetry.Attrs(telemetry.DeliveryKey.String(telemetry.DeliveryInbox), telemetry.StateKey.String("dead"))
+	reg, err := in.tel.Meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		n, err := in.Pending(ctx)
+		if err != nil {
+			return err
+		}
+		d, err := in.Dead(ctx)
+		if err != nil {
+			return err
+		}
+		o.ObserveInt64(in.tel.Backlog, int64(n), pending)
+		o.ObserveInt64(in.tel.Backlog, int64(d), dead)
+		return nil
+	}, in.tel.Backlog)
+	if err == nil {
+		in.backlog = reg
+	}
 	in.claimCtx, in.stopClaim = context.WithCancel(context.Background())
 	in.deliverCtx, in.cancelDel = context.WithCancel(context.Background())
 	in.work = make([]chan []claimed, cfg.Workers)
@@ -676,7 +718,8 @@ func (in *Inbox) insertInbox(ctx context.Context, tx *sql.Tx, ops []*inboxOp, no
 				return nil, fmt.Errorf("insert events: %w", err)
 			}
 			if op := byID[id]; op != nil {
-				local = append(local, claimed{seq: seq, event: op.ev, arrived: time.Unix(0, now).UTC()})
+				local = append(local, claimed{seq: seq, event: op.ev, arrived: time.Unix(0, now).UTC(),
+					parent: trace.SpanContextFromContext(op.ctx)})
 			}
 		}
 		err = rs.Err()
@@ -1087,11 +1130,18 @@ func (in *Inbox) workLoop(ch chan []claimed) {
 
 // deliver gives c to the sink and queues the result for the writer.
 func (in *Inbox) deliver(c claimed) {
+	ctx := in.deliverCtx
+	if c.parent.IsValid() {
+		ctx = trace.ContextWithSpanContext(ctx, c.parent)
+	}
+	ctx, span := telemetry.Start(ctx, in.tel.Tracer, "sqlstore.Inbox deliver", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
 	err := c.bad
 	if err == nil {
-		err = in.handle(c)
+		err = in.handle(ctx, c)
 	}
 	if err == nil {
+		in.tel.Delivered(ctx, span, c.event, telemetry.DeliveryInbox, c.arrived, c.attempts+1, nil)
 		// A Resumer's row stays held (claimed at heldAt) while its call
 		// is undecided: Settle marks it delivered.
 		if in.holder == nil || !in.holder.Undecided(c.event) {
@@ -1107,30 +1157,32 @@ func (in *Inbox) deliver(c claimed) {
 	n := c.attempts + 1
 	op := &inboxOp{kind: opFailed, seq: c.seq, attempts: n, state: inboxPending, lastError: clipError(err.Error())}
 	now := in.cfg.Now()
+	span.SetStatus(codes.Error, "delivery failed")
 	if n >= in.cfg.MaxAttempts || c.bad != nil {
 		op.state, op.at = inboxDead, now
-		in.cfg.Logger.Error("sqlstore: inbox: event dead-lettered", "seq", c.seq, "event_id", c.event.ID,
-			"provider", c.event.Provider, "call_id", c.event.CallID, "attempts", n, "error", err)
+		in.tel.Delivered(ctx, span, c.event, telemetry.DeliveryInbox, c.arrived, n, err)
+		in.cfg.Logger.ErrorContext(ctx, "sqlstore: inbox: event dead-lettered", "seq", c.seq, "event_id", c.event.ID,
+			"provider", c.event.Provider, "account", c.event.Account, "call_id", c.event.CallID, "attempts", n, "error", err)
 	} else {
 		op.at = now.Add(in.cfg.Backoff(n))
-		in.cfg.Logger.Warn("sqlstore: inbox: delivery failed, retrying", "seq", c.seq, "event_id", c.event.ID,
-			"attempt", n, "error", err)
+		in.cfg.Logger.WarnContext(ctx, "sqlstore: inbox: delivery failed, retrying", "seq", c.seq, "event_id", c.event.ID,
+			"provider", c.event.Provider, "account", c.event.Account, "call_id", c.event.CallID, "attempt", n, "error", err)
 	}
 	in.send(op)
 }
 
 // handle calls the sink (a Resumer's Resume, with the time the event
 // arrived), turning a panic into an error.
-func (in *Inbox) handle(c claimed) (err error) {
+func (in *Inbox) handle(ctx context.Context, c claimed) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("sqlstore: inbox: sink panic: %v", p)
 		}
 	}()
 	if in.holder != nil {
-		return in.holder.Resume(in.deliverCtx, c.event, c.arrived)
+		return in.holder.Resume(ctx, c.event, c.arrived)
 	}
-	return in.sink.HandleEvent(in.deliverCtx, c.event)
+	return in.sink.HandleEvent(ctx, c.event)
 }
 
 // send queues a delivery result for the writer, which runs until every
@@ -1162,6 +1214,9 @@ func (in *Inbox) Close(ctx context.Context) error {
 		in.mu.Lock()
 		in.closed = true
 		in.mu.Unlock()
+		if in.backlog != nil {
+			_ = in.backlog.Unregister()
+		}
 		in.stopClaim()
 		<-in.claimDone
 		in.localMu.Lock()

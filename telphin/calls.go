@@ -43,7 +43,7 @@ type CallbackResult struct {
 func (c *Client) Callback(ctx context.Context, extensionID int64, req CallbackRequest) (*CallbackResult, error) {
 	var res CallbackResult
 	path := "extension/" + strconv.FormatInt(extensionID, 10) + "/callback/"
-	if err := c.do(ctx, http.MethodPost, path, nil, req, &res); err != nil {
+	if err := c.do(ctx, "calls.create", http.MethodPost, path, nil, req, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -180,7 +180,7 @@ func (c *Client) CurrentCalls(ctx context.Context, extension string) ([]CurrentC
 	var res struct {
 		CallList []CurrentCall `json:"call_list"`
 	}
-	if err := c.do(ctx, http.MethodGet, "extension/"+strconv.FormatInt(ext.ID, 10)+"/current_calls/", nil, nil, &res); err != nil {
+	if err := c.do(ctx, "calls.current", http.MethodGet, "extension/"+strconv.FormatInt(ext.ID, 10)+"/current_calls/", nil, nil, &res); err != nil {
 		return nil, err
 	}
 	return res.CallList, nil
@@ -270,7 +270,7 @@ func (c *Client) Control(ctx context.Context, req ControlRequest) error {
 	if err != nil {
 		return fmt.Errorf("telphin: %s: %w", req.Action, err)
 	}
-	return c.do(ctx, http.MethodPut, path, nil, body, nil)
+	return c.do(ctx, "calls.control", http.MethodPut, path, nil, body, nil)
 }
 
 // Transfer transfers a call in progress (Control with ActionTransfer, or
@@ -307,7 +307,7 @@ func (c *Client) Hangup(ctx context.Context, req callevent.CallControlRequest) e
 	if err != nil {
 		return fmt.Errorf("telphin: hangup: %w", err)
 	}
-	return c.do(ctx, http.MethodDelete, path, nil, nil, nil)
+	return c.do(ctx, "calls.hangup", http.MethodDelete, path, nil, nil, nil)
 }
 
 // callPath is the current_calls path of a call; the CallAPIID (given by

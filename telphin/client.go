@@ -299,9 +299,9 @@ func parseError(_ *http.Response, body []byte, e *callbridge.APIError) {
 	}
 }
 
-// do sends one API request and decodes a JSON answer into out (may be nil).
-// path is relative to /api/ver1.0/.
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+// do sends one API request, named op in telemetry, and decodes a JSON
+// answer into out (may be nil). path is relative to /api/ver1.0/.
+func (c *Client) do(ctx context.Context, op, method, path string, query url.Values, body, out any) error {
 	if err := c.quotaError(method, apiPrefix+path); err != nil {
 		return err
 	}
@@ -309,7 +309,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if err != nil {
 		return fmt.Errorf("telphin: %w", err)
 	}
-	req.Query = query
+	req.Query, req.Operation = query, op
 	_, err = c.api.JSON(ctx, req, out)
 	return c.noteQuota(err)
 }
@@ -332,7 +332,7 @@ type User struct {
 // User returns the user the application acts for (GET /api/ver1.0/user/).
 func (c *Client) User(ctx context.Context) (*User, error) {
 	var u User
-	if err := c.do(ctx, http.MethodGet, "user/", nil, nil, &u); err != nil {
+	if err := c.do(ctx, "user.get", http.MethodGet, "user/", nil, nil, &u); err != nil {
 		return nil, err
 	}
 	return &u, nil

@@ -65,7 +65,7 @@ func (c *Client) Extensions(ctx context.Context, f ExtensionFilter) ([]Extension
 	for page := 1; ; page++ {
 		q.Set("page", strconv.Itoa(page))
 		var batch []Extension
-		if err := c.do(ctx, http.MethodGet, "client/@me/extension/", q, nil, &batch); err != nil {
+		if err := c.do(ctx, "extensions.list", http.MethodGet, "client/@me/extension/", q, nil, &batch); err != nil {
 			return nil, err
 		}
 		all = append(all, batch...)

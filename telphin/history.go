@@ -161,7 +161,7 @@ func (c *Client) CallHistory(ctx context.Context, q HistoryQuery) iter.Seq2[Hist
 			var res struct {
 				CallHistory []HistoryCall `json:"call_history"`
 			}
-			if err := c.statsRequest(ctx, "client/@me/call_history/", v, &res); err != nil {
+			if err := c.statsRequest(ctx, "history.list", "client/@me/call_history/", v, &res); err != nil {
 				yield(HistoryCall{}, err)
 				return
 			}
@@ -185,7 +185,7 @@ func (c *Client) HistoryCall(ctx context.Context, callID string) (*HistoryCall, 
 		return nil, fmt.Errorf("telphin: history call: %w", err)
 	}
 	var call HistoryCall
-	if err := c.statsRequest(ctx, "client/@me/call_history/"+strings.ToUpper(id), nil, &call); err != nil {
+	if err := c.statsRequest(ctx, "history.get", "client/@me/call_history/"+strings.ToUpper(id), nil, &call); err != nil {
 		return nil, err
 	}
 	return &call, nil
@@ -193,14 +193,14 @@ func (c *Client) HistoryCall(ctx context.Context, callID string) (*HistoryCall, 
 
 // statsRequest sends a statistics GET while holding the Client's stats
 // slot, so no two run at once.
-func (c *Client) statsRequest(ctx context.Context, path string, q url.Values, out any) error {
+func (c *Client) statsRequest(ctx context.Context, op, path string, q url.Values, out any) error {
 	select {
 	case c.stats <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-c.stats }()
-	return c.do(ctx, http.MethodGet, path, q, nil, out)
+	return c.do(ctx, op, http.MethodGet, path, q, nil, out)
 }
 
 // Record returns the storage URL of a call record
@@ -215,7 +215,7 @@ func (c *Client) Record(ctx context.Context, recordUUID string) (string, error) 
 	var res struct {
 		RecordURL string `json:"record_url"`
 	}
-	if err := c.do(ctx, http.MethodGet, "client/@me/record/"+id+"/storage_url/", nil, nil, &res); err != nil {
+	if err := c.do(ctx, "records.url", http.MethodGet, "client/@me/record/"+id+"/storage_url/", nil, nil, &res); err != nil {
 		return "", err
 	}
 	if res.RecordURL == "" {
@@ -251,7 +251,7 @@ func (c *Client) recordFile(ctx context.Context, recordUUID string) (*http.Respo
 	if err := c.quotaError(http.MethodGet, path); err != nil {
 		return nil, err
 	}
-	resp, err := c.api.Do(ctx, &httpx.Request{Path: path})
+	resp, err := c.api.Do(ctx, &httpx.Request{Path: path, Operation: "records.download"})
 	if err != nil {
 		return nil, c.noteQuota(err)
 	}

@@ -33,7 +33,7 @@ func (c *Client) EventHooks(ctx context.Context, extension string) ([]EventHook,
 
 func (c *Client) hooks(ctx context.Context, extID int64) ([]EventHook, error) {
 	var hooks []EventHook
-	if err := c.do(ctx, http.MethodGet, hookPath(extID), nil, nil, &hooks); err != nil {
+	if err := c.do(ctx, "hooks.list", http.MethodGet, hookPath(extID), nil, nil, &hooks); err != nil {
 		return nil, err
 	}
 	return hooks, nil
@@ -81,14 +81,14 @@ next:
 		var created EventHook
 		body := EventHook{URL: hookURL, EventType: typ, Method: http.MethodPost}
 		// Not retried after it may have been sent: a retry could duplicate the hook.
-		if err := c.do(ctx, http.MethodPost, hookPath(extID), nil, body, &created); err != nil {
+		if err := c.do(ctx, "hooks.create", http.MethodPost, hookPath(extID), nil, body, &created); err != nil {
 			return out, err
 		}
 		out = append(out, created)
 	}
 	for _, h := range existing {
 		if h.URL != hookURL && sameEndpoint(h.URL, hookURL) {
-			if err := c.do(ctx, http.MethodDelete, hookPath(extID)+strconv.FormatInt(h.ID, 10), nil, nil, nil); err != nil {
+			if err := c.do(ctx, "hooks.delete", http.MethodDelete, hookPath(extID)+strconv.FormatInt(h.ID, 10), nil, nil, nil); err != nil {
 				return out, fmt.Errorf("delete stale hook %d: %w", h.ID, err)
 			}
 		}
@@ -143,7 +143,7 @@ func (c *Client) Unsubscribe(ctx context.Context, extension, hookURL string) err
 		if h.URL != hookURL {
 			continue
 		}
-		if err := c.do(ctx, http.MethodDelete, hookPath(ext.ID)+strconv.FormatInt(h.ID, 10), nil, nil, nil); err != nil {
+		if err := c.do(ctx, "hooks.delete", http.MethodDelete, hookPath(ext.ID)+strconv.FormatInt(h.ID, 10), nil, nil, nil); err != nil {
 			return err
 		}
 	}

@@ -11,9 +11,13 @@
 // The options: authentication (WithToken, WithTokenAccounts, WithTokenFunc,
 // WithAllowedIPs, WithAuthenticator, WithoutAuth), the tenant (WithAccount),
 // the contact lookup (WithContactLookup, WithLookupTimeout), phones
-// (WithDefaultCountry), the agent's links (WithCardURL, WithNewContactText)
-// and the mechanics (WithMaxBodyBytes, WithMethods, WithDedup, WithLogger,
-// WithClock, WithTimeWindow, WithErrorWriter). A provider refuses an option
+// (WithDefaultCountry), the agent's links (WithCardURL, WithNewContactText),
+// the mechanics (WithMaxBodyBytes, WithMethods, WithDedup, WithLogger,
+// WithClock, WithTimeWindow, WithErrorWriter) and telemetry
+// (WithMeterProvider, WithTracerProvider, WithEndpoint, WithUnmaskedPhones:
+// a span per request and callbridge.webhook.requests by provider, endpoint
+// and outcome; a Queue records its delivery latency, backlog and dead
+// letters). A provider refuses an option
 // it cannot honour, naming it; ProviderOption builds the few options only
 // one provider has.
 //

@@ -12,6 +12,7 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/internal/eventtest"
+	"github.com/callbridge/callbridge/internal/telemetry/telemetrytest"
 	"github.com/callbridge/callbridge/webhook"
 )
 
@@ -72,16 +73,21 @@ func FuzzHandler(f *testing.F) {
 
 // BenchmarkHandler measures the shared mechanics per request (one event,
 // dedup on, no-op sink).
-func BenchmarkHandler(b *testing.B) {
+func BenchmarkHandler(b *testing.B) { benchHandler(b) }
+
+// benchHandler is BenchmarkHandler with more options.
+func benchHandler(b *testing.B, opts ...webhook.Option) {
 	sink := callevent.SinkFunc(func(context.Context, callevent.Event) error { return nil })
 	secrets, _ := webhook.NewSecrets(secret)
-	h, _ := webhook.New(sink, toyDecoder, webhook.WithAuthenticator(webhook.TokenAuth(secrets, webhook.QueryToken("token"))))
+	h, _ := webhook.New(sink, toyDecoder, append([]webhook.Option{webhook.WithAuthenticator(webhook.TokenAuth(secrets, webhook.QueryToken("token")))}, opts...)...)
 	body := []byte("id=e1&call=c1&phone=79161234567")
 	w := httptest.NewRecorder()
 	b.ReportAllocs()
+	cpu := telemetrytest.CPUTime()
 	for b.Loop() {
 		r := httptest.NewRequest(http.MethodPost, "/hook?token="+secret, bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		h.ServeHTTP(w, r)
 	}
+	telemetrytest.ReportCPU(b, cpu)
 }

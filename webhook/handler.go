@@ -16,7 +16,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/telemetry"
 )
 
 // DefaultMaxBodyBytes is the default body limit of a Handler (1 MiB).
@@ -201,6 +205,16 @@ type Handler struct {
 	allowed, trusted []netip.Prefix
 
 	cfg Config
+
+	// Telemetry (WithMeterProvider, WithTracerProvider, WithEndpoint,
+	// WithUnmaskedPhones).
+	mp                    metric.MeterProvider
+	tp                    trace.TracerProvider
+	tel                   *telemetry.Webhook
+	endpoint              string
+	fullPhones            bool
+	attrs                 telemetry.AttrCache[outcomeKey]
+	serverSpan, innerSpan []trace.SpanStartOption
 }
 
 // New returns a Handler that decodes requests with dec and delivers events
@@ -240,18 +254,22 @@ func New(sink callevent.Sink, dec Decoder, opts ...Option) (*Handler, error) {
 		return nil, errors.New("webhook: no authentication configured: give a token (WithToken) or an IP allow-list (WithAllowedIPs), or WithoutAuth")
 	}
 	h.queue, _ = sink.(*Queue)
+	h.initTelemetry()
 	return h, nil
 }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reply, err := h.serve(r)
+	ctx, span := h.startSpan(r)
+	var info requestInfo
+	reply, err := h.serve(ctx, r, &info)
 	if err != nil {
 		status := StatusOf(err)
+		h.finish(ctx, span, r, status, err, &info)
 		if status >= 500 {
-			h.log.ErrorContext(r.Context(), "webhook failed", "route", r.Pattern, "status", status, "error", err)
+			h.log.ErrorContext(ctx, "webhook failed", "route", r.Pattern, "status", status, "error", err)
 		} else {
-			h.log.InfoContext(r.Context(), "webhook rejected", "route", r.Pattern, "status", status, "error", err)
+			h.log.InfoContext(ctx, "webhook rejected", "route", r.Pattern, "status", status, "error", err)
 		}
 		switch status {
 		case http.StatusMethodNotAllowed:
@@ -262,6 +280,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, status, err)
 		return
 	}
+	h.finish(ctx, span, r, reply.Status, nil, &info)
 	for k, v := range reply.Header {
 		w.Header()[k] = v
 	}
@@ -270,7 +289,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve does everything but writing, so that a panic becomes an error.
-func (h *Handler) serve(r *http.Request) (reply Reply, err error) {
+// ctx is r's context with the request's span; info learns the events.
+func (h *Handler) serve(ctx context.Context, r *http.Request, info *requestInfo) (reply Reply, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("webhook: panic: %v", p)
@@ -294,7 +314,7 @@ func (h *Handler) serve(r *http.Request) (reply Reply, err error) {
 		// accept a different id than the one sent.
 		return Reply{}, fmt.Errorf("%w: body is not valid UTF-8", ErrBadRequest)
 	}
-	ctx := context.WithValue(r.Context(), loggerKey{}, h.log)
+	ctx = context.WithValue(ctx, loggerKey{}, h.log)
 	ctx = context.WithValue(ctx, arrivalKey{}, arrived)
 	if h.bound {
 		if i := h.secrets.Index(h.tokenFrom(r, body)); i >= 0 && h.accounts[i] != "" {
@@ -305,6 +325,9 @@ func (h *Handler) serve(r *http.Request) (reply Reply, err error) {
 	res, err := h.dec.Decode(r, body)
 	if err != nil {
 		return Reply{}, err
+	}
+	if info.events = len(res.Events); info.events > 0 {
+		info.first = res.Events[0]
 	}
 	for i := range res.Events {
 		if err := res.Events[i].ValidateAt(arrived, h.window); err != nil {
@@ -321,6 +344,7 @@ func (h *Handler) serve(r *http.Request) (reply Reply, err error) {
 			delivered++
 		}
 	}
+	info.delivered = delivered
 	reply = res.Reply
 	if reply.Status == 0 {
 		reply.Status = http.StatusOK

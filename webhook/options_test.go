@@ -89,6 +89,9 @@ func TestOptionsValidate(t *testing.T) {
 		"relative card":      {webhook.WithCardURL("/c/{id}", ""), "not an absolute http(s) URL"},
 		"javascript card":    {webhook.WithCardURL("", "javascript:alert({phone})"), "not an absolute http(s) URL"},
 		"empty text":         {webhook.WithNewContactText(""), "empty text"},
+		"nil meters":         {webhook.WithMeterProvider(nil), "nil meter provider"},
+		"nil tracers":        {webhook.WithTracerProvider(nil), "nil tracer provider"},
+		"empty endpoint":     {webhook.WithEndpoint(" "), "empty name"},
 		"no provider named":  {webhook.ProviderOption("phonet", "WithPauseFunc", 1), "phonet.WithPauseFunc is an option of phonet handlers, not of this handler"},
 		"another provider's": {webhook.ProviderOption("phonet", "WithPauseFunc", 1), "not of megafon"},
 	} {

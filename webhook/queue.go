@@ -10,7 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/telemetry"
 )
 
 // QueueConfig configures a Queue. Zero values get the documented defaults.
@@ -34,6 +39,14 @@ type QueueConfig struct {
 	DeadLetter func(ctx context.Context, e callevent.Event, err error)
 	// Logger (default: discard).
 	Logger *slog.Logger
+	// MeterProvider receives the delivery latency from the request's
+	// arrival to the sink's done (callbridge.delivery.duration), the dead
+	// letters (callbridge.delivery.dead_letters) and the events waiting
+	// (callbridge.delivery.backlog), each with callbridge.delivery
+	// "queue"; TracerProvider a span per delivered event beneath the
+	// request's span. nil: the global providers, no-ops until set.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 }
 
 // Queue is a Sink that accepts events at once and delivers them to another
@@ -60,6 +73,9 @@ type Queue struct {
 	ctx    context.Context // canceled when Close gives up waiting
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
+
+	tel     *telemetry.Delivery
+	backlog metric.Registration // nil if the callback could not be registered
 }
 
 // Admitter is a Sink that can tell before an event is queued for it
@@ -73,11 +89,13 @@ type Admitter interface {
 }
 
 // queued is an event waiting for a worker, with the request's context
-// (without its cancellation) and the Dedup that claimed it, if any.
+// (without its cancellation), the Dedup that claimed it, if any, and when
+// the request arrived.
 type queued struct {
-	ctx   context.Context
-	e     callevent.Event
-	dedup Dedup
+	ctx     context.Context
+	e       callevent.Event
+	dedup   Dedup
+	arrived time.Time
 }
 
 // NewQueue starts a Queue delivering to sink.
@@ -106,11 +124,21 @@ func NewQueue(sink callevent.Sink, cfg QueueConfig) (*Queue, error) {
 	if cfg.DeadLetter == nil {
 		log := cfg.Logger
 		cfg.DeadLetter = func(ctx context.Context, e callevent.Event, err error) {
-			log.ErrorContext(ctx, "webhook event dead-lettered", "event_id", e.ID, "provider", e.Provider, "call_id", e.CallID, "error", err)
+			log.ErrorContext(ctx, "webhook event dead-lettered", "event_id", e.ID, "provider", e.Provider, "account", e.Account,
+				"call_id", e.CallID, "error", err)
 		}
 	}
 	q := &Queue{sink: sink, cfg: cfg, ch: make(chan queued, cfg.Size)}
 	q.admit, _ = sink.(Admitter)
+	q.tel = telemetry.NewDelivery(cfg.MeterProvider, cfg.TracerProvider)
+	pending := telemetry.Attrs(telemetry.DeliveryKey.String(telemetry.DeliveryQueue), telemetry.StateKey.String("pending"))
+	reg, err := q.tel.Meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(q.tel.Backlog, int64(q.Len()), pending)
+		return nil
+	}, q.tel.Backlog)
+	if err == nil {
+		q.backlog = reg
+	}
 	q.ctx, q.cancel = context.WithCancelCause(context.Background())
 	q.wg.Add(cfg.Workers)
 	for range cfg.Workers {
@@ -155,7 +183,7 @@ func (q *Queue) enqueue(ctx context.Context, e callevent.Event, d Dedup) error {
 	if d != nil {
 		d.Release(context.WithoutCancel(ctx), e.ID, true)
 	}
-	q.ch <- queued{ctx: context.WithoutCancel(ctx), e: e, dedup: d} // room was reserved in q.n
+	q.ch <- queued{ctx: context.WithoutCancel(ctx), e: e, dedup: d, arrived: Arrival(ctx)} // room was reserved in q.n
 	return nil
 }
 
@@ -171,6 +199,9 @@ func (q *Queue) Close(ctx context.Context) error {
 	if !q.closed {
 		q.closed = true
 		close(q.ch)
+		if q.backlog != nil {
+			_ = q.backlog.Unregister()
+		}
 	}
 	q.mu.Unlock()
 
@@ -202,6 +233,8 @@ func (q *Queue) deliver(it queued) {
 	stop := context.AfterFunc(q.ctx, func() { cancel(context.Cause(q.ctx)) })
 	defer stop()
 	e := it.e
+	ctx, span := telemetry.Start(ctx, q.tel.Tracer, "webhook.Queue deliver", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
 	var err error
 	for n := 1; ; n++ {
 		if ctx.Err() != nil {
@@ -209,12 +242,14 @@ func (q *Queue) deliver(it queued) {
 			break
 		}
 		if err = q.handle(ctx, e); err == nil {
+			q.tel.Delivered(ctx, span, e, telemetry.DeliveryQueue, it.arrived, n, nil)
 			return
 		}
 		if n >= q.cfg.MaxAttempts {
 			break
 		}
-		q.cfg.Logger.WarnContext(ctx, "webhook delivery failed, retrying", "event_id", e.ID, "attempt", n, "error", err)
+		q.cfg.Logger.WarnContext(ctx, "webhook delivery failed, retrying", "event_id", e.ID, "provider", e.Provider,
+			"account", e.Account, "call_id", e.CallID, "attempt", n, "error", err)
 		t := time.NewTimer(q.cfg.Backoff(n))
 		select {
 		case <-t.C:
@@ -225,7 +260,9 @@ func (q *Queue) deliver(it queued) {
 	if it.dedup != nil {
 		it.dedup.Release(it.ctx, e.ID, false)
 	}
-	q.cfg.DeadLetter(it.ctx, e, err)
+	q.tel.Delivered(ctx, span, e, telemetry.DeliveryQueue, it.arrived, q.cfg.MaxAttempts, err)
+	span.SetStatus(codes.Error, "dead letter")
+	q.cfg.DeadLetter(trace.ContextWithSpan(it.ctx, span), e, err)
 }
 
 // handle calls the sink, turning a panic into an error so one bad event

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -16,7 +17,11 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
+
+	"github.com/callbridge/callbridge/internal/telemetry"
 )
 
 // Version is the callbridge version reported in the User-Agent header.
@@ -90,6 +95,10 @@ type Config struct {
 	// MaxResponseBytes limits the body Client.JSON decodes.
 	// 0 → DefaultMaxResponseBytes (32 MiB).
 	MaxResponseBytes int64
+	// MeterProvider and TracerProvider receive the client's metrics and
+	// spans (see telemetry.API); nil → the global providers.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 }
 
 // Client sends Requests with authentication, rate limiting, safe retries
@@ -114,6 +123,7 @@ type Client struct {
 	waitMin     time.Duration
 	waitMax     time.Duration
 	maxRespBody int64
+	tel         *telemetry.API
 }
 
 // New validates cfg and returns a Client.
@@ -138,6 +148,7 @@ func New(cfg Config) (*Client, error) {
 		waitMin:     cfg.RetryWaitMin,
 		waitMax:     cfg.RetryWaitMax,
 		maxRespBody: cfg.MaxResponseBytes,
+		tel:         telemetry.NewAPI(cfg.MeterProvider, cfg.TracerProvider),
 	}
 	if ua := strings.TrimSpace(cfg.UserAgent); ua != "" {
 		c.userAgent += " " + ua
@@ -181,6 +192,7 @@ func New(cfg Config) (*Client, error) {
 	} else {
 		c.http = DefaultHTTPClient()
 	}
+	c.http.Transport = &attemptTransport{base: c.http.Transport, c: c}
 	c.rc = &retryablehttp.Client{
 		HTTPClient:   c.http,
 		Logger:       nil, // its logger writes to stderr and does not redact query secrets
@@ -249,6 +261,10 @@ type Request struct {
 	// like a POST, only after a 429 or a dial error (nothing sent). It wins
 	// over Idempotent.
 	NotIdempotent bool
+	// Operation names the call in spans and metrics
+	// (callbridge.operation), e.g. "calls.create": a few fixed names per
+	// provider, never an id. "" → the HTTP method.
+	Operation string
 }
 
 // NewJSONRequest returns a Request whose body is v encoded as JSON
@@ -282,6 +298,7 @@ func NewFormRequest(method, path string, form url.Values) *Request {
 type callState struct {
 	c          *Client
 	method     string
+	operation  string
 	u          *url.URL
 	idempotent bool
 	attempts   int
@@ -345,7 +362,7 @@ func (c *Client) JSON(ctx context.Context, r *Request, out any) (*http.Response,
 	return resp, nil
 }
 
-func (c *Client) do(ctx context.Context, r *Request, acceptJSON bool) (*http.Response, *callState, error) {
+func (c *Client) do(ctx context.Context, r *Request, acceptJSON bool) (resp *http.Response, st *callState, err error) {
 	if r == nil {
 		return nil, nil, errors.New("httpx: nil Request")
 	}
@@ -357,7 +374,10 @@ func (c *Client) do(ctx context.Context, r *Request, acceptJSON bool) (*http.Res
 	if err != nil {
 		return nil, nil, err
 	}
-	st := &callState{c: c, method: method, u: u, idempotent: !r.NotIdempotent && (r.Idempotent || idempotentMethod(method))}
+	st = &callState{c: c, method: method, operation: cmp.Or(r.Operation, method), u: u,
+		idempotent: !r.NotIdempotent && (r.Idempotent || idempotentMethod(method))}
+	ctx, end := c.startCall(ctx, st)
+	defer func() { end(resp, err) }()
 	ctx = context.WithValue(ctx, callStateKey{}, st)
 	useAuth := c.auth != nil && sameOrigin(u, c.base)
 
@@ -394,10 +414,8 @@ func (c *Client) do(ctx context.Context, r *Request, acceptJSON bool) (*http.Res
 
 // send waits for the limiter and performs the attempts of one request.
 func (c *Client) send(ctx context.Context, st *callState, req *retryablehttp.Request) (*http.Response, error) {
-	if c.limiter != nil {
-		if err := c.limiter.Wait(ctx); err != nil {
-			return nil, c.requestError(st, "rate limit", limiterError(ctx, err))
-		}
+	if err := c.wait(ctx, st); err != nil {
+		return nil, err
 	}
 	resp, err := c.rc.Do(req)
 	if err != nil {
@@ -430,14 +448,21 @@ func limiterError(ctx context.Context, err error) error {
 
 // prepareRetry runs before every retry attempt: it waits for the limiter.
 func (c *Client) prepareRetry(req *http.Request) error {
+	ctx := req.Context()
+	st, _ := ctx.Value(callStateKey{}).(*callState)
+	return c.wait(ctx, st)
+}
+
+// wait waits for the limiter, if any, and records a wait that took time.
+func (c *Client) wait(ctx context.Context, st *callState) error {
 	if c.limiter == nil {
 		return nil
 	}
-	ctx := req.Context()
+	start := time.Now()
 	if err := c.limiter.Wait(ctx); err != nil {
-		st, _ := ctx.Value(callStateKey{}).(*callState)
 		return c.requestError(st, "rate limit", limiterError(ctx, err))
 	}
+	c.recordWait(ctx, st, telemetry.WaitClient, time.Since(start))
 	return nil
 }
 

@@ -35,6 +35,9 @@ func ClientConfig(provider string, cc callbridge.ClientConfig) Config {
 		HTTPClient: cc.HTTPClient,
 		UserAgent:  cc.UserAgent,
 		Logger:     cc.Logger,
+
+		MeterProvider:  cc.MeterProvider,
+		TracerProvider: cc.TracerProvider,
 	}
 	if cc.RateLimit > 0 && !math.IsInf(cc.RateLimit, 1) {
 		c.Limiter = rate.NewLimiter(rate.Limit(cc.RateLimit), max(cc.Burst, 1))

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/callbridge/callbridge/internal/telemetry"
 )
 
 // checkRetry is the retryablehttp.CheckRetry policy. It is called after every
@@ -33,6 +35,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 			args = append(args, "error", Redact(err.Error(), c.secretList()...))
 		}
 		c.log.DebugContext(ctx, "httpx: retrying request", args...)
+		c.recordRetry(ctx, st, resp, err)
 	}
 	return retry, nil
 }
@@ -87,7 +90,13 @@ func idempotentMethod(m string) bool {
 
 // clampedBackoff calls the configured Backoff and clamps it to [0, max].
 func (c *Client) clampedBackoff(minWait, maxWait time.Duration, attemptNum int, resp *http.Response) time.Duration {
-	return min(max(c.backoff(minWait, maxWait, attemptNum, resp), 0), maxWait)
+	d := min(max(c.backoff(minWait, maxWait, attemptNum, resp), 0), maxWait)
+	if resp != nil && resp.StatusCode == http.StatusTooManyRequests && resp.Request != nil {
+		ctx := resp.Request.Context()
+		st, _ := ctx.Value(callStateKey{}).(*callState)
+		c.recordWait(ctx, st, telemetry.WaitServer, d)
+	}
+	return d
 }
 
 // DefaultBackoff is the default Config.Backoff. For a 429 or 503 with

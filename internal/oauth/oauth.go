@@ -65,6 +65,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/callbridge/callbridge/internal/httpx"
+	"github.com/callbridge/callbridge/internal/telemetry"
 )
 
 // TokenStore is callbridge.TokenStore: Load and Save are called from the
@@ -132,6 +133,7 @@ type Source struct {
 	cache *httpx.CredentialCache[*oauth2.Token]
 	log   *slog.Logger
 	now   func() time.Time
+	tel   *telemetry.API
 
 	obtained atomic.Int64 // tokens obtained from the endpoint so far (Refresh)
 
@@ -162,7 +164,8 @@ func New(cfg Config) (*Source, error) {
 	if cfg.EarlyExpiry <= 0 {
 		cfg.EarlyExpiry = DefaultEarlyExpiry
 	}
-	s := &Source{cfg: cfg, log: cfg.HTTP.Logger, now: time.Now}
+	s := &Source{cfg: cfg, log: cfg.HTTP.Logger, now: time.Now,
+		tel: telemetry.NewAPI(cfg.HTTP.MeterProvider, cfg.HTTP.TracerProvider)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -398,12 +401,31 @@ type tokenResponse struct {
 	Scope        string      `json:"scope"`
 }
 
-// request posts form (plus the client credentials) to the token endpoint.
+// request posts form (plus the client credentials) to the token endpoint
+// and counts the request by outcome (callbridge.oauth.token.refreshes).
 func (s *Source) request(ctx context.Context, form url.Values, idempotent bool) (*oauth2.Token, error) {
+	tok, err := s.tokenRequest(ctx, form, idempotent)
+	if s.tel.TokenRefreshes.Enabled(ctx) {
+		outcome := telemetry.OutcomeOK
+		switch {
+		case errors.Is(err, ErrInvalidGrant):
+			outcome = telemetry.OutcomeInvalidGrant
+		case err != nil:
+			outcome = telemetry.OutcomeError
+		}
+		s.tel.TokenRefreshes.Add(ctx, 1, telemetry.Attrs(telemetry.ProviderKey.String(s.cfg.HTTP.Provider),
+			telemetry.GrantKey.String(form.Get("grant_type")), telemetry.OutcomeKey.String(outcome)))
+	}
+	return tok, err
+}
+
+// tokenRequest is request without the count.
+func (s *Source) tokenRequest(ctx context.Context, form url.Values, idempotent bool) (*oauth2.Token, error) {
 	form.Set("client_id", s.cfg.ClientID)
 	form.Set("client_secret", s.cfg.ClientSecret)
 	req := httpx.NewFormRequest(http.MethodPost, s.cfg.TokenURL, form)
 	req.Idempotent = idempotent
+	req.Operation = "oauth.token"
 	var tr tokenResponse
 	if _, err := s.http.JSON(ctx, req, &tr); err != nil {
 		var ae *httpx.APIError

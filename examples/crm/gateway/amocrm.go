@@ -57,7 +57,7 @@ func (g *Gateway) openAmoCRM() (*amocrm.Store, error) {
 	cfg := g.cfg.AmoCRM
 	creds := amocrm.Credentials{Domain: cfg.Domain, LongLivedToken: cfg.Token, ClientID: cfg.ClientID,
 		ClientSecret: cfg.ClientSecret, RedirectURL: cfg.RedirectURL}
-	opts := []callbridge.ClientOption{callbridge.WithLogger(g.log)}
+	opts := g.clientOpts()
 	ext := cfg.Extensions
 	if g.cfg.Demo && cfg.Domain == "" {
 		srv := amocrmtest.NewServer()

@@ -8,11 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/callbridge/callbridge/internal/text"
 	"github.com/callbridge/callbridge/match"
@@ -222,6 +226,22 @@ type Config struct {
 	// Clock drives the CRM engine's timers and stamps events that carry no
 	// time (MegaFon pushes). nil: the system clock.
 	Clock match.Clock
+
+	// MetricsAddr is a second listen address serving only GET /metrics,
+	// without the API token, for a Prometheus that cannot send one
+	// (-metrics-addr, CRM_METRICS_ADDR, the file's metrics_addr). The main
+	// address serves GET /metrics behind the API token either way.
+	MetricsAddr string
+	// LogLevel is the lowest level of the log lines other than the
+	// per-event ones: debug, info (the default), warn or error
+	// (-log-level, CRM_LOG_LEVEL, the file's log_level).
+	LogLevel slog.Level
+	// MeterProvider and TracerProvider replace the gateway's own
+	// OpenTelemetry SDK (see Observability in the package doc): every
+	// client, handler, queue and the engine record to them. nil: the
+	// gateway's.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 }
 
 // ParseConfig reads the crm command's configuration: its flags from args,
@@ -296,9 +316,14 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer, de
 	fs.StringVar(&c.SMTP.Addr, "smtp-addr", env("CRM_SMTP_ADDR", file.SMTP.Addr), "SMTP server (host:port) to e-mail the notifications to the employees through, with STARTTLS when it offers it (CRM_SMTP_ADDR; with -smtp-from)")
 	fs.StringVar(&c.SMTP.From, "smtp-from", env("CRM_SMTP_FROM", file.SMTP.From), "sender of the notification e-mails: an address or \"Name <address>\" (CRM_SMTP_FROM)")
 	fs.StringVar(&c.SMTP.Username, "smtp-username", env("CRM_SMTP_USERNAME", file.SMTP.Username), "SMTP login; its password comes from CRM_SMTP_PASSWORD or the configuration file (CRM_SMTP_USERNAME)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", env("CRM_METRICS_ADDR", file.MetricsAddr), "a second listen address serving only GET /metrics, without the API token (CRM_METRICS_ADDR; the main address serves it with the token)")
+	logLevel := fs.String("log-level", env("CRM_LOG_LEVEL", file.LogLevel), "lowest level of the log lines on stderr: debug, info, warn or error (CRM_LOG_LEVEL; default info)")
 	employeeSync := fs.String("employee-sync", env("CRM_EMPLOYEE_SYNC", file.EmployeeSync), "how often the employees are merged with the providers' user lists (Telphin extensions, MegaFon and Phonet users, amoCRM users), the first time at start: a duration such as 10m, or off (CRM_EMPLOYEE_SYNC; default 10m)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
+	}
+	if c.LogLevel, err = parseLogLevel(*logLevel); err != nil {
+		return Config{}, fmt.Errorf("-log-level (CRM_LOG_LEVEL): %w", err)
 	}
 	if c.EmployeeSync, err = parseEmployeeSync(*employeeSync); err != nil {
 		return Config{}, fmt.Errorf("-employee-sync (CRM_EMPLOYEE_SYNC): %w", err)
@@ -489,6 +514,11 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("language of employee %q: %q is none of %s", text.Clip(id, 40), text.Clip(l, 20), strings.Join(languages, ", ")))
 		}
 	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("metrics address %q: want host:port", c.MetricsAddr))
+		}
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}
@@ -561,6 +591,7 @@ func (c Config) redacted() map[string]any {
 		"RecordingCache": c.RecordingCache, "RecordingCacheMB": c.RecordingCacheMB, "RecordingSecret": secret(c.RecordingSecret),
 		"QueueWorkers": c.QueueWorkers, "QueueSize": c.QueueSize, "MaxOpenCalls": c.MaxOpenCalls,
 		"MaxConnections": c.MaxConnections, "MaxInFlight": c.MaxInFlight,
+		"MetricsAddr": c.MetricsAddr, "LogLevel": strings.ToLower(c.LogLevel.String()),
 	}
 }
 
@@ -568,7 +599,8 @@ var configKeys = []string{"Addr", "PublicURL", "Country", "ClientsFile", "HookTo
 	"RulesFile", "Demo", "DB", "TelphinClientID", "TelphinClientSecret", "TelphinBaseURL", "MegafonDomain", "MegafonAPIKey",
 	"PhonetDomain", "PhonetAPIKey", "FinazConfig", "NotifyURL", "NotifySecret",
 	"SMTPAddr", "SMTPFrom", "SMTPUsername", "SMTPPassword", "TLSCert", "TLSKey", "CRM", "AmoCRMDomain", "AmoCRMToken", "AmoCRMClientID", "AmoCRMClientSecret",
-	"AmoCRMRedirectURL", "AmoCRMBaseURL", "RecordingCache", "RecordingCacheMB", "RecordingSecret", "QueueWorkers", "QueueSize", "MaxOpenCalls", "MaxConnections", "MaxInFlight"}
+	"AmoCRMRedirectURL", "AmoCRMBaseURL", "RecordingCache", "RecordingCacheMB", "RecordingSecret", "QueueWorkers", "QueueSize", "MaxOpenCalls", "MaxConnections", "MaxInFlight",
+	"MetricsAddr", "LogLevel"}
 
 // String shows the configuration with its secrets (tokens, keys) redacted.
 func (c Config) String() string {

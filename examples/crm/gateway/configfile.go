@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"reflect"
 	"regexp"
@@ -31,6 +32,8 @@ type fileConfig struct {
 	CallRetention string `yaml:"call_retention"`
 	StatsDays     *int   `yaml:"stats_days"`
 	EmployeeSync  string `yaml:"employee_sync"`
+	MetricsAddr   string `yaml:"metrics_addr"`
+	LogLevel      string `yaml:"log_level"`
 	Clients       string `yaml:"clients"`
 	CRM           string `yaml:"crm"`
 	Notify        struct {
@@ -362,6 +365,14 @@ func (f *fileConfig) check(p *configProblems, at func(string) *yaml.Node, getenv
 	}
 	if _, err := parseEmployeeSync(f.EmployeeSync); err != nil {
 		p.add(at("employee_sync"), "employee_sync: %v", err)
+	}
+	if _, err := parseLogLevel(f.LogLevel); err != nil {
+		p.add(at("log_level"), "log_level: %v", err)
+	}
+	if f.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(f.MetricsAddr); err != nil {
+			p.add(at("metrics_addr"), "metrics_addr: %q is not host:port", f.MetricsAddr)
+		}
 	}
 	switch f.CRM {
 	case "", "builtin":

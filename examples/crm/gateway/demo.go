@@ -30,7 +30,7 @@ func (g *Gateway) startDemo() error {
 	g.closers = append(g.closers, tsrv.Close)
 	g.telphinApp = tsrv.ClientID
 	tc, err := telphin.NewClient(telphin.Credentials{ClientID: tsrv.ClientID, ClientSecret: tsrv.ClientSecret},
-		callbridge.WithBaseURL(tsrv.URL), callbridge.WithLogger(g.log))
+		g.clientOpts(callbridge.WithBaseURL(tsrv.URL))...)
 	if err != nil {
 		return fmt.Errorf("demo telphin: %w", err)
 	}
@@ -42,7 +42,7 @@ func (g *Gateway) startDemo() error {
 	msrv := megafontest.NewServer()
 	g.closers = append(g.closers, msrv.Close)
 	mc, err := megafon.NewClient(megafon.Credentials{Domain: megafontest.Domain, APIKey: megafontest.APIKey},
-		callbridge.WithBaseURL(msrv.URL), callbridge.WithLogger(g.log))
+		g.clientOpts(callbridge.WithBaseURL(msrv.URL))...)
 	if err != nil {
 		return fmt.Errorf("demo megafon: %w", err)
 	}
@@ -50,7 +50,7 @@ func (g *Gateway) startDemo() error {
 
 	psrv := phonettest.NewServer()
 	g.closers = append(g.closers, psrv.Close)
-	pc, err := psrv.NewClient(callbridge.WithLogger(g.log))
+	pc, err := psrv.NewClient(g.clientOpts()...)
 	if err != nil {
 		return fmt.Errorf("demo phonet: %w", err)
 	}
@@ -69,7 +69,7 @@ func (g *Gateway) startDemo() error {
 			Body:     &finaz.Body{Type: "form", Form: map[string]string{"ramal": "{{ramal_operador}}", "numero": "+{{telefone}}"}},
 			Response: &finaz.ResponseSpec{SuccessStatus: []int{201}, CallIDField: "call_id"},
 		},
-	}, callbridge.WithBaseURL(fsrv.URL), callbridge.WithLogger(g.log))
+	}, g.clientOpts(callbridge.WithBaseURL(fsrv.URL))...)
 	if err != nil {
 		return fmt.Errorf("demo finaz: %w", err)
 	}

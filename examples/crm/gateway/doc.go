@@ -48,6 +48,7 @@
 //	POST     /api/campaigns/{id}/targets/{number}/skip, /api/donotcall  (API token)
 //	GET      /healthz      200 while the process runs
 //	GET      /readyz       200 when queue and CRM take events, else 503 (Readiness)
+//	GET      /metrics      Prometheus metrics  (API token; without it on Config.MetricsAddr)
 //
 // A wrong token is 401 and nothing is stored (refused before the body is
 // read when the token is in the URL), a body over 1 MiB 413 (64 KiB for
@@ -210,8 +211,10 @@
 // normal or full), -rules (CRM_RULES), -recording-cache
 // (CRM_RECORDING_CACHE) and -recording-cache-mb (CRM_RECORDING_CACHE_MB;
 // see Recordings, with CRM_RECORDING_SECRET),
-// -demo (CRM_DEMO) and -db (CRM_DB; see Database); -hash-password reads a
-// workspace password on standard input, prints its hash and exits. Tokens not given are generated at start; -h never
+// -demo (CRM_DEMO), -db (CRM_DB; see Database), -metrics-addr
+// (CRM_METRICS_ADDR) and -log-level (CRM_LOG_LEVEL; see Observability);
+// -hash-password reads a workspace password on standard input, prints its
+// hash and exits. Tokens not given are generated at start; -h never
 // shows a secret. -config (CRM_CONFIG) names a YAML configuration file
 // (examples/crm/callbridge.example.yaml) that sets all of these, the
 // employees (with their workspace password_hash and lang) and the rules;
@@ -252,12 +255,32 @@
 // (DefaultRules) create a client for every unknown number and a lead for a
 // missed inbound call of a client without an active lead.
 //
+// # Observability
+//
+// The gateway installs the OpenTelemetry SDK (telemetry.go) and hands it
+// to every client, handler, the queue or inbox, the engine and the
+// reconcilers through their options: a meter provider read by the
+// Prometheus exporter into GET /metrics (behind the API token; without it
+// on Config.MetricsAddr, -metrics-addr, CRM_METRICS_ADDR), with the Go
+// runtime's and the process's metrics; and, when
+// OTEL_EXPORTER_OTLP_ENDPOINT (or its _TRACES_ or _METRICS_ variant) is
+// set, OTLP over HTTP for spans and metrics, configured by the standard
+// OTEL_ variables (service.name ServiceName unless OTEL_SERVICE_NAME).
+// Without OTLP, spans are not sampled but have ids, which the log lines
+// carry. Webhooks the intake refuses before their handler (a wrong
+// ?token=, too many bodies in flight) are counted as the handler would.
+// Config.MeterProvider and Config.TracerProvider replace the SDK (tests,
+// an embedding program). examples/crm/grafana holds a dashboard.
+//
 // # Logs and shutdown
 //
 // Stdout carries exactly one slog JSON line ("msg":"event") per event
 // delivered to the CRM. Stderr carries the webhook URLs and the other log
 // lines, also slog JSON: start, shutdown, refused requests and failures
-// (Config.DiagOut). On SIGINT or SIGTERM the server stops accepting (and
+// (Config.DiagOut), from Config.LogLevel up (-log-level, CRM_LOG_LEVEL:
+// debug, info, warn, error). Every line logged in a request's or call's
+// context carries its trace_id and span_id, and the lines about a call its
+// call_id, provider and account. On SIGINT or SIGTERM the server stops accepting (and
 // /readyz answers 503), waits ShutdownGrace for the requests in flight,
 // then closes the connections still busy (a client holding a response
 // open), drains the queue into the CRM, lets the engine decide every call

@@ -137,6 +137,8 @@ type Gateway struct {
 
 	recCache *recordCache // the recordings served (Config.RecordingCache)
 	linkKey  []byte       // signs the recording links (Config.RecordingSecret)
+
+	obs *observability // metrics (GET /metrics, OTLP) and traces
 }
 
 // New builds a gateway from cfg. Event log lines (slog JSON, one per event
@@ -154,10 +156,10 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 	if cfg.Country == "" {
 		cfg.Country = "RU"
 	}
-	events := slog.New(slog.NewJSONHandler(logOut, nil))
-	diag := events // one handler, so lines to one writer never interleave
-	if cfg.DiagOut != nil {
-		diag = slog.New(slog.NewJSONHandler(cfg.DiagOut, nil))
+	events, diag := newLoggers(cfg, logOut)
+	obs, err := newObservability(cfg, osEnv)
+	if err != nil {
+		return nil, err
 	}
 	g = &Gateway{
 		cfg:               cfg,
@@ -173,6 +175,8 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 		missing:           map[string]string{},
 		empSync: employeeSync{sources: map[string]userSource{}, last: map[string][]providerUser{},
 			state: map[string]*EmployeeSync{}},
+		obs:     obs,
+		closers: []func(){obs.close}, // the last: what the others record is exported
 	}
 	g.recordings.g = g
 	g.linkKey = newLinkKey(cmpOr(cfg.RecordingSecret, g.apiToken))
@@ -201,7 +205,7 @@ func newGateway(cfg Config, logOut io.Writer, tap func(callevent.Event)) (g *Gat
 	if g.db != nil {
 		g.inbox, err = sqlstore.NewInbox(g.db, engineSink{g}, sqlstore.InboxConfig{
 			Workers: cmpOr(cfg.QueueWorkers, 4),
-			Logger:  g.log,
+			Logger:  g.log, MeterProvider: g.obs.mp, TracerProvider: g.obs.tp,
 		})
 		if err != nil {
 			return g, err
@@ -241,11 +245,11 @@ func (g *Gateway) newQueue() (err error) {
 	g.queue, err = webhook.NewQueue(engineSink{g}, webhook.QueueConfig{
 		Workers: cmpOr(cfg.QueueWorkers, 4),
 		Size:    cmpOr(cfg.QueueSize, 1<<16),
-		Logger:  g.log,
+		Logger:  g.log, MeterProvider: g.obs.mp, TracerProvider: g.obs.tp,
 		DeadLetter: func(ctx context.Context, e callevent.Event, err error) {
 			g.deadLetters.Add(1)
 			g.log.ErrorContext(ctx, "dead letter: event not delivered", "event_id", e.ID, "provider", e.Provider,
-				"call_id", e.CallID, "kind", e.Kind.String(), "error", err)
+				"account", e.Account, "call_id", e.CallID, "kind", e.Kind.String(), "error", err)
 		},
 	})
 	g.sink = g.queue
@@ -266,6 +270,7 @@ func (g *Gateway) openCRM() error {
 	sopts := []memstore.Option{memstore.WithDefaultCountry(cfg.Country), memstore.SingleTenant()}
 	eopts := []match.Option{match.WithDefaultCountry(cfg.Country), match.WithLogger(slog.New(errorTap{g.log.Handler(), &g.crmErr})),
 		match.WithProviderIdle(finaz.Provider, FinazSettle)}
+	eopts = append(eopts, g.engineOpts()...)
 	if cfg.Clock != nil {
 		sopts = append(sopts, memstore.WithClock(cfg.Clock))
 		eopts = append(eopts, match.WithClock(cfg.Clock))
@@ -481,7 +486,7 @@ func (g *Gateway) decided(ctx context.Context, d match.Decision) {
 	}
 	if err := g.inbox.Settle(ctx, d.Call.Provider, d.Call.Account, d.Call.CallID); err != nil {
 		g.log.WarnContext(ctx, "call decided but not settled in the inbox; a restart decides it again",
-			"provider", d.Call.Provider, "call_id", d.Call.CallID, "error", err)
+			"provider", d.Call.Provider, "account", d.Call.Account, "call_id", d.Call.CallID, "error", err)
 	}
 }
 
@@ -514,7 +519,7 @@ func (g *Gateway) openClients() error {
 	cfg := g.cfg
 	g.telphinApp = cfg.TelphinClientID
 	if cfg.TelphinClientID != "" {
-		opts := []callbridge.ClientOption{callbridge.WithLogger(g.log)}
+		opts := g.clientOpts()
 		if cfg.TelphinBaseURL != "" {
 			opts = append(opts, callbridge.WithBaseURL(cfg.TelphinBaseURL))
 		}
@@ -527,7 +532,7 @@ func (g *Gateway) openClients() error {
 		g.missing[telphin.Provider] = "TELPHIN_CLIENT_ID and TELPHIN_CLIENT_SECRET"
 	}
 	if cfg.MegafonDomain != "" {
-		c, err := megafon.NewClient(megafon.Credentials{Domain: cfg.MegafonDomain, APIKey: cfg.MegafonAPIKey}, callbridge.WithLogger(g.log))
+		c, err := megafon.NewClient(megafon.Credentials{Domain: cfg.MegafonDomain, APIKey: cfg.MegafonAPIKey}, g.clientOpts()...)
 		if err != nil {
 			return fmt.Errorf("megafon: %w", err)
 		}
@@ -536,7 +541,7 @@ func (g *Gateway) openClients() error {
 		g.missing[megafon.Provider] = "MEGAFON_DOMAIN and MEGAFON_API_KEY"
 	}
 	if cfg.PhonetDomain != "" {
-		c, err := phonet.NewClient(phonet.Credentials{Domain: cfg.PhonetDomain, APIKey: cfg.PhonetAPIKey}, callbridge.WithLogger(g.log))
+		c, err := phonet.NewClient(phonet.Credentials{Domain: cfg.PhonetDomain, APIKey: cfg.PhonetAPIKey}, g.clientOpts()...)
 		if err != nil {
 			return fmt.Errorf("phonet: %w", err)
 		}
@@ -545,7 +550,7 @@ func (g *Gateway) openClients() error {
 		g.missing[phonet.Provider] = "PHONET_DOMAIN and PHONET_API_KEY"
 	}
 	if cfg.FinazConfig != "" {
-		c, err := finazClient(cfg.FinazConfig, g.log)
+		c, err := finazClient(cfg.FinazConfig, g.clientOpts()...)
 		if err != nil {
 			return err
 		}
@@ -556,7 +561,7 @@ func (g *Gateway) openClients() error {
 	return nil
 }
 
-func finazClient(path string, log *slog.Logger) (*finaz.Client, error) {
+func finazClient(path string, opts ...callbridge.ClientOption) (*finaz.Client, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("finaz: %w", err)
@@ -566,7 +571,7 @@ func finazClient(path string, log *slog.Logger) (*finaz.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finaz: %s: %w", path, err)
 	}
-	c, err := finaz.NewClient(cfg, callbridge.WithLogger(log))
+	c, err := finaz.NewClient(cfg, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("finaz: %w", err)
 	}
@@ -575,7 +580,7 @@ func finazClient(path string, log *slog.Logger) (*finaz.Client, error) {
 
 // routes mounts every handler on the mux.
 func (g *Gateway) routes() error {
-	wopts := []webhook.Option{webhook.WithLogger(g.log)}
+	wopts := append([]webhook.Option{webhook.WithLogger(g.log)}, g.hookOpts()...)
 	if g.cfg.Clock != nil { // the time window around "now" follows the clock
 		wopts = append(wopts, webhook.WithClock(g.cfg.Clock.Now))
 	}
@@ -620,12 +625,12 @@ func (g *Gateway) routes() error {
 	// share, so unauthenticated senders cannot starve the others.
 	n := cmpOr(g.cfg.MaxInFlight, DefaultMaxInFlight)
 	urlHooks, bodyHooks := make(inFlight, max(1, n-n/4)), make(inFlight, max(1, n/4))
-	hook := func(h http.Handler) http.Handler { return g.queryToken(g.hookToken, urlHooks.limit(h)) }
+	hook := func(h http.Handler) http.Handler { return g.queryToken(g.hookToken, urlHooks.limit(reached(h))) }
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /hooks/telphin/{account}", g.counted(telphin.Provider, hook(th)))
 	mux.Handle("GET /hooks/telphin/{account}", g.counted(telphin.Provider, hook(th)))
-	mux.Handle("POST /hooks/megafon", g.counted(megafon.Provider, bodyHooks.limit(mh)))
+	mux.Handle("POST /hooks/megafon", g.counted(megafon.Provider, bodyHooks.limit(reached(mh))))
 	for _, ep := range phonetEndpoints {
 		mux.Handle("POST /hooks/phonet/"+ep, g.counted(phonet.Provider, hook(ph)))
 	}
@@ -668,6 +673,7 @@ func (g *Gateway) routes() error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", g.readyz)
+	mux.Handle("GET /metrics", g.guardAPI(g.serveMetrics))
 	g.mux = mux
 	return nil
 }
@@ -956,6 +962,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		base = scheme + displayAddr(ln.Addr(), interfaceIP)
 	}
 	g.PrintURLs(stderr, base)
+	if err := g.listenMetrics(ctx); err != nil {
+		return errors.Join(err, ln.Close(), g.Close(context.Background()))
+	}
 	g.setUpHooks(ctx)
 	g.log.Info("listening", "addr", ln.Addr().String(), "demo", cfg.Demo, "db", g.dbName())
 	return g.Serve(ctx, ln)

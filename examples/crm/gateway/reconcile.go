@@ -68,7 +68,8 @@ func (g *Gateway) reconcilerFor(provider string) (*reconcile.Reconciler, error) 
 	if !ok {
 		return nil, nil
 	}
-	cfg := reconcile.Config{Name: provider, History: h, Sink: g.sink, Now: g.clock().Now}
+	cfg := reconcile.Config{Name: provider, History: h, Sink: g.sink, Now: g.clock().Now,
+		MeterProvider: g.obs.mp, TracerProvider: g.obs.tp}
 	if g.db != nil {
 		cfg.Calls, cfg.Cursors = g.db, g.db
 	} else {

@@ -193,6 +193,9 @@ func (g *Gateway) counted(provider string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r)
+		if !sw.reached {
+			g.obs.refused(r, provider, sw.status)
+		}
 		g.hookStats.record(provider, sw.status, sw.answer(), time.Now().UTC())
 	})
 }
@@ -204,9 +207,10 @@ const maxAnswer = 512
 // of a refusal.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	wrote  bool
-	body   []byte // of a status >= 300, up to maxAnswer bytes
+	status  int
+	wrote   bool
+	reached bool   // the provider's handler got the request (see reached)
+	body    []byte // of a status >= 300, up to maxAnswer bytes
 }
 
 // answer is the refusal's message: the "error" of a JSON body, else the

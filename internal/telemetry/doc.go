@@ -1,0 +1,26 @@
+// Package telemetry defines the OpenTelemetry instruments of every
+// callbridge package in one place, so that a provider client, a webhook
+// handler, a delivery queue and the rules engine record under the same
+// metric names, units and attribute keys.
+//
+// It uses the OpenTelemetry API only (go.opentelemetry.io/otel, metric,
+// trace, attribute, codes, propagation): nothing is recorded until the
+// program installs an SDK, globally (otel.SetMeterProvider,
+// otel.SetTracerProvider) or through the packages' options
+// (callbridge.WithMeterProvider, webhook.WithMeterProvider,
+// match.WithMeterProvider, …). A nil provider means the global one, which
+// is a no-op until set.
+//
+// Metric names follow the OpenTelemetry naming guidelines (dotted,
+// lower-case, units in UCUM: "s" for durations, {request} style
+// annotations for counts); the Prometheus exporter turns
+// callbridge.webhook.requests into callbridge_webhook_requests_total and
+// callbridge.delivery.duration ("s") into
+// callbridge_delivery_duration_seconds. Where a semantic convention exists
+// its attribute names are used (http.request.method, server.address,
+// http.response.status_code, error.type).
+//
+// Attributes never carry a secret, and a phone number only as MaskPhone
+// leaves it (the last four digits) unless the user opted in to full
+// numbers.
+package telemetry
