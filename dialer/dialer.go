@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/telemetry"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Errors of the Dialer; compare with errors.Is.
@@ -116,6 +118,10 @@ type Config struct {
 	// CallTimeout bounds one call request to the provider (default
 	// DefaultCallTimeout).
 	CallTimeout time.Duration
+	// MeterProvider gets the campaigns' progress: the attempts ended, by
+	// provider and outcome (callbridge.dialer.attempts). Default: the
+	// global provider, a no-op until the program sets one.
+	MeterProvider metric.MeterProvider
 }
 
 // DefaultCallTimeout bounds a call request to a provider.
@@ -140,6 +146,8 @@ type Dialer struct {
 	busy   map[string]*agent    // employee → the agent taking calls (not away)
 	closed bool
 	wg     sync.WaitGroup // timer callbacks in progress
+
+	tel *telemetry.Dialer
 }
 
 var _ callevent.Sink = (*Dialer)(nil)
@@ -156,7 +164,8 @@ func New(ctx context.Context, cfg Config) (*Dialer, error) {
 	if cfg.CallTimeout < 0 {
 		return nil, errors.New("dialer: New: Config.CallTimeout is negative")
 	}
-	d := &Dialer{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, camps: map[string]*campaign{}, busy: map[string]*agent{}}
+	d := &Dialer{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, camps: map[string]*campaign{}, busy: map[string]*agent{},
+		tel: telemetry.NewDialer(cfg.MeterProvider)}
 	if d.clock == nil {
 		d.clock = systemClock{}
 	}
@@ -393,7 +402,7 @@ func (c *campaign) finishUnknown(ctx context.Context, p Progress, now time.Time)
 	s := &c.slots[i]
 	a := Attempt{Campaign: c.spec.ID, Target: p.Target, Number: p.Attempts, Phone: p.Phone, Outcome: Unknown, EndedAt: now.UTC()}
 	np := c.after(i, Unknown, now)
-	if err := c.d.cfg.Store.FinishAttempt(ctx, a, np); err != nil {
+	if err := c.finish(ctx, a, np); err != nil {
 		return err
 	}
 	c.apply(i, np)
@@ -676,4 +685,15 @@ func (d *Dialer) DoNotCall(ctx context.Context, country string, phones ...string
 		norm = append(norm, n)
 	}
 	return d.cfg.Store.AddDoNotCall(ctx, norm...)
+}
+
+// finish records the end of attempt a and the target's progress p, and
+// counts it (callbridge.dialer.attempts).
+func (c *campaign) finish(ctx context.Context, a Attempt, p Progress) error {
+	if err := c.d.cfg.Store.FinishAttempt(ctx, a, p); err != nil {
+		return err
+	}
+	c.d.tel.Attempts.Add(ctx, 1, telemetry.Attrs(telemetry.ProviderKey.String(c.spec.Provider),
+		telemetry.OutcomeKey.String(a.Outcome.String())))
+	return nil
 }

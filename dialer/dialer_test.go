@@ -12,6 +12,7 @@ import (
 
 	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/dialer"
+	"github.com/callbridge/callbridge/internal/telemetry/telemetrytest"
 )
 
 // TestPowerWrapUp: a power campaign places the first call at once and
@@ -424,5 +425,29 @@ func TestConcurrentAgents(t *testing.T) {
 	}
 	if st := r.status(c.ID); len(seen) != 200 || st.Campaign.State != dialer.Done || st.Outcomes[dialer.Answered] != 200 {
 		t.Fatalf("%d numbers called; %+v", len(seen), st.Outcomes)
+	}
+}
+
+// TestAttemptsCounted: every ended call of a campaign is counted by
+// provider and outcome (callbridge.dialer.attempts) on the meter provider
+// of Config.
+func TestAttemptsCounted(t *testing.T) {
+	fc := &fakeCaller{}
+	r := newRig(t, dialer.NewMemStore(), fc)
+	r.d.Close()
+	m := telemetrytest.NewMetrics(t)
+	r.cfg.MeterProvider = m.Provider
+	r.open()
+	c := r.create(dialer.Campaign{Provider: "fake", Mode: dialer.Power, Agents: []string{"anna"},
+		WrapUp: callevent.Seconds(time.Second)}, targetsOf(phones(3)))
+	must[dialer.Agent](t)(r.d.Ready(ctx, c.ID, "anna"))
+	r.event(callevent.Answered, "call-1", "79160000001", 0)
+	r.event(callevent.Completed, "call-1", "79160000001", callevent.Success)
+	r.clock.Advance(time.Second)
+	r.event(callevent.Completed, "call-2", "79160000002", callevent.Busy)
+	for outcome, want := range map[string]float64{"answered": 1, "busy": 1} {
+		if got := m.Value(t, "callbridge.dialer.attempts", "callbridge.provider=fake", "callbridge.outcome="+outcome); got != want {
+			t.Errorf("%s: %v attempts counted, want %v\n%s", outcome, got, want, m.Dump(t, "callbridge.dialer.attempts"))
+		}
 	}
 }

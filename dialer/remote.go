@@ -151,7 +151,7 @@ func (c *campaign) settle(ctx context.Context, i int32, o Outcome, at time.Time,
 	p := c.after(i, o, c.d.clock.Now())
 	a := Attempt{Campaign: c.spec.ID, Target: int(i) + 1, Number: int(s.attempts), Phone: p.Phone, CallID: callID,
 		Outcome: o, EndedAt: at.UTC()}
-	if err := c.d.cfg.Store.FinishAttempt(ctx, a, p); err != nil {
+	if err := c.finish(ctx, a, p); err != nil {
 		return fmt.Errorf("dialer: campaign %q target %d: %w", c.spec.ID, i+1, err)
 	}
 	c.apply(i, p)
@@ -231,7 +231,7 @@ func (c *campaign) withdraw(ctx context.Context, i int32, now time.Time) error {
 	p := c.progress(i)
 	p.State = Pending
 	a := Attempt{Campaign: c.spec.ID, Target: int(i) + 1, Number: int(s.attempts), Phone: p.Phone, Outcome: Skipped, EndedAt: now.UTC()}
-	if err := c.d.cfg.Store.FinishAttempt(ctx, a, p); err != nil {
+	if err := c.finish(ctx, a, p); err != nil {
 		return fmt.Errorf("dialer: campaign %q target %d: %w", c.spec.ID, i+1, err)
 	}
 	c.apply(i, p)

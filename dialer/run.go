@@ -518,7 +518,7 @@ func (c *campaign) finishAttempt(ctx context.Context, i int32, n int, employee, 
 	p := c.after(i, o, now)
 	at := Attempt{Campaign: c.spec.ID, Target: int(i) + 1, Number: n, Employee: employee,
 		Phone: p.Phone, CallID: callID, Outcome: o, EndedAt: now.UTC()}
-	if err := c.d.cfg.Store.FinishAttempt(ctx, at, p); err != nil {
+	if err := c.finish(ctx, at, p); err != nil {
 		return fmt.Errorf("dialer: campaign %q target %d: %w", c.spec.ID, i+1, err)
 	}
 	c.apply(i, p)

@@ -161,8 +161,13 @@ func NewReconcile(mp metric.MeterProvider, tp trace.TracerProvider) *Reconcile {
 	}
 }
 
-// Dialer is the telemetry of a remote power dialer (finaz).
+// Dialer is the telemetry of a power dialer: package dialer's campaigns
+// and a remote one's (finaz).
 type Dialer struct {
+	// Attempts (callbridge.dialer.attempts, {call}): calls of campaigns
+	// ended, by provider and outcome (answered, busy, no_answer, failed,
+	// invalid, skipped, unknown).
+	Attempts metric.Int64Counter
 	// Contacts (callbridge.dialer.contacts, {contact}): contacts handed
 	// to the dialer, by provider and outcome ("uploaded", "failed").
 	Contacts metric.Int64Counter
@@ -177,6 +182,7 @@ func NewDialer(mp metric.MeterProvider) *Dialer {
 	return &Dialer{
 		Contacts: counter(m, MetricDialerContacts, "{contact}", "Contacts uploaded to a power dialer, by outcome."),
 		Results:  counter(m, MetricDialerResults, "{result}", "Contacts a power dialer reported as worked."),
+		Attempts: counter(m, MetricDialerAttempts, "{call}", "Calls of dialer campaigns ended, by outcome."),
 	}
 }
 

@@ -92,6 +92,7 @@ const (
 	MetricCallsRecovered   = "callbridge.reconcile.calls.recovered"
 	MetricDialerContacts   = "callbridge.dialer.contacts"
 	MetricDialerResults    = "callbridge.dialer.results"
+	MetricDialerAttempts   = "callbridge.dialer.attempts"
 )
 
 // Outcomes (OutcomeKey values).

@@ -47,7 +47,7 @@ func (g *Gateway) openDialer() error {
 		store = g.db
 	}
 	cfg := dialer.Config{Store: store, Callers: g.callers, Remotes: map[string]dialer.RemoteDialer{finaz.Provider: finazRemote{g}},
-		Employees: dialer.EmployeesFunc(g.agentExtension), Logger: g.log, OnCall: g.dialerCard}
+		Employees: dialer.EmployeesFunc(g.agentExtension), Logger: g.log, OnCall: g.dialerCard, MeterProvider: g.obs.mp}
 	if g.cfg.Clock != nil {
 		cfg.Clock = g.cfg.Clock
 	}

@@ -321,6 +321,7 @@ var promNames = map[string][]string{
 	"callbridge_reconcile_calls_recovered_total": nil,
 	"callbridge_dialer_contacts_total":           nil,
 	"callbridge_dialer_results_total":            nil,
+	"callbridge_dialer_attempts_total":           nil,
 }
 
 // The Grafana dashboard queries only metrics the gateway exports, and
