@@ -91,6 +91,17 @@ type agent struct {
 	// invalidates it.
 	settleTimer Timer
 	sgen        uint64
+	// wrapUntil is when the wrap-up ends (AgentWrapUp).
+	wrapUntil time.Time
+	// reported is the state last given to Config.OnAgent (or queued).
+	reported Agent
+}
+
+// newAgent is an away agent of c.
+func newAgent(c *campaign, employee, ext string) *agent {
+	a := &agent{c: c, employee: employee, ext: ext, state: AgentAway, target: -1}
+	a.reported = a.view()
+	return a
 }
 
 // lastCall is the agent's last call, for the disposition and, while
@@ -134,6 +145,12 @@ type Agent struct {
 	Leaving bool `json:"leaving,omitempty"`
 	// LastError is the last failed call request (or store failure).
 	LastError string `json:"last_error,omitempty"`
+	// LastTarget is the target of the agent's last call (the one a
+	// disposition is about), 0 if none.
+	LastTarget int `json:"last_target,omitempty"`
+	// WrapUpUntil is when the wrap-up ends and the next call is placed
+	// (AgentWrapUp).
+	WrapUpUntil time.Time `json:"wrap_up_until,omitzero"`
 }
 
 func (a *agent) view() Agent {
@@ -144,7 +161,46 @@ func (a *agent) view() Agent {
 			v.Attempt, v.CallID = a.attempt, a.callID
 		}
 	}
+	if a.prev.ok {
+		v.LastTarget = int(a.prev.target) + 1
+	}
+	if a.state == AgentWrapUp {
+		v.WrapUpUntil = a.wrapUntil
+	}
 	return v
+}
+
+// unlock releases c.mu, first giving Config.OnAgent the agents whose
+// state changed while it was held. The hook runs without the lock; one
+// caller at a time runs it, for the changes queued by all, so each
+// campaign's are given in order.
+func (c *campaign) unlock() {
+	if c.d.cfg.OnAgent == nil {
+		c.mu.Unlock()
+		return
+	}
+	for _, a := range c.agents {
+		if v := a.view(); v != a.reported {
+			a.reported = v
+			c.changed = append(c.changed, v)
+		}
+	}
+	if c.notifying {
+		c.mu.Unlock()
+		return
+	}
+	c.notifying = true
+	for len(c.changed) > 0 {
+		vs, id := c.changed, c.spec.ID
+		c.changed = nil
+		c.mu.Unlock()
+		for _, v := range vs {
+			c.d.cfg.OnAgent(c.d.base, id, v)
+		}
+		c.mu.Lock()
+	}
+	c.notifying = false
+	c.mu.Unlock()
 }
 
 // agentOf returns the campaign (running or paused, its provider and
@@ -163,7 +219,7 @@ func (d *Dialer) agentIn(ctx context.Context, id, employee string, over bool) (*
 	c.mu.Lock()
 	st, mode, checked := c.spec.State, c.spec.Mode, c.caller != nil
 	a := c.agents[employee]
-	c.mu.Unlock()
+	c.unlock()
 	if mode == Remote {
 		return nil, nil, fmt.Errorf("%w: campaign %q is dialled by the remote dialer: it has no agents", ErrState, id)
 	}
@@ -199,7 +255,7 @@ func (d *Dialer) Ready(ctx context.Context, id, employee string) (Agent, error) 
 		other := d.busy[employee]
 		if other != nil && other != a {
 			d.mu.Unlock()
-			c.mu.Unlock()
+			c.unlock()
 			return Agent{}, fmt.Errorf("%w: %q works campaign %q", ErrAgentBusy, employee, other.c.spec.ID)
 		}
 		d.busy[employee] = a
@@ -222,10 +278,10 @@ func (d *Dialer) Ready(ctx context.Context, id, employee string) (Agent, error) 
 	if err != nil {
 		c.retryLater(a, err)
 	}
-	c.mu.Unlock()
+	c.unlock()
 	c.place(p)
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	return a.view(), err
 }
 
@@ -238,7 +294,7 @@ func (d *Dialer) Skip(ctx context.Context, id, employee string) (Agent, error) {
 		return Agent{}, err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if (a.state != AgentPreview && a.state != AgentWrapUp) || a.target < 0 {
 		return a.view(), fmt.Errorf("%w: %q has no target offered to skip (%s)", ErrState, employee, a.state)
 	}
@@ -275,12 +331,12 @@ func (d *Dialer) Dispose(ctx context.Context, id, employee string, disp Disposit
 	var p *placement
 	if a.state == AgentInCall {
 		if p, err = c.end(ctx, a, Answered, false); err != nil {
-			c.mu.Unlock()
+			c.unlock()
 			return Agent{}, err
 		}
 	}
 	defer func() { c.place(p) }()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if !a.prev.ok {
 		return a.view(), fmt.Errorf("%w: %q has no call to dispose of", ErrNotFound, employee)
 	}
@@ -315,7 +371,7 @@ func (d *Dialer) PauseAgent(ctx context.Context, id, employee string) (Agent, er
 		return Agent{}, err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	switch a.state {
 	case AgentDialing, AgentInCall:
 		a.leaving = true
@@ -355,7 +411,7 @@ type Status struct {
 func (d *Dialer) Status(ctx context.Context, id string) (Status, error) {
 	if c := d.loaded(id); c != nil {
 		c.mu.Lock()
-		defer c.mu.Unlock()
+		defer c.unlock()
 		return c.status(), nil
 	}
 	spec, err := d.cfg.Store.Campaign(ctx, id)

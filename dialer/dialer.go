@@ -115,6 +115,13 @@ type Config struct {
 	// a Remote campaign, when the remote dialer reports an operator
 	// answered), outside the Dialer's locks. It must not block for long.
 	OnCall func(ctx context.Context, s CallStart)
+	// OnAgent is the agent hook: called with an agent of a preview or
+	// power campaign each time its state as Status shows it (Agent)
+	// changed — ready, dialing, in_call, wrap_up with its end, away, the
+	// next target after a skip —, once per operation that changed it
+	// (its last state), in order for each campaign, outside the Dialer's
+	// locks. It must not block for long.
+	OnAgent func(ctx context.Context, campaign string, a Agent)
 	// CallTimeout bounds one call request to the provider (default
 	// DefaultCallTimeout).
 	CallTimeout time.Duration
@@ -210,7 +217,7 @@ func (d *Dialer) Close() {
 	for _, c := range camps {
 		c.mu.Lock()
 		c.stopTimers()
-		c.mu.Unlock()
+		c.unlock()
 	}
 	d.stop()
 	d.wg.Wait()
@@ -283,7 +290,7 @@ func (d *Dialer) Create(ctx context.Context, c Campaign, targets []Target) (Camp
 func (d *Dialer) Campaign(ctx context.Context, id string) (Campaign, error) {
 	if c := d.loaded(id); c != nil {
 		c.mu.Lock()
-		defer c.mu.Unlock()
+		defer c.unlock()
 		return c.spec, nil
 	}
 	return d.cfg.Store.Campaign(ctx, id)
@@ -321,7 +328,7 @@ func (d *Dialer) get(ctx context.Context, id string) (*campaign, error) {
 func (d *Dialer) load(ctx context.Context, spec Campaign) (*campaign, error) {
 	c := &campaign{d: d, spec: spec, eff: spec.effective(), agents: map[string]*agent{}, calls: map[string]*agent{}}
 	for _, emp := range spec.Agents {
-		c.agents[emp] = &agent{c: c, employee: emp, state: AgentAway, target: -1} // Start and Ready find their extensions
+		c.agents[emp] = newAgent(c, emp, "") // Start and Ready find their extensions
 	}
 	zoneIdx := map[string]uint16{}
 	var unknown []Progress
@@ -386,7 +393,7 @@ func (d *Dialer) load(ctx context.Context, spec Campaign) (*campaign, error) {
 	}
 	c.mu.Lock()
 	c.unload() // an ended campaign read for a moment
-	c.mu.Unlock()
+	c.unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if prev := d.camps[spec.ID]; prev != nil {
@@ -453,7 +460,7 @@ func (d *Dialer) Start(ctx context.Context, id string) error {
 		return err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if c.spec.State != Draft {
 		return fmt.Errorf("%w: campaign %q is %s, only a draft starts (resume a paused one)", ErrState, id, c.spec.State)
 	}
@@ -470,7 +477,7 @@ func (d *Dialer) Start(ctx context.Context, id string) error {
 func (d *Dialer) checkCampaign(ctx context.Context, c *campaign) error {
 	c.mu.Lock()
 	spec := c.spec
-	c.mu.Unlock()
+	c.unlock()
 	if spec.Mode == Remote {
 		r := d.cfg.Remotes[spec.Provider]
 		if r == nil {
@@ -483,7 +490,7 @@ func (d *Dialer) checkCampaign(ctx context.Context, c *campaign) error {
 		}
 		c.mu.Lock()
 		c.remote = r
-		c.mu.Unlock()
+		c.unlock()
 		return nil
 	}
 	caller := d.cfg.Callers[spec.Provider]
@@ -510,13 +517,13 @@ func (d *Dialer) checkCampaign(ctx context.Context, c *campaign) error {
 		return fmt.Errorf("%w: agents %v", ErrUnknownEmployee, unknown)
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	c.caller = caller
 	for emp, ext := range exts {
 		if a := c.agents[emp]; a != nil {
 			a.ext = ext
 		} else {
-			c.agents[emp] = &agent{c: c, employee: emp, ext: ext, state: AgentAway, target: -1}
+			c.agents[emp] = newAgent(c, emp, ext)
 		}
 	}
 	return nil
@@ -536,7 +543,7 @@ func (d *Dialer) Pause(ctx context.Context, id string) error {
 		}
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if c.spec.State != Running {
 		return fmt.Errorf("%w: campaign %q is %s, not running", ErrState, id, c.spec.State)
 	}
@@ -564,16 +571,16 @@ func (d *Dialer) Resume(ctx context.Context, id string) error {
 	c.mu.Lock()
 	if c.spec.State != Paused {
 		st := c.spec.State
-		c.mu.Unlock()
+		c.unlock()
 		return fmt.Errorf("%w: campaign %q is %s, not paused", ErrState, id, st)
 	}
 	if err := c.setState(ctx, Running); err != nil {
-		c.mu.Unlock()
+		c.unlock()
 		return err
 	}
 	if c.spec.Mode == Remote {
 		err := c.remoteRound(ctx)
-		c.mu.Unlock()
+		c.unlock()
 		return err
 	}
 	var ps []*placement
@@ -588,7 +595,7 @@ func (d *Dialer) Resume(ctx context.Context, id string) error {
 			}
 		}
 	}
-	c.mu.Unlock()
+	c.unlock()
 	for _, p := range ps {
 		c.place(p)
 	}
@@ -604,7 +611,7 @@ func (d *Dialer) Stop(ctx context.Context, id string) error {
 		return err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	switch c.spec.State {
 	case Stopped, Done:
 		return fmt.Errorf("%w: campaign %q is %s already", ErrState, id, c.spec.State)
@@ -637,17 +644,17 @@ func (d *Dialer) SkipTarget(ctx context.Context, id string, n int) error {
 	}
 	c.mu.Lock()
 	if n < 1 || n > len(c.slots) {
-		c.mu.Unlock()
+		c.unlock()
 		return fmt.Errorf("%w: campaign %q has no target %d", ErrNotFound, id, n)
 	}
 	i := int32(n - 1)
 	var holder *agent
 	switch c.slots[i].state {
 	case slotDialing:
-		c.mu.Unlock()
+		c.unlock()
 		return fmt.Errorf("%w: target %d is being called", ErrState, n)
 	case slotFinished:
-		c.mu.Unlock()
+		c.unlock()
 		return fmt.Errorf("%w: target %d is finished (%s)", ErrState, n, c.slots[i].outcome)
 	case slotOffered:
 		for _, a := range c.agents {
@@ -657,7 +664,7 @@ func (d *Dialer) SkipTarget(ctx context.Context, id string, n int) error {
 		}
 	}
 	if err := c.finishTarget(ctx, i, Skipped); err != nil {
-		c.mu.Unlock()
+		c.unlock()
 		return err
 	}
 	var p *placement
@@ -668,7 +675,7 @@ func (d *Dialer) SkipTarget(ctx context.Context, id string, n int) error {
 		}
 	}
 	c.maybeDone(ctx)
-	c.mu.Unlock()
+	c.unlock()
 	c.place(p)
 	return nil
 }

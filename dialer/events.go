@@ -55,12 +55,12 @@ func (d *Dialer) HandleEvent(ctx context.Context, e callevent.Event) error {
 func (c *campaign) handle(ctx context.Context, e callevent.Event) (bool, error) {
 	c.mu.Lock()
 	if c.spec.Account != "" && e.Account != "" && e.Account != c.spec.Account {
-		c.mu.Unlock()
+		c.unlock()
 		return false, nil
 	}
 	if c.spec.Mode == Remote {
 		start, n, ok := c.remoteAnswered(e)
-		c.mu.Unlock()
+		c.unlock()
 		if ok {
 			c.hook(ctx, start, n)
 		}
@@ -69,11 +69,11 @@ func (c *campaign) handle(ctx context.Context, e callevent.Event) (bool, error) 
 	a := c.match(e)
 	if a == nil {
 		ok, err := c.refine(ctx, e)
-		c.mu.Unlock()
+		c.unlock()
 		return ok, err
 	}
 	p, err := c.event(ctx, a, e)
-	c.mu.Unlock()
+	c.unlock()
 	c.place(p)
 	return true, err
 }

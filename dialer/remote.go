@@ -252,7 +252,7 @@ func (d *Dialer) Sync(ctx context.Context, id string) error {
 		return err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if c.spec.Mode != Remote {
 		return fmt.Errorf("%w: campaign %q is not a remote campaign", ErrState, id)
 	}

@@ -35,6 +35,10 @@ type campaign struct {
 	roundAt int64
 	// unloadTimer forgets the campaign once it is over (KeepFinished).
 	unloadTimer Timer
+	// changed are agent states for Config.OnAgent not given yet;
+	// notifying: a caller of unlock is giving them.
+	changed   []Agent
+	notifying bool
 }
 
 // placement is a call to place once the campaign's lock is released.
@@ -229,7 +233,7 @@ func (c *campaign) onWake(ctx context.Context) {
 			ps = append(ps, p)
 		}
 	}
-	c.mu.Unlock()
+	c.unlock()
 	for _, p := range ps {
 		c.place(p)
 	}
@@ -278,7 +282,7 @@ func (c *campaign) unload() {
 	}
 	c.unloadTimer = c.d.after(KeepFinished, func(context.Context) {
 		c.mu.Lock()
-		defer c.mu.Unlock()
+		defer c.unlock()
 		c.unloadTimer = nil
 		if !c.over() {
 			return
@@ -381,7 +385,7 @@ func (c *campaign) place(p *placement) {
 	c.mu.Lock()
 	a := p.a
 	if a.tgen != p.tgen || a.target != p.target || a.attempt != p.attempt || !a.placing {
-		c.mu.Unlock()
+		c.unlock()
 		return // cannot happen: a placing agent is left alone
 	}
 	a.placing = false
@@ -398,7 +402,7 @@ func (c *campaign) place(p *placement) {
 			c.d.log.ErrorContext(ctx, "dialer: failed call not stored", "campaign", c.spec.ID, "error", err)
 			c.arm(a, time.Duration(c.eff.RingTimeout), timerRing)
 		}
-		c.mu.Unlock()
+		c.unlock()
 		c.place(next)
 		return
 	}
@@ -424,7 +428,7 @@ func (c *campaign) place(p *placement) {
 	}
 	start := CallStart{Campaign: c.spec.ID, Employee: a.employee, Provider: c.spec.Provider, Account: c.spec.Account,
 		CallID: ref.CallID, Attempt: p.attempt, At: c.d.clock.Now().UTC()}
-	c.mu.Unlock()
+	c.unlock()
 	c.hook(ctx, start, int(p.target)+1)
 	c.place(next)
 }
@@ -494,7 +498,7 @@ func (c *campaign) end(ctx context.Context, a *agent, o Outcome, provisional boo
 	if c.spec.Mode == Power {
 		// Wrap-up: the next target is reserved now and called when the
 		// wrap-up time is over (or the agent is ready sooner).
-		a.state = AgentWrapUp
+		a.state, a.wrapUntil = AgentWrapUp, c.d.clock.Now().Add(time.Duration(c.spec.WrapUp)).UTC()
 		if _, err := c.offer(ctx, a); err != nil {
 			c.d.log.ErrorContext(ctx, "dialer: next target not reserved", "campaign", c.spec.ID, "error", err)
 		}
@@ -546,7 +550,7 @@ func (c *campaign) settlePrev(ctx context.Context, a *agent) error {
 // onSettle ends the wait for an outcome: the provisional one stands.
 func (c *campaign) onSettle(ctx context.Context, a *agent, sgen uint64) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if a.sgen != sgen || !a.prev.pending {
 		return
 	}
@@ -677,7 +681,7 @@ func (c *campaign) arm(a *agent, d time.Duration, kind timerKind) {
 func (c *campaign) onTimer(ctx context.Context, a *agent, tgen uint64) {
 	c.mu.Lock()
 	if a.tgen != tgen {
-		c.mu.Unlock()
+		c.unlock()
 		return
 	}
 	kind := a.timerKind
@@ -707,7 +711,7 @@ func (c *campaign) onTimer(ctx context.Context, a *agent, tgen uint64) {
 			c.retryLater(a, err)
 		}
 	}
-	c.mu.Unlock()
+	c.unlock()
 	c.place(p)
 }
 

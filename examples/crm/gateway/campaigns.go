@@ -40,7 +40,9 @@ const (
 // its directory and its store: the database in database mode, so a
 // restart resumes the campaigns, else memory. It opens before the
 // delivery of events starts, which hands them to it too (deliver). The
-// call-started hook shows the target's card (GET /api/popups).
+// call-started hook shows the target's card (GET /api/popups); the agent
+// hook, the agent's state on the workspace's dialing-list panel
+// (agentChanged).
 func (g *Gateway) openDialer() error {
 	var store dialer.Store = dialer.NewMemStore()
 	if g.db != nil {
@@ -48,6 +50,9 @@ func (g *Gateway) openDialer() error {
 	}
 	cfg := dialer.Config{Store: store, Callers: g.callers, Remotes: map[string]dialer.RemoteDialer{finaz.Provider: finazRemote{g}},
 		Employees: dialer.EmployeesFunc(g.agentExtension), Logger: g.log, OnCall: g.dialerCard, MeterProvider: g.obs.mp}
+	if g.cfg.Campaigns == nil {
+		cfg.OnAgent = g.agentChanged
+	}
 	if g.cfg.Clock != nil {
 		cfg.Clock = g.cfg.Clock
 	}
@@ -55,7 +60,7 @@ func (g *Gateway) openDialer() error {
 	if err != nil {
 		return fmt.Errorf("dialer: %w", err)
 	}
-	g.dialer = d
+	g.dialer, g.dialStore = d, store
 	return nil
 }
 
@@ -438,6 +443,9 @@ func (g *Gateway) campaignAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.log.InfoContext(r.Context(), "campaign "+action, "campaign", id)
+	if action == "start" || action == "resume" {
+		g.showAgents(ctx, id)
+	}
 	g.getCampaign(w, r)
 }
 

@@ -191,8 +191,8 @@ type Config struct {
 	// Accept-Language decides, else Russian.
 	Languages map[string]string
 	// Campaigns is the dialer behind the workspace's dialing-list panel
-	// (see Campaigns); nil: the panel shows nothing and its controls
-	// answer 501.
+	// (see Campaigns); nil: the gateway's own campaigns (POST
+	// /api/campaigns) drive it.
 	Campaigns Campaigns
 	// HashPassword: read a password from standard input, print its hash
 	// for the configuration file and exit (-hash-password).

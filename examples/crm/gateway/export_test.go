@@ -7,6 +7,7 @@ import (
 
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/dialer"
 	"github.com/callbridge/callbridge/match"
 )
 
@@ -31,6 +32,12 @@ func (g *Gateway) LogCall(rec match.CallRecord) error {
 func (g *Gateway) SetCaller(provider string, c callevent.Caller) {
 	g.callers[provider] = c
 	g.empSync.setSource(provider, c)
+}
+
+// CampaignAttempts are the attempts of a campaign's target n, as its
+// store keeps them.
+func (g *Gateway) CampaignAttempts(id string, n int) ([]dialer.Attempt, error) {
+	return g.dialStore.Attempts(context.Background(), id, n)
 }
 
 // DisplayAddr is displayAddr.

@@ -95,6 +95,7 @@ type Gateway struct {
 	live       *live.Hub // the employees' screens (GET /api/events)
 	engine     *match.Engine
 	dialer     *dialer.Dialer // the campaigns (campaigns.go)
+	dialStore  dialer.Store   // the dialer's store
 	queue      *webhook.Queue // memory mode (Config.DB empty)
 	db         *sqlstore.DB   // database mode: the CRM's data
 	inbox      *sqlstore.Inbox

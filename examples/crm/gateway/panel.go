@@ -68,8 +68,9 @@ type DispositionRequest struct {
 var campaignActions = []string{"ready", "skip", "pause", "disposition"}
 
 // uiCampaign is POST /ui/api/campaigns/{id}/{action}: the dialing-list
-// panel's controls, as the signed-in employee (see Campaigns). 501
-// without a dialer (Config.Campaigns), 404 for an unknown action.
+// panel's controls, as the signed-in employee (see Campaigns): to
+// Config.Campaigns, else the gateway's dialer (panelglue.go). 501 without
+// either, 404 for an unknown action.
 func (g *Gateway) uiCampaign(w http.ResponseWriter, r *http.Request, s session) {
 	id, action := r.PathValue("id"), r.PathValue("action")
 	switch {
@@ -79,13 +80,13 @@ func (g *Gateway) uiCampaign(w http.ResponseWriter, r *http.Request, s session) 
 	case id == "" || len(id) > 256 || !callevent.Printable(id):
 		writeError(w, http.StatusBadRequest, "id: want 1 to 256 printable characters")
 		return
-	case g.cfg.Campaigns == nil:
+	case g.campaigns() == nil:
 		writeError(w, http.StatusNotImplemented, "no dialer is connected to the workspace")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
 	defer cancel()
-	c := g.cfg.Campaigns
+	c := g.campaigns()
 	var err error
 	switch action {
 	case "ready":
