@@ -26,7 +26,10 @@ type holdJob struct {
 }
 
 // holdOthers holds, where the provider can, every talking leg of the
-// job's employee in a call other than the job's.
+// job's employee in a call other than the job's. It looks only at the
+// legs talking at their calls' last views (screenWork), by the
+// employee's extensions and login: no call is assembled, nobody else is
+// looked up.
 func (g *Gateway) holdOthers(ctx context.Context, j holdJob) {
 	emp := j.employee
 	if emp == "" {
@@ -34,33 +37,55 @@ func (g *Gateway) holdOthers(ctx context.Context, j holdJob) {
 			return
 		}
 	}
-	for _, c := range g.engine.LiveCalls() {
-		if c.Provider == j.provider && c.CallID == j.callID && (j.account == "" || c.Account == j.account) {
+	keys := g.employeeKeys(ctx, j.account, emp)
+	for k, legs := range g.screens.talking() {
+		if k.provider == j.provider && k.callID == j.callID && (j.account == "" || k.account == j.account) {
 			continue
 		}
-		holder, ok := g.callers[c.Provider].(callevent.Holder)
+		holder, ok := g.callers[k.provider].(callevent.Holder)
 		if !ok {
 			continue // the screen shows it waiting
 		}
-		for _, l := range c.Legs {
+		for l := range legs {
 			key := cmpOr(l.Extension, l.Login)
-			if l.State != match.LegTalking || key == "" || g.legEmployee(ctx, c.Account, l) != emp {
+			if !keys[key] {
 				continue
 			}
 			hctx, cancel := context.WithTimeout(ctx, callTimeout)
-			err := holder.Hold(hctx, callevent.CallControlRequest{CallID: c.CallID, From: key})
+			err := holder.Hold(hctx, callevent.CallControlRequest{CallID: k.callID, From: key})
 			cancel()
 			if err != nil {
-				status, _ := callFailure(c.Provider, err)
-				g.providerFailed(c.Provider, status, err)
-				g.log.WarnContext(ctx, "auto-hold: holding a call failed; it stays as it is", "provider", c.Provider,
-					"call_id", c.CallID, "employee", emp, "error", err)
+				status, _ := callFailure(k.provider, err)
+				g.providerFailed(k.provider, status, err)
+				g.log.WarnContext(ctx, "auto-hold: holding a call failed; it stays as it is", "provider", k.provider,
+					"call_id", k.callID, "employee", emp, "error", err)
 				continue
 			}
-			g.engine.Hold(ctx, c.Provider, c.Account, c.CallID, key, true)
+			g.engine.Hold(ctx, k.provider, k.account, k.callID, key, true)
 			g.log.LogAttrs(ctx, slog.LevelInfo, "auto-hold: call put on hold, the employee took another",
-				slog.String("provider", c.Provider), slog.String("call_id", c.CallID), slog.String("employee", emp),
+				slog.String("provider", k.provider), slog.String("call_id", k.callID), slog.String("employee", emp),
 				slog.String("for_call_id", j.callID))
 		}
 	}
+}
+
+// employeeKeys are the extensions and login of the employee id.
+func (g *Gateway) employeeKeys(ctx context.Context, account, id string) map[string]bool {
+	keys := map[string]bool{}
+	emps, err := g.directory().Employees(ctx, account)
+	if err != nil {
+		g.log.WarnContext(ctx, "auto-hold: the directory is unavailable", "error", err)
+		return keys
+	}
+	for _, e := range emps {
+		if e.ID != id {
+			continue
+		}
+		for _, x := range append(e.Extensions, e.Login) {
+			if x != "" {
+				keys[x] = true
+			}
+		}
+	}
+	return keys
 }

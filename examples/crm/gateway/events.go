@@ -37,8 +37,7 @@ func (d hubDirectory) FindEmployee(ctx context.Context, account, key string) (ma
 // in amoCRM mode, the links to the contact and its leads.
 func (g *Gateway) completeCard(_ context.Context, c *live.Card) error {
 	if g.store != nil && c.ClientPhone != "" {
-		calls, _ := g.store.calls.page(nil, lastCalls, callFilter{phone: c.ClientPhone})
-		for _, r := range calls {
+		for _, r := range g.store.calls.recent(c.ClientPhone, lastCalls) {
 			c.LastCalls = append(c.LastCalls, g.presented(*r))
 		}
 	}

@@ -111,6 +111,17 @@ func (w *screenWork) changed(c match.LiveCall) {
 	}
 }
 
+// talking is a copy of the legs talking at each call's last view.
+func (w *screenWork) talking() map[callKey]map[match.Leg]bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[callKey]map[match.Leg]bool, len(w.talk))
+	for k, legs := range w.talk {
+		out[k] = legs // replaced, never changed, by changed
+	}
+	return out
+}
+
 // placed asks to hold employee's calls in progress: they placed a new
 // call (callID of provider) from the workspace.
 func (w *screenWork) placed(employee, provider, callID string) {

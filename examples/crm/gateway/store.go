@@ -253,6 +253,25 @@ func (l *callLog) page(after *match.CallRecord, n int, f callFilter) (out []*mat
 	return out, false
 }
 
+// cardScan bounds how many of the newest calls recent looks through: a
+// card is drawn while its call rings, and a number with no call among
+// them has none worth showing.
+const cardScan = 5000
+
+// recent returns up to n of the newest calls of phone among the log's
+// newest cardScan, newest first.
+func (l *callLog) recent(phone string, n int) []*match.CallRecord {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []*match.CallRecord
+	for i := len(l.asc) - 1; i >= 0 && i >= len(l.asc)-cardScan && len(out) < n; i-- {
+		if r := l.asc[i]; r.ClientPhone == phone {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // all returns every call in listing order.
 func (l *callLog) all() []match.CallRecord {
 	l.mu.RLock()
