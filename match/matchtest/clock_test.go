@@ -1,6 +1,7 @@
 package matchtest_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -34,4 +35,33 @@ func TestClock(t *testing.T) {
 	require.Equal(t, []string{"a@1s", "b@2s", "d@3s"}, got)
 	require.Equal(t, t0.Add(3*time.Second), c.Now())
 	require.True(t, late.Stop(), "not due yet")
+}
+
+// TestClockJump: a jump runs each timer due by its end once, in time
+// order, at the new time; a periodic timer re-armed meanwhile waits for
+// the next jump; a timer not due and a stopped one do not run.
+func TestClockJump(t *testing.T) {
+	start := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
+	c := matchtest.NewClock(start)
+	var ran []string
+	var tick func()
+	tick = func() {
+		ran = append(ran, "tick "+c.Now().Format("15:04"))
+		c.AfterFunc(time.Minute, tick)
+	}
+	c.AfterFunc(time.Minute, tick)
+	c.AfterFunc(30*time.Second, func() { ran = append(ran, "early "+c.Now().Format("15:04")) })
+	c.AfterFunc(2*time.Hour, func() { ran = append(ran, "late") })
+	c.AfterFunc(time.Second, func() { ran = append(ran, "stopped") }).Stop()
+	c.Jump(time.Hour)
+	if want := []string{"early 10:00", "tick 10:00"}; !slices.Equal(ran, want) {
+		t.Fatalf("after an hour's jump: %v, want %v", ran, want)
+	}
+	c.Jump(time.Minute)
+	if len(ran) != 3 || ran[2] != "tick 10:01" {
+		t.Fatalf("after a minute more: %v", ran)
+	}
+	if got := c.Now(); !got.Equal(start.Add(time.Hour + time.Minute)) {
+		t.Fatalf("now %v", got)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,80 +16,15 @@ import (
 	"github.com/callbridge/callbridge/amocrm/amocrmtest"
 	"github.com/callbridge/callbridge/examples/crm/gateway"
 	"github.com/callbridge/callbridge/match"
+	"github.com/callbridge/callbridge/match/matchtest"
 )
-
-// jumpClock is a clock that jumps: Jump moves it forward, then runs once
-// each timer that fell due, in order, as the timers of a machine waking
-// from sleep run; a periodic timer re-armed by its run falls due after the
-// jump. (matchtest.Clock would run the gateway's minute timer 1,440 times
-// a day, each an amoCRM request in amoCRM mode.)
-type jumpClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*jumpTimer
-}
-
-type jumpTimer struct {
-	c    *jumpClock
-	at   time.Time
-	f    func()
-	done bool
-}
-
-func newJumpClock(start time.Time) *jumpClock { return &jumpClock{now: start} }
-
-func (c *jumpClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *jumpClock) AfterFunc(d time.Duration, f func()) match.Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &jumpTimer{c: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *jumpTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.done
-	t.done = true
-	return was
-}
-
-// Jump moves the clock by d and runs the timers due by then, each once,
-// on the caller's goroutine.
-func (c *jumpClock) Jump(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	for {
-		c.timers = slices.DeleteFunc(c.timers, func(t *jumpTimer) bool { return t.done })
-		var next *jumpTimer
-		for _, t := range c.timers {
-			if !t.at.After(c.now) && (next == nil || t.at.Before(next.at)) {
-				next = t
-			}
-		}
-		if next == nil {
-			break
-		}
-		next.done = true
-		c.mu.Unlock()
-		next.f()
-		c.mu.Lock()
-	}
-	c.mu.Unlock()
-}
 
 // oauthEnv is a gateway in amoCRM mode with an OAuth integration on the
 // amoCRM fake, its tokens in a SQLite database.
 type oauthEnv struct {
 	t     *testing.T
 	amo   *amocrmtest.Server
-	clock *jumpClock
+	clock *matchtest.Clock // moved by Jump: the daily check runs once a day
 	cfg   gateway.Config
 	srv   *server
 }
@@ -98,7 +32,7 @@ type oauthEnv struct {
 func newOAuthEnv(t *testing.T, cfg gateway.Config) *oauthEnv {
 	amo := amocrmtest.NewServer()
 	t.Cleanup(amo.Close)
-	clock := newJumpClock(t0)
+	clock := matchtest.NewClock(t0)
 	cfg.CRM, cfg.Clock, cfg.DB = gateway.CRMAmoCRM, clock, filepath.Join(t.TempDir(), "crm.db")
 	cfg.AmoCRM = gateway.AmoCRM{Domain: amocrmtest.Domain, ClientID: amocrmtest.ClientID, ClientSecret: amocrmtest.ClientSecret,
 		RedirectURL: amocrmtest.RedirectURI, BaseURL: amo.URL, HTTPClient: amo.Client()}
