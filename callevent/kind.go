@@ -1,6 +1,6 @@
 package callevent
 
-import "fmt"
+import "github.com/callbridge/callbridge/internal/enum"
 
 // Kind says what happened to a call leg.
 type Kind uint8
@@ -63,32 +63,15 @@ var (
 	statusNames    = [...]string{"", "success", "missed", "canceled", "busy", "not_available", "not_allowed", "not_found", "failed"}
 )
 
-// enumString returns the text form of v, or "" for the zero value, or a
-// descriptive placeholder for an out-of-range value.
-func enumString(names []string, typ string, v uint8) string {
-	if int(v) < len(names) {
-		return names[v]
-	}
-	return fmt.Sprintf("%s(%d)", typ, v)
-}
+// The text forms: the zero value is "" so an unset field round-trips.
+func enumString(names []string, typ string, v uint8) string { return enum.String(names, typ, v) }
 
-// enumMarshal is MarshalText for the enums: the zero value marshals as ""
-// so an unset field round-trips; out-of-range values are an error.
 func enumMarshal(names []string, typ string, v uint8) ([]byte, error) {
-	if int(v) >= len(names) {
-		return nil, fmt.Errorf("callevent: invalid %s %d", typ, v)
-	}
-	return []byte(names[v]), nil
+	return enum.Marshal("callevent", names, typ, v)
 }
 
-// enumParse is UnmarshalText for the enums. "" parses as the zero value.
 func enumParse(names []string, typ string, text []byte) (uint8, error) {
-	for i, n := range names {
-		if n == string(text) {
-			return uint8(i), nil
-		}
-	}
-	return 0, fmt.Errorf("callevent: unknown %s %q", typ, text)
+	return enum.Parse("callevent", names, typ, text)
 }
 
 // String returns the lower snake_case name, e.g. "ringing".

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/enum"
+	"github.com/callbridge/callbridge/internal/text"
 )
 
 // Mode says who decides when a campaign's next call is placed.
@@ -330,32 +332,14 @@ func validID(s string) bool {
 }
 
 // clip shortens s for an error message.
-func clip(s string) string {
-	if len(s) <= 64 {
-		return s
-	}
-	return strings.ToValidUTF8(s[:64], "") + "…"
-}
+func clip(s string) string { return text.Clip(s, 64) }
 
-func enumString(names []string, typ string, v uint8) string {
-	if int(v) < len(names) {
-		return names[v]
-	}
-	return fmt.Sprintf("%s(%d)", typ, v)
-}
+func enumString(names []string, typ string, v uint8) string { return enum.String(names, typ, v) }
 
 func enumMarshal(names []string, typ string, v uint8) ([]byte, error) {
-	if int(v) >= len(names) {
-		return nil, fmt.Errorf("dialer: invalid %s %d", typ, v)
-	}
-	return []byte(names[v]), nil
+	return enum.Marshal("dialer", names, typ, v)
 }
 
 func enumParse(names []string, typ string, text []byte) (uint8, error) {
-	for i, n := range names {
-		if n == string(text) {
-			return uint8(i), nil
-		}
-	}
-	return 0, fmt.Errorf("dialer: unknown %s %q", typ, text)
+	return enum.Parse("dialer", names, typ, text)
 }
