@@ -778,13 +778,19 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) (int, error) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return http.StatusUnsupportedMediaType, errors.New("Content-Type: want application/json")
 	}
-	// Read the whole body first: the decoder stops at the first syntax
-	// error, so an oversized body that is not JSON would be 400, not 413.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	return decodeLimited(w, r, v, maxAPIBody)
+}
+
+// decodeLimited reads a JSON object of at most limit bytes, without
+// unknown fields, into v; it returns the status of a refusal. The whole
+// body is read first: the decoder stops at the first syntax error, so an
+// oversized body that is not JSON would be 400, not 413.
+func decodeLimited(w http.ResponseWriter, r *http.Request, v any, limit int64) (int, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", maxAPIBody)
+			return http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", limit)
 		}
 		return http.StatusBadRequest, fmt.Errorf("reading the body: %v", err)
 	}

@@ -383,27 +383,6 @@ func settingsFromQuery(q url.Values, req *CampaignRequest) error {
 	return nil
 }
 
-// decodeLimited is decodeJSON with a limit of its own.
-func decodeLimited(w http.ResponseWriter, r *http.Request, v any, limit int64) (int, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", limit)
-		}
-		return http.StatusBadRequest, fmt.Errorf("reading the body: %v", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return http.StatusBadRequest, fmt.Errorf("malformed JSON: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return http.StatusBadRequest, errors.New("malformed JSON: data after the object")
-	}
-	return 0, nil
-}
-
 // listCampaigns is GET /api/campaigns: every campaign, oldest first.
 func (g *Gateway) listCampaigns(w http.ResponseWriter, r *http.Request) {
 	cs, err := g.dialer.Campaigns(r.Context())
