@@ -303,7 +303,7 @@ func (e *Engine) Admit(_ context.Context, ev callevent.Event) error {
 // responsible employee's extension, login and e-mail. An anonymous,
 // internal or invalid phone is simply not found.
 func (e *Engine) LookupContact(ctx context.Context, account, phone string) (_ callevent.Contact, found bool, err error) {
-	ctx, span := telemetry.Start(ctx, e.tel.Tracer, "match.Engine LookupContact", e.eventSpan...)
+	ctx, span := e.tel.Tracer.Start(ctx, "match.Engine LookupContact", e.eventSpan...)
 	defer func() {
 		if span.IsRecording() {
 			span.SetAttributes(telemetry.AccountKey.String(account), telemetry.Phone(phone, e.fullPhones),

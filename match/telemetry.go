@@ -112,7 +112,7 @@ func (e *Engine) initTelemetry() {
 
 // startEvent starts the span of an event given to the engine.
 func (e *Engine) startEvent(ctx context.Context, name string, ev callevent.Event) (context.Context, trace.Span) {
-	ctx, span := telemetry.Start(ctx, e.tel.Tracer, name, e.eventSpan...)
+	ctx, span := e.tel.Tracer.Start(ctx, name, e.eventSpan...)
 	if span.IsRecording() {
 		span.SetAttributes(telemetry.ProviderKey.String(ev.Provider), telemetry.AccountKey.String(ev.Account),
 			telemetry.CallIDKey.String(ev.CallID), telemetry.EventIDKey.String(ev.ID),
@@ -141,7 +141,7 @@ func inTrace(ctx context.Context, st *callState) context.Context {
 
 // startDecision starts the span of a decision of st's call.
 func (e *Engine) startDecision(ctx context.Context, st *callState) (context.Context, trace.Span) {
-	ctx, span := telemetry.Start(ctx, e.tel.Tracer, "match.Engine decide", e.eventSpan...)
+	ctx, span := e.tel.Tracer.Start(ctx, "match.Engine decide", e.eventSpan...)
 	if span.IsRecording() {
 		span.SetAttributes(telemetry.ProviderKey.String(st.key.provider), telemetry.AccountKey.String(st.key.account),
 			telemetry.CallIDKey.String(st.key.callID))
@@ -203,13 +203,13 @@ func logCall(k callKey) []any {
 
 // storeTracer starts the spans of the engine's store calls.
 type storeTracer struct {
-	tr  trace.Tracer
+	tr  telemetry.Tracer
 	tel *telemetry.Engine
 }
 
 // start starts the span name, "match.store <method>".
 func (t *storeTracer) start(ctx context.Context, name string) (context.Context, trace.Span) {
-	ctx, span := telemetry.Start(ctx, t.tr, name)
+	ctx, span := t.tr.Start(ctx, name)
 	if span.IsRecording() {
 		span.SetAttributes(telemetry.StoreOperationKey.String(strings.TrimPrefix(name, "match.store ")))
 	}

@@ -1134,7 +1134,7 @@ func (in *Inbox) deliver(c claimed) {
 	if c.parent.IsValid() {
 		ctx = trace.ContextWithSpanContext(ctx, c.parent)
 	}
-	ctx, span := telemetry.Start(ctx, in.tel.Tracer, "sqlstore.Inbox deliver", trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, span := in.tel.Tracer.Start(ctx, "sqlstore.Inbox deliver", trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
 	err := c.bad
 	if err == nil {

@@ -213,7 +213,6 @@ type Handler struct {
 	tel                   *telemetry.Webhook
 	endpoint              string
 	fullPhones            bool
-	attrs                 telemetry.AttrCache[outcomeKey]
 	serverSpan, innerSpan []trace.SpanStartOption
 }
 
@@ -265,7 +264,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reply, err := h.serve(ctx, r, &info)
 	if err != nil {
 		status := StatusOf(err)
-		h.finish(ctx, span, r, status, err, &info)
+		h.finish(span, r, status, err, &info)
 		if status >= 500 {
 			h.log.ErrorContext(ctx, "webhook failed", "route", r.Pattern, "status", status, "error", err)
 		} else {
@@ -280,7 +279,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, status, err)
 		return
 	}
-	h.finish(ctx, span, r, reply.Status, nil, &info)
+	h.finish(span, r, reply.Status, nil, &info)
 	for k, v := range reply.Header {
 		w.Header()[k] = v
 	}
@@ -327,7 +326,7 @@ func (h *Handler) serve(ctx context.Context, r *http.Request, info *requestInfo)
 		return Reply{}, err
 	}
 	if info.events = len(res.Events); info.events > 0 {
-		info.first = res.Events[0]
+		info.first = &res.Events[0]
 	}
 	for i := range res.Events {
 		if err := res.Events[i].ValidateAt(arrived, h.window); err != nil {

@@ -233,7 +233,7 @@ func (q *Queue) deliver(it queued) {
 	stop := context.AfterFunc(q.ctx, func() { cancel(context.Cause(q.ctx)) })
 	defer stop()
 	e := it.e
-	ctx, span := telemetry.Start(ctx, q.tel.Tracer, "webhook.Queue deliver", trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, span := q.tel.Tracer.Start(ctx, "webhook.Queue deliver", trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
 	var err error
 	for n := 1; ; n++ {

@@ -71,9 +71,6 @@ func WithUnmaskedPhones() Option {
 // pattern and without WithEndpoint.
 const defaultEndpoint = "default"
 
-// outcomeKey is the cache key of a request counter's attributes.
-type outcomeKey struct{ endpoint, outcome string }
-
 // initTelemetry makes the handler's instruments once the options ran.
 func (h *Handler) initTelemetry() {
 	h.tel = telemetry.NewWebhook(h.mp, h.tp)
@@ -84,7 +81,7 @@ func (h *Handler) initTelemetry() {
 // requestInfo is what serve learned of a request, for its span and count.
 type requestInfo struct {
 	events, delivered int
-	first             callevent.Event // the first event, if any
+	first             *callevent.Event // the first event, if any
 }
 
 // startSpan starts the request's span.
@@ -124,12 +121,12 @@ func (h *Handler) endpointOf(r *http.Request) string {
 }
 
 // finish records the request's outcome on its span and counter.
-func (h *Handler) finish(ctx context.Context, span trace.Span, r *http.Request, status int, err error, info *requestInfo) {
+func (h *Handler) finish(span trace.Span, r *http.Request, status int, err error, info *requestInfo) {
 	outcome := outcomeOf(status, err, info)
 	if span.IsRecording() {
 		attrs := []attribute.KeyValue{telemetry.OutcomeKey.String(outcome), telemetry.HTTPStatusKey.Int(status),
 			telemetry.EventsKey.Int(info.events)}
-		if e := info.first; e.ID != "" {
+		if e := info.first; e != nil {
 			attrs = append(attrs, telemetry.EventIDKey.String(e.ID), telemetry.CallIDKey.String(e.CallID),
 				telemetry.AccountKey.String(e.Account), telemetry.EventKindKey.String(e.Kind.String()))
 			if e.ClientPhone != "" {
@@ -142,13 +139,7 @@ func (h *Handler) finish(ctx context.Context, span trace.Span, r *http.Request, 
 		}
 	}
 	span.End()
-	if h.tel.Requests.Enabled(ctx) {
-		ep := h.endpointOf(r)
-		h.tel.Requests.Add(ctx, 1, h.attrs.Get(outcomeKey{ep, outcome}, func() []attribute.KeyValue {
-			return []attribute.KeyValue{telemetry.ProviderKey.String(h.cfg.Provider), telemetry.EndpointKey.String(ep),
-				telemetry.OutcomeKey.String(outcome)}
-		}))
-	}
+	h.tel.Request(h.cfg.Provider, h.endpointOf(r), outcome)
 }
 
 // outcomeOf names what became of a request answered status after err.

@@ -47,6 +47,7 @@ func TestHandlerCountsOutcomes(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("POST /hooks/toy", h)
 	named := newHandler(t, sink, webhook.ForProvider("toy"), webhook.WithMeterProvider(m.Provider), webhook.WithEndpoint("events"))
+	twin := newHandler(t, sink, webhook.ForProvider("toy"), webhook.WithMeterProvider(m.Provider), webhook.WithEndpoint("events"))
 
 	send := func(h http.Handler, query, body string) int {
 		r := httptest.NewRequest(http.MethodPost, "/hooks/toy?"+query, strings.NewReader(body))
@@ -69,6 +70,7 @@ func TestHandlerCountsOutcomes(t *testing.T) {
 	require.Equal(t, 500, send(mux, tok, "id=a7&call=c1"))
 	sink.set(nil)
 	require.Equal(t, 200, send(named, tok, "id=b1&call=c2"))
+	require.Equal(t, 200, send(twin, tok, "id=b2&call=c2"))
 
 	const name = "callbridge.webhook.requests"
 	for outcome, want := range map[string]float64{"accepted": 2, "duplicate": 1, "unauthorized": 1, "bad_request": 1,
@@ -76,7 +78,9 @@ func TestHandlerCountsOutcomes(t *testing.T) {
 		require.Equal(t, want, m.Value(t, name, "callbridge.provider=toy", "callbridge.endpoint=POST /hooks/toy", "callbridge.outcome="+outcome),
 			"%s:\n%s", outcome, m.Dump(t, name))
 	}
-	require.Equal(t, 1.0, m.Value(t, name, "callbridge.provider=toy", "callbridge.endpoint=events", "callbridge.outcome=accepted"))
+	for range 2 { // counts are cumulative; two handlers' counts of one series add up
+		require.Equal(t, 2.0, m.Value(t, name, "callbridge.provider=toy", "callbridge.endpoint=events", "callbridge.outcome=accepted"))
+	}
 	require.Len(t, m.Points(t, name), 8, "no other series: %s", m.Dump(t, name))
 }
 

@@ -22,7 +22,7 @@ import (
 // records the call's duration by status.
 func (c *Client) startCall(ctx context.Context, st *callState) (context.Context, func(*http.Response, error)) {
 	start := time.Now()
-	ctx, span := telemetry.Start(ctx, c.tel.Tracer, c.provider+" "+st.operation, trace.WithSpanKind(trace.SpanKindInternal))
+	ctx, span := c.tel.Tracer.Start(ctx, c.provider+" "+st.operation, trace.WithSpanKind(trace.SpanKindInternal))
 	if span.IsRecording() {
 		span.SetAttributes(append(c.callAttrs(st), telemetry.HTTPMethodKey.String(st.method),
 			telemetry.URLFullKey.String(telemetry.MaskDigits(st.url())))...)
@@ -136,7 +136,7 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	ctx := req.Context()
 	st, _ := ctx.Value(callStateKey{}).(*callState)
-	ctx, span := telemetry.Start(ctx, t.c.tel.Tracer, req.Method, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := t.c.tel.Tracer.Start(ctx, req.Method, trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
 	if span.IsRecording() {
 		attrs := []attribute.KeyValue{telemetry.HTTPMethodKey.String(req.Method), telemetry.ServerAddressKey.String(req.URL.Hostname())}

@@ -20,6 +20,14 @@
 // its attribute names are used (http.request.method, server.address,
 // http.response.status_code, error.type).
 //
+// What it costs where nothing records: Tracer.Start starts no span (and
+// allocates nothing) while no provider is installed, with the no-op
+// provider, and beneath a span that is not recorded; synchronous
+// instruments are measured only when Enabled, and their attribute sets are
+// built once (AttrCache). The webhook request count, on every request, is
+// an asynchronous counter kept in memory (Webhook.Request): an atomic add
+// instead of a synchronous measurement, whatever the SDK.
+//
 // Attributes never carry a secret, and a phone number only as MaskPhone
 // leaves it (the last four digits) unless the user opted in to full
 // numbers.

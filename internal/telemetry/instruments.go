@@ -2,7 +2,9 @@ package telemetry
 
 import (
 	"context"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -15,7 +17,7 @@ import (
 // API is the telemetry of outbound API calls (internal/httpx and
 // internal/oauth): a span per call and per attempt, and these metrics.
 type API struct {
-	Tracer trace.Tracer
+	Tracer Tracer
 	// Duration (callbridge.api.request.duration, s): one call, retries
 	// included, by provider, operation, http.response.status_code and
 	// error.type; its count is the calls by status.
@@ -50,7 +52,7 @@ func NewAPI(mp metric.MeterProvider, tp trace.TracerProvider) *API {
 func newAPI(mp metric.MeterProvider, tp trace.TracerProvider) *API {
 	m := Meter(mp)
 	return &API{
-		Tracer:         Tracer(tp),
+		Tracer:         NewTracer(tp),
 		Duration:       histogram(m, MetricAPIDuration, "Duration of outbound API calls, retries included.", DurationBuckets),
 		Retries:        counter(m, MetricAPIRetries, "{retry}", "Outbound API attempts after the first."),
 		Wait:           histogram(m, MetricRateLimitWait, "Time outbound API calls waited for a rate limit.", WaitBuckets),
@@ -60,24 +62,111 @@ func newAPI(mp metric.MeterProvider, tp trace.TracerProvider) *API {
 
 // Webhook is the telemetry of webhook handlers.
 type Webhook struct {
-	Tracer trace.Tracer
-	// Requests (callbridge.webhook.requests, {request}): by provider,
-	// endpoint and outcome.
-	Requests metric.Int64Counter
+	Tracer Tracer
+	// The requests (callbridge.webhook.requests, {request}) by provider,
+	// endpoint and outcome, counted here and observed at each collection
+	// (an asynchronous counter). A synchronous counter's measurement
+	// (normalizing its attributes, offering an exemplar) costs a tenth
+	// of a webhook request; this costs a comparison and an atomic add.
+	// Handlers each observe their own counts: the SDK sums the
+	// observations of one attribute set.
+	routes sync.Map              // [2]string{provider, endpoint} → *route
+	last   atomic.Pointer[route] // the route counted last
+	other  sync.Map              // [3]string{provider, endpoint, outcome} → *count: outcomes not in webhookOutcomes
+}
+
+// webhookOutcomes are the outcomes of webhook requests.
+var webhookOutcomes = [...]string{OutcomeAccepted, OutcomeDuplicate, OutcomeUnauthorized, OutcomeBadRequest,
+	OutcomeTooLarge, OutcomeUnavailable, OutcomeSinkError}
+
+// route is the request counts of a provider's endpoint, by outcome (as
+// webhookOutcomes).
+type route struct {
+	provider, endpoint string
+	counts             [len(webhookOutcomes)]count
+}
+
+// count is one attribute set's count.
+type count struct {
+	n   atomic.Int64
+	opt metric.ObserveOption // made on the first count
+	mu  sync.Mutex           // guards making opt
 }
 
 // NewWebhook returns the webhook instruments of mp and tp.
 func NewWebhook(mp metric.MeterProvider, tp trace.TracerProvider) *Webhook {
-	return &Webhook{
-		Tracer:   Tracer(tp),
-		Requests: counter(Meter(mp), MetricWebhookRequests, "{request}", "Webhook requests by provider, endpoint and outcome."),
+	w := &Webhook{Tracer: NewTracer(tp)}
+	m := Meter(mp)
+	c, err := m.Int64ObservableCounter(MetricWebhookRequests, metric.WithUnit("{request}"),
+		metric.WithDescription("Webhook requests by provider, endpoint and outcome."))
+	handle(err)
+	// A callback of its own: the SDK gives every handler the same
+	// instrument, and keeps only the first one's WithInt64Callback.
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		observe := func(c0 *count, provider, endpoint, outcome string) {
+			if n := c0.n.Load(); n > 0 {
+				o.ObserveInt64(c, n, c0.option(provider, endpoint, outcome))
+			}
+		}
+		w.routes.Range(func(_, v any) bool {
+			r := v.(*route)
+			for i := range r.counts {
+				observe(&r.counts[i], r.provider, r.endpoint, webhookOutcomes[i])
+			}
+			return true
+		})
+		w.other.Range(func(k, v any) bool {
+			k3 := k.([3]string)
+			observe(v.(*count), k3[0], k3[1], k3[2])
+			return true
+		})
+		return nil
+	}, c)
+	handle(err)
+	return w
+}
+
+// option is c's attribute set as an observation's option.
+func (c *count) option(provider, endpoint, outcome string) metric.ObserveOption {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.opt == nil {
+		c.opt = metric.WithAttributeSet(attribute.NewSet(ProviderKey.String(provider), EndpointKey.String(endpoint),
+			OutcomeKey.String(outcome)))
 	}
+	return c.opt
+}
+
+// Request counts a webhook request of provider at endpoint with outcome.
+// Endpoints must be few (route patterns, never paths).
+func (w *Webhook) Request(provider, endpoint, outcome string) {
+	i := slices.Index(webhookOutcomes[:], outcome)
+	if i < 0 {
+		k := [3]string{provider, endpoint, outcome}
+		c, ok := w.other.Load(k)
+		if !ok {
+			c, _ = w.other.LoadOrStore(k, new(count))
+		}
+		c.(*count).n.Add(1)
+		return
+	}
+	r := w.last.Load()
+	if r == nil || r.provider != provider || r.endpoint != endpoint {
+		k := [2]string{provider, endpoint}
+		v, ok := w.routes.Load(k)
+		if !ok {
+			v, _ = w.routes.LoadOrStore(k, &route{provider: provider, endpoint: endpoint})
+		}
+		r = v.(*route)
+		w.last.Store(r)
+	}
+	r.counts[i].n.Add(1)
 }
 
 // Delivery is the telemetry of a delivery queue (webhook.Queue,
 // sqlstore.Inbox).
 type Delivery struct {
-	Tracer trace.Tracer
+	Tracer Tracer
 	Meter  metric.Meter
 	// Duration (callbridge.delivery.duration, s): from the arrival of an
 	// event to the sink's done (or the dead letter), by provider,
@@ -101,7 +190,7 @@ func NewDelivery(mp metric.MeterProvider, tp trace.TracerProvider) *Delivery {
 		metric.WithDescription("Events acknowledged to a provider and not yet delivered (pending), or given up on (dead)."))
 	handle(err)
 	return &Delivery{
-		Tracer:      Tracer(tp),
+		Tracer:      NewTracer(tp),
 		Meter:       m,
 		Duration:    histogram(m, MetricDeliveryDuration, "Time from an event's arrival to its delivery to the sink.", DeliveryBuckets),
 		DeadLetters: counter(m, MetricDeadLetters, "{event}", "Events whose delivery was given up (dead letters)."),
@@ -111,7 +200,7 @@ func NewDelivery(mp metric.MeterProvider, tp trace.TracerProvider) *Delivery {
 
 // Engine is the telemetry of match.Engine.
 type Engine struct {
-	Tracer trace.Tracer
+	Tracer Tracer
 	Meter  metric.Meter
 	// Active (callbridge.engine.calls.active, {call}): calls in progress
 	// (not decided yet). Observed by the engine's callback.
@@ -134,7 +223,7 @@ func NewEngine(mp metric.MeterProvider, tp trace.TracerProvider) *Engine {
 		metric.WithDescription("Calls in progress: events received, not decided yet."))
 	handle(err)
 	return &Engine{
-		Tracer:         Tracer(tp),
+		Tracer:         NewTracer(tp),
 		Meter:          m,
 		Active:         g,
 		Decisions:      counter(m, MetricDecisions, "{decision}", "Calls decided by the rules, by case and outcome."),
@@ -146,7 +235,7 @@ func NewEngine(mp metric.MeterProvider, tp trace.TracerProvider) *Engine {
 
 // Reconcile is the telemetry of reconcile.Reconciler.
 type Reconcile struct {
-	Tracer trace.Tracer
+	Tracer Tracer
 	// Recovered (callbridge.reconcile.calls.recovered, {call}): calls
 	// found in a provider's history and missing from the CRM, by
 	// reconciler.
@@ -156,7 +245,7 @@ type Reconcile struct {
 // NewReconcile returns the reconciler instruments of mp and tp.
 func NewReconcile(mp metric.MeterProvider, tp trace.TracerProvider) *Reconcile {
 	return &Reconcile{
-		Tracer:    Tracer(tp),
+		Tracer:    NewTracer(tp),
 		Recovered: counter(Meter(mp), MetricCallsRecovered, "{call}", "Calls recovered from a provider's history (their webhooks were lost)."),
 	}
 }
@@ -186,18 +275,26 @@ func NewDialer(mp metric.MeterProvider) *Dialer {
 	}
 }
 
-// AttrCache keeps the measurement option of each attribute set a hot path
-// records with, so that a request builds it once, not every time. Keys
-// must be few (route patterns × outcomes, never ids).
+// AttrCache keeps the measurement options of each attribute set a hot
+// path records with, so that a request builds them once, not every time.
+// Keys must be few (route patterns × outcomes, never ids).
 type AttrCache[K comparable] struct{ m sync.Map }
 
-// Get returns the option of k, building it with kvs on first use.
-func (c *AttrCache[K]) Get(k K, kvs func() []attribute.KeyValue) metric.MeasurementOption {
+// Options are the measurement options of one attribute set, kept as the
+// slices Add and Record take, so that passing them allocates nothing.
+type Options struct {
+	Add    []metric.AddOption
+	Record []metric.RecordOption
+}
+
+// Get returns the options of k, building them with kvs on first use.
+func (c *AttrCache[K]) Get(k K, kvs func() []attribute.KeyValue) *Options {
 	if o, ok := c.m.Load(k); ok {
-		return o.(metric.MeasurementOption)
+		return o.(*Options)
 	}
-	o, _ := c.m.LoadOrStore(k, Attrs(kvs()...))
-	return o.(metric.MeasurementOption)
+	o := Attrs(kvs()...)
+	v, _ := c.m.LoadOrStore(k, &Options{Add: []metric.AddOption{o}, Record: []metric.RecordOption{o}})
+	return v.(*Options)
 }
 
 // Delivered records the end of an event's delivery (err nil) or its dead
@@ -216,11 +313,11 @@ func (d *Delivery) Delivered(ctx context.Context, span trace.Span, e callevent.E
 	if d.Duration.Enabled(ctx) {
 		d.Duration.Record(ctx, time.Since(arrived).Seconds(), d.attrs.Get([3]string{e.Provider, delivery, outcome}, func() []attribute.KeyValue {
 			return []attribute.KeyValue{ProviderKey.String(e.Provider), DeliveryKey.String(delivery), OutcomeKey.String(outcome)}
-		}))
+		}).Record...)
 	}
 	if err != nil && d.DeadLetters.Enabled(ctx) {
 		d.DeadLetters.Add(ctx, 1, d.attrs.Get([3]string{e.Provider, delivery, ""}, func() []attribute.KeyValue {
 			return []attribute.KeyValue{ProviderKey.String(e.Provider), DeliveryKey.String(delivery)}
-		}))
+		}).Add...)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // ScopeName is the instrumentation scope of every meter and tracer of
@@ -143,12 +144,15 @@ func Meter(mp metric.MeterProvider) metric.Meter {
 	return mp.Meter(ScopeName)
 }
 
-// Tracer returns callbridge's tracer of tp; nil means the global provider.
-func Tracer(tp trace.TracerProvider) trace.Tracer {
-	if tp == nil {
-		tp = otel.GetTracerProvider()
+// NewTracer returns callbridge's tracer of tp; nil (or
+// otel.GetTracerProvider() before any was installed) means the global
+// provider.
+func NewTracer(tp trace.TracerProvider) Tracer {
+	if tp == nil || tp == unset {
+		return Tracer{tr: otel.GetTracerProvider().Tracer(ScopeName), global: true}
 	}
-	return tp.Tracer(ScopeName)
+	_, off := tp.(tracenoop.TracerProvider)
+	return Tracer{tr: tp.Tracer(ScopeName), off: off}
 }
 
 // handle reports an instrument that could not be created to the global
@@ -186,23 +190,52 @@ const (
 	WaitServer = "server"
 )
 
-// noSpan is the type of the span trace.SpanFromContext returns for a
-// context without one.
-var noSpan = reflect.TypeOf(trace.SpanFromContext(context.Background()))
+// Tracer starts callbridge's spans, sparing the allocations of those no
+// one would see: with no provider installed, with the no-op provider, and
+// beneath a span that is not recorded.
+type Tracer struct {
+	tr     trace.Tracer
+	global bool // tr is the global provider's: it records once a program installs one
+	off    bool // tr is the no-op provider's
+}
 
-// Start starts a span beneath the span in ctx, as tr.Start does, unless
-// that span records nothing and was not sampled (no SDK is installed, or
-// the trace is not sampled): a child would record nothing either, so ctx
-// is returned as it is with a span that does nothing, sparing the
-// allocations of a span no one sees. The trace id in ctx, which log lines
-// carry, is the same either way. Without a span in ctx it starts a root
-// span.
-func Start(ctx context.Context, tr trace.Tracer, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+// Start starts a span as trace.Tracer's Start does, unless no span would
+// record it: when no provider is installed (the global one is still
+// OpenTelemetry's default), the provider is the no-op one, or the span in
+// ctx records nothing and was not sampled (a child would record nothing
+// either). Then ctx is returned as it is with a span that does nothing. The
+// trace id in ctx, which log lines carry, is the same either way. Without a
+// span in ctx it starts a root span.
+func (t Tracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if t.off || t.global && !installed() {
+		return ctx, noop
+	}
 	if p := trace.SpanFromContext(ctx); !p.IsRecording() && !p.SpanContext().IsSampled() && reflect.TypeOf(p) != noSpan {
 		return ctx, noop
 	}
-	return tr.Start(ctx, name, opts...)
+	return t.tr.Start(ctx, name, opts...)
 }
+
+// unset is OpenTelemetry's default global tracer provider, which forwards
+// to the first one a program installs (otel.SetTracerProvider) and until
+// then records nothing; nil if another was installed before this package
+// was initialized, or the default is not the one this package knows.
+var unset = func() trace.TracerProvider {
+	tp := otel.GetTracerProvider()
+	if t := reflect.TypeOf(tp); t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" {
+		return tp
+	}
+	return nil
+}()
+
+// installed reports whether a program installed a global tracer provider.
+func installed() bool {
+	return unset == nil || otel.GetTracerProvider() != unset
+}
+
+// noSpan is the type of the span trace.SpanFromContext returns for a
+// context without one.
+var noSpan = reflect.TypeOf(trace.SpanFromContext(context.Background()))
 
 // noop is a span that does nothing.
 var noop = trace.SpanFromContext(context.Background())

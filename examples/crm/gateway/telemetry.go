@@ -121,16 +121,11 @@ func reached(h http.Handler) http.Handler {
 // with status before the handler: a wrong ?token= (unauthorized) or too
 // many bodies in flight (unavailable).
 func (o *observability) refused(r *http.Request, provider string, status int) {
-	ctx := r.Context()
-	if !o.hooks.Requests.Enabled(ctx) {
-		return
-	}
 	outcome := telemetry.OutcomeUnavailable
 	if status == http.StatusUnauthorized {
 		outcome = telemetry.OutcomeUnauthorized
 	}
-	o.hooks.Requests.Add(ctx, 1, telemetry.Attrs(telemetry.ProviderKey.String(provider),
-		telemetry.EndpointKey.String(r.Pattern), telemetry.OutcomeKey.String(outcome)))
+	o.hooks.Request(provider, r.Pattern, outcome)
 }
 
 // otlpSet reports whether OTLP export of signal ("TRACES", "METRICS") is
