@@ -135,6 +135,7 @@ func liveView(st *callState, a assembled) (LiveCall, bool) {
 	type legFacts struct{ answered, ended, away bool }
 	var facts []legFacts
 	index := map[string]int{}
+	over := false // a call-wide end or final record: every leg ended
 	for _, ev := range st.events {
 		if ev.Kind == callevent.Rated {
 			continue
@@ -146,6 +147,7 @@ func liveView(st *callState, a assembled) (LiveCall, bool) {
 		i, ok := index[key]
 		if !ok {
 			if ev.Extension == "" && ev.Employee == "" && ev.LegID == "" {
+				over = over || ev.Kind == callevent.Ended || ev.Kind == callevent.Completed
 				continue // a call-wide record names no leg
 			}
 			i = len(c.Legs)
@@ -172,7 +174,7 @@ func liveView(st *callState, a assembled) (LiveCall, bool) {
 		switch {
 		case f.away:
 			c.Legs[i].State = LegTransferred
-		case f.ended:
+		case f.ended || over:
 			c.Legs[i].State = LegEnded
 		case f.answered:
 			c.Legs[i].State = LegTalking

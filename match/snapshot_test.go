@@ -152,3 +152,31 @@ func TestLiveCallFinalRecordEndsLeg(t *testing.T) {
 	require.True(t, ok, "settling")
 	require.Equal(t, []match.Leg{{ID: "a", Extension: "101", State: match.LegEnded}}, c.Legs)
 }
+
+// TestLiveCallCallWideEndEndsLegs: an end or final record that names no
+// leg (a provider's hangup of the whole call) ends every leg but one
+// transferred away, so no leg shows talking after the call is over.
+func TestLiveCallCallWideEndEndsLegs(t *testing.T) {
+	t.Parallel()
+	for _, k := range []callevent.Kind{callevent.Ended, callevent.Completed} {
+		t.Run(k.String(), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, match.DefaultRule())
+			callID := "cw-" + k.String()
+			mk := legEvent(callID)
+			end := mk("end", k, "", "", time.Minute)
+			if k == callevent.Completed {
+				end.At = t0 // a final record is dated when the call started
+			}
+			end.Status, end.AnsweredAt, end.EndedAt = callevent.Success, t0.Add(5*time.Second), t0.Add(time.Minute)
+			h.send(mk("r1", callevent.Ringing, "a", "101", 0), mk("an", callevent.Answered, "a", "101", 5*time.Second))
+			c, ok := h.e.LiveCall("megafon", acct, callID)
+			require.True(t, ok)
+			require.Equal(t, match.LegTalking, c.Legs[0].State)
+			h.send(end)
+			c, ok = h.e.LiveCall("megafon", acct, callID)
+			require.True(t, ok, "settling")
+			require.Equal(t, []match.Leg{{ID: "a", Extension: "101", State: match.LegEnded}}, c.Legs)
+		})
+	}
+}

@@ -27,9 +27,9 @@ type holdJob struct {
 
 // holdOthers holds, where the provider can, every talking leg of the
 // job's employee in a call other than the job's. It looks only at the
-// legs talking at their calls' last views (screenWork), by the
-// employee's extensions and login: no call is assembled, nobody else is
-// looked up.
+// legs of the employee's extensions and login talking at their calls'
+// last views (screenWork.talkingOf): no call is assembled, nobody else
+// is looked up.
 func (g *Gateway) holdOthers(ctx context.Context, j holdJob) {
 	emp := j.employee
 	if emp == "" {
@@ -37,8 +37,7 @@ func (g *Gateway) holdOthers(ctx context.Context, j holdJob) {
 			return
 		}
 	}
-	keys := g.employeeKeys(ctx, j.account, emp)
-	for k, legs := range g.screens.talking() {
+	for k, legs := range g.screens.talkingOf(g.employeeKeys(ctx, j.account, emp)) {
 		if k.provider == j.provider && k.callID == j.callID && (j.account == "" || k.account == j.account) {
 			continue
 		}
@@ -46,11 +45,8 @@ func (g *Gateway) holdOthers(ctx context.Context, j holdJob) {
 		if !ok {
 			continue // the screen shows it waiting
 		}
-		for l := range legs {
+		for _, l := range legs {
 			key := cmpOr(l.Extension, l.Login)
-			if !keys[key] {
-				continue
-			}
 			hctx, cancel := context.WithTimeout(ctx, callTimeout)
 			err := holder.Hold(hctx, callevent.CallControlRequest{CallID: k.callID, From: key})
 			cancel()

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -119,4 +120,38 @@ func TestLeadsWithoutClient(t *testing.T) {
 		require.Equal(t, http.StatusOK, code, body)
 		require.Contains(t, body, `"items":[]`, "no client")
 	})
+}
+
+// GET /api/popups keeps the newest 500 cards, newest first: a card past
+// the 500th replaces the oldest.
+func TestPopUpsKeepTheNewest(t *testing.T) {
+	t.Parallel()
+	srv := start(t, gateway.Config{})
+	sent := 0
+	ring := func(n int) { // n calls ring, delivered in any order
+		for range n {
+			sent++
+			sendMegafon(t, srv, megafontest.Event("INCOMING", megafontest.Call{ID: fmt.Sprintf("mf-ring-%d", sent), Direction: "in",
+				Phone: fmt.Sprintf("7495%07d", sent), User: "andy", Ext: "701"}))
+		}
+		waitEvents(t, srv, sent)
+	}
+	ring(10)
+	ring(500)
+	ring(1)
+	code, body := srv.do(t, http.MethodGet, "/api/popups?employee=701", "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	var out struct{ PopUps []match.PopUp }
+	require.NoError(t, json.Unmarshal([]byte(body), &out), body)
+	require.Len(t, out.PopUps, 500)
+	require.Equal(t, "mf-ring-511", out.PopUps[0].CallID, "newest first")
+	seen := map[string]bool{}
+	for _, c := range out.PopUps {
+		var n int
+		_, err := fmt.Sscanf(c.CallID, "mf-ring-%d", &n)
+		require.NoError(t, err)
+		require.Greater(t, n, 10, "the oldest cards are gone")
+		require.False(t, seen[c.CallID], "one card per call")
+		seen[c.CallID] = true
+	}
 }

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"net/http"
-	"slices"
 	"sync"
 
 	"github.com/callbridge/callbridge/dialer"
@@ -19,9 +18,14 @@ const maxPopUps = 500
 // live call: they are kept in memory only, also in database mode, and a
 // restart starts with none.
 type popUps struct {
-	g    *Gateway
-	mu   sync.Mutex
-	list []Card // oldest first, at most maxPopUps
+	g  *Gateway
+	mu sync.Mutex
+	// ring holds the cards, at most maxPopUps; once full, ring[next] is
+	// the oldest, which the next card replaces.
+	ring []Card
+	next int
+	// kept counts the cards in ring per call and employee (shown).
+	kept map[popKey]int
 	// claimed are the cards the gateway itself is about to show (claim).
 	claimed map[popKey]bool
 }
@@ -52,10 +56,20 @@ func (p *popUps) add(ctx context.Context, card Card) {
 	c := card.PopUp
 	_ = p.g.live.PopUp(ctx, c) // never fails
 	p.mu.Lock()
-	if len(p.list) == maxPopUps {
-		p.list = slices.Delete(p.list, 0, 1)
+	if p.kept == nil {
+		p.kept = map[popKey]int{}
 	}
-	p.list = append(p.list, card)
+	if len(p.ring) < maxPopUps {
+		p.ring = append(p.ring, card)
+	} else {
+		old := cardKey(p.ring[p.next].PopUp)
+		if p.kept[old]--; p.kept[old] <= 0 {
+			delete(p.kept, old)
+		}
+		p.ring[p.next] = card
+		p.next = (p.next + 1) % maxPopUps
+	}
+	p.kept[cardKey(c)]++
 	p.mu.Unlock()
 	p.g.log.DebugContext(ctx, "card shown", "phase", c.Phase.String(), "employee", c.Employee, "provider", c.Provider,
 		"call_id", c.CallID, "client_id", c.Client.ID, "created", c.Created, "offer", c.Offer, "campaign", card.Dialer != nil)
@@ -70,9 +84,20 @@ func (p *popUps) shown(provider, account, callID, employee string) bool {
 }
 
 func (p *popUps) shownLocked(provider, account, callID, employee string) bool {
-	return slices.ContainsFunc(p.list, func(c Card) bool {
-		return c.Provider == provider && c.Account == account && c.CallID == callID && c.Employee == employee
-	})
+	return p.kept[popKey{provider, account, callID, employee}] > 0
+}
+
+// cardKey is the key of card c.
+func cardKey(c match.PopUp) popKey { return popKey{c.Provider, c.Account, c.CallID, c.Employee} }
+
+// newest calls yield with the cards kept, newest first, until it
+// returns false; p.mu is held.
+func (p *popUps) newest(yield func(Card) bool) {
+	for i := range len(p.ring) {
+		if !yield(p.ring[(p.next+len(p.ring)-1-i)%len(p.ring)]) {
+			return
+		}
+	}
 }
 
 // claim reserves the showing of a card of the call to employee by the
@@ -100,8 +125,8 @@ func (p *popUps) claim(provider, account, callID, employee string) bool {
 func (g *Gateway) listPopUps(w http.ResponseWriter, r *http.Request) {
 	emp := r.URL.Query().Get("employee")
 	g.popups.mu.Lock()
-	out := make([]Card, 0, len(g.popups.list))
-	for _, c := range slices.Backward(g.popups.list) {
+	out := make([]Card, 0, len(g.popups.ring))
+	for c := range g.popups.newest {
 		if emp == "" || c.Employee == emp {
 			out = append(out, c)
 		}

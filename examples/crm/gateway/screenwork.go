@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/callbridge/callbridge/callevent"
 	"github.com/callbridge/callbridge/match"
 )
 
@@ -18,14 +19,19 @@ import (
 // events, holding the call: changed only notes what is new and queues
 // the work, which one goroutine does.
 type screenWork struct {
-	g      *Gateway
-	mu     sync.Mutex
-	talk   map[callKey]map[match.Leg]bool // the legs talking at each call's last view
-	carded map[callKey]map[string]bool    // the legs (extension or login) whose card was seen to
-	jobs   chan func(context.Context)
-	stop   chan struct{}
-	done   chan struct{}
-	once   sync.Once
+	g    *Gateway
+	mu   sync.Mutex
+	talk map[callKey]map[match.Leg]bool // the legs talking at each call's last view
+	// talkers are the calls of talk by the extension or login of their
+	// talking legs, of the providers that can hold a call (the others'
+	// calls are never held: a provider that reports answers only, as
+	// Finaz, would pile them up).
+	talkers map[string]map[callKey]bool
+	carded  map[callKey]map[string]bool // the legs (extension or login) whose card was seen to
+	jobs    chan func(context.Context)
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 }
 
 // maxScreenJobs bounds the jobs waiting; past it a job is dropped and
@@ -37,8 +43,9 @@ const maxViewsKept = match.DefaultMaxCalls
 
 // newScreenWork starts the goroutine that does the work.
 func newScreenWork(g *Gateway) *screenWork {
-	w := &screenWork{g: g, talk: map[callKey]map[match.Leg]bool{}, carded: map[callKey]map[string]bool{},
-		jobs: make(chan func(context.Context), maxScreenJobs), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &screenWork{g: g, talk: map[callKey]map[match.Leg]bool{}, talkers: map[string]map[callKey]bool{},
+		carded: map[callKey]map[string]bool{},
+		jobs:   make(chan func(context.Context), maxScreenJobs), stop: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -68,6 +75,7 @@ func (w *screenWork) changed(c match.LiveCall) {
 	w.mu.Lock()
 	if len(w.talk) >= maxViewsKept || len(w.carded) >= maxViewsKept {
 		clear(w.talk) // forgetting only repeats a hold or a check
+		clear(w.talkers)
 		clear(w.carded)
 	}
 	seen := w.carded[k]
@@ -93,11 +101,7 @@ func (w *screenWork) changed(c match.LiveCall) {
 		}
 	}
 	prev := w.talk[k]
-	if talking == nil {
-		delete(w.talk, k)
-	} else {
-		w.talk[k] = talking
-	}
+	w.setTalking(k, talking)
 	w.mu.Unlock()
 	for _, l := range fresh {
 		w.enqueue(func(ctx context.Context) { w.g.legCard(ctx, c, l) })
@@ -111,13 +115,49 @@ func (w *screenWork) changed(c match.LiveCall) {
 	}
 }
 
-// talking is a copy of the legs talking at each call's last view.
-func (w *screenWork) talking() map[callKey]map[match.Leg]bool {
+// setTalking records legs (nil: none) as those talking in call k;
+// w.mu is held.
+func (w *screenWork) setTalking(k callKey, legs map[match.Leg]bool) {
+	for l := range w.talk[k] {
+		key := cmpOr(l.Extension, l.Login)
+		if calls := w.talkers[key]; calls != nil {
+			if delete(calls, k); len(calls) == 0 {
+				delete(w.talkers, key)
+			}
+		}
+	}
+	if legs == nil {
+		delete(w.talk, k)
+		return
+	}
+	w.talk[k] = legs
+	if _, ok := w.g.callers[k.provider].(callevent.Holder); !ok {
+		return
+	}
+	for l := range legs {
+		key := cmpOr(l.Extension, l.Login)
+		if w.talkers[key] == nil {
+			w.talkers[key] = map[callKey]bool{}
+		}
+		w.talkers[key][k] = true
+	}
+}
+
+// talkingOf returns the legs talking at their calls' last views whose
+// extension or login is one of keys, by call, of the providers that can
+// hold a call.
+func (w *screenWork) talkingOf(keys map[string]bool) map[callKey][]match.Leg {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make(map[callKey]map[match.Leg]bool, len(w.talk))
-	for k, legs := range w.talk {
-		out[k] = legs // replaced, never changed, by changed
+	out := map[callKey][]match.Leg{}
+	for key := range keys {
+		for k := range w.talkers[key] {
+			for l := range w.talk[k] {
+				if cmpOr(l.Extension, l.Login) == key {
+					out[k] = append(out[k], l)
+				}
+			}
+		}
 	}
 	return out
 }
@@ -134,7 +174,7 @@ func (w *screenWork) placed(employee, provider, callID string) {
 func (w *screenWork) forget(provider, account, callID string) {
 	k := callKey{provider, account, callID}
 	w.mu.Lock()
-	delete(w.talk, k)
+	w.setTalking(k, nil)
 	delete(w.carded, k)
 	w.mu.Unlock()
 }

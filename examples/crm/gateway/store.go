@@ -149,8 +149,11 @@ type callKey struct{ provider, account, callID string }
 type callLog struct {
 	mu    sync.RWMutex
 	max   int
-	asc   []*match.CallRecord
+	asc   sortedCalls
 	byKey map[callKey]*match.CallRecord
+	// byPhone are the calls of each client number, in asc's order
+	// (recent).
+	byPhone map[string]sortedCalls
 }
 
 func keyOf(r *match.CallRecord) callKey { return callKey{r.Provider, r.Account, r.CallID} }
@@ -171,9 +174,30 @@ func listingCmp(a, b *match.CallRecord) int {
 		cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.Account, b.Account), cmp.Compare(a.CallID, b.CallID))
 }
 
-// search returns the first index of asc not before r (in asc's order).
-func (l *callLog) search(r *match.CallRecord) int {
-	return sort.Search(len(l.asc), func(i int) bool { return listingCmp(l.asc[i], r) <= 0 })
+// sortedCalls are calls in the reverse of the listing order (oldest
+// first), so that a new call is usually appended.
+type sortedCalls []*match.CallRecord
+
+// search returns the first index of s not before r (in s's order).
+func (s sortedCalls) search(r *match.CallRecord) int {
+	return sort.Search(len(s), func(i int) bool { return listingCmp(s[i], r) <= 0 })
+}
+
+// insert adds r in its place.
+func (s *sortedCalls) insert(r *match.CallRecord) { *s = slices.Insert(*s, s.search(r), r) }
+
+// remove removes the record r, if s has it.
+func (s *sortedCalls) remove(r *match.CallRecord) {
+	if i := s.search(r); i < len(*s) && (*s)[i] == r {
+		*s = slices.Delete(*s, i, i+1)
+	}
+}
+
+// replace puts r in the place of old, which sorts as r does.
+func (s sortedCalls) replace(old, r *match.CallRecord) {
+	if i := s.search(old); i < len(s) && s[i] == old {
+		s[i] = r
+	}
 }
 
 func (l *callLog) put(rec match.CallRecord) {
@@ -184,25 +208,48 @@ func (l *callLog) put(rec match.CallRecord) {
 	k := keyOf(&rec)
 	p := &rec
 	if old, ok := l.byKey[k]; ok {
-		i := l.search(old)
-		if i < len(l.asc) && l.asc[i] == old {
-			if old.StartedAt.Equal(rec.StartedAt) {
-				l.asc[i], l.byKey[k] = p, p
-				return
+		l.byKey[k] = p
+		if old.StartedAt.Equal(rec.StartedAt) && old.ClientPhone == rec.ClientPhone {
+			l.asc.replace(old, p)
+			if ph := l.byPhone[old.ClientPhone]; ph != nil {
+				ph.replace(old, p)
 			}
-			l.asc = slices.Delete(l.asc, i, i+1)
+			return
 		}
-		delete(l.byKey, k)
+		l.asc.remove(old)
+		l.unindex(old)
 	}
-	l.asc = slices.Insert(l.asc, l.search(p), p)
+	l.asc.insert(p)
 	l.byKey[k] = p
+	if p.ClientPhone != "" {
+		if l.byPhone == nil {
+			l.byPhone = map[string]sortedCalls{}
+		}
+		ph := l.byPhone[p.ClientPhone]
+		ph.insert(p)
+		l.byPhone[p.ClientPhone] = ph
+	}
 	if len(l.asc) > l.max {
 		drop := len(l.asc) - l.max + l.max/16
 		for _, r := range l.asc[:drop] {
 			delete(l.byKey, keyOf(r))
+			l.unindex(r)
 		}
 		l.asc = slices.Delete(l.asc, 0, drop)
 	}
+}
+
+// unindex removes r from the calls of its number.
+func (l *callLog) unindex(r *match.CallRecord) {
+	ph, ok := l.byPhone[r.ClientPhone]
+	if !ok {
+		return
+	}
+	if ph.remove(r); len(ph) == 0 {
+		delete(l.byPhone, r.ClientPhone)
+		return
+	}
+	l.byPhone[r.ClientPhone] = ph
 }
 
 // callFilter selects calls of a page.
@@ -229,7 +276,7 @@ func (l *callLog) page(after *match.CallRecord, n int, f callFilter) (out []*mat
 	defer l.mu.RUnlock()
 	i := len(l.asc)
 	if after != nil {
-		i = l.search(after)
+		i = l.asc.search(after)
 	}
 	if !f.to.IsZero() {
 		i = min(i, sort.Search(len(l.asc), func(j int) bool { return !l.asc[j].StartedAt.Before(f.to) }))
@@ -253,21 +300,17 @@ func (l *callLog) page(after *match.CallRecord, n int, f callFilter) (out []*mat
 	return out, false
 }
 
-// cardScan bounds how many of the newest calls recent looks through: a
-// card is drawn while its call rings, and a number with no call among
-// them has none worth showing.
-const cardScan = 5000
-
-// recent returns up to n of the newest calls of phone among the log's
-// newest cardScan, newest first.
+// recent returns up to n of the newest calls of phone, newest first.
 func (l *callLog) recent(phone string, n int) []*match.CallRecord {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	var out []*match.CallRecord
-	for i := len(l.asc) - 1; i >= 0 && i >= len(l.asc)-cardScan && len(out) < n; i-- {
-		if r := l.asc[i]; r.ClientPhone == phone {
-			out = append(out, r)
+	ph := l.byPhone[phone]
+	out := make([]*match.CallRecord, 0, min(n, len(ph)))
+	for _, r := range slices.Backward(ph) {
+		if len(out) == n {
+			break
 		}
+		out = append(out, r)
 	}
 	return out
 }
