@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -320,6 +319,7 @@ func (d *DB) SetEmployees(ctx context.Context, account string, es ...match.Emplo
 		}
 		return nil
 	})
+	d.dir.changed()
 	return wrap(err, "set employees")
 }
 
@@ -358,45 +358,53 @@ func scanEmployee(r scanner) (match.Employee, error) {
 
 // FindEmployee implements match.Directory: the first employee (in the
 // order of SetEmployees) with key as one of its extensions or as its
-// login.
+// login. It reads a copy of the directory (see dirTTL).
 func (d *DB) FindEmployee(ctx context.Context, account, key string) (match.Employee, bool, error) {
 	if key == "" {
 		return match.Employee{}, false, nil
 	}
-	// The first in the directory's order whose login or extension is key:
-	// each of the two is an index search (an OR of both scans the account's
-	// employees, twice as slow).
-	row := d.queryRow(ctx, "SELECT "+employeeCols+" FROM cb_employees WHERE account = $1 AND pos ="+
-		" (SELECT min(pos) FROM (SELECT pos FROM cb_employees WHERE account = $2 AND login = $3"+
-		" UNION ALL SELECT pos FROM cb_employee_extensions WHERE account = $4 AND extension = $5) m)",
-		account, account, key, account, key)
-	e, err := scanEmployee(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return match.Employee{}, false, nil
-	}
+	emps, err := d.dir.employees(ctx, account, d.cfg.now, d.readEmployees)
 	if err != nil {
 		return match.Employee{}, false, wrap(err, "find employee")
 	}
-	return e, true, nil
+	for _, e := range emps {
+		if e.Login == key || slices.Contains(e.Extensions, key) {
+			return cloneEmployee(e), true, nil
+		}
+	}
+	return match.Employee{}, false, nil
 }
 
 // Employees implements match.Directory, in the order given to
-// SetEmployees.
+// SetEmployees. It reads a copy of the directory (see dirTTL).
 func (d *DB) Employees(ctx context.Context, account string) ([]match.Employee, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT "+employeeCols+" FROM cb_employees WHERE account = $1 ORDER BY pos", account)
+	emps, err := d.dir.employees(ctx, account, d.cfg.now, d.readEmployees)
 	if err != nil {
 		return nil, wrap(err, "employees")
+	}
+	var out []match.Employee
+	for _, e := range emps {
+		out = append(out, cloneEmployee(e))
+	}
+	return out, nil
+}
+
+// readEmployees reads the employees of account from the database.
+func (d *DB) readEmployees(ctx context.Context, account string) ([]match.Employee, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT "+employeeCols+" FROM cb_employees WHERE account = $1 ORDER BY pos", account)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []match.Employee
 	for rows.Next() {
 		e, err := scanEmployee(rows)
 		if err != nil {
-			return nil, wrap(err, "employees")
+			return nil, err
 		}
 		out = append(out, e)
 	}
-	return out, wrap(rows.Err(), "employees")
+	return out, rows.Err()
 }
 
 // Online implements match.Directory, in the order given to SetOnline.

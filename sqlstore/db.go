@@ -101,8 +101,9 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithClock sets the clock that stamps CreatedAt of clients and leads and
-// the expiry of Dedup keys (default: the system clock); give the engine's
+// WithClock sets the clock that stamps CreatedAt of clients and leads,
+// the expiry of Dedup keys and the age of the directory's copies (see
+// FindEmployee) (default: the system clock); give the engine's
 // (match.WithClock). Instances sharing a database should have clocks in
 // step: Dedup expiry compares the times they write.
 func WithClock(c match.Clock) Option {
@@ -143,6 +144,7 @@ type DB struct {
 	cfg      config
 
 	stmts sync.Map // query text → *sql.Stmt, for the hot paths
+	dir   dirCache // the directories lately read (FindEmployee, Employees)
 
 	// writer serialises this process's SQLite writes: SQLite has one
 	// writer at a time, and waiting here is cheaper than its busy handler's
