@@ -224,10 +224,7 @@ func (d *DB) createClient(ctx context.Context, tx *sql.Tx, c match.Client) (matc
 		return match.Client{}, err
 	}
 	if c.ID == "" {
-		if c.ID, err = d.freeID(ctx, tx, "cb_clients", c.Account, "c", seq); err != nil {
-			return match.Client{}, err
-		}
-		if _, err := d.txExec(ctx, tx, "UPDATE cb_clients SET id = $1 WHERE seq = $2", c.ID, seq); err != nil {
+		if c.ID, err = d.setID(ctx, tx, "cb_clients", c.Account, "c", seq); err != nil {
 			return match.Client{}, err
 		}
 	}
@@ -329,15 +326,31 @@ func (d *DB) DialogNotes(ctx context.Context, account, id string, page Page) ([]
 	return out, wrap(rows.Err(), "list dialog notes")
 }
 
-// freeID returns prefix+seq, or with a suffix if a caller chose that id
-// for another row of the account.
-func (d *DB) freeID(ctx context.Context, tx *sql.Tx, table, account, prefix string, seq int64) (string, error) {
-	base := prefix + strconv.FormatInt(seq, 10)
-	for n := 0; ; n++ {
-		id := base
-		if n > 0 {
-			id = base + "-" + strconv.Itoa(n)
-		}
+// setID gives the row seq of table (a row of account) the id prefix+seq,
+// or that with a suffix if a caller chose that id for another row of the
+// account, and returns it: one statement unless the id is taken.
+func (d *DB) setID(ctx context.Context, tx *sql.Tx, table, account, prefix string, seq int64) (string, error) {
+	id := prefix + strconv.FormatInt(seq, 10)
+	res, err := d.txExec(ctx, tx, "UPDATE "+table+" SET id = $1 WHERE seq = $2"+
+		" AND NOT EXISTS (SELECT 1 FROM "+table+" WHERE account = $3 AND id = $4)", id, seq, account, id)
+	if err != nil {
+		return "", err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return id, err
+	}
+	if id, err = d.freeID(ctx, tx, table, account, id); err != nil {
+		return "", err
+	}
+	_, err = d.txExec(ctx, tx, "UPDATE "+table+" SET id = $1 WHERE seq = $2", id, seq)
+	return id, err
+}
+
+// freeID returns base with the first suffix ("-1", "-2", …) no row of
+// account in table has as its id.
+func (d *DB) freeID(ctx context.Context, tx *sql.Tx, table, account, base string) (string, error) {
+	for n := 1; ; n++ {
+		id := base + "-" + strconv.Itoa(n)
 		var one int
 		err := d.txQueryRow(ctx, tx, "SELECT 1 FROM "+table+" WHERE account = $1 AND id = $2", account, id).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -513,10 +526,7 @@ func (d *DB) CreateLead(ctx context.Context, l match.Lead) (match.Lead, error) {
 			return err
 		}
 		if l.ID == "" {
-			if l.ID, err = d.freeID(ctx, tx, "cb_leads", l.Account, "l", seq); err != nil {
-				return err
-			}
-			if _, err := d.txExec(ctx, tx, "UPDATE cb_leads SET id = $1 WHERE seq = $2", l.ID, seq); err != nil {
+			if l.ID, err = d.setID(ctx, tx, "cb_leads", l.Account, "l", seq); err != nil {
 				return err
 			}
 		}
