@@ -91,7 +91,10 @@
 //
 // Everything above lives in the database, so instances sharing a
 // PostgreSQL database share clients (one per phone), leads, the call log,
-// notifications, the directory, Dedup and OAuth tokens. Dedup claims are
+// notifications, the directory, Dedup and OAuth tokens. The directory is
+// read from a copy (every call looks its employees up): a change made
+// through one DB shows there at once and on the other instances within
+// two seconds. Dedup claims are
 // rows: a redelivery that reaches another instance while the first
 // delivery runs gets webhook.ErrInProgress; a claim older than the claim
 // timeout (WithClaimTimeout, DefaultClaimTimeout) belongs to an instance
