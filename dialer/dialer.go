@@ -452,11 +452,8 @@ func phoneString(n uint64) string {
 // (ErrNoCaller, ErrUnknownEmployee). Agents then join with Ready. A
 // Remote campaign uploads its targets (see RemoteDialer).
 func (d *Dialer) Start(ctx context.Context, id string) error {
-	c, err := d.get(ctx, id)
+	c, err := d.getChecked(ctx, id)
 	if err != nil {
-		return err
-	}
-	if err := d.checkCampaign(ctx, c); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -471,6 +468,18 @@ func (d *Dialer) Start(ctx context.Context, id string) error {
 		return c.remoteRound(ctx)
 	}
 	return nil
+}
+
+// getChecked is the campaign id (get) once checkCampaign passed.
+func (d *Dialer) getChecked(ctx context.Context, id string) (*campaign, error) {
+	c, err := d.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.checkCampaign(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // checkCampaign resolves the provider and the agents of c.
@@ -561,11 +570,8 @@ func (d *Dialer) Pause(ctx context.Context, id string) error {
 
 // Resume runs a paused campaign again: agents who were ready get calls.
 func (d *Dialer) Resume(ctx context.Context, id string) error {
-	c, err := d.get(ctx, id)
+	c, err := d.getChecked(ctx, id)
 	if err != nil {
-		return err
-	}
-	if err := d.checkCampaign(ctx, c); err != nil {
 		return err
 	}
 	c.mu.Lock()

@@ -331,6 +331,18 @@ func (s *MemStore) BeginAttempt(_ context.Context, a Attempt) error {
 	return nil
 }
 
+// attempt is attempt number of target of campaign id, and the campaign;
+// s.mu is held.
+func (s *MemStore) attempt(id string, target, number int) (*memCampaign, *Attempt, error) {
+	mc, err := s.campaign(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := mc.attempt(target, number)
+	return mc, a, err
+}
+
+// attempt is the stored attempt number of target.
 func (mc *memCampaign) attempt(target, number int) (*Attempt, error) {
 	if number < 1 || number > 1<<16-1 {
 		return nil, fmt.Errorf("dialer: campaign %q target %d attempt %d: %w", mc.c.ID, target, number, ErrNotFound)
@@ -346,11 +358,7 @@ func (mc *memCampaign) attempt(target, number int) (*Attempt, error) {
 func (s *MemStore) PlacedAttempt(_ context.Context, id string, target, number int, callID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mc, err := s.campaign(id)
-	if err != nil {
-		return err
-	}
-	a, err := mc.attempt(target, number)
+	_, a, err := s.attempt(id, target, number)
 	if err != nil {
 		return err
 	}
@@ -393,11 +401,7 @@ func (s *MemStore) FinishAttempt(_ context.Context, a Attempt, p Progress) error
 func (s *MemStore) SetDisposition(_ context.Context, id string, target, number int, d Disposition) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mc, err := s.campaign(id)
-	if err != nil {
-		return err
-	}
-	a, err := mc.attempt(target, number)
+	mc, a, err := s.attempt(id, target, number)
 	if err != nil {
 		return err
 	}

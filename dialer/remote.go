@@ -244,11 +244,8 @@ func (c *campaign) withdraw(ctx context.Context, i int32, now time.Time) error {
 // that are due (see RemoteDialer). The campaign is Done when every target
 // is finished. Call it periodically while the campaign runs.
 func (d *Dialer) Sync(ctx context.Context, id string) error {
-	c, err := d.get(ctx, id)
+	c, err := d.getChecked(ctx, id)
 	if err != nil {
-		return err
-	}
-	if err := d.checkCampaign(ctx, c); err != nil {
 		return err
 	}
 	c.mu.Lock()
