@@ -325,7 +325,7 @@ func (g *Gateway) openCRM() error {
 	if err := g.newLive(); err != nil {
 		return err
 	}
-	g.popups = &popUps{g: g}
+	g.popups = &popUps{g: g, kept: map[popKey]int{}}
 	eopts = append(eopts, match.WithRules(rules), match.WithLimits(match.Limits{MaxCalls: cfg.MaxOpenCalls}),
 		match.WithOnDecision(g.decided), match.WithPopUps(g.popups), match.WithOnLiveCall(g.liveChanged))
 	g.cards = g.popups

@@ -24,7 +24,8 @@ type popUps struct {
 	// the oldest, which the next card replaces.
 	ring []Card
 	next int
-	// kept counts the cards in ring per call and employee (shown).
+	// kept counts the cards in ring per call and employee (shown); the
+	// gateway makes it with the popUps.
 	kept map[popKey]int
 	// claimed are the cards the gateway itself is about to show (claim).
 	claimed map[popKey]bool
@@ -56,9 +57,6 @@ func (p *popUps) add(ctx context.Context, card Card) {
 	c := card.PopUp
 	_ = p.g.live.PopUp(ctx, c) // never fails
 	p.mu.Lock()
-	if p.kept == nil {
-		p.kept = map[popKey]int{}
-	}
 	if len(p.ring) < maxPopUps {
 		p.ring = append(p.ring, card)
 	} else {

@@ -207,28 +207,19 @@ func (l *callLog) put(rec match.CallRecord) {
 	// them after the lock is released): an update stores a new one.
 	k := keyOf(&rec)
 	p := &rec
-	if old, ok := l.byKey[k]; ok {
-		l.byKey[k] = p
+	old := l.byKey[k]
+	l.byKey[k] = p
+	if old != nil {
 		if old.StartedAt.Equal(rec.StartedAt) && old.ClientPhone == rec.ClientPhone {
-			l.asc.replace(old, p)
-			if ph := l.byPhone[old.ClientPhone]; ph != nil {
-				ph.replace(old, p)
-			}
+			l.asc.replace(old, p) // in the same place
+			l.byPhone[old.ClientPhone].replace(old, p)
 			return
 		}
 		l.asc.remove(old)
 		l.unindex(old)
 	}
 	l.asc.insert(p)
-	l.byKey[k] = p
-	if p.ClientPhone != "" {
-		if l.byPhone == nil {
-			l.byPhone = map[string]sortedCalls{}
-		}
-		ph := l.byPhone[p.ClientPhone]
-		ph.insert(p)
-		l.byPhone[p.ClientPhone] = ph
-	}
+	l.index(p)
 	if len(l.asc) > l.max {
 		drop := len(l.asc) - l.max + l.max/16
 		for _, r := range l.asc[:drop] {
@@ -237,6 +228,19 @@ func (l *callLog) put(rec match.CallRecord) {
 		}
 		l.asc = slices.Delete(l.asc, 0, drop)
 	}
+}
+
+// index adds r to the calls of its number.
+func (l *callLog) index(r *match.CallRecord) {
+	if r.ClientPhone == "" {
+		return
+	}
+	if l.byPhone == nil {
+		l.byPhone = map[string]sortedCalls{}
+	}
+	ph := l.byPhone[r.ClientPhone]
+	ph.insert(r)
+	l.byPhone[r.ClientPhone] = ph
 }
 
 // unindex removes r from the calls of its number.
