@@ -272,6 +272,7 @@ func TestEmployeeSyncAmoCRM(t *testing.T) {
 		code, body := srv.send(t, hookOf(t, "", telphintest.NewRequest("/hooks/telphin/app", "hook-token", f)))
 		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
 	}
+	waitEvents(t, srv, 6) // the calls' timers are armed before the clock moves
 	clock.Advance(match.DefaultGracePeriod)
 	got := callEmployees(t, srv, c1.ID, tc.CallID)
 	require.Equal(t, "8375360", got[c1.ID], "the amoCRM user the sync gave the login")
