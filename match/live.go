@@ -222,8 +222,11 @@ func (e *Engine) createLive(ctx context.Context, st *callState, a assembled, c C
 	if err := e.createClient(ctx, a, c, rule, resp, when, &st.prog, false); err != nil {
 		return false, err
 	}
-	st.live.leadsOK = false
-	return st.prog.res.Match == matchCreated, nil
+	created = st.prog.res.Match == matchCreated
+	// A client this call has just created has no leads yet: its card needs
+	// no lookup. One created meanwhile by another call may have some.
+	st.live.leads, st.live.leadsOK = st.live.leads[:0], created
+	return created, nil
 }
 
 // popUp shows employee the call's card in phase.

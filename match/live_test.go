@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -365,4 +366,38 @@ func TestEmployeeLookedUpOncePerCall(t *testing.T) {
 	defer dir.mu.Unlock()
 	require.Equal(t, 1, dir.n["201"], "looked up once for the ringing card, the answer and the decision")
 	require.Equal(t, 1, dir.n["999"], "nobody's: asked on ringing (the decision asks only for the handler)")
+}
+
+// countingLeads counts ClientLeads.
+type countingLeads struct {
+	match.LeadStore
+	n atomic.Int32
+}
+
+func (s *countingLeads) ClientLeads(ctx context.Context, account, clientID string) ([]match.Lead, error) {
+	s.n.Add(1)
+	return s.LeadStore.ClientLeads(ctx, account, clientID)
+}
+
+// TestCreatedClientCardAsksNoLeads: the answerer's card of a client the
+// call has just created shows it without leads and without asking the
+// store for them (it has none yet); a known client's card asks once.
+func TestCreatedClientCardAsksNoLeads(t *testing.T) {
+	t.Parallel()
+	var cs cards
+	leads := &countingLeads{}
+	h := newHarness(t, match.DefaultRule(), match.WithPopUps(&cs), match.WithLeadStore(leads))
+	leads.LeadStore = h.s
+	ev := liveEvent("new", callevent.Inbound, unknownA)
+	h.send(ev("r1", callevent.Ringing, "a", "101", 0), ev("an", callevent.Answered, "a", "101", 5*time.Second))
+	got := cs.all()
+	require.Len(t, got, 2)
+	require.True(t, got[1].Created)
+	require.NotEmpty(t, got[1].Client.ID)
+	require.Empty(t, got[1].Leads)
+	require.Zero(t, leads.n.Load(), "a client created by the call has no leads to ask for")
+
+	ev = liveEvent("known", callevent.Inbound, known)
+	h.send(ev("r1", callevent.Ringing, "a", "101", 0), ev("an", callevent.Answered, "a", "101", 5*time.Second))
+	require.Equal(t, int32(1), leads.n.Load(), "a known client's leads are asked for once per call")
 }

@@ -157,7 +157,7 @@ func (d *DB) callStats(ctx context.Context, by string, account []any, from, to t
 	if tc.err != nil {
 		return nil, wrap(tc.err, "call stats")
 	}
-	rows, err := d.db.QueryContext(ctx, statsQuery(by, len(account) > 0), append(account, lo, hi)...)
+	rows, err := d.query(ctx, statsQuery(by, len(account) > 0), append(account, lo, hi)...)
 	if err != nil {
 		return nil, wrap(err, "call stats")
 	}
@@ -203,7 +203,7 @@ func (d *DB) Call(ctx context.Context, provider, account, callID string) (match.
 }
 
 func (d *DB) listCalls(ctx context.Context, q string, args ...any) ([]match.CallRecord, error) {
-	rows, err := d.db.QueryContext(ctx, q, args...)
+	rows, err := d.query(ctx, q, args...)
 	if err != nil {
 		return nil, wrap(err, "list calls")
 	}
@@ -267,7 +267,7 @@ func (d *DB) Notify(ctx context.Context, n match.Notification) error {
 // page at a time.
 func (d *DB) Notifications(ctx context.Context, account string, page Page) ([]match.Notification, error) {
 	limit, offset := page.bounds()
-	rows, err := d.db.QueryContext(ctx, "SELECT "+noteCols+" FROM cb_notifications WHERE account = $1 ORDER BY seq LIMIT $2 OFFSET $3",
+	rows, err := d.query(ctx, "SELECT "+noteCols+" FROM cb_notifications WHERE account = $1 ORDER BY seq LIMIT $2 OFFSET $3",
 		account, limit, offset)
 	if err != nil {
 		return nil, wrap(err, "list notifications")
@@ -391,7 +391,7 @@ func (d *DB) Employees(ctx context.Context, account string) ([]match.Employee, e
 
 // readEmployees reads the employees of account from the database.
 func (d *DB) readEmployees(ctx context.Context, account string) ([]match.Employee, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT "+employeeCols+" FROM cb_employees WHERE account = $1 ORDER BY pos", account)
+	rows, err := d.query(ctx, "SELECT "+employeeCols+" FROM cb_employees WHERE account = $1 ORDER BY pos", account)
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +409,7 @@ func (d *DB) readEmployees(ctx context.Context, account string) ([]match.Employe
 
 // Online implements match.Directory, in the order given to SetOnline.
 func (d *DB) Online(ctx context.Context, account string) ([]string, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT employee FROM cb_online WHERE account = $1 ORDER BY pos", account)
+	rows, err := d.query(ctx, "SELECT employee FROM cb_online WHERE account = $1 ORDER BY pos", account)
 	if err != nil {
 		return nil, wrap(err, "online")
 	}

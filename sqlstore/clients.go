@@ -42,11 +42,7 @@ func scanClient(r scanner) (match.Client, int64, error) {
 }
 
 func (d *DB) queryClients(ctx context.Context, q string, args ...any) ([]match.Client, error) {
-	st, err := d.stmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := d.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +303,7 @@ func (d *DB) AddDialogNotes(ctx context.Context, account, clientID string, notes
 // first, one page at a time.
 func (d *DB) DialogNotes(ctx context.Context, account, id string, page Page) ([]match.DialogNote, error) {
 	limit, offset := page.bounds()
-	rows, err := d.db.QueryContext(ctx, "SELECT provider, call_id, text, at FROM cb_dialog WHERE account = $1 AND client_id = $2"+
+	rows, err := d.query(ctx, "SELECT provider, call_id, text, at FROM cb_dialog WHERE account = $1 AND client_id = $2"+
 		" ORDER BY seq LIMIT $3 OFFSET $4", account, id, limit, offset)
 	if err != nil {
 		return nil, wrap(err, "list dialog notes")
@@ -385,7 +381,7 @@ func scanLead(r scanner) (match.Lead, error) {
 }
 
 func (d *DB) queryLeads(ctx context.Context, q string, args ...any) ([]match.Lead, error) {
-	rows, err := d.db.QueryContext(ctx, q, args...)
+	rows, err := d.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

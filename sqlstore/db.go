@@ -519,6 +519,15 @@ func (d *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return st.QueryRowContext(ctx, args...)
 }
 
+// query runs a prepared q that returns rows.
+func (d *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := d.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
 // exec runs a prepared q that writes, in a transaction of its own (on
 // SQLite, committed with others: see inTx).
 func (d *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {

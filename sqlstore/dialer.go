@@ -180,7 +180,7 @@ func (d *DB) Campaign(ctx context.Context, id string) (dialer.Campaign, error) {
 
 // Campaigns implements dialer.Store.
 func (d *DB) Campaigns(ctx context.Context) ([]dialer.Campaign, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT spec, state, created_at, updated_at FROM cb_campaigns WHERE ready ORDER BY seq")
+	rows, err := d.query(ctx, "SELECT spec, state, created_at, updated_at FROM cb_campaigns WHERE ready ORDER BY seq")
 	if err != nil {
 		return nil, wrap(err, "campaigns")
 	}
@@ -266,7 +266,7 @@ func (d *DB) Progress(ctx context.Context, id string, yield func(dialer.Progress
 	q := "SELECT " + targetProgressCols + " FROM cb_campaign_targets WHERE campaign = $1 AND number > $2 ORDER BY number" + limitClause(progressPage)
 	buf := make([]dialer.Progress, 0, progressPage)
 	for after := 0; ; {
-		rows, err := d.db.QueryContext(ctx, q, id, after)
+		rows, err := d.query(ctx, q, id, after)
 		if err != nil {
 			return wrap(err, "campaign %q progress", id)
 		}
@@ -395,7 +395,7 @@ func (d *DB) Attempts(ctx context.Context, id string, target int) ([]dialer.Atte
 	if _, err := d.Target(ctx, id, target); err != nil {
 		return nil, err
 	}
-	rows, err := d.db.QueryContext(ctx, "SELECT number, employee, phone, call_id, outcome, disposition, started_at, ended_at"+
+	rows, err := d.query(ctx, "SELECT number, employee, phone, call_id, outcome, disposition, started_at, ended_at"+
 		" FROM cb_campaign_attempts WHERE campaign = $1 AND target = $2 ORDER BY number", id, target)
 	if err != nil {
 		return nil, wrap(err, "campaign %q target %d attempts", id, target)

@@ -141,7 +141,7 @@ func (d *DB) Deliveries(ctx context.Context, keys []string) (map[string]Delivery
 	for i := 0; i < len(keys); i += 256 {
 		chunk := keys[i:min(i+256, len(keys))]
 		args, list := listArgs(nil, chunk)
-		rows, err := d.db.QueryContext(ctx, "SELECT "+deliveryCols+" FROM cb_outbox WHERE key IN ("+list+")", args...)
+		rows, err := d.query(ctx, "SELECT "+deliveryCols+" FROM cb_outbox WHERE key IN ("+list+")", args...)
 		if err != nil {
 			return nil, wrap(err, "deliveries")
 		}
@@ -165,7 +165,7 @@ func (d *DB) Deliveries(ctx context.Context, keys []string) (map[string]Delivery
 // DeliveryCounts counts the messages of the outbox by state (a state
 // without messages is absent).
 func (d *DB) DeliveryCounts(ctx context.Context) (map[DeliveryState]int, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT state, COUNT(*) FROM cb_outbox GROUP BY state")
+	rows, err := d.query(ctx, "SELECT state, COUNT(*) FROM cb_outbox GROUP BY state")
 	if err != nil {
 		return nil, wrap(err, "delivery counts")
 	}

@@ -158,7 +158,7 @@ func (d *DB) OverdueTasks(ctx context.Context, account string, now time.Time) ([
 	if tc.err != nil {
 		return nil, wrap(tc.err, "overdue tasks")
 	}
-	rows, err := d.db.QueryContext(ctx, overdueTasksQuery, account, n)
+	rows, err := d.query(ctx, overdueTasksQuery, account, n)
 	if err != nil {
 		return nil, wrap(err, "overdue tasks")
 	}
@@ -169,7 +169,7 @@ func (d *DB) OverdueTasks(ctx context.Context, account string, now time.Time) ([
 // OpenTasks implements match.TaskStore over the index of open tasks by
 // due time.
 func (d *DB) OpenTasks(ctx context.Context, account string) ([]match.Task, error) {
-	rows, err := d.db.QueryContext(ctx, openTasksQuery, account)
+	rows, err := d.query(ctx, openTasksQuery, account)
 	if err != nil {
 		return nil, wrap(err, "open tasks")
 	}
@@ -202,7 +202,7 @@ func (d *DB) EscalateTask(ctx context.Context, account, id string) error {
 // at a time.
 func (d *DB) Tasks(ctx context.Context, account string, page Page) ([]match.Task, error) {
 	limit, offset := page.bounds()
-	rows, err := d.db.QueryContext(ctx, "SELECT "+taskCols+" FROM cb_tasks WHERE account = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3",
+	rows, err := d.query(ctx, "SELECT "+taskCols+" FROM cb_tasks WHERE account = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3",
 		account, limit, offset)
 	if err != nil {
 		return nil, wrap(err, "list tasks")
