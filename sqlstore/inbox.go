@@ -60,6 +60,14 @@ const (
 // over (with every row the holder claimed) when it takes the lease.
 const heldAt = math.MaxInt64
 
+// heldAtSQL is heldAt in SQL. notHeldSQL is the predicate of the partial
+// index cb_inbox_due (migration 0012), which leaves the held rows out: a
+// query states it to use the index.
+const (
+	heldAtSQL  = "9223372036854775807"
+	notHeldSQL = "at < " + heldAtSQL
+)
+
 // leaseInbox is the name of the lease of delivery to a Resumer.
 const leaseInbox = "inbox"
 
@@ -217,7 +225,10 @@ type Inbox struct {
 	workers    sync.WaitGroup
 	writerDone chan struct{}
 	lastPurge  time.Time
-	closeOnce  sync.Once
+	// lastHeldPurge: when maybePurge last looked for held rows past the
+	// hold limit.
+	lastHeldPurge time.Time
+	closeOnce     sync.Once
 
 	tel     *telemetry.Delivery
 	backlog metric.Registration // nil if the callback could not be registered
@@ -763,24 +774,14 @@ func insertInboxSQL(n int, returning bool) string {
 
 // settleRows marks the rows this Inbox holds of the calls delivered. The
 // partial index cb_inbox_call (pending rows by call) serves the WHERE,
-// whose state is a literal for SQLite to see that; on SQLite one
-// statement per call, because its planner prefers the state index for an
-// IN list.
+// whose state is a literal for the planners to see that; cb_inbox_due,
+// whose predicate the held rows' at contradicts, cannot.
 func (in *Inbox) settleRows(ctx context.Context, tx *sql.Tx, keys []string, now int64) error {
-	const set = "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1, owner = '' WHERE state = " + inboxPendingSQL
-	chunk := 512
-	if in.db.dialect == DialectSQLite {
-		chunk = 1
-	}
-	for keys := range slices.Chunk(keys, chunk) {
-		args, list := listArgs([]any{now, in.owner, int64(heldAt)}, keys)
-		q := set + " AND owner = $2 AND at = $3 AND call_key IN (" + list + ")"
-		if in.db.dialect == DialectSQLite {
-			// "+" keeps SQLite off the (state, at) index, which would scan
-			// every held row.
-			q = set + " AND +owner = $2 AND +at = $3 AND call_key = $4"
-		}
-		if _, err := in.db.txExec(ctx, tx, q, args...); err != nil {
+	const set = "UPDATE cb_inbox SET state = " + inboxDeliveredSQL + ", at = $1, owner = ''" +
+		" WHERE state = " + inboxPendingSQL + " AND at = " + heldAtSQL + " AND owner = $2 AND call_key IN ("
+	for keys := range slices.Chunk(keys, 512) {
+		args, list := listArgs([]any{now, in.owner}, keys)
+		if _, err := in.db.txExec(ctx, tx, set+list+")", args...); err != nil {
 			return fmt.Errorf("settle calls: %w", err)
 		}
 	}
@@ -1062,7 +1063,7 @@ func (in *Inbox) claimRows(ctx context.Context, tx *sql.Tx) ([]claimed, error) {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
 	rows, err := in.db.txQuery(ctx, tx, "UPDATE cb_inbox SET at = $1, owner = $2 WHERE seq IN"+
-		" (SELECT seq FROM cb_inbox WHERE state = $3 AND at <= $4 ORDER BY at, seq"+limitClause(in.claimLimit())+lock+")"+
+		" (SELECT seq FROM cb_inbox WHERE state = $3 AND at <= $4 AND "+notHeldSQL+" ORDER BY at, seq"+limitClause(in.claimLimit())+lock+")"+
 		" RETURNING seq, attempts, event, created_at",
 		in.leaseEnd(now), in.owner, inboxPending, now.UnixNano())
 	if err != nil {
@@ -1101,17 +1102,27 @@ func (in *Inbox) workerOf(e callevent.Event) int {
 }
 
 // maybePurge deletes delivered rows past the retention, at most once per
-// PollInterval.
+// PollInterval, and held rows past the hold limit, at most once per
+// heldPurgeInterval (finding them reads every held row).
 func (in *Inbox) maybePurge() {
 	now := in.cfg.Now()
 	if now.Sub(in.lastPurge) < in.cfg.PollInterval && !in.lastPurge.After(now) {
 		return
 	}
 	in.lastPurge = now
-	if _, err := in.Purge(in.claimCtx); err != nil && in.claimCtx.Err() == nil {
+	_, err := in.purge(in.claimCtx, inboxDelivered, now.Add(-in.cfg.Retention))
+	if err == nil && (now.Sub(in.lastHeldPurge) >= heldPurgeInterval || in.lastHeldPurge.After(now)) {
+		in.lastHeldPurge = now
+		_, err = in.purgeHeld(in.claimCtx, now.Add(-in.cfg.HoldLimit))
+	}
+	if err != nil && in.claimCtx.Err() == nil {
 		in.cfg.Logger.Error("sqlstore: inbox: purge failed", "error", err)
 	}
 }
+
+// heldPurgeInterval is how often the workers look for held rows past the
+// hold limit.
+const heldPurgeInterval = time.Minute
 
 // workLoop delivers the groups it is handed, in order.
 func (in *Inbox) workLoop(ch chan []claimed) {
@@ -1251,7 +1262,7 @@ func (in *Inbox) Close(ctx context.Context) error {
 // compare it with a limit.
 func (in *Inbox) Pending(ctx context.Context) (int, error) {
 	var n int
-	if err := in.db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM cb_inbox WHERE state = $1 AND at < $2", inboxPending, int64(heldAt)).Scan(&n); err != nil {
+	if err := in.db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM cb_inbox WHERE state = $1 AND "+notHeldSQL, inboxPending).Scan(&n); err != nil {
 		return 0, wrap(err, "inbox pending")
 	}
 	return n, nil
@@ -1261,7 +1272,7 @@ func (in *Inbox) Pending(ctx context.Context) (int, error) {
 // this Inbox and every other on the database.
 func (in *Inbox) Dead(ctx context.Context) (int, error) {
 	var n int
-	if err := in.db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM cb_inbox WHERE state = $1", inboxDead).Scan(&n); err != nil {
+	if err := in.db.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM cb_inbox WHERE state = $1 AND "+notHeldSQL, inboxDead).Scan(&n); err != nil {
 		return 0, wrap(err, "inbox dead letters")
 	}
 	return n, nil
@@ -1271,7 +1282,7 @@ func (in *Inbox) Dead(ctx context.Context) (int, error) {
 // time.
 func (in *Inbox) DeadLetters(ctx context.Context, page Page) ([]DeadLetter, error) {
 	limit, offset := page.bounds()
-	rows, err := in.db.db.QueryContext(ctx, "SELECT seq, event, attempts, last_error, at FROM cb_inbox WHERE state = $1"+
+	rows, err := in.db.db.QueryContext(ctx, "SELECT seq, event, attempts, last_error, at FROM cb_inbox WHERE state = $1 AND "+notHeldSQL+
 		" ORDER BY seq LIMIT $2 OFFSET $3", inboxDead, limit, offset)
 	if err != nil {
 		return nil, wrap(err, "inbox dead letters")
@@ -1334,8 +1345,8 @@ func (in *Inbox) PurgeDead(ctx context.Context, before time.Time) (int, error) {
 // purgeHeld deletes the held rows that arrived before before: their call
 // was never settled.
 func (in *Inbox) purgeHeld(ctx context.Context, before time.Time) (int, error) {
-	res, err := in.db.exec(ctx, "DELETE FROM cb_inbox WHERE seq IN (SELECT seq FROM cb_inbox WHERE state = $1 AND at = $2 AND created_at < $3)",
-		inboxPending, int64(heldAt), before.UnixNano())
+	res, err := in.db.exec(ctx, "DELETE FROM cb_inbox WHERE seq IN (SELECT seq FROM cb_inbox WHERE state = "+inboxPendingSQL+
+		" AND at = "+heldAtSQL+" AND created_at < $1)", before.UnixNano())
 	if err != nil {
 		return 0, wrap(err, "inbox purge")
 	}
@@ -1345,6 +1356,6 @@ func (in *Inbox) purgeHeld(ctx context.Context, before time.Time) (int, error) {
 
 func (in *Inbox) purge(ctx context.Context, state int, before time.Time) (int, error) {
 	n, err := in.db.deleteInBatches(ctx, "DELETE FROM cb_inbox WHERE seq IN"+
-		" (SELECT seq FROM cb_inbox WHERE state = $1 AND at < $2"+limitClause(purgeBatch)+")", state, before.UnixNano())
+		" (SELECT seq FROM cb_inbox WHERE state = $1 AND at < $2 AND "+notHeldSQL+limitClause(purgeBatch)+")", state, before.UnixNano())
 	return n, wrap(err, "inbox purge")
 }

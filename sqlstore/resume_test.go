@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -382,5 +384,46 @@ func TestInboxRechecksAfterAFailedCommit(t *testing.T) {
 		x.inbox.recheck.Store(true) // what a failed commit sets
 		x.inbox.wakeUp()
 		eventually(t, "the held event delivered", func() bool { return x.engine.Undecided(ended) })
+	})
+}
+
+// TestInboxPurgesHeldRowsPastHoldLimit: a held row whose call is never
+// settled is deleted once it is older than HoldLimit, by the workers'
+// purge; a younger one stays held.
+func TestInboxPurgesHeldRowsPastHoldLimit(t *testing.T) {
+	if heldAtSQL != strconv.FormatInt(heldAt, 10) {
+		t.Fatalf("heldAtSQL %s is not heldAt %d", heldAtSQL, int64(heldAt))
+	}
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := open(t, dv.dsn(t), WithDefaultCountry("RU"))
+		engine, err := match.NewEngine(db, match.WithDefaultCountry("RU"), match.WithTiming(match.Timing{Grace: time.Hour}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = engine.Close(context.Background()) })
+		var now atomic.Int64 // the inbox's clock; the engine's is the system's
+		now.Store(time.Now().UnixNano())
+		clock := func() time.Time { return time.Unix(0, now.Load()) }
+		in := newInbox(t, db, engine, InboxConfig{Now: clock, HoldLimit: time.Hour, PollInterval: 10 * time.Millisecond,
+			LeaderLease: 100 * time.Hour})
+		held := func(call int) string {
+			return fmt.Sprintf("state = 0 AND at = %s AND event_id LIKE 'ev-%d-%%'", heldAtSQL, call)
+		}
+		first, _ := callEvents(1, "79161111111")
+		if err := in.HandleEvent(context.Background(), first); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the first call's event held", func() bool { return countRows(t, db, held(1)) == 1 })
+		now.Add(int64(40 * time.Minute))
+		second, _ := callEvents(2, "79162222222")
+		if err := in.HandleEvent(context.Background(), second); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the second call's event held", func() bool { return countRows(t, db, held(2)) == 1 })
+		now.Add(int64(40 * time.Minute)) // the first is 80 minutes old, the second 40
+		eventually(t, "the first call's row purged", func() bool { return countRows(t, db, held(1)) == 0 })
+		if n := countRows(t, db, held(2)); n != 1 {
+			t.Errorf("%d held rows of the second call, want 1 (younger than the hold limit)", n)
+		}
 	})
 }
