@@ -125,16 +125,21 @@ func (r *resolver) create(ctx context.Context, account, p string, create *newCli
 	ch := r.group.DoChan(account+"\x00"+p, func() (any, error) {
 		leader = true
 		// Ask again: another resolution may have created the client
-		// between our find and this flight.
-		res, err := r.find(flight, account, p)
-		if err != nil || res.Found() {
-			return res, err
+		// between our find and this flight. A resolution creates a client
+		// with the phone as its number, so the number is what is asked:
+		// steps 1 and 2 have just been run by the caller.
+		c, ok, err := r.clients.FindClientByPhone(flight, account, p)
+		if err != nil {
+			return resolution{}, fmt.Errorf("match: find client by phone: %w", err)
+		}
+		if ok {
+			return resolution{Client: c, Match: matchPhone}, nil
 		}
 		ch := create.Messenger
 		if ch == "" {
 			ch = ChannelTelephony
 		}
-		c, err := r.clients.CreateClient(flight, Client{
+		c, err = r.clients.CreateClient(flight, Client{
 			Account:         account,
 			Name:            create.Name,
 			Phone:           p,

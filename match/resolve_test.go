@@ -195,3 +195,43 @@ func TestResolveAsksAgainInsideTheFlight(t *testing.T) {
 	require.NotEqual(t, match.MatchCreated, got.res.Match)
 	require.Len(t, s.Clients(), 1)
 }
+
+// countingFind counts a store's lookups.
+type countingFind struct {
+	*memstore.Store
+	byPhone, byField atomic.Int32
+}
+
+func (s *countingFind) FindClientByPhone(ctx context.Context, account, phone string) (match.Client, bool, error) {
+	s.byPhone.Add(1)
+	return s.Store.FindClientByPhone(ctx, account, phone)
+}
+
+func (s *countingFind) FindClientsByField(ctx context.Context, account, phone string, limit int) ([]match.Client, error) {
+	s.byField.Add(1)
+	return s.Store.FindClientsByField(ctx, account, phone, limit)
+}
+
+// TestResolveUnknownNumberLookups: creating the client of an unknown number
+// looks it up by field once (the look before creating asks the number only,
+// which is what a concurrent resolution would have created), and by number
+// twice.
+func TestResolveUnknownNumberLookups(t *testing.T) {
+	t.Parallel()
+	s, err := memstore.New()
+	require.NoError(t, err)
+	store := &countingFind{Store: s}
+	r, err := match.NewResolver(store, "RU")
+	require.NoError(t, err)
+	res, err := r.Resolve(context.Background(), acct, "+79165550001", &match.NewClient{Name: "new"})
+	require.NoError(t, err)
+	require.Equal(t, match.MatchCreated, res.Match)
+	require.EqualValues(t, 2, store.byPhone.Load())
+	require.EqualValues(t, 1, store.byField.Load())
+
+	res, err = r.Resolve(context.Background(), acct, "+79165550001", &match.NewClient{Name: "new"})
+	require.NoError(t, err)
+	require.Equal(t, match.MatchPhone, res.Match)
+	require.EqualValues(t, 3, store.byPhone.Load(), "a known number is one lookup")
+	require.EqualValues(t, 1, store.byField.Load())
+}
