@@ -128,18 +128,15 @@ func (r *resolver) create(ctx context.Context, account, p string, create *newCli
 		// between our find and this flight. A resolution creates a client
 		// with the phone as its number, so the number is what is asked:
 		// steps 1 and 2 have just been run by the caller.
-		c, ok, err := r.clients.FindClientByPhone(flight, account, p)
-		if err != nil {
-			return resolution{}, fmt.Errorf("match: find client by phone: %w", err)
-		}
-		if ok {
-			return resolution{Client: c, Match: matchPhone}, nil
+		res, err := r.findByPhone(flight, account, p)
+		if err != nil || res.Found() {
+			return res, err
 		}
 		ch := create.Messenger
 		if ch == "" {
 			ch = ChannelTelephony
 		}
-		c, err = r.clients.CreateClient(flight, Client{
+		c, err := r.clients.CreateClient(flight, Client{
 			Account:         account,
 			Name:            create.Name,
 			Phone:           p,
@@ -171,14 +168,23 @@ func (r *resolver) create(ctx context.Context, account, p string, create *newCli
 	return res, nil
 }
 
-// find runs steps 1 and 2 for a normalised phone.
-func (r *resolver) find(ctx context.Context, account, p string) (resolution, error) {
+// findByPhone runs step 1 for a normalised phone.
+func (r *resolver) findByPhone(ctx context.Context, account, p string) (resolution, error) {
 	c, ok, err := r.clients.FindClientByPhone(ctx, account, p)
 	if err != nil {
 		return resolution{}, fmt.Errorf("match: find client by phone: %w", err)
 	}
-	if ok {
-		return resolution{Client: c, Match: matchPhone}, nil
+	if !ok {
+		return resolution{}, nil
+	}
+	return resolution{Client: c, Match: matchPhone}, nil
+}
+
+// find runs steps 1 and 2 for a normalised phone.
+func (r *resolver) find(ctx context.Context, account, p string) (resolution, error) {
+	res, err := r.findByPhone(ctx, account, p)
+	if err != nil || res.Found() {
+		return res, err
 	}
 	cs, err := r.clients.FindClientsByField(ctx, account, p, maxFieldMatches)
 	if err != nil {
@@ -187,7 +193,7 @@ func (r *resolver) find(ctx context.Context, account, p string) (resolution, err
 	if len(cs) == 0 {
 		return resolution{}, nil
 	}
-	res := resolution{Client: cs[0], Match: matchField}
+	res = resolution{Client: cs[0], Match: matchField}
 	for _, o := range cs[1:] {
 		res.Others = append(res.Others, o.ID)
 	}
