@@ -56,12 +56,16 @@ type instance struct {
 }
 
 func newInstance(t *testing.T, dsn string, opts ...match.Option) *instance {
-	return newInstanceAt(t, dsn, nil, opts...)
+	return newInstanceAt(t, dsn, nil, testLeaderLease, opts...)
 }
 
+// testLeaderLease is the instances' lease of delivery: short, so that a
+// test waits little for a killed instance's lease to end.
+const testLeaderLease = 300 * time.Millisecond
+
 // newInstanceAt is newInstance whose database and engine run on clock
-// (nil: the system's).
-func newInstanceAt(t *testing.T, dsn string, clock match.Clock, opts ...match.Option) *instance {
+// (nil: the system's), with a lease of delivery of lease.
+func newInstanceAt(t *testing.T, dsn string, clock match.Clock, lease time.Duration, opts ...match.Option) *instance {
 	t.Helper()
 	dbOpts := []Option{WithDefaultCountry("RU")}
 	if clock != nil {
@@ -83,7 +87,7 @@ func newInstanceAt(t *testing.T, dsn string, clock match.Clock, opts ...match.Op
 	if err != nil {
 		t.Fatal(err)
 	}
-	x.inbox = newInbox(t, x.db, x.engine, InboxConfig{PollInterval: 20 * time.Millisecond, LeaderLease: 300 * time.Millisecond})
+	x.inbox = newInbox(t, x.db, x.engine, InboxConfig{PollInterval: 20 * time.Millisecond, LeaderLease: lease})
 	return x
 }
 
@@ -165,7 +169,11 @@ func TestInboxResumesCallsInProgress(t *testing.T) {
 func TestInboxOneDelivererAcrossInstances(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, dv backend) {
 		dsn := dv.dsn(t)
-		xs := []*instance{newInstance(t, dsn), newInstance(t, dsn)}
+		// A lease of an hour: the leader keeps it however long a loaded
+		// machine stalls its renewals (with 300 ms, a stall once handed
+		// it to the other in the middle of the calls), and it ends when
+		// the test ends it.
+		xs := []*instance{newInstanceAt(t, dsn, nil, time.Hour), newInstanceAt(t, dsn, nil, time.Hour)}
 		const calls = 20
 		for c := range calls {
 			ended, done := callEvents(c, "79161111111") // one number: one client
@@ -215,6 +223,10 @@ func TestInboxOneDelivererAcrossInstances(t *testing.T) {
 			return countRows(t, leader.db, fmt.Sprintf("state = 0 AND at = %d", int64(heldAt))) == calls
 		})
 		leader.kill()
+		// Its hour passes.
+		if _, err := other.db.db.Exec("UPDATE cb_leases SET expires_at = 0"); err != nil {
+			t.Fatal(err)
+		}
 		for c := calls; c < 2*calls; c++ {
 			_, done := callEvents(c, "79161111111")
 			other.send(t, done)
@@ -302,7 +314,7 @@ func TestInboxResumesDelayedNotification(t *testing.T) {
 		}
 		held := fmt.Sprintf("state = 0 AND at = %d AND event_id LIKE 'ev-1-%%'", int64(heldAt))
 
-		first := newInstanceAt(t, dsn, clock, rules)
+		first := newInstanceAt(t, dsn, clock, testLeaderLease, rules)
 		ended, done := callEvents(1, "79160000001")
 		for _, e := range []*callevent.Event{&ended, &done} {
 			e.Status, e.AnsweredAt, e.Extension = callevent.Missed, time.Time{}, ""
@@ -332,7 +344,7 @@ func TestInboxResumesDelayedNotification(t *testing.T) {
 		}
 
 		clock.Advance(time.Minute) // the restart, three minutes after the decision
-		next := newInstanceAt(t, dsn, clock, rules)
+		next := newInstanceAt(t, dsn, clock, testLeaderLease, rules)
 		// Decided again: the delayed notification's timer and the call's
 		// forget timer wait on the clock.
 		eventually(t, "the call decided again", func() bool { return clock.Pending() == 2 })
