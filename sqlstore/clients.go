@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -124,10 +125,29 @@ func (d *DB) Clients(ctx context.Context, account string, page Page) ([]match.Cl
 // in the account is an error. A client over the limits (match.MaxValueLen, …)
 // is refused with an error wrapping match.ErrTooLarge.
 func (d *DB) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
+	nc, err := d.newClient(c)
+	if err != nil {
+		return match.Client{}, wrap(err, "create client")
+	}
+	tryInsert := true
+	if d.writes == nil && nc.c.ID == "" && len(nc.phones) == 0 {
+		// PostgreSQL (no group commit): a client with a free number and
+		// nothing else to index is one statement on its own, not four
+		// round trips (BEGIN, INSERT, its id, COMMIT). A number that has
+		// a client, or a taken id, takes the transaction below.
+		ok, err := d.insertClient(ctx, d.queryRow, &nc)
+		if err != nil {
+			return match.Client{}, wrap(err, "create client")
+		}
+		if ok {
+			return nc.c, nil
+		}
+		tryInsert = false
+	}
 	var out match.Client
-	err := d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		out, err = d.createClient(ctx, tx, c)
+		out, err = d.createClient(ctx, tx, nc, tryInsert)
 		return err
 	})
 	if err != nil {
@@ -142,7 +162,11 @@ func (d *DB) CreateClient(ctx context.Context, c match.Client) (match.Client, er
 func (d *DB) AddClients(ctx context.Context, cs ...match.Client) error {
 	err := d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for i, c := range cs {
-			if _, err := d.createClient(ctx, tx, c); err != nil {
+			nc, err := d.newClient(c)
+			if err == nil {
+				_, err = d.createClient(ctx, tx, nc, true)
+			}
+			if err != nil {
 				return fmt.Errorf("client %d (%q): %w", i, c.ID, err)
 			}
 		}
@@ -151,14 +175,24 @@ func (d *DB) AddClients(ctx context.Context, cs ...match.Client) error {
 	return wrap(err, "add clients")
 }
 
-func (d *DB) createClient(ctx context.Context, tx *sql.Tx, c match.Client) (match.Client, error) {
+// newClient is a client as it is stored: validated, its phones
+// normalised, its tags and fields copied and encoded.
+type newClient struct {
+	c            match.Client
+	tags, fields string
+	created      int64
+	phones       []string // the distinct phones among the field values
+	seq          int64    // once inserted
+}
+
+func (d *DB) newClient(c match.Client) (newClient, error) {
 	if err := c.Validate(); err != nil {
-		return match.Client{}, err
+		return newClient{}, err
 	}
 	if c.Phone != "" {
 		p, err := phone.Normalize(c.Phone, d.cfg.country)
 		if err != nil {
-			return match.Client{}, fmt.Errorf("client phone: %w", err)
+			return newClient{}, fmt.Errorf("client phone: %w", err)
 		}
 		c.Phone = p
 	}
@@ -170,25 +204,73 @@ func (d *DB) createClient(ctx context.Context, tx *sql.Tx, c match.Client) (matc
 	}
 	c.CreatedAt = c.CreatedAt.UTC().Round(0) // as it will read back
 	var tc times
-	created := tc.v("created_at", c.CreatedAt)
+	nc := newClient{created: tc.v("created_at", c.CreatedAt)}
 	if tc.err != nil {
-		return match.Client{}, tc.err
+		return newClient{}, tc.err
 	}
 	c.Tags = slices.Clone(c.Tags)
 	if c.Fields != nil {
-		f := make(map[string]string, len(c.Fields))
-		for k, v := range c.Fields {
-			f[k] = v
-		}
-		c.Fields = f
+		c.Fields = maps.Clone(c.Fields)
+		nc.phones = d.fieldPhones(c.Fields)
 	}
 	tags, err := json.Marshal(c.Tags)
 	if err != nil {
-		return match.Client{}, err
+		return newClient{}, err
 	}
 	fields, err := json.Marshal(c.Fields)
 	if err != nil {
-		return match.Client{}, err
+		return newClient{}, err
+	}
+	nc.c, nc.tags, nc.fields = c, string(tags), string(fields)
+	return nc, nil
+}
+
+// rowFunc runs a statement that returns a row: DB.queryRow, or
+// DB.txQueryRow in a transaction.
+type rowFunc func(ctx context.Context, q string, args ...any) *sql.Row
+
+// insertClient inserts nc, which has no ID, with the id "c" and its seq, in
+// one statement, and reports whether it did: not when the number has a
+// client or a caller chose that id for another client. The unique indexes
+// decide (ON CONFLICT without a target: any of them); a check in the
+// statement would be planned once per connection, on PostgreSQL while the
+// table may still be empty (a scan of the table ever after).
+func (d *DB) insertClient(ctx context.Context, row rowFunc, nc *newClient) (bool, error) {
+	// The seq the table would give: on SQLite the one after the greatest
+	// ever used (AUTOINCREMENT's), the identity's next on PostgreSQL.
+	next, overriding := "(SELECT COALESCE(MAX(seq), 0) + 1 FROM sqlite_sequence WHERE name = 'cb_clients')", ""
+	if d.dialect == DialectPostgres {
+		next, overriding = "nextval(pg_get_serial_sequence('cb_clients', 'seq'))", " OVERRIDING SYSTEM VALUE"
+	}
+	c := nc.c
+	err := row(ctx, "INSERT INTO cb_clients (seq, account, id, name, phone, channel, responsible, created_from_call, tags, fields, created_at)"+overriding+
+		" SELECT n.seq, $1, 'c' || n.seq, $2, $3, $4, $5, CAST($6 AS BOOLEAN), $7, $8, CAST($9 AS BIGINT) FROM (SELECT "+next+" AS seq) n"+
+		" WHERE TRUE ON CONFLICT DO NOTHING RETURNING seq",
+		c.Account, c.Name, c.Phone, string(c.Channel), c.Responsible, c.CreatedFromCall, nc.tags, nc.fields, nc.created).Scan(&nc.seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	nc.c.ID = "c" + strconv.FormatInt(nc.seq, 10)
+	return true, nil
+}
+
+// createClient stores nc in tx: with insertClient when tryInsert and nc
+// has no ID; else, or when that inserted nothing, with an insert that
+// returns the number's client when it has one, and an id set apart.
+func (d *DB) createClient(ctx context.Context, tx *sql.Tx, nc newClient, tryInsert bool) (match.Client, error) {
+	txRow := func(ctx context.Context, q string, args ...any) *sql.Row { return d.txQueryRow(ctx, tx, q, args...) }
+	c := nc.c
+	if tryInsert && c.ID == "" {
+		ok, err := d.insertClient(ctx, txRow, &nc)
+		if err != nil {
+			return match.Client{}, err
+		}
+		if ok {
+			return nc.c, d.indexFieldPhones(ctx, tx, c.Account, nc.seq, nc.phones)
+		}
 	}
 	if c.ID != "" {
 		var one int
@@ -205,10 +287,10 @@ func (d *DB) createClient(ctx context.Context, tx *sql.Tx, c match.Client) (matc
 		id = c.ID
 	}
 	var seq int64
-	err = d.txQueryRow(ctx, tx, "INSERT INTO cb_clients (account, id, name, phone, channel, responsible, created_from_call, tags, fields, created_at)"+
+	err := d.txQueryRow(ctx, tx, "INSERT INTO cb_clients (account, id, name, phone, channel, responsible, created_from_call, tags, fields, created_at)"+
 		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"+
 		" ON CONFLICT (account, phone) WHERE phone <> '' DO NOTHING RETURNING seq",
-		c.Account, id, c.Name, c.Phone, string(c.Channel), c.Responsible, c.CreatedFromCall, string(tags), string(fields), created).Scan(&seq)
+		c.Account, id, c.Name, c.Phone, string(c.Channel), c.Responsible, c.CreatedFromCall, nc.tags, nc.fields, nc.created).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		// The phone has a client already (perhaps created by another
 		// process a moment ago): that is the client.
@@ -224,22 +306,28 @@ func (d *DB) createClient(ctx context.Context, tx *sql.Tx, c match.Client) (matc
 			return match.Client{}, err
 		}
 	}
-	if err := d.indexFieldPhones(ctx, tx, c.Account, seq, c.Fields); err != nil {
+	if err := d.indexFieldPhones(ctx, tx, c.Account, seq, nc.phones); err != nil {
 		return match.Client{}, err
 	}
 	return c, nil
 }
 
-// indexFieldPhones adds each distinct phone among the field values to the
-// side table, once.
-func (d *DB) indexFieldPhones(ctx context.Context, tx *sql.Tx, account string, seq int64, fields map[string]string) error {
-	var seen []string
+// fieldPhones returns the distinct phones among the field values,
+// normalised.
+func (d *DB) fieldPhones(fields map[string]string) []string {
+	var out []string
 	for _, v := range fields {
-		p, err := phone.Normalize(v, d.cfg.country)
-		if err != nil || p == "" || slices.Contains(seen, p) {
-			continue
+		if p, err := phone.Normalize(v, d.cfg.country); err == nil && p != "" && !slices.Contains(out, p) {
+			out = append(out, p)
 		}
-		seen = append(seen, p)
+	}
+	return out
+}
+
+// indexFieldPhones adds the phones of a client's field values
+// (fieldPhones) to the side table.
+func (d *DB) indexFieldPhones(ctx context.Context, tx *sql.Tx, account string, seq int64, phones []string) error {
+	for _, p := range phones {
 		if _, err := d.txExec(ctx, tx, "INSERT INTO cb_client_phones (account, digits, client_seq) VALUES ($1, $2, $3)",
 			account, p, seq); err != nil {
 			return err
@@ -274,7 +362,7 @@ func (d *DB) SetClientFields(ctx context.Context, account, id string, fields map
 		if _, err := d.txExec(ctx, tx, "DELETE FROM cb_client_phones WHERE client_seq = $1", seq); err != nil {
 			return err
 		}
-		return d.indexFieldPhones(ctx, tx, c.Account, seq, f)
+		return d.indexFieldPhones(ctx, tx, c.Account, seq, d.fieldPhones(f))
 	})
 	return wrap(err, "set client fields of %q", id)
 }

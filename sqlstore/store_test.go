@@ -123,6 +123,93 @@ func TestClients(t *testing.T) {
 	})
 }
 
+// TestGeneratedClientIDsSkipChosenOnes: a generated id ("c" and the row's
+// number) that a caller chose for another client is not taken again, also
+// when the client is created in one statement; the client keeps its
+// number, and the phones of its fields are indexed.
+func TestGeneratedClientIDsSkipChosenOnes(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := newDB(t, dv)
+		chosen := map[string]bool{}
+		for i := 3; i <= 8; i++ {
+			id := fmt.Sprint("c", i)
+			chosen[id] = true
+			if _, err := db.CreateClient(ctx, match.Client{Account: "a", ID: id, Phone: fmt.Sprint("7916000000", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seen := map[string]bool{}
+		for i := range 6 {
+			c, err := db.CreateClient(ctx, match.Client{Account: "a", Name: fmt.Sprint("gen ", i), Phone: fmt.Sprint("7926000000", i),
+				Fields: map[string]string{"work": fmt.Sprint("7495000000", i)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if chosen[c.ID] || seen[c.ID] || c.ID == "" {
+				t.Fatalf("generated client %d got id %q, taken", i, c.ID)
+			}
+			seen[c.ID] = true
+			got, ok, err := db.Client(ctx, "a", c.ID)
+			if err != nil || !ok || got.Name != c.Name || got.Phone != c.Phone {
+				t.Errorf("Client(%s) = %+v %v %v; want %+v", c.ID, got, ok, err, c)
+			}
+			byField, err := db.FindClientsByField(ctx, "a", fmt.Sprint("7495000000", i), 10)
+			if err != nil || len(byField) != 1 || byField[0].ID != c.ID {
+				t.Errorf("FindClientsByField for client %s = %v %v", c.ID, byField, err)
+			}
+			again, err := db.CreateClient(ctx, match.Client{Account: "a", Name: "again", Phone: c.Phone})
+			if err != nil || again.ID != c.ID || again.Name != c.Name {
+				t.Errorf("CreateClient for the taken number %s = %+v %v; want client %s", c.Phone, again, err, c.ID)
+			}
+		}
+		list, err := db.Clients(ctx, "a", Page{})
+		if err != nil || len(list) != 12 {
+			t.Fatalf("Clients(a) = %d clients, %v; want 12", len(list), err)
+		}
+	})
+}
+
+// TestInsertClient: the one-statement insert of a client with a generated
+// id inserts a client with a free number and id, and nothing when either
+// is taken (CreateClient then takes its transaction).
+func TestInsertClient(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := newDB(t, dv)
+		insert := func(phone string) (newClient, bool) {
+			t.Helper()
+			nc, err := db.newClient(match.Client{Account: "a", Name: "n", Phone: phone})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok, err := db.insertClient(ctx, db.queryRow, &nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return nc, ok
+		}
+		nc, ok := insert("79160000001")
+		if !ok || nc.c.ID != fmt.Sprint("c", nc.seq) {
+			t.Fatalf("insert of a new number: ok %v, id %q, seq %d", ok, nc.c.ID, nc.seq)
+		}
+		got, found, err := db.FindClientByPhone(ctx, "a", "79160000001")
+		if err != nil || !found || got.ID != nc.c.ID {
+			t.Fatalf("FindClientByPhone = %+v %v %v; want %s", got, found, err, nc.c.ID)
+		}
+		if _, ok := insert("79160000001"); ok {
+			t.Error("a taken number was inserted again")
+		}
+		// The next generated ids, chosen by hand for other clients.
+		for i := nc.seq + 1; i <= nc.seq+3; i++ {
+			if _, err := db.CreateClient(ctx, match.Client{Account: "a", ID: fmt.Sprint("c", i+3)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if nc, ok := insert("79160000002"); ok {
+			t.Errorf("inserted with the taken id %q", nc.c.ID)
+		}
+	})
+}
+
 func TestClientLimitsAndBadInput(t *testing.T) {
 	long := strings.Repeat("x", match.MaxValueLen+1)
 	many := func(n int) map[string]string {
