@@ -225,9 +225,14 @@ func (d *DB) newClient(c match.Client) (newClient, error) {
 	return nc, nil
 }
 
-// rowFunc runs a statement that returns a row: DB.queryRow, or
-// DB.txQueryRow in a transaction.
+// rowFunc runs a statement that returns a row: DB.queryRow, or DB.txRow's
+// in a transaction.
 type rowFunc func(ctx context.Context, q string, args ...any) *sql.Row
+
+// txRow is txQueryRow in tx, as a rowFunc.
+func (d *DB) txRow(tx *sql.Tx) rowFunc {
+	return func(ctx context.Context, q string, args ...any) *sql.Row { return d.txQueryRow(ctx, tx, q, args...) }
+}
 
 // insertClient inserts nc, which has no ID, with the id "c" and its seq, in
 // one statement, and reports whether it did: not when the number has a
@@ -261,10 +266,9 @@ func (d *DB) insertClient(ctx context.Context, row rowFunc, nc *newClient) (bool
 // has no ID; else, or when that inserted nothing, with an insert that
 // returns the number's client when it has one, and an id set apart.
 func (d *DB) createClient(ctx context.Context, tx *sql.Tx, nc newClient, tryInsert bool) (match.Client, error) {
-	txRow := func(ctx context.Context, q string, args ...any) *sql.Row { return d.txQueryRow(ctx, tx, q, args...) }
 	c := nc.c
 	if tryInsert && c.ID == "" {
-		ok, err := d.insertClient(ctx, txRow, &nc)
+		ok, err := d.insertClient(ctx, d.txRow(tx), &nc)
 		if err != nil {
 			return match.Client{}, err
 		}

@@ -98,6 +98,15 @@ func (x *instance) kill() {
 	<-x.inbox.claimDone
 }
 
+// endLease ends the lease of delivery, whoever holds it, as if its time
+// had run out.
+func endLease(t *testing.T, db *DB) {
+	t.Helper()
+	if _, err := db.db.Exec("UPDATE cb_leases SET expires_at = 0"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (x *instance) send(t *testing.T, e callevent.Event) {
 	t.Helper()
 	if err := x.inbox.HandleEvent(context.Background(), e); err != nil {
@@ -224,9 +233,7 @@ func TestInboxOneDelivererAcrossInstances(t *testing.T) {
 		})
 		leader.kill()
 		// Its hour passes.
-		if _, err := other.db.db.Exec("UPDATE cb_leases SET expires_at = 0"); err != nil {
-			t.Fatal(err)
-		}
+		endLease(t, other.db)
 		for c := calls; c < 2*calls; c++ {
 			_, done := callEvents(c, "79161111111")
 			other.send(t, done)
@@ -277,9 +284,7 @@ func TestInboxRetakesItsOwnRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The other process goes away; this inbox takes the lease back.
-		if _, err := x.db.db.Exec("UPDATE cb_leases SET expires_at = 0"); err != nil {
-			t.Fatal(err)
-		}
+		endLease(t, x.db)
 		eventually(t, "the call decided with both events", func() bool {
 			recs := x.decided.of("call-1")
 			return len(recs) == 1 && recs[0].RecordingURL != ""

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -181,8 +182,13 @@ func TestInsertClient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ok, err := db.insertClient(ctx, db.queryRow, &nc)
-			if err != nil {
+			// In a transaction, as on SQLite (PostgreSQL's CreateClient
+			// also runs it on its own).
+			var ok bool
+			if err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				ok, err = db.insertClient(ctx, db.txRow(tx), &nc)
+				return err
+			}); err != nil {
 				t.Fatal(err)
 			}
 			return nc, ok
