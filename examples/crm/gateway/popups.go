@@ -52,10 +52,10 @@ func (p *popUps) PopUp(ctx context.Context, c match.PopUp) error {
 }
 
 // add keeps a card and shows it on the employee's screen: a campaign's
-// call opens its target's card there as the engine's cards do.
+// call opens its target's card there as the engine's cards do. The card
+// is kept first, so a screen that saw it finds it in GET /api/popups.
 func (p *popUps) add(ctx context.Context, card Card) {
 	c := card.PopUp
-	_ = p.g.live.PopUp(ctx, c) // never fails
 	p.mu.Lock()
 	if len(p.ring) < maxPopUps {
 		p.ring = append(p.ring, card)
@@ -69,6 +69,7 @@ func (p *popUps) add(ctx context.Context, card Card) {
 	}
 	p.kept[cardKey(c)]++
 	p.mu.Unlock()
+	_ = p.g.live.PopUp(ctx, c) // never fails
 	p.g.log.DebugContext(ctx, "card shown", "phase", c.Phase.String(), "employee", c.Employee, "provider", c.Provider,
 		"call_id", c.CallID, "client_id", c.Client.ID, "created", c.Created, "offer", c.Offer, "campaign", card.Dialer != nil)
 }
