@@ -30,8 +30,9 @@
 // Optional interfaces, found by type assertion on the ClientStore (or set
 // by an option), add features: [ClientGetter], [Dialog] and
 // [ClientUpdater], [CallStats], [TaskStore] for call-back tasks,
-// [Reassigner] to hand a client over after a transfer, and [PopUpper] for
-// the cards of live calls.
+// [Reassigner] to hand a client over after a transfer, [UniquePhones] to
+// create a caller's client in one step, and [PopUpper] for the cards of
+// live calls.
 //
 // Package [github.com/callbridge/callbridge/match/memstore] implements all
 // of them in memory, the embedded default; package sqlstore in SQLite or
@@ -48,7 +49,9 @@
 // has one, else a telephony client. Concurrent calls from one unknown
 // phone create exactly one client: their lookups share one flight
 // (singleflight per account and phone) and the store is asked again
-// inside it. [Engine.LookupContact] matches the same way and never
+// inside it, or, when it is a [UniquePhones] (one client per phone, as
+// sqlstore's unique index keeps), creates in the same step it finds.
+// [Engine.LookupContact] matches the same way and never
 // creates. Before all that, a call whose provider names the CRM's client
 // (callevent.Event.ContactRef: the Finaz dialer's pid) goes to that
 // client when the store has it ([ClientGetter]).

@@ -52,6 +52,7 @@ type Engine struct {
 	clients  ClientStore
 	unmapped atomic.Int64  // calls ignored by Rule.MappedOnly
 	getter   ClientGetter  // clients, if it finds clients by id
+	unique   UniquePhones  // clients, if it keeps one client per phone
 	dialog   Dialog        // clients, if it keeps dialogs (Rule.Dialog)
 	updater  ClientUpdater // clients, if it sets fields (Rule.Dialog)
 	reassign Reassigner    // clients, if it hands clients and leads over
@@ -141,6 +142,7 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 		e.stripe[i] = make(chan struct{}, 1)
 	}
 	e.getter, _ = clients.(ClientGetter)
+	e.unique, _ = clients.(UniquePhones)
 	e.dialog, _ = clients.(Dialog)
 	e.updater, _ = clients.(ClientUpdater)
 	e.reassign, _ = clients.(Reassigner)
@@ -169,7 +171,7 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 	// A waiting call is checked once more when its window closes, so it
 	// must be remembered past the window.
 	e.retain = max(e.retain, e.window+time.Minute)
-	r, err := newResolver(e.clients, e.country)
+	r, err := newResolver(e.clients, e.unique, e.country)
 	if err != nil {
 		return nil, fmt.Errorf("match: NewEngine: %w", err)
 	}

@@ -35,8 +35,11 @@ type (
 	NewClient  = newClient
 )
 
-// NewResolver is newResolver.
-var NewResolver = newResolver
+// NewResolver is newResolver over s, as a UniquePhones if it is one.
+func NewResolver(s ClientStore, country string) (*Resolver, error) {
+	u, _ := s.(UniquePhones)
+	return newResolver(s, u, country)
+}
 
 // Match kinds.
 const (

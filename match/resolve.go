@@ -73,26 +73,29 @@ type newClient struct {
 // Phones compare after phone.Normalize, so "8 916 123-45-67",
 // "+79161234567" and "79161234567" are one client. Concurrent resolutions
 // of one unknown phone in one account create exactly one client: they are
-// merged (singleflight), and the store is asked again before creating. The
+// merged (singleflight), and the store is asked again before creating
+// (in the same step when it is a UniquePhones). The
 // merged work is not tied to any one caller: a caller whose ctx ends gets
 // ctx's error at once, while the others still get the result. A resolver
 // is safe for concurrent use.
 type resolver struct {
 	clients ClientStore
+	unique  UniquePhones // nil unless the store is one
 	country string
 	group   singleflight.Group
 }
 
 // newResolver returns a resolver over clients, normalising phones with
-// defaultCountry ("" = RU).
-func newResolver(clients ClientStore, defaultCountry string) (*resolver, error) {
+// defaultCountry ("" = RU); unique, if not nil, is clients as a
+// UniquePhones.
+func newResolver(clients ClientStore, unique UniquePhones, defaultCountry string) (*resolver, error) {
 	if clients == nil {
 		return nil, errors.New("nil ClientStore")
 	}
 	if _, err := normalize("79161234567", defaultCountry); err != nil {
 		return nil, err
 	}
-	return &resolver{clients: clients, country: defaultCountry}, nil
+	return &resolver{clients: clients, unique: unique, country: defaultCountry}, nil
 }
 
 // Resolve finds the client of phone in account, creating one as described
@@ -124,6 +127,29 @@ func (r *resolver) create(ctx context.Context, account, p string, create *newCli
 	flight := context.WithoutCancel(ctx)
 	ch := r.group.DoChan(account+"\x00"+p, func() (any, error) {
 		leader = true
+		channel := create.Messenger
+		if channel == "" {
+			channel = ChannelTelephony
+		}
+		c := Client{
+			Account:         account,
+			Name:            create.Name,
+			Phone:           p,
+			Channel:         channel,
+			Responsible:     create.Responsible,
+			CreatedFromCall: true,
+			Tags:            create.Tags,
+		}
+		if r.unique != nil {
+			c, created, err := r.unique.FindOrCreateClient(flight, c)
+			if err != nil {
+				return resolution{}, fmt.Errorf("match: create client: %w", err)
+			}
+			if !created { // by a concurrent call: found
+				return resolution{Client: c, Match: matchPhone}, nil
+			}
+			return resolution{Client: c, Match: matchCreated}, nil
+		}
 		// Ask again: another resolution may have created the client
 		// between our find and this flight. A resolution creates a client
 		// with the phone as its number, so the number is what is asked:
@@ -132,19 +158,7 @@ func (r *resolver) create(ctx context.Context, account, p string, create *newCli
 		if err != nil || res.Found() {
 			return res, err
 		}
-		ch := create.Messenger
-		if ch == "" {
-			ch = ChannelTelephony
-		}
-		c, err := r.clients.CreateClient(flight, Client{
-			Account:         account,
-			Name:            create.Name,
-			Phone:           p,
-			Channel:         ch,
-			Responsible:     create.Responsible,
-			CreatedFromCall: true,
-			Tags:            create.Tags,
-		})
+		c, err = r.clients.CreateClient(flight, c)
 		if err != nil {
 			return resolution{}, fmt.Errorf("match: create client: %w", err)
 		}

@@ -235,3 +235,64 @@ func TestResolveUnknownNumberLookups(t *testing.T) {
 	require.EqualValues(t, 3, store.byPhone.Load(), "a known number is one lookup")
 	require.EqualValues(t, 1, store.byField.Load())
 }
+
+// uniqueCounting is countingFind as a match.UniquePhones, which counts its
+// FindOrCreateClient calls. stale makes its lookups miss, as those of an
+// engine that looked just before another process created the client.
+type uniqueCounting struct {
+	countingFind
+	mu      sync.Mutex
+	stale   bool
+	creates atomic.Int32
+}
+
+func (s *uniqueCounting) FindClientByPhone(ctx context.Context, account, phone string) (match.Client, bool, error) {
+	c, ok, err := s.countingFind.FindClientByPhone(ctx, account, phone)
+	return c, ok && !s.stale, err
+}
+
+func (s *uniqueCounting) FindClientsByField(ctx context.Context, account, phone string, limit int) ([]match.Client, error) {
+	cs, err := s.countingFind.FindClientsByField(ctx, account, phone, limit)
+	if s.stale {
+		cs = nil
+	}
+	return cs, err
+}
+
+func (s *uniqueCounting) FindOrCreateClient(ctx context.Context, c match.Client) (match.Client, bool, error) {
+	s.creates.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if got, ok, err := s.Store.FindClientByPhone(ctx, c.Account, c.Phone); err != nil || ok {
+		return got, false, err
+	}
+	c, err := s.Store.CreateClient(ctx, c)
+	return c, err == nil, err
+}
+
+// TestResolveUniquePhones: over a store that keeps one client per phone,
+// the client of an unknown number is created in one step, without asking
+// the number again (one lookup by number, one by field, one
+// FindOrCreateClient); and a client the store finds there, created
+// meanwhile elsewhere, is a match by phone, not a created one.
+func TestResolveUniquePhones(t *testing.T) {
+	t.Parallel()
+	s, err := memstore.New()
+	require.NoError(t, err)
+	store := &uniqueCounting{countingFind: countingFind{Store: s}}
+	r, err := match.NewResolver(store, "RU")
+	require.NoError(t, err)
+	res, err := r.Resolve(context.Background(), acct, "+79165550002", &match.NewClient{Name: "new"})
+	require.NoError(t, err)
+	require.Equal(t, match.MatchCreated, res.Match)
+	require.EqualValues(t, 1, store.byPhone.Load())
+	require.EqualValues(t, 1, store.byField.Load())
+	require.EqualValues(t, 1, store.creates.Load())
+
+	store.stale = true
+	again, err := r.Resolve(context.Background(), acct, "+79165550002", &match.NewClient{Name: "again"})
+	require.NoError(t, err)
+	require.Equal(t, match.MatchPhone, again.Match, "found by FindOrCreateClient: not created by this resolution")
+	require.Equal(t, res.Client.ID, again.Client.ID)
+	require.Len(t, s.Clients(), 1)
+}

@@ -274,6 +274,18 @@ type ClientStore interface {
 	CreateClient(ctx context.Context, c Client) (Client, error)
 }
 
+// A UniquePhones store keeps at most one client per phone in an account
+// (a unique index, a lock). The engine creates an unknown caller's client
+// with FindOrCreateClient, in one step, instead of asking FindClientByPhone
+// once more just before CreateClient (whether a concurrent call created
+// it meanwhile).
+type UniquePhones interface {
+	// FindOrCreateClient creates c as CreateClient does unless a client of
+	// c.Account has c.Phone (normalised); then it creates nothing and
+	// returns that client with created false.
+	FindOrCreateClient(ctx context.Context, c Client) (_ Client, created bool, err error)
+}
+
 // A ClientGetter finds a client by its id. A ClientStore that is one lets
 // the engine take the client a provider names (callevent.Event.ContactRef,
 // e.g. Finaz's pid) before it matches by phone.

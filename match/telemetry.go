@@ -77,6 +77,9 @@ func (e *Engine) initTelemetry() {
 	if e.getter != nil {
 		e.getter = tracedGetter{e.getter, t}
 	}
+	if e.unique != nil {
+		e.unique = tracedUnique{e.unique, t}
+	}
 	if e.dialog != nil {
 		e.dialog = tracedDialog{e.dialog, t}
 	}
@@ -227,6 +230,10 @@ type (
 		s ClientGetter
 		t *storeTracer
 	}
+	tracedUnique struct {
+		s UniquePhones
+		t *storeTracer
+	}
 	tracedDialog struct {
 		s Dialog
 		t *storeTracer
@@ -288,6 +295,13 @@ func (w tracedClients) CreateClient(ctx context.Context, c Client) (Client, erro
 	c, err := w.s.CreateClient(ctx, c)
 	endSpan(span, err)
 	return c, err
+}
+
+func (w tracedUnique) FindOrCreateClient(ctx context.Context, c Client) (Client, bool, error) {
+	ctx, span := w.t.start(ctx, "match.store FindOrCreateClient")
+	c, created, err := w.s.FindOrCreateClient(ctx, c)
+	endSpan(span, err)
+	return c, created, err
 }
 
 func (w tracedGetter) FindClient(ctx context.Context, account, id string) (Client, bool, error) {

@@ -125,9 +125,16 @@ func (d *DB) Clients(ctx context.Context, account string, page Page) ([]match.Cl
 // in the account is an error. A client over the limits (match.MaxValueLen, …)
 // is refused with an error wrapping match.ErrTooLarge.
 func (d *DB) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
+	c, _, err := d.FindOrCreateClient(ctx, c)
+	return c, err
+}
+
+// FindOrCreateClient implements match.UniquePhones: CreateClient, which
+// reports whether it created the client.
+func (d *DB) FindOrCreateClient(ctx context.Context, c match.Client) (_ match.Client, created bool, err error) {
 	nc, err := d.newClient(c)
 	if err != nil {
-		return match.Client{}, wrap(err, "create client")
+		return match.Client{}, false, wrap(err, "create client")
 	}
 	tryInsert := true
 	if d.writes == nil && nc.c.ID == "" && len(nc.phones) == 0 {
@@ -137,23 +144,23 @@ func (d *DB) CreateClient(ctx context.Context, c match.Client) (match.Client, er
 		// a client, or a taken id, takes the transaction below.
 		ok, err := d.insertClient(ctx, d.queryRow, &nc)
 		if err != nil {
-			return match.Client{}, wrap(err, "create client")
+			return match.Client{}, false, wrap(err, "create client")
 		}
 		if ok {
-			return nc.c, nil
+			return nc.c, true, nil
 		}
 		tryInsert = false
 	}
 	var out match.Client
 	err = d.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		out, err = d.createClient(ctx, tx, nc, tryInsert)
+		out, created, err = d.createClient(ctx, tx, nc, tryInsert)
 		return err
 	})
 	if err != nil {
-		return match.Client{}, wrap(err, "create client")
+		return match.Client{}, false, wrap(err, "create client")
 	}
-	return out, nil
+	return out, created, nil
 }
 
 // AddClients creates clients in one transaction, as CreateClient does (a
@@ -164,7 +171,7 @@ func (d *DB) AddClients(ctx context.Context, cs ...match.Client) error {
 		for i, c := range cs {
 			nc, err := d.newClient(c)
 			if err == nil {
-				_, err = d.createClient(ctx, tx, nc, true)
+				_, _, err = d.createClient(ctx, tx, nc, true)
 			}
 			if err != nil {
 				return fmt.Errorf("client %d (%q): %w", i, c.ID, err)
@@ -265,25 +272,25 @@ func (d *DB) insertClient(ctx context.Context, row rowFunc, nc *newClient) (bool
 // createClient stores nc in tx: with insertClient when tryInsert and nc
 // has no ID; else, or when that inserted nothing, with an insert that
 // returns the number's client when it has one, and an id set apart.
-func (d *DB) createClient(ctx context.Context, tx *sql.Tx, nc newClient, tryInsert bool) (match.Client, error) {
+func (d *DB) createClient(ctx context.Context, tx *sql.Tx, nc newClient, tryInsert bool) (_ match.Client, created bool, err error) {
 	c := nc.c
 	if tryInsert && c.ID == "" {
 		ok, err := d.insertClient(ctx, d.txRow(tx), &nc)
 		if err != nil {
-			return match.Client{}, err
+			return match.Client{}, false, err
 		}
 		if ok {
-			return nc.c, d.indexFieldPhones(ctx, tx, c.Account, nc.seq, nc.phones)
+			return nc.c, true, d.indexFieldPhones(ctx, tx, c.Account, nc.seq, nc.phones)
 		}
 	}
 	if c.ID != "" {
 		var one int
 		err := d.txQueryRow(ctx, tx, "SELECT 1 FROM cb_clients WHERE account = $1 AND id = $2", c.Account, c.ID).Scan(&one)
 		if err == nil {
-			return match.Client{}, fmt.Errorf("client id %q already exists", c.ID)
+			return match.Client{}, false, fmt.Errorf("client id %q already exists", c.ID)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return match.Client{}, err
+			return match.Client{}, false, err
 		}
 	}
 	var id any
@@ -291,7 +298,7 @@ func (d *DB) createClient(ctx context.Context, tx *sql.Tx, nc newClient, tryInse
 		id = c.ID
 	}
 	var seq int64
-	err := d.txQueryRow(ctx, tx, "INSERT INTO cb_clients (account, id, name, phone, channel, responsible, created_from_call, tags, fields, created_at)"+
+	err = d.txQueryRow(ctx, tx, "INSERT INTO cb_clients (account, id, name, phone, channel, responsible, created_from_call, tags, fields, created_at)"+
 		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"+
 		" ON CONFLICT (account, phone) WHERE phone <> '' DO NOTHING RETURNING seq",
 		c.Account, id, c.Name, c.Phone, string(c.Channel), c.Responsible, c.CreatedFromCall, nc.tags, nc.fields, nc.created).Scan(&seq)
@@ -300,20 +307,20 @@ func (d *DB) createClient(ctx context.Context, tx *sql.Tx, nc newClient, tryInse
 		// process a moment ago): that is the client.
 		row := d.txQueryRow(ctx, tx, "SELECT "+clientCols+" FROM cb_clients WHERE account = $1 AND phone = $2 AND phone <> ''", c.Account, c.Phone)
 		existing, _, err := scanClient(row)
-		return existing, err
+		return existing, false, err
 	}
 	if err != nil {
-		return match.Client{}, err
+		return match.Client{}, false, err
 	}
 	if c.ID == "" {
 		if c.ID, err = d.setID(ctx, tx, "cb_clients", c.Account, "c", seq); err != nil {
-			return match.Client{}, err
+			return match.Client{}, false, err
 		}
 	}
 	if err := d.indexFieldPhones(ctx, tx, c.Account, seq, nc.phones); err != nil {
-		return match.Client{}, err
+		return match.Client{}, false, err
 	}
-	return c, nil
+	return c, true, nil
 }
 
 // fieldPhones returns the distinct phones among the field values,

@@ -189,6 +189,7 @@ const groupTimeout = 30 * time.Second
 var (
 	_ match.ClientStore   = (*DB)(nil)
 	_ match.ClientGetter  = (*DB)(nil)
+	_ match.UniquePhones  = (*DB)(nil)
 	_ match.ClientUpdater = (*DB)(nil)
 	_ match.Dialog        = (*DB)(nil)
 	_ match.LeadStore     = (*DB)(nil)

@@ -209,6 +209,49 @@ func testOnePhoneOneClientConcurrent(t *testing.T, h Harness) {
 	assert.Equal(t, got[0].ID, found.ID)
 }
 
+// testFindOrCreateClient: a store that keeps one client per phone
+// (match.UniquePhones) creates a client for a free phone (created true),
+// returns the phone's client for a taken one (created false, nothing
+// stored), always creates a client without a phone, and of concurrent
+// calls for one phone exactly one creates.
+func testFindOrCreateClient(t *testing.T, h Harness) {
+	s, ctx := h.New(t), t.Context()
+	u, ok := s.(match.UniquePhones)
+	if !ok {
+		t.Skip("the store does not implement match.UniquePhones")
+	}
+	first, created, err := u.FindOrCreateClient(ctx, match.Client{Account: acme, Name: "first", Phone: "+7 916 123-45-67", CreatedAt: t0})
+	require.NoError(t, err)
+	require.True(t, created, "a free phone: created")
+	assert.Equal(t, phone1, first.Phone, "normalised")
+	again, created, err := u.FindOrCreateClient(ctx, match.Client{Account: acme, Name: "second", Phone: phone1})
+	require.NoError(t, err)
+	assert.False(t, created, "a taken phone: found")
+	diff(t, first, again, "the phone's client")
+	for range 2 {
+		_, created, err = u.FindOrCreateClient(ctx, match.Client{Account: acme, Name: "no phone"})
+		require.NoError(t, err)
+		assert.True(t, created, "a client without a phone is always created")
+	}
+	require.Len(t, h.Clients(t, s, acme), 3)
+
+	got := make([]match.Client, concurrency)
+	made := make([]bool, concurrency)
+	errs := make([]error, concurrency)
+	parallel(concurrency, func(i int) {
+		got[i], made[i], errs[i] = u.FindOrCreateClient(ctx, match.Client{Account: acme, Name: fmt.Sprintf("caller %d", i), Phone: phone2})
+	})
+	n := 0
+	for i, err := range errs {
+		require.NoError(t, err, "FindOrCreateClient %d", i)
+		diff(t, got[0], got[i], "FindOrCreateClient %d returns the one client", i)
+		if made[i] {
+			n++
+		}
+	}
+	assert.Equal(t, 1, n, "of %d concurrent calls for one phone, one created", concurrency)
+}
+
 // testConcurrentClientsDistinct: concurrent CreateClient calls for
 // different phones create one client each, with distinct generated IDs.
 func testConcurrentClientsDistinct(t *testing.T, h Harness) {

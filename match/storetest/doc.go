@@ -37,7 +37,8 @@
 //   - One phone, one client: CreateClient for a phone that already has a
 //     client in the account returns that client (same ID) and creates
 //     nothing, also under concurrency. Clients without a phone are never
-//     merged, and FindClientByPhone never finds one for "".
+//     merged, and FindClientByPhone never finds one for "". A store that
+//     is a match.UniquePhones reports which FindOrCreateClient created.
 //   - IDs are unique within an account, not across accounts; a taken ID is
 //     an error. An empty ID gets one from the store; an empty Channel is
 //     stored as match.ChannelTelephony; a zero CreatedAt is stamped.

@@ -89,6 +89,7 @@ var tests = []test{
 	{"ClientLimits", testClientLimits},
 	{"OnePhoneOneClient", testOnePhoneOneClient},
 	{"OnePhoneOneClientConcurrent", testOnePhoneOneClientConcurrent},
+	{"FindOrCreateClient", testFindOrCreateClient},
 	{"ConcurrentClientsDistinct", testConcurrentClientsDistinct},
 	{"FindClientsByField", testFindClientsByField},
 	{"FindClient", testFindClient},

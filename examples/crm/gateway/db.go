@@ -36,6 +36,7 @@ type tenantDB struct{ db *sqlstore.DB }
 var (
 	_ match.ClientStore  = tenantDB{}
 	_ match.ClientGetter = tenantDB{}
+	_ match.UniquePhones = tenantDB{}
 	_ match.LeadStore    = tenantDB{}
 	_ match.CallLog      = tenantDB{}
 	_ match.Directory    = tenantDB{}
@@ -76,6 +77,11 @@ func (s tenantDB) FindClientsByField(ctx context.Context, _, phone string, limit
 func (s tenantDB) CreateClient(ctx context.Context, c match.Client) (match.Client, error) {
 	c.Account = ""
 	return s.db.CreateClient(ctx, c)
+}
+
+func (s tenantDB) FindOrCreateClient(ctx context.Context, c match.Client) (match.Client, bool, error) {
+	c.Account = ""
+	return s.db.FindOrCreateClient(ctx, c)
 }
 
 func (s tenantDB) ClientLeads(ctx context.Context, _, clientID string) ([]match.Lead, error) {
