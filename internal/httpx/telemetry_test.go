@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
@@ -18,9 +19,17 @@ import (
 func TestTelemetryWaitsAndURLs(t *testing.T) {
 	t.Parallel()
 	m, tr := telemetrytest.NewMetrics(t), telemetrytest.NewTraces(t)
-	c, srv := setup(t, Config{Provider: "acme", Limiter: rate.NewLimiter(20, 1), MeterProvider: m.Provider, TracerProvider: tr.Provider},
+	lim := rate.NewLimiter(20, 1)
+	c, srv := setup(t, Config{Provider: "acme", Limiter: lim, MeterProvider: m.Provider, TracerProvider: tr.Provider},
 		func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	for range 2 {
+	for i := range 2 {
+		if i == 1 {
+			// The first call took the only token. Had it taken longer than
+			// 1/20 s, the token would be back: take it as of an hour from
+			// now, when no time has passed for the limiter since, so the
+			// second call finds the bucket empty however slow the machine.
+			require.True(t, lim.ReserveN(time.Now().Add(time.Hour), 1).OK())
+		}
 		_, err := c.JSON(t.Context(), &Request{Path: "contacts", Query: url.Values{"query": {"79161234567"}, "token": {"s3cret"}},
 			Operation: "contacts.find"}, nil)
 		require.NoError(t, err)
