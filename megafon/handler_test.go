@@ -555,7 +555,7 @@ func TestHandlerContactSlowLookup(t *testing.T) {
 		require.Equal(t, http.StatusOK, w.Code)
 		require.Equal(t, `{}`, w.Body.String())
 		require.GreaterOrEqual(t, elapsed, timeout)
-		require.Less(t, elapsed, 900*time.Millisecond, "answered within the deadline, not the lookup's time")
+		require.Less(t, elapsed, 10*time.Second, "answered at the deadline, not when the lookup is released (at the end of the test)")
 	}
 }
 
@@ -596,5 +596,6 @@ func TestHandlerContactDefaultTimeout(t *testing.T) {
 	w := post(h, megafontest.NewRequestBody(megafontest.Contact("79161234567", "c1"), token))
 	elapsed := time.Since(start)
 	require.Equal(t, `{}`, w.Body.String())
-	require.InDelta(t, time.Second.Seconds(), elapsed.Seconds(), 0.5)
+	require.GreaterOrEqual(t, elapsed, time.Second)
+	require.Less(t, elapsed, 3*time.Second, "a deadline of about 1 s, not more")
 }

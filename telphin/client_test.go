@@ -809,13 +809,13 @@ func TestSlowServerHonoursContext(t *testing.T) {
 	srv := telphintest.NewServer()
 	t.Cleanup(srv.Close)
 	c := newClient(t, srv)
-	srv.Fail(telphintest.Failure{Path: "/api/ver1.0/user/", Delay: 2 * time.Second})
+	srv.Fail(telphintest.Failure{Path: "/api/ver1.0/user/", Delay: time.Minute}) // cut short when the client gives up
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	_, err := c.User(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Less(t, time.Since(start), time.Second)
+	require.Less(t, time.Since(start), 10*time.Second)
 }
 
 // TestQuotaWithoutHeadersNotRetried: the hourly quota's 429 is sent once

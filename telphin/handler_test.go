@@ -728,7 +728,7 @@ func TestCallInteractive(t *testing.T) {
 			w := httptest.NewRecorder()
 			start := time.Now()
 			h.ServeHTTP(w, telphintest.NewRequest(hookURL, hookToken, mustQuery(t, readPayload(t, "call_interactive"))))
-			require.Less(t, time.Since(start), 250*time.Millisecond, "the caller must not wait for a slow lookup")
+			require.Less(t, time.Since(start), 10*time.Second, "the caller must not wait for a slow lookup (released only at the end of the test)")
 			require.Equal(t, http.StatusOK, w.Code)
 			require.Equal(t, "text/xml; charset=utf-8", w.Header().Get("Content-Type"))
 			body, _ := io.ReadAll(w.Body)

@@ -123,7 +123,7 @@ func TestLookupContact(t *testing.T) {
 	_, ok, err = webhook.LookupContact(t.Context(), stuck, 20*time.Millisecond, "acc", "7916")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.False(t, ok)
-	require.Less(t, time.Since(start), time.Second)
+	require.Less(t, time.Since(start), 10*time.Second, "not held until release, at the end of the test")
 }
 
 // TestTokenInPathNotLogged: a token carried in the URL path never reaches

@@ -466,7 +466,7 @@ func TestContextAlreadyCanceled(t *testing.T) {
 	require.Zero(t, hits.Load())
 }
 
-// Limiter tests are not parallel: they measure wall time.
+// Limiter tests are not parallel: TestLimiterPacesRequests measures wall time.
 
 func TestLimiterPacesRequests(t *testing.T) {
 	const n = 60
@@ -482,8 +482,9 @@ func TestLimiterPacesRequests(t *testing.T) {
 	elapsed := time.Since(start)
 	want := time.Duration(n-1) * time.Second / 50 // the first token is available at once
 	require.Equal(t, int32(n), hits.Load())
-	require.GreaterOrEqual(t, elapsed, want*8/10, "limiter not applied")
-	require.LessOrEqual(t, elapsed, want*12/10, "limiter too slow")
+	// Only the lower bound is a property of the limiter: an upper bound
+	// would measure how busy the machine is.
+	require.GreaterOrEqual(t, elapsed, want*9/10, "limiter not applied")
 }
 
 func TestLimiterBeforeEveryRetry(t *testing.T) {
