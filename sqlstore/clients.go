@@ -43,20 +43,27 @@ func scanClient(r scanner) (match.Client, int64, error) {
 }
 
 func (d *DB) queryClients(ctx context.Context, q string, args ...any) ([]match.Client, error) {
-	rows, err := d.query(ctx, q, args...)
+	var out []match.Client
+	err := d.read(ctx, q, func(st *sql.Stmt) error {
+		out = out[:0]
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c, _, err := scanClient(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []match.Client
-	for rows.Next() {
-		c, _, err := scanClient(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // FindClientByPhone implements match.ClientStore. A client's phone is
@@ -142,7 +149,7 @@ func (d *DB) FindOrCreateClient(ctx context.Context, c match.Client) (_ match.Cl
 		// nothing else to index is one statement on its own, not four
 		// round trips (BEGIN, INSERT, its id, COMMIT). A number that has
 		// a client, or a taken id, takes the transaction below.
-		ok, err := d.insertClient(ctx, d.queryRow, &nc)
+		ok, err := d.insertClient(ctx, d.execRow, &nc)
 		if err != nil {
 			return match.Client{}, false, wrap(err, "create client")
 		}
@@ -232,13 +239,13 @@ func (d *DB) newClient(c match.Client) (newClient, error) {
 	return nc, nil
 }
 
-// rowFunc runs a statement that returns a row: DB.queryRow, or DB.txRow's
+// rowFunc runs a statement that returns a row: DB.execRow, or DB.txRow's
 // in a transaction.
-type rowFunc func(ctx context.Context, q string, args ...any) *sql.Row
+type rowFunc func(ctx context.Context, q string, args ...any) scanner
 
 // txRow is txQueryRow in tx, as a rowFunc.
 func (d *DB) txRow(tx *sql.Tx) rowFunc {
-	return func(ctx context.Context, q string, args ...any) *sql.Row { return d.txQueryRow(ctx, tx, q, args...) }
+	return func(ctx context.Context, q string, args ...any) scanner { return d.txQueryRow(ctx, tx, q, args...) }
 }
 
 // insertClient inserts nc, which has no ID, with the id "c" and its seq, in

@@ -157,10 +157,13 @@ type DB struct {
 	quit       chan struct{}
 	writerDone chan struct{} // closed when writeLoop has answered its last op
 	// ownWriter: the group commit keeps a connection of its own (SQLite
-	// files; see beginGroup); wconn is that connection, used by writeLoop
-	// alone.
-	ownWriter bool
-	wconn     *sql.Conn
+	// files; see beginGroup), which the lookups share (see read); wconn
+	// is that connection, used by whoever holds connTurn.
+	ownWriter  bool
+	wconn      *sql.Conn
+	connTurn   chan struct{}
+	connStmts  map[string]*sql.Stmt // the lookups prepared on wconn
+	connClosed bool                 // by Close
 	// walLong: the background checkpoint found the write-ahead log past
 	// its limit; the writer restarts it between two groups (see
 	// checkpoint).
@@ -256,6 +259,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 			db.SetMaxOpenConns(1) // each connection would be its own database
 		} else {
 			d.txStmts, d.ownWriter = true, true
+			d.connTurn, d.connStmts = make(chan struct{}, 1), make(map[string]*sql.Stmt)
 			go d.checkpointLoop() // a file in WAL mode
 		}
 		// Connections are kept, not closed when more than a few are idle:
@@ -347,6 +351,12 @@ func (d *DB) Close() error {
 	if d.quit != nil {
 		d.closeOnce.Do(func() { close(d.quit) })
 		<-d.writerDone // the group being committed ends first
+	}
+	if d.ownWriter {
+		d.connTurn <- struct{}{} // a read in progress ends first
+		d.dropWriterConn()
+		d.connClosed = true
+		<-d.connTurn
 	}
 	d.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	if err := d.db.Close(); err != nil {
@@ -516,14 +526,80 @@ const maxSQLiteIdle = 64
 // so that every page shares one statement.
 func limitClause(n int) string { return " LIMIT " + strconv.Itoa(n) }
 
-// queryRow runs a prepared q; its error, if any, surfaces at Scan.
-func (d *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+// queryRow is a prepared q that reads a row, run by Scan (see read).
+func (d *DB) queryRow(ctx context.Context, q string, args ...any) scanner {
+	return lookup{d: d, ctx: ctx, q: q, args: args}
+}
+
+// execRow runs a prepared q that writes and returns a row, a transaction
+// of its own on a connection of the pool; its error, if any, surfaces at
+// Scan.
+func (d *DB) execRow(ctx context.Context, q string, args ...any) scanner {
 	st, err := d.stmt(ctx, q)
 	if err != nil {
 		return d.db.QueryRowContext(ctx, q, args...) // reports the same error at Scan
 	}
 	return st.QueryRowContext(ctx, args...)
 }
+
+// lookup is queryRow's row.
+type lookup struct {
+	d    *DB
+	ctx  context.Context
+	q    string
+	args []any
+}
+
+// Scan runs the lookup and scans its row into dest.
+func (l lookup) Scan(dest ...any) error {
+	return l.d.read(l.ctx, l.q, func(st *sql.Stmt) error {
+		return st.QueryRowContext(l.ctx, l.args...).Scan(dest...)
+	})
+}
+
+// read runs f with q prepared. On a SQLite file it runs on the writer's
+// connection, between two groups: a connection drops its page cache and
+// its memory map of the file whenever it begins after another
+// connection's commit, which under load is at every read of the pool's
+// connections (a third of the reference gateway's reads went to that),
+// while the writer's own commits keep its cache. f scans rows and runs
+// no other statement. Inside a group (an inTx function) f runs on the
+// pool: the writer's connection is in the group's transaction.
+func (d *DB) read(ctx context.Context, q string, f func(st *sql.Stmt) error) error {
+	if !d.ownWriter || ctx.Value(inGroup{}) != nil {
+		st, err := d.stmt(ctx, q)
+		if err != nil {
+			return err
+		}
+		return f(st)
+	}
+	select {
+	case d.connTurn <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-d.connTurn }()
+	if d.connClosed {
+		return sql.ErrConnDone
+	}
+	c, err := d.writerConn(ctx)
+	if err != nil {
+		return err
+	}
+	// A statement of the connection's own, run alone: no BEGIN and
+	// ROLLBACK around it, nor a transaction's copy of the statement.
+	cst := d.connStmts[q]
+	if cst == nil {
+		if cst, err = c.PrepareContext(ctx, q); err != nil {
+			return err
+		}
+		d.connStmts[q] = cst
+	}
+	return f(cst)
+}
+
+// inGroup marks the ctx of a function that the group commit runs.
+type inGroup struct{}
 
 // query runs a prepared q that returns rows.
 func (d *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
@@ -642,7 +718,6 @@ func (d *DB) inTx(ctx context.Context, f func(ctx context.Context, tx *sql.Tx) e
 // writeLoop is SQLite's group commit (see inTx).
 func (d *DB) writeLoop() {
 	defer close(d.writerDone)
-	defer d.dropWriterConn()
 	batch := make([]*writeOp, 0, maxGroup)
 	for {
 		select {
@@ -799,12 +874,16 @@ var errOpFailed = errors.New("sqlstore: a transaction of the group failed")
 func (d *DB) runGroup(ops []*writeOp) error {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
+	if d.ownWriter {
+		d.connTurn <- struct{}{}
+		defer func() { <-d.connTurn }()
+	}
 	tx, err := d.beginGroup(ctx)
 	if err != nil {
 		return err
 	}
 	for _, op := range ops {
-		fctx, fcancel := context.WithTimeout(context.WithoutCancel(op.ctx), groupTimeout)
+		fctx, fcancel := context.WithTimeout(context.WithValue(context.WithoutCancel(op.ctx), inGroup{}, true), groupTimeout)
 		err := op.f(fctx, tx)
 		fcancel()
 		if err != nil {
@@ -830,6 +909,20 @@ func (d *DB) beginGroup(ctx context.Context) (*sql.Tx, error) {
 	if !d.ownWriter {
 		return d.db.BeginTx(ctx, nil)
 	}
+	c, err := d.writerConn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		d.dropWriterConn()
+	}
+	return tx, err
+}
+
+// writerConn returns the writer's own connection, opening it if need be;
+// the caller holds connTurn.
+func (d *DB) writerConn(ctx context.Context) (*sql.Conn, error) {
 	if d.wconn == nil {
 		c, err := d.db.Conn(ctx)
 		if err != nil {
@@ -837,15 +930,16 @@ func (d *DB) beginGroup(ctx context.Context) (*sql.Tx, error) {
 		}
 		d.wconn = c
 	}
-	tx, err := d.wconn.BeginTx(ctx, nil)
-	if err != nil {
-		d.dropWriterConn()
-	}
-	return tx, err
+	return d.wconn, nil
 }
 
-// dropWriterConn closes the writer's own connection, if any.
+// dropWriterConn closes the writer's own connection, if any; the caller
+// holds connTurn (or is the writer, leaving).
 func (d *DB) dropWriterConn() {
+	for q, st := range d.connStmts {
+		_ = st.Close()
+		delete(d.connStmts, q)
+	}
 	if d.wconn != nil {
 		_ = d.wconn.Close()
 		d.wconn = nil

@@ -5,11 +5,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/callbridge/callbridge/match"
 )
 
 func schemaRows(t *testing.T, db *DB) int {
@@ -296,5 +299,57 @@ func TestWALStaysBounded(t *testing.T) {
 	// from copying, the restart waits for the next group).
 	if max := int64(4 << 20); fi.Size() > max {
 		t.Errorf("write-ahead log is %d bytes after %d commits, want at most %d", fi.Size(), 2*rounds, max)
+	}
+}
+
+// TestLookupsShareWriterConn: on a SQLite file the lookups run on the
+// writer's connection (see DB.read), so concurrent lookups beside writes
+// open no connection of the pool for themselves, and each sees what was
+// committed before it began.
+func TestLookupsShareWriterConn(t *testing.T) {
+	db := newDB(t, drivers[0])
+	const readers, rounds = 8, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, readers+1)
+	wg.Add(readers + 1)
+	go func() {
+		defer wg.Done()
+		for i := range rounds {
+			if err := db.AddClients(ctx, match.Client{Name: "w", Phone: fmt.Sprintf("7495%07d", i)}); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for r := range readers {
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				if _, err := db.FindClientsByField(ctx, "", fmt.Sprintf("7916%07d", r*rounds+i), 5); err != nil {
+					errs <- err
+					return
+				}
+				if _, _, err := db.FindClientByPhone(ctx, "", fmt.Sprintf("7916%07d", i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// The writer's connection, the one that prepared the statements once
+	// and the background checkpoint's: the readers took none.
+	if n := db.db.Stats().OpenConnections; n > 3 {
+		t.Errorf("%d connections open after %d concurrent readers; want at most 3", n, readers)
+	}
+	for i := range rounds {
+		c, ok, err := db.FindClientByPhone(ctx, "", fmt.Sprintf("7495%07d", i))
+		if err != nil || !ok || c.Name != "w" {
+			t.Fatalf("FindClientByPhone(%d) = %+v, %v, %v; want the client written", i, c, ok, err)
+		}
 	}
 }

@@ -57,7 +57,7 @@ func (x *dedup) Claim(ctx context.Context, id string) (bool, error) {
 			return false, wrap(err, "dedup claim")
 		}
 		var got string
-		err = x.db.queryRow(ctx, "INSERT INTO cb_dedup (id, done, owner, expires_at) VALUES ($1, FALSE, $2, $3)"+
+		err = x.db.execRow(ctx, "INSERT INTO cb_dedup (id, done, owner, expires_at) VALUES ($1, FALSE, $2, $3)"+
 			" ON CONFLICT (id) DO UPDATE SET done = FALSE, owner = excluded.owner, expires_at = excluded.expires_at"+
 			" WHERE cb_dedup.expires_at <= $4 RETURNING id",
 			id, token, now.Add(x.db.cfg.claimTimeout).UnixNano(), now.UnixNano()).Scan(&got)
