@@ -7,7 +7,11 @@
 //   - SQLite, the embedded default, through modernc.org/sqlite (pure Go, no
 //     cgo): Open(ctx, "callbridge.db") or a "file:" URI. The file is opened
 //     in WAL mode with a busy timeout (DefaultBusyTimeout), foreign keys on
-//     and write transactions that take the write lock at BEGIN.
+//     and write transactions that take the write lock at BEGIN. One
+//     goroutine commits the writes, in groups, on a connection of its own;
+//     the lookups by phone, field and id run on that connection between
+//     two groups, where its page cache and its memory map of the file
+//     survive the commits (see the README's figures).
 //   - PostgreSQL, for several instances on one database, through
 //     github.com/jackc/pgx/v5 (database/sql driver "pgx"): any DSN starting
 //     with "postgres://" or "postgresql://".
