@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/callbridge/callbridge/match"
+	"golang.org/x/sync/errgroup"
 )
 
 func schemaRows(t *testing.T, db *DB) int {
@@ -309,36 +310,29 @@ func TestWALStaysBounded(t *testing.T) {
 func TestLookupsShareWriterConn(t *testing.T) {
 	db := newDB(t, drivers[0])
 	const readers, rounds = 8, 50
-	var wg sync.WaitGroup
-	errs := make(chan error, readers+1)
-	wg.Add(readers + 1)
-	go func() {
-		defer wg.Done()
+	var g errgroup.Group
+	g.Go(func() error {
 		for i := range rounds {
 			if err := db.AddClients(ctx, match.Client{Name: "w", Phone: fmt.Sprintf("7495%07d", i)}); err != nil {
-				errs <- err
-				return
+				return err
 			}
 		}
-	}()
+		return nil
+	})
 	for r := range readers {
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			for i := range rounds {
 				if _, err := db.FindClientsByField(ctx, "", fmt.Sprintf("7916%07d", r*rounds+i), 5); err != nil {
-					errs <- err
-					return
+					return err
 				}
 				if _, _, err := db.FindClientByPhone(ctx, "", fmt.Sprintf("7916%07d", i)); err != nil {
-					errs <- err
-					return
+					return err
 				}
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	// The writer's connection, the one that prepared the statements once
