@@ -45,7 +45,6 @@ func scanClient(r scanner) (match.Client, int64, error) {
 func (d *DB) queryClients(ctx context.Context, q string, args ...any) ([]match.Client, error) {
 	var out []match.Client
 	err := d.read(ctx, q, func(st *sql.Stmt) error {
-		out = out[:0]
 		rows, err := st.QueryContext(ctx, args...)
 		if err != nil {
 			return err

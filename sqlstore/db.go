@@ -564,8 +564,8 @@ func (l lookup) Scan(dest ...any) error {
 // connection, between two groups: a connection drops its page cache and
 // its memory map of the file whenever it begins after another
 // connection's commit, which under load is at every read of the pool's
-// connections (a third of the reference gateway's reads went to that),
-// while the writer's own commits keep its cache. f scans rows and runs
+// connections (half of the reference gateway's time in reads went to
+// that), while the writer's own commits keep its cache. f scans rows and runs
 // no other statement. Inside a group (an inTx function) f runs on the
 // pool: the writer's connection is in the group's transaction.
 func (d *DB) read(ctx context.Context, q string, f func(st *sql.Stmt) error) error {
@@ -941,8 +941,8 @@ func (d *DB) writerConn(ctx context.Context) (*sql.Conn, error) {
 	return d.wconn, nil
 }
 
-// dropWriterConn closes the writer's own connection, if any; the caller
-// holds connTurn (or is the writer, leaving).
+// dropWriterConn closes the writer's own connection and its statements,
+// if any; the caller holds connTurn.
 func (d *DB) dropWriterConn() {
 	for q, st := range d.connStmts {
 		_ = st.Close()
