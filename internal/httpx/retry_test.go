@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -485,6 +486,49 @@ func TestLimiterPacesRequests(t *testing.T) {
 	// Only the lower bound is a property of the limiter: an upper bound
 	// would measure how busy the machine is.
 	require.GreaterOrEqual(t, elapsed, want*9/10, "limiter not applied")
+}
+
+// TestTakeTokenBooksNothingAhead: waiting requests take their tokens
+// when the tokens are there, not booked ahead as rate.Limiter.Wait books
+// them, so requests held up past their turn (a stalled process) cannot go
+// together: at any moment at most the tokens in the bucket are taken.
+func TestTakeTokenBooksNothingAhead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := rate.NewLimiter(10, 1)
+		require.True(t, lim.Allow())
+		var done atomic.Int32
+		for range 5 {
+			go func() {
+				if takeToken(t.Context(), lim) == nil {
+					done.Add(1)
+				}
+			}()
+		}
+		synctest.Wait()
+		require.Zero(t, done.Load())
+		require.GreaterOrEqual(t, lim.Tokens(), 0.0, "tokens booked ahead (Wait would leave -5)")
+		time.Sleep(250 * time.Millisecond) // tokens at 100 and 200 ms
+		synctest.Wait()
+		require.EqualValues(t, 2, done.Load())
+		time.Sleep(300 * time.Millisecond)
+		synctest.Wait()
+		require.EqualValues(t, 5, done.Load())
+	})
+}
+
+// TestTakeTokenDeadline: a wait longer than the context's deadline fails
+// at once; a limit of 0 fails too.
+func TestTakeTokenDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := rate.NewLimiter(1, 1)
+		require.True(t, lim.Allow())
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		require.ErrorContains(t, takeToken(ctx, lim), "after the context's deadline")
+		require.Zero(t, time.Since(start))
+		require.Error(t, takeToken(t.Context(), rate.NewLimiter(0, 0)))
+	})
 }
 
 func TestLimiterBeforeEveryRetry(t *testing.T) {
