@@ -159,11 +159,10 @@ type DB struct {
 	// ownWriter: the group commit keeps a connection of its own (SQLite
 	// files; see beginGroup), which the lookups share (see read); wconn
 	// is that connection, used by whoever holds connTurn.
-	ownWriter  bool
-	wconn      *sql.Conn
-	connTurn   chan struct{}
-	connStmts  map[string]*sql.Stmt // the lookups prepared on wconn
-	connClosed bool                 // by Close
+	ownWriter bool
+	wconn     *sql.Conn
+	connTurn  chan struct{}
+	connStmts map[string]*sql.Stmt // the lookups prepared on wconn
 	// walLong: the background checkpoint found the write-ahead log past
 	// its limit; the writer restarts it between two groups (see
 	// checkpoint).
@@ -354,8 +353,7 @@ func (d *DB) Close() error {
 	}
 	if d.ownWriter {
 		d.connTurn <- struct{}{} // a read in progress ends first
-		d.dropWriterConn()
-		d.connClosed = true
+		d.dropWriterConn()       // and the reads after find quit closed
 		<-d.connTurn
 	}
 	d.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
@@ -582,8 +580,10 @@ func (d *DB) read(ctx context.Context, q string, f func(st *sql.Stmt) error) err
 		return ctx.Err()
 	}
 	defer func() { <-d.connTurn }()
-	if d.connClosed {
+	select {
+	case <-d.quit: // closed: the connection is gone, or going
 		return sql.ErrConnDone
+	default:
 	}
 	c, err := d.writerConn(ctx)
 	if err != nil {
@@ -604,7 +604,8 @@ func (d *DB) read(ctx context.Context, q string, f func(st *sql.Stmt) error) err
 // inGroup marks the ctx of a function that the group commit runs.
 type inGroup struct{}
 
-// query runs a prepared q that returns rows.
+// query runs a prepared q that returns rows, on the pool: the listings
+// (the lookups take read).
 func (d *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st, err := d.stmt(ctx, q)
 	if err != nil {

@@ -346,4 +346,11 @@ func TestLookupsShareWriterConn(t *testing.T) {
 			t.Fatalf("FindClientByPhone(%d) = %+v, %v, %v; want the client written", i, c, ok, err)
 		}
 	}
+	// After Close a lookup fails: the writer's connection went with the DB.
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.FindClientByPhone(ctx, "", "74950000000"); err == nil {
+		t.Error("FindClientByPhone after Close succeeded")
+	}
 }
