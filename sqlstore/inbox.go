@@ -416,7 +416,9 @@ func (in *Inbox) claimLimit() int { return in.cfg.Workers * 16 }
 // (a webhook.Handler answers both with 503, so the provider redelivers).
 // An event whose ID is already in the inbox is not committed again.
 func (in *Inbox) HandleEvent(ctx context.Context, e callevent.Event) error {
-	b, err := json.Marshal(e)
+	// Its MarshalJSON, not json.Marshal: that would check and compact the
+	// method's output, already compact, once more (half the cost).
+	b, err := e.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("sqlstore: inbox: encode event %s: %w", e.ID, err)
 	}
