@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -190,6 +191,41 @@ func (d *DB) AllCalls(ctx context.Context, page Page) ([]match.CallRecord, error
 	return d.listCalls(ctx, "SELECT "+callCols+" FROM cb_calls"+
 		" ORDER BY started_at DESC, provider, account, call_id LIMIT $1 OFFSET $2", limit, offset)
 }
+
+// AllCallsAfter lists the calls of every account in AllCalls's order,
+// from the one after after (nil: from the newest), at most limit of them
+// (DefaultPageLimit when 0, at most MaxPageLimit). after's StartedAt,
+// Provider, Account and CallID place it, whether or not the log still has
+// it. Unlike an offset, that place holds while calls are logged and
+// purged, so a reader paging with the last call it got meets each call
+// once; and a page costs the same however deep it is.
+func (d *DB) AllCallsAfter(ctx context.Context, after *match.CallRecord, limit int) ([]match.CallRecord, error) {
+	limit, _ = Page{Limit: limit}.bounds()
+	if after == nil {
+		return d.AllCalls(ctx, Page{Limit: limit})
+	}
+	// A time outside the storable range (a reader's cursor) places after
+	// before or after every stored one, as it sorts.
+	var at int64
+	switch t := after.StartedAt; {
+	case t.IsZero():
+		at = zeroTime
+	case t.Before(minTime):
+		at = zeroTime + 1
+	case t.After(maxTime):
+		at = math.MaxInt64
+	default:
+		at = t.UnixNano()
+	}
+	return d.listCalls(ctx, callsAfterQuery, at, after.Provider, after.Account, after.CallID, limit)
+}
+
+// callsAfterQuery is AllCallsAfter's: the calls after ($1 started_at, $2
+// provider, $3 account, $4 call id) in the listing's order, $5 of them.
+// started_at <= $1 alone is what the index cb_calls_started serves.
+const callsAfterQuery = "SELECT " + callCols + " FROM cb_calls" +
+	" WHERE started_at <= $1 AND (started_at < $1 OR (provider, account, call_id) > ($2, $3, $4))" +
+	" ORDER BY started_at DESC, provider, account, call_id LIMIT $5"
 
 // Call returns the call of provider, account and callID (its unique
 // key), if the log has it.

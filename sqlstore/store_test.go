@@ -666,3 +666,112 @@ func TestZeroTimes(t *testing.T) {
 		}
 	})
 }
+
+// TestAllCallsAfter pages through the calls with the last call of each
+// page, as GET /api/calls does: the pages hold every call once in
+// AllCalls's order (ties in time broken by provider, account and call id),
+// also when calls are logged and purged between two pages.
+func TestAllCallsAfter(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := newDB(t, dv)
+		t0 := time.Date(2025, 1, 2, 3, 4, 5, 600700800, time.UTC)
+		rec := func(provider, account, id string, start time.Time) match.CallRecord {
+			return match.CallRecord{Provider: provider, Account: account, CallID: id, Direction: callevent.Inbound,
+				Status: callevent.Missed, ClientPhone: "79161234567", StartedAt: start}
+		}
+		var logged []match.CallRecord
+		log := func(r match.CallRecord) {
+			t.Helper()
+			if err := db.LogCall(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			logged = append(logged, r)
+		}
+		// Ties at t0 in each part of the key, a call with no start time
+		// (it sorts last) and calls around them.
+		for _, p := range []string{"telphin", "megafon"} {
+			for _, a := range []string{"a", "b"} {
+				for _, id := range []string{"c-1", "c-2"} {
+					log(rec(p, a, id, t0))
+				}
+			}
+		}
+		log(rec("phonet", "a", "z", time.Time{}))
+		for i := range 5 {
+			log(rec("telphin", "a", fmt.Sprintf("old-%d", i), t0.Add(-time.Duration(i+1)*time.Minute)))
+			log(rec("telphin", "a", fmt.Sprintf("new-%d", i), t0.Add(time.Duration(i+1)*time.Minute)))
+		}
+		want, err := db.AllCalls(ctx, Page{Limit: 100})
+		if err != nil || len(want) != len(logged) {
+			t.Fatalf("AllCalls = %d calls, %v; want %d", len(want), err, len(logged))
+		}
+
+		var got []match.CallRecord
+		var after *match.CallRecord
+		for range len(want) + 1 {
+			page, err := db.AllCallsAfter(ctx, after, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, page...)
+			if len(page) < 3 {
+				break
+			}
+			after = &page[len(page)-1]
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("pages of AllCallsAfter (-AllCalls +pages):\n%s", diff)
+		}
+
+		// A call newer than the first page and the purge of the oldest
+		// move no call from one page to another.
+		first, err := db.AllCallsAfter(ctx, nil, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log(rec("telphin", "a", "newest", t0.Add(time.Hour)))
+		if _, err := db.PurgeCalls(ctx, t0.Add(-3*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		rest, err := db.AllCallsAfter(ctx, &first[3], 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keep []match.CallRecord
+		for _, c := range want[4:] {
+			if !c.StartedAt.Before(t0.Add(-3 * time.Minute)) {
+				keep = append(keep, c)
+			}
+		}
+		if diff := cmp.Diff(keep, rest); diff != "" {
+			t.Errorf("the page after the first, once a call was logged and the oldest purged (-want +got):\n%s", diff)
+		}
+
+		// A reader's cursor may hold any time: before every stored one
+		// only the call without a start follows; after all, every call.
+		log(rec("phonet", "a", "z", time.Time{})) // purged above
+		now, err := db.AllCalls(ctx, Page{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			at   time.Time
+			want int
+		}{{time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC), 1}, {time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), len(now)}} {
+			got, err := db.AllCallsAfter(ctx, &match.CallRecord{StartedAt: tc.at}, 100)
+			if err != nil || len(got) != tc.want {
+				t.Errorf("AllCallsAfter(%s) = %d calls, %v; want %d", tc.at.Format(time.DateOnly), len(got), err, tc.want)
+			}
+		}
+	})
+}
+
+// TestAllCallsAfterUsesIndex: SQLite's plan of a page after a call
+// searches the calls by start rather than scan the table.
+func TestAllCallsAfterUsesIndex(t *testing.T) {
+	db := newDB(t, drivers[0])
+	text := queryPlan(t, db, callsAfterQuery, time.Now().UnixNano(), "telphin", "a", "c-1", 100)
+	if !contains(text, "USING INDEX cb_calls_started") || contains(text, "SCAN cb_calls") {
+		t.Errorf("plan of %q:\n%s\nwant a search using cb_calls_started", callsAfterQuery, text)
+	}
+}
