@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -98,7 +99,8 @@ func (g *Gateway) callOf(r match.CallRecord) Call { return callOf(g.presented(r)
 // /api/calls).
 func (g *Gateway) Calls() []Call {
 	if g.db != nil {
-		return mapSlice(allDB(func(ctx context.Context, p sqlstore.Page) ([]match.CallRecord, error) { return g.db.AllCalls(ctx, p) }), g.callOf)
+		calls, _, _ := g.scanCallsDB(context.Background(), nil, math.MaxInt, func(match.CallRecord) (bool, bool) { return true, false })
+		return mapSlice(calls, g.callOf)
 	}
 	return mapSlice(g.store.calls.all(), g.callOf)
 }
@@ -367,10 +369,7 @@ func (g *Gateway) listCalls(w http.ResponseWriter, r *http.Request) {
 		}
 		f.hasStatus = true
 	}
-	if g.db != nil {
-		g.listCallsDB(w, r, q.cursor, q.limit, f)
-		return
-	}
+	// The cursor is the last call of the page before, in both modes.
 	var after *match.CallRecord
 	if q.cursor != "" {
 		c, err := decodeCursor(q.cursor, "calls")
@@ -380,13 +379,21 @@ func (g *Gateway) listCalls(w http.ResponseWriter, r *http.Request) {
 		}
 		after = &match.CallRecord{StartedAt: c.At, Provider: c.P, Account: c.A, CallID: c.C}
 	}
+	if g.db != nil {
+		g.listCallsDB(w, r, after, q.limit, f)
+		return
+	}
 	calls, more := g.store.calls.page(after, q.limit, f)
 	next := ""
 	if more {
-		last := calls[len(calls)-1]
-		next = encodeCursor(cursorData{List: "calls", At: last.StartedAt, P: last.Provider, A: last.Account, C: last.CallID})
+		next = callCursor(calls[len(calls)-1])
 	}
 	writePage(g, w, r, calls, g.appendCall, next)
+}
+
+// callCursor is the cursor of the page after the call last.
+func callCursor(last *match.CallRecord) string {
+	return encodeCursor(cursorData{List: "calls", At: last.StartedAt, P: last.Provider, A: last.Account, C: last.CallID})
 }
 
 // callStatuses are the names the status filter of /api/calls takes.

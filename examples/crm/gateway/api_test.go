@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -286,14 +287,29 @@ func (doubledCaller) Call(context.Context, callevent.CallRequest) (callevent.Cal
 }
 
 // C: every list is paginated: limit (default 100, max 1000), an opaque
-// cursor, filters; bad values are 400 naming the parameter.
+// cursor, filters; bad values are 400 naming the parameter. The calls'
+// pages are the same in memory and in a database, where the cursor is the
+// last call's key too (not a position, which a new call would shift).
 func TestPagination(t *testing.T) {
 	t.Parallel()
-	g, _ := newGateway(t, gateway.Config{})
+	for _, mode := range []string{"memory", "sqlite"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			cfg := gateway.Config{}
+			if mode == "sqlite" {
+				cfg.DB = filepath.Join(t.TempDir(), "callbridge.db")
+			}
+			testPagination(t, cfg)
+		})
+	}
+}
+
+func testPagination(t *testing.T, cfg gateway.Config) {
+	g, _ := newGateway(t, cfg)
 	h := g.Handler()
 	const n = 250
 	for i := range n {
-		g.LogCall(record(i))
+		require.NoError(t, g.LogCall(record(i)))
 	}
 	w := call(h, "GET", "/api/calls", "")
 	var p gateway.Page[gateway.Call]
@@ -316,7 +332,7 @@ func TestPagination(t *testing.T) {
 	// A call logged between two pages neither repeats nor hides another.
 	w = call(h, "GET", "/api/calls?limit=10", "")
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &p))
-	g.LogCall(match.CallRecord{Provider: "telphin", CallID: "newest", StartedAt: t0.Add(time.Hour)})
+	require.NoError(t, g.LogCall(match.CallRecord{Provider: "telphin", CallID: "newest", StartedAt: t0.Add(time.Hour)}))
 	rest, _ := pagesFrom(t, h, "/api/calls?limit=100", p.NextCursor)
 	require.Len(t, rest, n-10)
 	require.Equal(t, record(10).CallID, rest[0])

@@ -210,8 +210,38 @@ func redactDSN(dsn string) string {
 func scanDB[T any](ctx context.Context, from, n int, list func(context.Context, sqlstore.Page) ([]T, error),
 	keep func(T) (ok, stop bool)) (out []T, next int, more bool, err error) {
 	pos := from
-	for {
+	out, read, more, err := scan(ctx, n, func(ctx context.Context) ([]T, error) {
 		rows, err := list(ctx, sqlstore.Page{Offset: pos, Limit: dbScan})
+		pos += len(rows)
+		return rows, err
+	}, keep)
+	return out, from + read, more, err
+}
+
+// scanCallsDB reads the calls newest first from the one after after
+// (nil: the newest), dbScan at a time, by the last call's key
+// (sqlstore.DB.AllCallsAfter), and returns up to n calls that keep keeps
+// and whether more may follow. keep may stop the scan.
+func (g *Gateway) scanCallsDB(ctx context.Context, after *match.CallRecord, n int,
+	keep func(match.CallRecord) (ok, stop bool)) (out []match.CallRecord, more bool, err error) {
+	out, _, more, err = scan(ctx, n, func(ctx context.Context) ([]match.CallRecord, error) {
+		rows, err := g.db.AllCallsAfter(ctx, after, dbScan)
+		if len(rows) > 0 {
+			after = &rows[len(rows)-1]
+		}
+		return rows, err
+	}, keep)
+	return out, more, err
+}
+
+// scan is the loop of scanDB and scanCallsDB: it reads pages with next
+// (dbScan rows, fewer at the end) and returns up to n rows that keep
+// keeps, how many rows it read before the first one it left (where the
+// next page starts) and whether more may follow.
+func scan[T any](ctx context.Context, n int, next func(context.Context) ([]T, error),
+	keep func(T) (ok, stop bool)) (out []T, read int, more bool, err error) {
+	for {
+		rows, err := next(ctx)
 		if err != nil {
 			return nil, 0, false, err
 		}
@@ -224,14 +254,14 @@ func scanDB[T any](ctx context.Context, from, n int, list func(context.Context, 
 				continue
 			}
 			if len(out) == n {
-				return out, pos + i, true, nil
+				return out, read + i, true, nil
 			}
 			out = append(out, r)
 		}
 		if len(rows) < dbScan {
 			return out, 0, false, nil
 		}
-		pos += len(rows)
+		read += len(rows)
 	}
 }
 
@@ -250,9 +280,7 @@ const awaitScan = 4 * time.Hour
 // (match.Engine.Await).
 func (g *Gateway) awaitUnbound(ctx context.Context) error {
 	since := g.clock().Now().Add(-match.DefaultLateBindingWindow - awaitScan)
-	_, _, _, err := scanDB(ctx, 0, 1, func(ctx context.Context, p sqlstore.Page) ([]match.CallRecord, error) {
-		return g.db.AllCalls(ctx, p)
-	}, func(rec match.CallRecord) (bool, bool) {
+	_, _, err := g.scanCallsDB(ctx, nil, 1, func(rec match.CallRecord) (bool, bool) {
 		if rec.StartedAt.Before(since) {
 			return false, true // newest first: the rest are older
 		}

@@ -23,28 +23,28 @@ func (g *Gateway) dbError(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, http.StatusServiceUnavailable, "the database is not available")
 }
 
-// listCallsDB is GET /api/calls in database mode. The database lists the
-// calls newest first by offset, so the cursor is a position in that
-// listing (as for clients and leads), not the last call's key.
-func (g *Gateway) listCallsDB(w http.ResponseWriter, r *http.Request, cursor string, limit int, f callFilter) {
-	pos, ok := g.position(w, cursor, "calls")
-	if !ok {
-		return
+// listCallsDB is GET /api/calls in database mode: the calls after the
+// call after (nil: from the newest), found by its key as in memory, so a
+// page holds its place while calls arrive.
+func (g *Gateway) listCallsDB(w http.ResponseWriter, r *http.Request, after *match.CallRecord, limit int, f callFilter) {
+	if !f.to.IsZero() && (after == nil || after.StartedAt.After(f.to)) {
+		after = &match.CallRecord{StartedAt: f.to} // the calls before to come after it
 	}
-	calls, next, more, err := scanDB(r.Context(), pos, limit,
-		func(ctx context.Context, p sqlstore.Page) ([]match.CallRecord, error) { return g.db.AllCalls(ctx, p) },
-		func(c match.CallRecord) (bool, bool) {
-			if !f.from.IsZero() && c.StartedAt.Before(f.from) {
-				return false, true // newest first: the rest are older still
-			}
-			return (f.to.IsZero() || c.StartedAt.Before(f.to)) && f.keep(&c), false
-		})
+	calls, more, err := g.scanCallsDB(r.Context(), after, limit, func(c match.CallRecord) (bool, bool) {
+		if !f.from.IsZero() && c.StartedAt.Before(f.from) {
+			return false, true // newest first: the rest are older still
+		}
+		return (f.to.IsZero() || c.StartedAt.Before(f.to)) && f.keep(&c), false
+	})
 	if err != nil {
 		g.dbError(w, r, err)
 		return
 	}
-	writePage(g, w, r, calls, func(b []byte, c match.CallRecord) ([]byte, error) { return g.appendCall(b, &c) },
-		cursorIf(more, "calls", next))
+	next := ""
+	if more {
+		next = callCursor(&calls[len(calls)-1])
+	}
+	writePage(g, w, r, calls, func(b []byte, c match.CallRecord) ([]byte, error) { return g.appendCall(b, &c) }, next)
 }
 
 // listNotifications is GET /api/notifications: the notifications to

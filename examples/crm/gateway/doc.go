@@ -192,8 +192,9 @@
 // events as queued and a database that does not answer as a problem; a
 // listing whose database fails is 503. Differences from memory mode:
 // clients created for unknown numbers are numbered after the seed ("c5"),
-// and the list cursors are positions (offsets: rows added meanwhile may
-// shift a page). The engine's calls in progress
+// and the cursors of lists other than calls are positions (offsets: a
+// dead letter replayed meanwhile shifts the pages after it; a calls cursor
+// is the last call's key in both modes). The engine's calls in progress
 // survive a crash: the inbox holds their events until the engine decides
 // them (match.WithOnDecision → Inbox.Settle) and the next start resumes
 // them; gateways sharing a PostgreSQL database decide through the one
