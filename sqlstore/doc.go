@@ -89,7 +89,9 @@
 //     close one number's tasks at once. A task's id is "t" and a number.
 //   - Directory: SetEmployees and SetOnline replace an account's lists.
 //   - Listings (Clients, Leads, Calls, Notifications, Tasks) are paginated by
-//     offset (Page) in a stable order.
+//     offset (Page) in a stable order; the calls of every account also by
+//     the last call of the page before (AllCallsAfter), which new calls do
+//     not shift, read in order from an index however deep the page.
 //
 // # Shared across instances
 //
