@@ -30,12 +30,7 @@ func (g *Gateway) listCallsDB(w http.ResponseWriter, r *http.Request, after *mat
 	if !f.to.IsZero() && (after == nil || after.StartedAt.After(f.to)) {
 		after = &match.CallRecord{StartedAt: f.to} // the calls before to come after it
 	}
-	calls, more, err := g.scanCallsDB(r.Context(), after, limit, func(c match.CallRecord) (bool, bool) {
-		if !f.from.IsZero() && c.StartedAt.Before(f.from) {
-			return false, true // newest first: the rest are older still
-		}
-		return (f.to.IsZero() || c.StartedAt.Before(f.to)) && f.keep(&c), false
-	})
+	calls, more, err := g.scanCallsDB(r.Context(), after, limit, func(c match.CallRecord) (bool, bool) { return f.judge(&c) })
 	if err != nil {
 		g.dbError(w, r, err)
 		return

@@ -272,6 +272,16 @@ func (f callFilter) keep(r *match.CallRecord) bool {
 		(!f.hasStatus || r.Status == f.status)
 }
 
+// judge is f for a listing read newest first, in memory or in a database:
+// whether r is kept, and whether the scan stops at r (older than from,
+// as every call after it).
+func (f callFilter) judge(r *match.CallRecord) (ok, stop bool) {
+	if !f.from.IsZero() && r.StartedAt.Before(f.from) {
+		return false, true
+	}
+	return (f.to.IsZero() || r.StartedAt.Before(f.to)) && f.keep(r), false
+}
+
 // page returns up to n calls after the call after (nil: from the newest)
 // that f keeps, and whether more may follow. The records are shared: do
 // not change them.
@@ -287,10 +297,11 @@ func (l *callLog) page(after *match.CallRecord, n int, f callFilter) (out []*mat
 	}
 	for i--; i >= 0; i-- {
 		r := l.asc[i]
-		if !f.from.IsZero() && r.StartedAt.Before(f.from) {
+		ok, stop := f.judge(r)
+		if stop {
 			break
 		}
-		if !f.keep(r) {
+		if !ok {
 			continue
 		}
 		if len(out) == n {
