@@ -198,7 +198,8 @@ func (d *DB) AllCalls(ctx context.Context, page Page) ([]match.CallRecord, error
 // Provider, Account and CallID place it, whether or not the log still has
 // it. Unlike an offset, that place holds while calls are logged and
 // purged, so a reader paging with the last call it got meets each call
-// once; and a page costs the same however deep it is.
+// once; and a page is read from the index in order however deep it is,
+// past only the calls of after's own start time that sort before it.
 func (d *DB) AllCallsAfter(ctx context.Context, after *match.CallRecord, limit int) ([]match.CallRecord, error) {
 	limit, _ = Page{Limit: limit}.bounds()
 	if after == nil {
