@@ -969,8 +969,12 @@ func (d *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error
 	return tx.StmtContext(ctx, st), nil
 }
 
-// txExec runs q in tx (see txStmt).
+// txExec runs q in tx (see txStmt). A nil tx runs q alone, committed by
+// itself: on PostgreSQL only, where writes need no writer (see inTx).
 func (d *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if tx == nil {
+		return d.db.ExecContext(ctx, q, args...)
+	}
 	st, err := d.txStmt(ctx, tx, q)
 	switch {
 	case err != nil:
@@ -991,6 +995,9 @@ func (d *DB) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) 
 
 // txQuery is txExec for a statement that returns rows.
 func (d *DB) txQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	if tx == nil {
+		return d.db.QueryContext(ctx, q, args...)
+	}
 	st, err := d.txStmt(ctx, tx, q)
 	switch {
 	case err != nil:
@@ -1015,25 +1022,6 @@ func pad[T any](xs []T) []T {
 		out = append(out, xs[len(xs)-1])
 	}
 	return out
-}
-
-// savepoint runs f inside a savepoint of tx and rolls back to it if f
-// fails, so the transaction goes on without f's writes.
-// The three statements are prepared once, as the others.
-func (d *DB) savepoint(ctx context.Context, tx *sql.Tx, f func() error) error {
-	if _, err := d.txExec(ctx, tx, "SAVEPOINT cb_op"); err != nil {
-		return err
-	}
-	err := f()
-	if err != nil {
-		if _, rerr := d.txExec(ctx, tx, "ROLLBACK TO cb_op"); rerr != nil {
-			return errors.Join(err, rerr)
-		}
-	}
-	if _, rerr := d.txExec(ctx, tx, "RELEASE cb_op"); rerr != nil {
-		return errors.Join(err, rerr)
-	}
-	return err
 }
 
 // wrap prefixes err with "sqlstore: " and what failed, unless it is nil.

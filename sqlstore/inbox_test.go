@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/callbridge/callbridge/callevent"
+	"github.com/callbridge/callbridge/internal/pgtest"
 	"github.com/callbridge/callbridge/webhook"
 )
 
@@ -863,9 +864,9 @@ func TestOpenReadOnly(t *testing.T) {
 	})
 }
 
-// TestInboxDiskFullKeepsDeliveryResults: when a commit carries delivery
-// results and new events and the events do not fit (a full disk), the
-// events are refused and the delivery results are committed all the same.
+// TestInboxDiskFullKeepsDeliveryResults: when new events do not fit (a
+// full disk), the events are refused and the delivery results are
+// committed all the same.
 func TestInboxDiskFullKeepsDeliveryResults(t *testing.T) {
 	db := nearlyFullDB(t)
 	in := newInbox(t, db, newRecorder(), InboxConfig{PollInterval: time.Hour})
@@ -890,7 +891,8 @@ func TestInboxDiskFullKeepsDeliveryResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	insert := &inboxOp{kind: opInsert, ctx: ctx, eventID: ev.ID, ev: ev, event: body, done: make(chan error, 1)}
-	in.commit([]*inboxOp{{kind: opDelivered, seq: seq}, insert})
+	in.commitEvents([]*inboxOp{insert})
+	in.commitBook([]*inboxOp{{kind: opDelivered, seq: seq}})
 	if err := <-insert.done; !errors.Is(err, webhook.ErrUnavailable) {
 		t.Fatalf("insert into a full database = %v, want ErrUnavailable", err)
 	}
@@ -900,6 +902,43 @@ func TestInboxDiskFullKeepsDeliveryResults(t *testing.T) {
 	if n := countRows(t, db, "event_id = '"+ev.ID+"'"); n != 0 {
 		t.Error("the refused event was stored")
 	}
+}
+
+// TestInboxEventsDoNotWaitForBookkeeping: on PostgreSQL, where the two
+// writers commit side by side, a delivery result stuck behind a row lock
+// does not hold up the commit of new events (the webhooks' 2xx).
+func TestInboxEventsDoNotWaitForBookkeeping(t *testing.T) {
+	db := open(t, pgtest.NewDatabase(t))
+	in := newInbox(t, db, newRecorder(), InboxConfig{PollInterval: time.Hour})
+	ctx := context.Background()
+	var seq int64
+	if err := db.db.QueryRow("INSERT INTO cb_inbox (event_id, event, state, attempts, at, owner, last_error, created_at, call_key)"+
+		" VALUES ('in-flight', '{}', 0, 0, $1, $2, '', $3, '') RETURNING seq", time.Now().Add(time.Hour).UnixNano(), in.owner, time.Now().UnixNano()).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback()
+	if _, err := lock.Exec("SELECT seq FROM cb_inbox WHERE seq = $1 FOR UPDATE", seq); err != nil {
+		t.Fatal(err)
+	}
+	in.send(&inboxOp{kind: opDelivered, seq: seq})
+	eventually(t, "the delivery result to wait for the row lock", func() bool {
+		return countIn(t, db, "pg_stat_activity", "datname = current_database() AND wait_event_type = 'Lock'") == 1
+	})
+	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := in.HandleEvent(ectx, testEvent(1, 1)); err != nil {
+		t.Fatalf("HandleEvent while a delivery result waits for a lock = %v", err)
+	}
+	if err := lock.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the delivery result to be committed", func() bool {
+		return countRows(t, db, fmt.Sprintf("seq = %d AND state = %d", seq, inboxDelivered)) == 1
+	})
 }
 
 // nearlyFullDB is a SQLite database that can grow by 24 pages only: its
