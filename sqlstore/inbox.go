@@ -214,7 +214,7 @@ type Inbox struct {
 
 	mu       sync.RWMutex // closed, and senders of ops and book
 	closed   bool
-	ops      chan *inboxOp // events to insert, for writeLoop
+	ops      chan *inboxOp // events to insert and claims, for writeLoop
 	book     chan *inboxOp // the rest (bookkeeping), for bookLoop
 	entering atomic.Int64  // HandleEvent calls about to send to ops
 
@@ -463,12 +463,13 @@ func (in *Inbox) HandleEvent(ctx context.Context, e callevent.Event) error {
 }
 
 // writeLoop is the group commit of the events: it commits those that
-// arrived while the previous transaction ran, up to MaxBatch at once.
-// Delivery results, settled calls and claims are bookLoop's: a webhook
-// waits for its event's commit only, never for bookkeeping, and on
-// PostgreSQL the events of a group are one statement that commits itself
-// (one round trip; the writer was busy 97% of the time under load with
-// the bookkeeping, a savepoint and BEGIN and COMMIT in its transactions).
+// arrived while the previous transaction ran, up to MaxBatch at once, and
+// the claims, which so see every event committed before them. Delivery
+// results and settled calls are bookLoop's: a webhook waits for its
+// event's commit only, never for bookkeeping, and on PostgreSQL the events
+// of a group without a claim are one statement that commits itself (one
+// round trip; the writer was busy 97% of the time under load with the
+// bookkeeping, a savepoint and BEGIN and COMMIT in its transactions).
 func (in *Inbox) writeLoop() {
 	defer close(in.writerDone)
 	batch := make([]*inboxOp, 0, in.cfg.MaxBatch)
@@ -517,9 +518,9 @@ func (in *Inbox) writeLoop() {
 // last transaction to bring their next events.
 const groupLinger = 200 * time.Microsecond
 
-// bookLoop commits the bookkeeping (delivery results, settled calls,
-// claims) that arrived while its previous transaction ran, up to MaxBatch
-// writes at once.
+// bookLoop commits the bookkeeping (delivery results, settled calls) that
+// arrived while its previous transaction ran, up to MaxBatch writes at
+// once.
 func (in *Inbox) bookLoop() {
 	defer close(in.bookDone)
 	batch := make([]*inboxOp, 0, in.cfg.MaxBatch)
@@ -546,17 +547,28 @@ func drain(ch chan *inboxOp, batch []*inboxOp, limit int) (_ []*inboxOp, open bo
 	return batch, true
 }
 
-// commitEvents commits the events of batch and answers their callers.
+// commitEvents commits the events of batch and runs its claim, if any,
+// in one transaction, and answers their callers. The claim comes after
+// the events: a claim that follows an event's commit sees it, so the
+// rows committed before this Inbox held the lease are claimed, in order,
+// before it delivers those it committed since.
 func (in *Inbox) commitEvents(batch []*inboxOp) {
 	inserts := make([]*inboxOp, 0, len(batch))
+	var claim *inboxOp
+	var extraClaims []*inboxOp // claimers beyond the first get no rows: one claim per transaction
 	for _, op := range batch {
-		if err := op.ctx.Err(); err != nil {
-			op.done <- err // the caller has gone
-			continue
+		switch {
+		case op.kind == opClaim && claim == nil:
+			claim = op
+		case op.kind == opClaim:
+			extraClaims = append(extraClaims, op)
+		case op.ctx.Err() != nil:
+			op.done <- op.ctx.Err() // the caller has gone
+		default:
+			inserts = append(inserts, op)
 		}
-		inserts = append(inserts, op)
 	}
-	if len(inserts) == 0 {
+	if len(inserts) == 0 && claim == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), inboxWriteTimeout)
@@ -564,21 +576,28 @@ func (in *Inbox) commitEvents(batch []*inboxOp) {
 	now := in.cfg.Now().UnixNano()
 	// This Inbox delivers what it commits unless another holds the lease.
 	deliverHere := in.holder == nil || in.isLeader.Load()
-	var local []claimed
-	insert := func(ctx context.Context, tx *sql.Tx) error {
+	var local, got []claimed
+	write := func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		local, err = in.insertInbox(ctx, tx, inserts, now, deliverHere)
+		if len(inserts) > 0 {
+			if local, err = in.insertInbox(ctx, tx, inserts, now, deliverHere); err != nil {
+				return err
+			}
+		}
+		if claim != nil {
+			got, err = in.claimRows(ctx, tx)
+		}
 		return err
 	}
 	var err error
-	if in.db.writes == nil && len(inserts) <= insertChunk {
-		err = insert(ctx, nil) // one statement, which commits itself
+	if in.db.writes == nil && claim == nil && len(inserts) <= insertChunk {
+		err = write(ctx, nil) // one statement, which commits itself
 	} else {
-		err = in.db.inTx(ctx, insert)
+		err = in.db.inTx(ctx, write)
 	}
 	if err != nil {
 		err = fmt.Errorf("%w: sqlstore: inbox commit: %w", webhook.ErrUnavailable, err)
-		if in.holder != nil {
+		if len(inserts) > 0 && in.holder != nil {
 			in.recheck.Store(true)
 		}
 	}
@@ -600,33 +619,32 @@ func (in *Inbox) commitEvents(batch []*inboxOp) {
 	for _, op := range inserts {
 		op.done <- err
 	}
+	if claim != nil {
+		if err != nil {
+			got = nil
+		}
+		claim.claimed <- claimResult{got, err}
+	}
+	for _, op := range extraClaims {
+		op.claimed <- claimResult{nil, err}
+	}
 }
 
-// commitBook writes the bookkeeping of batch in one transaction and
-// answers its claim, if any.
+// commitBook writes the bookkeeping of batch in one transaction.
 func (in *Inbox) commitBook(batch []*inboxOp) {
 	var delivered []int64
 	var settle []string
 	var others []*inboxOp
-	var claim *inboxOp
-	var extraClaims []*inboxOp // claimers beyond the first get no rows: one claim per transaction
 	for _, op := range batch {
 		switch op.kind {
 		case opDelivered:
 			delivered = append(delivered, op.seq)
 		case opSettle:
 			settle = append(settle, op.callKey)
-		case opClaim:
-			if claim == nil {
-				claim = op
-			} else {
-				extraClaims = append(extraClaims, op)
-			}
 		default:
 			others = append(others, op)
 		}
 	}
-	var got []claimed
 	ctx, cancel := context.WithTimeout(context.Background(), inboxWriteTimeout)
 	defer cancel()
 	now := in.cfg.Now().UnixNano()
@@ -654,12 +672,6 @@ func (in *Inbox) commitBook(batch []*inboxOp) {
 				return fmt.Errorf("record delivery result: %w", err)
 			}
 		}
-		if claim != nil {
-			var err error
-			if got, err = in.claimRows(ctx, tx); err != nil {
-				return err
-			}
-		}
 		return nil
 	})
 	if err != nil {
@@ -672,15 +684,6 @@ func (in *Inbox) commitBook(batch []*inboxOp) {
 			in.cfg.Logger.Warn("sqlstore: inbox: settled calls not recorded; their events are resumed by the next start",
 				"calls", len(settle), "error", err)
 		}
-	}
-	if claim != nil {
-		if err != nil {
-			got = nil
-		}
-		claim.claimed <- claimResult{got, err}
-	}
-	for _, op := range extraClaims {
-		op.claimed <- claimResult{nil, err}
 	}
 	if err == nil && len(others) > 0 {
 		in.wakeUp() // a retry may be due soon
@@ -1033,11 +1036,11 @@ func (in *Inbox) takeOver(ctx context.Context) error {
 // claim leases up to claimLimit due rows to this Inbox and dispatches
 // them; it returns how many it claimed.
 func (in *Inbox) claim() (int, error) {
-	// The writer claims in its next transaction: one writer, no lock
-	// contention on SQLite, and rows committed in that transaction are
-	// claimed at once.
+	// The events' writer claims in its next transaction, after its
+	// events: rows committed before are claimed, those of that
+	// transaction too (see commitEvents).
 	op := &inboxOp{kind: opClaim, claimed: make(chan claimResult, 1)}
-	in.send(op)
+	in.ops <- op
 	res := <-op.claimed
 	if res.err != nil {
 		return 0, res.err
