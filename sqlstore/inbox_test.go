@@ -871,12 +871,7 @@ func TestInboxDiskFullKeepsDeliveryResults(t *testing.T) {
 	db := nearlyFullDB(t)
 	in := newInbox(t, db, newRecorder(), InboxConfig{PollInterval: time.Hour})
 	ctx := context.Background()
-	// A row this inbox is delivering (leased to it, not due).
-	var seq int64
-	if err := db.db.QueryRow("INSERT INTO cb_inbox (event_id, event, state, attempts, at, owner, last_error, created_at, call_key)"+
-		" VALUES ('in-flight', '{}', 0, 0, $1, $2, '', $3, '') RETURNING seq", time.Now().Add(time.Hour).UnixNano(), in.owner, time.Now().UnixNano()).Scan(&seq); err != nil {
-		t.Fatal(err)
-	}
+	seq := inFlightRow(t, db, in)
 	for i := 0; ; i++ { // fill the database
 		if err := in.HandleEvent(ctx, testEvent(i, 1)); err != nil {
 			break
@@ -897,7 +892,7 @@ func TestInboxDiskFullKeepsDeliveryResults(t *testing.T) {
 		t.Fatalf("insert into a full database = %v, want ErrUnavailable", err)
 	}
 	if n := countRows(t, db, fmt.Sprintf("seq = %d AND state = %d", seq, inboxDelivered)); n != 1 {
-		t.Error("the delivery result committed with the refused events was lost")
+		t.Error("the delivery result was lost while the database refused events")
 	}
 	if n := countRows(t, db, "event_id = '"+ev.ID+"'"); n != 0 {
 		t.Error("the refused event was stored")
@@ -911,11 +906,7 @@ func TestInboxEventsDoNotWaitForBookkeeping(t *testing.T) {
 	db := open(t, pgtest.NewDatabase(t))
 	in := newInbox(t, db, newRecorder(), InboxConfig{PollInterval: time.Hour})
 	ctx := context.Background()
-	var seq int64
-	if err := db.db.QueryRow("INSERT INTO cb_inbox (event_id, event, state, attempts, at, owner, last_error, created_at, call_key)"+
-		" VALUES ('in-flight', '{}', 0, 0, $1, $2, '', $3, '') RETURNING seq", time.Now().Add(time.Hour).UnixNano(), in.owner, time.Now().UnixNano()).Scan(&seq); err != nil {
-		t.Fatal(err)
-	}
+	seq := inFlightRow(t, db, in)
 	lock, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -939,6 +930,18 @@ func TestInboxEventsDoNotWaitForBookkeeping(t *testing.T) {
 	eventually(t, "the delivery result to be committed", func() bool {
 		return countRows(t, db, fmt.Sprintf("seq = %d AND state = %d", seq, inboxDelivered)) == 1
 	})
+}
+
+// inFlightRow inserts a row that in is delivering (leased to it, not due)
+// and returns its seq.
+func inFlightRow(t *testing.T, db *DB, in *Inbox) int64 {
+	t.Helper()
+	var seq int64
+	if err := db.db.QueryRow("INSERT INTO cb_inbox (event_id, event, state, attempts, at, owner, last_error, created_at, call_key)"+
+		" VALUES ('in-flight', '{}', 0, 0, $1, $2, '', $3, '') RETURNING seq", time.Now().Add(time.Hour).UnixNano(), in.owner, time.Now().UnixNano()).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	return seq
 }
 
 // nearlyFullDB is a SQLite database that can grow by 24 pages only: its
