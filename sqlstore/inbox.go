@@ -164,9 +164,8 @@ type DeadLetter struct {
 // its own result. A second writer commits the delivery results of the
 // workers and the settled calls the same way, so that no webhook waits
 // for them. The same event ID committed twice is one row, whatever its
-// state. Rows this
-// Inbox commits are its own from the start (leased to it) and go to the
-// workers from memory; the database is asked for due rows (retries, rows
+// state. Rows this Inbox commits are its own from the start (leased to
+// it) and go to the workers from memory; the database is asked for due rows (retries, rows
 // of other processes or of a dead one) every PollInterval.
 //
 // Several processes share one inbox on PostgreSQL: a claim takes due rows
@@ -464,7 +463,8 @@ func (in *Inbox) HandleEvent(ctx context.Context, e callevent.Event) error {
 
 // writeLoop is the group commit of the events: it commits those that
 // arrived while the previous transaction ran, up to MaxBatch at once, and
-// the claims, which so see every event committed before them. Delivery
+// runs the claims after them, so that a claim sees every event committed
+// before it. Delivery
 // results and settled calls are bookLoop's: a webhook waits for its
 // event's commit only, never for bookkeeping, and on PostgreSQL the events
 // of a group without a claim are one statement that commits itself (one
@@ -577,6 +577,10 @@ func (in *Inbox) commitEvents(batch []*inboxOp) {
 	// This Inbox delivers what it commits unless another holds the lease.
 	deliverHere := in.holder == nil || in.isLeader.Load()
 	var local, got []claimed
+	// The events come first: on PostgreSQL an insert may wait for a
+	// transaction that updates a row with its ID (another instance marking
+	// its copy delivered); the claim after them skips locked rows and
+	// waits for nobody.
 	write := func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		if len(inserts) > 0 {
@@ -1214,8 +1218,8 @@ func (in *Inbox) handle(ctx context.Context, c claimed) (err error) {
 	return in.sink.HandleEvent(ctx, c.event)
 }
 
-// send queues a delivery result for the writer, which runs until every
-// worker has stopped.
+// send queues a delivery result for the bookkeeping writer, which runs
+// until every worker has stopped.
 func (in *Inbox) send(op *inboxOp) { in.book <- op }
 
 // clipError keeps at most MaxLastErrorLen bytes of valid UTF-8.
