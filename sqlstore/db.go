@@ -969,11 +969,11 @@ func (d *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error
 	return tx.StmtContext(ctx, st), nil
 }
 
-// txExec runs q in tx (see txStmt). A nil tx runs q alone, committed by
-// itself: on PostgreSQL only, where writes need no writer (see inTx).
+// txExec runs q in tx (see txStmt); a nil tx runs q in a transaction of
+// its own (see exec).
 func (d *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
 	if tx == nil {
-		return d.db.ExecContext(ctx, q, args...)
+		return d.exec(ctx, q, args...)
 	}
 	st, err := d.txStmt(ctx, tx, q)
 	switch {
@@ -993,10 +993,12 @@ func (d *DB) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) 
 	return tx.QueryRowContext(ctx, q, args...) // a preparation error shows at Scan
 }
 
-// txQuery is txExec for a statement that returns rows.
+// txQuery is txExec for a statement that returns rows. A nil tx runs q
+// on the pool, committed by itself: a write so only on PostgreSQL, where
+// writes need no writer (see inTx).
 func (d *DB) txQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
 	if tx == nil {
-		return d.db.QueryContext(ctx, q, args...)
+		return d.query(ctx, q, args...)
 	}
 	st, err := d.txStmt(ctx, tx, q)
 	switch {
