@@ -118,8 +118,9 @@
 // backoff and mark an event dead after InboxConfig.MaxAttempts
 // (DeadLetters lists them, Replay puts one back). Concurrent events are
 // committed in groups, one transaction for all that arrived while the
-// previous commit ran; the delivery results are committed apart, so that
-// no webhook waits for them. Delivered rows are purged after
+// previous commit ran; the delivery results and settled calls are
+// committed apart, gathered for a few milliseconds, so that no webhook
+// waits for them. Delivered rows are purged after
 // InboxConfig.Retention. A restart delivers what was committed and not
 // yet delivered. A dead event stays dead under a provider's redelivery
 // (its ID is taken): only Replay revives it.
