@@ -277,7 +277,7 @@ type inboxOp struct {
 	seq       int64
 	attempts  int       // after this failure
 	state     int       // after this failure
-	at        time.Time // next due time (failure) or delivery time
+	at        time.Time // next due time (failure), or when delivered or settled
 	lastError string
 	// claim
 	claimed chan claimResult

@@ -444,3 +444,35 @@ func TestInboxPurgesHeldRowsPastHoldLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestInboxStampsSettleTime: the rows of a settled call are stamped with
+// the moment of Settle, not of the bookkeeping's commit a little later,
+// so that their retention counts from the decision.
+func TestInboxStampsSettleTime(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := open(t, dv.dsn(t), WithDefaultCountry("RU"))
+		engine, err := match.NewEngine(db, match.WithDefaultCountry("RU"), match.WithTiming(match.Timing{Grace: time.Hour}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = engine.Close(context.Background()) })
+		var now atomic.Int64 // the inbox's clock
+		settledAt := time.Now().UnixNano()
+		now.Store(settledAt)
+		in := newInbox(t, db, engine, InboxConfig{Now: func() time.Time { return time.Unix(0, now.Load()) },
+			PollInterval: 10 * time.Millisecond, LeaderLease: 100 * time.Hour})
+		ended, _ := callEvents(1, "79161111111")
+		if err := in.HandleEvent(context.Background(), ended); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the call's event held", func() bool { return countRows(t, db, "state = 0 AND at = "+heldAtSQL) == 1 })
+		if err := in.Settle(context.Background(), ended.Provider, ended.Account, ended.CallID); err != nil {
+			t.Fatal(err)
+		}
+		now.Add(int64(time.Hour)) // before the bookkeeping's commit, bookLinger later
+		eventually(t, "the call's row settled", func() bool { return countRows(t, db, "state = "+inboxDeliveredSQL) == 1 })
+		if n := countRows(t, db, fmt.Sprintf("state = %s AND at = %d", inboxDeliveredSQL, settledAt)); n != 1 {
+			t.Errorf("the settled row is not stamped with the moment of Settle (%d rows are)", n)
+		}
+	})
+}
