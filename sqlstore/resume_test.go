@@ -404,6 +404,26 @@ func TestInboxRechecksAfterAFailedCommit(t *testing.T) {
 	})
 }
 
+// newHeldInbox opens a database of dv, an engine on it whose ended calls
+// stay in progress (their events held) and an inbox in front of it, with
+// cfg, polling every 10 ms and holding the lease of delivery; the inbox
+// runs on the clock returned (the engine on the system's), which starts
+// now.
+func newHeldInbox(t *testing.T, dv backend, cfg InboxConfig) (*DB, *Inbox, *atomic.Int64) {
+	t.Helper()
+	db := open(t, dv.dsn(t), WithDefaultCountry("RU"))
+	engine, err := match.NewEngine(db, match.WithDefaultCountry("RU"), match.WithTiming(match.Timing{Grace: time.Hour}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = engine.Close(context.Background()) })
+	now := new(atomic.Int64)
+	now.Store(time.Now().UnixNano())
+	cfg.Now = func() time.Time { return time.Unix(0, now.Load()) }
+	cfg.PollInterval, cfg.LeaderLease = 10*time.Millisecond, 100*time.Hour
+	return db, newInbox(t, db, engine, cfg), now
+}
+
 // TestInboxPurgesHeldRowsPastHoldLimit: a held row whose call is never
 // settled is deleted once it is older than HoldLimit, by the workers'
 // purge; a younger one stays held.
@@ -412,17 +432,7 @@ func TestInboxPurgesHeldRowsPastHoldLimit(t *testing.T) {
 		t.Fatalf("heldAtSQL %s is not heldAt %d", heldAtSQL, int64(heldAt))
 	}
 	forEachDriver(t, func(t *testing.T, dv backend) {
-		db := open(t, dv.dsn(t), WithDefaultCountry("RU"))
-		engine, err := match.NewEngine(db, match.WithDefaultCountry("RU"), match.WithTiming(match.Timing{Grace: time.Hour}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = engine.Close(context.Background()) })
-		var now atomic.Int64 // the inbox's clock; the engine's is the system's
-		now.Store(time.Now().UnixNano())
-		clock := func() time.Time { return time.Unix(0, now.Load()) }
-		in := newInbox(t, db, engine, InboxConfig{Now: clock, HoldLimit: time.Hour, PollInterval: 10 * time.Millisecond,
-			LeaderLease: 100 * time.Hour})
+		db, in, now := newHeldInbox(t, dv, InboxConfig{HoldLimit: time.Hour})
 		held := func(call int) string {
 			return fmt.Sprintf("state = 0 AND at = %s AND event_id LIKE 'ev-%d-%%'", heldAtSQL, call)
 		}
@@ -450,17 +460,8 @@ func TestInboxPurgesHeldRowsPastHoldLimit(t *testing.T) {
 // so that their retention counts from the decision.
 func TestInboxStampsSettleTime(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, dv backend) {
-		db := open(t, dv.dsn(t), WithDefaultCountry("RU"))
-		engine, err := match.NewEngine(db, match.WithDefaultCountry("RU"), match.WithTiming(match.Timing{Grace: time.Hour}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = engine.Close(context.Background()) })
-		var now atomic.Int64 // the inbox's clock
-		settledAt := time.Now().UnixNano()
-		now.Store(settledAt)
-		in := newInbox(t, db, engine, InboxConfig{Now: func() time.Time { return time.Unix(0, now.Load()) },
-			PollInterval: 10 * time.Millisecond, LeaderLease: 100 * time.Hour})
+		db, in, now := newHeldInbox(t, dv, InboxConfig{})
+		settledAt := now.Load()
 		ended, _ := callEvents(1, "79161111111")
 		if err := in.HandleEvent(context.Background(), ended); err != nil {
 			t.Fatal(err)
