@@ -670,7 +670,7 @@ func (in *Inbox) commitBook(batch []*inboxOp) {
 			others = append(others, op)
 			continue
 		}
-		if op.at.Before(done) {
+		if !op.at.IsZero() && op.at.Before(done) {
 			done = op.at
 		}
 	}
