@@ -848,8 +848,8 @@ func listArgs[T any](first []any, xs []T) (args []any, list string) {
 // Settle tells the Inbox that a Resumer sink is done with a call (it
 // decided it): the call's held events are not resumed any more, and are
 // purged after InboxConfig.Retention. match.WithOnDecision is where an
-// engine calls it. It does not wait for the write, which is committed with
-// the bookkeeping of the next moments (see bookLinger); after Close it
+// engine calls it. It does not wait for the write, which is committed
+// with the bookkeeping gathered over the next bookLinger; after Close it
 // writes at once.
 func (in *Inbox) Settle(ctx context.Context, provider, account, callID string) error {
 	key := provider + "\x1f" + account + "\x1f" + callID
