@@ -1329,12 +1329,15 @@ func (in *Inbox) Dead(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// DeadLetters lists the dead events, oldest first (by ID), a page at a
-// time.
-func (in *Inbox) DeadLetters(ctx context.Context, page Page) ([]DeadLetter, error) {
-	limit, offset := page.bounds()
+// DeadLetters lists the dead events oldest first (by ID): those after the
+// one with ID after (0: from the oldest), at most limit of them
+// (DefaultPageLimit when 0, at most MaxPageLimit). Unlike an offset, that
+// place holds while dead letters are replayed and purged, so an operator
+// who replays each page as it comes meets every dead letter once.
+func (in *Inbox) DeadLetters(ctx context.Context, after int64, limit int) ([]DeadLetter, error) {
+	limit, _ = Page{Limit: limit}.bounds()
 	rows, err := in.db.db.QueryContext(ctx, "SELECT seq, event, attempts, last_error, at FROM cb_inbox WHERE state = $1 AND "+notHeldSQL+
-		" ORDER BY seq LIMIT $2 OFFSET $3", inboxDead, limit, offset)
+		" AND seq > $2 ORDER BY seq LIMIT $3", inboxDead, after, limit)
 	if err != nil {
 		return nil, wrap(err, "inbox dead letters")
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -330,7 +331,7 @@ func TestInboxDeadLettersReplay(t *testing.T) {
 		var dls []DeadLetter
 		eventually(t, "dead letters", func() bool {
 			var err error
-			dls, err = in.DeadLetters(ctx, Page{})
+			dls, err = in.DeadLetters(ctx, 0, 0)
 			return err == nil && len(dls) == n
 		})
 		if c := rec.calls.Load(); c != 3*n {
@@ -349,20 +350,8 @@ func TestInboxDeadLettersReplay(t *testing.T) {
 			}
 		}
 		// Pages: stable order, no overlap.
-		p1, err := in.DeadLetters(ctx, Page{Limit: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p2, err := in.DeadLetters(ctx, Page{Offset: 2, Limit: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p3, err := in.DeadLetters(ctx, Page{Offset: 4, Limit: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(p1) != 2 || len(p2) != 2 || len(p3) != 1 || p1[0].ID != dls[0].ID || p2[0].ID != dls[2].ID || p3[0].ID != dls[4].ID {
-			t.Errorf("pages %v %v %v do not split %v", p1, p2, p3, dls)
+		if pages := deadPages(t, in, 2, nil); !slices.EqualFunc(pages, [][]int64{{dls[0].ID, dls[1].ID}, {dls[2].ID, dls[3].ID}, {dls[4].ID}}, slices.Equal) {
+			t.Errorf("pages of 2 = %v, want the IDs of %v", pages, dls)
 		}
 		if n, _ := in.Pending(ctx); n != 0 {
 			t.Errorf("Pending = %d with only dead rows", n)
@@ -390,7 +379,7 @@ func TestInboxDeadLettersReplay(t *testing.T) {
 			t.Errorf("second Replay = %v, want ErrNotFound", err)
 		}
 		eventually(t, "4 dead letters", func() bool {
-			d, err := in.DeadLetters(ctx, Page{})
+			d, err := in.DeadLetters(ctx, 0, 0)
 			return err == nil && len(d) == n-1
 		})
 		if rec.counts["ev-0-1"] != 1 {
@@ -403,10 +392,74 @@ func TestInboxDeadLettersReplay(t *testing.T) {
 		if got, err := in.PurgeDead(ctx, time.Now().Add(time.Minute)); err != nil || got != n-1 {
 			t.Errorf("PurgeDead = %d, %v; want %d", got, err, n-1)
 		}
-		if d, _ := in.DeadLetters(ctx, Page{}); len(d) != 0 {
+		if d, _ := in.DeadLetters(ctx, 0, 0); len(d) != 0 {
 			t.Errorf("dead letters after PurgeDead: %d", len(d))
 		}
 	})
+}
+
+// An operator who replays each page of dead letters as it comes meets
+// every dead letter once: the next page starts after the last one read,
+// not at an offset that the replayed letters have left.
+func TestInboxDeadLettersPagedWhileReplayed(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		db := newDB(t, dv)
+		rec := newRecorder()
+		rec.setFail(func(e callevent.Event) error { return errors.New("crm rejected " + e.ID) })
+		in := newInbox(t, db, rec, InboxConfig{Backoff: zeroBackoff, MaxAttempts: 1})
+		ctx := context.Background()
+		const n = 5
+		for i := range n {
+			if err := in.HandleEvent(ctx, testEvent(i, 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var all []DeadLetter
+		eventually(t, "dead letters", func() bool {
+			var err error
+			all, err = in.DeadLetters(ctx, 0, 0)
+			return err == nil && len(all) == n
+		})
+		rec.setFail(nil)
+		pages := deadPages(t, in, 2, func(d DeadLetter) {
+			if err := in.Replay(ctx, d.ID); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if want := [][]int64{{all[0].ID, all[1].ID}, {all[2].ID, all[3].ID}, {all[4].ID}}; !slices.EqualFunc(pages, want, slices.Equal) {
+			t.Errorf("pages replayed as read = %v, want %v", pages, want)
+		}
+		rec.waitDelivered(t, n)
+	})
+}
+
+// deadPages reads in's dead letters limit at a time, each page after the
+// last one read, calling each (if not nil) on every letter before the
+// next page, and returns the IDs of each page.
+func deadPages(t *testing.T, in *Inbox, limit int, each func(DeadLetter)) [][]int64 {
+	t.Helper()
+	var pages [][]int64
+	var after int64
+	for range 100 {
+		page, err := in.DeadLetters(context.Background(), after, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			return pages
+		}
+		ids := make([]int64, len(page))
+		for i, d := range page {
+			ids[i] = d.ID
+			if each != nil {
+				each(d)
+			}
+		}
+		pages = append(pages, ids)
+		after = ids[len(ids)-1]
+	}
+	t.Fatalf("dead letters do not end: %v", pages)
+	return nil
 }
 
 func TestInboxPurge(t *testing.T) {

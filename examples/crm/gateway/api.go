@@ -278,7 +278,8 @@ func (g *Gateway) parseListQuery(r *http.Request, allowed ...string) (listQuery,
 // list's name, so a cursor of one list is refused by another.
 type cursorData struct {
 	List string    `json:"l"`
-	Pos  int       `json:"i,omitempty"` // clients, leads: the next position
+	Pos  int       `json:"i,omitempty"` // clients, leads, notifications: the next position
+	ID   int64     `json:"n,omitempty"` // dead letters: the last one's ID
 	At   time.Time `json:"t,omitzero"`  // calls: the last call's key
 	P    string    `json:"p,omitempty"`
 	A    string    `json:"a,omitempty"`
@@ -300,7 +301,7 @@ func decodeCursor(s, list string) (cursorData, error) {
 	} else if err == nil {
 		err = errors.New("too long")
 	}
-	if err != nil || c.List != list || c.Pos < 0 {
+	if err != nil || c.List != list || c.Pos < 0 || c.ID < 0 {
 		return cursorData{}, fmt.Errorf("cursor: not a cursor of %s (pass next_cursor as it is)", list)
 	}
 	return c, nil
@@ -493,16 +494,25 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	return append(b, j...), err
 }
 
-func (g *Gateway) position(w http.ResponseWriter, cursor, list string) (int, bool) {
+// position is the position a cursor of list holds (0 when cursor is
+// empty); a bad cursor is answered 400 and ok is false.
+func (g *Gateway) position(w http.ResponseWriter, cursor, list string) (pos int, ok bool) {
+	c, ok := g.cursor(w, cursor, list)
+	return c.Pos, ok
+}
+
+// cursor decodes a cursor of list (the zero cursor when empty); a bad
+// one is answered 400 and ok is false.
+func (g *Gateway) cursor(w http.ResponseWriter, cursor, list string) (c cursorData, ok bool) {
 	if cursor == "" {
-		return 0, true
+		return cursorData{}, true
 	}
 	c, err := decodeCursor(cursor, list)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
-		return 0, false
+		return cursorData{}, false
 	}
-	return c.Pos, true
+	return c, true
 }
 
 func cursorIf(more bool, list string, pos int) string {

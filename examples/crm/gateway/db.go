@@ -234,10 +234,11 @@ func (g *Gateway) scanCallsDB(ctx context.Context, after *match.CallRecord, n in
 	return out, more, err
 }
 
-// scan is the loop of scanDB and scanCallsDB: it reads pages with next
-// (dbScan rows, fewer at the end) and returns up to n rows that keep
-// keeps, how many rows it read before the first one it left (where the
-// next page starts) and whether more may follow.
+// scan is the loop of the database listings (scanDB, scanCallsDB, the dead
+// letters): it reads pages with next (dbScan rows, fewer at the end) and
+// returns up to n rows that keep keeps, how many rows it read before the
+// first one it left (where the next page starts) and whether more may
+// follow.
 func scan[T any](ctx context.Context, n int, next func(context.Context) ([]T, error),
 	keep func(T) (ok, stop bool)) (out []T, read int, more bool, err error) {
 	for {

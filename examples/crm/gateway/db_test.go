@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -84,6 +85,7 @@ func testDatabaseRestart(t *testing.T, dsn string) {
 	clock := newFakeClock()
 	srv := start(t, gateway.Config{Clock: clock, DB: dsn})
 	runScenario(t, srv, clock)
+	testReplayPages(t, srv, dsn)
 	before := listAll(t, srv)
 
 	// The same scenario in memory mode.
@@ -209,6 +211,8 @@ func testDatabaseAPI(t *testing.T, srv *server) {
 		{http.MethodPost, "/api/deadletters/-1/replay", 400, `id: \"-1\"`},
 		{http.MethodPost, "/api/deadletters/999999/replay", 404, "999999 is not a dead letter"},
 		{http.MethodGet, "/api/notifications?cursor=bad", 400, "cursor"},
+		{http.MethodGet, "/api/deadletters?cursor=bad", 400, "cursor"},
+		{http.MethodGet, "/api/deadletters?cursor=eyJsIjoiZGVhZGxldHRlcnMiLCJuIjotMX0", 400, "not a cursor of deadletters"}, // {"l":"deadletters","n":-1}
 		{http.MethodGet, "/api/deadletters?limit=0", 400, "limit"},
 		{http.MethodGet, "/api/notifications?phone=1", 400, "phone: unknown parameter"},
 	} {
@@ -227,6 +231,81 @@ func testDatabaseAPI(t *testing.T, srv *server) {
 		code, body = srv.send(t, hook{method: method, target: p, header: http.Header{}})
 		require.Equal(t, http.StatusUnauthorized, code, "%s: %s", p, body)
 	}
+}
+
+// testReplayPages checks that an operator who replays each page of dead
+// letters as it comes meets every one: the cursor is the last letter
+// read, not an offset that the replayed letters leave. srv delivers, as
+// the lease holder of the inbox at dsn.
+func testReplayPages(t *testing.T, srv *server, dsn string) {
+	t.Helper()
+	ids := makeDeadLetters(t, dsn, 3)
+	var met []int64
+	eachPage(t, srv, "/api/deadletters?limit=1", func(page []sqlstore.DeadLetter) {
+		for _, d := range page {
+			met = append(met, d.ID)
+			code, body := srv.do(t, http.MethodPost, fmt.Sprintf("/api/deadletters/%d/replay", d.ID), "", "")
+			require.Less(t, code, 300, body)
+		}
+	})
+	require.Equal(t, ids, met, "dead letters met while replaying each page")
+	var dead []sqlstore.DeadLetter
+	getJSON(t, srv, "/api/deadletters", &dead)
+	require.Empty(t, dead)
+	require.Eventually(t, func() bool {
+		code, body := srv.do(t, http.MethodGet, "/api/status", "", "")
+		var st struct{ Delivery gateway.Backlog }
+		return code == http.StatusOK && json.Unmarshal([]byte(body), &st) == nil && st.Delivery.Queued == 0
+	}, 10*time.Second, 10*time.Millisecond, "replayed letters delivered")
+}
+
+// makeDeadLetters turns the n oldest delivered events of the inbox at dsn
+// into dead letters, as if the CRM had refused them every time, and
+// returns their IDs (the inbox's seq), oldest first.
+func makeDeadLetters(t *testing.T, dsn string, n int) []int64 {
+	t.Helper()
+	driver, source := "sqlite", "file:"+dsn+"?_pragma=busy_timeout(10000)"
+	if strings.HasPrefix(dsn, "postgres") {
+		driver, source = "pgx", dsn
+	}
+	db, err := sql.Open(driver, source)
+	require.NoError(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	// The inbox records deliveries a moment after them.
+	var ids []int64
+	for range 1000 {
+		ids, err = delivered(ctx, db, n)
+		require.NoError(t, err)
+		if len(ids) == n {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Len(t, ids, n, "delivered events")
+	for _, id := range ids {
+		_, err := db.ExecContext(ctx, "UPDATE cb_inbox SET state = 2, attempts = 3, last_error = 'crm down' WHERE seq = $1", id) // 2: dead
+		require.NoError(t, err)
+	}
+	return ids
+}
+
+// delivered returns the IDs of the n oldest delivered events of an inbox.
+func delivered(ctx context.Context, db *sql.DB, n int) ([]int64, error) {
+	rows, err := db.QueryContext(ctx, "SELECT seq FROM cb_inbox WHERE state = 1 ORDER BY seq LIMIT $1", n) // 1: delivered
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // In memory mode the new endpoints answer too: notifications as the

@@ -111,31 +111,43 @@ const memoryDeadLetters = "in-memory mode keeps no dead letters: they are logged
 
 // listDeadLetters is GET /api/deadletters: the events acknowledged to a
 // provider that the CRM failed to take after every retry
-// (sqlstore.DeadLetter), oldest first; limit and cursor. In memory mode
-// the list is empty, with a note.
+// (sqlstore.DeadLetter), oldest first; limit and cursor. The cursor is the
+// last dead letter of the page before, so an operator who replays each
+// page as it comes meets every dead letter once. In memory mode the list
+// is empty, with a note.
 func (g *Gateway) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	q, err := g.parseListQuery(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	pos, ok := g.position(w, q.cursor, "deadletters")
+	c, ok := g.cursor(w, q.cursor, "deadletters")
 	if !ok {
 		return
 	}
+	after := c.ID
 	encode := func(b []byte, d sqlstore.DeadLetter) ([]byte, error) { return appendJSON(b, d) }
 	if g.inbox == nil {
 		writePageNote(g, w, r, []sqlstore.DeadLetter{}, encode, "",
 			fmt.Sprintf("%s (%d so far)", memoryDeadLetters, g.deadLetters.Load()))
 		return
 	}
-	ds, next, more, err := scanDB(r.Context(), pos, q.limit, g.inbox.DeadLetters,
-		func(sqlstore.DeadLetter) (bool, bool) { return true, false })
+	ds, _, more, err := scan(r.Context(), q.limit, func(ctx context.Context) ([]sqlstore.DeadLetter, error) {
+		rows, err := g.inbox.DeadLetters(ctx, after, dbScan)
+		if len(rows) > 0 {
+			after = rows[len(rows)-1].ID
+		}
+		return rows, err
+	}, func(sqlstore.DeadLetter) (bool, bool) { return true, false })
 	if err != nil {
 		g.dbError(w, r, err)
 		return
 	}
-	writePage(g, w, r, ds, encode, cursorIf(more, "deadletters", next))
+	next := ""
+	if more {
+		next = encodeCursor(cursorData{List: "deadletters", ID: ds[len(ds)-1].ID})
+	}
+	writePage(g, w, r, ds, encode, next)
 }
 
 // ReplayReply is the answer of POST /api/deadletters/{id}/replay.

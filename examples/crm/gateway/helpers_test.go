@@ -236,6 +236,13 @@ func (s *server) do(t testing.TB, method, path, contentType, body string) (int, 
 func getJSON[T any](t *testing.T, s *server, path string, v *[]T) {
 	t.Helper()
 	*v = []T{}
+	eachPage(t, s, path, func(items []T) { *v = append(*v, items...) })
+}
+
+// eachPage reads the list at path page by page, following next_cursor, and
+// calls f with the items of each page before it reads the next.
+func eachPage[T any](t *testing.T, s *server, path string, f func([]T)) {
+	t.Helper()
 	sep := "?"
 	if strings.Contains(path, "?") {
 		sep = "&"
@@ -249,7 +256,7 @@ func getJSON[T any](t *testing.T, s *server, path string, v *[]T) {
 		dec.DisallowUnknownFields()
 		require.NoError(t, dec.Decode(&page), body)
 		require.NotNil(t, page.Items, body)
-		*v = append(*v, page.Items...)
+		f(page.Items)
 		if page.NextCursor == "" {
 			return
 		}
