@@ -157,7 +157,8 @@
 // event; one decider is simpler, and the engine's work is small next to
 // the commits, which every instance shares. The lease is kept through a
 // graceful Close, because the engine may still decide the calls it holds
-// then; the next holder waits until it ends.
+// then; Inbox.ReleaseLease gives it up after the engine's Close, and the
+// next holder takes it at once instead of when it ends.
 //
 // A call decided before a restart without a client (its number unknown,
 // creating clients off) waits again for one when the program gives the

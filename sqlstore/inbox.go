@@ -1264,8 +1264,9 @@ func clipError(s string) string {
 // database, and stop. If ctx ends first, deliveries in progress are
 // canceled (their rows are given back, not counted as failed attempts) and
 // Close returns ctx's error once they returned: the sink must honour its
-// context. Pending rows stay in the database for the next Inbox. The DB
-// stays open.
+// context. Pending rows stay in the database for the next Inbox, and the
+// lease of delivery to a Resumer stays held until it ends (see
+// ReleaseLease). The DB stays open.
 func (in *Inbox) Close(ctx context.Context) error {
 	var err error
 	in.closeOnce.Do(func() {
@@ -1284,9 +1285,10 @@ func (in *Inbox) Close(ctx context.Context) error {
 		for _, c := range rest { // committed, not handed out: back to the database
 			in.send(&inboxOp{kind: opRelease, seq: c.seq})
 		}
-		// The lease is kept until it ends: the sink may still decide the
-		// calls it holds (match.Engine.Close does), and another process
-		// resuming them now would decide them twice.
+		// The lease is kept until it ends or ReleaseLease gives it up: the
+		// sink may still decide the calls it holds (match.Engine.Close
+		// does), and another process resuming them now would decide them
+		// twice.
 		in.setLeader(false)
 		done := make(chan struct{})
 		go func() { in.workers.Wait(); close(done) }()
@@ -1306,6 +1308,24 @@ func (in *Inbox) Close(ctx context.Context) error {
 		in.cancelDel()
 	})
 	return err
+}
+
+// ReleaseLease gives up the lease of delivery to a Resumer that this
+// closed Inbox holds, so that another process takes over at once instead
+// of when the lease ends (InboxConfig.LeaderLease): a graceful restart or
+// handover then delays no delivery. Call it after Close, once the sink has
+// acted on what it holds (match.Engine.Close decides the calls waiting to
+// settle): the process that takes over resumes the calls still held, and
+// would decide twice a call the sink decided after it. Without a lease it
+// does nothing; before Close it is an error.
+func (in *Inbox) ReleaseLease(ctx context.Context) error {
+	select {
+	case <-in.claimDone:
+	default:
+		return errors.New("sqlstore: inbox: ReleaseLease before Close")
+	}
+	_, err := in.db.exec(ctx, "DELETE FROM cb_leases WHERE name = $1 AND owner = $2", leaseInbox, in.owner)
+	return wrap(err, "inbox release lease")
 }
 
 // Pending reports how many events wait for delivery (retries included),

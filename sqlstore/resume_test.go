@@ -258,6 +258,55 @@ func TestInboxOneDelivererAcrossInstances(t *testing.T) {
 	})
 }
 
+// TestInboxReleaseLease: a leader closed gracefully gives its lease up,
+// and the other process takes over at once, not when the lease (an hour)
+// would end: it resumes the call the first left in progress and decides
+// it with every event, once.
+func TestInboxReleaseLease(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, dv backend) {
+		dsn := dv.dsn(t)
+		xs := []*instance{newInstanceAt(t, dsn, nil, time.Hour), newInstanceAt(t, dsn, nil, time.Hour)}
+		ended, done := callEvents(1, "79160000001")
+		xs[0].send(t, ended)
+		xs[1].send(t, done)
+		eventually(t, "the first call decided", func() bool { return xs[0].decided.total()+xs[1].decided.total() == 1 })
+		leader, other := xs[0], xs[1]
+		if other.decided.total() == 1 {
+			leader, other = other, leader
+		}
+		ctx := context.Background()
+		if err := leader.inbox.ReleaseLease(ctx); err == nil {
+			t.Error("ReleaseLease of an open inbox: no error")
+		}
+		// A call in progress at the leader when it stops: it rings (Close
+		// decides no call before its end is heard).
+		ended, done = callEvents(2, "79160000002")
+		ring := testEvent(2, 0)
+		ring.Kind, ring.ClientPhone = callevent.Ringing, ended.ClientPhone
+		ring.AnsweredAt, ring.EndedAt, ring.Duration, ring.Wait, ring.Status = time.Time{}, time.Time{}, 0, 0, 0
+		leader.send(t, ring)
+		eventually(t, "the call in progress", func() bool { return leader.engine.Undecided(ring) })
+		if err := leader.inbox.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := leader.engine.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := leader.inbox.ReleaseLease(ctx); err != nil {
+			t.Fatal(err)
+		}
+		other.send(t, ended)
+		other.send(t, done)
+		eventually(t, "the other decides the call", func() bool { return other.decided.total() == 1 })
+		if recs := other.decided.of("call-2"); len(recs) != 1 || recs[0].RecordingURL == "" || !recs[0].StartedAt.Equal(ring.At) {
+			t.Errorf("call decided after the handover: %+v, want once with every event (started at the ring, %v)", recs, ring.At)
+		}
+		if n := len(leader.decided.of("call-2")); n != 0 {
+			t.Errorf("call decided by the closed leader too")
+		}
+	})
+}
+
 // TestInboxRetakesItsOwnRows: an inbox that loses the lease and takes it
 // back delivers the rows it had committed for itself and not handed out
 // when it lost it.

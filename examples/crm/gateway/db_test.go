@@ -179,6 +179,24 @@ func testDatabaseRestart(t *testing.T, dsn string) {
 		code, body := again.send(t, h)
 		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, "%s: %s", h.name, body)
 	}
+	// The first gateway gave its lease of delivery up when it stopped: the
+	// new one delivers a new call at once, without waiting for the lease
+	// to end (on clock2, which starts before the first's lease ends, it
+	// would not end in this test).
+	calls := len(again.Calls())
+	fresh := telphintest.Call{CallID: "ff000000000000000000000000000006", SubCallID: "124575-ff000000000000000000000000000066",
+		Client: "+78123350006", Start: t0.Add(-time.Minute)}
+	for _, f := range missedQueueCall(fresh) {
+		code, body := again.send(t, hookOf(t, "telphin after the restart", telphintest.NewRequest("/hooks/telphin/74c86d00", "hook-token", f)))
+		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, code, body)
+	}
+	require.Eventually(t, func() bool {
+		n, err := again.logs.countEvents()
+		return err == nil && n >= 3
+	}, 20*time.Second, 5*time.Millisecond, "the new call's events delivered after the restart")
+	clock2.Advance(match.DefaultSettle)
+	require.Eventually(t, func() bool { return len(again.Calls()) == calls+1 }, 20*time.Second, 5*time.Millisecond)
+
 	code, body := again.do(t, http.MethodGet, "/readyz", "", "")
 	require.Equal(t, http.StatusOK, code, body)
 	testDatabaseAPI(t, again)

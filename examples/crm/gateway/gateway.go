@@ -843,8 +843,9 @@ func (g *Gateway) dbName() string {
 // logged as dead letters) or, in database mode, waits until ctx is done
 // for the inbox to deliver what it holds (the rest stays in the database
 // for the next start) and closes it, closes the engine, which decides the
-// calls still waiting to settle, closes the database and stops the demo
-// fakes. It reports an error
+// calls still waiting to settle, gives up the inbox's lease of delivery
+// (when ctx is not done yet: the next process then delivers at once),
+// closes the database and stops the demo fakes. It reports an error
 // when an acknowledged event was not delivered (a dead letter). Only the
 // first call does anything.
 func (g *Gateway) Close(ctx context.Context) error {
@@ -873,6 +874,13 @@ func (g *Gateway) Close(ctx context.Context) error {
 		}
 		if g.engine != nil {
 			errs = append(errs, g.engine.Close(ctx))
+		}
+		if g.inbox != nil && ctx.Err() == nil {
+			// The engine has decided what it will and its timers are done:
+			// the next process may deliver at once, not when the lease ends.
+			if err := g.inbox.ReleaseLease(ctx); err != nil {
+				g.log.Warn("shutdown: the inbox's lease of delivery was not given up; the next process waits for it to end", "error", err)
+			}
 		}
 		if g.stopSender != nil {
 			g.stopSender()
