@@ -41,6 +41,11 @@ type callState struct {
 	prog      progress
 	live      liveState
 
+	// direct: an event came through HandleEvent. Without one, a durable
+	// inbox holds every event of the call and resumes them in the next
+	// engine, so Close leaves the call to it.
+	direct bool
+
 	// shift is how long ago the newest event arrived when it was
 	// resumed (Resume): the waits it starts are that much shorter.
 	shift time.Duration

@@ -189,7 +189,7 @@ func NewEngine(clients ClientStore, opts ...Option) (*Engine, error) {
 // processed; redelivering it retries.
 func (e *Engine) HandleEvent(ctx context.Context, ev callevent.Event) error {
 	ctx, span := e.startEvent(ctx, "match.Engine HandleEvent", ev)
-	err := e.handle(ctx, ev, 0)
+	err := e.handle(ctx, ev, 0, false)
 	endSpan(span, err)
 	return err
 }
@@ -202,7 +202,7 @@ func (e *Engine) HandleEvent(ctx context.Context, ev callevent.Event) error {
 // now, so a call that was due while no engine ran is decided at once.
 func (e *Engine) Resume(ctx context.Context, ev callevent.Event, arrived time.Time) error {
 	ctx, span := e.startEvent(ctx, "match.Engine Resume", ev)
-	err := e.handle(ctx, ev, max(0, e.clock.Now().Sub(arrived)))
+	err := e.handle(ctx, ev, max(0, e.clock.Now().Sub(arrived)), true)
 	endSpan(span, err)
 	return err
 }
@@ -228,8 +228,9 @@ func (e *Engine) Undecided(ev callevent.Event) bool {
 	return (!st.finalized || len(st.prog.later) > 0) && !st.gone && len(st.events) > 0
 }
 
-// handle is HandleEvent of an event that arrived shift ago.
-func (e *Engine) handle(ctx context.Context, ev callevent.Event, shift time.Duration) error {
+// handle is HandleEvent of an event that arrived shift ago; resumed: it
+// came through Resume.
+func (e *Engine) handle(ctx context.Context, ev callevent.Event, shift time.Duration, resumed bool) error {
 	if err := ev.Validate(); err != nil {
 		return fmt.Errorf("match: %w", err)
 	}
@@ -252,6 +253,7 @@ func (e *Engine) handle(ctx context.Context, ev callevent.Event, shift time.Dura
 		if st.gone || (len(st.events) == 0 && !st.finalized) {
 			return nil
 		}
+		st.direct = st.direct || !resumed
 		return e.add(ctx, st, ev, shift)
 	}
 	for {
@@ -268,6 +270,7 @@ func (e *Engine) handle(ctx context.Context, ev callevent.Event, shift time.Dura
 			st.mu.Unlock()
 			continue
 		}
+		st.direct = st.direct || !resumed
 		err = e.add(ctx, st, ev, shift)
 		st.mu.Unlock()
 		return err
@@ -375,7 +378,11 @@ func (e *Engine) DryRun(ctx context.Context, events ...callevent.Event) (Decisio
 // decision failed and awaits a retry), and calls of providers that never
 // report the end, waiting their WithProviderIdle timeout (Finaz). Calls
 // still in progress (no end heard, general idle timeout) are not decided:
-// their later events go to whatever runs next. Then delayed notifications
+// their later events go to whatever runs next. Nor are calls all of whose
+// events came through Resume: a durable inbox holds those events until
+// the decision and the next engine resumes them, waits counted from when
+// they arrived, so an event that reaches it later still counts and the
+// call is decided once. Then delayed notifications
 // and late binding are dropped (a call with delayed notifications not yet
 // sent is not reported to WithOnDecision, so a durable inbox resumes it),
 // timers are stopped, and Close waits (until
@@ -407,7 +414,7 @@ func (e *Engine) Close(ctx context.Context) error {
 		if st.timer != nil {
 			st.timer.Stop()
 		}
-		if !st.finalized && !st.gone && len(st.events) > 0 {
+		if !st.finalized && !st.gone && len(st.events) > 0 && st.direct {
 			if a := assemble(st.events); e.dueAtClose(st, a) {
 				if err := e.finalize(ctx, st, a); err != nil {
 					errs = append(errs, err)

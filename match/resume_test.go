@@ -63,6 +63,34 @@ func TestResumeRunsWaitsFromArrival(t *testing.T) {
 	require.False(t, h.e.Undecided(callevent.Event{Provider: "telphin", Account: acct, CallID: "never"}))
 }
 
+// TestCloseLeavesResumedCalls: Close does not decide a waiting call all of
+// whose events came through Resume (a durable inbox holds them for the
+// next engine, which then hears the call's later events too), and decides
+// one that also had an event through HandleEvent, which nothing holds.
+func TestCloseLeavesResumedCalls(t *testing.T) {
+	var decided []string
+	h := newHarness(t, match.DefaultRule(),
+		match.WithOnDecision(func(_ context.Context, d match.Decision) { decided = append(decided, d.Call.CallID) }))
+	ctx := context.Background()
+	ended := func(id string) callevent.Event { // in its grace period: waits for Completed
+		return callevent.Event{ID: id + "-e", Provider: "telphin", Account: acct, Kind: callevent.Ended,
+			Direction: callevent.Inbound, Status: callevent.Success, CallID: id, ClientPhone: known,
+			LinePhone: line, Extension: "101", At: t0, AnsweredAt: t0.Add(5 * time.Second), EndedAt: t0.Add(time.Minute)}
+	}
+	held, mixed, direct := ended("held"), ended("mixed"), ended("direct")
+	now := h.clock.Now()
+	require.NoError(t, h.e.Resume(ctx, held, now))
+	require.NoError(t, h.e.Resume(ctx, mixed, now))
+	rec := mixed
+	rec.ID, rec.RecordingURL = "mixed-r", "https://rec.example.com/mixed.mp3"
+	h.send(rec, direct)
+	require.Empty(t, decided)
+
+	require.NoError(t, h.e.Close(ctx))
+	require.ElementsMatch(t, []string{"mixed", "direct"}, decided)
+	require.True(t, h.e.Undecided(held), "left to the next engine")
+}
+
 // TestAwaitResumesLateBinding: a call decided without a client before a
 // restart waits again, from the call's end, for a client with its phone:
 // one made within the window gets the call, one made after it does not;

@@ -136,11 +136,15 @@
 // (Engine.Resume), so the engine rebuilds its calls in progress and runs
 // their settle, grace and idle waits from when the events came, not from
 // the restart; a call decided before the crash is settled and is not
-// decided again. A call decided but not yet settled when the process died
-// is decided again, and every side effect of a decision is keyed by the
-// call: one client per phone (a unique index), one lead per call
-// (match.Lead.CallID, a unique index), one call row per call (an upsert),
-// one notification per call, employee and kind.
+// decided again. A graceful stop works the same way: match.Engine.Close
+// leaves undecided the calls whose events it got through Resume, also
+// those it would otherwise decide with what it has (waiting to settle, or
+// for the Completed event), so an event of theirs that reaches the next
+// engine still counts. A call decided but not yet settled when the
+// process died is decided again, and every side effect of a decision is
+// keyed by the call: one client per phone (a unique index), one lead per
+// call (match.Lead.CallID, a unique index), one call row per call (an
+// upsert), one notification per call, employee and kind.
 //
 // Several instances on one PostgreSQL database: every instance commits the
 // webhooks it receives, but only one delivers to its engine at a time, the

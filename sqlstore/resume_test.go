@@ -260,8 +260,9 @@ func TestInboxOneDelivererAcrossInstances(t *testing.T) {
 
 // TestInboxReleaseLease: a leader closed gracefully gives its lease up,
 // and the other process takes over at once, not when the lease (an hour)
-// would end: it resumes the call the first left in progress and decides
-// it with every event, once.
+// would end: it resumes the calls the first left undecided and decides
+// each with every event, once: one still ringing, and one that ended and
+// waited for its Completed event, which reaches the other process.
 func TestInboxReleaseLease(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, dv backend) {
 		dsn := dv.dsn(t)
@@ -278,14 +279,16 @@ func TestInboxReleaseLease(t *testing.T) {
 		if err := leader.inbox.ReleaseLease(ctx); err == nil {
 			t.Error("ReleaseLease of an open inbox: no error")
 		}
-		// A call in progress at the leader when it stops: it rings (Close
-		// decides no call before its end is heard).
+		// Calls in progress at the leader when it stops: one rings, one
+		// ended and waits for its Completed event.
 		ended, done = callEvents(2, "79160000002")
 		ring := testEvent(2, 0)
 		ring.Kind, ring.ClientPhone = callevent.Ringing, ended.ClientPhone
 		ring.AnsweredAt, ring.EndedAt, ring.Duration, ring.Wait, ring.Status = time.Time{}, time.Time{}, 0, 0, 0
 		leader.send(t, ring)
-		eventually(t, "the call in progress", func() bool { return leader.engine.Undecided(ring) })
+		ended3, done3 := callEvents(3, "79160000003")
+		leader.send(t, ended3)
+		eventually(t, "the calls in progress", func() bool { return leader.engine.Undecided(ring) && leader.engine.Undecided(ended3) })
 		if err := leader.inbox.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -297,12 +300,16 @@ func TestInboxReleaseLease(t *testing.T) {
 		}
 		other.send(t, ended)
 		other.send(t, done)
-		eventually(t, "the other decides the call", func() bool { return other.decided.total() == 1 })
+		other.send(t, done3)
+		eventually(t, "the other decides the calls", func() bool { return other.decided.total() == 2 })
 		if recs := other.decided.of("call-2"); len(recs) != 1 || recs[0].RecordingURL == "" || !recs[0].StartedAt.Equal(ring.At) {
-			t.Errorf("call decided after the handover: %+v, want once with every event (started at the ring, %v)", recs, ring.At)
+			t.Errorf("call 2 decided after the handover: %+v, want once with every event (started at the ring, %v)", recs, ring.At)
 		}
-		if n := len(leader.decided.of("call-2")); n != 0 {
-			t.Errorf("call decided by the closed leader too")
+		if recs := other.decided.of("call-3"); len(recs) != 1 || recs[0].RecordingURL == "" {
+			t.Errorf("call 3 decided after the handover: %+v, want once with every event", recs)
+		}
+		if n := leader.decided.total(); n != 1 {
+			t.Errorf("the closed leader decided %d calls, want only the first", n)
 		}
 	})
 }

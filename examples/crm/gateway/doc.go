@@ -285,8 +285,10 @@
 // /readyz answers 503), waits ShutdownGrace for the requests in flight,
 // then closes the connections still busy (a client holding a response
 // open), drains the queue into the CRM, lets the engine decide every call
-// still waiting to settle, and exits 0 — or 1 when an acknowledged event
-// could not be delivered (a dead letter).
+// still waiting to settle (in database mode those stay in the database,
+// with the calls in progress, for the next start to resume), and exits 0
+// — or 1 when an acknowledged event could not be delivered (a dead
+// letter).
 //
 // # Time
 //

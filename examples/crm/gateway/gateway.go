@@ -770,9 +770,9 @@ func (g *Gateway) MegafonToken() string { return g.megafonToken }
 // requests in flight and then closes their connections (a client holding a
 // response open does not hold the shutdown up), drains the queued events
 // into the CRM and closes the gateway, which decides every call still
-// waiting to settle. It returns nil after a clean shutdown: nothing
-// acknowledged to a provider was lost. At most Config.MaxConnections
-// connections are open at once.
+// waiting to settle (in memory mode; see Close). It returns nil after a
+// clean shutdown: nothing acknowledged to a provider was lost. At most
+// Config.MaxConnections connections are open at once.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	ln = newLimitListener(ln, cmpOr(g.cfg.MaxConnections, DefaultMaxConnections))
 	if g.tls != nil {
@@ -843,8 +843,10 @@ func (g *Gateway) dbName() string {
 // logged as dead letters) or, in database mode, waits until ctx is done
 // for the inbox to deliver what it holds (the rest stays in the database
 // for the next start) and closes it, closes the engine, which decides the
-// calls still waiting to settle, gives up the inbox's lease of delivery
-// (when ctx is not done yet: the next process then delivers at once),
+// calls still waiting to settle (in database mode it leaves them, held in
+// the inbox, for the next start: see match.Engine.Close), gives up the
+// inbox's lease of delivery (when ctx is not done yet: the next process
+// then delivers and resumes at once),
 // closes the database and stops the demo fakes. It reports an error
 // when an acknowledged event was not delivered (a dead letter). Only the
 // first call does anything.
