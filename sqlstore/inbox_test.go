@@ -316,24 +316,10 @@ func TestInboxBackoffClock(t *testing.T) {
 
 func TestInboxDeadLettersReplay(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, dv backend) {
-		db := newDB(t, dv)
-		rec := newRecorder()
-		long := strings.Repeat("é", MaxLastErrorLen) // clipped, still UTF-8
-		rec.setFail(func(e callevent.Event) error { return errors.New("crm rejected " + e.ID + " " + long) })
-		in := newInbox(t, db, rec, InboxConfig{Backoff: zeroBackoff, MaxAttempts: 3})
-		ctx := context.Background()
 		const n = 5
-		for i := range n {
-			if err := in.HandleEvent(ctx, testEvent(i, 1)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var dls []DeadLetter
-		eventually(t, "dead letters", func() bool {
-			var err error
-			dls, err = in.DeadLetters(ctx, 0, 0)
-			return err == nil && len(dls) == n
-		})
+		long := strings.Repeat("é", MaxLastErrorLen) // clipped, still UTF-8
+		db, rec, in, dls := newDeadLetters(t, dv, n, 3, " "+long)
+		ctx := context.Background()
 		if c := rec.calls.Load(); c != 3*n {
 			t.Errorf("sink called %d times, want %d", c, 3*n)
 		}
@@ -403,23 +389,9 @@ func TestInboxDeadLettersReplay(t *testing.T) {
 // not at an offset that the replayed letters have left.
 func TestInboxDeadLettersPagedWhileReplayed(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, dv backend) {
-		db := newDB(t, dv)
-		rec := newRecorder()
-		rec.setFail(func(e callevent.Event) error { return errors.New("crm rejected " + e.ID) })
-		in := newInbox(t, db, rec, InboxConfig{Backoff: zeroBackoff, MaxAttempts: 1})
-		ctx := context.Background()
 		const n = 5
-		for i := range n {
-			if err := in.HandleEvent(ctx, testEvent(i, 1)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var all []DeadLetter
-		eventually(t, "dead letters", func() bool {
-			var err error
-			all, err = in.DeadLetters(ctx, 0, 0)
-			return err == nil && len(all) == n
-		})
+		_, rec, in, all := newDeadLetters(t, dv, n, 1, "")
+		ctx := context.Background()
 		rec.setFail(nil)
 		pages := deadPages(t, in, 2, func(d DeadLetter) {
 			if err := in.Replay(ctx, d.ID); err != nil {
@@ -431,6 +403,30 @@ func TestInboxDeadLettersPagedWhileReplayed(t *testing.T) {
 		}
 		rec.waitDelivered(t, n)
 	})
+}
+
+// newDeadLetters starts an inbox whose sink refuses every event ("crm
+// rejected <id>" and why), gives it n events and waits until each is a
+// dead letter after attempts deliveries.
+func newDeadLetters(t *testing.T, dv backend, n, attempts int, why string) (*DB, *recorder, *Inbox, []DeadLetter) {
+	t.Helper()
+	db := newDB(t, dv)
+	rec := newRecorder()
+	rec.setFail(func(e callevent.Event) error { return errors.New("crm rejected " + e.ID + why) })
+	in := newInbox(t, db, rec, InboxConfig{Backoff: zeroBackoff, MaxAttempts: attempts})
+	ctx := context.Background()
+	for i := range n {
+		if err := in.HandleEvent(ctx, testEvent(i, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dls []DeadLetter
+	eventually(t, "dead letters", func() bool {
+		var err error
+		dls, err = in.DeadLetters(ctx, 0, 0)
+		return err == nil && len(dls) == n
+	})
+	return db, rec, in, dls
 }
 
 // deadPages reads in's dead letters limit at a time, each page after the
