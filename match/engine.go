@@ -382,12 +382,12 @@ func (e *Engine) DryRun(ctx context.Context, events ...callevent.Event) (Decisio
 // events came through Resume: a durable inbox holds those events until
 // the decision and the next engine resumes them, waits counted from when
 // they arrived, so an event that reaches it later still counts and the
-// call is decided once. Then delayed notifications
-// and late binding are dropped (a call with delayed notifications not yet
-// sent is not reported to WithOnDecision, so a durable inbox resumes it),
-// timers are stopped, and Close waits (until
-// ctx is done) for timer work already running. Events after Close get
-// ErrClosed. Close returns the errors of the decisions that failed.
+// call is decided once. Then delayed notifications and late binding are
+// dropped (a call with delayed notifications not yet sent is not reported
+// to WithOnDecision, so a durable inbox resumes it), timers are stopped,
+// and Close waits (until ctx is done) for timer work already running.
+// Events after Close get ErrClosed. Close returns the errors of the
+// decisions that failed.
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
 	if e.closed {

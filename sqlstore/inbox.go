@@ -1314,10 +1314,10 @@ func (in *Inbox) Close(ctx context.Context) error {
 // closed Inbox holds, so that another process takes over at once instead
 // of when the lease ends (InboxConfig.LeaderLease): a graceful restart or
 // handover then delays no delivery. Call it after Close, once the sink has
-// acted on what it holds (match.Engine.Close decides the calls waiting to
-// settle): the process that takes over resumes the calls still held, and
-// would decide twice a call the sink decided after it. Without a lease it
-// does nothing; before Close it is an error.
+// acted on what it holds (match.Engine.Close): the process that takes
+// over resumes the calls still held, and would decide twice a call the
+// sink decided after it. Without a lease it does nothing; before Close it
+// is an error.
 func (in *Inbox) ReleaseLease(ctx context.Context) error {
 	select {
 	case <-in.claimDone:

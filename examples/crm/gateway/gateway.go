@@ -846,10 +846,9 @@ func (g *Gateway) dbName() string {
 // calls still waiting to settle (in database mode it leaves them, held in
 // the inbox, for the next start: see match.Engine.Close), gives up the
 // inbox's lease of delivery (when ctx is not done yet: the next process
-// then delivers and resumes at once),
-// closes the database and stops the demo fakes. It reports an error
-// when an acknowledged event was not delivered (a dead letter). Only the
-// first call does anything.
+// then delivers and resumes at once), closes the database and stops the
+// demo fakes. It reports an error when an acknowledged event was not
+// delivered (a dead letter). Only the first call does anything.
 func (g *Gateway) Close(ctx context.Context) error {
 	g.closeOnce.Do(func() {
 		g.closing.Store(true)
